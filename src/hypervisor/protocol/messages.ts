@@ -1,0 +1,80 @@
+// The typed, versioned messages between the controller and the hypervisor component.
+// They travel over the Node IPC channel the controller creates when it forks the
+// hypervisor (no listening socket). Pure types and validation: no I/O here.
+//
+//   controller → hypervisor:  HypervisorRequest   { v: 1, id, op, params }
+//   hypervisor → controller:  HypervisorReply     { v: 1, id, ok: true, result } | { v: 1, id, ok: false, error }
+//                             HypervisorEvent     { v: 1, event, … }   (unsolicited)
+
+export const HYPERVISOR_PROTOCOL_VERSION = 1;
+
+export interface GuestImageRef {
+  /** Absolute path of the kernel (PVH vmlinux or bzImage). */
+  readonly kernel: string;
+  /** Absolute path of the initramfs. */
+  readonly initrd: string;
+  /** Kernel command line. */
+  readonly cmdline: string;
+  /** sha256 of kernel and initrd, checked before launch. */
+  readonly kernelSha256: string;
+  readonly initrdSha256: string;
+}
+
+export interface InstanceSpec {
+  readonly instanceId: string; // i-[0-9a-f]{17}
+  readonly instanceType: string; // from the instance-type catalogue
+  readonly image: GuestImageRef;
+  /** Number of PCIe root ports to reserve for hot-plug (default 8). */
+  readonly hotplugSlots?: number;
+  /** Extra QEMU netdev/device wiring added by the VPC issue; absent until then. */
+  readonly nics?: readonly { readonly mac: string; readonly socketPath: string }[];
+}
+
+export type InstanceRunState = 'starting' | 'running' | 'stopping' | 'stopped' | 'terminated';
+
+export interface InstanceInfo {
+  readonly instanceId: string;
+  readonly instanceType: string;
+  readonly state: InstanceRunState;
+  readonly pid: number | undefined;
+  readonly accel: 'kvm' | 'tcg';
+  readonly launchedAt: string | undefined; // ISO time of the current QEMU launch
+  readonly readyAt: string | undefined; // ISO time the ready marker was seen in this launch
+}
+
+export type HypervisorOp =
+  | { readonly op: 'host.info'; readonly params: Record<string, never> }
+  | { readonly op: 'instance.list'; readonly params: Record<string, never> }
+  | { readonly op: 'instance.start'; readonly params: { readonly spec: InstanceSpec } } // create or start a stopped one
+  | { readonly op: 'instance.stop'; readonly params: { readonly instanceId: string; readonly force?: boolean; readonly deadlineMs?: number } }
+  | { readonly op: 'instance.reboot'; readonly params: { readonly instanceId: string } }
+  | { readonly op: 'instance.terminate'; readonly params: { readonly instanceId: string } }
+  | { readonly op: 'instance.describe'; readonly params: { readonly instanceId: string } }
+  | { readonly op: 'instance.console'; readonly params: { readonly instanceId: string; readonly latest?: boolean } }
+  | { readonly op: 'instance.qmp'; readonly params: { readonly instanceId: string; readonly execute: string; readonly arguments?: Record<string, unknown> } };
+
+export type HypervisorRequest = { readonly v: 1; readonly id: number } & HypervisorOp;
+
+export interface WireError {
+  readonly code: string;
+  readonly kind: string;
+  readonly message: string;
+  readonly context?: Record<string, unknown>;
+}
+
+export type HypervisorReply =
+  | { readonly v: 1; readonly id: number; readonly ok: true; readonly result: unknown }
+  | { readonly v: 1; readonly id: number; readonly ok: false; readonly error: WireError };
+
+export type HypervisorEvent =
+  | { readonly v: 1; readonly event: 'instance.state'; readonly instanceId: string; readonly state: InstanceRunState; readonly reason?: string }
+  | { readonly v: 1; readonly event: 'instance.ready'; readonly instanceId: string; readonly readyAt: string }
+  /** Sent before a QMP command is refused: the controller appends it to the host audit log. */
+  | { readonly v: 1; readonly event: 'audit'; readonly record: Record<string, unknown> };
+
+/** Console output result, as EC2's GetConsoleOutput wants it: base64 of up to the last 64 KiB. */
+export interface ConsoleOutput {
+  readonly instanceId: string;
+  readonly output: string; // base64
+  readonly timestamp: string; // ISO time of the last byte written
+}

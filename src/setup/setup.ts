@@ -1,0 +1,41 @@
+// `nitride setup`: brings a Debian 12 machine to the point where Nitride runs and its
+// tests pass. Idempotent: each step checks first and says "present" when there is
+// nothing to do. The same step runs first in `npm start` and `npm test`.
+import { DEBIAN_PACKAGES, installPackages, missingPackages } from './packages.js';
+import { ensureQemuUser } from './qemu-user.js';
+import { ensureImage } from '../image/build.js';
+import { imageCacheDir } from '../lib/paths.js';
+
+export interface SetupOptions {
+  readonly say?: (line: string) => void;
+  /** Skip the steps that need root (package install, system user); used by unprivileged runs. */
+  readonly skipSystem?: boolean;
+}
+
+export async function runSetup(opts: SetupOptions = {}): Promise<void> {
+  const say = opts.say ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const steps = 3;
+  let n = 0;
+  const step = (title: string): ((line: string) => void) => {
+    n += 1;
+    say(`[setup ${n}/${steps}] ${title}`);
+    return (line: string) => say(`[setup ${n}/${steps}] ${line}`);
+  };
+
+  const pkgSay = step('Debian packages');
+  const missing = missingPackages(DEBIAN_PACKAGES);
+  if (missing.length === 0) pkgSay(`present (${DEBIAN_PACKAGES.length} packages)`);
+  else if (opts.skipSystem) pkgSay(`missing, not installed (unprivileged): ${missing.map((p) => p.name).join(' ')}`);
+  else {
+    for (const p of missing) pkgSay(`will install ${p.name}: ${p.why}`);
+    await installPackages(missing, pkgSay);
+  }
+
+  const userSay = step('unprivileged QEMU user');
+  if (opts.skipSystem) userSay('skipped (unprivileged)');
+  else userSay(ensureQemuUser());
+
+  const imgSay = step('guest image nitride-minimal');
+  const manifest = await ensureImage({ cacheDir: imageCacheDir(), say: imgSay });
+  imgSay(`ready: kernel ${manifest.kernelVersion} in ${manifest.dir}`);
+}
