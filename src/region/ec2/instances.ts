@@ -1,0 +1,509 @@
+// EC2 instances: the state machine, the launch path and the reconciliation with hosts.
+//
+// Every change is committed to the state store before it is reported and before any
+// host is told: RunInstances records `pending` instances (desired: running) and only
+// then asks a host to start them. A region that dies at any point therefore leaves
+// either no record and no guest, or a record that the reconciler drives to its desired
+// state after restart. Host commands carry ids derived from (instance, generation,
+// attempt), so a retried command is answered, not executed twice.
+import { requireInstanceType, findInstanceType, type InstanceType } from '../../lib/instance-types.js';
+import { createLogger } from '../../lib/log.js';
+import { describeError } from '../../lib/errors.js';
+import type { Collection } from '../repo.js';
+import { Ec2Error } from '../protocol/errors.js';
+import { incorrectState } from '../errors.js';
+import { newId } from '../ids.js';
+import { compileFilters, isTagFilter, tagFilterValues, type Filter } from './filters.js';
+import {
+  DEFAULT_AZ,
+  STATE_CODES,
+  TERMINATED_VISIBLE_MS,
+  type HostRecord,
+  type ImageRecord,
+  type InstanceRecord,
+  type InstanceStateName,
+  type StateReason,
+} from './model.js';
+
+const log = createLogger('region.instances');
+
+export interface Caller {
+  readonly accountId: string;
+  readonly arn: string;
+}
+
+/** The region's view of its hosts: who they are and how to send them a command. */
+export interface HostFleet {
+  hosts(): readonly HostRecord[];
+  send(hostId: string, type: string, params: Record<string, unknown>, opts: { id: string; timeoutMs?: number }): Promise<unknown>;
+}
+
+export interface HostInstanceInfo {
+  readonly instanceId: string;
+  readonly state: 'starting' | 'running' | 'stopping' | 'stopped' | 'terminated';
+  readonly pid: number | undefined;
+  readonly accel: string;
+  readonly readyAt: string | undefined;
+}
+
+export interface StateChange {
+  readonly instanceId: string;
+  readonly previousState: InstanceStateName;
+  readonly currentState: InstanceStateName;
+}
+
+export interface RunRequest {
+  readonly imageId: string;
+  readonly instanceType: string;
+  readonly minCount: number;
+  readonly maxCount: number;
+  readonly userData: string | undefined;
+  readonly clientToken: string | undefined;
+  readonly tags: Readonly<Record<string, string>>;
+  readonly subnetId: string | undefined;
+  readonly securityGroupIds: readonly string[];
+  readonly privateIpAddress: string | undefined;
+  readonly keyName: string | undefined;
+  readonly metadataOptions?: Partial<InstanceRecord['metadataOptions']>;
+}
+
+export const stateOf = (r: InstanceRecord): { code: number; name: InstanceStateName } => ({ code: STATE_CODES[r.state], name: r.state });
+
+const INSTANCE_FILTERS = new Set([
+  'instance-state-name',
+  'instance-state-code',
+  'instance-type',
+  'image-id',
+  'instance-id',
+  'reservation-id',
+  'availability-zone',
+  'owner-id',
+  'client-token',
+  'subnet-id',
+  'private-ip-address',
+  'key-name',
+]);
+
+function instanceFilterValues(r: InstanceRecord, name: string): readonly string[] | undefined {
+  switch (name) {
+    case 'instance-state-name':
+      return [r.state];
+    case 'instance-state-code':
+      return [String(STATE_CODES[r.state])];
+    case 'instance-type':
+      return [r.instanceType];
+    case 'image-id':
+      return [r.imageId];
+    case 'instance-id':
+      return [r.id];
+    case 'reservation-id':
+      return [r.reservationId];
+    case 'availability-zone':
+      return [r.availabilityZone];
+    case 'owner-id':
+      return [r.accountId];
+    case 'client-token':
+      return r.clientToken ? [r.clientToken] : [];
+    case 'subnet-id':
+      return r.subnetId ? [r.subnetId] : [];
+    case 'private-ip-address':
+      return r.privateIpAddress ? [r.privateIpAddress] : [];
+    case 'key-name':
+      return r.keyName ? [r.keyName] : [];
+    default:
+      return tagFilterValues(r.tags, name);
+  }
+}
+
+/** Host memory left for guests after the host's own needs. */
+export const HOST_RESERVED_MIB = 2048;
+
+export class InstanceService {
+  private readonly driving = new Map<string, Promise<void>>();
+  private readonly again = new Set<string>();
+  private stopped = false;
+
+  constructor(
+    private readonly instances: Collection<InstanceRecord>,
+    private readonly images: Collection<ImageRecord>,
+    private readonly fleet: HostFleet,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  // ---- queries -------------------------------------------------------------------
+
+  visible(r: InstanceRecord, at: number = this.now().getTime()): boolean {
+    return !(r.state === 'terminated' && r.terminatedAt !== undefined && at - Date.parse(r.terminatedAt) > TERMINATED_VISIBLE_MS);
+  }
+
+  /** The caller's instances with these ids; ids of other accounts are NotFound, as in EC2. */
+  owned(caller: Caller, ids: readonly string[]): InstanceRecord[] {
+    const missing: string[] = [];
+    const found: InstanceRecord[] = [];
+    for (const id of ids) {
+      const r = this.instances.get(id);
+      if (!r || r.accountId !== caller.accountId || !this.visible(r)) missing.push(id);
+      else found.push(r);
+    }
+    if (missing.length > 0) {
+      throw new Ec2Error('InvalidInstanceID.NotFound', missing.length === 1 ? `The instance ID '${missing[0]}' does not exist` : `The instance IDs '${missing.join(', ')}' do not exist`, { context: { instanceIds: missing } });
+    }
+    return found;
+  }
+
+  describe(caller: Caller, ids: readonly string[], filters: readonly Filter[]): InstanceRecord[] {
+    const match = compileFilters(filters, instanceFilterValues, (n) => INSTANCE_FILTERS.has(n) || isTagFilter(n));
+    const base = ids.length > 0 ? this.owned(caller, ids) : this.instances.all().filter((r) => r.accountId === caller.accountId && this.visible(r));
+    return base.filter(match);
+  }
+
+  // ---- capacity ------------------------------------------------------------------
+
+  private usedMiB(hostId: string): number {
+    let used = 0;
+    for (const r of this.instances.all()) {
+      if (r.hostId !== hostId) continue;
+      if (r.state === 'terminated' || r.state === 'stopped') continue;
+      used += findInstanceType(r.instanceType)?.memoryMiB ?? 0;
+    }
+    return used;
+  }
+
+  /** Picks a host for each of up to `count` instances; returns as many as fit. */
+  private place(type: InstanceType, count: number): string[] {
+    const hosts = this.fleet.hosts();
+    const free = new Map(hosts.map((h) => [h.id, h.memoryMiB - HOST_RESERVED_MIB - this.usedMiB(h.id)]));
+    const out: string[] = [];
+    for (let i = 0; i < count; i++) {
+      // Spread: the host with the most free memory that still fits.
+      let best: string | undefined;
+      let bestFree = -Infinity;
+      for (const [id, f] of free) {
+        if (f >= type.memoryMiB && f > bestFree) {
+          best = id;
+          bestFree = f;
+        }
+      }
+      if (best === undefined) break;
+      out.push(best);
+      free.set(best, bestFree - type.memoryMiB);
+    }
+    return out;
+  }
+
+  // ---- mutations -----------------------------------------------------------------
+
+  checkRun(caller: Caller, req: RunRequest): { image: ImageRecord; type: InstanceType } {
+    const image = this.images.get(req.imageId);
+    if (!image || image.state === 'deregistered' || (!image.public && image.ownerId !== caller.accountId)) {
+      throw new Ec2Error('InvalidAMIID.NotFound', `The image id '[${req.imageId}]' does not exist`, { context: { imageId: req.imageId } });
+    }
+    let type: InstanceType;
+    try {
+      type = requireInstanceType(req.instanceType);
+    } catch (e) {
+      throw new Ec2Error('InvalidParameterValue', `Invalid value '${req.instanceType}' for InstanceType.`, { context: { instanceType: req.instanceType }, cause: e });
+    }
+    if (req.minCount < 1 || req.maxCount < req.minCount) {
+      throw new Ec2Error('InvalidParameterValue', `Invalid MinCount/MaxCount: ${req.minCount}/${req.maxCount}.`);
+    }
+    return { image, type };
+  }
+
+  async run(caller: Caller, req: RunRequest): Promise<InstanceRecord[]> {
+    const { image, type } = this.checkRun(caller, req);
+    if (req.clientToken !== undefined) {
+      const prior = this.instances.all().filter((r) => r.accountId === caller.accountId && r.clientToken === req.clientToken);
+      if (prior.length > 0) {
+        const p = prior[0]!;
+        if (p.imageId !== req.imageId || p.instanceType !== req.instanceType) {
+          throw new Ec2Error('IdempotentParameterMismatch', 'The client token you have provided is associated with a resource that is already deleted or has different parameters.', { context: {
+            clientToken: req.clientToken,
+          } });
+        }
+        return prior.sort((a, b) => a.amiLaunchIndex - b.amiLaunchIndex);
+      }
+    }
+    const hosts = this.place(type, req.maxCount);
+    if (hosts.length < req.minCount) {
+      throw new Ec2Error('InsufficientInstanceCapacity', `We currently do not have sufficient ${type.name} capacity to launch ${req.minCount} instance(s). Our system will be working on provisioning additional capacity.`, { context: { requested: req.minCount, available: hosts.length }, httpStatus: 500 });
+    }
+    const now = this.now().toISOString();
+    const reservationId = newId('r');
+    const records: InstanceRecord[] = hosts.map((hostId, i) => ({
+      id: newId('i'),
+      reservationId,
+      accountId: caller.accountId,
+      requesterPrincipal: caller.arn,
+      imageId: image.id,
+      instanceType: type.name,
+      amiLaunchIndex: i,
+      clientToken: req.clientToken,
+      state: 'pending',
+      desired: 'running',
+      stateReason: { code: 'pending', message: 'pending' },
+      stateTransitionReason: '',
+      launchTime: now,
+      createdAt: now,
+      stateChangedAt: now,
+      terminatedAt: undefined,
+      userData: req.userData,
+      tags: { ...req.tags },
+      hostId,
+      availabilityZone: DEFAULT_AZ,
+      generation: 1,
+      readyAt: undefined,
+      accel: undefined,
+      subnetId: req.subnetId,
+      securityGroupIds: [...req.securityGroupIds],
+      privateIpAddress: req.privateIpAddress,
+      keyName: req.keyName,
+      metadataOptions: {
+        httpTokens: req.metadataOptions?.httpTokens ?? 'optional',
+        httpPutResponseHopLimit: req.metadataOptions?.httpPutResponseHopLimit ?? 1,
+        httpEndpoint: req.metadataOptions?.httpEndpoint ?? 'enabled',
+      },
+      forceStop: false,
+      rebootRequested: 0,
+    }));
+    await this.instances.putMany(records);
+    for (const r of records) this.kick(r.id);
+    return records;
+  }
+
+  private async transition(
+    caller: Caller,
+    ids: readonly string[],
+    decide: (r: InstanceRecord) => InstanceRecord | undefined,
+  ): Promise<StateChange[]> {
+    const recs = this.owned(caller, ids);
+    const out: StateChange[] = [];
+    for (const r of recs) {
+      const prev = r.state;
+      const next = await this.instances.update(r.id, decide);
+      out.push({ instanceId: r.id, previousState: prev, currentState: next?.state ?? prev });
+      this.kick(r.id);
+    }
+    return out;
+  }
+
+  /** Throws IncorrectInstanceState for any instance `ok` rejects, before anything changes. */
+  private precheck(caller: Caller, ids: readonly string[], ok: (r: InstanceRecord) => boolean, verb: string): void {
+    for (const r of this.owned(caller, ids)) {
+      if (!ok(r)) throw incorrectState(`The instance '${r.id}' is not in a state from which it can be ${verb}.`, { instanceId: r.id, state: r.state });
+    }
+  }
+
+  async start(caller: Caller, ids: readonly string[]): Promise<StateChange[]> {
+    this.precheck(caller, ids, (r) => r.state === 'stopped' || r.state === 'running' || r.state === 'pending', 'started');
+    const now = this.now().toISOString();
+    return this.transition(caller, ids, (r) => {
+      if (r.state !== 'stopped') return undefined;
+      const type = requireInstanceType(r.instanceType);
+      const host = this.place(type, 1)[0];
+      if (host === undefined) {
+        throw new Ec2Error('InsufficientInstanceCapacity', `We currently do not have sufficient ${type.name} capacity.`, { httpStatus: 500 });
+      }
+      return {
+        ...r,
+        state: 'pending',
+        desired: 'running',
+        hostId: host,
+        generation: r.generation + 1,
+        launchTime: now,
+        stateChangedAt: now,
+        stateReason: { code: 'pending', message: 'pending' },
+        stateTransitionReason: '',
+        readyAt: undefined,
+        forceStop: false,
+      };
+    });
+  }
+
+  async stop(caller: Caller, ids: readonly string[], force: boolean): Promise<StateChange[]> {
+    this.precheck(caller, ids, (r) => r.state !== 'terminated' && r.state !== 'shutting-down', 'stopped');
+    const now = this.now();
+    return this.transition(caller, ids, (r) => {
+      if (r.state === 'stopped') return undefined;
+      if (r.state === 'stopping' && !force) return undefined;
+      return {
+        ...r,
+        state: 'stopping',
+        desired: 'stopped',
+        forceStop: force,
+        stateChangedAt: now.toISOString(),
+        stateTransitionReason: `User initiated (${now.toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' GMT')})`,
+        stateReason: { code: 'Client.UserInitiatedShutdown', message: 'Client.UserInitiatedShutdown: User initiated shutdown' },
+      };
+    });
+  }
+
+  async reboot(caller: Caller, ids: readonly string[]): Promise<void> {
+    this.precheck(caller, ids, (r) => r.state === 'running' || r.state === 'pending', 'rebooted');
+    await this.transition(caller, ids, (r) => ({ ...r, rebootRequested: r.rebootRequested + 1 }));
+  }
+
+  async terminate(caller: Caller, ids: readonly string[]): Promise<StateChange[]> {
+    const now = this.now();
+    return this.transition(caller, ids, (r) => {
+      if (r.state === 'terminated' || r.state === 'shutting-down') return undefined;
+      return {
+        ...r,
+        state: 'shutting-down',
+        desired: 'terminated',
+        stateChangedAt: now.toISOString(),
+        stateTransitionReason: `User initiated (${now.toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' GMT')})`,
+        stateReason: { code: 'Client.UserInitiatedShutdown', message: 'Client.UserInitiatedShutdown: User initiated shutdown' },
+      };
+    });
+  }
+
+  async consoleOutput(caller: Caller, id: string): Promise<{ output: string; timestamp: string }> {
+    const [r] = this.owned(caller, [id]);
+    if (!r || r.hostId === undefined) return { output: '', timestamp: this.now().toISOString() };
+    try {
+      const res = (await this.fleet.send(r.hostId, 'instance.console', { instanceId: r.id }, { id: `console:${r.id}:${Date.now()}:${Math.random()}` })) as {
+        output: string;
+        timestamp: string;
+      };
+      return { output: res.output, timestamp: res.timestamp };
+    } catch (e) {
+      if (r.state === 'terminated') return { output: '', timestamp: this.now().toISOString() };
+      throw e;
+    }
+  }
+
+  async setTags(id: string, tags: Readonly<Record<string, string>>): Promise<void> {
+    await this.instances.update(id, (r) => ({ ...r, tags }));
+  }
+
+  // ---- driving hosts -------------------------------------------------------------
+
+  /** Schedules a drive of this instance toward its desired state. Coalesces repeats. */
+  kick(id: string): void {
+    if (this.stopped) return;
+    if (this.driving.has(id)) {
+      this.again.add(id);
+      return;
+    }
+    const p = this.drive(id)
+      .catch((e: unknown) => log.warn('drive failed; the reconciler will retry', { instanceId: id, error: describeError(e) }))
+      .finally(() => {
+        this.driving.delete(id);
+        if (this.again.delete(id)) this.kick(id);
+      });
+    this.driving.set(id, p);
+  }
+
+  /** Waits for in-flight drives (tests and shutdown). */
+  async idle(): Promise<void> {
+    while (this.driving.size > 0) await Promise.allSettled([...this.driving.values()]);
+  }
+
+  close(): void {
+    this.stopped = true;
+  }
+
+  private async setState(id: string, state: InstanceStateName, extra: Partial<InstanceRecord> = {}, reason?: StateReason): Promise<void> {
+    const now = this.now().toISOString();
+    await this.instances.update(id, (r) => ({
+      ...r,
+      ...extra,
+      state,
+      stateChangedAt: now,
+      ...(reason ? { stateReason: reason } : {}),
+      ...(state === 'terminated' ? { terminatedAt: now } : {}),
+    }));
+  }
+
+  private imageRef(r: InstanceRecord): Record<string, unknown> {
+    const img = this.images.get(r.imageId);
+    if (!img) throw new Ec2Error('InvalidAMIID.NotFound', `The image '${r.imageId}' no longer exists.`);
+    return { kernel: img.kernel.path, initrd: img.initrd.path, cmdline: img.cmdline, kernelSha256: img.kernel.sha256, initrdSha256: img.initrd.sha256 };
+  }
+
+  private async drive(id: string): Promise<void> {
+    const r = this.instances.get(id);
+    if (!r || r.hostId === undefined) return;
+    const host = r.hostId;
+    const cmdId = (op: string): string => `${r.id}:${op}:${r.generation}`;
+    if (r.desired === 'running' && r.state === 'pending') {
+      try {
+        const info = (await this.fleet.send(
+          host,
+          'instance.start',
+          { spec: { instanceId: r.id, instanceType: r.instanceType, image: this.imageRef(r) } },
+          { id: cmdId('start'), timeoutMs: 60_000 },
+        )) as { accel?: string; pid?: number };
+        const cur = this.instances.get(id);
+        if (cur?.state === 'pending' && cur.desired === 'running') {
+          await this.setState(id, 'running', { accel: info.accel }, undefined);
+          await this.instances.update(id, (x) => ({ ...x, stateReason: undefined }));
+        }
+      } catch (e) {
+        const code = (e as { code?: string }).code;
+        // A definite refusal (bad image, bad type) ends the launch as EC2 does: terminated.
+        if (code === 'ImageCorrupt' || code === 'InvalidInstanceType' || code === 'ImageNotFound') {
+          await this.setState(id, 'terminated', { desired: 'terminated' }, { code: 'Server.InternalError', message: `Server.InternalError: Internal error on launch (${code})` });
+        } else throw e;
+      }
+      return;
+    }
+    if (r.desired === 'running' && r.state === 'running' && r.rebootRequested > 0) {
+      await this.fleet.send(host, 'instance.reboot', { instanceId: r.id }, { id: `${cmdId('reboot')}:${r.rebootRequested}` });
+      await this.instances.update(id, (x) => ({ ...x, rebootRequested: 0, readyAt: undefined }));
+      return;
+    }
+    if (r.desired === 'stopped' && r.state === 'stopping') {
+      const force = r.forceStop;
+      await this.fleet.send(host, 'instance.stop', { instanceId: r.id, force, deadlineMs: 30_000 }, { id: `${cmdId('stop')}:${force ? 'f' : 'n'}`, timeoutMs: 45_000 });
+      if (this.instances.get(id)?.state === 'stopping') await this.setState(id, 'stopped', { readyAt: undefined });
+      return;
+    }
+    if (r.desired === 'terminated' && r.state === 'shutting-down') {
+      await this.fleet.send(host, 'instance.terminate', { instanceId: r.id }, { id: cmdId('terminate'), timeoutMs: 45_000 });
+      await this.setState(id, 'terminated', { readyAt: undefined }, r.stateReason);
+    }
+  }
+
+  /**
+   * One reconciliation pass against one host's report. The region's record is the
+   * truth for what should exist; the host's report is the truth for what does.
+   */
+  async reconcileHost(hostId: string, report: readonly HostInstanceInfo[]): Promise<void> {
+    const onHost = new Map(report.map((i) => [i.instanceId, i]));
+    for (const r of this.instances.all()) {
+      if (r.hostId !== hostId) continue;
+      const h = onHost.get(r.id);
+      onHost.delete(r.id);
+      const live = h !== undefined && (h.state === 'running' || h.state === 'starting');
+      if (r.state === 'running' && !live) {
+        // The guest shut itself down (or the host lost it): EC2 reports it stopped.
+        await this.setState(r.id, 'stopped', { desired: 'stopped', readyAt: undefined, stateTransitionReason: 'Client.InstanceInitiatedShutdown' }, {
+          code: 'Client.InstanceInitiatedShutdown',
+          message: 'Client.InstanceInitiatedShutdown: Instance initiated shutdown',
+        });
+        continue;
+      }
+      if (r.state === 'running' && h && h.readyAt !== r.readyAt && h.readyAt !== undefined) {
+        await this.instances.update(r.id, (x) => (x.readyAt === h.readyAt ? undefined : { ...x, readyAt: h.readyAt, accel: h.accel }));
+      }
+      if (r.state === 'pending' && live) {
+        await this.setState(r.id, 'running', { accel: h.accel, readyAt: h.readyAt }, undefined);
+        continue;
+      }
+      if (r.state === 'pending' || r.state === 'stopping' || r.state === 'shutting-down' || r.rebootRequested > 0) this.kick(r.id);
+      if (r.state === 'terminated' && h !== undefined && h.state !== 'terminated') onHost.set(r.id, h);
+      if (r.state === 'stopped' && live) {
+        // Recorded stopped but running on the host: bring the host in line.
+        await this.fleet.send(hostId, 'instance.stop', { instanceId: r.id, force: true }, { id: `${r.id}:restop:${r.generation}:${Date.now()}` });
+      }
+    }
+    // Guests the region has no live record of are never left running unrecorded.
+    for (const orphan of onHost.values()) {
+      if (orphan.state === 'terminated') continue;
+      log.warn('terminating a guest the region has no record of', { hostId, instanceId: orphan.instanceId });
+      await this.fleet.send(hostId, 'instance.terminate', { instanceId: orphan.instanceId }, { id: `orphan:${orphan.instanceId}:${Date.now()}` });
+    }
+  }
+}

@@ -1,0 +1,93 @@
+// The region's records for EC2 resources, as kept in the state store. They hold what
+// EC2 reports plus what the region needs to drive hosts (desired state, host, launch
+// generation). API responses are built from them by the handlers.
+
+export type InstanceStateName = 'pending' | 'running' | 'shutting-down' | 'terminated' | 'stopping' | 'stopped';
+
+/** EC2's numeric state codes (low byte of InstanceState.Code). */
+export const STATE_CODES: Record<InstanceStateName, number> = {
+  pending: 0,
+  running: 16,
+  'shutting-down': 32,
+  terminated: 48,
+  stopping: 64,
+  stopped: 80,
+};
+
+export type DesiredState = 'running' | 'stopped' | 'terminated';
+
+export interface StateReason {
+  readonly code: string;
+  readonly message: string;
+}
+
+export interface InstanceRecord {
+  readonly id: string; // i-…
+  readonly reservationId: string;
+  readonly accountId: string;
+  readonly requesterPrincipal: string;
+  readonly imageId: string;
+  readonly instanceType: string;
+  readonly amiLaunchIndex: number;
+  readonly clientToken: string | undefined;
+  readonly state: InstanceStateName;
+  readonly desired: DesiredState;
+  readonly stateReason: StateReason | undefined;
+  readonly stateTransitionReason: string;
+  readonly launchTime: string; // ISO: the latest start
+  readonly createdAt: string;
+  readonly stateChangedAt: string;
+  readonly terminatedAt: string | undefined;
+  readonly userData: string | undefined; // base64, as given
+  readonly tags: Readonly<Record<string, string>>;
+  readonly hostId: string | undefined;
+  readonly availabilityZone: string;
+  /** Incremented on every launch; part of the idempotent command ids sent to hosts. */
+  readonly generation: number;
+  /** Set when the guest printed its ready marker in the current launch. */
+  readonly readyAt: string | undefined;
+  readonly accel: string | undefined;
+  readonly subnetId: string | undefined;
+  readonly securityGroupIds: readonly string[];
+  readonly privateIpAddress: string | undefined;
+  readonly keyName: string | undefined;
+  readonly metadataOptions: { readonly httpTokens: 'optional' | 'required'; readonly httpPutResponseHopLimit: number; readonly httpEndpoint: 'enabled' | 'disabled' };
+  /** StopInstances --force: skip the ACPI shutdown and stop at once. */
+  readonly forceStop: boolean;
+  /** Pending reboot request generation (a reboot is a command, not a state). */
+  readonly rebootRequested: number;
+}
+
+export interface ImageRecord {
+  readonly id: string; // ami-…
+  readonly name: string;
+  readonly description: string;
+  readonly ownerId: string;
+  readonly public: boolean;
+  readonly state: 'available' | 'pending' | 'failed' | 'deregistered';
+  readonly creationDate: string;
+  readonly architecture: 'x86_64';
+  readonly kernel: { readonly path: string; readonly sha256: string };
+  readonly initrd: { readonly path: string; readonly sha256: string };
+  readonly cmdline: string;
+  readonly tpmSupport: 'v2.0' | undefined;
+  readonly bootMode: 'legacy-bios' | 'uefi' | undefined;
+  readonly tags: Readonly<Record<string, string>>;
+}
+
+export interface HostRecord {
+  readonly id: string; // h-…
+  readonly address: string;
+  readonly port: number;
+  readonly availabilityZone: string;
+  readonly memoryMiB: number;
+  readonly vcpus: number;
+  readonly enrolledAt: string;
+  readonly certFingerprint: string;
+}
+
+export const REGION_NAME = 'local-1';
+export const DEFAULT_AZ = 'local-1a';
+export const AVAILABILITY_ZONES = ['local-1a'] as const;
+/** Terminated instances stay visible for an hour, as in EC2. */
+export const TERMINATED_VISIBLE_MS = 60 * 60 * 1000;
