@@ -78,3 +78,30 @@ export interface ConsoleOutput {
   readonly output: string; // base64
   readonly timestamp: string; // ISO time of the last byte written
 }
+
+/** Result of host.info. */
+export interface HostInfo {
+  readonly protocolVersion: number;
+  readonly pid: number;
+  /** undefined until decided (a KVM smoke boot runs at the first start where KVM might work). */
+  readonly accel: 'kvm' | 'tcg' | undefined;
+  readonly accelReason: string;
+  readonly qemuVersion: string | undefined;
+  /** The unprivileged user QEMU runs as, or undefined when it runs as the hypervisor's own user. */
+  readonly qemuUser: string | undefined;
+  readonly instances: number;
+  readonly running: number;
+}
+
+/** What each operation answers with (the `result` of an ok reply). */
+export interface HypervisorResults {
+  'host.info': HostInfo;
+  'instance.list': InstanceInfo[];
+  'instance.start': InstanceInfo;
+  'instance.stop': InstanceInfo;
+  'instance.reboot': InstanceInfo;
+  'instance.terminate': InstanceInfo;
+  'instance.describe': InstanceInfo;
+  'instance.console': ConsoleOutput;
+  'instance.qmp': unknown;
+}

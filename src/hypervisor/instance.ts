@@ -1,0 +1,373 @@
+// One guest: its directory, its QEMU process, its QMP connection and its console tail,
+// and the state machine  starting → running → stopping → stopped (→ starting …) and
+// terminated. State that must survive a restart of the hypervisor lives in the instance
+// directory: spec.json (what to launch) and runtime.json (the current launch).
+import { chown, mkdir, rm, unlink, writeFile, readFile, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { requireInstanceType } from '../lib/instance-types.js';
+import { MARKERS } from '../image/markers.js';
+import type { Logger } from '../lib/log.js';
+import { ConsoleTail, readConsoleTail } from './console-log.js';
+import { HypervisorError } from './errors.js';
+import { buildQemuArgs, DEFAULT_HOTPLUG_SLOTS, INSTANCE_FILES } from './protocol/qemu-args.js';
+import type { ConsoleOutput, HypervisorEvent, InstanceInfo, InstanceRunState, InstanceSpec } from './protocol/messages.js';
+import { guardQmpCommand, QmpClient, type QmpAuditSink } from './qmp-client.js';
+import { launchQemu, pidAlive, pidIsInstance, type QemuOwner, readPidfile, readQemuLog, stageImage, waitForExit } from './qemu-process.js';
+
+export interface Runtime {
+  pid: number;
+  accel: 'kvm' | 'tcg';
+  launchedAt: string;
+  readyAt: string | undefined;
+  /** Offset in console.log where the current boot's output starts. */
+  bootOffset: number;
+}
+
+export interface InstanceEnv {
+  readonly emit: (ev: HypervisorEvent) => void;
+  readonly audit: QmpAuditSink;
+  readonly owner: QemuOwner | undefined;
+  readonly log: Logger;
+}
+
+const QUIT_GRACE_MS = 3000;
+
+async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
+  const tmp = `${path}.tmp`;
+  await writeFile(tmp, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600 });
+  await rename(tmp, path);
+}
+
+export class Instance {
+  state: InstanceRunState = 'stopped';
+  private runtime: Runtime | undefined;
+  private qmp: QmpClient | undefined;
+  private tail: ConsoleTail | undefined;
+  private lastShutdownReason: string | undefined;
+  private stopRequested = false;
+  private terminating = false;
+  private gone: Promise<void> | undefined;
+  private lock: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    public spec: InstanceSpec,
+    readonly dir: string,
+    private readonly env: InstanceEnv,
+  ) {}
+
+  get id(): string {
+    return this.spec.instanceId;
+  }
+
+  /** Runs mutating operations one at a time. */
+  serialize<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lock.then(fn, fn);
+    this.lock = run.catch(() => undefined);
+    return run;
+  }
+
+  static async createDir(dir: string, owner: QemuOwner | undefined): Promise<void> {
+    await mkdir(dir, { mode: 0o700 });
+    if (owner) await chown(dir, owner.uid, owner.gid);
+  }
+
+  async saveSpec(): Promise<void> {
+    await writeJsonAtomic(join(this.dir, INSTANCE_FILES.spec), this.spec);
+  }
+
+  private async saveRuntime(): Promise<void> {
+    if (this.runtime) await writeJsonAtomic(join(this.dir, INSTANCE_FILES.runtime), this.runtime);
+  }
+
+  private setState(state: InstanceRunState, reason?: string): void {
+    if (this.state === state) return;
+    this.state = state;
+    this.env.log.info('instance state', { instanceId: this.id, state, reason });
+    this.env.emit({ v: 1, event: 'instance.state', instanceId: this.id, state, ...(reason === undefined ? {} : { reason }) });
+  }
+
+  info(): InstanceInfo {
+    const running = this.state !== 'stopped' && this.state !== 'terminated';
+    return {
+      instanceId: this.id,
+      instanceType: this.spec.instanceType,
+      state: this.state,
+      pid: running ? this.runtime?.pid : undefined,
+      accel: this.runtime?.accel ?? 'tcg',
+      launchedAt: this.runtime?.launchedAt,
+      readyAt: running ? this.runtime?.readyAt : undefined,
+    };
+  }
+
+  /** Launches QEMU for this (stopped) instance. The image must already be verified. */
+  async launch(accel: 'kvm' | 'tcg'): Promise<void> {
+    const type = requireInstanceType(this.spec.instanceType);
+    this.setState('starting');
+    this.stopRequested = false;
+    this.lastShutdownReason = undefined;
+    let pid: number | undefined;
+    try {
+      await this.removeRunFiles();
+      await stageImage(this.spec.image, this.dir, this.env.owner);
+      const args = buildQemuArgs({
+        instanceId: this.id,
+        vcpus: type.vcpus,
+        memoryMiB: type.memoryMiB,
+        accel,
+        hotplugSlots: this.spec.hotplugSlots ?? DEFAULT_HOTPLUG_SLOTS,
+        cmdline: this.spec.image.cmdline,
+        ...(this.spec.nics ? { nics: this.spec.nics } : {}),
+      });
+      this.tail?.stop();
+      const tail = new ConsoleTail(this.dir, (line) => this.onConsoleLine(line));
+      await tail.start(Number.MAX_SAFE_INTEGER); // from the current end: this boot's output only
+      this.tail = tail;
+      const launchedAt = new Date().toISOString();
+      const launched = await launchQemu(this.dir, args, this.env.owner);
+      pid = launched.pid;
+      await writeFile(join(this.dir, INSTANCE_FILES.pidfile), `${pid}\n`, { mode: 0o600 });
+      this.runtime = { pid, accel, launchedAt, readyAt: undefined, bootOffset: tail.offset };
+      await this.saveRuntime();
+      let exited = false;
+      launched.child.once('exit', () => {
+        exited = true;
+      });
+      const qmp = await Promise.race([
+        QmpClient.connect(join(this.dir, INSTANCE_FILES.qmp), { instanceId: this.id, audit: this.env.audit, connectTimeoutMs: 15_000 }),
+        (async () => {
+          while (!exited) await sleep(50);
+          throw new HypervisorError('QemuExited', 'internal', 'QEMU exited while starting.', { instanceId: this.id });
+        })(),
+      ]);
+      exited = true; // ends the watcher loop
+      this.attach(qmp);
+      this.setState('running');
+    } catch (e) {
+      const qemuLog = await readQemuLog(this.dir);
+      if (pid !== undefined) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone
+        }
+        await waitForExit(pid, 2000);
+      }
+      this.tail?.stop();
+      this.tail = undefined;
+      await this.removeRunFiles();
+      this.setState('stopped', 'launch failed');
+      if (e instanceof HypervisorError) {
+        throw new HypervisorError(e.code, e.kind, e.message, { ...e.context, qemuLog }, { cause: e.cause });
+      }
+      throw new HypervisorError('QemuLaunchFailed', 'internal', 'QEMU could not be launched.', { instanceId: this.id, qemuLog }, { cause: e });
+    }
+  }
+
+  /** Takes over a QEMU left running by a previous hypervisor process. Returns false if none is alive. */
+  async adopt(): Promise<boolean> {
+    const pid = await readPidfile(this.dir);
+    let runtime: Runtime | undefined;
+    try {
+      runtime = JSON.parse(await readFile(join(this.dir, INSTANCE_FILES.runtime), 'utf8')) as Runtime;
+    } catch {
+      runtime = undefined;
+    }
+    if (pid === undefined || !(await pidIsInstance(pid, this.id))) {
+      this.runtime = runtime;
+      await this.removeRunFiles();
+      this.state = 'stopped';
+      return false;
+    }
+    this.runtime = {
+      pid,
+      accel: runtime?.accel ?? 'tcg',
+      launchedAt: runtime?.launchedAt ?? new Date().toISOString(),
+      readyAt: runtime?.readyAt,
+      bootOffset: runtime?.bootOffset ?? 0,
+    };
+    const tail = new ConsoleTail(this.dir, (line) => this.onConsoleLine(line));
+    // Not yet ready: rescan this boot's output for the marker. Ready: only new output matters.
+    await tail.start(this.runtime.readyAt ? Number.MAX_SAFE_INTEGER : this.runtime.bootOffset);
+    this.tail = tail;
+    try {
+      const qmp = await QmpClient.connect(join(this.dir, INSTANCE_FILES.qmp), { instanceId: this.id, audit: this.env.audit, connectTimeoutMs: 5000 });
+      this.state = 'running';
+      this.attach(qmp);
+      await this.saveRuntime();
+      this.env.log.info('re-adopted running instance', { instanceId: this.id, pid });
+      return true;
+    } catch (e) {
+      // Alive but deaf: it cannot be controlled, so it is stopped hard rather than left orphaned.
+      this.env.log.warn('live QEMU without a usable QMP socket; killing it', { instanceId: this.id, pid, error: String(e) });
+      tail.stop();
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+      await waitForExit(pid, 3000);
+      await this.removeRunFiles();
+      this.state = 'stopped';
+      return false;
+    }
+  }
+
+  private attach(qmp: QmpClient): void {
+    this.qmp = qmp;
+    qmp.on('event', (ev: { event: string; data: Record<string, unknown> }) => {
+      if (ev.event === 'SHUTDOWN') {
+        this.lastShutdownReason = typeof ev.data['reason'] === 'string' ? ev.data['reason'] : 'shutdown';
+      }
+    });
+    qmp.once('close', () => {
+      this.gone = this.onQmpClosed(qmp);
+    });
+  }
+
+  private async onQmpClosed(qmp: QmpClient): Promise<void> {
+    if (this.qmp !== qmp) return;
+    this.qmp = undefined;
+    const pid = this.runtime?.pid;
+    if (pid !== undefined && !(await waitForExit(pid, 5000))) {
+      // QMP went away but QEMU did not: nothing can control it any more.
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+      await waitForExit(pid, 3000);
+    }
+    await this.tail?.pump();
+    this.tail?.stop();
+    this.tail = undefined;
+    if (this.terminating) return;
+    await this.removeRunFiles();
+    const reason = this.stopRequested ? 'stopped by request' : this.lastShutdownReason === 'guest-shutdown' ? 'guest powered off' : `QEMU exited (${this.lastShutdownReason ?? 'no shutdown event'})`;
+    this.setState('stopped', reason);
+  }
+
+  private onConsoleLine(line: string): void {
+    const rt = this.runtime;
+    if (!rt || rt.readyAt || !line.includes(MARKERS.ready)) return;
+    if (this.state !== 'running' && this.state !== 'starting') return;
+    rt.readyAt = new Date().toISOString();
+    void this.saveRuntime().catch(() => undefined);
+    this.env.emit({ v: 1, event: 'instance.ready', instanceId: this.id, readyAt: rt.readyAt });
+  }
+
+  private async removeRunFiles(): Promise<void> {
+    for (const f of [INSTANCE_FILES.qmp, INSTANCE_FILES.pidfile]) {
+      await unlink(join(this.dir, f)).catch(() => undefined);
+    }
+  }
+
+  /** ACPI power-down, up to deadlineMs, then quit and finally SIGKILL. `force` skips the ACPI step. */
+  async stop(force: boolean, deadlineMs: number): Promise<void> {
+    if (this.state === 'stopped') return;
+    if (this.state !== 'running') {
+      throw new HypervisorError('IncorrectInstanceState', 'conflict', `The instance is ${this.state} and cannot be stopped now.`, { instanceId: this.id, state: this.state });
+    }
+    const pid = this.runtime?.pid;
+    this.stopRequested = true;
+    this.setState('stopping');
+    let exited = false;
+    if (!force && this.qmp) {
+      await this.qmp.execute('system_powerdown').catch(() => undefined);
+      exited = pid === undefined || (await waitForExit(pid, deadlineMs));
+    }
+    if (!exited && this.qmp) {
+      await this.qmp.execute('quit').catch(() => undefined);
+      exited = pid === undefined || (await waitForExit(pid, QUIT_GRACE_MS));
+    }
+    if (!exited && pid !== undefined) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+      await waitForExit(pid, QUIT_GRACE_MS);
+    }
+    await this.settled();
+  }
+
+  /** Waits until the QMP-closed handler has moved the instance to stopped. */
+  private async settled(): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    while (this.state !== 'stopped' && Date.now() < deadline) {
+      if (this.gone) await this.gone;
+      else await sleep(20);
+    }
+    if (this.state !== 'stopped') {
+      // QMP never closed (should not happen once QEMU is gone): settle by hand.
+      this.qmp?.close();
+      this.tail?.stop();
+      this.tail = undefined;
+      await this.removeRunFiles();
+      this.setState('stopped', 'stopped by request');
+    }
+  }
+
+  /** A hard reset of the running guest: it boots again and its ready marker appears again. */
+  async reboot(): Promise<void> {
+    if (this.state !== 'running' || !this.qmp || !this.runtime) {
+      throw new HypervisorError('IncorrectInstanceState', 'conflict', `The instance is ${this.state} and cannot be rebooted.`, { instanceId: this.id, state: this.state });
+    }
+    await this.tail?.pump();
+    this.runtime.readyAt = undefined;
+    this.runtime.bootOffset = this.tail?.offset ?? 0;
+    await this.saveRuntime();
+    await this.qmp.execute('system_reset');
+  }
+
+  /** Kills QEMU and removes the instance directory. */
+  async terminate(): Promise<void> {
+    this.terminating = true;
+    const pid = this.runtime?.pid ?? (await readPidfile(this.dir));
+    if (pid !== undefined && (await pidIsInstance(pid, this.id))) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+      if (!(await waitForExit(pid, 5000))) {
+        throw new HypervisorError('TerminateFailed', 'internal', 'QEMU did not exit after SIGKILL.', { instanceId: this.id, pid });
+      }
+    }
+    this.qmp?.close();
+    this.qmp = undefined;
+    this.tail?.stop();
+    this.tail = undefined;
+    await rm(this.dir, { recursive: true, force: true });
+    this.setState('terminated');
+  }
+
+  async console(): Promise<ConsoleOutput> {
+    await this.tail?.pump();
+    const { data, mtime } = await readConsoleTail(this.dir);
+    return { instanceId: this.id, output: data.toString('base64'), timestamp: (mtime ?? new Date()).toISOString() };
+  }
+
+  async qmpCommand(execute: string, args: Record<string, unknown> | undefined): Promise<unknown> {
+    // Refused commands are refused (and audited) whatever state the instance is in.
+    guardQmpCommand(execute, args, this.id, this.env.audit);
+    if (this.state !== 'running' || !this.qmp) {
+      throw new HypervisorError('IncorrectInstanceState', 'conflict', `The instance is ${this.state}; QMP is available only while it runs.`, { instanceId: this.id, state: this.state });
+    }
+    return this.qmp.execute(execute, args);
+  }
+
+  /** Lets go of QEMU without touching it (the hypervisor is exiting). */
+  detach(): void {
+    this.qmp?.removeAllListeners('close');
+    this.qmp?.close();
+    this.qmp = undefined;
+    this.tail?.stop();
+    this.tail = undefined;
+  }
+
+  /** True while a QEMU for this instance is alive. */
+  async alive(): Promise<boolean> {
+    return this.runtime !== undefined && (await pidAlive(this.runtime.pid));
+  }
+}
