@@ -1,0 +1,354 @@
+// The host controller: the host's only door. One listening TCP socket (127.0.0.1 by
+// default) whose connections are handed to the current TLS server: before enrolment a
+// server with the self-signed bootstrap certificate that only accepts /v1/enroll*, after it
+// an mTLS server (TLS 1.3, client certificate required and checked against the region's CA)
+// that accepts signed commands on /v1/command. The controller never opens a connection.
+import { createHash, timingSafeEqual, X509Certificate } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { AuditChain, readChain } from '../audit/chain.js';
+import type { HypervisorEvent } from '../hypervisor/protocol/messages.js';
+import { isNitrideError } from '../lib/errors.js';
+import type { Logger } from '../lib/log.js';
+import { distEntry } from '../lib/paths.js';
+import { certMatches, createCsr, fingerprint, publicKeyOf } from '../lib/pki/pki.js';
+import { Dispatcher, principalRecord, type Principal, type Source } from './dispatcher.js';
+import { ControllerError, httpStatusFor, toReplyError } from './errors.js';
+import { currentFingerprint, hostPaths, initHost, saveEnrolment, writeRuntime, type HostIdentity } from './host-state.js';
+import type { ControllerCommandBody } from './protocol/commands.js';
+import { HypervisorSupervisor } from './supervisor.js';
+
+export interface ControllerOptions {
+  readonly home: string;
+  readonly port: number;
+  readonly listen?: string;
+  readonly hypervisorEntry?: string;
+  readonly log: Logger;
+}
+
+const MAX_BODY = 1024 * 1024;
+const HOST_ID = /^[a-z0-9][a-z0-9.-]{0,62}$/;
+
+export class Controller {
+  private identity!: HostIdentity;
+  private audit!: AuditChain;
+  private dispatcher!: Dispatcher;
+  private supervisor!: HypervisorSupervisor;
+  private listener: NetServer | undefined;
+  private tlsServer: HttpsServer | undefined;
+  private connections = new Set<Socket>(); // accepted sockets of the current TLS server
+  private port = 0;
+  private readonly started = Date.now();
+  private readonly address: string;
+
+  constructor(private readonly o: ControllerOptions) {
+    this.address = o.listen ?? '127.0.0.1';
+  }
+
+  get listeningPort(): number {
+    return this.port;
+  }
+
+  async start(): Promise<void> {
+    const paths = hostPaths(this.o.home);
+    this.identity = await initHost(this.o.home, { bootstrapIps: [this.address] });
+    this.audit = new AuditChain(paths.audit);
+    this.dispatcher = new Dispatcher(this.audit, (c) => this.execute(c));
+    for (const r of readChain(paths.audit)) {
+      const ev = r.event as { type?: string; id?: string; digest?: string };
+      if (ev.type === 'command.accepted' && ev.id && ev.digest) this.dispatcher.remember(ev.id, ev.digest, Date.parse(r.time));
+    }
+    this.audit.append({ type: 'controller.start', pid: process.pid, hostId: this.identity.hostId, enrolled: this.identity.enrolment !== undefined });
+
+    this.supervisor = new HypervisorSupervisor({
+      entry: this.o.hypervisorEntry ?? distEntry('hypervisor/main.js'),
+      stateDir: paths.hypervisorDir,
+      log: this.o.log.child('supervisor'),
+      onEvent: (e) => this.onHypervisorEvent(e),
+      onLifecycle: (e) => this.audit.append({ type: `component.${e.event}`, component: 'hypervisor', ...e }),
+    });
+    this.supervisor.start();
+
+    this.tlsServer = this.makeTlsServer();
+    const listener = createNetServer({ pauseOnConnect: false }, (sock: Socket) => {
+      // Hand the accepted socket to whichever TLS server is current (bootstrap or mTLS).
+      const gen = this.connections;
+      gen.add(sock);
+      sock.once('close', () => gen.delete(sock));
+      this.tlsServer?.emit('connection', sock);
+    });
+    this.listener = listener;
+    await new Promise<void>((resolve, reject) => {
+      listener.once('error', reject);
+      listener.listen({ port: this.o.port, host: this.address, exclusive: true }, () => {
+        listener.off('error', reject);
+        resolve();
+      });
+    });
+    const addr = listener.address();
+    this.port = typeof addr === 'object' && addr !== null ? addr.port : this.o.port;
+    this.writeRuntime();
+    this.o.log.info('controller listening', { address: this.address, port: this.port, hostId: this.identity.hostId, enrolled: this.identity.enrolment !== undefined });
+  }
+
+  private writeRuntime(): void {
+    writeRuntime(this.o.home, {
+      port: this.port,
+      address: this.address,
+      pid: process.pid,
+      hostId: this.identity.hostId,
+      fingerprint: currentFingerprint(this.identity),
+      enrolled: this.identity.enrolment !== undefined,
+    });
+  }
+
+  private makeTlsServer(): HttpsServer {
+    const e = this.identity.enrolment;
+    const server = e
+      ? createHttpsServer(
+          { key: this.identity.keyPem, cert: e.certPem, ca: e.caPem, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.3' },
+          (req, res) => void this.onCommandRequest(req, res),
+        )
+      : createHttpsServer({ key: this.identity.keyPem, cert: this.identity.bootstrapCertPem, minVersion: 'TLSv1.3' }, (req, res) => void this.onEnrolRequest(req, res));
+    server.keepAliveTimeout = 30_000;
+    server.headersTimeout = 10_000;
+    server.requestTimeout = 60_000;
+    server.on('tlsClientError', (err: Error & { code?: string }, sock: TLSSocket) => {
+      // Refused at the TLS layer (no client certificate, a certificate from another CA, …).
+      let offered: string | null = null;
+      try {
+        const pc = sock.getPeerCertificate(true);
+        if (pc && pc.raw) offered = createHash('sha256').update(pc.raw).digest('hex');
+      } catch {
+        offered = null;
+      }
+      if (err.code === 'ECONNRESET' && offered === null && sock.bytesRead === 0) return; // a bare TCP probe that sent nothing
+      this.audit.append({
+        type: 'tls.refused',
+        source: { address: sock.remoteAddress, port: sock.remotePort },
+        error: err.code ?? 'TLSError',
+        reason: err.message.slice(0, 200),
+        offeredCertFingerprint: offered,
+      });
+    });
+    return server;
+  }
+
+  private onHypervisorEvent(e: HypervisorEvent): void {
+    if (e.event === 'audit') {
+      this.audit.append({ type: 'hypervisor.audit', record: e.record });
+    } else {
+      this.o.log.info('hypervisor event', { ...e });
+    }
+  }
+
+  private source(req: IncomingMessage): Source {
+    return { address: req.socket.remoteAddress, port: req.socket.remotePort };
+  }
+
+  private async readBody(req: IncomingMessage): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const c of req) {
+      size += (c as Buffer).length;
+      if (size > MAX_BODY) throw new ControllerError('RequestTooLarge', 'invalid', `The request body exceeds ${MAX_BODY} bytes.`);
+      chunks.push(c as Buffer);
+    }
+    return Buffer.concat(chunks);
+  }
+
+  private send(res: ServerResponse, status: number, body: unknown): Promise<void> {
+    const data = Buffer.from(JSON.stringify(body));
+    return new Promise((resolve) => {
+      res.writeHead(status, { 'content-type': 'application/json', 'content-length': data.length });
+      res.end(data, () => resolve());
+    });
+  }
+
+  private principalOf(req: IncomingMessage): Principal | undefined {
+    const sock = req.socket as TLSSocket;
+    if (!sock.authorized) return undefined;
+    const pc = sock.getPeerCertificate(true);
+    if (!pc || !pc.raw) return undefined;
+    const x = new X509Certificate(pc.raw);
+    const first = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v[0] : v);
+    return {
+      commonName: first(pc.subject?.CN),
+      role: first(pc.subject?.OU),
+      fingerprint: createHash('sha256').update(pc.raw).digest('hex'),
+      publicKey: x.publicKey,
+    };
+  }
+
+  private async onCommandRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const source = this.source(req);
+    try {
+      const who = this.principalOf(req);
+      if (!who) throw new ControllerError('ClientCertificateRequired', 'denied', 'A client certificate issued by the region CA is required.');
+      if (req.method !== 'POST' || req.url !== '/v1/command') {
+        this.audit.append({ type: 'request.refused', method: req.method ?? null, path: (req.url ?? '').slice(0, 200), principal: principalRecord(who), source });
+        await this.send(res, 404, { v: 1, id: '', ok: false, error: { code: 'NotFound', kind: 'not-found', message: 'The only endpoint is POST /v1/command.' } });
+        return;
+      }
+      const body = await this.readBody(req);
+      let raw: unknown;
+      let jsonError = false;
+      try {
+        raw = JSON.parse(body.toString('utf8'));
+      } catch {
+        jsonError = true;
+      }
+      const { status, reply } = await this.dispatcher.dispatch(raw, jsonError, who, source);
+      await this.send(res, status, reply);
+    } catch (e) {
+      this.audit.append({ type: 'request.refused', error: isNitrideError(e) ? e.code : 'InternalError', source });
+      const err = toReplyError(e);
+      await this.send(res, httpStatusFor(err.kind), { v: 1, id: '', ok: false, error: err });
+    }
+  }
+
+  private checkToken(given: unknown): boolean {
+    const want = this.identity.token;
+    if (typeof given !== 'string' || want === undefined) return false;
+    const a = createHash('sha256').update(given).digest();
+    const b = createHash('sha256').update(want).digest();
+    return timingSafeEqual(a, b);
+  }
+
+  private pendingHostId: string | undefined;
+
+  private async onEnrolRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const source = this.source(req);
+    const path = req.url ?? '';
+    try {
+      if (req.method !== 'POST' || (path !== '/v1/enroll' && path !== '/v1/enroll/complete')) {
+        throw new ControllerError('NotEnrolled', 'unavailable', 'This host is not enrolled yet; only POST /v1/enroll and /v1/enroll/complete are served.');
+      }
+      let body: Record<string, unknown>;
+      try {
+        const v = JSON.parse((await this.readBody(req)).toString('utf8')) as unknown;
+        if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not an object');
+        body = v as Record<string, unknown>;
+      } catch (e) {
+        if (isNitrideError(e)) throw e;
+        throw new ControllerError('MalformedRequest', 'invalid', 'The enrolment request must be a JSON object.');
+      }
+      if (!this.checkToken(body['token'])) throw new ControllerError('EnrollmentTokenInvalid', 'denied', 'The enrolment token is wrong.');
+      if (path === '/v1/enroll') {
+        const hostId = body['hostId'] ?? this.identity.hostId;
+        if (typeof hostId !== 'string' || !HOST_ID.test(hostId)) throw new ControllerError('InvalidParameter', 'invalid', 'hostId must be lowercase letters, digits, dots and dashes (at most 63).');
+        this.pendingHostId = hostId;
+        const csrPem = await createCsr(this.identity.keyPem, hostId);
+        const bootstrapFingerprint = fingerprint(this.identity.bootstrapCertPem);
+        this.audit.append({ type: 'enroll.begin', hostId, source, outcome: 'csr-issued' });
+        await this.send(res, 200, { v: 1, ok: true, result: { hostId, csrPem, bootstrapFingerprint } });
+        return;
+      }
+      // /v1/enroll/complete
+      const certPem = body['certPem'];
+      const caPem = body['caPem'];
+      const hostId = this.pendingHostId;
+      if (hostId === undefined) throw new ControllerError('EnrollmentNotStarted', 'conflict', 'Call POST /v1/enroll first.');
+      if (typeof certPem !== 'string' || typeof caPem !== 'string') throw new ControllerError('InvalidParameter', 'invalid', 'certPem and caPem must be PEM strings.');
+      let caIsCa = false;
+      try {
+        caIsCa = new X509Certificate(caPem).ca;
+      } catch {
+        caIsCa = false;
+      }
+      if (!caIsCa) throw new ControllerError('InvalidParameter', 'invalid', 'caPem is not a CA certificate.');
+      if (!certMatches(certPem, caPem, publicKeyOf(this.identity.keyPem))) {
+        throw new ControllerError('CertificateMismatch', 'invalid', "certPem is not a currently valid certificate for this host's key signed by caPem.");
+      }
+      const cn = new X509Certificate(certPem).subject.split('\n').find((l) => l.startsWith('CN='))?.slice(3);
+      if (cn !== hostId) throw new ControllerError('CertificateMismatch', 'invalid', `The certificate's CN must be the host id ${hostId}.`, { cn: cn ?? null });
+      saveEnrolment(this.o.home, { hostId, certPem, caPem });
+      this.identity = await initHost(this.o.home, { bootstrapIps: [this.address] });
+      const fp = fingerprint(certPem);
+      this.audit.append({ type: 'enroll.complete', hostId, source, certFingerprint: fp, caFingerprint: fingerprint(caPem) });
+      await this.send(res, 200, { v: 1, ok: true, result: { hostId, fingerprint: fp } });
+      // Swap to the mTLS server; new connections go to it from now on.
+      const oldConnections = this.connections;
+      this.connections = new Set();
+      this.tlsServer = this.makeTlsServer();
+      this.writeRuntime();
+      for (const s of oldConnections) s.destroy();
+      this.o.log.info('enrolled; serving mTLS', { hostId });
+    } catch (e) {
+      const err = toReplyError(e);
+      this.audit.append({ type: 'enroll.refused', path: path.slice(0, 200), source, error: err.code });
+      await this.send(res, httpStatusFor(err.kind), { v: 1, ok: false, error: err });
+    }
+  }
+
+  private async execute(c: ControllerCommandBody): Promise<unknown> {
+    const sup = this.supervisor;
+    switch (c.type) {
+      case 'host.status':
+        return this.hostStatus();
+      case 'host.restart-component':
+        return sup.restart();
+      case 'instance.start':
+        return sup.request('instance.start', c.params, 180_000);
+      case 'instance.stop':
+        return sup.request('instance.stop', c.params, (c.params.deadlineMs ?? 60_000) + 60_000);
+      case 'instance.reboot':
+      case 'instance.terminate':
+        return sup.request(c.type, c.params, 120_000);
+      case 'instance.describe':
+      case 'instance.list':
+      case 'instance.console':
+      case 'instance.qmp':
+        return sup.request(c.type, c.params, 30_000);
+    }
+  }
+
+  async hostStatus(): Promise<Record<string, unknown>> {
+    const hv = this.supervisor.status();
+    let info: unknown = null;
+    let instances: unknown = [];
+    let hypervisorError: unknown = null;
+    try {
+      info = await this.supervisor.request('host.info', {}, 10_000);
+      instances = await this.supervisor.request('instance.list', {}, 10_000);
+    } catch (e) {
+      hypervisorError = toReplyError(e);
+    }
+    const accel = typeof info === 'object' && info !== null && 'accel' in info ? (info as { accel: unknown }).accel : null;
+    return {
+      hostId: this.identity.hostId,
+      enrolled: this.identity.enrolment !== undefined,
+      fingerprint: currentFingerprint(this.identity),
+      accel,
+      uptimeS: Math.round((Date.now() - this.started) / 1000),
+      controller: { pid: process.pid, rssBytes: process.memoryUsage().rss, port: this.port, address: this.address, auditRecords: this.audit.length },
+      components: [hv],
+      hypervisor: info,
+      instances,
+      ...(hypervisorError ? { hypervisorError } : {}),
+    };
+  }
+
+  /** Closes the listener and lets the hypervisor exit; guests keep running. */
+  async stop(): Promise<void> {
+    const closed = new Promise<void>((r) => (this.listener ? this.listener.close(() => r()) : r()));
+    for (const s of this.connections) s.destroy();
+    await closed;
+    await this.supervisor.stop();
+    this.audit.append({ type: 'controller.stop', pid: process.pid });
+    this.audit.close();
+  }
+}
+
+export function isEnrolled(home: string): boolean {
+  const p = hostPaths(home);
+  return existsSync(p.cert) && existsSync(p.ca);
+}
+
+export function readHostCa(home: string): string | undefined {
+  const p = hostPaths(home);
+  return existsSync(p.ca) ? readFileSync(p.ca, 'utf8') : undefined;
+}

@@ -1,0 +1,74 @@
+// Entry point of the host controller process:
+//   node dist/src/controller/main.js --home DIR [--port N] [--listen ADDR]
+// (also `nitride controller run`). SIGTERM/SIGINT stop it cleanly; guests keep running.
+import { describeError } from '../lib/errors.js';
+import { createLogger } from '../lib/log.js';
+import { nitrideHome } from '../lib/paths.js';
+import { Controller } from './controller.js';
+
+export interface RunArgs {
+  readonly home: string;
+  readonly port: number;
+  readonly listen: string;
+}
+
+export function parseRunArgs(argv: readonly string[]): RunArgs {
+  let home = nitrideHome();
+  let port = 0;
+  let listen = '127.0.0.1';
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const v = argv[i + 1];
+    if ((a === '--home' || a === '--port' || a === '--listen') && v === undefined) throw new Error(`${a} needs a value`);
+    if (a === '--home') home = v as string;
+    else if (a === '--port') {
+      port = Number(v);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error('--port must be 0..65535');
+    } else if (a === '--listen') listen = v as string;
+    else throw new Error(`unknown option ${String(a)}`);
+    i++;
+  }
+  return { home, port, listen };
+}
+
+/** Runs the controller until SIGTERM/SIGINT; resolves with the exit code. */
+export async function runController(args: RunArgs): Promise<number> {
+  const log = createLogger('controller');
+  const c = new Controller({ home: args.home, port: args.port, listen: args.listen, log });
+  await c.start();
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (sig: string): void => {
+      if (stopping) return;
+      stopping = true;
+      log.info('stopping', { signal: sig });
+      c.stop().then(
+        () => resolve(0),
+        (e: unknown) => {
+          log.error('stop failed', { error: describeError(e) });
+          resolve(1);
+        },
+      );
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}
+
+const isMain = process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href;
+if (isMain) {
+  let args: RunArgs;
+  try {
+    args = parseRunArgs(process.argv.slice(2));
+  } catch (e) {
+    process.stderr.write(`controller: ${describeError(e)}\nusage: controller --home DIR [--port N] [--listen ADDR]\n`);
+    process.exit(2);
+  }
+  runController(args).then(
+    (code) => process.exit(code),
+    (e: unknown) => {
+      process.stderr.write(`controller: ${describeError(e)}\n`);
+      process.exit(1);
+    },
+  );
+}

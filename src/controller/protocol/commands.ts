@@ -1,0 +1,253 @@
+// The controller's typed, versioned command layer: JSON from the wire in, a
+// discriminated union out. Pure (no I/O). Every refusal is a ControllerError with a stable
+// code and kind 'invalid', which the server turns into HTTP 400.
+//
+//   envelope: { v: 1, id: <uuid>, type, params, issuedAt: <ISO time>, sig: <base64> }
+//   sig: ECDSA P-384 / SHA-384 (DER, base64) by the caller's client-certificate key over
+//        canonicalJson(signedFields(envelope)) = canonical JSON of {v, id, type, params, issuedAt}
+//   reply: { v: 1, id, ok: true, result } | { v: 1, id, ok: false, error: {code, kind, message} }
+import type { InstanceSpec } from '../../hypervisor/protocol/messages.js';
+import { ControllerError, type ReplyError } from '../errors.js';
+
+export const CONTROLLER_PROTOCOL_VERSION = 1;
+
+export type ControllerCommandBody =
+  | { readonly type: 'host.status'; readonly params: Record<string, never> }
+  | { readonly type: 'host.restart-component'; readonly params: { readonly component: 'hypervisor' } }
+  | { readonly type: 'instance.start'; readonly params: { readonly spec: InstanceSpec } }
+  | { readonly type: 'instance.stop'; readonly params: { readonly instanceId: string; readonly force?: boolean; readonly deadlineMs?: number } }
+  | { readonly type: 'instance.reboot'; readonly params: { readonly instanceId: string } }
+  | { readonly type: 'instance.terminate'; readonly params: { readonly instanceId: string } }
+  | { readonly type: 'instance.describe'; readonly params: { readonly instanceId: string } }
+  | { readonly type: 'instance.list'; readonly params: Record<string, never> }
+  | { readonly type: 'instance.console'; readonly params: { readonly instanceId: string; readonly latest?: boolean } }
+  | { readonly type: 'instance.qmp'; readonly params: { readonly instanceId: string; readonly execute: string; readonly arguments?: Record<string, unknown> } };
+
+export type CommandType = ControllerCommandBody['type'];
+export type ParamsOf<T extends CommandType> = Extract<ControllerCommandBody, { type: T }>['params'];
+
+export type SignedCommand = ControllerCommandBody & {
+  readonly v: 1;
+  readonly id: string;
+  readonly issuedAt: string;
+  readonly sig: string;
+};
+
+export type ControllerReply =
+  | { readonly v: 1; readonly id: string; readonly ok: true; readonly result: unknown }
+  | { readonly v: 1; readonly id: string; readonly ok: false; readonly error: ReplyError };
+
+export const COMMAND_TYPES: readonly CommandType[] = [
+  'host.status',
+  'host.restart-component',
+  'instance.start',
+  'instance.stop',
+  'instance.reboot',
+  'instance.terminate',
+  'instance.describe',
+  'instance.list',
+  'instance.console',
+  'instance.qmp',
+];
+
+/** Commands that only read state; a caller with the read-only operator role may send these. */
+export const READ_ONLY_TYPES: ReadonlySet<CommandType> = new Set(['host.status', 'instance.describe', 'instance.list', 'instance.console']);
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const INSTANCE_ID = /^i-[0-9a-f]{8,17}$/;
+const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
+const SHA256 = /^[0-9a-f]{64}$/;
+const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
+const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+
+function bad(code: string, message: string, context: Record<string, unknown> = {}): ControllerError {
+  return new ControllerError(code, 'invalid', message, context);
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function onlyKeys(o: Record<string, unknown>, allowed: readonly string[], where: string): void {
+  for (const k of Object.keys(o)) {
+    if (!allowed.includes(k)) throw bad('InvalidParameter', `${where} has an unknown field '${k}'.`, { field: k, allowed });
+  }
+}
+
+function str(o: Record<string, unknown>, k: string, where: string, re?: RegExp): string {
+  const v = o[k];
+  if (typeof v !== 'string' || v === '') throw bad('InvalidParameter', `${where}.${k} must be a non-empty string.`, { field: k });
+  if (re && !re.test(v)) throw bad('InvalidParameter', `${where}.${k} is not in the expected form.`, { field: k, pattern: re.source });
+  return v;
+}
+
+function optBool(o: Record<string, unknown>, k: string, where: string): boolean | undefined {
+  const v = o[k];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'boolean') throw bad('InvalidParameter', `${where}.${k} must be a boolean.`, { field: k });
+  return v;
+}
+
+function optInt(o: Record<string, unknown>, k: string, where: string, min: number, max: number): number | undefined {
+  const v = o[k];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw bad('InvalidParameter', `${where}.${k} must be an integer from ${min} to ${max}.`, { field: k });
+  }
+  return v;
+}
+
+function instanceIdOnly(p: Record<string, unknown>, where: string): { instanceId: string } {
+  onlyKeys(p, ['instanceId'], where);
+  return { instanceId: str(p, 'instanceId', where, INSTANCE_ID) };
+}
+
+function empty(p: Record<string, unknown>, where: string): Record<string, never> {
+  onlyKeys(p, [], where);
+  return {};
+}
+
+function parseSpec(v: unknown): InstanceSpec {
+  const w = 'params.spec';
+  if (!isObject(v)) throw bad('InvalidParameter', `${w} must be an object.`);
+  onlyKeys(v, ['instanceId', 'instanceType', 'image', 'hotplugSlots', 'nics'], w);
+  const image = v['image'];
+  if (!isObject(image)) throw bad('InvalidParameter', `${w}.image must be an object.`);
+  const iw = `${w}.image`;
+  onlyKeys(image, ['kernel', 'initrd', 'cmdline', 'kernelSha256', 'initrdSha256'], iw);
+  const abs = /^\/[^\0]*$/;
+  const cmdline = image['cmdline'];
+  if (typeof cmdline !== 'string' || cmdline.length > 4096) throw bad('InvalidParameter', `${iw}.cmdline must be a string of at most 4096 characters.`);
+  const hotplugSlots = optInt(v, 'hotplugSlots', w, 0, 32);
+  let nics: { mac: string; socketPath: string }[] | undefined;
+  if (v['nics'] !== undefined) {
+    const n = v['nics'];
+    if (!Array.isArray(n) || n.length > 8) throw bad('InvalidParameter', `${w}.nics must be an array of at most 8 NICs.`);
+    nics = n.map((x: unknown, i) => {
+      const nw = `${w}.nics[${i}]`;
+      if (!isObject(x)) throw bad('InvalidParameter', `${nw} must be an object.`);
+      onlyKeys(x, ['mac', 'socketPath'], nw);
+      return { mac: str(x, 'mac', nw, MAC), socketPath: str(x, 'socketPath', nw, abs) };
+    });
+  }
+  return {
+    instanceId: str(v, 'instanceId', w, INSTANCE_ID),
+    instanceType: str(v, 'instanceType', w, /^[a-z0-9]+\.[a-z0-9]+$/),
+    image: {
+      kernel: str(image, 'kernel', iw, abs),
+      initrd: str(image, 'initrd', iw, abs),
+      cmdline,
+      kernelSha256: str(image, 'kernelSha256', iw, SHA256),
+      initrdSha256: str(image, 'initrdSha256', iw, SHA256),
+    },
+    ...(hotplugSlots !== undefined ? { hotplugSlots } : {}),
+    ...(nics !== undefined ? { nics } : {}),
+  };
+}
+
+/** Validates the params of one command type and returns the typed body. */
+export function parseCommandBody(type: unknown, params: unknown): ControllerCommandBody {
+  if (typeof type !== 'string') throw bad('MalformedCommand', 'The command has no type.');
+  if (!(COMMAND_TYPES as readonly string[]).includes(type)) {
+    throw bad('UnknownCommandType', `The command type '${type.slice(0, 64)}' does not exist.`, { type: type.slice(0, 64), known: COMMAND_TYPES });
+  }
+  if (!isObject(params)) throw bad('InvalidParameter', 'params must be an object.');
+  const t = type as CommandType;
+  const w = 'params';
+  switch (t) {
+    case 'host.status':
+    case 'instance.list':
+      return { type: t, params: empty(params, w) };
+    case 'host.restart-component': {
+      onlyKeys(params, ['component'], w);
+      const c = params['component'];
+      if (c !== 'hypervisor') throw bad('InvalidParameter', "params.component must be 'hypervisor'.", { field: 'component', allowed: ['hypervisor'] });
+      return { type: t, params: { component: c } };
+    }
+    case 'instance.start':
+      onlyKeys(params, ['spec'], w);
+      return { type: t, params: { spec: parseSpec(params['spec']) } };
+    case 'instance.stop': {
+      onlyKeys(params, ['instanceId', 'force', 'deadlineMs'], w);
+      const force = optBool(params, 'force', w);
+      const deadlineMs = optInt(params, 'deadlineMs', w, 0, 600_000);
+      return {
+        type: t,
+        params: { instanceId: str(params, 'instanceId', w, INSTANCE_ID), ...(force !== undefined ? { force } : {}), ...(deadlineMs !== undefined ? { deadlineMs } : {}) },
+      };
+    }
+    case 'instance.reboot':
+    case 'instance.terminate':
+    case 'instance.describe':
+      return { type: t, params: instanceIdOnly(params, w) };
+    case 'instance.console': {
+      onlyKeys(params, ['instanceId', 'latest'], w);
+      const latest = optBool(params, 'latest', w);
+      return { type: t, params: { instanceId: str(params, 'instanceId', w, INSTANCE_ID), ...(latest !== undefined ? { latest } : {}) } };
+    }
+    case 'instance.qmp': {
+      onlyKeys(params, ['instanceId', 'execute', 'arguments'], w);
+      const args = params['arguments'];
+      if (args !== undefined && !isObject(args)) throw bad('InvalidParameter', 'params.arguments must be an object.', { field: 'arguments' });
+      return {
+        type: t,
+        params: {
+          instanceId: str(params, 'instanceId', w, INSTANCE_ID),
+          execute: str(params, 'execute', w, /^[A-Za-z0-9_-]{1,128}$/),
+          ...(args !== undefined ? { arguments: args } : {}),
+        },
+      };
+    }
+  }
+}
+
+/** The id and type of a raw command as far as they can be read, for the audit record of a refusal. */
+export function peekIdentity(raw: unknown): { id?: string; type?: string } {
+  if (!isObject(raw)) return {};
+  const out: { id?: string; type?: string } = {};
+  if (typeof raw['id'] === 'string') out.id = raw['id'].slice(0, 64);
+  if (typeof raw['type'] === 'string') out.type = raw['type'].slice(0, 64);
+  return out;
+}
+
+/** Parses a command envelope (already JSON-decoded). Throws a ControllerError (kind 'invalid'). */
+export function parseCommand(raw: unknown): SignedCommand {
+  if (!isObject(raw)) throw bad('MalformedCommand', 'The command must be a JSON object.');
+  onlyKeys(raw, ['v', 'id', 'type', 'params', 'issuedAt', 'sig'], 'command');
+  if (raw['v'] !== CONTROLLER_PROTOCOL_VERSION) {
+    throw bad('UnsupportedVersion', `The command version ${JSON.stringify(raw['v'] ?? null)} is not supported; this controller speaks version ${CONTROLLER_PROTOCOL_VERSION}.`, {
+      supported: [CONTROLLER_PROTOCOL_VERSION],
+    });
+  }
+  if (typeof raw['id'] !== 'string' || !UUID.test(raw['id'])) throw bad('MalformedCommand', 'The command id must be a lowercase UUID.', { field: 'id' });
+  if (typeof raw['issuedAt'] !== 'string' || !ISO.test(raw['issuedAt']) || Number.isNaN(Date.parse(raw['issuedAt']))) {
+    throw bad('MalformedCommand', 'issuedAt must be an ISO-8601 UTC time such as 2026-01-01T00:00:00.000Z.', { field: 'issuedAt' });
+  }
+  if (typeof raw['sig'] !== 'string' || raw['sig'].length > 1024 || !BASE64.test(raw['sig'])) {
+    throw bad('MalformedCommand', 'sig must be a base64 signature.', { field: 'sig' });
+  }
+  const body = parseCommandBody(raw['type'], raw['params']);
+  return { ...body, v: 1, id: raw['id'], issuedAt: raw['issuedAt'], sig: raw['sig'] } as SignedCommand;
+}
+
+/** The fields the signature covers, exactly as received (the raw params, not the parsed copy). */
+export function signedFields(raw: { v: unknown; id: unknown; type: unknown; params: unknown; issuedAt: unknown }): Record<string, unknown> {
+  return { v: raw.v, id: raw.id, type: raw.type, params: raw.params, issuedAt: raw.issuedAt };
+}
+
+/** Checks the issuedAt window: at most maxAgeMs old and at most maxSkewMs in the future. */
+export function checkFreshness(issuedAt: string, now: number, maxAgeMs = 5 * 60_000, maxSkewMs = 60_000): void {
+  const t = Date.parse(issuedAt);
+  if (t < now - maxAgeMs) throw new ControllerError('CommandExpired', 'denied', `The command was issued more than ${maxAgeMs / 1000} s ago.`, { issuedAt, ageMs: now - t });
+  if (t > now + maxSkewMs) throw new ControllerError('CommandFromFuture', 'denied', `The command was issued more than ${maxSkewMs / 1000} s in the future.`, { issuedAt, aheadMs: t - now });
+}
+
+/** Replaces the value of every field whose name suggests a secret, at any depth. */
+export function redact(v: unknown, depth = 0): unknown {
+  if (depth > 16) return '[too deep]';
+  if (Array.isArray(v)) return v.map((x) => redact(x, depth + 1));
+  if (!isObject(v)) return v;
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) out[k] = /userdata|key|secret|token|password|passphrase/i.test(k) ? '[redacted]' : redact(x, depth + 1);
+  return out;
+}

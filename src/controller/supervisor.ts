@@ -1,0 +1,213 @@
+// Starts and supervises the hypervisor component. The hypervisor is forked with an IPC
+// channel as its only channel to the controller (no socket, no listening port), in its own
+// process group and session (detached), so that a signal sent to the controller's group
+// does not reach it or the guests it runs. When the controller dies, the IPC channel closes
+// and the hypervisor exits without touching its guests; the next controller forks a new
+// hypervisor that re-adopts them. A crashed hypervisor is restarted with backoff.
+import { fork, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import type { HypervisorEvent, HypervisorOp, HypervisorReply } from '../hypervisor/protocol/messages.js';
+import type { Logger } from '../lib/log.js';
+import { ControllerError } from './errors.js';
+
+export type ComponentState = 'starting' | 'running' | 'backoff' | 'stopped' | 'missing';
+
+export interface ComponentStatus {
+  readonly name: string;
+  readonly state: ComponentState;
+  readonly pid: number | undefined;
+  readonly restarts: number;
+  readonly startedAt: string | undefined;
+  readonly lastExit: { readonly code: number | null; readonly signal: string | null; readonly at: string } | undefined;
+}
+
+interface Pending {
+  resolve(v: unknown): void;
+  reject(e: unknown): void;
+  timer: NodeJS.Timeout;
+  op: string;
+}
+
+export interface SupervisorOptions {
+  readonly entry: string;
+  readonly stateDir: string;
+  readonly log: Logger;
+  readonly onEvent: (e: HypervisorEvent) => void;
+  readonly onLifecycle?: (e: { event: 'started' | 'exited' | 'restarting'; pid?: number; code?: number | null; signal?: string | null; delayMs?: number }) => void;
+}
+
+const MAX_BACKOFF_MS = 30_000;
+const STABLE_MS = 30_000;
+
+export class HypervisorSupervisor {
+  private child: ChildProcess | undefined;
+  private state: ComponentState = 'stopped';
+  private restarts = 0;
+  private failures = 0;
+  private startedAt: number | undefined;
+  private lastExit: ComponentStatus['lastExit'];
+  private nextId = 1;
+  private pending = new Map<number, Pending>();
+  private stopping = false;
+  private backoffTimer: NodeJS.Timeout | undefined;
+  private exitWaiters: (() => void)[] = [];
+
+  constructor(private readonly o: SupervisorOptions) {}
+
+  start(): void {
+    this.stopping = false;
+    this.spawn();
+  }
+
+  status(): ComponentStatus {
+    return {
+      name: 'hypervisor',
+      state: this.state,
+      pid: this.child?.pid,
+      restarts: this.restarts,
+      startedAt: this.startedAt === undefined ? undefined : new Date(this.startedAt).toISOString(),
+      lastExit: this.lastExit,
+    };
+  }
+
+  private spawn(): void {
+    this.backoffTimer = undefined;
+    if (this.stopping) return;
+    if (!existsSync(this.o.entry)) {
+      this.state = 'missing';
+      this.o.log.error('the hypervisor entry point is missing; build the project', { entry: this.o.entry });
+      this.scheduleRestart(null, null);
+      return;
+    }
+    this.state = 'starting';
+    const child = fork(this.o.entry, ['--state-dir', this.o.stateDir], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      detached: true,
+      serialization: 'json',
+    });
+    this.child = child;
+    this.startedAt = Date.now();
+    child.on('spawn', () => {
+      if (this.child === child) this.state = 'running';
+      this.o.onLifecycle?.({ event: 'started', pid: child.pid ?? 0 });
+      this.o.log.info('hypervisor started', { pid: child.pid });
+    });
+    child.on('message', (m: unknown) => this.onMessage(m));
+    child.on('error', (e) => this.o.log.error('hypervisor process error', { error: e.message }));
+    child.on('exit', (code, signal) => this.onExit(child, code, signal));
+  }
+
+  private onMessage(m: unknown): void {
+    if (typeof m !== 'object' || m === null) return;
+    const msg = m as Partial<HypervisorReply & HypervisorEvent> & { id?: unknown; event?: unknown };
+    if (typeof msg.event === 'string') {
+      this.o.onEvent(m as HypervisorEvent);
+      return;
+    }
+    if (typeof msg.id !== 'number') return;
+    const p = this.pending.get(msg.id);
+    if (!p) return;
+    this.pending.delete(msg.id);
+    clearTimeout(p.timer);
+    const reply = m as HypervisorReply;
+    if (reply.ok) p.resolve(reply.result);
+    else {
+      const err = reply.error ?? { code: 'HypervisorError', kind: 'internal', message: 'The hypervisor refused the request.' };
+      const kind = (['invalid', 'not-found', 'conflict', 'denied', 'unavailable', 'internal'] as const).find((k) => k === err.kind) ?? 'internal';
+      p.reject(new ControllerError(String(err.code), kind, String(err.message), { ...(err.context ?? {}), component: 'hypervisor' }));
+    }
+  }
+
+  private onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    if (this.child !== child) return;
+    this.child = undefined;
+    this.lastExit = { code, signal, at: new Date().toISOString() };
+    for (const [id, p] of this.pending) {
+      clearTimeout(p.timer);
+      p.reject(new ControllerError('HypervisorUnavailable', 'unavailable', 'The hypervisor component exited before it answered.', { op: p.op, code, signal }));
+      this.pending.delete(id);
+    }
+    const waiters = this.exitWaiters;
+    this.exitWaiters = [];
+    for (const w of waiters) w();
+    this.o.onLifecycle?.({ event: 'exited', pid: child.pid ?? 0, code, signal });
+    if (this.stopping) {
+      this.state = 'stopped';
+      return;
+    }
+    this.o.log.warn('hypervisor exited; restarting it', { code, signal });
+    this.scheduleRestart(code, signal);
+  }
+
+  private scheduleRestart(code: number | null, signal: string | null): void {
+    const ranMs = this.startedAt === undefined ? 0 : Date.now() - this.startedAt;
+    if (ranMs > STABLE_MS) this.failures = 0;
+    const delayMs = Math.min(MAX_BACKOFF_MS, 250 * 2 ** this.failures);
+    this.failures++;
+    if (this.state !== 'missing') this.state = 'backoff';
+    this.restarts++;
+    this.o.onLifecycle?.({ event: 'restarting', code, signal, delayMs });
+    this.backoffTimer = setTimeout(() => this.spawn(), delayMs);
+    this.backoffTimer.unref();
+  }
+
+  /** Sends one request; rejects with the hypervisor's error as a ControllerError. */
+  request(op: HypervisorOp['op'], params: unknown, timeoutMs = 30_000): Promise<unknown> {
+    const child = this.child;
+    if (!child || !child.connected) {
+      return Promise.reject(new ControllerError('HypervisorUnavailable', 'unavailable', 'The hypervisor component is not running; it is being restarted.', { op, state: this.state }));
+    }
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new ControllerError('HypervisorTimeout', 'unavailable', `The hypervisor did not answer ${op} within ${timeoutMs} ms.`, { op, timeoutMs }));
+      }, timeoutMs);
+      this.pending.set(id, { resolve, reject, timer, op });
+      child.send({ v: 1, id, op, params }, (err) => {
+        if (err) {
+          clearTimeout(timer);
+          this.pending.delete(id);
+          reject(new ControllerError('HypervisorUnavailable', 'unavailable', 'The request could not be sent to the hypervisor.', { op }, { cause: err }));
+        }
+      });
+    });
+  }
+
+  /** Ends the current hypervisor (guests keep running) and waits for it to exit. */
+  private async endChild(graceMs: number): Promise<void> {
+    const child = this.child;
+    if (!child) return;
+    const exited = new Promise<void>((r) => this.exitWaiters.push(r));
+    if (child.connected) child.disconnect(); // the hypervisor exits on disconnect, leaving guests running
+    const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    await exited;
+    clearTimeout(t);
+  }
+
+  /** Restarts the hypervisor now (operator request); counts as a restart. */
+  async restart(): Promise<ComponentStatus> {
+    if (this.backoffTimer) clearTimeout(this.backoffTimer);
+    this.backoffTimer = undefined;
+    this.stopping = true;
+    await this.endChild(5_000);
+    this.stopping = false;
+    this.restarts++;
+    this.failures = 0;
+    this.spawn();
+    await new Promise<void>((resolve) => {
+      const c = this.child;
+      if (!c || c.pid !== undefined) resolve();
+      else c.once('spawn', () => resolve());
+    });
+    return this.status();
+  }
+
+  /** Stops supervising: the hypervisor is disconnected and exits; guests keep running. */
+  async stop(graceMs = 5_000): Promise<void> {
+    this.stopping = true;
+    if (this.backoffTimer) clearTimeout(this.backoffTimer);
+    await this.endChild(graceMs);
+    this.state = 'stopped';
+  }
+}
