@@ -17,7 +17,7 @@ export interface HttpResult {
 
 const RETRYABLE = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED']);
 
-function post(opts: RequestOptions, body: Buffer, timeoutMs: number): Promise<HttpResult> {
+function postOnce(opts: RequestOptions, body: Buffer, timeoutMs: number): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
     const req = httpsRequest({ ...opts, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': body.length } }, (res) => {
       const sock = res.socket as TLSSocket;
@@ -89,6 +89,14 @@ export interface EnrollResult {
  */
 export async function enrollHost(o: EnrollOptions): Promise<EnrollResult> {
   const timeoutMs = o.timeoutMs ?? 15_000;
+  const post = async (opts: RequestOptions, body: Buffer, ms: number): Promise<HttpResult> => {
+    try {
+      return await postOnce(opts, body, ms);
+    } catch (e) {
+      const code = (e as { code?: string }).code ?? '';
+      throw new ControllerError('ControllerUnreachable', 'unavailable', `The controller at ${o.address}:${o.port} could not be reached for enrolment.`, { code }, { cause: e });
+    }
+  };
   const base: RequestOptions = { host: o.address, port: o.port, agent: false, rejectUnauthorized: false, minVersion: 'TLSv1.3' };
   const begin = await post({ ...base, path: '/v1/enroll' }, Buffer.from(JSON.stringify({ token: o.token, ...(o.hostId !== undefined ? { hostId: o.hostId } : {}) })), timeoutMs);
   if (begin.status !== 200) throw replyError(begin.body, begin.status);
@@ -177,7 +185,7 @@ export class ControllerClient {
     const buf = typeof body === 'string' ? Buffer.from(body) : body;
     for (let attempt = 0; ; attempt++) {
       try {
-        return await post({ host: this.o.address, port: this.o.port, path: '/v1/command', agent: this.agent }, buf, timeoutMs ?? this.o.timeoutMs ?? 200_000);
+        return await postOnce({ host: this.o.address, port: this.o.port, path: '/v1/command', agent: this.agent }, buf, timeoutMs ?? this.o.timeoutMs ?? 200_000);
       } catch (e) {
         const code = (e as { code?: string }).code ?? '';
         if (attempt >= retries || !RETRYABLE.has(code)) {

@@ -109,13 +109,38 @@ export class Controller {
     const e = this.identity.enrolment;
     const server = e
       ? createHttpsServer(
-          { key: this.identity.keyPem, cert: e.certPem, ca: e.caPem, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.3' },
+          // rejectUnauthorized is false only so that a refused client can be audited: Node's own
+          // rejection destroys the socket silently. Every unauthorized socket is destroyed below in
+          // the first 'secureConnection' listener, before HTTP reads a byte, and principalOf()
+          // checks socket.authorized again for every request.
+          { key: this.identity.keyPem, cert: e.certPem, ca: e.caPem, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.3' },
           (req, res) => void this.onCommandRequest(req, res),
         )
       : createHttpsServer({ key: this.identity.keyPem, cert: this.identity.bootstrapCertPem, minVersion: 'TLSv1.3' }, (req, res) => void this.onEnrolRequest(req, res));
     server.keepAliveTimeout = 30_000;
     server.headersTimeout = 10_000;
     server.requestTimeout = 60_000;
+    if (e) {
+      server.prependListener('secureConnection', (sock: TLSSocket) => {
+        if (sock.authorized) return;
+        let offered: string | null = null;
+        try {
+          const pc = sock.getPeerCertificate(true);
+          if (pc && pc.raw) offered = createHash('sha256').update(pc.raw).digest('hex');
+        } catch {
+          offered = null;
+        }
+        const source = { address: sock.remoteAddress, port: sock.remotePort };
+        sock.destroy();
+        this.audit.append({
+          type: 'tls.refused',
+          source,
+          error: offered === null ? 'ClientCertificateRequired' : 'ClientCertificateUntrusted',
+          reason: String(sock.authorizationError ?? 'no client certificate').slice(0, 200),
+          offeredCertFingerprint: offered,
+        });
+      });
+    }
     server.on('tlsClientError', (err: Error & { code?: string }, sock: TLSSocket) => {
       // Refused at the TLS layer (no client certificate, a certificate from another CA, …).
       let offered: string | null = null;
@@ -269,12 +294,13 @@ export class Controller {
       this.identity = await initHost(this.o.home, { bootstrapIps: [this.address] });
       const fp = fingerprint(certPem);
       this.audit.append({ type: 'enroll.complete', hostId, source, certFingerprint: fp, caFingerprint: fingerprint(caPem) });
-      await this.send(res, 200, { v: 1, ok: true, result: { hostId, fingerprint: fp } });
-      // Swap to the mTLS server; new connections go to it from now on.
+      // Swap to the mTLS server: new connections go to it from now on; this reply still
+      // travels on the bootstrap connection, which is closed after it.
       const oldConnections = this.connections;
       this.connections = new Set();
       this.tlsServer = this.makeTlsServer();
       this.writeRuntime();
+      await this.send(res, 200, { v: 1, ok: true, result: { hostId, fingerprint: fp } });
       for (const s of oldConnections) s.destroy();
       this.o.log.info('enrolled; serving mTLS', { hostId });
     } catch (e) {

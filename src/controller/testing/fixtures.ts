@@ -146,18 +146,49 @@ export function inetSocketsOf(pid: number): SocketEntry[] {
 export function watchForOutbound(pids: () => { controller: number | undefined; others: readonly number[] }, listenPort: number, intervalMs = 25) {
   const violations: (SocketEntry & { pid: number })[] = [];
   let samples = 0;
+  let listenerSeen = 0; // proves the census sees the controller's sockets at all
+  let acceptedSeen = 0;
   const timer = setInterval(() => {
     const { controller, others } = pids();
     samples++;
     if (controller !== undefined) {
-      for (const s of inetSocketsOf(controller)) if (s.localPort !== listenPort) violations.push({ ...s, pid: controller });
+      for (const s of inetSocketsOf(controller)) {
+        if (s.localPort !== listenPort) violations.push({ ...s, pid: controller });
+        else if (s.state === '0A') listenerSeen++;
+        else acceptedSeen++;
+      }
     }
     for (const pid of others) for (const s of inetSocketsOf(pid)) violations.push({ ...s, pid });
   }, intervalMs);
   return {
-    stop(): { samples: number; violations: (SocketEntry & { pid: number })[] } {
+    stop(): { samples: number; listenerSeen: number; acceptedSeen: number; violations: (SocketEntry & { pid: number })[] } {
       clearInterval(timer);
-      return { samples, violations };
+      return { samples, listenerSeen, acceptedSeen, violations };
     },
   };
+}
+
+/** The direct children of a pid (from /proc/<pid>/task/<tid>/children). */
+export function childPids(pid: number): number[] {
+  const out: number[] = [];
+  let tids: string[] = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      for (const c of readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/)) if (c !== '') out.push(Number(c));
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return out;
+}
+
+/** Percentile of a list of numbers (nearest rank). */
+export function percentile(xs: readonly number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] ?? NaN;
 }
