@@ -1,0 +1,627 @@
+// IAM identity-policy parsing and evaluation. Pure: no store, no clock except the
+// aws:CurrentTime default, no I/O.
+//
+// Evaluation follows IAM's logic for identity policies in one account:
+//   1. a resource owned by another account is denied (accounts are tenants; there are no
+//      resource policies to grant cross-account access);
+//   2. the root of an account is allowed everything in its own account;
+//   3. otherwise every statement of every policy is checked against each resource:
+//      a matching Deny wins at once (explicit deny); else each resource needs a matching
+//      Allow; a resource without one is the implicit deny.
+// A statement matches when its Action (or NotAction) matches the action, its Resource (or
+// NotResource) matches the resource, and every Condition clause holds.
+//
+// Condition semantics (as IAM documents them): operators in a block are ANDed, keys under
+// an operator are ANDed, values under a key are ORed. A key absent from the request makes a
+// positive operator false and a negated one (StringNotEquals, NotIpAddress, …) true;
+// …IfExists makes an absent key true; Null tests presence. ForAnyValue:/ForAllValues:
+// handle multi-valued keys. Key names are case-insensitive; a tag key after '/' is not.
+// Policy variables (${aws:username}, ${aws:PrincipalAccount}, ${ec2:ResourceTag/k}, ${*},
+// ${?}, ${$}) are substituted in Resource and in String/Arn condition values for Version
+// 2012-10-17 documents.
+import { BlockList, isIP } from 'node:net';
+import { IamError } from './errors.js';
+
+export const POLICY_VERSIONS = ['2012-10-17', '2008-10-17'] as const;
+
+type BaseOperator =
+  | 'StringEquals'
+  | 'StringNotEquals'
+  | 'StringEqualsIgnoreCase'
+  | 'StringNotEqualsIgnoreCase'
+  | 'StringLike'
+  | 'StringNotLike'
+  | 'NumericEquals'
+  | 'NumericNotEquals'
+  | 'NumericLessThan'
+  | 'NumericLessThanEquals'
+  | 'NumericGreaterThan'
+  | 'NumericGreaterThanEquals'
+  | 'DateEquals'
+  | 'DateNotEquals'
+  | 'DateLessThan'
+  | 'DateLessThanEquals'
+  | 'DateGreaterThan'
+  | 'DateGreaterThanEquals'
+  | 'Bool'
+  | 'IpAddress'
+  | 'NotIpAddress'
+  | 'ArnEquals'
+  | 'ArnNotEquals'
+  | 'ArnLike'
+  | 'ArnNotLike'
+  | 'Null';
+
+const OPERATORS: ReadonlySet<string> = new Set<BaseOperator>([
+  'StringEquals',
+  'StringNotEquals',
+  'StringEqualsIgnoreCase',
+  'StringNotEqualsIgnoreCase',
+  'StringLike',
+  'StringNotLike',
+  'NumericEquals',
+  'NumericNotEquals',
+  'NumericLessThan',
+  'NumericLessThanEquals',
+  'NumericGreaterThan',
+  'NumericGreaterThanEquals',
+  'DateEquals',
+  'DateNotEquals',
+  'DateLessThan',
+  'DateLessThanEquals',
+  'DateGreaterThan',
+  'DateGreaterThanEquals',
+  'Bool',
+  'IpAddress',
+  'NotIpAddress',
+  'ArnEquals',
+  'ArnNotEquals',
+  'ArnLike',
+  'ArnNotLike',
+  'Null',
+]);
+
+const NEGATED: ReadonlySet<BaseOperator> = new Set<BaseOperator>(['StringNotEquals', 'StringNotEqualsIgnoreCase', 'StringNotLike', 'NumericNotEquals', 'DateNotEquals', 'NotIpAddress', 'ArnNotEquals', 'ArnNotLike']);
+
+export interface ConditionClause {
+  /** As written, e.g. 'ForAnyValue:StringLikeIfExists'. */
+  readonly operator: string;
+  readonly base: BaseOperator;
+  readonly ifExists: boolean;
+  readonly set: 'single' | 'any' | 'all';
+  readonly key: string;
+  readonly values: readonly string[];
+}
+
+export interface PolicyStatement {
+  readonly sid?: string;
+  readonly effect: 'Allow' | 'Deny';
+  readonly action?: readonly string[];
+  readonly notAction?: readonly string[];
+  readonly resource?: readonly string[];
+  readonly notResource?: readonly string[];
+  readonly conditions: readonly ConditionClause[];
+}
+
+export interface PolicyDocument {
+  readonly version: string;
+  readonly id?: string;
+  readonly statements: readonly PolicyStatement[];
+}
+
+function malformed(message: string, context: Record<string, unknown> = {}): IamError {
+  return new IamError('MalformedPolicyDocument', message, context);
+}
+
+function stringList(v: unknown, field: string): string[] {
+  const arr = typeof v === 'string' ? [v] : v;
+  if (!Array.isArray(arr) || arr.length === 0 || !arr.every((x) => typeof x === 'string' && x.length > 0)) {
+    throw malformed(`${field} must be a non-empty string or a non-empty array of strings.`, { field });
+  }
+  return arr as string[];
+}
+
+const ACTION_RE = /^[a-zA-Z0-9-]+:[A-Za-z0-9*?_-]+$/;
+
+function checkActions(list: string[]): string[] {
+  for (const a of list) {
+    if (a !== '*' && !ACTION_RE.test(a)) throw malformed(`Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc. (found ${JSON.stringify(a)}).`, { action: a });
+  }
+  return list;
+}
+
+function checkResources(list: string[]): string[] {
+  for (const r of list) {
+    if (r !== '*' && !(r.startsWith('arn:') && splitArn(r).length === 6)) throw malformed(`Resource ${r} must be in ARN format or "*".`, { resource: r });
+  }
+  return list;
+}
+
+const DATE_RE = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
+
+function parseDate(s: string): number | undefined {
+  if (/^\d+(\.\d+)?$/.test(s)) return Number(s) * 1000;
+  if (!DATE_RE.test(s)) return undefined;
+  const t = Date.parse(s);
+  return Number.isNaN(t) ? undefined : t;
+}
+
+function parseNumber(s: string): number | undefined {
+  if (!/^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/.test(s.trim())) return undefined;
+  return Number(s);
+}
+
+function parseCidr(s: string): { address: string; prefix: number; type: 'ipv4' | 'ipv6' } | undefined {
+  const [addr, bits, extra] = s.split('/');
+  if (addr === undefined || extra !== undefined) return undefined;
+  const fam = isIP(addr);
+  if (fam === 0) return undefined;
+  const max = fam === 4 ? 32 : 128;
+  const prefix = bits === undefined ? max : /^\d{1,3}$/.test(bits) ? Number(bits) : NaN;
+  if (!(prefix >= 0 && prefix <= max)) return undefined;
+  return { address: addr, prefix, type: fam === 4 ? 'ipv4' : 'ipv6' };
+}
+
+function conditionValues(v: unknown, where: string): string[] {
+  const arr = Array.isArray(v) ? v : [v];
+  if (arr.length === 0) throw malformed(`Condition ${where} has no values.`);
+  return arr.map((x) => {
+    if (typeof x === 'string') return x;
+    if (typeof x === 'number' || typeof x === 'boolean') return String(x);
+    throw malformed(`Condition ${where} values must be strings, numbers or booleans.`);
+  });
+}
+
+function parseConditions(v: unknown): ConditionClause[] {
+  if (v === undefined) return [];
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw malformed('Condition must be an object.');
+  const out: ConditionClause[] = [];
+  for (const [operator, body] of Object.entries(v as Record<string, unknown>)) {
+    let rest = operator;
+    let set: ConditionClause['set'] = 'single';
+    if (rest.startsWith('ForAnyValue:')) {
+      set = 'any';
+      rest = rest.slice('ForAnyValue:'.length);
+    } else if (rest.startsWith('ForAllValues:')) {
+      set = 'all';
+      rest = rest.slice('ForAllValues:'.length);
+    }
+    let ifExists = false;
+    if (rest.endsWith('IfExists') && rest !== 'IfExists') {
+      ifExists = true;
+      rest = rest.slice(0, -'IfExists'.length);
+    }
+    if (!OPERATORS.has(rest) || (rest === 'Null' && (ifExists || set !== 'single'))) throw malformed(`Invalid Condition type : ${operator}.`, { operator });
+    const base = rest as BaseOperator;
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) throw malformed(`Condition ${operator} must map condition keys to values.`);
+    for (const [key, raw] of Object.entries(body as Record<string, unknown>)) {
+      if (!/^[A-Za-z0-9-]+:.+$/.test(key)) throw malformed(`Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc. (condition key ${JSON.stringify(key)}).`, { key });
+      const values = conditionValues(raw, `${operator} ${key}`);
+      for (const val of values) {
+        const bad =
+          (base.startsWith('Numeric') && parseNumber(val) === undefined) ||
+          (base.startsWith('Date') && !val.includes('${') && parseDate(val) === undefined) ||
+          ((base === 'Bool' || base === 'Null') && !/^(true|false)$/i.test(val)) ||
+          ((base === 'IpAddress' || base === 'NotIpAddress') && parseCidr(val) === undefined);
+        if (bad) throw malformed(`Condition ${operator} has an invalid value ${JSON.stringify(val)} for ${key}.`, { operator, key, value: val });
+      }
+      out.push({ operator, base, ifExists, set, key, values });
+    }
+  }
+  return out;
+}
+
+const STATEMENT_KEYS = new Set(['Sid', 'Effect', 'Action', 'NotAction', 'Resource', 'NotResource', 'Condition']);
+
+function parseStatement(s: unknown, i: number): PolicyStatement {
+  if (s === null || typeof s !== 'object' || Array.isArray(s)) throw malformed('Each statement must be an object.', { statement: i });
+  const o = s as Record<string, unknown>;
+  if ('Principal' in o || 'NotPrincipal' in o) throw malformed('Policy document should not specify a principal.', { statement: i });
+  for (const k of Object.keys(o)) if (!STATEMENT_KEYS.has(k)) throw malformed(`Syntax errors in policy: unknown field ${k}.`, { statement: i, field: k });
+  if (o['Sid'] !== undefined && (typeof o['Sid'] !== 'string' || !/^[A-Za-z0-9]*$/.test(o['Sid']))) throw malformed('Statement IDs (SID) must be alpha-numeric.', { statement: i });
+  if (o['Effect'] === undefined) throw malformed('Missing required field Effect.', { statement: i });
+  if (o['Effect'] !== 'Allow' && o['Effect'] !== 'Deny') throw malformed(`Invalid effect: ${String(o['Effect'])}.`, { statement: i });
+  const hasA = o['Action'] !== undefined;
+  const hasNA = o['NotAction'] !== undefined;
+  if (hasA === hasNA) throw malformed(hasA ? 'A statement must not contain both Action and NotAction.' : 'Policy statement must contain actions.', { statement: i });
+  const hasR = o['Resource'] !== undefined;
+  const hasNR = o['NotResource'] !== undefined;
+  if (hasR === hasNR) throw malformed(hasR ? 'A statement must not contain both Resource and NotResource.' : 'Policy statement must contain resources.', { statement: i });
+  const st: {
+    sid?: string;
+    effect: 'Allow' | 'Deny';
+    action?: readonly string[];
+    notAction?: readonly string[];
+    resource?: readonly string[];
+    notResource?: readonly string[];
+    conditions: readonly ConditionClause[];
+  } = { effect: o['Effect'], conditions: parseConditions(o['Condition']) };
+  if (typeof o['Sid'] === 'string') st.sid = o['Sid'];
+  if (hasA) st.action = checkActions(stringList(o['Action'], 'Action'));
+  else st.notAction = checkActions(stringList(o['NotAction'], 'NotAction'));
+  if (hasR) st.resource = checkResources(stringList(o['Resource'], 'Resource'));
+  else st.notResource = checkResources(stringList(o['NotResource'], 'NotResource'));
+  return st;
+}
+
+/** Parses and validates an identity-policy JSON document; throws IamError('MalformedPolicyDocument'). */
+export function parsePolicy(text: string): PolicyDocument {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw malformed('Syntax errors in policy.');
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw malformed('The policy must be a JSON object.');
+  const o = raw as Record<string, unknown>;
+  for (const k of Object.keys(o)) if (k !== 'Version' && k !== 'Id' && k !== 'Statement') throw malformed(`Syntax errors in policy: unknown field ${k}.`, { field: k });
+  const version = o['Version'] ?? '2008-10-17';
+  if (typeof version !== 'string' || !(POLICY_VERSIONS as readonly string[]).includes(version)) throw malformed(`The policy must contain a valid version string (found ${JSON.stringify(version)}).`);
+  if (o['Id'] !== undefined && typeof o['Id'] !== 'string') throw malformed('Id must be a string.');
+  const stRaw = o['Statement'];
+  if (stRaw === undefined) throw malformed('Missing required field Statement.');
+  const list = Array.isArray(stRaw) ? stRaw : [stRaw];
+  if (list.length === 0) throw malformed('Missing required field Statement.');
+  const statements = list.map((s, i) => parseStatement(s, i));
+  const sids = new Set<string>();
+  for (const s of statements) {
+    if (s.sid === undefined || s.sid === '') continue;
+    if (sids.has(s.sid)) throw malformed('Statement IDs (SID) in a single policy must be unique.', { sid: s.sid });
+    sids.add(s.sid);
+  }
+  const doc: { version: string; id?: string; statements: readonly PolicyStatement[] } = { version, statements };
+  if (typeof o['Id'] === 'string') doc.id = o['Id'];
+  return doc;
+}
+
+// ---------------------------------------------------------------------------------------
+// Evaluation
+
+export type ConditionValue = string | number | boolean | readonly string[];
+/** Request context: condition key → value(s). Names as IAM spells them (aws:SourceIp, ec2:ResourceTag/Name). */
+export type ConditionContext = Readonly<Record<string, ConditionValue | undefined>>;
+
+export interface AuthzPrincipal {
+  readonly accountId: string;
+  /** An IAM user's name, or 'root' for the account's root. */
+  readonly userName: string;
+  readonly arn?: string;
+  readonly userId?: string;
+}
+
+export interface ResourceRequest {
+  readonly arn: string;
+  /** Keys that differ per resource, e.g. ec2:ResourceTag/<k>, ec2:InstanceType. */
+  readonly context?: ConditionContext;
+}
+
+export interface NamedPolicy {
+  readonly name: string;
+  readonly document: PolicyDocument;
+}
+
+export interface AuthorizeRequest {
+  readonly principal: AuthzPrincipal;
+  /** 'service:Action', e.g. 'ec2:RunInstances'. */
+  readonly action: string;
+  /** ARNs (or '*'); an empty list means '*', the resource of actions without resource-level permissions. */
+  readonly resources?: readonly (string | ResourceRequest)[];
+  readonly context?: ConditionContext;
+  /** The principal's identity policies (ignored for root). */
+  readonly policies?: readonly NamedPolicy[];
+  /** For aws:CurrentTime/aws:EpochTime when the context does not set them (default: now). */
+  readonly now?: Date;
+}
+
+export interface MatchedStatement {
+  readonly policyName: string;
+  readonly index: number;
+  readonly sid?: string;
+}
+
+export interface AuthorizeResult {
+  readonly decision: 'allow' | 'deny';
+  readonly reason: 'explicit-deny' | 'allowed' | 'implicit-deny';
+  /** The Deny that decided, or the first Allow that allowed. */
+  readonly statement?: MatchedStatement;
+  /** The resource that was denied. */
+  readonly resource?: string;
+  /** A sentence on why (for logs and AccessDenied messages). */
+  readonly detail: string;
+}
+
+export function isRootPrincipal(p: AuthzPrincipal): boolean {
+  return p.userName === 'root';
+}
+
+export function principalArn(p: AuthzPrincipal): string {
+  return p.arn ?? (isRootPrincipal(p) ? `arn:aws:iam::${p.accountId}:root` : `arn:aws:iam::${p.accountId}:user/${p.userName}`);
+}
+
+/** Splits an ARN (or ARN pattern) into at most 6 parts; colons inside ${…} do not split. */
+export function splitArn(arn: string): string[] {
+  const parts: string[] = [];
+  let cur = '';
+  let depth = 0;
+  for (let i = 0; i < arn.length; i++) {
+    const c = arn[i] ?? '';
+    if (c === '$' && arn[i + 1] === '{') depth++;
+    else if (c === '}' && depth > 0) depth--;
+    if (c === ':' && depth === 0 && parts.length < 5) {
+      parts.push(cur);
+      cur = '';
+    } else cur += c;
+  }
+  parts.push(cur);
+  return parts;
+}
+
+/** The account field of an ARN ('' when it has none, e.g. an AMI shared by the region). */
+export function arnAccount(arn: string): string {
+  if (!arn.startsWith('arn:')) return '';
+  return splitArn(arn)[4] ?? '';
+}
+
+type Lookup = (key: string) => string[] | undefined;
+
+function normalizeKey(key: string): string {
+  const slash = key.indexOf('/');
+  return slash < 0 ? key.toLowerCase() : key.slice(0, slash).toLowerCase() + key.slice(slash);
+}
+
+function toValues(v: ConditionValue | undefined): string[] | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v === 'string') return [v];
+  if (typeof v === 'number' || typeof v === 'boolean') return [String(v)];
+  return [...v];
+}
+
+function makeLookup(...contexts: (ConditionContext | undefined)[]): Lookup {
+  const m = new Map<string, string[]>();
+  for (const ctx of contexts) {
+    if (!ctx) continue;
+    for (const [k, v] of Object.entries(ctx)) {
+      const vals = toValues(v);
+      if (vals !== undefined) m.set(normalizeKey(k), vals);
+    }
+  }
+  return (key) => m.get(normalizeKey(key));
+}
+
+const REGEX_SPECIALS = /[.*+?^${}()|[\]\\/]/g;
+
+/**
+ * Compiles a pattern with * and ? wildcards (and, when `lookup` is given, policy variables)
+ * into an anchored RegExp. Returns undefined when a variable has no value (no match).
+ */
+function compileGlob(pattern: string, flags: string, lookup: Lookup | undefined): RegExp | undefined {
+  let re = '';
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i] ?? '';
+    if (lookup && c === '$' && pattern[i + 1] === '{') {
+      const end = pattern.indexOf('}', i + 2);
+      if (end > 0) {
+        const name = pattern.slice(i + 2, end).trim();
+        i = end;
+        if (name === '*' || name === '?' || name === '$') {
+          re += `\\${name}`;
+          continue;
+        }
+        const vals = lookup(name);
+        if (vals === undefined || vals.length !== 1) return undefined;
+        re += (vals[0] ?? '').replace(REGEX_SPECIALS, '\\$&');
+        continue;
+      }
+    }
+    if (c === '*') re += '.*';
+    else if (c === '?') re += '.';
+    else re += c.replace(REGEX_SPECIALS, '\\$&');
+  }
+  return new RegExp(`^${re}$`, flags);
+}
+
+/** Replaces policy variables in a literal (non-wildcard) value; undefined when one has no value. */
+function substituteVariables(pattern: string, lookup: Lookup): string | undefined {
+  let out = '';
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i] ?? '';
+    if (c === '$' && pattern[i + 1] === '{') {
+      const end = pattern.indexOf('}', i + 2);
+      if (end > 0) {
+        const name = pattern.slice(i + 2, end).trim();
+        i = end;
+        if (name === '*' || name === '?' || name === '$') {
+          out += name;
+          continue;
+        }
+        const vals = lookup(name);
+        if (vals === undefined || vals.length !== 1) return undefined;
+        out += vals[0] ?? '';
+        continue;
+      }
+    }
+    out += c;
+  }
+  return out;
+}
+
+const globCache = new Map<string, RegExp | undefined>();
+
+function globMatch(pattern: string, value: string, caseInsensitive: boolean, lookup: Lookup | undefined): boolean {
+  if (pattern === '*') return true;
+  if (!pattern.includes('*') && !pattern.includes('?') && !(lookup && pattern.includes('${'))) {
+    return caseInsensitive ? pattern.toLowerCase() === value.toLowerCase() : pattern === value;
+  }
+  if (lookup && pattern.includes('${')) return compileGlob(pattern, caseInsensitive ? 'is' : 's', lookup)?.test(value) ?? false;
+  const ck = `${caseInsensitive ? 'i' : 's'}${pattern}`;
+  let re = globCache.get(ck);
+  if (re === undefined && !globCache.has(ck)) {
+    if (globCache.size > 10_000) globCache.clear();
+    re = compileGlob(pattern, caseInsensitive ? 'is' : 's', undefined);
+    globCache.set(ck, re);
+  }
+  return re?.test(value) ?? false;
+}
+
+/** ARN matching: each of the six colon-separated parts is matched separately with * and ?. */
+export function arnMatches(pattern: string, arn: string, lookup?: Lookup): boolean {
+  if (pattern === '*') return true;
+  const p = splitArn(pattern);
+  const a = splitArn(arn);
+  if (p.length !== 6 || a.length !== 6) return globMatch(pattern, arn, false, lookup);
+  for (let i = 0; i < 6; i++) if (!globMatch(p[i] ?? '', a[i] ?? '', false, lookup)) return false;
+  return true;
+}
+
+export function actionMatches(pattern: string, action: string): boolean {
+  return globMatch(pattern, action, true, undefined);
+}
+
+function compare(base: BaseOperator, ctx: string, pol: string, lookup: Lookup | undefined): boolean {
+  switch (base) {
+    case 'StringEquals':
+    case 'StringNotEquals':
+      return (lookup && pol.includes('${') ? substituteVariables(pol, lookup) : pol) === ctx;
+    case 'StringEqualsIgnoreCase':
+    case 'StringNotEqualsIgnoreCase':
+      return (lookup && pol.includes('${') ? substituteVariables(pol, lookup) : pol)?.toLowerCase() === ctx.toLowerCase();
+    case 'StringLike':
+    case 'StringNotLike':
+      return globMatch(pol, ctx, false, lookup);
+    case 'NumericEquals':
+    case 'NumericNotEquals':
+    case 'NumericLessThan':
+    case 'NumericLessThanEquals':
+    case 'NumericGreaterThan':
+    case 'NumericGreaterThanEquals': {
+      const a = parseNumber(ctx);
+      const b = parseNumber(pol);
+      if (a === undefined || b === undefined) return false;
+      return ordered(base.slice('Numeric'.length), a, b);
+    }
+    case 'DateEquals':
+    case 'DateNotEquals':
+    case 'DateLessThan':
+    case 'DateLessThanEquals':
+    case 'DateGreaterThan':
+    case 'DateGreaterThanEquals': {
+      const a = parseDate(ctx);
+      const b = parseDate(pol);
+      if (a === undefined || b === undefined) return false;
+      return ordered(base.slice('Date'.length), a, b);
+    }
+    case 'Bool':
+      return ctx.toLowerCase() === pol.toLowerCase();
+    case 'IpAddress':
+    case 'NotIpAddress': {
+      const fam = isIP(ctx);
+      const cidr = parseCidr(pol);
+      if (fam === 0 || cidr === undefined) return false;
+      const bl = new BlockList();
+      bl.addSubnet(cidr.address, cidr.prefix, cidr.type);
+      return bl.check(ctx, fam === 4 ? 'ipv4' : 'ipv6');
+    }
+    case 'ArnEquals':
+    case 'ArnNotEquals':
+    case 'ArnLike':
+    case 'ArnNotLike':
+      return arnMatches(pol, ctx, lookup);
+    case 'Null':
+      return false; // handled by the caller
+  }
+}
+
+function ordered(op: string, a: number, b: number): boolean {
+  switch (op) {
+    case 'Equals':
+      return a === b;
+    case 'NotEquals':
+      return a === b; // the negation is applied by the caller
+    case 'LessThan':
+      return a < b;
+    case 'LessThanEquals':
+      return a <= b;
+    case 'GreaterThan':
+      return a > b;
+    case 'GreaterThanEquals':
+      return a >= b;
+    default:
+      return false;
+  }
+}
+
+function clauseHolds(c: ConditionClause, lookup: Lookup, variables: Lookup | undefined): boolean {
+  const ctx = lookup(c.key);
+  const absent = ctx === undefined || ctx.length === 0;
+  if (c.base === 'Null') return c.values.some((v) => (v.toLowerCase() === 'true') === absent);
+  if (absent) {
+    if (c.ifExists) return true;
+    if (c.set === 'all') return true;
+    if (c.set === 'any') return false;
+    return NEGATED.has(c.base);
+  }
+  const negated = NEGATED.has(c.base);
+  const valueOk = (v: string): boolean => {
+    const any = c.values.some((p) => compare(c.base, v, p, variables));
+    return negated ? !any : any;
+  };
+  if (c.set === 'all') return ctx.every(valueOk);
+  if (c.set === 'any') return ctx.some(valueOk);
+  return negated ? ctx.every(valueOk) : ctx.some(valueOk);
+}
+
+function statementMatches(s: PolicyStatement, action: string, resource: string, lookup: Lookup, variables: Lookup | undefined): boolean {
+  if (s.action !== undefined ? !s.action.some((p) => actionMatches(p, action)) : (s.notAction ?? []).some((p) => actionMatches(p, action))) return false;
+  if (s.resource !== undefined ? !s.resource.some((p) => arnMatches(p, resource, variables)) : (s.notResource ?? []).some((p) => arnMatches(p, resource, variables))) return false;
+  return s.conditions.every((c) => clauseHolds(c, lookup, variables));
+}
+
+/** The context keys IAM supplies from the principal and the clock. */
+export function principalContext(p: AuthzPrincipal, now: Date): Record<string, string> {
+  const ctx: Record<string, string> = {
+    'aws:PrincipalAccount': p.accountId,
+    'aws:PrincipalArn': principalArn(p),
+    'aws:PrincipalType': isRootPrincipal(p) ? 'Account' : 'User',
+    'aws:CurrentTime': now.toISOString(),
+    'aws:EpochTime': String(Math.floor(now.getTime() / 1000)),
+  };
+  if (!isRootPrincipal(p)) ctx['aws:username'] = p.userName;
+  if (p.userId !== undefined) ctx['aws:userid'] = p.userId;
+  return ctx;
+}
+
+/** Decides one request. Pure. */
+export function authorize(req: AuthorizeRequest): AuthorizeResult {
+  const p = req.principal;
+  const resources: ResourceRequest[] = (req.resources === undefined || req.resources.length === 0 ? ['*'] : req.resources).map((r) => (typeof r === 'string' ? { arn: r } : r));
+  for (const r of resources) {
+    const acct = arnAccount(r.arn);
+    if (acct !== '' && acct !== '*' && acct !== p.accountId) {
+      return { decision: 'deny', reason: 'implicit-deny', resource: r.arn, detail: `${r.arn} belongs to another account` };
+    }
+  }
+  if (isRootPrincipal(p)) return { decision: 'allow', reason: 'allowed', detail: 'the root of an account may do anything in its account' };
+  const base = { ...principalContext(p, req.now ?? new Date()), ...req.context };
+  let firstAllow: MatchedStatement | undefined;
+  const unallowed: string[] = [];
+  for (const r of resources) {
+    const lookup = makeLookup(base, r.context);
+    let allowed: MatchedStatement | undefined;
+    for (const pol of req.policies ?? []) {
+      const variables = pol.document.version === '2012-10-17' ? lookup : undefined;
+      for (const [index, s] of pol.document.statements.entries()) {
+        if (!statementMatches(s, req.action, r.arn, lookup, variables)) continue;
+        const m: MatchedStatement = s.sid === undefined ? { policyName: pol.name, index } : { policyName: pol.name, index, sid: s.sid };
+        if (s.effect === 'Deny') return { decision: 'deny', reason: 'explicit-deny', statement: m, resource: r.arn, detail: `explicitly denied by statement ${index}${s.sid ? ` (${s.sid})` : ''} of policy ${pol.name}` };
+        allowed ??= m;
+      }
+    }
+    if (allowed === undefined) unallowed.push(r.arn);
+    else firstAllow ??= allowed;
+  }
+  const missing = unallowed[0];
+  if (missing !== undefined) return { decision: 'deny', reason: 'implicit-deny', resource: missing, detail: `no policy allows ${req.action} on ${missing}` };
+  return firstAllow === undefined
+    ? { decision: 'deny', reason: 'implicit-deny', detail: 'no policy allows it' }
+    : { decision: 'allow', reason: 'allowed', statement: firstAllow, detail: `allowed by policy ${firstAllow.policyName}` };
+}
