@@ -1,0 +1,135 @@
+// Boots nitride-minimal straight under QEMU (TCG) and checks what its init prints:
+// the markers in order, a quick and honest IMDS failure (no VPC card yet), DHCP on a NIC
+// with nobody answering, and a clean exit on the ACPI power button. Guests run one at a
+// time; each is killed in `finally`, and its console is printed when a test fails.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { bootImage, type BootedGuest, type BootOptions } from '../../src/image/boot-check.js';
+import { ensureImage, loadImage, type ImageManifest } from '../../src/image/build.js';
+import { MARKERS } from '../../src/image/markers.js';
+import { imageCacheDir } from '../../src/lib/paths.js';
+
+const BOOT_DEADLINE_MS = 120_000;
+
+async function image(): Promise<ImageManifest> {
+  return ensureImage({ cacheDir: imageCacheDir() });
+}
+
+async function withGuest<T>(m: ImageManifest, opts: BootOptions, fn: (g: BootedGuest) => Promise<T>): Promise<T> {
+  const g = bootImage(m, opts);
+  try {
+    return await fn(g);
+  } catch (e) {
+    process.stderr.write(`--- qemu ${g.args.join(' ')}\n--- console:\n${g.console()}\n--- qemu stderr:\n${g.stderr()}\n---\n`);
+    throw e;
+  } finally {
+    await g.dispose();
+  }
+}
+
+/** Indices of each text in the console, asserting they appear in this order. */
+function assertInOrder(consoleText: string, texts: readonly string[]): void {
+  let at = -1;
+  for (const t of texts) {
+    const i = consoleText.indexOf(t, at + 1);
+    assert.ok(i > at, `'${t}' should appear after position ${at} in:\n${consoleText}`);
+    at = i;
+  }
+}
+
+async function powerDown(g: BootedGuest): Promise<number> {
+  const t = Date.now();
+  await g.qmp('system_powerdown');
+  const code = await g.waitExit(20_000);
+  assert.equal(code, 0, 'QEMU exits by itself with status 0 after the guest powers off');
+  assert.ok(g.console().includes(MARKERS.powerdown), 'the power button marker is on the console');
+  return Date.now() - t;
+}
+
+test('without a NIC: markers in order, IMDS unavailable quickly, ACPI power-down exits QEMU', async () => {
+  const m = await image();
+  await withGuest(m, {}, async (g) => {
+    const startMs = await g.waitFor(MARKERS.start, BOOT_DEADLINE_MS);
+    const readyMs = await g.waitFor(MARKERS.ready, BOOT_DEADLINE_MS);
+    assertInOrder(g.console(), [
+      MARKERS.start,
+      MARKERS.modules,
+      `${MARKERS.network} absent`,
+      `${MARKERS.imds} unavailable (`,
+      `${MARKERS.userData} skipped`,
+      MARKERS.ready,
+    ]);
+    assert.ok(!g.console().includes('(failed:'), 'every module loaded');
+    assert.ok(!g.console().includes('no power button'), 'the power button is armed');
+    assert.ok(readyMs - startMs < 10_000, `init took ${readyMs - startMs} ms from start to ready`);
+    const offMs = await powerDown(g);
+    process.stderr.write(`[image-boot] no NIC: start ${startMs} ms, ready ${readyMs} ms after spawn, powered off ${offMs} ms after system_powerdown\n`);
+  });
+});
+
+test('with a NIC whose peer never answers: eth0 appears, DHCP fails within seconds, IMDS unavailable', async () => {
+  const m = await image();
+  const dir = mkdtempSync(join(tmpdir(), 'nitride-imgnic-'));
+  const sockPath = join(dir, 'net.sock');
+  // The NIC's backend: QEMU connects here and sends each Ethernet frame with a 4-byte
+  // big-endian length prefix. We count DHCP DISCOVERs (UDP 68 -> 67) and answer nothing.
+  let discovers = 0;
+  const conns: Socket[] = [];
+  const server: Server = createServer((s) => {
+    conns.push(s);
+    let buf = Buffer.alloc(0);
+    s.on('data', (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      while (buf.length >= 4) {
+        const len = buf.readUInt32BE(0);
+        if (buf.length < 4 + len) break;
+        const frame = buf.subarray(4, 4 + len);
+        buf = buf.subarray(4 + len);
+        const isIpv4Udp = frame.length > 42 && frame.readUInt16BE(12) === 0x0800 && frame[23] === 17;
+        if (isIpv4Udp) {
+          const ihl = ((frame[14] ?? 0) & 0x0f) * 4;
+          if (frame.readUInt16BE(14 + ihl) === 68 && frame.readUInt16BE(14 + ihl + 2) === 67) discovers += 1;
+        }
+      }
+    });
+    s.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => server.listen(sockPath, resolve));
+  try {
+    await withGuest(m, { nicSocketPath: sockPath }, async (g) => {
+      const modulesMs = await g.waitFor(MARKERS.modules, BOOT_DEADLINE_MS);
+      const failMs = await g.waitFor(`${MARKERS.network} dhcp failed`, BOOT_DEADLINE_MS);
+      const imdsMs = await g.waitFor(`${MARKERS.imds} unavailable (`, BOOT_DEADLINE_MS);
+      const readyMs = await g.waitFor(MARKERS.ready, BOOT_DEADLINE_MS);
+      assertInOrder(g.console(), [MARKERS.start, MARKERS.modules, `${MARKERS.network} dhcp failed`, `${MARKERS.imds} unavailable (`, MARKERS.ready]);
+      assert.ok(discovers >= 2, `the guest sent DHCP DISCOVERs through the NIC (saw ${discovers})`);
+      assert.ok(failMs - modulesMs < 8_000, `DHCP gave up after ${failMs - modulesMs} ms`);
+      assert.ok(imdsMs - failMs < 5_000, `IMDS gave up after ${imdsMs - failMs} ms`);
+      await powerDown(g);
+      process.stderr.write(`[image-boot] NIC: dhcp failed ${failMs - modulesMs} ms after modules, imds gave up ${imdsMs - failMs} ms later, ready at ${readyMs} ms; ${discovers} DISCOVERs\n`);
+    });
+  } finally {
+    for (const s of conns) s.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the bzImage boots the same initrd to ready (the fallback path)', async () => {
+  const m = await image();
+  await withGuest(m, { kernelPath: `/boot/vmlinuz-${m.kernelVersion}` }, async (g) => {
+    const readyMs = await g.waitFor(MARKERS.ready, BOOT_DEADLINE_MS);
+    assertInOrder(g.console(), [MARKERS.start, MARKERS.modules, MARKERS.ready]);
+    await powerDown(g);
+    process.stderr.write(`[image-boot] bzImage: ready ${readyMs} ms after spawn\n`);
+  });
+});
+
+test('loadImage finds what ensureImage built in the shared cache', async () => {
+  const m = await image();
+  assert.deepEqual(loadImage(imageCacheDir()), m);
+});
