@@ -33,8 +33,9 @@ export interface InstanceEnv {
 
 const QUIT_GRACE_MS = 3000;
 
+let tmpSeq = 0;
 async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
-  const tmp = `${path}.tmp`;
+  const tmp = `${path}.${process.pid}.${tmpSeq++}.tmp`;
   await writeFile(tmp, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600 });
   await rename(tmp, path);
 }
@@ -186,21 +187,12 @@ export class Instance {
       readyAt: runtime?.readyAt,
       bootOffset: runtime?.bootOffset ?? 0,
     };
-    const tail = new ConsoleTail(this.dir, (line) => this.onConsoleLine(line));
-    // Not yet ready: rescan this boot's output for the marker. Ready: only new output matters.
-    await tail.start(this.runtime.readyAt ? Number.MAX_SAFE_INTEGER : this.runtime.bootOffset);
-    this.tail = tail;
+    let qmp: QmpClient;
     try {
-      const qmp = await QmpClient.connect(join(this.dir, INSTANCE_FILES.qmp), { instanceId: this.id, audit: this.env.audit, connectTimeoutMs: 5000 });
-      this.state = 'running';
-      this.attach(qmp);
-      await this.saveRuntime();
-      this.env.log.info('re-adopted running instance', { instanceId: this.id, pid });
-      return true;
+      qmp = await QmpClient.connect(join(this.dir, INSTANCE_FILES.qmp), { instanceId: this.id, audit: this.env.audit, connectTimeoutMs: 5000 });
     } catch (e) {
       // Alive but deaf: it cannot be controlled, so it is stopped hard rather than left orphaned.
       this.env.log.warn('live QEMU without a usable QMP socket; killing it', { instanceId: this.id, pid, error: String(e) });
-      tail.stop();
       try {
         process.kill(pid, 'SIGKILL');
       } catch {
@@ -211,6 +203,15 @@ export class Instance {
       this.state = 'stopped';
       return false;
     }
+    this.state = 'running';
+    await this.saveRuntime();
+    this.attach(qmp);
+    const tail = new ConsoleTail(this.dir, (line) => this.onConsoleLine(line));
+    this.tail = tail;
+    // Not yet ready: rescan this boot's output for the marker. Ready: only new output matters.
+    await tail.start(this.runtime.readyAt ? Number.MAX_SAFE_INTEGER : this.runtime.bootOffset);
+    this.env.log.info('re-adopted running instance', { instanceId: this.id, pid });
+    return true;
   }
 
   private attach(qmp: QmpClient): void {
@@ -251,9 +252,14 @@ export class Instance {
     const rt = this.runtime;
     if (!rt || rt.readyAt || !line.includes(MARKERS.ready)) return;
     if (this.state !== 'running' && this.state !== 'starting') return;
-    rt.readyAt = new Date().toISOString();
-    void this.saveRuntime().catch(() => undefined);
-    this.env.emit({ v: 1, event: 'instance.ready', instanceId: this.id, readyAt: rt.readyAt });
+    const readyAt = new Date().toISOString();
+    rt.readyAt = readyAt;
+    // Persisted before it is reported, so a hypervisor killed right after still knows.
+    void this.saveRuntime()
+      .catch((e: unknown) => this.env.log.warn('could not persist readyAt', { instanceId: this.id, error: String(e) }))
+      .then(() => {
+        if (this.runtime === rt && rt.readyAt === readyAt) this.env.emit({ v: 1, event: 'instance.ready', instanceId: this.id, readyAt });
+      });
   }
 
   private async removeRunFiles(): Promise<void> {
