@@ -443,6 +443,35 @@ function buildInto(tmp: string, finalDir: string, inputs: Inputs, say: (line: st
   return manifest;
 }
 
+/** How many other versions stay in the cache beside the current one (another checkout may use them). */
+const KEEP_OTHER_VERSIONS = 2;
+
+// Called under the lock: removes all but the most recently built other versions.
+function pruneOldVersions(root: string, current: string, say: (line: string) => void): void {
+  const others = readdirSync(root)
+    .filter((n) => !n.startsWith('.') && n !== current)
+    .map((n) => {
+      let t = 0;
+      try {
+        t = statSync(join(root, n)).mtimeMs;
+      } catch {
+        // vanished
+      }
+      return { n, t };
+    })
+    .sort((a, b) => b.t - a.t);
+  for (const { n } of others.slice(KEEP_OTHER_VERSIONS)) {
+    const trash = join(root, `.old-${n}-${process.pid}-${randomBytes(4).toString('hex')}`);
+    try {
+      renameSync(join(root, n), trash);
+      rmSync(trash, { recursive: true, force: true });
+      say(`removed the old version ${n} from the cache`);
+    } catch {
+      // another process removed it
+    }
+  }
+}
+
 /**
  * Makes sure the image for the current inputs is in the cache and verified, building it
  * when it is missing or corrupt (or when `force`). Says what it does through `say`.
@@ -489,6 +518,7 @@ export async function ensureImage(opts: EnsureImageOptions = {}): Promise<ImageM
         rmSync(trash, { recursive: true, force: true });
       }
       renameSync(tmp, finalDir);
+      pruneOldVersions(root, inputs.version, say);
       say(`built ${IMAGE_NAME} ${inputs.version} in ${((Date.now() - started) / 1000).toFixed(1)} s (kernel ${manifest.kernel.format}, initrd sha256 ${manifest.initrd.sha256.slice(0, 16)}…)`);
       verifyImage(manifest);
       return manifest;

@@ -119,6 +119,118 @@ test('with a NIC whose peer never answers: eth0 appears, DHCP fails within secon
   }
 });
 
+// A minimal DHCP server for one test, speaking raw Ethernet frames over the NIC's stream
+// socket: OFFER for a DISCOVER, ACK for a REQUEST, always the same lease. Just enough to
+// see the guest's udhcpc script apply a lease; the VPC card has the real one.
+const LEASE = { ip: [10, 11, 0, 15], server: [10, 11, 0, 1], mask: [255, 255, 255, 0] } as const;
+
+function ipChecksum(h: Buffer): number {
+  let sum = 0;
+  for (let i = 0; i < h.length; i += 2) sum += h.readUInt16BE(i);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return ~sum & 0xffff;
+}
+
+function dhcpReply(request: Buffer, ihl: number, type: 2 | 5): Buffer {
+  const bootp = request.subarray(14 + ihl + 8);
+  const reply = Buffer.alloc(240);
+  reply[0] = 2; // BOOTREPLY
+  reply[1] = 1;
+  reply[2] = 6;
+  bootp.copy(reply, 4, 4, 8); // xid
+  bootp.copy(reply, 10, 10, 12); // flags
+  reply.set(LEASE.ip, 16); // yiaddr
+  reply.set(LEASE.server, 20); // siaddr
+  bootp.copy(reply, 28, 28, 44); // chaddr
+  reply.writeUInt32BE(0x63825363, 236);
+  const options = Buffer.from([53, 1, type, 54, 4, ...LEASE.server, 51, 4, 0, 0, 0x0e, 0x10, 1, 4, ...LEASE.mask, 3, 4, ...LEASE.server, 6, 4, ...LEASE.server, 255]);
+  const payload = Buffer.concat([reply, options]);
+  const udp = Buffer.alloc(8);
+  udp.writeUInt16BE(67, 0);
+  udp.writeUInt16BE(68, 2);
+  udp.writeUInt16BE(8 + payload.length, 4);
+  const ip = Buffer.alloc(20);
+  ip[0] = 0x45;
+  ip.writeUInt16BE(20 + 8 + payload.length, 2);
+  ip[8] = 64;
+  ip[9] = 17;
+  ip.set(LEASE.server, 12);
+  ip.set([255, 255, 255, 255], 16);
+  ip.writeUInt16BE(ipChecksum(ip), 10);
+  const eth = Buffer.alloc(14);
+  eth.fill(0xff, 0, 6);
+  eth.set([0x02, 0, 0, 0, 0, 1], 6);
+  eth.writeUInt16BE(0x0800, 12);
+  return Buffer.concat([eth, ip, udp, payload]);
+}
+
+/** The DHCP message type (option 53) of a client frame, or undefined if it is not DHCP. */
+function dhcpType(frame: Buffer): { type: number; ihl: number } | undefined {
+  if (frame.length < 14 + 20 + 8 + 240 || frame.readUInt16BE(12) !== 0x0800 || frame[23] !== 17) return undefined;
+  const ihl = ((frame[14] ?? 0) & 0x0f) * 4;
+  if (frame.readUInt16BE(14 + ihl) !== 68 || frame.readUInt16BE(14 + ihl + 2) !== 67) return undefined;
+  let p = 14 + ihl + 8 + 240;
+  while (p + 1 < frame.length && frame[p] !== 255) {
+    const code = frame[p] ?? 0;
+    if (code === 0) {
+      p += 1;
+      continue;
+    }
+    const len = frame[p + 1] ?? 0;
+    if (code === 53) return { type: frame[p + 2] ?? 0, ihl };
+    p += 2 + len;
+  }
+  return undefined;
+}
+
+test('with a NIC and a DHCP server: eth0 gets the lease; IMDS behind the router times out quickly', async () => {
+  const m = await image();
+  const dir = mkdtempSync(join(tmpdir(), 'nitride-imgdhcp-'));
+  const sockPath = join(dir, 'net.sock');
+  const seen: number[] = [];
+  const conns: Socket[] = [];
+  const server: Server = createServer((s) => {
+    conns.push(s);
+    let buf = Buffer.alloc(0);
+    s.on('data', (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      while (buf.length >= 4) {
+        const len = buf.readUInt32BE(0);
+        if (buf.length < 4 + len) break;
+        const frame = Buffer.from(buf.subarray(4, 4 + len));
+        buf = buf.subarray(4 + len);
+        const d = dhcpType(frame);
+        if (!d) continue;
+        seen.push(d.type);
+        const reply = d.type === 1 ? dhcpReply(frame, d.ihl, 2) : d.type === 3 ? dhcpReply(frame, d.ihl, 5) : undefined;
+        if (reply) {
+          const head = Buffer.alloc(4);
+          head.writeUInt32BE(reply.length);
+          s.write(Buffer.concat([head, reply]));
+        }
+      }
+    });
+    s.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => server.listen(sockPath, resolve));
+  try {
+    await withGuest(m, { nicSocketPath: sockPath }, async (g) => {
+      const upMs = await g.waitFor(`${MARKERS.network} up 10.11.0.15`, BOOT_DEADLINE_MS);
+      const imdsMs = await g.waitFor(`${MARKERS.imds} unavailable (`, BOOT_DEADLINE_MS);
+      await g.waitFor(MARKERS.ready, BOOT_DEADLINE_MS);
+      assert.deepEqual(seen.slice(0, 2), [1, 3], 'DISCOVER then REQUEST');
+      assert.ok(imdsMs - upMs < 5_000, `IMDS gave up after ${imdsMs - upMs} ms`);
+      await powerDown(g);
+      const line = g.console().split('\n').find((l) => l.startsWith(`${MARKERS.imds} unavailable`));
+      process.stderr.write(`[image-boot] DHCP: eth0 up at ${upMs} ms; '${line?.trim()}' ${imdsMs - upMs} ms later\n`);
+    });
+  } finally {
+    for (const s of conns) s.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('the bzImage boots the same initrd to ready (the fallback path)', async () => {
   const m = await image();
   await withGuest(m, { kernelPath: `/boot/vmlinuz-${m.kernelVersion}` }, async (g) => {

@@ -2,7 +2,7 @@
 // detected and rebuilt, missing images reported, concurrent builders.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -141,4 +141,20 @@ test('concurrent builders in separate processes agree and leave one clean image'
   assert.equal(builders, 1, results.map((r) => r.err).join('\n---\n'));
   assert.deepEqual(readdirSync(join(c, 'nitride-minimal')), [first.version]);
   verifyImage(loadImage(c));
+});
+
+test('a build keeps the two most recent other versions and removes older ones', async () => {
+  const c = tempCache();
+  const root = join(c, 'nitride-minimal');
+  mkdirSync(root, { recursive: true });
+  const now = Date.now() / 1000;
+  for (const [i, n] of ['aaaa', 'bbbb', 'cccc', 'dddd'].entries()) {
+    mkdirSync(join(root, n));
+    writeFileSync(join(root, n, 'manifest.json'), '{}');
+    utimesSync(join(root, n), now - 1000 * (i + 1), now - 1000 * (i + 1));
+  }
+  const lines: string[] = [];
+  const m = await ensureImage({ cacheDir: c, say: sayInto(lines) });
+  assert.deepEqual(readdirSync(root).sort(), ['aaaa', 'bbbb', m.version].sort());
+  assert.ok(lines.some((l) => l === 'removed the old version dddd from the cache'), lines.join('\n'));
 });
