@@ -8,7 +8,7 @@ import { NitrideError, type ErrorKind } from '../../lib/errors.js';
 /** HTTP status EC2 uses for a given error code (400 for everything not listed). */
 const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   AuthFailure: 401,
-  MissingAuthenticationToken: 401,
+  MissingAuthenticationToken: 403,
   IncompleteSignature: 400,
   SignatureDoesNotMatch: 403,
   RequestExpired: 400,
