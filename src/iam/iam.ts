@@ -1,0 +1,434 @@
+// IAM over the state store: accounts (tenants), users, access keys and inline user policies.
+//
+// Store layout (every value JSON):
+//   iam/bootstrap                          { accountId, accessKeyId }  the default account's admin key
+//   iam/accounts/<accountId>               AccountRecord
+//   iam/users/<accountId>/<username lc>    UserRecord          (IAM user names are case-insensitive)
+//   iam/keys/<accessKeyId>                 AccessKeyRecord     (secret sealed with the root key)
+//   iam/userkeys/<accountId>/<owner>/<id>  {}                  index; owner = username lc, or '@root'
+//   iam/policies/<accountId>/<username lc>/<policyName>  { policyName, document }
+//
+// lookupAccessKey() is on every request's path: its answers (with the unsealed secret) and
+// each user's parsed policies are cached in memory for CACHE_TTL_MS and dropped at once when
+// this process changes them; the TTL bounds staleness when another process changes the store.
+import { randomBytes, randomInt } from 'node:crypto';
+import { nitrideHome } from '../lib/paths.js';
+import type { StateStore } from '../store/store.js';
+import { IamError } from './errors.js';
+import { authorize, parsePolicy, type AuthorizeRequest, type AuthorizeResult, type AuthzPrincipal, type NamedPolicy } from './policy.js';
+import { RootKey, rootKeyPath, type SealedSecret } from './root-key.js';
+
+export const ROOT_USER = 'root';
+export const MAX_ACCESS_KEYS_PER_USER = 2;
+/** IAM's quota for the total size of a user's inline policies (whitespace not counted). */
+export const MAX_USER_POLICY_BYTES = 2048;
+const CACHE_TTL_MS = 10_000;
+
+export interface AccountRecord {
+  readonly accountId: string;
+  readonly name: string;
+  readonly createDate: string;
+}
+
+export interface IamUser {
+  readonly accountId: string;
+  readonly userName: string;
+  readonly userId: string;
+  readonly arn: string;
+  readonly path: string;
+  readonly createDate: string;
+}
+
+export type AccessKeyStatus = 'Active' | 'Inactive';
+
+interface AccessKeyRecord {
+  readonly accessKeyId: string;
+  readonly accountId: string;
+  /** The owning user's name as created, or 'root'. */
+  readonly userName: string;
+  readonly status: AccessKeyStatus;
+  readonly createDate: string;
+  readonly secret: SealedSecret;
+}
+
+export interface AccessKeyMetadata {
+  readonly accessKeyId: string;
+  readonly userName: string;
+  readonly status: AccessKeyStatus;
+  readonly createDate: string;
+}
+
+export interface NewAccessKey extends AccessKeyMetadata {
+  readonly accountId: string;
+  readonly secretAccessKey: string;
+}
+
+export interface AccessKeyLookup {
+  readonly accessKeyId: string;
+  readonly accountId: string;
+  /** The IAM user's name, or 'root' for the account's root. */
+  readonly userName: string;
+  readonly secretAccessKey: string;
+  readonly status: AccessKeyStatus;
+  /** Ready for authorize(). */
+  readonly principal: AuthzPrincipal;
+}
+
+export interface BootstrapResult {
+  readonly accountId: string;
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+  /** True when this call created them (first start). */
+  readonly created: boolean;
+}
+
+export interface UserPolicy {
+  readonly userName: string;
+  readonly policyName: string;
+  readonly policyDocument: string;
+}
+
+const NAME_RE = /^[\w+=,.@-]+$/;
+const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+
+function randomBase32(n: number): string {
+  const b = randomBytes(n);
+  let s = '';
+  for (let i = 0; i < n; i++) s += BASE32[(b[i] ?? 0) & 31];
+  return s;
+}
+
+export function newAccessKeyId(): string {
+  return `AKIA${randomBase32(16)}`;
+}
+
+export function newSecretAccessKey(): string {
+  return randomBytes(30).toString('base64'); // 40 characters
+}
+
+export function isAccountId(s: string): boolean {
+  return /^\d{12}$/.test(s);
+}
+
+function validationError(value: string, member: string, constraint: string): IamError {
+  return new IamError('ValidationError', `1 validation error detected: Value '${value}' at '${member}' failed to satisfy constraint: ${constraint}`, { member });
+}
+
+export function checkUserName(name: string, member = 'userName'): void {
+  if (name.length < 1 || name.length > 64) throw validationError(name, member, 'Member must have length between 1 and 64');
+  if (!NAME_RE.test(name)) throw validationError(name, member, 'Member must satisfy regular expression pattern: [\\w+=,.@-]+');
+}
+
+export function checkPolicyName(name: string): void {
+  if (name.length < 1 || name.length > 128) throw validationError(name, 'policyName', 'Member must have length between 1 and 128');
+  if (!NAME_RE.test(name)) throw validationError(name, 'policyName', 'Member must satisfy regular expression pattern: [\\w+=,.@-]+');
+}
+
+const K = {
+  bootstrap: 'iam/bootstrap',
+  account: (a: string) => `iam/accounts/${a}`,
+  user: (a: string, u: string) => `iam/users/${a}/${u.toLowerCase()}`,
+  users: (a: string) => `iam/users/${a}/`,
+  key: (id: string) => `iam/keys/${id}`,
+  userKey: (a: string, owner: string, id: string) => `iam/userkeys/${a}/${owner}/${id}`,
+  userKeys: (a: string, owner: string) => `iam/userkeys/${a}/${owner}/`,
+  policy: (a: string, u: string, p: string) => `iam/policies/${a}/${u.toLowerCase()}/${p}`,
+  policies: (a: string, u: string) => `iam/policies/${a}/${u.toLowerCase()}/`,
+};
+
+function owner(userName: string): string {
+  return userName === ROOT_USER ? '@root' : userName.toLowerCase();
+}
+
+export class Iam {
+  private readonly keyCache = new Map<string, { at: number; value: AccessKeyLookup }>();
+  private readonly policyCache = new Map<string, { at: number; value: NamedPolicy[] }>();
+
+  constructor(
+    private readonly store: StateStore,
+    private readonly rootKey: RootKey,
+  ) {}
+
+  /** IAM over `store` with the root key at $home/region/root.key (created on first use). */
+  static open(store: StateStore, opts: { home?: string; rootKeyPath?: string } = {}): Iam {
+    return new Iam(store, RootKey.loadOrCreate(opts.rootKeyPath ?? rootKeyPath(opts.home ?? nitrideHome())));
+  }
+
+  // ---- accounts -------------------------------------------------------------------------
+
+  /**
+   * First start: creates the default account and an access key for its root, and remembers
+   * them. Later calls return the same account and key (a new root key if that one was deleted).
+   */
+  async bootstrap(): Promise<BootstrapResult> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const cur = await this.store.get<{ accountId: string; accessKeyId: string }>(K.bootstrap);
+      if (cur !== undefined) {
+        const key = await this.lookupAccessKey(cur.value.accessKeyId);
+        if (key !== undefined && key.accountId === cur.value.accountId) return { accountId: key.accountId, accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey, created: false };
+        const fresh = await this.createAccessKey(cur.value.accountId, ROOT_USER, { ignoreQuota: true });
+        if (await this.store.txn({ compare: [{ key: K.bootstrap, version: cur.version }], put: [{ key: K.bootstrap, value: { accountId: fresh.accountId, accessKeyId: fresh.accessKeyId } }] })) {
+          return { accountId: fresh.accountId, accessKeyId: fresh.accessKeyId, secretAccessKey: fresh.secretAccessKey, created: true };
+        }
+        continue;
+      }
+      const account = await this.createAccount('default');
+      const key = await this.createAccessKey(account.accountId, ROOT_USER);
+      if (await this.store.txn({ compare: [{ key: K.bootstrap, version: 0 }], put: [{ key: K.bootstrap, value: { accountId: account.accountId, accessKeyId: key.accessKeyId } }] })) {
+        return { accountId: account.accountId, accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey, created: true };
+      }
+    }
+    throw new IamError('ServiceFailure', 'The IAM bootstrap kept conflicting with another writer.');
+  }
+
+  /** Creates an account (a tenant) with a fresh random 12-digit id. */
+  async createAccount(name = ''): Promise<AccountRecord> {
+    for (;;) {
+      const accountId = String(randomInt(100_000, 1_000_000)) + String(randomInt(0, 1_000_000)).padStart(6, '0');
+      const rec: AccountRecord = { accountId, name, createDate: new Date().toISOString() };
+      if (await this.store.txn({ compare: [{ key: K.account(accountId), version: 0 }], put: [{ key: K.account(accountId), value: { ...rec } }] })) return rec;
+    }
+  }
+
+  async getAccount(accountId: string): Promise<AccountRecord | undefined> {
+    if (!isAccountId(accountId)) return undefined;
+    return (await this.store.get<AccountRecord>(K.account(accountId)))?.value;
+  }
+
+  private async requireAccount(accountId: string): Promise<number> {
+    const a = isAccountId(accountId) ? await this.store.get(K.account(accountId)) : undefined;
+    if (a === undefined) throw new IamError('NoSuchEntity', `The account ${accountId} does not exist.`, { accountId });
+    return a.version;
+  }
+
+  // ---- users ----------------------------------------------------------------------------
+
+  async createUser(accountId: string, userName: string, path = '/'): Promise<IamUser> {
+    checkUserName(userName);
+    if (userName.toLowerCase() === ROOT_USER) throw validationError(userName, 'userName', "The name 'root' is reserved for the account's root user");
+    if (!/^\/([\x21-\x7e]*\/)?$/.test(path) || path.length > 512) throw validationError(path, 'path', 'Member must satisfy regular expression pattern: (\\u002F)|(\\u002F[\\u0021-\\u007F]+\\u002F)');
+    const acctVersion = await this.requireAccount(accountId);
+    const user: IamUser = {
+      accountId,
+      userName,
+      userId: `AIDA${randomBase32(17)}`,
+      arn: `arn:aws:iam::${accountId}:user${path}${userName}`,
+      path,
+      createDate: new Date().toISOString(),
+    };
+    const ok = await this.store.txn({
+      compare: [
+        { key: K.account(accountId), version: acctVersion },
+        { key: K.user(accountId, userName), version: 0 },
+      ],
+      put: [{ key: K.user(accountId, userName), value: { ...user } }],
+    });
+    if (!ok) {
+      if (await this.store.get(K.user(accountId, userName))) throw new IamError('EntityAlreadyExists', `User with name ${userName} already exists.`, { accountId, userName });
+      throw new IamError('NoSuchEntity', `The account ${accountId} does not exist.`, { accountId });
+    }
+    return user;
+  }
+
+  private async userRecord(accountId: string, userName: string): Promise<{ user: IamUser; version: number }> {
+    checkUserName(userName);
+    const got = isAccountId(accountId) ? await this.store.get<IamUser>(K.user(accountId, userName)) : undefined;
+    if (got === undefined) throw new IamError('NoSuchEntity', `The user with name ${userName} cannot be found.`, { accountId, userName });
+    return { user: got.value, version: got.version };
+  }
+
+  async getUser(accountId: string, userName: string): Promise<IamUser> {
+    return (await this.userRecord(accountId, userName)).user;
+  }
+
+  /** Users in name order; `marker` is the opaque cursor from the previous page. */
+  async listUsers(accountId: string, opts: { marker?: string; maxItems?: number; pathPrefix?: string } = {}): Promise<{ users: IamUser[]; isTruncated: boolean; marker?: string }> {
+    const max = opts.maxItems ?? 100;
+    if (!Number.isInteger(max) || max < 1 || max > 1000) throw validationError(String(opts.maxItems), 'maxItems', 'Member must have value between 1 and 1000');
+    if (!isAccountId(accountId)) return { users: [], isTruncated: false };
+    const users: IamUser[] = [];
+    let cursor = opts.marker === undefined ? undefined : decodeMarker(opts.marker, K.users(accountId));
+    for (;;) {
+      const page = await this.store.list<IamUser>(K.users(accountId), cursor === undefined ? { limit: max + 1 } : { limit: max + 1, startAfter: cursor });
+      for (const e of page) {
+        if (opts.pathPrefix !== undefined && !e.value.path.startsWith(opts.pathPrefix)) {
+          cursor = e.key;
+          continue;
+        }
+        if (users.length === max) return { users, isTruncated: true, marker: encodeMarker(cursor ?? '') };
+        users.push(e.value);
+        cursor = e.key;
+      }
+      if (page.length < max + 1) return { users, isTruncated: false };
+    }
+  }
+
+  /** Deletes a user; IAM's DeleteConflict while the user still has access keys or policies. */
+  async deleteUser(accountId: string, userName: string): Promise<void> {
+    const { user, version } = await this.userRecord(accountId, userName);
+    if ((await this.store.list(K.userKeys(accountId, owner(user.userName)), { limit: 1 })).length > 0) throw new IamError('DeleteConflict', 'Cannot delete entity, must delete access keys first.', { accountId, userName });
+    if ((await this.store.list(K.policies(accountId, user.userName), { limit: 1 })).length > 0) throw new IamError('DeleteConflict', 'Cannot delete entity, must delete policies first.', { accountId, userName });
+    if (!(await this.store.txn({ compare: [{ key: K.user(accountId, userName), version }], delete: [K.user(accountId, userName)] }))) {
+      throw new IamError('DeleteConflict', 'The user changed while it was being deleted; try again.', { accountId, userName });
+    }
+    this.policyCache.delete(`${accountId}/${userName.toLowerCase()}`);
+  }
+
+  // ---- access keys ----------------------------------------------------------------------
+
+  /** A new access key for an IAM user, or for the account's root when userName is 'root'. */
+  async createAccessKey(accountId: string, userName: string, opts: { ignoreQuota?: boolean } = {}): Promise<NewAccessKey> {
+    let guard: { key: string; version: number };
+    let name = userName;
+    if (userName === ROOT_USER) {
+      guard = { key: K.account(accountId), version: await this.requireAccount(accountId) };
+    } else {
+      const { user, version } = await this.userRecord(accountId, userName);
+      guard = { key: K.user(accountId, userName), version };
+      name = user.userName;
+    }
+    const existing = await this.store.list(K.userKeys(accountId, owner(name)));
+    if (!opts.ignoreQuota && existing.length >= MAX_ACCESS_KEYS_PER_USER) throw new IamError('LimitExceeded', `Cannot exceed quota for AccessKeysPerUser: ${MAX_ACCESS_KEYS_PER_USER}`, { accountId, userName });
+    for (;;) {
+      const accessKeyId = newAccessKeyId();
+      const secretAccessKey = newSecretAccessKey();
+      const rec: AccessKeyRecord = { accessKeyId, accountId, userName: name, status: 'Active', createDate: new Date().toISOString(), secret: this.rootKey.seal(secretAccessKey, sealAad(accessKeyId)) };
+      const ok = await this.store.txn({
+        compare: [guard, { key: K.key(accessKeyId), version: 0 }],
+        put: [
+          { key: K.key(accessKeyId), value: { ...rec, secret: { ...rec.secret } } },
+          { key: K.userKey(accountId, owner(name), accessKeyId), value: {} },
+        ],
+      });
+      if (ok) return { accessKeyId, accountId, userName: name, status: 'Active', createDate: rec.createDate, secretAccessKey };
+      const g = await this.store.get(guard.key);
+      if (g === undefined || g.version !== guard.version) throw new IamError('NoSuchEntity', `The user with name ${userName} cannot be found.`, { accountId, userName });
+      // else: an access key id collision (2^80 space): draw another
+    }
+  }
+
+  async listAccessKeys(accountId: string, userName: string): Promise<AccessKeyMetadata[]> {
+    const name = userName === ROOT_USER ? ROOT_USER : (await this.userRecord(accountId, userName)).user.userName;
+    const out: AccessKeyMetadata[] = [];
+    for (const e of await this.store.list(K.userKeys(accountId, owner(name)))) {
+      const id = e.key.slice(e.key.lastIndexOf('/') + 1);
+      const rec = (await this.store.get<AccessKeyRecord>(K.key(id)))?.value;
+      if (rec) out.push({ accessKeyId: rec.accessKeyId, userName: rec.userName, status: rec.status, createDate: rec.createDate });
+    }
+    return out;
+  }
+
+  /** Deletes an access key of the named user (or root); NoSuchEntity when that user has no such key. */
+  async deleteAccessKey(accountId: string, userName: string, accessKeyId: string): Promise<void> {
+    const got = /^[\w]+$/.test(accessKeyId) ? await this.store.get<AccessKeyRecord>(K.key(accessKeyId)) : undefined;
+    if (got === undefined || got.value.accountId !== accountId || owner(got.value.userName) !== owner(userName)) {
+      throw new IamError('NoSuchEntity', `The Access Key with id ${accessKeyId} cannot be found.`, { accountId, userName, accessKeyId });
+    }
+    await this.store.txn({ compare: [{ key: K.key(accessKeyId), version: got.version }], delete: [K.key(accessKeyId), K.userKey(accountId, owner(got.value.userName), accessKeyId)] });
+    this.keyCache.delete(accessKeyId);
+  }
+
+  /** The hot path: who owns this key and its plaintext secret (cached), or undefined. */
+  async lookupAccessKey(accessKeyId: string): Promise<AccessKeyLookup | undefined> {
+    const hit = this.keyCache.get(accessKeyId);
+    const now = Date.now();
+    if (hit !== undefined && now - hit.at < CACHE_TTL_MS) return hit.value;
+    if (!/^[A-Z0-9]{16,128}$/.test(accessKeyId)) return undefined;
+    const got = await this.store.get<AccessKeyRecord>(K.key(accessKeyId));
+    if (got === undefined) {
+      this.keyCache.delete(accessKeyId);
+      return undefined;
+    }
+    const r = got.value;
+    let userId: string | undefined;
+    let arn: string;
+    if (r.userName === ROOT_USER) arn = `arn:aws:iam::${r.accountId}:root`;
+    else {
+      const u = (await this.store.get<IamUser>(K.user(r.accountId, r.userName)))?.value;
+      if (u === undefined) return undefined; // a key whose user is gone authenticates nobody
+      userId = u.userId;
+      arn = u.arn;
+    }
+    const principal: AuthzPrincipal = userId === undefined ? { accountId: r.accountId, userName: r.userName, arn } : { accountId: r.accountId, userName: r.userName, arn, userId };
+    const value: AccessKeyLookup = { accessKeyId, accountId: r.accountId, userName: r.userName, secretAccessKey: this.rootKey.unseal(r.secret, sealAad(accessKeyId)), status: r.status, principal };
+    if (this.keyCache.size > 100_000) this.keyCache.clear();
+    this.keyCache.set(accessKeyId, { at: now, value });
+    return value;
+  }
+
+  // ---- policies -------------------------------------------------------------------------
+
+  /** Creates or replaces an inline user policy. MalformedPolicyDocument / LimitExceeded as IAM. */
+  async putUserPolicy(accountId: string, userName: string, policyName: string, policyDocument: string): Promise<void> {
+    checkPolicyName(policyName);
+    const { user, version } = await this.userRecord(accountId, userName);
+    parsePolicy(policyDocument);
+    let total = policyDocument.replace(/\s/g, '').length;
+    for (const e of await this.store.list<{ policyName: string; document: string }>(K.policies(accountId, user.userName))) {
+      if (e.value.policyName !== policyName) total += e.value.document.replace(/\s/g, '').length;
+    }
+    if (total > MAX_USER_POLICY_BYTES) throw new IamError('LimitExceeded', `Maximum policy size of ${MAX_USER_POLICY_BYTES} bytes exceeded for user ${user.userName}`, { accountId, userName });
+    const ok = await this.store.txn({ compare: [{ key: K.user(accountId, userName), version }], put: [{ key: K.policy(accountId, user.userName, policyName), value: { policyName, document: policyDocument } }] });
+    if (!ok) throw new IamError('NoSuchEntity', `The user with name ${userName} cannot be found.`, { accountId, userName });
+    this.policyCache.delete(`${accountId}/${user.userName.toLowerCase()}`);
+  }
+
+  async getUserPolicy(accountId: string, userName: string, policyName: string): Promise<UserPolicy> {
+    const { user } = await this.userRecord(accountId, userName);
+    const got = NAME_RE.test(policyName) ? await this.store.get<{ policyName: string; document: string }>(K.policy(accountId, user.userName, policyName)) : undefined;
+    if (got === undefined) throw new IamError('NoSuchEntity', `The user policy with name ${policyName} cannot be found.`, { accountId, userName, policyName });
+    return { userName: user.userName, policyName: got.value.policyName, policyDocument: got.value.document };
+  }
+
+  async listUserPolicies(accountId: string, userName: string): Promise<string[]> {
+    const { user } = await this.userRecord(accountId, userName);
+    return (await this.store.list<{ policyName: string }>(K.policies(accountId, user.userName))).map((e) => e.value.policyName);
+  }
+
+  async deleteUserPolicy(accountId: string, userName: string, policyName: string): Promise<void> {
+    const { user } = await this.userRecord(accountId, userName);
+    const key = K.policy(accountId, user.userName, policyName);
+    if (!NAME_RE.test(policyName) || !(await this.store.delete(key))) throw new IamError('NoSuchEntity', `The user policy with name ${policyName} cannot be found.`, { accountId, userName, policyName });
+    this.policyCache.delete(`${accountId}/${user.userName.toLowerCase()}`);
+  }
+
+  /** The parsed inline policies of a principal (none for root), cached. */
+  async policiesFor(principal: AuthzPrincipal): Promise<NamedPolicy[]> {
+    if (principal.userName === ROOT_USER) return [];
+    const ck = `${principal.accountId}/${principal.userName.toLowerCase()}`;
+    const hit = this.policyCache.get(ck);
+    const now = Date.now();
+    if (hit !== undefined && now - hit.at < CACHE_TTL_MS) return hit.value;
+    const entries = isAccountId(principal.accountId) ? await this.store.list<{ policyName: string; document: string }>(K.policies(principal.accountId, principal.userName)) : [];
+    const value = entries.map((e) => ({ name: e.value.policyName, document: parsePolicy(e.value.document) }));
+    if (this.policyCache.size > 10_000) this.policyCache.clear();
+    this.policyCache.set(ck, { at: now, value });
+    return value;
+  }
+
+  /** authorize() with the principal's own policies loaded. */
+  async authorize(req: Omit<AuthorizeRequest, 'policies'>): Promise<AuthorizeResult> {
+    return authorize({ ...req, policies: await this.policiesFor(req.principal) });
+  }
+
+  /** Drops every cached key and policy (e.g. after another process changed IAM). */
+  clearCaches(): void {
+    this.keyCache.clear();
+    this.policyCache.clear();
+  }
+}
+
+function sealAad(accessKeyId: string): string {
+  return `nitride/iam/secret-access-key/v1/${accessKeyId}`;
+}
+
+function encodeMarker(key: string): string {
+  return Buffer.from(key, 'utf8').toString('base64url');
+}
+
+function decodeMarker(marker: string, prefix: string): string {
+  const key = Buffer.from(marker, 'base64url').toString('utf8');
+  if (!key.startsWith(prefix)) throw new IamError('ValidationError', 'The Marker is not valid for this request.', {});
+  return key;
+}
+
