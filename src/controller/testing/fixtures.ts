@@ -43,9 +43,10 @@ async function waitFor<T>(what: string, fn: () => T | undefined, timeoutMs: numb
 }
 
 /** Starts `node dist/src/controller/main.js --home HOME --port 0` and waits until it listens. */
-export async function startController(home: string, opts: { port?: number; env?: NodeJS.ProcessEnv } = {}): Promise<ControllerProcess> {
+export async function startController(home: string, opts: { port?: number; env?: NodeJS.ProcessEnv; ownProcessGroup?: boolean } = {}): Promise<ControllerProcess> {
   const proc = spawn(process.execPath, [distEntry('controller/main.js'), '--home', home, '--port', String(opts.port ?? 0)], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: opts.ownProcessGroup ?? false, // its own group, so a test can kill the whole group
     env: { ...process.env, NITRIDE_HOME: home, ...opts.env },
   });
   let out = '';
@@ -191,4 +192,15 @@ export function childPids(pid: number): number[] {
 export function percentile(xs: readonly number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] ?? NaN;
+}
+
+/** The process group id of a pid (field 5 of /proc/<pid>/stat), or undefined when it is gone. */
+export function processGroupOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(f[2]);
+  } catch {
+    return undefined;
+  }
 }
