@@ -217,6 +217,12 @@ export class Instance {
   private attach(qmp: QmpClient): void {
     this.qmp = qmp;
     qmp.on('event', (ev: { event: string; data: Record<string, unknown> }) => {
+      if (ev.event === 'RESET' && this.runtime) {
+        // A new boot (guest-initiated reboot or system_reset): its ready marker is news again.
+        this.runtime.readyAt = undefined;
+        this.runtime.bootOffset = this.tail?.offset ?? 0;
+        void this.saveRuntime().catch(() => undefined);
+      }
       if (ev.event === 'SHUTDOWN') {
         this.lastShutdownReason = typeof ev.data['reason'] === 'string' ? ev.data['reason'] : 'shutdown';
       }
