@@ -4,7 +4,7 @@
 // is a unix socket in a private temporary directory. Only unix sockets: a NIC, when
 // asked for, is a `-netdev stream` to a unix socket path.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -38,9 +38,14 @@ export interface BootedGuest {
   qmp(execute: string, args?: Record<string, unknown>): Promise<unknown>;
   /** Resolves with the exit code (or signal) when QEMU exits; rejects on deadline. */
   waitExit(timeoutMs: number): Promise<number | string>;
+  /** CPU time (user + system) QEMU has used so far, in ms (10 ms resolution); undefined once it exited. */
+  cpuMs(): number | undefined;
   /** Kills QEMU if it still runs and removes the temporary directory. Idempotent. */
   dispose(): Promise<void>;
 }
+
+// USER_HZ: the unit of utime/stime in /proc/<pid>/stat; 100 on Linux x86.
+const CLOCK_TICKS = 100;
 
 export function qemuArgs(manifest: ImageManifest, qmpPath: string, opts: BootOptions = {}): string[] {
   const args = [
@@ -205,6 +210,16 @@ export function bootImage(manifest: ImageManifest, opts: BootOptions = {}): Boot
       qmp ??= await QmpConnection.open(qmpPath, Date.now() + 10_000);
       return qmp.send(execute, a);
     },
+    cpuMs: () => {
+      try {
+        // Fields after the ")" that ends the command name: state is field 3, utime 14, stime 15.
+        const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        return ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS;
+      } catch {
+        return undefined;
+      }
+    },
     waitExit: (timeoutMs) => until(() => exit, timeoutMs, 'QEMU to exit'),
     dispose: async () => {
       qmp?.close();
@@ -218,12 +233,13 @@ export function bootImage(manifest: ImageManifest, opts: BootOptions = {}): Boot
 }
 
 /** Boots once to the ready marker and powers off by the ACPI button; returns the timings. */
-export async function checkImage(manifest: ImageManifest, opts: BootOptions = {}): Promise<{ readyMs: number; powerdownMs: number; console: string }> {
+export async function checkImage(manifest: ImageManifest, opts: BootOptions = {}): Promise<{ readyMs: number; readyCpuMs: number | undefined; powerdownMs: number; console: string }> {
   const readyMarker = MARKERS.ready;
   const powerdownMarker = MARKERS.powerdown;
   const g = bootImage(manifest, opts);
   try {
     const readyMs = await g.waitFor(readyMarker, 120_000);
+    const readyCpuMs = g.cpuMs();
     const t = Date.now();
     await g.qmp('system_powerdown');
     await g.waitExit(20_000);
@@ -231,7 +247,7 @@ export async function checkImage(manifest: ImageManifest, opts: BootOptions = {}
     if (!g.console().includes(powerdownMarker)) {
       throw new ImageError('BootNoPowerdownMarker', 'internal', `QEMU exited after system_powerdown but the console lacks '${powerdownMarker}'.`, { console: g.console().slice(-4000) });
     }
-    return { readyMs, powerdownMs, console: g.console() };
+    return { readyMs, readyCpuMs, powerdownMs, console: g.console() };
   } finally {
     await g.dispose();
   }

@@ -21,6 +21,12 @@ function flagValue(argv: string[], name: string): string | undefined {
   return v;
 }
 
+function median(xs: readonly number[]): number | undefined {
+  if (xs.length === 0) return undefined;
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
 export async function run(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   const say = (line: string): void => {
@@ -60,15 +66,17 @@ export async function run(argv: string[]): Promise<number> {
       }
       const m = loadImage(imageCacheDir());
       const times: number[] = [];
+      const cpu: number[] = [];
       for (let i = 0; i < runs; i++) {
         const r = await checkImage(m, kernelPath === undefined ? {} : { kernelPath });
         times.push(r.readyMs);
-        say(`run ${i + 1}/${runs}: ready after ${r.readyMs} ms, powered off ${r.powerdownMs} ms after system_powerdown`);
+        if (r.readyCpuMs !== undefined) cpu.push(r.readyCpuMs);
+        say(`run ${i + 1}/${runs}: ready after ${r.readyMs} ms (QEMU CPU ${r.readyCpuMs ?? '?'} ms), powered off ${r.powerdownMs} ms after system_powerdown`);
         if (i === 0) process.stderr.write(r.console.replace(/^/gm, '  | '));
       }
-      const sorted = [...times].sort((a, b) => a - b);
-      const median = sorted.length % 2 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
-      process.stdout.write(`${JSON.stringify({ image: m.version, kernel: kernelPath ?? m.kernel.path, runs, readyMs: times, medianMs: median })}\n`);
+      process.stdout.write(
+        `${JSON.stringify({ image: m.version, kernel: kernelPath ?? m.kernel.path, runs, readyMs: times, medianMs: median(times), readyCpuMs: cpu, medianCpuMs: median(cpu) })}\n`,
+      );
       return 0;
     }
     case undefined:
