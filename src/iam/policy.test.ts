@@ -80,6 +80,25 @@ describe('matching', () => {
     assert.ok(!actionMatches('ec2:Describe', 'ec2:DescribeInstances'));
   });
 
+  it('matches wildcards exactly and in bounded time', () => {
+    const m = (p: string, v: string): boolean => arnMatches(`arn:aws:ec2:r:1:${p}`, `arn:aws:ec2:r:1:${v}`);
+    assert.ok(m('ab*', 'ab'));
+    assert.ok(m('*b', 'aab'));
+    assert.ok(m('a?c', 'abc'));
+    assert.ok(!m('a?c', 'ac'));
+    assert.ok(m('a*b*c', 'axxbyybc'));
+    assert.ok(!m('a*b', 'a'));
+    assert.ok(!m('a*b', 'ab/c'));
+    assert.ok(m('**', ''));
+    assert.ok(m('x/*/y', 'x/a/b/y'), 'a * spans slashes inside the resource part');
+    assert.ok(m('aa*aa', 'aaa'.repeat(1) + 'a'));
+    assert.ok(!m('aa*aa', 'aaa'));
+    const t0 = process.hrtime.bigint();
+    assert.ok(!m(`${'a*'.repeat(40)}b`, 'a'.repeat(5000)));
+    assert.ok(!actionMatches(`ec2:${'*a'.repeat(60)}*b`, `ec2:${'a'.repeat(2000)}`));
+    assert.ok(Number(process.hrtime.bigint() - t0) / 1e6 < 2000, 'no catastrophic backtracking');
+  });
+
   it('matches ARNs part by part', () => {
     assert.deepEqual(splitArn('arn:aws:iam::123:user/${aws:username}'), ['arn', 'aws', 'iam', '', '123', 'user/${aws:username}']);
     assert.deepEqual(splitArn('arn:aws:ec2:r:1:a:b:c'), ['arn', 'aws', 'ec2', 'r', '1', 'a:b:c']);
@@ -297,3 +316,72 @@ describe('authorize', () => {
 function allowStmt(): Record<string, unknown> {
   return { Effect: 'Allow', Action: '*', Resource: '*' };
 }
+
+describe('parsePolicy fuzz', () => {
+  // A seeded PRNG so a failure reproduces; the seed is in the test name.
+  const SEED = 0x5eed1;
+  function rng(seed: number): () => number {
+    let s = seed >>> 0;
+    return () => {
+      s = (s + 0x6d2b79f5) >>> 0;
+      let t = s;
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+  }
+
+  it(`only ever accepts or answers MalformedPolicyDocument (seed ${SEED})`, () => {
+    const rand = rng(SEED);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)] as T;
+    const seeds = [
+      doc([{ Sid: 'A', Effect: 'Allow', Action: ['ec2:Describe*', 'ec2:RunInstances'], Resource: '*', Condition: { StringEquals: { 'ec2:InstanceType': ['t3.micro'] }, IpAddress: { 'aws:SourceIp': '127.0.0.0/8' } } }]),
+      doc({ Effect: 'Deny', NotAction: 'iam:*', NotResource: ['arn:aws:ec2:*:*:instance/${aws:username}'], Condition: { 'ForAllValues:StringLike': { 'aws:TagKeys': 'a*' }, DateLessThan: { 'aws:CurrentTime': '2030-01-01T00:00:00Z' } } }),
+    ];
+    const atoms: unknown[] = [null, true, 0, -1, 1e308, '', '*', 'ec2:*', 'Allow', 'Deny', [], {}, [null], { Effect: 'Allow' }, 'arn:aws:ec2:::', '${', '${aws:username}', '2012-10-17', '__proto__'];
+    const keys = ['Version', 'Statement', 'Effect', 'Action', 'NotAction', 'Resource', 'NotResource', 'Condition', 'Sid', 'Principal', '__proto__', 'StringEquals', 'IpAddress', 'Null', 'aws:SourceIp', 'ForAnyValue:StringLike'];
+    const mutateValue = (v: unknown, depth: number): unknown => {
+      if (depth > 4 || rand() < 0.15) return pick(atoms);
+      if (Array.isArray(v)) return rand() < 0.3 ? [...v, pick(atoms)] : v.map((x) => mutateValue(x, depth + 1));
+      if (v !== null && typeof v === 'object') {
+        const o: Record<string, unknown> = {};
+        for (const [k, x] of Object.entries(v)) {
+          if (rand() < 0.1) continue;
+          o[rand() < 0.05 ? pick(keys) : k] = rand() < 0.5 ? mutateValue(x, depth + 1) : x;
+        }
+        if (rand() < 0.1) o[pick(keys)] = pick(atoms);
+        return o;
+      }
+      return rand() < 0.3 ? pick(atoms) : v;
+    };
+    const mutateText = (s: string): string => {
+      const chars = [...s];
+      const n = 1 + Math.floor(rand() * 4);
+      for (let i = 0; i < n; i++) {
+        const at = Math.floor(rand() * (chars.length + 1));
+        const op = rand();
+        if (op < 0.33) chars.splice(at, 1);
+        else if (op < 0.66) chars.splice(at, 0, pick(['{', '}', '"', ',', ':', '[', ']', '\\', '\u0000', 'é', '*', '$']));
+        else chars[at] = String.fromCharCode(Math.floor(rand() * 128));
+      }
+      return chars.join('');
+    };
+    let accepted = 0;
+    for (let i = 0; i < 3000; i++) {
+      const base = pick(seeds);
+      const text = rand() < 0.5 ? mutateText(base) : JSON.stringify(mutateValue(JSON.parse(base), 0));
+      let parsed;
+      try {
+        parsed = parsePolicy(text);
+      } catch (e) {
+        assert.ok(e instanceof IamError && e.code === 'MalformedPolicyDocument', `input ${JSON.stringify(text)} threw ${String(e)}`);
+        continue;
+      }
+      accepted++;
+      // An accepted document always evaluates without throwing.
+      const r = authorize({ principal: alice, action: 'ec2:RunInstances', resources: [inst('i-1')], context: { 'aws:SourceIp': '127.0.0.1', 'aws:TagKeys': ['ab'] }, policies: [{ name: 'f', document: parsed }] });
+      assert.ok(r.decision === 'allow' || r.decision === 'deny');
+    }
+    assert.ok(accepted > 50, `the fuzzer should also produce valid documents (${accepted})`);
+  });
+});

@@ -388,14 +388,20 @@ function makeLookup(...contexts: (ConditionContext | undefined)[]): Lookup {
   return (key) => m.get(normalizeKey(key));
 }
 
-const REGEX_SPECIALS = /[.*+?^${}()|[\]\\/]/g;
+/** A compiled wildcard pattern: literal text runs, '*' (any run) and '?' (any one character). */
+type GlobToken = string | 1 /* '*' */ | 2 /* '?' */;
 
 /**
- * Compiles a pattern with * and ? wildcards (and, when `lookup` is given, policy variables)
- * into an anchored RegExp. Returns undefined when a variable has no value (no match).
+ * Tokenizes a pattern with * and ? wildcards and, when `lookup` is given, policy variables
+ * (whose values are literal text). Returns undefined when a variable has no single value.
  */
-function compileGlob(pattern: string, flags: string, lookup: Lookup | undefined): RegExp | undefined {
-  let re = '';
+function tokenizeGlob(pattern: string, lookup: Lookup | undefined): GlobToken[] | undefined {
+  const out: GlobToken[] = [];
+  let lit = '';
+  const flush = (): void => {
+    if (lit !== '') out.push(lit);
+    lit = '';
+  };
   for (let i = 0; i < pattern.length; i++) {
     const c = pattern[i] ?? '';
     if (lookup && c === '$' && pattern[i + 1] === '{') {
@@ -404,20 +410,63 @@ function compileGlob(pattern: string, flags: string, lookup: Lookup | undefined)
         const name = pattern.slice(i + 2, end).trim();
         i = end;
         if (name === '*' || name === '?' || name === '$') {
-          re += `\\${name}`;
+          lit += name;
           continue;
         }
         const vals = lookup(name);
         if (vals === undefined || vals.length !== 1) return undefined;
-        re += (vals[0] ?? '').replace(REGEX_SPECIALS, '\\$&');
+        lit += vals[0] ?? '';
         continue;
       }
     }
-    if (c === '*') re += '.*';
-    else if (c === '?') re += '.';
-    else re += c.replace(REGEX_SPECIALS, '\\$&');
+    if (c === '*' || c === '?') {
+      flush();
+      if (c === '?') out.push(2);
+      else if (out[out.length - 1] !== 1) out.push(1);
+    } else lit += c;
   }
-  return new RegExp(`^${re}$`, flags);
+  flush();
+  return out;
+}
+
+/**
+ * Wildcard matching without regular expressions (a policy author cannot make it backtrack
+ * exponentially): greedy with one remembered '*', O(|pattern| × |value|) at worst.
+ */
+function matchTokens(tokens: readonly GlobToken[], value: string): boolean {
+  let t = 0; // token index
+  let off = 0; // offset inside a literal token
+  let s = 0;
+  let starT = -1;
+  let starS = 0;
+  while (s < value.length) {
+    const tok = tokens[t];
+    if (typeof tok === 'string' && tok[off] === value[s]) {
+      off++;
+      s++;
+      if (off === tok.length) {
+        t++;
+        off = 0;
+      }
+      continue;
+    }
+    if (tok === 2 && off === 0) {
+      t++;
+      s++;
+      continue;
+    }
+    if (tok === 1 && off === 0) {
+      starT = t++;
+      starS = s;
+      continue;
+    }
+    if (starT < 0) return false;
+    t = starT + 1;
+    off = 0;
+    s = ++starS;
+  }
+  while (tokens[t] === 1 && off === 0) t++;
+  return t === tokens.length && off === 0;
 }
 
 /** Replaces policy variables in a literal (non-wildcard) value; undefined when one has no value. */
@@ -445,22 +494,25 @@ function substituteVariables(pattern: string, lookup: Lookup): string | undefine
   return out;
 }
 
-const globCache = new Map<string, RegExp | undefined>();
+const globCache = new Map<string, GlobToken[]>();
 
 function globMatch(pattern: string, value: string, caseInsensitive: boolean, lookup: Lookup | undefined): boolean {
   if (pattern === '*') return true;
-  if (!pattern.includes('*') && !pattern.includes('?') && !(lookup && pattern.includes('${'))) {
-    return caseInsensitive ? pattern.toLowerCase() === value.toLowerCase() : pattern === value;
+  const p = caseInsensitive ? pattern.toLowerCase() : pattern;
+  const v = caseInsensitive ? value.toLowerCase() : value;
+  if (lookup && pattern.includes('${')) {
+    const toks = tokenizeGlob(pattern, lookup);
+    if (toks === undefined) return false;
+    return matchTokens(caseInsensitive ? toks.map((x) => (typeof x === 'string' ? x.toLowerCase() : x)) : toks, v);
   }
-  if (lookup && pattern.includes('${')) return compileGlob(pattern, caseInsensitive ? 'is' : 's', lookup)?.test(value) ?? false;
-  const ck = `${caseInsensitive ? 'i' : 's'}${pattern}`;
-  let re = globCache.get(ck);
-  if (re === undefined && !globCache.has(ck)) {
+  if (!p.includes('*') && !p.includes('?')) return p === v;
+  let toks = globCache.get(p);
+  if (toks === undefined) {
     if (globCache.size > 10_000) globCache.clear();
-    re = compileGlob(pattern, caseInsensitive ? 'is' : 's', undefined);
-    globCache.set(ck, re);
+    toks = tokenizeGlob(p, undefined) ?? [];
+    globCache.set(p, toks);
   }
-  return re?.test(value) ?? false;
+  return matchTokens(toks, v);
 }
 
 /** ARN matching: each of the six colon-separated parts is matched separately with * and ?. */
