@@ -4,9 +4,13 @@ import { createHash, randomUUID } from 'node:crypto';
 import { Agent, request as httpsRequest, type RequestOptions } from 'node:https';
 import { isIP } from 'node:net';
 import { checkServerIdentity, type PeerCertificate, type TLSSocket } from 'node:tls';
-import { issueCert, type CaMaterial } from '../lib/pki/pki.js';
+import { generateKeyPair, issueCert, type CaMaterial } from '../lib/pki/pki.js';
 import { ControllerError } from './errors.js';
-import type { CommandType, ControllerReply, ParamsOf } from './protocol/commands.js';
+import { ROLE_REGION, type CommandType, type ControllerReply, type ParamsOf } from './protocol/commands.js';
+
+export { ROLE_OPERATOR, ROLE_REGION } from './protocol/commands.js';
+export type { CommandType, ControllerReply, ParamsOf } from './protocol/commands.js';
+export type { CaMaterial } from '../lib/pki/pki.js';
 import { buildCommand, type CommandEnvelope } from './signing.js';
 
 export interface HttpResult {
@@ -58,6 +62,13 @@ function replyError(body: unknown, status: number): ControllerError {
     typeof err?.message === 'string' ? err.message : `The controller answered HTTP ${status}.`,
     { status, ...(typeof err?.context === 'object' && err.context !== null ? (err.context as Record<string, unknown>) : {}) },
   );
+}
+
+/** A fresh P-384 client key and a certificate for it from the region CA; the role goes in the OU. */
+export async function createClientCredential(ca: CaMaterial, o: { commonName: string; role?: string; days?: number }): Promise<{ certPem: string; keyPem: string }> {
+  const k = generateKeyPair();
+  const certPem = await issueCert(ca, { subjectPublicKeyPem: k.publicKeyPem, commonName: o.commonName, organizationalUnit: o.role ?? ROLE_REGION, usage: 'client', days: o.days ?? 365 });
+  return { certPem, keyPem: k.keyPem };
 }
 
 export interface EnrollOptions {

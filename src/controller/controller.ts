@@ -332,14 +332,26 @@ export class Controller {
     }
   }
 
+  private hostInfoCache: { pid: number | undefined; info: unknown } | undefined;
+
   async hostStatus(): Promise<Record<string, unknown>> {
     const hv = this.supervisor.status();
     let info: unknown = null;
     let instances: unknown = [];
     let hypervisorError: unknown = null;
     try {
-      info = await this.supervisor.request('host.info', {}, 10_000);
+      // host.info (accelerator, QEMU version) does not change while one hypervisor process lives.
+      if (this.hostInfoCache === undefined || this.hostInfoCache.pid !== hv.pid) {
+        const fresh = await this.supervisor.request('host.info', {}, 10_000);
+        if (typeof fresh === 'object' && fresh !== null && 'accel' in fresh && (fresh as { accel: unknown }).accel) this.hostInfoCache = { pid: hv.pid, info: fresh };
+        info = fresh;
+      } else info = this.hostInfoCache.info;
       instances = await this.supervisor.request('instance.list', {}, 10_000);
+      if (typeof info === 'object' && info !== null) {
+        // counts come from the fresh list, not from the cached facts
+        const list = Array.isArray(instances) ? (instances as { state?: string }[]) : [];
+        info = { ...(info as Record<string, unknown>), instances: list.length, running: list.filter((i) => i.state === 'running').length };
+      }
     } catch (e) {
       hypervisorError = toReplyError(e);
     }

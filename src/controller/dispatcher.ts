@@ -4,11 +4,10 @@
 import { createHash, type KeyObject } from 'node:crypto';
 import type { AuditChain } from '../audit/chain.js';
 import { ControllerError, httpStatusFor, toReplyError } from './errors.js';
-import { checkFreshness, parseCommand, peekIdentity, READ_ONLY_TYPES, redact, type ControllerCommandBody, type ControllerReply, type SignedCommand } from './protocol/commands.js';
+import { checkFreshness, parseCommand, peekIdentity, READ_ONLY_TYPES, redact, ROLE_OPERATOR, ROLE_REGION, type ControllerCommandBody, type ControllerReply, type SignedCommand } from './protocol/commands.js';
 import { signingInput, verifyCommandSignature } from './signing.js';
 
-export const ROLE_REGION = 'nitride-region';
-export const ROLE_OPERATOR = 'nitride-operator';
+export { ROLE_OPERATOR, ROLE_REGION } from './protocol/commands.js';
 
 export interface Principal {
   readonly commonName: string | undefined;

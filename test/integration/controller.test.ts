@@ -258,7 +258,9 @@ test('controller: enrolment, mTLS, typed signed commands, audit, supervision, no
       const again = await cl.sendEnvelope(env);
       assert.equal(again.status, 409);
       assert.equal((again.body as { error: { code: string } }).error.code, 'CommandReplayed');
-      assert.equal(((await cl.send('host.status', {})) as { hostId: string }).hostId, hostId);
+      const st = (await cl.send('host.status', {})) as { hostId: string; controller: { rssBytes: number } };
+      assert.equal(st.hostId, hostId);
+      t.diagnostic(`controller RSS after a restart (enrolled, X.509 library not loaded): ${(st.controller.rssBytes / 1048576).toFixed(1)} MiB`);
       assert.ok(verifyChainText(readFileSync(hostPaths(home).audit, 'utf8')).ok);
     });
 

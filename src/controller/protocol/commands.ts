@@ -11,6 +11,10 @@ import { ControllerError, type ReplyError } from '../errors.js';
 
 export const CONTROLLER_PROTOCOL_VERSION = 1;
 
+/** Client roles, carried in the client certificate's OU. */
+export const ROLE_REGION = 'nitride-region'; // may send every command
+export const ROLE_OPERATOR = 'nitride-operator'; // may send READ_ONLY_TYPES only
+
 export type ControllerCommandBody =
   | { readonly type: 'host.status'; readonly params: Record<string, never> }
   | { readonly type: 'host.restart-component'; readonly params: { readonly component: 'hypervisor' } }

@@ -4,9 +4,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { distEntry } from '../../lib/paths.js';
-import { createCa, generateKeyPair, issueCert, type CaMaterial } from '../../lib/pki/pki.js';
-import { ControllerClient, enrollHost } from '../client.js';
-import { ROLE_REGION } from '../dispatcher.js';
+import { createCa, type CaMaterial } from '../../lib/pki/pki.js';
+import { ControllerClient, createClientCredential, enrollHost } from '../client.js';
+import { ROLE_REGION } from '../protocol/commands.js';
 import { hostPaths, readRuntime, type RuntimeInfo } from '../host-state.js';
 
 export interface RegionCredential {
@@ -17,9 +17,7 @@ export interface RegionCredential {
 
 export async function makeRegion(role: string = ROLE_REGION, ca?: CaMaterial): Promise<RegionCredential> {
   const theCa = ca ?? (await createCa('nitride-test-region-ca'));
-  const k = generateKeyPair();
-  const certPem = await issueCert(theCa, { subjectPublicKeyPem: k.publicKeyPem, commonName: `test-${role}`, organizationalUnit: role, usage: 'client' });
-  return { ca: theCa, certPem, keyPem: k.keyPem };
+  return { ca: theCa, ...(await createClientCredential(theCa, { commonName: `test-${role}`, role })) };
 }
 
 export interface ControllerProcess {

@@ -4,15 +4,26 @@
 // Everything is PEM in and PEM out; keys are PKCS#8 ("PRIVATE KEY") and SPKI ("PUBLIC KEY").
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, webcrypto, X509Certificate } from 'node:crypto';
 import { chmodSync, writeFileSync } from 'node:fs';
-import './reflect-metadata.js';
-import * as x509 from '@peculiar/x509';
+import type * as X509 from '@peculiar/x509';
 import { NitrideError } from '../errors.js';
 
 export class PkiError extends NitrideError {}
 
 type CryptoKey = webcrypto.CryptoKey;
 const crypto = webcrypto;
-x509.cryptoProvider.set(crypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+
+// @peculiar/x509 (and the Reflect shim it needs) is loaded on first use: it costs ~17 MiB
+// of RSS, and a running controller needs it only while it enrols.
+let x509Module: Promise<typeof X509> | undefined;
+function lib(): Promise<typeof X509> {
+  x509Module ??= (async () => {
+    await import('./reflect-metadata.js');
+    const m = await import('@peculiar/x509');
+    m.cryptoProvider.set(crypto as unknown as Parameters<typeof m.cryptoProvider.set>[0]);
+    return m;
+  })();
+  return x509Module;
+}
 
 const EC_ALG = { name: 'ECDSA', namedCurve: 'P-384' } as const;
 const SIGN_ALG = { name: 'ECDSA', hash: 'SHA-384' } as const;
@@ -101,6 +112,7 @@ function serial(): string {
 
 /** Creates a self-signed CA (P-384, 10 years by default). */
 export async function createCa(commonName: string, opts: { days?: number } = {}): Promise<CaMaterial> {
+  const x509 = await lib();
   const { keyPem, publicKeyPem } = generateKeyPair();
   const signingKey = await importPrivate(keyPem);
   const publicKey = await importPublic(publicKeyPem);
@@ -125,6 +137,7 @@ export async function createCa(commonName: string, opts: { days?: number } = {})
 
 /** A self-signed end-entity certificate (the controller's bootstrap certificate before enrolment). */
 export async function createSelfSigned(keyPem: string, commonName: string, opts: { days?: number; dnsNames?: readonly string[]; ipAddresses?: readonly string[] } = {}): Promise<string> {
+  const x509 = await lib();
   const signingKey = await importPrivate(keyPem);
   const publicKey = await importPublic(publicKeyOf(keyPem));
   const now = Date.now();
@@ -141,19 +154,20 @@ export async function createSelfSigned(keyPem: string, commonName: string, opts:
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-      ...sanExtension(opts.dnsNames, opts.ipAddresses),
+      ...sanExtension(x509, opts.dnsNames, opts.ipAddresses),
     ],
   });
   return cert.toString('pem');
 }
 
-function sanExtension(dnsNames: readonly string[] = [], ips: readonly string[] = []): x509.Extension[] {
+function sanExtension(x509: typeof X509, dnsNames: readonly string[] = [], ips: readonly string[] = []): X509.Extension[] {
   const names = [...dnsNames.map((v) => ({ type: 'dns' as const, value: v })), ...ips.map((v) => ({ type: 'ip' as const, value: v }))];
   return names.length === 0 ? [] : [new x509.SubjectAlternativeNameExtension(names, false)];
 }
 
 /** A PKCS#10 CSR for keyPem with subject CN=commonName. */
 export async function createCsr(keyPem: string, commonName: string): Promise<string> {
+  const x509 = await lib();
   const privateKey = await importPrivate(keyPem);
   const publicKey = await importPublic(publicKeyOf(keyPem));
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({
@@ -166,7 +180,8 @@ export async function createCsr(keyPem: string, commonName: string): Promise<str
 
 /** Reads a CSR, checks its self-signature and returns its subject key and CN. */
 export async function readCsr(csrPem: string): Promise<{ publicKeyPem: string; commonName: string | undefined }> {
-  let csr: x509.Pkcs10CertificateRequest;
+  const x509 = await lib();
+  let csr: X509.Pkcs10CertificateRequest;
   try {
     csr = new x509.Pkcs10CertificateRequest(csrPem);
   } catch (e) {
@@ -185,6 +200,7 @@ export async function readCsr(csrPem: string): Promise<{ publicKeyPem: string; c
 
 /** Issues an end-entity certificate signed by the CA. */
 export async function issueCert(ca: CaMaterial, o: IssueCertOptions): Promise<string> {
+  const x509 = await lib();
   if ((o.subjectPublicKeyPem === undefined) === (o.csrPem === undefined)) {
     throw new PkiError('PkiBadRequest', 'invalid', 'Give exactly one of subjectPublicKeyPem or csrPem.');
   }
@@ -210,7 +226,7 @@ export async function issueCert(ca: CaMaterial, o: IssueCertOptions): Promise<st
       new x509.ExtendedKeyUsageExtension(eku),
       await x509.SubjectKeyIdentifierExtension.create(publicKey),
       await x509.AuthorityKeyIdentifierExtension.create(caCert),
-      ...sanExtension(o.dnsNames, o.ipAddresses),
+      ...sanExtension(x509, o.dnsNames, o.ipAddresses),
     ],
   });
   return cert.toString('pem');
@@ -242,8 +258,10 @@ export function certMatches(certPem: string, caPem: string, publicKeyPem?: strin
 
 /** Subject fields of a certificate (CN, OU), for the controller's principal. */
 export function subjectOf(certPem: string): { commonName: string | undefined; organizationalUnit: string | undefined } {
-  const c = new x509.X509Certificate(certPem);
-  return { commonName: c.subjectName.getField('CN')[0], organizationalUnit: c.subjectName.getField('OU')[0] };
+  // Node prints the subject one attribute per line: "CN=…\nOU=…\nO=…"
+  const lines = new X509Certificate(certPem).subject.split('\n');
+  const field = (k: string): string | undefined => lines.find((l) => l.startsWith(`${k}=`))?.slice(k.length + 1);
+  return { commonName: field('CN'), organizationalUnit: field('OU') };
 }
 
 /** Writes a private key (or any secret) with mode 0600, also tightening an existing file. */
