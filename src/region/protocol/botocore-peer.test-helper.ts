@@ -1,14 +1,20 @@
 // Runs botocore (the library inside the AWS CLI) as an independent peer for the protocol tests:
 // its EC2 serializer produces request bodies, its EC2 parser reads our response XML.
+// Two peers: 'v1' is botocore on PATH's python3 (AWS CLI v1), 'v2' is the botocore vendored in
+// Debian's awscli 2.x (/usr/bin/python3, package awscli.botocore).
 // A missing python3/botocore is a loud failure, never a skip.
 import { spawnSync } from 'node:child_process';
 
+const IMPORTS = {
+  v1: 'import botocore.session as bsession\nfrom botocore.serialize import create_serializer\nfrom botocore.parsers import create_parser\n',
+  v2: 'import awscli.botocore.session as bsession\nfrom awscli.botocore.serialize import create_serializer\nfrom awscli.botocore.parsers import create_parser\n',
+} as const;
+const PYTHON = { v1: 'python3', v2: '/usr/bin/python3' } as const;
+export type BotocorePeer = keyof typeof PYTHON;
+
 const SCRIPT = String.raw`
 import json, sys, datetime, base64
-import botocore.session
-from botocore.serialize import create_serializer
-from botocore.parsers import create_parser
-model = botocore.session.get_session().get_service_model('ec2')
+model = bsession.get_session().get_service_model('ec2')
 jobs = json.load(sys.stdin)
 out = []
 def enc(o):
@@ -36,9 +42,9 @@ export type BotocoreJob =
   | { kind: 'parse'; operation: string; body: string; status?: number };
 
 /** Runs the jobs through botocore in one python3 process; returns one result per job. */
-export function botocore(jobs: readonly BotocoreJob[]): unknown[] {
-  const r = spawnSync('python3', ['-c', SCRIPT], { input: JSON.stringify(jobs), encoding: 'utf8', timeout: 60_000 });
-  if (r.error) throw new Error(`python3 could not be run (botocore is a required test peer): ${r.error.message}`);
-  if (r.status !== 0) throw new Error(`botocore peer failed (status ${r.status}): ${r.stderr}`);
+export function botocore(jobs: readonly BotocoreJob[], peer: BotocorePeer = 'v1'): unknown[] {
+  const r = spawnSync(PYTHON[peer], ['-c', IMPORTS[peer] + SCRIPT], { input: JSON.stringify(jobs), encoding: 'utf8', timeout: 60_000 });
+  if (r.error) throw new Error(`${PYTHON[peer]} could not be run (botocore is a required test peer): ${r.error.message}`);
+  if (r.status !== 0) throw new Error(`botocore peer ${peer} failed (status ${r.status}): ${r.stderr}`);
   return JSON.parse(r.stdout) as unknown[];
 }

@@ -24,7 +24,8 @@ const I1 = 'i-0123456789abcdef0';
 const I2 = 'i-1234abcd';
 const AMI = 'ami-0123456789abcdef0';
 
-test('botocore-serialized requests parse into the typed union', () => {
+for (const peer of ['v1', 'v2'] as const)
+test(`botocore-serialized (AWS CLI ${peer}) requests parse into the typed union`, () => {
   const jobs = [
     {
       operation: 'RunInstances',
@@ -88,7 +89,7 @@ test('botocore-serialized requests parse into the typed union', () => {
     { operation: 'DescribeRegions', params: { RegionNames: ['local-1'], AllRegions: true } },
     { operation: 'DescribeAvailabilityZones', params: { ZoneNames: ['local-1a'], ZoneIds: ['loc1-az1'], AllAvailabilityZones: false } },
   ];
-  const bodies = botocore(jobs.map((j) => ({ kind: 'serialize' as const, ...j }))) as Record<string, string>[];
+  const bodies = botocore(jobs.map((j) => ({ kind: 'serialize' as const, ...j })), peer) as Record<string, string>[];
   const parsed = bodies.map((b) => parseEc2Request(new Map(Object.entries(b))));
   const byIndex = (i: number): Ec2Request => parsed[i] as Ec2Request;
 
