@@ -3,14 +3,14 @@
 // run stock guests (the nested kvm_pvm module); those are recognised without a boot. The
 // verdict is cached in the state directory, keyed by the host kernel release.
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chown, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MARKERS } from '../image/markers.js';
 import { buildQemuArgs, INSTANCE_FILES } from './protocol/qemu-args.js';
 import type { GuestImageRef } from './protocol/messages.js';
-import { launchQemu, pidAlive, type QemuOwner, stageImage } from './qemu-process.js';
+import { launchQemu, pidAlive, type QemuOwner, readQemuLog, stageImage } from './qemu-process.js';
 
 export type Accel = 'kvm' | 'tcg';
 export interface AccelVerdict {
@@ -27,6 +27,7 @@ export function quickAccelVerdict(env: NodeJS.ProcessEnv = process.env): AccelVe
   const v = (accel: Accel, reason: string): AccelVerdict => ({ accel, reason, kernelRelease: release(), decidedAt: new Date().toISOString() });
   const forced = env['NITRIDE_ACCEL'];
   if (forced === 'tcg') return v('tcg', 'forced by NITRIDE_ACCEL=tcg');
+  if (forced === 'probe') return existsSync('/dev/kvm') ? undefined : v('tcg', '/dev/kvm does not exist'); // always smoke-boot
   if (!existsSync('/dev/kvm')) return v('tcg', '/dev/kvm does not exist');
   if (existsSync('/sys/module/kvm_pvm')) return v('tcg', 'the kvm_pvm module provides /dev/kvm and cannot run stock guests');
   return undefined;
@@ -72,7 +73,7 @@ export class AccelSelector {
     let verdict: AccelVerdict;
     let pid: number | undefined;
     try {
-      if (this.owner) await import('node:fs/promises').then((f) => f.chown(dir, this.owner!.uid, this.owner!.gid));
+      if (this.owner) await chown(dir, this.owner.uid, this.owner.gid);
       await stageImage(image, dir, this.owner);
       const args = buildQemuArgs({ instanceId: 'i-00000000000000000', vcpus: 1, memoryMiB: 256, accel: 'kvm', hotplugSlots: 0, cmdline: image.cmdline });
       pid = (await launchQemu(dir, args, this.owner)).pid;
@@ -89,7 +90,9 @@ export class AccelSelector {
       }
       verdict = {
         accel: ok ? 'kvm' : 'tcg',
-        reason: ok ? 'a KVM smoke boot reached the ready marker' : 'a KVM smoke boot did not reach the ready marker',
+        reason: ok
+          ? 'a KVM smoke boot reached the ready marker'
+          : `a KVM smoke boot did not reach the ready marker${await readQemuLog(dir, 300).then((l) => (l.trim() ? `: ${l.trim().split('\n').pop() ?? ''}` : ''))}`,
         kernelRelease: release(),
         decidedAt: new Date().toISOString(),
       };

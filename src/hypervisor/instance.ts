@@ -306,10 +306,11 @@ export class Instance {
   /** Waits until the QMP-closed handler has moved the instance to stopped. */
   private async settled(): Promise<void> {
     const deadline = Date.now() + 10_000;
-    while (this.state !== 'stopped' && Date.now() < deadline) {
+    while (this.state !== 'stopped' && !this.terminating && Date.now() < deadline) {
       if (this.gone) await this.gone;
-      else await sleep(20);
+      await sleep(20);
     }
+    if (this.terminating) return; // terminate() finishes the job
     if (this.state !== 'stopped') {
       // QMP never closed (should not happen once QEMU is gone): settle by hand.
       this.qmp?.close();

@@ -191,6 +191,12 @@ export interface LaunchedQemu {
  */
 export async function launchQemu(dir: string, args: readonly string[], owner: QemuOwner | undefined): Promise<LaunchedQemu> {
   const bin = qemuBinary();
+  // Switching uid drops supplementary groups (libuv calls setgroups(0)), so a KVM guest runs
+  // with /dev/kvm's group as its primary group to be able to open the device.
+  if (owner && args.includes('kvm')) {
+    const kvm = await stat('/dev/kvm').catch(() => undefined);
+    if (kvm && (kvm.mode & 0o060) === 0o060) owner = { uid: owner.uid, gid: kvm.gid };
+  }
   const log = await open(join(dir, INSTANCE_FILES.qemuLog), 'a', 0o600);
   try {
     const child = spawn(bin, args, {

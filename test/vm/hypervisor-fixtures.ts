@@ -73,8 +73,8 @@ export class HypervisorHarness {
     return new HypervisorHarness(join(dir, 'hv'));
   }
 
-  private forkOne(): HypervisorChannel {
-    const ch = HypervisorChannel.fork(this.stateDir, { stdio: 'pipe' });
+  private forkOne(env?: NodeJS.ProcessEnv): HypervisorChannel {
+    const ch = HypervisorChannel.fork(this.stateDir, { stdio: 'pipe', ...(env ? { env } : {}) });
     ch.child.stderr?.on('data', (d: Buffer) => {
       this.stderr += d.toString();
       if (this.stderr.length > 200_000) this.stderr = this.stderr.slice(-100_000);
@@ -92,6 +92,14 @@ export class HypervisorHarness {
     const gone = new Promise((r) => ch.child.once('exit', r));
     ch.child.kill('SIGKILL');
     await gone;
+  }
+
+  /** Replaces the hypervisor (kill -9) by one forked with extra environment variables. */
+  restartWith(extra: NodeJS.ProcessEnv): HypervisorChannel {
+    const old = this.channel;
+    old.child.kill('SIGKILL');
+    this.channel = this.forkOne({ ...process.env, ...extra });
+    return this.channel;
   }
 
   /** Forks a fresh hypervisor on the same state directory. */

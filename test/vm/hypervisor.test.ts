@@ -171,3 +171,28 @@ test('vm hypervisor: kill -9 of the hypervisor leaves the guest running; a new o
     assert.deepEqual(h.qemuPids(), []);
   });
 });
+
+test('vm hypervisor: the KVM smoke boot decides the accelerator and the verdict is cached', { timeout: 300_000 }, async () => {
+  await withHypervisor(async (h) => {
+    // NITRIDE_ACCEL=probe makes the hypervisor smoke-boot KVM even where kvm_pvm says it is hopeless.
+    const ch = h.restartWith({ NITRIDE_ACCEL: 'probe' });
+    const before = await ch.request('host.info', {});
+    if (existsSync('/dev/kvm')) assert.equal(before.accel, undefined, 'undecided until the first start');
+    const spec = await instanceSpec('t3.nano');
+    const ready = ch.waitEvent(isReady(spec.instanceId), BOOT_MS);
+    const started = await ch.request('instance.start', { spec });
+    await ready;
+    const after = await ch.request('host.info', {});
+    assert.ok(after.accel === 'kvm' || after.accel === 'tcg');
+    assert.equal(started.accel, after.accel);
+    const cached = JSON.parse(readFileSync(join(h.stateDir, 'accel.json'), 'utf8')) as { accel: string; reason: string };
+    assert.equal(cached.accel, after.accel);
+    if (existsSync('/sys/module/kvm_pvm')) {
+      assert.equal(after.accel, 'tcg');
+      assert.match(after.accelReason, /smoke boot did not reach the ready marker/);
+    }
+    assert.ok(!existsSync(join(h.stateDir, 'accel-smoke')), 'the smoke boot leaves nothing behind');
+    assert.equal(h.qemuPids().length, 1, 'the smoke QEMU is gone');
+    await ch.request('instance.terminate', { instanceId: spec.instanceId });
+  });
+});
