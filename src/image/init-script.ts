@@ -107,6 +107,21 @@ while read -r m; do
 done </etc/nitride/modules
 if [ -n "$failed" ]; then echo ${q(MARKERS.modules)}" (failed:$failed)"; else echo ${q(MARKERS.modules)}; fi
 
+# The ACPI button driver gives the power button an input device. PID 1 opens it itself
+# (so a press is queued from this moment on, not lost) and hands it to a background
+# reader; the first event on it (KEY_POWER) powers the guest off, whatever /init is busy
+# with at the time (DHCP, IMDS, user-data).
+fd=3
+for e in /sys/class/input/event*; do
+  [ $fd -le 9 ] || break
+  [ "$(cat "$e/device/name" 2>/dev/null)" = "Power Button" ] || continue
+  eval "exec $fd</dev/input/\${e##*/}" || continue
+  eval "(dd of=/dev/null bs=24 count=1 <&$fd 2>/dev/null && echo ${q(MARKERS.powerdown)} && sync && poweroff -f) &"
+  eval "exec $fd<&-"
+  fd=$((fd + 1))
+done
+[ $fd -gt 3 ] || echo "nitride-init: no power button device, ACPI power-down will not work"
+
 ip link set lo up
 # A virtio-net device (virtio id 1) gets its eth0 while virtio_net probes; wait briefly.
 nic=""
@@ -127,25 +142,6 @@ else
 fi
 
 ${imdsSection({ address: IMDS_ADDRESS, port: 80, runDir: '/run' })}
-# The ACPI button driver gives the power button an input device; the first event on it
-# (KEY_POWER) wakes PID 1, which powers off. PID 1 opens the device itself before it says
-# "ready", so that a press that comes right after the marker is queued, not lost.
-power_off() {
-  echo ${q(MARKERS.powerdown)}
-  sync
-  poweroff -f
-}
-trap power_off USR1
-fd=3
-for e in /sys/class/input/event*; do
-  [ $fd -le 9 ] || break
-  [ "$(cat "$e/device/name" 2>/dev/null)" = "Power Button" ] || continue
-  eval "exec $fd</dev/input/\${e##*/}" || continue
-  eval "(dd of=/dev/null bs=24 count=1 <&$fd 2>/dev/null && kill -USR1 1) &"
-  fd=$((fd + 1))
-done
-[ $fd -gt 3 ] || echo "nitride-init: no power button device, ACPI power-down will not work"
-
 echo ${q(MARKERS.ready)}
 while :; do
   sleep 86400 &

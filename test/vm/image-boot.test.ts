@@ -119,6 +119,33 @@ test('with a NIC whose peer never answers: eth0 appears, DHCP fails within secon
   }
 });
 
+test('the power button works from "modules loaded" on: pressed during DHCP, the guest powers off at once', async () => {
+  const m = await image();
+  const dir = mkdtempSync(join(tmpdir(), 'nitride-imgnic-'));
+  const sockPath = join(dir, 'net.sock');
+  const conns: Socket[] = [];
+  const server: Server = createServer((s) => {
+    conns.push(s);
+    s.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => server.listen(sockPath, resolve));
+  try {
+    await withGuest(m, { nicSocketPath: sockPath }, async (g) => {
+      await g.waitFor(MARKERS.modules, BOOT_DEADLINE_MS);
+      // udhcpc now waits about 3 s for an answer that never comes.
+      await new Promise((r) => setTimeout(r, 800));
+      assert.ok(!g.console().includes('dhcp failed'), 'still in the DHCP step');
+      const offMs = await powerDown(g);
+      assert.ok(!g.console().includes(MARKERS.ready), 'powered off before ready');
+      process.stderr.write(`[image-boot] power button during DHCP: off ${offMs} ms after system_powerdown\n`);
+    });
+  } finally {
+    for (const s of conns) s.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 // A minimal DHCP server for one test, speaking raw Ethernet frames over the NIC's stream
 // socket: OFFER for a DISCOVER, ACK for a REQUEST, always the same lease. Just enough to
 // see the guest's udhcpc script apply a lease; the VPC card has the real one.
