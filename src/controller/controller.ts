@@ -229,9 +229,17 @@ export class Controller {
       const { status, reply } = await this.dispatcher.dispatch(raw, jsonError, who, source);
       await this.send(res, status, reply);
     } catch (e) {
-      this.audit.append({ type: 'request.refused', error: isNitrideError(e) ? e.code : 'InternalError', source });
-      const err = toReplyError(e);
-      await this.send(res, httpStatusFor(err.kind), { v: 1, id: '', ok: false, error: err });
+      let err = toReplyError(e);
+      try {
+        this.audit.append({ type: 'request.refused', error: err.code, source });
+      } catch (auditErr) {
+        // The audit log cannot be written (disk full, I/O error): nothing was executed, since
+        // every command is appended before it runs; refuse and say why.
+        this.o.log.error('the audit log cannot be written', { error: (auditErr as Error).message });
+        err = { code: 'AuditUnavailable', kind: 'unavailable', message: 'The host audit log cannot be written; no command is executed until it can.' };
+      }
+      if (!res.headersSent) await this.send(res, httpStatusFor(err.kind), { v: 1, id: '', ok: false, error: err });
+      else res.destroy();
     }
   }
 

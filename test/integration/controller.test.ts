@@ -173,6 +173,33 @@ test('controller: enrolment, mTLS, typed signed commands, audit, supervision, no
       for (const [, , , code] of cases) assert.ok(refused.includes(code), `audit has a refusal ${code}`);
     });
 
+    await t.test('seeded random bodies get clean 4xx refusals and the controller stays up', async () => {
+      let seed = 42;
+      const rnd = (n: number): number => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n);
+      const valid = JSON.stringify(buildCommand('instance.list', {}, region.keyPem));
+      for (let i = 0; i < 120; i++) {
+        let body: Buffer;
+        if (i % 3 === 0) body = Buffer.from(Array.from({ length: rnd(300) }, () => rnd(256)));
+        else {
+          // mutate a valid command: flip, drop or duplicate characters
+          const chars = [...valid];
+          for (let k = 0; k < 1 + rnd(6); k++) {
+            const at = rnd(chars.length);
+            const op = rnd(3);
+            if (op === 0) chars[at] = String.fromCharCode(32 + rnd(95));
+            else if (op === 1) chars.splice(at, 1);
+            else chars.splice(at, 0, chars[at] ?? '');
+          }
+          body = Buffer.from(chars.join(''));
+        }
+        if (body.toString('utf8') === valid) continue; // a no-op mutation
+        const r = await cl.postRaw(body);
+        assert.ok(r.status >= 400 && r.status < 500, `status ${r.status} for body ${body.toString('utf8').slice(0, 200)}`);
+        assert.equal((r.body as { ok: boolean }).ok, false);
+      }
+      assert.equal(((await cl.send('host.status', {})) as { hostId: string }).hostId, hostId);
+    });
+
     await t.test('a repeated id returns the first reply without re-executing; a reused id with other content is refused', async () => {
       const id = randomUUID();
       const env = buildCommand('host.restart-component', { component: 'hypervisor' }, region.keyPem, { id });
