@@ -288,26 +288,30 @@ describe('nitride audit (CLI process)', () => {
     const child = spawn(process.execPath, [cli, 'audit', 'tail', '-n', '1', '--follow', '--home', home], { stdio: ['ignore', 'pipe', 'pipe'] });
     try {
       let out = '';
+      let err = '';
+      let onData = (): void => undefined;
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        onData();
+      });
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
       const seen = (re: RegExp): Promise<void> =>
         new Promise((resolve, reject) => {
-          const timer = setTimeout(() => reject(new Error(`timed out waiting for ${re}; got: ${out}`)), 15_000);
-          const check = (): void => {
+          const timer = setTimeout(() => reject(new Error(`timed out waiting for ${re}; got: ${out} ${err}`)), 15_000);
+          onData = (): void => {
             if (re.test(out)) {
               clearTimeout(timer);
               resolve();
             }
           };
-          child.stdout.on('data', (d: Buffer) => {
-            out += d.toString();
-            check();
-          });
-          check();
+          onData();
         });
       await seen(/#8 /);
       const t = new AuditTrail(path);
       await t.record(event(9, { eventName: 'TerminateInstances', errorCode: 'IncorrectInstanceState' }));
       await t.close();
       await seen(/#9 ec2:TerminateInstances .* error=IncorrectInstanceState/);
+      assert.equal(out.match(/#8 /g)?.length, 1, 'no record shown twice');
     } finally {
       child.kill('SIGKILL');
     }

@@ -25,6 +25,7 @@
 // record has another hash.
 import { randomUUID } from 'node:crypto';
 import { closeSync, existsSync, fstatSync, fsync, fsyncSync, ftruncateSync, openSync, readFileSync, readSync, write, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import { NitrideError } from '../lib/errors.js';
 import { GENESIS, recordHash, verifyChainText, type ChainRecord } from './chain.js';
 
@@ -189,6 +190,16 @@ export interface TrailHead {
 
 const HEAD_BYTES = 128;
 
+/** $NITRIDE_HOME/region/audit.log */
+export function regionTrailPath(home: string): string {
+  return join(home, 'region', 'audit.log');
+}
+
+/** $NITRIDE_HOME/host/audit.log (the host controller's AuditChain log). */
+export function hostAuditPath(home: string): string {
+  return join(home, 'host', 'audit.log');
+}
+
 export function headPathFor(path: string): string {
   return `${path}.head`;
 }
@@ -259,12 +270,12 @@ function lineRecord(text: string, seq: number): ChainRecord | undefined {
   }
 }
 
-/** The last n records of a chain log (reads only the end of a large file). */
-export function readLastRecords<E = Record<string, unknown>>(path: string, n: number): ChainRecord<E>[] {
+/** The last n records of a chain log among its first `end` bytes (default: all); reads only the end of a large file. */
+export function readLastRecords<E = Record<string, unknown>>(path: string, n: number, end?: number): ChainRecord<E>[] {
   if (n <= 0 || !existsSync(path)) return [];
   const fd = openSync(path, 'r');
   try {
-    const size = fstatSync(fd).size;
+    const size = Math.min(end ?? Infinity, fstatSync(fd).size);
     let pos = size;
     let text = '';
     const chunk = 64 * 1024;

@@ -5,9 +5,9 @@
 // The region's trail is $NITRIDE_HOME/region/audit.log (with its head file audit.log.head);
 // --host reads the host controller's log, $NITRIDE_HOME/host/audit.log.
 import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { ChainRecord } from '../../audit/chain.js';
-import { formatRecord, readLastRecords, verifyTrail } from '../../audit/trail.js';
+import { formatRecord, hostAuditPath, readLastRecords, regionTrailPath, verifyTrail } from '../../audit/trail.js';
 import { nitrideHome } from '../../lib/paths.js';
 
 export const summary = 'verify the hash-chained audit logs (verify) or show recent events (tail)';
@@ -73,7 +73,7 @@ function parseArgs(argv: string[]): Args | string {
 }
 
 function logPath(a: Args): string {
-  return a.file ?? (a.host ? join(a.home, 'host', 'audit.log') : join(a.home, 'region', 'audit.log'));
+  return a.file ?? (a.host ? hostAuditPath(a.home) : regionTrailPath(a.home));
 }
 
 function verify(a: Args): number {
@@ -104,9 +104,10 @@ async function tail(a: Args): Promise<number> {
     process.stderr.write(`nitride audit: ${path} does not exist\n`);
     return 1;
   }
-  for (const rec of readLastRecords(path, a.n)) show(rec, a.json);
-  if (!a.follow) return 0;
+  // Fix the end first, so a record appended meanwhile is followed, not lost or shown twice.
   let offset = existsSync(path) ? fstatSizeOf(path) : 0;
+  for (const rec of readLastRecords(path, a.n, offset)) show(rec, a.json);
+  if (!a.follow) return 0;
   let partial = '';
   return new Promise<number>((resolveDone) => {
     const poll = (): void => {
