@@ -319,3 +319,12 @@ test('SDK v3 deserializes the responses and errors', async () => {
   });
   e.destroy();
 });
+
+test('DryRunOperation and UnauthorizedOperation as EC2 sends them', async () => {
+  const { dryRunOperation, unauthorizedOperation } = await import('./errors.js');
+  const { renderEc2ErrorFrom } = await import('./ec2-responses.js');
+  const d = renderEc2ErrorFrom('r', dryRunOperation());
+  assert.equal(d.status, 412);
+  assert.match(d.body, /<Code>DryRunOperation<\/Code><Message>Request would have succeeded, but DryRun flag is set.<\/Message>/);
+  assert.equal(renderEc2ErrorFrom('r', unauthorizedOperation()).status, 403);
+});

@@ -73,3 +73,13 @@ export class Ec2Error extends NitrideError {
 export function isEc2Error(e: unknown): e is Ec2Error {
   return e instanceof Ec2Error;
 }
+
+/** EC2's answer to a permitted DryRun request (HTTP 412). */
+export function dryRunOperation(): Ec2Error {
+  return new Ec2Error('DryRunOperation', 'Request would have succeeded, but DryRun flag is set.');
+}
+
+/** EC2's answer to a DryRun (or real) request the caller is not allowed to make (HTTP 403). */
+export function unauthorizedOperation(message = 'You are not authorized to perform this operation.'): Ec2Error {
+  return new Ec2Error('UnauthorizedOperation', message);
+}

@@ -81,3 +81,13 @@ test('expandParams rejects sparse, zero, leading-zero, huge and conflicting indi
     assert.equal(code(() => expandParams(parseForm(body))), 'InvalidParameterValue', body);
   }
 });
+
+test('requestParams merges query and body, refusing a name in both', async () => {
+  const { requestParams } = await import('./query.js');
+  assert.deepEqual([...requestParams('Action=DescribeInstances&X-Amz-Date=1', Buffer.from('Version=2016-11-15'))], [
+    ['Action', 'DescribeInstances'],
+    ['X-Amz-Date', '1'],
+    ['Version', '2016-11-15'],
+  ]);
+  assert.equal(code(() => requestParams('Action=A', 'Action=B')), 'InvalidParameterValue');
+});

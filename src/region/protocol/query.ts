@@ -163,3 +163,17 @@ export function memberList(node: ParamNode | undefined, name = 'member'): ParamL
   }
   throw new Ec2Error('InvalidParameterValue', `A list parameter is not in the ${name}.N form.`);
 }
+
+/**
+ * The parameters of a Query request: the query string's and the form body's together (EC2
+ * accepts either, and presigned URLs carry them in the query). A name given in both is refused.
+ */
+export function requestParams(rawQuery: string, body: string | Uint8Array, opts: { maxParams?: number } = {}): FlatParams {
+  const out = parseForm(rawQuery, opts);
+  for (const [k, v] of parseForm(body, opts)) {
+    if (out.has(k)) throw new Ec2Error('InvalidParameterValue', `The parameter ${truncate(k)} is specified more than once.`, { context: { parameter: truncate(k) } });
+    out.set(k, v);
+  }
+  if (out.size > (opts.maxParams ?? MAX_PARAMS)) throw new Ec2Error('InvalidParameterValue', `The request has more than ${opts.maxParams ?? MAX_PARAMS} parameters.`);
+  return out;
+}
