@@ -1,7 +1,7 @@
 // The image cache: reproducible builds, "present" on a second call, corrupt caches
 // detected and rebuilt, missing images reported, concurrent builders.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -157,4 +157,35 @@ test('a build keeps the two most recent other versions and removes older ones', 
   const m = await ensureImage({ cacheDir: c, say: sayInto(lines) });
   assert.deepEqual(readdirSync(root).sort(), ['aaaa', 'bbbb', m.version].sort());
   assert.ok(lines.some((l) => l === 'removed the old version dddd from the cache'), lines.join('\n'));
+});
+
+test('nitride image build / show / bad arguments through the CLI', () => {
+  const c = tempCache();
+  const cli = (...args: string[]): { status: number | null; stdout: string; stderr: string } => {
+    const r = spawnSync(process.execPath, [distEntry('cli/main.js'), 'image', ...args], { encoding: 'utf8', env: { ...process.env, NITRIDE_IMAGE_CACHE: c } });
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  };
+  const missing = cli('show');
+  assert.equal(missing.status, 1);
+  assert.match(missing.stderr, /No nitride-minimal image is built .* run `nitride image build`/);
+
+  const built = cli('build');
+  assert.equal(built.status, 0, built.stderr);
+  assert.match(built.stderr, /\[image\] built nitride-minimal /);
+  const dir = built.stdout.trim();
+  assert.ok(dir.startsWith(join(c, 'nitride-minimal')));
+
+  const again = cli('build');
+  assert.equal(again.status, 0);
+  assert.match(again.stderr, /\[image\] present \(/);
+
+  const shown = cli('show');
+  assert.equal(shown.status, 0, shown.stderr);
+  const m = JSON.parse(shown.stdout) as ImageManifest;
+  assert.equal(m.dir, dir);
+  assert.equal(m.name, 'nitride-minimal');
+
+  assert.equal(cli('build', '--frobnicate').status, 2);
+  assert.equal(cli('nonsense').status, 2);
+  assert.equal(cli('check', '--runs', 'zero').status, 2);
 });
