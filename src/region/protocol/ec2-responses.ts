@@ -54,7 +54,7 @@ export interface GroupIdentifier {
 export interface Placement {
   readonly availabilityZone: string;
   readonly tenancy: 'default' | 'dedicated' | 'host';
-  readonly groupName?: string;
+  readonly groupName?: string | undefined;
 }
 
 export interface InstanceMetadataOptions {
@@ -85,42 +85,42 @@ export interface Ec2Instance {
   readonly dnsName: string;
   /** StateTransitionReason, e.g. 'User initiated (2024-01-01 00:00:00 GMT)'; '' when none. */
   readonly reason: string;
-  readonly keyName?: string;
+  readonly keyName?: string | undefined;
   readonly amiLaunchIndex: number;
   readonly instanceType: string;
   readonly launchTime: Date;
   readonly placement: Placement;
-  readonly kernelId?: string;
-  readonly ramdiskId?: string;
+  readonly kernelId?: string | undefined;
+  readonly ramdiskId?: string | undefined;
   readonly monitoring: { readonly state: 'disabled' | 'disabling' | 'enabled' | 'pending' };
-  readonly subnetId?: string;
-  readonly vpcId?: string;
-  readonly privateIpAddress?: string;
-  readonly ipAddress?: string;
-  readonly sourceDestCheck?: boolean;
+  readonly subnetId?: string | undefined;
+  readonly vpcId?: string | undefined;
+  readonly privateIpAddress?: string | undefined;
+  readonly ipAddress?: string | undefined;
+  readonly sourceDestCheck?: boolean | undefined;
   readonly securityGroups: readonly GroupIdentifier[];
-  readonly stateReason?: StateReason;
+  readonly stateReason?: StateReason | undefined;
   readonly architecture: 'i386' | 'x86_64' | 'arm64';
   readonly rootDeviceType: 'ebs' | 'instance-store';
-  readonly rootDeviceName?: string;
+  readonly rootDeviceName?: string | undefined;
   readonly blockDeviceMappings: readonly InstanceBlockDeviceMapping[];
   readonly virtualizationType: 'hvm' | 'paravirtual';
-  readonly clientToken?: string;
+  readonly clientToken?: string | undefined;
   readonly tags: readonly TagItem[];
   readonly hypervisor: 'xen' | 'ovm';
   readonly ebsOptimized: boolean;
-  readonly enaSupport?: boolean;
+  readonly enaSupport?: boolean | undefined;
   readonly metadataOptions: InstanceMetadataOptions;
-  readonly bootMode?: 'legacy-bios' | 'uefi' | 'uefi-preferred';
-  readonly currentInstanceBootMode?: 'legacy-bios' | 'uefi';
-  readonly tpmSupport?: string;
-  readonly platformDetails?: string;
+  readonly bootMode?: 'legacy-bios' | 'uefi' | 'uefi-preferred' | undefined;
+  readonly currentInstanceBootMode?: 'legacy-bios' | 'uefi' | undefined;
+  readonly tpmSupport?: string | undefined;
+  readonly platformDetails?: string | undefined;
 }
 
 export interface Reservation {
   readonly reservationId: string;
   readonly ownerId: string;
-  readonly requesterId?: string;
+  readonly requesterId?: string | undefined;
   readonly groups: readonly GroupIdentifier[];
   readonly instances: readonly Ec2Instance[];
 }
@@ -135,7 +135,7 @@ export type SummaryStatus = 'ok' | 'impaired' | 'insufficient-data' | 'not-appli
 
 export interface InstanceStatusSummary {
   readonly status: SummaryStatus;
-  readonly details: readonly { readonly name: 'reachability'; readonly status: 'passed' | 'failed' | 'insufficient-data' | 'initializing'; readonly impairedSince?: Date }[];
+  readonly details: readonly { readonly name: 'reachability'; readonly status: 'passed' | 'failed' | 'insufficient-data' | 'initializing'; readonly impairedSince?: Date | undefined }[];
 }
 
 export interface InstanceStatus {
@@ -151,30 +151,30 @@ export interface Image {
   readonly imageLocation: string;
   readonly imageState: 'pending' | 'available' | 'invalid' | 'deregistered' | 'transient' | 'failed' | 'error' | 'disabled';
   readonly imageOwnerId: string;
-  readonly imageOwnerAlias?: string;
+  readonly imageOwnerAlias?: string | undefined;
   readonly creationDate: Date;
   readonly isPublic: boolean;
   readonly architecture: 'i386' | 'x86_64' | 'arm64';
   readonly imageType: 'machine' | 'kernel' | 'ramdisk';
-  readonly kernelId?: string;
-  readonly ramdiskId?: string;
+  readonly kernelId?: string | undefined;
+  readonly ramdiskId?: string | undefined;
   readonly name: string;
-  readonly description?: string;
+  readonly description?: string | undefined;
   readonly rootDeviceType: 'ebs' | 'instance-store';
-  readonly rootDeviceName?: string;
+  readonly rootDeviceName?: string | undefined;
   readonly blockDeviceMappings: readonly {
     readonly deviceName: string;
-    readonly ebs?: { readonly snapshotId?: string; readonly volumeSize?: number; readonly volumeType?: string; readonly deleteOnTermination?: boolean; readonly encrypted?: boolean };
+    readonly ebs?: { readonly snapshotId?: string | undefined; readonly volumeSize?: number | undefined; readonly volumeType?: string | undefined; readonly deleteOnTermination?: boolean | undefined; readonly encrypted?: boolean | undefined } | undefined;
   }[];
   readonly virtualizationType: 'hvm' | 'paravirtual';
   readonly hypervisor: 'xen' | 'ovm';
-  readonly enaSupport?: boolean;
-  readonly bootMode?: 'legacy-bios' | 'uefi' | 'uefi-preferred';
-  readonly tpmSupport?: string;
-  readonly platformDetails?: string;
-  readonly usageOperation?: string;
+  readonly enaSupport?: boolean | undefined;
+  readonly bootMode?: 'legacy-bios' | 'uefi' | 'uefi-preferred' | undefined;
+  readonly tpmSupport?: string | undefined;
+  readonly platformDetails?: string | undefined;
+  readonly usageOperation?: string | undefined;
   readonly tags: readonly TagItem[];
-  readonly stateReason?: StateReason;
+  readonly stateReason?: StateReason | undefined;
 }
 
 export interface InstanceTypeInfo {
@@ -187,14 +187,14 @@ export interface InstanceTypeInfo {
   readonly bareMetal: boolean;
   readonly hypervisor: 'nitro' | 'xen';
   readonly supportedArchitectures: readonly string[];
-  readonly sustainedClockSpeedInGhz?: number;
+  readonly sustainedClockSpeedInGhz?: number | undefined;
   readonly defaultVCpus: number;
-  readonly defaultCores?: number;
-  readonly defaultThreadsPerCore?: number;
+  readonly defaultCores?: number | undefined;
+  readonly defaultThreadsPerCore?: number | undefined;
   readonly memorySizeInMiB: number;
   readonly instanceStorageSupported: boolean;
   /** Present when instanceStorageSupported. */
-  readonly instanceStorageTotalSizeInGB?: number;
+  readonly instanceStorageTotalSizeInGB?: number | undefined;
   readonly ebsOptimizedSupport: 'unsupported' | 'supported' | 'default';
   readonly ebsEncryptionSupport: 'unsupported' | 'supported';
   readonly ebsNvmeSupport: 'unsupported' | 'supported' | 'required';
@@ -209,9 +209,9 @@ export interface InstanceTypeInfo {
   readonly dedicatedHostsSupported: boolean;
   readonly autoRecoverySupported: boolean;
   readonly supportedBootModes: readonly string[];
-  readonly nitroEnclavesSupport?: 'unsupported' | 'supported';
-  readonly nitroTpmSupport?: 'unsupported' | 'supported';
-  readonly nitroTpmSupportedVersions?: readonly string[];
+  readonly nitroEnclavesSupport?: 'unsupported' | 'supported' | undefined;
+  readonly nitroTpmSupport?: 'unsupported' | 'supported' | undefined;
+  readonly nitroTpmSupportedVersions?: readonly string[] | undefined;
 }
 
 export interface TagDescription {
