@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SqliteStore } from '../store/sqlite-store.js';
 import { IamError } from './errors.js';
-import { Iam } from './iam.js';
+import { auditIdentity, Iam } from './iam.js';
 import { RootKey } from './root-key.js';
 
 function iamCode(code: string): (e: unknown) => boolean {
@@ -67,6 +67,8 @@ describe('Iam', () => {
     assert.equal(look?.userName, 'root');
     assert.equal(look?.secretAccessKey, b.secretAccessKey);
     assert.deepEqual(look?.principal, { accountId: b.accountId, userName: 'root', arn: `arn:aws:iam::${b.accountId}:root` });
+    assert.deepEqual(auditIdentity(look?.principal, b.accessKeyId), { type: 'Root', accountId: b.accountId, principalId: b.accountId, arn: `arn:aws:iam::${b.accountId}:root`, accessKeyId: b.accessKeyId });
+    assert.deepEqual(auditIdentity(undefined, 'AKIAUNKNOWN'), { type: 'Unknown', accessKeyId: 'AKIAUNKNOWN' });
     for (const f of readdirSync(join(home, 'region'))) {
       if (!f.startsWith('state.db')) continue;
       const bytes = readFileSync(join(home, 'region', f));
@@ -143,6 +145,7 @@ describe('Iam', () => {
     assert.equal(look?.status, 'Active');
     assert.equal(look?.principal.userName, 'dave');
     assert.match(look?.principal.userId ?? '', /^AIDA/);
+    assert.deepEqual(auditIdentity(look?.principal, k1.accessKeyId), { type: 'IAMUser', accountId, principalId: look?.principal.userId, arn: `arn:aws:iam::${accountId}:user/dave`, userName: 'dave', accessKeyId: k1.accessKeyId });
     await iam.createAccessKey(accountId, 'dave');
     await assert.rejects(iam.createAccessKey(accountId, 'dave'), iamCode('LimitExceeded'));
     assert.equal((await iam.listAccessKeys(accountId, 'dave')).length, 2);

@@ -13,9 +13,10 @@
 // this process changes them; the TTL bounds staleness when another process changes the store.
 import { randomBytes, randomInt } from 'node:crypto';
 import { nitrideHome } from '../lib/paths.js';
+import type { AuditUserIdentity } from '../audit/trail.js';
 import type { StateStore } from '../store/store.js';
 import { IamError } from './errors.js';
-import { authorize, parsePolicy, type AuthorizeRequest, type AuthorizeResult, type AuthzPrincipal, type NamedPolicy } from './policy.js';
+import { authorize, parsePolicy, principalArn, type AuthorizeRequest, type AuthorizeResult, type AuthzPrincipal, type NamedPolicy } from './policy.js';
 import { RootKey, rootKeyPath, type SealedSecret } from './root-key.js';
 
 export const ROOT_USER = 'root';
@@ -416,6 +417,14 @@ export class Iam {
     this.keyCache.clear();
     this.policyCache.clear();
   }
+}
+
+/** CloudTrail's userIdentity for an audit record: the authenticated principal, or 'Unknown' when authentication failed. */
+export function auditIdentity(principal: AuthzPrincipal | undefined, accessKeyId?: string): AuditUserIdentity {
+  const key = accessKeyId === undefined ? {} : { accessKeyId };
+  if (principal === undefined) return { type: 'Unknown', ...key };
+  if (principal.userName === ROOT_USER) return { type: 'Root', accountId: principal.accountId, principalId: principal.accountId, arn: principalArn(principal), ...key };
+  return { type: 'IAMUser', accountId: principal.accountId, principalId: principal.userId ?? principal.userName, arn: principalArn(principal), userName: principal.userName, ...key };
 }
 
 function sealAad(accessKeyId: string): string {
