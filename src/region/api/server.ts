@@ -1,0 +1,362 @@
+// The region's front door on http://127.0.0.1:${NITRIDE_API_PORT}/. Every request goes
+// through the same steps, in this order:
+//   1. read the body (bounded) and parse the form;
+//   2. authenticate: SigV4 (header or presigned query), secret looked up through IAM;
+//   3. parse the action into a typed request (EC2) or hand it to IAM's Query API;
+//   4. authorize with IAM policies (explicit deny > allow > implicit deny); DryRun stops here;
+//   5. write the audit record (fsynced) — before any effect;
+//   6. execute, render, and record the outcome.
+// A failure at any step is audited too and answered in the protocol's own error shape.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AuditEvent, AuditTrail, AuditUserIdentity } from '../../audit/trail.js';
+import type { Iam } from '../../iam/iam.js';
+import { handleIamRequest, iamErrorXml, iamRequestInfo } from '../../iam/api.js';
+import { isSigV4Error, verifySigV4, type SigV4Identity } from '../../iam/sigv4/index.js';
+import type { AccessKeyLookup } from '../../iam/iam.js';
+import { describeError, isNitrideError } from '../../lib/errors.js';
+import { createLogger } from '../../lib/log.js';
+import { newRequestId } from '../ids.js';
+import { parseForm, type FlatParams } from '../protocol/query.js';
+import { EC2_MUTATING_ACTIONS, parseEc2Request, type Ec2Request } from '../protocol/ec2-requests.js';
+import { EC2_CONTENT_TYPE, renderEc2Error, renderEc2Response } from '../protocol/ec2-responses.js';
+import { Ec2Error, isEc2Error } from '../protocol/errors.js';
+import { REGION_NAME } from '../ec2/model.js';
+import type { Caller } from '../ec2/instances.js';
+import { handleEc2, type Ec2Services } from './ec2-handlers.js';
+
+const log = createLogger('region.api');
+
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+export interface FrontDoor {
+  readonly iam: Iam;
+  readonly trail: AuditTrail;
+  readonly ec2: Ec2Services;
+}
+
+interface Reply {
+  status: number;
+  contentType: string;
+  body: string;
+}
+
+class BodyTooLarge extends Error {}
+
+function readBody(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let n = 0;
+    req.on('data', (c: Buffer) => {
+      n += c.length;
+      if (n > MAX_BODY_BYTES) {
+        reject(new BodyTooLarge());
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+/** The access key id a request names, so its secret can be fetched before the (sync) verify. */
+function presentedKeyId(headers: IncomingMessage['headers'], query: string): string | undefined {
+  const auth = headers['authorization'];
+  const m = typeof auth === 'string' ? /Credential=([A-Za-z0-9]{1,128})\//.exec(auth) : null;
+  if (m) return m[1];
+  const q = /(?:^|&)X-Amz-Credential=([A-Za-z0-9]{1,128})(?:%2F|\/)/i.exec(query);
+  return q?.[1];
+}
+
+function identityOf(k: AccessKeyLookup | undefined, accessKeyId?: string): AuditUserIdentity {
+  if (!k) return { type: 'Unknown', ...(accessKeyId ? { accessKeyId } : {}) };
+  return k.userName === 'root'
+    ? { type: 'Root', accountId: k.accountId, arn: `arn:aws:iam::${k.accountId}:root`, principalId: k.accountId, accessKeyId: k.accessKeyId }
+    : { type: 'IAMUser', accountId: k.accountId, userName: k.userName, arn: `arn:aws:iam::${k.accountId}:user/${k.userName}`, accessKeyId: k.accessKeyId };
+}
+
+const paramsObject = (flat: FlatParams): Record<string, string> => {
+  const o: Record<string, string> = {};
+  for (const [k, v] of flat) if (k !== 'Action' && k !== 'Version' && !k.startsWith('X-Amz-')) o[k] = v;
+  return o;
+};
+
+const instanceArn = (acct: string, id: string): string => `arn:aws:ec2:${REGION_NAME}:${acct}:instance/${id}`;
+
+/** The resources an EC2 request acts on, for IAM and for the audit record. */
+function ec2Resources(req: Ec2Request, caller: Caller, svc: Ec2Services): { arn: string; context?: Record<string, string | string[]> }[] {
+  const inst = (id: string): { arn: string; context?: Record<string, string | string[]> } => {
+    let r;
+    try {
+      r = svc.instances.owned(caller, [id])[0];
+    } catch {
+      r = undefined; // unknown ids are answered NotFound by the handler, after authorization
+    }
+    const context: Record<string, string | string[]> = {};
+    if (r) {
+      context['ec2:InstanceType'] = r.instanceType;
+      for (const [k, v] of Object.entries(r.tags)) context[`ec2:ResourceTag/${k}`] = v;
+    }
+    return { arn: instanceArn(caller.accountId, id), context };
+  };
+  switch (req.action) {
+    case 'RunInstances': {
+      const ctx: Record<string, string> = { 'ec2:InstanceType': req.instanceType ?? 'm1.small' };
+      for (const s of req.tagSpecifications) for (const t of s.tags) ctx[`aws:RequestTag/${t.key}`] = t.value;
+      return [
+        { arn: `arn:aws:ec2:${REGION_NAME}:${caller.accountId}:instance/*`, context: ctx },
+        { arn: `arn:aws:ec2:${REGION_NAME}::image/${req.imageId}`, context: ctx },
+      ];
+    }
+    case 'StartInstances':
+    case 'StopInstances':
+    case 'RebootInstances':
+    case 'TerminateInstances':
+      return req.instanceIds.map(inst);
+    case 'GetConsoleOutput':
+      return [inst(req.instanceId)];
+    case 'CreateTags':
+    case 'DeleteTags':
+      return req.resources.map((id) =>
+        id.startsWith('i-') ? inst(id) : { arn: id.startsWith('ami-') ? `arn:aws:ec2:${REGION_NAME}::image/${id}` : `arn:aws:ec2:${REGION_NAME}:${caller.accountId}:${id}` },
+      );
+    case 'DeregisterImage':
+      return [{ arn: `arn:aws:ec2:${REGION_NAME}::image/${req.imageId}` }];
+    default:
+      return [];
+  }
+}
+
+export class RegionApi {
+  readonly server: Server;
+
+  constructor(private readonly fd: FrontDoor) {
+    this.server = createServer({ keepAlive: true, requestTimeout: 60_000 }, (req, res) => {
+      this.handle(req, res).catch((e: unknown) => {
+        log.error('unhandled error in the front door', { error: describeError(e) });
+        if (!res.headersSent) {
+          res.writeHead(500, { 'content-type': EC2_CONTENT_TYPE });
+          res.end(renderEc2Error(newRequestId(), 'InternalError', 'An internal error has occurred').body);
+        }
+      });
+    });
+    this.server.keepAliveTimeout = 30_000;
+  }
+
+  listen(port: number, host = '127.0.0.1'): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        const a = this.server.address();
+        resolve(typeof a === 'object' && a ? a.port : port);
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  private send(res: ServerResponse, requestId: string, r: Reply): void {
+    res.writeHead(r.status, { 'content-type': r.contentType, 'x-amzn-requestid': requestId, 'content-length': Buffer.byteLength(r.body) });
+    res.end(r.body);
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const requestId = newRequestId();
+    const sourceIp = req.socket.remoteAddress ?? '';
+    const userAgent = typeof req.headers['user-agent'] === 'string' ? req.headers['user-agent'] : undefined;
+    const url = req.url ?? '/';
+    const qi = url.indexOf('?');
+    const path = qi < 0 ? url : url.slice(0, qi);
+    const query = qi < 0 ? '' : url.slice(qi + 1);
+
+    const base = (eventSource: string, eventName: string, readOnly: boolean): Omit<AuditEvent, 'userIdentity'> => ({
+      eventSource,
+      eventName,
+      awsRegion: REGION_NAME,
+      sourceIPAddress: sourceIp,
+      ...(userAgent !== undefined ? { userAgent } : {}),
+      requestID: requestId,
+      readOnly,
+    });
+
+    let body: Buffer;
+    try {
+      body = await readBody(req);
+    } catch (e) {
+      if (e instanceof BodyTooLarge) {
+        await this.fd.trail.record({ ...base('ec2.amazonaws.com', 'Unknown', false), userIdentity: { type: 'Unknown' }, errorCode: 'RequestEntityTooLarge' });
+        this.send(res, requestId, { contentType: EC2_CONTENT_TYPE, ...renderEc2Error(requestId, 'RequestEntityTooLarge', `Request body larger than ${MAX_BODY_BYTES} bytes.`, 413) });
+        return;
+      }
+      throw e;
+    }
+
+    // 1. parameters: GET carries them in the query, POST in the form body.
+    let flat: FlatParams;
+    try {
+      flat = req.method === 'GET' ? parseForm(query) : parseForm(body);
+    } catch (e) {
+      const err = isEc2Error(e) ? e : new Ec2Error('MalformedQueryString', 'The request could not be parsed.', { cause: e });
+      await this.fd.trail.record({ ...base('ec2.amazonaws.com', 'Unknown', false), userIdentity: { type: 'Unknown' }, errorCode: err.code, errorMessage: err.message });
+      this.send(res, requestId, { contentType: EC2_CONTENT_TYPE, ...renderEc2Error(requestId, err.code, err.message, err.httpStatus) });
+      return;
+    }
+    const action = flat.get('Action') ?? '';
+    const iamInfo = iamRequestInfo(flat);
+    const isIam = iamInfo.known || /Credential=[^/]+\/[^/]+\/[^/]+\/iam\//.test(String(req.headers['authorization'] ?? ''));
+    const eventSource = isIam ? 'iam.amazonaws.com' : 'ec2.amazonaws.com';
+    const readOnly = isIam ? iamInfo.readOnly : /^(Describe|Get|List)/.test(action);
+
+    const fail = async (e: unknown, identity: AuditUserIdentity, resources: readonly string[] = []): Promise<void> => {
+      let code = 'InternalError';
+      let message = 'An internal error has occurred';
+      let status = 500;
+      if (isSigV4Error(e)) {
+        ({ code, status } = isIam ? e.iamWire() : { code: e.code, status: e.httpStatus });
+        message = e.message;
+      } else if (isEc2Error(e)) {
+        code = e.code;
+        message = e.message;
+        status = e.httpStatus;
+      } else if (isNitrideError(e)) {
+        code = e.kind === 'invalid' ? 'InvalidParameterValue' : 'InternalError';
+        message = e.kind === 'invalid' ? e.message : 'An internal error has occurred';
+        status = e.kind === 'invalid' ? 400 : 500;
+        if (status === 500) log.error('internal error', { requestId, action, error: describeError(e) });
+      } else {
+        log.error('internal error', { requestId, action, error: describeError(e) });
+      }
+      await this.fd.trail.record({
+        ...base(eventSource, action || 'Unknown', readOnly),
+        userIdentity: identity,
+        requestParameters: paramsObject(flat),
+        resources: resources.map((ARN) => ({ ARN, type: 'AWS::EC2::Instance' })),
+        errorCode: code,
+        errorMessage: message,
+      });
+      if (isIam) this.send(res, requestId, { status, contentType: 'text/xml', body: iamErrorXml(code, message, requestId) });
+      else this.send(res, requestId, { contentType: EC2_CONTENT_TYPE, ...renderEc2Error(requestId, code, message, status) });
+    };
+
+    // 2. authentication
+    const keyId = presentedKeyId(req.headers, query);
+    let key: AccessKeyLookup | undefined;
+    let ident: SigV4Identity;
+    try {
+      key = keyId === undefined ? undefined : await this.fd.iam.lookupAccessKey(keyId);
+      const k = key;
+      ident = verifySigV4(
+        { method: req.method ?? 'POST', path, query, headers: req.headersDistinct as Record<string, string[]>, body },
+        (id) => (k && k.accessKeyId === id && k.status === 'Active' ? { secretAccessKey: k.secretAccessKey } : undefined),
+        { now: new Date() },
+      );
+    } catch (e) {
+      await fail(e, identityOf(undefined, keyId));
+      return;
+    }
+    const identity = identityOf(key);
+    if (!key) {
+      await fail(new Ec2Error('AuthFailure', 'AWS was not able to validate the provided access credentials'), identity);
+      return;
+    }
+    const caller: Caller = { accountId: key.accountId, arn: identity.arn ?? '' };
+    const condition = { 'aws:SourceIp': sourceIp, 'aws:RequestedRegion': ident.region, 'aws:PrincipalAccount': key.accountId };
+
+    // IAM's Query API authorizes and answers in its own shapes.
+    if (isIam) {
+      const handle = await this.fd.trail.begin({ ...base(eventSource, action, readOnly), userIdentity: identity, requestParameters: paramsObject(flat) });
+      const r = await handleIamRequest(this.fd.iam, key.principal, flat, { requestId, context: condition });
+      await handle.complete({
+        ...(r.errorCode ? { errorCode: r.errorCode } : {}),
+        ...(r.errorMessage ? { errorMessage: r.errorMessage } : {}),
+        ...(r.responseElements ? { responseElements: r.responseElements } : {}),
+        resources: r.resources.map((ARN) => ({ ARN, type: 'AWS::IAM::User' })),
+      });
+      this.send(res, requestId, { status: r.status, contentType: 'text/xml', body: r.body });
+      return;
+    }
+
+    // 3. the typed EC2 request
+    let ec2req: Ec2Request;
+    try {
+      ec2req = parseEc2Request(flat);
+    } catch (e) {
+      await fail(e, identity);
+      return;
+    }
+
+    // 4. authorization
+    const resources = ec2Resources(ec2req, caller, this.fd.ec2);
+    const resourceArns = resources.map((r) => r.arn);
+    const decision = await this.fd.iam.authorize({ principal: key.principal, action: `ec2:${ec2req.action}`, resources, context: condition });
+    if (decision.decision !== 'allow') {
+      await fail(new Ec2Error('UnauthorizedOperation', 'You are not authorized to perform this operation.', { context: { reason: decision.reason } }), identity, resourceArns);
+      return;
+    }
+    if (ec2req.dryRun) {
+      await fail(new Ec2Error('DryRunOperation', 'Request would have succeeded, but DryRun flag is set.'), identity, resourceArns);
+      return;
+    }
+
+    // 5 + 6. audit before effect, then act.
+    const mutating = EC2_MUTATING_ACTIONS.has(ec2req.action);
+    const event: AuditEvent = {
+      ...base(eventSource, ec2req.action, !mutating),
+      userIdentity: identity,
+      requestParameters: paramsObject(flat),
+      resources: resourceArns.map((ARN) => ({ ARN, type: 'AWS::EC2::Instance' })),
+    };
+    if (!mutating) {
+      // A read's only effect is its answer: the record is durable before the answer leaves.
+      let response;
+      try {
+        response = await handleEc2(this.fd.ec2, caller, ec2req);
+      } catch (e) {
+        await fail(e, identity, resourceArns);
+        return;
+      }
+      await this.fd.trail.record(event);
+      this.send(res, requestId, { status: 200, contentType: EC2_CONTENT_TYPE, body: renderEc2Response(requestId, response) });
+      return;
+    }
+    const handle = await this.fd.trail.begin(event);
+    try {
+      const response = await handleEc2(this.fd.ec2, caller, ec2req);
+      const body2 = renderEc2Response(requestId, response);
+      await handle.complete({ responseElements: responseSummary(response) });
+      this.send(res, requestId, { status: 200, contentType: EC2_CONTENT_TYPE, body: body2 });
+    } catch (e) {
+      const code = isEc2Error(e) ? e.code : 'InternalError';
+      await handle.complete({ errorCode: code, errorMessage: e instanceof Error ? e.message : String(e) });
+      if (isEc2Error(e)) {
+        this.send(res, requestId, { contentType: EC2_CONTENT_TYPE, ...renderEc2Error(requestId, e.code, e.message, e.httpStatus) });
+      } else {
+        log.error('internal error', { requestId, action, error: describeError(e) });
+        this.send(res, requestId, { contentType: EC2_CONTENT_TYPE, ...renderEc2Error(requestId, 'InternalError', 'An internal error has occurred', 500) });
+      }
+    }
+  }
+}
+
+/** What the audit outcome keeps of a response: ids and states, never user data. */
+function responseSummary(r: Awaited<ReturnType<typeof handleEc2>>): Record<string, unknown> {
+  switch (r.action) {
+    case 'RunInstances':
+      return { reservationId: r.reservation.reservationId, instances: r.reservation.instances.map((i) => i.instanceId) };
+    case 'StartInstances':
+    case 'StopInstances':
+    case 'TerminateInstances':
+      return { instances: r.instances.map((i) => ({ instanceId: i.instanceId, currentState: i.currentState.name, previousState: i.previousState.name })) };
+    case 'RegisterImage':
+      return { imageId: r.imageId };
+    default:
+      return { ok: true };
+  }
+}

@@ -1,0 +1,148 @@
+// The region's hosts: their records, an mTLS client per controller, enrolment and the
+// reconciliation loop. The region always initiates: it dials each controller, which only
+// listens. Every few seconds it asks each host for its instances and lets the instance
+// service reconcile its records with the report.
+import { createHash } from 'node:crypto';
+import { ControllerClient, enrollHost } from '../controller/client.js';
+import { describeError } from '../lib/errors.js';
+import { createLogger } from '../lib/log.js';
+import { Ec2Error } from './protocol/errors.js';
+import type { Collection } from './repo.js';
+import type { RegionPki } from './pki.js';
+import { DEFAULT_AZ, type HostRecord } from './ec2/model.js';
+import type { HostFleet, HostInstanceInfo, InstanceService } from './ec2/instances.js';
+
+const log = createLogger('region.fleet');
+
+export interface HostStatus {
+  readonly hostId: string;
+  readonly reachable: boolean;
+  readonly lastSeen: string | undefined;
+  readonly error: string | undefined;
+  readonly accel: string | undefined;
+}
+
+/**
+ * A name-based UUID (RFC 4122 layout, version 5 bits, from sha256) for a command name
+ * such as `i-…:start:3`: the same name always gives the same id, so a retried command
+ * is recognised by the controller's reply cache instead of running twice.
+ */
+export function commandUuid(name: string): string {
+  const h = createHash('sha256').update(`nitride-command:${name}`).digest();
+  h[6] = (h[6]! & 0x0f) | 0x50;
+  h[8] = (h[8]! & 0x3f) | 0x80;
+  const x = h.subarray(0, 16).toString('hex');
+  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20, 32)}`;
+}
+
+export class Fleet implements HostFleet {
+  private readonly clients = new Map<string, ControllerClient>();
+  private readonly status = new Map<string, HostStatus>();
+  private timer: NodeJS.Timeout | undefined;
+  private instances: InstanceService | undefined;
+  private passing: Promise<void> | undefined;
+
+  constructor(
+    private readonly hostsRepo: Collection<HostRecord>,
+    private readonly pki: RegionPki,
+  ) {}
+
+  hosts(): readonly HostRecord[] {
+    return this.hostsRepo.all();
+  }
+
+  hostStatus(): HostStatus[] {
+    return this.hostsRepo.all().map((h) => this.status.get(h.id) ?? { hostId: h.id, reachable: false, lastSeen: undefined, error: undefined, accel: undefined });
+  }
+
+  private client(h: HostRecord): ControllerClient {
+    let c = this.clients.get(h.id);
+    if (!c) {
+      c = new ControllerClient({ address: h.address, port: h.port, caPem: this.pki.ca.certPem, certPem: this.pki.client.certPem, keyPem: this.pki.client.keyPem });
+      this.clients.set(h.id, c);
+    }
+    return c;
+  }
+
+  async send(hostId: string, type: string, params: Record<string, unknown>, opts: { id: string; timeoutMs?: number }): Promise<unknown> {
+    const h = this.hostsRepo.get(hostId);
+    if (!h) throw new Ec2Error('InternalError', `Host ${hostId} is not known to the region.`);
+    return this.client(h).send(type, params, { id: commandUuid(opts.id), ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}) });
+  }
+
+  /** Enrols a controller listening at address:port with its one-time token; records the host. */
+  async enroll(address: string, port: number, token: string): Promise<HostRecord> {
+    const res = await enrollHost({ address, port, token, ca: this.pki.ca });
+    const existing = this.hostsRepo.all().find((h) => h.id === res.hostId);
+    const rec: HostRecord = {
+      id: res.hostId,
+      address,
+      port,
+      availabilityZone: existing?.availabilityZone ?? DEFAULT_AZ,
+      memoryMiB: existing?.memoryMiB ?? 0,
+      vcpus: existing?.vcpus ?? 0,
+      enrolledAt: new Date().toISOString(),
+      certFingerprint: res.fingerprint,
+    };
+    await this.hostsRepo.put(rec);
+    this.clients.get(rec.id)?.close();
+    this.clients.delete(rec.id);
+    await this.refreshCapacity(rec.id);
+    return this.hostsRepo.get(rec.id)!;
+  }
+
+  /** Updates a host's address/port (a restarted controller may listen elsewhere). */
+  async relocate(hostId: string, address: string, port: number): Promise<void> {
+    await this.hostsRepo.update(hostId, (h) => (h.address === address && h.port === port ? undefined : { ...h, address, port }));
+    this.clients.get(hostId)?.close();
+    this.clients.delete(hostId);
+  }
+
+  async refreshCapacity(hostId: string): Promise<void> {
+    const st = (await this.send(hostId, 'host.status', {}, { id: `status:${hostId}:${Date.now()}:${Math.random()}` })) as {
+      memoryMiB?: number;
+      vcpus?: number;
+      accel?: string;
+    };
+    const env = process.env['NITRIDE_HOST_MEMORY_MIB'];
+    const memoryMiB = env ? Number(env) : (st.memoryMiB ?? 0);
+    await this.hostsRepo.update(hostId, (h) => ({ ...h, memoryMiB, vcpus: st.vcpus ?? h.vcpus }));
+  }
+
+  /** Starts the periodic reconciliation (and runs one pass at once). */
+  startReconciling(instances: InstanceService, intervalMs = 2000): void {
+    this.instances = instances;
+    const tick = (): void => {
+      if (this.passing) return;
+      this.passing = this.reconcileOnce().finally(() => (this.passing = undefined));
+    };
+    tick();
+    this.timer = setInterval(tick, intervalMs);
+    this.timer.unref();
+  }
+
+  async reconcileOnce(): Promise<void> {
+    const svc = this.instances;
+    if (!svc) return;
+    for (const h of this.hostsRepo.all()) {
+      try {
+        const list = (await this.send(h.id, 'instance.list', {}, { id: `list:${h.id}:${Date.now()}:${Math.random()}`, timeoutMs: 10_000 })) as HostInstanceInfo[] | { instances: HostInstanceInfo[] };
+        const report = Array.isArray(list) ? list : list.instances;
+        this.status.set(h.id, { hostId: h.id, reachable: true, lastSeen: new Date().toISOString(), error: undefined, accel: report[0]?.accel });
+        if (h.memoryMiB === 0) await this.refreshCapacity(h.id);
+        await svc.reconcileHost(h.id, report);
+      } catch (e) {
+        const prev = this.status.get(h.id);
+        this.status.set(h.id, { hostId: h.id, reachable: false, lastSeen: prev?.lastSeen, error: describeError(e), accel: prev?.accel });
+        log.warn('host unreachable during reconciliation', { hostId: h.id, error: describeError(e) });
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.passing;
+    for (const c of this.clients.values()) c.close();
+    this.clients.clear();
+  }
+}

@@ -1,0 +1,159 @@
+// The region: composes the state store, IAM, the audit trail, the certificate
+// authority, the EC2 domain, the front door and the host fleet, and (for `nitride
+// start`) the local host. close() stops the region and leaves guests running.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AuditTrail } from '../audit/trail.js';
+import { Iam } from '../iam/iam.js';
+import { createLogger } from '../lib/log.js';
+import { SqliteStore } from '../store/sqlite-store.js';
+import type { StateStore } from '../store/store.js';
+import { RegionApi } from './api/server.js';
+import { ImageService, type BuiltinImage } from './ec2/images.js';
+import { InstanceService } from './ec2/instances.js';
+import type { HostRecord, ImageRecord, InstanceRecord } from './ec2/model.js';
+import { REGION_NAME } from './ec2/model.js';
+import { TagService } from './ec2/tags.js';
+import { Fleet } from './fleet.js';
+import { enrollToken, startLocalController, stopLocalController } from './local-host.js';
+import { loadOrCreateRegionPki } from './pki.js';
+import { Collection } from './repo.js';
+
+const log = createLogger('region');
+
+export interface RegionOptions {
+  readonly home: string;
+  readonly port: number;
+  /** Run and enrol a controller on this machine (npm start). */
+  readonly localHost: boolean;
+  /** The built-in image to register as nitride-minimal. */
+  readonly builtinImage?: BuiltinImage;
+  readonly reconcileIntervalMs?: number;
+  /** Stop the local controller on close (default true). */
+  readonly stopLocalHostOnClose?: boolean;
+}
+
+export interface Credentials {
+  readonly accountId: string;
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+}
+
+export class Region {
+  private constructor(
+    readonly home: string,
+    readonly port: number,
+    readonly endpoint: string,
+    readonly credentials: Credentials,
+    readonly store: StateStore,
+    readonly iam: Iam,
+    readonly trail: AuditTrail,
+    readonly api: RegionApi,
+    readonly fleet: Fleet,
+    readonly instances: InstanceService,
+    readonly images: ImageService,
+    private readonly opts: RegionOptions,
+  ) {}
+
+  static async open(opts: RegionOptions): Promise<Region> {
+    const dir = join(opts.home, 'region');
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const store = await SqliteStore.open(join(dir, 'state.db'));
+    const iam = Iam.open(store, { home: opts.home });
+    const boot = await iam.bootstrap();
+    const trail = new AuditTrail(join(dir, 'audit.log'));
+    const pki = await loadOrCreateRegionPki(opts.home);
+
+    const instancesRepo = new Collection<InstanceRecord>(store, 'ec2/instances/');
+    const imagesRepo = new Collection<ImageRecord>(store, 'ec2/images/');
+    const hostsRepo = new Collection<HostRecord>(store, 'region/hosts/');
+    await Promise.all([instancesRepo.load(), imagesRepo.load(), hostsRepo.load()]);
+
+    const fleet = new Fleet(hostsRepo, pki);
+    const instances = new InstanceService(instancesRepo, imagesRepo, fleet);
+    const images = new ImageService(imagesRepo);
+    const tags = new TagService();
+    tags.register({
+      resourceType: 'instance',
+      idPrefix: 'i-',
+      find: (c, id) => {
+        const r = instancesRepo.get(id);
+        return r && r.accountId === c.accountId && instances.visible(r) ? r : undefined;
+      },
+      canTag: () => true,
+      list: (c) => instancesRepo.all().filter((r) => r.accountId === c.accountId && instances.visible(r)),
+      setTags: (id, t) => instances.setTags(id, t),
+    });
+    tags.register({
+      resourceType: 'image',
+      idPrefix: 'ami-',
+      find: (c, id) => {
+        const r = imagesRepo.get(id);
+        return r && images.visibleTo(c, r) ? r : undefined;
+      },
+      canTag: (c, id) => imagesRepo.get(id)?.ownerId === c.accountId,
+      list: (c) => imagesRepo.all().filter((r) => r.ownerId === c.accountId),
+      setTags: (id, t) => images.setTags(id, t),
+    });
+    if (opts.builtinImage) await images.ensureBuiltin(opts.builtinImage);
+
+    const api = new RegionApi({ iam, trail, ec2: { instances, images, tags, endpoint: `127.0.0.1:${opts.port}` } });
+    const port = await api.listen(opts.port);
+    const endpoint = `http://127.0.0.1:${port}/`;
+    const region = new Region(
+      opts.home,
+      port,
+      endpoint,
+      { accountId: boot.accountId, accessKeyId: boot.accessKeyId, secretAccessKey: boot.secretAccessKey },
+      store,
+      iam,
+      trail,
+      api,
+      fleet,
+      instances,
+      images,
+      opts,
+    );
+    region.writeAwsConfig();
+    if (opts.localHost) await region.attachLocalHost();
+    fleet.startReconciling(instances, opts.reconcileIntervalMs ?? 2000);
+    log.info('region up', { endpoint, hosts: fleet.hosts().length });
+    return region;
+  }
+
+  /** Starts (or finds) the local controller and enrols it when it is new. */
+  async attachLocalHost(): Promise<void> {
+    const { runtime } = await startLocalController(this.home);
+    const known = this.fleet.hosts().find((h) => h.id === runtime.hostId);
+    if (runtime.enrolled && known) {
+      await this.fleet.relocate(known.id, runtime.address, runtime.port);
+      await this.fleet.refreshCapacity(known.id);
+      return;
+    }
+    const token = enrollToken(this.home);
+    if (!token) throw new Error(`The local host ${runtime.hostId} is enrolled elsewhere and has no enrolment token.`);
+    await this.fleet.enroll(runtime.address, runtime.port, token);
+  }
+
+  /** $NITRIDE_HOME/aws/{credentials,config} with the profile `nitride`. */
+  writeAwsConfig(): void {
+    const dir = join(this.home, 'aws');
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    writeFileSync(
+      join(dir, 'credentials'),
+      `[nitride]\naws_access_key_id = ${this.credentials.accessKeyId}\naws_secret_access_key = ${this.credentials.secretAccessKey}\n`,
+      { mode: 0o600 },
+    );
+    writeFileSync(join(dir, 'config'), `[profile nitride]\nregion = ${REGION_NAME}\nendpoint_url = ${this.endpoint}\noutput = json\n`, { mode: 0o600 });
+  }
+
+  async close(): Promise<void> {
+    this.instances.close();
+    await this.fleet.close();
+    await this.instances.idle();
+    await this.api.close();
+    await this.trail.close();
+    await this.store.close();
+    if (this.opts.localHost && this.opts.stopLocalHostOnClose !== false) await stopLocalController(this.home);
+  }
+}
