@@ -19,6 +19,10 @@ export const DEBIAN_PACKAGES: readonly PackageNeed[] = [
   { name: 'procps', why: 'process checks in tests' },
   { name: 'awscli', why: 'AWS CLI v2 (/usr/bin/aws), a real client in the API tests' },
   { name: 'libnbd-bin', why: 'nbdinfo and nbdcopy, NBD interop tests' },
+  { name: 'nbdkit', why: 'a reference NBD server in interop tests' },
+  { name: 'fio', why: 'NBD benchmark (fio nbd engine)' },
+  { name: 'iperf3', why: 'network throughput figures' },
+  { name: 'tcpdump', why: 'captures proving inter-host traffic is sealed' },
   { name: 'swtpm', why: 'per-guest vTPM' },
   { name: 'swtpm-tools', why: 'vTPM manufacture (EK certificates)' },
 ];
