@@ -143,6 +143,52 @@ describe('AuditTrail', () => {
     }
   });
 
+  it('recreates a lost head file on open and says so in the chain', async () => {
+    const path = join(dir, 'f.log');
+    let t = new AuditTrail(path);
+    await t.record(event(1));
+    await t.close();
+    unlinkSync(`${path}.head`);
+    assert.equal(verifyTrail(path, { requireHead: true }).ok, false);
+    t = new AuditTrail(path);
+    await t.flush();
+    await t.close();
+    const recs = readChain<StoredAuditEvent>(path);
+    assert.equal(recs[1]?.event.eventName, 'AuditTrailRepaired');
+    assert.deepEqual(recs[1]?.event.requestParameters, { repair: 'head-recreated' });
+    assert.equal(verifyTrail(path, { requireHead: true }).ok, true);
+  });
+
+  it('verifies a log that is being written: an unacknowledged partial line is not tampering', async () => {
+    const path = join(dir, 'g.log');
+    const t = new AuditTrail(path);
+    await t.record(event(1));
+    await t.record(event(2));
+    await t.close();
+    appendFileSync(path, '{"seq":3,"prev":"');
+    const res = verifyTrail(path, { requireHead: true });
+    assert.equal(res.ok, true);
+    assert.equal(res.records, 2);
+    assert.match(res.ok ? (res.warnings[0] ?? '') : '', /line 3 is an unfinished write/);
+    // Verification racing a live writer never reports a false truncation.
+    const live = new AuditTrail(join(dir, 'h.log'));
+    try {
+      let stop = false;
+      const writer = (async () => {
+        for (let i = 0; !stop; i++) await live.record(event(i));
+      })();
+      for (let i = 0; i < 50; i++) {
+        const r = verifyTrail(join(dir, 'h.log'), { requireHead: true });
+        assert.equal(r.ok, true, JSON.stringify(r));
+        await new Promise((res2) => setImmediate(res2));
+      }
+      stop = true;
+      await writer;
+    } finally {
+      await live.close();
+    }
+  });
+
   it('refuses records after close', async () => {
     const path = join(dir, 'e.log');
     const t = new AuditTrail(path);

@@ -225,20 +225,30 @@ export function readHead(path: string): TrailHead | undefined {
  * has records (the region's trail always writes one; the host's AuditChain log does not).
  */
 export function verifyTrail(path: string, opts: { requireHead?: boolean } = {}): TrailVerifyResult {
-  const text = existsSync(path) ? readFileSync(path, 'utf8') : undefined;
+  // The head first, then the log: the writer updates the head only after the log's fsync,
+  // so a log read after its head holds at least the head's records even while it grows.
   let head: TrailHead | undefined;
   try {
     head = readHead(path);
   } catch (e) {
     return { ok: false, records: 0, badLine: 0, badSeq: undefined, reason: e instanceof Error ? e.message : String(e) };
   }
+  let text = existsSync(path) ? readFileSync(path, 'utf8') : undefined;
   if (text === undefined) {
     if (head !== undefined && head.seq > 0) return { ok: false, records: 0, badLine: 1, badSeq: 1, reason: `the log file is missing but its head records ${head.seq} records` };
     return { ok: true, records: 0, head: GENESIS, warnings: ['the log does not exist yet'] };
   }
-  const res = verifyChainText(text);
-  if (!res.ok) return res;
   const warnings: string[] = [];
+  let res = verifyChainText(text);
+  if (!res.ok && res.reason.startsWith('the last line is incomplete') && head !== undefined && head.seq <= res.records) {
+    // A partial last line past the head is a write not yet acknowledged: in flight now, or
+    // torn by a crash (the writer drops it on its next start). A record cut mid-line that
+    // had been acknowledged is caught below: the head is then beyond the complete records.
+    warnings.push(`line ${res.badLine} is an unfinished write that was never acknowledged`);
+    text = text.slice(0, text.lastIndexOf('\n') + 1);
+    res = verifyChainText(text);
+  }
+  if (!res.ok) return res;
   if (head === undefined) {
     if (opts.requireHead && res.records > 0) return { ok: false, records: res.records, badLine: res.records + 1, badSeq: undefined, reason: `the head file ${headPathFor(path)} is missing, so truncation cannot be ruled out` };
     warnings.push('no head file: the removal of whole records at the end cannot be detected');
@@ -252,7 +262,7 @@ export function verifyTrail(path: string, opts: { requireHead?: boolean } = {}):
     const rec = lineRecord(text, head.seq);
     if (rec?.hash !== head.hash) return { ok: false, records: res.records, badLine: head.seq, badSeq: head.seq, reason: `record ${head.seq} does not match the head's hash (the log was rewritten)` };
   }
-  if (head.seq < res.records) warnings.push(`${res.records - head.seq} record(s) after the head (written just before a crash)`);
+  if (head.seq < res.records) warnings.push(`${res.records - head.seq} record(s) after the head (being written, or written just before a crash)`);
   return { ok: true, records: res.records, head: res.head, warnings };
 }
 
