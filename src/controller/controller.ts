@@ -5,6 +5,7 @@
 // that accepts signed commands on /v1/command. The controller never opens a connection.
 import { createHash, timingSafeEqual, X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
@@ -370,6 +371,9 @@ export class Controller {
       fingerprint: currentFingerprint(this.identity),
       accel,
       uptimeS: Math.round((Date.now() - this.started) / 1000),
+      // Capacity the region schedules against: this machine's memory and CPUs.
+      memoryMiB: Math.floor(totalmem() / (1024 * 1024)),
+      vcpus: cpus().length,
       controller: { pid: process.pid, rssBytes: process.memoryUsage().rss, port: this.port, address: this.address, auditRecords: this.audit.length },
       components: [hv],
       hypervisor: info,

@@ -97,6 +97,14 @@ export interface SocketEntry {
   readonly state: string; // hex TCP state; 0A = LISTEN, 01 = ESTABLISHED
 }
 
+function cmdlineOf(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
 /** The inet sockets a process holds open, from /proc/<pid>/fd and /proc/<pid>/net/{tcp,tcp6,udp,udp6}. */
 export function inetSocketsOf(pid: number): SocketEntry[] {
   const inodes = new Set<string>();
@@ -147,22 +155,37 @@ export function watchForOutbound(pids: () => { controller: number | undefined; o
   let samples = 0;
   let listenerSeen = 0; // proves the census sees the controller's sockets at all
   let acceptedSeen = 0;
+  let forkWindow = 0;
   const timer = setInterval(() => {
     const { controller, others } = pids();
     samples++;
+    const controllerInodes = new Set<string>();
+    let controllerCmdline: string | undefined;
     if (controller !== undefined) {
+      controllerCmdline = cmdlineOf(controller);
       for (const s of inetSocketsOf(controller)) {
+        controllerInodes.add(s.inode);
         if (s.localPort !== listenPort) violations.push({ ...s, pid: controller });
         else if (s.state === '0A') listenerSeen++;
         else acceptedSeen++;
       }
     }
-    for (const pid of others) for (const s of inetSocketsOf(pid)) violations.push({ ...s, pid });
+    for (const pid of others) {
+      for (const s of inetSocketsOf(pid)) {
+        // Between fork() and exec() a new child is still a copy of the controller and shows
+        // the controller's own descriptors; that is not a socket the child opened.
+        if (controllerInodes.has(s.inode) && controllerCmdline !== undefined && cmdlineOf(pid) === controllerCmdline) {
+          forkWindow++;
+          continue;
+        }
+        violations.push({ ...s, pid });
+      }
+    }
   }, intervalMs);
   return {
-    stop(): { samples: number; listenerSeen: number; acceptedSeen: number; violations: (SocketEntry & { pid: number })[] } {
+    stop(): { samples: number; listenerSeen: number; acceptedSeen: number; forkWindow: number; violations: (SocketEntry & { pid: number })[] } {
       clearInterval(timer);
-      return { samples, listenerSeen, acceptedSeen, violations };
+      return { samples, listenerSeen, acceptedSeen, forkWindow, violations };
     },
   };
 }
