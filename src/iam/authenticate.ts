@@ -1,0 +1,39 @@
+// Authentication: SigV4 (src/iam/sigv4, pure and synchronous) joined with IAM's key store
+// (async). The access key id a request presents is read first, its owner and secret are
+// looked up (cached in Iam), and only then is the signature verified with that secret.
+// Failures are SigV4Errors (map them with err.code/httpStatus for EC2, err.iamWire() for IAM);
+// an unknown, deleted or inactive key is 'unknown-key', indistinguishable on the wire from a
+// bad signature.
+import { parseCredential, parseAuthorizationHeader, PRESIGN } from './sigv4/parse.js';
+import { parseQueryPairs } from './sigv4/canonical-request.js';
+import { verifySigV4, type SigV4Identity, type SigV4Request, type SigV4VerifyOptions } from './sigv4/verify.js';
+import type { AccessKeyLookup, Iam } from './iam.js';
+
+/** The access key id a request presents (header or presigned query), unverified; undefined when none is readable. */
+export function presentedAccessKeyId(req: SigV4Request): string | undefined {
+  const h = req.headers['authorization'];
+  const auth = typeof h === 'string' ? h : h?.join(',');
+  try {
+    if (auth !== undefined) return parseAuthorizationHeader(auth).credential.accessKeyId;
+    const cred = parseQueryPairs(req.query).find(([k]) => k === PRESIGN.credential)?.[1];
+    return cred === undefined ? undefined : parseCredential(cred).accessKeyId;
+  } catch {
+    return undefined; // verifySigV4 reports the malformed header with the right code
+  }
+}
+
+export interface Authenticated {
+  readonly identity: SigV4Identity;
+  /** The key's owner (principal) and status; secretAccessKey is the plaintext secret. */
+  readonly key: AccessKeyLookup;
+}
+
+/** Verifies a request's SigV4 signature against IAM's keys. Throws SigV4Error. */
+export async function authenticate(iam: Iam, req: SigV4Request, opts: SigV4VerifyOptions): Promise<Authenticated> {
+  const id = presentedAccessKeyId(req);
+  const found = id === undefined ? undefined : await iam.lookupAccessKey(id);
+  const key = found !== undefined && found.status === 'Active' ? found : undefined;
+  const identity = verifySigV4(req, (kid) => (key !== undefined && kid === key.accessKeyId ? key : undefined), opts);
+  if (key === undefined) throw new Error('unreachable: verifySigV4 accepted a request without a key');
+  return { identity, key };
+}
