@@ -93,7 +93,7 @@ export function initScript(): string {
 export PATH=/bin
 umask 022
 mount -t devtmpfs -o nosuid,mode=0755 devtmpfs /dev
-exec </dev/console >/dev/console 2>&1
+command exec </dev/console >/dev/console 2>&1
 mount -t proc -o nosuid,nodev,noexec proc /proc
 mount -t sysfs -o nosuid,nodev,noexec sysfs /sys
 mount -t tmpfs -o nosuid,nodev,mode=0755 tmpfs /run
@@ -115,7 +115,8 @@ fd=3
 for e in /sys/class/input/event*; do
   [ $fd -le 9 ] || break
   [ "$(cat "$e/device/name" 2>/dev/null)" = "Power Button" ] || continue
-  eval "exec $fd</dev/input/\${e##*/}" || continue
+  # "command" keeps a failed redirection from ending PID 1 (a special builtin would).
+  eval "command exec $fd</dev/input/\${e##*/}" || continue
   eval "(dd of=/dev/null bs=24 count=1 <&$fd 2>/dev/null && echo ${q(MARKERS.powerdown)} && sync && poweroff -f) &"
   eval "exec $fd<&-"
   fd=$((fd + 1))
