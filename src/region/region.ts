@@ -97,8 +97,9 @@ export class Region {
     });
     if (opts.builtinImage) await images.ensureBuiltin(opts.builtinImage);
 
-    const api = new RegionApi({ iam, trail, ec2: { instances, images, tags, endpoint: `127.0.0.1:${opts.port}` } });
-    const port = await api.listen(opts.port);
+    let port = opts.port;
+    const api = new RegionApi({ iam, trail, ec2: { instances, images, tags, endpoint: () => `127.0.0.1:${port}` } });
+    port = await api.listen(opts.port);
     const endpoint = `http://127.0.0.1:${port}/`;
     const region = new Region(
       opts.home,

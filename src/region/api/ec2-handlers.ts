@@ -16,7 +16,8 @@ export interface Ec2Services {
   readonly instances: InstanceService;
   readonly images: ImageService;
   readonly tags: TagService;
-  readonly endpoint: string;
+  /** host:port the API answers on (known once the server listens). */
+  endpoint(): string;
 }
 
 /** Opaque pagination token: the id of the last item of the previous page. */
@@ -203,7 +204,7 @@ export async function handleEc2(svc: Ec2Services, caller: Caller, req: Ec2Reques
     }
     case 'DescribeRegions': {
       for (const n of req.regionNames) if (n !== REGION_NAME) throw new Ec2Error('InvalidParameterValue', `Invalid region: ${n}`);
-      return { action: 'DescribeRegions', regions: [{ regionName: REGION_NAME, regionEndpoint: svc.endpoint, optInStatus: 'opt-in-not-required' }] };
+      return { action: 'DescribeRegions', regions: [{ regionName: REGION_NAME, regionEndpoint: svc.endpoint(), optInStatus: 'opt-in-not-required' }] };
     }
     case 'DescribeAvailabilityZones': {
       for (const n of req.zoneNames) {
