@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { appendFileSync, mkdirSync, readFileSync, rmSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, rmSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -67,8 +67,10 @@ describe('AuditTrail', () => {
   });
 
   it('writes a request record before the effect and an outcome record that points at it', async () => {
-    const path = join(dir, 'a.log');
+    const path = join(dir, 'region', 'a.log');
     const trail = new AuditTrail(path);
+    assert.equal(statSync(path).mode & 0o777, 0o600);
+    assert.equal(statSync(`${path}.head`).mode & 0o777, 0o600);
     try {
       const h = await trail.begin(event(0, { requestParameters: { UserData: 'c2VjcmV0', ImageId: 'ami-1' }, errorCode: 'ignored' }));
       // Durable now: the record is in the file before complete() is called.

@@ -24,8 +24,8 @@
 // the head can: verify() fails when the log ends before the head's seq, or when the head's
 // record has another hash.
 import { randomUUID } from 'node:crypto';
-import { closeSync, existsSync, fstatSync, fsync, fsyncSync, ftruncateSync, openSync, readFileSync, readSync, write, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, existsSync, fstatSync, mkdirSync, fsync, fsyncSync, ftruncateSync, openSync, readFileSync, readSync, write, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { NitrideError } from '../lib/errors.js';
 import { GENESIS, recordHash, verifyChainText, type ChainRecord } from './chain.js';
 
@@ -355,6 +355,7 @@ export class AuditTrail {
    * missing head file next to a valid log.
    */
   constructor(readonly path: string) {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     const notes: Record<string, unknown>[] = [];
     let head: TrailHead | undefined;
     try {
