@@ -69,6 +69,7 @@ test('refusals run nothing and are audited: JSON, signature, role, freshness', a
       [buildCommand('host.status', {}, other.keyPem), false, ROLE_REGION, 'SignatureInvalid', 403],
       [buildCommand('instance.terminate', { instanceId: 'i-01234567' }, s.key.keyPem), false, ROLE_OPERATOR, 'Forbidden', 403],
       [buildCommand('host.status', {}, s.key.keyPem), false, 'someone-else', 'Forbidden', 403],
+      [buildCommand('instance.console', { instanceId: 'i-01234567' }, s.key.keyPem), false, ROLE_OPERATOR, 'Forbidden', 403],
       [buildCommand('host.status', {}, s.key.keyPem, { issuedAt: new Date(Date.now() - 301_000) }), false, ROLE_REGION, 'CommandExpired', 403],
     ];
     for (const [raw, jsonErr, role, code, status] of cases) {

@@ -54,8 +54,12 @@ export const COMMAND_TYPES: readonly CommandType[] = [
   'instance.qmp',
 ];
 
-/** Commands that only read state; a caller with the read-only operator role may send these. */
-export const READ_ONLY_TYPES: ReadonlySet<CommandType> = new Set(['host.status', 'instance.describe', 'instance.list', 'instance.console']);
+/**
+ * Commands a caller with the read-only operator role may send: host and instance state only.
+ * Not instance.console — a guest's console output is the customer's data, for the region's
+ * GetConsoleOutput, not for whoever operates the host.
+ */
+export const READ_ONLY_TYPES: ReadonlySet<CommandType> = new Set(['host.status', 'instance.describe', 'instance.list']);
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const INSTANCE_ID = /^i-[0-9a-f]{8,17}$/;
