@@ -133,7 +133,7 @@ export class Controller {
         }
         const source = { address: sock.remoteAddress, port: sock.remotePort };
         sock.destroy();
-        this.audit.append({
+        this.auditTlsRefusal({
           type: 'tls.refused',
           source,
           error: offered === null ? 'ClientCertificateRequired' : 'ClientCertificateUntrusted',
@@ -152,7 +152,7 @@ export class Controller {
         offered = null;
       }
       if (err.code === 'ECONNRESET' && offered === null && sock.bytesRead === 0) return; // a bare TCP probe that sent nothing
-      this.audit.append({
+      this.auditTlsRefusal({
         type: 'tls.refused',
         source: { address: sock.remoteAddress, port: sock.remotePort },
         error: err.code ?? 'TLSError',
@@ -161,6 +161,26 @@ export class Controller {
       });
     });
     return server;
+  }
+
+  // Unauthenticated peers can cause tls.refused records at will; each is an fsync. A token
+  // bucket (burst 50, 20 per second) bounds that; what it drops is counted, and the count is
+  // written with the next record that passes, so the log still says how many there were.
+  private tlsBucket = { tokens: 50, at: Date.now(), dropped: 0 };
+
+  private auditTlsRefusal(event: Record<string, unknown>): void {
+    const b = this.tlsBucket;
+    const now = Date.now();
+    b.tokens = Math.min(50, b.tokens + ((now - b.at) / 1000) * 20);
+    b.at = now;
+    if (b.tokens < 1) {
+      b.dropped++;
+      return;
+    }
+    b.tokens--;
+    const dropped = b.dropped;
+    b.dropped = 0;
+    this.audit.append(dropped > 0 ? { ...event, previouslyUnrecorded: dropped } : event);
   }
 
   private onHypervisorEvent(e: HypervisorEvent): void {
