@@ -394,7 +394,7 @@ export class AuditTrail {
     this.headFd = openSync(headPathFor(path), existsSync(headPathFor(path)) ? 'r+' : 'w+', 0o600);
     this.writeHead();
     for (const note of notes) {
-      void this.append(this.systemEvent('AuditTrailRepaired', note), 'complete').catch(() => undefined);
+      void this.append(this.systemEvent('AuditTrailRepaired', note)).catch(() => undefined);
     }
   }
 
@@ -408,14 +408,14 @@ export class AuditTrail {
 
   /** Records a whole call in one record (phase 'complete'); resolves once it is on disk. */
   record(event: AuditEvent): Promise<ChainRecord<StoredAuditEvent>> {
-    return this.append(this.stored(event, 'complete'), 'complete');
+    return this.append(this.stored(event, 'complete'));
   }
 
   /** Records a call before it takes effect (phase 'request'); resolves once it is on disk. */
   async begin(event: AuditEvent): Promise<AuditHandle> {
     const { errorCode: _c, errorMessage: _m, responseElements: _r, ...rest } = event;
     const stored = this.stored({ ...rest, responseElements: null }, 'request');
-    const rec = await this.append(stored, 'request');
+    const rec = await this.append(stored);
     return {
       eventID: stored.eventID,
       seq: rec.seq,
@@ -432,7 +432,7 @@ export class AuditTrail {
           resources: outcome.resources ?? stored.resources,
           requestParameters: null,
         });
-        return this.append(out, 'outcome');
+        return this.append(out);
       },
     };
   }
@@ -497,7 +497,7 @@ export class AuditTrail {
     };
   }
 
-  private append(event: StoredAuditEvent, _phase: AuditPhase): Promise<ChainRecord<StoredAuditEvent>> {
+  private append(event: StoredAuditEvent): Promise<ChainRecord<StoredAuditEvent>> {
     if (this.closed) return Promise.reject(new AuditError('AuditTrailClosed', 'internal', 'The audit trail is closed.', { path: this.path }));
     if (this.failed !== undefined) return Promise.reject(new AuditError('AuditTrailFailed', 'unavailable', 'The audit trail failed to write an earlier record and accepts no more.', { path: this.path }, { cause: this.failed }));
     const seq = this.seq + 1;
