@@ -1,6 +1,7 @@
 // Entry point of the host controller process:
 //   node dist/src/controller/main.js --home DIR [--port N] [--listen ADDR]
 // (also `nitride controller run`). SIGTERM/SIGINT stop it cleanly; guests keep running.
+import { pathToFileURL } from 'node:url';
 import { describeError } from '../lib/errors.js';
 import { createLogger } from '../lib/log.js';
 import { nitrideHome } from '../lib/paths.js';
@@ -55,7 +56,7 @@ export async function runController(args: RunArgs): Promise<number> {
   });
 }
 
-const isMain = process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href;
+const isMain = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
 if (isMain) {
   let args: RunArgs;
   try {
