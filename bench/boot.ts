@@ -1,0 +1,189 @@
+// npm run bench -- boot [--runs N]
+//
+// Time from the controller receiving a start command to the guest's ready marker,
+// against launching the very same qemu-system-x86_64 command line directly (same kernel,
+// initrd, accelerator, user and flags) in the same run, alternating, N runs each (≥ 10).
+// Nitride's figure is readyAt (stamped by the hypervisor when the marker reaches the
+// console log) minus the moment the client sent the signed command; the direct figure is
+// the marker's arrival in the console log minus the spawn. Both poll nothing that the
+// other does not: the direct run watches the same console log file.
+//
+// Also: the resident memory of Nitride's own processes (controller + hypervisor) with 0,
+// 1 and 3 guests running, and the per-guest increment. QEMU's memory is not counted.
+import { spawn } from 'node:child_process';
+import { chownSync, copyFileSync, existsSync, linkSync, mkdtempSync, readFileSync, rmSync, statSync, watch } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { InstanceInfo } from '../src/hypervisor/protocol/messages.js';
+import { MARKERS } from '../src/image/markers.js';
+import { enrollAndConnect, makeRegion, startController, type ControllerProcess } from '../src/controller/testing/fixtures.js';
+import { guestSpec, newInstanceId, qemuPids } from '../src/controller/testing/vm.js';
+import type { ControllerClient } from '../src/controller/client.js';
+import { hostPaths } from '../src/controller/host-state.js';
+
+const runs = Number(process.argv[process.argv.indexOf('--runs') + 1] ?? '') || 10;
+const say = (s: string): void => void process.stderr.write(`[bench boot] ${s}\n`);
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function rssOf(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) * 1024 : 0;
+}
+
+async function describe(client: ControllerClient, id: string): Promise<InstanceInfo> {
+  return (await client.send('instance.describe', { instanceId: id })) as InstanceInfo;
+}
+
+async function nitrideBoot(client: ControllerClient, spec: Awaited<ReturnType<typeof guestSpec>>): Promise<{ ms: number; id: string; pid: number }> {
+  const id = newInstanceId();
+  const t0 = Date.now();
+  await client.send('instance.start', { spec: { ...spec, instanceId: id } });
+  const deadline = t0 + 120_000;
+  for (;;) {
+    const d = await describe(client, id);
+    if (d.readyAt) return { ms: Date.parse(d.readyAt) - t0, id, pid: d.pid ?? 0 };
+    if (Date.now() > deadline) throw new Error(`no ready marker from ${id} in 120 s`);
+    await sleep(25);
+  }
+}
+
+/** Runs the captured QEMU argv in a fresh directory laid out like an instance directory. */
+async function directBoot(argv: readonly string[], template: { dir: string; uid: number; gid: number }): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'nitride-bench-qemu-'));
+  try {
+    for (const f of ['kernel', 'initrd']) {
+      try {
+        linkSync(join(template.dir, f), join(dir, f));
+      } catch {
+        copyFileSync(join(template.dir, f), join(dir, f));
+      }
+    }
+    chownSync(dir, template.uid, template.gid);
+    const log = join(dir, 'console.log');
+    let done!: (t: number) => void;
+    const ready = new Promise<number>((r) => (done = r));
+    const check = (): void => {
+      if (existsSync(log) && readFileSync(log, 'utf8').includes(MARKERS.ready)) done(Date.now());
+    };
+    const w = watch(dir, () => check());
+    const poll = setInterval(check, 5);
+    const t0 = Date.now();
+    const child = spawn(argv[0]!, argv.slice(1), { cwd: dir, stdio: 'ignore', detached: true, uid: template.uid, gid: template.gid });
+    const timeout = setTimeout(() => done(-1), 120_000);
+    const t1 = await ready;
+    clearTimeout(timeout);
+    clearInterval(poll);
+    w.close();
+    try {
+      process.kill(child.pid!, 'SIGKILL');
+    } catch {
+      // gone
+    }
+    await new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));
+    if (t1 < 0) throw new Error('the direct QEMU printed no ready marker in 120 s');
+    return t1 - t0;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const home = mkdtempSync(join(tmpdir(), 'nitride-bench-boot-'));
+  let ctl: ControllerProcess | undefined;
+  let client: ControllerClient | undefined;
+  try {
+    const region = await makeRegion();
+    ctl = await startController(home);
+    ({ client } = await enrollAndConnect(ctl, region));
+    const spec = await guestSpec('t3.nano');
+    const status = (await client.send('host.status', {})) as { accel?: string; components?: { pid?: number }[] };
+    say(`accelerator ${status.accel ?? '?'}; ${runs} alternating runs each`);
+
+    // Warm-up launch: captures the exact QEMU command line and the instance dir's owner.
+    const warm = await nitrideBoot(client, spec);
+    const argv = readFileSync(`/proc/${warm.pid}/cmdline`, 'utf8').split('\0').filter((s) => s !== '');
+    const idir = join(hostPaths(home).hypervisorDir, 'instances', warm.id);
+    const st = statSync(join(idir, 'kernel'));
+    const template = { dir: idir, uid: statSync(idir).uid === 0 ? st.uid : statSync(idir).uid, gid: st.gid };
+    // The direct run gets the same command line but with the name of its own.
+    const directArgv = argv.map((a) => a.replace(warm.id, 'i-0000000000bench00'));
+    const nitride: number[] = [];
+    const direct: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      // Alternate which goes first, so drift on a shared machine hits both alike.
+      const order = i % 2 === 0 ? ['nitride', 'qemu'] : ['qemu', 'nitride'];
+      for (const which of order) {
+        if (which === 'nitride') {
+          const r = await nitrideBoot(client, spec);
+          nitride.push(r.ms);
+          await client.send('instance.terminate', { instanceId: r.id });
+        } else {
+          direct.push(await directBoot(directArgv, template));
+        }
+      }
+      say(`run ${i + 1}: nitride ${nitride[nitride.length - 1]} ms, qemu ${direct[direct.length - 1]} ms`);
+    }
+    await client.send('instance.terminate', { instanceId: warm.id });
+
+    // Memory of Nitride's own processes per running guest.
+    const ownRss = async (): Promise<number> => {
+      const s = (await client!.send('host.status', {})) as { components?: { pid?: number }[] };
+      const hv = s.components?.[0]?.pid;
+      return rssOf(ctl!.proc.pid!) + (hv ? rssOf(hv) : 0);
+    };
+    await sleep(500);
+    const rss0 = await ownRss();
+    const ids: string[] = [];
+    const r1 = await nitrideBoot(client, spec);
+    ids.push(r1.id);
+    await sleep(500);
+    const rss1 = await ownRss();
+    for (let i = 0; i < 2; i++) ids.push((await nitrideBoot(client, spec)).id);
+    await sleep(500);
+    const rss3 = await ownRss();
+    for (const id of ids) await client.send('instance.terminate', { instanceId: id });
+
+    const n = median(nitride);
+    const q = median(direct);
+    const ratio = n / q;
+    const mib = (b: number): number => Math.round((b / 1048576) * 10) / 10;
+    process.stdout.write(`nitride (controller start → ready marker): median ${n} ms  [${nitride.join(', ')}]\n`);
+    process.stdout.write(`qemu direct (spawn → ready marker):        median ${q} ms  [${direct.join(', ')}]\n`);
+    process.stdout.write(`ratio ${ratio.toFixed(3)} (goal ≤ 1.10)\n`);
+    process.stdout.write(
+      `Nitride's own processes (controller + hypervisor) RSS: ${mib(rss0)} MiB with 0 guests, ${mib(rss1)} MiB with 1, ${mib(rss3)} MiB with 3; per guest ≈ ${mib((rss3 - rss1) / 2)} MiB\n`,
+    );
+    process.stdout.write(
+      `${JSON.stringify({
+        bench: 'boot',
+        accel: status.accel ?? null,
+        runs,
+        nitride_ms: n,
+        qemu_ms: q,
+        ratio: Math.round(ratio * 1000) / 1000,
+        own_rss_mib: { guests0: mib(rss0), guests1: mib(rss1), guests3: mib(rss3), per_guest: mib((rss3 - rss1) / 2) },
+      })}\n`,
+    );
+  } finally {
+    client?.close();
+    await ctl?.stop();
+    for (const pid of qemuPids(home)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+    rmSync(home, { recursive: true, force: true });
+  }
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exit(1);
+});
