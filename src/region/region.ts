@@ -3,7 +3,7 @@
 // start`) the local host. close() stops the region and leaves guests running.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AuditTrail } from '../audit/trail.js';
+import { AuditTrail, regionTrailPath } from '../audit/trail.js';
 import { Iam } from '../iam/iam.js';
 import { createLogger } from '../lib/log.js';
 import { SqliteStore } from '../store/sqlite-store.js';
@@ -61,7 +61,7 @@ export class Region {
     const store = await SqliteStore.open(join(dir, 'state.db'));
     const iam = Iam.open(store, { home: opts.home });
     const boot = await iam.bootstrap();
-    const trail = new AuditTrail(join(dir, 'audit.log'));
+    const trail = new AuditTrail(regionTrailPath(opts.home));
     const pki = await loadOrCreateRegionPki(opts.home);
 
     const instancesRepo = new Collection<InstanceRecord>(store, 'ec2/instances/');

@@ -11,8 +11,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AuditEvent, AuditTrail, AuditUserIdentity } from '../../audit/trail.js';
 import type { Iam } from '../../iam/iam.js';
 import { handleIamRequest, iamErrorXml, iamRequestInfo } from '../../iam/api.js';
-import { isSigV4Error, verifySigV4, type SigV4Identity } from '../../iam/sigv4/index.js';
-import type { AccessKeyLookup } from '../../iam/iam.js';
+import { isSigV4Error, type SigV4Identity } from '../../iam/sigv4/index.js';
+import { authenticate, presentedAccessKeyId } from '../../iam/authenticate.js';
+import { auditIdentity, type AccessKeyLookup } from '../../iam/iam.js';
 import { describeError, isNitrideError } from '../../lib/errors.js';
 import { createLogger } from '../../lib/log.js';
 import { newRequestId } from '../ids.js';
@@ -58,22 +59,6 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
     req.on('end', () => resolve(Buffer.concat(chunks)));
     req.on('error', reject);
   });
-}
-
-/** The access key id a request names, so its secret can be fetched before the (sync) verify. */
-function presentedKeyId(headers: IncomingMessage['headers'], query: string): string | undefined {
-  const auth = headers['authorization'];
-  const m = typeof auth === 'string' ? /Credential=([A-Za-z0-9]{1,128})\//.exec(auth) : null;
-  if (m) return m[1];
-  const q = /(?:^|&)X-Amz-Credential=([A-Za-z0-9]{1,128})(?:%2F|\/)/i.exec(query);
-  return q?.[1];
-}
-
-function identityOf(k: AccessKeyLookup | undefined, accessKeyId?: string): AuditUserIdentity {
-  if (!k) return { type: 'Unknown', ...(accessKeyId ? { accessKeyId } : {}) };
-  return k.userName === 'root'
-    ? { type: 'Root', accountId: k.accountId, arn: `arn:aws:iam::${k.accountId}:root`, principalId: k.accountId, accessKeyId: k.accessKeyId }
-    : { type: 'IAMUser', accountId: k.accountId, userName: k.userName, arn: `arn:aws:iam::${k.accountId}:user/${k.userName}`, accessKeyId: k.accessKeyId };
 }
 
 const paramsObject = (flat: FlatParams): Record<string, string> => {
@@ -246,26 +231,16 @@ export class RegionApi {
     };
 
     // 2. authentication
-    const keyId = presentedKeyId(req.headers, query);
-    let key: AccessKeyLookup | undefined;
+    const sigReq = { method: req.method ?? 'POST', path, query, headers: req.headersDistinct as Record<string, string[]>, body };
+    let key: AccessKeyLookup;
     let ident: SigV4Identity;
     try {
-      key = keyId === undefined ? undefined : await this.fd.iam.lookupAccessKey(keyId);
-      const k = key;
-      ident = verifySigV4(
-        { method: req.method ?? 'POST', path, query, headers: req.headersDistinct as Record<string, string[]>, body },
-        (id) => (k && k.accessKeyId === id && k.status === 'Active' ? { secretAccessKey: k.secretAccessKey } : undefined),
-        { now: new Date() },
-      );
+      ({ key, identity: ident } = await authenticate(this.fd.iam, sigReq, { now: new Date() }));
     } catch (e) {
-      await fail(e, identityOf(undefined, keyId));
+      await fail(e, auditIdentity(undefined, presentedAccessKeyId(sigReq)));
       return;
     }
-    const identity = identityOf(key);
-    if (!key) {
-      await fail(new Ec2Error('AuthFailure', 'AWS was not able to validate the provided access credentials'), identity);
-      return;
-    }
+    const identity = auditIdentity(key.principal, key.accessKeyId);
     const caller: Caller = { accountId: key.accountId, arn: identity.arn ?? '' };
     const condition = { 'aws:SourceIp': sourceIp, 'aws:RequestedRegion': ident.region, 'aws:PrincipalAccount': key.accountId };
 
