@@ -1,0 +1,369 @@
+// Fixtures for region tests: the real `nitride start` process in a temporary home, an
+// in-process Region (no local host) over a store seeded with records, the AWS CLIs with
+// an environment that points only at that home, and a cleanup that always stops the
+// region, kills the controller and every QEMU under the home (by pidfile) and removes it.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ensureImage } from '../src/image/build.js';
+import { imageCacheDir } from '../src/lib/paths.js';
+import { distEntry } from '../src/lib/paths.js';
+import { Region } from '../src/region/region.js';
+import type { HostRecord, InstanceRecord } from '../src/region/ec2/model.js';
+import { ImageService } from '../src/region/ec2/images.js';
+import { SqliteStore } from '../src/store/sqlite-store.js';
+import type { JsonValue } from '../src/store/store.js';
+import { randomBytes } from 'node:crypto';
+
+export const CLI_MAIN = distEntry('cli/main.js');
+export const BUILTIN_AMI = ImageService.builtinId();
+
+export interface RegionCredentials {
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+}
+
+export interface RegionProcess {
+  readonly endpoint: string;
+  readonly port: number;
+  readonly home: string;
+  /** Environment for the AWS CLI: only AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE of the AWS_* family. */
+  readonly awsEnv: NodeJS.ProcessEnv;
+  readonly credentials: RegionCredentials;
+  readonly child: ChildProcess;
+  stderr(): string;
+  /** SIGTERM and wait for exit (region and controller stop; guests keep running). */
+  stop(): Promise<void>;
+  /** SIGKILL the region process (the controller and guests keep running). */
+  kill9(): Promise<void>;
+}
+
+/** process.env without any AWS_* variable that could leak a real account into a test. */
+export function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('AWS_') && !k.startsWith('NITRIDE_')) env[k] = v;
+  return { ...env, ...extra };
+}
+
+function parseIni(text: string): Record<string, Record<string, string>> {
+  const out: Record<string, Record<string, string>> = {};
+  let cur: Record<string, string> | undefined;
+  for (const line of text.split('\n')) {
+    const s = /^\[(.+)\]\s*$/.exec(line.trim());
+    if (s) {
+      cur = out[s[1]!] = {};
+      continue;
+    }
+    const kv = /^([^=]+?)\s*=\s*(.*)$/.exec(line.trim());
+    if (kv && cur) cur[kv[1]!] = kv[2]!;
+  }
+  return out;
+}
+
+/** Makes sure the guest image is built (the start command would otherwise build it inside the deadline). */
+export async function ensureGuestImage(): Promise<void> {
+  await ensureImage({ cacheDir: imageCacheDir(), say: (l) => void process.stderr.write(`[image] ${l}\n`) });
+}
+
+/**
+ * Spawns `nitride start` with NITRIDE_API_PORT=0 in `home` (a fresh mkdtemp when not given)
+ * and waits for its "is up at" line.
+ */
+export async function startRegion(opts: { home?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RegionProcess> {
+  const home = opts.home ?? (await mkdtemp(join(tmpdir(), 'nitride-region-')));
+  const child = spawn(process.execPath, [CLI_MAIN, 'start'], {
+    env: cleanEnv({ NITRIDE_HOME: home, NITRIDE_API_PORT: '0', ...opts.env }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const deadline = Date.now() + (opts.timeoutMs ?? 120_000);
+  let endpoint: string | undefined;
+  while (Date.now() < deadline) {
+    const m = /is up at (http:\/\/127\.0\.0\.1:(\d+)\/)/.exec(out);
+    if (m) {
+      endpoint = m[1]!;
+      break;
+    }
+    if (child.exitCode !== null || child.signalCode !== null) break;
+    await sleep(50);
+  }
+  if (endpoint === undefined) {
+    child.kill('SIGKILL');
+    throw new Error(`nitride start did not come up in ${home} (exit ${child.exitCode ?? child.signalCode}).\nstdout:\n${out}\nstderr:\n${err.slice(-4000)}`);
+  }
+  const creds = parseIni(readFileSync(join(home, 'aws', 'credentials'), 'utf8'))['nitride'] ?? {};
+  const waitExit = async (ms: number): Promise<void> => {
+    await Promise.race([exited, sleep(ms)]);
+  };
+  return {
+    endpoint,
+    port: Number(new URL(endpoint).port),
+    home,
+    awsEnv: cleanEnv({ AWS_CONFIG_FILE: join(home, 'aws', 'config'), AWS_SHARED_CREDENTIALS_FILE: join(home, 'aws', 'credentials'), HOME: home }),
+    credentials: { accessKeyId: creds['aws_access_key_id'] ?? '', secretAccessKey: creds['aws_secret_access_key'] ?? '' },
+    child,
+    stderr: () => err,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      await waitExit(30_000);
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL');
+        await waitExit(5_000);
+      }
+    },
+    async kill9() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGKILL');
+      await waitExit(5_000);
+    },
+  };
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return false;
+  }
+}
+
+function cmdlineOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** QEMU pids recorded under home (pidfile + a live process that is a QEMU), by instance id. */
+export function qemuPids(home: string): Map<string, number> {
+  const dir = join(home, 'host', 'hypervisor', 'instances');
+  const out = new Map<string, number>();
+  if (!existsSync(dir)) return out;
+  for (const id of readdirSync(dir)) {
+    const f = join(dir, id, 'qemu.pid');
+    if (!existsSync(f)) continue;
+    const pid = Number(readFileSync(f, 'utf8').trim());
+    if (Number.isInteger(pid) && pid > 0 && pidAlive(pid) && cmdlineOf(pid).includes('qemu')) out.set(id, pid);
+  }
+  return out;
+}
+
+/** The controller's pid from controller.json when it is alive. */
+export function controllerPid(home: string): number | undefined {
+  try {
+    const rt = JSON.parse(readFileSync(join(home, 'host', 'controller.json'), 'utf8')) as { pid?: number };
+    return rt.pid !== undefined && pidAlive(rt.pid) && cmdlineOf(rt.pid).includes('controller/main.js') ? rt.pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function kill(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
+/** Prints what helps to understand a failure: the region's stderr and the controller log. */
+export function dumpDiagnostics(home: string, regionStderr?: string): void {
+  const w = (s: string): void => void process.stderr.write(s);
+  if (regionStderr !== undefined) w(`\n----- region stderr (${home}) -----\n${regionStderr.slice(-8000)}\n`);
+  const log = join(home, 'host', 'controller.log');
+  if (existsSync(log)) w(`\n----- controller.log -----\n${readFileSync(log, 'utf8').slice(-8000)}\n`);
+}
+
+/**
+ * Always-run cleanup: stops the region processes, kills the controller and every QEMU
+ * under `home`, removes the home. Prints diagnostics first when `failed`.
+ */
+export async function cleanupHome(home: string, regions: readonly (RegionProcess | undefined)[], failed: boolean): Promise<void> {
+  if (failed) dumpDiagnostics(home, regions.map((r) => r?.stderr() ?? '').join('\n--- next region process ---\n'));
+  for (const r of regions) {
+    try {
+      await r?.kill9();
+    } catch {
+      // best effort
+    }
+  }
+  const c = controllerPid(home);
+  if (c !== undefined) kill(c);
+  for (let i = 0; i < 3; i++) {
+    for (const pid of qemuPids(home).values()) kill(pid);
+    // the hypervisor processes (children of the controller) die with their pipes; make sure
+    for (const pid of hypervisorPids(home)) kill(pid);
+    await sleep(200);
+  }
+  await rm(home, { recursive: true, force: true });
+}
+
+/** Any process whose command line names this home (controller, hypervisors, QEMU). */
+export function hypervisorPids(home: string): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    const pid = Number(d);
+    if (pid === process.pid) continue;
+    const cl = cmdlineOf(pid);
+    if (cl.includes(home) && pidAlive(pid)) out.push(pid);
+  }
+  return out;
+}
+
+// ---- the AWS CLIs ----------------------------------------------------------------------
+
+export interface CliResult {
+  readonly status: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export type CliName = 'v1' | 'v2';
+export const CLIS: Record<CliName, string> = { v1: 'aws', v2: '/usr/bin/aws' };
+
+/** Runs one AWS CLI with the profile nitride; v2 (2.9) gets --endpoint-url, v1 reads endpoint_url from the profile. */
+export function aws(cli: CliName, region: RegionProcess, args: readonly string[], timeoutMs = 120_000): CliResult {
+  const full = ['--profile', 'nitride', ...(cli === 'v2' ? ['--endpoint-url', region.endpoint] : []), ...args];
+  const r = spawnSync(CLIS[cli], full, { env: region.awsEnv, encoding: 'utf8', timeout: timeoutMs });
+  if (r.error) throw new Error(`the AWS CLI ${cli} (${CLIS[cli]}) could not run: ${r.error.message}`);
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+export function awsJson<T = Record<string, unknown>>(cli: CliName, region: RegionProcess, args: readonly string[]): T {
+  const r = aws(cli, region, [...args, '--output', 'json']);
+  if (r.status !== 0) throw new Error(`aws(${cli}) ${args.join(' ')} failed (${r.status}):\n${r.stderr}`);
+  return (r.stdout.trim() === '' ? {} : JSON.parse(r.stdout)) as T;
+}
+
+// ---- an in-process region over a seeded store -------------------------------------------
+
+/** A host record for a host that does not exist (loopback, refused port): instances on it stay as seeded. */
+export function phantomHost(memoryMiB: number): HostRecord {
+  return {
+    id: `h-${randomBytes(9).toString('hex').slice(0, 17)}`,
+    address: '127.0.0.1',
+    port: 9, // discard: nothing listens, connections are refused
+    availabilityZone: 'local-1a',
+    memoryMiB,
+    vcpus: 2,
+    enrolledAt: new Date().toISOString(),
+    certFingerprint: '0'.repeat(64),
+  };
+}
+
+export function instanceRecord(accountId: string, hostId: string | undefined, over: Partial<InstanceRecord> = {}): InstanceRecord {
+  const now = new Date().toISOString();
+  return {
+    id: `i-${randomBytes(9).toString('hex').slice(0, 17)}`,
+    reservationId: `r-${randomBytes(9).toString('hex').slice(0, 17)}`,
+    accountId,
+    requesterPrincipal: `arn:aws:iam::${accountId}:root`,
+    imageId: BUILTIN_AMI,
+    instanceType: 't3.nano',
+    amiLaunchIndex: 0,
+    clientToken: undefined,
+    state: 'stopped',
+    desired: 'stopped',
+    stateReason: { code: 'Client.UserInitiatedShutdown', message: 'Client.UserInitiatedShutdown: User initiated shutdown' },
+    stateTransitionReason: '',
+    launchTime: now,
+    createdAt: now,
+    stateChangedAt: now,
+    terminatedAt: undefined,
+    userData: undefined,
+    tags: {},
+    hostId,
+    availabilityZone: 'local-1a',
+    generation: 1,
+    readyAt: undefined,
+    accel: undefined,
+    subnetId: undefined,
+    securityGroupIds: [],
+    privateIpAddress: undefined,
+    keyName: undefined,
+    metadataOptions: { httpTokens: 'optional', httpPutResponseHopLimit: 1, httpEndpoint: 'enabled' },
+    forceStop: false,
+    rebootRequested: 0,
+    ...over,
+  };
+}
+
+/** Writes records straight into $home/region/state.db (before the region opens it). */
+export async function seedStore(home: string, seed: { hosts?: readonly HostRecord[]; instances?: readonly InstanceRecord[] }): Promise<void> {
+  mkdirSync(join(home, 'region'), { recursive: true, mode: 0o700 });
+  const store = await SqliteStore.open(join(home, 'region', 'state.db'));
+  try {
+    const put = [
+      ...(seed.hosts ?? []).map((h) => ({ key: `region/hosts/${h.id}`, value: h as unknown as JsonValue })),
+      ...(seed.instances ?? []).map((r) => ({ key: `ec2/instances/${r.id}`, value: r as unknown as JsonValue })),
+    ];
+    for (let i = 0; i < put.length; i += 500) await store.txn({ compare: [], put: put.slice(i, i + 500), delete: [] });
+  } finally {
+    await store.close();
+  }
+}
+
+/** The built-in image as start.ts registers it (the cached nitride-minimal build). */
+export async function builtinImage(): Promise<NonNullable<Parameters<typeof Region.open>[0]['builtinImage']>> {
+  const m = await ensureImage({ cacheDir: imageCacheDir(), say: (l) => void process.stderr.write(`[image] ${l}\n`) });
+  return {
+    kernel: { path: m.kernel.path, sha256: m.kernel.sha256 },
+    initrd: { path: m.initrd.path, sha256: m.initrd.sha256 },
+    cmdline: m.cmdline,
+    kernelVersion: m.kernelVersion,
+    version: m.version,
+  };
+}
+
+/** Region.open in this process with no local host; reconciliation effectively off. */
+export async function openLocalRegion(home: string): Promise<Region> {
+  return Region.open({ home, port: 0, localHost: false, builtinImage: await builtinImage(), reconcileIntervalMs: 3_600_000 });
+}
+
+/** `nitride audit verify --home H` */
+export function auditVerify(home: string): CliResult {
+  const r = spawnSync(process.execPath, [CLI_MAIN, 'audit', 'verify', '--home', home], { encoding: 'utf8', env: cleanEnv(), timeout: 60_000 });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The events of $home/region/audit.log (each line's `event`). */
+export function auditEvents(home: string): Record<string, unknown>[] {
+  const text = readFileSync(join(home, 'region', 'audit.log'), 'utf8');
+  const out: Record<string, unknown>[] = [];
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    try {
+      out.push((JSON.parse(line) as { event: Record<string, unknown> }).event);
+    } catch {
+      // a partial last line
+    }
+  }
+  return out;
+}
+
+export const waitFor = async <T>(what: string, fn: () => T | undefined | Promise<T | undefined>, timeoutMs: number, everyMs = 1000): Promise<T> => {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v;
+    } catch (e) {
+      last = e;
+    }
+    await sleep(everyMs);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+};
