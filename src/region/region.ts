@@ -18,6 +18,11 @@ import { Fleet } from './fleet.js';
 import { enrollToken, startLocalController, stopLocalController } from './local-host.js';
 import { loadOrCreateRegionPki } from './pki.js';
 import { Collection } from './repo.js';
+import { createClientCredential } from '../controller/client.js';
+import { ROLE_OPERATOR } from '../controller/protocol/commands.js';
+import { hostPaths } from '../controller/host-state.js';
+import { writeSecretFile } from '../lib/pki/pki.js';
+import type { RegionPki } from './pki.js';
 
 const log = createLogger('region');
 
@@ -52,6 +57,7 @@ export class Region {
     readonly fleet: Fleet,
     readonly instances: InstanceService,
     readonly images: ImageService,
+    private readonly pki: RegionPki,
     private readonly opts: RegionOptions,
   ) {}
 
@@ -113,6 +119,7 @@ export class Region {
       fleet,
       instances,
       images,
+      pki,
       opts,
     );
     region.writeAwsConfig();
@@ -134,6 +141,13 @@ export class Region {
     const token = enrollToken(this.home);
     if (!token) throw new Error(`The local host ${runtime.hostId} is enrolled elsewhere and has no enrolment token.`);
     await this.fleet.enroll(runtime.address, runtime.port, token);
+    // A read-only credential for the local operator's `nitride host status`.
+    const op = await createClientCredential(this.pki.ca, { commonName: 'local-operator', role: ROLE_OPERATOR });
+    const dir = hostPaths(this.home).operatorDir;
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    writeSecretFile(join(dir, 'key.pem'), op.keyPem);
+    writeSecretFile(join(dir, 'cert.pem'), op.certPem);
+    writeSecretFile(join(dir, 'ca.pem'), this.pki.ca.certPem);
   }
 
   /** $NITRIDE_HOME/aws/{credentials,config} with the profile `nitride`. */
