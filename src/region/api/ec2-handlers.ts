@@ -225,5 +225,8 @@ export async function handleEc2(svc: Ec2Services, caller: Caller, req: Ec2Reques
         })),
       };
     }
+    default:
+      // An action the wire layer knows but this region does not serve yet.
+      throw new Ec2Error('InvalidAction', `The action ${(req as { action: string }).action} is not valid for this web service.`);
   }
 }
