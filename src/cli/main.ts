@@ -15,6 +15,7 @@ const commands: Record<string, () => Promise<CommandModule>> = {
   controller: () => import('./commands/controller.js'),
   start: () => import('./commands/start.js'),
   audit: () => import('./commands/audit.js'),
+  nbd: () => import('./commands/nbd.js'),
 };
 
 async function usage(): Promise<string> {

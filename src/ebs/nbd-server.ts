@@ -1,0 +1,506 @@
+// The NBD server: fixed-newstyle handshake and the transmission phase over unix sockets
+// (and, for the standalone server, TCP on 127.0.0.1). It does sockets and dispatch only;
+// bytes are parsed and built by ./protocol and the data work is BlockDevice's.
+//
+// Requests are pipelined: every request is started as soon as it is parsed and its reply
+// is sent when it completes, in any order. Replies written in one tick go out in one
+// writev (cork/uncork). The socket is paused while too many requests or bytes are in flight.
+import { chmodSync, rmSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { describeError } from '../lib/errors.js';
+import type { BlockDevice } from './block-device.js';
+import { EbsError, nbdErrnoOf } from './errors.js';
+import { ByteQueue } from './protocol/byte-queue.js';
+import * as C from './protocol/constants.js';
+import {
+  CLIENT_FLAGS_SIZE,
+  decodeClientFlags,
+  decodeInfoRequest,
+  decodeMetaContextRequest,
+  decodeOptionHeader,
+  encodeExportNameReply,
+  encodeInfoBlockSize,
+  encodeInfoDescription,
+  encodeInfoExport,
+  encodeInfoName,
+  encodeMetaContext,
+  encodeOptionError,
+  encodeOptionReply,
+  encodeServerEntry,
+  encodeServerGreeting,
+  OPTION_HEADER_SIZE,
+} from './protocol/handshake.js';
+import {
+  decodeRequestHeader,
+  encodeBlockStatus,
+  encodeSimpleReply,
+  encodeStructuredError,
+  encodeStructuredNone,
+  OFFSET_DATA_PREFIX,
+  writeOffsetDataPrefix,
+  writeSimpleReplyHeader,
+  type BlockStatusExtent,
+  type RequestHeader,
+} from './protocol/transmission.js';
+
+export interface NbdExport {
+  /** The name clients ask for; the empty name also selects the server's first export. */
+  readonly name: string;
+  readonly description?: string;
+  readonly device: BlockDevice;
+}
+
+export interface NbdServerOptions {
+  readonly exports: readonly NbdExport[];
+  /** Handshake must finish within this many ms (default 30 s). */
+  readonly handshakeTimeoutMs?: number;
+  readonly log?: (event: string, fields: Record<string, unknown>) => void;
+}
+
+const BASE_ALLOCATION_ID = 1;
+const MIN_BLOCK = 1;
+const PREFERRED_BLOCK = 4096;
+const MAX_INFLIGHT = 64;
+const MAX_INFLIGHT_BYTES = 64 * 1024 * 1024;
+const KNOWN_CMD_FLAGS =
+  C.NBD_CMD_FLAG_FUA | C.NBD_CMD_FLAG_NO_HOLE | C.NBD_CMD_FLAG_DF | C.NBD_CMD_FLAG_REQ_ONE | C.NBD_CMD_FLAG_FAST_ZERO;
+
+export function transmissionFlags(device: BlockDevice): number {
+  let f =
+    C.NBD_FLAG_HAS_FLAGS |
+    C.NBD_FLAG_SEND_FLUSH |
+    C.NBD_FLAG_SEND_FUA |
+    C.NBD_FLAG_SEND_TRIM |
+    C.NBD_FLAG_SEND_WRITE_ZEROES |
+    C.NBD_FLAG_SEND_DF |
+    C.NBD_FLAG_CAN_MULTI_CONN |
+    C.NBD_FLAG_SEND_FAST_ZERO;
+  if (device.readOnly) f |= C.NBD_FLAG_READ_ONLY;
+  return f;
+}
+
+type Phase = 'flags' | 'option-header' | 'option-data' | 'request' | 'payload' | 'discard' | 'closed';
+
+class NbdConnection {
+  private readonly q = new ByteQueue();
+  private phase: Phase = 'flags';
+  private noZeroes = false;
+  private structured = false;
+  private metaExport: string | null = null; // export name base:allocation was selected for
+  private optHeader = { option: 0, length: 0 };
+  private exp: NbdExport | null = null;
+  private pending: RequestHeader | null = null;
+  private payload: Buffer | null = null;
+  private payloadFilled = 0;
+  private discardLeft = 0;
+  private inflight = 0;
+  private inflightBytes = 0;
+  private paused = false;
+  private corked = false;
+  private disconnecting = false;
+  private readonly idle: Array<() => void> = [];
+  private readonly handshakeTimer: NodeJS.Timeout;
+
+  constructor(
+    private readonly server: NbdServer,
+    readonly socket: Socket,
+    handshakeTimeoutMs: number,
+  ) {
+    socket.setNoDelay?.(true);
+    this.handshakeTimer = setTimeout(() => this.close('handshake timeout'), handshakeTimeoutMs);
+    this.handshakeTimer.unref();
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', () => this.close('socket error'));
+    socket.on('close', () => this.close('peer closed'));
+    this.send(encodeServerGreeting(C.NBD_FLAG_FIXED_NEWSTYLE | C.NBD_FLAG_NO_ZEROES));
+  }
+
+  private send(b: Buffer): void {
+    if (this.phase === 'closed' || this.socket.destroyed) return;
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        if (!this.socket.destroyed) this.socket.uncork();
+      });
+    }
+    this.socket.write(b);
+  }
+
+  close(why: string): void {
+    if (this.phase === 'closed') return;
+    this.phase = 'closed';
+    clearTimeout(this.handshakeTimer);
+    this.server.log('nbd.connection.closed', { why });
+    if (!this.socket.destroyed) this.socket.end(() => this.socket.destroy());
+    setTimeout(() => this.socket.destroy(), 1000).unref();
+    this.server.forget(this);
+  }
+
+  /** Resolves when no request is in flight. */
+  drained(): Promise<void> {
+    if (this.inflight === 0) return Promise.resolve();
+    return new Promise((r) => this.idle.push(r));
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.phase === 'closed') return;
+    this.q.push(chunk);
+    try {
+      this.pump();
+    } catch (e) {
+      this.server.log('nbd.connection.error', { error: describeError(e) });
+      this.close('internal error');
+    }
+  }
+
+  private pump(): void {
+    for (;;) {
+      switch (this.phase) {
+        case 'closed':
+          return;
+        case 'flags': {
+          if (this.q.length < CLIENT_FLAGS_SIZE) return;
+          const flags = decodeClientFlags(this.q.take(CLIENT_FLAGS_SIZE));
+          if ((flags & ~(C.NBD_FLAG_C_FIXED_NEWSTYLE | C.NBD_FLAG_C_NO_ZEROES)) !== 0) return this.close('unknown client flags');
+          this.noZeroes = (flags & C.NBD_FLAG_C_NO_ZEROES) !== 0;
+          this.phase = 'option-header';
+          break;
+        }
+        case 'option-header': {
+          if (this.q.length < OPTION_HEADER_SIZE) return;
+          const h = decodeOptionHeader(this.q.take(OPTION_HEADER_SIZE));
+          if (!h.magicOk) return this.close('bad option magic');
+          this.optHeader = { option: h.option, length: h.length };
+          if (h.length > C.MAX_OPTION_LENGTH) {
+            // Unreasonable: the spec lets the server close rather than read it all.
+            this.send(encodeOptionError(h.option, C.NBD_REP_ERR_TOO_BIG, 'option data too long'));
+            return this.close('option too long');
+          }
+          this.phase = 'option-data';
+          break;
+        }
+        case 'option-data': {
+          if (this.q.length < this.optHeader.length) return;
+          const data = this.q.take(this.optHeader.length);
+          this.phase = 'option-header';
+          this.handleOption(this.optHeader.option, data);
+          break;
+        }
+        case 'request': {
+          if (this.disconnecting) return;
+          if (this.q.length < C.NBD_REQUEST_HEADER_SIZE) return;
+          const h = decodeRequestHeader(this.q.take(C.NBD_REQUEST_HEADER_SIZE));
+          if (!h.magicOk) return this.close('bad request magic');
+          if (h.type === C.NBD_CMD_WRITE) {
+            if (h.length > C.MAX_PAYLOAD) {
+              this.pending = h;
+              this.discardLeft = h.length;
+              this.phase = 'discard';
+              break;
+            }
+            this.pending = h;
+            this.payload = Buffer.allocUnsafe(h.length);
+            this.payloadFilled = 0;
+            this.phase = 'payload';
+            break;
+          }
+          this.start(h, null);
+          break;
+        }
+        case 'payload': {
+          const p = this.payload as Buffer;
+          this.payloadFilled += this.q.takeInto(p, this.payloadFilled, p.length - this.payloadFilled);
+          if (this.payloadFilled < p.length) return;
+          const h = this.pending as RequestHeader;
+          this.pending = null;
+          this.payload = null;
+          this.phase = 'request';
+          this.start(h, p);
+          break;
+        }
+        case 'discard': {
+          this.discardLeft -= this.q.skip(this.discardLeft);
+          if (this.discardLeft > 0) return;
+          const h = this.pending as RequestHeader;
+          this.pending = null;
+          this.phase = 'request';
+          this.replyError(h, C.NBD_EOVERFLOW, 'write payload larger than the maximum block size');
+          break;
+        }
+      }
+    }
+  }
+
+  // ---- handshake -------------------------------------------------------------------
+
+  private reply(option: number, type: number, payload?: Buffer): void {
+    this.send(encodeOptionReply(option, type, payload));
+  }
+
+  private handleOption(option: number, data: Buffer): void {
+    const exports = this.server.exports;
+    switch (option) {
+      case C.NBD_OPT_EXPORT_NAME: {
+        const name = data.toString('utf8');
+        const exp = this.server.find(name);
+        if (!exp) return this.close('unknown export (EXPORT_NAME)');
+        this.send(encodeExportNameReply(exp.device.size(), transmissionFlags(exp.device), this.noZeroes));
+        return this.enterTransmission(exp);
+      }
+      case C.NBD_OPT_ABORT:
+        this.reply(option, C.NBD_REP_ACK);
+        return this.close('client aborted');
+      case C.NBD_OPT_LIST:
+        if (data.length !== 0) return this.reply(option, C.NBD_REP_ERR_INVALID);
+        for (const e of exports) this.reply(option, C.NBD_REP_SERVER, encodeServerEntry(e.name, e.description));
+        return this.reply(option, C.NBD_REP_ACK);
+      case C.NBD_OPT_INFO:
+      case C.NBD_OPT_GO: {
+        const r = decodeInfoRequest(data);
+        if (!r.ok) return this.send(encodeOptionError(option, C.NBD_REP_ERR_INVALID, r.reason));
+        const exp = this.server.find(r.value.name);
+        if (!exp) return this.send(encodeOptionError(option, C.NBD_REP_ERR_UNKNOWN, 'no such export'));
+        const d = exp.device;
+        this.reply(option, C.NBD_REP_INFO, encodeInfoExport(d.size(), transmissionFlags(d)));
+        for (const t of new Set(r.value.infos)) {
+          if (t === C.NBD_INFO_NAME) this.reply(option, C.NBD_REP_INFO, encodeInfoName(exp.name));
+          else if (t === C.NBD_INFO_DESCRIPTION && exp.description) this.reply(option, C.NBD_REP_INFO, encodeInfoDescription(exp.description));
+        }
+        this.reply(option, C.NBD_REP_INFO, encodeInfoBlockSize(MIN_BLOCK, PREFERRED_BLOCK, C.MAX_PAYLOAD));
+        this.reply(option, C.NBD_REP_ACK);
+        if (option === C.NBD_OPT_GO) this.enterTransmission(exp);
+        return;
+      }
+      case C.NBD_OPT_STRUCTURED_REPLY:
+        if (data.length !== 0) return this.reply(option, C.NBD_REP_ERR_INVALID);
+        this.structured = true;
+        return this.reply(option, C.NBD_REP_ACK);
+      case C.NBD_OPT_LIST_META_CONTEXT:
+      case C.NBD_OPT_SET_META_CONTEXT: {
+        const set = option === C.NBD_OPT_SET_META_CONTEXT;
+        if (!this.structured) return this.send(encodeOptionError(option, C.NBD_REP_ERR_INVALID, 'negotiate structured replies first'));
+        const r = decodeMetaContextRequest(data);
+        if (!r.ok) return this.send(encodeOptionError(option, C.NBD_REP_ERR_INVALID, r.reason));
+        if (!this.server.find(r.value.name)) return this.send(encodeOptionError(option, C.NBD_REP_ERR_UNKNOWN, 'no such export'));
+        const wanted =
+          r.value.queries.length === 0
+            ? !set // LIST with no query lists everything; SET with none selects nothing
+            : r.value.queries.some((q) => q === C.BASE_ALLOCATION || (!set && q === 'base:'));
+        if (set) this.metaExport = wanted ? r.value.name : null;
+        if (wanted) this.reply(option, C.NBD_REP_META_CONTEXT, encodeMetaContext(set ? BASE_ALLOCATION_ID : 0, C.BASE_ALLOCATION));
+        return this.reply(option, C.NBD_REP_ACK);
+      }
+      case C.NBD_OPT_STARTTLS:
+        return this.send(encodeOptionError(option, C.NBD_REP_ERR_POLICY, 'TLS is not offered on local sockets'));
+      default:
+        return this.send(encodeOptionError(option, C.NBD_REP_ERR_UNSUP, 'option not supported'));
+    }
+  }
+
+  private enterTransmission(exp: NbdExport): void {
+    clearTimeout(this.handshakeTimer);
+    this.exp = exp;
+    if (this.metaExport !== null && this.server.find(this.metaExport) !== exp) this.metaExport = null;
+    this.phase = 'request';
+    this.server.log('nbd.connection.transmission', { export: exp.name, structured: this.structured });
+  }
+
+  // ---- transmission ----------------------------------------------------------------
+
+  private replyError(h: RequestHeader, errno: number, message: string): void {
+    if (this.structured) this.send(encodeStructuredError(h.cookieHi, h.cookieLo, errno, message));
+    else this.send(encodeSimpleReply(errno, h.cookieHi, h.cookieLo));
+  }
+
+  private start(h: RequestHeader, payload: Buffer | null): void {
+    if (h.type === C.NBD_CMD_DISC) {
+      this.disconnecting = true;
+      void this.drained()
+        .then(() => this.exp?.device.flush())
+        .catch(() => undefined)
+        .finally(() => this.close('client disconnected'));
+      return;
+    }
+    this.inflight++;
+    const bytes = h.type === C.NBD_CMD_READ || h.type === C.NBD_CMD_WRITE ? h.length : 0;
+    this.inflightBytes += bytes;
+    if (!this.paused && (this.inflight >= MAX_INFLIGHT || this.inflightBytes >= MAX_INFLIGHT_BYTES)) {
+      this.paused = true;
+      this.socket.pause();
+    }
+    this.execute(h, payload).then(
+      () => this.finish(bytes),
+      (e: unknown) => {
+        if (this.phase !== 'closed') this.replyError(h, nbdErrnoOf(e), e instanceof Error ? e.message : 'I/O error');
+        this.finish(bytes);
+      },
+    );
+  }
+
+  private finish(bytes: number): void {
+    this.inflight--;
+    this.inflightBytes -= bytes;
+    if (this.paused && this.inflight < MAX_INFLIGHT / 2 && this.inflightBytes < MAX_INFLIGHT_BYTES / 2) {
+      this.paused = false;
+      if (this.phase !== 'closed') this.socket.resume();
+    }
+    if (this.inflight === 0) for (const r of this.idle.splice(0)) r();
+  }
+
+  private ok(h: RequestHeader): void {
+    this.send(encodeSimpleReply(0, h.cookieHi, h.cookieLo));
+  }
+
+  private async execute(h: RequestHeader, payload: Buffer | null): Promise<void> {
+    const exp = this.exp as NbdExport;
+    const dev = exp.device;
+    if ((h.flags & ~KNOWN_CMD_FLAGS) !== 0) throw new EbsError('EBS_BAD_REQUEST', 'invalid', 'Unknown command flags.', { flags: h.flags });
+    const fua = (h.flags & C.NBD_CMD_FLAG_FUA) !== 0;
+    switch (h.type) {
+      case C.NBD_CMD_READ: {
+        if (h.length > C.MAX_PAYLOAD) throw new EbsError('EBS_BAD_REQUEST', 'invalid', 'Read larger than the maximum block size.');
+        if (h.offset + h.length > dev.size()) throw new EbsError('EBS_OUT_OF_RANGE', 'invalid', 'Read past the end of the export.');
+        if (this.structured) {
+          if (h.length === 0) return this.send(encodeStructuredNone(h.cookieHi, h.cookieLo));
+          const b = Buffer.allocUnsafe(OFFSET_DATA_PREFIX + h.length);
+          await dev.read(b, OFFSET_DATA_PREFIX, h.length, h.offset);
+          writeOffsetDataPrefix(b, 0, h.cookieHi, h.cookieLo, h.offset, h.length, true);
+          return this.send(b);
+        }
+        const b = Buffer.allocUnsafe(C.NBD_SIMPLE_REPLY_HEADER_SIZE + h.length);
+        await dev.read(b, C.NBD_SIMPLE_REPLY_HEADER_SIZE, h.length, h.offset);
+        writeSimpleReplyHeader(b, 0, 0, h.cookieHi, h.cookieLo);
+        return this.send(b);
+      }
+      case C.NBD_CMD_WRITE: {
+        const data = payload as Buffer;
+        await dev.write(data, 0, data.length, h.offset, fua);
+        return this.ok(h);
+      }
+      case C.NBD_CMD_FLUSH:
+        await dev.flush();
+        return this.ok(h);
+      case C.NBD_CMD_TRIM:
+        await dev.trim(h.offset, h.length, fua);
+        return this.ok(h);
+      case C.NBD_CMD_WRITE_ZEROES:
+        await dev.writeZeroes(h.offset, h.length, {
+          fua,
+          noHole: (h.flags & C.NBD_CMD_FLAG_NO_HOLE) !== 0,
+          fastOnly: (h.flags & C.NBD_CMD_FLAG_FAST_ZERO) !== 0,
+        });
+        return this.ok(h);
+      case C.NBD_CMD_BLOCK_STATUS: {
+        if (!this.structured || this.metaExport === null) throw new EbsError('EBS_BAD_REQUEST', 'invalid', 'No metadata context was negotiated.');
+        if (h.offset + h.length > dev.size()) throw new EbsError('EBS_OUT_OF_RANGE', 'invalid', 'Block status past the end of the export.');
+        if (h.length === 0) throw new EbsError('EBS_BAD_REQUEST', 'invalid', 'Block status of zero bytes.');
+        let extents: BlockStatusExtent[] = (await dev.allocation(h.offset, h.length)).map((e) => ({
+          length: e.length,
+          flags: e.hole ? C.NBD_STATE_HOLE | C.NBD_STATE_ZERO : 0,
+        }));
+        if ((h.flags & C.NBD_CMD_FLAG_REQ_ONE) !== 0) extents = extents.slice(0, 1);
+        return this.send(encodeBlockStatus(h.cookieHi, h.cookieLo, BASE_ALLOCATION_ID, extents, true));
+      }
+      case C.NBD_CMD_CACHE:
+      case C.NBD_CMD_RESIZE:
+      default:
+        throw new EbsError('EBS_BAD_REQUEST', 'invalid', 'Unsupported command.', { type: h.type });
+    }
+  }
+}
+
+export class NbdServer {
+  readonly exports: readonly NbdExport[];
+  private readonly connections = new Set<NbdConnection>();
+  private readonly listeners: Server[] = [];
+  private readonly unixPaths: string[] = [];
+  private readonly opts: NbdServerOptions;
+  private closing = false;
+
+  constructor(opts: NbdServerOptions) {
+    if (opts.exports.length === 0) throw new EbsError('EBS_BAD_REQUEST', 'invalid', 'An NBD server needs at least one export.');
+    this.exports = opts.exports;
+    this.opts = opts;
+  }
+
+  log(event: string, fields: Record<string, unknown>): void {
+    this.opts.log?.(event, fields);
+  }
+
+  find(name: string): NbdExport | undefined {
+    if (name === '') return this.exports[0];
+    return this.exports.find((e) => e.name === name);
+  }
+
+  forget(c: NbdConnection): void {
+    this.connections.delete(c);
+  }
+
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  private makeServer(): Server {
+    const s = createServer({ noDelay: true }, (sock) => {
+      if (this.closing) {
+        sock.destroy();
+        return;
+      }
+      this.connections.add(new NbdConnection(this, sock, this.opts.handshakeTimeoutMs ?? 30_000));
+    });
+    this.listeners.push(s);
+    return s;
+  }
+
+  /** Listen on a unix socket that only the owner can use (mode 0600). Replaces a stale socket file. */
+  async listenUnix(path: string): Promise<void> {
+    rmSync(path, { force: true });
+    const s = this.makeServer();
+    const old = process.umask(0o177);
+    try {
+      await new Promise<void>((res, rej) => {
+        s.once('error', rej);
+        s.listen(path, () => {
+          s.off('error', rej);
+          res();
+        });
+      });
+    } finally {
+      process.umask(old);
+    }
+    chmodSync(path, 0o600);
+    this.unixPaths.push(path);
+  }
+
+  /** Listen on TCP, loopback only; returns the port (pass 0 for any free one). */
+  async listenTcp(port: number, host = '127.0.0.1'): Promise<number> {
+    if (host !== '127.0.0.1' && host !== '::1' && host !== 'localhost') {
+      throw new EbsError('EBS_BAD_REQUEST', 'invalid', 'The NBD server listens on loopback only.', { host });
+    }
+    const s = this.makeServer();
+    await new Promise<void>((res, rej) => {
+      s.once('error', rej);
+      s.listen(port, host, () => {
+        s.off('error', rej);
+        res();
+      });
+    });
+    const a = s.address();
+    return typeof a === 'object' && a ? a.port : port;
+  }
+
+  /**
+   * Stop accepting, let in-flight requests finish (their replies are sent), then close
+   * every connection. Devices are not closed here (their owner does that).
+   */
+  async close(): Promise<void> {
+    this.closing = true;
+    await Promise.all(this.listeners.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    for (const p of this.unixPaths) rmSync(p, { force: true });
+    const conns = [...this.connections];
+    await Promise.all(conns.map((c) => c.drained()));
+    for (const c of conns) c.close('server closing');
+  }
+}
