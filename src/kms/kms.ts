@@ -1,0 +1,1015 @@
+// KMS over the state store: symmetric keys (SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT), aliases,
+// grants, rotation and deletion, for the accounts (tenants) of the region.
+//
+// Store layout (every value JSON; no plaintext key material anywhere):
+//   kms/keys/<keyId>                         KeyRecord (material sealed with the region root key)
+//   kms/accounts/<acct>/keys/<keyId>         {}            the account's keys, for ListKeys
+//   kms/accounts/<acct>/aliases/<aliasName>  AliasRecord
+//   kms/grants/<grantId>                     GrantRecord (the grant token only as a SHA-256)
+//   kms/keygrants/<keyId>/<grantId>          {}            the key's grants, for ListGrants
+//
+// Key material: 32 random bytes per version, sealed with RootKey (AES-256-GCM, AAD
+// "nitride/kms/key-material/v1/<keyId>/<version>") and kept unsealed only in this process's
+// memory. Rotation appends a version and makes it current; old versions stay for Decrypt.
+//
+// Authorization of an operation on a key (action kms:<Op>, resource the key ARN):
+//   - an explicit Deny in the caller's IAM policies refuses it, whatever else allows it;
+//   - same account: allowed by the caller's IAM policies (an account's root: everything), or,
+//     for an AWS-managed key, by its built-in key policy (any principal of the account, through
+//     EC2 — kms:ViaService = ec2.local-1.amazonaws.com — for cryptographic operations, and
+//     DescribeKey/ListGrants/GetKeyPolicy/GetKeyRotationStatus directly);
+//   - otherwise by a grant: the grantee is the caller's ARN, the operation is in the grant,
+//     and the request's encryption context satisfies its constraints;
+//   - another account's key is reachable only by its key ARN (or a ciphertext naming it), and
+//     only through a grant; otherwise AccessDeniedException, the same answer whether the key
+//     exists or not. Key ids and alias names always resolve in the caller's own account
+//     (another account's key id is NotFoundException), as KMS does.
+//   - service principals (serviceCaller('ebs.amazonaws.com', acct)) have no IAM policies:
+//     only grants authorize them.
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { nitrideHome } from '../lib/paths.js';
+import type { Iam } from '../iam/iam.js';
+import { principalArn, type AuthzPrincipal, type ConditionContext, type ConditionValue } from '../iam/policy.js';
+import { RootKey, rootKeyPath, type SealedSecret } from '../iam/root-key.js';
+import type { JsonValue, StateStore } from '../store/store.js';
+import { KmsError, validation } from './errors.js';
+import { MATERIAL_BYTES, decodeBlob, openBlob, sealBlob } from './envelope.js';
+import type { EncryptionContext } from './protocol/ciphertext-blob.js';
+
+export const KMS_REGION = 'local-1';
+export const EC2_VIA_SERVICE = `ec2.${KMS_REGION}.amazonaws.com`;
+export const MAX_PLAINTEXT_BYTES = 4096;
+export const MAX_DATA_KEY_BYTES = 1024;
+export const DEFAULT_ROTATION_DAYS = 365;
+const DAY_MS = 86_400_000;
+
+export type KeyState = 'Enabled' | 'Disabled' | 'PendingDeletion';
+export type KeyManager = 'CUSTOMER' | 'AWS';
+
+/** Operations a grant can allow (KMS's GrantOperation values for symmetric keys). */
+export const GRANT_OPERATIONS = ['Decrypt', 'Encrypt', 'GenerateDataKey', 'GenerateDataKeyWithoutPlaintext', 'ReEncryptFrom', 'ReEncryptTo', 'CreateGrant', 'RetireGrant', 'DescribeKey'] as const;
+export type GrantOperation = (typeof GRANT_OPERATIONS)[number];
+const CRYPTO_GRANT_OPS: ReadonlySet<string> = new Set(['Decrypt', 'Encrypt', 'GenerateDataKey', 'GenerateDataKeyWithoutPlaintext', 'ReEncryptFrom', 'ReEncryptTo']);
+
+/** AWS-managed keys this region creates on first use: alias/aws/<service>. */
+export const AWS_MANAGED_SERVICES: Readonly<Record<string, string>> = {
+  ebs: 'Default key that protects my EBS volumes when no other key is defined',
+};
+
+export interface Tag {
+  readonly tagKey: string;
+  readonly tagValue: string;
+}
+
+interface MaterialRecord {
+  readonly version: number;
+  readonly createdAt: number;
+  readonly sealed: SealedSecret;
+}
+
+interface KeyRecord {
+  readonly keyId: string;
+  readonly accountId: string;
+  readonly arn: string;
+  readonly creationDate: number; // epoch ms
+  readonly description: string;
+  readonly keyState: KeyState;
+  readonly deletionDate?: number;
+  readonly pendingWindowInDays?: number;
+  readonly keyManager: KeyManager;
+  readonly policy: string;
+  readonly tags: readonly Tag[];
+  readonly rotationEnabled: boolean;
+  readonly rotationPeriodInDays?: number;
+  readonly nextRotationDate?: number;
+  readonly lastRotationDate?: number;
+  readonly currentVersion: number;
+  readonly materials: readonly MaterialRecord[];
+}
+
+interface AliasRecord {
+  readonly aliasName: string;
+  readonly targetKeyId: string;
+  readonly creationDate: number;
+  readonly lastUpdatedDate: number;
+}
+
+export interface GrantConstraints {
+  readonly encryptionContextSubset?: EncryptionContext;
+  readonly encryptionContextEquals?: EncryptionContext;
+}
+
+interface GrantRecord {
+  readonly grantId: string;
+  readonly keyId: string;
+  readonly keyArn: string;
+  readonly name?: string;
+  readonly creationDate: number;
+  readonly granteePrincipal: string;
+  readonly retiringPrincipal?: string;
+  readonly issuingAccount: string;
+  readonly operations: readonly GrantOperation[];
+  readonly constraints?: GrantConstraints;
+  readonly tokenSha256: string;
+}
+
+export interface KeyMetadata {
+  readonly accountId: string;
+  readonly keyId: string;
+  readonly arn: string;
+  readonly creationDate: Date;
+  readonly enabled: boolean;
+  readonly description: string;
+  readonly keyUsage: 'ENCRYPT_DECRYPT';
+  readonly keySpec: 'SYMMETRIC_DEFAULT';
+  readonly keyState: KeyState;
+  readonly deletionDate?: Date;
+  readonly keyManager: KeyManager;
+  readonly origin: 'AWS_KMS';
+}
+
+export interface AliasEntry {
+  readonly aliasName: string;
+  readonly aliasArn: string;
+  readonly targetKeyId: string;
+  readonly creationDate: Date;
+  readonly lastUpdatedDate: Date;
+}
+
+export interface GrantEntry {
+  readonly keyId: string; // the key ARN, as ListGrants returns it
+  readonly grantId: string;
+  readonly name?: string;
+  readonly creationDate: Date;
+  readonly granteePrincipal: string;
+  readonly retiringPrincipal?: string;
+  readonly issuingAccount: string;
+  readonly operations: readonly GrantOperation[];
+  readonly constraints?: GrantConstraints;
+}
+
+export interface Page<T> {
+  readonly items: T[];
+  readonly truncated: boolean;
+  readonly nextMarker?: string;
+}
+
+/** Who calls: an authenticated IAM principal, or a service principal (serviceCaller()). */
+export interface KmsCaller {
+  readonly principal: AuthzPrincipal;
+  /** IAM condition keys of the request (aws:SourceIp, kms:ViaService, …). */
+  readonly context?: ConditionContext;
+}
+
+const SERVICE_PREFIX = 'service:';
+const SERVICE_RE = /^[a-z0-9-]+(\.[a-z0-9-]+)*\.amazonaws\.com$/;
+
+/** A caller for a service acting inside the region (e.g. 'ebs.amazonaws.com' decrypting a volume key under a grant). */
+export function serviceCaller(service: string, accountId: string): KmsCaller {
+  if (!SERVICE_RE.test(service)) throw new RangeError(`Not a service principal: ${service}`);
+  return { principal: { accountId, userName: `${SERVICE_PREFIX}${service}`, arn: service } };
+}
+
+function isService(p: AuthzPrincipal): boolean {
+  return p.userName.startsWith(SERVICE_PREFIX);
+}
+
+function callerArn(p: AuthzPrincipal): string {
+  return isService(p) ? p.userName.slice(SERVICE_PREFIX.length) : principalArn(p);
+}
+
+const K = {
+  key: (id: string) => `kms/keys/${id}`,
+  acctKey: (a: string, id: string) => `kms/accounts/${a}/keys/${id}`,
+  acctKeys: (a: string) => `kms/accounts/${a}/keys/`,
+  alias: (a: string, name: string) => `kms/accounts/${a}/aliases/${name}`,
+  aliases: (a: string) => `kms/accounts/${a}/aliases/`,
+  grant: (g: string) => `kms/grants/${g}`,
+  keyGrant: (k: string, g: string) => `kms/keygrants/${k}/${g}`,
+  keyGrants: (k: string) => `kms/keygrants/${k}/`,
+};
+
+export const keyArn = (accountId: string, keyId: string): string => `arn:aws:kms:${KMS_REGION}:${accountId}:key/${keyId}`;
+export const aliasArn = (accountId: string, aliasName: string): string => `arn:aws:kms:${KMS_REGION}:${accountId}:${aliasName}`;
+
+const materialAad = (keyId: string, version: number): string => `nitride/kms/key-material/v1/${keyId}/${version}`;
+const json = (v: unknown): JsonValue => JSON.parse(JSON.stringify(v)) as JsonValue;
+const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
+
+function metadata(r: KeyRecord): KeyMetadata {
+  return {
+    accountId: r.accountId,
+    keyId: r.keyId,
+    arn: r.arn,
+    creationDate: new Date(r.creationDate),
+    enabled: r.keyState === 'Enabled',
+    description: r.description,
+    keyUsage: 'ENCRYPT_DECRYPT',
+    keySpec: 'SYMMETRIC_DEFAULT',
+    keyState: r.keyState,
+    ...(r.deletionDate !== undefined ? { deletionDate: new Date(r.deletionDate) } : {}),
+    keyManager: r.keyManager,
+    origin: 'AWS_KMS',
+  };
+}
+
+function grantEntry(g: GrantRecord): GrantEntry {
+  return {
+    keyId: g.keyArn,
+    grantId: g.grantId,
+    ...(g.name !== undefined ? { name: g.name } : {}),
+    creationDate: new Date(g.creationDate),
+    granteePrincipal: g.granteePrincipal,
+    ...(g.retiringPrincipal !== undefined ? { retiringPrincipal: g.retiringPrincipal } : {}),
+    issuingAccount: g.issuingAccount,
+    operations: g.operations,
+    ...(g.constraints !== undefined ? { constraints: g.constraints } : {}),
+  };
+}
+
+function encodeMarker(key: string): string {
+  return Buffer.from(key, 'utf8').toString('base64url');
+}
+
+function decodeMarker(marker: string | undefined, prefix: string): string | undefined {
+  if (marker === undefined) return undefined;
+  const key = Buffer.from(marker, 'base64url').toString('utf8');
+  if (!key.startsWith(prefix)) throw new KmsError('InvalidMarkerException', 'The marker is not valid for this request.');
+  return key;
+}
+
+function checkLimit(limit: number | undefined, dflt: number, max: number): number {
+  if (limit === undefined) return dflt;
+  if (!Number.isInteger(limit) || limit < 1 || limit > max) throw validation(`1 validation error detected: Value '${limit}' at 'limit' failed to satisfy constraint: Member must have value between 1 and ${max}`);
+  return limit;
+}
+
+const ALIAS_RE = /^alias\/[a-zA-Z0-9/_-]+$/;
+const IAM_PRINCIPAL_RE = /^arn:aws:iam::\d{12}:(root|user\/[\w+=,.@/-]+|role\/[\w+=,.@/-]+)$/;
+
+export function checkAliasName(name: string, opts: { allowAws?: boolean } = {}): void {
+  if (name.length < 1 || name.length > 256 || !ALIAS_RE.test(name)) throw new KmsError('InvalidAliasNameException', `Alias ${name} must begin with 'alias/' and contain only alphanumeric characters, '/', '_' or '-'.`, { aliasName: name });
+  if (!opts.allowAws && name.startsWith('alias/aws/')) throw new KmsError('InvalidAliasNameException', `Alias ${name} must not begin with 'alias/aws/'; that prefix is reserved for AWS managed keys.`, { aliasName: name });
+}
+
+function checkContext(ctx: EncryptionContext | undefined): void {
+  if (ctx === undefined) return;
+  for (const [k, v] of Object.entries(ctx)) {
+    if (typeof v !== 'string' || k.length === 0) throw validation('EncryptionContext keys must be non-empty strings and values strings.');
+  }
+}
+
+function contextSatisfies(c: GrantConstraints | undefined, ctx: EncryptionContext | undefined): boolean {
+  if (c === undefined) return true;
+  const req = ctx ?? {};
+  if (c.encryptionContextEquals !== undefined) {
+    const want = c.encryptionContextEquals;
+    const wk = Object.keys(want);
+    if (wk.length !== Object.keys(req).length) return false;
+    if (!wk.every((k) => Object.hasOwn(req, k) && req[k] === want[k])) return false;
+  }
+  if (c.encryptionContextSubset !== undefined) {
+    for (const [k, v] of Object.entries(c.encryptionContextSubset)) if (!Object.hasOwn(req, k) || req[k] !== v) return false;
+  }
+  return true;
+}
+
+/** Options of one cryptographic call. */
+export interface CryptoOptions {
+  readonly encryptionContext?: EncryptionContext;
+  readonly grantTokens?: readonly string[];
+}
+
+export class Kms {
+  private readonly materialCache = new Map<string, Buffer>();
+
+  constructor(
+    private readonly store: StateStore,
+    private readonly rootKey: RootKey,
+    private readonly iam: Iam,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** KMS with the region root key at $home/region/root.key (the file IAM uses; created 0600 on first use). */
+  static open(store: StateStore, iam: Iam, opts: { home?: string; rootKeyPath?: string } = {}): Kms {
+    return new Kms(store, RootKey.loadOrCreate(opts.rootKeyPath ?? rootKeyPath(opts.home ?? nitrideHome())), iam);
+  }
+
+  // ---- keys --------------------------------------------------------------------------------
+
+  async createKey(
+    caller: KmsCaller,
+    req: { description?: string; keyUsage?: string; keySpec?: string; policy?: string; tags?: readonly Tag[]; origin?: string } = {},
+  ): Promise<KeyMetadata> {
+    await this.authorizeAccount(caller, 'CreateKey');
+    if (req.keyUsage !== undefined && req.keyUsage !== 'ENCRYPT_DECRYPT') throw new KmsError('UnsupportedOperationException', `KeyUsage ${req.keyUsage} is not supported; only ENCRYPT_DECRYPT keys exist here.`);
+    if (req.keySpec !== undefined && req.keySpec !== 'SYMMETRIC_DEFAULT') throw new KmsError('UnsupportedOperationException', `KeySpec ${req.keySpec} is not supported; only SYMMETRIC_DEFAULT keys exist here.`);
+    if (req.origin !== undefined && req.origin !== 'AWS_KMS') throw new KmsError('UnsupportedOperationException', `Origin ${req.origin} is not supported.`);
+    const description = req.description ?? '';
+    if (description.length > 8192) throw validation("1 validation error detected: Value at 'description' failed to satisfy constraint: Member must have length less than or equal to 8192");
+    const policy = req.policy ?? defaultKeyPolicy(caller.principal.accountId);
+    if (req.policy !== undefined) {
+      try {
+        const p = JSON.parse(req.policy) as unknown;
+        if (typeof p !== 'object' || p === null || Array.isArray(p)) throw new Error('not an object');
+      } catch (e) {
+        throw new KmsError('MalformedPolicyDocumentException', 'The key policy is not a JSON object.', {}, { cause: e });
+      }
+    }
+    const tags = req.tags ?? [];
+    for (const t of tags) if (t.tagKey.length < 1 || t.tagKey.length > 128 || t.tagValue.length > 256 || t.tagKey.startsWith('aws:')) throw new KmsError('TagException', `The tag ${t.tagKey} is not valid.`);
+    const rec = this.newKeyRecord(caller.principal.accountId, { description, policy, tags, keyManager: 'CUSTOMER' });
+    await this.store.txn({ put: [{ key: K.key(rec.keyId), value: json(rec) }, { key: K.acctKey(rec.accountId, rec.keyId), value: {} }] });
+    return metadata(rec);
+  }
+
+  private newKeyRecord(accountId: string, o: { description: string; policy: string; tags: readonly Tag[]; keyManager: KeyManager }): KeyRecord {
+    const keyId = randomUUID();
+    const t = this.now();
+    const material = randomBytes(MATERIAL_BYTES);
+    const sealed = this.rootKey.seal(material.toString('base64'), materialAad(keyId, 1));
+    this.materialCache.set(`${keyId}/1`, material);
+    const aws = o.keyManager === 'AWS';
+    return {
+      keyId,
+      accountId,
+      arn: keyArn(accountId, keyId),
+      creationDate: t,
+      description: o.description,
+      keyState: 'Enabled',
+      keyManager: o.keyManager,
+      policy: o.policy,
+      tags: o.tags,
+      rotationEnabled: aws, // AWS managed keys rotate every year
+      ...(aws ? { rotationPeriodInDays: DEFAULT_ROTATION_DAYS, nextRotationDate: t + DEFAULT_ROTATION_DAYS * DAY_MS } : {}),
+      currentVersion: 1,
+      materials: [{ version: 1, createdAt: t, sealed }],
+    };
+  }
+
+  async describeKey(caller: KmsCaller, keyId: string): Promise<KeyMetadata> {
+    const key = await this.resolve(caller, keyId);
+    await this.authorizeKey(caller, 'DescribeKey', key);
+    return metadata(key.rec);
+  }
+
+  async getKeyPolicy(caller: KmsCaller, keyId: string): Promise<string> {
+    const key = await this.resolve(caller, keyId);
+    await this.authorizeKey(caller, 'GetKeyPolicy', key);
+    return key.rec.policy;
+  }
+
+  async listKeys(caller: KmsCaller, opts: { limit?: number; marker?: string } = {}): Promise<Page<{ keyId: string; keyArn: string }>> {
+    await this.authorizeAccount(caller, 'ListKeys');
+    const acct = caller.principal.accountId;
+    const limit = checkLimit(opts.limit, 100, 1000);
+    const prefix = K.acctKeys(acct);
+    const after = decodeMarker(opts.marker, prefix);
+    const rows = await this.store.list(prefix, after === undefined ? { limit: limit + 1 } : { limit: limit + 1, startAfter: after });
+    const page = rows.slice(0, limit);
+    const items = page.map((r) => {
+      const id = r.key.slice(prefix.length);
+      return { keyId: id, keyArn: keyArn(acct, id) };
+    });
+    const last = page[page.length - 1];
+    return rows.length > limit && last ? { items, truncated: true, nextMarker: encodeMarker(last.key) } : { items, truncated: false };
+  }
+
+  async enableKey(caller: KmsCaller, keyId: string): Promise<void> {
+    const key = await this.resolve(caller, keyId, { keyOnly: true });
+    await this.authorizeKey(caller, 'EnableKey', key, { manage: true });
+    await this.updateKey(key.rec.keyId, (r) => {
+      if (r.keyState === 'PendingDeletion') throw pendingDeletion(r);
+      return { ...r, keyState: 'Enabled' };
+    });
+  }
+
+  async disableKey(caller: KmsCaller, keyId: string): Promise<void> {
+    const key = await this.resolve(caller, keyId, { keyOnly: true });
+    await this.authorizeKey(caller, 'DisableKey', key, { manage: true });
+    await this.updateKey(key.rec.keyId, (r) => {
+      if (r.keyState === 'PendingDeletion') throw pendingDeletion(r);
+      return { ...r, keyState: 'Disabled' };
+    });
+  }
+
+  async scheduleKeyDeletion(caller: KmsCaller, keyId: string, pendingWindowInDays = 30): Promise<{ keyId: string; deletionDate: Date; keyState: KeyState; pendingWindowInDays: number }> {
+    if (!Number.isInteger(pendingWindowInDays) || pendingWindowInDays < 7 || pendingWindowInDays > 30) {
+      throw validation(`1 validation error detected: Value '${pendingWindowInDays}' at 'pendingWindowInDays' failed to satisfy constraint: Member must have value between 7 and 30`);
+    }
+    const key = await this.resolve(caller, keyId, { keyOnly: true });
+    await this.authorizeKey(caller, 'ScheduleKeyDeletion', key, { manage: true });
+    const deletionDate = this.now() + pendingWindowInDays * DAY_MS;
+    const r = await this.updateKey(key.rec.keyId, (r) => {
+      if (r.keyState === 'PendingDeletion') throw pendingDeletion(r);
+      return { ...r, keyState: 'PendingDeletion', deletionDate, pendingWindowInDays };
+    });
+    return { keyId: r.arn, deletionDate: new Date(deletionDate), keyState: 'PendingDeletion', pendingWindowInDays };
+  }
+
+  /** Cancels a scheduled deletion; the key comes back Disabled, as in KMS. */
+  async cancelKeyDeletion(caller: KmsCaller, keyId: string): Promise<{ keyId: string }> {
+    const key = await this.resolve(caller, keyId, { keyOnly: true });
+    await this.authorizeKey(caller, 'CancelKeyDeletion', key, { manage: true });
+    const r = await this.updateKey(key.rec.keyId, (r) => {
+      if (r.keyState !== 'PendingDeletion') throw new KmsError('KMSInvalidStateException', `${r.arn} is not pending deletion.`, { keyId: r.keyId });
+      const { deletionDate: _d, pendingWindowInDays: _p, ...rest } = r;
+      return { ...rest, keyState: 'Disabled' };
+    });
+    return { keyId: r.arn };
+  }
+
+  // ---- rotation ----------------------------------------------------------------------------
+
+  async enableKeyRotation(caller: KmsCaller, keyId: string, rotationPeriodInDays = DEFAULT_ROTATION_DAYS): Promise<void> {
+    if (!Number.isInteger(rotationPeriodInDays) || rotationPeriodInDays < 90 || rotationPeriodInDays > 2560) {
+      throw validation(`1 validation error detected: Value '${rotationPeriodInDays}' at 'rotationPeriodInDays' failed to satisfy constraint: Member must have value between 90 and 2560`);
+    }
+    const key = await this.resolve(caller, keyId, { keyOnly: true });
+    await this.authorizeKey(caller, 'EnableKeyRotation', key, { manage: true });
+    await this.updateKey(key.rec.keyId, (r) => {
+      usable(r);
+      return { ...r, rotationEnabled: true, rotationPeriodInDays, nextRotationDate: this.now() + rotationPeriodInDays * DAY_MS };
+    });
+  }
+
+  async disableKeyRotation(caller: KmsCaller, keyId: string): Promise<void> {
+    const key = await this.resolve(caller, keyId, { keyOnly: true });
+    await this.authorizeKey(caller, 'DisableKeyRotation', key, { manage: true });
+    await this.updateKey(key.rec.keyId, (r) => {
+      usable(r);
+      const { nextRotationDate: _n, rotationPeriodInDays: _p, ...rest } = r;
+      return { ...rest, rotationEnabled: false };
+    });
+  }
+
+  async getKeyRotationStatus(caller: KmsCaller, keyId: string): Promise<{ keyId: string; keyRotationEnabled: boolean; rotationPeriodInDays?: number; nextRotationDate?: Date; materialVersions: number }> {
+    const key = await this.resolve(caller, keyId, { keyOnly: true });
+    await this.authorizeKey(caller, 'GetKeyRotationStatus', key);
+    const r = key.rec;
+    if (r.keyState === 'PendingDeletion') throw pendingDeletion(r);
+    return {
+      keyId: r.arn,
+      keyRotationEnabled: r.rotationEnabled,
+      ...(r.rotationEnabled && r.rotationPeriodInDays !== undefined ? { rotationPeriodInDays: r.rotationPeriodInDays } : {}),
+      ...(r.rotationEnabled && r.nextRotationDate !== undefined ? { nextRotationDate: new Date(r.nextRotationDate) } : {}),
+      materialVersions: r.materials.length,
+    };
+  }
+
+  /** RotateKeyOnDemand: new material now; earlier versions stay for Decrypt. */
+  async rotateKeyOnDemand(caller: KmsCaller, keyId: string): Promise<{ keyId: string }> {
+    const key = await this.resolve(caller, keyId, { keyOnly: true });
+    await this.authorizeKey(caller, 'RotateKeyOnDemand', key, { manage: true });
+    usable(key.rec);
+    return { keyId: (await this.rotate(key.rec.keyId)).arn };
+  }
+
+  /** Adds a material version to a key and makes it current (no authorization: for the rotation timer and tests). */
+  async rotate(keyId: string): Promise<KeyMetadata & { currentVersion: number }> {
+    let fresh: Buffer | undefined;
+    const r = await this.updateKey(keyId, (r) => {
+      const version = r.currentVersion + 1;
+      fresh = randomBytes(MATERIAL_BYTES);
+      const sealed = this.rootKey.seal(fresh.toString('base64'), materialAad(r.keyId, version));
+      const t = this.now();
+      return {
+        ...r,
+        currentVersion: version,
+        materials: [...r.materials, { version, createdAt: t, sealed }],
+        lastRotationDate: t,
+        ...(r.rotationEnabled && r.rotationPeriodInDays !== undefined ? { nextRotationDate: t + r.rotationPeriodInDays * DAY_MS } : {}),
+      };
+    });
+    if (fresh) this.materialCache.set(`${r.keyId}/${r.currentVersion}`, fresh);
+    return { ...metadata(r), currentVersion: r.currentVersion };
+  }
+
+  /** Rotates every enabled key whose rotation date has come (call from a timer). Returns the rotated key ids. */
+  async rotateDue(): Promise<string[]> {
+    const done: string[] = [];
+    for (const e of await this.store.list<KeyRecord>('kms/keys/')) {
+      const r = e.value;
+      if (r.rotationEnabled && r.keyState === 'Enabled' && r.nextRotationDate !== undefined && r.nextRotationDate <= this.now()) {
+        await this.rotate(r.keyId);
+        done.push(r.keyId);
+      }
+    }
+    return done;
+  }
+
+  // ---- aliases -----------------------------------------------------------------------------
+
+  async createAlias(caller: KmsCaller, aliasName: string, targetKeyId: string): Promise<void> {
+    checkAliasName(aliasName);
+    const acct = caller.principal.accountId;
+    const key = await this.resolve(caller, targetKeyId, { keyOnly: true });
+    if (key.rec.accountId !== acct) throw notFoundKey(targetKeyId);
+    await this.authorizeIam(caller, 'CreateAlias', [aliasArn(acct, aliasName), key.rec.arn]);
+    if (key.rec.keyManager === 'AWS') throw this.denied(caller, 'CreateAlias', key.rec.arn);
+    if (key.rec.keyState === 'PendingDeletion') throw pendingDeletion(key.rec);
+    const t = this.now();
+    const rec: AliasRecord = { aliasName, targetKeyId: key.rec.keyId, creationDate: t, lastUpdatedDate: t };
+    if (!(await this.store.txn({ compare: [{ key: K.alias(acct, aliasName), version: 0 }], put: [{ key: K.alias(acct, aliasName), value: json(rec) }] }))) {
+      throw new KmsError('AlreadyExistsException', `An alias with the name ${aliasArn(acct, aliasName)} already exists`, { aliasName });
+    }
+  }
+
+  async updateAlias(caller: KmsCaller, aliasName: string, targetKeyId: string): Promise<void> {
+    checkAliasName(aliasName);
+    const acct = caller.principal.accountId;
+    const cur = await this.store.get<AliasRecord>(K.alias(acct, aliasName));
+    if (!cur) throw notFoundAlias(acct, aliasName);
+    const key = await this.resolve(caller, targetKeyId, { keyOnly: true });
+    if (key.rec.accountId !== acct) throw notFoundKey(targetKeyId);
+    const oldArn = keyArn(acct, cur.value.targetKeyId);
+    await this.authorizeIam(caller, 'UpdateAlias', [aliasArn(acct, aliasName), key.rec.arn, oldArn]);
+    if (key.rec.keyManager === 'AWS') throw this.denied(caller, 'UpdateAlias', key.rec.arn);
+    if (key.rec.keyState === 'PendingDeletion') throw pendingDeletion(key.rec);
+    const rec: AliasRecord = { ...cur.value, targetKeyId: key.rec.keyId, lastUpdatedDate: this.now() };
+    if (!(await this.store.txn({ compare: [{ key: K.alias(acct, aliasName), version: cur.version }], put: [{ key: K.alias(acct, aliasName), value: json(rec) }] }))) {
+      throw notFoundAlias(acct, aliasName);
+    }
+  }
+
+  async deleteAlias(caller: KmsCaller, aliasName: string): Promise<void> {
+    checkAliasName(aliasName);
+    const acct = caller.principal.accountId;
+    const cur = await this.store.get<AliasRecord>(K.alias(acct, aliasName));
+    if (!cur) throw notFoundAlias(acct, aliasName);
+    await this.authorizeIam(caller, 'DeleteAlias', [aliasArn(acct, aliasName), keyArn(acct, cur.value.targetKeyId)]);
+    await this.store.txn({ compare: [{ key: K.alias(acct, aliasName), version: cur.version }], delete: [K.alias(acct, aliasName)] });
+  }
+
+  async listAliases(caller: KmsCaller, opts: { keyId?: string; limit?: number; marker?: string } = {}): Promise<Page<AliasEntry>> {
+    await this.authorizeAccount(caller, 'ListAliases');
+    const acct = caller.principal.accountId;
+    const limit = checkLimit(opts.limit, 50, 100);
+    let only: string | undefined;
+    if (opts.keyId !== undefined) {
+      const key = await this.resolve(caller, opts.keyId, { keyOnly: true });
+      if (key.rec.accountId !== acct) throw notFoundKey(opts.keyId);
+      only = key.rec.keyId;
+    }
+    const prefix = K.aliases(acct);
+    let after = decodeMarker(opts.marker, prefix);
+    const items: AliasEntry[] = [];
+    for (;;) {
+      const rows = await this.store.list<AliasRecord>(prefix, after === undefined ? { limit: limit + 1 } : { limit: limit + 1, startAfter: after });
+      for (const r of rows) {
+        if (only !== undefined && r.value.targetKeyId !== only) {
+          after = r.key;
+          continue;
+        }
+        if (items.length === limit) return { items, truncated: true, nextMarker: encodeMarker(after ?? '') };
+        const a = r.value;
+        items.push({ aliasName: a.aliasName, aliasArn: aliasArn(acct, a.aliasName), targetKeyId: a.targetKeyId, creationDate: new Date(a.creationDate), lastUpdatedDate: new Date(a.lastUpdatedDate) });
+        after = r.key;
+      }
+      if (rows.length < limit + 1) return { items, truncated: false };
+    }
+  }
+
+  /** The account's AWS-managed key for a service (alias/aws/ebs), created on first use. No authorization: for the region's services. */
+  async awsManagedKey(accountId: string, service = 'ebs'): Promise<KeyMetadata> {
+    const description = AWS_MANAGED_SERVICES[service];
+    if (description === undefined) throw new RangeError(`No AWS managed key for service ${service}.`);
+    const aliasName = `alias/aws/${service}`;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const cur = await this.store.get<AliasRecord>(K.alias(accountId, aliasName));
+      if (cur) {
+        const rec = await this.loadKey(cur.value.targetKeyId);
+        if (rec) return metadata(rec);
+      }
+      const rec = this.newKeyRecord(accountId, { description, policy: awsManagedKeyPolicy(accountId, service), tags: [], keyManager: 'AWS' });
+      const t = this.now();
+      const alias: AliasRecord = { aliasName, targetKeyId: rec.keyId, creationDate: t, lastUpdatedDate: t };
+      const ok = await this.store.txn({
+        compare: [{ key: K.alias(accountId, aliasName), version: cur?.version ?? 0 }],
+        put: [
+          { key: K.key(rec.keyId), value: json(rec) },
+          { key: K.acctKey(accountId, rec.keyId), value: {} },
+          { key: K.alias(accountId, aliasName), value: json(alias) },
+        ],
+      });
+      if (ok) return metadata(rec);
+    }
+    throw new KmsError('KMSInternalException', `The AWS managed key ${aliasName} could not be created.`, { accountId });
+  }
+
+  // ---- cryptography ------------------------------------------------------------------------
+  /** GenerateRandom: 1..1024 random bytes (kms:GenerateRandom, no key). */
+  async generateRandom(caller: KmsCaller, numberOfBytes: number | undefined): Promise<Buffer> {
+    if (numberOfBytes === undefined || !Number.isInteger(numberOfBytes) || numberOfBytes < 1 || numberOfBytes > MAX_DATA_KEY_BYTES) {
+      throw validation(`1 validation error detected: Value '${numberOfBytes}' at 'numberOfBytes' failed to satisfy constraint: Member must have value between 1 and ${MAX_DATA_KEY_BYTES}`);
+    }
+    await this.authorizeAccount(caller, 'GenerateRandom');
+    return randomBytes(numberOfBytes);
+  }
+
+
+  async encrypt(caller: KmsCaller, req: { keyId: string; plaintext: Buffer } & CryptoOptions): Promise<{ ciphertextBlob: Buffer; keyId: string }> {
+    if (req.plaintext.length < 1 || req.plaintext.length > MAX_PLAINTEXT_BYTES) throw validation(`1 validation error detected: Value at 'plaintext' failed to satisfy constraint: Member must have length between 1 and ${MAX_PLAINTEXT_BYTES}`);
+    checkContext(req.encryptionContext);
+    const key = await this.resolve(caller, req.keyId);
+    await this.authorizeKey(caller, 'Encrypt', key, req);
+    usable(key.rec);
+    return { ciphertextBlob: this.seal(key.rec, req.plaintext, req.encryptionContext), keyId: key.rec.arn };
+  }
+
+  /** Decrypt: the blob names its key; `keyId`, when given, must be that key (IncorrectKeyException). */
+  async decrypt(caller: KmsCaller, req: { ciphertextBlob: Uint8Array; keyId?: string } & CryptoOptions): Promise<{ plaintext: Buffer; keyId: string }> {
+    checkContext(req.encryptionContext);
+    const { rec, plaintext } = await this.open(caller, 'Decrypt', req.ciphertextBlob, req.keyId, req);
+    return { plaintext, keyId: rec.arn };
+  }
+
+  async generateDataKey(caller: KmsCaller, req: { keyId: string; keySpec?: string; numberOfBytes?: number } & CryptoOptions): Promise<{ plaintext: Buffer; ciphertextBlob: Buffer; keyId: string }> {
+    return this.dataKey(caller, 'GenerateDataKey', req);
+  }
+
+  async generateDataKeyWithoutPlaintext(caller: KmsCaller, req: { keyId: string; keySpec?: string; numberOfBytes?: number } & CryptoOptions): Promise<{ ciphertextBlob: Buffer; keyId: string }> {
+    const r = await this.dataKey(caller, 'GenerateDataKeyWithoutPlaintext', req);
+    r.plaintext.fill(0);
+    return { ciphertextBlob: r.ciphertextBlob, keyId: r.keyId };
+  }
+
+  private async dataKey(caller: KmsCaller, op: 'GenerateDataKey' | 'GenerateDataKeyWithoutPlaintext', req: { keyId: string; keySpec?: string; numberOfBytes?: number } & CryptoOptions): Promise<{ plaintext: Buffer; ciphertextBlob: Buffer; keyId: string }> {
+    let n: number;
+    if (req.keySpec !== undefined && req.numberOfBytes !== undefined) throw validation('Please specify either number of bytes or key spec.');
+    if (req.keySpec !== undefined) {
+      if (req.keySpec === 'AES_256') n = 32;
+      else if (req.keySpec === 'AES_128') n = 16;
+      else throw validation(`1 validation error detected: Value '${req.keySpec}' at 'keySpec' failed to satisfy constraint: Member must satisfy enum value set: [AES_256, AES_128]`);
+    } else if (req.numberOfBytes !== undefined) {
+      if (!Number.isInteger(req.numberOfBytes) || req.numberOfBytes < 1 || req.numberOfBytes > MAX_DATA_KEY_BYTES) throw validation(`1 validation error detected: Value '${req.numberOfBytes}' at 'numberOfBytes' failed to satisfy constraint: Member must have value between 1 and ${MAX_DATA_KEY_BYTES}`);
+      n = req.numberOfBytes;
+    } else throw validation('Please specify either number of bytes or key spec.');
+    checkContext(req.encryptionContext);
+    const key = await this.resolve(caller, req.keyId);
+    await this.authorizeKey(caller, op, key, req);
+    usable(key.rec);
+    const plaintext = randomBytes(n);
+    return { plaintext, ciphertextBlob: this.seal(key.rec, plaintext, req.encryptionContext), keyId: key.rec.arn };
+  }
+
+  async reEncrypt(
+    caller: KmsCaller,
+    req: { ciphertextBlob: Uint8Array; sourceKeyId?: string; sourceEncryptionContext?: EncryptionContext; destinationKeyId: string; destinationEncryptionContext?: EncryptionContext; grantTokens?: readonly string[] },
+  ): Promise<{ ciphertextBlob: Buffer; sourceKeyId: string; keyId: string }> {
+    checkContext(req.sourceEncryptionContext);
+    checkContext(req.destinationEncryptionContext);
+    const dest = await this.resolve(caller, req.destinationKeyId);
+    const src = await this.open(caller, 'ReEncryptFrom', req.ciphertextBlob, req.sourceKeyId, {
+      ...(req.sourceEncryptionContext !== undefined ? { encryptionContext: req.sourceEncryptionContext } : {}),
+      ...(req.grantTokens !== undefined ? { grantTokens: req.grantTokens } : {}),
+    });
+    try {
+      await this.authorizeKey(caller, 'ReEncryptTo', dest, {
+        ...(req.destinationEncryptionContext !== undefined ? { encryptionContext: req.destinationEncryptionContext } : {}),
+        ...(req.grantTokens !== undefined ? { grantTokens: req.grantTokens } : {}),
+      });
+      usable(dest.rec);
+      return { ciphertextBlob: this.seal(dest.rec, src.plaintext, req.destinationEncryptionContext), sourceKeyId: src.rec.arn, keyId: dest.rec.arn };
+    } finally {
+      src.plaintext.fill(0);
+    }
+  }
+
+  private seal(rec: KeyRecord, plaintext: Buffer, ctx: EncryptionContext | undefined): Buffer {
+    return sealBlob(this.material(rec, rec.currentVersion), rec.keyId, rec.currentVersion, plaintext, ctx);
+  }
+
+  private async open(caller: KmsCaller, op: 'Decrypt' | 'ReEncryptFrom', blob: Uint8Array, keyId: string | undefined, o: CryptoOptions): Promise<{ rec: KeyRecord; plaintext: Buffer }> {
+    const parsed = decodeBlob(blob);
+    const rec = await this.loadKey(parsed.keyId);
+    if (keyId !== undefined) {
+      const named = await this.resolve(caller, keyId);
+      if (named.rec.keyId !== parsed.keyId) throw new KmsError('IncorrectKeyException', 'The key ID in the request does not identify the key that encrypted the ciphertext.', { keyId });
+    }
+    if (rec === undefined) {
+      // a blob naming an unknown key is indistinguishable from garbage
+      throw new KmsError('InvalidCiphertextException', 'The ciphertext is not valid.', {});
+    }
+    await this.authorizeKey(caller, op, { rec, how: 'ciphertext' }, o);
+    usable(rec);
+    if (!rec.materials.some((m) => m.version === parsed.materialVersion)) throw new KmsError('InvalidCiphertextException', 'The ciphertext is not valid.', { keyId: rec.keyId });
+    return { rec, plaintext: openBlob(this.material(rec, parsed.materialVersion), parsed, o.encryptionContext) };
+  }
+
+  private material(rec: KeyRecord, version: number): Buffer {
+    const ck = `${rec.keyId}/${version}`;
+    const hit = this.materialCache.get(ck);
+    if (hit) return hit;
+    const m = rec.materials.find((x) => x.version === version);
+    if (!m) throw new KmsError('KMSInternalException', 'The key material version is missing.', { keyId: rec.keyId, version });
+    const b = Buffer.from(this.rootKey.unseal(m.sealed, materialAad(rec.keyId, version)), 'base64');
+    if (b.length !== MATERIAL_BYTES) throw new KmsError('KMSInternalException', 'The key material is corrupt.', { keyId: rec.keyId, version });
+    if (this.materialCache.size > 10_000) this.materialCache.clear();
+    this.materialCache.set(ck, b);
+    return b;
+  }
+
+  // ---- grants ------------------------------------------------------------------------------
+
+  async createGrant(
+    caller: KmsCaller,
+    req: { keyId: string; granteePrincipal: string; operations: readonly string[]; retiringPrincipal?: string; constraints?: GrantConstraints; name?: string; grantTokens?: readonly string[] },
+  ): Promise<{ grantId: string; grantToken: string }> {
+    const checkPrincipal = (p: string, member: string): void => {
+      if (!IAM_PRINCIPAL_RE.test(p) && !SERVICE_RE.test(p)) throw validation(`1 validation error detected: Value '${p}' at '${member}' failed to satisfy constraint: Member must be an IAM principal ARN or a service principal`);
+    };
+    checkPrincipal(req.granteePrincipal, 'granteePrincipal');
+    if (req.retiringPrincipal !== undefined) checkPrincipal(req.retiringPrincipal, 'retiringPrincipal');
+    if (req.operations.length === 0) throw validation("1 validation error detected: Value '[]' at 'operations' failed to satisfy constraint: Member must have length greater than or equal to 1");
+    for (const op of req.operations) {
+      if (!(GRANT_OPERATIONS as readonly string[]).includes(op)) throw validation(`1 validation error detected: Value '${op}' at 'operations' failed to satisfy constraint: Member must satisfy enum value set: [${GRANT_OPERATIONS.join(', ')}]`);
+    }
+    const c = req.constraints;
+    if (c !== undefined) {
+      checkContext(c.encryptionContextEquals);
+      checkContext(c.encryptionContextSubset);
+      if (req.operations.some((op) => !CRYPTO_GRANT_OPS.has(op))) throw validation('Grant constraints apply only to cryptographic operations.');
+    }
+    if (req.name !== undefined && !/^[a-zA-Z0-9:/_-]{1,256}$/.test(req.name)) throw validation(`1 validation error detected: Value '${req.name}' at 'name' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[a-zA-Z0-9:/_-]+$`);
+    const key = await this.resolve(caller, req.keyId, { keyOnly: true });
+    await this.authorizeKey(caller, 'CreateGrant', key, req.grantTokens ? { grantTokens: req.grantTokens } : {});
+    usable(key.rec);
+    const grantId = randomBytes(32).toString('hex');
+    const grantToken = Buffer.concat([Buffer.from(grantId, 'hex'), randomBytes(32)]).toString('base64');
+    const g: GrantRecord = {
+      grantId,
+      keyId: key.rec.keyId,
+      keyArn: key.rec.arn,
+      ...(req.name !== undefined ? { name: req.name } : {}),
+      creationDate: this.now(),
+      granteePrincipal: req.granteePrincipal,
+      ...(req.retiringPrincipal !== undefined ? { retiringPrincipal: req.retiringPrincipal } : {}),
+      issuingAccount: `arn:aws:iam::${caller.principal.accountId}:root`,
+      operations: req.operations as GrantOperation[],
+      ...(c !== undefined ? { constraints: c } : {}),
+      tokenSha256: sha256(grantToken),
+    };
+    await this.store.txn({ put: [{ key: K.grant(grantId), value: json(g) }, { key: K.keyGrant(key.rec.keyId, grantId), value: {} }] });
+    return { grantId, grantToken };
+  }
+
+  async listGrants(caller: KmsCaller, req: { keyId: string; grantId?: string; granteePrincipal?: string; limit?: number; marker?: string }): Promise<Page<GrantEntry>> {
+    const key = await this.resolve(caller, req.keyId, { keyOnly: true });
+    await this.authorizeKey(caller, 'ListGrants', key);
+    const limit = checkLimit(req.limit, 50, 100);
+    const prefix = K.keyGrants(key.rec.keyId);
+    let after = decodeMarker(req.marker, prefix);
+    const items: GrantEntry[] = [];
+    for (;;) {
+      const rows = await this.store.list(prefix, after === undefined ? { limit: limit + 1 } : { limit: limit + 1, startAfter: after });
+      for (const r of rows) {
+        const g = (await this.store.get<GrantRecord>(K.grant(r.key.slice(prefix.length))))?.value;
+        if (!g || (req.grantId !== undefined && g.grantId !== req.grantId) || (req.granteePrincipal !== undefined && g.granteePrincipal !== req.granteePrincipal)) {
+          after = r.key;
+          continue;
+        }
+        if (items.length === limit) return { items, truncated: true, nextMarker: encodeMarker(after ?? '') };
+        items.push(grantEntry(g));
+        after = r.key;
+      }
+      if (rows.length < limit + 1) return { items, truncated: false };
+    }
+  }
+
+  /**
+   * RetireGrant, by token or by key + grant id. Allowed for the grant's retiring principal,
+   * its grantee when the grant includes RetireGrant, and principals allowed kms:RetireGrant on the key.
+   */
+  async retireGrant(caller: KmsCaller, req: { grantToken?: string; keyId?: string; grantId?: string }): Promise<void> {
+    let g: GrantRecord | undefined;
+    if (req.grantToken !== undefined) {
+      g = await this.grantByToken(req.grantToken);
+    } else {
+      if (req.keyId === undefined || req.grantId === undefined) throw validation('Either GrantToken, or both KeyId and GrantId, must be given.');
+      const key = await this.resolve(caller, req.keyId, { keyOnly: true });
+      g = await this.grantOf(key.rec.keyId, req.grantId);
+    }
+    const me = callerArn(caller.principal);
+    const mayRetire = g.retiringPrincipal === me || (g.granteePrincipal === me && g.operations.includes('RetireGrant'));
+    if (!mayRetire) {
+      const rec = await this.loadKey(g.keyId);
+      if (!rec) throw new KmsError('InvalidGrantIdException', 'The grant does not exist.', {});
+      await this.authorizeKey(caller, 'RetireGrant', { rec, how: 'arn' });
+    }
+    await this.store.txn({ delete: [K.grant(g.grantId), K.keyGrant(g.keyId, g.grantId)] });
+  }
+
+  async revokeGrant(caller: KmsCaller, keyId: string, grantId: string): Promise<void> {
+    const key = await this.resolve(caller, keyId, { keyOnly: true });
+    await this.authorizeKey(caller, 'RevokeGrant', key);
+    const g = await this.grantOf(key.rec.keyId, grantId);
+    await this.store.txn({ delete: [K.grant(g.grantId), K.keyGrant(g.keyId, g.grantId)] });
+  }
+
+  private async grantOf(keyId: string, grantId: string): Promise<GrantRecord> {
+    const g = /^[0-9a-f]{64}$/.test(grantId) ? (await this.store.get<GrantRecord>(K.grant(grantId)))?.value : undefined;
+    if (!g || g.keyId !== keyId) throw new KmsError('InvalidGrantIdException', `Grant ID ${grantId} not found for key ${keyId}.`, { grantId });
+    return g;
+  }
+
+  private async grantByToken(token: string): Promise<GrantRecord> {
+    const raw = /^[A-Za-z0-9+/]+=*$/.test(token) ? Buffer.from(token, 'base64') : Buffer.alloc(0);
+    const g = raw.length === 64 ? (await this.store.get<GrantRecord>(K.grant(raw.subarray(0, 32).toString('hex'))))?.value : undefined;
+    if (!g || g.tokenSha256 !== sha256(token)) throw new KmsError('InvalidGrantTokenException', 'The grant token is not valid.', {});
+    return g;
+  }
+
+  // ---- resolution and authorization --------------------------------------------------------
+
+  private async loadKey(keyId: string): Promise<KeyRecord | undefined> {
+    if (!/^[0-9a-f-]{36}$/.test(keyId)) return undefined;
+    const got = await this.store.get<KeyRecord>(K.key(keyId));
+    if (!got) return undefined;
+    const r = got.value;
+    if (r.keyState === 'PendingDeletion' && r.deletionDate !== undefined && r.deletionDate <= this.now()) {
+      await this.purge(r, got.version);
+      return undefined;
+    }
+    return r;
+  }
+
+  /** The end of a waiting period: the key, its material, its grants and its aliases go. */
+  private async purge(r: KeyRecord, version: number): Promise<void> {
+    const grants = await this.store.list(K.keyGrants(r.keyId));
+    const aliases = (await this.store.list<AliasRecord>(K.aliases(r.accountId))).filter((a) => a.value.targetKeyId === r.keyId);
+    await this.store.txn({
+      compare: [{ key: K.key(r.keyId), version }],
+      delete: [K.key(r.keyId), K.acctKey(r.accountId, r.keyId), ...grants.flatMap((g) => [g.key, K.grant(g.key.slice(K.keyGrants(r.keyId).length))]), ...aliases.map((a) => a.key)],
+    });
+    for (const m of r.materials) this.materialCache.get(`${r.keyId}/${m.version}`)?.fill(0);
+    for (const m of r.materials) this.materialCache.delete(`${r.keyId}/${m.version}`);
+  }
+
+  private async updateKey(keyId: string, fn: (r: KeyRecord) => KeyRecord): Promise<KeyRecord> {
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const got = await this.store.get<KeyRecord>(K.key(keyId));
+      if (!got) throw notFoundKey(keyId);
+      const next = fn(got.value);
+      if (await this.store.txn({ compare: [{ key: K.key(keyId), version: got.version }], put: [{ key: K.key(keyId), value: json(next) }] })) return next;
+    }
+    throw new KmsError('KMSInternalException', 'The key kept changing while it was being updated.', { keyId });
+  }
+
+  /**
+   * Finds the key a KeyId parameter names: key id, key ARN, alias name or alias ARN. Ids and
+   * alias names are looked up in the caller's account; an ARN of another account is returned
+   * with how = 'arn' (authorization decides), and a missing one there is AccessDenied.
+   */
+  private async resolve(caller: KmsCaller, keyId: string, opts: { keyOnly?: boolean } = {}): Promise<{ rec: KeyRecord; how: 'id' | 'arn' | 'alias' | 'ciphertext' }> {
+    if (typeof keyId !== 'string' || keyId.length < 1 || keyId.length > 2048) throw validation("1 validation error detected: Value at 'keyId' failed to satisfy constraint: Member must have length between 1 and 2048");
+    const acct = caller.principal.accountId;
+    let account = acct;
+    let rest = keyId;
+    let how: 'id' | 'arn' | 'alias' = 'id';
+    if (keyId.startsWith('arn:')) {
+      const m = /^arn:aws:kms:([a-z0-9-]+):(\d{12}):((?:key|alias)\/.+)$/.exec(keyId);
+      if (!m) throw new KmsError('InvalidArnException', `${keyId} is not a valid KMS ARN.`, { keyId });
+      if (m[1] !== KMS_REGION) throw new KmsError('NotFoundException', `Key '${keyId}' does not exist`, { keyId });
+      account = m[2] ?? '';
+      rest = m[3] ?? '';
+      how = 'arn';
+    }
+    if (rest.startsWith('alias/')) {
+      if (opts.keyOnly) throw new KmsError('NotFoundException', `Key '${keyId}' does not exist`, { keyId });
+      if (account !== acct) throw this.denied(caller, 'access', keyId);
+      let a = await this.store.get<AliasRecord>(K.alias(account, rest));
+      if (!a && rest.startsWith('alias/aws/') && AWS_MANAGED_SERVICES[rest.slice('alias/aws/'.length)] !== undefined && !isService(caller.principal)) {
+        await this.awsManagedKey(account, rest.slice('alias/aws/'.length));
+        a = await this.store.get<AliasRecord>(K.alias(account, rest));
+      }
+      const rec = a ? await this.loadKey(a.value.targetKeyId) : undefined;
+      if (!rec) throw notFoundAlias(account, rest);
+      return { rec, how: 'alias' };
+    }
+    const id = rest.startsWith('key/') ? rest.slice(4) : rest;
+    if (how === 'id' && rest.startsWith('key/')) throw new KmsError('NotFoundException', `Invalid keyId '${keyId}'`, { keyId });
+    const rec = await this.loadKey(id);
+    if (account !== acct) {
+      if (!rec || rec.accountId !== account) throw this.denied(caller, 'access', keyId);
+      return { rec, how };
+    }
+    if (!rec || rec.accountId !== acct) throw how === 'arn' ? notFoundKey(keyId) : new KmsError('NotFoundException', `Key '${keyArn(acct, id)}' does not exist`, { keyId });
+    return { rec, how };
+  }
+
+  private denied(caller: KmsCaller, op: string, resource: string, explicit = false): KmsError {
+    const who = callerArn(caller.principal);
+    const action = op === 'access' ? 'kms:*' : `kms:${op}`;
+    return new KmsError(
+      'AccessDeniedException',
+      explicit
+        ? `User: ${who} is not authorized to perform: ${action} on resource: ${resource} with an explicit deny in an identity-based policy`
+        : `User: ${who} is not authorized to perform: ${action} on resource: ${resource} because no identity-based policy allows the ${action} action`,
+      { principal: who, action, resource },
+    );
+  }
+
+  /** IAM only, for operations without a key (CreateKey, ListKeys, ListAliases). */
+  private async authorizeAccount(caller: KmsCaller, op: string): Promise<void> {
+    if (isService(caller.principal)) throw this.denied(caller, op, '*');
+    const d = await this.iam.authorize({ principal: caller.principal, action: `kms:${op}`, resources: [], ...(caller.context ? { context: caller.context } : {}) });
+    if (d.decision !== 'allow') throw this.denied(caller, op, '*', d.reason === 'explicit-deny');
+  }
+
+  /** IAM only, for alias operations (alias ARN and key ARN in the caller's account). */
+  private async authorizeIam(caller: KmsCaller, op: string, arns: readonly string[]): Promise<void> {
+    if (isService(caller.principal)) throw this.denied(caller, op, arns[0] ?? '*');
+    const d = await this.iam.authorize({ principal: caller.principal, action: `kms:${op}`, resources: arns, ...(caller.context ? { context: caller.context } : {}) });
+    if (d.decision !== 'allow') throw this.denied(caller, op, d.resource ?? arns[0] ?? '*', d.reason === 'explicit-deny');
+  }
+
+  private async authorizeKey(caller: KmsCaller, op: string, key: { rec: KeyRecord; how: string }, o: CryptoOptions & { manage?: boolean } = {}): Promise<void> {
+    const rec = key.rec;
+    const p = caller.principal;
+    for (const t of o.grantTokens ?? []) await this.grantByToken(t);
+    const sameAccount = rec.accountId === p.accountId;
+    if (!isService(p)) {
+      const ec = o.encryptionContext ?? {};
+      const resContext: Record<string, ConditionValue> = { 'kms:CallerAccount': p.accountId, 'kms:EncryptionContextKeys': Object.keys(ec) };
+      for (const [k, v] of Object.entries(ec)) resContext[`kms:EncryptionContext:${k}`] = v;
+      const d = await this.iam.authorize({ principal: p, action: `kms:${op}`, resources: [{ arn: rec.arn, context: resContext }], ...(caller.context ? { context: caller.context } : {}) });
+      if (d.reason === 'explicit-deny') throw this.denied(caller, op, rec.arn, true);
+      if (sameAccount && rec.keyManager === 'AWS') {
+        // AWS managed keys: only the built-in key policy decides, and it allows no management.
+        if (o.manage) throw this.denied(caller, op, rec.arn);
+        const direct = ['DescribeKey', 'GetKeyPolicy', 'GetKeyRotationStatus', 'ListGrants', 'RevokeGrant'].includes(op);
+        const viaEc2 = caller.context?.['kms:ViaService'] === EC2_VIA_SERVICE;
+        if (direct || viaEc2) return;
+      } else if (d.decision === 'allow') return;
+    }
+    // grants
+    const me = callerArn(p);
+    for (const e of await this.store.list(K.keyGrants(rec.keyId))) {
+      const g = (await this.store.get<GrantRecord>(K.grant(e.key.slice(K.keyGrants(rec.keyId).length))))?.value;
+      if (!g || g.granteePrincipal !== me || !(g.operations as readonly string[]).includes(op)) continue;
+      // a service acts for one account at a time: only grants that account issued count
+      if (isService(p) && g.issuingAccount !== `arn:aws:iam::${p.accountId}:root`) continue;
+      if (CRYPTO_GRANT_OPS.has(op) && !contextSatisfies(g.constraints, o.encryptionContext)) continue;
+      return;
+    }
+    throw this.denied(caller, op, rec.arn);
+  }
+}
+
+function usable(r: KeyRecord): void {
+  if (r.keyState === 'Disabled') throw new KmsError('DisabledException', `${r.arn} is disabled.`, { keyId: r.keyId });
+  if (r.keyState === 'PendingDeletion') throw pendingDeletion(r);
+}
+
+function pendingDeletion(r: KeyRecord): KmsError {
+  return new KmsError('KMSInvalidStateException', `${r.arn} is pending deletion.`, { keyId: r.keyId });
+}
+
+function notFoundKey(keyId: string): KmsError {
+  return new KmsError('NotFoundException', `Key '${keyId}' does not exist`, { keyId });
+}
+
+function notFoundAlias(accountId: string, aliasName: string): KmsError {
+  return new KmsError('NotFoundException', `Alias ${aliasArn(accountId, aliasName)} is not found.`, { aliasName });
+}
+
+export function defaultKeyPolicy(accountId: string): string {
+  return JSON.stringify(
+    {
+      Version: '2012-10-17',
+      Id: 'key-default-1',
+      Statement: [{ Sid: 'Enable IAM User Permissions', Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${accountId}:root` }, Action: 'kms:*', Resource: '*' }],
+    },
+    null,
+    2,
+  );
+}
+
+function awsManagedKeyPolicy(accountId: string, service: string): string {
+  return JSON.stringify(
+    {
+      Version: '2012-10-17',
+      Id: `auto-${service}-2`,
+      Statement: [
+        {
+          Sid: `Allow access through ${service.toUpperCase()} for all principals in the account that are authorized to use ${service.toUpperCase()}`,
+          Effect: 'Allow',
+          Principal: { AWS: '*' },
+          Action: ['kms:Encrypt', 'kms:Decrypt', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:CreateGrant', 'kms:DescribeKey'],
+          Resource: '*',
+          Condition: { StringEquals: { 'kms:CallerAccount': accountId, 'kms:ViaService': EC2_VIA_SERVICE } },
+        },
+        {
+          Sid: 'Allow direct access to key metadata to the account',
+          Effect: 'Allow',
+          Principal: { AWS: `arn:aws:iam::${accountId}:root` },
+          Action: ['kms:Describe*', 'kms:Get*', 'kms:List*', 'kms:RevokeGrant'],
+          Resource: '*',
+        },
+      ],
+    },
+    null,
+    2,
+  );
+}
