@@ -36,9 +36,9 @@ function checkKey(key: Buffer): void {
   if (key.subarray(0, 32).equals(key.subarray(32))) throw new EbsError('EBS_BAD_KEY', 'invalid', 'The two halves of an XTS key must differ.');
 }
 
-function checkRange(buf: Buffer, offset: number, length: number, position: number): void {
-  if (length % XTS_SECTOR_SIZE !== 0 || position % XTS_SECTOR_SIZE !== 0 || offset < 0 || offset + length > buf.length) {
-    throw new EbsError('EBS_BAD_REQUEST', 'internal', 'XTS works on whole 4096-byte sectors inside the buffer.', { offset, length, position });
+function checkRange(buf: Buffer, offset: number, length: number, position: number, sectorSize: number): void {
+  if (length % sectorSize !== 0 || position % sectorSize !== 0 || offset < 0 || offset + length > buf.length) {
+    throw new EbsError('EBS_BAD_REQUEST', 'internal', 'XTS works on whole sectors inside the buffer.', { offset, length, position });
   }
 }
 
@@ -48,38 +48,43 @@ class NativeCipher implements XtsCipher {
   constructor(
     private readonly addon: NativeXts,
     key: Buffer,
+    private readonly sectorSize: number,
   ) {
     this.handle = addon.createKey(key);
   }
   encrypt(buf: Buffer, offset: number, length: number, position: number): void {
-    checkRange(buf, offset, length, position);
-    this.addon.crypt(this.handle, true, buf, offset, length, position / 512, XTS_SECTOR_SIZE);
+    checkRange(buf, offset, length, position, this.sectorSize);
+    this.addon.crypt(this.handle, true, buf, offset, length, position / 512, this.sectorSize);
   }
   decrypt(buf: Buffer, offset: number, length: number, position: number): void {
-    checkRange(buf, offset, length, position);
-    this.addon.crypt(this.handle, false, buf, offset, length, position / 512, XTS_SECTOR_SIZE);
+    checkRange(buf, offset, length, position, this.sectorSize);
+    this.addon.crypt(this.handle, false, buf, offset, length, position / 512, this.sectorSize);
   }
   destroy(): void {
     if (this.handle !== undefined) this.addon.destroyKey(this.handle);
   }
 }
 
-const ZERO_SECTOR = Buffer.alloc(XTS_SECTOR_SIZE);
 
 class NodeCipher implements XtsCipher {
   readonly impl = 'node' as const;
   private readonly key: Buffer;
   private readonly iv = Buffer.alloc(16);
   private destroyed = false;
-  constructor(key: Buffer) {
+  private readonly zero: Buffer;
+  constructor(
+    key: Buffer,
+    private readonly sectorSize: number,
+  ) {
     this.key = Buffer.from(key);
+    this.zero = Buffer.alloc(sectorSize);
   }
   private run(encrypt: boolean, buf: Buffer, offset: number, length: number, position: number): void {
     if (this.destroyed) throw new EbsError('EBS_BAD_KEY', 'conflict', 'The key has been destroyed.');
-    checkRange(buf, offset, length, position);
-    for (let i = 0; i < length; i += XTS_SECTOR_SIZE) {
-      const sector = buf.subarray(offset + i, offset + i + XTS_SECTOR_SIZE);
-      if (!encrypt && sector.equals(ZERO_SECTOR)) continue;
+    checkRange(buf, offset, length, position, this.sectorSize);
+    for (let i = 0; i < length; i += this.sectorSize) {
+      const sector = buf.subarray(offset + i, offset + i + this.sectorSize);
+      if (!encrypt && sector.equals(this.zero)) continue;
       this.iv.writeBigUInt64LE(BigInt((position + i) / 512), 0);
       const c = encrypt ? createCipheriv('aes-256-xts', this.key, this.iv) : createDecipheriv('aes-256-xts', this.key, this.iv);
       const out = c.update(sector);
@@ -102,12 +107,16 @@ class NodeCipher implements XtsCipher {
 /**
  * A cipher for one 64-byte key. `impl` 'auto' (default) uses the native addon when it is
  * built and NITRIDE_XTS is not 'node'. The key buffer is copied; the caller may wipe its own.
+ * sectorSize other than 4096 exists for the IEEE 1619 vectors (512-byte data units).
  */
-export function createXtsCipher(key: Buffer, impl: XtsImpl | 'auto' = 'auto'): XtsCipher {
+export function createXtsCipher(key: Buffer, impl: XtsImpl | 'auto' = 'auto', sectorSize: number = XTS_SECTOR_SIZE): XtsCipher {
   checkKey(key);
-  if (impl === 'node' || (impl === 'auto' && process.env['NITRIDE_XTS'] === 'node')) return new NodeCipher(key);
+  if (!Number.isInteger(sectorSize) || sectorSize < 512 || sectorSize % 512 !== 0) {
+    throw new EbsError('EBS_BAD_REQUEST', 'invalid', 'An XTS sector is a multiple of 512 bytes.', { sectorSize });
+  }
+  if (impl === 'node' || (impl === 'auto' && process.env['NITRIDE_XTS'] === 'node')) return new NodeCipher(key, sectorSize);
   const addon = loadNativeXts();
-  if (addon) return new NativeCipher(addon, key);
+  if (addon) return new NativeCipher(addon, key, sectorSize);
   if (impl === 'native') throw new EbsError('EBS_NATIVE_BUILD_FAILED', 'unavailable', 'The native XTS addon is not built (run `nitride setup`).');
-  return new NodeCipher(key);
+  return new NodeCipher(key, sectorSize);
 }
