@@ -1,0 +1,88 @@
+// The VPC card's entry point. The controller forks it with an IPC channel —
+//   fork(dist/src/vpc/main.js, ['--socket-dir', DIR])
+// — and that channel is the only way in: the card listens on no TCP socket, only on the
+// per-ENI unix sockets QEMU connects to. When the channel goes away the card exits.
+import { resolve } from 'node:path';
+import { describeError, isNitrideError } from '../lib/errors.js';
+import { createLogger } from '../lib/log.js';
+import { VpcCard } from './card.js';
+import { parseVpcRequest, requestIdOf, type VpcReply, type VpcRequest, type WireError } from './protocol/messages.js';
+
+const log = createLogger('vpc');
+
+function toWire(e: unknown): WireError {
+  if (isNitrideError(e)) return { code: e.code, kind: e.kind, message: e.message, context: e.context };
+  return { code: 'InternalError', kind: 'internal', message: describeError(e) };
+}
+
+function send(msg: VpcReply): void {
+  if (!process.connected || !process.send) return;
+  try {
+    process.send(msg);
+  } catch (e) {
+    log.warn('could not send on the IPC channel', { error: describeError(e) });
+  }
+}
+
+async function handle(card: VpcCard, req: VpcRequest): Promise<unknown> {
+  switch (req.op) {
+    case 'card.info':
+      return { pid: process.pid, enis: card.list().length, protocol: 1 };
+    case 'eni.add':
+      return card.addEni(req.params.eni);
+    case 'eni.update':
+      return card.updateEni(req.params.eniId, req.params.patch);
+    case 'eni.remove':
+      await card.removeEni(req.params.eniId);
+      return null;
+    case 'eni.list':
+      return card.list();
+    case 'eni.stats':
+      return card.stats(req.params.eniId);
+    case 'sg.set':
+      card.setRules(req.params.groupId, req.params.rules);
+      return null;
+    case 'sg.delete':
+      card.deleteGroup(req.params.groupId);
+      return null;
+    case 'sg.members':
+      card.setGroupMembers(req.params.groupId, req.params.ips);
+      return null;
+  }
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const i = argv.indexOf('--socket-dir');
+  const dir = i >= 0 ? argv[i + 1] : undefined;
+  if (!dir || !process.send) {
+    process.stderr.write('usage: vpc/main.js --socket-dir DIR (forked with an IPC channel; orders come only over it)\n');
+    process.exit(2);
+  }
+  let card: VpcCard;
+  try {
+    card = await VpcCard.create({ socketDir: resolve(dir) });
+  } catch (e) {
+    log.error('the card could not start', { error: describeError(e) });
+    process.exit(1);
+  }
+  process.on('disconnect', () => {
+    log.info('IPC channel closed; exiting');
+    void card.close().finally(() => process.exit(0));
+  });
+  process.on('message', (raw: unknown) => {
+    void (async () => {
+      const id = requestIdOf(raw) ?? -1;
+      try {
+        const result = await handle(card, parseVpcRequest(raw));
+        send({ v: 1, id, ok: true, result: result ?? null });
+      } catch (e) {
+        send({ v: 1, id, ok: false, error: toWire(e) });
+      }
+    })();
+  });
+  send({ v: 1, id: 0, ok: true, result: { ready: true, pid: process.pid } });
+  log.info('vpc card ready', { socketDir: dir, pid: process.pid });
+}
+
+void main();

@@ -1,0 +1,120 @@
+// The typed messages between the controller and the VPC card. They travel over the Node
+// IPC channel the controller creates when it forks the card (no listening socket), in the
+// hypervisor's envelope:
+//   controller → card:  { v: 1, id, op, params }
+//   card → controller:  { v: 1, id, ok: true, result } | { v: 1, id, ok: false, error }
+// Pure: shapes and the first validation (types); the switch validates values.
+import { VpcError } from '../errors.js';
+import type { EniConfig, EniUpdate, GroupRules } from '../model.js';
+
+export const VPC_PROTOCOL_VERSION = 1;
+
+export type VpcOp =
+  | { readonly op: 'card.info'; readonly params: Record<string, never> }
+  | { readonly op: 'eni.add'; readonly params: { readonly eni: EniConfig } }
+  | { readonly op: 'eni.update'; readonly params: { readonly eniId: string; readonly patch: EniUpdate } }
+  | { readonly op: 'eni.remove'; readonly params: { readonly eniId: string } }
+  | { readonly op: 'eni.list'; readonly params: Record<string, never> }
+  | { readonly op: 'eni.stats'; readonly params: { readonly eniId: string } }
+  | { readonly op: 'sg.set'; readonly params: { readonly groupId: string; readonly rules: GroupRules } }
+  | { readonly op: 'sg.delete'; readonly params: { readonly groupId: string } }
+  | { readonly op: 'sg.members'; readonly params: { readonly groupId: string; readonly ips: readonly string[] } };
+
+export type VpcRequest = { readonly v: 1; readonly id: number } & VpcOp;
+
+export interface WireError {
+  readonly code: string;
+  readonly kind: string;
+  readonly message: string;
+  readonly context?: Record<string, unknown>;
+}
+
+export type VpcReply = { readonly v: 1; readonly id: number; readonly ok: true; readonly result: unknown } | { readonly v: 1; readonly id: number; readonly ok: false; readonly error: WireError };
+
+const OPS = new Set(['card.info', 'eni.add', 'eni.update', 'eni.remove', 'eni.list', 'eni.stats', 'sg.set', 'sg.delete', 'sg.members']);
+
+function bad(message: string): VpcError {
+  return new VpcError('InvalidRequest', 'invalid', message);
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+export function requestIdOf(raw: unknown): number | undefined {
+  return isObject(raw) && Number.isSafeInteger(raw['id']) ? (raw['id'] as number) : undefined;
+}
+
+const STRINGS_ENI = ['eniId', 'mac', 'ip', 'subnetCidr', 'vpcId', 'hostname'] as const;
+
+function checkImds(v: unknown): void {
+  if (v === undefined) return;
+  if (!isObject(v)) throw bad('imds must be an object.');
+  for (const k of ['instanceId', 'httpTokens', 'endpoint']) if (typeof v[k] !== 'string') throw bad(`imds.${k} must be a string.`);
+  if (typeof v['hopLimit'] !== 'number') throw bad('imds.hopLimit must be a number.');
+  for (const k of ['amiId', 'instanceType', 'region', 'availabilityZone', 'accountId', 'pendingTime', 'userDataBase64', 'identitySigningKeyPem']) {
+    if (v[k] !== undefined && typeof v[k] !== 'string') throw bad(`imds.${k} must be a string.`);
+  }
+  if (v['publicKeys'] !== undefined && (!Array.isArray(v['publicKeys']) || !v['publicKeys'].every((k) => isObject(k) && typeof k['name'] === 'string' && typeof k['openssh'] === 'string'))) {
+    throw bad('imds.publicKeys must be a list of {name, openssh}.');
+  }
+  if (v['securityGroupNames'] !== undefined && (!Array.isArray(v['securityGroupNames']) || !v['securityGroupNames'].every((s) => typeof s === 'string'))) throw bad('imds.securityGroupNames must be strings.');
+  if (v['extraMetadata'] !== undefined && (!isObject(v['extraMetadata']) || !Object.values(v['extraMetadata']).every((s) => typeof s === 'string'))) throw bad('imds.extraMetadata must map strings to strings.');
+}
+
+function checkRules(v: unknown): void {
+  if (!isObject(v) || !Array.isArray(v['ingress']) || !Array.isArray(v['egress'])) throw bad('rules must be {ingress: [], egress: []}.');
+  for (const r of [...v['ingress'], ...v['egress']] as unknown[]) {
+    if (!isObject(r) || typeof r['protocol'] !== 'string') throw bad('each rule needs a protocol.');
+    for (const k of ['cidrs', 'groupIds']) if (r[k] !== undefined && (!Array.isArray(r[k]) || !(r[k] as unknown[]).every((s) => typeof s === 'string'))) throw bad(`rule.${k} must be strings.`);
+  }
+}
+
+export function parseVpcRequest(raw: unknown): VpcRequest {
+  if (!isObject(raw) || raw['v'] !== VPC_PROTOCOL_VERSION) throw bad('A request must be an object with v: 1.');
+  const id = requestIdOf(raw);
+  if (id === undefined) throw bad('A request needs an integer id.');
+  const op = raw['op'];
+  if (typeof op !== 'string' || !OPS.has(op)) throw new VpcError('UnknownOperation', 'invalid', 'The operation is not one the card knows.', { op });
+  const p = raw['params'];
+  if (!isObject(p)) throw bad('params must be an object.');
+  const str = (k: string): void => {
+    if (typeof p[k] !== 'string') throw bad(`params.${k} must be a string.`);
+  };
+  switch (op) {
+    case 'eni.add': {
+      const e = p['eni'];
+      if (!isObject(e)) throw bad('params.eni must be an object.');
+      for (const k of STRINGS_ENI) if (typeof e[k] !== 'string') throw bad(`eni.${k} must be a string.`);
+      if (!Array.isArray(e['securityGroups'])) throw bad('eni.securityGroups must be a list.');
+      if (typeof e['sourceDestCheck'] !== 'boolean') throw bad('eni.sourceDestCheck must be a boolean.');
+      if (typeof e['mtu'] !== 'number') throw bad('eni.mtu must be a number.');
+      for (const k of ['subnetId', 'vpcCidr', 'domainName']) if (e[k] !== undefined && typeof e[k] !== 'string') throw bad(`eni.${k} must be a string.`);
+      checkImds(e['imds']);
+      break;
+    }
+    case 'eni.update':
+      str('eniId');
+      if (!isObject(p['patch'])) throw bad('params.patch must be an object.');
+      checkImds(p['patch']['imds']);
+      break;
+    case 'eni.remove':
+    case 'eni.stats':
+      str('eniId');
+      break;
+    case 'sg.set':
+      str('groupId');
+      checkRules(p['rules']);
+      break;
+    case 'sg.delete':
+      str('groupId');
+      break;
+    case 'sg.members':
+      str('groupId');
+      if (!Array.isArray(p['ips']) || !p['ips'].every((s) => typeof s === 'string')) throw bad('params.ips must be strings.');
+      break;
+    default:
+      break;
+  }
+  return raw as unknown as VpcRequest;
+}

@@ -1,0 +1,164 @@
+// Security groups: stateful rules evaluated per ENI in both directions, with a connection
+// table per ENI. A flow first allowed by a rule (egress of the sender, ingress of the
+// receiver) is recorded on that side; later packets of the flow in either direction pass
+// on the record alone, as in EC2. Ingress is default-deny; a group nobody has set rules
+// for yet allows all egress (EC2's default rule). Rule changes recompile every ENI's
+// policy at once and drop connection records the new rules would no longer admit, so a
+// revoke takes effect immediately (EC2 keeps tracked flows; this is stricter).
+import { cidrContains, parseCidr, type Cidr } from './protocol/addr.js';
+import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP } from './protocol/ipv4.js';
+import type { GroupRules, SgRule } from './model.js';
+
+export type Direction = 'ingress' | 'egress';
+
+interface CompiledRule {
+  readonly proto: number; // -1 = all
+  readonly from: number; // -1 = any
+  readonly to: number;
+  readonly cidrs: readonly Cidr[];
+  readonly ips: ReadonlySet<number>;
+}
+
+export interface Policy {
+  readonly ingress: readonly CompiledRule[];
+  readonly egress: readonly CompiledRule[];
+}
+
+const PROTO: Record<SgRule['protocol'], number> = { tcp: IPPROTO_TCP, udp: IPPROTO_UDP, icmp: IPPROTO_ICMP, all: -1 };
+const DEFAULT_RULES: GroupRules = { ingress: [], egress: [{ protocol: 'all', cidrs: ['0.0.0.0/0'] }] };
+
+export function compileRule(r: SgRule, membersOf: (groupId: string) => Iterable<number>): CompiledRule {
+  const proto = PROTO[r.protocol];
+  const all = proto === -1 || r.fromPort === undefined || r.fromPort === -1;
+  const ips = new Set<number>();
+  for (const g of r.groupIds ?? []) for (const ip of membersOf(g)) ips.add(ip);
+  return {
+    proto,
+    from: all ? -1 : (r.fromPort as number),
+    to: all ? -1 : r.toPort === undefined || r.toPort === -1 ? (proto === IPPROTO_ICMP ? -1 : 65535) : r.toPort,
+    cidrs: (r.cidrs ?? []).map(parseCidr),
+    ips,
+  };
+}
+
+/**
+ * Whether a packet matches one of the rules. `port` is the destination port (tcp/udp) or
+ * the ICMP type, `code` the ICMP code; `port` −1 (a later fragment) matches only rules
+ * that cover every port.
+ */
+export function matches(rules: readonly CompiledRule[], proto: number, remote: number, port: number, code: number): boolean {
+  for (const r of rules) {
+    if (r.proto !== -1 && r.proto !== proto) continue;
+    if (r.from !== -1) {
+      if (port === -1) continue;
+      if (proto === IPPROTO_ICMP) {
+        if (r.from !== port || (r.to !== -1 && r.to !== code)) continue;
+      } else if (port < r.from || port > r.to) continue;
+    }
+    if (r.ips.has(remote)) return true;
+    for (const c of r.cidrs) if (cidrContains(c, remote)) return true;
+  }
+  return false;
+}
+
+export class SecurityGroupTable {
+  private readonly groups = new Map<string, GroupRules>();
+  private readonly remoteMembers = new Map<string, readonly number[]>();
+
+  setRules(groupId: string, rules: GroupRules): void {
+    this.groups.set(groupId, rules);
+  }
+
+  deleteGroup(groupId: string): void {
+    this.groups.delete(groupId);
+  }
+
+  rulesOf(groupId: string): GroupRules {
+    return this.groups.get(groupId) ?? DEFAULT_RULES;
+  }
+
+  /** Members of a group on other hosts (the region tells); local members come from the ENIs. */
+  setRemoteMembers(groupId: string, ips: readonly number[]): void {
+    this.remoteMembers.set(groupId, ips);
+  }
+
+  remoteMembersOf(groupId: string): readonly number[] {
+    return this.remoteMembers.get(groupId) ?? [];
+  }
+
+  compile(groupIds: readonly string[], membersOf: (groupId: string) => Iterable<number>): Policy {
+    const ingress: CompiledRule[] = [];
+    const egress: CompiledRule[] = [];
+    for (const g of groupIds) {
+      const r = this.rulesOf(g);
+      for (const rule of r.ingress) ingress.push(compileRule(rule, membersOf));
+      for (const rule of r.egress) egress.push(compileRule(rule, membersOf));
+    }
+    return { ingress, egress };
+  }
+}
+
+interface Tracked {
+  expires: number;
+  readonly dir: Direction;
+  readonly proto: number;
+  readonly remote: number;
+  readonly port: number;
+  readonly code: number;
+}
+
+const TIMEOUT_MS: Record<number, number> = { [IPPROTO_TCP]: 432_000, [IPPROTO_UDP]: 180_000, [IPPROTO_ICMP]: 30_000 };
+export const CONNTRACK_MAX = 16_384;
+
+/** One ENI's connection table, keyed by (protocol, local port, remote address, remote port). */
+export class ConnTrack {
+  private readonly flows = new Map<string, Tracked>();
+
+  get size(): number {
+    return this.flows.size;
+  }
+
+  /**
+   * Decides one packet as seen from this ENI. `localPort`/`remotePort` are the flow's
+   * ports from this ENI's side (for ICMP echo: the identifier and 0); `port`/`code` are
+   * what the rules match (destination port, or ICMP type and code).
+   */
+  check(policy: Policy, dir: Direction, proto: number, remote: number, localPort: number, remotePort: number, port: number, code: number, now: number): boolean {
+    const key = `${proto}/${localPort}/${remote}/${remotePort}`;
+    const t = this.flows.get(key);
+    if (t !== undefined && t.expires > now) {
+      t.expires = now + (TIMEOUT_MS[proto] ?? 60_000);
+      return true;
+    }
+    if (!matches(dir === 'ingress' ? policy.ingress : policy.egress, proto, remote, port, code)) return false;
+    // A later fragment or an untracked protocol is decided by the rules alone.
+    if (localPort < 0) return true;
+    if (this.flows.size >= CONNTRACK_MAX) {
+      const oldest = this.flows.keys().next();
+      if (!oldest.done) this.flows.delete(oldest.value);
+    }
+    if (t !== undefined) this.flows.delete(key);
+    this.flows.set(key, { expires: now + (TIMEOUT_MS[proto] ?? 60_000), dir, proto, remote, port, code });
+    return true;
+  }
+
+  /** Drops the records the policy would no longer admit in the direction that created them. */
+  revalidate(policy: Policy): number {
+    let dropped = 0;
+    for (const [k, t] of this.flows) {
+      if (!matches(t.dir === 'ingress' ? policy.ingress : policy.egress, t.proto, t.remote, t.port, t.code)) {
+        this.flows.delete(k);
+        dropped++;
+      }
+    }
+    return dropped;
+  }
+
+  sweep(now: number): void {
+    for (const [k, t] of this.flows) if (t.expires <= now) this.flows.delete(k);
+  }
+
+  clear(): void {
+    this.flows.clear();
+  }
+}

@@ -1,0 +1,436 @@
+// The card's switch: takes every frame a guest sends, decides, and hands frames to the
+// ports they are for. It answers ARP from its table (never floods), leases addresses by
+// DHCP, serves the metadata endpoint, answers ping to the subnet gateway, routes between
+// subnets of one VPC through a virtual router (MAC rewrite, TTL decrement), enforces
+// security groups with connection tracking and drops spoofed frames. Nothing crosses from
+// one VPC to another: lookups are always inside the sender's VPC. No sockets here: frames
+// come in through input() and leave through the `deliver` callback.
+import { randomInt } from 'node:crypto';
+import { answerDhcp } from './dhcp-server.js';
+import { VpcError } from './errors.js';
+import { parseHttpRequest, serializeResponse } from './imds/http.js';
+import { ImdsService } from './imds/service.js';
+import { TcpEndpoint, type ConnHandler, type TcpConnection } from './imds/tcp.js';
+import { validateEni, validateMutable, validateRules, type EniConfig, type EniUpdate, type GroupRules } from './model.js';
+import { buildArp, parseArp, ARP_REPLY, ARP_REQUEST } from './protocol/arp.js';
+import { cidrContains, intToIp, ipToInt, macToBytes, parseCidr, type Cidr } from './protocol/addr.js';
+import { DHCP_CLIENT_PORT, DHCP_SERVER_PORT, parseDhcp } from './protocol/dhcp.js';
+import { buildEthernet, BROADCAST_MAC, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETH_HEADER_LEN, macEquals } from './protocol/ethernet.js';
+import { buildIcmp, parseIcmp, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST } from './protocol/icmp.js';
+import { buildIpv4, decrementTtl, parseIpv4, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, type Ipv4Header } from './protocol/ipv4.js';
+import { parseTcp } from './protocol/tcp.js';
+import { buildUdp, parseUdp } from './protocol/udp.js';
+import { ConnTrack, SecurityGroupTable, type Policy } from './security-groups.js';
+
+export const IMDS_IP = ipToInt('169.254.169.254');
+export const IMDS_PORT = 80;
+/** The virtual router's MAC: what every gateway (.1) address resolves to. Locally administered. */
+export const ROUTER_MAC = '02:4e:52:00:00:01';
+const ROUTER_MAC_BYTES = macToBytes(ROUTER_MAC);
+const BROADCAST_IP = 0xffffffff;
+
+export interface EniCounters {
+  rxFrames: number; // from the guest
+  rxBytes: number;
+  txFrames: number; // to the guest
+  txBytes: number;
+  droppedSpoofedMac: number;
+  droppedSpoofedIp: number;
+  droppedSecurityGroupIngress: number;
+  droppedSecurityGroupEgress: number;
+  droppedMalformed: number;
+  droppedNoRoute: number;
+  droppedTtlExceeded: number;
+  droppedUnsupported: number;
+  droppedTxQueueFull: number;
+  droppedNotConnected: number;
+}
+
+export function zeroCounters(): EniCounters {
+  return {
+    rxFrames: 0, rxBytes: 0, txFrames: 0, txBytes: 0,
+    droppedSpoofedMac: 0, droppedSpoofedIp: 0, droppedSecurityGroupIngress: 0, droppedSecurityGroupEgress: 0,
+    droppedMalformed: 0, droppedNoRoute: 0, droppedTtlExceeded: 0, droppedUnsupported: 0, droppedTxQueueFull: 0, droppedNotConnected: 0,
+  };
+}
+
+export class Port {
+  cfg: EniConfig;
+  readonly eniId: string;
+  readonly mac: Buffer;
+  readonly ip: number;
+  readonly subnet: Cidr;
+  readonly gateway: number;
+  policy: Policy = { ingress: [], egress: [] };
+  readonly ct = new ConnTrack();
+  readonly counters = zeroCounters();
+  imds: ImdsService;
+  tcp: TcpEndpoint | undefined;
+
+  constructor(cfg: EniConfig) {
+    this.cfg = cfg;
+    this.eniId = cfg.eniId;
+    this.mac = macToBytes(cfg.mac);
+    this.ip = ipToInt(cfg.ip);
+    this.subnet = parseCidr(cfg.subnetCidr);
+    this.gateway = (this.subnet.base + 1) >>> 0;
+    this.imds = new ImdsService(cfg);
+  }
+}
+
+export type Deliver = (port: Port, frame: Buffer) => void;
+
+export class VpcSwitch {
+  readonly ports = new Map<string, Port>();
+  private readonly byVpc = new Map<string, Map<number, Port>>();
+  private readonly byMac = new Map<string, Port>();
+  readonly groups = new SecurityGroupTable();
+  private readonly sweeper: NodeJS.Timeout;
+  private ipId = randomInt(0, 65535);
+
+  constructor(private readonly deliver: Deliver) {
+    this.sweeper = setInterval(() => {
+      const now = Date.now();
+      for (const p of this.ports.values()) p.ct.sweep(now);
+    }, 10_000);
+    this.sweeper.unref();
+  }
+
+  close(): void {
+    clearInterval(this.sweeper);
+    for (const p of this.ports.values()) p.tcp?.close();
+  }
+
+  // ---- control ------------------------------------------------------------------------
+
+  addEni(cfg: EniConfig): Port {
+    validateEni(cfg);
+    if (this.ports.has(cfg.eniId)) throw new VpcError('DuplicateEni', 'conflict', 'An ENI with this id is already attached to the card.', { eniId: cfg.eniId });
+    const mac = cfg.mac.toLowerCase();
+    if (this.byMac.has(mac)) throw new VpcError('DuplicateMac', 'conflict', 'Another ENI on the card has this MAC address.', { mac });
+    const ip = ipToInt(cfg.ip);
+    const vpc = this.byVpc.get(cfg.vpcId) ?? new Map<number, Port>();
+    if (vpc.has(ip)) throw new VpcError('DuplicateIp', 'conflict', 'Another ENI in this VPC has this address.', { ip: cfg.ip, vpcId: cfg.vpcId });
+    const port = new Port({ ...cfg, mac });
+    this.ports.set(cfg.eniId, port);
+    this.byMac.set(mac, port);
+    vpc.set(ip, port);
+    this.byVpc.set(cfg.vpcId, vpc);
+    this.syncImds(port);
+    this.recompile();
+    return port;
+  }
+
+  updateEni(eniId: string, patch: EniUpdate): Port {
+    const port = this.port(eniId);
+    validateMutable(patch);
+    const next: EniConfig = { ...port.cfg, ...patch };
+    port.cfg = next;
+    port.imds.reconfigure(next);
+    this.syncImds(port);
+    if (patch.securityGroups !== undefined) this.recompile();
+    return port;
+  }
+
+  removeEni(eniId: string): Port {
+    const port = this.port(eniId);
+    port.tcp?.close();
+    this.ports.delete(eniId);
+    this.byMac.delete(port.cfg.mac);
+    const vpc = this.byVpc.get(port.cfg.vpcId);
+    vpc?.delete(port.ip);
+    if (vpc && vpc.size === 0) this.byVpc.delete(port.cfg.vpcId);
+    this.recompile();
+    return port;
+  }
+
+  setRules(groupId: string, rules: GroupRules): void {
+    validateRules(rules);
+    this.groups.setRules(groupId, rules);
+    this.recompile();
+  }
+
+  deleteGroup(groupId: string): void {
+    this.groups.deleteGroup(groupId);
+    this.recompile();
+  }
+
+  setGroupMembers(groupId: string, ips: readonly string[]): void {
+    this.groups.setRemoteMembers(groupId, ips.map(ipToInt));
+    this.recompile();
+  }
+
+  port(eniId: string): Port {
+    const p = this.ports.get(eniId);
+    if (!p) throw new VpcError('UnknownEni', 'not-found', 'No ENI with this id is attached to the card.', { eniId });
+    return p;
+  }
+
+  private membersOf = (groupId: string): number[] => {
+    const out = [...this.groups.remoteMembersOf(groupId)];
+    for (const p of this.ports.values()) if (p.cfg.securityGroups.includes(groupId)) out.push(p.ip);
+    return out;
+  };
+
+  private recompile(): void {
+    for (const p of this.ports.values()) {
+      p.policy = this.groups.compile(p.cfg.securityGroups, this.membersOf);
+      p.ct.revalidate(p.policy);
+    }
+  }
+
+  private syncImds(port: Port): void {
+    const m = port.cfg.imds;
+    const want = m !== undefined && m.endpoint === 'enabled';
+    if (!want && port.tcp) {
+      port.tcp.close();
+      port.tcp = undefined;
+    } else if (want && !port.tcp) {
+      port.tcp = new TcpEndpoint({
+        localIp: IMDS_IP,
+        localPort: IMDS_PORT,
+        mss: port.cfg.mtu - 40,
+        send: (remoteIp, seg, ttl) => this.sendIp(port, IMDS_IP, remoteIp, IPPROTO_TCP, seg, ttl),
+        accept: (conn) => this.httpSession(port, conn),
+      });
+    }
+  }
+
+  private httpSession(port: Port, conn: TcpConnection): ConnHandler {
+    let buf: Buffer = Buffer.alloc(0);
+    let done = false;
+    return {
+      onData: (d) => {
+        if (done) return;
+        buf = buf.length === 0 ? d : Buffer.concat([buf, d]);
+        for (;;) {
+          const r = parseHttpRequest(buf);
+          if (r.kind === 'incomplete') return;
+          if (r.kind === 'error') {
+            conn.write(serializeResponse({ status: r.status, body: '' }, false), 64);
+            conn.end();
+            done = true;
+            return;
+          }
+          buf = buf.subarray(r.consumed);
+          const ans = port.imds.handle(r.request);
+          conn.write(serializeResponse(ans.response, r.request.keepAlive, r.request.method === 'HEAD'), ans.ttl ?? 64);
+          if (!r.request.keepAlive) {
+            conn.end();
+            done = true;
+            return;
+          }
+        }
+      },
+      onPeerClosed: () => {
+        done = true;
+        conn.end();
+      },
+    };
+  }
+
+  // ---- data path ----------------------------------------------------------------------
+
+  private emit(port: Port, frame: Buffer): void {
+    port.counters.txFrames++;
+    port.counters.txBytes += frame.length;
+    this.deliver(port, frame);
+  }
+
+  private sendIp(port: Port, src: number, dst: number, proto: number, payload: Buffer, ttl = 64, dstMac: Uint8Array = port.mac): void {
+    this.ipId = (this.ipId + 1) & 0xffff;
+    const ip = buildIpv4({ src, dst, protocol: proto, ttl, id: this.ipId }, payload);
+    this.emit(port, buildEthernet(dstMac, ROUTER_MAC_BYTES, ETHERTYPE_IPV4, ip));
+  }
+
+  /** One frame sent by the guest behind `port`. Never throws. */
+  input(port: Port, frame: Buffer): void {
+    const c = port.counters;
+    c.rxFrames++;
+    c.rxBytes += frame.length;
+    if (frame.length < ETH_HEADER_LEN) {
+      c.droppedMalformed++;
+      return;
+    }
+    const check = port.cfg.sourceDestCheck;
+    if (check && !macEquals(frame, port.mac, 6)) {
+      c.droppedSpoofedMac++;
+      return;
+    }
+    const ethertype = frame.readUInt16BE(12);
+    try {
+      if (ethertype === ETHERTYPE_IPV4) this.ipv4(port, frame);
+      else if (ethertype === ETHERTYPE_ARP) this.arp(port, frame);
+      else c.droppedUnsupported++;
+    } catch (e) {
+      if (e instanceof VpcError && e.code === 'MalformedFrame') c.droppedMalformed++;
+      else {
+        c.droppedMalformed++;
+        process.emitWarning(`vpc: unexpected error on a frame from ${port.eniId}: ${String(e)}`);
+      }
+    }
+  }
+
+  private arp(port: Port, frame: Buffer): void {
+    const a = parseArp(frame.subarray(ETH_HEADER_LEN));
+    const c = port.counters;
+    if (port.cfg.sourceDestCheck && (!macEquals(a.senderMac, port.mac) || (a.senderIp !== port.ip && a.senderIp !== 0))) {
+      c.droppedSpoofedIp++;
+      return;
+    }
+    if (a.op !== ARP_REQUEST) return; // nobody here asked; the card never learns from replies
+    let answer: Uint8Array | undefined;
+    if (a.targetIp === port.gateway) answer = ROUTER_MAC_BYTES;
+    else if (a.targetIp !== port.ip && cidrContains(port.subnet, a.targetIp)) {
+      const peer = this.byVpc.get(port.cfg.vpcId)?.get(a.targetIp);
+      if (peer && peer.subnet.base === port.subnet.base) answer = peer.mac;
+    }
+    if (!answer) return;
+    const reply = buildArp({ op: ARP_REPLY, senderMac: Buffer.from(answer), senderIp: a.targetIp, targetMac: a.senderMac, targetIp: a.senderIp });
+    this.emit(port, buildEthernet(a.senderMac, answer, ETHERTYPE_ARP, reply));
+  }
+
+  private ipv4(port: Port, frame: Buffer): void {
+    const c = port.counters;
+    const ip = parseIpv4(frame, ETH_HEADER_LEN);
+    const l4 = ETH_HEADER_LEN + ip.headerLen;
+    const end = ETH_HEADER_LEN + ip.totalLen;
+    // DHCP comes from 0.0.0.0 before the guest has its address.
+    if (ip.protocol === IPPROTO_UDP && !ip.fragment && end - l4 >= 8 && frame.readUInt16BE(l4 + 2) === DHCP_SERVER_PORT) {
+      if (ip.dst === BROADCAST_IP || ip.dst === port.gateway) {
+        this.dhcp(port, frame, ip, l4, end);
+        return;
+      }
+    }
+    if (port.cfg.sourceDestCheck && ip.src !== port.ip) {
+      c.droppedSpoofedIp++;
+      return;
+    }
+    if (ip.dst === IMDS_IP) {
+      if (ip.protocol === IPPROTO_TCP && port.tcp && !ip.fragment) {
+        const seg = parseTcp(frame, l4, end, ip.src, ip.dst);
+        if (seg.dstPort === IMDS_PORT) {
+          port.tcp.input(ip.src, seg);
+          return;
+        }
+      }
+      c.droppedNoRoute++;
+      return;
+    }
+    if (ip.dst === port.gateway) {
+      if (ip.protocol === IPPROTO_ICMP && !ip.fragment) {
+        const m = parseIcmp(frame, l4, end);
+        if (m.type === ICMP_ECHO_REQUEST) {
+          const reply = buildIcmp(ICMP_ECHO_REPLY, 0, frame.subarray(l4 + 4, l4 + 8), frame.subarray(l4 + 8, end));
+          this.sendIp(port, port.gateway, ip.src, IPPROTO_ICMP, reply);
+          return;
+        }
+      }
+      c.droppedNoRoute++;
+      return;
+    }
+    const dest = this.byVpc.get(port.cfg.vpcId)?.get(ip.dst);
+    if (!dest || dest === port) {
+      c.droppedNoRoute++;
+      return;
+    }
+    const routed = macEquals(frame, ROUTER_MAC_BYTES, 0);
+    if (!routed && !(macEquals(frame, dest.mac, 0) && dest.subnet.base === port.subnet.base)) {
+      c.droppedNoRoute++;
+      return;
+    }
+    if (routed && ip.ttl <= 1) {
+      c.droppedTtlExceeded++;
+      return;
+    }
+    if (!this.allowed(port, dest, frame, ip, l4, end)) return;
+    if (routed) {
+      decrementTtl(frame, ETH_HEADER_LEN);
+      frame.set(dest.mac, 0);
+      frame.set(ROUTER_MAC_BYTES, 6);
+    }
+    this.emit(dest, frame);
+  }
+
+  /** Security groups: the sender's egress, then the receiver's ingress. */
+  private allowed(src: Port, dst: Port, frame: Buffer, ip: Ipv4Header, l4: number, end: number): boolean {
+    const proto = ip.protocol;
+    let sport = -1;
+    let dport = -1;
+    let port = -1;
+    let code = 0;
+    if (ip.laterFragment) {
+      // No transport header: decided by rules that cover every port, untracked.
+    } else if (proto === IPPROTO_TCP || proto === IPPROTO_UDP) {
+      if (end - l4 < 8) {
+        src.counters.droppedMalformed++;
+        return false;
+      }
+      sport = frame.readUInt16BE(l4);
+      dport = frame.readUInt16BE(l4 + 2);
+      port = dport;
+    } else if (proto === IPPROTO_ICMP) {
+      if (end - l4 < 8) {
+        src.counters.droppedMalformed++;
+        return false;
+      }
+      const type = frame[l4] as number;
+      code = frame[l4 + 1] as number;
+      port = type;
+      if (type === ICMP_ECHO_REQUEST || type === ICMP_ECHO_REPLY) {
+        sport = frame.readUInt16BE(l4 + 4);
+        dport = 0;
+      }
+    }
+    const now = Date.now();
+    // Echo replies are matched to the request's record only: no rule admits a reply alone.
+    const echoReply = proto === IPPROTO_ICMP && port === ICMP_ECHO_REPLY;
+    if (!src.ct.check(src.policy, 'egress', proto, dst.ip, sport, dport, echoReply ? -2 : port, code, now)) {
+      src.counters.droppedSecurityGroupEgress++;
+      return false;
+    }
+    if (!dst.ct.check(dst.policy, 'ingress', proto, src.ip, proto === IPPROTO_ICMP ? sport : dport, proto === IPPROTO_ICMP ? dport : sport, echoReply ? -2 : port, code, now)) {
+      dst.counters.droppedSecurityGroupIngress++;
+      return false;
+    }
+    return true;
+  }
+
+  private dhcp(port: Port, frame: Buffer, ip: Ipv4Header, l4: number, end: number): void {
+    const udp = parseUdp(frame, l4, end, ip.src, ip.dst);
+    if (udp.srcPort !== DHCP_CLIENT_PORT) {
+      port.counters.droppedUnsupported++;
+      return;
+    }
+    const msg = parseDhcp(frame.subarray(l4 + 8, l4 + udp.length));
+    if (port.cfg.sourceDestCheck && !macEquals(msg.chaddr, port.mac)) {
+      port.counters.droppedSpoofedMac++;
+      return;
+    }
+    const ans = answerDhcp(msg, {
+      ip: port.ip,
+      mask: port.subnet.mask,
+      gateway: port.gateway,
+      mtu: port.cfg.mtu,
+      hostname: port.cfg.hostname,
+      ...(port.cfg.dns ? { dns: port.cfg.dns } : {}),
+      ...(port.cfg.domainName ? { domainName: port.cfg.domainName } : {}),
+    });
+    if (!ans) return;
+    const dst = ans.broadcast ? BROADCAST_IP : msg.ciaddr !== 0 ? msg.ciaddr : port.ip;
+    const udpOut = buildUdp(port.gateway, dst, DHCP_SERVER_PORT, DHCP_CLIENT_PORT, ans.reply);
+    this.sendIp(port, port.gateway, dst, IPPROTO_UDP, udpOut, 64, ans.broadcast ? BROADCAST_MAC : msg.chaddr);
+  }
+
+  describe(port: Port): { eniId: string; mac: string; ip: string; gateway: string; vpcId: string; conntrack: number; imdsConnections: number } {
+    return {
+      eniId: port.eniId,
+      mac: port.cfg.mac,
+      ip: intToIp(port.ip),
+      gateway: intToIp(port.gateway),
+      vpcId: port.cfg.vpcId,
+      conntrack: port.ct.size,
+      imdsConnections: port.tcp?.connectionCount ?? 0,
+    };
+  }
+}

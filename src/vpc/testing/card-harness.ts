@@ -1,0 +1,75 @@
+// Test ladder for the card: a forked card process (exactly as the controller forks it) in a
+// temporary directory QEMU's user could reach, plus ENI descriptions built from a few facts.
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { VpcChannel } from '../ipc-client.js';
+import type { EniInfo, EniStats } from '../card.js';
+import type { EniConfig, GroupRules, ImdsConfig } from '../model.js';
+
+export class CardHarness {
+  stderr = '';
+  private constructor(readonly dir: string, readonly channel: VpcChannel) {
+    channel.child.stderr?.on('data', (d: Buffer) => {
+      this.stderr = (this.stderr + d.toString()).slice(-50_000);
+    });
+  }
+
+  static async start(): Promise<CardHarness> {
+    const dir = await mkdtemp(join(tmpdir(), 'nitride-vpc-'));
+    // The card checks that QEMU's user can reach its socket directory.
+    await chmod(dir, 0o711);
+    const ch = VpcChannel.fork(join(dir, 'sockets'), { stdio: 'pipe' });
+    const h = new CardHarness(dir, ch);
+    await Promise.race([
+      ch.ready,
+      new Promise((_, reject) => ch.child.once('exit', (c) => reject(new Error(`card exited (${c}): ${h.stderr}`)))),
+    ]);
+    return h;
+  }
+
+  addEni(eni: EniConfig): Promise<EniInfo> {
+    return this.channel.request('eni.add', { eni }) as Promise<EniInfo>;
+  }
+
+  stats(eniId: string): Promise<EniStats> {
+    return this.channel.request('eni.stats', { eniId }) as Promise<EniStats>;
+  }
+
+  setRules(groupId: string, rules: GroupRules): Promise<unknown> {
+    return this.channel.request('sg.set', { groupId, rules });
+  }
+
+  alive(): boolean {
+    return this.channel.child.exitCode === null && this.channel.child.signalCode === null;
+  }
+
+  async stop(): Promise<void> {
+    await this.channel.kill();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+let n = 0;
+/** An ENI in `vpcId` at `ip` in subnet `cidr`, MAC derived from a counter. */
+export function eni(vpcId: string, cidr: string, ip: string, groups: string[], extra: Partial<EniConfig> = {}): EniConfig {
+  n++;
+  const id = `${process.pid.toString(16)}${n.toString(16).padStart(4, '0')}`;
+  return {
+    eniId: `eni-${id}`,
+    mac: `02:00:${id.slice(-8).match(/../g)?.join(':') ?? '00:00:00:00'}`,
+    ip,
+    subnetCidr: cidr,
+    subnetId: `subnet-${cidr.split('.')[2] ?? '0'}`,
+    vpcId,
+    securityGroups: groups,
+    sourceDestCheck: true,
+    hostname: `ip-${ip.replaceAll('.', '-')}.local`,
+    mtu: 1500,
+    ...extra,
+  };
+}
+
+export function imds(instanceId: string, extra: Partial<ImdsConfig> = {}): ImdsConfig {
+  return { instanceId, httpTokens: 'required', hopLimit: 1, endpoint: 'enabled', ...extra };
+}
