@@ -2,17 +2,10 @@
 // EC2 reports plus what the region needs to drive hosts (desired state, host, launch
 // generation). API responses are built from them by the handlers.
 
-export type InstanceStateName = 'pending' | 'running' | 'shutting-down' | 'terminated' | 'stopping' | 'stopped';
+import type { InstanceStateName } from '../protocol/ec2-responses.js';
 
-/** EC2's numeric state codes (low byte of InstanceState.Code). */
-export const STATE_CODES: Record<InstanceStateName, number> = {
-  pending: 0,
-  running: 16,
-  'shutting-down': 32,
-  terminated: 48,
-  stopping: 64,
-  stopped: 80,
-};
+export type { InstanceStateName };
+export { INSTANCE_STATE_CODES as STATE_CODES } from '../protocol/ec2-responses.js';
 
 export type DesiredState = 'running' | 'stopped' | 'terminated';
 
