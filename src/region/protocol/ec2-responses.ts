@@ -9,7 +9,7 @@
 
 import { ec2HttpStatus, type Ec2Error } from './errors.js';
 import { XmlWriter } from './xml.js';
-import type { Ec2Action } from './ec2-requests.js';
+import type { Ec2Action, VolumeType } from './ec2-requests.js';
 
 export const EC2_XMLNS = 'http://ec2.amazonaws.com/doc/2016-11-15/';
 
@@ -115,6 +115,8 @@ export interface Ec2Instance {
   readonly currentInstanceBootMode?: 'legacy-bios' | 'uefi' | undefined;
   readonly tpmSupport?: string | undefined;
   readonly platformDetails?: string | undefined;
+  /** The instance's ENIs (networkInterfaceSet); absent or [] renders an empty set. */
+  readonly networkInterfaces?: readonly InstanceNetworkInterface[] | undefined;
 }
 
 export interface Reservation {
@@ -239,6 +241,239 @@ export interface AvailabilityZone {
   readonly messages: readonly string[];
 }
 
+// ---------------------------------------------------------------- EBS response objects
+
+export type VolumeState = 'creating' | 'available' | 'in-use' | 'deleting' | 'deleted' | 'error';
+export type VolumeAttachmentState = 'attaching' | 'attached' | 'detaching' | 'detached' | 'busy';
+
+export interface VolumeAttachment {
+  readonly volumeId: string;
+  readonly instanceId: string;
+  readonly device: string;
+  readonly state: VolumeAttachmentState;
+  readonly attachTime: Date;
+  readonly deleteOnTermination: boolean;
+}
+
+export interface Volume {
+  readonly volumeId: string;
+  /** GiB */
+  readonly size: number;
+  /** The source snapshot; EC2 sends an empty <snapshotId/> when there is none. */
+  readonly snapshotId?: string | undefined;
+  readonly availabilityZone: string;
+  readonly availabilityZoneId?: string | undefined;
+  readonly state: VolumeState;
+  readonly createTime: Date;
+  readonly attachments: readonly VolumeAttachment[];
+  readonly volumeType: VolumeType;
+  readonly iops?: number | undefined;
+  readonly throughput?: number | undefined;
+  readonly encrypted: boolean;
+  /** The KMS key ARN, when encrypted. */
+  readonly kmsKeyId?: string | undefined;
+  readonly multiAttachEnabled: boolean;
+  readonly tags: readonly TagItem[];
+}
+
+export interface VolumeModification {
+  readonly volumeId: string;
+  readonly modificationState: 'modifying' | 'optimizing' | 'completed' | 'failed';
+  readonly statusMessage?: string | undefined;
+  readonly targetSize: number;
+  readonly targetIops?: number | undefined;
+  readonly targetVolumeType: VolumeType;
+  readonly targetThroughput?: number | undefined;
+  readonly targetMultiAttachEnabled?: boolean | undefined;
+  readonly originalSize: number;
+  readonly originalIops?: number | undefined;
+  readonly originalVolumeType: VolumeType;
+  readonly originalThroughput?: number | undefined;
+  readonly originalMultiAttachEnabled?: boolean | undefined;
+  /** 0–100 */
+  readonly progress: number;
+  readonly startTime: Date;
+  readonly endTime?: Date | undefined;
+}
+
+export type SnapshotState = 'pending' | 'completed' | 'error' | 'recoverable' | 'recovering';
+
+export interface Snapshot {
+  readonly snapshotId: string;
+  /** The source volume (EC2 shows vol-ffffffff for a copied snapshot). */
+  readonly volumeId: string;
+  readonly state: SnapshotState;
+  readonly stateMessage?: string | undefined;
+  readonly startTime: Date;
+  /** e.g. '100%' (a string on the wire). */
+  readonly progress: string;
+  readonly ownerId: string;
+  readonly ownerAlias?: string | undefined;
+  /** EC2 sends an empty <description/> when there is none. */
+  readonly description: string;
+  readonly volumeSize: number;
+  readonly encrypted: boolean;
+  readonly kmsKeyId?: string | undefined;
+  readonly storageTier?: 'archive' | 'standard' | undefined;
+  readonly completionTime?: Date | undefined;
+  readonly tags: readonly TagItem[];
+}
+
+// ---------------------------------------------------------------- VPC response objects
+
+export interface Vpc {
+  readonly vpcId: string;
+  readonly state: 'pending' | 'available';
+  readonly cidrBlock: string;
+  readonly dhcpOptionsId: string;
+  readonly instanceTenancy: 'default' | 'dedicated' | 'host';
+  readonly isDefault: boolean;
+  readonly ownerId: string;
+  /** The primary block's association (vpc-cidr-assoc-…) and any secondary ones. */
+  readonly cidrBlockAssociations: readonly {
+    readonly associationId: string;
+    readonly cidrBlock: string;
+    readonly state: 'associating' | 'associated' | 'disassociating' | 'disassociated' | 'failing' | 'failed';
+  }[];
+  readonly tags: readonly TagItem[];
+}
+
+export interface Subnet {
+  readonly subnetId: string;
+  readonly state: 'pending' | 'available' | 'unavailable' | 'failed' | 'failed-insufficient-capacity';
+  readonly vpcId: string;
+  readonly cidrBlock: string;
+  readonly availableIpAddressCount: number;
+  readonly availabilityZone: string;
+  readonly availabilityZoneId: string;
+  readonly defaultForAz: boolean;
+  readonly mapPublicIpOnLaunch: boolean;
+  readonly ownerId: string;
+  /** arn:aws:ec2:<region>:<account>:subnet/<id> */
+  readonly subnetArn: string;
+  readonly tags: readonly TagItem[];
+}
+
+/** A security group named in a rule (response side: EC2 fills userId and groupId). */
+export interface UserIdGroupPair {
+  readonly userId: string;
+  readonly groupId: string;
+  readonly groupName?: string | undefined;
+  readonly vpcId?: string | undefined;
+  readonly description?: string | undefined;
+}
+
+export interface IpPermission {
+  /** 'tcp' | 'udp' | 'icmp' | 'icmpv6' | '-1' or a protocol number, as EC2 shows it. */
+  readonly ipProtocol: string;
+  /** Absent for '-1' (all traffic). */
+  readonly fromPort?: number | undefined;
+  readonly toPort?: number | undefined;
+  readonly userIdGroupPairs: readonly UserIdGroupPair[];
+  readonly ipRanges: readonly { readonly cidrIp: string; readonly description?: string | undefined }[];
+  readonly ipv6Ranges: readonly { readonly cidrIpv6: string; readonly description?: string | undefined }[];
+  readonly prefixListIds: readonly { readonly prefixListId: string; readonly description?: string | undefined }[];
+}
+
+export interface SecurityGroup {
+  readonly groupId: string;
+  readonly groupName: string;
+  /** Wire name groupDescription. */
+  readonly description: string;
+  readonly ownerId: string;
+  readonly vpcId?: string | undefined;
+  readonly ipPermissions: readonly IpPermission[];
+  readonly ipPermissionsEgress: readonly IpPermission[];
+  readonly securityGroupArn?: string | undefined;
+  readonly tags: readonly TagItem[];
+}
+
+/** One rule as Authorize* answers it (securityGroupRuleSet). */
+export interface SecurityGroupRule {
+  readonly securityGroupRuleId: string;
+  readonly groupId: string;
+  readonly groupOwnerId: string;
+  readonly isEgress: boolean;
+  readonly ipProtocol: string;
+  /** -1 when the protocol has no ports. */
+  readonly fromPort: number;
+  readonly toPort: number;
+  readonly cidrIpv4?: string | undefined;
+  readonly cidrIpv6?: string | undefined;
+  readonly prefixListId?: string | undefined;
+  readonly referencedGroupInfo?: { readonly groupId: string; readonly userId: string; readonly vpcId?: string | undefined } | undefined;
+  readonly description?: string | undefined;
+  readonly tags: readonly TagItem[];
+}
+
+export type NetworkInterfaceStatus = 'available' | 'associated' | 'attaching' | 'in-use' | 'detaching';
+
+export interface NetworkInterfacePrivateIp {
+  readonly privateIpAddress: string;
+  readonly privateDnsName?: string | undefined;
+  readonly primary: boolean;
+}
+
+export interface NetworkInterface {
+  readonly networkInterfaceId: string;
+  readonly subnetId: string;
+  readonly vpcId: string;
+  readonly availabilityZone: string;
+  readonly availabilityZoneId?: string | undefined;
+  /** EC2 sends an empty <description/> when there is none. */
+  readonly description: string;
+  readonly ownerId: string;
+  readonly requesterId?: string | undefined;
+  readonly requesterManaged: boolean;
+  readonly status: NetworkInterfaceStatus;
+  /** aa:bb:cc:dd:ee:ff */
+  readonly macAddress: string;
+  readonly privateIpAddress: string;
+  readonly privateDnsName?: string | undefined;
+  readonly sourceDestCheck: boolean;
+  readonly groups: readonly GroupIdentifier[];
+  readonly attachment?:
+    | {
+        readonly attachmentId: string;
+        readonly instanceId: string;
+        readonly instanceOwnerId: string;
+        readonly deviceIndex: number;
+        readonly networkCardIndex?: number | undefined;
+        readonly status: 'attaching' | 'attached' | 'detaching' | 'detached';
+        readonly attachTime: Date;
+        readonly deleteOnTermination: boolean;
+      }
+    | undefined;
+  readonly privateIpAddresses: readonly NetworkInterfacePrivateIp[];
+  readonly interfaceType: 'interface' | 'efa' | 'trunk';
+  readonly tags: readonly TagItem[];
+}
+
+/** An instance's ENI as DescribeInstances shows it (networkInterfaceSet of the instance). */
+export interface InstanceNetworkInterface {
+  readonly networkInterfaceId: string;
+  readonly subnetId: string;
+  readonly vpcId: string;
+  readonly description: string;
+  readonly ownerId: string;
+  readonly status: NetworkInterfaceStatus;
+  readonly macAddress: string;
+  readonly privateIpAddress: string;
+  readonly privateDnsName?: string | undefined;
+  readonly sourceDestCheck: boolean;
+  readonly groups: readonly GroupIdentifier[];
+  readonly attachment: {
+    readonly attachmentId: string;
+    readonly deviceIndex: number;
+    readonly networkCardIndex?: number | undefined;
+    readonly status: 'attaching' | 'attached' | 'detaching' | 'detached';
+    readonly attachTime: Date;
+    readonly deleteOnTermination: boolean;
+  };
+  readonly privateIpAddresses: readonly NetworkInterfacePrivateIp[];
+  readonly interfaceType: 'interface' | 'efa' | 'trunk';
+}
+
 // ---------------------------------------------------------------- the response union
 
 export type Ec2Response =
@@ -253,7 +488,40 @@ export type Ec2Response =
   | { readonly action: 'DescribeInstanceTypes'; readonly instanceTypes: readonly InstanceTypeInfo[]; readonly nextToken?: string | undefined }
   | { readonly action: 'DescribeTags'; readonly tags: readonly TagDescription[]; readonly nextToken?: string | undefined }
   | { readonly action: 'DescribeRegions'; readonly regions: readonly Region[] }
-  | { readonly action: 'DescribeAvailabilityZones'; readonly availabilityZones: readonly AvailabilityZone[] };
+  | { readonly action: 'DescribeAvailabilityZones'; readonly availabilityZones: readonly AvailabilityZone[] }
+  | { readonly action: 'CreateVolume'; readonly volume: Volume }
+  | { readonly action: 'DescribeVolumes'; readonly volumes: readonly Volume[]; readonly nextToken?: string | undefined }
+  | { readonly action: 'AttachVolume' | 'DetachVolume'; readonly attachment: VolumeAttachment }
+  | { readonly action: 'ModifyVolume'; readonly modification: VolumeModification }
+  | { readonly action: 'CreateSnapshot'; readonly snapshot: Snapshot }
+  | { readonly action: 'DescribeSnapshots'; readonly snapshots: readonly Snapshot[]; readonly nextToken?: string | undefined }
+  | { readonly action: 'CopySnapshot'; readonly snapshotId: string; readonly tags?: readonly TagItem[] | undefined }
+  | { readonly action: 'EnableEbsEncryptionByDefault' | 'DisableEbsEncryptionByDefault' | 'GetEbsEncryptionByDefault'; readonly ebsEncryptionByDefault: boolean }
+  | { readonly action: 'GetEbsDefaultKmsKeyId' | 'ModifyEbsDefaultKmsKeyId' | 'ResetEbsDefaultKmsKeyId'; /** the key's ARN */ readonly kmsKeyId: string }
+  | {
+      readonly action:
+        | 'DeleteVolume'
+        | 'DeleteSnapshot'
+        | 'DeleteVpc'
+        | 'DeleteSubnet'
+        | 'ModifyNetworkInterfaceAttribute'
+        | 'ModifyInstanceAttribute';
+    }
+  | { readonly action: 'CreateVpc'; readonly vpc: Vpc }
+  | { readonly action: 'DescribeVpcs'; readonly vpcs: readonly Vpc[]; readonly nextToken?: string | undefined }
+  | { readonly action: 'CreateSubnet'; readonly subnet: Subnet }
+  | { readonly action: 'DescribeSubnets'; readonly subnets: readonly Subnet[]; readonly nextToken?: string | undefined }
+  | { readonly action: 'CreateSecurityGroup'; readonly groupId: string; readonly securityGroupArn?: string | undefined; readonly tags?: readonly TagItem[] | undefined }
+  | { readonly action: 'DescribeSecurityGroups'; readonly securityGroups: readonly SecurityGroup[]; readonly nextToken?: string | undefined }
+  | { readonly action: 'DeleteSecurityGroup'; /** the deleted group's id */ readonly groupId: string }
+  | { readonly action: 'AuthorizeSecurityGroupIngress' | 'AuthorizeSecurityGroupEgress'; readonly rules: readonly SecurityGroupRule[] }
+  | {
+      readonly action: 'RevokeSecurityGroupIngress' | 'RevokeSecurityGroupEgress';
+      /** Permissions of the request that matched no rule (EC2 still answers return=true for the rest). */
+      readonly unknownIpPermissions?: readonly IpPermission[] | undefined;
+    }
+  | { readonly action: 'DescribeNetworkInterfaces'; readonly networkInterfaces: readonly NetworkInterface[]; readonly nextToken?: string | undefined }
+  | { readonly action: 'ModifyInstanceMetadataOptions'; readonly instanceId: string; readonly metadataOptions: InstanceMetadataOptions };
 
 // Every action's response is in the union (checked at compile time).
 type _Covers = Ec2Action extends Ec2Response['action'] ? true : never;
@@ -303,10 +571,14 @@ function writeInstance(w: XmlWriter, i: Ec2Instance): void {
   w.leaf('virtualizationType', i.virtualizationType).leaf('clientToken', i.clientToken ?? '');
   writeTags(w, i.tags);
   w.leaf('hypervisor', i.hypervisor);
-  w.empty('networkInterfaceSet');
+  w.list('networkInterfaceSet', i.networkInterfaces ?? [], writeInstanceNetworkInterface);
   w.leaf('ebsOptimized', i.ebsOptimized).leaf('enaSupport', i.enaSupport);
-  const m = i.metadataOptions;
-  w.open('metadataOptions')
+  writeMetadataOptions(w, 'metadataOptions', i.metadataOptions);
+  w.leaf('bootMode', i.bootMode).leaf('currentInstanceBootMode', i.currentInstanceBootMode).leaf('tpmSupport', i.tpmSupport).leaf('platformDetails', i.platformDetails);
+}
+
+function writeMetadataOptions(w: XmlWriter, name: string, m: InstanceMetadataOptions): void {
+  w.open(name)
     .leaf('state', m.state)
     .leaf('httpTokens', m.httpTokens)
     .leaf('httpPutResponseHopLimit', m.httpPutResponseHopLimit)
@@ -314,7 +586,144 @@ function writeInstance(w: XmlWriter, i: Ec2Instance): void {
     .leaf('httpProtocolIpv6', m.httpProtocolIpv6)
     .leaf('instanceMetadataTags', m.instanceMetadataTags)
     .close();
-  w.leaf('bootMode', i.bootMode).leaf('currentInstanceBootMode', i.currentInstanceBootMode).leaf('tpmSupport', i.tpmSupport).leaf('platformDetails', i.platformDetails);
+}
+
+function writeAttachment(w: XmlWriter, a: VolumeAttachment): void {
+  w.leaf('volumeId', a.volumeId).leaf('instanceId', a.instanceId).leaf('device', a.device).leaf('status', a.state);
+  w.leaf('attachTime', a.attachTime).leaf('deleteOnTermination', a.deleteOnTermination);
+}
+
+function writeVolume(w: XmlWriter, v: Volume): void {
+  w.leaf('volumeId', v.volumeId).leaf('size', v.size).leaf('snapshotId', v.snapshotId ?? '');
+  w.leaf('availabilityZone', v.availabilityZone).leaf('availabilityZoneId', v.availabilityZoneId);
+  w.leaf('status', v.state).leaf('createTime', v.createTime);
+  w.list('attachmentSet', v.attachments, writeAttachment);
+  writeTags(w, v.tags);
+  w.leaf('volumeType', v.volumeType).leaf('iops', v.iops).leaf('throughput', v.throughput);
+  w.leaf('encrypted', v.encrypted).leaf('kmsKeyId', v.kmsKeyId).leaf('multiAttachEnabled', v.multiAttachEnabled);
+}
+
+function writeVolumeModification(w: XmlWriter, m: VolumeModification): void {
+  w.open('volumeModification');
+  w.leaf('volumeId', m.volumeId).leaf('modificationState', m.modificationState).leaf('statusMessage', m.statusMessage);
+  w.leaf('targetSize', m.targetSize).leaf('targetIops', m.targetIops).leaf('targetVolumeType', m.targetVolumeType);
+  w.leaf('targetThroughput', m.targetThroughput).leaf('targetMultiAttachEnabled', m.targetMultiAttachEnabled);
+  w.leaf('originalSize', m.originalSize).leaf('originalIops', m.originalIops).leaf('originalVolumeType', m.originalVolumeType);
+  w.leaf('originalThroughput', m.originalThroughput).leaf('originalMultiAttachEnabled', m.originalMultiAttachEnabled);
+  w.leaf('progress', m.progress).leaf('startTime', m.startTime).leaf('endTime', m.endTime);
+  w.close();
+}
+
+function writeSnapshot(w: XmlWriter, s: Snapshot): void {
+  w.leaf('snapshotId', s.snapshotId).leaf('volumeId', s.volumeId).leaf('status', s.state).leaf('statusMessage', s.stateMessage);
+  w.leaf('startTime', s.startTime).leaf('progress', s.progress).leaf('ownerId', s.ownerId).leaf('ownerAlias', s.ownerAlias);
+  w.leaf('volumeSize', s.volumeSize).leaf('description', s.description).leaf('encrypted', s.encrypted).leaf('kmsKeyId', s.kmsKeyId);
+  w.leaf('storageTier', s.storageTier).leaf('completionTime', s.completionTime);
+  writeTags(w, s.tags);
+}
+
+function writeVpc(w: XmlWriter, v: Vpc): void {
+  w.leaf('vpcId', v.vpcId).leaf('ownerId', v.ownerId).leaf('state', v.state).leaf('cidrBlock', v.cidrBlock);
+  w.list('cidrBlockAssociationSet', v.cidrBlockAssociations, (x, a) => {
+    x.leaf('cidrBlock', a.cidrBlock).leaf('associationId', a.associationId);
+    x.open('cidrBlockState').leaf('state', a.state).close();
+  });
+  w.leaf('dhcpOptionsId', v.dhcpOptionsId);
+  writeTags(w, v.tags);
+  w.leaf('instanceTenancy', v.instanceTenancy).leaf('isDefault', v.isDefault);
+}
+
+function writeSubnet(w: XmlWriter, s: Subnet): void {
+  w.leaf('subnetId', s.subnetId).leaf('subnetArn', s.subnetArn).leaf('state', s.state).leaf('ownerId', s.ownerId);
+  w.leaf('vpcId', s.vpcId).leaf('cidrBlock', s.cidrBlock);
+  w.empty('ipv6CidrBlockAssociationSet');
+  w.leaf('availableIpAddressCount', s.availableIpAddressCount).leaf('availabilityZone', s.availabilityZone).leaf('availabilityZoneId', s.availabilityZoneId);
+  w.leaf('defaultForAz', s.defaultForAz).leaf('mapPublicIpOnLaunch', s.mapPublicIpOnLaunch);
+  // IPv6, customer-owned IPs and DNS64 are not offered: EC2's values for a subnet without them.
+  w.leaf('mapCustomerOwnedIpOnLaunch', false).leaf('assignIpv6AddressOnCreation', false).leaf('enableDns64', false).leaf('ipv6Native', false);
+  w.open('privateDnsNameOptionsOnLaunch')
+    .leaf('hostnameType', 'ip-name')
+    .leaf('enableResourceNameDnsARecord', false)
+    .leaf('enableResourceNameDnsAAAARecord', false)
+    .close();
+  writeTags(w, s.tags);
+}
+
+function writeIpPermission(w: XmlWriter, p: IpPermission): void {
+  w.leaf('ipProtocol', p.ipProtocol).leaf('fromPort', p.fromPort).leaf('toPort', p.toPort);
+  w.list('groups', p.userIdGroupPairs, (x, g) => x.leaf('description', g.description).leaf('userId', g.userId).leaf('groupId', g.groupId).leaf('groupName', g.groupName).leaf('vpcId', g.vpcId));
+  w.list('ipRanges', p.ipRanges, (x, r) => x.leaf('cidrIp', r.cidrIp).leaf('description', r.description));
+  w.list('ipv6Ranges', p.ipv6Ranges, (x, r) => x.leaf('cidrIpv6', r.cidrIpv6).leaf('description', r.description));
+  w.list('prefixListIds', p.prefixListIds, (x, r) => x.leaf('prefixListId', r.prefixListId).leaf('description', r.description));
+}
+
+function writeSecurityGroup(w: XmlWriter, g: SecurityGroup): void {
+  w.leaf('ownerId', g.ownerId).leaf('groupId', g.groupId).leaf('groupName', g.groupName).leaf('groupDescription', g.description);
+  w.list('ipPermissions', g.ipPermissions, writeIpPermission);
+  w.list('ipPermissionsEgress', g.ipPermissionsEgress, writeIpPermission);
+  w.leaf('vpcId', g.vpcId).leaf('securityGroupArn', g.securityGroupArn);
+  writeTags(w, g.tags);
+}
+
+function writeSecurityGroupRule(w: XmlWriter, r: SecurityGroupRule): void {
+  w.leaf('securityGroupRuleId', r.securityGroupRuleId).leaf('groupId', r.groupId).leaf('groupOwnerId', r.groupOwnerId).leaf('isEgress', r.isEgress);
+  w.leaf('ipProtocol', r.ipProtocol).leaf('fromPort', r.fromPort).leaf('toPort', r.toPort);
+  w.leaf('cidrIpv4', r.cidrIpv4).leaf('cidrIpv6', r.cidrIpv6).leaf('prefixListId', r.prefixListId);
+  if (r.referencedGroupInfo !== undefined) {
+    w.open('referencedGroupInfo').leaf('groupId', r.referencedGroupInfo.groupId).leaf('userId', r.referencedGroupInfo.userId).leaf('vpcId', r.referencedGroupInfo.vpcId).close();
+  }
+  w.leaf('description', r.description);
+  writeTags(w, r.tags);
+}
+
+function writePrivateIps(w: XmlWriter, ips: readonly NetworkInterfacePrivateIp[]): void {
+  w.list('privateIpAddressesSet', ips, (x, p) => x.leaf('privateIpAddress', p.privateIpAddress).leaf('privateDnsName', p.privateDnsName).leaf('primary', p.primary));
+}
+
+function writeNetworkInterface(w: XmlWriter, n: NetworkInterface): void {
+  w.leaf('networkInterfaceId', n.networkInterfaceId).leaf('subnetId', n.subnetId).leaf('vpcId', n.vpcId);
+  w.leaf('availabilityZone', n.availabilityZone).leaf('availabilityZoneId', n.availabilityZoneId).leaf('description', n.description);
+  w.leaf('ownerId', n.ownerId).leaf('requesterId', n.requesterId).leaf('requesterManaged', n.requesterManaged);
+  w.leaf('status', n.status).leaf('macAddress', n.macAddress).leaf('privateIpAddress', n.privateIpAddress).leaf('privateDnsName', n.privateDnsName);
+  w.leaf('sourceDestCheck', n.sourceDestCheck);
+  writeGroups(w, n.groups);
+  const a = n.attachment;
+  if (a !== undefined) {
+    w.open('attachment')
+      .leaf('attachmentId', a.attachmentId)
+      .leaf('instanceId', a.instanceId)
+      .leaf('instanceOwnerId', a.instanceOwnerId)
+      .leaf('deviceIndex', a.deviceIndex)
+      .leaf('networkCardIndex', a.networkCardIndex)
+      .leaf('status', a.status)
+      .leaf('attachTime', a.attachTime)
+      .leaf('deleteOnTermination', a.deleteOnTermination)
+      .close();
+  }
+  // EC2 sends tagSet for network interfaces even when empty.
+  w.list('tagSet', n.tags, (x, t) => x.leaf('key', t.key).leaf('value', t.value));
+  writePrivateIps(w, n.privateIpAddresses);
+  w.empty('ipv6AddressesSet');
+  w.leaf('interfaceType', n.interfaceType);
+}
+
+function writeInstanceNetworkInterface(w: XmlWriter, n: InstanceNetworkInterface): void {
+  w.leaf('networkInterfaceId', n.networkInterfaceId).leaf('subnetId', n.subnetId).leaf('vpcId', n.vpcId).leaf('description', n.description);
+  w.leaf('ownerId', n.ownerId).leaf('status', n.status).leaf('macAddress', n.macAddress);
+  w.leaf('privateIpAddress', n.privateIpAddress).leaf('privateDnsName', n.privateDnsName).leaf('sourceDestCheck', n.sourceDestCheck);
+  writeGroups(w, n.groups);
+  const a = n.attachment;
+  w.open('attachment')
+    .leaf('attachmentId', a.attachmentId)
+    .leaf('deviceIndex', a.deviceIndex)
+    .leaf('networkCardIndex', a.networkCardIndex)
+    .leaf('status', a.status)
+    .leaf('attachTime', a.attachTime)
+    .leaf('deleteOnTermination', a.deleteOnTermination)
+    .close();
+  writePrivateIps(w, n.privateIpAddresses);
+  w.empty('ipv6AddressesSet');
+  w.leaf('interfaceType', n.interfaceType);
 }
 
 function writeReservation(w: XmlWriter, r: Reservation): void {
@@ -456,6 +865,92 @@ function writeBody(w: XmlWriter, r: Ec2Response): void {
         x.leaf('groupName', z.groupName).leaf('networkBorderGroup', z.networkBorderGroup).leaf('optInStatus', z.optInStatus).leaf('zoneType', z.zoneType);
         x.list('messageSet', z.messages, (y, m) => y.leaf('message', m));
       });
+      return;
+    case 'CreateVolume':
+      writeVolume(w, r.volume);
+      return;
+    case 'DescribeVolumes':
+      w.list('volumeSet', r.volumes, writeVolume);
+      w.leaf('nextToken', r.nextToken);
+      return;
+    case 'AttachVolume':
+    case 'DetachVolume':
+      writeAttachment(w, r.attachment);
+      return;
+    case 'ModifyVolume':
+      writeVolumeModification(w, r.modification);
+      return;
+    case 'CreateSnapshot':
+      writeSnapshot(w, r.snapshot);
+      return;
+    case 'DescribeSnapshots':
+      w.list('snapshotSet', r.snapshots, writeSnapshot);
+      w.leaf('nextToken', r.nextToken);
+      return;
+    case 'CopySnapshot':
+      w.leaf('snapshotId', r.snapshotId);
+      writeTags(w, r.tags ?? []);
+      return;
+    case 'EnableEbsEncryptionByDefault':
+    case 'DisableEbsEncryptionByDefault':
+    case 'GetEbsEncryptionByDefault':
+      w.leaf('ebsEncryptionByDefault', r.ebsEncryptionByDefault);
+      return;
+    case 'GetEbsDefaultKmsKeyId':
+    case 'ModifyEbsDefaultKmsKeyId':
+    case 'ResetEbsDefaultKmsKeyId':
+      w.leaf('kmsKeyId', r.kmsKeyId);
+      return;
+    case 'DeleteVolume':
+    case 'DeleteSnapshot':
+    case 'DeleteVpc':
+    case 'DeleteSubnet':
+    case 'ModifyNetworkInterfaceAttribute':
+    case 'ModifyInstanceAttribute':
+      w.leaf('return', true);
+      return;
+    case 'CreateVpc':
+      w.element('vpc', (x) => writeVpc(x, r.vpc));
+      return;
+    case 'DescribeVpcs':
+      w.list('vpcSet', r.vpcs, writeVpc);
+      w.leaf('nextToken', r.nextToken);
+      return;
+    case 'CreateSubnet':
+      w.element('subnet', (x) => writeSubnet(x, r.subnet));
+      return;
+    case 'DescribeSubnets':
+      w.list('subnetSet', r.subnets, writeSubnet);
+      w.leaf('nextToken', r.nextToken);
+      return;
+    case 'CreateSecurityGroup':
+      w.leaf('return', true).leaf('groupId', r.groupId).leaf('securityGroupArn', r.securityGroupArn);
+      writeTags(w, r.tags ?? []);
+      return;
+    case 'DescribeSecurityGroups':
+      w.list('securityGroupInfo', r.securityGroups, writeSecurityGroup);
+      w.leaf('nextToken', r.nextToken);
+      return;
+    case 'DeleteSecurityGroup':
+      w.leaf('return', true).leaf('groupId', r.groupId);
+      return;
+    case 'AuthorizeSecurityGroupIngress':
+    case 'AuthorizeSecurityGroupEgress':
+      w.leaf('return', true);
+      w.list('securityGroupRuleSet', r.rules, writeSecurityGroupRule);
+      return;
+    case 'RevokeSecurityGroupIngress':
+    case 'RevokeSecurityGroupEgress':
+      w.leaf('return', true);
+      if (r.unknownIpPermissions !== undefined && r.unknownIpPermissions.length > 0) w.list('unknownIpPermissionSet', r.unknownIpPermissions, writeIpPermission);
+      return;
+    case 'DescribeNetworkInterfaces':
+      w.list('networkInterfaceSet', r.networkInterfaces, writeNetworkInterface);
+      w.leaf('nextToken', r.nextToken);
+      return;
+    case 'ModifyInstanceMetadataOptions':
+      w.leaf('instanceId', r.instanceId);
+      writeMetadataOptions(w, 'instanceMetadataOptions', r.metadataOptions);
       return;
   }
 }
