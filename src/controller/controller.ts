@@ -20,7 +20,7 @@ import { Dispatcher, principalRecord, type Principal, type Source } from './disp
 import { ControllerError, httpStatusFor, toReplyError } from './errors.js';
 import { currentFingerprint, hostPaths, initHost, saveEnrolment, writeRuntime, type HostIdentity } from './host-state.js';
 import type { ControllerCommandBody } from './protocol/commands.js';
-import { HypervisorSupervisor } from './supervisor.js';
+import { ComponentSupervisor } from './supervisor.js';
 
 export interface ControllerOptions {
   readonly home: string;
@@ -37,7 +37,7 @@ export class Controller {
   private identity!: HostIdentity;
   private audit!: AuditChain;
   private dispatcher!: Dispatcher;
-  private supervisor!: HypervisorSupervisor;
+  private supervisor!: ComponentSupervisor;
   private listener: NetServer | undefined;
   private tlsServer: HttpsServer | undefined;
   private connections = new Set<Socket>(); // accepted sockets of the current TLS server
@@ -64,11 +64,12 @@ export class Controller {
     }
     this.audit.append({ type: 'controller.start', pid: process.pid, hostId: this.identity.hostId, enrolled: this.identity.enrolment !== undefined });
 
-    this.supervisor = new HypervisorSupervisor({
+    this.supervisor = new ComponentSupervisor({
+      name: 'hypervisor',
       entry: this.o.hypervisorEntry ?? distEntry('hypervisor/main.js'),
-      stateDir: paths.hypervisorDir,
+      args: ['--state-dir', paths.hypervisorDir],
       log: this.o.log.child('supervisor'),
-      onEvent: (e) => this.onHypervisorEvent(e),
+      onEvent: (e) => this.onHypervisorEvent(e as unknown as HypervisorEvent),
       onLifecycle: (e) => this.audit.append({ type: `component.${e.event}`, component: 'hypervisor', ...e }),
     });
     this.supervisor.start();

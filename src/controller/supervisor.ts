@@ -1,12 +1,14 @@
-// Starts and supervises the hypervisor component. The hypervisor is forked with an IPC
-// channel as its only channel to the controller (no socket, no listening port), in its own
-// process group and session (detached), so that a signal sent to the controller's group
-// does not reach it or the guests it runs. When the controller dies, the IPC channel closes
-// and the hypervisor exits without touching its guests; the next controller forks a new
-// hypervisor that re-adopts them. A crashed hypervisor is restarted with backoff.
+// Starts and supervises one host component (the hypervisor, and the cards). Each is forked
+// with an IPC channel as its only channel to the controller (no socket, no listening port),
+// in its own process group and session (detached), so that a signal sent to the
+// controller's group does not reach it or the guests it serves. When the controller dies,
+// the IPC channel closes and the component exits without touching guests; the next
+// controller forks a new one that re-adopts them. A crashed component is restarted with
+// backoff. Requests and replies use the hypervisor's message shape ({v, id, op, params} →
+// {v, id, ok, result|error}; unsolicited {v, event, …}) for every component.
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import type { HypervisorEvent, HypervisorOp, HypervisorReply } from '../hypervisor/protocol/messages.js';
+import type { HypervisorReply } from '../hypervisor/protocol/messages.js';
 import type { Logger } from '../lib/log.js';
 import { ControllerError } from './errors.js';
 
@@ -28,18 +30,30 @@ interface Pending {
   op: string;
 }
 
+/** An unsolicited message from a component: `{ v: 1, event: '…', … }`. */
+export interface ComponentEvent {
+  readonly v: 1;
+  readonly event: string;
+  readonly [k: string]: unknown;
+}
+
 export interface SupervisorOptions {
+  /** The component's name, e.g. 'hypervisor', 'ebs', 'vpc'. */
+  readonly name: string;
   readonly entry: string;
-  readonly stateDir: string;
+  /** Arguments for the entry point, e.g. ['--state-dir', DIR]. */
+  readonly args: readonly string[];
   readonly log: Logger;
-  readonly onEvent: (e: HypervisorEvent) => void;
+  readonly onEvent: (e: ComponentEvent) => void;
   readonly onLifecycle?: (e: { event: 'started' | 'exited' | 'restarting'; pid?: number; code?: number | null; signal?: string | null; delayMs?: number }) => void;
 }
 
 const MAX_BACKOFF_MS = 30_000;
 const STABLE_MS = 30_000;
 
-export class HypervisorSupervisor {
+const title = (name: string): string => (name === 'ebs' || name === 'vpc' ? `${name.toUpperCase()}Card` : `${name.charAt(0).toUpperCase()}${name.slice(1)}`);
+
+export class ComponentSupervisor {
   private child: ChildProcess | undefined;
   private state: ComponentState = 'stopped';
   private restarts = 0;
@@ -61,7 +75,7 @@ export class HypervisorSupervisor {
 
   status(): ComponentStatus {
     return {
-      name: 'hypervisor',
+      name: this.o.name,
       state: this.state,
       pid: this.child?.pid,
       restarts: this.restarts,
@@ -75,12 +89,12 @@ export class HypervisorSupervisor {
     if (this.stopping) return;
     if (!existsSync(this.o.entry)) {
       this.state = 'missing';
-      this.o.log.error('the hypervisor entry point is missing; build the project', { entry: this.o.entry });
+      this.o.log.error(`the ${this.o.name} entry point is missing; build the project`, { entry: this.o.entry });
       this.scheduleRestart(null, null);
       return;
     }
     this.state = 'starting';
-    const child = fork(this.o.entry, ['--state-dir', this.o.stateDir], {
+    const child = fork(this.o.entry, [...this.o.args], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       detached: true,
       serialization: 'json',
@@ -90,18 +104,18 @@ export class HypervisorSupervisor {
     child.on('spawn', () => {
       if (this.child === child) this.state = 'running';
       this.o.onLifecycle?.({ event: 'started', pid: child.pid ?? 0 });
-      this.o.log.info('hypervisor started', { pid: child.pid });
+      this.o.log.info(`${this.o.name} started`, { pid: child.pid });
     });
     child.on('message', (m: unknown) => this.onMessage(m));
-    child.on('error', (e) => this.o.log.error('hypervisor process error', { error: e.message }));
+    child.on('error', (e) => this.o.log.error(`${this.o.name} process error`, { error: e.message }));
     child.on('exit', (code, signal) => this.onExit(child, code, signal));
   }
 
   private onMessage(m: unknown): void {
     if (typeof m !== 'object' || m === null) return;
-    const msg = m as Partial<HypervisorReply & HypervisorEvent> & { id?: unknown; event?: unknown };
+    const msg = m as Partial<HypervisorReply> & { id?: unknown; event?: unknown };
     if (typeof msg.event === 'string') {
-      this.o.onEvent(m as HypervisorEvent);
+      this.o.onEvent(m as ComponentEvent);
       return;
     }
     if (typeof msg.id !== 'number') return;
@@ -112,9 +126,9 @@ export class HypervisorSupervisor {
     const reply = m as HypervisorReply;
     if (reply.ok) p.resolve(reply.result);
     else {
-      const err = reply.error ?? { code: 'HypervisorError', kind: 'internal', message: 'The hypervisor refused the request.' };
+      const err = reply.error ?? { code: `${title(this.o.name)}Error`, kind: 'internal', message: `The ${this.o.name} component refused the request.` };
       const kind = (['invalid', 'not-found', 'conflict', 'denied', 'unavailable', 'internal'] as const).find((k) => k === err.kind) ?? 'internal';
-      p.reject(new ControllerError(String(err.code), kind, String(err.message), { ...(err.context ?? {}), component: 'hypervisor' }));
+      p.reject(new ControllerError(String(err.code), kind, String(err.message), { ...(err.context ?? {}), component: this.o.name }));
     }
   }
 
@@ -124,7 +138,7 @@ export class HypervisorSupervisor {
     this.lastExit = { code, signal, at: new Date().toISOString() };
     for (const [id, p] of this.pending) {
       clearTimeout(p.timer);
-      p.reject(new ControllerError('HypervisorUnavailable', 'unavailable', 'The hypervisor component exited before it answered.', { op: p.op, code, signal }));
+      p.reject(new ControllerError(`${title(this.o.name)}Unavailable`, 'unavailable', `The ${this.o.name} component exited before it answered.`, { op: p.op, code, signal }));
       this.pending.delete(id);
     }
     const waiters = this.exitWaiters;
@@ -135,7 +149,7 @@ export class HypervisorSupervisor {
       this.state = 'stopped';
       return;
     }
-    this.o.log.warn('hypervisor exited; restarting it', { code, signal });
+    this.o.log.warn(`${this.o.name} exited; restarting it`, { code, signal });
     this.scheduleRestart(code, signal);
   }
 
@@ -151,41 +165,42 @@ export class HypervisorSupervisor {
     this.backoffTimer.unref();
   }
 
-  /** Sends one request; rejects with the hypervisor's error as a ControllerError. */
-  request(op: HypervisorOp['op'], params: unknown, timeoutMs = 30_000): Promise<unknown> {
+  /** Sends one request; rejects with the component's error as a ControllerError. */
+  request(op: string, params: unknown, timeoutMs = 30_000): Promise<unknown> {
     const child = this.child;
+    const T = title(this.o.name);
     if (!child || !child.connected) {
-      return Promise.reject(new ControllerError('HypervisorUnavailable', 'unavailable', 'The hypervisor component is not running; it is being restarted.', { op, state: this.state }));
+      return Promise.reject(new ControllerError(`${T}Unavailable`, 'unavailable', `The ${this.o.name} component is not running; it is being restarted.`, { op, state: this.state }));
     }
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject(new ControllerError('HypervisorTimeout', 'unavailable', `The hypervisor did not answer ${op} within ${timeoutMs} ms.`, { op, timeoutMs }));
+        reject(new ControllerError(`${T}Timeout`, 'unavailable', `The ${this.o.name} component did not answer ${op} within ${timeoutMs} ms.`, { op, timeoutMs }));
       }, timeoutMs);
       this.pending.set(id, { resolve, reject, timer, op });
       child.send({ v: 1, id, op, params }, (err) => {
         if (err) {
           clearTimeout(timer);
           this.pending.delete(id);
-          reject(new ControllerError('HypervisorUnavailable', 'unavailable', 'The request could not be sent to the hypervisor.', { op }, { cause: err }));
+          reject(new ControllerError(`${T}Unavailable`, 'unavailable', `The request could not be sent to the ${this.o.name} component.`, { op }, { cause: err }));
         }
       });
     });
   }
 
-  /** Ends the current hypervisor (guests keep running) and waits for it to exit. */
+  /** Ends the current process (guests keep running) and waits for it to exit. */
   private async endChild(graceMs: number): Promise<void> {
     const child = this.child;
     if (!child) return;
     const exited = new Promise<void>((r) => this.exitWaiters.push(r));
-    if (child.connected) child.disconnect(); // the hypervisor exits on disconnect, leaving guests running
+    if (child.connected) child.disconnect(); // a component exits on disconnect, leaving guests running
     const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
     await exited;
     clearTimeout(t);
   }
 
-  /** Restarts the hypervisor now (operator request); counts as a restart. */
+  /** Restarts the component now (operator request); counts as a restart. */
   async restart(): Promise<ComponentStatus> {
     if (this.backoffTimer) clearTimeout(this.backoffTimer);
     this.backoffTimer = undefined;
@@ -203,7 +218,7 @@ export class HypervisorSupervisor {
     return this.status();
   }
 
-  /** Stops supervising: the hypervisor is disconnected and exits; guests keep running. */
+  /** Stops supervising: the component is disconnected and exits; guests keep running. */
   async stop(graceMs = 5_000): Promise<void> {
     this.stopping = true;
     if (this.backoffTimer) clearTimeout(this.backoffTimer);
