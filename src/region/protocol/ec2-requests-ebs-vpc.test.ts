@@ -1,0 +1,503 @@
+// The EBS and VPC actions' requests, serialized by the real peers (botocore of both AWS CLIs,
+// SDK v3's EC2Client) from the same parameters, must parse into the same typed requests.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as sdk from '@aws-sdk/client-ec2';
+import { parseEc2Request, parseIpv4Cidr, EC2_MUTATING_ACTIONS, EC2_ACTIONS, type Ec2Request } from './ec2-requests.js';
+import { parseForm } from './query.js';
+import { Ec2Error } from './errors.js';
+import { botocore } from './botocore-peer.test-helper.js';
+
+const I1 = 'i-0123456789abcdef0';
+const VOL = 'vol-0123456789abcdef0';
+const SNAP = 'snap-0123456789abcdef0';
+const VPC = 'vpc-0123456789abcdef0';
+const SUBNET = 'subnet-12345678';
+const SG = 'sg-0123456789abcdef0';
+const SG2 = 'sg-87654321';
+const ENI = 'eni-0123456789abcdef0';
+const KEY = 'arn:aws:kms:local-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+const TAGS = [{ ResourceType: 'volume', Tags: [{ Key: 'Name', Value: 'data' }] }];
+const tags = (resourceType: string) => [{ resourceType, tags: [{ key: 'Name', value: 'data' }] }];
+
+interface Case {
+  readonly operation: string;
+  readonly params: Record<string, unknown>;
+  readonly expected: Ec2Request;
+}
+
+const cases: Case[] = [
+  {
+    operation: 'CreateVolume',
+    params: {
+      AvailabilityZone: 'local-1a',
+      Size: 8,
+      VolumeType: 'gp3',
+      Iops: 3000,
+      Throughput: 125,
+      Encrypted: true,
+      KmsKeyId: KEY,
+      SnapshotId: SNAP,
+      TagSpecifications: [{ ResourceType: 'volume', Tags: [{ Key: 'Name', Value: 'data' }] }],
+      ClientToken: 'tok-1',
+      MultiAttachEnabled: false,
+    },
+    expected: {
+      action: 'CreateVolume',
+      dryRun: false,
+      availabilityZone: 'local-1a',
+      availabilityZoneId: undefined,
+      size: 8,
+      snapshotId: SNAP,
+      volumeType: 'gp3',
+      iops: 3000,
+      throughput: 125,
+      encrypted: true,
+      kmsKeyId: KEY,
+      multiAttachEnabled: false,
+      tagSpecifications: tags('volume'),
+      clientToken: 'tok-1',
+    },
+  },
+  {
+    operation: 'DescribeVolumes',
+    params: { Filters: [{ Name: 'attachment.instance-id', Values: [I1] }], MaxResults: 5, NextToken: 'n' },
+    expected: { action: 'DescribeVolumes', dryRun: false, volumeIds: [], filters: [{ name: 'attachment.instance-id', values: [I1] }], maxResults: 5, nextToken: 'n' },
+  },
+  {
+    operation: 'DescribeVolumes',
+    params: { VolumeIds: [VOL, 'vol-12345678'], DryRun: true },
+    expected: { action: 'DescribeVolumes', dryRun: true, volumeIds: [VOL, 'vol-12345678'], filters: [], maxResults: undefined, nextToken: undefined },
+  },
+  {
+    operation: 'AttachVolume',
+    params: { Device: '/dev/sdf', InstanceId: I1, VolumeId: VOL },
+    expected: { action: 'AttachVolume', dryRun: false, device: '/dev/sdf', instanceId: I1, volumeId: VOL },
+  },
+  {
+    operation: 'DetachVolume',
+    params: { Device: '/dev/sdf', Force: true, InstanceId: I1, VolumeId: VOL },
+    expected: { action: 'DetachVolume', dryRun: false, volumeId: VOL, device: '/dev/sdf', instanceId: I1, force: true },
+  },
+  { operation: 'DeleteVolume', params: { VolumeId: VOL }, expected: { action: 'DeleteVolume', dryRun: false, volumeId: VOL } },
+  {
+    operation: 'ModifyVolume',
+    params: { VolumeId: VOL, Size: 16, VolumeType: 'io2', Iops: 4000, Throughput: 250, DryRun: true },
+    expected: { action: 'ModifyVolume', dryRun: true, volumeId: VOL, size: 16, volumeType: 'io2', iops: 4000, throughput: 250, multiAttachEnabled: undefined },
+  },
+  {
+    operation: 'CreateSnapshot',
+    params: { VolumeId: VOL, Description: 'nightly & <safe>', TagSpecifications: [{ ResourceType: 'snapshot', Tags: [{ Key: 'Name', Value: 'data' }] }] },
+    expected: { action: 'CreateSnapshot', dryRun: false, volumeId: VOL, description: 'nightly & <safe>', tagSpecifications: tags('snapshot') },
+  },
+  {
+    operation: 'DescribeSnapshots',
+    params: { SnapshotIds: [SNAP], OwnerIds: ['self', '123456789012'], RestorableByUserIds: ['all'], Filters: [{ Name: 'volume-id', Values: [VOL] }] },
+    expected: {
+      action: 'DescribeSnapshots',
+      dryRun: false,
+      snapshotIds: [SNAP],
+      ownerIds: ['self', '123456789012'],
+      restorableByUserIds: ['all'],
+      filters: [{ name: 'volume-id', values: [VOL] }],
+      maxResults: undefined,
+      nextToken: undefined,
+    },
+  },
+  { operation: 'DeleteSnapshot', params: { SnapshotId: SNAP }, expected: { action: 'DeleteSnapshot', dryRun: false, snapshotId: SNAP } },
+  {
+    operation: 'CopySnapshot',
+    params: { SourceSnapshotId: SNAP, SourceRegion: 'local-1', Description: 'encrypted copy', Encrypted: true, KmsKeyId: 'alias/aws/ebs', TagSpecifications: [{ ResourceType: 'snapshot', Tags: [{ Key: 'Name', Value: 'data' }] }] },
+    expected: {
+      action: 'CopySnapshot',
+      dryRun: false,
+      sourceSnapshotId: SNAP,
+      sourceRegion: 'local-1',
+      destinationRegion: undefined,
+      description: 'encrypted copy',
+      encrypted: true,
+      kmsKeyId: 'alias/aws/ebs',
+      tagSpecifications: tags('snapshot'),
+    },
+  },
+  { operation: 'EnableEbsEncryptionByDefault', params: {}, expected: { action: 'EnableEbsEncryptionByDefault', dryRun: false } },
+  { operation: 'DisableEbsEncryptionByDefault', params: { DryRun: true }, expected: { action: 'DisableEbsEncryptionByDefault', dryRun: true } },
+  { operation: 'GetEbsEncryptionByDefault', params: {}, expected: { action: 'GetEbsEncryptionByDefault', dryRun: false } },
+  { operation: 'GetEbsDefaultKmsKeyId', params: {}, expected: { action: 'GetEbsDefaultKmsKeyId', dryRun: false } },
+  { operation: 'ModifyEbsDefaultKmsKeyId', params: { KmsKeyId: KEY }, expected: { action: 'ModifyEbsDefaultKmsKeyId', dryRun: false, kmsKeyId: KEY } },
+  { operation: 'ResetEbsDefaultKmsKeyId', params: {}, expected: { action: 'ResetEbsDefaultKmsKeyId', dryRun: false } },
+
+  {
+    operation: 'CreateVpc',
+    params: { CidrBlock: '10.0.0.0/16', InstanceTenancy: 'default', TagSpecifications: [{ ResourceType: 'vpc', Tags: [{ Key: 'Name', Value: 'data' }] }] },
+    expected: { action: 'CreateVpc', dryRun: false, cidrBlock: '10.0.0.0/16', instanceTenancy: 'default', tagSpecifications: tags('vpc') },
+  },
+  {
+    operation: 'DescribeVpcs',
+    params: { VpcIds: [VPC], Filters: [{ Name: 'is-default', Values: ['true'] }], MaxResults: 5 },
+    expected: { action: 'DescribeVpcs', dryRun: false, vpcIds: [VPC], filters: [{ name: 'is-default', values: ['true'] }], maxResults: 5, nextToken: undefined },
+  },
+  { operation: 'DeleteVpc', params: { VpcId: VPC }, expected: { action: 'DeleteVpc', dryRun: false, vpcId: VPC } },
+  {
+    operation: 'CreateSubnet',
+    params: { VpcId: VPC, CidrBlock: '10.0.1.0/24', AvailabilityZone: 'local-1a', TagSpecifications: [{ ResourceType: 'subnet', Tags: [{ Key: 'Name', Value: 'data' }] }] },
+    expected: { action: 'CreateSubnet', dryRun: false, vpcId: VPC, cidrBlock: '10.0.1.0/24', availabilityZone: 'local-1a', availabilityZoneId: undefined, tagSpecifications: tags('subnet') },
+  },
+  {
+    operation: 'DescribeSubnets',
+    params: { SubnetIds: [SUBNET], Filters: [{ Name: 'vpc-id', Values: [VPC] }], NextToken: 't' },
+    expected: { action: 'DescribeSubnets', dryRun: false, subnetIds: [SUBNET], filters: [{ name: 'vpc-id', values: [VPC] }], maxResults: undefined, nextToken: 't' },
+  },
+  { operation: 'DeleteSubnet', params: { SubnetId: SUBNET }, expected: { action: 'DeleteSubnet', dryRun: false, subnetId: SUBNET } },
+  {
+    operation: 'CreateSecurityGroup',
+    params: { GroupName: 'web', Description: 'web servers (80, 443)', VpcId: VPC, TagSpecifications: [{ ResourceType: 'security-group', Tags: [{ Key: 'Name', Value: 'data' }] }] },
+    expected: { action: 'CreateSecurityGroup', dryRun: false, groupName: 'web', description: 'web servers (80, 443)', vpcId: VPC, tagSpecifications: tags('security-group') },
+  },
+  {
+    operation: 'DescribeSecurityGroups',
+    params: { GroupIds: [SG], GroupNames: ['default'], Filters: [{ Name: 'vpc-id', Values: [VPC] }], MaxResults: 10 },
+    expected: { action: 'DescribeSecurityGroups', dryRun: false, groupIds: [SG], groupNames: ['default'], filters: [{ name: 'vpc-id', values: [VPC] }], maxResults: 10, nextToken: undefined },
+  },
+  { operation: 'DeleteSecurityGroup', params: { GroupId: SG }, expected: { action: 'DeleteSecurityGroup', dryRun: false, groupId: SG, groupName: undefined } },
+  { operation: 'DeleteSecurityGroup', params: { GroupName: 'web' }, expected: { action: 'DeleteSecurityGroup', dryRun: false, groupId: undefined, groupName: 'web' } },
+  {
+    operation: 'AuthorizeSecurityGroupIngress',
+    params: {
+      GroupId: SG,
+      IpPermissions: [
+        { IpProtocol: 'tcp', FromPort: 22, ToPort: 22, IpRanges: [{ CidrIp: '10.0.0.0/8', Description: 'ssh' }], Ipv6Ranges: [{ CidrIpv6: '2001:db8::/32' }] },
+        { IpProtocol: '-1', UserIdGroupPairs: [{ GroupId: SG2, UserId: '123456789012', Description: 'peers' }], PrefixListIds: [{ PrefixListId: 'pl-12345678' }] },
+      ],
+    },
+    expected: {
+      action: 'AuthorizeSecurityGroupIngress',
+      dryRun: false,
+      groupId: SG,
+      groupName: undefined,
+      ipPermissions: [
+        {
+          ipProtocol: 'tcp',
+          fromPort: 22,
+          toPort: 22,
+          userIdGroupPairs: [],
+          ipRanges: [{ cidrIp: '10.0.0.0/8', description: 'ssh' }],
+          ipv6Ranges: [{ cidrIpv6: '2001:db8::/32', description: undefined }],
+          prefixListIds: [],
+        },
+        {
+          ipProtocol: '-1',
+          fromPort: undefined,
+          toPort: undefined,
+          userIdGroupPairs: [{ groupId: SG2, groupName: undefined, userId: '123456789012', description: 'peers' }],
+          ipRanges: [],
+          ipv6Ranges: [],
+          prefixListIds: [{ prefixListId: 'pl-12345678', description: undefined }],
+        },
+      ],
+      tagSpecifications: [],
+    },
+  },
+  {
+    // The legacy flat form (aws ec2 authorize-security-group-ingress --protocol tcp --port 80 --cidr …).
+    operation: 'AuthorizeSecurityGroupIngress',
+    params: { GroupId: SG, IpProtocol: 'tcp', FromPort: 80, ToPort: 80, CidrIp: '0.0.0.0/0' },
+    expected: {
+      action: 'AuthorizeSecurityGroupIngress',
+      dryRun: false,
+      groupId: SG,
+      groupName: undefined,
+      ipPermissions: [{ ipProtocol: 'tcp', fromPort: 80, toPort: 80, userIdGroupPairs: [], ipRanges: [{ cidrIp: '0.0.0.0/0', description: undefined }], ipv6Ranges: [], prefixListIds: [] }],
+      tagSpecifications: [],
+    },
+  },
+  {
+    operation: 'RevokeSecurityGroupIngress',
+    params: { GroupName: 'web', SourceSecurityGroupName: 'db', SourceSecurityGroupOwnerId: '123456789012' },
+    expected: {
+      action: 'RevokeSecurityGroupIngress',
+      dryRun: false,
+      groupId: undefined,
+      groupName: 'web',
+      ipPermissions: [
+        {
+          ipProtocol: '-1',
+          fromPort: undefined,
+          toPort: undefined,
+          userIdGroupPairs: [{ groupId: undefined, groupName: 'db', userId: '123456789012', description: undefined }],
+          ipRanges: [],
+          ipv6Ranges: [],
+          prefixListIds: [],
+        },
+      ],
+      securityGroupRuleIds: [],
+    },
+  },
+  {
+    operation: 'RevokeSecurityGroupIngress',
+    params: { GroupId: SG, SecurityGroupRuleIds: ['sgr-0123456789abcdef0'] },
+    expected: { action: 'RevokeSecurityGroupIngress', dryRun: false, groupId: SG, groupName: undefined, ipPermissions: [], securityGroupRuleIds: ['sgr-0123456789abcdef0'] },
+  },
+  {
+    operation: 'AuthorizeSecurityGroupEgress',
+    params: { GroupId: SG, IpPermissions: [{ IpProtocol: 'udp', FromPort: 53, ToPort: 53, IpRanges: [{ CidrIp: '10.0.0.2/32' }] }] },
+    expected: {
+      action: 'AuthorizeSecurityGroupEgress',
+      dryRun: false,
+      groupId: SG,
+      ipPermissions: [{ ipProtocol: 'udp', fromPort: 53, toPort: 53, userIdGroupPairs: [], ipRanges: [{ cidrIp: '10.0.0.2/32', description: undefined }], ipv6Ranges: [], prefixListIds: [] }],
+      tagSpecifications: [],
+    },
+  },
+  {
+    operation: 'RevokeSecurityGroupEgress',
+    params: { GroupId: SG, IpPermissions: [{ IpProtocol: 'icmp', FromPort: 8, ToPort: -1, IpRanges: [{ CidrIp: '0.0.0.0/0' }] }] },
+    expected: {
+      action: 'RevokeSecurityGroupEgress',
+      dryRun: false,
+      groupId: SG,
+      ipPermissions: [{ ipProtocol: 'icmp', fromPort: 8, toPort: -1, userIdGroupPairs: [], ipRanges: [{ cidrIp: '0.0.0.0/0', description: undefined }], ipv6Ranges: [], prefixListIds: [] }],
+      securityGroupRuleIds: [],
+    },
+  },
+  {
+    operation: 'DescribeNetworkInterfaces',
+    params: { NetworkInterfaceIds: [ENI], Filters: [{ Name: 'attachment.instance-id', Values: [I1] }] },
+    expected: { action: 'DescribeNetworkInterfaces', dryRun: false, networkInterfaceIds: [ENI], filters: [{ name: 'attachment.instance-id', values: [I1] }], maxResults: undefined, nextToken: undefined },
+  },
+  {
+    operation: 'ModifyNetworkInterfaceAttribute',
+    params: { NetworkInterfaceId: ENI, SourceDestCheck: { Value: false } },
+    expected: { action: 'ModifyNetworkInterfaceAttribute', dryRun: false, networkInterfaceId: ENI, description: undefined, sourceDestCheck: false, groups: undefined, attachment: undefined },
+  },
+  {
+    operation: 'ModifyNetworkInterfaceAttribute',
+    params: { NetworkInterfaceId: ENI, Groups: [SG, SG2] },
+    expected: { action: 'ModifyNetworkInterfaceAttribute', dryRun: false, networkInterfaceId: ENI, description: undefined, sourceDestCheck: undefined, groups: [SG, SG2], attachment: undefined },
+  },
+  {
+    operation: 'ModifyNetworkInterfaceAttribute',
+    params: { NetworkInterfaceId: ENI, Description: { Value: 'primary' } },
+    expected: { action: 'ModifyNetworkInterfaceAttribute', dryRun: false, networkInterfaceId: ENI, description: 'primary', sourceDestCheck: undefined, groups: undefined, attachment: undefined },
+  },
+  {
+    operation: 'ModifyInstanceAttribute',
+    params: { InstanceId: I1, SourceDestCheck: { Value: false } },
+    expected: { action: 'ModifyInstanceAttribute', dryRun: false, instanceId: I1, change: { attribute: 'sourceDestCheck', value: false } },
+  },
+  {
+    operation: 'ModifyInstanceAttribute',
+    params: { InstanceId: I1, Groups: [SG, SG2] },
+    expected: { action: 'ModifyInstanceAttribute', dryRun: false, instanceId: I1, change: { attribute: 'groupSet', groupIds: [SG, SG2] } },
+  },
+  {
+    // aws ec2 modify-instance-attribute --attribute instanceType --value t3.small
+    operation: 'ModifyInstanceAttribute',
+    params: { InstanceId: I1, Attribute: 'instanceType', Value: 't3.small' },
+    expected: { action: 'ModifyInstanceAttribute', dryRun: false, instanceId: I1, change: { attribute: 'instanceType', value: 't3.small' } },
+  },
+  {
+    operation: 'ModifyInstanceAttribute',
+    params: { InstanceId: I1, BlockDeviceMappings: [{ DeviceName: '/dev/sdf', Ebs: { VolumeId: VOL, DeleteOnTermination: true } }] },
+    expected: {
+      action: 'ModifyInstanceAttribute',
+      dryRun: false,
+      instanceId: I1,
+      change: { attribute: 'blockDeviceMapping', mappings: [{ deviceName: '/dev/sdf', volumeId: VOL, deleteOnTermination: true }] },
+    },
+  },
+  {
+    operation: 'ModifyInstanceMetadataOptions',
+    params: { InstanceId: I1, HttpTokens: 'required', HttpPutResponseHopLimit: 2, HttpEndpoint: 'enabled' },
+    expected: {
+      action: 'ModifyInstanceMetadataOptions',
+      dryRun: false,
+      instanceId: I1,
+      httpTokens: 'required',
+      httpPutResponseHopLimit: 2,
+      httpEndpoint: 'enabled',
+      httpProtocolIpv6: undefined,
+      instanceMetadataTags: undefined,
+    },
+  },
+];
+
+test('the cases cover every new action', () => {
+  const covered = new Set(cases.map((c) => c.operation));
+  const before = ['RunInstances', 'DescribeInstances', 'DescribeInstanceStatus', 'StartInstances', 'StopInstances', 'RebootInstances', 'TerminateInstances', 'GetConsoleOutput', 'DescribeImages', 'RegisterImage', 'DeregisterImage', 'DescribeInstanceTypes', 'CreateTags', 'DeleteTags', 'DescribeTags', 'DescribeRegions', 'DescribeAvailabilityZones'];
+  for (const a of EC2_ACTIONS) if (!before.includes(a)) assert.ok(covered.has(a), `no peer-serialized case for ${a}`);
+});
+
+for (const peer of ['v1', 'v2'] as const)
+test(`botocore-serialized (AWS CLI ${peer}) EBS and VPC requests parse into the typed union`, () => {
+  const bodies = botocore(cases.map((c) => ({ kind: 'serialize' as const, operation: c.operation, params: c.params })), peer) as Record<string, string>[];
+  cases.forEach((c, i) => {
+    assert.deepEqual(parseEc2Request(new Map(Object.entries(bodies[i]!))), c.expected, `${c.operation} #${i}: ${JSON.stringify(bodies[i])}`);
+  });
+});
+
+/** Serializes a command with the real SDK v3 client and captures the form body it would send. */
+async function sdkBody(operation: string, params: Record<string, unknown>): Promise<string> {
+  let captured: string | undefined;
+  const client = new sdk.EC2Client({
+    region: 'local-1',
+    endpoint: 'http://127.0.0.1:9',
+    credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' },
+    maxAttempts: 1,
+    requestHandler: {
+      handle: async (req: { body?: unknown }) => {
+        captured = String(req.body);
+        throw new Error('captured');
+      },
+    } as never,
+  });
+  const Command = (sdk as unknown as Record<string, new (input: unknown) => never>)[`${operation}Command`];
+  assert.ok(Command, `SDK v3 has no ${operation}Command`);
+  await assert.rejects(client.send(new Command(params)), /captured/);
+  client.destroy();
+  assert.ok(captured !== undefined);
+  return captured;
+}
+
+test('SDK v3-serialized EBS and VPC requests parse into the typed union', async () => {
+  for (const c of cases) {
+    const body = await sdkBody(c.operation, c.params);
+    // SDK v3 (like the CLI's botocore client, not its bare serializer) adds DestinationRegion
+    // (the client's region) and a PresignedUrl to CopySnapshot; the parser ignores PresignedUrl.
+    const expected = c.expected.action === 'CopySnapshot' ? { ...c.expected, destinationRegion: 'local-1' } : c.expected;
+    assert.deepEqual(parseEc2Request(parseForm(body)), expected, `${c.operation}: ${body}`);
+  }
+});
+
+test('ModifyInstanceAttribute userData: botocore and SDK v3 base64 the blob; the parser decodes it', async () => {
+  const [b] = botocore([{ kind: 'serialize', operation: 'ModifyInstanceAttribute', params: { InstanceId: I1, UserData: { Value: '#!/bin/sh\necho hi\n' } } }]) as Record<string, string>[];
+  const fromBotocore = parseEc2Request(new Map(Object.entries(b!)));
+  const fromSdk = parseEc2Request(parseForm(await sdkBody('ModifyInstanceAttribute', { InstanceId: I1, UserData: { Value: new TextEncoder().encode('#!/bin/sh\necho hi\n') } })));
+  for (const r of [fromBotocore, fromSdk]) {
+    assert.equal(r.action, 'ModifyInstanceAttribute');
+    if (r.action === 'ModifyInstanceAttribute') {
+      assert.equal(r.change.attribute, 'userData');
+      if (r.change.attribute === 'userData') assert.equal(r.change.value.toString(), '#!/bin/sh\necho hi\n');
+    }
+  }
+});
+
+function parse(params: Record<string, string>): Ec2Request {
+  return parseEc2Request(new Map(Object.entries(params)));
+}
+
+function code(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    assert.ok(e instanceof Ec2Error, `expected Ec2Error, got ${String(e)}`);
+    return e.code;
+  }
+  assert.fail('expected an Ec2Error');
+}
+
+test('EBS requests: EC2 error codes for bad input', () => {
+  assert.equal(code(() => parse({ Action: 'CreateVolume', Size: '8' })), 'MissingParameter');
+  assert.equal(code(() => parse({ Action: 'CreateVolume', AvailabilityZone: 'local-1a' })), 'MissingParameter');
+  assert.equal(code(() => parse({ Action: 'CreateVolume', AvailabilityZone: 'local-1a', AvailabilityZoneId: 'loc1-az1', Size: '1' })), 'InvalidParameterCombination');
+  assert.equal(code(() => parse({ Action: 'CreateVolume', AvailabilityZone: 'local-1a', Size: '0' })), 'InvalidParameterValue');
+  assert.equal(code(() => parse({ Action: 'CreateVolume', AvailabilityZone: 'local-1a', Size: '65537' })), 'InvalidParameterValue');
+  assert.equal(code(() => parse({ Action: 'CreateVolume', AvailabilityZone: 'local-1a', Size: '8', VolumeType: 'gp4' })), 'InvalidParameterValue');
+  assert.equal(code(() => parse({ Action: 'CreateVolume', AvailabilityZone: 'local-1a', Size: '8', Encrypted: 'yes' })), 'InvalidParameterValue');
+  assert.equal(code(() => parse({ Action: 'CreateVolume', AvailabilityZone: 'local-1a', SnapshotId: 'snap-xyz' })), 'InvalidSnapshotID.Malformed');
+  assert.equal(code(() => parse({ Action: 'CreateVolume', AvailabilityZone: 'local-1a', Size: '1', ClientToken: 'x'.repeat(65) })), 'InvalidParameterValue');
+  assert.equal(code(() => parse({ Action: 'DescribeVolumes', 'VolumeId.1': 'vol-1' })), 'InvalidVolumeID.Malformed');
+  assert.equal(code(() => parse({ Action: 'DescribeVolumes', 'VolumeId.1': 'i-12345678' })), 'InvalidVolumeID.Malformed');
+  assert.equal(code(() => parse({ Action: 'DescribeVolumes', 'VolumeId.1': VOL, MaxResults: '5' })), 'InvalidParameterCombination');
+  assert.equal(code(() => parse({ Action: 'DescribeVolumes', MaxResults: '4' })), 'InvalidParameterValue');
+  assert.equal(code(() => parse({ Action: 'AttachVolume', InstanceId: I1, VolumeId: VOL })), 'MissingParameter');
+  assert.equal(code(() => parse({ Action: 'AttachVolume', Device: '/dev/sdf', InstanceId: 'i-1', VolumeId: VOL })), 'InvalidInstanceID.Malformed');
+  assert.equal(code(() => parse({ Action: 'DetachVolume' })), 'MissingParameter');
+  assert.equal(code(() => parse({ Action: 'DeleteVolume', VolumeId: 'vol-zz' })), 'InvalidVolumeID.Malformed');
+  assert.equal(code(() => parse({ Action: 'ModifyVolume', VolumeId: VOL, VolumeType: 'ssd' })), 'InvalidParameterValue');
+  assert.equal(code(() => parse({ Action: 'CreateSnapshot' })), 'MissingParameter');
+  assert.equal(code(() => parse({ Action: 'CreateSnapshot', VolumeId: VOL, Description: 'd'.repeat(256) })), 'InvalidParameterValue');
+  assert.equal(code(() => parse({ Action: 'DescribeSnapshots', 'SnapshotId.1': 'snap-1' })), 'InvalidSnapshotID.Malformed');
+  assert.equal(code(() => parse({ Action: 'DeleteSnapshot', SnapshotId: VOL })), 'InvalidSnapshotID.Malformed');
+  assert.equal(code(() => parse({ Action: 'CopySnapshot', SourceSnapshotId: SNAP })), 'MissingParameter');
+  assert.equal(code(() => parse({ Action: 'ModifyEbsDefaultKmsKeyId' })), 'MissingParameter');
+});
+
+test('VPC requests: EC2 error codes for bad input', () => {
+  assert.equal(code(() => parse({ Action: 'CreateVpc' })), 'MissingParameter');
+  assert.equal(code(() => parse({ Action: 'CreateVpc', CidrBlock: '10.0.0.0' })), 'InvalidParameterValue');
+  assert.equal(code(() => parse({ Action: 'CreateVpc', CidrBlock: '10.0.0.256/16' })), 'InvalidParameterValue');
+  assert.equal(code(() => parse({ Action: 'CreateVpc', CidrBlock: '10.0.0.0/8' })), 'InvalidVpc.Range');
+  assert.equal(code(() => parse({ Action: 'CreateVpc', CidrBlock: '10.0.0.0/29' })), 'InvalidVpc.Range');
+  assert.equal(code(() => parse({ Action: 'CreateVpc', CidrBlock: '10.0.0.0/16', InstanceTenancy: 'shared' })), 'InvalidParameterValue');
+  assert.equal(code(() => parse({ Action: 'DescribeVpcs', 'VpcId.1': 'vpc-x' })), 'InvalidVpcID.Malformed');
+  assert.equal(code(() => parse({ Action: 'DeleteVpc', VpcId: SUBNET })), 'InvalidVpcID.Malformed');
+  assert.equal(code(() => parse({ Action: 'CreateSubnet', CidrBlock: '10.0.1.0/24' })), 'MissingParameter');
+  assert.equal(code(() => parse({ Action: 'CreateSubnet', VpcId: VPC, CidrBlock: '10.0.1.0/30' })), 'InvalidSubnet.Range');
+  assert.equal(code(() => parse({ Action: 'CreateSubnet', VpcId: VPC, CidrBlock: 'ten' })), 'InvalidParameterValue');
+  assert.equal(code(() => parse({ Action: 'DescribeSubnets', 'SubnetId.1': 'subnet-1' })), 'InvalidSubnetID.Malformed');
+  assert.equal(code(() => parse({ Action: 'CreateSecurityGroup', GroupName: 'x' })), 'MissingParameter');
+  assert.equal(code(() => parse({ Action: 'CreateSecurityGroup', GroupName: 'sg-web', GroupDescription: 'd' })), 'InvalidParameterValue');
+  assert.equal(code(() => parse({ Action: 'CreateSecurityGroup', GroupName: 'web', GroupDescription: 'caf\u00e9' })), 'InvalidParameterValue');
+  assert.equal(code(() => parse({ Action: 'CreateSecurityGroup', GroupName: 'web', GroupDescription: 'd', VpcId: 'vpc-1' })), 'InvalidVpcID.Malformed');
+  assert.equal(code(() => parse({ Action: 'DescribeSecurityGroups', 'GroupId.1': 'sg-1' })), 'InvalidGroupId.Malformed');
+  assert.equal(code(() => parse({ Action: 'DeleteSecurityGroup' })), 'MissingParameter');
+  assert.equal(code(() => parse({ Action: 'AuthorizeSecurityGroupIngress', GroupId: SG })), 'MissingParameter');
+  assert.equal(code(() => parse({ Action: 'AuthorizeSecurityGroupIngress', GroupId: SG, 'IpPermissions.1.FromPort': '22' })), 'MissingParameter');
+  assert.equal(code(() => parse({ Action: 'AuthorizeSecurityGroupIngress', GroupId: SG, 'IpPermissions.1.IpProtocol': 'sctp' })), 'InvalidParameterValue');
+  assert.equal(code(() => parse({ Action: 'AuthorizeSecurityGroupIngress', GroupId: SG, 'IpPermissions.1.IpProtocol': '256' })), 'InvalidParameterValue');
+  assert.equal(code(() => parse({ Action: 'AuthorizeSecurityGroupIngress', GroupId: SG, 'IpPermissions.1.IpProtocol': 'tcp', 'IpPermissions.1.FromPort': '65536' })), 'InvalidParameterValue');
+  assert.equal(
+    code(() => parse({ Action: 'AuthorizeSecurityGroupIngress', GroupId: SG, 'IpPermissions.1.IpProtocol': 'tcp', 'IpPermissions.1.IpRanges.1.CidrIp': '10.0.0.0/33' })),
+    'InvalidParameterValue',
+  );
+  assert.equal(code(() => parse({ Action: 'AuthorizeSecurityGroupIngress', GroupId: SG, CidrIp: '10.0.0.0/8' })), 'MissingParameter');
+  assert.equal(code(() => parse({ Action: 'AuthorizeSecurityGroupIngress', GroupId: SG, IpProtocol: 'tcp', CidrIp: '0.0.0.0/0', SourceSecurityGroupName: 'db' })), 'InvalidParameterCombination');
+  assert.equal(code(() => parse({ Action: 'AuthorizeSecurityGroupIngress', GroupId: SG, IpProtocol: 'tcp', 'IpPermissions.1.IpProtocol': 'tcp' })), 'InvalidParameterCombination');
+  assert.equal(code(() => parse({ Action: 'AuthorizeSecurityGroupEgress', 'IpPermissions.1.IpProtocol': 'tcp' })), 'MissingParameter');
+  assert.equal(code(() => parse({ Action: 'AuthorizeSecurityGroupEgress', GroupId: 'web', 'IpPermissions.1.IpProtocol': 'tcp' })), 'InvalidGroupId.Malformed');
+  assert.equal(code(() => parse({ Action: 'RevokeSecurityGroupEgress', GroupId: SG })), 'MissingParameter');
+  assert.equal(code(() => parse({ Action: 'DescribeNetworkInterfaces', 'NetworkInterfaceId.1': 'eni-1' })), 'InvalidNetworkInterfaceID.Malformed');
+  assert.equal(code(() => parse({ Action: 'DescribeNetworkInterfaces', 'NetworkInterfaceId.1': ENI, MaxResults: '5' })), 'InvalidParameterCombination');
+  assert.equal(code(() => parse({ Action: 'ModifyNetworkInterfaceAttribute', NetworkInterfaceId: ENI })), 'MissingParameter');
+  assert.equal(code(() => parse({ Action: 'ModifyNetworkInterfaceAttribute', NetworkInterfaceId: ENI, 'SourceDestCheck.Value': 'no' })), 'InvalidParameterValue');
+  assert.equal(code(() => parse({ Action: 'ModifyNetworkInterfaceAttribute', NetworkInterfaceId: ENI, 'SecurityGroupId.1': 'sg-x' })), 'InvalidGroupId.Malformed');
+  assert.equal(code(() => parse({ Action: 'ModifyInstanceAttribute', InstanceId: I1 })), 'MissingParameter');
+  assert.equal(code(() => parse({ Action: 'ModifyInstanceAttribute', InstanceId: I1, 'SourceDestCheck.Value': 'false', 'GroupId.1': SG })), 'InvalidParameterCombination');
+  assert.equal(code(() => parse({ Action: 'ModifyInstanceAttribute', InstanceId: I1, Attribute: 'sourceDestCheck', Value: 'false', 'GroupId.1': SG })), 'InvalidParameterCombination');
+  assert.equal(code(() => parse({ Action: 'ModifyInstanceAttribute', InstanceId: I1, Attribute: 'rootDeviceName', Value: '/dev/xvda' })), 'InvalidParameterValue');
+  assert.equal(code(() => parse({ Action: 'ModifyInstanceAttribute', InstanceId: I1, Attribute: 'sourceDestCheck' })), 'MissingParameter');
+  assert.equal(code(() => parse({ Action: 'ModifyInstanceAttribute', InstanceId: I1, 'InstanceInitiatedShutdownBehavior.Value': 'hibernate' })), 'InvalidParameterValue');
+  assert.equal(code(() => parse({ Action: 'ModifyInstanceMetadataOptions', InstanceId: I1, HttpPutResponseHopLimit: '65' })), 'InvalidParameterValue');
+  assert.equal(code(() => parse({ Action: 'ModifyInstanceMetadataOptions', InstanceId: I1, HttpTokens: 'sometimes' })), 'InvalidParameterValue');
+  assert.equal(code(() => parse({ Action: 'ModifyInstanceMetadataOptions' })), 'MissingParameter');
+});
+
+test('the Attribute/Value form of ModifyInstanceAttribute', () => {
+  assert.deepEqual(parse({ Action: 'ModifyInstanceAttribute', InstanceId: I1, Attribute: 'sourceDestCheck', Value: 'false' }), {
+    action: 'ModifyInstanceAttribute',
+    dryRun: false,
+    instanceId: I1,
+    change: { attribute: 'sourceDestCheck', value: false },
+  });
+  assert.deepEqual(parse({ Action: 'ModifyInstanceAttribute', InstanceId: I1, Attribute: 'groupSet', 'GroupId.1': SG }), {
+    action: 'ModifyInstanceAttribute',
+    dryRun: false,
+    instanceId: I1,
+    change: { attribute: 'groupSet', groupIds: [SG] },
+  });
+  assert.deepEqual(parse({ Action: 'ModifyInstanceAttribute', InstanceId: I1, 'DisableApiTermination.Value': 'true' }).action, 'ModifyInstanceAttribute');
+});
+
+test('parseIpv4Cidr', () => {
+  assert.deepEqual(parseIpv4Cidr('172.31.0.0/16'), { address: 0xac1f0000, prefix: 16 });
+  assert.deepEqual(parseIpv4Cidr('255.255.255.255/32'), { address: 0xffffffff, prefix: 32 });
+  for (const bad of ['10.0.0/16', '10.0.0.0/33', '10.0.0.0/', '010.0.0.0/16', '10.0.0.0/08', ' 10.0.0.0/16', '1.2.3.4']) assert.equal(parseIpv4Cidr(bad), undefined, bad);
+});
+
+test('every mutating EBS/VPC action is in EC2_MUTATING_ACTIONS, and no read-only one', () => {
+  for (const a of EC2_ACTIONS) {
+    const readOnly = /^(Describe|Get)/.test(a);
+    assert.equal(EC2_MUTATING_ACTIONS.has(a), !readOnly, a);
+  }
+});
