@@ -59,3 +59,21 @@ test('info payloads and EXPORT_NAME reply', () => {
   assert.ok(full.subarray(10).equals(Buffer.alloc(124)));
   assert.deepEqual(encodeServerEntry('ab', 'd'), hex('00000002 6162 64'));
 });
+
+test('decoders never throw on random bytes (seeded)', () => {
+  let s = 12345;
+  const rnd = (n: number): number => {
+    s = (s * 1103515245 + 12345) & 0x7fffffff;
+    return s % n;
+  };
+  for (let i = 0; i < 5000; i++) {
+    const b = Buffer.alloc(rnd(64));
+    for (let j = 0; j < b.length; j++) b[j] = rnd(4) === 0 ? 0 : rnd(256);
+    if (rnd(2) && b.length >= 4) b.writeUInt32BE(rnd(b.length), 0);
+    const r1 = decodeInfoRequest(b);
+    const r2 = decodeMetaContextRequest(b);
+    assert.equal(typeof r1.ok, 'boolean');
+    assert.equal(typeof r2.ok, 'boolean');
+    if (b.length >= 16) decodeOptionHeader(b);
+  }
+});
