@@ -141,6 +141,12 @@ test(
       const mine = settled.filter((i) => i.ClientToken === `kill-${delay}`);
       assert.ok(mine.length <= 1, 'never two instances for one RunInstances');
       if (said.startsWith('200 ')) assert.equal(mine.length, 1, `an answered RunInstances (${said}) was lost`);
+      if (mine.length === 1 && !said.startsWith('200 ')) {
+        // Recorded but never answered: the client's retry with its ClientToken gets the same instance.
+        const retry = await ec2(r).send(new RunInstancesCommand({ ...RUN, ClientToken: `kill-${delay}` }));
+        assert.equal(retry.Instances?.[0]?.InstanceId, mine[0]!.InstanceId, 'a retry with the ClientToken returns the recorded instance');
+        assert.equal((await instances(r)).filter((i) => i.ClientToken === `kill-${delay}`).length, 1);
+      }
       outcomes.push(`${delay === 'answer' ? 'on answer' : `${delay} ms`}: ${mine.length === 1 ? 'running and recorded' : 'never created'} (client saw: ${said.slice(0, 60)})`);
       // Clean up this round's guest to keep the machine light.
       if (mine.length === 1) {
