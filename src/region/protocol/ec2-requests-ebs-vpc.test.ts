@@ -501,3 +501,18 @@ test('every mutating EBS/VPC action is in EC2_MUTATING_ACTIONS, and no read-only
     assert.equal(EC2_MUTATING_ACTIONS.has(a), !readOnly, a);
   }
 });
+
+test('ec2NotFound: EC2 codes and messages, not-found kind; conflict codes are conflicts', async () => {
+  const { ec2NotFound, Ec2Error: E } = await import('./errors.js');
+  const e = ec2NotFound('volume', VOL);
+  assert.equal(e.code, 'InvalidVolume.NotFound');
+  assert.equal(e.message, `The volume '${VOL}' does not exist.`);
+  assert.equal(e.httpStatus, 400);
+  assert.equal(e.kind, 'not-found');
+  assert.equal(ec2NotFound('security-group', SG).code, 'InvalidGroup.NotFound');
+  assert.equal(ec2NotFound('network-interface', ENI).code, 'InvalidNetworkInterfaceID.NotFound');
+  assert.equal(ec2NotFound('vpc', VPC).code, 'InvalidVpcID.NotFound');
+  assert.equal(ec2NotFound('subnet', SUBNET).code, 'InvalidSubnetID.NotFound');
+  assert.equal(ec2NotFound('snapshot', SNAP).code, 'InvalidSnapshot.NotFound');
+  for (const c of ['VolumeInUse', 'DependencyViolation', 'InvalidGroup.Duplicate', 'InvalidPermission.Duplicate', 'InvalidIPAddress.InUse']) assert.equal(new E(c, 'x').kind, 'conflict', c);
+});

@@ -8,7 +8,10 @@
 // BlockDeviceMapping.1.Ebs.VolumeSize). Unknown parameters are ignored, as the model's other
 // members are; known ones are validated and bad values rejected with EC2's codes:
 //   InvalidAction, MissingAction, MissingParameter, InvalidParameterValue,
-//   InvalidParameterCombination, InvalidInstanceID.Malformed, InvalidAMIID.Malformed, InvalidID.
+//   InvalidParameterCombination, InvalidInstanceID.Malformed, InvalidAMIID.Malformed, InvalidID,
+//   InvalidVolumeID.Malformed, InvalidSnapshotID.Malformed, InvalidVpcID.Malformed,
+//   InvalidSubnetID.Malformed, InvalidGroupId.Malformed, InvalidNetworkInterfaceID.Malformed,
+//   InvalidSecurityGroupRuleId.Malformed, InvalidVpc.Range, InvalidSubnet.Range.
 // To add an action: add its interface to Ec2Request and one parser to PARSERS.
 
 import { Ec2Error } from './errors.js';

@@ -37,6 +37,16 @@ const SEEDS = [
   'Action=DescribeTags&Version=2016-11-15&Filter.1.Name=resource-id&Filter.1.Value.1=i-1234abcd',
   'Action=DescribeRegions&Version=2016-11-15&RegionName.1=local-1',
   'Action=DescribeAvailabilityZones&Version=2016-11-15&ZoneName.1=local-1a',
+  'Action=CreateVolume&Version=2016-11-15&AvailabilityZone=local-1a&Size=8&VolumeType=gp3&Encrypted=true&KmsKeyId=alias%2Faws%2Febs&TagSpecification.1.ResourceType=volume&TagSpecification.1.Tag.1.Key=Name',
+  'Action=AttachVolume&Version=2016-11-15&Device=%2Fdev%2Fsdf&InstanceId=i-1234abcd&VolumeId=vol-1234abcd',
+  'Action=DescribeSnapshots&Version=2016-11-15&Owner.1=self&RestorableBy.1=all&SnapshotId.1=snap-1234abcd',
+  'Action=CreateSubnet&Version=2016-11-15&VpcId=vpc-1234abcd&CidrBlock=10.0.1.0%2F24&AvailabilityZone=local-1a',
+  'Action=AuthorizeSecurityGroupIngress&Version=2016-11-15&GroupId=sg-1234abcd&IpPermissions.1.IpProtocol=tcp&IpPermissions.1.FromPort=22&IpPermissions.1.ToPort=22&IpPermissions.1.IpRanges.1.CidrIp=10.0.0.0%2F8&IpPermissions.1.Groups.1.GroupId=sg-12345678',
+  'Action=RevokeSecurityGroupIngress&Version=2016-11-15&GroupName=web&IpProtocol=tcp&FromPort=80&ToPort=80&CidrIp=0.0.0.0%2F0',
+  'Action=ModifyInstanceAttribute&Version=2016-11-15&InstanceId=i-1234abcd&Attribute=sourceDestCheck&Value=false',
+  'Action=ModifyInstanceAttribute&Version=2016-11-15&InstanceId=i-1234abcd&GroupId.1=sg-1234abcd&GroupId.2=sg-12345678',
+  'Action=ModifyNetworkInterfaceAttribute&Version=2016-11-15&NetworkInterfaceId=eni-1234abcd&SourceDestCheck.Value=false&Description.Value=x',
+  'Action=ModifyInstanceMetadataOptions&Version=2016-11-15&InstanceId=i-1234abcd&HttpTokens=required&HttpPutResponseHopLimit=2',
 ];
 
 const ALPHABET = 'aZ09.=&%+-_~ \u00e9\u4e2d\ud83d\ude00\u0000\n<>"\'';
