@@ -729,7 +729,9 @@ export class Kms {
     if (c !== undefined) {
       checkContext(c.encryptionContextEquals);
       checkContext(c.encryptionContextSubset);
-      if (req.operations.some((op) => !CRYPTO_GRANT_OPS.has(op))) throw validation('Grant constraints apply only to cryptographic operations.');
+      // as KMS: DescribeKey and RetireGrant may ride along (the constraint does not apply to them);
+      // CreateGrant with a constraint (KMS then demands equally strict sub-grants) is not supported here.
+      if (req.operations.includes('CreateGrant')) throw validation('A grant with constraints cannot include the CreateGrant operation here.');
     }
     if (req.name !== undefined && !/^[a-zA-Z0-9:/_-]{1,256}$/.test(req.name)) throw validation(`1 validation error detected: Value '${req.name}' at 'name' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[a-zA-Z0-9:/_-]+$`);
     const key = await this.resolve(caller, req.keyId, { keyOnly: true });
