@@ -516,3 +516,42 @@ test('ec2NotFound: EC2 codes and messages, not-found kind; conflict codes are co
   assert.equal(ec2NotFound('snapshot', SNAP).code, 'InvalidSnapshot.NotFound');
   for (const c of ['VolumeInUse', 'DependencyViolation', 'InvalidGroup.Duplicate', 'InvalidPermission.Duplicate', 'InvalidIPAddress.InUse']) assert.equal(new E(c, 'x').kind, 'conflict', c);
 });
+
+test('RunInstances BlockDeviceMappings (every EBS member) and NetworkInterfaces, from botocore (both CLIs) and SDK v3', async () => {
+  const params = {
+    ImageId: 'ami-0123456789abcdef0',
+    MinCount: 1,
+    MaxCount: 1,
+    BlockDeviceMappings: [
+      { DeviceName: '/dev/xvda', Ebs: { VolumeSize: 8, VolumeType: 'gp3', DeleteOnTermination: true, Encrypted: true, KmsKeyId: KEY, Iops: 3000, Throughput: 125 } },
+      { DeviceName: '/dev/sdf', Ebs: { SnapshotId: SNAP, VolumeType: 'io2', Iops: 1000, DeleteOnTermination: false } },
+      { DeviceName: '/dev/sdb', VirtualName: 'ephemeral0' },
+    ],
+    NetworkInterfaces: [{ DeviceIndex: 0, SubnetId: SUBNET, Groups: [SG, SG2], PrivateIpAddress: '10.0.1.5', AssociatePublicIpAddress: false, DeleteOnTermination: true }],
+  };
+  const expectedBdm = [
+    { deviceName: '/dev/xvda', virtualName: undefined, noDevice: false, ebs: { volumeSize: 8, volumeType: 'gp3', snapshotId: undefined, deleteOnTermination: true, encrypted: true, kmsKeyId: KEY, iops: 3000, throughput: 125 } },
+    { deviceName: '/dev/sdf', virtualName: undefined, noDevice: false, ebs: { volumeSize: undefined, volumeType: 'io2', snapshotId: SNAP, deleteOnTermination: false, encrypted: undefined, kmsKeyId: undefined, iops: 1000, throughput: undefined } },
+    { deviceName: '/dev/sdb', virtualName: 'ephemeral0', noDevice: false, ebs: undefined },
+  ];
+  const expectedEni = [
+    { deviceIndex: 0, subnetId: SUBNET, groups: [SG, SG2], privateIpAddress: '10.0.1.5', networkInterfaceId: undefined, description: undefined, deleteOnTermination: true, associatePublicIpAddress: false },
+  ];
+  const bodies: Ec2Request[] = [];
+  for (const peer of ['v1', 'v2'] as const) {
+    const [b] = botocore([{ kind: 'serialize', operation: 'RunInstances', params }], peer) as Record<string, string>[];
+    bodies.push(parseEc2Request(new Map(Object.entries(b!))));
+  }
+  bodies.push(parseEc2Request(parseForm(await sdkBody('RunInstances', params))));
+  for (const r of bodies) {
+    assert.equal(r.action, 'RunInstances');
+    if (r.action !== 'RunInstances') continue;
+    assert.deepEqual(r.blockDeviceMappings, expectedBdm);
+    assert.deepEqual(r.networkInterfaces, expectedEni);
+  }
+  assert.equal(
+    code(() => parse({ Action: 'RunInstances', ImageId: 'ami-12345678', MinCount: '1', MaxCount: '1', 'BlockDeviceMapping.1.DeviceName': '/dev/sdf', 'BlockDeviceMapping.1.Ebs.SnapshotId': 'snap-x' })),
+    'InvalidSnapshotID.Malformed',
+  );
+  assert.equal(code(() => parse({ Action: 'RunInstances', ImageId: 'ami-12345678', MinCount: '1', MaxCount: '1', 'NetworkInterface.1.SubnetId': 'subnet-x' })), 'InvalidSubnetID.Malformed');
+});

@@ -69,6 +69,22 @@ export interface BlockDeviceMappingRequest {
   readonly ebs: EbsBlockDeviceRequest | undefined;
 }
 
+/**
+ * RunInstances NetworkInterface.N. The AWS CLI moves --subnet-id/--security-group-ids into
+ * NetworkInterface.1 when --associate-public-ip-address is given, so a handler should read the
+ * subnet, groups and address from here when the top-level ones are absent.
+ */
+export interface InstanceNetworkInterfaceRequest {
+  readonly deviceIndex: number | undefined;
+  readonly subnetId: string | undefined;
+  readonly groups: readonly string[];
+  readonly privateIpAddress: string | undefined;
+  readonly networkInterfaceId: string | undefined;
+  readonly description: string | undefined;
+  readonly deleteOnTermination: boolean | undefined;
+  readonly associatePublicIpAddress: boolean | undefined;
+}
+
 export interface MetadataOptionsRequest {
   readonly httpTokens: 'optional' | 'required' | undefined;
   readonly httpPutResponseHopLimit: number | undefined;
@@ -109,6 +125,7 @@ export interface RunInstancesRequest extends Base {
   readonly ramdiskId: string | undefined;
   readonly availabilityZone: string | undefined;
   readonly blockDeviceMappings: readonly BlockDeviceMappingRequest[];
+  readonly networkInterfaces: readonly InstanceNetworkInterfaceRequest[];
   readonly metadataOptions: MetadataOptionsRequest | undefined;
   readonly monitoringEnabled: boolean | undefined;
   readonly instanceInitiatedShutdownBehavior: 'stop' | 'terminate' | undefined;
@@ -742,7 +759,7 @@ function readBlockDeviceMappings(r: ParamReader): BlockDeviceMappingRequest[] {
           : {
               volumeSize: e.integer('VolumeSize', 1, 65536),
               volumeType: e.enumString('VolumeType', ['standard', 'io1', 'io2', 'gp2', 'sc1', 'st1', 'gp3']),
-              snapshotId: e.string('SnapshotId'),
+              snapshotId: optionalId(e.string('SnapshotId'), checkSnapshotId),
               deleteOnTermination: e.boolean('DeleteOnTermination'),
               encrypted: e.boolean('Encrypted'),
               kmsKeyId: e.string('KmsKeyId'),
@@ -1045,6 +1062,11 @@ function attributeValue(attribute: string, value: string, path: string): Instanc
   }
 }
 
+/** An optional id: absent or '' is undefined, anything else must pass `check`. */
+function optionalId(id: string | undefined, check: (id: string) => string): string | undefined {
+  return id === undefined || id === '' ? undefined : check(id);
+}
+
 function checkClientToken(r: ParamReader): string | undefined {
   const clientToken = r.string('ClientToken');
   if (clientToken !== undefined && clientToken.length > 64) throw invalid('ClientToken', clientToken, 'Client tokens are at most 64 ASCII characters.');
@@ -1113,6 +1135,21 @@ const PARSERS: { readonly [A in Ec2Action]: (r: ParamReader) => Extract<Ec2Reque
       ramdiskId: r.string('RamdiskId'),
       availabilityZone: placement?.string('AvailabilityZone'),
       blockDeviceMappings: readBlockDeviceMappings(r),
+      networkInterfaces: r.list('NetworkInterface', (node, path) => {
+        const n = asStruct(node, path);
+        const subnetId = n.string('SubnetId');
+        const eniId = n.string('NetworkInterfaceId');
+        return {
+          deviceIndex: n.integer('DeviceIndex', 0, 64),
+          subnetId: subnetId === undefined || subnetId === '' ? undefined : checkSubnetId(subnetId),
+          groups: n.stringList('SecurityGroupId').map(checkSecurityGroupId),
+          privateIpAddress: n.string('PrivateIpAddress'),
+          networkInterfaceId: eniId === undefined || eniId === '' ? undefined : checkNetworkInterfaceId(eniId),
+          description: n.string('Description'),
+          deleteOnTermination: n.boolean('DeleteOnTermination'),
+          associatePublicIpAddress: n.boolean('AssociatePublicIpAddress'),
+        };
+      }),
       metadataOptions: readMetadataOptions(r),
       monitoringEnabled: monitoring?.boolean('Enabled'),
       instanceInitiatedShutdownBehavior: r.enumString('InstanceInitiatedShutdownBehavior', ['stop', 'terminate']),
