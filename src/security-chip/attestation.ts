@@ -177,11 +177,27 @@ export function verifyAttestationDocument(doc: Uint8Array, o: VerifyAttestationO
     throw fail('AttestationInputInvalid', 'The CA certificate is not readable PEM.', {}, e);
   }
   // 2. Signature with the certificate's key.
-  p384(leaf.publicKey, 'host certificate key');
-  const ok = verify('sha384', sigStructure(sign1.protectedBytes, sign1.payload), { key: leaf.publicKey, dsaEncoding: 'ieee-p1363' }, sign1.signature);
+  let leafKey: KeyObject;
+  try {
+    leafKey = leaf.publicKey;
+  } catch (e) {
+    throw fail('AttestationMalformed', "The host certificate's public key is not readable.", {}, e);
+  }
+  p384(leafKey, 'host certificate key');
+  let ok = false;
+  try {
+    ok = verify('sha384', sigStructure(sign1.protectedBytes, sign1.payload), { key: leafKey, dsaEncoding: 'ieee-p1363' }, sign1.signature);
+  } catch (e) {
+    throw fail('AttestationSignatureInvalid', 'The attestation document signature could not be checked with its certificate key.', {}, e);
+  }
   if (!ok) throw fail('AttestationSignatureInvalid', 'The attestation document signature does not verify with its certificate key.', {});
   // 3. Certificate chain to the CA.
-  checkChain(leaf, bundle, anchor, now);
+  try {
+    checkChain(leaf, bundle, anchor, now);
+  } catch (e) {
+    if (e instanceof SecurityChipError) throw e;
+    throw fail('AttestationCertUntrusted', 'The host certificate chain could not be checked.', { reason: e instanceof Error ? e.message : String(e) }, e);
+  }
   // 4. Freshness.
   const maxAge = o.maxAgeMs ?? 300_000;
   const skew = o.maxSkewMs ?? 60_000;
