@@ -54,10 +54,10 @@ let n = 0;
 /** An ENI in `vpcId` at `ip` in subnet `cidr`, MAC derived from a counter. */
 export function eni(vpcId: string, cidr: string, ip: string, groups: string[], extra: Partial<EniConfig> = {}): EniConfig {
   n++;
-  const id = `${process.pid.toString(16)}${n.toString(16).padStart(4, '0')}`;
+  const id = `${(process.pid & 0xffff).toString(16).padStart(4, '0')}${n.toString(16).padStart(4, '0')}`;
   return {
     eniId: `eni-${id}`,
-    mac: `02:00:${id.slice(-8).match(/../g)?.join(':') ?? '00:00:00:00'}`,
+    mac: `02:00:${id.slice(0, 2)}:${id.slice(2, 4)}:${id.slice(4, 6)}:${id.slice(6, 8)}`,
     ip,
     subnetCidr: cidr,
     subnetId: `subnet-${cidr.split('.')[2] ?? '0'}`,

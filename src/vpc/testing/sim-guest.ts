@@ -239,6 +239,14 @@ export class SimGuest {
         break;
       }
       this.send(this.tcpSegment(gatewayMac, dst, { sport, dport, seq, ack, flags: TCP_ACK }));
+      // A keep-alive answer ends at its Content-Length, not at a FIN: close from our side.
+      const sofar = Buffer.concat(chunks).toString('latin1');
+      const head = sofar.indexOf('\r\n\r\n');
+      const len = /\r\ncontent-length: *(\d+)/i.exec(sofar.slice(0, head))?.[1];
+      if (head >= 0 && len !== undefined && sofar.length >= head + 4 + Number(len)) {
+        this.send(this.tcpSegment(gatewayMac, dst, { sport, dport, seq, ack, flags: TCP_ACK | TCP_RST }));
+        break;
+      }
     }
     await sleep(5);
     const raw = Buffer.concat(chunks).toString('latin1');
