@@ -247,6 +247,38 @@ test(
 );
 
 test(
+  'InvalidAMIName.Duplicate names the caller\'s own image, never another account\'s',
+  guarded(async () => {
+    const builtin = region!.images.describe({ accountId, arn: '' }, { imageIds: [BUILTIN_AMI], owners: [], filters: [] })[0]!;
+    const dir = mkdtempSync(join(home, 'img-dup-'));
+    copyFileSync(builtin.kernel.path, join(dir, 'vmlinux'));
+    copyFileSync(builtin.initrd.path, join(dir, 'initrd.img'));
+    // Another tenant registers the name first, so its image sorts wherever its id falls.
+    const other = await region!.iam.createAccount('dup-other');
+    const ok = await region!.iam.createAccessKey(other.accountId, ROOT_USER);
+    const theirs: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const r = await call(client({ accessKeyId: ok.accessKeyId, secretAccessKey: ok.secretAccessKey }).send(new RegisterImageCommand({ Name: `dup-name-${i}`, ImageLocation: dir })));
+      theirs.push(r.ImageId!);
+    }
+    for (let i = 0; i < 4; i++) {
+      const mine = await call(client().send(new RegisterImageCommand({ Name: `dup-name-${i}`, ImageLocation: dir })));
+      try {
+        await call(client().send(new RegisterImageCommand({ Name: `dup-name-${i}`, ImageLocation: dir })));
+        assert.fail('a duplicate name was accepted');
+      } catch (e) {
+        const err = e as { name: string; message: string; $metadata?: { requestId?: string } };
+        if (err.$metadata?.requestId) requestIds.push(err.$metadata.requestId);
+        assert.equal(err.name, 'InvalidAMIName.Duplicate');
+        assert.ok(err.message.includes(mine.ImageId!), `the message names the caller's image: ${err.message}`);
+        for (const t of theirs) assert.ok(!err.message.includes(t), `the message leaks another account's image ${t}: ${err.message}`);
+      }
+      await call(client().send(new DeregisterImageCommand({ ImageId: mine.ImageId })));
+    }
+  }),
+);
+
+test(
   'authentication failures get EC2 codes: missing, unknown key, bad signature, clock skew, expired presign',
   guarded(async () => {
     const form = 'Action=DescribeInstances&Version=2016-11-15';

@@ -129,8 +129,9 @@ export class ImageService {
     if (!/^[a-zA-Z0-9().\-/_ ]{3,128}$/.test(req.name)) {
       throw new Ec2Error('InvalidAMIName.Malformed', `AMI names must be between 3 and 128 characters long, and may contain letters, numbers, '(', ')', '.', '-', '/' and '_'`, { context: { name: req.name } });
     }
-    if (this.images.all().some((i) => i.ownerId === caller.accountId && i.name === req.name && i.state !== 'deregistered')) {
-      throw new Ec2Error('InvalidAMIName.Duplicate', `AMI name ${req.name} is already in use by AMI ${this.images.all().find((i) => i.name === req.name)?.id}`, { context: { name: req.name } });
+    const dup = this.images.all().find((i) => i.ownerId === caller.accountId && i.name === req.name && i.state !== 'deregistered');
+    if (dup) {
+      throw new Ec2Error('InvalidAMIName.Duplicate', `AMI name ${req.name} is already in use by AMI ${dup.id}`, { context: { name: req.name } });
     }
     if (req.tpmSupport !== undefined && req.tpmSupport !== 'v2.0') {
       throw new Ec2Error('InvalidParameterValue', `Invalid value '${req.tpmSupport}' for TpmSupport.`);
