@@ -5,6 +5,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AuditTrail, regionTrailPath } from '../audit/trail.js';
 import { Iam } from '../iam/iam.js';
+import { Kms } from '../kms/kms.js';
 import { createLogger } from '../lib/log.js';
 import { SqliteStore } from '../store/sqlite-store.js';
 import type { StateStore } from '../store/store.js';
@@ -57,6 +58,7 @@ export class Region {
     readonly fleet: Fleet,
     readonly instances: InstanceService,
     readonly images: ImageService,
+    readonly kms: Kms,
     private readonly pki: RegionPki,
     private readonly opts: RegionOptions,
   ) {}
@@ -104,7 +106,8 @@ export class Region {
     if (opts.builtinImage) await images.ensureBuiltin(opts.builtinImage);
 
     let port = opts.port;
-    const api = new RegionApi({ iam, trail, ec2: { instances, images, tags, endpoint: () => `127.0.0.1:${port}` } });
+    const kms = Kms.open(store, iam, { home: opts.home });
+    const api = new RegionApi({ iam, trail, kms, ec2: { instances, images, tags, endpoint: () => `127.0.0.1:${port}` } });
     port = await api.listen(opts.port);
     const endpoint = `http://127.0.0.1:${port}/`;
     const region = new Region(
@@ -119,6 +122,7 @@ export class Region {
       fleet,
       instances,
       images,
+      kms,
       pki,
       opts,
     );

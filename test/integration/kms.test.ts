@@ -1,14 +1,11 @@
 // KMS through @aws-sdk/client-kms v3, the AWS CLI v1 and v2, and raw signed requests,
 // against a Region opened in this process (its state store, IAM, root key and audit trail).
 //
-// The endpoint: the region's own front door when it routes `X-Amz-Target: TrentService.*`
-// (probed with one unsigned request); until then a loopback listener in this test that does
-// exactly what the front door's hook does — kmsRoute(), read the body, serveKms() — over the
-// same Region's IAM and audit trail. The test prints which one it used.
+// The endpoint is the region's own front door, which routes `X-Amz-Target: TrentService.*`
+// to KMS after SigV4 (service kms) and writes the audit records.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { createServer, type Server } from 'node:http';
 import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -39,10 +36,6 @@ import {
 } from '@aws-sdk/client-kms';
 import { RootKey, rootKeyPath, type SealedSecret } from '../../src/iam/root-key.js';
 import { signRequest } from '../../src/iam/sigv4/index.js';
-import { kmsRoute } from '../../src/kms/api.js';
-import { serveKms } from '../../src/kms/http.js';
-import { Kms } from '../../src/kms/kms.js';
-import { newRequestId } from '../../src/region/ids.js';
 import { Region } from '../../src/region/region.js';
 import { auditEvents, cleanEnv, dumpDiagnostics } from '../region-fixtures.js';
 
@@ -53,7 +46,6 @@ interface Creds {
 
 let home = '';
 let region: Region | undefined;
-let side: Server | undefined;
 let endpoint = '';
 let failed = false;
 let root: Creds;
@@ -109,38 +101,15 @@ before(async () => {
   region = await Region.open({ home, port: 0, localHost: false, reconcileIntervalMs: 3_600_000 });
   root = { accessKeyId: region.credentials.accessKeyId, secretAccessKey: region.credentials.secretAccessKey };
   accountId = region.credentials.accountId;
-  // Does the front door route KMS? An unsigned KMS request answers in KMS's JSON if it does.
+  // The region's own front door routes `X-Amz-Target: TrentService.*`: an unsigned KMS
+  // request is answered in KMS's JSON error shape.
   const probe = await fetch(region.endpoint, { method: 'POST', headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'TrentService.ListKeys' }, body: '{}' });
   const text = await probe.text();
-  if (text.includes('"__type"')) {
-    endpoint = region.endpoint;
-    process.stderr.write(`[kms test] using the region front door ${endpoint}\n`);
-  } else {
-    const r = region;
-    const kms = Kms.open(r.store, r.iam, { home });
-    side = createServer((req, res) => {
-      if (!kmsRoute(req.headers)) {
-        res.writeHead(404).end();
-        return;
-      }
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        void serveKms({ iam: r.iam, trail: r.trail, kms }, req, res, Buffer.concat(chunks), { requestId: newRequestId(), sourceIp: req.socket.remoteAddress ?? '', userAgent: String(req.headers['user-agent'] ?? '') }).catch((e: unknown) => {
-          res.writeHead(500).end(String(e));
-        });
-      });
-    });
-    await new Promise<void>((resolve) => side!.listen(0, '127.0.0.1', resolve));
-    const a = side.address();
-    endpoint = `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}/`;
-    process.stderr.write(`[kms test] the front door does not route KMS yet; using the serveKms() listener ${endpoint}\n`);
-  }
+  assert.ok(text.includes('"__type"'), `the front door does not answer KMS in KMS's JSON shape: ${probe.status} ${text}`);
+  endpoint = region.endpoint;
 });
 
 after(async () => {
-  if (side) await new Promise<void>((resolve) => side!.close(() => resolve()));
-  side?.closeAllConnections();
   if (region) await region.close();
   if (failed) dumpDiagnostics(home);
   await rm(home, { recursive: true, force: true });

@@ -24,6 +24,9 @@ import { Ec2Error, isEc2Error } from '../protocol/errors.js';
 import { REGION_NAME } from '../ec2/model.js';
 import type { Caller } from '../ec2/instances.js';
 import { handleEc2, type Ec2Services } from './ec2-handlers.js';
+import { kmsRoute } from '../../kms/api.js';
+import { serveKms } from '../../kms/http.js';
+import type { Kms } from '../../kms/kms.js';
 
 const log = createLogger('region.api');
 
@@ -33,6 +36,7 @@ export interface FrontDoor {
   readonly iam: Iam;
   readonly trail: AuditTrail;
   readonly ec2: Ec2Services;
+  readonly kms: Kms;
 }
 
 interface Reply {
@@ -181,6 +185,12 @@ export class RegionApi {
         return;
       }
       throw e;
+    }
+
+    // KMS (JSON 1.1, X-Amz-Target: TrentService.*) authenticates, audits and answers in its own shapes.
+    if (kmsRoute(req.headers)) {
+      await serveKms({ iam: this.fd.iam, trail: this.fd.trail, kms: this.fd.kms }, req, res, body, { requestId, sourceIp, ...(userAgent !== undefined ? { userAgent } : {}) });
+      return;
     }
 
     // 1. parameters: GET carries them in the query, POST in the form body.
