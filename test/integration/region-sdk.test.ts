@@ -16,10 +16,13 @@ import {
   DescribeAvailabilityZonesCommand,
   DescribeImagesCommand,
   DescribeInstancesCommand,
+  DescribeInstanceStatusCommand,
   DescribeInstanceTypesCommand,
   DescribeRegionsCommand,
   DescribeTagsCommand,
   EC2Client,
+  GetConsoleOutputCommand,
+  RebootInstancesCommand,
   RegisterImageCommand,
   RunInstancesCommand,
   StartInstancesCommand,
@@ -367,6 +370,15 @@ test(
       assert.equal(await code(c2.send(new StartInstancesCommand({ InstanceIds: [id] }))), 'InvalidInstanceID.NotFound');
       assert.equal(await code(c2.send(new TerminateInstancesCommand({ InstanceIds: [id] }))), 'InvalidInstanceID.NotFound');
       assert.equal(await code(c2.send(new CreateTagsCommand({ Resources: [id], Tags: [{ Key: 'x', Value: 'y' }] }))), 'InvalidInstanceID.NotFound');
+      assert.equal(await code(c2.send(new StopInstancesCommand({ InstanceIds: [id] }))), 'InvalidInstanceID.NotFound');
+      assert.equal(await code(c2.send(new RebootInstancesCommand({ InstanceIds: [id] }))), 'InvalidInstanceID.NotFound');
+      assert.equal(await code(c2.send(new GetConsoleOutputCommand({ InstanceId: id }))), 'InvalidInstanceID.NotFound');
+      assert.equal(await code(c2.send(new DescribeInstanceStatusCommand({ InstanceIds: [id], IncludeAllInstances: true }))), 'InvalidInstanceID.NotFound');
+      assert.equal(await code(c2.send(new DeleteTagsCommand({ Resources: [id], Tags: [{ Key: 'fleet' }] }))), 'InvalidInstanceID.NotFound');
+      const tags = await call(c2.send(new DescribeTagsCommand({})));
+      assert.deepEqual(tags.Tags ?? [], [], 'no tags of another account');
+      const st = await call(c2.send(new DescribeInstanceStatusCommand({ IncludeAllInstances: true })));
+      assert.deepEqual(st.InstanceStatuses ?? [], []);
       const all = await call(c2.send(new DescribeInstancesCommand({})));
       assert.deepEqual(all.Reservations ?? [], []);
       const imgs = await call(c2.send(new DescribeImagesCommand({ Owners: ['self'] })));

@@ -5,9 +5,13 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   BUILTIN_AMI,
   CLIS,
+  auditEvents,
+  auditVerify,
   aws,
   awsJson,
   cleanupHome,
@@ -21,6 +25,8 @@ import {
 
 let region: RegionProcess | undefined;
 let failed = false;
+/** Secrets the CLIs received (CreateAccessKey): never in the audit log. */
+const secrets: string[] = [];
 
 const guarded =
   (fn: () => Promise<void> | void) =>
@@ -160,6 +166,7 @@ for (const cli of ['v1', 'v2'] as const) {
       assert.equal(k.AccessKey.UserName, name);
       assert.equal(k.AccessKey.Status, 'Active');
       assert.ok(k.AccessKey.SecretAccessKey.length >= 40);
+      secrets.push(k.AccessKey.SecretAccessKey);
       const policy = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'ec2:Describe*', Resource: '*' }] });
       const p = aws(cli, r(), ['iam', 'put-user-policy', '--user-name', name, '--policy-name', 'describe-only', '--policy-document', policy]);
       assert.equal(p.status, 0, p.stderr);
@@ -190,5 +197,26 @@ test(
       assert.match(dry.stderr, /\(DryRunOperation\)/);
     }
     await sleep(0);
+  }),
+);
+
+test(
+  'the audit trail of the CLI session: every action from both CLIs, no secrets, and it verifies',
+  guarded(async () => {
+    const events = auditEvents(r().home);
+    for (const agent of [/aws-cli\/1\./, /aws-cli\/2\./]) {
+      const mine = events.filter((e) => agent.test(String(e['userAgent'] ?? '')));
+      const names = new Set(mine.map((e) => e['eventName']));
+      for (const n of ['DescribeImages', 'RunInstances', 'DescribeInstances', 'GetConsoleOutput', 'StopInstances', 'StartInstances', 'TerminateInstances', 'CreateUser', 'CreateAccessKey', 'PutUserPolicy', 'ListUsers', 'GetUser', 'DeleteAccessKey']) {
+        assert.ok(names.has(n), `${n} from ${agent} is in the audit log`);
+      }
+      const codes = new Set(mine.map((e) => e['errorCode']).filter(Boolean));
+      for (const c of ['InvalidInstanceID.Malformed', 'InvalidInstanceID.NotFound', 'DryRunOperation', 'NoSuchEntity']) assert.ok(codes.has(c), `${c} from ${agent} is in the audit log`);
+    }
+    const text = readFileSync(join(r().home, 'region', 'audit.log'), 'utf8');
+    assert.ok(secrets.length === 2);
+    for (const s of [...secrets, r().credentials.secretAccessKey]) assert.ok(!text.includes(s), 'no secret access key in the audit log');
+    const v = auditVerify(r().home);
+    assert.equal(v.status, 0, `audit verify (live trail): ${v.stdout}${v.stderr}`);
   }),
 );
