@@ -16,6 +16,8 @@ const commands: Record<string, () => Promise<CommandModule>> = {
   start: () => import('./commands/start.js'),
   audit: () => import('./commands/audit.js'),
   nbd: () => import('./commands/nbd.js'),
+  release: () => import('./commands/release.js'),
+  attest: () => import('./commands/attest.js'),
 };
 
 async function usage(): Promise<string> {

@@ -195,6 +195,8 @@ export interface BuildOptions extends SignOptions {
   readonly from: readonly string[];
   readonly root: string;
   readonly out: string;
+  /** Leaves out files (relative '/'-paths under root) for which this returns true. */
+  readonly exclude?: (rel: string) => boolean;
 }
 
 /** Assembles a bundle directory from paths under root, then signs it. out must not exist or be empty. */
@@ -210,6 +212,7 @@ export async function buildBundle(o: BuildOptions, privateKeyPem: string): Promi
     if (st.isDirectory()) {
       for (const e of await readdir(src)) await copy(join(rel, e));
     } else if (st.isFile()) {
+      if (o.exclude?.(rel.split(sep).join('/'))) return;
       await mkdir(dirname(join(out, rel)), { recursive: true });
       await copyFile(src, join(out, rel));
     } // symlinks and special files are left out of bundles
