@@ -15,6 +15,7 @@
 // and the full listing (MaxResults=1000) at 1 and at 4 connections. Each phase has a
 // warm-up. The last line is one JSON object {"bench":"api",…}.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { REGION_NODE_FLAGS } from '../src/region/node-flags.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent, createServer, request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -75,7 +76,7 @@ interface Server {
 function spawnServer(args: string[]): Promise<Server> {
   // NITRIDE_BENCH_CPU_PROF=<dir>: write a V8 CPU profile of the region process there.
   const prof = process.env['NITRIDE_BENCH_CPU_PROF'];
-  const flags = prof && args[0] === '--serve-region' ? ['--cpu-prof', '--cpu-prof-dir', prof] : [];
+  const flags = args[0] === '--serve-region' ? [...REGION_NODE_FLAGS, ...(prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : [])] : [];
   const child = spawn(process.execPath, [...flags, self, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     const rl = createInterface({ input: child.stdout! });

@@ -35,6 +35,12 @@ const ENTITIES: Readonly<Record<string, string>> = {
   '\t': '&#9;',
 };
 const NAME = /^[A-Za-z_][A-Za-z0-9_.:-]*$/;
+// One pass that tells whether a string needs any work at all. Most values (ids, states,
+// dates, numbers) need none, and skipping both replaces for them is most of the writer's cost.
+// eslint-disable-next-line no-control-regex
+const TEXT_NEEDS_WORK = /[&<>\r\u0000-\u0008\u000B\u000C\u000E-\u001F\uD800-\uDFFF\uFFFE\uFFFF]/;
+// eslint-disable-next-line no-control-regex
+const ATTR_NEEDS_WORK = /[&<>"'\r\n\t\u0000-\u0008\u000B\u000C\u000E-\u001F\uD800-\uDFFF\uFFFE\uFFFF]/;
 
 function sanitize(s: string): string {
   return s.replace(INVALID_CHARS, '\uFFFD');
@@ -42,16 +48,25 @@ function sanitize(s: string): string {
 
 /** Escapes character data for use between tags. */
 export function escapeXmlText(s: string): string {
+  if (!TEXT_NEEDS_WORK.test(s)) return s;
   return sanitize(s).replace(TEXT_SPECIALS, (c) => ENTITIES[c] ?? c);
 }
 
 /** Escapes a value for use inside a double- or single-quoted attribute. */
 export function escapeXmlAttr(s: string): string {
+  if (!ATTR_NEEDS_WORK.test(s)) return s;
   return sanitize(s).replace(ATTR_SPECIALS, (c) => ENTITIES[c] ?? c);
 }
 
+// Element names come from the renderers' code, so a small set of them repeats; each is
+// checked once. The set is bounded so a caller passing many distinct names cannot grow it.
+const CHECKED_NAMES = new Set<string>();
+const MAX_CHECKED_NAMES = 4096;
+
 function checkName(name: string): string {
+  if (CHECKED_NAMES.has(name)) return name;
   if (!NAME.test(name)) throw new TypeError(`invalid XML element or attribute name: ${JSON.stringify(name)}`);
+  if (CHECKED_NAMES.size < MAX_CHECKED_NAMES) CHECKED_NAMES.add(name);
   return name;
 }
 
@@ -101,16 +116,18 @@ function scalarText(v: Exclude<XmlScalar, undefined | null>): string {
 
 /** A streaming builder. Element names are checked; text is escaped. */
 export class XmlWriter {
-  private readonly parts: string[] = [];
+  // One growing string: V8 appends to it as a rope and flattens once at the end, which
+  // makes far less garbage than an array of ~100,000 small parts joined at the end.
+  private out = '';
   private readonly stack: string[] = [];
 
   constructor(opts: { declaration?: boolean } = {}) {
-    if (opts.declaration !== false) this.parts.push(XML_DECLARATION, '\n');
+    if (opts.declaration !== false) this.out += `${XML_DECLARATION}\n`;
   }
 
   /** Opens an element; pair with close(). */
   open(name: string, attrs?: Readonly<Record<string, string>>): this {
-    this.parts.push(`<${checkName(name)}${renderAttrs(attrs)}>`);
+    this.out += `<${checkName(name)}${renderAttrs(attrs)}>`;
     this.stack.push(name);
     return this;
   }
@@ -119,32 +136,34 @@ export class XmlWriter {
   close(): this {
     const name = this.stack.pop();
     if (name === undefined) throw new TypeError('XmlWriter.close() with no open element');
-    this.parts.push(`</${name}>`);
+    this.out += `</${name}>`;
     return this;
   }
 
   /** Writes <name>value</name>; skips undefined and null. */
   leaf(name: string, value: XmlScalar): this {
     if (value === undefined || value === null) return this;
-    this.parts.push(`<${checkName(name)}>${escapeXmlText(scalarText(value))}</${name}>`);
+    this.out += `<${checkName(name)}>${escapeXmlText(scalarText(value))}</${name}>`;
     return this;
   }
 
   /** Writes an empty element <name/>. */
   empty(name: string): this {
-    this.parts.push(`<${checkName(name)}/>`);
+    this.out += `<${checkName(name)}/>`;
     return this;
   }
 
   /** Writes escaped text inside the current element. */
   text(value: string): this {
-    this.parts.push(escapeXmlText(value));
+    this.out += escapeXmlText(value);
     return this;
   }
 
   /** Writes an element tree in place. */
   node(node: XmlNode): this {
-    renderNode(node, this.parts);
+    const parts: string[] = [];
+    renderNode(node, parts);
+    this.out += parts.join('');
     return this;
   }
 
@@ -173,6 +192,6 @@ export class XmlWriter {
 
   toString(): string {
     if (this.stack.length !== 0) throw new TypeError(`XmlWriter has unclosed elements: ${this.stack.join(' > ')}`);
-    return this.parts.join('');
+    return this.out;
   }
 }
