@@ -124,6 +124,13 @@ export class PcrBank {
   events(): PcrEvent[] {
     return this.log.map((e) => ({ ...e }));
   }
+
+  /** Rebuilds a bank by replaying events (e.g. a persisted log after a controller restart). */
+  static fromEvents(events: readonly PcrEvent[], size = PCR_BANK_SIZE): PcrBank {
+    const bank = new PcrBank(size);
+    for (const e of events) bank.extend(e.pcrIndex, e.digest, e.description);
+    return bank;
+  }
 }
 
 function toHexMap(v: PcrValues | ReadonlyMap<number, Buffer>): Map<number, string> {

@@ -10,7 +10,7 @@ import { SecurityChipError } from './errors.js';
 import { verifyEventLog } from './event-log.js';
 import { guestImageDigest, hostConfigDigest, measureBundle, measureGuestImage, measureHostConfig, measureQemu, measureReleaseKey } from './measure.js';
 import { COMPONENT_NAMES, PCR, PcrBank, type ComponentName } from './pcr.js';
-import { assertPolicy, checkPolicy, parsePcrPolicy, policyFromBundles } from './policy.js';
+import { assertPolicy, checkLatestMeasurements, checkPolicy, parsePcrPolicy, policyFromBundles, releaseMeasurements } from './policy.js';
 import { makeHostIdentity, type HostIdentity } from './testing/host-identity.js';
 
 let dir: string;
@@ -84,6 +84,23 @@ describe('measured start and the PCR policy', () => {
     const twice = await measuredStart(good, {});
     measureBundle(twice, good[2] as VerifiedBundle);
     assert.deepEqual(checkPolicy({ pcrs: twice.toJSON() }, policy).ok, false);
+  });
+
+  it('after a live update, exact PCR values change but the latest measurements name the new release', async () => {
+    const v1 = await Promise.all(COMPONENT_NAMES.map((n) => bundle(n, `${n} v1`)));
+    const v2 = [...v1];
+    v2[2] = await bundle('ebs-card', 'ebs-card v2');
+    const bank = await measuredStart(v1, { hostId: 'h-1' });
+    measureBundle(bank, v2[2] as VerifiedBundle); // the live update measures the new card before starting it
+    const log = JSON.parse(JSON.stringify(bank.events())) as unknown;
+    assert.equal(checkPolicy({ pcrs: bank.toJSON() }, policyFromBundles('r2', v2)).ok, false, 'exact values no longer match any single-start policy');
+    assert.deepEqual(checkLatestMeasurements(log, bank.values(), releaseMeasurements('r2', v2)), { ok: true, release: 'r2', checked: [1, 2, 3, 4, 7] });
+    const r1 = checkLatestMeasurements(log, bank.values(), releaseMeasurements('r1', v1));
+    assert.deepEqual(!r1.ok && r1.mismatches, [{ pcr: 3, expected: (v1[2] as VerifiedBundle).digest, actual: (v2[2] as VerifiedBundle).digest }]);
+    // A log edited to hide the update does not replay to the attested values.
+    const hidden = bank.events().slice(0, -1);
+    assert.throws(() => checkLatestMeasurements(hidden, bank.values(), releaseMeasurements('r1', v1)), (e: unknown) => e instanceof SecurityChipError && e.code === 'EventLogMismatch');
+    assert.deepEqual(PcrBank.fromEvents(bank.events()).toJSON(), bank.toJSON());
   });
 
   it('parses policies strictly', () => {

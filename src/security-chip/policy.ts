@@ -6,6 +6,7 @@
 import { SecurityChipError } from './errors.js';
 import type { VerifiedAttestation } from './attestation.js';
 import type { VerifiedBundle } from './bundle.js';
+import { verifyEventLog } from './event-log.js';
 import { COMPONENT_PCR, PCR, comparePcrs, singleExtension, type PcrMismatch, type PcrValues } from './pcr.js';
 
 export interface PcrPolicy {
@@ -77,4 +78,43 @@ export function policyFromBundles(release: string, bundles: readonly VerifiedBun
   const [key] = keys;
   if (key !== undefined) pcrs[String(PCR.RELEASE_KEY)] = singleExtension(key);
   return parsePcrPolicy({ release, pcrs, ...(description !== undefined ? { description } : {}) });
+}
+
+/**
+ * Release measurements: the sha384 each register's LATEST event must carry for a host to run
+ * the release. Unlike PcrPolicy (exact register values, which hold only when each register
+ * was extended once), this survives live updates: an updated component extends its register
+ * again, the value changes, but the log's last event for the register names what runs now.
+ */
+export interface ReleaseMeasurements {
+  readonly release: string;
+  /** PCR index → sha384 of the measurement its latest event must carry, hex. */
+  readonly measurements: PcrValues;
+}
+
+export function releaseMeasurements(release: string, bundles: readonly VerifiedBundle[]): ReleaseMeasurements {
+  const p = policyFromBundles(release, bundles); // the same checks (one key, one bundle per component)
+  const measurements: Record<string, string> = {};
+  for (const b of bundles) measurements[String(COMPONENT_PCR[b.manifest.name])] = b.digest;
+  measurements[String(PCR.RELEASE_KEY)] = (bundles[0] as VerifiedBundle).releaseKeyDigest;
+  return { release: p.release, measurements };
+}
+
+/**
+ * Checks that the event log replays to the attested PCRs (EventLogMismatch otherwise), then
+ * that each register's latest event carries the release's measurement. A mismatch's actual
+ * is the latest digest logged for that register (null when none).
+ */
+export function checkLatestMeasurements(log: unknown, attestedPcrs: PcrValues | ReadonlyMap<number, Buffer>, rm: ReleaseMeasurements): PolicyResult {
+  const events = verifyEventLog(log, attestedPcrs);
+  const latest = new Map<number, string>();
+  for (const e of events) latest.set(e.pcrIndex, e.digest);
+  const mismatches: PcrMismatch[] = [];
+  const checked: number[] = [];
+  for (const [i, want] of Object.entries(rm.measurements).sort(([a], [b]) => Number(a) - Number(b))) {
+    const got = latest.get(Number(i)) ?? null;
+    checked.push(Number(i));
+    if (got !== want.toLowerCase()) mismatches.push({ pcr: Number(i), expected: want.toLowerCase(), actual: got });
+  }
+  return mismatches.length > 0 ? { ok: false, release: rm.release, mismatches } : { ok: true, release: rm.release, checked };
 }
