@@ -26,6 +26,8 @@ export const SECURITY_CHIP_CODES = [
   'AttestationNonceMismatch',
   'AttestationNonceReplayed',
   'AttestationPcrMismatch',
+  'AttestationHostMismatch',
+  'AttestationPublicKeyMismatch',
   'AttestationInputInvalid',
   'PolicyInvalid',
 ] as const;

@@ -10,3 +10,5 @@ export * from './attestation.js';
 export * from './policy.js';
 export * from './nonce-book.js';
 export { decodeAttestationPayload, encodeAttestationPayload, type AttestationPayload } from './protocol/attestation-doc.js';
+export * from './host-attest.js';
+export { parseAttestParams, parseAttestReply, type AttestParams, type AttestReply } from './protocol/attest-wire.js';
