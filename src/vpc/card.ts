@@ -39,9 +39,16 @@ export interface EniStats extends EniInfo {
   readonly counters: EniCounters;
 }
 
+/** A byte range of an ArrayBuffer waiting to be written; consecutive forwarded frames extend it. */
+interface Range {
+  readonly ab: ArrayBufferLike;
+  readonly start: number;
+  end: number;
+}
+
 class Link {
   socket: Socket | undefined;
-  queue: Buffer[] = [];
+  queue: Range[] = [];
   scheduled = false;
 
   constructor(
@@ -55,9 +62,12 @@ export class VpcCard {
   readonly switch: VpcSwitch;
   private readonly links = new Map<string, Link>();
   private readonly gid: number | undefined;
+  /** Links with frames queued while a chunk is being switched; flushed when it is done. */
+  private dirty: Link[] = [];
+  private inInput = false;
 
   private constructor(private readonly opts: VpcCardOptions) {
-    this.switch = new VpcSwitch((port, frame) => this.deliver(port, frame));
+    this.switch = new VpcSwitch((port, buf, off, len, forwarded) => this.deliver(port, buf, off, len, forwarded));
     this.gid = opts.socketGid ?? (process.getuid?.() === 0 ? qemuUserIds()?.gid : undefined);
   }
 
@@ -170,12 +180,19 @@ export class VpcCard {
     const decoder = new FrameDecoder();
     const port = link.port;
     s.on('data', (chunk: Buffer) => {
+      this.inInput = true;
       try {
-        decoder.push(chunk, (f) => this.switch.input(port, f));
+        decoder.pushAt(chunk, (buf, off, len) => this.switch.inputAt(port, buf, off, len));
       } catch {
         // A length no QEMU sends: the stream cannot be resynchronised.
         port.counters.droppedMalformed++;
         s.destroy();
+      } finally {
+        this.inInput = false;
+        // Everything this chunk produced leaves now, one write per destination.
+        const d = this.dirty;
+        this.dirty = [];
+        for (const l of d) this.flush(l);
       }
     });
     const gone = (): void => {
@@ -188,7 +205,7 @@ export class VpcCard {
     s.on('close', gone);
   }
 
-  private deliver(port: Port, frame: Buffer): void {
+  private deliver(port: Port, buf: Buffer, off: number, len: number, forwarded: boolean): void {
     const link = this.links.get(port.eniId);
     const s = link?.socket;
     if (!link || !s) {
@@ -199,20 +216,34 @@ export class VpcCard {
       port.counters.droppedTxQueueFull++;
       return;
     }
-    const h = Buffer.allocUnsafe(4);
-    h.writeUInt32BE(frame.length, 0);
-    link.queue.push(h, frame);
+    if (forwarded) {
+      // The frame still sits behind its length prefix in the chunk it arrived in: send that
+      // range as is, and merge it with the previous range when they touch (a burst of frames
+      // from one guest to another leaves as one write, without a copy).
+      const start = buf.byteOffset + off - 4;
+      const end = buf.byteOffset + off + len;
+      const last = link.queue[link.queue.length - 1];
+      if (last !== undefined && last.ab === buf.buffer && last.end === start) last.end = end;
+      else link.queue.push({ ab: buf.buffer, start, end });
+    } else {
+      const b = Buffer.allocUnsafe(4 + len);
+      b.writeUInt32BE(len, 0);
+      buf.copy(b, 4, off, off + len);
+      link.queue.push({ ab: b.buffer, start: b.byteOffset, end: b.byteOffset + b.length });
+    }
     if (!link.scheduled) {
       link.scheduled = true;
-      setImmediate(() => this.flush(link));
+      if (this.inInput) this.dirty.push(link);
+      else setImmediate(() => this.flush(link));
     }
   }
 
   private flush(link: Link): void {
     link.scheduled = false;
     const q = link.queue;
-    if (q.length === 0) return;
+    if (q.length === 0 || !link.socket) return;
     link.queue = [];
-    link.socket?.write(Buffer.concat(q));
+    const views = q.map((r) => Buffer.from(r.ab, r.start, r.end - r.start));
+    link.socket.write(views.length === 1 ? (views[0] as Buffer) : Buffer.concat(views));
   }
 }

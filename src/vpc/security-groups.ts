@@ -110,55 +110,100 @@ interface Tracked {
 const TIMEOUT_MS: Record<number, number> = { [IPPROTO_TCP]: 432_000, [IPPROTO_UDP]: 180_000, [IPPROTO_ICMP]: 30_000 };
 export const CONNTRACK_MAX = 16_384;
 
-/** One ENI's connection table, keyed by (protocol, local port, remote address, remote port). */
+/**
+ * One ENI's connection table, keyed by remote address, then (protocol, local port, remote
+ * port) packed in one number: two numeric Map lookups per packet, no string building.
+ * When the table is full (CONNTRACK_MAX records after a sweep), new flows are refused.
+ */
 export class ConnTrack {
-  private readonly flows = new Map<string, Tracked>();
+  private readonly flows = new Map<number, Map<number, Tracked>>();
+  private count = 0;
+  // The last flow looked up: most packets belong to the flow before them.
+  private lastRemote = -1;
+  private lastKey = -1;
+  private lastRec: Tracked | undefined;
 
   get size(): number {
-    return this.flows.size;
+    return this.count;
   }
 
   /**
    * Decides one packet as seen from this ENI. `localPort`/`remotePort` are the flow's
-   * ports from this ENI's side (for ICMP echo: the identifier and 0); `port`/`code` are
-   * what the rules match (destination port, or ICMP type and code).
+   * ports from this ENI's side (for ICMP echo: the identifier and 0; −1 when untracked);
+   * `port`/`code` are what the rules match (destination port, or ICMP type and code).
    */
   check(policy: Policy, dir: Direction, proto: number, remote: number, localPort: number, remotePort: number, port: number, code: number, now: number): boolean {
-    const key = `${proto}/${localPort}/${remote}/${remotePort}`;
-    const t = this.flows.get(key);
+    const key = localPort < 0 ? -1 : proto * 4294967296 + localPort * 65536 + remotePort;
+    const last = this.lastRec;
+    if (last !== undefined && remote === this.lastRemote && key === this.lastKey && last.expires > now) {
+      last.expires = now + (TIMEOUT_MS[proto] ?? 60_000);
+      return true;
+    }
+    const byRemote = this.flows.get(remote);
+    const t = byRemote?.get(key);
     if (t !== undefined && t.expires > now) {
       t.expires = now + (TIMEOUT_MS[proto] ?? 60_000);
+      this.remember(remote, key, t);
       return true;
     }
     if (!matches(dir === 'ingress' ? policy.ingress : policy.egress, proto, remote, port, code)) return false;
     // A later fragment or an untracked protocol is decided by the rules alone.
     if (localPort < 0) return true;
-    if (this.flows.size >= CONNTRACK_MAX) {
-      const oldest = this.flows.keys().next();
-      if (!oldest.done) this.flows.delete(oldest.value);
+    if (t === undefined && this.count >= CONNTRACK_MAX) {
+      this.sweep(now);
+      if (this.count >= CONNTRACK_MAX) return false;
     }
-    if (t !== undefined) this.flows.delete(key);
-    this.flows.set(key, { expires: now + (TIMEOUT_MS[proto] ?? 60_000), dir, proto, remote, port, code });
+    const rec: Tracked = { expires: now + (TIMEOUT_MS[proto] ?? 60_000), dir, proto, remote, port, code };
+    if (byRemote) {
+      if (t === undefined) this.count++;
+      byRemote.set(key, rec);
+    } else {
+      this.flows.set(remote, new Map([[key, rec]]));
+      this.count++;
+    }
+    this.remember(remote, key, rec);
     return true;
+  }
+
+  private remember(remote: number, key: number, rec: Tracked | undefined): void {
+    this.lastRemote = remote;
+    this.lastKey = key;
+    this.lastRec = rec;
   }
 
   /** Drops the records the policy would no longer admit in the direction that created them. */
   revalidate(policy: Policy): number {
+    this.remember(-1, -1, undefined);
     let dropped = 0;
-    for (const [k, t] of this.flows) {
-      if (!matches(t.dir === 'ingress' ? policy.ingress : policy.egress, t.proto, t.remote, t.port, t.code)) {
-        this.flows.delete(k);
-        dropped++;
+    for (const [remote, m] of this.flows) {
+      for (const [k, t] of m) {
+        if (!matches(t.dir === 'ingress' ? policy.ingress : policy.egress, t.proto, t.remote, t.port, t.code)) {
+          m.delete(k);
+          dropped++;
+        }
       }
+      if (m.size === 0) this.flows.delete(remote);
     }
+    this.count -= dropped;
     return dropped;
   }
 
   sweep(now: number): void {
-    for (const [k, t] of this.flows) if (t.expires <= now) this.flows.delete(k);
+    this.remember(-1, -1, undefined);
+    for (const [remote, m] of this.flows) {
+      for (const [k, t] of m) {
+        if (t.expires <= now) {
+          m.delete(k);
+          this.count--;
+        }
+      }
+      if (m.size === 0) this.flows.delete(remote);
+    }
   }
 
   clear(): void {
+    this.remember(-1, -1, undefined);
     this.flows.clear();
+    this.count = 0;
   }
 }

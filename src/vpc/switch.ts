@@ -66,6 +66,8 @@ export class Port {
   readonly counters = zeroCounters();
   imds: ImdsService;
   tcp: TcpEndpoint | undefined;
+  /** The address table of this port's VPC (shared by every port of the VPC). */
+  vpc: Map<number, Port> = new Map();
 
   constructor(cfg: EniConfig) {
     this.cfg = cfg;
@@ -78,7 +80,12 @@ export class Port {
   }
 }
 
-export type Deliver = (port: Port, frame: Buffer) => void;
+/**
+ * Hands a frame to a port. `forwarded` frames came from another guest through input() and
+ * are still preceded by their 4-byte length in the buffer they arrived in (the card uses
+ * that to send them without copying); frames the card makes itself are not.
+ */
+export type Deliver = (port: Port, buf: Buffer, off: number, len: number, forwarded: boolean) => void;
 
 export class VpcSwitch {
   readonly ports = new Map<string, Port>();
@@ -87,17 +94,24 @@ export class VpcSwitch {
   readonly groups = new SecurityGroupTable();
   private readonly sweeper: NodeJS.Timeout;
   private ipId = randomInt(0, 65535);
+  /** A coarse clock for connection tracking (timeouts are seconds to minutes). */
+  private now = Date.now();
+  private readonly clock: NodeJS.Timeout;
 
   constructor(private readonly deliver: Deliver) {
     this.sweeper = setInterval(() => {
-      const now = Date.now();
-      for (const p of this.ports.values()) p.ct.sweep(now);
+      for (const p of this.ports.values()) p.ct.sweep(this.now);
     }, 10_000);
     this.sweeper.unref();
+    this.clock = setInterval(() => {
+      this.now = Date.now();
+    }, 200);
+    this.clock.unref();
   }
 
   close(): void {
     clearInterval(this.sweeper);
+    clearInterval(this.clock);
     for (const p of this.ports.values()) p.tcp?.close();
   }
 
@@ -116,6 +130,7 @@ export class VpcSwitch {
     this.byMac.set(mac, port);
     vpc.set(ip, port);
     this.byVpc.set(cfg.vpcId, vpc);
+    port.vpc = vpc;
     this.syncImds(port);
     this.recompile();
     return port;
@@ -231,10 +246,10 @@ export class VpcSwitch {
 
   // ---- data path ----------------------------------------------------------------------
 
-  private emit(port: Port, frame: Buffer): void {
+  private emit(port: Port, frame: Buffer, forwarded = false): void {
     port.counters.txFrames++;
     port.counters.txBytes += frame.length;
-    this.deliver(port, frame);
+    this.deliver(port, frame, 0, frame.length, forwarded);
   }
 
   private sendIp(port: Port, src: number, dst: number, proto: number, payload: Buffer, ttl = 64, dstMac: Uint8Array = port.mac): void {
@@ -245,30 +260,71 @@ export class VpcSwitch {
 
   /** One frame sent by the guest behind `port`. Never throws. */
   input(port: Port, frame: Buffer): void {
+    this.inputAt(port, frame, 0, frame.length);
+  }
+
+  /**
+   * The frame at buf[off, off + len), preceded in `buf` by its 4-byte length (QEMU's stream
+   * framing). Never throws.
+   */
+  inputAt(port: Port, buf: Buffer, off: number, len: number): void {
     const c = port.counters;
     c.rxFrames++;
-    c.rxBytes += frame.length;
-    if (frame.length < ETH_HEADER_LEN) {
+    c.rxBytes += len;
+    if (len < ETH_HEADER_LEN) {
       c.droppedMalformed++;
       return;
     }
-    const check = port.cfg.sourceDestCheck;
-    if (check && !macEquals(frame, port.mac, 6)) {
+    if (port.cfg.sourceDestCheck && !macEquals(buf, port.mac, off + 6)) {
       c.droppedSpoofedMac++;
       return;
     }
-    const ethertype = frame.readUInt16BE(12);
+    const ethertype = ((buf[off + 12] as number) << 8) | (buf[off + 13] as number);
     try {
-      if (ethertype === ETHERTYPE_IPV4) this.ipv4(port, frame);
-      else if (ethertype === ETHERTYPE_ARP) this.arp(port, frame);
+      if (ethertype === ETHERTYPE_IPV4) {
+        if (!this.forwardFast(port, buf, off, len)) this.ipv4(port, buf.subarray(off, off + len));
+      } else if (ethertype === ETHERTYPE_ARP) this.arp(port, buf.subarray(off, off + len));
       else c.droppedUnsupported++;
     } catch (e) {
-      if (e instanceof VpcError && e.code === 'MalformedFrame') c.droppedMalformed++;
-      else {
-        c.droppedMalformed++;
+      c.droppedMalformed++;
+      if (!(e instanceof VpcError && e.code === 'MalformedFrame')) {
         process.emitWarning(`vpc: unexpected error on a frame from ${port.eniId}: ${String(e)}`);
       }
     }
+  }
+
+  /**
+   * The common case without allocating: a whole IPv4 datagram (no options, no fragment)
+   * from the guest's own address to another guest of its VPC. Returns false, having done
+   * nothing, for anything else; the general path then decides (and counts).
+   */
+  private forwardFast(port: Port, b: Buffer, off: number, len: number): boolean {
+    const ip0 = off + ETH_HEADER_LEN;
+    if (len < ETH_HEADER_LEN + 20 || b[ip0] !== 0x45) return false;
+    const totalLen = ((b[ip0 + 2] as number) << 8) | (b[ip0 + 3] as number);
+    if (totalLen < 28 || totalLen > len - ETH_HEADER_LEN) return false;
+    if ((((b[ip0 + 6] as number) & 0x3f) | (b[ip0 + 7] as number)) !== 0) return false;
+    const src = (((b[ip0 + 12] as number) << 24) | ((b[ip0 + 13] as number) << 16) | ((b[ip0 + 14] as number) << 8) | (b[ip0 + 15] as number)) >>> 0;
+    const dst = (((b[ip0 + 16] as number) << 24) | ((b[ip0 + 17] as number) << 16) | ((b[ip0 + 18] as number) << 8) | (b[ip0 + 19] as number)) >>> 0;
+    if (port.cfg.sourceDestCheck && src !== port.ip) return false;
+    const dest = port.vpc.get(dst);
+    if (dest === undefined || dest === port) return false;
+    // The header checksum is not verified here (as in most virtual switches): it protects
+    // nothing a guest could not forge, and the receiving kernel drops a bad one. The fields
+    // the decision uses are bounds-checked above.
+    const routed = macEquals(b, ROUTER_MAC_BYTES, off);
+    if (!routed && !(macEquals(b, dest.mac, off) && dest.subnet.base === port.subnet.base)) return false;
+    if (routed && (b[ip0 + 8] as number) <= 1) return false;
+    if (!this.allowed(port, dest, b, b[ip0 + 9] as number, false, ip0 + 20, ip0 + totalLen)) return true;
+    if (routed) {
+      decrementTtl(b, ip0);
+      b.set(dest.mac, off);
+      b.set(ROUTER_MAC_BYTES, off + 6);
+    }
+    dest.counters.txFrames++;
+    dest.counters.txBytes += len;
+    this.deliver(dest, b, off, len, true);
+    return true;
   }
 
   private arp(port: Port, frame: Buffer): void {
@@ -343,31 +399,30 @@ export class VpcSwitch {
       c.droppedTtlExceeded++;
       return;
     }
-    if (!this.allowed(port, dest, frame, ip, l4, end)) return;
+    if (!this.allowed(port, dest, frame, ip.protocol, ip.laterFragment, l4, end)) return;
     if (routed) {
       decrementTtl(frame, ETH_HEADER_LEN);
       frame.set(dest.mac, 0);
       frame.set(ROUTER_MAC_BYTES, 6);
     }
-    this.emit(dest, frame);
+    this.emit(dest, frame, true);
   }
 
   /** Security groups: the sender's egress, then the receiver's ingress. */
-  private allowed(src: Port, dst: Port, frame: Buffer, ip: Ipv4Header, l4: number, end: number): boolean {
-    const proto = ip.protocol;
+  private allowed(src: Port, dst: Port, frame: Buffer, proto: number, laterFragment: boolean, l4: number, end: number): boolean {
     let sport = -1;
     let dport = -1;
     let port = -1;
     let code = 0;
-    if (ip.laterFragment) {
+    if (laterFragment) {
       // No transport header: decided by rules that cover every port, untracked.
     } else if (proto === IPPROTO_TCP || proto === IPPROTO_UDP) {
       if (end - l4 < 8) {
         src.counters.droppedMalformed++;
         return false;
       }
-      sport = frame.readUInt16BE(l4);
-      dport = frame.readUInt16BE(l4 + 2);
+      sport = ((frame[l4] as number) << 8) | (frame[l4 + 1] as number);
+      dport = ((frame[l4 + 2] as number) << 8) | (frame[l4 + 3] as number);
       port = dport;
     } else if (proto === IPPROTO_ICMP) {
       if (end - l4 < 8) {
@@ -382,7 +437,7 @@ export class VpcSwitch {
         dport = 0;
       }
     }
-    const now = Date.now();
+    const now = this.now;
     // Echo replies are matched to the request's record only: no rule admits a reply alone.
     const echoReply = proto === IPPROTO_ICMP && port === ICMP_ECHO_REPLY;
     if (!src.ct.check(src.policy, 'egress', proto, dst.ip, sport, dport, echoReply ? -2 : port, code, now)) {

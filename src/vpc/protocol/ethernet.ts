@@ -34,6 +34,8 @@ export function isBroadcastOrMulticast(mac: Uint8Array): boolean {
 }
 
 export function macEquals(a: Uint8Array, b: Uint8Array, aOff = 0, bOff = 0): boolean {
-  for (let i = 0; i < 6; i++) if (a[aOff + i] !== b[bOff + i]) return false;
-  return true;
+  return (
+    a[aOff] === b[bOff] && a[aOff + 1] === b[bOff + 1] && a[aOff + 2] === b[bOff + 2] &&
+    a[aOff + 3] === b[bOff + 3] && a[aOff + 4] === b[bOff + 4] && a[aOff + 5] === b[bOff + 5]
+  );
 }

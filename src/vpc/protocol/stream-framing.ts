@@ -19,17 +19,26 @@ export class FrameDecoder {
 
   /** Calls `onFrame` for each complete frame. Throws on a length no peer may send. */
   push(chunk: Buffer, onFrame: (frame: Buffer) => void): void {
+    this.pushAt(chunk, (buf, off, len) => onFrame(buf.subarray(off, off + len)));
+  }
+
+  /**
+   * The same without a view per frame: `onFrame(buf, off, len)` names the frame's bytes,
+   * which are always preceded by their 4-byte length in `buf`.
+   */
+  pushAt(chunk: Buffer, onFrame: (buf: Buffer, off: number, len: number) => void): void {
     let buf = chunk;
     if (this.pending) {
       buf = Buffer.concat([this.pending, chunk]);
       this.pending = undefined;
     }
     let off = 0;
-    while (buf.length - off >= 4) {
-      const len = buf.readUInt32BE(off);
+    const n = buf.length;
+    while (n - off >= 4) {
+      const len = (((buf[off] as number) << 24) | ((buf[off + 1] as number) << 16) | ((buf[off + 2] as number) << 8) | (buf[off + 3] as number)) >>> 0;
       if (len > MAX_FRAME_LEN) throw new VpcError('BadFrameLength', 'invalid', 'A frame length on the stream socket is out of range.', { len });
-      if (buf.length - off - 4 < len) break;
-      onFrame(buf.subarray(off + 4, off + 4 + len));
+      if (n - off - 4 < len) break;
+      onFrame(buf, off + 4, len);
       off += 4 + len;
     }
     if (off < buf.length) this.pending = Buffer.from(buf.subarray(off));

@@ -1,0 +1,141 @@
+// npm run bench -- net: frames through the VPC card vs a bare relay, same host.
+// A load generator (this process) attaches as two ENIs over QEMU's stream socket protocol
+// and sends UDP frames A → B (same subnet, a security group admitting them, connection
+// tracking on), keeping a bounded number of frames in flight, for 64-byte and 1500-byte
+// frames. Each figure is the better of two rounds (the machine is shared). The same generator then drives the bare relay (the smallest frame-copying
+// program). Prints frames/s, Gbit/s and the ratios; the last line is one JSON object.
+import { fork } from 'node:child_process';
+import { mkdtemp, chmod, rm } from 'node:fs/promises';
+import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { distEntry } from '../src/lib/paths.js';
+import { VpcChannel } from '../src/vpc/ipc-client.js';
+import type { EniInfo } from '../src/vpc/card.js';
+import { ipToInt, macToBytes } from '../src/vpc/protocol/addr.js';
+import { buildEthernet, ETHERTYPE_IPV4 } from '../src/vpc/protocol/ethernet.js';
+import { buildIpv4, IPPROTO_UDP } from '../src/vpc/protocol/ipv4.js';
+import { buildUdp } from '../src/vpc/protocol/udp.js';
+
+const SECONDS = Number(process.env['NITRIDE_BENCH_SECONDS'] ?? 3);
+/** Frames in flight: at most 32768 and 2 MiB, below the card's per-guest queue limit (a NIC ring). */
+const WINDOW_BYTES = 2 * 1024 * 1024;
+const WINDOW_FRAMES = 32768;
+const BATCH = 256;
+const MAC_A = '02:00:00:be:00:0a';
+const MAC_B = '02:00:00:be:00:0b';
+const IP_A = '10.77.0.10';
+const IP_B = '10.77.0.11';
+
+function udpFrame(size: number): Buffer {
+  const payload = Buffer.alloc(size - 14 - 20 - 8, 0x5a);
+  const a = ipToInt(IP_A);
+  const b = ipToInt(IP_B);
+  return buildEthernet(macToBytes(MAC_B), macToBytes(MAC_A), ETHERTYPE_IPV4, buildIpv4({ src: a, dst: b, protocol: IPPROTO_UDP }, buildUdp(a, b, 40000, 9, payload)));
+}
+
+function connectTo(path: string): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect(path, () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+/** Drives A → B for SECONDS; returns frames/s received at B. */
+async function drive(pathA: string, pathB: string, size: number): Promise<{ fps: number; sent: number; received: number }> {
+  const a = await connectTo(pathA);
+  const b = await connectTo(pathB);
+  const f = udpFrame(size);
+  const one = Buffer.alloc(4 + f.length);
+  one.writeUInt32BE(f.length, 0);
+  f.copy(one, 4);
+  const batch = Buffer.concat(Array.from({ length: BATCH }, () => one));
+  let sent = 0;
+  let received = 0;
+  const window = Math.min(WINDOW_FRAMES, Math.floor(WINDOW_BYTES / one.length));
+  let stop = false;
+  let waitingDrain = false;
+  const pump = (): void => {
+    while (!stop && !waitingDrain && sent - received < window) {
+      sent += BATCH;
+      if (!a.write(batch)) {
+        waitingDrain = true;
+        a.once('drain', () => {
+          waitingDrain = false;
+          pump();
+        });
+      }
+    }
+  };
+  // Every frame on B is one of ours, all the same length: count bytes.
+  let bytes = 0;
+  b.on('data', (chunk: Buffer) => {
+    bytes += chunk.length;
+    received = Math.floor(bytes / one.length);
+    pump();
+  });
+  pump();
+  await sleep(300);
+  const r0 = received;
+  const t0 = process.hrtime.bigint();
+  await sleep(SECONDS * 1000);
+  const r1 = received;
+  const dt = Number(process.hrtime.bigint() - t0) / 1e9;
+  stop = true;
+  a.destroy();
+  b.destroy();
+  return { fps: (r1 - r0) / dt, sent, received };
+}
+
+async function main(): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'nitride-bench-net-'));
+  await chmod(dir, 0o711);
+  const results: Record<string, { relayFps: number; cardFps: number; ratio: number; relayGbps: number; cardGbps: number; cardDrops: number }> = {};
+  try {
+    for (const size of [64, 1500]) {
+      // Bare relay.
+      const relayA = join(dir, `relay-a-${size}.sock`);
+      const relayB = join(dir, `relay-b-${size}.sock`);
+      const relay = fork(distEntry('vpc/testing/bare-relay.js'), [relayA, relayB], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+      await new Promise<void>((r) => relay.stdout?.once('data', () => r()));
+      // Two rounds each, alternating, best kept: the machine is shared and noisy.
+      const rr1 = await drive(relayA, relayB, size);
+
+      // The card, forked as the controller forks it.
+      const card = VpcChannel.fork(join(dir, `card-${size}`), { stdio: 'inherit' });
+      await card.ready;
+      await card.request('sg.set', { groupId: 'sg-bench', rules: { ingress: [{ protocol: 'udp', fromPort: 9, toPort: 9, cidrs: [`${IP_A}/32`] }], egress: [{ protocol: 'all', cidrs: ['0.0.0.0/0'] }] } });
+      const base = { subnetCidr: '10.77.0.0/24', vpcId: 'vpc-bench', securityGroups: ['sg-bench'], sourceDestCheck: true, mtu: 1500 };
+      const ea = (await card.request('eni.add', { eni: { ...base, eniId: 'eni-a', mac: MAC_A, ip: IP_A, hostname: 'a' } })) as EniInfo;
+      const eb = (await card.request('eni.add', { eni: { ...base, eniId: 'eni-b', mac: MAC_B, ip: IP_B, hostname: 'b' } })) as EniInfo;
+      const cr1 = await drive(ea.socketPath, eb.socketPath, size);
+      const rr2 = await drive(relayA, relayB, size);
+      relay.kill('SIGKILL');
+      const cr2 = await drive(ea.socketPath, eb.socketPath, size);
+      const rr = rr1.fps >= rr2.fps ? rr1 : rr2;
+      const cr = cr1.fps >= cr2.fps ? cr1 : cr2;
+      const stats = (await card.request('eni.stats', { eniId: 'eni-b' })) as { counters: { droppedTxQueueFull: number; droppedSecurityGroupIngress: number } };
+      const statsA = (await card.request('eni.stats', { eniId: 'eni-a' })) as { counters: Record<string, number> };
+      await card.kill();
+      const drops = stats.counters.droppedTxQueueFull + stats.counters.droppedSecurityGroupIngress + (statsA.counters['droppedMalformed'] ?? 0);
+      const gbps = (fps: number) => (fps * size * 8) / 1e9;
+      results[String(size)] = { relayFps: Math.round(rr.fps), cardFps: Math.round(cr.fps), ratio: Number((cr.fps / rr.fps).toFixed(3)), relayGbps: Number(gbps(rr.fps).toFixed(3)), cardGbps: Number(gbps(cr.fps).toFixed(3)), cardDrops: drops };
+      process.stdout.write(
+        `${String(size).padStart(4)}-byte frames: bare relay ${Math.round(rr.fps).toLocaleString('en')} frames/s (${gbps(rr.fps).toFixed(2)} Gbit/s), ` +
+          `card ${Math.round(cr.fps).toLocaleString('en')} frames/s (${gbps(cr.fps).toFixed(2)} Gbit/s), ratio ${(cr.fps / rr.fps).toFixed(2)}×, card drops ${drops}\n`,
+      );
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  const r64 = results['64'];
+  const goal = r64 !== undefined && r64.ratio >= 0.5;
+  process.stdout.write(`same-host goal (card ≥ 0.5× bare relay frames/s at 64 bytes): ${goal ? 'met' : 'NOT met'}\n`);
+  process.stdout.write(`${JSON.stringify({ bench: 'net', scope: 'same-host', seconds: SECONDS, windowFrames: WINDOW_FRAMES, windowBytes: WINDOW_BYTES, results, goalSameHostRatio: 0.5, goalMet: goal })}\n`);
+}
+
+void main().then(() => process.exit(0), (e: unknown) => {
+  process.stderr.write(`bench net failed: ${String(e)}\n`);
+  process.exit(1);
+});
