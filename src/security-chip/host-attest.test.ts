@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
+import { generateKeyPair, issueCert } from '../lib/pki/pki.js';
 import { SecurityChipError } from './errors.js';
 import { answerAttestation, gateHostAttestation, type GateOptions, type HostIdentityMaterial } from './host-attest.js';
 import { NonceBook } from './nonce-book.js';
@@ -68,6 +69,12 @@ describe('host attestation gate', () => {
     const other = await makeHostIdentity('h-0fedcba9876543210');
     let v = exchange(new NonceBook(), {}, bank, { hostKeyPem: other.hostKeyPem, hostCertPem: other.hostCertPem, caChainPem: [other.ca.certPem], moduleId: HOST });
     assert.equal(!v.ok && v.code, 'AttestationCertUntrusted');
+    // A client certificate from the same CA (as the region and operators hold) with the host's CN.
+    const kp = generateKeyPair();
+    const clientCert = await issueCert(id.ca, { subjectPublicKeyPem: kp.publicKeyPem, commonName: HOST, organizationalUnit: 'nitride-operator', usage: 'client' });
+    v = exchange(new NonceBook(), {}, bank, { ...material, hostKeyPem: kp.keyPem, hostCertPem: clientCert });
+    assert.equal(!v.ok && v.code, 'AttestationHostMismatch');
+    assert.match(!v.ok ? v.message : '', /not a host certificate/);
     v = exchange(new NonceBook(), { hostId: 'h-0fedcba9876543210' });
     assert.equal(!v.ok && v.code, 'AttestationHostMismatch');
     v = exchange(new NonceBook(), { expectPublicKey: Buffer.from('another key') });

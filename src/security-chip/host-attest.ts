@@ -6,6 +6,7 @@
 //                        single-use nonce, the host it meant to ask, and the release policy,
 //                        and returns a verdict (never throws for a refusal) to record in the
 //                        audit trail and in `nitride host status`.
+import { X509Certificate } from 'node:crypto';
 import { createAttestationDocument, verifyAttestationDocument, type VerifiedAttestation } from './attestation.js';
 import { SecurityChipError } from './errors.js';
 import { verifyEventLog } from './event-log.js';
@@ -13,6 +14,8 @@ import type { NonceBook } from './nonce-book.js';
 import type { PcrBank, PcrMismatch } from './pcr.js';
 import { checkLatestMeasurements, checkPolicy, type PcrPolicy, type ReleaseMeasurements } from './policy.js';
 import { parseAttestParams, parseAttestReply, type AttestReply } from './protocol/attest-wire.js';
+
+const OID_SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
 
 export interface HostIdentityMaterial {
   readonly hostKeyPem: string;
@@ -76,6 +79,11 @@ export function gateHostAttestation(reply: unknown, o: GateOptions): GateVerdict
     });
     if (att.moduleId !== o.hostId || att.hostCommonName !== o.hostId) {
       throw new SecurityChipError('AttestationHostMismatch', 'denied', `The attestation is from ${att.hostCommonName ?? '?'} (module ${att.moduleId}), not ${o.hostId}.`, { moduleId: att.moduleId, commonName: att.hostCommonName ?? null });
+    }
+    // Only host certificates (serverAuth, as enrolment issues them) may attest; the region's
+    // and operators' client certificates from the same CA may not, whatever their CN.
+    if (!(new X509Certificate(att.certificatePem).keyUsage ?? []).includes(OID_SERVER_AUTH)) {
+      throw new SecurityChipError('AttestationHostMismatch', 'denied', 'The attestation is signed with a certificate that is not a host certificate (no serverAuth usage).', { commonName: att.hostCommonName ?? null });
     }
     if (o.expectPublicKey !== undefined && (att.publicKey === null || !att.publicKey.equals(o.expectPublicKey))) {
       throw new SecurityChipError('AttestationPublicKeyMismatch', 'denied', 'The attested public_key is not the expected key.', {});
