@@ -48,11 +48,10 @@ echo "vpctest: a listening"`;
 const B_SCRIPT = `
 ping -c 3 -W 2 10.0.1.10 >/run/ping.txt 2>&1 && echo "vpctest: b ping a ok $(grep -o 'min/avg/max = [0-9./]*' /run/ping.txt)" || echo "vpctest: b ping a failed"
 ping -c 2 -W 1 10.0.1.20 >/dev/null 2>&1 && echo "vpctest: b reached x" || echo "vpctest: b cannot reach x"
-dd if=/dev/urandom of=/run/data bs=1024 count=256 2>/dev/null
+dd if=/dev/urandom of=/run/data bs=1024 count=4096 2>/dev/null
 echo "vpctest: b sending $(md5sum </run/data | cut -c1-32)"
-t0=$(date +%s)
-timeout 60 nc -w 5 10.0.1.10 7000 </run/data; rc=$?
-echo "vpctest: b nc7000 rc=$rc seconds=$(( $(date +%s) - t0 ))"
+time -o /run/time.txt -p timeout 120 nc -w 5 10.0.1.10 7000 </run/data; rc=$?
+echo "vpctest: b nc7000 rc=$rc seconds=$(sed -n 's/^real //p' /run/time.txt)"
 (i=0; while [ $i -lt 60 ]; do i=$((i+1)); echo "try$i" | timeout 4 nc -w 2 10.0.1.10 8000 >/dev/null 2>&1 && { echo "vpctest: b 8000 connected try$i"; break; }; sleep 1; done) &
 echo "vpctest: b 8000 loop started"`;
 
@@ -120,10 +119,11 @@ test('vm vpc: DHCP, IMDSv2 + user-data, ping and nc across subnets, security gro
       assert.ok(b.includes(`${MARKERS.network} up 10.0.2.10`), b);
       assert.ok(b.includes('vpctest: b cannot reach x'), b);
       const sum = /vpctest: b sending ([0-9a-f]{32})/.exec(await consoleOf(h, sb.instanceId))?.[1];
-      const nc = await waitLine(h, sb.instanceId, /vpctest: b nc7000 rc=\d+ seconds=\d+/, 90_000);
-      process.stderr.write(`[vm] 256 KiB with busybox nc across subnets under TCG: ${nc}\n`);
+      const nc = await waitLine(h, sb.instanceId, /vpctest: b nc7000 rc=\d+ seconds=[\d.]+/, 150_000);
+      const secs = Number(/seconds=([\d.]+)/.exec(nc)?.[1]);
+      process.stderr.write(`[vm] 4 MiB with busybox nc across subnets under TCG: ${nc} (${((4 * 8) / Math.max(secs, 0.01)).toFixed(1)} Mbit/s)\n`);
       const got = await waitLine(h, sa.instanceId, /vpctest: a got7000 \d+ [0-9a-f]{32}/, 30_000);
-      assert.equal(got, `vpctest: a got7000 262144 ${sum}`);
+      assert.equal(got, `vpctest: a got7000 4194304 ${sum}`);
 
       // Port 8000 is not in the group: B's attempts die at A's ingress until it is authorized.
       await waitLine(h, sb.instanceId, /vpctest: b 8000 loop started/, 30_000);
