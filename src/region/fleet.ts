@@ -67,7 +67,21 @@ export class Fleet implements HostFleet {
   async send(hostId: string, type: string, params: Record<string, unknown>, opts: { id: string; timeoutMs?: number }): Promise<unknown> {
     const h = this.hostsRepo.get(hostId);
     if (!h) throw new Ec2Error('InternalError', `Host ${hostId} is not known to the region.`);
-    return this.client(h).send(type, params, { id: commandUuid(opts.id), ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}) });
+    const timeout = opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {};
+    try {
+      return await this.client(h).send(type, params, { id: commandUuid(opts.id), ...timeout });
+    } catch (e) {
+      // The controller remembers command ids for minutes, across its own restarts, and
+      // refuses an id it saw with another envelope (a new issuedAt after a region restart:
+      // CommandIdReused) or executed in an earlier run (CommandReplayed). Either way that
+      // delivery's outcome is out of reach; the region's commands are idempotent by
+      // instance state, so the command goes once more under a fresh id instead of being
+      // refused until the controller forgets the id.
+      const code = (e as { code?: unknown }).code;
+      if (code !== 'CommandIdReused' && code !== 'CommandReplayed') throw e;
+      log.warn('controller refused a reused command id; reissuing under a fresh id', { hostId, type, code });
+      return this.client(h).send(type, params, { id: commandUuid(`${opts.id}:reissued:${Date.now()}:${Math.random()}`), ...timeout });
+    }
   }
 
   /** Enrols a controller listening at address:port with its one-time token; records the host. */

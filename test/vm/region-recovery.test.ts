@@ -208,3 +208,51 @@ test(
     await r.stop();
   }),
 );
+
+test(
+  'kill -9 of region and controller together (one guest running, one launch just answered): both are re-adopted once; a guest whose record is gone is terminated',
+  { timeout: 600_000 },
+  guarded(async () => {
+    await ensureGuestImage();
+    const home = await mkdtemp(join(tmpdir(), 'nitride-region-rec-'));
+    let r = await start(home);
+    const a = (await ec2(r).send(new RunInstancesCommand(RUN))).Instances![0]!.InstanceId!;
+    await waitUntilInstanceRunning({ client: ec2(r), maxWaitTime: 180, minDelay: 2, maxDelay: 5 }, { InstanceIds: [a] });
+    const said = await sendRun(r, 'both-killed');
+    assert.match(said, /^200 i-/);
+    const b = said.slice(4);
+    const ctl = controllerPid(home);
+    assert.ok(ctl);
+    process.kill(ctl, 'SIGKILL');
+    await r.kill9();
+    r = await start(home);
+    const settled = await waitFor(
+      'both instances running after the double kill',
+      async () => {
+        const all = await instances(r);
+        return all.length === 2 && all.every((i) => i.State?.Name === 'running') ? all : undefined;
+      },
+      180_000,
+      1_000,
+    );
+    assert.deepEqual(settled.map((i) => i.InstanceId).sort(), [a, b].sort());
+    await sleep(3_000);
+    const live = qemuPids(home);
+    assert.deepEqual([...live.keys()].sort(), [a, b].sort(), 'one QEMU per instance, none extra');
+
+    // A record lost (deleted from the store while the region is down): the guest is not left running unrecorded.
+    await r.stop();
+    const { SqliteStore } = await import('../../src/store/sqlite-store.js');
+    const store = await SqliteStore.open(join(home, 'region', 'state.db'));
+    assert.equal(await store.delete(`ec2/instances/${b}`), true);
+    await store.close();
+    r = await start(home);
+    await waitFor('the unrecorded guest to be terminated', () => (qemuPids(home).has(b) ? undefined : true), 60_000, 500);
+    assert.ok(qemuPids(home).has(a), 'the recorded guest keeps running');
+    assert.deepEqual((await instances(r)).map((i) => [i.InstanceId, i.State?.Name]), [[a, 'running']]);
+    await ec2(r).send(new TerminateInstancesCommand({ InstanceIds: [a] }));
+    await waitUntilInstanceTerminated({ client: ec2(r), maxWaitTime: 120, minDelay: 2, maxDelay: 4 }, { InstanceIds: [a] });
+    await waitFor('no QEMU left', () => (qemuPids(home).size === 0 ? true : undefined), 15_000, 250);
+    await r.stop();
+  }),
+);
