@@ -135,6 +135,9 @@ for (const cli of ['v1', 'v2'] as const) {
       const w2 = aws(cli, r(), ['ec2', 'wait', 'instance-stopped', '--instance-ids', id], 300_000);
       assert.equal(w2.status, 0, w2.stderr);
       assert.equal(qemuPids(r().home).has(id), false, 'a stopped instance has no QEMU');
+      // EC2 keeps the console output of a stopped instance.
+      const afterStop = aws(cli, r(), ['ec2', 'get-console-output', '--instance-id', id, '--output', 'json']);
+      assert.equal(afterStop.status, 0, `get-console-output of a stopped instance: ${afterStop.stderr}`);
 
       const start = awsJson<{ StartingInstances: { CurrentState: { Name: string }; PreviousState: { Name: string } }[] }>(cli, r(), ['ec2', 'start-instances', '--instance-ids', id]);
       assert.equal(start.StartingInstances[0]!.PreviousState.Name, 'stopped');
