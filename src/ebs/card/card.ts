@@ -1,0 +1,156 @@
+// The EBS card's domain logic: an X25519 key pair made at start (the private key lives only
+// in this process's memory), the host's volume store, and one encrypted NBD export per
+// attached volume on its own unix socket, connectable only by the QEMU user. Data keys
+// arrive sealed to the card's public key (src/lib/seal.ts); the plaintext key is handed
+// to the XTS layer and the copy here is wiped at once. Instance-store volumes get a key
+// the card makes itself and never writes anywhere; detaching one destroys the key and
+// deletes its file.
+import { randomBytes } from 'node:crypto';
+import { chmod, chown, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from '../../lib/log.js';
+import { generateSealKeyPair, openSealed, type SealKeyPair } from '../../lib/seal.js';
+import { EbsError } from '../errors.js';
+import { openVolumeExport, type NbdExportHandle } from '../export.js';
+import type { VolumeStore } from '../volume-store/types.js';
+
+export const VOLUME_ID_RE = /^vol-[0-9a-f]{8,17}$/;
+/** Bytes of an AES-256-XTS key (two AES-256 keys). */
+export const XTS_KEY_BYTES = 64;
+
+export interface CardOptions {
+  readonly store: VolumeStore;
+  /** Directory of the export sockets (created 0700, owned by the QEMU user when given). */
+  readonly socketDir: string;
+  readonly owner: { uid: number; gid: number } | undefined;
+  readonly log: Logger;
+}
+
+export interface AttachParams {
+  readonly volumeId: string;
+  readonly sizeBytes: number;
+  /** base64 of sealTo(card public key, 64-byte XTS key, aad = volume id); absent/null: unencrypted. */
+  readonly sealedKey?: string | null;
+  /** Instance store: the card makes the key itself and never stores it. */
+  readonly ephemeral?: boolean;
+}
+
+export interface AttachedVolume {
+  readonly volumeId: string;
+  readonly socketPath: string;
+  readonly sizeBytes: number;
+  readonly encrypted: boolean;
+  readonly ephemeral: boolean;
+}
+
+interface Entry extends AttachedVolume {
+  readonly handle: NbdExportHandle;
+}
+
+export class EbsCard {
+  private readonly pair: SealKeyPair = generateSealKeyPair();
+  private readonly exports = new Map<string, Entry>();
+  private readonly busy = new Map<string, Promise<unknown>>();
+
+  constructor(private readonly o: CardOptions) {}
+
+  info(): { publicKey: string; pid: number; volumes: number } {
+    return { publicKey: this.pair.publicKey.toString('base64'), pid: process.pid, volumes: this.exports.size };
+  }
+
+  list(): AttachedVolume[] {
+    return [...this.exports.values()].map(({ handle: _h, ...v }) => v);
+  }
+
+  /** One operation per volume at a time. */
+  private one<T>(volumeId: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.busy.get(volumeId) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.busy.set(volumeId, tail);
+    void tail.then(() => {
+      if (this.busy.get(volumeId) === tail) this.busy.delete(volumeId);
+    });
+    return run;
+  }
+
+  async init(): Promise<void> {
+    await mkdir(this.o.socketDir, { recursive: true, mode: 0o700 });
+    await chmod(this.o.socketDir, 0o700);
+    if (this.o.owner) await chown(this.o.socketDir, this.o.owner.uid, this.o.owner.gid);
+  }
+
+  attach(p: AttachParams): Promise<AttachedVolume> {
+    if (!VOLUME_ID_RE.test(p.volumeId)) throw new EbsError('EBS_BAD_REQUEST', 'invalid', 'volumeId must look like vol-0123456789abcdef0.', { volumeId: p.volumeId });
+    if (!Number.isSafeInteger(p.sizeBytes) || p.sizeBytes <= 0 || p.sizeBytes % 4096 !== 0) {
+      throw new EbsError('EBS_BAD_REQUEST', 'invalid', 'sizeBytes must be a positive multiple of 4096.', { sizeBytes: p.sizeBytes });
+    }
+    return this.one(p.volumeId, async () => {
+      const cur = this.exports.get(p.volumeId);
+      if (cur) return strip(cur);
+      let key: Buffer | null = null;
+      try {
+        if (p.ephemeral) key = randomBytes(XTS_KEY_BYTES);
+        else if (p.sealedKey) {
+          key = openSealed(this.pair, Buffer.from(p.sealedKey, 'base64'), Buffer.from(p.volumeId));
+          if (key.length !== XTS_KEY_BYTES) throw new EbsError('EBS_BAD_KEY', 'invalid', `A volume key is ${XTS_KEY_BYTES} bytes.`, { volumeId: p.volumeId });
+        }
+        const known = (await this.o.store.list()).find((v) => v.id === p.volumeId);
+        if (!known) await this.o.store.create(p.volumeId, p.sizeBytes);
+        else if (p.ephemeral) {
+          // an instance-store file left behind by a crash holds data under a key that no longer exists
+          await this.o.store.delete(p.volumeId);
+          await this.o.store.create(p.volumeId, p.sizeBytes);
+        }
+        const socketPath = join(this.o.socketDir, `${p.volumeId}.sock`);
+        const handle = await openVolumeExport(this.o.store, p.volumeId, { socketPath, key, exportName: p.volumeId });
+        if (this.o.owner) await chown(socketPath, this.o.owner.uid, this.o.owner.gid);
+        await chmod(socketPath, 0o600);
+        const e: Entry = { volumeId: p.volumeId, socketPath, sizeBytes: p.sizeBytes, encrypted: key !== null, ephemeral: p.ephemeral ?? false, handle };
+        this.exports.set(p.volumeId, e);
+        this.o.log.info('volume attached', { volumeId: p.volumeId, encrypted: e.encrypted, ephemeral: e.ephemeral });
+        return strip(e);
+      } finally {
+        key?.fill(0); // the export copied it into the cipher
+      }
+    });
+  }
+
+  detach(volumeId: string): Promise<{ volumeId: string; detached: boolean }> {
+    return this.one(volumeId, async () => {
+      const e = this.exports.get(volumeId);
+      if (!e) return { volumeId, detached: false };
+      this.exports.delete(volumeId);
+      await e.handle.close(); // flushes, closes the file, destroys the key
+      if (e.ephemeral) await this.o.store.delete(volumeId).catch(() => undefined);
+      this.o.log.info('volume detached', { volumeId, ephemeral: e.ephemeral });
+      return { volumeId, detached: true };
+    });
+  }
+
+  /** Removes a volume's backing file (DeleteVolume); refused while attached. */
+  delete(volumeId: string): Promise<{ volumeId: string; deleted: boolean }> {
+    return this.one(volumeId, async () => {
+      if (this.exports.has(volumeId)) throw new EbsError('EBS_VOLUME_IN_USE', 'conflict', 'The volume is attached.', { volumeId });
+      try {
+        await this.o.store.delete(volumeId);
+        return { volumeId, deleted: true };
+      } catch (e) {
+        if (e instanceof EbsError && e.code === 'EBS_VOLUME_NOT_FOUND') return { volumeId, deleted: false };
+        throw e;
+      }
+    });
+  }
+
+  /** Flushes and closes every export (the card is exiting). */
+  async close(): Promise<void> {
+    const all = [...this.exports.values()];
+    this.exports.clear();
+    await Promise.allSettled(all.map((e) => e.handle.close()));
+  }
+}
+
+function strip(e: Entry): AttachedVolume {
+  return { volumeId: e.volumeId, socketPath: e.socketPath, sizeBytes: e.sizeBytes, encrypted: e.encrypted, ephemeral: e.ephemeral };
+}
+

@@ -1,0 +1,123 @@
+// The EBS card's entry point. The controller forks it with an IPC channel —
+//   fork(dist/src/ebs/card/main.js, ['--root', HOST/ebs, '--socket-dir', HOST/ebs/sockets])
+// — and that channel is the only way in. Requests {v, id, op, params} → replies
+// {v, id, ok, result|error}; events {v, event, …}. Operations:
+//   card.info                                  → {publicKey (base64 raw X25519), pid, volumes}
+//   volume.attach {volumeId, sizeBytes, sealedKey?, ephemeral?} → {volumeId, socketPath, …}
+//   volume.detach {volumeId}                   → {volumeId, detached}
+//   volume.delete {volumeId}                   → {volumeId, deleted}
+//   volume.list                                → [{volumeId, socketPath, …}]
+// When the channel closes the card flushes and closes every export and exits; QEMU's NBD
+// client keeps the guest's I/O waiting (reconnect-delay) until the next card serves the
+// same socket path.
+import { resolve } from 'node:path';
+import { describeError, isNitrideError } from '../../lib/errors.js';
+import { createLogger } from '../../lib/log.js';
+import { qemuUserIds } from '../../setup/qemu-user.js';
+import { FileVolumeStore } from '../volume-store/file-store.js';
+import { EbsCard } from './card.js';
+import { EbsError } from '../errors.js';
+
+const log = createLogger('ebs-card');
+
+function arg(argv: readonly string[], name: string): string | undefined {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv[i + 1] : undefined;
+}
+
+function send(msg: unknown): void {
+  if (!process.connected || !process.send) return;
+  try {
+    process.send(msg);
+  } catch (e) {
+    log.warn('could not send on the IPC channel', { error: describeError(e) });
+  }
+}
+
+function toWire(e: unknown): { code: string; kind: string; message: string; context?: Record<string, unknown> } {
+  if (isNitrideError(e)) return { code: e.code, kind: e.kind, message: e.message, context: e.context };
+  return { code: 'InternalError', kind: 'internal', message: describeError(e) };
+}
+
+function obj(v: unknown): Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new EbsError('EBS_BAD_REQUEST', 'invalid', 'params must be an object.');
+  return v as Record<string, unknown>;
+}
+
+function volumeIdOf(p: Record<string, unknown>): string {
+  if (typeof p['volumeId'] !== 'string') throw new EbsError('EBS_BAD_REQUEST', 'invalid', 'volumeId must be a string.');
+  return p['volumeId'];
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const root = arg(argv, '--root');
+  const socketDir = arg(argv, '--socket-dir');
+  if (!root || !socketDir) {
+    process.stderr.write('usage: ebs/card/main.js --root DIR --socket-dir DIR (forked with an IPC channel)\n');
+    process.exit(2);
+  }
+  if (!process.send) {
+    process.stderr.write('the EBS card takes orders only over the IPC channel of the process that forks it\n');
+    process.exit(2);
+  }
+  const owner = process.getuid?.() === 0 ? qemuUserIds() : undefined;
+  const card = new EbsCard({ store: new FileVolumeStore(resolve(root)), socketDir: resolve(socketDir), owner, log });
+  const ready = card.init();
+  let exiting = false;
+  const exit = async (why: string): Promise<void> => {
+    if (exiting) return;
+    exiting = true;
+    log.info('exiting; closing every export', { why });
+    await card.close();
+    process.exit(0);
+  };
+  process.on('disconnect', () => void exit('IPC channel closed'));
+  process.on('SIGTERM', () => void exit('SIGTERM'));
+  process.on('message', (raw: unknown) => {
+    void (async () => {
+      const m = raw as { id?: unknown; op?: unknown; params?: unknown };
+      const id = typeof m?.id === 'number' ? m.id : -1;
+      try {
+        await ready;
+        const p = obj(m.params ?? {});
+        let result: unknown;
+        switch (m.op) {
+          case 'card.info':
+            result = card.info();
+            break;
+          case 'volume.list':
+            result = card.list();
+            break;
+          case 'volume.attach': {
+            const sealedKey = p['sealedKey'];
+            if (sealedKey !== undefined && sealedKey !== null && typeof sealedKey !== 'string') throw new EbsError('EBS_BAD_REQUEST', 'invalid', 'sealedKey must be base64.');
+            result = await card.attach({
+              volumeId: volumeIdOf(p),
+              sizeBytes: Number(p['sizeBytes']),
+              sealedKey: (sealedKey as string | null | undefined) ?? null,
+              ephemeral: p['ephemeral'] === true,
+            });
+            break;
+          }
+          case 'volume.detach':
+            result = await card.detach(volumeIdOf(p));
+            break;
+          case 'volume.delete':
+            result = await card.delete(volumeIdOf(p));
+            break;
+          default:
+            throw new EbsError('EBS_BAD_REQUEST', 'invalid', `Unknown operation '${String(m.op).slice(0, 64)}'.`);
+        }
+        send({ v: 1, id, ok: true, result: result ?? null });
+      } catch (e) {
+        send({ v: 1, id, ok: false, error: toWire(e) });
+      }
+    })();
+  });
+  await ready;
+  log.info('EBS card ready', { pid: process.pid, root, socketDir });
+  send({ v: 1, event: 'card.ready', pid: process.pid });
+}
+
+void main();
