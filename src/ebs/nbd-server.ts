@@ -120,7 +120,8 @@ class NbdConnection {
     if (!this.corked) {
       this.corked = true;
       this.socket.cork();
-      process.nextTick(() => {
+      // Uncork after every request of this event-loop turn has replied: one writev for all.
+      setImmediate(() => {
         this.corked = false;
         if (!this.socket.destroyed) this.socket.uncork();
       });

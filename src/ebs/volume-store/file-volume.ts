@@ -1,13 +1,17 @@
 // A volume backed by one sparse file, accessed with positional reads and writes on a
 // single descriptor. Trim punches holes when the native addon is built (fallocate
 // PUNCH_HOLE) and otherwise writes zero bytes; either way the range reads as zeros.
-import { close, fdatasync, fstat, ftruncate, open, read, write, constants as fsc } from 'node:fs';
+import { close, fdatasync, fstat, ftruncate, open, read, readSync, write, writeSync, constants as fsc } from 'node:fs';
 import { basename } from 'node:path';
 import { EbsError } from '../errors.js';
 import { loadNativeXts, SEEK_DATA, SEEK_HOLE } from '../xts/native.js';
 import type { Extent, VolumeHandle } from './types.js';
 
 const ZERO_CHUNK = Buffer.alloc(1024 * 1024);
+const SYNC_IO_MAX = 64 * 1024;
+const SYNC_MODE = process.env['NITRIDE_EBS_SYNC_IO'] ?? 'reads';
+const SYNC_IO = SYNC_MODE === 'all';
+const SYNC_READS = SYNC_MODE === 'all' || SYNC_MODE === 'reads';
 
 function pRead(fd: number, buf: Buffer, off: number, len: number, pos: number): Promise<number> {
   return new Promise((res, rej) => read(fd, buf, off, len, pos, (e, n) => (e ? rej(e) : res(n))));
@@ -77,6 +81,17 @@ export class FileVolume implements VolumeHandle {
   async read(buf: Buffer, bufOffset: number, length: number, position: number): Promise<void> {
     this.check(position, length);
     let done = 0;
+    if (length <= SYNC_IO_MAX && SYNC_READS) {
+      while (done < length) {
+        const n = readSync(this.fd, buf, bufOffset + done, length - done, position + done);
+        if (n === 0) {
+          buf.fill(0, bufOffset + done, bufOffset + length);
+          return;
+        }
+        done += n;
+      }
+      return;
+    }
     while (done < length) {
       const n = await pRead(this.fd, buf, bufOffset + done, length - done, position + done);
       if (n === 0) {
@@ -92,6 +107,10 @@ export class FileVolume implements VolumeHandle {
     await this.begin();
     try {
       let done = 0;
+      if (length <= SYNC_IO_MAX && SYNC_IO) {
+        while (done < length) done += writeSync(this.fd, buf, bufOffset + done, length - done, position + done);
+        return;
+      }
       while (done < length) done += await pWrite(this.fd, buf, bufOffset + done, length - done, position + done);
     } finally {
       this.end();
