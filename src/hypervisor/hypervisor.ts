@@ -125,6 +125,14 @@ export class Hypervisor {
         }
         return inst.qmpCommand(execute, req.params.arguments);
       }
+      case 'instance.attach-volume': {
+        const inst = this.get(req.params.instanceId);
+        return inst.serialize(() => inst.attachVolume(req.params.volume));
+      }
+      case 'instance.detach-volume': {
+        const inst = this.get(req.params.instanceId);
+        return inst.serialize(() => inst.detachVolume(req.params.volumeId, req.params.force ?? false));
+      }
     }
   }
 
@@ -160,7 +168,8 @@ export class Hypervisor {
         requireInstanceType(spec.instanceType);
         await verifyImage(spec.image);
         const verdict = await this.accel.get(spec.image);
-        existing.spec = spec;
+        // The attached volumes are the hypervisor's record, not the caller's: keep them.
+        existing.spec = existing.spec.volumes ? { ...spec, volumes: existing.spec.volumes } : spec;
         await existing.saveSpec();
         await existing.launch(verdict.accel);
         return existing.info();

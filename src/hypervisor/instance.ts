@@ -143,6 +143,7 @@ export class Instance {
       ]);
       exited = true; // ends the watcher loop
       this.attach(qmp);
+      await this.plugVolumesAtLaunch();
       this.setState('running');
     } catch (e) {
       const qemuLog = await readQemuLog(this.dir);
@@ -368,6 +369,115 @@ export class Instance {
       throw new HypervisorError('IncorrectInstanceState', 'conflict', `The instance is ${this.state}; QMP is available only while it runs.`, { instanceId: this.id, state: this.state });
     }
     return this.qmp.execute(execute, args);
+  }
+
+  // ---------------------------------------------------------------- EBS volumes (NVMe over NBD)
+
+  private async plugVolumesAtLaunch(): Promise<void> {
+    for (const v of this.spec.volumes ?? []) {
+      try {
+        await this.plug(v);
+      } catch (e) {
+        // The guest still boots; the volume's plug is retried by the next attach.
+        this.env.log.warn('could not plug a volume at launch', { instanceId: this.id, volumeId: v.volumeId, error: String(e) });
+      }
+    }
+  }
+
+  /** The device id of a volume's NVMe controller and the node name of its NBD block node. */
+  static volumeIds(volumeId: string): { dev: string; node: string } {
+    return { dev: `ebs-${volumeId}`, node: `ebs-${volumeId}-nbd` };
+  }
+
+  /** Root ports with nothing plugged in, and whether the volume's device is already present. */
+  private async pciState(dev: string): Promise<{ free: string[]; present: boolean }> {
+    const qmp = this.qmp!;
+    const buses = (await qmp.execute('query-pci')) as { devices?: { qdev_id?: string; pci_bridge?: { devices?: { qdev_id?: string }[] } }[] }[];
+    const free: string[] = [];
+    let present = false;
+    for (const b of buses ?? []) {
+      for (const d of b.devices ?? []) {
+        const children = d.pci_bridge?.devices ?? [];
+        if (children.some((c) => c.qdev_id === dev)) present = true;
+        if (d.qdev_id && /^rp\d+$/.test(d.qdev_id) && children.length === 0) free.push(d.qdev_id);
+      }
+    }
+    free.sort((a, b) => Number(a.slice(2)) - Number(b.slice(2)));
+    return { free, present };
+  }
+
+  private async plug(v: { volumeId: string; serial: string; socketName: string }): Promise<string> {
+    const qmp = this.qmp;
+    if (!qmp) throw new HypervisorError('IncorrectInstanceState', 'conflict', 'QMP is not connected.', { instanceId: this.id });
+    const { dev, node } = Instance.volumeIds(v.volumeId);
+    const st = await this.pciState(dev);
+    if (st.present) return dev;
+    const bus = st.free[0];
+    if (!bus) throw new HypervisorError('HotplugSlotsExhausted', 'conflict', 'Every hot-plug root port of the instance is in use.', { instanceId: this.id });
+    const nodes = (await qmp.execute('query-named-block-nodes')) as { 'node-name'?: string }[];
+    if (!nodes.some((n) => n['node-name'] === node)) {
+      // reconnect-delay: when the card goes away (live update, crash), QEMU holds the guest's
+      // I/O and reconnects to the same socket path instead of failing it.
+      await qmp.execute('blockdev-add', { driver: 'nbd', 'node-name': node, server: { type: 'unix', path: v.socketName }, export: v.volumeId, 'reconnect-delay': 30 });
+    }
+    try {
+      await qmp.execute('device_add', { driver: 'nvme', id: dev, drive: node, serial: v.serial, bus });
+    } catch (e) {
+      await qmp.execute('blockdev-del', { 'node-name': node }).catch(() => undefined);
+      throw e;
+    }
+    return dev;
+  }
+
+  /** Hot-plugs an EBS volume (NBD from the card's socket, as an NVMe controller) and records it in the spec. */
+  async attachVolume(v: { volumeId: string; serial: string; socketName: string }): Promise<{ instanceId: string; volumeId: string; device: string; plugged: boolean }> {
+    const vols = (this.spec.volumes ?? []).filter((x) => x.volumeId !== v.volumeId);
+    this.spec = { ...this.spec, volumes: [...vols, v] };
+    await this.saveSpec();
+    const running = this.state === 'running' && this.qmp !== undefined;
+    try {
+      if (running) await this.plug(v);
+    } catch (e) {
+      this.spec = { ...this.spec, volumes: vols };
+      await this.saveSpec();
+      throw e;
+    }
+    return { instanceId: this.id, volumeId: v.volumeId, device: Instance.volumeIds(v.volumeId).dev, plugged: running };
+  }
+
+  /** device_del, the DEVICE_DELETED event, blockdev-del; then the spec forgets the volume. */
+  async detachVolume(volumeId: string, force: boolean): Promise<{ instanceId: string; volumeId: string; detached: boolean }> {
+    const known = (this.spec.volumes ?? []).some((x) => x.volumeId === volumeId);
+    const qmp = this.qmp;
+    if (this.state === 'running' && qmp) {
+      const { dev, node } = Instance.volumeIds(volumeId);
+      const st = await this.pciState(dev);
+      if (st.present) {
+        const deleted = new Promise<boolean>((resolve) => {
+          const t = setTimeout(() => {
+            qmp.off('event', on);
+            resolve(false);
+          }, force ? 5_000 : 30_000);
+          const on = (ev: { event: string; data: Record<string, unknown> }): void => {
+            if (ev.event === 'DEVICE_DELETED' && ev.data['device'] === dev) {
+              clearTimeout(t);
+              qmp.off('event', on);
+              resolve(true);
+            }
+          };
+          qmp.on('event', on);
+        });
+        await qmp.execute('device_del', { id: dev });
+        if (!(await deleted)) {
+          throw new HypervisorError('VolumeDetachTimeout', 'unavailable', 'The guest did not release the volume; it is still attached.', { instanceId: this.id, volumeId });
+        }
+      }
+      const nodes = (await qmp.execute('query-named-block-nodes')) as { 'node-name'?: string }[];
+      if (nodes.some((n) => n['node-name'] === node)) await qmp.execute('blockdev-del', { 'node-name': node });
+    }
+    this.spec = { ...this.spec, volumes: (this.spec.volumes ?? []).filter((x) => x.volumeId !== volumeId) };
+    await this.saveSpec();
+    return { instanceId: this.id, volumeId, detached: known };
   }
 
   /** Lets go of QEMU without touching it (the hypervisor is exiting). */

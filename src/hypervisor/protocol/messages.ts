@@ -28,6 +28,20 @@ export interface InstanceSpec {
   readonly hotplugSlots?: number;
   /** Extra QEMU netdev/device wiring added by the VPC issue; absent until then. */
   readonly nics?: readonly { readonly mac: string; readonly socketPath: string }[];
+  /**
+   * EBS volumes hot-plugged as NVMe (kept by the hypervisor: attach/detach edit this list,
+   * and every launch plugs them again). socketName is the card's export socket inside the
+   * instance directory (QEMU's working directory), so QEMU needs no access to any other path.
+   */
+  readonly volumes?: readonly VolumePlug[];
+}
+
+export interface VolumePlug {
+  readonly volumeId: string;
+  /** NVMe serial: the volume id without its dash, as EC2 does (vol0123…). */
+  readonly serial: string;
+  /** File name of the unix socket in the instance directory. */
+  readonly socketName: string;
 }
 
 export type InstanceRunState = 'starting' | 'running' | 'stopping' | 'stopped' | 'terminated';
@@ -51,7 +65,9 @@ export type HypervisorOp =
   | { readonly op: 'instance.terminate'; readonly params: { readonly instanceId: string } }
   | { readonly op: 'instance.describe'; readonly params: { readonly instanceId: string } }
   | { readonly op: 'instance.console'; readonly params: { readonly instanceId: string; readonly latest?: boolean } }
-  | { readonly op: 'instance.qmp'; readonly params: { readonly instanceId: string; readonly execute: string; readonly arguments?: Record<string, unknown> } };
+  | { readonly op: 'instance.qmp'; readonly params: { readonly instanceId: string; readonly execute: string; readonly arguments?: Record<string, unknown> } }
+  | { readonly op: 'instance.attach-volume'; readonly params: { readonly instanceId: string; readonly volume: VolumePlug } }
+  | { readonly op: 'instance.detach-volume'; readonly params: { readonly instanceId: string; readonly volumeId: string; readonly force?: boolean } };
 
 export type HypervisorRequest = { readonly v: 1; readonly id: number } & HypervisorOp;
 
@@ -104,4 +120,6 @@ export interface HypervisorResults {
   'instance.describe': InstanceInfo;
   'instance.console': ConsoleOutput;
   'instance.qmp': unknown;
+  'instance.attach-volume': { instanceId: string; volumeId: string; device: string; plugged: boolean };
+  'instance.detach-volume': { instanceId: string; volumeId: string; detached: boolean };
 }

@@ -3,7 +3,7 @@
 // changes nothing. Pure.
 import { NitrideError } from '../../lib/errors.js';
 import { MAX_HOTPLUG_SLOTS } from './qemu-args.js';
-import { HYPERVISOR_PROTOCOL_VERSION, type HypervisorRequest, type InstanceSpec } from './messages.js';
+import { HYPERVISOR_PROTOCOL_VERSION, type HypervisorRequest, type InstanceSpec, type VolumePlug } from './messages.js';
 
 export const INSTANCE_ID_RE = /^i-[0-9a-f]{17}$/;
 const SHA256_RE = /^[0-9a-f]{64}$/;
@@ -66,8 +66,26 @@ export function validateSpec(v: unknown): InstanceSpec {
       return { mac, socketPath };
     });
   }
+  if (v['volumes'] !== undefined) {
+    const vols = v['volumes'];
+    if (!Array.isArray(vols) || vols.length > 24) throw bad('spec.volumes must be an array of at most 24 volumes.');
+    spec.volumes = vols.map((x, i) => validateVolumePlug(x, `spec.volumes[${i}]`));
+  }
   if (/[\n\0]/.test(cmdline)) throw bad('spec.image.cmdline contains a newline or NUL.');
   return spec;
+}
+
+const VOLUME_ID_RE = /^vol-[0-9a-f]{8,17}$/;
+
+export function validateVolumePlug(x: unknown, where: string): VolumePlug {
+  if (!isObject(x)) throw bad(`${where} must be an object.`);
+  const volumeId = str(x, 'volumeId', where);
+  const serial = str(x, 'serial', where);
+  const socketName = str(x, 'socketName', where);
+  if (!VOLUME_ID_RE.test(volumeId)) throw bad(`${where}.volumeId is not a volume id.`);
+  if (!/^[A-Za-z0-9]{1,20}$/.test(serial)) throw bad(`${where}.serial must be 1 to 20 letters and digits.`);
+  if (!/^ebs-vol-[0-9a-f]{8,17}\.sock$/.test(socketName)) throw bad(`${where}.socketName must be ebs-<volume id>.sock.`);
+  return { volumeId, serial, socketName };
 }
 
 /** Reads the request id, if any, so even a malformed request can be answered. */
@@ -121,6 +139,15 @@ export function parseHypervisorRequest(v: unknown): HypervisorRequest {
       const args = p['arguments'];
       if (args !== undefined && !isObject(args)) throw bad('params.arguments must be an object.');
       return { v: 1, id, op, params: { instanceId, execute, ...(args === undefined ? {} : { arguments: args }) } };
+    }
+    case 'instance.attach-volume':
+      return { v: 1, id, op, params: { instanceId: validateInstanceId(p['instanceId']), volume: validateVolumePlug(p['volume'], 'params.volume') } };
+    case 'instance.detach-volume': {
+      const volumeId = p['volumeId'];
+      if (typeof volumeId !== 'string' || !VOLUME_ID_RE.test(volumeId)) throw bad('params.volumeId is not a volume id.');
+      const force = p['force'];
+      if (force !== undefined && typeof force !== 'boolean') throw bad('params.force must be a boolean.');
+      return { v: 1, id, op, params: { instanceId: validateInstanceId(p['instanceId']), volumeId, ...(force === undefined ? {} : { force }) } };
     }
     default:
       throw bad(`Unknown operation '${String(op)}'.`, { op });
