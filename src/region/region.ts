@@ -15,6 +15,7 @@ import { InstanceService } from './ec2/instances.js';
 import type { HostRecord, ImageRecord, InstanceRecord } from './ec2/model.js';
 import { REGION_NAME } from './ec2/model.js';
 import { TagService } from './ec2/tags.js';
+import { VpcService, type EniRecord, type SecurityGroupRecord, type SubnetRecord, type VpcRecord } from './ec2/vpc.js';
 import { Fleet } from './fleet.js';
 import { enrollToken, startLocalController, stopLocalController } from './local-host.js';
 import { loadOrCreateRegionPki } from './pki.js';
@@ -79,6 +80,15 @@ export class Region {
 
     const fleet = new Fleet(hostsRepo, pki);
     const instances = new InstanceService(instancesRepo, imagesRepo, fleet);
+    const vpcRepos = {
+      vpcs: new Collection<VpcRecord>(store, 'ec2/vpcs/'),
+      subnets: new Collection<SubnetRecord>(store, 'ec2/subnets/'),
+      groups: new Collection<SecurityGroupRecord>(store, 'ec2/security-groups/'),
+      enis: new Collection<EniRecord>(store, 'ec2/enis/'),
+    };
+    await Promise.all(Object.values(vpcRepos).map((c) => c.load()));
+    const vpc = new VpcService(vpcRepos, instancesRepo);
+    instances.network = { plan: (c, r, n) => vpc.plan(c, r, n), attach: async (recs) => void (await vpc.attach(recs)), released: (r) => vpc.release(r.id) };
     const images = new ImageService(imagesRepo);
     const tags = new TagService();
     tags.register({
@@ -107,7 +117,7 @@ export class Region {
 
     let port = opts.port;
     const kms = Kms.open(store, iam, { home: opts.home });
-    const api = new RegionApi({ iam, trail, kms, ec2: { instances, images, tags, endpoint: () => `127.0.0.1:${port}` } });
+    const api = new RegionApi({ iam, trail, kms, ec2: { instances, images, tags, vpc, endpoint: () => `127.0.0.1:${port}` } });
     port = await api.listen(opts.port);
     const endpoint = `http://127.0.0.1:${port}/`;
     const region = new Region(

@@ -8,6 +8,7 @@ import { instanceState } from '../protocol/ec2-responses.js';
 import type { ImageService } from '../ec2/images.js';
 import type { Caller, InstanceService, StateChange } from '../ec2/instances.js';
 import type { TagService } from '../ec2/tags.js';
+import type { VpcService } from '../ec2/vpc.js';
 import { AVAILABILITY_ZONES, REGION_NAME } from '../ec2/model.js';
 import { compileFilters } from '../ec2/filters.js';
 import { allInstanceTypes, imageView, instanceStatusView, instanceTypeView, reservations } from './views.js';
@@ -16,6 +17,8 @@ export interface Ec2Services {
   readonly instances: InstanceService;
   readonly images: ImageService;
   readonly tags: TagService;
+  /** VPCs, subnets, security groups, ENIs (issue 5); absent: those actions are InvalidAction. */
+  readonly vpc?: VpcService;
   /** host:port the API answers on (known once the server listens). */
   endpoint(): string;
 }
@@ -59,6 +62,12 @@ function tagsFor(specs: readonly { resourceType: string; tags: readonly { key: s
   return out;
 }
 
+/** The instances' VPC view (vpcId, groups, networkInterfaceSet) when the VPC layer is present. */
+function withVpc<R extends { instances: readonly import('../protocol/ec2-responses.js').Ec2Instance[] }>(svc: Ec2Services, r: R): R {
+  const v = svc.vpc;
+  return v ? { ...r, instances: r.instances.map((i) => v.decorate(i)) } : r;
+}
+
 export async function handleEc2(svc: Ec2Services, caller: Caller, req: Ec2Request): Promise<Ec2Response> {
   switch (req.action) {
     case 'RunInstances': {
@@ -76,9 +85,9 @@ export async function handleEc2(svc: Ec2Services, caller: Caller, req: Ec2Reques
         userData: req.userData?.toString('base64'),
         clientToken: req.clientToken,
         tags,
-        subnetId: req.subnetId,
-        securityGroupIds: req.securityGroupIds,
-        privateIpAddress: req.privateIpAddress,
+        subnetId: req.subnetId ?? req.networkInterfaces[0]?.subnetId,
+        securityGroupIds: req.securityGroupIds.length > 0 ? req.securityGroupIds : (req.networkInterfaces[0]?.groups ?? []),
+        privateIpAddress: req.privateIpAddress ?? req.networkInterfaces[0]?.privateIpAddress,
         keyName: req.keyName,
         metadataOptions: {
           ...(req.metadataOptions?.httpTokens ? { httpTokens: req.metadataOptions.httpTokens } : {}),
@@ -87,12 +96,12 @@ export async function handleEc2(svc: Ec2Services, caller: Caller, req: Ec2Reques
         },
       });
       const [res] = reservations(recs);
-      return { action: 'RunInstances', reservation: res! };
+      return { action: 'RunInstances', reservation: withVpc(svc, res!) };
     }
     case 'DescribeInstances': {
       const recs = svc.instances.describe(caller, req.instanceIds, req.filters);
       const p = page(recs, (r) => r.id, req.maxResults, req.nextToken);
-      return { action: 'DescribeInstances', reservations: reservations(p.items), nextToken: p.nextToken };
+      return { action: 'DescribeInstances', reservations: reservations(p.items).map((r) => withVpc(svc, r)), nextToken: p.nextToken };
     }
     case 'DescribeInstanceStatus': {
       let recs = svc.instances.describe(caller, req.instanceIds, []);
@@ -225,8 +234,11 @@ export async function handleEc2(svc: Ec2Services, caller: Caller, req: Ec2Reques
         })),
       };
     }
-    default:
+    default: {
+      const vpcAnswer = svc.vpc ? await svc.vpc.handle(caller, req) : undefined;
+      if (vpcAnswer) return vpcAnswer;
       // An action the wire layer knows but this region does not serve yet.
       throw new Ec2Error('InvalidAction', `The action ${(req as { action: string }).action} is not valid for this web service.`);
+    }
   }
 }

@@ -67,6 +67,18 @@ export interface RunRequest {
   readonly metadataOptions?: Partial<InstanceRecord['metadataOptions']>;
 }
 
+/** The VPC layer's part in a launch (src/region/ec2/vpc.ts and its host wiring). */
+export interface InstanceNetwork {
+  /** Resolves and checks subnet, groups and addresses for `count` instances; writes no instance. */
+  plan(caller: Caller, req: RunRequest, count: number): Promise<{ readonly subnetId: string; readonly groupIds: readonly string[]; readonly privateIps: readonly string[] }>;
+  /** Creates the ENIs of freshly recorded instances. */
+  attach(records: readonly InstanceRecord[]): Promise<void>;
+  /** Before instance.start: tells the host's VPC card and returns the spec's extra fields (nics). */
+  beforeStart?(r: InstanceRecord): Promise<Record<string, unknown>>;
+  /** After the instance is terminated. */
+  released?(r: InstanceRecord): Promise<void>;
+}
+
 export const stateOf = (r: InstanceRecord): { code: number; name: InstanceStateName } => ({ code: STATE_CODES[r.state], name: r.state });
 
 const INSTANCE_FILTERS = new Set([
@@ -122,6 +134,8 @@ export class InstanceService {
   private readonly driving = new Map<string, Promise<void>>();
   private readonly again = new Set<string>();
   private stopped = false;
+  /** Set by the region when the VPC layer is present. */
+  network: InstanceNetwork | undefined;
 
   constructor(
     private readonly instances: Collection<InstanceRecord>,
@@ -228,6 +242,7 @@ export class InstanceService {
     if (hosts.length < req.minCount) {
       throw new Ec2Error('InsufficientInstanceCapacity', `We currently do not have sufficient ${type.name} capacity to launch ${req.minCount} instance(s). Our system will be working on provisioning additional capacity.`, { context: { requested: req.minCount, available: hosts.length }, httpStatus: 500 });
     }
+    const net = this.network ? await this.network.plan(caller, req, hosts.length) : undefined;
     const now = this.now().toISOString();
     const reservationId = newId('r');
     const records: InstanceRecord[] = hosts.map((hostId, i) => ({
@@ -254,9 +269,9 @@ export class InstanceService {
       generation: 1,
       readyAt: undefined,
       accel: undefined,
-      subnetId: req.subnetId,
-      securityGroupIds: [...req.securityGroupIds],
-      privateIpAddress: req.privateIpAddress,
+      subnetId: net?.subnetId ?? req.subnetId,
+      securityGroupIds: [...(net?.groupIds ?? req.securityGroupIds)],
+      privateIpAddress: net?.privateIps[i] ?? req.privateIpAddress,
       keyName: req.keyName,
       metadataOptions: {
         httpTokens: req.metadataOptions?.httpTokens ?? 'optional',
@@ -267,6 +282,7 @@ export class InstanceService {
       rebootRequested: 0,
     }));
     await this.instances.putMany(records);
+    if (this.network) await this.network.attach(records);
     for (const r of records) this.kick(r.id);
     return records;
   }
@@ -429,10 +445,11 @@ export class InstanceService {
     const cmdId = (op: string): string => `${r.id}:${op}:${r.generation}`;
     if (r.desired === 'running' && r.state === 'pending') {
       try {
+        const extra = this.network?.beforeStart ? await this.network.beforeStart(r) : {};
         const info = (await this.fleet.send(
           host,
           'instance.start',
-          { spec: { instanceId: r.id, instanceType: r.instanceType, image: this.imageRef(r) } },
+          { spec: { instanceId: r.id, instanceType: r.instanceType, image: this.imageRef(r), ...extra } },
           { id: cmdId('start'), timeoutMs: 60_000 },
         )) as { accel?: string; pid?: number };
         const cur = this.instances.get(id);
@@ -463,6 +480,7 @@ export class InstanceService {
     if (r.desired === 'terminated' && r.state === 'shutting-down') {
       await this.fleet.send(host, 'instance.terminate', { instanceId: r.id }, { id: cmdId('terminate'), timeoutMs: 45_000 });
       await this.setState(id, 'terminated', { readyAt: undefined }, r.stateReason);
+      await this.network?.released?.(r);
     }
   }
 
