@@ -113,6 +113,7 @@ export class VpcCard {
       await chmod(path, 0o660);
       if (this.gid !== undefined) await chown(path, 0, this.gid);
       this.links.set(cfg.eniId, link);
+      port.link = link;
     } catch (e) {
       this.switch.removeEni(cfg.eniId);
       throw new VpcError('SocketListenFailed', 'unavailable', 'The ENI socket could not be created.', { path }, { cause: e });
@@ -130,6 +131,7 @@ export class VpcCard {
     this.switch.removeEni(eniId);
     if (!link) return;
     this.links.delete(eniId);
+    link.port.link = undefined;
     link.socket?.destroy();
     await new Promise<void>((r) => link.server.close(() => r()));
     await rm(link.socketPath, { force: true });
@@ -206,7 +208,7 @@ export class VpcCard {
   }
 
   private deliver(port: Port, buf: Buffer, off: number, len: number, forwarded: boolean): void {
-    const link = this.links.get(port.eniId);
+    const link = port.link as Link | undefined;
     const s = link?.socket;
     if (!link || !s) {
       port.counters.droppedNotConnected++;
@@ -243,7 +245,15 @@ export class VpcCard {
     const q = link.queue;
     if (q.length === 0 || !link.socket) return;
     link.queue = [];
-    const views = q.map((r) => Buffer.from(r.ab, r.start, r.end - r.start));
-    link.socket.write(views.length === 1 ? (views[0] as Buffer) : Buffer.concat(views));
+    const s = link.socket;
+    if (q.length === 1) {
+      const r = q[0] as Range;
+      s.write(Buffer.from(r.ab, r.start, r.end - r.start));
+      return;
+    }
+    // Several ranges leave in one writev, without copying them together.
+    s.cork();
+    for (const r of q) s.write(Buffer.from(r.ab, r.start, r.end - r.start));
+    s.uncork();
   }
 }

@@ -66,6 +66,8 @@ export class Port {
   readonly counters = zeroCounters();
   imds: ImdsService;
   tcp: TcpEndpoint | undefined;
+  /** The card's socket state for this port (opaque to the switch). */
+  link: unknown;
   /** The address table of this port's VPC (shared by every port of the VPC). */
   vpc: Map<number, Port> = new Map();
 
