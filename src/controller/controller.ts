@@ -21,6 +21,8 @@ import { ControllerError, httpStatusFor, toReplyError } from './errors.js';
 import { currentFingerprint, hostPaths, initHost, saveEnrolment, writeRuntime, type HostIdentity } from './host-state.js';
 import type { ControllerCommandBody } from './protocol/commands.js';
 import { ComponentSupervisor } from './supervisor.js';
+import { VpcHost } from './vpc-host.js';
+import { isVpcCommandType, type VpcCommandBody } from './protocol/vpc-commands.js';
 
 export interface ControllerOptions {
   readonly home: string;
@@ -37,6 +39,7 @@ export class Controller {
   private identity!: HostIdentity;
   private audit!: AuditChain;
   private dispatcher!: Dispatcher;
+  private vpc!: VpcHost;
   private supervisor!: ComponentSupervisor;
   private listener: NetServer | undefined;
   private tlsServer: HttpsServer | undefined;
@@ -63,6 +66,15 @@ export class Controller {
       if (ev.type === 'command.accepted' && ev.id && ev.digest) this.dispatcher.remember(ev.id, ev.digest, Date.parse(r.time));
     }
     this.audit.append({ type: 'controller.start', pid: process.pid, hostId: this.identity.hostId, enrolled: this.identity.enrolment !== undefined });
+
+    // The VPC card: guest NICs, switch, DHCP, IMDS, security groups (src/controller/vpc-host.ts).
+    this.vpc = new VpcHost({
+      home: this.o.home,
+      log: this.o.log.child('vpc'),
+      onEvent: (e) => this.o.log.info('vpc card event', { ...e }),
+      onLifecycle: (e) => this.audit.append({ type: `component.${String(e['event'])}`, component: 'vpc', ...e }),
+    });
+    this.vpc.start();
 
     this.supervisor = new ComponentSupervisor({
       name: 'hypervisor',
@@ -342,6 +354,7 @@ export class Controller {
 
   private async execute(c: ControllerCommandBody): Promise<unknown> {
     const sup = this.supervisor;
+    if (isVpcCommandType(c.type)) return this.vpc.execute(c as VpcCommandBody);
     switch (c.type) {
       case 'host.status':
         return this.hostStatus();
@@ -409,6 +422,7 @@ export class Controller {
     for (const s of this.connections) s.destroy();
     await closed;
     await this.supervisor.stop();
+    await this.vpc.stop();
     this.audit.append({ type: 'controller.stop', pid: process.pid });
     this.audit.close();
   }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ControllerError } from '../errors.js';
 import { checkFreshness, COMMAND_TYPES, parseCommand, parseCommandBody, peekIdentity, redact } from './commands.js';
+import { isVpcCommandType, VPC_COMMAND_EXAMPLES } from './vpc-commands.js';
 
 const ID = '0b6f8a4e-1c2d-4e5f-8a9b-0c1d2e3f4a5b';
 const env = (over: Record<string, unknown> = {}): Record<string, unknown> => ({
@@ -44,8 +45,9 @@ test('a well-formed envelope parses into the discriminated union', () => {
 
 test('every listed type has a parser', () => {
   for (const t of COMMAND_TYPES) {
-    const params =
-      t === 'instance.start' ? { spec } : t === 'host.restart-component' ? { component: 'hypervisor' } : t === 'instance.qmp' ? { instanceId: 'i-01234567', execute: 'query-status' } : t.startsWith('instance.') && t !== 'instance.list' ? { instanceId: 'i-01234567' } : {};
+    const params = isVpcCommandType(t)
+      ? VPC_COMMAND_EXAMPLES[t]
+      : t === 'instance.start' ? { spec } : t === 'host.restart-component' ? { component: 'hypervisor' } : t === 'instance.qmp' ? { instanceId: 'i-01234567', execute: 'query-status' } : t.startsWith('instance.') && t !== 'instance.list' ? { instanceId: 'i-01234567' } : {};
     assert.equal(parseCommandBody(t, params).type, t);
   }
 });

@@ -8,6 +8,7 @@
 //   reply: { v: 1, id, ok: true, result } | { v: 1, id, ok: false, error: {code, kind, message} }
 import type { InstanceSpec } from '../../hypervisor/protocol/messages.js';
 import { ControllerError, type ReplyError } from '../errors.js';
+import { isVpcCommandType, parseVpcCommand, VPC_COMMAND_TYPES, type VpcCommandBody } from './vpc-commands.js';
 
 export const CONTROLLER_PROTOCOL_VERSION = 1;
 
@@ -16,6 +17,7 @@ export const ROLE_REGION = 'nitride-region'; // may send every command
 export const ROLE_OPERATOR = 'nitride-operator'; // may send READ_ONLY_TYPES only
 
 export type ControllerCommandBody =
+  | VpcCommandBody
   | { readonly type: 'host.status'; readonly params: Record<string, never> }
   | { readonly type: 'host.restart-component'; readonly params: { readonly component: 'hypervisor' } }
   | { readonly type: 'instance.start'; readonly params: { readonly spec: InstanceSpec } }
@@ -42,6 +44,7 @@ export type ControllerReply =
   | { readonly v: 1; readonly id: string; readonly ok: false; readonly error: ReplyError };
 
 export const COMMAND_TYPES: readonly CommandType[] = [
+  ...VPC_COMMAND_TYPES,
   'host.status',
   'host.restart-component',
   'instance.start',
@@ -162,6 +165,7 @@ export function parseCommandBody(type: unknown, params: unknown): ControllerComm
   if (!isObject(params)) throw bad('InvalidParameter', 'params must be an object.');
   const t = type as CommandType;
   const w = 'params';
+  if (isVpcCommandType(t)) return parseVpcCommand(t, params);
   switch (t) {
     case 'host.status':
     case 'instance.list':

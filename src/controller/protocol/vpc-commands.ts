@@ -1,0 +1,109 @@
+// The controller commands that drive the VPC card (issue 5), parsed here and merged into
+// the command union of commands.ts. Pure. The card validates every value again (it is the
+// component that acts on them); this layer checks shapes and sizes so that nothing
+// malformed crosses to the card.
+//
+//   eni.put     { eni: EniConfig, groups: GroupState[] }    add the ENI, or update it in place
+//   eni.remove  { eniId }
+//   eni.stats   { eniId }                                    counters (drops per ENI)
+//   vpc.rules   { groups: GroupState[], deleted: string[] }  rule/membership changes
+//   vpc.keys    { hostId, peers: UnderlayPeer[] }            underlay keys (src/vpc/underlay)
+import type { EniConfig, GroupRules } from '../../vpc/model.js';
+import { ControllerError } from '../errors.js';
+
+export interface GroupState {
+  readonly groupId: string;
+  readonly rules: GroupRules;
+  /** Private IPs of the ENIs in the group (for rules that name it as a peer). */
+  readonly members: readonly string[];
+}
+
+export type VpcCommandBody =
+  | { readonly type: 'eni.put'; readonly params: { readonly eni: EniConfig; readonly groups: readonly GroupState[] } }
+  | { readonly type: 'eni.remove'; readonly params: { readonly eniId: string } }
+  | { readonly type: 'eni.stats'; readonly params: { readonly eniId: string } }
+  | { readonly type: 'vpc.rules'; readonly params: { readonly groups: readonly GroupState[]; readonly deleted: readonly string[] } };
+
+export const VPC_COMMAND_TYPES = ['eni.put', 'eni.remove', 'eni.stats', 'vpc.rules'] as const;
+
+const ENI_ID = /^eni-[0-9a-f]{8,17}$/;
+const GROUP_ID = /^sg-[0-9a-f]{8,17}$/;
+const MAX_JSON = 256 * 1024;
+
+function bad(message: string, context: Record<string, unknown> = {}): ControllerError {
+  return new ControllerError('InvalidParameter', 'invalid', message, context);
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function onlyKeys(o: Record<string, unknown>, allowed: readonly string[], where: string): void {
+  for (const k of Object.keys(o)) if (!allowed.includes(k)) throw bad(`${where} has an unknown field '${k}'.`, { field: k, allowed });
+}
+
+function eniId(o: Record<string, unknown>, where: string): string {
+  const v = o['eniId'];
+  if (typeof v !== 'string' || !ENI_ID.test(v)) throw bad(`${where}.eniId must be an ENI id.`, { field: 'eniId' });
+  return v;
+}
+
+function rules(v: unknown, where: string): GroupRules {
+  if (!isObject(v) || !Array.isArray(v['ingress']) || !Array.isArray(v['egress'])) throw bad(`${where} must be {ingress: [], egress: []}.`);
+  onlyKeys(v, ['ingress', 'egress'], where);
+  for (const r of [...v['ingress'], ...v['egress']] as unknown[]) {
+    if (!isObject(r) || typeof r['protocol'] !== 'string') throw bad(`${where}: each rule needs a protocol.`);
+    onlyKeys(r, ['protocol', 'fromPort', 'toPort', 'cidrs', 'groupIds'], `${where} rule`);
+  }
+  return v as unknown as GroupRules;
+}
+
+function groups(v: unknown, where: string): GroupState[] {
+  if (!Array.isArray(v) || v.length > 64) throw bad(`${where} must be a list of at most 64 groups.`);
+  return v.map((g, i) => {
+    const w = `${where}[${i}]`;
+    if (!isObject(g)) throw bad(`${w} must be an object.`);
+    onlyKeys(g, ['groupId', 'rules', 'members'], w);
+    if (typeof g['groupId'] !== 'string' || !GROUP_ID.test(g['groupId'])) throw bad(`${w}.groupId must be a group id.`);
+    const m = g['members'];
+    if (!Array.isArray(m) || m.length > 65536 || !m.every((x) => typeof x === 'string' && /^\d{1,3}(\.\d{1,3}){3}$/.test(x))) throw bad(`${w}.members must be IPv4 addresses.`);
+    return { groupId: g['groupId'], rules: rules(g['rules'], `${w}.rules`), members: m as string[] };
+  });
+}
+
+export function isVpcCommandType(t: string): t is VpcCommandBody['type'] {
+  return (VPC_COMMAND_TYPES as readonly string[]).includes(t);
+}
+
+export function parseVpcCommand(type: VpcCommandBody['type'], params: Record<string, unknown>): VpcCommandBody {
+  const w = 'params';
+  if (JSON.stringify(params).length > MAX_JSON) throw bad('params are too large.');
+  switch (type) {
+    case 'eni.put': {
+      onlyKeys(params, ['eni', 'groups'], w);
+      const e = params['eni'];
+      if (!isObject(e)) throw bad('params.eni must be an object.');
+      eniId(e, 'params.eni');
+      return { type, params: { eni: e as unknown as EniConfig, groups: groups(params['groups'] ?? [], 'params.groups') } };
+    }
+    case 'eni.remove':
+    case 'eni.stats':
+      onlyKeys(params, ['eniId'], w);
+      return { type, params: { eniId: eniId(params, w) } };
+    case 'vpc.rules': {
+      onlyKeys(params, ['groups', 'deleted'], w);
+      const d = params['deleted'] ?? [];
+      if (!Array.isArray(d) || !d.every((x) => typeof x === 'string' && GROUP_ID.test(x))) throw bad('params.deleted must be group ids.');
+      return { type, params: { groups: groups(params['groups'] ?? [], 'params.groups'), deleted: d as string[] } };
+    }
+  }
+}
+
+/** One well-formed params object per command type (documentation, and the generic parser test). */
+export const VPC_COMMAND_EXAMPLES: Readonly<Record<VpcCommandBody['type'], Record<string, unknown>>> = {
+  'eni.put': {
+    eni: { eniId: 'eni-0123456789abcdef0', mac: '02:00:00:00:00:01', ip: '10.0.1.4', subnetCidr: '10.0.1.0/24', vpcId: 'vpc-0123456789abcdef0', securityGroups: ['sg-0123456789abcdef0'], sourceDestCheck: true, hostname: 'ip-10-0-1-4', mtu: 1500 },
+    groups: [{ groupId: 'sg-0123456789abcdef0', rules: { ingress: [{ protocol: 'tcp', fromPort: 22, toPort: 22, cidrs: ['0.0.0.0/0'] }], egress: [{ protocol: 'all', cidrs: ['0.0.0.0/0'] }] }, members: ['10.0.1.4'] }],
+  },
+  'eni.remove': { eniId: 'eni-0123456789abcdef0' },
+  'eni.stats': { eniId: 'eni-0123456789abcdef0' },
+  'vpc.rules': { groups: [], deleted: ['sg-0123456789abcdef0'] },
+};
