@@ -6,6 +6,7 @@
 import { createHash, timingSafeEqual, X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
@@ -23,6 +24,7 @@ import type { ControllerCommandBody } from './protocol/commands.js';
 import { ComponentSupervisor } from './supervisor.js';
 import { VpcHost } from './vpc-host.js';
 import { isVpcCommandType, type VpcCommandBody } from './protocol/vpc-commands.js';
+import { executeEbs, restartEbsCard, type EbsContext } from '../ebs/card/ebs-commands.js';
 
 export interface ControllerOptions {
   readonly home: string;
@@ -41,6 +43,7 @@ export class Controller {
   private dispatcher!: Dispatcher;
   private vpc!: VpcHost;
   private supervisor!: ComponentSupervisor;
+  private ebs!: ComponentSupervisor;
   private listener: NetServer | undefined;
   private tlsServer: HttpsServer | undefined;
   private connections = new Set<Socket>(); // accepted sockets of the current TLS server
@@ -85,6 +88,10 @@ export class Controller {
       onLifecycle: (e) => this.audit.append({ type: `component.${e.event}`, component: 'hypervisor', ...e }),
     });
     this.supervisor.start();
+
+    // The EBS card: volumes as encrypted NBD exports (src/ebs/card/ebs-commands.ts drives it).
+    this.ebs = this.makeEbsCard();
+    this.ebs.start();
 
     this.tlsServer = this.makeTlsServer();
     const listener = createNetServer({ pauseOnConnect: false }, (sock: Socket) => {
@@ -359,7 +366,12 @@ export class Controller {
       case 'host.status':
         return this.hostStatus();
       case 'host.restart-component':
-        return sup.restart();
+        return c.params.component === 'ebs' ? restartEbsCard(this.ebsContext()) : sup.restart();
+      case 'ebs.info':
+      case 'volume.attach':
+      case 'volume.detach':
+      case 'volume.delete':
+        return executeEbs(this.ebsContext(), c);
       case 'instance.start':
         return sup.request('instance.start', c.params, 180_000);
       case 'instance.stop':
@@ -373,6 +385,31 @@ export class Controller {
       case 'instance.qmp':
         return sup.request(c.type, c.params, 30_000);
     }
+  }
+
+  private makeEbsCard(): ComponentSupervisor {
+    const dir = hostPaths(this.o.home).dir;
+    return new ComponentSupervisor({
+      name: 'ebs',
+      entry: distEntry('ebs/card/main.js'),
+      args: ['--root', join(dir, 'ebs'), '--socket-dir', join(dir, 'ebs', 'sockets')],
+      log: this.o.log.child('ebs'),
+      onEvent: (e) => this.o.log.info('ebs card event', { ...e }),
+      onLifecycle: (e) => this.audit.append({ type: `component.${e.event}`, component: 'ebs', ...e }),
+    });
+  }
+
+  private ebsContext(): EbsContext {
+    return {
+      card: this.ebs,
+      hypervisor: this.supervisor,
+      instancesDir: join(hostPaths(this.o.home).hypervisorDir, 'instances'),
+      log: this.o.log,
+      makeCard: () => this.makeEbsCard(),
+      setCard: (next) => {
+        this.ebs = next;
+      },
+    };
   }
 
   private hostInfoCache: { pid: number | undefined; info: unknown } | undefined;
@@ -409,7 +446,7 @@ export class Controller {
       memoryMiB: Math.floor(totalmem() / (1024 * 1024)),
       vcpus: cpus().length,
       controller: { pid: process.pid, rssBytes: process.memoryUsage().rss, port: this.port, address: this.address, auditRecords: this.audit.length },
-      components: [hv],
+      components: [hv, this.ebs.status()],
       hypervisor: info,
       instances,
       ...(hypervisorError ? { hypervisorError } : {}),
@@ -423,6 +460,7 @@ export class Controller {
     await closed;
     await this.supervisor.stop();
     await this.vpc.stop();
+    await this.ebs.stop();
     this.audit.append({ type: 'controller.stop', pid: process.pid });
     this.audit.close();
   }

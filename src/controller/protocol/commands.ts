@@ -19,7 +19,7 @@ export const ROLE_OPERATOR = 'nitride-operator'; // may send READ_ONLY_TYPES onl
 export type ControllerCommandBody =
   | VpcCommandBody
   | { readonly type: 'host.status'; readonly params: Record<string, never> }
-  | { readonly type: 'host.restart-component'; readonly params: { readonly component: 'hypervisor' } }
+  | { readonly type: 'host.restart-component'; readonly params: { readonly component: 'hypervisor' | 'ebs' } }
   | { readonly type: 'instance.start'; readonly params: { readonly spec: InstanceSpec } }
   | { readonly type: 'instance.stop'; readonly params: { readonly instanceId: string; readonly force?: boolean; readonly deadlineMs?: number } }
   | { readonly type: 'instance.reboot'; readonly params: { readonly instanceId: string } }
@@ -27,7 +27,22 @@ export type ControllerCommandBody =
   | { readonly type: 'instance.describe'; readonly params: { readonly instanceId: string } }
   | { readonly type: 'instance.list'; readonly params: Record<string, never> }
   | { readonly type: 'instance.console'; readonly params: { readonly instanceId: string; readonly latest?: boolean } }
-  | { readonly type: 'instance.qmp'; readonly params: { readonly instanceId: string; readonly execute: string; readonly arguments?: Record<string, unknown> } };
+  | { readonly type: 'instance.qmp'; readonly params: { readonly instanceId: string; readonly execute: string; readonly arguments?: Record<string, unknown> } }
+  | { readonly type: 'ebs.info'; readonly params: Record<string, never> }
+  | { readonly type: 'volume.attach'; readonly params: VolumeAttachParams }
+  | { readonly type: 'volume.detach'; readonly params: { readonly instanceId: string; readonly volumeId: string; readonly force?: boolean } }
+  | { readonly type: 'volume.delete'; readonly params: { readonly volumeId: string } };
+
+/** volume.attach: the card opens the export, the hypervisor hot-plugs it. */
+export interface VolumeAttachParams {
+  readonly instanceId: string;
+  readonly volumeId: string;
+  readonly sizeBytes: number;
+  /** base64 of the data key sealed to the card's public key (aad: the volume id); null: unencrypted. */
+  readonly sealedKey: string | null;
+  /** Instance store: the card makes the key and never stores it. */
+  readonly ephemeral?: boolean;
+}
 
 export type CommandType = ControllerCommandBody['type'];
 export type ParamsOf<T extends CommandType> = Extract<ControllerCommandBody, { type: T }>['params'];
@@ -55,6 +70,10 @@ export const COMMAND_TYPES: readonly CommandType[] = [
   'instance.list',
   'instance.console',
   'instance.qmp',
+  'ebs.info',
+  'volume.attach',
+  'volume.detach',
+  'volume.delete',
 ];
 
 /**
@@ -70,6 +89,7 @@ const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
 const SHA256 = /^[0-9a-f]{64}$/;
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+const VOLUME_ID = /^vol-[0-9a-f]{8,17}$/;
 
 function bad(code: string, message: string, context: Record<string, unknown> = {}): ControllerError {
   return new ControllerError(code, 'invalid', message, context);
@@ -169,11 +189,38 @@ export function parseCommandBody(type: unknown, params: unknown): ControllerComm
   switch (t) {
     case 'host.status':
     case 'instance.list':
+    case 'ebs.info':
       return { type: t, params: empty(params, w) };
+    case 'volume.attach': {
+      onlyKeys(params, ['instanceId', 'volumeId', 'sizeBytes', 'sealedKey', 'ephemeral'], w);
+      const sizeBytes = optInt(params, 'sizeBytes', w, 4096, 16384 * 2 ** 30);
+      if (sizeBytes === undefined || sizeBytes % 4096 !== 0) throw bad('InvalidParameter', 'params.sizeBytes must be a multiple of 4096.', { field: 'sizeBytes' });
+      const sk = params['sealedKey'];
+      if (sk !== null && (typeof sk !== 'string' || sk.length > 4096 || !BASE64.test(sk))) throw bad('InvalidParameter', 'params.sealedKey must be base64 or null.', { field: 'sealedKey' });
+      const ephemeral = optBool(params, 'ephemeral', w);
+      return {
+        type: t,
+        params: {
+          instanceId: str(params, 'instanceId', w, INSTANCE_ID),
+          volumeId: str(params, 'volumeId', w, VOLUME_ID),
+          sizeBytes,
+          sealedKey: sk,
+          ...(ephemeral !== undefined ? { ephemeral } : {}),
+        },
+      };
+    }
+    case 'volume.detach': {
+      onlyKeys(params, ['instanceId', 'volumeId', 'force'], w);
+      const force = optBool(params, 'force', w);
+      return { type: t, params: { instanceId: str(params, 'instanceId', w, INSTANCE_ID), volumeId: str(params, 'volumeId', w, VOLUME_ID), ...(force !== undefined ? { force } : {}) } };
+    }
+    case 'volume.delete':
+      onlyKeys(params, ['volumeId'], w);
+      return { type: t, params: { volumeId: str(params, 'volumeId', w, VOLUME_ID) } };
     case 'host.restart-component': {
       onlyKeys(params, ['component'], w);
       const c = params['component'];
-      if (c !== 'hypervisor') throw bad('InvalidParameter', "params.component must be 'hypervisor'.", { field: 'component', allowed: ['hypervisor'] });
+      if (c !== 'hypervisor' && c !== 'ebs') throw bad('InvalidParameter', "params.component must be 'hypervisor' or 'ebs'.", { field: 'component', allowed: ['hypervisor', 'ebs'] });
       return { type: t, params: { component: c } };
     }
     case 'instance.start':

@@ -7,9 +7,9 @@
 // deletes its file.
 import { randomBytes } from 'node:crypto';
 import { chmod, chown, mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, isAbsolute, join } from 'node:path';
 import type { Logger } from '../../lib/log.js';
-import { generateSealKeyPair, openSealed, type SealKeyPair } from '../../lib/seal.js';
+import { generateSealKeyPair, openSealed, sealTo, type SealKeyPair } from '../../lib/seal.js';
 import { EbsError } from '../errors.js';
 import { openVolumeExport, type NbdExportHandle } from '../export.js';
 import type { VolumeStore } from '../volume-store/types.js';
@@ -33,6 +33,11 @@ export interface AttachParams {
   readonly sealedKey?: string | null;
   /** Instance store: the card makes the key itself and never stores it. */
   readonly ephemeral?: boolean;
+  /**
+   * Where to listen: an absolute path ending in ebs-<volume id>.sock (the controller puts it
+   * in the instance's directory, QEMU's working directory). Default: the card's socket dir.
+   */
+  readonly socketPath?: string;
 }
 
 export interface AttachedVolume {
@@ -45,6 +50,17 @@ export interface AttachedVolume {
 
 interface Entry extends AttachedVolume {
   readonly handle: NbdExportHandle;
+  /** Kept (in this process's memory only) to seal it to a successor card in a live update. */
+  readonly key: Buffer | null;
+}
+
+export interface HandedVolume {
+  readonly volumeId: string;
+  readonly sizeBytes: number;
+  readonly socketPath: string;
+  readonly ephemeral: boolean;
+  /** base64, sealed to the successor's public key with the volume id as aad; null: unencrypted. */
+  readonly sealedKey: string | null;
 }
 
 export class EbsCard {
@@ -87,7 +103,10 @@ export class EbsCard {
     }
     return this.one(p.volumeId, async () => {
       const cur = this.exports.get(p.volumeId);
-      if (cur) return strip(cur);
+      if (cur) {
+        if (p.socketPath === undefined || p.socketPath === cur.socketPath) return strip(cur);
+        throw new EbsError('EBS_VOLUME_IN_USE', 'conflict', 'The volume is attached elsewhere.', { volumeId: p.volumeId });
+      }
       let key: Buffer | null = null;
       try {
         if (p.ephemeral) key = randomBytes(XTS_KEY_BYTES);
@@ -102,11 +121,14 @@ export class EbsCard {
           await this.o.store.delete(p.volumeId);
           await this.o.store.create(p.volumeId, p.sizeBytes);
         }
-        const socketPath = join(this.o.socketDir, `${p.volumeId}.sock`);
+        const socketPath = p.socketPath ?? join(this.o.socketDir, `ebs-${p.volumeId}.sock`);
+        if (!isAbsolute(socketPath) || basename(socketPath) !== `ebs-${p.volumeId}.sock`) {
+          throw new EbsError('EBS_BAD_REQUEST', 'invalid', 'socketPath must be an absolute path ending in ebs-<volume id>.sock.', { volumeId: p.volumeId });
+        }
         const handle = await openVolumeExport(this.o.store, p.volumeId, { socketPath, key, exportName: p.volumeId });
         if (this.o.owner) await chown(socketPath, this.o.owner.uid, this.o.owner.gid);
         await chmod(socketPath, 0o600);
-        const e: Entry = { volumeId: p.volumeId, socketPath, sizeBytes: p.sizeBytes, encrypted: key !== null, ephemeral: p.ephemeral ?? false, handle };
+        const e: Entry = { volumeId: p.volumeId, socketPath, sizeBytes: p.sizeBytes, encrypted: key !== null, ephemeral: p.ephemeral ?? false, handle, key: key ? Buffer.from(key) : null };
         this.exports.set(p.volumeId, e);
         this.o.log.info('volume attached', { volumeId: p.volumeId, encrypted: e.encrypted, ephemeral: e.ephemeral });
         return strip(e);
@@ -122,10 +144,34 @@ export class EbsCard {
       if (!e) return { volumeId, detached: false };
       this.exports.delete(volumeId);
       await e.handle.close(); // flushes, closes the file, destroys the key
+      e.key?.fill(0);
       if (e.ephemeral) await this.o.store.delete(volumeId).catch(() => undefined);
       this.o.log.info('volume detached', { volumeId, ephemeral: e.ephemeral });
       return { volumeId, detached: true };
     });
+  }
+
+  /**
+   * Live update: drain and close every export (in-flight requests finish, data is flushed)
+   * and seal each key to the successor card's public key. This card serves nothing after.
+   */
+  async handover(successorPublicKey: Buffer): Promise<HandedVolume[]> {
+    const all = [...this.exports.values()];
+    this.exports.clear();
+    const out: HandedVolume[] = [];
+    await Promise.all(all.map((e) => this.one(e.volumeId, () => e.handle.close())));
+    for (const e of all) {
+      out.push({
+        volumeId: e.volumeId,
+        sizeBytes: e.sizeBytes,
+        socketPath: e.socketPath,
+        ephemeral: e.ephemeral,
+        sealedKey: e.key ? sealTo(successorPublicKey, e.key, Buffer.from(e.volumeId)).toString('base64') : null,
+      });
+      e.key?.fill(0);
+    }
+    this.o.log.info('handed over', { volumes: out.length });
+    return out;
   }
 
   /** Removes a volume's backing file (DeleteVolume); refused while attached. */
@@ -147,6 +193,7 @@ export class EbsCard {
     const all = [...this.exports.values()];
     this.exports.clear();
     await Promise.allSettled(all.map((e) => e.handle.close()));
+    for (const e of all) e.key?.fill(0);
   }
 }
 

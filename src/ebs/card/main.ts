@@ -3,10 +3,11 @@
 // — and that channel is the only way in. Requests {v, id, op, params} → replies
 // {v, id, ok, result|error}; events {v, event, …}. Operations:
 //   card.info                                  → {publicKey (base64 raw X25519), pid, volumes}
-//   volume.attach {volumeId, sizeBytes, sealedKey?, ephemeral?} → {volumeId, socketPath, …}
+//   volume.attach {volumeId, sizeBytes, sealedKey?, ephemeral?, socketPath?} → {volumeId, socketPath, …}
 //   volume.detach {volumeId}                   → {volumeId, detached}
 //   volume.delete {volumeId}                   → {volumeId, deleted}
 //   volume.list                                → [{volumeId, socketPath, …}]
+//   card.handover {publicKey}                  → [{volumeId, socketPath, sealedKey (to publicKey)}] (live update)
 // When the channel closes the card flushes and closes every export and exits; QEMU's NBD
 // client keeps the guest's I/O waiting (reconnect-delay) until the next card serves the
 // same socket path.
@@ -97,12 +98,19 @@ async function main(): Promise<void> {
               sizeBytes: Number(p['sizeBytes']),
               sealedKey: (sealedKey as string | null | undefined) ?? null,
               ephemeral: p['ephemeral'] === true,
+              ...(typeof p['socketPath'] === 'string' ? { socketPath: p['socketPath'] } : {}),
             });
             break;
           }
           case 'volume.detach':
             result = await card.detach(volumeIdOf(p));
             break;
+          case 'card.handover': {
+            const pk = p['publicKey'];
+            if (typeof pk !== 'string') throw new EbsError('EBS_BAD_REQUEST', 'invalid', 'publicKey must be base64.');
+            result = await card.handover(Buffer.from(pk, 'base64'));
+            break;
+          }
           case 'volume.delete':
             result = await card.delete(volumeIdOf(p));
             break;
