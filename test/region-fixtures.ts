@@ -96,6 +96,9 @@ export async function startRegion(opts: { home?: string; env?: NodeJS.ProcessEnv
   }
   if (endpoint === undefined) {
     child.kill('SIGKILL');
+    await Promise.race([exited, sleep(5_000)]);
+    // A home this call made is this call's to clean (a caller's home is the caller's).
+    if (opts.home === undefined) await cleanupHome(home, [], false);
     throw new Error(`nitride start did not come up in ${home} (exit ${child.exitCode ?? child.signalCode}).\nstdout:\n${out}\nstderr:\n${err.slice(-4000)}`);
   }
   const creds = parseIni(readFileSync(join(home, 'aws', 'credentials'), 'utf8'))['nitride'] ?? {};
