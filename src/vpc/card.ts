@@ -243,8 +243,8 @@ export class VpcCard {
   private flush(link: Link): void {
     link.scheduled = false;
     const q = link.queue;
-    if (q.length === 0 || !link.socket) return;
     link.queue = [];
+    if (q.length === 0 || !link.socket) return;
     const s = link.socket;
     if (q.length === 1) {
       const r = q[0] as Range;
