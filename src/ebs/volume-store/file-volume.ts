@@ -10,7 +10,19 @@ import type { Extent, VolumeHandle } from './types.js';
 const ZERO_CHUNK = Buffer.alloc(1024 * 1024);
 const SYNC_IO_MAX = 64 * 1024;
 const SYNC_MODE = process.env['NITRIDE_EBS_SYNC_IO'] ?? 'reads';
+// Writes up to SYNC_IO_MAX are batched onto one thread-pool job per event-loop turn when
+// the addon is built (NITRIDE_EBS_BATCH_WRITES=off: one fs.write each).
 const SYNC_IO = SYNC_MODE === 'all';
+const BATCH_WRITES = process.env['NITRIDE_EBS_BATCH_WRITES'] !== 'off';
+
+interface QueuedWrite {
+  readonly buf: Buffer;
+  readonly pos: number;
+  readonly resolve: () => void;
+  readonly reject: (e: Error) => void;
+}
+
+const ERRNO_NAMES: Record<number, string> = { 5: 'EIO', 28: 'ENOSPC', 27: 'EFBIG', 122: 'EDQUOT', 9: 'EBADF', 22: 'EINVAL' };
 const SYNC_READS = SYNC_MODE === 'all' || SYNC_MODE === 'reads';
 
 function pRead(fd: number, buf: Buffer, off: number, len: number, pos: number): Promise<number> {
@@ -28,6 +40,7 @@ export class FileVolume implements VolumeHandle {
   private gate: Promise<void> | null = null;
   private drained: (() => void) | null = null;
   private closed = false;
+  private queued: QueuedWrite[] = [];
 
   private constructor(
     readonly id: string,
@@ -107,6 +120,10 @@ export class FileVolume implements VolumeHandle {
     await this.begin();
     try {
       let done = 0;
+      if (length <= SYNC_IO_MAX && !SYNC_IO && BATCH_WRITES) {
+        const addon = loadNativeXts();
+        if (addon?.pwriteBatch) return await this.enqueue(addon, buf.subarray(bufOffset, bufOffset + length), position);
+      }
       if (length <= SYNC_IO_MAX && SYNC_IO) {
         while (done < length) done += writeSync(this.fd, buf, bufOffset + done, length - done, position + done);
         return;
@@ -115,6 +132,35 @@ export class FileVolume implements VolumeHandle {
     } finally {
       this.end();
     }
+  }
+
+  /**
+   * Small writes issued in one event-loop turn go to the thread pool as one job (one
+   * hand-off instead of one per write); they are independent, so order inside a batch does
+   * not matter (overlapping writes are serialized above, by the sector locks).
+   */
+  private enqueue(addon: NonNullable<ReturnType<typeof loadNativeXts>>, buf: Buffer, pos: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (this.queued.length === 0) {
+        setImmediate(() => {
+          const batch = this.queued;
+          this.queued = [];
+          (addon.pwriteBatch as NonNullable<typeof addon.pwriteBatch>)(
+            this.fd,
+            batch.map((w) => w.buf),
+            batch.map((w) => w.pos),
+            (errno) => {
+              if (errno === 0) for (const w of batch) w.resolve();
+              else {
+                const code = ERRNO_NAMES[errno] ?? 'EIO';
+                for (const w of batch) w.reject(Object.assign(new Error(`pwrite failed: ${code}`), { code, errno: -errno }));
+              }
+            },
+          );
+        });
+      }
+      this.queued.push({ buf, pos, resolve, reject });
+    });
   }
 
   async trim(position: number, length: number): Promise<void> {

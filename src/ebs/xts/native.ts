@@ -16,6 +16,8 @@ export interface NativeXts {
   punchHole(fd: number, offset: number, length: number): number;
   /** The offset, or a negative errno (-6 = ENXIO: no data/hole at or after offset). */
   seek(fd: number, offset: number, whence: 3 | 4): number;
+  /** Write each buffer at its position on one thread-pool job; done(0) or done(errno). Older builds lack it. */
+  pwriteBatch?(fd: number, buffers: Buffer[], positions: number[], done: (errno: number) => void): void;
 }
 
 export const SEEK_DATA = 3;
