@@ -1,0 +1,86 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { directionKey, HEADER_BYTES, Opener, OVERHEAD_BYTES, ReplayWindow, REPLAY_WINDOW, Sealer } from './seal.js';
+
+const secret = randomBytes(32);
+
+function pair(epoch = 1): { s: Sealer; o: Opener } {
+  const s = new Sealer(directionKey(secret, epoch, 'h-a', 'h-b'), epoch);
+  const o = new Opener();
+  o.addEpoch(epoch, directionKey(secret, epoch, 'h-a', 'h-b'));
+  return { s, o };
+}
+
+test('a sealed frame opens to the same frame and VPC number, and carries no plaintext', () => {
+  const { s, o } = pair();
+  const frame = Buffer.from('PLAINTEXT-PAYLOAD-'.repeat(80));
+  const d = s.seal(42, frame);
+  assert.equal(d.length, frame.length + OVERHEAD_BYTES - 28);
+  assert.equal(d.indexOf('PLAINTEXT'), -1);
+  const r = o.open(d);
+  assert.ok(r.ok);
+  assert.equal(r.vni, 42);
+  assert.deepEqual(r.frame, frame);
+});
+
+test('tampering with the header, the VPC number or the body fails authentication', () => {
+  const { s, o } = pair();
+  for (const at of [8, 11, HEADER_BYTES + 3]) {
+    const d = s.seal(7, Buffer.alloc(100, 1));
+    d[at]! ^= 1;
+    assert.deepEqual(o.open(d), { ok: false, reason: 'auth' });
+  }
+  assert.deepEqual(o.open(Buffer.alloc(10)), { ok: false, reason: 'malformed' });
+});
+
+test('the other direction, another pair secret and an unknown epoch do not open', () => {
+  const { s } = pair();
+  const back = new Opener();
+  back.addEpoch(1, directionKey(secret, 1, 'h-b', 'h-a'));
+  assert.deepEqual(back.open(s.seal(1, Buffer.alloc(64))), { ok: false, reason: 'auth' });
+  const other = new Opener();
+  other.addEpoch(1, directionKey(randomBytes(32), 1, 'h-a', 'h-b'));
+  assert.deepEqual(other.open(s.seal(1, Buffer.alloc(64))), { ok: false, reason: 'auth' });
+  const { o } = pair();
+  const s2 = new Sealer(directionKey(secret, 2, 'h-a', 'h-b'), 2);
+  assert.deepEqual(o.open(s2.seal(1, Buffer.alloc(64))), { ok: false, reason: 'unknown-epoch' });
+});
+
+test('replays are refused; reordering inside the window is accepted; old counters are refused', () => {
+  const { s, o } = pair();
+  const ds = Array.from({ length: REPLAY_WINDOW + 10 }, (_, i) => s.seal(1, Buffer.from(`f${i}`)));
+  assert.ok(o.open(ds[5]!).ok);
+  assert.deepEqual(o.open(ds[5]!), { ok: false, reason: 'replay' });
+  assert.ok(o.open(ds[3]!).ok, 'out of order within the window');
+  assert.ok(o.open(ds[REPLAY_WINDOW + 9]!).ok);
+  assert.deepEqual(o.open(ds[4]!), { ok: false, reason: 'replay' }, 'behind the window');
+  assert.ok(o.open(ds[REPLAY_WINDOW + 8]!).ok);
+});
+
+test('rotation: both epochs open while the old one is live, then only the new one', () => {
+  const { s, o } = pair(1);
+  const s2 = new Sealer(directionKey(secret, 2, 'h-a', 'h-b'), 2);
+  o.addEpoch(2, directionKey(secret, 2, 'h-a', 'h-b'));
+  assert.ok(o.open(s.seal(1, Buffer.alloc(64))).ok);
+  assert.ok(o.open(s2.seal(1, Buffer.alloc(64))).ok);
+  o.dropEpoch(1);
+  assert.deepEqual(o.open(s.seal(1, Buffer.alloc(64))), { ok: false, reason: 'unknown-epoch' });
+});
+
+test('the replay window against a reference set', () => {
+  const w = new ReplayWindow();
+  const seen = new Set<number>();
+  let top = -1;
+  let seed = 12345;
+  const rnd = (): number => (seed = (seed * 1103515245 + 12345) & 0x7fffffff);
+  for (let i = 0; i < 20000; i++) {
+    const c = Math.max(0, top + (rnd() % 1500) - 1200);
+    const want = !seen.has(c) && !(top - c >= REPLAY_WINDOW);
+    assert.equal(w.check(BigInt(c)), want, `counter ${c} (top ${top})`);
+    if (want) {
+      seen.add(c);
+      top = Math.max(top, c);
+    }
+  }
+});
