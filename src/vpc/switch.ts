@@ -28,6 +28,7 @@ export const IMDS_PORT = 80;
 export const ROUTER_MAC = '02:4e:52:00:00:01';
 const ROUTER_MAC_BYTES = macToBytes(ROUTER_MAC);
 const BROADCAST_IP = 0xffffffff;
+const MUTABLE = new Set(['securityGroups', 'sourceDestCheck', 'hostname', 'mtu', 'dns', 'domainName', 'imds']);
 
 export interface EniCounters {
   rxFrames: number; // from the guest
@@ -140,10 +141,19 @@ export class VpcSwitch {
 
   updateEni(eniId: string, patch: EniUpdate): Port {
     const port = this.port(eniId);
+    const unknown = Object.keys(patch).filter((k) => !MUTABLE.has(k));
+    if (unknown.length > 0) {
+      throw new VpcError('InvalidParameterValue', 'invalid', 'Only security groups, the source/destination check, host name, MTU, DNS, domain and metadata options can change on an attached ENI.', { fields: unknown });
+    }
     validateMutable(patch);
     const next: EniConfig = { ...port.cfg, ...patch };
     port.cfg = next;
     port.imds.reconfigure(next);
+    if (patch.mtu !== undefined && port.tcp) {
+      // The metadata endpoint's MSS follows the MTU: new connections get the new one.
+      port.tcp.close();
+      port.tcp = undefined;
+    }
     this.syncImds(port);
     if (patch.securityGroups !== undefined) this.recompile();
     return port;

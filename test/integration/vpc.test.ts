@@ -182,6 +182,7 @@ test('one peer per ENI socket; bad control requests get clean errors', async () 
   await assert.rejects(card.addEni({ ...B, eniId: 'eni-dup2', mac: '02:aa:00:00:00:01' }), /address/);
   await assert.rejects(card.addEni({ ...B, eniId: 'eni-dup3', mac: '02:aa:00:00:00:02', ip: '10.0.5.5' }), /outside/);
   await assert.rejects(card.channel.request('eni.stats', { eniId: 'eni-nothere' }), /No ENI/);
+  await assert.rejects(card.channel.request('eni.update', { eniId: B.eniId, patch: { ip: '10.0.1.50' } as never }), /can change/);
   await assert.rejects(card.channel.request('nope' as 'eni.list', {}), /operation/);
   assert.ok(await a.ping(macToBytes(B.mac), '10.0.1.11', 9, 9), 'still switching');
   await sleep(1);
