@@ -50,8 +50,10 @@ export class VpcHost {
     this.supervisor.start();
   }
 
+  /** Stops the card (it removes its sockets as it exits) and then its directory. */
   async stop(): Promise<void> {
     await this.supervisor.stop();
+    this.removeSocketDir();
   }
 
   /** Removes the socket directory (tests; a stopped host). */

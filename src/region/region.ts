@@ -15,6 +15,7 @@ import { InstanceService } from './ec2/instances.js';
 import type { HostRecord, ImageRecord, InstanceRecord } from './ec2/model.js';
 import { REGION_NAME } from './ec2/model.js';
 import { TagService } from './ec2/tags.js';
+import { VpcHostSync, loadOrCreateImdsKey } from './ec2/vpc-hosts.js';
 import { VpcService, type EniRecord, type SecurityGroupRecord, type SubnetRecord, type VpcRecord } from './ec2/vpc.js';
 import { Fleet } from './fleet.js';
 import { enrollToken, startLocalController, stopLocalController } from './local-host.js';
@@ -88,7 +89,18 @@ export class Region {
     };
     await Promise.all(Object.values(vpcRepos).map((c) => c.load()));
     const vpc = new VpcService(vpcRepos, instancesRepo);
-    instances.network = { plan: (c, r, n) => vpc.plan(c, r, n), attach: async (recs) => void (await vpc.attach(recs)), released: (r) => vpc.release(r.id) };
+    const vpcSync = new VpcHostSync(vpc, instancesRepo, fleet, loadOrCreateImdsKey(opts.home));
+    vpc.onChange = (c) => vpcSync.onChange(c);
+    instances.network = {
+      plan: (c, r, n) => vpc.plan(c, r, n),
+      attach: async (recs) => void (await vpc.attach(recs)),
+      beforeStart: (r) => vpcSync.beforeStart(r),
+      released: async (r) => {
+        const eni = vpc.eniOfInstance(r.id);
+        await vpc.release(r.id);
+        await vpcSync.released(r, eni?.id, eni?.vpcId);
+      },
+    };
     const images = new ImageService(imagesRepo);
     const tags = new TagService();
     tags.register({

@@ -1,0 +1,184 @@
+// Carries the region's VPC state to the hosts' VPC cards, through the controllers (which
+// never dial out: the region sends, they answer):
+//   - before instance.start: eni.put with the ENI (MAC, address, subnet, VPC, groups,
+//     SourceDestCheck, hostname, MTU), the IMDS configuration (instance metadata, user data,
+//     options, the region's identity-signing key) and every group of the VPC with its rules
+//     and members; the card creates the ENI's socket and the spec's nics point QEMU at it;
+//   - after a rule, membership or attribute change: vpc.rules / eni.put to every host with a
+//     live ENI in that VPC, at once (no polling), so a change reaches the cards well within a
+//     second;
+//   - after termination: eni.remove.
+// The identity-document key is the region's own P-256 key, $NITRIDE_HOME/region/imds-signing-key.pem
+// (public half beside it as imds-signing-key.pub.pem, for users to verify signatures).
+import { createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describeError } from '../../lib/errors.js';
+import { createLogger } from '../../lib/log.js';
+import type { GroupState } from '../../controller/protocol/vpc-commands.js';
+import type { EniConfig, SgRule } from '../../vpc/model.js';
+import type { Collection } from '../repo.js';
+import type { HostFleet } from './instances.js';
+import { REGION_NAME, type InstanceRecord } from './model.js';
+import type { EniRecord, RuleRecord, VpcChange, VpcService } from './vpc.js';
+
+const log = createLogger('region.vpc-hosts');
+
+/** Guest MTU handed out by DHCP: room for the underlay's encapsulation (src/vpc/underlay). */
+export const GUEST_MTU = 1420;
+
+export function imdsKeyPaths(home: string): { privatePem: string; publicPem: string } {
+  const dir = join(home, 'region');
+  return { privatePem: join(dir, 'imds-signing-key.pem'), publicPem: join(dir, 'imds-signing-key.pub.pem') };
+}
+
+/** The region's identity-document signing key (EC P-256), created on first use. */
+export function loadOrCreateImdsKey(home: string): string {
+  const p = imdsKeyPaths(home);
+  if (!existsSync(p.privatePem)) {
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    writeFileSync(p.privatePem, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+  }
+  const pem = readFileSync(p.privatePem, 'utf8');
+  writeFileSync(p.publicPem, createPublicKey(pem).export({ type: 'spki', format: 'pem' }), { mode: 0o644 });
+  return pem;
+}
+
+function cardRule(r: RuleRecord): SgRule {
+  return {
+    protocol: r.protocol === '-1' ? 'all' : (r.protocol as SgRule['protocol']),
+    fromPort: r.fromPort,
+    toPort: r.toPort,
+    ...(r.cidr !== undefined ? { cidrs: [r.cidr] } : {}),
+    ...(r.groupId !== undefined ? { groupIds: [r.groupId] } : {}),
+  };
+}
+
+const live = (r: InstanceRecord | undefined): r is InstanceRecord & { hostId: string } =>
+  r !== undefined && r.hostId !== undefined && (r.state === 'pending' || r.state === 'running' || r.state === 'stopping');
+
+export class VpcHostSync {
+  private seq = 0;
+
+  constructor(
+    private readonly vpc: VpcService,
+    private readonly instances: Collection<InstanceRecord>,
+    private readonly fleet: HostFleet,
+    private readonly signingKeyPem: string,
+  ) {}
+
+  groupStates(vpcId: string): GroupState[] {
+    return this.vpc.groupsOfVpc(vpcId).map((g) => ({
+      groupId: g.id,
+      rules: { ingress: g.ingress.map(cardRule), egress: g.egress.map(cardRule) },
+      members: this.vpc.membersOf(g.id),
+    }));
+  }
+
+  eniConfig(e: EniRecord, r: InstanceRecord): EniConfig {
+    const subnet = this.vpc.c.subnets.get(e.subnetId);
+    const vpc = this.vpc.c.vpcs.get(e.vpcId);
+    return {
+      eniId: e.id,
+      mac: e.mac,
+      ip: e.privateIp,
+      subnetCidr: subnet?.cidrBlock ?? `${e.privateIp}/32`,
+      subnetId: e.subnetId,
+      vpcId: e.vpcId,
+      ...(vpc ? { vpcCidr: vpc.cidrBlock } : {}),
+      securityGroups: [...e.groups],
+      sourceDestCheck: e.sourceDestCheck,
+      hostname: `ip-${e.privateIp.replace(/\./g, '-')}`,
+      mtu: GUEST_MTU,
+      imds: {
+        instanceId: r.id,
+        amiId: r.imageId,
+        instanceType: r.instanceType,
+        region: REGION_NAME,
+        availabilityZone: r.availabilityZone,
+        accountId: r.accountId,
+        pendingTime: r.launchTime,
+        ...(r.userData !== undefined ? { userDataBase64: r.userData } : {}),
+        securityGroupNames: e.groups.map((g) => this.vpc.c.groups.get(g)?.name ?? g),
+        httpTokens: r.metadataOptions.httpTokens,
+        hopLimit: r.metadataOptions.httpPutResponseHopLimit,
+        endpoint: r.metadataOptions.httpEndpoint,
+        identitySigningKeyPem: this.signingKeyPem,
+      },
+    };
+  }
+
+  private cmdId(kind: string, key: string): string {
+    return `vpc:${kind}:${key}:${Date.now()}:${this.seq++}`;
+  }
+
+  /** Before instance.start: the card gets the ENI; returns the spec's nics. */
+  async beforeStart(r: InstanceRecord): Promise<Record<string, unknown>> {
+    const e = this.vpc.eniOfInstance(r.id);
+    if (!e || r.hostId === undefined) return {};
+    const res = (await this.fleet.send(r.hostId, 'eni.put', { eni: this.eniConfig(e, r) as unknown as Record<string, unknown>, groups: this.groupStates(e.vpcId) }, { id: this.cmdId('put', e.id) })) as {
+      socketPath: string;
+      mac: string;
+    };
+    // Other hosts' cards learn the new member of the groups.
+    this.pushRules(e.vpcId, r.hostId);
+    return { nics: [{ mac: e.mac, socketPath: res.socketPath }] };
+  }
+
+  async released(r: InstanceRecord, eniId: string | undefined, vpcId: string | undefined): Promise<void> {
+    if (r.hostId === undefined || eniId === undefined) return;
+    try {
+      await this.fleet.send(r.hostId, 'eni.remove', { eniId }, { id: this.cmdId('remove', eniId) });
+    } catch (e) {
+      log.warn('eni.remove failed', { eniId, error: describeError(e) });
+    }
+    if (vpcId) this.pushRules(vpcId);
+  }
+
+  /** Hosts with a live ENI in this VPC. */
+  private hostsOf(vpcId: string): Set<string> {
+    const hosts = new Set<string>();
+    for (const e of this.vpc.c.enis.all()) {
+      if (e.vpcId !== vpcId || !e.instanceId) continue;
+      const r = this.instances.get(e.instanceId);
+      if (live(r)) hosts.add(r.hostId);
+    }
+    return hosts;
+  }
+
+  private pushRules(vpcId: string, except?: string, deleted: readonly string[] = []): void {
+    const groups = this.groupStates(vpcId);
+    for (const h of this.hostsOf(vpcId)) {
+      if (h === except) continue;
+      void this.fleet
+        .send(h, 'vpc.rules', { groups: groups as unknown as Record<string, unknown>[], deleted: [...deleted] } as unknown as Record<string, unknown>, { id: this.cmdId('rules', vpcId) })
+        .catch((e: unknown) => log.warn('vpc.rules failed; the next change or launch carries it again', { hostId: h, vpcId, error: describeError(e) }));
+    }
+  }
+
+  private pushEni(e: EniRecord): void {
+    const r = e.instanceId ? this.instances.get(e.instanceId) : undefined;
+    if (!live(r)) return;
+    void this.fleet
+      .send(r.hostId, 'eni.put', { eni: this.eniConfig(e, r) as unknown as Record<string, unknown>, groups: this.groupStates(e.vpcId) }, { id: this.cmdId('put', e.id) })
+      .catch((err: unknown) => log.warn('eni.put failed', { eniId: e.id, error: describeError(err) }));
+  }
+
+  /** VpcService.onChange: push what changed to the hosts that need it. */
+  onChange(c: VpcChange): void {
+    if (c.kind === 'group') {
+      const g = this.vpc.c.groups.get(c.groupId);
+      if (g) this.pushRules(g.vpcId);
+      else for (const v of this.vpc.c.vpcs.all()) this.pushRules(v.id, undefined, [c.groupId]);
+    } else if (c.kind === 'eni') {
+      const e = this.vpc.c.enis.get(c.eniId);
+      if (e) {
+        this.pushEni(e);
+        this.pushRules(e.vpcId);
+      }
+    } else {
+      const e = this.vpc.eniOfInstance(c.instanceId);
+      if (e) this.pushEni(e);
+    }
+  }
+}
