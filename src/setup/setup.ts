@@ -4,6 +4,8 @@
 import { DEBIAN_PACKAGES, installPackages, missingPackages } from './packages.js';
 import { ensureQemuUser } from './qemu-user.js';
 import { ensureImage } from '../image/build.js';
+import { buildNativeXts, nativeXtsPath } from '../ebs/xts/native.js';
+import { existsSync } from 'node:fs';
 import { imageCacheDir } from '../lib/paths.js';
 
 export interface SetupOptions {
@@ -14,7 +16,7 @@ export interface SetupOptions {
 
 export async function runSetup(opts: SetupOptions = {}): Promise<void> {
   const say = opts.say ?? ((l: string) => process.stderr.write(`${l}\n`));
-  const steps = 3;
+  const steps = 4;
   let n = 0;
   const step = (title: string): ((line: string) => void) => {
     n += 1;
@@ -34,6 +36,13 @@ export async function runSetup(opts: SetupOptions = {}): Promise<void> {
   const userSay = step('unprivileged QEMU user');
   if (opts.skipSystem) userSay('skipped (unprivileged)');
   else userSay(ensureQemuUser());
+
+  const xtsSay = step('native AES-XTS addon (native/xts)');
+  if (existsSync(nativeXtsPath())) xtsSay('present');
+  else {
+    xtsSay('building with node-gyp against this Node and its OpenSSL …');
+    xtsSay(`built ${buildNativeXts({ log: xtsSay })}`);
+  }
 
   const imgSay = step('guest image nitride-minimal');
   const manifest = await ensureImage({ cacheDir: imageCacheDir(), say: imgSay });
