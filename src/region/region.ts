@@ -15,6 +15,7 @@ import { InstanceService } from './ec2/instances.js';
 import type { HostRecord, ImageRecord, InstanceRecord } from './ec2/model.js';
 import { REGION_NAME } from './ec2/model.js';
 import { TagService } from './ec2/tags.js';
+import { VolumeService, type EbsDefaultsRecord, type VolumeRecord } from './ec2/volumes.js';
 import { VpcHostSync, loadOrCreateImdsKey } from './ec2/vpc-hosts.js';
 import { VpcService, type EniRecord, type SecurityGroupRecord, type SubnetRecord, type VpcRecord } from './ec2/vpc.js';
 import { Fleet } from './fleet.js';
@@ -129,7 +130,19 @@ export class Region {
 
     let port = opts.port;
     const kms = Kms.open(store, iam, { home: opts.home });
-    const api = new RegionApi({ iam, trail, kms, ec2: { instances, images, tags, vpc, endpoint: () => `127.0.0.1:${port}` } });
+    const volumesRepo = new Collection<VolumeRecord>(store, 'ec2/volumes/');
+    const ebsDefaultsRepo = new Collection<EbsDefaultsRecord>(store, 'ec2/ebs-defaults/');
+    await Promise.all([volumesRepo.load(), ebsDefaultsRepo.load()]);
+    const volumes = new VolumeService(volumesRepo, ebsDefaultsRepo, instances, fleet, kms);
+    tags.register({
+      resourceType: 'volume',
+      idPrefix: 'vol-',
+      find: (c, id) => volumes.find(c, id),
+      canTag: () => true,
+      list: (c) => volumes.list(c),
+      setTags: (id, t) => volumes.setTags(id, t),
+    });
+    const api = new RegionApi({ iam, trail, kms, ec2: { instances, images, tags, vpc, volumes, endpoint: () => `127.0.0.1:${port}` } });
     port = await api.listen(opts.port);
     const endpoint = `http://127.0.0.1:${port}/`;
     const region = new Region(

@@ -9,6 +9,8 @@ import type { ImageService } from '../ec2/images.js';
 import type { Caller, InstanceService, StateChange } from '../ec2/instances.js';
 import type { TagService } from '../ec2/tags.js';
 import type { VpcService } from '../ec2/vpc.js';
+import type { VolumeService } from '../ec2/volumes.js';
+import { handleEbs } from '../ec2/volumes-api.js';
 import { AVAILABILITY_ZONES, REGION_NAME } from '../ec2/model.js';
 import { compileFilters } from '../ec2/filters.js';
 import { allInstanceTypes, imageView, instanceStatusView, instanceTypeView, reservations } from './views.js';
@@ -19,6 +21,8 @@ export interface Ec2Services {
   readonly tags: TagService;
   /** VPCs, subnets, security groups, ENIs (issue 5); absent: those actions are InvalidAction. */
   readonly vpc?: VpcService;
+  /** EBS volumes and the account's encryption defaults (src/region/ec2/volumes.ts). */
+  readonly volumes?: VolumeService;
   /** host:port the API answers on (known once the server listens). */
   endpoint(): string;
 }
@@ -235,6 +239,8 @@ export async function handleEc2(svc: Ec2Services, caller: Caller, req: Ec2Reques
       };
     }
     default: {
+      const ebsAnswer = svc.volumes ? await handleEbs(svc.volumes, caller, req) : undefined;
+      if (ebsAnswer) return ebsAnswer;
       const vpcAnswer = svc.vpc ? await svc.vpc.handle(caller, req) : undefined;
       if (vpcAnswer) return vpcAnswer;
       // An action the wire layer knows but this region does not serve yet.

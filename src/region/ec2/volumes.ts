@@ -1,0 +1,439 @@
+// EBS volumes in the region: metadata only (the bytes live in the host's EBS card), the
+// account's encryption defaults, and the attach/detach path to a host.
+//
+// Keys: an encrypted volume gets a 64-byte AES-256-XTS data key from KMS, kept ONLY wrapped
+// (GenerateDataKeyWithoutPlaintext, encryption context aws:ebs:id=vol-…), and a grant that
+// lets the EBS service decrypt it. For an attach the region decrypts it as the EBS service
+// under that grant, seals it at once to the EBS card's X25519 public key (ebs.info through
+// the controller) and wipes its copy; the controller relays a blob it cannot open.
+// Unencrypted volumes are stored as plain bytes, as EC2's are; DescribeVolumes says so.
+import { EC2_VIA_SERVICE, serviceCaller, aliasArn, type Kms, type KmsCaller } from '../../kms/kms.js';
+import { createLogger } from '../../lib/log.js';
+import { sealTo } from '../../lib/seal.js';
+import type { Collection } from '../repo.js';
+import { Ec2Error, ec2NotFound } from '../protocol/errors.js';
+import type { Volume, VolumeAttachment, VolumeAttachmentState, VolumeState } from '../protocol/ec2-responses.js';
+import type { CreateVolumeRequest, VolumeType } from '../protocol/ec2-requests.js';
+import { newId } from '../ids.js';
+import { compileFilters, isTagFilter, tagFilterValues, type Filter } from './filters.js';
+import type { Caller, HostFleet, InstanceService } from './instances.js';
+import { AVAILABILITY_ZONES, DEFAULT_AZ, type InstanceRecord } from './model.js';
+
+const log = createLogger('region.volumes');
+
+export const XTS_KEY_BYTES = 64;
+const GiB = 2 ** 30;
+
+export interface VolumeRecord {
+  readonly id: string;
+  readonly accountId: string;
+  readonly size: number; // GiB
+  readonly volumeType: VolumeType;
+  readonly iops: number | undefined;
+  readonly throughput: number | undefined;
+  readonly encrypted: boolean;
+  readonly kmsKeyArn: string | undefined;
+  /** base64 of the KMS ciphertext blob of the data key; never the key itself. */
+  readonly wrappedKey: string | undefined;
+  readonly snapshotId: string | undefined;
+  readonly availabilityZone: string;
+  readonly state: VolumeState;
+  readonly createTime: string;
+  readonly attachment: AttachmentRecord | undefined;
+  /** The host whose card holds the volume's bytes (set by the first attach). */
+  readonly storeHostId: string | undefined;
+  readonly multiAttachEnabled: boolean;
+  readonly tags: Readonly<Record<string, string>>;
+}
+
+export interface AttachmentRecord {
+  readonly instanceId: string;
+  readonly device: string;
+  readonly state: VolumeAttachmentState;
+  readonly attachTime: string;
+  readonly deleteOnTermination: boolean;
+}
+
+export interface EbsDefaultsRecord {
+  readonly id: string; // the account id
+  readonly encryptionByDefault: boolean;
+  readonly kmsKeyArn: string | undefined;
+}
+
+const SIZE_BOUNDS: Readonly<Record<VolumeType, [number, number]>> = {
+  standard: [1, 1024],
+  gp2: [1, 16384],
+  gp3: [1, 16384],
+  io1: [4, 16384],
+  io2: [4, 16384],
+  st1: [125, 16384],
+  sc1: [125, 16384],
+};
+
+const VOLUME_FILTERS = new Set([
+  'volume-id',
+  'status',
+  'size',
+  'volume-type',
+  'encrypted',
+  'availability-zone',
+  'create-time',
+  'snapshot-id',
+  'multi-attach-enabled',
+  'attachment.instance-id',
+  'attachment.device',
+  'attachment.status',
+  'attachment.attach-time',
+  'attachment.delete-on-termination',
+]);
+
+function volumeFilterValues(v: VolumeRecord, name: string): readonly string[] | undefined {
+  const a = v.attachment;
+  switch (name) {
+    case 'volume-id':
+      return [v.id];
+    case 'status':
+      return [v.state];
+    case 'size':
+      return [String(v.size)];
+    case 'volume-type':
+      return [v.volumeType];
+    case 'encrypted':
+      return [String(v.encrypted)];
+    case 'availability-zone':
+      return [v.availabilityZone];
+    case 'create-time':
+      return [v.createTime];
+    case 'snapshot-id':
+      return v.snapshotId ? [v.snapshotId] : [];
+    case 'multi-attach-enabled':
+      return [String(v.multiAttachEnabled)];
+    case 'attachment.instance-id':
+      return a ? [a.instanceId] : [];
+    case 'attachment.device':
+      return a ? [a.device] : [];
+    case 'attachment.status':
+      return a ? [a.state] : [];
+    case 'attachment.attach-time':
+      return a ? [a.attachTime] : [];
+    case 'attachment.delete-on-termination':
+      return a ? [String(a.deleteOnTermination)] : [];
+  }
+  return tagFilterValues(v.tags, name);
+}
+
+/** The KMS caller for a request made by an EC2 caller through EC2 (kms:ViaService). */
+export function kmsCallerOf(c: Caller): KmsCaller {
+  const m = /:(root|user\/(?:.*\/)?([^/]+))$/.exec(c.arn);
+  const userName = m ? (m[1] === 'root' ? 'root' : m[2]!) : 'root';
+  return { principal: { accountId: c.accountId, userName, arn: c.arn }, context: { 'kms:ViaService': EC2_VIA_SERVICE } };
+}
+
+/** KMS refusals as EC2 reports them for EBS. */
+function kmsToEc2(e: unknown, keyId: string): Ec2Error {
+  const code = (e as { code?: unknown }).code;
+  if (code === 'DisabledException' || code === 'KMSInvalidStateException') {
+    return new Ec2Error('InvalidKMSKey.InvalidState', `The KMS key provided is in an incorrect state`, { context: { keyId, kmsCode: code }, cause: e });
+  }
+  if (code === 'NotFoundException' || code === 'InvalidArnException') {
+    return new Ec2Error('InvalidParameterValue', `Invalid KMS key: '${keyId}' does not exist or is not accessible.`, { context: { keyId, kmsCode: code }, cause: e });
+  }
+  if (code === 'AccessDeniedException') return new Ec2Error('UnauthorizedOperation', 'You are not authorized to use the KMS key.', { context: { keyId }, cause: e });
+  return new Ec2Error('InternalError', 'The KMS call failed.', { context: { keyId, kmsCode: String(code) }, cause: e });
+}
+
+const DEVICE_RE = /^\/dev\/(sd[b-z]|xvd[b-z]|sd[b-z][a-z]?|xvd[b-z][a-z]?)$/;
+
+export class VolumeService {
+  constructor(
+    private readonly volumes: Collection<VolumeRecord>,
+    private readonly defaults: Collection<EbsDefaultsRecord>,
+    private readonly instances: InstanceService,
+    private readonly fleet: HostFleet,
+    private readonly kms: Kms,
+  ) {}
+
+  // ---------------------------------------------------------------- account defaults
+
+  private defaultsOf(accountId: string): EbsDefaultsRecord {
+    return this.defaults.get(accountId) ?? { id: accountId, encryptionByDefault: false, kmsKeyArn: undefined };
+  }
+
+  async setEncryptionByDefault(c: Caller, on: boolean): Promise<boolean> {
+    await this.defaults.put({ ...this.defaultsOf(c.accountId), encryptionByDefault: on });
+    return on;
+  }
+
+  encryptionByDefault(c: Caller): boolean {
+    return this.defaultsOf(c.accountId).encryptionByDefault;
+  }
+
+  defaultKmsKeyId(c: Caller): string {
+    return this.defaultsOf(c.accountId).kmsKeyArn ?? aliasArn(c.accountId, 'alias/aws/ebs');
+  }
+
+  async modifyDefaultKmsKeyId(c: Caller, keyId: string): Promise<string> {
+    let arn: string;
+    try {
+      arn = (await this.kms.describeKey(kmsCallerOf(c), keyId)).arn;
+    } catch (e) {
+      throw kmsToEc2(e, keyId);
+    }
+    await this.defaults.put({ ...this.defaultsOf(c.accountId), kmsKeyArn: arn });
+    return arn;
+  }
+
+  async resetDefaultKmsKeyId(c: Caller): Promise<string> {
+    await this.defaults.put({ ...this.defaultsOf(c.accountId), kmsKeyArn: undefined });
+    return this.defaultKmsKeyId(c);
+  }
+
+  // ---------------------------------------------------------------- volumes
+
+  owned(c: Caller, id: string): VolumeRecord {
+    if (!/^vol-[0-9a-f]{8,17}$/.test(id)) throw new Ec2Error('InvalidVolumeID.Malformed', `Invalid id: "${id}" (expecting "vol-...")`);
+    const v = this.volumes.get(id);
+    if (!v || v.accountId !== c.accountId || v.state === 'deleted') throw ec2NotFound('volume', id);
+    return v;
+  }
+
+  async create(c: Caller, req: CreateVolumeRequest, tags: Readonly<Record<string, string>>): Promise<VolumeRecord> {
+    const az = req.availabilityZone ?? (req.availabilityZoneId === 'local1-az1' ? DEFAULT_AZ : undefined);
+    if (az === undefined || !(AVAILABILITY_ZONES as readonly string[]).includes(az)) {
+      throw new Ec2Error('InvalidParameterValue', `Invalid availability zone: [${req.availabilityZone ?? req.availabilityZoneId ?? ''}]`);
+    }
+    if (req.snapshotId !== undefined) throw ec2NotFound('snapshot', req.snapshotId); // snapshots are not served yet
+    const type: VolumeType = req.volumeType ?? 'gp2';
+    const size = req.size;
+    if (size === undefined) throw new Ec2Error('MissingParameter', 'The request must contain the parameter size or snapshotId');
+    const [min, max] = SIZE_BOUNDS[type];
+    if (size < min) throw new Ec2Error('InvalidParameterValue', `Volume of ${size}GiB is too small; minimum is ${min}GiB.`);
+    if (size > max) throw new Ec2Error('InvalidParameterValue', `Volume of size ${size}GiB is too large; maximum is ${max}GiB.`);
+    if ((type === 'io1' || type === 'io2') && req.iops === undefined) throw new Ec2Error('MissingParameter', `The parameter iops must be specified for ${type} volumes.`);
+    const defaults = this.defaultsOf(c.accountId);
+    const encrypted = req.encrypted === true || defaults.encryptionByDefault;
+    if (req.encrypted === false && defaults.encryptionByDefault && req.kmsKeyId === undefined) {
+      // EC2: with encryption by default on, Encrypted=false is ignored (the volume is encrypted).
+    }
+    if (req.kmsKeyId !== undefined && !encrypted) throw new Ec2Error('InvalidParameterDependency', 'The parameter KmsKeyId requires the parameter Encrypted to be set.');
+    const id = newId('vol');
+    let kmsKeyArn: string | undefined;
+    let wrappedKey: string | undefined;
+    if (encrypted) {
+      const asUser = kmsCallerOf(c);
+      const keyId = req.kmsKeyId ?? defaults.kmsKeyArn ?? (await this.kms.awsManagedKey(c.accountId, 'ebs')).arn;
+      const ctx = { 'aws:ebs:id': id };
+      try {
+        const dk = await this.kms.generateDataKeyWithoutPlaintext(asUser, { keyId, numberOfBytes: XTS_KEY_BYTES, encryptionContext: ctx });
+        await this.kms.createGrant(asUser, {
+          keyId: dk.keyId,
+          granteePrincipal: 'ebs.amazonaws.com',
+          operations: ['Decrypt'],
+          constraints: { encryptionContextSubset: ctx },
+          retiringPrincipal: `arn:aws:iam::${c.accountId}:root`,
+        });
+        kmsKeyArn = dk.keyId;
+        wrappedKey = dk.ciphertextBlob.toString('base64');
+      } catch (e) {
+        throw kmsToEc2(e, keyId);
+      }
+    }
+    const rec: VolumeRecord = {
+      id,
+      accountId: c.accountId,
+      size,
+      volumeType: type,
+      iops: req.iops,
+      throughput: req.throughput,
+      encrypted,
+      kmsKeyArn,
+      wrappedKey,
+      snapshotId: undefined,
+      availabilityZone: az,
+      state: 'available',
+      createTime: new Date().toISOString(),
+      attachment: undefined,
+      storeHostId: undefined,
+      multiAttachEnabled: false,
+      tags,
+    };
+    await this.volumes.put(rec);
+    return rec;
+  }
+
+  describe(c: Caller, ids: readonly string[], filters: readonly Filter[]): VolumeRecord[] {
+    const match = compileFilters(filters, volumeFilterValues, (n) => VOLUME_FILTERS.has(n) || isTagFilter(n));
+    const base = ids.length > 0 ? ids.map((id) => this.owned(c, id)) : this.volumes.all().filter((v) => v.accountId === c.accountId && v.state !== 'deleted');
+    return base.map((v) => this.effective(v)).filter(match);
+  }
+
+  /** An attachment to an instance that is gone (terminated) is shown as detached. */
+  private effective(v: VolumeRecord): VolumeRecord {
+    const a = v.attachment;
+    if (!a) return v;
+    const inst = this.instanceOf(v.accountId, a.instanceId);
+    if (inst && inst.state !== 'terminated') return v;
+    return { ...v, attachment: undefined, state: 'available' };
+  }
+
+  private instanceOf(accountId: string, id: string): InstanceRecord | undefined {
+    try {
+      return this.instances.owned({ accountId, arn: '' }, [id])[0];
+    } catch {
+      return undefined;
+    }
+  }
+
+  async attach(c: Caller, volumeId: string, instanceId: string, device: string): Promise<VolumeAttachment> {
+    const v0 = this.owned(c, volumeId);
+    const [inst] = this.instances.owned(c, [instanceId]);
+    if (!DEVICE_RE.test(device)) throw new Ec2Error('InvalidParameterValue', `Value (${device}) for parameter device is invalid. ${device} is not a valid EBS device name.`);
+    await this.releaseIfInstanceGone(v0);
+    const v = this.owned(c, volumeId);
+    if (v.attachment) throw new Ec2Error('VolumeInUse', `${volumeId} is already attached to an instance`);
+    if (v.state !== 'available') throw new Ec2Error('IncorrectState', `${volumeId} is not 'available'.`);
+    if (inst!.availabilityZone !== v.availabilityZone) {
+      throw new Ec2Error('InvalidVolume.ZoneMismatch', `The volume '${volumeId}' is not in the same availability zone as instance '${instanceId}'`);
+    }
+    if (inst!.state !== 'running' || !inst!.hostId) {
+      throw new Ec2Error('IncorrectInstanceState', `The instance '${instanceId}' is not in the 'running' state.`);
+    }
+    if (this.volumes.all().some((o) => o.attachment?.instanceId === instanceId && o.attachment.device === device)) {
+      throw new Ec2Error('InvalidParameterValue', `Invalid value '${device}' for unixDevice. Attachment point ${device} is already in use`);
+    }
+    if (v.storeHostId !== undefined && v.storeHostId !== inst!.hostId) {
+      throw new Ec2Error('InvalidVolume.ZoneMismatch', `The volume '${volumeId}' is stored on another host than instance '${instanceId}'; moving volumes between hosts is not supported.`);
+    }
+    const hostId = inst!.hostId;
+    const attachTime = new Date().toISOString();
+    const att: AttachmentRecord = { instanceId, device, state: 'attaching', attachTime, deleteOnTermination: false };
+    const claimed = await this.volumes.update(volumeId, (cur) => (cur.attachment || cur.state !== 'available' ? undefined : { ...cur, attachment: att, state: 'in-use', storeHostId: hostId }));
+    if (!claimed || claimed.attachment !== att) throw new Ec2Error('VolumeInUse', `${volumeId} is already attached to an instance`);
+    try {
+      await this.plugOnHost(claimed, hostId, instanceId, `attach:${volumeId}:${instanceId}:${attachTime}`);
+    } catch (e) {
+      await this.volumes.update(volumeId, (cur) => ({ ...cur, attachment: undefined, state: 'available' }));
+      throw e;
+    }
+    const done = await this.volumes.update(volumeId, (cur) => ({ ...cur, attachment: cur.attachment ? { ...cur.attachment, state: 'attached' } : undefined }));
+    return attachmentView(volumeId, done!.attachment ?? att);
+  }
+
+  /** Unwraps the data key as the EBS service under its grant, seals it to the host's card, and sends volume.attach. */
+  private async plugOnHost(v: VolumeRecord, hostId: string, instanceId: string, cmdId: string): Promise<void> {
+    let sealedKey: string | null = null;
+    if (v.encrypted) {
+      const info = (await this.fleet.send(hostId, 'ebs.info', {}, { id: `${cmdId}:info:${Date.now()}` })) as { publicKey: string };
+      let plaintext: Buffer;
+      try {
+        ({ plaintext } = await this.kms.decrypt(serviceCaller('ebs.amazonaws.com', v.accountId), {
+          ciphertextBlob: Buffer.from(v.wrappedKey ?? '', 'base64'),
+          encryptionContext: { 'aws:ebs:id': v.id },
+        }));
+      } catch (e) {
+        throw kmsToEc2(e, v.kmsKeyArn ?? '');
+      }
+      try {
+        sealedKey = sealTo(Buffer.from(info.publicKey, 'base64'), plaintext, Buffer.from(v.id)).toString('base64');
+      } finally {
+        plaintext.fill(0);
+      }
+    }
+    await this.fleet.send(hostId, 'volume.attach', { instanceId, volumeId: v.id, sizeBytes: v.size * GiB, sealedKey }, { id: cmdId, timeoutMs: 120_000 });
+  }
+
+  private async releaseIfInstanceGone(v: VolumeRecord): Promise<void> {
+    const a = v.attachment;
+    if (!a) return;
+    const inst = this.instanceOf(v.accountId, a.instanceId);
+    if (inst && inst.state !== 'terminated') return;
+    if (v.storeHostId) {
+      await this.fleet
+        .send(v.storeHostId, 'volume.detach', { instanceId: a.instanceId, volumeId: v.id, force: true }, { id: `release:${v.id}:${a.attachTime}` })
+        .catch((e: unknown) => log.warn('could not release a volume of a terminated instance', { volumeId: v.id, error: String(e) }));
+    }
+    await this.volumes.update(v.id, (cur) => ({ ...cur, attachment: undefined, state: 'available' }));
+  }
+
+  async detach(c: Caller, volumeId: string, instanceId: string | undefined, device: string | undefined, force: boolean): Promise<VolumeAttachment> {
+    const v0 = this.owned(c, volumeId);
+    await this.releaseIfInstanceGone(v0);
+    const v = this.owned(c, volumeId);
+    const a = v.attachment;
+    if (!a) throw new Ec2Error('IncorrectState', `Volume '${volumeId}' is in the 'available' state.`);
+    if ((instanceId !== undefined && instanceId !== a.instanceId) || (device !== undefined && device !== a.device)) {
+      throw new Ec2Error('InvalidAttachment.NotFound', `The volume '${volumeId}' is not attached to instance '${instanceId ?? a.instanceId}'${device ? ` at ${device}` : ''}.`);
+    }
+    if (a.state !== 'attached') throw new Ec2Error('IncorrectState', `Volume '${volumeId}' is ${a.state}.`);
+    await this.volumes.update(volumeId, (cur) => ({ ...cur, attachment: cur.attachment ? { ...cur.attachment, state: 'detaching' } : undefined }));
+    try {
+      await this.fleet.send(v.storeHostId!, 'volume.detach', { instanceId: a.instanceId, volumeId, force }, { id: `detach:${volumeId}:${a.attachTime}`, timeoutMs: 120_000 });
+    } catch (e) {
+      await this.volumes.update(volumeId, (cur) => ({ ...cur, attachment: cur.attachment ? { ...cur.attachment, state: 'attached' } : undefined }));
+      throw e;
+    }
+    await this.volumes.update(volumeId, (cur) => ({ ...cur, attachment: undefined, state: 'available' }));
+    return attachmentView(volumeId, { ...a, state: 'detaching' });
+  }
+
+  async delete(c: Caller, volumeId: string): Promise<void> {
+    const v0 = this.owned(c, volumeId);
+    await this.releaseIfInstanceGone(v0);
+    const v = this.owned(c, volumeId);
+    if (v.attachment) throw new Ec2Error('VolumeInUse', `Volume ${volumeId} is currently attached to ${v.attachment.instanceId}`);
+    await this.volumes.update(volumeId, (cur) => ({ ...cur, state: 'deleting' }));
+    if (v.storeHostId) await this.fleet.send(v.storeHostId, 'volume.delete', { volumeId }, { id: `delete:${volumeId}` });
+    await this.volumes.delete(volumeId);
+  }
+
+  async modify(c: Caller, volumeId: string, size: number | undefined, type: VolumeType | undefined, iops: number | undefined, throughput: number | undefined): Promise<{ before: VolumeRecord; after: VolumeRecord }> {
+    const v = this.owned(c, volumeId);
+    const newType = type ?? v.volumeType;
+    const newSize = size ?? v.size;
+    if (newSize < v.size) throw new Ec2Error('InvalidParameterValue', `New size cannot be smaller than existing size (${v.size} GiB).`);
+    const [, max] = SIZE_BOUNDS[newType];
+    if (newSize > max) throw new Ec2Error('InvalidParameterValue', `Volume of size ${newSize}GiB is too large; maximum is ${max}GiB.`);
+    if (newSize !== v.size && v.attachment) {
+      throw new Ec2Error('IncorrectState', `Volume '${volumeId}' must be detached to grow it here (online resize is not supported yet).`);
+    }
+    const after = (await this.volumes.update(volumeId, (cur) => ({ ...cur, size: newSize, volumeType: newType, iops: iops ?? cur.iops, throughput: throughput ?? cur.throughput })))!;
+    return { before: v, after };
+  }
+
+  async setTags(id: string, tags: Readonly<Record<string, string>>): Promise<void> {
+    await this.volumes.update(id, (cur) => ({ ...cur, tags }));
+  }
+
+  find(c: Caller, id: string): VolumeRecord | undefined {
+    const v = this.volumes.get(id);
+    return v && v.accountId === c.accountId && v.state !== 'deleted' ? v : undefined;
+  }
+
+  list(c: Caller): VolumeRecord[] {
+    return this.volumes.all().filter((v) => v.accountId === c.accountId && v.state !== 'deleted');
+  }
+}
+
+function attachmentView(volumeId: string, a: AttachmentRecord): VolumeAttachment {
+  return { volumeId, instanceId: a.instanceId, device: a.device, state: a.state, attachTime: new Date(a.attachTime), deleteOnTermination: a.deleteOnTermination };
+}
+
+export function volumeView(v: VolumeRecord): Volume {
+  return {
+    volumeId: v.id,
+    size: v.size,
+    snapshotId: v.snapshotId,
+    availabilityZone: v.availabilityZone,
+    availabilityZoneId: 'local1-az1',
+    state: v.state,
+    createTime: new Date(v.createTime),
+    attachments: v.attachment ? [attachmentView(v.id, v.attachment)] : [],
+    volumeType: v.volumeType,
+    iops: v.iops ?? (v.volumeType === 'gp3' ? 3000 : v.volumeType === 'gp2' ? Math.min(16000, Math.max(100, v.size * 3)) : undefined),
+    throughput: v.throughput ?? (v.volumeType === 'gp3' ? 125 : undefined),
+    encrypted: v.encrypted,
+    kmsKeyId: v.kmsKeyArn,
+    multiAttachEnabled: v.multiAttachEnabled,
+    tags: Object.entries(v.tags).map(([key, value]) => ({ key, value })),
+  };
+}
