@@ -154,7 +154,8 @@ export class InstanceService {
   owned(caller: Caller, ids: readonly string[]): InstanceRecord[] {
     const missing: string[] = [];
     const found: InstanceRecord[] = [];
-    for (const id of ids) {
+    // A repeated id names one instance once, as EC2 answers it.
+    for (const id of new Set(ids)) {
       const r = this.instances.get(id);
       if (!r || r.accountId !== caller.accountId || !this.visible(r)) missing.push(id);
       else found.push(r);
