@@ -116,7 +116,15 @@ export class EbsCard {
         }
         const known = (await this.o.store.list()).find((v) => v.id === p.volumeId);
         if (!known) await this.o.store.create(p.volumeId, p.sizeBytes);
-        else if (p.ephemeral) {
+        else if (!p.ephemeral && known.sizeBytes < p.sizeBytes) {
+          // ModifyVolume grew it while detached
+          const h = await this.o.store.open(p.volumeId);
+          try {
+            await h.resize(p.sizeBytes);
+          } finally {
+            await h.close();
+          }
+        } else if (p.ephemeral) {
           // an instance-store file left behind by a crash holds data under a key that no longer exists
           await this.o.store.delete(p.volumeId);
           await this.o.store.create(p.volumeId, p.sizeBytes);
