@@ -1,0 +1,225 @@
+// The underlay bridge of one host: carries guest frames between this host's VPC card and
+// the other hosts' cards over one UDP socket, sealed with AES-256-GCM (seal.ts).
+//
+// It needs no hook inside the switch. Every ENI that lives on another host is added to
+// this host's card as an ordinary ENI (same MAC, address, subnet and groups), and the
+// bridge connects to that ENI's socket exactly as QEMU would. The switch therefore answers
+// ARP for remote guests, routes to them and enforces both groups' rules as for local ones;
+// what it delivers to a remote ENI's socket is read by the bridge, sealed under the key of
+// the host that ENI lives on and sent there. The receiving bridge opens it and writes it
+// into ITS connection for the sender's ENI (found by the VPC number and source address),
+// so the receiving card sees the frame arrive from the sender's port and applies
+// anti-spoofing, the groups and connection tracking again before its guest gets it.
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { connect, type Socket } from 'node:net';
+import { VpcError } from '../errors.js';
+import { macToBytes } from '../protocol/addr.js';
+import { encodeFrame, FrameDecoder } from '../protocol/stream-framing.js';
+import { directionKey, Opener, Sealer } from './seal.js';
+
+export const ROUTER_MAC = '02:4e:52:00:00:01';
+
+export interface UnderlayPeer {
+  readonly hostId: string;
+  readonly address: string;
+  readonly port: number;
+  /** The host pair's 32-byte secret, base64, from the region. */
+  readonly secret: string;
+  readonly epoch: number;
+}
+
+export interface RemoteEni {
+  readonly eniId: string;
+  /** The host the ENI lives on. */
+  readonly hostId: string;
+  readonly vni: number;
+  readonly ip: string;
+  readonly mac: string;
+  readonly subnetCidr: string;
+  /** This host's card socket for the ENI (the card's socketPath for it). */
+  readonly socketPath: string;
+}
+
+export interface UnderlayConfig {
+  readonly hostId: string;
+  readonly listenAddress: string;
+  readonly listenPort: number;
+  readonly peers: readonly UnderlayPeer[];
+  readonly remoteEnis: readonly RemoteEni[];
+}
+
+export interface UnderlayCounters {
+  txDatagrams: number;
+  txBytes: number;
+  rxDatagrams: number;
+  rxBytes: number;
+  droppedAuth: number;
+  droppedReplay: number;
+  droppedMalformed: number;
+  droppedUnknownEpoch: number;
+  droppedUnknownSource: number;
+  droppedUnknownPeer: number;
+}
+
+interface Peer {
+  cfg: UnderlayPeer;
+  sealer: Sealer;
+  opener: Opener;
+}
+
+interface Remote {
+  cfg: RemoteEni;
+  socket: Socket | undefined;
+  subnetBase: number;
+}
+
+const ipInt = (ip: string): number => ip.split('.').reduce((a, x) => a * 256 + Number(x), 0);
+const subnetBase = (cidr: string): number => {
+  const [ip, len] = cidr.split('/');
+  const size = 2 ** (32 - Number(len));
+  const n = ipInt(ip ?? '0.0.0.0');
+  return n - (n % size);
+};
+
+export class UnderlayBridge {
+  readonly counters: UnderlayCounters = { txDatagrams: 0, txBytes: 0, rxDatagrams: 0, rxBytes: 0, droppedAuth: 0, droppedReplay: 0, droppedMalformed: 0, droppedUnknownEpoch: 0, droppedUnknownSource: 0, droppedUnknownPeer: 0 };
+  private readonly udp: UdpSocket;
+  private readonly peers = new Map<string, Peer>();
+  private readonly byAddr = new Map<string, Peer>();
+  private readonly remotes = new Map<string, Remote>();
+  /** (vni, source IP) → the remote ENI a received frame came from. */
+  private readonly bySource = new Map<string, Remote>();
+  private closed = false;
+
+  private constructor(readonly hostId: string) {
+    this.udp = createSocket({ type: 'udp4', recvBufferSize: 4 * 1024 * 1024, sendBufferSize: 4 * 1024 * 1024 });
+    this.udp.on('message', (m, rinfo) => this.onDatagram(m, `${rinfo.address}:${rinfo.port}`));
+    this.udp.on('error', () => undefined);
+  }
+
+  static async start(cfg: UnderlayConfig): Promise<UnderlayBridge> {
+    const b = new UnderlayBridge(cfg.hostId);
+    await new Promise<void>((resolve, reject) => {
+      b.udp.once('error', reject);
+      b.udp.bind(cfg.listenPort, cfg.listenAddress, () => {
+        b.udp.off('error', reject);
+        resolve();
+      });
+    });
+    b.setPeers(cfg.peers);
+    for (const r of cfg.remoteEnis) await b.addRemote(r);
+    return b;
+  }
+
+  get port(): number {
+    return this.udp.address().port;
+  }
+
+  /** Installs or rotates peer keys: a new epoch seals from now on; the previous one still opens. */
+  setPeers(peers: readonly UnderlayPeer[]): void {
+    for (const p of peers) {
+      const secret = Buffer.from(p.secret, 'base64');
+      const cur = this.peers.get(p.hostId);
+      const opener = cur?.opener ?? new Opener();
+      opener.addEpoch(p.epoch, directionKey(secret, p.epoch, p.hostId, this.hostId));
+      for (const e of opener.liveEpochs) if (e < p.epoch - 1) opener.dropEpoch(e);
+      const sealer = cur && cur.sealer.epoch === p.epoch ? cur.sealer : new Sealer(directionKey(secret, p.epoch, this.hostId, p.hostId), p.epoch);
+      const peer: Peer = { cfg: p, sealer, opener };
+      this.peers.set(p.hostId, peer);
+      this.byAddr.set(`${p.address}:${p.port}`, peer);
+    }
+  }
+
+  async addRemote(cfg: RemoteEni): Promise<void> {
+    const r: Remote = { cfg, socket: undefined, subnetBase: subnetBase(cfg.subnetCidr) };
+    this.remotes.set(cfg.eniId, r);
+    this.bySource.set(`${cfg.vni}/${cfg.ip}`, r);
+    const s = connect(cfg.socketPath);
+    await new Promise<void>((resolve, reject) => {
+      s.once('connect', resolve);
+      s.once('error', reject);
+    });
+    s.setNoDelay(true);
+    r.socket = s;
+    const dec = new FrameDecoder();
+    s.on('data', (chunk: Buffer) => dec.push(chunk, (f) => this.toPeer(r, f)));
+    s.on('error', () => undefined);
+    s.on('close', () => {
+      if (r.socket === s) r.socket = undefined;
+    });
+  }
+
+  removeRemote(eniId: string): void {
+    const r = this.remotes.get(eniId);
+    if (!r) return;
+    this.remotes.delete(eniId);
+    this.bySource.delete(`${r.cfg.vni}/${r.cfg.ip}`);
+    r.socket?.destroy();
+  }
+
+  /** A frame the card delivered to a remote ENI: seal it for the ENI's host. */
+  private toPeer(r: Remote, frame: Buffer): void {
+    const p = this.peers.get(r.cfg.hostId);
+    if (!p) {
+      this.counters.droppedUnknownPeer++;
+      return;
+    }
+    const d = p.sealer.seal(r.cfg.vni, frame);
+    this.counters.txDatagrams++;
+    this.counters.txBytes += d.length;
+    this.udp.send(d, p.cfg.port, p.cfg.address);
+  }
+
+  private onDatagram(d: Buffer, from: string): void {
+    const p = this.byAddr.get(from);
+    if (!p) {
+      this.counters.droppedUnknownPeer++;
+      return;
+    }
+    const res = p.opener.open(d);
+    if (!res.ok) {
+      if (res.reason === 'auth') this.counters.droppedAuth++;
+      else if (res.reason === 'replay') this.counters.droppedReplay++;
+      else if (res.reason === 'unknown-epoch') this.counters.droppedUnknownEpoch++;
+      else this.counters.droppedMalformed++;
+      return;
+    }
+    this.counters.rxDatagrams++;
+    this.counters.rxBytes += d.length;
+    const f = res.frame;
+    if (f.length < 34 || f.readUInt16BE(12) !== 0x0800) {
+      // Only IPv4 crosses hosts (ARP is answered by each card from its table).
+      this.counters.droppedMalformed++;
+      return;
+    }
+    const src = `${f[26]}.${f[27]}.${f[28]}.${f[29]}`;
+    const dst = ipInt(`${f[30]}.${f[31]}.${f[32]}.${f[33]}`);
+    const r = this.bySource.get(`${res.vni}/${src}`);
+    // The sender must be an ENI of the sending host in that VPC.
+    if (!r || r.cfg.hostId !== p.cfg.hostId || !r.socket) {
+      this.counters.droppedUnknownSource++;
+      return;
+    }
+    // Re-enter the switch as the sender's port would have sent it: its own MAC as source,
+    // the router as destination when the receiver is in another subnet.
+    macToBytes(r.cfg.mac).forEach((b, i) => (f[6 + i] = b));
+    const size = 2 ** (32 - Number(r.cfg.subnetCidr.split('/')[1]));
+    if (dst - (dst % size) !== r.subnetBase) macToBytes(ROUTER_MAC).forEach((b, i) => (f[i] = b));
+    r.socket.write(encodeFrame(f));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const r of this.remotes.values()) r.socket?.destroy();
+    await new Promise<void>((res) => this.udp.close(() => res()));
+  }
+}
+
+export function checkConfig(v: unknown): UnderlayConfig {
+  const c = v as UnderlayConfig;
+  if (typeof c !== 'object' || c === null || typeof c.hostId !== 'string' || typeof c.listenAddress !== 'string' || !Number.isInteger(c.listenPort) || !Array.isArray(c.peers) || !Array.isArray(c.remoteEnis)) {
+    throw new VpcError('InvalidRequest', 'invalid', 'The underlay configuration is malformed.');
+  }
+  return c;
+}
