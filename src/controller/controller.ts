@@ -15,7 +15,6 @@ import { AuditChain, readChain } from '../audit/chain.js';
 import type { HypervisorEvent } from '../hypervisor/protocol/messages.js';
 import { isNitrideError } from '../lib/errors.js';
 import type { Logger } from '../lib/log.js';
-import { distEntry } from '../lib/paths.js';
 import { certMatches, createCsr, fingerprint, publicKeyOf } from '../lib/pki/pki.js';
 import { Dispatcher, principalRecord, type Principal, type Source } from './dispatcher.js';
 import { ControllerError, httpStatusFor, toReplyError } from './errors.js';
@@ -25,6 +24,8 @@ import { ComponentSupervisor } from './supervisor.js';
 import { VpcHost } from './vpc-host.js';
 import { isVpcCommandType, type VpcCommandBody } from './protocol/vpc-commands.js';
 import { executeEbs, restartEbsCard, type EbsContext } from '../ebs/card/ebs-commands.js';
+import { HostSecurityChip } from './attest.js';
+import { qemuBinary } from '../hypervisor/qemu-process.js';
 
 export interface ControllerOptions {
   readonly home: string;
@@ -32,6 +33,9 @@ export interface ControllerOptions {
   readonly listen?: string;
   readonly hypervisorEntry?: string;
   readonly log: Logger;
+  /** Signed bundles (DIR/<component>) and the release key they must verify with: see src/controller/attest.ts. */
+  readonly bundlesDir?: string;
+  readonly releasePubKeyPem?: string;
 }
 
 const MAX_BODY = 1024 * 1024;
@@ -44,6 +48,7 @@ export class Controller {
   private vpc!: VpcHost;
   private supervisor!: ComponentSupervisor;
   private ebs!: ComponentSupervisor;
+  private chip!: HostSecurityChip;
   private listener: NetServer | undefined;
   private tlsServer: HttpsServer | undefined;
   private connections = new Set<Socket>(); // accepted sockets of the current TLS server
@@ -70,10 +75,34 @@ export class Controller {
     }
     this.audit.append({ type: 'controller.start', pid: process.pid, hostId: this.identity.hostId, enrolled: this.identity.enrolment !== undefined });
 
+    // Measured start (src/controller/attest.ts): verify every bundle (signed mode) and extend
+    // the PCRs before any component is forked; a bundle that fails stops the start here.
+    let qemuPath: string | undefined;
+    try {
+      qemuPath = qemuBinary();
+    } catch {
+      qemuPath = undefined;
+    }
+    try {
+      this.chip = await HostSecurityChip.measuredStart({
+        hostConfig: { address: this.address, port: this.o.port },
+        ...(qemuPath !== undefined ? { qemuPath } : {}),
+        ...(this.o.bundlesDir !== undefined ? { bundlesDir: this.o.bundlesDir } : {}),
+        ...(this.o.releasePubKeyPem !== undefined ? { releasePubKeyPem: this.o.releasePubKeyPem } : {}),
+      });
+    } catch (e) {
+      const err = toReplyError(e);
+      this.audit.append({ type: 'controller.refused-start', error: err.code, message: err.message, file: (e as { context?: { file?: unknown } }).context?.file ?? null });
+      this.audit.close();
+      throw e;
+    }
+    this.audit.append({ type: 'security-chip.measured', mode: this.chip.mode, pcrs: this.chip.status()['pcrs'] });
+
     // The VPC card: guest NICs, switch, DHCP, IMDS, security groups (src/controller/vpc-host.ts).
     this.vpc = new VpcHost({
       home: this.o.home,
       log: this.o.log.child('vpc'),
+      entry: this.chip.entryFor('vpc-card'),
       onEvent: (e) => this.o.log.info('vpc card event', { ...e }),
       onLifecycle: (e) => this.audit.append({ type: `component.${String(e['event'])}`, component: 'vpc', ...e }),
     });
@@ -81,7 +110,7 @@ export class Controller {
 
     this.supervisor = new ComponentSupervisor({
       name: 'hypervisor',
-      entry: this.o.hypervisorEntry ?? distEntry('hypervisor/main.js'),
+      entry: this.o.hypervisorEntry ?? this.chip.entryFor('hypervisor'),
       args: ['--state-dir', paths.hypervisorDir],
       log: this.o.log.child('supervisor'),
       onEvent: (e) => this.onHypervisorEvent(e as unknown as HypervisorEvent),
@@ -365,6 +394,8 @@ export class Controller {
     switch (c.type) {
       case 'host.status':
         return this.hostStatus();
+      case 'host.attest':
+        return this.chip.attest(this.identity, c.params, await this.ebsCardPublicKey());
       case 'host.restart-component':
         return c.params.component === 'ebs' ? restartEbsCard(this.ebsContext()) : sup.restart();
       case 'ebs.info':
@@ -373,6 +404,7 @@ export class Controller {
       case 'volume.delete':
         return executeEbs(this.ebsContext(), c);
       case 'instance.start':
+        await this.chip.measureGuestImage(c.params.spec.image); // PCR 6, first use of the image
         return sup.request('instance.start', c.params, 180_000);
       case 'instance.stop':
         return sup.request('instance.stop', c.params, (c.params.deadlineMs ?? 60_000) + 60_000);
@@ -391,7 +423,7 @@ export class Controller {
     const dir = hostPaths(this.o.home).dir;
     return new ComponentSupervisor({
       name: 'ebs',
-      entry: distEntry('ebs/card/main.js'),
+      entry: this.chip.entryFor('ebs-card'),
       args: ['--root', join(dir, 'ebs'), '--socket-dir', join(dir, 'ebs', 'sockets')],
       log: this.o.log.child('ebs'),
       onEvent: (e) => this.o.log.info('ebs card event', { ...e }),
@@ -410,6 +442,20 @@ export class Controller {
         this.ebs = next;
       },
     };
+  }
+
+  /**
+   * The EBS card's public key (raw X25519, from card.info), bound into host.attest documents
+   * as public_key so that the region seals data keys only to the card of a measured host.
+   * undefined when the card does not answer (the document then carries no public_key).
+   */
+  private async ebsCardPublicKey(): Promise<Buffer | undefined> {
+    try {
+      const info = (await this.ebs.request('card.info', {}, 5_000)) as { publicKey?: unknown };
+      return typeof info.publicKey === 'string' ? Buffer.from(info.publicKey, 'base64') : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   private hostInfoCache: { pid: number | undefined; info: unknown } | undefined;
@@ -447,6 +493,7 @@ export class Controller {
       vcpus: cpus().length,
       controller: { pid: process.pid, rssBytes: process.memoryUsage().rss, port: this.port, address: this.address, auditRecords: this.audit.length },
       components: [hv, this.ebs.status()],
+      securityChip: this.chip.status(),
       hypervisor: info,
       instances,
       ...(hypervisorError ? { hypervisorError } : {}),

@@ -1,6 +1,7 @@
 // Entry point of the host controller process:
 //   node dist/src/controller/main.js --home DIR [--port N] [--listen ADDR]
 // (also `nitride controller run`). SIGTERM/SIGINT stop it cleanly; guests keep running.
+import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { describeError } from '../lib/errors.js';
 import { createLogger } from '../lib/log.js';
@@ -11,31 +12,46 @@ export interface RunArgs {
   readonly home: string;
   readonly port: number;
   readonly listen: string;
+  /** --bundles DIR --release-pubkey FILE: start the components from signed bundles (src/controller/attest.ts). */
+  readonly bundlesDir?: string;
+  readonly releasePubKeyPath?: string;
 }
 
 export function parseRunArgs(argv: readonly string[]): RunArgs {
   let home = nitrideHome();
   let port = 0;
   let listen = '127.0.0.1';
+  let bundlesDir: string | undefined;
+  let releasePubKeyPath: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = argv[i + 1];
-    if ((a === '--home' || a === '--port' || a === '--listen') && v === undefined) throw new Error(`${a} needs a value`);
+    if ((a === '--home' || a === '--port' || a === '--listen' || a === '--bundles' || a === '--release-pubkey') && v === undefined) throw new Error(`${a} needs a value`);
     if (a === '--home') home = v as string;
     else if (a === '--port') {
       port = Number(v);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error('--port must be 0..65535');
     } else if (a === '--listen') listen = v as string;
+    else if (a === '--bundles') bundlesDir = v as string;
+    else if (a === '--release-pubkey') releasePubKeyPath = v as string;
     else throw new Error(`unknown option ${String(a)}`);
     i++;
   }
-  return { home, port, listen };
+  if ((bundlesDir === undefined) !== (releasePubKeyPath === undefined)) throw new Error('--bundles and --release-pubkey go together');
+  return { home, port, listen, ...(bundlesDir !== undefined ? { bundlesDir } : {}), ...(releasePubKeyPath !== undefined ? { releasePubKeyPath } : {}) };
 }
 
 /** Runs the controller until SIGTERM/SIGINT; resolves with the exit code. */
 export async function runController(args: RunArgs): Promise<number> {
   const log = createLogger('controller');
-  const c = new Controller({ home: args.home, port: args.port, listen: args.listen, log });
+  const c = new Controller({
+    home: args.home,
+    port: args.port,
+    listen: args.listen,
+    log,
+    ...(args.bundlesDir !== undefined ? { bundlesDir: args.bundlesDir } : {}),
+    ...(args.releasePubKeyPath !== undefined ? { releasePubKeyPem: readFileSync(args.releasePubKeyPath, 'utf8') } : {}),
+  });
   await c.start();
   return new Promise<number>((resolve) => {
     let stopping = false;
@@ -62,7 +78,7 @@ if (isMain) {
   try {
     args = parseRunArgs(process.argv.slice(2));
   } catch (e) {
-    process.stderr.write(`controller: ${describeError(e)}\nusage: controller --home DIR [--port N] [--listen ADDR]\n`);
+    process.stderr.write(`controller: ${describeError(e)}\nusage: controller --home DIR [--port N] [--listen ADDR] [--bundles DIR --release-pubkey FILE]\n`);
     process.exit(2);
   }
   runController(args).then(

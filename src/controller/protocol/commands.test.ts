@@ -47,7 +47,7 @@ test('every listed type has a parser', () => {
   for (const t of COMMAND_TYPES) {
     const params = isVpcCommandType(t)
       ? VPC_COMMAND_EXAMPLES[t]
-      : t === 'instance.start' ? { spec } : t === 'host.restart-component' ? { component: 'hypervisor' } : t === 'volume.attach' ? { instanceId: 'i-01234567', volumeId: 'vol-01234567', sizeBytes: 4096, sealedKey: null } : t === 'volume.detach' ? { instanceId: 'i-01234567', volumeId: 'vol-01234567' } : t === 'volume.delete' ? { volumeId: 'vol-01234567' } : t === 'instance.qmp' ? { instanceId: 'i-01234567', execute: 'query-status' } : t.startsWith('instance.') && t !== 'instance.list' ? { instanceId: 'i-01234567' } : {};
+      : t === 'host.attest' ? { nonce: 'ab'.repeat(32) } : t === 'instance.start' ? { spec } : t === 'host.restart-component' ? { component: 'hypervisor' } : t === 'volume.attach' ? { instanceId: 'i-01234567', volumeId: 'vol-01234567', sizeBytes: 4096, sealedKey: null } : t === 'volume.detach' ? { instanceId: 'i-01234567', volumeId: 'vol-01234567' } : t === 'volume.delete' ? { volumeId: 'vol-01234567' } : t === 'instance.qmp' ? { instanceId: 'i-01234567', execute: 'query-status' } : t.startsWith('instance.') && t !== 'instance.list' ? { instanceId: 'i-01234567' } : {};
     assert.equal(parseCommandBody(t, params).type, t);
   }
 });
@@ -68,6 +68,9 @@ test('envelope refusals have stable codes', () => {
 });
 
 test('params refusals name the field', () => {
+  assert.equal(code(() => parseCommandBody('host.attest', { nonce: 'ab' })), 'InvalidParameter'); // shorter than 16 bytes
+  assert.equal(code(() => parseCommandBody('host.attest', { nonce: 'ab'.repeat(32), extra: 1 })), 'InvalidParameter');
+  assert.deepEqual(parseCommandBody('host.attest', { nonce: 'ab'.repeat(32), userData: '00' }).params, { nonce: 'ab'.repeat(32), userData: '00' });
   assert.equal(code(() => parseCommandBody('host.status', { x: 1 })), 'InvalidParameter');
   assert.equal(code(() => parseCommandBody('host.status', [])), 'InvalidParameter');
   assert.equal(code(() => parseCommandBody('host.restart-component', { component: 'vpc-x' })), 'InvalidParameter');

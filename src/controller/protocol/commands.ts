@@ -8,6 +8,7 @@
 //   reply: { v: 1, id, ok: true, result } | { v: 1, id, ok: false, error: {code, kind, message} }
 import type { InstanceSpec } from '../../hypervisor/protocol/messages.js';
 import { ControllerError, type ReplyError } from '../errors.js';
+import { parseAttestParams, type AttestParams } from '../../security-chip/protocol/attest-wire.js';
 import { isVpcCommandType, parseVpcCommand, VPC_COMMAND_TYPES, type VpcCommandBody } from './vpc-commands.js';
 
 export const CONTROLLER_PROTOCOL_VERSION = 1;
@@ -19,6 +20,7 @@ export const ROLE_OPERATOR = 'nitride-operator'; // may send READ_ONLY_TYPES onl
 export type ControllerCommandBody =
   | VpcCommandBody
   | { readonly type: 'host.status'; readonly params: Record<string, never> }
+  | { readonly type: 'host.attest'; readonly params: AttestParams }
   | { readonly type: 'host.restart-component'; readonly params: { readonly component: 'hypervisor' | 'ebs' } }
   | { readonly type: 'instance.start'; readonly params: { readonly spec: InstanceSpec } }
   | { readonly type: 'instance.stop'; readonly params: { readonly instanceId: string; readonly force?: boolean; readonly deadlineMs?: number } }
@@ -61,6 +63,7 @@ export type ControllerReply =
 export const COMMAND_TYPES: readonly CommandType[] = [
   ...VPC_COMMAND_TYPES,
   'host.status',
+  'host.attest',
   'host.restart-component',
   'instance.start',
   'instance.stop',
@@ -191,6 +194,14 @@ export function parseCommandBody(type: unknown, params: unknown): ControllerComm
     case 'instance.list':
     case 'ebs.info':
       return { type: t, params: empty(params, w) };
+    case 'host.attest':
+      // Region-initiated attestation (docs/SECURITY-CHIP.md): {nonce: hex, userData?: hex}.
+      try {
+        return { type: t, params: parseAttestParams(params) };
+      } catch (e) {
+        const ctx = (e as { context?: Record<string, unknown> }).context ?? {};
+        throw bad('InvalidParameter', `params: ${(e as Error).message}`, ctx);
+      }
     case 'volume.attach': {
       onlyKeys(params, ['instanceId', 'volumeId', 'sizeBytes', 'sealedKey', 'ephemeral'], w);
       const sizeBytes = optInt(params, 'sizeBytes', w, 4096, 16384 * 2 ** 30);
