@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import * as C from '../../src/ebs/protocol/constants.js';
+import { distEntry } from '../../src/lib/paths.js';
 import { RawNbdClient, requireTool, run, startServe, type RunningServer } from '../../src/ebs/testing/standalone.js';
 
 let dir = '';
@@ -227,4 +228,18 @@ test('plain export (no key) stores bytes as written', async () => {
   assert.equal(r.status, 0, r.stderr);
   const raw = await readFile(s.file);
   assert.ok(raw.subarray(4096, 8192).equals(Buffer.alloc(4096, 0x5a)));
+});
+
+test('nitride nbd serve: bad arguments and bad keys are refused before anything is served', async () => {
+  const main = distEntry('cli/main.js');
+  let r = run(process.execPath, [main, 'nbd', 'serve', '--socket', join(dir, 'x.sock')]);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /--file is required/);
+  r = run(process.execPath, [main, 'nbd', 'serve', '--file', join(dir, 'x.img'), '--size', '1M']);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /--socket PATH or --port N/);
+  await writeFile(join(dir, 'short.key'), randomBytes(32));
+  r = run(process.execPath, [main, 'nbd', 'serve', '--file', join(dir, 'x.img'), '--size', '1M', '--key-file', join(dir, 'short.key'), '--socket', join(dir, 'x.sock')]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /EBS_BAD_KEY/);
 });

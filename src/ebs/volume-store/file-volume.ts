@@ -14,6 +14,7 @@ const SYNC_MODE = process.env['NITRIDE_EBS_SYNC_IO'] ?? 'reads';
 // the addon is built (NITRIDE_EBS_BATCH_WRITES=off: one fs.write each).
 const SYNC_IO = SYNC_MODE === 'all';
 const BATCH_WRITES = process.env['NITRIDE_EBS_BATCH_WRITES'] !== 'off';
+const BATCH_JOBS = 4; // libuv's default thread-pool size
 
 interface QueuedWrite {
   readonly buf: Buffer;
@@ -143,20 +144,26 @@ export class FileVolume implements VolumeHandle {
     return new Promise<void>((resolve, reject) => {
       if (this.queued.length === 0) {
         setImmediate(() => {
-          const batch = this.queued;
+          const all = this.queued;
           this.queued = [];
-          (addon.pwriteBatch as NonNullable<typeof addon.pwriteBatch>)(
-            this.fd,
-            batch.map((w) => w.buf),
-            batch.map((w) => w.pos),
-            (errno) => {
-              if (errno === 0) for (const w of batch) w.resolve();
-              else {
-                const code = ERRNO_NAMES[errno] ?? 'EIO';
-                for (const w of batch) w.reject(Object.assign(new Error(`pwrite failed: ${code}`), { code, errno: -errno }));
-              }
-            },
-          );
+          // Up to BATCH_JOBS jobs run in parallel, so a write stalled by writeback throttling
+          // does not hold every other write of the turn behind it.
+          const per = Math.ceil(all.length / BATCH_JOBS);
+          for (let i = 0; i < all.length; i += per) {
+            const batch = all.slice(i, i + per);
+            (addon.pwriteBatch as NonNullable<typeof addon.pwriteBatch>)(
+              this.fd,
+              batch.map((w) => w.buf),
+              batch.map((w) => w.pos),
+              (errno) => {
+                if (errno === 0) for (const w of batch) w.resolve();
+                else {
+                  const code = ERRNO_NAMES[errno] ?? 'EIO';
+                  for (const w of batch) w.reject(Object.assign(new Error(`pwrite failed: ${code}`), { code, errno: -errno }));
+                }
+              },
+            );
+          }
         });
       }
       this.queued.push({ buf, pos, resolve, reject });
