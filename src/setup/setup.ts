@@ -5,6 +5,7 @@ import { DEBIAN_PACKAGES, installPackages, missingPackages } from './packages.js
 import { ensureQemuUser } from './qemu-user.js';
 import { ensureImage } from '../image/build.js';
 import { buildNativeXts, nativeXtsPath } from '../ebs/xts/native.js';
+import { buildNativeGcm, nativeGcmPath } from '../vpc/underlay/native.js';
 import { existsSync } from 'node:fs';
 import { imageCacheDir } from '../lib/paths.js';
 
@@ -43,6 +44,10 @@ export async function runSetup(opts: SetupOptions = {}): Promise<void> {
     xtsSay('building with node-gyp against this Node and its OpenSSL …');
     xtsSay(`built ${buildNativeXts({ log: xtsSay })}`);
   }
+
+  const gcmSay = step('native AES-256-GCM addon for the VPC underlay (native/gcm)');
+  if (existsSync(nativeGcmPath())) gcmSay('present');
+  else gcmSay(`built ${buildNativeGcm({ log: gcmSay })}`);
 
   const imgSay = step('guest image nitride-minimal');
   const manifest = await ensureImage({ cacheDir: imageCacheDir(), say: imgSay });

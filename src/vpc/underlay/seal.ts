@@ -13,6 +13,7 @@
 // 1436 bytes (an IP MTU of 1422; the region's DHCP hands out 1420).
 import { createCipheriv, createDecipheriv, hkdfSync } from 'node:crypto';
 import { VpcError } from '../errors.js';
+import { loadNativeGcm } from './native.js';
 
 export const HEADER_BYTES = 20;
 export const TAG_BYTES = 16;
@@ -23,13 +24,17 @@ const MAGIC = 0x4e35;
 export interface DirectionKey {
   readonly key: Buffer; // 32 bytes
   readonly salt: Buffer; // 4 bytes
+  /** The native addon's context for the key (native/gcm), when the addon is built. */
+  readonly native?: unknown;
 }
 
 /** The key of one direction (from → to) of a host pair, from the pair's 32-byte secret. */
 export function directionKey(pairSecret: Buffer, epoch: number, from: string, to: string): DirectionKey {
   if (pairSecret.length !== 32) throw new VpcError('InvalidKey', 'invalid', 'A host-pair secret is 32 bytes.');
   const okm = Buffer.from(hkdfSync('sha256', pairSecret, Buffer.from(`epoch:${epoch}`), Buffer.from(`nitride-underlay-v1 ${from}->${to}`), 36));
-  return { key: okm.subarray(0, 32), salt: okm.subarray(32, 36) };
+  const key = okm.subarray(0, 32);
+  const n = loadNativeGcm();
+  return { key, salt: okm.subarray(32, 36), ...(n ? { native: n.createKey(key) } : {}) };
 }
 
 export class Sealer {
@@ -53,6 +58,11 @@ export class Sealer {
     const nonce = Buffer.allocUnsafe(12);
     this.k.salt.copy(nonce, 0);
     out.copy(nonce, 4, 12, 20);
+    const gcm = this.k.native !== undefined ? loadNativeGcm() : undefined;
+    if (gcm) {
+      gcm.seal(this.k.native, nonce, out.subarray(0, HEADER_BYTES), frame, out.subarray(HEADER_BYTES));
+      return out;
+    }
     const cipher = createCipheriv('aes-256-gcm', this.k.key, nonce);
     cipher.setAAD(out.subarray(0, HEADER_BYTES));
     const n = cipher.update(frame).copy(out, HEADER_BYTES);
@@ -126,6 +136,13 @@ export class Opener {
     const nonce = Buffer.allocUnsafe(12);
     e.k.salt.copy(nonce, 0);
     d.copy(nonce, 4, 12, 20);
+    const gcm = e.k.native !== undefined ? loadNativeGcm() : undefined;
+    if (gcm) {
+      const frame = Buffer.allocUnsafe(d.length - HEADER_BYTES - TAG_BYTES);
+      if (!gcm.open(e.k.native, nonce, d.subarray(0, HEADER_BYTES), d.subarray(HEADER_BYTES), frame)) return { ok: false, reason: 'auth' };
+      if (!e.window.check(d.readBigUInt64BE(12))) return { ok: false, reason: 'replay' };
+      return { ok: true, vni: d.readUInt32BE(8), frame };
+    }
     const decipher = createDecipheriv('aes-256-gcm', e.k.key, nonce);
     decipher.setAAD(d.subarray(0, HEADER_BYTES));
     decipher.setAuthTag(d.subarray(d.length - TAG_BYTES));

@@ -1,0 +1,10 @@
+{
+  "targets": [
+    {
+      "target_name": "nitride_gcm",
+      "sources": ["gcm.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra"],
+      "defines": ["NAPI_VERSION=8"]
+    }
+  ]
+}
