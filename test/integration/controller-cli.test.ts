@@ -1,7 +1,7 @@
 // The `nitride host` and `nitride controller` command lines, run as real processes.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -93,7 +93,11 @@ test('host init, enroll-token and status; controller run through the CLI; status
     assert.equal(st2.live.components[0]?.name, 'hypervisor');
 
     const hv = childPids(proc.pid ?? 0);
-    assert.equal(hv.length, 1, 'the controller has one child: the hypervisor');
+    // The controller's children are its components: the hypervisor and the cards.
+    const cmdlines = hv.map((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
+    assert.ok(cmdlines.some((c) => c.includes('hypervisor/main.js')), cmdlines.join('\n'));
+    assert.ok(cmdlines.some((c) => c.includes('vpc/main.js')), cmdlines.join('\n'));
+    assert.ok(cmdlines.every((c) => /hypervisor\/main\.js|vpc\/main\.js|ebs\/card\/main\.js/.test(c)), `only components: ${cmdlines.join('\n')}`);
     const exited = new Promise<number | null>((r) => proc?.once('exit', (c) => r(c)));
     proc.kill('SIGTERM');
     assert.equal(await exited, 0);
