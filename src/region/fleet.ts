@@ -11,6 +11,7 @@ import type { Collection } from './repo.js';
 import type { RegionPki } from './pki.js';
 import { DEFAULT_AZ, type HostRecord } from './ec2/model.js';
 import type { HostFleet, HostInstanceInfo, InstanceService } from './ec2/instances.js';
+import type { AttestedHost, HostVerdict, RegionAttestation } from './attestation.js';
 
 const log = createLogger('region.fleet');
 
@@ -20,6 +21,8 @@ export interface HostStatus {
   readonly lastSeen: string | undefined;
   readonly error: string | undefined;
   readonly accel: string | undefined;
+  /** The latest attestation verdict (src/region/attestation.ts); null before the first. */
+  readonly attestation?: HostVerdict | null;
 }
 
 /**
@@ -41,6 +44,8 @@ export class Fleet implements HostFleet {
   private timer: NodeJS.Timeout | undefined;
   private instances: InstanceService | undefined;
   private passing: Promise<void> | undefined;
+  /** Attestation gates placement and key release (set by the region; src/region/attestation.ts). */
+  attestation: RegionAttestation | undefined;
 
   constructor(
     private readonly hostsRepo: Collection<HostRecord>,
@@ -52,7 +57,24 @@ export class Fleet implements HostFleet {
   }
 
   hostStatus(): HostStatus[] {
-    return this.hostsRepo.all().map((h) => this.status.get(h.id) ?? { hostId: h.id, reachable: false, lastSeen: undefined, error: undefined, accel: undefined });
+    return this.hostsRepo.all().map((h) => ({
+      ...(this.status.get(h.id) ?? { hostId: h.id, reachable: false, lastSeen: undefined, error: undefined, accel: undefined }),
+      attestation: this.attestation?.statusOf(h.id) ?? null,
+    }));
+  }
+
+  /** The hosts among ids that passed attestation (all of them when the region has no attestation). */
+  placeable(ids: readonly string[]): Promise<ReadonlySet<string>> {
+    return this.attestation ? this.attestation.placeable(ids) : Promise.resolve(new Set(ids));
+  }
+
+  /**
+   * Call before releasing a key to a host (the EBS attach path): resolves with the EBS card
+   * public key the host's fresh (≤ 60 s) attestation bound, or throws
+   * InsufficientInstanceCapacity when the host failed attestation.
+   */
+  async requireAttestedHost(hostId: string): Promise<AttestedHost | undefined> {
+    return this.attestation?.requireAttestedHost(hostId, 'key-release');
   }
 
   private client(h: HostRecord): ControllerClient {
@@ -68,6 +90,8 @@ export class Fleet implements HostFleet {
     const h = this.hostsRepo.get(hostId);
     if (!h) throw new Ec2Error('InternalError', `Host ${hostId} is not known to the region.`);
     const timeout = opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {};
+    // No guest starts on a host that has not attested within the last minute.
+    if (type === 'instance.start' && this.attestation) await this.attestation.requireAttestedHost(hostId, 'placement');
     try {
       return await this.client(h).send(type, params, { id: commandUuid(opts.id), ...timeout });
     } catch (e) {
@@ -102,6 +126,7 @@ export class Fleet implements HostFleet {
     this.clients.get(rec.id)?.close();
     this.clients.delete(rec.id);
     await this.refreshCapacity(rec.id);
+    await this.attestation?.enrolled(rec.id);
     return this.hostsRepo.get(rec.id)!;
   }
 
@@ -144,6 +169,7 @@ export class Fleet implements HostFleet {
         const report = Array.isArray(list) ? list : list.instances;
         this.status.set(h.id, { hostId: h.id, reachable: true, lastSeen: new Date().toISOString(), error: undefined, accel: report[0]?.accel });
         if (h.memoryMiB === 0) await this.refreshCapacity(h.id);
+        if (this.attestation) await this.attestation.verdict(h.id, 'periodic'); // notices a host whose measurements changed
         await svc.reconcileHost(h.id, report);
       } catch (e) {
         const prev = this.status.get(h.id);

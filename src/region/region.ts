@@ -19,6 +19,7 @@ import { VolumeService, type EbsDefaultsRecord, type VolumeRecord } from './ec2/
 import { VpcHostSync, loadOrCreateImdsKey } from './ec2/vpc-hosts.js';
 import { VpcService, type EniRecord, type SecurityGroupRecord, type SubnetRecord, type VpcRecord } from './ec2/vpc.js';
 import { Fleet } from './fleet.js';
+import { RegionAttestation, type AttestationPolicyRecord } from './attestation.js';
 import { enrollToken, startLocalController, stopLocalController } from './local-host.js';
 import { loadOrCreateRegionPki } from './pki.js';
 import { Collection } from './repo.js';
@@ -66,6 +67,9 @@ export class Region {
     private readonly opts: RegionOptions,
   ) {}
 
+  /** EBS volumes (set once open() composed the services). */
+  volumes: VolumeService | undefined;
+
   static async open(opts: RegionOptions): Promise<Region> {
     const dir = join(opts.home, 'region');
     mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -81,6 +85,10 @@ export class Region {
     await Promise.all([instancesRepo.load(), imagesRepo.load(), hostsRepo.load()]);
 
     const fleet = new Fleet(hostsRepo, pki);
+    // Attestation gates placement and key release (src/region/attestation.ts).
+    const policiesRepo = new Collection<AttestationPolicyRecord>(store, 'region/attestation/');
+    await policiesRepo.load();
+    fleet.attestation = new RegionAttestation({ fleet, policies: policiesRepo, caPem: pki.ca.certPem, trail });
     const instances = new InstanceService(instancesRepo, imagesRepo, fleet);
     const vpcRepos = {
       vpcs: new Collection<VpcRecord>(store, 'ec2/vpcs/'),
@@ -161,9 +169,11 @@ export class Region {
       pki,
       opts,
     );
+    region.volumes = volumes;
     region.writeAwsConfig();
     if (opts.localHost) await region.attachLocalHost();
     fleet.startReconciling(instances, opts.reconcileIntervalMs ?? 2000);
+    volumes.startWatching(opts.reconcileIntervalMs ?? 2000);
     log.info('region up', { endpoint, hosts: fleet.hosts().length });
     return region;
   }
@@ -171,6 +181,8 @@ export class Region {
   /** Starts (or finds) the local controller and enrols it when it is new. */
   async attachLocalHost(): Promise<void> {
     const { runtime } = await startLocalController(this.home);
+    // The local controller runs from this region's own tree: it must attest that tree.
+    await this.fleet.attestation?.expectLocalDevTree(runtime.hostId);
     const known = this.fleet.hosts().find((h) => h.id === runtime.hostId);
     if (runtime.enrolled && known) {
       await this.fleet.relocate(known.id, runtime.address, runtime.port);
@@ -203,6 +215,7 @@ export class Region {
 
   async close(): Promise<void> {
     this.instances.close();
+    await this.volumes?.close();
     await this.fleet.close();
     await this.instances.idle();
     await this.api.close();

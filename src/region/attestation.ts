@@ -1,0 +1,289 @@
+// "Attestation gates everything" (issue 6, item 4), the region's side.
+//
+// The region asks a host's controller for a fresh attestation (host.attest with a nonce from
+// the region's NonceBook — a request the region initiates, like every controller command) at
+// enrolment, before it places an instance on the host, and before a key release (the EBS path
+// calls requireAttestedHost(hostId)). The reply is judged by gateHostAttestation against the
+// region CA, the nonce, the host asked, and the host's policy:
+//
+//   - a release policy (ReleaseMeasurements, the latest measurement each of PCR 1–4 and 7
+//     must carry) when the host is assigned a release (assignRelease) — for hosts running
+//     signed bundles;
+//   - for the local host that `nitride start` runs from the region's own tree, the
+//     region's own dev-tree measurement (devTreeDigest) for PCR 1–4: the region checks that
+//     the controller runs the very code the region runs;
+//   - otherwise "trust on first attestation": the latest measurements of PCR 0–5 and 7 seen
+//     at enrolment are recorded and every later attestation must match them. This detects a
+//     change of the host's code, QEMU or configuration after enrolment; it does NOT prove
+//     that what ran at enrolment was good.
+//
+// A refused host gets no instances (it is left out of placement, so RunInstances and
+// StartInstances answer InsufficientInstanceCapacity when no other host fits) and no keys
+// (requireAttestedHost throws). Every verdict is written to the region audit trail as a
+// NitrideHostAttestation event, and the latest per host is in statusOf()/status() (shown
+// by the fleet's host status). An ok verdict is reused for VERDICT_TTL_MS (60 s) so that
+// placement does not pay a round trip and a signature per call; a refusal is not cached
+// for longer than a retry (10 s) so a repaired host comes back quickly.
+import type { AuditTrail } from '../audit/trail.js';
+import { devTreeDigest } from '../controller/attest.js';
+import { createLogger } from '../lib/log.js';
+import { describeError } from '../lib/errors.js';
+import { gateHostAttestation, type GateVerdict } from '../security-chip/host-attest.js';
+import { NonceBook } from '../security-chip/nonce-book.js';
+import { parseAttestReply } from '../security-chip/protocol/attest-wire.js';
+import type { ReleaseMeasurements } from '../security-chip/policy.js';
+import { Ec2Error } from './protocol/errors.js';
+import type { Collection } from './repo.js';
+import { REGION_NAME } from './ec2/model.js';
+
+const log = createLogger('region.attestation');
+
+export const VERDICT_TTL_MS = 60_000;
+export const REFUSAL_RETRY_MS = 10_000;
+
+/** Registers judged by trust on first attestation (6, guest images, grows with use). */
+const TOFU_PCRS = [0, 1, 2, 3, 4, 5, 7];
+
+/** One stored policy: a release's measurements, or one host's expectation. */
+export interface AttestationPolicyRecord {
+  /** `release:<name>` or `host:<hostId>`. */
+  readonly id: string;
+  readonly kind: 'release' | 'host-release' | 'tofu' | 'dev-local';
+  /** kind release: the measurements; kind host-release: the release name in measurements.release. */
+  readonly measurements: ReleaseMeasurements;
+  readonly recordedAt: string;
+}
+
+export interface HostVerdict {
+  readonly hostId: string;
+  readonly ok: boolean;
+  /** Refused only because the host did not answer (no document to judge). */
+  readonly unreachable: boolean;
+  readonly at: string;
+  /** Why the region asked: enrolment, placement, key-release, status. */
+  readonly reason: string;
+  readonly policy: string | null;
+  readonly code: string | null;
+  readonly message: string | null;
+  readonly mismatches: readonly { pcr: number; expected: string; actual: string | null }[];
+  /** base64 of the EBS card public key the document binds (public_key), when any. */
+  readonly ebsCardPublicKey: string | null;
+}
+
+/** What requireAttestedHost returns: the card key to seal data keys to (from the attested document). */
+export interface AttestedHost {
+  readonly hostId: string;
+  readonly ebsCardPublicKey: Buffer | null;
+  readonly verdict: HostVerdict;
+}
+
+export interface AttestationFleet {
+  send(hostId: string, type: string, params: Record<string, unknown>, opts: { id: string; timeoutMs?: number }): Promise<unknown>;
+}
+
+export interface RegionAttestationOptions {
+  readonly fleet: AttestationFleet;
+  readonly policies: Collection<AttestationPolicyRecord>;
+  readonly caPem: string;
+  readonly trail?: AuditTrail;
+  readonly now?: () => number;
+}
+
+export class RegionAttestation {
+  private readonly book = new NonceBook();
+  private readonly verdicts = new Map<string, { v: HostVerdict; t: number; publicKey: Buffer | null }>();
+  private readonly inflight = new Map<string, Promise<HostVerdict>>();
+  private readonly now: () => number;
+
+  constructor(private readonly o: RegionAttestationOptions) {
+    this.now = o.now ?? Date.now;
+  }
+
+  // ---- policy store --------------------------------------------------------------
+
+  /** Stores (or replaces) a release's measurements, e.g. from releaseMeasurements(release, bundles). */
+  async setReleasePolicy(m: ReleaseMeasurements): Promise<void> {
+    await this.o.policies.put({ id: `release:${m.release}`, kind: 'release', measurements: m, recordedAt: new Date(this.now()).toISOString() });
+  }
+
+  /** Assigns a host to a release: from now on it must attest that release's measurements. */
+  async assignRelease(hostId: string, release: string): Promise<void> {
+    if (!this.o.policies.get(`release:${release}`)) throw new Ec2Error('InvalidParameterValue', `No policy is stored for release ${release}.`);
+    await this.o.policies.put({ id: `host:${hostId}`, kind: 'host-release', measurements: { release, measurements: {} }, recordedAt: new Date(this.now()).toISOString() });
+    this.verdicts.delete(hostId);
+  }
+
+  /** The local host started from this region's own tree: PCR 1–4 must be this tree's dev measurement. */
+  async expectLocalDevTree(hostId: string): Promise<void> {
+    const d = devTreeDigest().digest;
+    await this.o.policies.put({
+      id: `host:${hostId}`,
+      kind: 'dev-local',
+      measurements: { release: 'dev-local', measurements: { '1': d, '2': d, '3': d, '4': d } },
+      recordedAt: new Date(this.now()).toISOString(),
+    });
+    this.verdicts.delete(hostId);
+  }
+
+  /** The measurements a host is held to, or undefined (no policy yet: trust on first attestation). */
+  policyOf(hostId: string): ReleaseMeasurements | undefined {
+    const h = this.o.policies.get(`host:${hostId}`);
+    if (!h) return undefined;
+    if (h.kind === 'host-release') {
+      const r = this.o.policies.get(`release:${h.measurements.release}`);
+      // An assigned release whose policy was removed: an empty policy would pass anything.
+      return r?.measurements ?? { release: h.measurements.release, measurements: { '1': 'f'.repeat(96) } };
+    }
+    return h.measurements;
+  }
+
+  // ---- attestation ---------------------------------------------------------------
+
+  /**
+   * At enrolment: attests, and records trust-on-first-attestation measurements when the host
+   * has no policy. (A host enrolled before the region had attestation gets its TOFU record at
+   * its first attestation, whatever the reason.)
+   */
+  async enrolled(hostId: string): Promise<HostVerdict> {
+    this.verdicts.delete(hostId);
+    return this.attest(hostId, 'enrolment');
+  }
+
+  /** A fresh attestation, always (no cache). Never throws: a failure is a refused verdict. */
+  attest(hostId: string, reason: string): Promise<HostVerdict> {
+    const running = this.inflight.get(hostId);
+    if (running) return running;
+    const p = this.attestNow(hostId, reason).finally(() => this.inflight.delete(hostId));
+    this.inflight.set(hostId, p);
+    return p;
+  }
+
+  private async attestNow(hostId: string, reason: string): Promise<HostVerdict> {
+    const nonce = this.book.issue().toString('hex');
+    let verdict: HostVerdict;
+    let publicKey: Buffer | null = null;
+    try {
+      const reply = await this.o.fleet.send(hostId, 'host.attest', { nonce }, { id: `attest:${hostId}:${nonce.slice(0, 32)}`, timeoutMs: 15_000 });
+      let policy = this.policyOf(hostId);
+      let tofuRecorded = false;
+      if (policy === undefined) {
+        // Trust on first attestation: the latest measurement of each register, as reported.
+        // gateHostAttestation below still checks the signature, nonce, host and that the log
+        // replays to the signed PCRs, so what is recorded is what the host signed.
+        const { eventLog } = parseAttestReply(reply);
+        const latest: Record<string, string> = {};
+        for (const e of eventLog) if (TOFU_PCRS.includes(e.pcrIndex)) latest[String(e.pcrIndex)] = e.digest;
+        policy = { release: `tofu:${hostId}`, measurements: latest };
+        tofuRecorded = true;
+      }
+      const g: GateVerdict = gateHostAttestation(reply, { caPem: this.o.caPem, nonceBook: this.book, hostId, ...(policy !== undefined && Object.keys(policy.measurements).length > 0 ? { measurements: policy } : {}) });
+      if (g.ok) {
+        publicKey = g.attestation.publicKey;
+        if (tofuRecorded && policy !== undefined) {
+          await this.o.policies.put({ id: `host:${hostId}`, kind: 'tofu', measurements: policy, recordedAt: new Date(this.now()).toISOString() });
+        }
+      }
+      verdict = {
+        hostId,
+        ok: g.ok && policy !== undefined,
+        unreachable: false,
+        at: new Date(this.now()).toISOString(),
+        reason,
+        policy: policy?.release ?? null,
+        code: g.ok ? (policy === undefined ? 'AttestationNoPolicy' : null) : g.code,
+        message: g.ok ? (policy === undefined ? `The region holds no PCR policy for host ${hostId}; it is attested at enrolment.` : null) : g.message,
+        mismatches: g.ok ? [] : g.mismatches,
+        ebsCardPublicKey: publicKey ? publicKey.toString('base64') : null,
+      };
+    } catch (e) {
+      verdict = {
+        hostId,
+        ok: false,
+        unreachable: true,
+        at: new Date(this.now()).toISOString(),
+        reason,
+        policy: this.policyOf(hostId)?.release ?? null,
+        code: (e as { code?: unknown }).code !== undefined ? String((e as { code?: unknown }).code) : 'AttestationUnavailable',
+        message: `The host did not answer host.attest: ${describeError(e)}`.slice(0, 500),
+        mismatches: [],
+        ebsCardPublicKey: null,
+      };
+    }
+    const prev = this.verdicts.get(hostId)?.v;
+    this.verdicts.set(hostId, { v: verdict, t: this.now(), publicKey });
+    if (!verdict.ok) log.warn('host attestation refused', { hostId, code: verdict.code, reason });
+    // Every refusal and every change is audited; a periodic re-attestation that stays ok is not
+    // (it would add a record per host per minute and say nothing new).
+    if (!(reason === 'periodic' && verdict.ok && prev?.ok === true)) await this.audit(verdict);
+    return verdict;
+  }
+
+  private async audit(v: HostVerdict): Promise<void> {
+    if (!this.o.trail) return;
+    try {
+      await this.o.trail.record({
+        eventSource: 'nitride.region',
+        eventName: 'NitrideHostAttestation',
+        awsRegion: REGION_NAME,
+        sourceIPAddress: 'nitride.region',
+        userIdentity: { type: 'Unknown', principalId: 'nitride-region' },
+        requestParameters: { hostId: v.hostId, reason: v.reason },
+        responseElements: { verdict: v.ok ? 'attested' : 'refused', policy: v.policy, mismatches: v.mismatches.map((m) => ({ pcr: m.pcr, expected: m.expected, actual: m.actual })) },
+        ...(v.ok ? {} : { errorCode: v.code ?? 'AttestationRefused', errorMessage: v.message ?? '' }),
+        requestID: `attest-${v.hostId}-${Date.parse(v.at)}`,
+        readOnly: true,
+      });
+    } catch (e) {
+      log.error('the attestation verdict could not be audited', { hostId: v.hostId, error: describeError(e) });
+    }
+  }
+
+  /** The latest verdict, however old. */
+  statusOf(hostId: string): HostVerdict | undefined {
+    return this.verdicts.get(hostId)?.v;
+  }
+
+  /** A verdict no older than the TTL (ok: 60 s; refusal: 10 s), else a fresh attestation. */
+  async verdict(hostId: string, reason: string): Promise<HostVerdict> {
+    const c = this.verdicts.get(hostId);
+    if (c && this.now() - c.t < (c.v.ok ? VERDICT_TTL_MS : REFUSAL_RETRY_MS)) return c.v;
+    return this.attest(hostId, reason);
+  }
+
+  /**
+   * THE HOOK for every path that gives a host an instance or a key: resolves when the host
+   * attested (within the last 60 s) against its policy, with the EBS card public key the
+   * document bound (seal data keys to THIS key, not to one read elsewhere); throws an
+   * Ec2Error otherwise (InsufficientInstanceCapacity, since to EC2's callers a host that
+   * may not run guests is missing capacity; context.attestation has the verdict).
+   */
+  async requireAttestedHost(hostId: string, reason = 'key-release'): Promise<AttestedHost> {
+    const v = await this.verdict(hostId, reason);
+    if (!v.ok) {
+      throw new Ec2Error('InsufficientInstanceCapacity', `Host ${hostId} failed attestation (${v.code ?? 'refused'}); it gets no instances and no keys.`, {
+        context: { hostId, attestation: { code: v.code, policy: v.policy, mismatches: v.mismatches } },
+        httpStatus: 500,
+      });
+    }
+    const c = this.verdicts.get(hostId);
+    return { hostId, ebsCardPublicKey: c?.publicKey ?? null, verdict: v };
+  }
+
+  /**
+   * The hosts among ids that may be chosen for an instance (fresh attestations as needed, in
+   * parallel): those that attested, and those that could not be asked (unreachable) — an
+   * instance placed on an unreachable host stays pending, and its instance.start is sent only
+   * after requireAttestedHost passes (Fleet.send). A host whose document was judged and
+   * refused is never chosen.
+   */
+  async placeable(ids: readonly string[]): Promise<Set<string>> {
+    const out = new Set<string>();
+    await Promise.all(
+      ids.map(async (id) => {
+        const v = await this.verdict(id, 'placement');
+        if (v.ok || v.unreachable) out.add(id);
+      }),
+    );
+    return out;
+  }
+}
