@@ -70,8 +70,8 @@ export class EbsCard {
 
   constructor(private readonly o: CardOptions) {}
 
-  info(): { publicKey: string; pid: number; volumes: number } {
-    return { publicKey: this.pair.publicKey.toString('base64'), pid: process.pid, volumes: this.exports.size };
+  info(): { publicKey: string; pid: number; volumes: number; volumeIds: string[] } {
+    return { publicKey: this.pair.publicKey.toString('base64'), pid: process.pid, volumes: this.exports.size, volumeIds: [...this.exports.keys()].sort() };
   }
 
   list(): AttachedVolume[] {
@@ -151,7 +151,7 @@ export class EbsCard {
       const e = this.exports.get(volumeId);
       if (!e) return { volumeId, detached: false };
       this.exports.delete(volumeId);
-      await e.handle.close(); // flushes, closes the file, destroys the key
+      await closeExport(e.handle); // flushes, closes the file, destroys the key
       e.key?.fill(0);
       if (e.ephemeral) await this.o.store.delete(volumeId).catch(() => undefined);
       this.o.log.info('volume detached', { volumeId, ephemeral: e.ephemeral });
@@ -167,7 +167,7 @@ export class EbsCard {
     const all = [...this.exports.values()];
     this.exports.clear();
     const out: HandedVolume[] = [];
-    await Promise.all(all.map((e) => this.one(e.volumeId, () => e.handle.close())));
+    await Promise.all(all.map((e) => this.one(e.volumeId, () => closeExport(e.handle))));
     for (const e of all) {
       out.push({
         volumeId: e.volumeId,
@@ -200,7 +200,7 @@ export class EbsCard {
   async close(): Promise<void> {
     const all = [...this.exports.values()];
     this.exports.clear();
-    await Promise.allSettled(all.map((e) => e.handle.close()));
+    await Promise.allSettled(all.map((e) => closeExport(e.handle)));
     for (const e of all) e.key?.fill(0);
   }
 }
@@ -209,3 +209,21 @@ function strip(e: Entry): AttachedVolume {
   return { volumeId: e.volumeId, socketPath: e.socketPath, sizeBytes: e.sizeBytes, encrypted: e.encrypted, ephemeral: e.ephemeral };
 }
 
+
+/**
+ * Closes an export while clients (QEMU) may still be connected. NbdServer.close() awaits
+ * net.Server.close(), whose callback only fires once every connection has ended, before
+ * it closes its connections; with QEMU connected that never happens. So: start the close
+ * (the listener stops accepting, new requests are refused), wait until each connection's
+ * in-flight requests are answered, end the connections, then let the close finish.
+ */
+async function closeExport(h: NbdExportHandle): Promise<void> {
+  const conns = (h.server as unknown as { connections?: Set<{ drained(): Promise<void>; close(why: string): void }> }).connections;
+  const closing = h.close();
+  if (conns) {
+    const live = [...conns];
+    await Promise.all(live.map((c) => c.drained()));
+    for (const c of live) c.close('export closing');
+  }
+  await closing;
+}

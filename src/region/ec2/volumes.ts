@@ -400,6 +400,64 @@ export class VolumeService {
     return { before: v, after };
   }
 
+  // ---------------------------------------------------------------- card restarts
+
+  private watchTimer: NodeJS.Timeout | undefined;
+  private watching: Promise<void> | undefined;
+
+  /**
+   * Every intervalMs, asks each host that serves attached volumes which volumes its EBS card
+   * has open. A card that crashed and was restarted by its controller has none (its keys died
+   * with it): the region unwraps and seals each key again to the new card's public key and
+   * sends volume.attach, and QEMU's NBD client reconnects to the same socket (reconnect-delay).
+   */
+  startWatching(intervalMs = 2000): void {
+    const tick = (): void => {
+      if (this.watching) return;
+      this.watching = this.redeliverOnce()
+        .then(() => undefined)
+        .finally(() => (this.watching = undefined));
+    };
+    this.watchTimer = setInterval(tick, intervalMs);
+    this.watchTimer.unref();
+  }
+
+  async redeliverOnce(): Promise<number> {
+    let sent = 0;
+    const byHost = new Map<string, VolumeRecord[]>();
+    for (const v of this.volumes.all()) {
+      if (v.attachment?.state !== 'attached' || !v.storeHostId) continue;
+      const inst = this.instanceOf(v.accountId, v.attachment.instanceId);
+      if (!inst || inst.state !== 'running') continue;
+      byHost.set(v.storeHostId, [...(byHost.get(v.storeHostId) ?? []), v]);
+    }
+    for (const [hostId, vols] of byHost) {
+      let open: Set<string>;
+      try {
+        const info = (await this.fleet.send(hostId, 'ebs.info', {}, { id: `watch:${hostId}:${Date.now()}:${Math.random()}`, timeoutMs: 10_000 })) as { volumeIds?: string[] };
+        open = new Set(info.volumeIds ?? []);
+      } catch {
+        continue; // card restarting or host unreachable: next round
+      }
+      for (const v of vols) {
+        if (open.has(v.id)) continue;
+        try {
+          log.warn('the EBS card does not serve an attached volume (restarted?); delivering its key again', { volumeId: v.id, hostId });
+          await this.plugOnHost(v, hostId, v.attachment!.instanceId, `redeliver:${v.id}:${Date.now()}`);
+          sent++;
+        } catch (e) {
+          log.warn('could not deliver a volume to its card again', { volumeId: v.id, error: String(e) });
+        }
+      }
+    }
+    return sent;
+  }
+
+  async close(): Promise<void> {
+    if (this.watchTimer) clearInterval(this.watchTimer);
+    await this.watching;
+  }
+
   async setTags(id: string, tags: Readonly<Record<string, string>>): Promise<void> {
     await this.volumes.update(id, (cur) => ({ ...cur, tags }));
   }
