@@ -24,6 +24,7 @@
 // by the fleet's host status). An ok verdict is reused for VERDICT_TTL_MS (60 s) so that
 // placement does not pay a round trip and a signature per call; a refusal is not cached
 // for longer than a retry (10 s) so a repaired host comes back quickly.
+import { renameSync, writeFileSync } from 'node:fs';
 import type { AuditTrail } from '../audit/trail.js';
 import { devTreeDigest } from '../controller/attest.js';
 import { createLogger } from '../lib/log.js';
@@ -86,6 +87,8 @@ export interface RegionAttestationOptions {
   readonly policies: Collection<AttestationPolicyRecord>;
   readonly caPem: string;
   readonly trail?: AuditTrail;
+  /** Where the latest verdict per host is written as JSON (for `nitride host status` on the region's machine). */
+  readonly statusFile?: string;
   readonly now?: () => number;
 }
 
@@ -215,7 +218,20 @@ export class RegionAttestation {
     // Every refusal and every change is audited; a periodic re-attestation that stays ok is not
     // (it would add a record per host per minute and say nothing new).
     if (!(reason === 'periodic' && verdict.ok && prev?.ok === true)) await this.audit(verdict);
+    this.writeStatus();
     return verdict;
+  }
+
+  private writeStatus(): void {
+    const f = this.o.statusFile;
+    if (f === undefined) return;
+    try {
+      const all = Object.fromEntries([...this.verdicts].map(([id, c]) => [id, c.v]));
+      writeFileSync(`${f}.tmp`, `${JSON.stringify(all)}\n`, { mode: 0o600 });
+      renameSync(`${f}.tmp`, f);
+    } catch (e) {
+      log.warn('the attestation status file could not be written', { error: describeError(e) });
+    }
   }
 
   private async audit(v: HostVerdict): Promise<void> {

@@ -88,7 +88,7 @@ export class Region {
     // Attestation gates placement and key release (src/region/attestation.ts).
     const policiesRepo = new Collection<AttestationPolicyRecord>(store, 'region/attestation/');
     await policiesRepo.load();
-    fleet.attestation = new RegionAttestation({ fleet, policies: policiesRepo, caPem: pki.ca.certPem, trail });
+    fleet.attestation = new RegionAttestation({ fleet, policies: policiesRepo, caPem: pki.ca.certPem, trail, statusFile: join(dir, 'host-attestation.json') });
     const instances = new InstanceService(instancesRepo, imagesRepo, fleet);
     const vpcRepos = {
       vpcs: new Collection<VpcRecord>(store, 'ec2/vpcs/'),

@@ -5,7 +5,7 @@
 // instances (RunInstances → InsufficientInstanceCapacity through the SDK, instance.start
 // refused) and no keys; with a matching policy it is placed again.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -75,6 +75,10 @@ test('the region attests hosts at enrolment and before placement and key release
     assert.equal(refused?.mismatches[0]?.expected, wrong);
     assert.equal(refused?.mismatches[0]?.actual, devTreeDigest().digest);
     await assert.rejects(r.fleet.requireAttestedHost(host.id), (e: { code?: string }) => e.code === 'InsufficientInstanceCapacity');
+    // What `nitride host status` shows on the region's machine.
+    const file = JSON.parse(readFileSync(join(regionHome, 'region', 'host-attestation.json'), 'utf8')) as Record<string, { ok: boolean; code: string }>;
+    assert.equal(file[host.id]?.ok, false);
+    assert.equal(file[host.id]?.code, 'AttestationPcrMismatch');
     await assert.rejects(r.fleet.send(host.id, 'instance.start', {}, { id: `t2:${Date.now()}` }), (e: { code?: string }) => e.code === 'InsufficientInstanceCapacity');
     const ev = attestationEvents(regionHome).find((e) => e.errorCode === 'AttestationPcrMismatch');
     assert.ok(ev, 'the refusal is in the region audit trail');

@@ -46,6 +46,15 @@ function pidAlive(pid: number): boolean {
   }
 }
 
+function regionVerdict(home: string, hostId: string): unknown {
+  try {
+    const all = JSON.parse(readFileSync(join(home, 'region', 'host-attestation.json'), 'utf8')) as Record<string, unknown>;
+    return all[hostId] ?? null;
+  } catch {
+    return null;
+  }
+}
+
 async function status(home: string, json: boolean): Promise<number> {
   const p = hostPaths(home);
   if (!existsSync(p.key)) {
@@ -65,6 +74,9 @@ async function status(home: string, json: boolean): Promise<number> {
     controller: running ? { pid: rt.pid, address: rt.address, port: rt.port } : null,
     audit: audit.ok ? { ok: true, records: audit.records } : { ok: false, badLine: audit.badLine, reason: audit.reason },
     lastAudit: readChain(p.audit).slice(-1)[0]?.time ?? null,
+    // The region's latest attestation verdict for this host, when the region runs on this
+    // machine with the same NITRIDE_HOME (src/region/attestation.ts writes it).
+    regionAttestation: regionVerdict(home, hostId),
   };
   const cred = { cert: join(p.operatorDir, 'cert.pem'), key: join(p.operatorDir, 'key.pem') };
   let live: unknown = null;
@@ -97,6 +109,10 @@ async function status(home: string, json: boolean): Promise<number> {
     `controller   ${running ? `running, pid ${rt.pid}, listening on ${rt.address}:${rt.port}` : 'not running'}`,
     `audit log    ${audit.ok ? `${audit.records} records, chain verifies` : `BROKEN at line ${audit.badLine}: ${audit.reason}`}`,
   ];
+  const ra = local['regionAttestation'] as { ok?: boolean; code?: string | null; at?: string; policy?: string | null } | null;
+  if (ra) out.push(`attestation  ${ra.ok ? 'attested' : `REFUSED (${String(ra.code)}): this host gets no instances and no keys`} by the region at ${String(ra.at)} (policy ${String(ra.policy)})`);
+  const chip = (live as { securityChip?: { mode?: string; note?: string } } | null)?.securityChip;
+  if (chip) out.push(`measured     ${chip.mode === 'signed' ? 'signed bundles' : `dev: ${String(chip.note)}`}`);
   if (live !== null) out.push(`live status  ${JSON.stringify(live)}`);
   else if (running && enrolled) out.push(`live status  (no operator credential in ${p.operatorDir})`);
   process.stdout.write(`${out.join('\n')}\n`);
