@@ -105,6 +105,8 @@ export class Controller {
       entry: this.chip.entryFor('vpc-card'),
       onEvent: (e) => this.o.log.info('vpc card event', { ...e }),
       onLifecycle: (e) => this.audit.append({ type: `component.${String(e['event'])}`, component: 'vpc', ...e }),
+      hostId: () => this.identity.hostId,
+      listenAddress: this.address,
     });
     this.vpc.start();
 

@@ -3,6 +3,7 @@
 // commands into card requests. The socket directory lives outside $NITRIDE_HOME (which is
 // 0700) because QEMU, running as nitride-qemu, must be able to reach it: /tmp/nitride-vpc-<id>/
 // with 0711 on the parent and the card's 0710 + group nitride-qemu on the directory itself.
+import { fork, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,6 +20,40 @@ export interface VpcHostOptions {
   readonly entry?: string;
   readonly onLifecycle?: (e: Record<string, unknown>) => void;
   readonly onEvent?: (e: ComponentEvent) => void;
+  /** This host's id (the underlay's sender identity) and the address its bridge binds to. */
+  readonly hostId?: () => string;
+  readonly listenAddress?: string;
+}
+
+/** The host's underlay bridge (src/vpc/underlay/main.ts), forked on the first vpc.keys. */
+class BridgeProcess {
+  private next = 1;
+  private readonly pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
+  readonly ready: Promise<void>;
+
+  constructor(readonly child: ChildProcess) {
+    let ok: () => void = () => undefined;
+    this.ready = new Promise((r) => (ok = r));
+    child.on('message', (m: { id: number; ok: boolean; result?: unknown; error?: { code?: string; message?: string } }) => {
+      if (m.id === 0) return ok();
+      const p = this.pending.get(m.id);
+      this.pending.delete(m.id);
+      if (m.ok) p?.resolve(m.result);
+      else p?.reject(new ControllerError(m.error?.code ?? 'UnderlayError', 'unavailable', m.error?.message ?? 'The underlay bridge refused the request.'));
+    });
+    child.on('exit', () => {
+      for (const p of this.pending.values()) p.reject(new ControllerError('UnderlayUnavailable', 'unavailable', 'The underlay bridge exited.'));
+      this.pending.clear();
+    });
+  }
+
+  request(op: string, params: unknown): Promise<unknown> {
+    const id = this.next++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.child.send({ v: 1, id, op, params });
+    });
+  }
 }
 
 /** The per-home socket directory the card listens in (short enough for unix socket paths). */
@@ -30,6 +65,8 @@ export function vpcSocketDir(home: string): string {
 export class VpcHost {
   readonly supervisor: ComponentSupervisor;
   readonly socketDir: string;
+  private bridge: BridgeProcess | undefined;
+  private bridgePort = 0;
 
   constructor(private readonly o: VpcHostOptions) {
     this.socketDir = vpcSocketDir(o.home);
@@ -52,6 +89,15 @@ export class VpcHost {
 
   /** Stops the card (it removes its sockets as it exits) and then its directory. */
   async stop(): Promise<void> {
+    const b = this.bridge;
+    this.bridge = undefined;
+    if (b && b.child.exitCode === null && b.child.signalCode === null) {
+      const gone = new Promise((r) => b.child.once('exit', r));
+      b.child.disconnect();
+      const t = setTimeout(() => b.child.kill('SIGKILL'), 3_000);
+      await gone;
+      clearTimeout(t);
+    }
     await this.supervisor.stop();
     this.removeSocketDir();
   }
@@ -105,6 +151,26 @@ export class VpcHost {
         return this.supervisor.request('eni.remove', { eniId: c.params.eniId }, 10_000);
       case 'eni.stats':
         return this.supervisor.request('eni.stats', { eniId: c.params.eniId }, 10_000);
+      case 'vpc.keys': {
+        if (!this.o.hostId || !this.o.listenAddress) throw new ControllerError('UnderlayUnavailable', 'unavailable', 'This host has no underlay address.');
+        if (!this.bridge || this.bridge.child.exitCode !== null || this.bridge.child.signalCode !== null) {
+          const b = new BridgeProcess(fork(distEntry('vpc/underlay/main.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' }));
+          await b.ready;
+          const r = (await b.request('underlay.start', { hostId: this.o.hostId(), listenAddress: this.o.listenAddress, listenPort: c.params.listenPort ?? 0, peers: c.params.peers, remoteEnis: [] })) as { port: number };
+          this.bridge = b;
+          this.bridgePort = r.port;
+        } else await this.bridge.request('underlay.peers', { peers: c.params.peers });
+        const counters = await this.bridge.request('underlay.stats', {});
+        return { port: this.bridgePort, address: this.o.listenAddress, peers: c.params.peers.map((p) => ({ hostId: p.hostId, epoch: p.epoch })), counters };
+      }
+      case 'vpc.remote': {
+        if (!this.bridge) throw new ControllerError('UnderlayUnavailable', 'unavailable', 'vpc.keys must come first: the underlay bridge is not running.');
+        const e = c.params.eni;
+        const known = (await this.supervisor.request('eni.list', {}, 10_000)) as { eniId: string; socketPath: string }[];
+        const info = known.find((k) => k.eniId === e.eniId) ?? ((await this.supervisor.request('eni.add', { eni: e }, 10_000)) as { socketPath: string });
+        await this.bridge.request('underlay.remote', { eniId: e.eniId, hostId: c.params.hostId, vni: c.params.vni, ip: e.ip, mac: e.mac, subnetCidr: e.subnetCidr, socketPath: info.socketPath });
+        return info;
+      }
       case 'vpc.rules':
         await this.applyGroups(c.params.groups);
         for (const g of c.params.deleted) await this.supervisor.request('sg.delete', { groupId: g }, 10_000);

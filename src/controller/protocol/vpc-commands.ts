@@ -7,8 +7,12 @@
 //   eni.remove  { eniId }
 //   eni.stats   { eniId }                                    counters (drops per ENI)
 //   vpc.rules   { groups: GroupState[], deleted: string[] }  rule/membership changes
-//   vpc.keys    { hostId, peers: UnderlayPeer[] }            underlay keys (src/vpc/underlay)
+//   vpc.keys    { peers: UnderlayPeer[], listenPort? }       underlay keys (src/vpc/underlay): starts
+//               the host's underlay bridge on first use, rotates epochs after; → { port }
+//   vpc.remote  { eni: EniConfig, hostId, vni }              an ENI of another host: added to the
+//               card like a local one and joined to the bridge
 import type { EniConfig, GroupRules } from '../../vpc/model.js';
+import type { UnderlayPeer } from '../../vpc/underlay/bridge.js';
 import { ControllerError } from '../errors.js';
 
 export interface GroupState {
@@ -22,9 +26,12 @@ export type VpcCommandBody =
   | { readonly type: 'eni.put'; readonly params: { readonly eni: EniConfig; readonly groups: readonly GroupState[] } }
   | { readonly type: 'eni.remove'; readonly params: { readonly eniId: string } }
   | { readonly type: 'eni.stats'; readonly params: { readonly eniId: string } }
-  | { readonly type: 'vpc.rules'; readonly params: { readonly groups: readonly GroupState[]; readonly deleted: readonly string[] } };
+  | { readonly type: 'vpc.rules'; readonly params: { readonly groups: readonly GroupState[]; readonly deleted: readonly string[] } }
+  | { readonly type: 'vpc.keys'; readonly params: { readonly peers: readonly UnderlayPeer[]; readonly listenPort?: number } }
+  | { readonly type: 'vpc.remote'; readonly params: { readonly eni: EniConfig; readonly hostId: string; readonly vni: number } };
 
-export const VPC_COMMAND_TYPES = ['eni.put', 'eni.remove', 'eni.stats', 'vpc.rules'] as const;
+export const VPC_COMMAND_TYPES = ['eni.put', 'eni.remove', 'eni.stats', 'vpc.rules', 'vpc.keys', 'vpc.remote'] as const;
+const HOST_ID = /^[a-z0-9][a-z0-9.-]{0,62}$/;
 
 const ENI_ID = /^eni-[0-9a-f]{8,17}$/;
 const GROUP_ID = /^sg-[0-9a-f]{8,17}$/;
@@ -94,6 +101,35 @@ export function parseVpcCommand(type: VpcCommandBody['type'], params: Record<str
       if (!Array.isArray(d) || !d.every((x) => typeof x === 'string' && GROUP_ID.test(x))) throw bad('params.deleted must be group ids.');
       return { type, params: { groups: groups(params['groups'] ?? [], 'params.groups'), deleted: d as string[] } };
     }
+    case 'vpc.keys': {
+      onlyKeys(params, ['peers', 'listenPort'], w);
+      const lp = params['listenPort'];
+      if (lp !== undefined && (!Number.isInteger(lp) || (lp as number) < 0 || (lp as number) > 65535)) throw bad('params.listenPort must be a port number.');
+      const ps = params['peers'];
+      if (!Array.isArray(ps) || ps.length > 1024) throw bad('params.peers must be a list of at most 1024 peers.');
+      const peers = ps.map((p, i) => {
+        const pw = `params.peers[${i}]`;
+        if (!isObject(p)) throw bad(`${pw} must be an object.`);
+        onlyKeys(p, ['hostId', 'address', 'port', 'secret', 'epoch'], pw);
+        if (typeof p['hostId'] !== 'string' || !HOST_ID.test(p['hostId'])) throw bad(`${pw}.hostId must be a host id.`);
+        if (typeof p['address'] !== 'string' || !/^\d{1,3}(\.\d{1,3}){3}$/.test(p['address'])) throw bad(`${pw}.address must be an IPv4 address.`);
+        if (!Number.isInteger(p['port']) || (p['port'] as number) < 1 || (p['port'] as number) > 65535) throw bad(`${pw}.port must be a port number.`);
+        if (typeof p['secret'] !== 'string' || Buffer.from(p['secret'], 'base64').length !== 32) throw bad(`${pw}.secret must be 32 bytes, base64.`);
+        if (!Number.isInteger(p['epoch']) || (p['epoch'] as number) < 0 || (p['epoch'] as number) > 0xffffffff) throw bad(`${pw}.epoch must be a u32.`);
+        return { hostId: p['hostId'], address: p['address'], port: p['port'] as number, secret: p['secret'], epoch: p['epoch'] as number };
+      });
+      return { type, params: { peers, ...(lp !== undefined ? { listenPort: lp as number } : {}) } };
+    }
+    case 'vpc.remote': {
+      onlyKeys(params, ['eni', 'hostId', 'vni'], w);
+      const e = params['eni'];
+      if (!isObject(e)) throw bad('params.eni must be an object.');
+      eniId(e, 'params.eni');
+      if (typeof params['hostId'] !== 'string' || !HOST_ID.test(params['hostId'])) throw bad('params.hostId must be a host id.');
+      const vni = params['vni'];
+      if (!Number.isInteger(vni) || (vni as number) < 1 || (vni as number) > 0xffffffff) throw bad('params.vni must be a u32 above 0.');
+      return { type, params: { eni: e as unknown as EniConfig, hostId: params['hostId'], vni: vni as number } };
+    }
   }
 }
 
@@ -106,4 +142,10 @@ export const VPC_COMMAND_EXAMPLES: Readonly<Record<VpcCommandBody['type'], Recor
   'eni.remove': { eniId: 'eni-0123456789abcdef0' },
   'eni.stats': { eniId: 'eni-0123456789abcdef0' },
   'vpc.rules': { groups: [], deleted: ['sg-0123456789abcdef0'] },
+  'vpc.keys': { peers: [{ hostId: 'h-2', address: '127.0.0.1', port: 4789, secret: Buffer.alloc(32, 7).toString('base64'), epoch: 1 }] },
+  'vpc.remote': {
+    eni: { eniId: 'eni-0123456789abcdef1', mac: '02:00:00:00:00:02', ip: '10.0.1.5', subnetCidr: '10.0.1.0/24', vpcId: 'vpc-0123456789abcdef0', securityGroups: ['sg-0123456789abcdef0'], sourceDestCheck: true, hostname: 'ip-10-0-1-5', mtu: 1420 },
+    hostId: 'h-2',
+    vni: 1,
+  },
 };
