@@ -23,7 +23,7 @@ import type { ControllerCommandBody } from './protocol/commands.js';
 import { ComponentSupervisor } from './supervisor.js';
 import { VpcHost } from './vpc-host.js';
 import { isVpcCommandType, type VpcCommandBody } from './protocol/vpc-commands.js';
-import { executeEbs, restartEbsCard, type EbsContext } from '../ebs/card/ebs-commands.js';
+import { attachInstanceStore, executeEbs, releaseInstanceStore, restartEbsCard, type EbsContext } from '../ebs/card/ebs-commands.js';
 import { HostSecurityChip } from './attest.js';
 import { qemuBinary } from '../hypervisor/qemu-process.js';
 
@@ -407,11 +407,23 @@ export class Controller {
         return executeEbs(this.ebsContext(), c);
       case 'instance.start':
         await this.chip.measureGuestImage(c.params.spec.image); // PCR 6, first use of the image
-        return sup.request('instance.start', c.params, 180_000);
-      case 'instance.stop':
-        return sup.request('instance.stop', c.params, (c.params.deadlineMs ?? 60_000) + 60_000);
+        {
+          const started = await sup.request('instance.start', c.params, 180_000);
+          // a `d` type's local NVMe disk: a fresh key in the EBS card, never stored
+          await attachInstanceStore(this.ebsContext(), c.params.spec.instanceId, c.params.spec.instanceType);
+          return started;
+        }
+      case 'instance.stop': {
+        const stopped = (await sup.request('instance.stop', c.params, (c.params.deadlineMs ?? 60_000) + 60_000)) as { instanceType?: string };
+        await releaseInstanceStore(this.ebsContext(), c.params.instanceId, stopped.instanceType ?? '');
+        return stopped;
+      }
+      case 'instance.terminate': {
+        const gone = (await sup.request(c.type, c.params, 120_000)) as { instanceType?: string };
+        await releaseInstanceStore(this.ebsContext(), c.params.instanceId, gone.instanceType ?? '');
+        return gone;
+      }
       case 'instance.reboot':
-      case 'instance.terminate':
         return sup.request(c.type, c.params, 120_000);
       case 'instance.describe':
       case 'instance.list':

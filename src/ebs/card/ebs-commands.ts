@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { ControllerError } from '../../controller/errors.js';
 import type { ControllerCommandBody } from '../../controller/protocol/commands.js';
 import type { ComponentStatus, ComponentSupervisor } from '../../controller/supervisor.js';
+import { findInstanceType } from '../../lib/instance-types.js';
 import type { Logger } from '../../lib/log.js';
 
 export interface EbsContext {
@@ -132,4 +133,39 @@ export async function restartEbsCard(ctx: EbsContext): Promise<EbsRestartResult>
   await old.stop();
   if (failed.length) throw new ControllerError('EbsHandoverIncomplete', 'internal', 'Some volumes could not be opened by the new EBS card.', { failed });
   return { previous, current: next.status(), volumes: handed.length, outageMs, totalMs: Date.now() - t0 };
+}
+
+// ---------------------------------------------------------------- instance store
+
+/** The card-internal volume id of an instance's local NVMe disk (EC2 gives instance store no volume id). */
+export const instanceStoreVolumeId = (instanceId: string): string => `vol-${instanceId.slice(2).padEnd(17, '0').slice(0, 17)}`;
+
+/**
+ * After an instance of a type with local storage (EC2's `d` types) started: the card makes a
+ * fresh key that it never stores or hands out, opens a sparse file of the type's size, and the
+ * hypervisor hot-plugs it as NVMe with an "AWS…" serial. Idempotent.
+ */
+export async function attachInstanceStore(ctx: EbsContext, instanceId: string, instanceType: string): Promise<void> {
+  const type = findInstanceType(instanceType);
+  if (!type || type.instanceStorageGiB <= 0) return;
+  const volumeId = instanceStoreVolumeId(instanceId);
+  const socketName = socketNameOf(volumeId);
+  await ctx.card.request(
+    'volume.attach',
+    { volumeId, sizeBytes: type.instanceStorageGiB * 2 ** 30, sealedKey: null, ephemeral: true, socketPath: join(ctx.instancesDir, instanceId, socketName) },
+    60_000,
+  );
+  await ctx.hypervisor.request('instance.attach-volume', { instanceId, volume: { volumeId, serial: `AWS${volumeId.slice(4)}`, socketName } }, 60_000);
+}
+
+/** After stop or terminate: the hypervisor forgets the disk, the card destroys its key and deletes the file. */
+export async function releaseInstanceStore(ctx: EbsContext, instanceId: string, instanceType: string | undefined): Promise<void> {
+  if (instanceType !== undefined) {
+    const type = findInstanceType(instanceType);
+    if (!type || type.instanceStorageGiB <= 0) return;
+  }
+  const volumeId = instanceStoreVolumeId(instanceId);
+  await ctx.hypervisor.request('instance.detach-volume', { instanceId, volumeId, force: true }, 30_000).catch(() => undefined);
+  await ctx.card.request('volume.detach', { volumeId }, 30_000);
+  await ctx.card.request('volume.delete', { volumeId }, 30_000).catch(() => undefined);
 }
