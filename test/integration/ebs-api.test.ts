@@ -1,0 +1,120 @@
+// The EC2 EBS actions against an in-process region (no host) with @aws-sdk/client-ec2 and
+// client-kms: create/describe/filter/tag/modify/delete, encryption by default and the
+// default KMS key, and EC2's error codes for bad input (sizes, AZ, disabled key, shrinking,
+// unknown ids). No volume is attached here (test/vm/ebs-*.test.ts do that with guests).
+import assert from 'node:assert/strict';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import {
+  AttachVolumeCommand,
+  CreateVolumeCommand,
+  DeleteVolumeCommand,
+  DescribeVolumesCommand,
+  DisableEbsEncryptionByDefaultCommand,
+  EC2Client,
+  EnableEbsEncryptionByDefaultCommand,
+  GetEbsDefaultKmsKeyIdCommand,
+  GetEbsEncryptionByDefaultCommand,
+  ModifyEbsDefaultKmsKeyIdCommand,
+  ModifyVolumeCommand,
+  ResetEbsDefaultKmsKeyIdCommand,
+} from '@aws-sdk/client-ec2';
+import { CreateKeyCommand, DisableKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import type { Region } from '../../src/region/region.js';
+import type { VolumeRecord } from '../../src/region/ec2/volumes.js';
+import { cleanupHome, openLocalRegion } from '../region-fixtures.js';
+
+test('ebs api: volumes, encryption defaults and EC2 error codes through client-ec2', { timeout: 120_000 }, async () => {
+  const home = await mkdtemp(join(tmpdir(), 'nitride-ebs-api-'));
+  let region: Region | undefined;
+  let failed = true;
+  try {
+    region = await openLocalRegion(home);
+    const r = region;
+    const creds = { accessKeyId: r.credentials.accessKeyId, secretAccessKey: r.credentials.secretAccessKey };
+    const ec2 = new EC2Client({ endpoint: r.endpoint, region: 'local-1', credentials: creds });
+    const kms = new KMSClient({ endpoint: r.endpoint, region: 'local-1', credentials: creds });
+    const code = async (p: Promise<unknown>): Promise<string> => {
+      try {
+        await p;
+      } catch (e) {
+        return (e as { name: string }).name;
+      }
+      return 'no error';
+    };
+
+    // sizes, zones, types
+    assert.equal(await code(ec2.send(new CreateVolumeCommand({ AvailabilityZone: 'local-1a', Size: 0 }))), 'InvalidParameterValue');
+    assert.equal(await code(ec2.send(new CreateVolumeCommand({ AvailabilityZone: 'local-1a', Size: 16385, VolumeType: 'gp3' }))), 'InvalidParameterValue');
+    assert.equal(await code(ec2.send(new CreateVolumeCommand({ AvailabilityZone: 'local-1a', Size: 3, VolumeType: 'io2', Iops: 100 }))), 'InvalidParameterValue');
+    assert.equal(await code(ec2.send(new CreateVolumeCommand({ AvailabilityZone: 'us-east-1a', Size: 1 }))), 'InvalidParameterValue');
+    assert.equal(await code(ec2.send(new CreateVolumeCommand({ AvailabilityZone: 'local-1a', Size: 1, KmsKeyId: 'alias/aws/ebs' }))), 'InvalidParameterDependency');
+    assert.equal(await code(ec2.send(new CreateVolumeCommand({ AvailabilityZone: 'local-1a', SnapshotId: 'snap-0123456789abcdef0' }))), 'InvalidSnapshot.NotFound');
+
+    const plain = await ec2.send(new CreateVolumeCommand({ AvailabilityZone: 'local-1a', Size: 8, VolumeType: 'gp3', TagSpecifications: [{ ResourceType: 'volume', Tags: [{ Key: 'team', Value: 'a' }] }] }));
+    assert.equal(plain.Encrypted, false);
+    assert.equal(plain.KmsKeyId, undefined);
+    assert.equal(plain.VolumeType, 'gp3');
+    assert.equal(plain.Iops, 3000);
+    const gp2 = await ec2.send(new CreateVolumeCommand({ AvailabilityZone: 'local-1a', Size: 100 }));
+    assert.equal(gp2.VolumeType, 'gp2');
+
+    // encryption by default with the AWS managed key, then a customer key
+    assert.equal((await ec2.send(new GetEbsEncryptionByDefaultCommand({}))).EbsEncryptionByDefault, false);
+    assert.equal((await ec2.send(new EnableEbsEncryptionByDefaultCommand({}))).EbsEncryptionByDefault, true);
+    assert.match((await ec2.send(new GetEbsDefaultKmsKeyIdCommand({}))).KmsKeyId ?? '', /:alias\/aws\/ebs$/);
+    const byDefault = await ec2.send(new CreateVolumeCommand({ AvailabilityZone: 'local-1a', Size: 1 }));
+    assert.equal(byDefault.Encrypted, true);
+    const managed = byDefault.KmsKeyId!;
+    const cmk = (await kms.send(new CreateKeyCommand({ Description: 'ebs test' }))).KeyMetadata!;
+    assert.equal((await ec2.send(new ModifyEbsDefaultKmsKeyIdCommand({ KmsKeyId: cmk.KeyId! }))).KmsKeyId, cmk.Arn);
+    const withCmk = await ec2.send(new CreateVolumeCommand({ AvailabilityZone: 'local-1a', Size: 1 }));
+    assert.equal(withCmk.KmsKeyId, cmk.Arn);
+    assert.notEqual(withCmk.KmsKeyId, managed);
+    assert.match((await ec2.send(new ResetEbsDefaultKmsKeyIdCommand({}))).KmsKeyId ?? '', /:alias\/aws\/ebs$/);
+    assert.equal((await ec2.send(new DisableEbsEncryptionByDefaultCommand({}))).EbsEncryptionByDefault, false);
+
+    // the region stores only the wrapped key
+    const rec = (await r.store.get<VolumeRecord>(`ec2/volumes/${withCmk.VolumeId!}`))!.value;
+    assert.ok(rec.wrappedKey && rec.wrappedKey.length > 64);
+    assert.equal(Object.keys(rec).some((k) => /plain/i.test(k)), false);
+
+    // a disabled key: EC2's code, and nothing is created
+    await kms.send(new DisableKeyCommand({ KeyId: cmk.KeyId! }));
+    const before = (await ec2.send(new DescribeVolumesCommand({}))).Volumes!.length;
+    assert.equal(await code(ec2.send(new CreateVolumeCommand({ AvailabilityZone: 'local-1a', Size: 1, Encrypted: true, KmsKeyId: cmk.KeyId! }))), 'InvalidKMSKey.InvalidState');
+    assert.equal((await ec2.send(new DescribeVolumesCommand({}))).Volumes!.length, before);
+    assert.equal(await code(ec2.send(new CreateVolumeCommand({ AvailabilityZone: 'local-1a', Size: 1, Encrypted: true, KmsKeyId: '11111111-2222-3333-4444-555555555555' }))), 'InvalidParameterValue');
+
+    // describe: ids, filters, tags
+    const tagged = await ec2.send(new DescribeVolumesCommand({ Filters: [{ Name: 'tag:team', Values: ['a'] }] }));
+    assert.deepEqual(tagged.Volumes?.map((v) => v.VolumeId), [plain.VolumeId]);
+    const enc = await ec2.send(new DescribeVolumesCommand({ Filters: [{ Name: 'encrypted', Values: ['true'] }, { Name: 'status', Values: ['available'] }] }));
+    assert.deepEqual(new Set(enc.Volumes?.map((v) => v.VolumeId)), new Set([byDefault.VolumeId, withCmk.VolumeId]));
+    assert.equal(await code(ec2.send(new DescribeVolumesCommand({ VolumeIds: ['vol-0123456789abcdef0'] }))), 'InvalidVolume.NotFound');
+    assert.equal(await code(ec2.send(new DescribeVolumesCommand({ VolumeIds: ['nope'] }))), 'InvalidVolumeID.Malformed');
+    assert.equal(await code(ec2.send(new DescribeVolumesCommand({ Filters: [{ Name: 'bogus', Values: ['x'] }] }))), 'InvalidParameterValue');
+    const paged = await ec2.send(new DescribeVolumesCommand({ MaxResults: 5 }));
+    assert.equal(paged.Volumes?.length, 4);
+
+    // modify: grow only
+    const grown = await ec2.send(new ModifyVolumeCommand({ VolumeId: plain.VolumeId!, Size: 20, VolumeType: 'io2', Iops: 2000 }));
+    assert.equal(grown.VolumeModification?.TargetSize, 20);
+    assert.equal(grown.VolumeModification?.OriginalSize, 8);
+    assert.equal(await code(ec2.send(new ModifyVolumeCommand({ VolumeId: plain.VolumeId!, Size: 10 }))), 'InvalidParameterValue');
+
+    // attach needs a real instance; detach/delete of what does not exist
+    assert.equal(await code(ec2.send(new AttachVolumeCommand({ VolumeId: plain.VolumeId!, InstanceId: 'i-0123456789abcdef0', Device: '/dev/sdf' }))), 'InvalidInstanceID.NotFound');
+    await ec2.send(new DeleteVolumeCommand({ VolumeId: plain.VolumeId! }));
+    assert.equal(await code(ec2.send(new DeleteVolumeCommand({ VolumeId: plain.VolumeId! }))), 'InvalidVolume.NotFound');
+
+    ec2.destroy();
+    kms.destroy();
+    failed = false;
+  } finally {
+    await region?.close().catch(() => undefined);
+    await cleanupHome(home, [], failed);
+  }
+});
