@@ -13,7 +13,7 @@
 // The guest itself does not write: user-data (the guest's only way to run a program)
 // arrives over IMDS through the VPC card, which the region does not wire to guests yet.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
@@ -37,7 +37,7 @@ import { serviceCaller } from '../../src/kms/kms.js';
 import { MARKERS } from '../../src/image/markers.js';
 import { Region } from '../../src/region/region.js';
 import type { VolumeRecord } from '../../src/region/ec2/volumes.js';
-import { BUILTIN_AMI, builtinImage, cleanupHome, dumpDiagnostics, qemuPids } from '../region-fixtures.js';
+import { BUILTIN_AMI, CLI_MAIN, builtinImage, cleanupHome, dumpDiagnostics, qemuPids } from '../region-fixtures.js';
 
 const BOOT_MS = 240_000;
 const PATTERN_BYTES = 1024 * 1024;
@@ -252,7 +252,17 @@ test('vm ebs: encrypted volume attach → NVMe hot-plug → pattern → detach �
     // --- live update of the card through the region → controller path, volume attached
     await until('the guest to be writing ticks', async () => (/ebs-guest: tick [2-9]\d /.test(await console(b)) ? true : undefined), 120_000);
     const before = (await r.fleet.send(hostId, 'ebs.info', {}, { id: `t:info:${Date.now()}` })) as { pid: number; publicKey: string };
-    const upd = (await r.fleet.send(hostId, 'host.restart-component', { component: 'ebs' }, { id: `t:restart:${Date.now()}`, timeoutMs: 120_000 })) as { volumes: number; outageMs: number; totalMs: number };
+    // `nitride host restart-component ebs`: the region's credential signs the controller command
+    const cli = await new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+      const ch = spawn(process.execPath, [CLI_MAIN, 'host', 'restart-component', 'ebs', '--home', home, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      ch.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      ch.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      ch.on('close', (code) => resolve({ code, out, err }));
+    });
+    assert.equal(cli.code, 0, cli.err);
+    const upd = JSON.parse(cli.out) as { volumes: number; outageMs: number; totalMs: number };
     const after = (await r.fleet.send(hostId, 'ebs.info', {}, { id: `t:info2:${Date.now()}` })) as { pid: number; publicKey: string; volumes: number };
     assert.notEqual(after.pid, before.pid);
     assert.notEqual(after.publicKey, before.publicKey);
