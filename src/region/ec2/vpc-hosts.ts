@@ -10,7 +10,7 @@
 //   - after termination: eni.remove.
 // The identity-document key is the region's own P-256 key, $NITRIDE_HOME/region/imds-signing-key.pem
 // (public half beside it as imds-signing-key.pub.pem, for users to verify signatures).
-import { createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeError } from '../../lib/errors.js';
@@ -54,11 +54,28 @@ function cardRule(r: RuleRecord): SgRule {
   };
 }
 
+/** Host-pair underlay secrets are replaced this often (NITRIDE_UNDERLAY_ROTATE_MS). */
+export const ROTATE_MS = Number(process.env['NITRIDE_UNDERLAY_ROTATE_MS'] ?? 3_600_000);
+
+/** The VPC's number on the underlay (carried, authenticated, in every datagram). */
+export const vniOf = (vpcId: string): number => parseInt(vpcId.slice(-8), 16) || 1;
+
+interface PairKey {
+  secret: string;
+  epoch: number;
+}
+
 const live = (r: InstanceRecord | undefined): r is InstanceRecord & { hostId: string } =>
   r !== undefined && r.hostId !== undefined && (r.state === 'pending' || r.state === 'running' || r.state === 'stopping');
 
 export class VpcHostSync {
   private seq = 0;
+  /** Underlay state: each host's bridge port, the secret of each host pair, who peers with whom. */
+  private readonly bridgePorts = new Map<string, number>();
+  private readonly pairs = new Map<string, PairKey>();
+  private readonly peersOf = new Map<string, Set<string>>();
+  private lastEpoch = 0;
+  private rotateTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly vpc: VpcService,
@@ -122,7 +139,106 @@ export class VpcHostSync {
     };
     // Other hosts' cards learn the new member of the groups.
     this.pushRules(e.vpcId, r.hostId);
+    try {
+      await this.joinUnderlay(e, r.hostId);
+    } catch (err) {
+      log.warn('the underlay could not be set up for this ENI; it reaches only its own host for now', { eniId: e.id, error: describeError(err) });
+    }
     return { nics: [{ mac: e.mac, socketPath: res.socketPath }] };
+  }
+
+  // ---- the underlay between hosts ----------------------------------------------------
+
+  private pairId(a: string, b: string): string {
+    return a < b ? `${a}|${b}` : `${b}|${a}`;
+  }
+
+  private nextEpoch(): number {
+    // Seconds since 1970, strictly increasing: a restarted region never reuses an epoch.
+    this.lastEpoch = Math.max(this.lastEpoch + 1, Math.floor(Date.now() / 1000));
+    return this.lastEpoch >>> 0;
+  }
+
+  private pairKey(a: string, b: string): PairKey {
+    const id = this.pairId(a, b);
+    let k = this.pairs.get(id);
+    if (!k) {
+      k = { secret: randomBytes(32).toString('base64'), epoch: this.nextEpoch() };
+      this.pairs.set(id, k);
+      if (!this.rotateTimer && ROTATE_MS > 0) {
+        this.rotateTimer = setInterval(() => void this.rotate().catch((e: unknown) => log.warn('underlay key rotation failed', { error: describeError(e) })), ROTATE_MS);
+        this.rotateTimer.unref();
+      }
+    }
+    return k;
+  }
+
+  private async bridgePort(hostId: string): Promise<number> {
+    const have = this.bridgePorts.get(hostId);
+    if (have !== undefined) return have;
+    const res = (await this.fleet.send(hostId, 'vpc.keys', { peers: [] }, { id: this.cmdId('keys', hostId) })) as { port: number };
+    this.bridgePorts.set(hostId, res.port);
+    return res.port;
+  }
+
+  /** Sends a host its current keys for every peer it has. */
+  private async sendKeys(hostId: string): Promise<void> {
+    const hosts = new Map(this.fleet.hosts().map((h) => [h.id, h]));
+    const peers = [];
+    for (const p of this.peersOf.get(hostId) ?? []) {
+      const h = hosts.get(p);
+      const port = this.bridgePorts.get(p);
+      if (!h || port === undefined) continue;
+      const k = this.pairKey(hostId, p);
+      peers.push({ hostId: p, address: h.address, port, secret: k.secret, epoch: k.epoch });
+    }
+    await this.fleet.send(hostId, 'vpc.keys', { peers }, { id: this.cmdId('keys', hostId) });
+  }
+
+  /** New host-pair secrets under a new epoch, delivered to both hosts of every pair. */
+  async rotate(): Promise<void> {
+    for (const id of this.pairs.keys()) this.pairs.set(id, { secret: randomBytes(32).toString('base64'), epoch: this.nextEpoch() });
+    for (const h of this.peersOf.keys()) await this.sendKeys(h);
+  }
+
+  private remoteConfig(e: EniRecord): Record<string, unknown> {
+    const r = e.instanceId ? this.instances.get(e.instanceId) : undefined;
+    const { imds: _imds, ...cfg } = this.eniConfig(e, r ?? ({ metadataOptions: { httpTokens: 'optional', httpPutResponseHopLimit: 1, httpEndpoint: 'enabled' } } as InstanceRecord));
+    return cfg as unknown as Record<string, unknown>;
+  }
+
+  /**
+   * The ENI's host and every other host with a live ENI of the same VPC: bridges started,
+   * keys for the new pairs delivered, and each side's ENIs added to the other's card.
+   */
+  private async joinUnderlay(e: EniRecord, hostId: string): Promise<void> {
+    const others = new Map<string, EniRecord[]>();
+    for (const x of this.vpc.c.enis.all()) {
+      if (x.vpcId !== e.vpcId || x.id === e.id || !x.instanceId) continue;
+      const r = this.instances.get(x.instanceId);
+      if (!live(r) || r.hostId === hostId) continue;
+      others.set(r.hostId, [...(others.get(r.hostId) ?? []), x]);
+    }
+    if (others.size === 0) return;
+    await this.bridgePort(hostId);
+    for (const o of others.keys()) {
+      await this.bridgePort(o);
+      this.peersOf.set(hostId, new Set([...(this.peersOf.get(hostId) ?? []), o]));
+      this.peersOf.set(o, new Set([...(this.peersOf.get(o) ?? []), hostId]));
+    }
+    await this.sendKeys(hostId);
+    for (const o of others.keys()) await this.sendKeys(o);
+    const vni = vniOf(e.vpcId);
+    const groups = this.groupStates(e.vpcId) as unknown as Record<string, unknown>[];
+    for (const [o, enis] of others) {
+      await this.fleet.send(o, 'vpc.rules', { groups, deleted: [] }, { id: this.cmdId('rules', o) });
+      await this.fleet.send(o, 'vpc.remote', { eni: this.remoteConfig(e), hostId, vni }, { id: this.cmdId('remote', e.id) });
+      for (const x of enis) await this.fleet.send(hostId, 'vpc.remote', { eni: this.remoteConfig(x), hostId: o, vni }, { id: this.cmdId('remote', x.id) });
+    }
+  }
+
+  close(): void {
+    if (this.rotateTimer) clearInterval(this.rotateTimer);
   }
 
   async released(r: InstanceRecord, eniId: string | undefined, vpcId: string | undefined): Promise<void> {

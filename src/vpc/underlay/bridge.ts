@@ -131,6 +131,8 @@ export class UnderlayBridge {
   }
 
   async addRemote(cfg: RemoteEni): Promise<void> {
+    const have = this.remotes.get(cfg.eniId);
+    if (have?.socket && !have.socket.destroyed) return; // already joined (a repeated command)
     const r: Remote = { cfg, socket: undefined, subnetBase: subnetBase(cfg.subnetCidr) };
     this.remotes.set(cfg.eniId, r);
     this.bySource.set(`${cfg.vni}/${cfg.ip}`, r);

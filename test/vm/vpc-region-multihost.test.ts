@@ -1,0 +1,98 @@
+// A region with two hosts (two real controllers on this machine, 127.0.0.1, each with its
+// hypervisor and cards) and one VPC spread across them: the region places A and B on
+// different hosts, starts each host's underlay bridge, delivers the host-pair keys with
+// vpc.keys and each side's ENI to the other with vpc.remote. The guests (TCG) ping and move
+// data with busybox nc through card → bridge → sealed UDP → bridge → card. All through the
+// EC2 API (SDK v3); everything is killed in finally.
+import assert from 'node:assert/strict';
+import { rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import {
+  AuthorizeSecurityGroupIngressCommand,
+  CreateSecurityGroupCommand,
+  CreateSubnetCommand,
+  CreateVpcCommand,
+  EC2Client,
+  GetConsoleOutputCommand,
+  RunInstancesCommand,
+  TerminateInstancesCommand,
+} from '@aws-sdk/client-ec2';
+import { readToken, startController, type ControllerProcess } from '../../src/controller/testing/fixtures.js';
+import { vpcSocketDir } from '../../src/controller/vpc-host.js';
+import { MARKERS } from '../../src/image/markers.js';
+import type { Region } from '../../src/region/region.js';
+import { BUILTIN_AMI, cleanupHome, ensureGuestImage, openLocalRegion, waitFor } from '../region-fixtures.js';
+
+const A_SCRIPT = `
+printf '#!/bin/sh\\ncat >/run/r7000\\n' >/run/recv7000; chmod +x /run/recv7000
+(nc -l -p 7000 -e /run/recv7000; echo "vpctest: a got7000 $(wc -c </run/r7000) $(md5sum </run/r7000 | cut -c1-32)") &
+echo "vpctest: a listening mtu $(cat /sys/class/net/eth0/mtu)"`;
+
+const B_SCRIPT = `
+ping -c 5 -W 2 10.0.1.10 >/run/ping.txt 2>&1 && echo "vpctest: b ping a ok $(grep -o 'min/avg/max = [0-9./]*' /run/ping.txt)" || echo "vpctest: b ping a failed"
+dd if=/dev/urandom of=/run/data bs=1024 count=1024 2>/dev/null
+echo "vpctest: b sending $(md5sum </run/data | cut -c1-32)"
+time -o /run/time.txt -p timeout 120 nc -w 5 10.0.1.10 7000 </run/data; rc=$?
+echo "vpctest: b nc7000 rc=$rc seconds=$(sed -n 's/^real //p' /run/time.txt)"`;
+
+test('vm vpc through a two-host region: the region joins the hosts with the encrypted underlay; guests ping and nc across hosts', { timeout: 900_000 }, async () => {
+  await ensureGuestImage();
+  const regionHome = await mkdtemp(join(tmpdir(), 'nitride-mh-region-'));
+  const hostHomes = [await mkdtemp(join(tmpdir(), 'nitride-mh-h1-')), await mkdtemp(join(tmpdir(), 'nitride-mh-h2-'))];
+  const ctls: ControllerProcess[] = [];
+  let region: Region | undefined;
+  let failed = true;
+  try {
+    region = await openLocalRegion(regionHome);
+    for (const h of hostHomes) {
+      const c = await startController(h);
+      ctls.push(c);
+      await region.fleet.enroll('127.0.0.1', c.runtime.port, readToken(h));
+    }
+    assert.equal(region.fleet.hosts().length, 2);
+    const r = region;
+    const ec2 = new EC2Client({ endpoint: r.endpoint, region: 'local-1', credentials: { accessKeyId: r.credentials.accessKeyId, secretAccessKey: r.credentials.secretAccessKey }, maxAttempts: 1 });
+    const consoleOf = async (id: string): Promise<string> => Buffer.from((await ec2.send(new GetConsoleOutputCommand({ InstanceId: id }))).Output ?? '', 'base64').toString('utf8');
+    const waitLine = async (id: string, re: RegExp, ms: number): Promise<string> => waitFor(`${re} on ${id}'s console`, async () => re.exec(await consoleOf(id))?.[0], ms, 2_000);
+
+    const vpc = (await ec2.send(new CreateVpcCommand({ CidrBlock: '10.0.0.0/16' }))).Vpc!.VpcId!;
+    const s1 = (await ec2.send(new CreateSubnetCommand({ VpcId: vpc, CidrBlock: '10.0.1.0/24' }))).Subnet!.SubnetId!;
+    const s2 = (await ec2.send(new CreateSubnetCommand({ VpcId: vpc, CidrBlock: '10.0.2.0/24' }))).Subnet!.SubnetId!;
+    const sg = (await ec2.send(new CreateSecurityGroupCommand({ VpcId: vpc, GroupName: 'app', Description: 'app' }))).GroupId!;
+    await ec2.send(new AuthorizeSecurityGroupIngressCommand({ GroupId: sg, IpPermissions: [{ IpProtocol: 'icmp', FromPort: -1, ToPort: -1, IpRanges: [{ CidrIp: '10.0.0.0/16' }] }, { IpProtocol: 'tcp', FromPort: 7000, ToPort: 7000, UserIdGroupPairs: [{ GroupId: sg }] }] }));
+
+    const launch = async (subnet: string, ip: string, script: string): Promise<string> => {
+      const res = await ec2.send(new RunInstancesCommand({ ImageId: BUILTIN_AMI, InstanceType: 't3.nano', MinCount: 1, MaxCount: 1, SubnetId: subnet, SecurityGroupIds: [sg], PrivateIpAddress: ip, UserData: Buffer.from(`#!/bin/sh\n${script}\n`).toString('base64') }));
+      return res.Instances![0]!.InstanceId!;
+    };
+    const a = await launch(s1, '10.0.1.10', A_SCRIPT);
+    await waitLine(a, /vpctest: a listening mtu \d+/, 240_000);
+    const b = await launch(s2, '10.0.2.10', B_SCRIPT);
+    const caller = { accountId: r.credentials.accountId, arn: `arn:aws:iam::${r.credentials.accountId}:root` };
+    const [ra, rb] = r.instances.describe(caller, [a, b], []);
+    assert.ok(ra?.hostId && rb?.hostId && ra.hostId !== rb.hostId, `the two instances run on different hosts (${ra?.hostId}, ${rb?.hostId})`);
+    assert.match(await consoleOf(a), /vpctest: a listening mtu 1420/);
+
+    const ping = await waitLine(b, /vpctest: b ping a (ok|failed).*/, 240_000);
+    assert.match(ping, /ok/, await consoleOf(b));
+    process.stderr.write(`[vm] ping across two region hosts through the underlay (TCG): ${ping}\n`);
+    const sum = (await waitLine(b, /vpctest: b sending [0-9a-f]{32}/, 60_000)).slice(-32);
+    const nc = await waitLine(b, /vpctest: b nc7000 rc=\d+ seconds=[\d.]+/, 180_000);
+    process.stderr.write(`[vm] 1 MiB with busybox nc across two region hosts (TCG): ${nc}\n`);
+    assert.equal(await waitLine(a, /vpctest: a got7000 \d+ [0-9a-f]{32}/, 60_000), `vpctest: a got7000 1048576 ${sum}`);
+    await ec2.send(new TerminateInstancesCommand({ InstanceIds: [a, b] }));
+    failed = false;
+  } finally {
+    if (failed) for (const c of ctls) process.stderr.write(`--- controller output ---\n${c.output().slice(-6000)}\n`);
+    await region?.close().catch(() => undefined);
+    for (const c of ctls) await c.stop().catch(() => undefined);
+    for (const h of hostHomes) {
+      await cleanupHome(h, [], false);
+      await rm(join(vpcSocketDir(h), '..'), { recursive: true, force: true });
+    }
+    await rm(regionHome, { recursive: true, force: true });
+  }
+});
