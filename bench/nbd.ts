@@ -157,11 +157,20 @@ async function main(argv: string[]): Promise<number> {
     if (targets.includes('luks')) {
       const img = join(dir, 'luks.img');
       const secret = 'secret,id=sec0,data=nitride-bench';
-      sh('qemu-img', [
-        'create', '-q', '-f', 'luks', '--object', secret,
-        '-o', 'key-secret=sec0,cipher-alg=aes-256,cipher-mode=xts,ivgen-alg=plain64,hash-alg=sha256,iter-time=10',
-        img, String(GiB),
-      ]);
+      // QEMU times its PBKDF to choose an iteration count; on a loaded machine a short
+      // iter-time can fail with "Unable to get accurate CPU usage", so retry with longer ones.
+      for (const iterTime of [20, 100, 500]) {
+        try {
+          sh('qemu-img', [
+            'create', '-q', '-f', 'luks', '--object', secret,
+            '-o', `key-secret=sec0,cipher-alg=aes-256,cipher-mode=xts,ivgen-alg=plain64,hash-alg=sha256,iter-time=${iterTime}`,
+            img, String(GiB),
+          ]);
+          break;
+        } catch (e) {
+          if (iterTime === 500) throw e;
+        }
+      }
       const sock = join(dir, 'luks.sock');
       await launch('luks', 'qemu-nbd', ['-t', '-e', '16', '-k', sock, '--object', secret, '--image-opts', `driver=luks,key-secret=sec0,file.driver=file,file.filename=${img}`], sock);
     }
