@@ -248,6 +248,10 @@ export class VpcHostSync {
     } catch (e) {
       log.warn('eni.remove failed', { eniId, error: describeError(e) });
     }
+    // The other hosts' cards drop it too (it was a remote ENI there).
+    for (const o of this.peersOf.get(r.hostId) ?? []) {
+      await this.fleet.send(o, 'eni.remove', { eniId }, { id: this.cmdId('remove', eniId) }).catch((e: unknown) => log.warn('remote eni.remove failed', { hostId: o, eniId, error: describeError(e) }));
+    }
     if (vpcId) this.pushRules(vpcId);
   }
 
