@@ -52,7 +52,8 @@ test('underlay through the controllers: keys by vpc.keys, remote ENIs by vpc.rem
     const [h1, h2] = hosts as [(typeof hosts)[0], (typeof hosts)[0]];
     const A = eniCfg('eni-0a0000000000000a1', '02:00:00:00:0a:01', '10.0.1.10', '10.0.1.0/24');
     const B = eniCfg('eni-0b0000000000000b1', '02:00:00:00:0b:01', '10.0.2.10', '10.0.2.0/24');
-    const aInfo = (await h1.client.send('eni.put', { eni: A, groups: GROUPS })) as { socketPath: string };
+    const imds = { instanceId: 'i-0123456789abcdef0', httpTokens: 'required', hopLimit: 2, endpoint: 'enabled' } as const;
+    const aInfo = (await h1.client.send('eni.put', { eni: { ...A, imds }, groups: GROUPS })) as { socketPath: string };
     const bInfo = (await h2.client.send('eni.put', { eni: B, groups: GROUPS })) as { socketPath: string };
 
     // First vpc.keys starts each bridge (port 0: the kernel picks) and answers its port.
@@ -74,6 +75,19 @@ test('underlay through the controllers: keys by vpc.keys, remote ENIs by vpc.rem
     guests.push(ga, gb);
     gb.answerPings();
     const router = macToBytes(ROUTER_MAC);
+
+    // IMDS options as the region pushes them (eni.put again = update in place): the token
+    // PUT leaves with the hop limit as its IP TTL; IMDSv1 is refused with HttpTokens=required.
+    const PUT = 'PUT /latest/api/token HTTP/1.1\r\nHost: 169.254.169.254\r\nX-aws-ec2-metadata-token-ttl-seconds: 60\r\nConnection: close\r\n\r\n';
+    const put2 = await ga.http(router, PUT);
+    assert.equal(put2.status, 200, put2.raw);
+    assert.ok(put2.ttls.length > 0 && put2.ttls.every((t) => t === 2), `TTLs ${put2.ttls}`);
+    const v1 = await ga.http(router, 'GET /latest/meta-data/instance-id HTTP/1.1\r\nHost: 169.254.169.254\r\nConnection: close\r\n\r\n');
+    assert.equal(v1.status, 401, v1.raw);
+    await h1.client.send('eni.put', { eni: { ...A, imds: { ...imds, hopLimit: 1 } }, groups: GROUPS });
+    const put1 = await ga.http(router, PUT);
+    assert.equal(put1.status, 200, put1.raw);
+    assert.ok(put1.ttls.every((t) => t === 1), `TTLs after the change ${put1.ttls}`);
     const pingOk = async (seq: number): Promise<boolean> => (await ga.ping(router, B.ip, 77, seq, 2000)) !== undefined;
     let ok = false;
     for (let i = 1; i <= 10 && !ok; i++) ok = await pingOk(i);
