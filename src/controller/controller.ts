@@ -404,6 +404,9 @@ export class Controller {
       case 'volume.attach':
       case 'volume.detach':
       case 'volume.delete':
+      case 'snapshot.create':
+      case 'snapshot.delete':
+      case 'volume.from-snapshot':
         return executeEbs(this.ebsContext(), c);
       case 'instance.start':
         await this.chip.measureGuestImage(c.params.spec.image); // PCR 6, first use of the image

@@ -15,7 +15,7 @@ import { InstanceService } from './ec2/instances.js';
 import type { HostRecord, ImageRecord, InstanceRecord } from './ec2/model.js';
 import { REGION_NAME } from './ec2/model.js';
 import { TagService } from './ec2/tags.js';
-import { VolumeService, type EbsDefaultsRecord, type VolumeRecord } from './ec2/volumes.js';
+import { VolumeService, type EbsDefaultsRecord, type SnapshotRecord, type VolumeRecord } from './ec2/volumes.js';
 import { VpcHostSync, loadOrCreateImdsKey } from './ec2/vpc-hosts.js';
 import { VpcService, type EniRecord, type SecurityGroupRecord, type SubnetRecord, type VpcRecord } from './ec2/vpc.js';
 import { Fleet } from './fleet.js';
@@ -140,8 +140,17 @@ export class Region {
     const kms = Kms.open(store, iam, { home: opts.home });
     const volumesRepo = new Collection<VolumeRecord>(store, 'ec2/volumes/');
     const ebsDefaultsRepo = new Collection<EbsDefaultsRecord>(store, 'ec2/ebs-defaults/');
-    await Promise.all([volumesRepo.load(), ebsDefaultsRepo.load()]);
-    const volumes = new VolumeService(volumesRepo, ebsDefaultsRepo, instances, fleet, kms);
+    const snapshotsRepo = new Collection<SnapshotRecord>(store, 'ec2/snapshots/');
+    await Promise.all([volumesRepo.load(), ebsDefaultsRepo.load(), snapshotsRepo.load()]);
+    const volumes = new VolumeService(volumesRepo, ebsDefaultsRepo, instances, fleet, kms, snapshotsRepo);
+    tags.register({
+      resourceType: 'snapshot',
+      idPrefix: 'snap-',
+      find: (c, id) => volumes.findSnapshot(c, id),
+      canTag: () => true,
+      list: (c) => volumes.listSnapshots(c),
+      setTags: (id, t) => volumes.setSnapshotTags(id, t),
+    });
     tags.register({
       resourceType: 'volume',
       idPrefix: 'vol-',

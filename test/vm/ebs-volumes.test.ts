@@ -23,8 +23,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import {
   AttachVolumeCommand,
+  CreateSnapshotCommand,
   CreateVolumeCommand,
+  DeleteSnapshotCommand,
   DeleteVolumeCommand,
+  DescribeSnapshotsCommand,
   DescribeInstancesCommand,
   DescribeVolumesCommand,
   DetachVolumeCommand,
@@ -300,6 +303,29 @@ test('vm ebs: encrypted volume attach → NVMe hot-plug → pattern → detach �
     }
     assert.equal(oldAlive, false);
 
+    // --- a snapshot of the attached volume, and a volume made from it (same data key) reads the pattern
+    const snap = await ec2.send(new CreateSnapshotCommand({ VolumeId: volumeId, Description: 'ebs test', TagSpecifications: [{ ResourceType: 'snapshot', Tags: [{ Key: 'k', Value: 'v' }] }] }));
+    assert.equal(snap.State, 'completed');
+    assert.equal(snap.Encrypted, true);
+    const listed = await ec2.send(new DescribeSnapshotsCommand({ OwnerIds: ['self'], Filters: [{ Name: 'volume-id', Values: [volumeId] }] }));
+    assert.deepEqual(listed.Snapshots?.map((x) => x.SnapshotId), [snap.SnapshotId]);
+    const fromSnap = await ec2.send(new CreateVolumeCommand({ AvailabilityZone: 'local-1a', SnapshotId: snap.SnapshotId!, VolumeType: 'gp3' }));
+    assert.equal(fromSnap.Encrypted, true);
+    assert.equal(fromSnap.SnapshotId, snap.SnapshotId);
+    assert.equal(fromSnap.Size, 1);
+    const vol2 = fromSnap.VolumeId!;
+    await ec2.send(new AttachVolumeCommand({ VolumeId: vol2, InstanceId: b, Device: '/dev/sdh' }));
+    const back2 = join(home, 'readback2.bin');
+    run('nbdcopy', [nbdUri(vol2, join(instDir(b), `ebs-${vol2}.sock`)), back2]);
+    const got2 = Buffer.alloc(PATTERN_BYTES);
+    const fd2 = openSync(back2, 'r');
+    readSync(fd2, got2, 0, PATTERN_BYTES, 0);
+    closeSync(fd2);
+    spawnSync('rm', ['-f', back2]);
+    assert.ok(got2.equals(pattern), 'the volume made from the snapshot holds the pattern');
+    await ec2.send(new DetachVolumeCommand({ VolumeId: vol2 }));
+    await ec2.send(new DeleteVolumeCommand({ VolumeId: vol2 }));
+
     // --- the data key's bytes appear nowhere under NITRIDE_HOME (state store, logs, audit trails,
     //     the volume file) and in no QEMU command line
     spawnSync('rm', ['-f', back]);
@@ -316,6 +342,8 @@ test('vm ebs: encrypted volume attach → NVMe hot-plug → pattern → detach �
     await ec2.send(new DeleteVolumeCommand({ VolumeId: volumeId }));
     await assert.rejects(ec2.send(new DescribeVolumesCommand({ VolumeIds: [volumeId] })), { name: 'InvalidVolume.NotFound' });
     assert.equal(existsSync(file), false);
+    await ec2.send(new DeleteSnapshotCommand({ SnapshotId: snap.SnapshotId! }));
+    await assert.rejects(ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: [snap.SnapshotId!] })), { name: 'InvalidSnapshot.NotFound' });
     ec2.destroy();
     failed = false;
   } finally {

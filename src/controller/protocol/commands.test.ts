@@ -47,7 +47,7 @@ test('every listed type has a parser', () => {
   for (const t of COMMAND_TYPES) {
     const params = isVpcCommandType(t)
       ? VPC_COMMAND_EXAMPLES[t]
-      : t === 'host.attest' ? { nonce: 'ab'.repeat(32) } : t === 'instance.start' ? { spec } : t === 'host.restart-component' ? { component: 'hypervisor' } : t === 'volume.attach' ? { instanceId: 'i-01234567', volumeId: 'vol-01234567', sizeBytes: 4096, sealedKey: null } : t === 'volume.detach' ? { instanceId: 'i-01234567', volumeId: 'vol-01234567' } : t === 'volume.delete' ? { volumeId: 'vol-01234567' } : t === 'instance.qmp' ? { instanceId: 'i-01234567', execute: 'query-status' } : t.startsWith('instance.') && t !== 'instance.list' ? { instanceId: 'i-01234567' } : {};
+      : t === 'host.attest' ? { nonce: 'ab'.repeat(32) } : t === 'instance.start' ? { spec } : t === 'host.restart-component' ? { component: 'hypervisor' } : t === 'volume.attach' ? { instanceId: 'i-01234567', volumeId: 'vol-01234567', sizeBytes: 4096, sealedKey: null } : t === 'volume.detach' ? { instanceId: 'i-01234567', volumeId: 'vol-01234567' } : t === 'volume.delete' ? { volumeId: 'vol-01234567' } : t === 'snapshot.delete' ? { snapshotId: 'snap-01234567' } : t === 'snapshot.create' || t === 'volume.from-snapshot' ? { volumeId: 'vol-01234567', snapshotId: 'snap-01234567', sizeBytes: 4096 } : t === 'instance.qmp' ? { instanceId: 'i-01234567', execute: 'query-status' } : t.startsWith('instance.') && t !== 'instance.list' ? { instanceId: 'i-01234567' } : {};
     assert.equal(parseCommandBody(t, params).type, t);
   }
 });

@@ -33,7 +33,10 @@ export type ControllerCommandBody =
   | { readonly type: 'ebs.info'; readonly params: Record<string, never> }
   | { readonly type: 'volume.attach'; readonly params: VolumeAttachParams }
   | { readonly type: 'volume.detach'; readonly params: { readonly instanceId: string; readonly volumeId: string; readonly force?: boolean } }
-  | { readonly type: 'volume.delete'; readonly params: { readonly volumeId: string } };
+  | { readonly type: 'volume.delete'; readonly params: { readonly volumeId: string } }
+  | { readonly type: 'snapshot.create'; readonly params: { readonly volumeId: string; readonly snapshotId: string; readonly sizeBytes: number } }
+  | { readonly type: 'snapshot.delete'; readonly params: { readonly snapshotId: string } }
+  | { readonly type: 'volume.from-snapshot'; readonly params: { readonly volumeId: string; readonly snapshotId: string; readonly sizeBytes: number } };
 
 /** volume.attach: the card opens the export, the hypervisor hot-plugs it. */
 export interface VolumeAttachParams {
@@ -77,6 +80,9 @@ export const COMMAND_TYPES: readonly CommandType[] = [
   'volume.attach',
   'volume.detach',
   'volume.delete',
+  'snapshot.create',
+  'snapshot.delete',
+  'volume.from-snapshot',
 ];
 
 /**
@@ -93,6 +99,7 @@ const SHA256 = /^[0-9a-f]{64}$/;
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 const VOLUME_ID = /^vol-[0-9a-f]{8,17}$/;
+const SNAPSHOT_ID = /^snap-[0-9a-f]{8,17}$/;
 
 function bad(code: string, message: string, context: Record<string, unknown> = {}): ControllerError {
   return new ControllerError(code, 'invalid', message, context);
@@ -228,6 +235,16 @@ export function parseCommandBody(type: unknown, params: unknown): ControllerComm
     case 'volume.delete':
       onlyKeys(params, ['volumeId'], w);
       return { type: t, params: { volumeId: str(params, 'volumeId', w, VOLUME_ID) } };
+    case 'snapshot.delete':
+      onlyKeys(params, ['snapshotId'], w);
+      return { type: t, params: { snapshotId: str(params, 'snapshotId', w, SNAPSHOT_ID) } };
+    case 'snapshot.create':
+    case 'volume.from-snapshot': {
+      onlyKeys(params, ['volumeId', 'snapshotId', 'sizeBytes'], w);
+      const sizeBytes = optInt(params, 'sizeBytes', w, 4096, 16384 * 2 ** 30);
+      if (sizeBytes === undefined || sizeBytes % 4096 !== 0) throw bad('InvalidParameter', 'params.sizeBytes must be a multiple of 4096.', { field: 'sizeBytes' });
+      return { type: t, params: { volumeId: str(params, 'volumeId', w, VOLUME_ID), snapshotId: str(params, 'snapshotId', w, SNAPSHOT_ID), sizeBytes } };
+    }
     case 'host.restart-component': {
       onlyKeys(params, ['component'], w);
       const c = params['component'];

@@ -182,6 +182,33 @@ export class EbsCard {
     return out;
   }
 
+  /** A point-in-time copy of a volume's stored bytes (ciphertext stays ciphertext); a volume never attached is created empty first. */
+  snapshot(volumeId: string, snapshotId: string, sizeBytes: number): Promise<{ snapshotId: string; sizeBytes: number }> {
+    return this.one(volumeId, async () => {
+      if (!(await this.o.store.list()).some((v) => v.id === volumeId)) await this.o.store.create(volumeId, sizeBytes);
+      const info = await this.o.store.snapshot(volumeId, snapshotId);
+      return { snapshotId, sizeBytes: info.sizeBytes };
+    });
+  }
+
+  async deleteSnapshot(snapshotId: string): Promise<{ snapshotId: string; deleted: boolean }> {
+    try {
+      await this.o.store.deleteSnapshot(snapshotId);
+      return { snapshotId, deleted: true };
+    } catch (e) {
+      if (e instanceof EbsError && e.code === 'EBS_SNAPSHOT_NOT_FOUND') return { snapshotId, deleted: false };
+      throw e;
+    }
+  }
+
+  /** A new volume holding a snapshot's bytes (same data key), grown to sizeBytes. */
+  fromSnapshot(volumeId: string, snapshotId: string, sizeBytes: number): Promise<{ volumeId: string }> {
+    return this.one(volumeId, async () => {
+      await this.o.store.createFromSnapshot(volumeId, snapshotId, sizeBytes);
+      return { volumeId };
+    });
+  }
+
   /** Removes a volume's backing file (DeleteVolume); refused while attached. */
   delete(volumeId: string): Promise<{ volumeId: string; deleted: boolean }> {
     return this.one(volumeId, async () => {

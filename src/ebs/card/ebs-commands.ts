@@ -23,7 +23,7 @@ export interface EbsContext {
   readonly setCard: (next: ComponentSupervisor) => void;
 }
 
-type EbsCommand = Extract<ControllerCommandBody, { type: 'ebs.info' | 'volume.attach' | 'volume.detach' | 'volume.delete' }>;
+type EbsCommand = Extract<ControllerCommandBody, { type: 'ebs.info' | 'volume.attach' | 'volume.detach' | 'volume.delete' | 'snapshot.create' | 'snapshot.delete' | 'volume.from-snapshot' }>;
 
 export const socketNameOf = (volumeId: string): string => `ebs-${volumeId}.sock`;
 /** The NVMe serial EC2 gives a volume: its id without the dash. */
@@ -35,6 +35,10 @@ export async function executeEbs(ctx: EbsContext, c: EbsCommand): Promise<unknow
       return ctx.card.request('card.info', {}, 10_000);
     case 'volume.delete':
       return ctx.card.request('volume.delete', { volumeId: c.params.volumeId }, 30_000);
+    case 'snapshot.create':
+    case 'snapshot.delete':
+    case 'volume.from-snapshot':
+      return ctx.card.request(c.type, c.params, 600_000);
     case 'volume.attach': {
       const { instanceId, volumeId } = c.params;
       const dir = join(ctx.instancesDir, instanceId);

@@ -7,6 +7,8 @@
 //   volume.detach {volumeId}                   → {volumeId, detached}
 //   volume.delete {volumeId}                   → {volumeId, deleted}
 //   volume.list                                → [{volumeId, socketPath, …}]
+//   snapshot.create {volumeId, snapshotId, sizeBytes}, snapshot.delete {snapshotId},
+//   volume.from-snapshot {volumeId, snapshotId, sizeBytes}
 //   card.handover {publicKey}                  → [{volumeId, socketPath, sealedKey (to publicKey)}] (live update)
 // When the channel closes the card flushes and closes every export and exits; QEMU's NBD
 // client keeps the guest's I/O waiting (reconnect-delay) until the next card serves the
@@ -111,6 +113,15 @@ async function main(): Promise<void> {
             result = await card.handover(Buffer.from(pk, 'base64'));
             break;
           }
+          case 'snapshot.create':
+            result = await card.snapshot(volumeIdOf(p), String(p['snapshotId']), Number(p['sizeBytes']));
+            break;
+          case 'snapshot.delete':
+            result = await card.deleteSnapshot(String(p['snapshotId']));
+            break;
+          case 'volume.from-snapshot':
+            result = await card.fromSnapshot(volumeIdOf(p), String(p['snapshotId']), Number(p['sizeBytes']));
+            break;
           case 'volume.delete':
             result = await card.delete(volumeIdOf(p));
             break;

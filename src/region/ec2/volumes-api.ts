@@ -5,7 +5,7 @@ import type { Ec2Request } from '../protocol/ec2-requests.js';
 import type { Ec2Response } from '../protocol/ec2-responses.js';
 import { page } from '../api/ec2-handlers.js';
 import type { Caller } from './instances.js';
-import { volumeView, type VolumeService } from './volumes.js';
+import { snapshotView, volumeView, type VolumeService } from './volumes.js';
 
 function tagsFor(specs: readonly { resourceType: string; tags: readonly { key: string; value: string }[] }[], type: string): Record<string, string> {
   const out: Record<string, string> = {};
@@ -56,6 +56,21 @@ export async function handleEbs(svc: VolumeService, caller: Caller, req: Ec2Requ
         },
       };
     }
+    case 'CreateSnapshot': {
+      const snap = await svc.createSnapshot(caller, req.volumeId, req.description, tagsFor(req.tagSpecifications, 'snapshot'));
+      return { action: 'CreateSnapshot', snapshot: snapshotView(snap) };
+    }
+    case 'DescribeSnapshots': {
+      for (const o of req.ownerIds) {
+        if (o !== 'self' && o !== caller.accountId) return { action: 'DescribeSnapshots', snapshots: [], nextToken: undefined };
+      }
+      const all = svc.describeSnapshots(caller, req.snapshotIds, req.filters);
+      const p = page(all, (s) => s.id, req.maxResults, req.nextToken);
+      return { action: 'DescribeSnapshots', snapshots: p.items.map(snapshotView), nextToken: p.nextToken };
+    }
+    case 'DeleteSnapshot':
+      await svc.deleteSnapshot(caller, req.snapshotId);
+      return { action: 'DeleteSnapshot' };
     case 'EnableEbsEncryptionByDefault':
       return { action: req.action, ebsEncryptionByDefault: await svc.setEncryptionByDefault(caller, true) };
     case 'DisableEbsEncryptionByDefault':

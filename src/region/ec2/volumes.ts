@@ -12,7 +12,7 @@ import { createLogger } from '../../lib/log.js';
 import { sealTo } from '../../lib/seal.js';
 import type { Collection } from '../repo.js';
 import { Ec2Error, ec2NotFound } from '../protocol/errors.js';
-import type { Volume, VolumeAttachment, VolumeAttachmentState, VolumeState } from '../protocol/ec2-responses.js';
+import type { Snapshot, Volume, VolumeAttachment, VolumeAttachmentState, VolumeState } from '../protocol/ec2-responses.js';
 import type { CreateVolumeRequest, VolumeType } from '../protocol/ec2-requests.js';
 import { newId } from '../ids.js';
 import { compileFilters, isTagFilter, tagFilterValues, type Filter } from './filters.js';
@@ -43,6 +43,26 @@ export interface VolumeRecord {
   /** The host whose card holds the volume's bytes (set by the first attach). */
   readonly storeHostId: string | undefined;
   readonly multiAttachEnabled: boolean;
+  readonly tags: Readonly<Record<string, string>>;
+  /** A volume made from a snapshot keeps the source volume's data key and its KMS context. */
+  readonly keyContextId?: string | undefined;
+}
+
+export interface SnapshotRecord {
+  readonly id: string;
+  readonly accountId: string;
+  readonly volumeId: string;
+  readonly volumeSize: number; // GiB
+  readonly encrypted: boolean;
+  readonly kmsKeyArn: string | undefined;
+  /** The wrapped data key of the source volume (the bytes are encrypted under it). */
+  readonly wrappedKey: string | undefined;
+  /** The volume id in the data key's KMS encryption context (aws:ebs:id). */
+  readonly keyContextId: string | undefined;
+  readonly hostId: string;
+  readonly state: 'pending' | 'completed' | 'error';
+  readonly startTime: string;
+  readonly description: string;
   readonly tags: Readonly<Record<string, string>>;
 }
 
@@ -151,6 +171,7 @@ export class VolumeService {
     private readonly instances: InstanceService,
     private readonly fleet: HostFleet,
     private readonly kms: Kms,
+    private readonly snapshots?: Collection<SnapshotRecord>,
   ) {}
 
   // ---------------------------------------------------------------- account defaults
@@ -202,9 +223,15 @@ export class VolumeService {
     if (az === undefined || !(AVAILABILITY_ZONES as readonly string[]).includes(az)) {
       throw new Ec2Error('InvalidParameterValue', `Invalid availability zone: [${req.availabilityZone ?? req.availabilityZoneId ?? ''}]`);
     }
-    if (req.snapshotId !== undefined) throw ec2NotFound('snapshot', req.snapshotId); // snapshots are not served yet
+    const snap = req.snapshotId !== undefined ? this.ownedSnapshot(c, req.snapshotId) : undefined;
     const type: VolumeType = req.volumeType ?? 'gp2';
-    const size = req.size;
+    const size = req.size ?? snap?.volumeSize;
+    if (snap && size !== undefined && size < snap.volumeSize) {
+      throw new Ec2Error('InvalidParameterValue', `Volume of ${size}GiB is smaller than snapshot '${snap.id}' (${snap.volumeSize}GiB).`);
+    }
+    if (snap && ((req.encrypted === false && snap.encrypted) || (req.kmsKeyId !== undefined && req.kmsKeyId !== snap.kmsKeyArn))) {
+      throw new Ec2Error('InvalidParameterCombination', 'A volume from a snapshot keeps the snapshot\'s encryption and key here (re-encryption is not supported yet).');
+    }
     if (size === undefined) throw new Ec2Error('MissingParameter', 'The request must contain the parameter size or snapshotId');
     const [min, max] = SIZE_BOUNDS[type];
     if (size < min) throw new Ec2Error('InvalidParameterValue', `Volume of ${size}GiB is too small; minimum is ${min}GiB.`);
@@ -219,6 +246,31 @@ export class VolumeService {
     const id = newId('vol');
     let kmsKeyArn: string | undefined;
     let wrappedKey: string | undefined;
+    if (snap) {
+      await this.fleet.send(snap.hostId, 'volume.from-snapshot', { volumeId: id, snapshotId: snap.id, sizeBytes: size * GiB }, { id: `fromsnap:${id}`, timeoutMs: 600_000 });
+      const rec: VolumeRecord = {
+        id,
+        accountId: c.accountId,
+        size,
+        volumeType: type,
+        iops: req.iops,
+        throughput: req.throughput,
+        encrypted: snap.encrypted,
+        kmsKeyArn: snap.kmsKeyArn,
+        wrappedKey: snap.wrappedKey,
+        keyContextId: snap.keyContextId,
+        snapshotId: snap.id,
+        availabilityZone: az,
+        state: 'available',
+        createTime: new Date().toISOString(),
+        attachment: undefined,
+        storeHostId: snap.hostId,
+        multiAttachEnabled: false,
+        tags,
+      };
+      await this.volumes.put(rec);
+      return rec;
+    }
     if (encrypted) {
       const asUser = kmsCallerOf(c);
       const keyId = req.kmsKeyId ?? defaults.kmsKeyArn ?? (await this.kms.awsManagedKey(c.accountId, 'ebs')).arn;
@@ -328,7 +380,7 @@ export class VolumeService {
       try {
         ({ plaintext } = await this.kms.decrypt(serviceCaller('ebs.amazonaws.com', v.accountId), {
           ciphertextBlob: Buffer.from(v.wrappedKey ?? '', 'base64'),
-          encryptionContext: { 'aws:ebs:id': v.id },
+          encryptionContext: { 'aws:ebs:id': v.keyContextId ?? v.id },
         }));
       } catch (e) {
         throw kmsToEc2(e, v.kmsKeyArn ?? '');
@@ -398,6 +450,68 @@ export class VolumeService {
     }
     const after = (await this.volumes.update(volumeId, (cur) => ({ ...cur, size: newSize, volumeType: newType, iops: iops ?? cur.iops, throughput: throughput ?? cur.throughput })))!;
     return { before: v, after };
+  }
+
+  // ---------------------------------------------------------------- snapshots
+
+  ownedSnapshot(c: Caller, id: string): SnapshotRecord {
+    if (!/^snap-[0-9a-f]{8,17}$/.test(id)) throw new Ec2Error('InvalidSnapshotID.Malformed', `Invalid id: "${id}" (expecting "snap-...")`);
+    const s = this.snapshots?.get(id);
+    if (!s || s.accountId !== c.accountId) throw ec2NotFound('snapshot', id);
+    return s;
+  }
+
+  /** A consistent point-in-time copy taken by the host's card (under a write barrier), ciphertext as stored. */
+  async createSnapshot(c: Caller, volumeId: string, description: string | undefined, tags: Readonly<Record<string, string>>): Promise<SnapshotRecord> {
+    if (!this.snapshots) throw new Ec2Error('InvalidAction', 'Snapshots are not served by this region.');
+    const v = this.owned(c, volumeId);
+    const hostId = v.storeHostId ?? this.fleet.hosts()[0]?.id;
+    if (!hostId) throw new Ec2Error('InsufficientCapacity', 'No host can store the snapshot.');
+    const id = newId('snap');
+    await this.fleet.send(hostId, 'snapshot.create', { volumeId, snapshotId: id, sizeBytes: v.size * GiB }, { id: `snap:${id}`, timeoutMs: 600_000 });
+    if (!v.storeHostId) await this.volumes.update(volumeId, (cur) => ({ ...cur, storeHostId: hostId }));
+    const rec: SnapshotRecord = {
+      id,
+      accountId: c.accountId,
+      volumeId,
+      volumeSize: v.size,
+      encrypted: v.encrypted,
+      kmsKeyArn: v.kmsKeyArn,
+      wrappedKey: v.wrappedKey,
+      keyContextId: v.encrypted ? (v.keyContextId ?? v.id) : undefined,
+      hostId,
+      state: 'completed',
+      startTime: new Date().toISOString(),
+      description: description ?? '',
+      tags,
+    };
+    await this.snapshots.put(rec);
+    return rec;
+  }
+
+  describeSnapshots(c: Caller, ids: readonly string[], filters: readonly Filter[]): SnapshotRecord[] {
+    const match = compileFilters(filters, snapshotFilterValues, (n) => SNAPSHOT_FILTERS.has(n) || isTagFilter(n));
+    const base = ids.length > 0 ? ids.map((id) => this.ownedSnapshot(c, id)) : (this.snapshots?.all() ?? []).filter((s) => s.accountId === c.accountId);
+    return base.filter(match);
+  }
+
+  async deleteSnapshot(c: Caller, id: string): Promise<void> {
+    const s = this.ownedSnapshot(c, id);
+    await this.fleet.send(s.hostId, 'snapshot.delete', { snapshotId: id }, { id: `delsnap:${id}` });
+    await this.snapshots!.delete(id);
+  }
+
+  async setSnapshotTags(id: string, tags: Readonly<Record<string, string>>): Promise<void> {
+    await this.snapshots?.update(id, (cur) => ({ ...cur, tags }));
+  }
+
+  findSnapshot(c: Caller, id: string): SnapshotRecord | undefined {
+    const s = this.snapshots?.get(id);
+    return s && s.accountId === c.accountId ? s : undefined;
+  }
+
+  listSnapshots(c: Caller): SnapshotRecord[] {
+    return (this.snapshots?.all() ?? []).filter((s) => s.accountId === c.accountId);
   }
 
   // ---------------------------------------------------------------- card restarts
@@ -470,6 +584,48 @@ export class VolumeService {
   list(c: Caller): VolumeRecord[] {
     return this.volumes.all().filter((v) => v.accountId === c.accountId && v.state !== 'deleted');
   }
+}
+
+const SNAPSHOT_FILTERS = new Set(['snapshot-id', 'volume-id', 'status', 'encrypted', 'owner-id', 'volume-size', 'description', 'start-time']);
+
+function snapshotFilterValues(s: SnapshotRecord, name: string): readonly string[] | undefined {
+  switch (name) {
+    case 'snapshot-id':
+      return [s.id];
+    case 'volume-id':
+      return [s.volumeId];
+    case 'status':
+      return [s.state];
+    case 'encrypted':
+      return [String(s.encrypted)];
+    case 'owner-id':
+      return [s.accountId];
+    case 'volume-size':
+      return [String(s.volumeSize)];
+    case 'description':
+      return [s.description];
+    case 'start-time':
+      return [s.startTime];
+  }
+  return tagFilterValues(s.tags, name);
+}
+
+export function snapshotView(s: SnapshotRecord): Snapshot {
+  return {
+    snapshotId: s.id,
+    volumeId: s.volumeId,
+    state: s.state,
+    startTime: new Date(s.startTime),
+    progress: '100%',
+    ownerId: s.accountId,
+    description: s.description,
+    volumeSize: s.volumeSize,
+    encrypted: s.encrypted,
+    kmsKeyId: s.kmsKeyArn,
+    storageTier: 'standard',
+    completionTime: new Date(s.startTime),
+    tags: Object.entries(s.tags).map(([key, value]) => ({ key, value })),
+  };
 }
 
 function attachmentView(volumeId: string, a: AttachmentRecord): VolumeAttachment {
