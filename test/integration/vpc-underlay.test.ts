@@ -109,6 +109,17 @@ test('underlay through the controllers: keys by vpc.keys, remote ENIs by vpc.rem
     for (let i = 20; i <= 30 && !ok; i++) ok = await pingOk(i);
     assert.ok(ok, 'pings cross after the key rotation');
 
+    // A rule change (vpc.rules, as the region pushes after Authorize/Revoke) takes effect at once.
+    const closed = [{ ...GROUPS[0]!, rules: { ...GROUPS[0]!.rules, ingress: [] } }];
+    await h2.client.send('vpc.rules', { groups: closed, deleted: [] });
+    assert.equal(await pingOk(40), false, 'ingress closed on host 2: no echo reply');
+    const t0 = Date.now();
+    await h2.client.send('vpc.rules', { groups: GROUPS, deleted: [] });
+    assert.ok(await pingOk(41), 'reopened');
+    const ms = Date.now() - t0;
+    process.stderr.write(`rule change to first echo reply across hosts: ${ms} ms\n`);
+    assert.ok(ms < 1000, `a rule change takes effect within a second (${ms} ms)`);
+
     const stats = (await h2.client.send('eni.stats', { eniId: A.eniId })) as { counters: Record<string, number> };
     assert.ok((stats.counters['rxFrames'] ?? 0) > 0 || (stats.counters['txFrames'] ?? 0) > 0, JSON.stringify(stats.counters));
 
