@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ensureImage } from '../src/image/build.js';
 import { imageCacheDir } from '../src/lib/paths.js';
 import { distEntry } from '../src/lib/paths.js';
+import { vpcSocketDir } from '../src/controller/vpc-host.js';
 import { Region } from '../src/region/region.js';
 import type { HostRecord, InstanceRecord } from '../src/region/ec2/model.js';
 import { ImageService } from '../src/region/ec2/images.js';
@@ -210,6 +211,8 @@ export async function cleanupHome(home: string, regions: readonly (RegionProcess
     await sleep(200);
   }
   await rm(home, { recursive: true, force: true });
+  // The VPC card's socket directory lives outside the home (QEMU must reach it).
+  await rm(join(vpcSocketDir(home), '..'), { recursive: true, force: true });
 }
 
 /** Any process whose command line names this home (controller, hypervisors, QEMU). */
