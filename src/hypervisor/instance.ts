@@ -11,6 +11,7 @@ import type { Logger } from '../lib/log.js';
 import { ConsoleTail, readConsoleTail } from './console-log.js';
 import { HypervisorError } from './errors.js';
 import { buildQemuArgs, DEFAULT_HOTPLUG_SLOTS, INSTANCE_FILES } from './protocol/qemu-args.js';
+import { destroyVtpm, provisionVtpm, startVtpm } from './vtpm.js';
 import type { ConsoleOutput, HypervisorEvent, InstanceInfo, InstanceRunState, InstanceSpec } from './protocol/messages.js';
 import { guardQmpCommand, QmpClient, type QmpAuditSink } from './qmp-client.js';
 import { launchQemu, pidAlive, pidIsInstance, type QemuOwner, readPidfile, readQemuLog, stageImage, waitForExit } from './qemu-process.js';
@@ -74,7 +75,9 @@ export class Instance {
   }
 
   async saveSpec(): Promise<void> {
-    await writeJsonAtomic(join(this.dir, INSTANCE_FILES.spec), this.spec);
+    // The vTPM key is never written: spec.json is saved without it.
+    const { tpm: _key, ...rest } = this.spec;
+    await writeJsonAtomic(join(this.dir, INSTANCE_FILES.spec), rest);
   }
 
   private async saveRuntime(): Promise<void> {
@@ -119,7 +122,15 @@ export class Instance {
         hotplugSlots: this.spec.hotplugSlots ?? DEFAULT_HOTPLUG_SLOTS,
         cmdline: this.spec.image.cmdline,
         ...(this.spec.nics ? { nics: this.spec.nics } : {}),
+        ...(this.spec.tpm ? { tpm: true } : {}),
       });
+      if (this.spec.tpm) {
+        // NitroTPM: provision once (encrypted state, EKs), then a fresh swtpm for this launch;
+        // it ends itself when QEMU closes its control connection (--terminate).
+        const key = Buffer.from(this.spec.tpm.key, 'base64');
+        await provisionVtpm(this.dir, key);
+        await startVtpm(this.dir, key, this.env.owner);
+      }
       this.tail?.stop();
       const tail = new ConsoleTail(this.dir, (line) => this.onConsoleLine(line));
       await tail.start(Number.MAX_SAFE_INTEGER); // from the current end: this boot's output only
@@ -352,6 +363,7 @@ export class Instance {
     this.qmp = undefined;
     this.tail?.stop();
     this.tail = undefined;
+    await destroyVtpm(this.dir); // the vTPM state goes with the instance
     await rm(this.dir, { recursive: true, force: true });
     this.setState('terminated');
   }

@@ -2,7 +2,7 @@
 //
 //   <instance dir>/tpm/          swtpm's state (tpm2-00.permall), ENCRYPTED with AES-256-CBC
 //                                under the instance's vTPM key (swtpm --key fd=…,mode=aes-256-cbc)
-//   <instance dir>/tpm.sock      swtpm's control socket (0600), QEMU's -chardev socket
+//   <instance dir>/tpm.sock      swtpm's control socket (0600, owned by QEMU's user), QEMU's -chardev socket
 //   <instance dir>/tpm.pid       swtpm's pid, to re-adopt or end it after a hypervisor restart
 //   <instance dir>/tpm-ek.json   the EK public areas (TPMT_PUBLIC, base64): public, not secret
 //
@@ -161,7 +161,7 @@ export function runningVtpm(instanceDir: string): number | undefined {
     const pid = Number(readFileSync(f.pidFile, 'utf8').trim());
     if (!Number.isInteger(pid) || pid <= 0 || !pidAlive(pid)) return undefined;
     const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    return argv.some((a) => a.endsWith('swtpm')) && argv.includes(`type=unixio,path=${f.ctrlSocket},mode=0600`) ? pid : undefined;
+    return argv.some((a) => a.endsWith('swtpm')) && argv.some((a) => a.startsWith(`type=unixio,path=${f.ctrlSocket},mode=0600`)) ? pid : undefined;
   } catch {
     return undefined;
   }
@@ -171,7 +171,7 @@ export function runningVtpm(instanceDir: string): number | undefined {
  * Starts the instance's swtpm (detached, its own session, so that it outlives a hypervisor
  * restart like QEMU does) and waits for its control socket; re-adopts a running one. Returns its pid.
  */
-export async function startVtpm(instanceDir: string, key: Buffer): Promise<number> {
+export async function startVtpm(instanceDir: string, key: Buffer, owner?: { readonly uid: number; readonly gid: number }): Promise<number> {
   const f = vtpmFiles(instanceDir);
   const keyHex = checkKey(key);
   const running = runningVtpm(instanceDir);
@@ -179,7 +179,7 @@ export async function startVtpm(instanceDir: string, key: Buffer): Promise<numbe
   rmSync(f.ctrlSocket, { force: true });
   const child = spawn(
     tool('swtpm'),
-    ['socket', '--tpm2', '--tpmstate', `dir=${f.stateDir}`, '--ctrl', `type=unixio,path=${f.ctrlSocket},mode=0600`, '--key', 'fd=3,mode=aes-256-cbc,format=hex', '--flags', 'startup-clear', '--terminate', '--pid', `file=${f.pidFile}`],
+    ['socket', '--tpm2', '--tpmstate', `dir=${f.stateDir}`, '--ctrl', `type=unixio,path=${f.ctrlSocket},mode=0600${owner ? `,uid=${owner.uid},gid=${owner.gid}` : ''}`, '--key', 'fd=3,mode=aes-256-cbc,format=hex', '--flags', 'startup-clear', '--terminate', '--pid', `file=${f.pidFile}`],
     { stdio: ['ignore', 'ignore', 'ignore', 'pipe'], detached: true },
   );
   (child.stdio[3] as NodeJS.WritableStream).on('error', () => undefined);

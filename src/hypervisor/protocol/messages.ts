@@ -34,6 +34,12 @@ export interface InstanceSpec {
    * instance directory (QEMU's working directory), so QEMU needs no access to any other path.
    */
   readonly volumes?: readonly VolumePlug[];
+  /**
+   * NitroTPM (src/hypervisor/vtpm.ts): a per-instance swtpm whose state is encrypted under
+   * this 32-byte key (base64). The key is given at every launch and never written to disk:
+   * spec.json is saved without it.
+   */
+  readonly tpm?: { readonly key: string };
 }
 
 export interface VolumePlug {

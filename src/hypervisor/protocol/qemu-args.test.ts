@@ -51,3 +51,11 @@ test('qemu args: NICs become stream netdevs on the VPC card socket', () => {
   assert.deepEqual(valueOf(a, '-netdev'), ['stream,id=net0,server=off,addr.type=unix,addr.path=/run/vpc/p1.sock']);
   assert.deepEqual(valueOf(a, '-device'), ['virtio-net-pci,netdev=net0,mac=02:00:00:00:00:01']);
 });
+
+test('qemu args: NitroTPM adds a tpm-crb device on the relative swtpm control socket, only when asked', () => {
+  assert.deepEqual(valueOf(buildQemuArgs(plan), '-tpmdev'), []);
+  const a = buildQemuArgs({ ...plan, tpm: true });
+  assert.ok(valueOf(a, '-chardev').includes('socket,id=vtpmchr,path=tpm.sock'));
+  assert.deepEqual(valueOf(a, '-tpmdev'), ['emulator,id=vtpm0,chardev=vtpmchr']);
+  assert.ok(valueOf(a, '-device').includes('tpm-crb,tpmdev=vtpm0'));
+});

@@ -18,6 +18,7 @@ export const INSTANCE_FILES = {
   qemuLog: 'qemu.log',
   kernel: 'kernel',
   initrd: 'initrd',
+  tpmSocket: 'tpm.sock',
 } as const;
 
 export const DEFAULT_HOTPLUG_SLOTS = 8;
@@ -34,6 +35,8 @@ export interface QemuLaunchPlan {
   readonly hotplugSlots: number;
   readonly cmdline: string;
   readonly nics?: readonly { readonly mac: string; readonly socketPath: string }[];
+  /** NitroTPM: a tpm-crb device on the instance's swtpm control socket (relative to the instance dir). */
+  readonly tpm?: boolean;
 }
 
 /** The marker QEMU's command line carries so a pid can be matched to its instance. */
@@ -70,5 +73,6 @@ export function buildQemuArgs(p: QemuLaunchPlan): string[] {
     args.push('-netdev', `stream,id=net${i},server=off,addr.type=unix,addr.path=${nic.socketPath}`);
     args.push('-device', `virtio-net-pci,netdev=net${i},mac=${nic.mac}`);
   });
+  if (p.tpm) args.push('-chardev', `socket,id=vtpmchr,path=${f.tpmSocket}`, '-tpmdev', 'emulator,id=vtpm0,chardev=vtpmchr', '-device', 'tpm-crb,tpmdev=vtpm0');
   return args;
 }

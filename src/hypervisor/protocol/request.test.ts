@@ -34,6 +34,9 @@ test('request: malformed envelopes, ids, specs and params are refused', () => {
   assert.equal(code(() => validateSpec({ ...spec, image: { ...spec.image, kernel: 'relative' } })), 'MalformedRequest');
   assert.equal(code(() => validateSpec({ ...spec, image: { ...spec.image, kernelSha256: 'abc' } })), 'MalformedRequest');
   assert.equal(code(() => validateSpec({ ...spec, hotplugSlots: 99 })), 'MalformedRequest');
+  assert.equal(code(() => validateSpec({ ...spec, tpm: { key: Buffer.alloc(16).toString('base64') } })), 'MalformedRequest'); // not 32 bytes
+  assert.equal(code(() => validateSpec({ ...spec, tpm: { key: Buffer.alloc(32).toString('base64'), extra: 1 } })), 'MalformedRequest');
+  assert.deepEqual(validateSpec({ ...spec, tpm: { key: Buffer.alloc(32, 7).toString('base64') } }).tpm, { key: Buffer.alloc(32, 7).toString('base64') });
   assert.equal(code(() => validateSpec({ ...spec, nics: [{ mac: 'zz', socketPath: '/s' }] })), 'MalformedRequest');
   assert.equal(code(() => validateSpec({ ...spec, nics: [{ mac: '02:00:00:00:00:01', socketPath: '/s,server=on' }] })), 'MalformedRequest');
 });

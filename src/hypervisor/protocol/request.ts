@@ -71,6 +71,11 @@ export function validateSpec(v: unknown): InstanceSpec {
     if (!Array.isArray(vols) || vols.length > 24) throw bad('spec.volumes must be an array of at most 24 volumes.');
     spec.volumes = vols.map((x, i) => validateVolumePlug(x, `spec.volumes[${i}]`));
   }
+  if (v['tpm'] !== undefined) {
+    const t = v['tpm'];
+    if (!isObject(t) || typeof t['key'] !== 'string' || Buffer.from(t['key'], 'base64').length !== 32 || Object.keys(t).length !== 1) throw bad('spec.tpm must be {key: base64 of 32 bytes}.');
+    spec.tpm = { key: t['key'] };
+  }
   if (/[\n\0]/.test(cmdline)) throw bad('spec.image.cmdline contains a newline or NUL.');
   return spec;
 }
