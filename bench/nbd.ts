@@ -4,7 +4,8 @@
 // engine (libnbd): sequential 1 MiB write then read of the whole GiB at QD 16, then 4 KiB
 // random read and write at QD 16 for a fixed time (after a 1 s ramp). Prints a table and the ratios; the last
 // line is one JSON object {"bench":"nbd",…}.
-//   node dist/bench/nbd.js [--runtime S] [--rounds N] [--targets nitride,raw,luks]
+//   node dist/bench/nbd.js [--runtime S] [--rounds N] [--targets nitride,raw,luks] [--phases write,read,randread,randwrite]
+// (a run without the write phase measures unwritten, sparse files: use --phases only for development)
 // Figures are medians of N interleaved rounds (the machine is shared; single runs are noisy).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -88,7 +89,7 @@ interface Target {
  * The machine is shared, so figures are taken in interleaved rounds (every target once per
  * round, the order rotating) and the median of the rounds is reported.
  */
-function measureAll(targets: Target[], rounds: number, runtime: number): Record<string, Figures> {
+function measureAll(targets: Target[], rounds: number, runtime: number, only: string[] | null, samplesOut: Record<string, Record<string, number[]>>): Record<string, Figures> {
   const samples = new Map<string, Record<keyof Figures, number[]>>();
   for (const t of targets) samples.set(t.name, { seqWriteMBps: [], seqReadMBps: [], randReadIops: [], randWriteIops: [] });
   const phases: Array<[keyof Figures, string, string, number | null]> = [
@@ -98,6 +99,7 @@ function measureAll(targets: Target[], rounds: number, runtime: number): Record<
     ['randWriteIops', 'randwrite', '4k', runtime],
   ];
   for (const [k, rw, bs, rt] of phases) {
+    if (only && !only.includes(rw)) continue;
     for (let r = 0; r < rounds; r++) {
       for (let i = 0; i < targets.length; i++) {
         const t = targets[(i + r) % targets.length] as Target;
@@ -109,6 +111,7 @@ function measureAll(targets: Target[], rounds: number, runtime: number): Record<
   }
   const out: Record<string, Figures> = {};
   for (const [name, s] of samples) {
+    samplesOut[name] = Object.fromEntries(Object.entries(s).map(([k, v]) => [k, v.map((x) => Math.round(x))]));
     out[name] = { seqWriteMBps: median(s.seqWriteMBps), seqReadMBps: median(s.seqReadMBps), randReadIops: median(s.randReadIops), randWriteIops: median(s.randWriteIops) };
   }
   return out;
@@ -122,9 +125,12 @@ async function main(argv: string[]): Promise<number> {
   let runtime = 3;
   let rounds = 3;
   let targets = ['nitride', 'raw', 'luks'];
+  let only: string[] | null = null;
+  const samples: Record<string, Record<string, number[]>> = {};
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--runtime') runtime = Number(argv[++i]);
     else if (argv[i] === '--rounds') rounds = Number(argv[++i]);
+    else if (argv[i] === '--phases') only = (argv[++i] ?? '').split(',');
     else if (argv[i] === '--targets') targets = (argv[++i] ?? '').split(',');
   }
   for (const t of ['fio', 'qemu-nbd', 'qemu-img']) need(t);
@@ -175,7 +181,7 @@ async function main(argv: string[]): Promise<number> {
       await launch('luks', 'qemu-nbd', ['-t', '-e', '16', '-k', sock, '--object', secret, '--image-opts', `driver=luks,key-secret=sec0,file.driver=file,file.filename=${img}`], sock);
     }
     say(`targets ${started.map((t) => t.name).join(', ')}; ${rounds} interleaved rounds; Nitride XTS: ${xts}`);
-    results = measureAll(started, rounds, runtime);
+    results = measureAll(started, rounds, runtime, only, samples);
   } finally {
     for (const p of procs) await stop(p);
     await rm(dir, { recursive: true, force: true });
@@ -204,7 +210,7 @@ async function main(argv: string[]): Promise<number> {
     atLeastLuksOnEveryFigure: n && luks ? rows.every(([, k]) => n[k] >= luks[k]) : null,
     sequentialAtLeast80PercentOfRaw: n && raw ? n.seqWriteMBps >= 0.8 * raw.seqWriteMBps && n.seqReadMBps >= 0.8 * raw.seqReadMBps : null,
   };
-  process.stdout.write(`${JSON.stringify({ bench: 'nbd', xts, rounds, runtimeSeconds: runtime, sizeBytes: GiB, queueDepth: 16, client: 'fio nbd engine (libnbd)', results, ratios, goals })}\n`);
+  process.stdout.write(`${JSON.stringify({ bench: 'nbd', xts, rounds, runtimeSeconds: runtime, sizeBytes: GiB, queueDepth: 16, client: 'fio nbd engine (libnbd)', results, ratios, goals, samples })}\n`);
   return 0;
 }
 
