@@ -34,6 +34,8 @@ import {
   EC2Client,
   GetConsoleOutputCommand,
   RunInstancesCommand,
+  StartInstancesCommand,
+  StopInstancesCommand,
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { serviceCaller } from '../../src/kms/kms.js';
@@ -325,6 +327,23 @@ test('vm ebs: encrypted volume attach → NVMe hot-plug → pattern → detach �
     assert.ok(got2.equals(pattern), 'the volume made from the snapshot holds the pattern');
     await ec2.send(new DetachVolumeCommand({ VolumeId: vol2 }));
     await ec2.send(new DeleteVolumeCommand({ VolumeId: vol2 }));
+
+    // --- the volume stays attached across stop/start: the next boot finds the disk and reads the pattern
+    await ec2.send(new StopInstancesCommand({ InstanceIds: [b] }));
+    await until('b stopped', async () => ((await ec2.send(new DescribeInstancesCommand({ InstanceIds: [b] }))).Reservations?.[0]?.Instances?.[0]?.State?.Name === 'stopped' ? true : undefined), 180_000);
+    assert.equal((await ec2.send(new DescribeVolumesCommand({ VolumeIds: [volumeId] }))).Volumes?.[0]?.State, 'in-use');
+    await ec2.send(new StartInstancesCommand({ InstanceIds: [b] }));
+    const thisBoot = async (): Promise<string> => {
+      const c = await console(b);
+      return c.slice(c.lastIndexOf(MARKERS.start));
+    };
+    const reboot = await until('the restarted guest to read the disk and finish its ticks', async () => {
+      const c = await thisBoot();
+      return c.includes('ebs-guest: ticks done') ? c : undefined;
+    }, BOOT_MS + 300_000);
+    assert.match(reboot, new RegExp(`ebs-guest: disk nvme0n1 serial ${volumeId.replace('-', '')}`));
+    assert.match(reboot, new RegExp(`ebs-guest: read ${md5}`));
+    assert.doesNotMatch(reboot, /ebs-guest: io error/);
 
     // --- the data key's bytes appear nowhere under NITRIDE_HOME (state store, logs, audit trails,
     //     the volume file) and in no QEMU command line

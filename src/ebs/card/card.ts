@@ -6,7 +6,7 @@
 // the card makes itself and never writes anywhere; detaching one destroys the key and
 // deletes its file.
 import { randomBytes } from 'node:crypto';
-import { chmod, chown, mkdir } from 'node:fs/promises';
+import { chmod, chown, mkdir, rename, rm } from 'node:fs/promises';
 import { basename, isAbsolute, join } from 'node:path';
 import type { Logger } from '../../lib/log.js';
 import { generateSealKeyPair, openSealed, sealTo, type SealKeyPair } from '../../lib/seal.js';
@@ -38,6 +38,8 @@ export interface AttachParams {
    * in the instance's directory, QEMU's working directory). Default: the card's socket dir.
    */
   readonly socketPath?: string;
+  /** Live update: listen on socketPath + '.next' until volume.promote. */
+  readonly stage?: boolean;
 }
 
 export interface AttachedVolume {
@@ -109,7 +111,9 @@ export class EbsCard {
       }
       let key: Buffer | null = null;
       try {
-        if (p.ephemeral) key = randomBytes(XTS_KEY_BYTES);
+        // an instance-store key comes sealed only from a predecessor card (live update)
+        const fresh = p.ephemeral === true && !p.sealedKey;
+        if (fresh) key = randomBytes(XTS_KEY_BYTES);
         else if (p.sealedKey) {
           key = openSealed(this.pair, Buffer.from(p.sealedKey, 'base64'), Buffer.from(p.volumeId));
           if (key.length !== XTS_KEY_BYTES) throw new EbsError('EBS_BAD_KEY', 'invalid', `A volume key is ${XTS_KEY_BYTES} bytes.`, { volumeId: p.volumeId });
@@ -124,7 +128,7 @@ export class EbsCard {
           } finally {
             await h.close();
           }
-        } else if (p.ephemeral) {
+        } else if (fresh) {
           // an instance-store file left behind by a crash holds data under a key that no longer exists
           await this.o.store.delete(p.volumeId);
           await this.o.store.create(p.volumeId, p.sizeBytes);
@@ -133,9 +137,11 @@ export class EbsCard {
         if (!isAbsolute(socketPath) || basename(socketPath) !== `ebs-${p.volumeId}.sock`) {
           throw new EbsError('EBS_BAD_REQUEST', 'invalid', 'socketPath must be an absolute path ending in ebs-<volume id>.sock.', { volumeId: p.volumeId });
         }
-        const handle = await openVolumeExport(this.o.store, p.volumeId, { socketPath, key, exportName: p.volumeId });
-        if (this.o.owner) await chown(socketPath, this.o.owner.uid, this.o.owner.gid);
-        await chmod(socketPath, 0o600);
+        // staged (live update): listen next to the path; volume.promote renames it into place
+        const listenPath = p.stage ? `${socketPath}.next` : socketPath;
+        const handle = await openVolumeExport(this.o.store, p.volumeId, { socketPath: listenPath, key, exportName: p.volumeId });
+        if (this.o.owner) await chown(listenPath, this.o.owner.uid, this.o.owner.gid);
+        await chmod(listenPath, 0o600);
         const e: Entry = { volumeId: p.volumeId, socketPath, sizeBytes: p.sizeBytes, encrypted: key !== null, ephemeral: p.ephemeral ?? false, handle, key: key ? Buffer.from(key) : null };
         this.exports.set(p.volumeId, e);
         this.o.log.info('volume attached', { volumeId: p.volumeId, encrypted: e.encrypted, ephemeral: e.ephemeral });
@@ -153,10 +159,62 @@ export class EbsCard {
       this.exports.delete(volumeId);
       await closeExport(e.handle); // flushes, closes the file, destroys the key
       e.key?.fill(0);
+      await rm(e.socketPath, { force: true }); // a promoted socket is not the server's own path
       if (e.ephemeral) await this.o.store.delete(volumeId).catch(() => undefined);
       this.o.log.info('volume detached', { volumeId, ephemeral: e.ephemeral });
       return { volumeId, detached: true };
     });
+  }
+
+  /** Live update, step 1 (old card): every key sealed to the successor; nothing is closed yet. */
+  sealKeys(successorPublicKey: Buffer): HandedVolume[] {
+    return [...this.exports.values()].map((e) => ({
+      volumeId: e.volumeId,
+      sizeBytes: e.sizeBytes,
+      socketPath: e.socketPath,
+      ephemeral: e.ephemeral,
+      sealedKey: e.key ? sealTo(successorPublicKey, e.key, Buffer.from(e.volumeId)).toString('base64') : null,
+    }));
+  }
+
+  /**
+   * Live update, step 2 (old card): stop accepting connections. Closing a unix listener
+   * unlinks its socket file (libuv), so this happens before the successor's socket takes the
+   * path; the live connections keep being served.
+   */
+  unlisten(): { volumes: number } {
+    for (const e of this.exports.values()) {
+      const srv = e.handle.server as unknown as { listeners?: { close(cb?: () => void): void }[]; unixPaths?: string[] };
+      if (srv.unixPaths) srv.unixPaths.length = 0;
+      for (const l of srv.listeners ?? []) l.close(() => undefined);
+    }
+    return { volumes: this.exports.size };
+  }
+
+  /** Live update, step 3 (new card): the staged socket replaces the old card's socket file (new connections come here). */
+  async promote(volumeId: string): Promise<{ volumeId: string }> {
+    const e = this.exports.get(volumeId);
+    if (!e) throw new EbsError('EBS_VOLUME_NOT_FOUND', 'not-found', 'The volume is not attached to this card.', { volumeId });
+    await rename(`${e.socketPath}.next`, e.socketPath);
+    return { volumeId };
+  }
+
+  /**
+   * Live update, step 4 (old card): stop listening without removing the (now successor's)
+   * socket files, answer what is in flight, flush, drop the connections (QEMU reconnects at
+   * once, to the successor), close the files and wipe the keys.
+   */
+  async release(): Promise<{ volumes: number }> {
+    const all = [...this.exports.values()];
+    this.exports.clear();
+    for (const e of all) {
+      const paths = (e.handle.server as unknown as { unixPaths?: string[] }).unixPaths;
+      if (paths) paths.length = 0;
+    }
+    await Promise.all(all.map((e) => this.one(e.volumeId, () => closeExport(e.handle))));
+    for (const e of all) e.key?.fill(0);
+    this.o.log.info('released every export to the successor card', { volumes: all.length });
+    return { volumes: all.length };
   }
 
   /**

@@ -90,16 +90,17 @@ export interface EbsRestartResult {
   readonly previous: ComponentStatus;
   readonly current: ComponentStatus;
   readonly volumes: number;
-  /** From the old card closing its exports to the new card listening on every socket again. */
+  /** From the new card's sockets taking the live paths to the old card having dropped every connection (drain). */
   readonly outageMs: number;
   readonly totalMs: number;
 }
 
 /**
- * Live update: start a second card, ask the old one to drain and close its exports and to
- * seal each key to the new card's public key, open the same exports on the same socket
- * paths in the new card (QEMU's NBD client reconnects: reconnect-delay), then let the old
- * process exit. Volumes the new card cannot open are reported, not dropped silently.
+ * Live update: start a second card; the old one seals each key to the new card's public key
+ * (no plaintext key leaves a card); the new card opens every export on a staged socket and
+ * renames it over the live socket path; then the old card drains its in-flight requests,
+ * flushes and drops its connections, and QEMU's NBD client reconnects at once — to the new
+ * card. If the new card cannot open every volume, it is stopped and the old one keeps serving.
  */
 export async function restartEbsCard(ctx: EbsContext): Promise<EbsRestartResult> {
   const t0 = Date.now();
@@ -114,29 +115,45 @@ export async function restartEbsCard(ctx: EbsContext): Promise<EbsRestartResult>
     await next.stop();
     throw new ControllerError('EbsCardUnavailable', 'unavailable', 'The new EBS card did not start; the old one keeps serving.', {}, { cause: e });
   }
-  let handed: { volumeId: string; sizeBytes: number; socketPath: string; ephemeral: boolean; sealedKey: string | null }[] = [];
+  type Handed = { volumeId: string; sizeBytes: number; socketPath: string; ephemeral: boolean; sealedKey: string | null };
+  let sealed: Handed[] | undefined;
   try {
-    handed = (await old.request('card.handover', { publicKey: info.publicKey }, 60_000)) as typeof handed;
+    sealed = (await old.request('card.seal-keys', { publicKey: info.publicKey }, 30_000)) as Handed[];
   } catch (e) {
-    // The old card is gone or cannot hand over (crashed): the new card starts empty and the
-    // region re-delivers keys with volume.attach.
-    ctx.log.warn('the old EBS card did not hand over; its volumes need the region to attach them again', { error: String(e) });
+    ctx.log.warn('the old EBS card cannot seal its keys (crashed?); the region will deliver them again', { error: String(e) });
   }
-  const tClosed = Date.now();
   const failed: string[] = [];
-  for (const v of handed) {
-    try {
-      await next.request('volume.attach', { volumeId: v.volumeId, sizeBytes: v.sizeBytes, sealedKey: v.sealedKey, ephemeral: false, socketPath: v.socketPath }, 60_000);
-    } catch (e) {
-      failed.push(v.volumeId);
-      ctx.log.error('the new EBS card could not open a handed-over volume', { volumeId: v.volumeId, error: String(e) });
+  let tClosed = Date.now();
+  let handedCount = 0;
+  if (sealed) {
+    // 1. the new card opens every export on a staged socket next to the live one
+    const staged: Handed[] = [];
+    for (const v of sealed) {
+      try {
+        await next.request('volume.attach', { volumeId: v.volumeId, sizeBytes: v.sizeBytes, sealedKey: v.sealedKey, ephemeral: v.ephemeral, socketPath: v.socketPath, stage: true }, 60_000);
+        staged.push(v);
+      } catch (e) {
+        failed.push(v.volumeId);
+        ctx.log.error('the new EBS card could not open a volume', { volumeId: v.volumeId, error: String(e) });
+      }
     }
+    if (failed.length) {
+      await next.stop();
+      throw new ControllerError('EbsHandoverIncomplete', 'internal', 'The new EBS card could not open every volume; the old card keeps serving.', { failed });
+    }
+    // 2. the old card stops accepting (closing a unix listener unlinks its file), and the new
+    //    card's sockets take the paths: QEMU's next connection goes there
+    tClosed = Date.now();
+    await old.request('card.unlisten', {}, 10_000);
+    for (const v of staged) await next.request('volume.promote', { volumeId: v.volumeId }, 10_000);
+    // 3. the old card drains, flushes and drops its connections: QEMU reconnects at once
+    await old.request('card.release', {}, 60_000);
+    handedCount = staged.length;
   }
   const outageMs = Date.now() - tClosed;
   ctx.setCard(next);
   await old.stop();
-  if (failed.length) throw new ControllerError('EbsHandoverIncomplete', 'internal', 'Some volumes could not be opened by the new EBS card.', { failed });
-  return { previous, current: next.status(), volumes: handed.length, outageMs, totalMs: Date.now() - t0 };
+  return { previous, current: next.status(), volumes: handedCount, outageMs, totalMs: Date.now() - t0 };
 }
 
 // ---------------------------------------------------------------- instance store

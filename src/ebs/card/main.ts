@@ -9,6 +9,8 @@
 //   volume.list                                → [{volumeId, socketPath, …}]
 //   snapshot.create {volumeId, snapshotId, sizeBytes}, snapshot.delete {snapshotId},
 //   volume.from-snapshot {volumeId, snapshotId, sizeBytes}
+//   live update: card.seal-keys {publicKey} (old) → volume.attach {…, stage: true} and
+//   card.unlisten (old) → volume.promote {volumeId} (new) → card.release (old)
 //   card.handover {publicKey}                  → [{volumeId, socketPath, sealedKey (to publicKey)}] (live update)
 // When the channel closes the card flushes and closes every export and exits; QEMU's NBD
 // client keeps the guest's I/O waiting (reconnect-delay) until the next card serves the
@@ -101,11 +103,27 @@ async function main(): Promise<void> {
               sealedKey: (sealedKey as string | null | undefined) ?? null,
               ephemeral: p['ephemeral'] === true,
               ...(typeof p['socketPath'] === 'string' ? { socketPath: p['socketPath'] } : {}),
+              ...(p['stage'] === true ? { stage: true } : {}),
             });
             break;
           }
           case 'volume.detach':
             result = await card.detach(volumeIdOf(p));
+            break;
+          case 'card.seal-keys': {
+            const pk = p['publicKey'];
+            if (typeof pk !== 'string') throw new EbsError('EBS_BAD_REQUEST', 'invalid', 'publicKey must be base64.');
+            result = card.sealKeys(Buffer.from(pk, 'base64'));
+            break;
+          }
+          case 'card.unlisten':
+            result = card.unlisten();
+            break;
+          case 'volume.promote':
+            result = await card.promote(volumeIdOf(p));
+            break;
+          case 'card.release':
+            result = await card.release();
             break;
           case 'card.handover': {
             const pk = p['publicKey'];
