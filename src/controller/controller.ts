@@ -432,6 +432,7 @@ export class Controller {
       case 'instance.list':
       case 'instance.console':
       case 'instance.qmp':
+      case 'instance.tpm-ekpub':
         return sup.request(c.type, c.params, 30_000);
     }
   }

@@ -2,6 +2,7 @@
 // operations of the controller protocol, and re-adoption of guests left running by a
 // previous hypervisor process. Transport-free: main.ts feeds it requests from the IPC
 // channel and forwards its events.
+import { ekPublic } from './vtpm.js';
 import { chmod, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { requireInstanceType } from '../lib/instance-types.js';
@@ -124,6 +125,11 @@ export class Hypervisor {
           return this.get(instanceId);
         }
         return inst.qmpCommand(execute, req.params.arguments);
+      }
+      case 'instance.tpm-ekpub': {
+        const { instanceId, keyType, keyFormat } = req.params;
+        const inst = this.get(instanceId);
+        return { instanceId, keyType, keyFormat, keyValue: ekPublic(inst.dir, keyType, keyFormat) };
       }
       case 'instance.attach-volume': {
         const inst = this.get(req.params.instanceId);

@@ -7,7 +7,7 @@
 // the instance directory and the key is in no file there; the EK survives stop/start; a
 // hypervisor kill -9 leaves swtpm and QEMU running (re-adopted); terminate destroys the state.
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, createPublicKey, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -65,6 +65,10 @@ test('vm NitroTPM: a guest with a vTPM sees it; encrypted state survives stop/st
       }
     }
     const ek = ekPublic(dir, 'rsa', 'der');
+    // GetInstanceTpmEkPub's hypervisor op answers the same keys.
+    assert.equal((await h.channel.request('instance.tpm-ekpub', { instanceId: id, keyType: 'rsa', keyFormat: 'der' })).keyValue, ek);
+    const eccDer = (await h.channel.request('instance.tpm-ekpub', { instanceId: id, keyType: 'ecc-sec-p384', keyFormat: 'der' })).keyValue;
+    assert.equal(createPublicKey({ key: Buffer.from(eccDer, 'base64'), format: 'der', type: 'spki' }).asymmetricKeyDetails?.namedCurve, 'secp384r1');
 
     // Hypervisor kill -9: QEMU and swtpm keep running; the new hypervisor re-adopts the guest.
     await h.kill9();

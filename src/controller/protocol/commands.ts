@@ -29,6 +29,7 @@ export type ControllerCommandBody =
   | { readonly type: 'instance.describe'; readonly params: { readonly instanceId: string } }
   | { readonly type: 'instance.list'; readonly params: Record<string, never> }
   | { readonly type: 'instance.console'; readonly params: { readonly instanceId: string; readonly latest?: boolean } }
+  | { readonly type: 'instance.tpm-ekpub'; readonly params: { readonly instanceId: string; readonly keyType: 'rsa' | 'ecc-sec-p384'; readonly keyFormat: 'der' | 'tpmt' } }
   | { readonly type: 'instance.qmp'; readonly params: { readonly instanceId: string; readonly execute: string; readonly arguments?: Record<string, unknown> } }
   | { readonly type: 'ebs.info'; readonly params: Record<string, never> }
   | { readonly type: 'volume.attach'; readonly params: VolumeAttachParams }
@@ -76,6 +77,7 @@ export const COMMAND_TYPES: readonly CommandType[] = [
   'instance.list',
   'instance.console',
   'instance.qmp',
+  'instance.tpm-ekpub',
   'ebs.info',
   'volume.attach',
   'volume.detach',
@@ -267,6 +269,14 @@ export function parseCommandBody(type: unknown, params: unknown): ControllerComm
     case 'instance.terminate':
     case 'instance.describe':
       return { type: t, params: instanceIdOnly(params, w) };
+    case 'instance.tpm-ekpub': {
+      onlyKeys(params, ['instanceId', 'keyType', 'keyFormat'], w);
+      const keyType = params['keyType'];
+      const keyFormat = params['keyFormat'];
+      if (keyType !== 'rsa' && keyType !== 'ecc-sec-p384') throw bad('InvalidParameter', "params.keyType must be 'rsa' or 'ecc-sec-p384'.", { field: 'keyType' });
+      if (keyFormat !== 'der' && keyFormat !== 'tpmt') throw bad('InvalidParameter', "params.keyFormat must be 'der' or 'tpmt'.", { field: 'keyFormat' });
+      return { type: t, params: { instanceId: str(params, 'instanceId', w, INSTANCE_ID), keyType, keyFormat } };
+    }
     case 'instance.console': {
       onlyKeys(params, ['instanceId', 'latest'], w);
       const latest = optBool(params, 'latest', w);

@@ -73,7 +73,9 @@ export type HypervisorOp =
   | { readonly op: 'instance.console'; readonly params: { readonly instanceId: string; readonly latest?: boolean } }
   | { readonly op: 'instance.qmp'; readonly params: { readonly instanceId: string; readonly execute: string; readonly arguments?: Record<string, unknown> } }
   | { readonly op: 'instance.attach-volume'; readonly params: { readonly instanceId: string; readonly volume: VolumePlug } }
-  | { readonly op: 'instance.detach-volume'; readonly params: { readonly instanceId: string; readonly volumeId: string; readonly force?: boolean } };
+  | { readonly op: 'instance.detach-volume'; readonly params: { readonly instanceId: string; readonly volumeId: string; readonly force?: boolean } }
+  // NitroTPM: the EK public key (GetInstanceTpmEkPub), base64 DER SubjectPublicKeyInfo or TPMT_PUBLIC.
+  | { readonly op: 'instance.tpm-ekpub'; readonly params: { readonly instanceId: string; readonly keyType: 'rsa' | 'ecc-sec-p384'; readonly keyFormat: 'der' | 'tpmt' } };
 
 export type HypervisorRequest = { readonly v: 1; readonly id: number } & HypervisorOp;
 
@@ -128,4 +130,5 @@ export interface HypervisorResults {
   'instance.qmp': unknown;
   'instance.attach-volume': { instanceId: string; volumeId: string; device: string; plugged: boolean };
   'instance.detach-volume': { instanceId: string; volumeId: string; detached: boolean };
+  'instance.tpm-ekpub': { instanceId: string; keyType: string; keyFormat: string; keyValue: string };
 }

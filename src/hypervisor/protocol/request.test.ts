@@ -34,6 +34,8 @@ test('request: malformed envelopes, ids, specs and params are refused', () => {
   assert.equal(code(() => validateSpec({ ...spec, image: { ...spec.image, kernel: 'relative' } })), 'MalformedRequest');
   assert.equal(code(() => validateSpec({ ...spec, image: { ...spec.image, kernelSha256: 'abc' } })), 'MalformedRequest');
   assert.equal(code(() => validateSpec({ ...spec, hotplugSlots: 99 })), 'MalformedRequest');
+  assert.equal(code(() => parseHypervisorRequest({ v: 1, id: 1, op: 'instance.tpm-ekpub', params: { instanceId: spec.instanceId, keyType: 'dsa', keyFormat: 'der' } })), 'MalformedRequest');
+  assert.equal(parseHypervisorRequest({ v: 1, id: 1, op: 'instance.tpm-ekpub', params: { instanceId: spec.instanceId, keyType: 'rsa', keyFormat: 'tpmt' } }).op, 'instance.tpm-ekpub');
   assert.equal(code(() => validateSpec({ ...spec, tpm: { key: Buffer.alloc(16).toString('base64') } })), 'MalformedRequest'); // not 32 bytes
   assert.equal(code(() => validateSpec({ ...spec, tpm: { key: Buffer.alloc(32).toString('base64'), extra: 1 } })), 'MalformedRequest');
   assert.deepEqual(validateSpec({ ...spec, tpm: { key: Buffer.alloc(32, 7).toString('base64') } }).tpm, { key: Buffer.alloc(32, 7).toString('base64') });

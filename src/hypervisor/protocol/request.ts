@@ -154,6 +154,13 @@ export function parseHypervisorRequest(v: unknown): HypervisorRequest {
       if (force !== undefined && typeof force !== 'boolean') throw bad('params.force must be a boolean.');
       return { v: 1, id, op, params: { instanceId: validateInstanceId(p['instanceId']), volumeId, ...(force === undefined ? {} : { force }) } };
     }
+    case 'instance.tpm-ekpub': {
+      const keyType = p['keyType'];
+      const keyFormat = p['keyFormat'];
+      if (keyType !== 'rsa' && keyType !== 'ecc-sec-p384') throw bad("params.keyType must be 'rsa' or 'ecc-sec-p384'.");
+      if (keyFormat !== 'der' && keyFormat !== 'tpmt') throw bad("params.keyFormat must be 'der' or 'tpmt'.");
+      return { v: 1, id, op, params: { instanceId: validateInstanceId(p['instanceId']), keyType, keyFormat } };
+    }
     default:
       throw bad(`Unknown operation '${String(op)}'.`, { op });
   }
