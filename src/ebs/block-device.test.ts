@@ -14,11 +14,12 @@ async function withDevice(impl: XtsImpl | null, body: (d: BlockDevice, file: str
   const dir = await mkdtemp(join(tmpdir(), 'nitride-bdev-'));
   const file = join(dir, 'vol');
   const key = randomBytes(64);
-  const d = new BlockDevice(await FileVolume.open(file, { create: 4 * MiB }), impl ? createXtsCipher(key, impl) : null);
+  let d: BlockDevice | undefined;
   try {
+    d = new BlockDevice(await FileVolume.open(file, { create: 4 * MiB }), impl ? createXtsCipher(key, impl) : null);
     await body(d, file, key);
   } finally {
-    await d.close();
+    await d?.close();
     await rm(dir, { recursive: true, force: true });
   }
 }
