@@ -24,6 +24,7 @@ export const DEBIAN_PACKAGES: readonly PackageNeed[] = [
   { name: 'iperf3', why: 'network throughput figures' },
   { name: 'tcpdump', why: 'captures proving inter-host traffic is sealed' },
   { name: 'openssl', why: 'independent ES384/COSE and XTS checks in tests' },
+  { name: 'python3-cryptography', why: 'an independent AES-XTS implementation that decrypts volumes in tests' },
   { name: 'swtpm', why: 'per-guest vTPM' },
   { name: 'swtpm-tools', why: 'vTPM manufacture (EK certificates)' },
 ];

@@ -6,7 +6,8 @@ import { ensureQemuUser } from './qemu-user.js';
 import { ensureImage } from '../image/build.js';
 import { buildNativeXts, nativeXtsPath } from '../ebs/xts/native.js';
 import { buildNativeGcm, nativeGcmPath } from '../vpc/underlay/native.js';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { imageCacheDir } from '../lib/paths.js';
 
 export interface SetupOptions {
@@ -15,9 +16,20 @@ export interface SetupOptions {
   readonly skipSystem?: boolean;
 }
 
+/**
+ * Whether a native addon needs (re)building: it is missing, or a source file beside its
+ * binding.gyp (…/build/Release/x.node → …/*.c, *.gyp) is newer than the build.
+ */
+export function addonStale(nodePath: string): boolean {
+  if (!existsSync(nodePath)) return true;
+  const built = statSync(nodePath).mtimeMs;
+  const dir = dirname(dirname(dirname(nodePath)));
+  return readdirSync(dir).some((f) => /\.(c|cc|h|gyp)$/.test(f) && statSync(join(dir, f)).mtimeMs > built);
+}
+
 export async function runSetup(opts: SetupOptions = {}): Promise<void> {
   const say = opts.say ?? ((l: string) => process.stderr.write(`${l}\n`));
-  const steps = 4;
+  const steps = 5;
   let n = 0;
   const step = (title: string): ((line: string) => void) => {
     n += 1;
@@ -39,15 +51,15 @@ export async function runSetup(opts: SetupOptions = {}): Promise<void> {
   else userSay(ensureQemuUser());
 
   const xtsSay = step('native AES-XTS addon (native/xts)');
-  if (existsSync(nativeXtsPath())) xtsSay('present');
+  if (!addonStale(nativeXtsPath())) xtsSay('present');
   else {
     xtsSay('building with node-gyp against this Node and its OpenSSL …');
-    xtsSay(`built ${buildNativeXts({ log: xtsSay })}`);
+    xtsSay(`built ${buildNativeXts({ force: true, log: xtsSay })}`);
   }
 
   const gcmSay = step('native AES-256-GCM addon for the VPC underlay (native/gcm)');
-  if (existsSync(nativeGcmPath())) gcmSay('present');
-  else gcmSay(`built ${buildNativeGcm({ log: gcmSay })}`);
+  if (!addonStale(nativeGcmPath())) gcmSay('present');
+  else gcmSay(`built ${buildNativeGcm({ force: true, log: gcmSay })}`);
 
   const imgSay = step('guest image nitride-minimal');
   const manifest = await ensureImage({ cacheDir: imageCacheDir(), say: imgSay });
