@@ -407,6 +407,7 @@ export class Controller {
       case 'snapshot.create':
       case 'snapshot.delete':
       case 'volume.from-snapshot':
+      case 'snapshot.copy':
         return executeEbs(this.ebsContext(), c);
       case 'instance.start':
         await this.chip.measureGuestImage(c.params.spec.image); // PCR 6, first use of the image

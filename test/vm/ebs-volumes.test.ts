@@ -23,6 +23,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import {
   AttachVolumeCommand,
+  CopySnapshotCommand,
   CreateSnapshotCommand,
   CreateVolumeCommand,
   DeleteSnapshotCommand,
@@ -38,6 +39,7 @@ import {
   StopInstancesCommand,
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
+import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { serviceCaller } from '../../src/kms/kms.js';
 import { MARKERS } from '../../src/image/markers.js';
 import { Region } from '../../src/region/region.js';
@@ -327,6 +329,43 @@ test('vm ebs: encrypted volume attach → NVMe hot-plug → pattern → detach �
     assert.ok(got2.equals(pattern), 'the volume made from the snapshot holds the pattern');
     await ec2.send(new DetachVolumeCommand({ VolumeId: vol2 }));
     await ec2.send(new DeleteVolumeCommand({ VolumeId: vol2 }));
+
+    // --- CopySnapshot under another (customer) key: the card re-encrypts; a volume from the copy reads the pattern
+    const kmsc = new KMSClient({ endpoint: r.endpoint, region: 'local-1', credentials: { accessKeyId: r.credentials.accessKeyId, secretAccessKey: r.credentials.secretAccessKey } });
+    const cmk = (await kmsc.send(new CreateKeyCommand({ Description: 'copy target' }))).KeyMetadata!;
+    kmsc.destroy();
+    const copy = await ec2.send(new CopySnapshotCommand({ SourceSnapshotId: snap.SnapshotId!, SourceRegion: 'local-1', Encrypted: true, KmsKeyId: cmk.Arn! }));
+    const copied = (await ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: [copy.SnapshotId!] }))).Snapshots![0]!;
+    assert.equal(copied.Encrypted, true);
+    assert.equal(copied.KmsKeyId, cmk.Arn);
+    const snapDir = join(home, 'host', 'ebs', 'snapshots');
+    const snapFiles = readdirSync(snapDir);
+    const srcFile = join(snapDir, snapFiles.find((f) => f.startsWith(snap.SnapshotId!))!);
+    const copyFile = join(snapDir, snapFiles.find((f) => f.startsWith(copy.SnapshotId!))!);
+    const head = (f: string): Buffer => {
+      const b = Buffer.alloc(65536);
+      const fd = openSync(f, 'r');
+      readSync(fd, b, 0, b.length, 0);
+      closeSync(fd);
+      return b;
+    };
+    assert.ok(!head(srcFile).equals(head(copyFile)), 'the copy is re-encrypted (different ciphertext)');
+    assert.equal(findIn(copyFile, [Buffer.from(tag)]), undefined);
+    const fromCopy = await ec2.send(new CreateVolumeCommand({ AvailabilityZone: 'local-1a', SnapshotId: copy.SnapshotId!, VolumeType: 'gp3' }));
+    assert.equal(fromCopy.KmsKeyId, cmk.Arn);
+    const vol3 = fromCopy.VolumeId!;
+    await ec2.send(new AttachVolumeCommand({ VolumeId: vol3, InstanceId: b, Device: '/dev/sdi' }));
+    const back3 = join(home, 'readback3.bin');
+    run('nbdcopy', [nbdUri(vol3, join(instDir(b), `ebs-${vol3}.sock`)), back3]);
+    const got3 = Buffer.alloc(PATTERN_BYTES);
+    const fd3 = openSync(back3, 'r');
+    readSync(fd3, got3, 0, PATTERN_BYTES, 0);
+    closeSync(fd3);
+    spawnSync('rm', ['-f', back3]);
+    assert.ok(got3.equals(pattern), 'the volume made from the re-encrypted copy holds the pattern');
+    await ec2.send(new DetachVolumeCommand({ VolumeId: vol3 }));
+    await ec2.send(new DeleteVolumeCommand({ VolumeId: vol3 }));
+    await ec2.send(new DeleteSnapshotCommand({ SnapshotId: copy.SnapshotId! }));
 
     // --- the volume stays attached across stop/start: the next boot finds the disk and reads the pattern
     await ec2.send(new StopInstancesCommand({ InstanceIds: [b] }));

@@ -37,7 +37,8 @@ export type ControllerCommandBody =
   | { readonly type: 'volume.delete'; readonly params: { readonly volumeId: string } }
   | { readonly type: 'snapshot.create'; readonly params: { readonly volumeId: string; readonly snapshotId: string; readonly sizeBytes: number } }
   | { readonly type: 'snapshot.delete'; readonly params: { readonly snapshotId: string } }
-  | { readonly type: 'volume.from-snapshot'; readonly params: { readonly volumeId: string; readonly snapshotId: string; readonly sizeBytes: number } };
+  | { readonly type: 'volume.from-snapshot'; readonly params: { readonly volumeId: string; readonly snapshotId: string; readonly sizeBytes: number } }
+  | { readonly type: 'snapshot.copy'; readonly params: { readonly sourceSnapshotId: string; readonly snapshotId: string; readonly sourceKey: string | null; readonly key: string | null } };
 
 /** volume.attach: the card opens the export, the hypervisor hot-plugs it. */
 export interface VolumeAttachParams {
@@ -85,6 +86,7 @@ export const COMMAND_TYPES: readonly CommandType[] = [
   'snapshot.create',
   'snapshot.delete',
   'volume.from-snapshot',
+  'snapshot.copy',
 ];
 
 /**
@@ -240,6 +242,18 @@ export function parseCommandBody(type: unknown, params: unknown): ControllerComm
     case 'snapshot.delete':
       onlyKeys(params, ['snapshotId'], w);
       return { type: t, params: { snapshotId: str(params, 'snapshotId', w, SNAPSHOT_ID) } };
+    case 'snapshot.copy': {
+      onlyKeys(params, ['sourceSnapshotId', 'snapshotId', 'sourceKey', 'key'], w);
+      const sealed = (k: string): string | null => {
+        const v = params[k];
+        if (v !== null && (typeof v !== 'string' || v.length > 4096 || !BASE64.test(v))) throw bad('InvalidParameter', `params.${k} must be base64 or null.`, { field: k });
+        return v;
+      };
+      return {
+        type: t,
+        params: { sourceSnapshotId: str(params, 'sourceSnapshotId', w, SNAPSHOT_ID), snapshotId: str(params, 'snapshotId', w, SNAPSHOT_ID), sourceKey: sealed('sourceKey'), key: sealed('key') },
+      };
+    }
     case 'snapshot.create':
     case 'volume.from-snapshot': {
       onlyKeys(params, ['volumeId', 'snapshotId', 'sizeBytes'], w);

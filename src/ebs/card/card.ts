@@ -12,6 +12,7 @@ import type { Logger } from '../../lib/log.js';
 import { generateSealKeyPair, openSealed, sealTo, type SealKeyPair } from '../../lib/seal.js';
 import { EbsError } from '../errors.js';
 import { openVolumeExport, type NbdExportHandle } from '../export.js';
+import { createXtsCipher, type XtsCipher } from '../xts/xts.js';
 import type { VolumeStore } from '../volume-store/types.js';
 
 export const VOLUME_ID_RE = /^vol-[0-9a-f]{8,17}$/;
@@ -256,6 +257,56 @@ export class EbsCard {
     } catch (e) {
       if (e instanceof EbsError && e.code === 'EBS_SNAPSHOT_NOT_FOUND') return { snapshotId, deleted: false };
       throw e;
+    }
+  }
+
+  /**
+   * CopySnapshot: a new snapshot with the source's data under another key (or none → a key:
+   * the seed's path from unencrypted to encrypted). Keys arrive sealed to this card (aad: the
+   * snapshot id each belongs to). Only allocated extents are read; holes stay holes.
+   */
+  async copySnapshot(p: { sourceSnapshotId: string; snapshotId: string; sourceKey: string | null; key: string | null }): Promise<{ snapshotId: string; copiedBytes: number }> {
+    let srcKey: Buffer | null = null;
+    let dstKey: Buffer | null = null;
+    let srcCipher: XtsCipher | null = null;
+    let dstCipher: XtsCipher | null = null;
+    const tmp = `vol-${randomBytes(9).toString('hex').slice(0, 17)}`;
+    const src = await this.o.store.openSnapshot(p.sourceSnapshotId);
+    let copied = 0;
+    try {
+      if (p.sourceKey) srcKey = openSealed(this.pair, Buffer.from(p.sourceKey, 'base64'), Buffer.from(p.sourceSnapshotId));
+      if (p.key) dstKey = openSealed(this.pair, Buffer.from(p.key, 'base64'), Buffer.from(p.snapshotId));
+      srcCipher = srcKey ? createXtsCipher(srcKey) : null;
+      dstCipher = dstKey ? createXtsCipher(dstKey) : null;
+      const size = src.size();
+      await this.o.store.create(tmp, size);
+      const dst = await this.o.store.open(tmp);
+      try {
+        const buf = Buffer.alloc(1024 * 1024);
+        for (const ext of await src.allocation(0, size)) {
+          if (ext.hole) continue;
+          for (let pos = ext.offset; pos < ext.offset + ext.length; pos += buf.length) {
+            const n = Math.min(buf.length, ext.offset + ext.length - pos);
+            await src.read(buf, 0, n, pos);
+            srcCipher?.decrypt(buf, 0, n, pos);
+            dstCipher?.encrypt(buf, 0, n, pos);
+            await dst.write(buf, 0, n, pos);
+            copied += n;
+          }
+        }
+        await dst.flush();
+      } finally {
+        await dst.close();
+      }
+      await this.o.store.snapshot(tmp, p.snapshotId);
+      return { snapshotId: p.snapshotId, copiedBytes: copied };
+    } finally {
+      srcCipher?.destroy();
+      dstCipher?.destroy();
+      srcKey?.fill(0);
+      dstKey?.fill(0);
+      await src.close();
+      await this.o.store.delete(tmp).catch(() => undefined);
     }
   }
 

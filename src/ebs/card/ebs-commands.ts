@@ -23,7 +23,7 @@ export interface EbsContext {
   readonly setCard: (next: ComponentSupervisor) => void;
 }
 
-type EbsCommand = Extract<ControllerCommandBody, { type: 'ebs.info' | 'volume.attach' | 'volume.detach' | 'volume.delete' | 'snapshot.create' | 'snapshot.delete' | 'volume.from-snapshot' }>;
+type EbsCommand = Extract<ControllerCommandBody, { type: 'ebs.info' | 'volume.attach' | 'volume.detach' | 'volume.delete' | 'snapshot.create' | 'snapshot.delete' | 'volume.from-snapshot' | 'snapshot.copy' }>;
 
 export const socketNameOf = (volumeId: string): string => `ebs-${volumeId}.sock`;
 /** The NVMe serial EC2 gives a volume: its id without the dash. */
@@ -38,6 +38,7 @@ export async function executeEbs(ctx: EbsContext, c: EbsCommand): Promise<unknow
     case 'snapshot.create':
     case 'snapshot.delete':
     case 'volume.from-snapshot':
+    case 'snapshot.copy':
       return ctx.card.request(c.type, c.params, 600_000);
     case 'volume.attach': {
       const { instanceId, volumeId } = c.params;

@@ -134,6 +134,11 @@ async function main(): Promise<void> {
           case 'snapshot.create':
             result = await card.snapshot(volumeIdOf(p), String(p['snapshotId']), Number(p['sizeBytes']));
             break;
+          case 'snapshot.copy': {
+            const sk = (k: string): string | null => (typeof p[k] === 'string' ? (p[k] as string) : null);
+            result = await card.copySnapshot({ sourceSnapshotId: String(p['sourceSnapshotId']), snapshotId: String(p['snapshotId']), sourceKey: sk('sourceKey'), key: sk('key') });
+            break;
+          }
           case 'snapshot.delete':
             result = await card.deleteSnapshot(String(p['snapshotId']));
             break;

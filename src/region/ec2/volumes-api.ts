@@ -68,6 +68,11 @@ export async function handleEbs(svc: VolumeService, caller: Caller, req: Ec2Requ
       const p = page(all, (s) => s.id, req.maxResults, req.nextToken);
       return { action: 'DescribeSnapshots', snapshots: p.items.map(snapshotView), nextToken: p.nextToken };
     }
+    case 'CopySnapshot': {
+      const tags = tagsFor(req.tagSpecifications, 'snapshot');
+      const snap = await svc.copySnapshot(caller, req, tags);
+      return { action: 'CopySnapshot', snapshotId: snap.id, tags: snapshotView(snap).tags };
+    }
     case 'DeleteSnapshot':
       await svc.deleteSnapshot(caller, req.snapshotId);
       return { action: 'DeleteSnapshot' };

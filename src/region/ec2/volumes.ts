@@ -489,6 +489,72 @@ export class VolumeService {
     return rec;
   }
 
+  /** Unwraps a data key as the EBS service (under its grant) and seals it to the card for aad. */
+  private async sealFor(accountId: string, wrapped: string, contextId: string, keyArn: string, cardKey: string, aad: string): Promise<string> {
+    let plaintext: Buffer;
+    try {
+      ({ plaintext } = await this.kms.decrypt(serviceCaller('ebs.amazonaws.com', accountId), { ciphertextBlob: Buffer.from(wrapped, 'base64'), encryptionContext: { 'aws:ebs:id': contextId } }));
+    } catch (e) {
+      throw kmsToEc2(e, keyArn);
+    }
+    try {
+      return sealTo(Buffer.from(cardKey, 'base64'), plaintext, Buffer.from(aad)).toString('base64');
+    } finally {
+      plaintext.fill(0);
+    }
+  }
+
+  /**
+   * CopySnapshot (same region): a new snapshot whose bytes the host's card re-encrypts under a
+   * new data key (Encrypted / KmsKeyId; an unencrypted source becomes encrypted). The region
+   * only relays sealed keys; it never sees the data.
+   */
+  async copySnapshot(c: Caller, req: { sourceSnapshotId: string; sourceRegion: string; description: string | undefined; encrypted: boolean | undefined; kmsKeyId: string | undefined }, tags: Readonly<Record<string, string>>): Promise<SnapshotRecord> {
+    if (!this.snapshots) throw new Ec2Error('InvalidAction', 'Snapshots are not served by this region.');
+    if (req.sourceRegion !== 'local-1') throw new Ec2Error('InvalidParameterValue', `Invalid source region: ${req.sourceRegion}`);
+    const src = this.ownedSnapshot(c, req.sourceSnapshotId);
+    const defaults = this.defaultsOf(c.accountId);
+    const encrypted = src.encrypted || req.encrypted === true || defaults.encryptionByDefault;
+    if (req.kmsKeyId !== undefined && !encrypted) throw new Ec2Error('InvalidParameterDependency', 'The parameter KmsKeyId requires the parameter Encrypted to be set.');
+    const id = newId('snap');
+    let kmsKeyArn: string | undefined;
+    let wrappedKey: string | undefined;
+    if (encrypted) {
+      const asUser = kmsCallerOf(c);
+      const keyId = req.kmsKeyId ?? src.kmsKeyArn ?? defaults.kmsKeyArn ?? (await this.kms.awsManagedKey(c.accountId, 'ebs')).arn;
+      const ctx = { 'aws:ebs:id': id };
+      try {
+        const dk = await this.kms.generateDataKeyWithoutPlaintext(asUser, { keyId, numberOfBytes: XTS_KEY_BYTES, encryptionContext: ctx });
+        await this.kms.createGrant(asUser, { keyId: dk.keyId, granteePrincipal: 'ebs.amazonaws.com', operations: ['Decrypt'], constraints: { encryptionContextSubset: ctx }, retiringPrincipal: `arn:aws:iam::${c.accountId}:root` });
+        kmsKeyArn = dk.keyId;
+        wrappedKey = dk.ciphertextBlob.toString('base64');
+      } catch (e) {
+        throw kmsToEc2(e, keyId);
+      }
+    }
+    const info = (await this.fleet.send(src.hostId, 'ebs.info', {}, { id: `copy:${id}:info` })) as { publicKey: string };
+    const sourceKey = src.encrypted ? await this.sealFor(c.accountId, src.wrappedKey!, src.keyContextId ?? src.volumeId, src.kmsKeyArn ?? '', info.publicKey, src.id) : null;
+    const key = encrypted ? await this.sealFor(c.accountId, wrappedKey!, id, kmsKeyArn!, info.publicKey, id) : null;
+    await this.fleet.send(src.hostId, 'snapshot.copy', { sourceSnapshotId: src.id, snapshotId: id, sourceKey, key }, { id: `copy:${id}`, timeoutMs: 600_000 });
+    const rec: SnapshotRecord = {
+      id,
+      accountId: c.accountId,
+      volumeId: 'vol-ffffffff',
+      volumeSize: src.volumeSize,
+      encrypted,
+      kmsKeyArn,
+      wrappedKey,
+      keyContextId: encrypted ? id : undefined,
+      hostId: src.hostId,
+      state: 'completed',
+      startTime: new Date().toISOString(),
+      description: req.description ?? `[Copied ${src.id} from local-1]`,
+      tags,
+    };
+    await this.snapshots.put(rec);
+    return rec;
+  }
+
   describeSnapshots(c: Caller, ids: readonly string[], filters: readonly Filter[]): SnapshotRecord[] {
     const match = compileFilters(filters, snapshotFilterValues, (n) => SNAPSHOT_FILTERS.has(n) || isTagFilter(n));
     const base = ids.length > 0 ? ids.map((id) => this.ownedSnapshot(c, id)) : (this.snapshots?.all() ?? []).filter((s) => s.accountId === c.accountId);
