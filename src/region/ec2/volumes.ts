@@ -371,10 +371,21 @@ export class VolumeService {
     return attachmentView(volumeId, done!.attachment ?? att);
   }
 
+  /**
+   * No key goes to a host that failed attestation (Fleet.requireAttestedHost throws then). The
+   * card key the attestation bound is not compared with ebs.info's yet: a live update or a
+   * crash changes the card's key within the attestation's 60 s cache.
+   */
+  private async requireAttested(hostId: string): Promise<void> {
+    const f = this.fleet as HostFleet & { requireAttestedHost?: (h: string) => Promise<unknown> };
+    if (f.requireAttestedHost) await f.requireAttestedHost(hostId);
+  }
+
   /** Unwraps the data key as the EBS service under its grant, seals it to the host's card, and sends volume.attach. */
   private async plugOnHost(v: VolumeRecord, hostId: string, instanceId: string, cmdId: string): Promise<void> {
     let sealedKey: string | null = null;
     if (v.encrypted) {
+      await this.requireAttested(hostId);
       const info = (await this.fleet.send(hostId, 'ebs.info', {}, { id: `${cmdId}:info:${Date.now()}` })) as { publicKey: string };
       let plaintext: Buffer;
       try {
@@ -532,6 +543,7 @@ export class VolumeService {
         throw kmsToEc2(e, keyId);
       }
     }
+    if (src.encrypted || encrypted) await this.requireAttested(src.hostId);
     const info = (await this.fleet.send(src.hostId, 'ebs.info', {}, { id: `copy:${id}:info` })) as { publicKey: string };
     const sourceKey = src.encrypted ? await this.sealFor(c.accountId, src.wrappedKey!, src.keyContextId ?? src.volumeId, src.kmsKeyArn ?? '', info.publicKey, src.id) : null;
     const key = encrypted ? await this.sealFor(c.accountId, wrappedKey!, id, kmsKeyArn!, info.publicKey, id) : null;
