@@ -81,6 +81,7 @@ export async function handleEc2(svc: Ec2Services, caller: Caller, req: Ec2Reques
         }
       }
       const tags = tagsFor(req.tagSpecifications, 'instance');
+      svc.volumes?.checkMappings(caller, req.blockDeviceMappings);
       const recs = await svc.instances.run(caller, {
         imageId: req.imageId,
         instanceType: req.instanceType ?? 'm1.small',
@@ -99,6 +100,8 @@ export async function handleEc2(svc: Ec2Services, caller: Caller, req: Ec2Reques
           ...(req.metadataOptions?.httpEndpoint ? { httpEndpoint: req.metadataOptions.httpEndpoint } : {}),
         },
       });
+      // extra EBS volumes of BlockDeviceMappings: created now, plugged once each instance runs
+      await svc.volumes?.fromMappings(caller, recs, req.blockDeviceMappings);
       const [res] = reservations(recs);
       return { action: 'RunInstances', reservation: withVpc(svc, res!) };
     }

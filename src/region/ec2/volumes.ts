@@ -13,7 +13,7 @@ import { sealTo } from '../../lib/seal.js';
 import type { Collection } from '../repo.js';
 import { Ec2Error, ec2NotFound } from '../protocol/errors.js';
 import type { Snapshot, Volume, VolumeAttachment, VolumeAttachmentState, VolumeState } from '../protocol/ec2-responses.js';
-import type { CreateVolumeRequest, VolumeType } from '../protocol/ec2-requests.js';
+import type { BlockDeviceMappingRequest, CreateVolumeRequest, VolumeType } from '../protocol/ec2-requests.js';
 import { newId } from '../ids.js';
 import { compileFilters, isTagFilter, tagFilterValues, type Filter } from './filters.js';
 import type { Caller, HostFleet, InstanceService } from './instances.js';
@@ -161,6 +161,9 @@ function kmsToEc2(e: unknown, keyId: string): Ec2Error {
   if (code === 'AccessDeniedException') return new Ec2Error('UnauthorizedOperation', 'You are not authorized to use the KMS key.', { context: { keyId }, cause: e });
   return new Ec2Error('InternalError', 'The KMS call failed.', { context: { keyId, kmsCode: String(code) }, cause: e });
 }
+
+/** The root device of an image: its disk is the image's initramfs here, so a mapping for it is accepted and has no volume. */
+const ROOT_DEVICES = new Set(['/dev/sda1', '/dev/sda', '/dev/xvda', '/dev/nvme0n1']);
 
 const DEVICE_RE = /^\/dev\/(sd[b-z]|xvd[b-z]|sd[b-z][a-z]?|xvd[b-z][a-z]?)$/;
 
@@ -463,6 +466,76 @@ export class VolumeService {
     return { before: v, after };
   }
 
+  // ---------------------------------------------------------------- RunInstances BlockDeviceMappings
+
+  /** Refuses bad mappings before any instance is created. */
+  checkMappings(c: Caller, mappings: readonly BlockDeviceMappingRequest[]): void {
+    const seen = new Set<string>();
+    for (const m of mappings) {
+      if (!m.ebs || m.noDevice || m.virtualName || ROOT_DEVICES.has(m.deviceName)) continue;
+      if (!DEVICE_RE.test(m.deviceName)) throw new Ec2Error('InvalidBlockDeviceMapping', `The device name ${m.deviceName} is not supported for extra EBS volumes here (use /dev/sdf…/dev/sdp).`);
+      if (seen.has(m.deviceName)) throw new Ec2Error('InvalidBlockDeviceMapping', `The device ${m.deviceName} is mapped twice.`);
+      seen.add(m.deviceName);
+      const type = (m.ebs.volumeType ?? 'gp2') as VolumeType;
+      const bounds = SIZE_BOUNDS[type];
+      if (!bounds) throw new Ec2Error('InvalidParameterValue', `Invalid volume type: ${m.ebs.volumeType}`);
+      if (m.ebs.snapshotId !== undefined) this.ownedSnapshot(c, m.ebs.snapshotId);
+      else if (m.ebs.volumeSize === undefined) throw new Ec2Error('MissingParameter', `The block device mapping for ${m.deviceName} needs a VolumeSize or a SnapshotId.`);
+      if (m.ebs.volumeSize !== undefined && (m.ebs.volumeSize < bounds[0] || m.ebs.volumeSize > bounds[1])) {
+        throw new Ec2Error('InvalidParameterValue', `Volume of size ${m.ebs.volumeSize}GiB is out of range for ${type} (${bounds[0]}-${bounds[1]}GiB).`);
+      }
+    }
+  }
+
+  /**
+   * Creates the mapped volumes of new instances, attached in state `attaching`; the watcher
+   * plugs them once the instance runs (DeleteOnTermination defaults to true, as in EC2).
+   */
+  async fromMappings(c: Caller, instances: readonly InstanceRecord[], mappings: readonly BlockDeviceMappingRequest[]): Promise<void> {
+    for (const inst of instances) {
+      for (const m of mappings) {
+        if (!m.ebs || m.noDevice || m.virtualName || ROOT_DEVICES.has(m.deviceName)) continue;
+        const v = await this.create(
+          c,
+          {
+            action: 'CreateVolume',
+            dryRun: false,
+            availabilityZone: inst.availabilityZone,
+            availabilityZoneId: undefined,
+            size: m.ebs.volumeSize,
+            snapshotId: m.ebs.snapshotId,
+            volumeType: m.ebs.volumeType as VolumeType | undefined,
+            iops: m.ebs.iops,
+            throughput: m.ebs.throughput,
+            encrypted: m.ebs.encrypted,
+            kmsKeyId: m.ebs.kmsKeyId,
+            multiAttachEnabled: undefined,
+            tagSpecifications: [],
+            clientToken: undefined,
+          } as CreateVolumeRequest,
+          {},
+        );
+        const att: AttachmentRecord = { instanceId: inst.id, device: m.deviceName, state: 'attaching', attachTime: new Date().toISOString(), deleteOnTermination: m.ebs.deleteOnTermination ?? true };
+        await this.volumes.update(v.id, (cur) => ({ ...cur, attachment: att, state: 'in-use' }));
+      }
+    }
+  }
+
+  /** Volumes of terminated instances: DeleteOnTermination ones are deleted, the others become available. */
+  private async sweepTerminated(): Promise<void> {
+    for (const v of this.volumes.all()) {
+      const a = v.attachment;
+      if (!a) continue;
+      const inst = this.instanceOf(v.accountId, a.instanceId);
+      if (inst && inst.state !== 'terminated') continue;
+      await this.releaseIfInstanceGone(v);
+      if (a.deleteOnTermination) {
+        if (v.storeHostId) await this.fleet.send(v.storeHostId, 'volume.delete', { volumeId: v.id }, { id: `dot:${v.id}` }).catch((e: unknown) => log.warn('could not delete a volume on termination', { volumeId: v.id, error: String(e) }));
+        await this.volumes.delete(v.id);
+      }
+    }
+  }
+
   // ---------------------------------------------------------------- snapshots
 
   ownedSnapshot(c: Caller, id: string): SnapshotRecord {
@@ -617,11 +690,27 @@ export class VolumeService {
   async redeliverOnce(): Promise<number> {
     let sent = 0;
     const byHost = new Map<string, VolumeRecord[]>();
-    for (const v of this.volumes.all()) {
-      if (v.attachment?.state !== 'attached' || !v.storeHostId) continue;
-      const inst = this.instanceOf(v.accountId, v.attachment.instanceId);
-      if (!inst || inst.state !== 'running') continue;
-      byHost.set(v.storeHostId, [...(byHost.get(v.storeHostId) ?? []), v]);
+    await this.sweepTerminated().catch((e: unknown) => log.warn('sweeping volumes of terminated instances failed', { error: String(e) }));
+    for (const v0 of this.volumes.all()) {
+      const a = v0.attachment;
+      if (!a || (a.state !== 'attached' && a.state !== 'attaching')) continue;
+      const inst = this.instanceOf(v0.accountId, a.instanceId);
+      if (!inst || inst.state !== 'running' || !inst.hostId) continue;
+      if (a.state === 'attaching') {
+        // a RunInstances mapping whose instance now runs: its first attach
+        if (v0.storeHostId !== undefined && v0.storeHostId !== inst.hostId) continue;
+        const v = (await this.volumes.update(v0.id, (cur) => ({ ...cur, storeHostId: inst.hostId })))!;
+        try {
+          await this.plugOnHost(v, inst.hostId, a.instanceId, `bdm:${v.id}:${a.attachTime}`);
+          await this.volumes.update(v.id, (cur) => ({ ...cur, attachment: cur.attachment ? { ...cur.attachment, state: 'attached' } : undefined }));
+          sent++;
+        } catch (e) {
+          log.warn('could not attach a mapped volume', { volumeId: v.id, error: String(e) });
+        }
+        continue;
+      }
+      if (!v0.storeHostId) continue;
+      byHost.set(v0.storeHostId, [...(byHost.get(v0.storeHostId) ?? []), v0]);
     }
     for (const [hostId, vols] of byHost) {
       let open: Set<string>;
