@@ -496,12 +496,30 @@ export class NbdServer {
    * Stop accepting, let in-flight requests finish (their replies are sent), then close
    * every connection. Devices are not closed here (their owner does that).
    */
+  /**
+   * Stops accepting connections; the live ones keep being served. With keepSocketFiles,
+   * a later close() leaves the socket paths alone: by then they may belong to a successor
+   * (a live update renames the successor's socket onto the same path).
+   */
+  stopListening(opts: { keepSocketFiles?: boolean } = {}): void {
+    if (opts.keepSocketFiles) this.unixPaths.length = 0;
+    for (const s of this.listeners) s.close(() => undefined);
+  }
+
+  /**
+   * Stops listening, answers what is in flight, ends every connection, then waits for the
+   * listeners to finish closing. (A net.Server's close callback fires only after all of its
+   * connections have ended, so it must be awaited last, or a connected client such as QEMU
+   * would keep close() waiting forever.)
+   */
   async close(): Promise<void> {
     this.closing = true;
-    await Promise.all(this.listeners.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    // A second close() of a listener answers ERR_SERVER_NOT_RUNNING through the callback: also done.
+    const stopped = this.listeners.map((s) => new Promise<void>((r) => s.close(() => r())));
     for (const p of this.unixPaths) rmSync(p, { force: true });
     const conns = [...this.connections];
     await Promise.all(conns.map((c) => c.drained()));
     for (const c of conns) c.close('server closing');
+    await Promise.all(stopped);
   }
 }

@@ -158,7 +158,7 @@ export class EbsCard {
       const e = this.exports.get(volumeId);
       if (!e) return { volumeId, detached: false };
       this.exports.delete(volumeId);
-      await closeExport(e.handle); // flushes, closes the file, destroys the key
+      await e.handle.close(); // flushes, closes the file, destroys the key
       e.key?.fill(0);
       await rm(e.socketPath, { force: true }); // a promoted socket is not the server's own path
       if (e.ephemeral) await this.o.store.delete(volumeId).catch(() => undefined);
@@ -184,11 +184,7 @@ export class EbsCard {
    * path; the live connections keep being served.
    */
   unlisten(): { volumes: number } {
-    for (const e of this.exports.values()) {
-      const srv = e.handle.server as unknown as { listeners?: { close(cb?: () => void): void }[]; unixPaths?: string[] };
-      if (srv.unixPaths) srv.unixPaths.length = 0;
-      for (const l of srv.listeners ?? []) l.close(() => undefined);
-    }
+    for (const e of this.exports.values()) e.handle.server.stopListening({ keepSocketFiles: true });
     return { volumes: this.exports.size };
   }
 
@@ -208,11 +204,8 @@ export class EbsCard {
   async release(): Promise<{ volumes: number }> {
     const all = [...this.exports.values()];
     this.exports.clear();
-    for (const e of all) {
-      const paths = (e.handle.server as unknown as { unixPaths?: string[] }).unixPaths;
-      if (paths) paths.length = 0;
-    }
-    await Promise.all(all.map((e) => this.one(e.volumeId, () => closeExport(e.handle))));
+    for (const e of all) e.handle.server.stopListening({ keepSocketFiles: true });
+    await Promise.all(all.map((e) => this.one(e.volumeId, () => e.handle.close())));
     for (const e of all) e.key?.fill(0);
     this.o.log.info('released every export to the successor card', { volumes: all.length });
     return { volumes: all.length };
@@ -226,7 +219,7 @@ export class EbsCard {
     const all = [...this.exports.values()];
     this.exports.clear();
     const out: HandedVolume[] = [];
-    await Promise.all(all.map((e) => this.one(e.volumeId, () => closeExport(e.handle))));
+    await Promise.all(all.map((e) => this.one(e.volumeId, () => e.handle.close())));
     for (const e of all) {
       out.push({
         volumeId: e.volumeId,
@@ -336,7 +329,7 @@ export class EbsCard {
   async close(): Promise<void> {
     const all = [...this.exports.values()];
     this.exports.clear();
-    await Promise.allSettled(all.map((e) => closeExport(e.handle)));
+    await Promise.allSettled(all.map((e) => e.handle.close()));
     for (const e of all) e.key?.fill(0);
   }
 }
@@ -346,20 +339,3 @@ function strip(e: Entry): AttachedVolume {
 }
 
 
-/**
- * Closes an export while clients (QEMU) may still be connected. NbdServer.close() awaits
- * net.Server.close(), whose callback only fires once every connection has ended, before
- * it closes its connections; with QEMU connected that never happens. So: start the close
- * (the listener stops accepting, new requests are refused), wait until each connection's
- * in-flight requests are answered, end the connections, then let the close finish.
- */
-async function closeExport(h: NbdExportHandle): Promise<void> {
-  const conns = (h.server as unknown as { connections?: Set<{ drained(): Promise<void>; close(why: string): void }> }).connections;
-  const closing = h.close();
-  if (conns) {
-    const live = [...conns];
-    await Promise.all(live.map((c) => c.drained()));
-    for (const c of live) c.close('export closing');
-  }
-  await closing;
-}
