@@ -1,7 +1,8 @@
 // The EC2 EBS actions against an in-process region (no host) with @aws-sdk/client-ec2 and
 // client-kms: create/describe/filter/tag/modify/delete, encryption by default and the
 // default KMS key, and EC2's error codes for bad input (sizes, AZ, disabled key, shrinking,
-// unknown ids). No volume is attached here (test/vm/ebs-*.test.ts do that with guests).
+// unknown ids). No volume is plugged here (test/vm/ebs-*.test.ts do that with guests); the
+// second test attaches to a seeded stopped instance that has no host, which needs none.
 import assert from 'node:assert/strict';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,7 +12,9 @@ import {
   AttachVolumeCommand,
   CreateVolumeCommand,
   DeleteVolumeCommand,
+  DescribeInstancesCommand,
   DescribeVolumesCommand,
+  DetachVolumeCommand,
   DisableEbsEncryptionByDefaultCommand,
   EC2Client,
   EnableEbsEncryptionByDefaultCommand,
@@ -24,7 +27,7 @@ import {
 import { CreateKeyCommand, DisableKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import type { Region } from '../../src/region/region.js';
 import type { VolumeRecord } from '../../src/region/ec2/volumes.js';
-import { cleanupHome, openLocalRegion } from '../region-fixtures.js';
+import { cleanupHome, instanceRecord, openLocalRegion, seedStore } from '../region-fixtures.js';
 
 test('ebs api: volumes, encryption defaults and EC2 error codes through client-ec2', { timeout: 120_000 }, async () => {
   const home = await mkdtemp(join(tmpdir(), 'nitride-ebs-api-'));
@@ -112,6 +115,94 @@ test('ebs api: volumes, encryption defaults and EC2 error codes through client-e
 
     ec2.destroy();
     kms.destroy();
+    failed = false;
+  } finally {
+    await region?.close().catch(() => undefined);
+    await cleanupHome(home, [], failed);
+  }
+});
+
+test('ebs api: attach to and detach from a stopped instance (recorded, no host), listed in DescribeInstances', { timeout: 120_000 }, async () => {
+  const home = await mkdtemp(join(tmpdir(), 'nitride-ebs-stopped-'));
+  let region: Region | undefined;
+  let failed = true;
+  try {
+    const first = await openLocalRegion(home);
+    const accountId = first.credentials.accountId;
+    await first.close();
+    const stopped = instanceRecord(accountId, undefined); // stopped, never placed on a host
+    const gone = instanceRecord(accountId, undefined, { state: 'terminated', desired: 'terminated', terminatedAt: new Date().toISOString() });
+    await seedStore(home, { instances: [stopped, gone] });
+    region = await openLocalRegion(home);
+    const r = region;
+    const ec2 = new EC2Client({ endpoint: r.endpoint, region: 'local-1', credentials: { accessKeyId: r.credentials.accessKeyId, secretAccessKey: r.credentials.secretAccessKey } });
+    const code = async (p: Promise<unknown>): Promise<string> => {
+      try {
+        await p;
+      } catch (e) {
+        return (e as { name: string }).name;
+      }
+      return 'no error';
+    };
+    const mappings = async (): Promise<unknown[]> => {
+      const d = await ec2.send(new DescribeInstancesCommand({ InstanceIds: [stopped.id] }));
+      return d.Reservations![0]!.Instances![0]!.BlockDeviceMappings ?? [];
+    };
+
+    const vol = (await ec2.send(new CreateVolumeCommand({ AvailabilityZone: 'local-1a', Size: 2, VolumeType: 'gp3' }))).VolumeId!;
+    const vol2 = (await ec2.send(new CreateVolumeCommand({ AvailabilityZone: 'local-1a', Size: 1 }))).VolumeId!;
+    assert.deepEqual(await mappings(), []);
+    assert.equal(await code(ec2.send(new AttachVolumeCommand({ VolumeId: vol, InstanceId: gone.id, Device: '/dev/sdf' }))), 'IncorrectInstanceState');
+
+    // attach to the stopped instance: recorded at once, as EC2 does; plugged when it next starts
+    const att = await ec2.send(new AttachVolumeCommand({ VolumeId: vol, InstanceId: stopped.id, Device: '/dev/sdf' }));
+    assert.equal(att.State, 'attaching');
+    assert.equal(att.InstanceId, stopped.id);
+    const [v] = (await ec2.send(new DescribeVolumesCommand({ VolumeIds: [vol] }))).Volumes!;
+    assert.equal(v!.State, 'in-use');
+    assert.equal(v!.Attachments?.length, 1);
+    assert.equal(v!.Attachments![0]!.State, 'attached');
+    assert.equal(v!.Attachments![0]!.InstanceId, stopped.id);
+    assert.equal(v!.Attachments![0]!.Device, '/dev/sdf');
+    const byFilter = await ec2.send(new DescribeVolumesCommand({ Filters: [{ Name: 'attachment.instance-id', Values: [stopped.id] }] }));
+    assert.deepEqual(byFilter.Volumes?.map((x) => x.VolumeId), [vol]);
+
+    // the device is taken, the volume is in use
+    assert.equal(await code(ec2.send(new AttachVolumeCommand({ VolumeId: vol2, InstanceId: stopped.id, Device: '/dev/sdf' }))), 'InvalidParameterValue');
+    assert.equal(await code(ec2.send(new AttachVolumeCommand({ VolumeId: vol, InstanceId: stopped.id, Device: '/dev/sdg' }))), 'VolumeInUse');
+    assert.equal(await code(ec2.send(new DeleteVolumeCommand({ VolumeId: vol }))), 'VolumeInUse');
+    await ec2.send(new AttachVolumeCommand({ VolumeId: vol2, InstanceId: stopped.id, Device: '/dev/sdg' }));
+
+    // DescribeInstances lists both in blockDeviceMapping
+    const bdm = (await mappings()) as { DeviceName?: string; Ebs?: { VolumeId?: string; Status?: string; AttachTime?: Date; DeleteOnTermination?: boolean } }[];
+    assert.deepEqual(
+      bdm.map((m) => [m.DeviceName, m.Ebs?.VolumeId, m.Ebs?.Status, m.Ebs?.DeleteOnTermination]),
+      [
+        ['/dev/sdf', vol, 'attached', false],
+        ['/dev/sdg', vol2, 'attached', false],
+      ],
+    );
+    assert.ok(bdm[0]!.Ebs!.AttachTime instanceof Date && Math.abs(bdm[0]!.Ebs!.AttachTime.getTime() - Date.now()) < 60_000);
+
+    // detach: no host round trip (nothing is plugged); wrong instance or device is refused
+    assert.equal(await code(ec2.send(new DetachVolumeCommand({ VolumeId: vol, InstanceId: gone.id }))), 'InvalidAttachment.NotFound');
+    assert.equal(await code(ec2.send(new DetachVolumeCommand({ VolumeId: vol, Device: '/dev/sdg' }))), 'InvalidAttachment.NotFound');
+    const det = await ec2.send(new DetachVolumeCommand({ VolumeId: vol, InstanceId: stopped.id }));
+    assert.equal(det.State, 'detaching');
+    const [after] = (await ec2.send(new DescribeVolumesCommand({ VolumeIds: [vol] }))).Volumes!;
+    assert.equal(after!.State, 'available');
+    assert.deepEqual(after!.Attachments, []);
+    assert.deepEqual(
+      ((await mappings()) as { Ebs?: { VolumeId?: string } }[]).map((m) => m.Ebs?.VolumeId),
+      [vol2],
+    );
+    assert.equal(await code(ec2.send(new DetachVolumeCommand({ VolumeId: vol }))), 'IncorrectState');
+    await ec2.send(new DetachVolumeCommand({ VolumeId: vol2 }));
+    assert.deepEqual(await mappings(), []);
+    await ec2.send(new DeleteVolumeCommand({ VolumeId: vol }));
+    await ec2.send(new DeleteVolumeCommand({ VolumeId: vol2 }));
+
+    ec2.destroy();
     failed = false;
   } finally {
     await region?.close().catch(() => undefined);

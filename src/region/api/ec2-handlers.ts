@@ -72,6 +72,12 @@ function withVpc<R extends { instances: readonly import('../protocol/ec2-respons
   return v ? { ...r, instances: r.instances.map((i) => v.decorate(i)) } : r;
 }
 
+/** The instances' blockDeviceMapping: the EBS volumes attached to each (when the EBS layer is present). */
+function withVolumes<R extends { instances: readonly import('../protocol/ec2-responses.js').Ec2Instance[] }>(svc: Ec2Services, caller: Caller, r: R): R {
+  const byInstance = svc.volumes?.blockDevicesByInstance(caller);
+  return byInstance ? { ...r, instances: r.instances.map((i) => ({ ...i, blockDeviceMappings: byInstance.get(i.instanceId) ?? i.blockDeviceMappings })) } : r;
+}
+
 export async function handleEc2(svc: Ec2Services, caller: Caller, req: Ec2Request): Promise<Ec2Response> {
   switch (req.action) {
     case 'RunInstances': {
@@ -103,12 +109,12 @@ export async function handleEc2(svc: Ec2Services, caller: Caller, req: Ec2Reques
       // extra EBS volumes of BlockDeviceMappings: created now, plugged once each instance runs
       await svc.volumes?.fromMappings(caller, recs, req.blockDeviceMappings);
       const [res] = reservations(recs);
-      return { action: 'RunInstances', reservation: withVpc(svc, res!) };
+      return { action: 'RunInstances', reservation: withVolumes(svc, caller, withVpc(svc, res!)) };
     }
     case 'DescribeInstances': {
       const recs = svc.instances.describe(caller, req.instanceIds, req.filters);
       const p = page(recs, (r) => r.id, req.maxResults, req.nextToken);
-      return { action: 'DescribeInstances', reservations: reservations(p.items).map((r) => withVpc(svc, r)), nextToken: p.nextToken };
+      return { action: 'DescribeInstances', reservations: reservations(p.items).map((r) => withVolumes(svc, caller, withVpc(svc, r))), nextToken: p.nextToken };
     }
     case 'DescribeInstanceStatus': {
       let recs = svc.instances.describe(caller, req.instanceIds, []);

@@ -12,7 +12,7 @@ import { createLogger } from '../../lib/log.js';
 import { sealTo } from '../../lib/seal.js';
 import type { Collection } from '../repo.js';
 import { Ec2Error, ec2NotFound } from '../protocol/errors.js';
-import type { Snapshot, Volume, VolumeAttachment, VolumeAttachmentState, VolumeState } from '../protocol/ec2-responses.js';
+import type { InstanceBlockDeviceMapping, Snapshot, Volume, VolumeAttachment, VolumeAttachmentState, VolumeState } from '../protocol/ec2-responses.js';
 import type { BlockDeviceMappingRequest, CreateVolumeRequest, VolumeType } from '../protocol/ec2-requests.js';
 import { newId } from '../ids.js';
 import { compileFilters, isTagFilter, tagFilterValues, type Filter } from './filters.js';
@@ -72,6 +72,11 @@ export interface AttachmentRecord {
   readonly state: VolumeAttachmentState;
   readonly attachTime: string;
   readonly deleteOnTermination: boolean;
+  /**
+   * Attached to a stopped instance: recorded (and shown `attached`, as EC2 does) but not yet
+   * on any host; the watcher plugs it once the instance runs, as for RunInstances mappings.
+   */
+  readonly pendingPlug?: boolean | undefined;
 }
 
 export interface EbsDefaultsRecord {
@@ -350,17 +355,25 @@ export class VolumeService {
     if (inst!.availabilityZone !== v.availabilityZone) {
       throw new Ec2Error('InvalidVolume.ZoneMismatch', `The volume '${volumeId}' is not in the same availability zone as instance '${instanceId}'`);
     }
-    if (inst!.state !== 'running' || !inst!.hostId) {
-      throw new Ec2Error('IncorrectInstanceState', `The instance '${instanceId}' is not in the 'running' state.`);
+    const stopped = inst!.state === 'stopped';
+    if (!stopped && (inst!.state !== 'running' || !inst!.hostId)) {
+      throw new Ec2Error('IncorrectInstanceState', `The instance '${instanceId}' is not in the 'running' or 'stopped' state.`);
     }
     if (this.volumes.all().some((o) => o.attachment?.instanceId === instanceId && o.attachment.device === device)) {
       throw new Ec2Error('InvalidParameterValue', `Invalid value '${device}' for unixDevice. Attachment point ${device} is already in use`);
     }
-    if (v.storeHostId !== undefined && v.storeHostId !== inst!.hostId) {
+    if (v.storeHostId !== undefined && inst!.hostId !== undefined && v.storeHostId !== inst!.hostId) {
       throw new Ec2Error('InvalidVolume.ZoneMismatch', `The volume '${volumeId}' is stored on another host than instance '${instanceId}'; moving volumes between hosts is not supported.`);
     }
-    const hostId = inst!.hostId;
     const attachTime = new Date().toISOString();
+    if (stopped) {
+      // EC2: attaching to a stopped instance is recorded at once; the device appears at the next start.
+      const att: AttachmentRecord = { instanceId, device, state: 'attached', attachTime, deleteOnTermination: false, pendingPlug: true };
+      const claimed = await this.volumes.update(volumeId, (cur) => (cur.attachment || cur.state !== 'available' ? undefined : { ...cur, attachment: att, state: 'in-use' }));
+      if (!claimed || claimed.attachment !== att) throw new Ec2Error('VolumeInUse', `${volumeId} is already attached to an instance`);
+      return attachmentView(volumeId, { ...att, state: 'attaching' });
+    }
+    const hostId = inst!.hostId!;
     const att: AttachmentRecord = { instanceId, device, state: 'attaching', attachTime, deleteOnTermination: false };
     const claimed = await this.volumes.update(volumeId, (cur) => (cur.attachment || cur.state !== 'available' ? undefined : { ...cur, attachment: att, state: 'in-use', storeHostId: hostId }));
     if (!claimed || claimed.attachment !== att) throw new Ec2Error('VolumeInUse', `${volumeId} is already attached to an instance`);
@@ -431,6 +444,12 @@ export class VolumeService {
       throw new Ec2Error('InvalidAttachment.NotFound', `The volume '${volumeId}' is not attached to instance '${instanceId ?? a.instanceId}'${device ? ` at ${device}` : ''}.`);
     }
     if (a.state !== 'attached') throw new Ec2Error('IncorrectState', `Volume '${volumeId}' is ${a.state}.`);
+    if (a.pendingPlug) {
+      // attached while the instance was stopped and not plugged anywhere yet: nothing on a host to undo
+      const freed = await this.volumes.update(volumeId, (cur) => (cur.attachment?.pendingPlug && cur.attachment.attachTime === a.attachTime ? { ...cur, attachment: undefined, state: 'available' } : undefined));
+      if (freed && !freed.attachment) return attachmentView(volumeId, { ...a, state: 'detaching' });
+      throw new Ec2Error('IncorrectState', `Volume '${volumeId}' is being plugged; try again.`);
+    }
     await this.volumes.update(volumeId, (cur) => ({ ...cur, attachment: cur.attachment ? { ...cur.attachment, state: 'detaching' } : undefined }));
     try {
       await this.fleet.send(v.storeHostId!, 'volume.detach', { instanceId: a.instanceId, volumeId, force }, { id: `detach:${volumeId}:${a.attachTime}`, timeoutMs: 120_000 });
@@ -696,13 +715,13 @@ export class VolumeService {
       if (!a || (a.state !== 'attached' && a.state !== 'attaching')) continue;
       const inst = this.instanceOf(v0.accountId, a.instanceId);
       if (!inst || inst.state !== 'running' || !inst.hostId) continue;
-      if (a.state === 'attaching') {
-        // a RunInstances mapping whose instance now runs: its first attach
+      if (a.state === 'attaching' || a.pendingPlug) {
+        // a RunInstances mapping, or a volume attached while stopped, whose instance now runs: its first plug
         if (v0.storeHostId !== undefined && v0.storeHostId !== inst.hostId) continue;
         const v = (await this.volumes.update(v0.id, (cur) => ({ ...cur, storeHostId: inst.hostId })))!;
         try {
           await this.plugOnHost(v, inst.hostId, a.instanceId, `bdm:${v.id}:${a.attachTime}`);
-          await this.volumes.update(v.id, (cur) => ({ ...cur, attachment: cur.attachment ? { ...cur.attachment, state: 'attached' } : undefined }));
+          await this.volumes.update(v.id, (cur) => ({ ...cur, attachment: cur.attachment ? { ...cur.attachment, state: 'attached', pendingPlug: undefined } : undefined }));
           sent++;
         } catch (e) {
           log.warn('could not attach a mapped volume', { volumeId: v.id, error: String(e) });
@@ -741,6 +760,20 @@ export class VolumeService {
 
   async setTags(id: string, tags: Readonly<Record<string, string>>): Promise<void> {
     await this.volumes.update(id, (cur) => ({ ...cur, tags }));
+  }
+
+  /** DescribeInstances' blockDeviceMapping: each instance's attached volumes, by instance id. */
+  blockDevicesByInstance(c: Caller): Map<string, InstanceBlockDeviceMapping[]> {
+    const out = new Map<string, InstanceBlockDeviceMapping[]>();
+    for (const v of this.list(c).map((x) => this.effective(x))) {
+      const a = v.attachment;
+      if (!a) continue;
+      const status = a.state === 'busy' ? 'attached' : a.state;
+      const m: InstanceBlockDeviceMapping = { deviceName: a.device, ebs: { volumeId: v.id, status, attachTime: new Date(a.attachTime), deleteOnTermination: a.deleteOnTermination } };
+      out.set(a.instanceId, [...(out.get(a.instanceId) ?? []), m]);
+    }
+    for (const l of out.values()) l.sort((x, y) => (x.deviceName < y.deviceName ? -1 : x.deviceName > y.deviceName ? 1 : 0));
+    return out;
   }
 
   find(c: Caller, id: string): VolumeRecord | undefined {
