@@ -399,6 +399,7 @@ export class Controller {
       case 'host.attest':
         return this.chip.attest(this.identity, c.params, await this.ebsCardPublicKey());
       case 'host.restart-component':
+        if (c.params.component === 'vpc') return this.vpc.liveUpdate(); // hands the guests' sockets over
         return c.params.component === 'ebs' ? restartEbsCard(this.ebsContext()) : sup.restart();
       case 'ebs.info':
       case 'volume.attach':

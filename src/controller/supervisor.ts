@@ -24,7 +24,7 @@ export interface ComponentStatus {
 }
 
 interface Pending {
-  resolve(v: unknown): void;
+  resolve(v: unknown, handle?: unknown): void;
   reject(e: unknown): void;
   timer: NodeJS.Timeout;
   op: string;
@@ -35,6 +35,17 @@ export interface ComponentEvent {
   readonly v: 1;
   readonly event: string;
   readonly [k: string]: unknown;
+}
+
+/**
+ * One process's request channel during a live update. `handle` rides beside a request (a raw
+ * libuv handle or a net.Socket/net.Server); requestHandle() resolves with the handle that came
+ * beside the reply. The controller's own copy of a forwarded handle is closed once it is sent.
+ */
+export interface ComponentChannel {
+  readonly pid: number | undefined;
+  request(op: string, params: unknown, handle?: unknown, timeoutMs?: number): Promise<unknown>;
+  requestHandle(op: string, params: unknown, timeoutMs?: number): Promise<{ result: unknown; handle: unknown }>;
 }
 
 export interface SupervisorOptions {
@@ -106,12 +117,12 @@ export class ComponentSupervisor {
       this.o.onLifecycle?.({ event: 'started', pid: child.pid ?? 0 });
       this.o.log.info(`${this.o.name} started`, { pid: child.pid });
     });
-    child.on('message', (m: unknown) => this.onMessage(m));
+    child.on('message', (m: unknown, handle: unknown) => this.onMessage(m, handle));
     child.on('error', (e) => this.o.log.error(`${this.o.name} process error`, { error: e.message }));
     child.on('exit', (code, signal) => this.onExit(child, code, signal));
   }
 
-  private onMessage(m: unknown): void {
+  private onMessage(m: unknown, handle?: unknown): void {
     if (typeof m !== 'object' || m === null) return;
     const msg = m as Partial<HypervisorReply> & { id?: unknown; event?: unknown };
     if (typeof msg.event === 'string') {
@@ -124,7 +135,7 @@ export class ComponentSupervisor {
     this.pending.delete(msg.id);
     clearTimeout(p.timer);
     const reply = m as HypervisorReply;
-    if (reply.ok) p.resolve(reply.result);
+    if (reply.ok) p.resolve(reply.result, handle);
     else {
       const err = reply.error ?? { code: `${title(this.o.name)}Error`, kind: 'internal', message: `The ${this.o.name} component refused the request.` };
       const kind = (['invalid', 'not-found', 'conflict', 'denied', 'unavailable', 'internal'] as const).find((k) => k === err.kind) ?? 'internal';
@@ -167,7 +178,10 @@ export class ComponentSupervisor {
 
   /** Sends one request; rejects with the component's error as a ControllerError. */
   request(op: string, params: unknown, timeoutMs = 30_000): Promise<unknown> {
-    const child = this.child;
+    return this.requestOn(this.child, op, params, timeoutMs).then((r) => r.result);
+  }
+
+  private requestOn(child: ChildProcess | undefined, op: string, params: unknown, timeoutMs: number, handle?: unknown): Promise<{ result: unknown; handle: unknown }> {
     const T = title(this.o.name);
     if (!child || !child.connected) {
       return Promise.reject(new ControllerError(`${T}Unavailable`, 'unavailable', `The ${this.o.name} component is not running; it is being restarted.`, { op, state: this.state }));
@@ -178,15 +192,80 @@ export class ComponentSupervisor {
         this.pending.delete(id);
         reject(new ControllerError(`${T}Timeout`, 'unavailable', `The ${this.o.name} component did not answer ${op} within ${timeoutMs} ms.`, { op, timeoutMs }));
       }, timeoutMs);
-      this.pending.set(id, { resolve, reject, timer, op });
-      child.send({ v: 1, id, op, params }, (err) => {
+      this.pending.set(id, { resolve: (result, h) => resolve({ result, handle: h }), reject, timer, op });
+      const sent = (err: Error | null): void => {
+        // A forwarded raw handle is the controller's own copy: close it once it has left.
+        if (handle !== undefined && !err) (handle as { close?: () => void }).close?.();
         if (err) {
           clearTimeout(timer);
           this.pending.delete(id);
           reject(new ControllerError(`${T}Unavailable`, 'unavailable', `The request could not be sent to the ${this.o.name} component.`, { op }, { cause: err }));
         }
-      });
+      };
+      if (handle !== undefined) child.send({ v: 1, id, op, params }, handle as never, { keepOpen: false }, sent);
+      else child.send({ v: 1, id, op, params }, sent);
     });
+  }
+
+  private channel(child: ChildProcess): ComponentChannel {
+    return {
+      pid: child.pid,
+      request: (op, params, handle, timeoutMs = 30_000) => this.requestOn(child, op, params, timeoutMs, handle).then((r) => r.result),
+      requestHandle: (op, params, timeoutMs = 30_000) => this.requestOn(child, op, params, timeoutMs),
+    };
+  }
+
+  /**
+   * Live update: forks the next process beside the running one, lets `transfer` move state and
+   * handles from the old (`from`) to the new (`to`), then makes the new one current and ends
+   * the old. If `transfer` fails the new process is ended and the old one stays current (the
+   * transfer must undo its own steps on the old process). Counts as a restart.
+   */
+  async handover(transfer: (from: ComponentChannel, to: ComponentChannel) => Promise<void>): Promise<ComponentStatus> {
+    const old = this.child;
+    const T = title(this.o.name);
+    if (!old || !old.connected) throw new ControllerError(`${T}Unavailable`, 'unavailable', `The ${this.o.name} component is not running; nothing to hand over.`, { state: this.state });
+    const next = fork(this.o.entry, [...this.o.args], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], detached: true, serialization: 'json' });
+    next.on('message', (m: unknown, handle: unknown) => this.onMessage(m, handle));
+    next.on('error', (e) => this.o.log.error(`${this.o.name} process error`, { error: e.message }));
+    next.on('exit', (code, signal) => this.onExit(next, code, signal));
+    const endNext = async (): Promise<void> => {
+      if (next.exitCode !== null || next.signalCode !== null) return;
+      const gone = new Promise((r) => next.once('exit', r));
+      next.kill('SIGKILL');
+      await gone;
+    };
+    try {
+      const to = this.channel(next);
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        try {
+          await to.request('card.info', {}, undefined, 2_000);
+          break;
+        } catch (e) {
+          if (Date.now() > deadline || next.exitCode !== null) throw e;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      }
+      await transfer(this.channel(old), to);
+    } catch (e) {
+      await endNext();
+      throw e;
+    }
+    this.child = next;
+    this.state = 'running';
+    this.startedAt = Date.now();
+    this.restarts++;
+    this.failures = 0;
+    this.o.onLifecycle?.({ event: 'started', pid: next.pid ?? 0 });
+    this.o.log.info(`${this.o.name} replaced by a live update`, { oldPid: old.pid, pid: next.pid });
+    // The old process is no longer current: its exit is not a crash.
+    const gone = new Promise<void>((r) => (old.exitCode !== null || old.signalCode !== null ? r() : old.once('exit', () => r())));
+    if (old.connected) old.disconnect();
+    const t = setTimeout(() => old.kill('SIGKILL'), 5_000);
+    await gone;
+    clearTimeout(t);
+    return this.status();
   }
 
   /** Ends the current process (guests keep running) and waits for it to exit. */

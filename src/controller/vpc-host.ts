@@ -12,7 +12,17 @@ import type { Logger } from '../lib/log.js';
 import { distEntry } from '../lib/paths.js';
 import { ControllerError } from './errors.js';
 import type { GroupState, VpcCommandBody } from './protocol/vpc-commands.js';
-import { ComponentSupervisor, type ComponentEvent } from './supervisor.js';
+import { ComponentSupervisor, type ComponentEvent, type ComponentStatus } from './supervisor.js';
+
+/** What a live update of the card did (also returned by `host.restart-component vpc`). */
+export interface VpcLiveUpdateResult extends ComponentStatus {
+  readonly liveUpdate: { readonly oldPid: number | undefined; readonly enis: number; readonly sockets: number; readonly frozenMs: number };
+}
+
+interface FrozenState {
+  readonly enis: readonly { readonly cfg: { readonly eniId: string }; readonly connected: boolean; readonly pendingBase64: string }[];
+  readonly groups: readonly unknown[];
+}
 
 export interface VpcHostOptions {
   readonly home: string;
@@ -85,6 +95,47 @@ export class VpcHost {
 
   start(): void {
     this.supervisor.start();
+  }
+
+  /**
+   * Replaces the card process without disconnecting a guest: the new card starts beside the old,
+   * the old one stops reading (frames wait in the kernel), and its state and every ENI's
+   * listening and guest socket move to the new one, which then reads on. QEMU's stream netdev
+   * never sees its connection drop. Connection tracking and counters start afresh.
+   */
+  async liveUpdate(): Promise<VpcLiveUpdateResult> {
+    await this.ready();
+    let oldPid: number | undefined;
+    let enis = 0;
+    let sockets = 0;
+    let frozenMs = 0;
+    const status = await this.supervisor.handover(async (from, to) => {
+      oldPid = from.pid;
+      const t0 = performance.now();
+      const state = (await from.request('handover.freeze', {}, undefined, 10_000)) as FrozenState;
+      let moved = false;
+      try {
+        await to.request('handover.groups', { groups: state.groups }, undefined, 10_000);
+        for (const e of state.enis) {
+          const server = await from.requestHandle('handover.handle', { eniId: e.cfg.eniId, kind: 'server' }, 10_000);
+          moved = true;
+          await to.request('handover.eni', { eni: e.cfg }, server.handle, 10_000);
+          enis++;
+          if (e.connected) {
+            const sock = await from.requestHandle('handover.handle', { eniId: e.cfg.eniId, kind: 'socket' }, 10_000);
+            await to.request('handover.socket', { eniId: e.cfg.eniId, pendingBase64: e.pendingBase64 }, sock.handle, 10_000);
+            sockets++;
+          }
+        }
+        await to.request('handover.resume', {}, undefined, 10_000);
+      } catch (err) {
+        // Before any handle left, the old card can simply read on; after, it cannot be undone.
+        if (!moved) await from.request('handover.thaw', {}, undefined, 10_000).catch(() => undefined);
+        throw err;
+      }
+      frozenMs = performance.now() - t0;
+    });
+    return { ...status, liveUpdate: { oldPid, enis, sockets, frozenMs: Math.round(frozenMs * 1000) / 1000 } };
   }
 
   /** Stops the card (it removes its sockets as it exits) and then its directory. */

@@ -3,11 +3,12 @@
 // IPC. The socket directory is 0710 and each socket 0660, both group nitride-qemu when the
 // card runs as root, so QEMU (running as that user) can connect and nobody else can.
 import { chmod, chown, mkdir, rm, stat } from 'node:fs/promises';
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, Socket, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
 import { qemuUserIds } from '../setup/qemu-user.js';
 import { VpcError } from './errors.js';
 import type { EniConfig, EniUpdate, GroupRules } from './model.js';
+import { intToIp } from './protocol/addr.js';
 import { FrameDecoder } from './protocol/stream-framing.js';
 import type { IdentitySigner } from './imds/service.js';
 import { VpcSwitch, type EniCounters, type Port } from './switch.js';
@@ -46,8 +47,24 @@ interface Range {
   end: number;
 }
 
+/** What one card hands the next in a live update (the sockets travel beside it as handles). */
+export interface HandoverState {
+  readonly enis: readonly { readonly cfg: EniConfig; readonly connected: boolean; readonly pendingBase64: string }[];
+  readonly groups: readonly { readonly groupId: string; readonly rules?: GroupRules; readonly members: readonly string[] }[];
+}
+
+/** The libuv handle under a net.Socket or net.Server (what Node's IPC passes as 'net.Native'). */
+interface RawHandle {
+  readStop?(): number;
+  readStart?(): number;
+  reading?: boolean;
+  close?(): void;
+}
+const rawOf = (o: Socket | Server): RawHandle | undefined => (o as unknown as { _handle?: RawHandle | null })._handle ?? undefined;
+
 class Link {
   socket: Socket | undefined;
+  decoder: FrameDecoder | undefined;
   queue: Range[] = [];
   scheduled = false;
 
@@ -65,6 +82,10 @@ export class VpcCard {
   /** Links with frames queued while a chunk is being switched; flushed when it is done. */
   private dirty: Link[] = [];
   private inInput = false;
+  /** Set once a live update froze the card: it reads nothing more and only hands its sockets over. */
+  private frozen = false;
+  private readonly pendingInput = new Map<string, Buffer>();
+  private adopted: { link: Link; s: Socket; pending: Buffer }[] = [];
 
   private constructor(private readonly opts: VpcCardOptions) {
     this.switch = new VpcSwitch((port, buf, off, len, forwarded) => this.deliver(port, buf, off, len, forwarded));
@@ -168,20 +189,136 @@ export class VpcCard {
     return [...this.switch.ports.keys()].map((id) => this.info(id));
   }
 
+  // ---- live update --------------------------------------------------------------------
+
+  get handedOver(): boolean {
+    return this.frozen;
+  }
+
+  /**
+   * Freezes the card for a live update: every guest socket stops reading (what the kernel holds
+   * stays there for the next card), frames already switched are written out, and the state the
+   * next card needs comes back as JSON — ENI configs, group rules and members, and per ENI the
+   * bytes of a frame read only in part. Connection tracking and counters are not carried.
+   */
+  async freeze(): Promise<HandoverState> {
+    this.frozen = true;
+    const pending = new Map<string, Buffer>();
+    for (const [id, link] of this.links) {
+      const s = link.socket;
+      if (!s) continue;
+      s.pause();
+      const h = rawOf(s);
+      if (h?.readStop) {
+        h.readStop();
+        h.reading = false;
+      }
+      const parts: Buffer[] = [];
+      const held = link.decoder?.takePending();
+      if (held) parts.push(held);
+      for (const c of (s as unknown as { readableBuffer: Iterable<Buffer> }).readableBuffer) parts.push(c);
+      pending.set(id, Buffer.concat(parts));
+    }
+    for (const link of this.links.values()) this.flush(link);
+    const deadline = Date.now() + 2_000;
+    while ([...this.links.values()].some((l) => (l.socket?.writableLength ?? 0) > 0) && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+    for (const [id, b] of pending) this.pendingInput.set(id, b);
+    const groups = this.switch.groups.groupIds().map((groupId) => {
+      const rules = this.switch.groups.explicitRulesOf(groupId);
+      return { groupId, ...(rules ? { rules } : {}), members: this.switch.groups.remoteMembersOf(groupId).map(intToIp) };
+    });
+    const enis = [...this.links.entries()].map(([id, link]) => ({ cfg: link.port.cfg, connected: link.socket !== undefined, pendingBase64: (pending.get(id) ?? Buffer.alloc(0)).toString('base64') }));
+    return { enis, groups };
+  }
+
+  /** Undoes freeze() when the next card could not take over (no handle has left yet). */
+  thaw(): void {
+    this.frozen = false;
+    for (const [id, link] of this.links) {
+      const s = link.socket;
+      const b = this.pendingInput.get(id);
+      this.pendingInput.delete(id);
+      if (!s) continue;
+      if (b && b.length > 0) s.unshift(b);
+      link.decoder = new FrameDecoder();
+      s.resume();
+    }
+  }
+
+  /** The raw handle of an ENI's listening socket or guest socket, to send over IPC. */
+  handleOf(eniId: string, kind: 'server' | 'socket'): unknown {
+    const link = this.links.get(eniId);
+    if (!link) throw new VpcError('UnknownEni', 'not-found', 'No ENI with this id is attached to the card.', { eniId });
+    const h = kind === 'server' ? rawOf(link.server) : link.socket ? rawOf(link.socket) : undefined;
+    if (!h) throw new VpcError('NoSocket', 'not-found', 'The ENI has no such socket.', { eniId, kind });
+    return h;
+  }
+
+  /** Restores the groups a previous card knew (before its ENIs come over). */
+  adoptGroups(groups: HandoverState['groups']): void {
+    for (const g of groups) {
+      if (g.rules) this.switch.setRules(g.groupId, g.rules);
+      this.switch.setGroupMembers(g.groupId, g.members);
+    }
+  }
+
+  /** Attaches an ENI whose listening socket a previous card handed over (the path stays bound). */
+  adoptEni(cfg: EniConfig, serverHandle: unknown): Promise<EniInfo> {
+    const port = this.switch.addEni(cfg);
+    const server = createServer((s) => this.onConnection(link, s));
+    const link = new Link(port, server, this.socketPathOf(cfg.eniId));
+    this.links.set(cfg.eniId, link);
+    port.link = link;
+    server.on('error', () => undefined);
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(serverHandle as Server, () => {
+        server.off('error', reject);
+        resolve(this.info(cfg.eniId));
+      });
+    });
+  }
+
+  /**
+   * Takes over a connected guest socket, paused: nothing is read until resumeAdopted(), so no
+   * frame is switched toward an ENI whose socket has not come over yet.
+   */
+  adoptSocket(eniId: string, socketHandle: unknown, pending: Buffer): void {
+    const link = this.links.get(eniId);
+    if (!link) throw new VpcError('UnknownEni', 'not-found', 'No ENI with this id is attached to the card.', { eniId });
+    const s = new Socket({ handle: socketHandle, readable: true, writable: true, pauseOnCreate: true } as unknown as ConstructorParameters<typeof Socket>[0]);
+    this.adopted.push({ link, s, pending });
+  }
+
+  /** Starts reading every adopted socket; the bytes the previous card had read in part go first. */
+  resumeAdopted(): number {
+    const all = this.adopted;
+    this.adopted = [];
+    for (const { link, s } of all) this.onConnection(link, s, undefined, true);
+    for (const { link, s, pending } of all) {
+      if (link.socket !== s) continue;
+      if (pending.length > 0) s.emit('data', pending);
+      s.resume();
+    }
+    return all.length;
+  }
+
   async close(): Promise<void> {
     for (const id of [...this.links.keys()]) await this.removeEni(id);
     this.switch.close();
   }
 
-  private onConnection(link: Link, s: Socket): void {
-    if (link.socket || this.links.get(link.port.eniId) !== link) {
+  private onConnection(link: Link, s: Socket, pending?: Buffer, paused = false): void {
+    if (this.frozen || link.socket || this.links.get(link.port.eniId) !== link) {
       s.destroy(); // one peer per ENI
       return;
     }
     link.socket = s;
-    const decoder = new FrameDecoder();
     const port = link.port;
-    s.on('data', (chunk: Buffer) => {
+    link.decoder = new FrameDecoder();
+    const onData = (chunk: Buffer): void => {
+      const decoder = link.decoder;
+      if (!decoder) return;
       this.inInput = true;
       try {
         decoder.pushAt(chunk, (buf, off, len) => this.switch.inputAt(port, buf, off, len));
@@ -196,7 +333,10 @@ export class VpcCard {
         this.dirty = [];
         for (const l of d) this.flush(l);
       }
-    });
+    };
+    if (pending && pending.length > 0) onData(pending);
+    s.on('data', onData);
+    if (paused) s.pause();
     const gone = (): void => {
       if (link.socket === s) {
         link.socket = undefined;
@@ -210,7 +350,8 @@ export class VpcCard {
   private deliver(port: Port, buf: Buffer, off: number, len: number, forwarded: boolean): void {
     const link = port.link as Link | undefined;
     const s = link?.socket;
-    if (!link || !s) {
+    // A frozen card's sockets belong to the next card: nothing more is written from here.
+    if (!link || !s || this.frozen) {
       port.counters.droppedNotConnected++;
       return;
     }

@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import { describeError, isNitrideError } from '../lib/errors.js';
 import { createLogger } from '../lib/log.js';
 import { VpcCard } from './card.js';
+import { VpcError } from './errors.js';
 import { parseVpcRequest, requestIdOf, type VpcReply, type VpcRequest, type WireError } from './protocol/messages.js';
 
 const log = createLogger('vpc');
@@ -15,17 +16,45 @@ function toWire(e: unknown): WireError {
   return { code: 'InternalError', kind: 'internal', message: describeError(e) };
 }
 
-function send(msg: VpcReply): void {
+function send(msg: VpcReply, handle?: unknown): void {
   if (!process.connected || !process.send) return;
   try {
-    process.send(msg);
+    // A raw libuv handle travels as Node's 'net.Native': nobody reads it on the way.
+    if (handle !== undefined) process.send(msg, handle as never);
+    else process.send(msg);
   } catch (e) {
     log.warn('could not send on the IPC channel', { error: describeError(e) });
   }
 }
 
-async function handle(card: VpcCard, req: VpcRequest): Promise<unknown> {
+/** A reply that carries a handle beside its result. */
+class WithHandle {
+  constructor(readonly result: unknown, readonly handle: unknown) {}
+}
+
+async function handle(card: VpcCard, req: VpcRequest, received: unknown): Promise<unknown> {
+  const needHandle = (): unknown => {
+    if (received === undefined || received === null) throw new VpcError('NoHandle', 'invalid', 'This operation needs a socket handle beside the request.', { op: req.op });
+    return received;
+  };
   switch (req.op) {
+    case 'handover.freeze':
+      return card.freeze();
+    case 'handover.thaw':
+      card.thaw();
+      return null;
+    case 'handover.handle':
+      return new WithHandle({ eniId: req.params.eniId, kind: req.params.kind }, card.handleOf(req.params.eniId, req.params.kind));
+    case 'handover.resume':
+      return { sockets: card.resumeAdopted() };
+    case 'handover.groups':
+      card.adoptGroups(req.params.groups);
+      return null;
+    case 'handover.eni':
+      return card.adoptEni(req.params.eni, needHandle());
+    case 'handover.socket':
+      card.adoptSocket(req.params.eniId, needHandle(), Buffer.from(req.params.pendingBase64, 'base64'));
+      return null;
     case 'card.info':
       return { pid: process.pid, enis: card.list().length, protocol: 1 };
     case 'eni.add':
@@ -67,15 +96,21 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   process.on('disconnect', () => {
+    if (card.handedOver) {
+      // The sockets belong to the next card now: closing them here would unlink their paths.
+      log.info('handed over; exiting');
+      process.exit(0);
+    }
     log.info('IPC channel closed; exiting');
     void card.close().finally(() => process.exit(0));
   });
-  process.on('message', (raw: unknown) => {
+  process.on('message', (raw: unknown, received: unknown) => {
     void (async () => {
       const id = requestIdOf(raw) ?? -1;
       try {
-        const result = await handle(card, parseVpcRequest(raw));
-        send({ v: 1, id, ok: true, result: result ?? null });
+        const result = await handle(card, parseVpcRequest(raw), received);
+        if (result instanceof WithHandle) send({ v: 1, id, ok: true, result: result.result ?? null }, result.handle);
+        else send({ v: 1, id, ok: true, result: result ?? null });
       } catch (e) {
         send({ v: 1, id, ok: false, error: toWire(e) });
       }

@@ -86,6 +86,16 @@ export class SecurityGroupTable {
     return this.remoteMembers.get(groupId) ?? [];
   }
 
+  /** Every group the table knows (rules or remote members): what a live update carries over. */
+  groupIds(): string[] {
+    return [...new Set([...this.groups.keys(), ...this.remoteMembers.keys()])];
+  }
+
+  /** The rules set for a group, or undefined when only its members are known. */
+  explicitRulesOf(groupId: string): GroupRules | undefined {
+    return this.groups.get(groupId);
+  }
+
   compile(groupIds: readonly string[], membersOf: (groupId: string) => Iterable<number>): Policy {
     const ingress: CompiledRule[] = [];
     const egress: CompiledRule[] = [];

@@ -1,4 +1,4 @@
-// `nitride host restart-component <hypervisor|ebs> [--home DIR] [--json]`: replaces a host
+// `nitride host restart-component <hypervisor|ebs|vpc> [--home DIR] [--json]`: replaces a host
 // component through the region → controller path. It runs on the region's machine: it signs
 // the controller command with the region's own client credential ($NITRIDE_HOME/region/pki,
 // OU nitride-region) and sends it to the local controller, which audits it like every
@@ -23,8 +23,8 @@ export async function restartComponentCli(argv: readonly string[]): Promise<numb
       return 2;
     }
   }
-  if (component !== 'hypervisor' && component !== 'ebs') {
-    process.stderr.write('usage: nitride host restart-component <hypervisor|ebs> [--home DIR] [--json]\n');
+  if (component !== 'hypervisor' && component !== 'ebs' && component !== 'vpc') {
+    process.stderr.write('usage: nitride host restart-component <hypervisor|ebs|vpc> [--home DIR] [--json]\n');
     return 2;
   }
   const pki = join(home, 'region', 'pki');
@@ -55,7 +55,9 @@ export async function restartComponentCli(argv: readonly string[]): Promise<numb
       process.stdout.write(
         component === 'ebs'
           ? `ebs card replaced (pid ${String(x.current?.pid)}): ${String(x.volumes)} volume(s) handed over; exports closed for ${String(x.outageMs)} ms; ${String(x.totalMs)} ms in all\n`
-          : `${component} restarted: ${JSON.stringify(r)}\n`,
+          : component === 'vpc'
+            ? `vpc card replaced live: ${JSON.stringify((r as { liveUpdate?: unknown }).liveUpdate)}\n`
+            : `${component} restarted: ${JSON.stringify(r)}\n`,
       );
     }
     return 0;

@@ -21,7 +21,7 @@ export type ControllerCommandBody =
   | VpcCommandBody
   | { readonly type: 'host.status'; readonly params: Record<string, never> }
   | { readonly type: 'host.attest'; readonly params: AttestParams }
-  | { readonly type: 'host.restart-component'; readonly params: { readonly component: 'hypervisor' | 'ebs' } }
+  | { readonly type: 'host.restart-component'; readonly params: { readonly component: 'hypervisor' | 'ebs' | 'vpc' } }
   | { readonly type: 'instance.start'; readonly params: { readonly spec: InstanceSpec } }
   | { readonly type: 'instance.stop'; readonly params: { readonly instanceId: string; readonly force?: boolean; readonly deadlineMs?: number } }
   | { readonly type: 'instance.reboot'; readonly params: { readonly instanceId: string } }
@@ -264,7 +264,7 @@ export function parseCommandBody(type: unknown, params: unknown): ControllerComm
     case 'host.restart-component': {
       onlyKeys(params, ['component'], w);
       const c = params['component'];
-      if (c !== 'hypervisor' && c !== 'ebs') throw bad('InvalidParameter', "params.component must be 'hypervisor' or 'ebs'.", { field: 'component', allowed: ['hypervisor', 'ebs'] });
+      if (c !== 'hypervisor' && c !== 'ebs' && c !== 'vpc') throw bad('InvalidParameter', "params.component must be 'hypervisor', 'ebs' or 'vpc'.", { field: 'component', allowed: ['hypervisor', 'ebs', 'vpc'] });
       return { type: t, params: { component: c } };
     }
     case 'instance.start':

@@ -18,7 +18,19 @@ export type VpcOp =
   | { readonly op: 'eni.stats'; readonly params: { readonly eniId: string } }
   | { readonly op: 'sg.set'; readonly params: { readonly groupId: string; readonly rules: GroupRules } }
   | { readonly op: 'sg.delete'; readonly params: { readonly groupId: string } }
-  | { readonly op: 'sg.members'; readonly params: { readonly groupId: string; readonly ips: readonly string[] } };
+  | { readonly op: 'sg.members'; readonly params: { readonly groupId: string; readonly ips: readonly string[] } }
+  // Live update (`nitride host restart-component vpc`): the old card freezes and hands each
+  // socket over as a handle beside the reply to handover.handle; the new card adopts them.
+  | { readonly op: 'handover.freeze'; readonly params: Record<string, never> }
+  | { readonly op: 'handover.thaw'; readonly params: Record<string, never> }
+  | { readonly op: 'handover.resume'; readonly params: Record<string, never> }
+  | { readonly op: 'handover.handle'; readonly params: { readonly eniId: string; readonly kind: 'server' | 'socket' } }
+  | { readonly op: 'handover.groups'; readonly params: { readonly groups: readonly { readonly groupId: string; readonly rules?: GroupRules; readonly members: readonly string[] }[] } }
+  | { readonly op: 'handover.eni'; readonly params: { readonly eni: EniConfig } }
+  | { readonly op: 'handover.socket'; readonly params: { readonly eniId: string; readonly pendingBase64: string } };
+
+/** The ops whose request carries a handle (a listening or connected unix socket). */
+export const HANDLE_OPS: ReadonlySet<string> = new Set(['handover.eni', 'handover.socket']);
 
 export type VpcRequest = { readonly v: 1; readonly id: number } & VpcOp;
 
@@ -31,7 +43,7 @@ export interface WireError {
 
 export type VpcReply = { readonly v: 1; readonly id: number; readonly ok: true; readonly result: unknown } | { readonly v: 1; readonly id: number; readonly ok: false; readonly error: WireError };
 
-const OPS = new Set(['card.info', 'eni.add', 'eni.update', 'eni.remove', 'eni.list', 'eni.stats', 'sg.set', 'sg.delete', 'sg.members']);
+const OPS = new Set(['card.info', 'eni.add', 'eni.update', 'eni.remove', 'eni.list', 'eni.stats', 'sg.set', 'sg.delete', 'sg.members', 'handover.freeze', 'handover.thaw', 'handover.resume', 'handover.handle', 'handover.groups', 'handover.eni', 'handover.socket']);
 
 function bad(message: string): VpcError {
   return new VpcError('InvalidRequest', 'invalid', message);
@@ -82,6 +94,7 @@ export function parseVpcRequest(raw: unknown): VpcRequest {
     if (typeof p[k] !== 'string') throw bad(`params.${k} must be a string.`);
   };
   switch (op) {
+    case 'handover.eni':
     case 'eni.add': {
       const e = p['eni'];
       if (!isObject(e)) throw bad('params.eni must be an object.');
@@ -108,6 +121,21 @@ export function parseVpcRequest(raw: unknown): VpcRequest {
       break;
     case 'sg.delete':
       str('groupId');
+      break;
+    case 'handover.handle':
+      str('eniId');
+      if (p['kind'] !== 'server' && p['kind'] !== 'socket') throw bad('params.kind must be server or socket.');
+      break;
+    case 'handover.socket':
+      str('eniId');
+      str('pendingBase64');
+      break;
+    case 'handover.groups':
+      if (!Array.isArray(p['groups'])) throw bad('params.groups must be a list.');
+      for (const g of p['groups'] as unknown[]) {
+        if (!isObject(g) || typeof g['groupId'] !== 'string' || !Array.isArray(g['members']) || !g['members'].every((s) => typeof s === 'string')) throw bad('each group needs a groupId and members.');
+        if (g['rules'] !== undefined) checkRules(g['rules']);
+      }
       break;
     case 'sg.members':
       str('groupId');

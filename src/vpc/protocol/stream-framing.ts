@@ -43,4 +43,11 @@ export class FrameDecoder {
     }
     if (off < buf.length) this.pending = Buffer.from(buf.subarray(off));
   }
+
+  /** The bytes of an incomplete frame held back (a live update hands them to the next card). */
+  takePending(): Buffer | undefined {
+    const p = this.pending;
+    this.pending = undefined;
+    return p;
+  }
 }
