@@ -11,6 +11,7 @@ import type { EniConfig, EniUpdate, GroupRules } from './model.js';
 import { intToIp } from './protocol/addr.js';
 import { FrameDecoder } from './protocol/stream-framing.js';
 import type { IdentitySigner } from './imds/service.js';
+import type { TrackedTuple } from './security-groups.js';
 import { VpcSwitch, type EniCounters, type Port } from './switch.js';
 
 /** Frames queued for a guest beyond this are dropped (a full NIC ring). */
@@ -49,7 +50,7 @@ interface Range {
 
 /** What one card hands the next in a live update (the sockets travel beside it as handles). */
 export interface HandoverState {
-  readonly enis: readonly { readonly cfg: EniConfig; readonly connected: boolean; readonly pendingBase64: string }[];
+  readonly enis: readonly { readonly cfg: EniConfig; readonly connected: boolean; readonly pendingBase64: string; readonly conntrack: readonly TrackedTuple[] }[];
   readonly groups: readonly { readonly groupId: string; readonly rules?: GroupRules; readonly members: readonly string[] }[];
 }
 
@@ -227,7 +228,8 @@ export class VpcCard {
       const rules = this.switch.groups.explicitRulesOf(groupId);
       return { groupId, ...(rules ? { rules } : {}), members: this.switch.groups.remoteMembersOf(groupId).map(intToIp) };
     });
-    const enis = [...this.links.entries()].map(([id, link]) => ({ cfg: link.port.cfg, connected: link.socket !== undefined, pendingBase64: (pending.get(id) ?? Buffer.alloc(0)).toString('base64') }));
+    const now = Date.now();
+    const enis = [...this.links.entries()].map(([id, link]) => ({ cfg: link.port.cfg, connected: link.socket !== undefined, pendingBase64: (pending.get(id) ?? Buffer.alloc(0)).toString('base64'), conntrack: link.port.ct.export(now) }));
     return { enis, groups };
   }
 
@@ -263,8 +265,9 @@ export class VpcCard {
   }
 
   /** Attaches an ENI whose listening socket a previous card handed over (the path stays bound). */
-  adoptEni(cfg: EniConfig, serverHandle: unknown): Promise<EniInfo> {
+  adoptEni(cfg: EniConfig, serverHandle: unknown, conntrack: readonly unknown[] = []): Promise<EniInfo> {
     const port = this.switch.addEni(cfg);
+    port.ct.import(conntrack, Date.now());
     const server = createServer((s) => this.onConnection(link, s));
     const link = new Link(port, server, this.socketPathOf(cfg.eniId));
     this.links.set(cfg.eniId, link);

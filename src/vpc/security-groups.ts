@@ -117,6 +117,8 @@ interface Tracked {
   readonly code: number;
 }
 
+export type TrackedTuple = [remote: number, key: number, msLeft: number, dir: Direction, proto: number, port: number, code: number];
+
 const TIMEOUT_MS: Record<number, number> = { [IPPROTO_TCP]: 432_000, [IPPROTO_UDP]: 180_000, [IPPROTO_ICMP]: 30_000 };
 export const CONNTRACK_MAX = 16_384;
 
@@ -173,6 +175,31 @@ export class ConnTrack {
     }
     this.remember(remote, key, rec);
     return true;
+  }
+
+  /** The live records as [remote, key, msLeft, dir, proto, port, code] (a live update carries them). */
+  export(now: number): TrackedTuple[] {
+    const out: TrackedTuple[] = [];
+    for (const [remote, m] of this.flows) for (const [k, t] of m) if (t.expires > now) out.push([remote, k, t.expires - now, t.dir, t.proto, t.port, t.code]);
+    return out;
+  }
+
+  /** Adds records another card exported (malformed tuples and those beyond CONNTRACK_MAX are skipped). */
+  import(tuples: readonly unknown[], now: number): number {
+    let n = 0;
+    for (const x of tuples) {
+      if (this.count >= CONNTRACK_MAX) break;
+      if (!Array.isArray(x) || x.length !== 7) continue;
+      const [remote, key, left, dir, proto, port, code] = x as unknown[];
+      if (![remote, key, left, proto, port, code].every((v) => typeof v === 'number' && Number.isFinite(v)) || (dir !== 'ingress' && dir !== 'egress')) continue;
+      const rec: Tracked = { expires: now + Math.min(left as number, 432_000), dir, proto: proto as number, remote: remote as number, port: port as number, code: code as number };
+      const m = this.flows.get(remote as number) ?? new Map<number, Tracked>();
+      if (!m.has(key as number)) this.count++;
+      m.set(key as number, rec);
+      this.flows.set(remote as number, m);
+      n++;
+    }
+    return n;
   }
 
   private remember(remote: number, key: number, rec: Tracked | undefined): void {

@@ -132,3 +132,51 @@ test('the card is replaced while two guests exchange frames: sockets stay up, no
     rmSync(home, { recursive: true, force: true });
   }
 });
+
+test('connection tracking survives the update: a reply only conntrack admits still arrives', { timeout: 60_000 }, async () => {
+  const home = mkdtempSync(join(tmpdir(), 'nitride-vpc-live-'));
+  const host = new VpcHost({ home, log: createLogger('vpc-live-test', () => undefined) });
+  const guests: SimGuest[] = [];
+  try {
+    host.start();
+    // A admits nothing inbound: B's replies pass only as part of a flow A started.
+    const groups = [
+      { groupId: 'sg-0000000a', rules: { ingress: [], egress: OPEN.egress }, members: [] },
+      { groupId: 'sg-0000000b', rules: OPEN, members: [] },
+    ];
+    const A: EniConfig = eni('vpc-ct', '10.9.2.0/24', '10.9.2.10', ['sg-0000000a']);
+    const B: EniConfig = eni('vpc-ct', '10.9.2.0/24', '10.9.2.11', ['sg-0000000b']);
+    const ia = (await host.execute({ type: 'eni.put', params: { eni: A, groups } })) as { socketPath: string };
+    const ib = (await host.execute({ type: 'eni.put', params: { eni: B, groups } })) as { socketPath: string };
+    const a = await SimGuest.connect(ia.socketPath, A.mac, A.ip);
+    const b = await SimGuest.connect(ib.socketPath, B.mac, B.ip);
+    guests.push(a, b);
+    const atA = new Receiver(a);
+    const seq = (n: number): Buffer => {
+      const p = Buffer.alloc(16);
+      p.writeUInt32BE(n, 0);
+      return p;
+    };
+    const arrives = async (n: number): Promise<boolean> => {
+      const deadline = Date.now() + 1_500;
+      while (!atA.seen.has(n) && Date.now() < deadline) await sleep(20);
+      return atA.seen.has(n);
+    };
+    b.udp(macToBytes(A.mac), A.ip, PORT, PORT, seq(1));
+    assert.equal(await arrives(1), false, 'unsolicited traffic to A is dropped');
+    a.udp(macToBytes(B.mac), B.ip, PORT, PORT, seq(0)); // A opens the flow
+    await sleep(100);
+    b.udp(macToBytes(A.mac), A.ip, PORT, PORT, seq(2));
+    assert.equal(await arrives(2), true, 'the reply within A\'s flow arrives');
+    const r = await host.liveUpdate();
+    assert.equal(r.liveUpdate.sockets, 2);
+    b.udp(macToBytes(A.mac), A.ip, PORT, PORT, seq(3));
+    assert.equal(await arrives(3), true, 'the flow is still tracked by the new card');
+    b.udp(macToBytes(A.mac), A.ip, PORT + 1, PORT, seq(4));
+    assert.equal(await arrives(4), false, 'another flow is still refused');
+  } finally {
+    for (const g of guests) g.close();
+    await host.stop();
+    rmSync(home, { recursive: true, force: true });
+  }
+});
