@@ -9,7 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { VpcHost } from '../../src/controller/vpc-host.js';
+import { ControllerClient, enrollHost } from '../../src/controller/client.js';
+import { makeRegion, readToken, startController, type ControllerProcess } from '../../src/controller/testing/fixtures.js';
+import { VpcHost, vpcSocketDir } from '../../src/controller/vpc-host.js';
 import { createLogger } from '../../src/lib/log.js';
 import { macToBytes } from '../../src/vpc/protocol/addr.js';
 import { IPPROTO_UDP } from '../../src/vpc/protocol/ipv4.js';
@@ -177,6 +179,56 @@ test('connection tracking survives the update: a reply only conntrack admits sti
   } finally {
     for (const g of guests) g.close();
     await host.stop();
+    rmSync(home, { recursive: true, force: true });
+  }
+});
+
+test('through the controller: host.restart-component vpc replaces the card live, over mTLS', { timeout: 120_000 }, async () => {
+  const home = mkdtempSync(join(tmpdir(), 'nitride-vpc-live-ctl-'));
+  let ctl: ControllerProcess | undefined;
+  let cl: ControllerClient | undefined;
+  const guests: SimGuest[] = [];
+  const timers: NodeJS.Timeout[] = [];
+  try {
+    ctl = await startController(home);
+    const region = await makeRegion();
+    const port = ctl.runtime.port;
+    const enr = await enrollHost({ address: '127.0.0.1', port, token: readToken(home), ca: region.ca, hostId: 'h-vpc-live', bootstrapFingerprint: ctl.runtime.fingerprint });
+    cl = new ControllerClient({ address: '127.0.0.1', port, caPem: region.ca.certPem, certPem: region.certPem, keyPem: region.keyPem, hostId: enr.hostId });
+    const c = cl;
+    const groups = [{ groupId: SG, rules: OPEN, members: [] }];
+    const A: EniConfig = eni('vpc-live', '10.9.3.0/24', '10.9.3.10', [SG]);
+    const B: EniConfig = eni('vpc-live', '10.9.3.0/24', '10.9.3.11', [SG]);
+    const ia = (await c.send('eni.put', { eni: A, groups })) as { socketPath: string };
+    const ib = (await c.send('eni.put', { eni: B, groups })) as { socketPath: string };
+    const a = await SimGuest.connect(ia.socketPath, A.mac, A.ip);
+    const b = await SimGuest.connect(ib.socketPath, B.mac, B.ip);
+    guests.push(a, b);
+    const atB = new Receiver(b);
+    let sent = 0;
+    timers.push(
+      setInterval(() => {
+        const p = Buffer.alloc(64);
+        p.writeUInt32BE(sent++, 0);
+        a.udp(macToBytes(B.mac), B.ip, PORT, PORT, p);
+      }, 1),
+    );
+    await sleep(300);
+    const r = (await c.send('host.restart-component', { component: 'vpc' }, { timeoutMs: 60_000 })) as { pid: number; liveUpdate: { oldPid: number; enis: number; sockets: number; frozenMs: number } };
+    await sleep(300);
+    for (const t of timers) clearInterval(t);
+    await sleep(300);
+    assert.notEqual(r.pid, r.liveUpdate.oldPid);
+    assert.equal(r.liveUpdate.sockets, 2);
+    assert.equal(atB.closed, false);
+    process.stdout.write(`# via the controller: ${String(sent)} frames sent, ${String(sent - atB.seen.size)} lost, largest gap ${atB.maxGapMs.toFixed(1)} ms, frozen ${String(r.liveUpdate.frozenMs)} ms\n`);
+    assert.equal(sent - atB.seen.size, 0, 'no frame lost');
+  } finally {
+    for (const t of timers) clearInterval(t);
+    for (const g of guests) g.close();
+    cl?.close();
+    await ctl?.stop();
+    rmSync(join(vpcSocketDir(home), '..'), { recursive: true, force: true });
     rmSync(home, { recursive: true, force: true });
   }
 });
