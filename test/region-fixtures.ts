@@ -2,6 +2,7 @@
 // in-process Region (no local host) over a store seeded with records, the AWS CLIs with
 // an environment that points only at that home, and a cleanup that always stops the
 // region, kills the controller and every QEMU under the home (by pidfile) and removes it.
+import { EC2Client, GetConsoleOutputCommand } from '@aws-sdk/client-ec2';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -373,3 +374,18 @@ export const waitFor = async <T>(what: string, fn: () => T | undefined | Promise
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
 };
+
+/** An SDK v3 EC2 client for a region opened in this process, with its bootstrap credentials. */
+export function ec2For(region: Region): EC2Client {
+  return new EC2Client({ endpoint: region.endpoint, region: 'local-1', credentials: { accessKeyId: region.credentials.accessKeyId, secretAccessKey: region.credentials.secretAccessKey } });
+}
+
+/** The guest's console output (the last 64 KiB), as text. */
+export async function guestConsole(ec2: EC2Client, instanceId: string): Promise<string> {
+  return Buffer.from((await ec2.send(new GetConsoleOutputCommand({ InstanceId: instanceId, Latest: true }))).Output ?? '', 'base64').toString('utf8');
+}
+
+/** User data that runs `script` in the background with its output on the guest's console. */
+export function backgroundUserData(script: string): string {
+  return Buffer.from(`#!/bin/sh\n(\n${script}\n) </dev/null >/dev/console 2>&1 &\n`).toString('base64');
+}

@@ -9,19 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
-import { DescribeVolumesCommand, EC2Client, GetConsoleOutputCommand, RunInstancesCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
+import { DescribeVolumesCommand, RunInstancesCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
 import { Region } from '../../src/region/region.js';
-import { BUILTIN_AMI, builtinImage, cleanupHome, dumpDiagnostics } from '../region-fixtures.js';
+import { BUILTIN_AMI, builtinImage, cleanupHome, dumpDiagnostics, waitFor, ec2For, guestConsole, backgroundUserData } from '../region-fixtures.js';
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(500);
-  }
-}
 
 test('vm ebs: RunInstances BlockDeviceMappings create, plug and (DeleteOnTermination) delete volumes', { timeout: 900_000 }, async () => {
   const home = await mkdtemp(join(tmpdir(), 'nitride-ebs-bdm-'));
@@ -30,10 +21,10 @@ test('vm ebs: RunInstances BlockDeviceMappings create, plug and (DeleteOnTermina
   try {
     region = await Region.open({ home, port: 0, localHost: true, builtinImage: await builtinImage() });
     const r = region;
-    const ec2 = new EC2Client({ endpoint: r.endpoint, region: 'local-1', credentials: { accessKeyId: r.credentials.accessKeyId, secretAccessKey: r.credentials.secretAccessKey } });
-    const console = async (id: string): Promise<string> => Buffer.from((await ec2.send(new GetConsoleOutputCommand({ InstanceId: id, Latest: true }))).Output ?? '', 'base64').toString('utf8');
+    const ec2 = ec2For(r);
+    const console = (id: string): Promise<string> => guestConsole(ec2, id);
     const script = 'while [ ! -b /dev/nvme1n1 ]; do sleep 1; done; echo "ebs-guest: serials $(cat /sys/class/nvme/nvme*/serial | tr -d " " | sort | tr "\\n" " ")"';
-    const UserData = Buffer.from(`#!/bin/sh\n(\n${script}\n) </dev/null >/dev/console 2>&1 &\n`).toString('base64');
+    const UserData = backgroundUserData(script);
     await assert.rejects(
       ec2.send(new RunInstancesCommand({ ImageId: BUILTIN_AMI, InstanceType: 't3.nano', MinCount: 1, MaxCount: 1, BlockDeviceMappings: [{ DeviceName: '/dev/sdf', Ebs: { VolumeSize: 0 } }] })),
       { name: 'InvalidParameterValue' },
@@ -60,7 +51,7 @@ test('vm ebs: RunInstances BlockDeviceMappings create, plug and (DeleteOnTermina
         state: v.Attachments?.[0]?.State ?? '',
         encrypted: v.Encrypted ?? false,
       }));
-    const attached = await until('both mapped volumes attached', async () => {
+    const attached = await waitFor('both mapped volumes attached', async () => {
       const v = await vols();
       return v.length === 2 && v.every((x) => x.state === 'attached') ? v : undefined;
     }, 300_000);
@@ -68,12 +59,12 @@ test('vm ebs: RunInstances BlockDeviceMappings create, plug and (DeleteOnTermina
     const sdg = attached.find((v) => v.device === '/dev/sdg')!;
     assert.equal(sdf.encrypted, true);
     assert.equal(sdg.encrypted, false);
-    const out = await until('the guest to list both NVMe serials', async () => /ebs-guest: serials (.*)/.exec(await console(id))?.[1], 240_000);
+    const out = await waitFor('the guest to list both NVMe serials', async () => /ebs-guest: serials (.*)/.exec(await console(id))?.[1], 240_000);
     assert.deepEqual(out.trim().split(' ').sort(), [sdf.id.replace('-', ''), sdg.id.replace('-', '')].sort());
 
     await ec2.send(new TerminateInstancesCommand({ InstanceIds: [id] }));
     const fileOf = (v: string): string => join(home, 'host', 'ebs', 'volumes', `${v}.vol`);
-    await until('the DeleteOnTermination volume to be deleted', async () => {
+    await waitFor('the DeleteOnTermination volume to be deleted', async () => {
       try {
         await ec2.send(new DescribeVolumesCommand({ VolumeIds: [sdf.id] }));
         return undefined;

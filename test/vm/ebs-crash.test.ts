@@ -12,10 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
-import { AttachVolumeCommand, CreateVolumeCommand, DescribeInstancesCommand, EC2Client, GetConsoleOutputCommand, RunInstancesCommand } from '@aws-sdk/client-ec2';
+import { AttachVolumeCommand, CreateVolumeCommand, DescribeInstancesCommand, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { MARKERS } from '../../src/image/markers.js';
 import { Region } from '../../src/region/region.js';
-import { BUILTIN_AMI, builtinImage, cleanupHome, dumpDiagnostics } from '../region-fixtures.js';
+import { BUILTIN_AMI, builtinImage, cleanupHome, dumpDiagnostics, ec2For, guestConsole, backgroundUserData } from '../region-fixtures.js';
 
 const BOOT_MS = 240_000;
 const TICKS = 600;
@@ -38,9 +38,9 @@ test('vm ebs crash: kill -9 the card mid-write → restarted, key delivered agai
   try {
     region = await Region.open({ home, port: 0, localHost: true, builtinImage: await builtinImage() });
     const r = region;
-    const ec2 = new EC2Client({ endpoint: r.endpoint, region: 'local-1', credentials: { accessKeyId: r.credentials.accessKeyId, secretAccessKey: r.credentials.secretAccessKey } });
+    const ec2 = ec2For(r);
     const hostId = r.fleet.hosts()[0]!.id;
-    const console = async (id: string): Promise<string> => Buffer.from((await ec2.send(new GetConsoleOutputCommand({ InstanceId: id, Latest: true }))).Output ?? '', 'base64').toString('utf8');
+    const console = (id: string): Promise<string> => guestConsole(ec2, id);
     const script = [
       'while [ ! -b /dev/nvme0n1 ]; do sleep 1; done',
       `i=0; while [ $i -lt ${TICKS} ]; do`,
@@ -49,7 +49,7 @@ test('vm ebs crash: kill -9 the card mid-write → restarted, key delivered agai
       'done',
       'echo "ebs-guest: ticks done"',
     ].join('\n');
-    const UserData = Buffer.from(`#!/bin/sh\n(\n${script}\n) </dev/null >/dev/console 2>&1 &\n`).toString('base64');
+    const UserData = backgroundUserData(script);
     const run = await ec2.send(new RunInstancesCommand({ ImageId: BUILTIN_AMI, InstanceType: 't3.nano', MinCount: 1, MaxCount: 1, UserData }));
     const id = run.Instances![0]!.InstanceId!;
     await until('running', async () => ((await ec2.send(new DescribeInstancesCommand({ InstanceIds: [id] }))).Reservations?.[0]?.Instances?.[0]?.State?.Name === 'running' ? true : undefined), BOOT_MS);

@@ -10,23 +10,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
-import { DescribeInstancesCommand, EC2Client, GetConsoleOutputCommand, RunInstancesCommand, StopInstancesCommand } from '@aws-sdk/client-ec2';
+import { DescribeInstancesCommand, RunInstancesCommand, StopInstancesCommand } from '@aws-sdk/client-ec2';
 import { instanceStoreVolumeId } from '../../src/ebs/card/ebs-commands.js';
 import { MARKERS } from '../../src/image/markers.js';
 import { Region } from '../../src/region/region.js';
-import { BUILTIN_AMI, builtinImage, cleanupHome, dumpDiagnostics } from '../region-fixtures.js';
+import { BUILTIN_AMI, builtinImage, cleanupHome, dumpDiagnostics, waitFor, ec2For, guestConsole, backgroundUserData } from '../region-fixtures.js';
 
 const BOOT_MS = 240_000;
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(500);
-  }
-}
 
 function head(file: string, n: number): Buffer {
   const b = Buffer.alloc(n);
@@ -46,20 +37,20 @@ test('vm ebs instance store: m5d.large gets a card-keyed local NVMe disk, destro
   try {
     region = await Region.open({ home, port: 0, localHost: true, builtinImage: await builtinImage() });
     const r = region;
-    const ec2 = new EC2Client({ endpoint: r.endpoint, region: 'local-1', credentials: { accessKeyId: r.credentials.accessKeyId, secretAccessKey: r.credentials.secretAccessKey } });
-    const console = async (id: string): Promise<string> => Buffer.from((await ec2.send(new GetConsoleOutputCommand({ InstanceId: id, Latest: true }))).Output ?? '', 'base64').toString('utf8');
+    const ec2 = ec2For(r);
+    const console = (id: string): Promise<string> => guestConsole(ec2, id);
     const tag = `NITRIDE-INSTANCE-STORE-${randomBytes(8).toString('hex')}`;
     const script = [
       'while [ ! -b /dev/nvme0n1 ]; do sleep 1; done',
       'echo "ebs-guest: disk nvme0n1 serial $(cat /sys/class/nvme/nvme0/serial) size $(cat /sys/block/nvme0n1/size)"',
       `yes "${tag}" | head -c 65536 | dd of=/dev/nvme0n1 bs=65536 conv=fsync 2>/dev/null && echo "ebs-guest: wrote"`,
     ].join('\n');
-    const UserData = Buffer.from(`#!/bin/sh\n(\n${script}\n) </dev/null >/dev/console 2>&1 &\n`).toString('base64');
+    const UserData = backgroundUserData(script);
     const res = await ec2.send(new RunInstancesCommand({ ImageId: BUILTIN_AMI, InstanceType: 'm5d.large', MinCount: 1, MaxCount: 1, UserData }));
     const id = res.Instances![0]!.InstanceId!;
-    await until('running', async () => ((await ec2.send(new DescribeInstancesCommand({ InstanceIds: [id] }))).Reservations?.[0]?.Instances?.[0]?.State?.Name === 'running' ? true : undefined), BOOT_MS);
-    await until('ready', async () => ((await console(id)).includes(MARKERS.ready) ? true : undefined), BOOT_MS);
-    const out = await until('the guest to write its instance store', async () => {
+    await waitFor('running', async () => ((await ec2.send(new DescribeInstancesCommand({ InstanceIds: [id] }))).Reservations?.[0]?.Instances?.[0]?.State?.Name === 'running' ? true : undefined), BOOT_MS);
+    await waitFor('ready', async () => ((await console(id)).includes(MARKERS.ready) ? true : undefined), BOOT_MS);
+    const out = await waitFor('the guest to write its instance store', async () => {
       const c = await console(id);
       return c.includes('ebs-guest: wrote') ? c : undefined;
     }, 180_000);
@@ -72,8 +63,8 @@ test('vm ebs instance store: m5d.large gets a card-keyed local NVMe disk, destro
     assert.ok(stored.some((b) => b !== 0), 'the guest write reached the file');
 
     await ec2.send(new StopInstancesCommand({ InstanceIds: [id] }));
-    await until('stopped', async () => ((await ec2.send(new DescribeInstancesCommand({ InstanceIds: [id] }))).Reservations?.[0]?.Instances?.[0]?.State?.Name === 'stopped' ? true : undefined), 180_000);
-    await until('the instance store file to be deleted', async () => (existsSync(file) ? undefined : true), 30_000);
+    await waitFor('stopped', async () => ((await ec2.send(new DescribeInstancesCommand({ InstanceIds: [id] }))).Reservations?.[0]?.Instances?.[0]?.State?.Name === 'stopped' ? true : undefined), 180_000);
+    await waitFor('the instance store file to be deleted', async () => (existsSync(file) ? undefined : true), 30_000);
     const spec = (await import('node:fs')).readFileSync(join(home, 'host', 'hypervisor', 'instances', id, 'spec.json'), 'utf8');
     assert.doesNotMatch(spec, new RegExp(volumeId), 'the hypervisor forgot the disk');
     ec2.destroy();

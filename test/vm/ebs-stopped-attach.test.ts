@@ -13,25 +13,14 @@ import {
   CreateVolumeCommand,
   DescribeInstancesCommand,
   DescribeVolumesCommand,
-  EC2Client,
-  GetConsoleOutputCommand,
   RunInstancesCommand,
   StartInstancesCommand,
   StopInstancesCommand,
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { Region } from '../../src/region/region.js';
-import { BUILTIN_AMI, builtinImage, cleanupHome, dumpDiagnostics } from '../region-fixtures.js';
+import { BUILTIN_AMI, builtinImage, cleanupHome, dumpDiagnostics, waitFor, ec2For, guestConsole, backgroundUserData } from '../region-fixtures.js';
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(500);
-  }
-}
 
 test('vm ebs: a volume attached to a stopped instance is plugged when it starts again', { timeout: 900_000 }, async () => {
   const home = await mkdtemp(join(tmpdir(), 'nitride-ebs-stopped-'));
@@ -40,16 +29,16 @@ test('vm ebs: a volume attached to a stopped instance is plugged when it starts 
   try {
     region = await Region.open({ home, port: 0, localHost: true, builtinImage: await builtinImage() });
     const r = region;
-    const ec2 = new EC2Client({ endpoint: r.endpoint, region: 'local-1', credentials: { accessKeyId: r.credentials.accessKeyId, secretAccessKey: r.credentials.secretAccessKey } });
-    const console = async (id: string): Promise<string> => Buffer.from((await ec2.send(new GetConsoleOutputCommand({ InstanceId: id, Latest: true }))).Output ?? '', 'base64').toString('utf8');
+    const ec2 = ec2For(r);
+    const console = (id: string): Promise<string> => guestConsole(ec2, id);
     const script = 'while [ ! -b /dev/nvme0n1 ]; do sleep 1; done; echo "ebs-guest: serials $(cat /sys/class/nvme/nvme*/serial | tr -d " " | sort | tr "\\n" " ")"';
-    const UserData = Buffer.from(`#!/bin/sh\n(\n${script}\n) </dev/null >/dev/console 2>&1 &\n`).toString('base64');
+    const UserData = backgroundUserData(script);
     const res = await ec2.send(new RunInstancesCommand({ ImageId: BUILTIN_AMI, InstanceType: 't3.nano', MinCount: 1, MaxCount: 1, UserData }));
     const id = res.Instances![0]!.InstanceId!;
     const state = async (): Promise<string> => (await ec2.send(new DescribeInstancesCommand({ InstanceIds: [id] }))).Reservations![0]!.Instances![0]!.State!.Name!;
-    await until('the instance to run', async () => ((await state()) === 'running' ? true : undefined), 300_000);
+    await waitFor('the instance to run', async () => ((await state()) === 'running' ? true : undefined), 300_000);
     await ec2.send(new StopInstancesCommand({ InstanceIds: [id] }));
-    await until('the instance to stop', async () => ((await state()) === 'stopped' ? true : undefined), 120_000);
+    await waitFor('the instance to stop', async () => ((await state()) === 'stopped' ? true : undefined), 120_000);
 
     const vol = (await ec2.send(new CreateVolumeCommand({ AvailabilityZone: 'local-1a', Size: 1, Encrypted: true }))).VolumeId!;
     const att = await ec2.send(new AttachVolumeCommand({ VolumeId: vol, InstanceId: id, Device: '/dev/sdf' }));
@@ -61,7 +50,7 @@ test('vm ebs: a volume attached to a stopped instance is plugged when it starts 
     assert.deepEqual(bdm.map((m) => [m.DeviceName, m.Ebs?.VolumeId, m.Ebs?.Status]), [['/dev/sdf', vol, 'attached']]);
 
     await ec2.send(new StartInstancesCommand({ InstanceIds: [id] }));
-    const out = await until('the guest of the second boot to see the volume', async () => /ebs-guest: serials (.*)/.exec(await console(id))?.[1], 150_000).catch(async (e: unknown) => {
+    const out = await waitFor('the guest of the second boot to see the volume', async () => /ebs-guest: serials (.*)/.exec(await console(id))?.[1], 150_000).catch(async (e: unknown) => {
       process.stderr.write(`----- console -----\n${await console(id)}\n`);
       throw e;
     });

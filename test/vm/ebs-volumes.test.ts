@@ -44,7 +44,7 @@ import { serviceCaller } from '../../src/kms/kms.js';
 import { MARKERS } from '../../src/image/markers.js';
 import { Region } from '../../src/region/region.js';
 import type { VolumeRecord } from '../../src/region/ec2/volumes.js';
-import { BUILTIN_AMI, CLI_MAIN, builtinImage, cleanupHome, dumpDiagnostics, qemuPids } from '../region-fixtures.js';
+import { BUILTIN_AMI, CLI_MAIN, builtinImage, cleanupHome, dumpDiagnostics, qemuPids, waitFor, backgroundUserData } from '../region-fixtures.js';
 
 const BOOT_MS = 240_000;
 const PATTERN_BYTES = 1024 * 1024;
@@ -71,15 +71,6 @@ function walk(dir: string, out: string[] = []): string[] {
   return out;
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(500);
-  }
-}
 
 /** The first needle found in the file (read in chunks that overlap by more than a needle). */
 function findIn(file: string, needles: readonly Buffer[]): Buffer | undefined {
@@ -126,14 +117,14 @@ test('vm ebs: encrypted volume attach → NVMe hot-plug → pattern → detach �
       return Buffer.from(o.Output ?? '', 'base64').toString('utf8');
     };
     const launch = async (script: string): Promise<string> => {
-      const UserData = Buffer.from(`#!/bin/sh\n(\n${script}\n) </dev/null >/dev/console 2>&1 &\n`).toString('base64');
+      const UserData = backgroundUserData(script);
       const res = await ec2.send(new RunInstancesCommand({ ImageId: BUILTIN_AMI, InstanceType: 't3.nano', MinCount: 1, MaxCount: 1, UserData }));
       const id = res.Instances![0]!.InstanceId!;
-      await until(`${id} running`, async () => {
+      await waitFor(`${id} running`, async () => {
         const d = await ec2.send(new DescribeInstancesCommand({ InstanceIds: [id] }));
         return d.Reservations?.[0]?.Instances?.[0]?.State?.Name === 'running' ? true : undefined;
       }, BOOT_MS);
-      await until(`${id} ready marker`, async () => ((await console(id)).includes(MARKERS.ready) ? true : undefined), BOOT_MS);
+      await waitFor(`${id} ready marker`, async () => ((await console(id)).includes(MARKERS.ready) ? true : undefined), BOOT_MS);
       return id;
     };
 
@@ -184,7 +175,7 @@ test('vm ebs: encrypted volume attach → NVMe hot-plug → pattern → detach �
     assert.ok(st.isSocket());
     assert.equal(st.mode & 0o777, 0o600);
     // the guest sees a new NVMe disk whose serial is the volume id, and writes the pattern
-    const seen = await until('the guest to write the pattern', async () => {
+    const seen = await waitFor('the guest to write the pattern', async () => {
       const c = await console(a);
       return c.includes('ebs-guest: wrote') ? c : undefined;
     }, 180_000);
@@ -228,7 +219,7 @@ test('vm ebs: encrypted volume attach → NVMe hot-plug → pattern → detach �
       return readFileSync(back).subarray(offset, offset + length);
     };
     assert.ok(readBack().equals(pattern), 'the pattern reads back intact on the second instance');
-    const readLine = await until('the second guest to read the disk', async () => {
+    const readLine = await waitFor('the second guest to read the disk', async () => {
       const c = await console(b);
       return /ebs-guest: read [0-9a-f]{32}/.exec(c)?.[0];
     }, 180_000);
@@ -257,7 +248,7 @@ test('vm ebs: encrypted volume attach → NVMe hot-plug → pattern → detach �
     assert.ok(Buffer.from(dec.stdout).equals(pattern), 'offline aes-xts-plain64 decryption gives the pattern');
 
     // --- live update of the card through the region → controller path, volume attached
-    await until('the guest to be writing ticks', async () => (/ebs-guest: tick [2-9]\d /.test(await console(b)) ? true : undefined), 120_000);
+    await waitFor('the guest to be writing ticks', async () => (/ebs-guest: tick [2-9]\d /.test(await console(b)) ? true : undefined), 120_000);
     const before = (await r.fleet.send(hostId, 'ebs.info', {}, { id: `t:info:${Date.now()}` })) as { pid: number; publicKey: string };
     // `nitride host restart-component ebs`: the region's credential signs the controller command
     const cli = await new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
@@ -279,7 +270,7 @@ test('vm ebs: encrypted volume attach → NVMe hot-plug → pattern → detach �
     assert.ok(upd.outageMs < 2000, `outage ${upd.outageMs} ms`);
     assert.ok(readBack().equals(pattern), 'the pattern reads back intact after the live update');
     // guest I/O went on through the update: no error, and the largest gap between ticks is the pause
-    const ticksOut = await until('the guest to finish its ticks', async () => {
+    const ticksOut = await waitFor('the guest to finish its ticks', async () => {
       const c = await console(b);
       return c.includes('ebs-guest: ticks done') ? c : undefined;
     }, 300_000);
@@ -369,14 +360,14 @@ test('vm ebs: encrypted volume attach → NVMe hot-plug → pattern → detach �
 
     // --- the volume stays attached across stop/start: the next boot finds the disk and reads the pattern
     await ec2.send(new StopInstancesCommand({ InstanceIds: [b] }));
-    await until('b stopped', async () => ((await ec2.send(new DescribeInstancesCommand({ InstanceIds: [b] }))).Reservations?.[0]?.Instances?.[0]?.State?.Name === 'stopped' ? true : undefined), 180_000);
+    await waitFor('b stopped', async () => ((await ec2.send(new DescribeInstancesCommand({ InstanceIds: [b] }))).Reservations?.[0]?.Instances?.[0]?.State?.Name === 'stopped' ? true : undefined), 180_000);
     assert.equal((await ec2.send(new DescribeVolumesCommand({ VolumeIds: [volumeId] }))).Volumes?.[0]?.State, 'in-use');
     await ec2.send(new StartInstancesCommand({ InstanceIds: [b] }));
     const thisBoot = async (): Promise<string> => {
       const c = await console(b);
       return c.slice(c.lastIndexOf(MARKERS.start));
     };
-    const reboot = await until('the restarted guest to read the disk and finish its ticks', async () => {
+    const reboot = await waitFor('the restarted guest to read the disk and finish its ticks', async () => {
       const c = await thisBoot();
       return c.includes('ebs-guest: ticks done') ? c : undefined;
     }, BOOT_MS + 300_000);
