@@ -62,6 +62,8 @@ test('vTPM: encrypted state, EK public keys, survives a restart, destroyed on te
     assert.throws(() => ekPublic(dir, 'rsa', 'der'), (e: { code?: string }) => e.code === 'VtpmNotProvisioned');
   } finally {
     await stopVtpm(dir).catch(() => undefined);
-    rmSync(dir, { recursive: true, force: true });
+    // A swtpm killed a moment ago may still be flushing its state into the directory
+    // (ENOTEMPTY on rmdir); rmSync retries that.
+    rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   }
 });
