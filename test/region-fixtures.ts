@@ -4,7 +4,7 @@
 // region, kills the controller and every QEMU under the home (by pidfile) and removes it.
 import { EC2Client, GetConsoleOutputCommand } from '@aws-sdk/client-ec2';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -194,6 +194,25 @@ export function dumpDiagnostics(home: string, regionStderr?: string): void {
  * Always-run cleanup: stops the region processes, kills the controller and every QEMU
  * under `home`, removes the home. Prints diagnostics first when `failed`.
  */
+/**
+ * Every process whose working directory is inside `home`. QEMU and swtpm run in their
+ * instance directory, so this finds one whose pidfile was not written yet (a CI run left
+ * such a QEMU behind when cleanup went by pidfiles alone).
+ */
+export function processesInside(home: string): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
+    try {
+      const cwd = readlinkSync(`/proc/${d}/cwd`);
+      if (cwd === home || cwd.startsWith(`${home}/`)) out.push(Number(d));
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return out;
+}
+
 export async function cleanupHome(home: string, regions: readonly (RegionProcess | undefined)[], failed: boolean): Promise<void> {
   if (failed) dumpDiagnostics(home, regions.map((r) => r?.stderr() ?? '').join('\n--- next region process ---\n'));
   for (const r of regions) {
@@ -209,6 +228,7 @@ export async function cleanupHome(home: string, regions: readonly (RegionProcess
     for (const pid of qemuPids(home).values()) kill(pid);
     // the hypervisor processes (children of the controller) die with their pipes; make sure
     for (const pid of hypervisorPids(home)) kill(pid);
+    for (const pid of processesInside(home)) kill(pid);
     await sleep(200);
   }
   await rm(home, { recursive: true, force: true });
