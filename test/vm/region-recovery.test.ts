@@ -7,6 +7,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -91,19 +92,47 @@ test(
   }),
 );
 
-/** Sends a signed RunInstances without waiting for the answer. */
+/**
+ * Sends a signed RunInstances without waiting for the answer. node:http with a ref'd
+ * deadline, not fetch: a CI run saw this file's event loop drain while a request to a
+ * region killed mid-answer was pending (undici's fetch held no handle), which cancelled
+ * every test in the file.
+ */
 function sendRun(r: RegionProcess, token: string): Promise<string> {
   const form = `Action=RunInstances&Version=2016-11-15&ImageId=${BUILTIN_AMI}&InstanceType=t3.nano&MinCount=1&MaxCount=1&ClientToken=${token}`;
-  const host = new URL(r.endpoint).host;
+  const url = new URL(r.endpoint);
   const s = signRequest(
-    { method: 'POST', path: '/', query: '', headers: { host, 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' }, body: form },
+    { method: 'POST', path: '/', query: '', headers: { host: url.host, 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' }, body: form },
     r.credentials,
     { region: 'local-1', service: 'ec2' },
   );
-  return fetch(r.endpoint, { method: 'POST', headers: s.headers, body: form }).then(
-    (res) => res.text().then((b) => `${res.status} ${/<instanceId>([^<]+)</.exec(b)?.[1] ?? b.slice(0, 200)}`),
-    (e: unknown) => `failed: ${String(e)}`,
-  );
+  return new Promise<string>((resolve) => {
+    let done = false;
+    const finish = (v: string): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(deadline);
+      resolve(v);
+    };
+    const deadline = setTimeout(() => {
+      req.destroy();
+      finish('failed: no answer within 60 s');
+    }, 60_000);
+    const req = httpRequest(
+      { host: url.hostname, port: Number(url.port), method: 'POST', path: '/', headers: { ...s.headers, 'content-length': String(Buffer.byteLength(form)) }, agent: false },
+      (res) => {
+        let b = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (b += d));
+        res.on('end', () => finish(`${res.statusCode} ${/<instanceId>([^<]+)</.exec(b)?.[1] ?? b.slice(0, 200)}`));
+        res.on('error', (e) => finish(`failed: ${String(e)}`));
+        res.on('aborted', () => finish('failed: answer cut off'));
+        res.on('close', () => finish(`failed: closed after ${b.length} bytes`));
+      },
+    );
+    req.on('error', (e) => finish(`failed: ${String(e)}`));
+    req.end(form);
+  });
 }
 
 test(
