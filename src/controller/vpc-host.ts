@@ -20,7 +20,7 @@ export interface VpcLiveUpdateResult extends ComponentStatus {
 }
 
 interface FrozenState {
-  readonly enis: readonly { readonly cfg: { readonly eniId: string }; readonly connected: boolean; readonly pendingBase64: string; readonly conntrack?: readonly unknown[] }[];
+  readonly enis: readonly { readonly cfg: { readonly eniId: string }; readonly connected: boolean; readonly pendingBase64: string; readonly conntrack?: readonly unknown[]; readonly imdsTokens?: readonly unknown[] }[];
   readonly groups: readonly unknown[];
 }
 
@@ -119,7 +119,7 @@ export class VpcHost {
         for (const e of state.enis) {
           const server = await from.requestHandle('handover.handle', { eniId: e.cfg.eniId, kind: 'server' }, 10_000);
           moved = true;
-          await to.request('handover.eni', { eni: e.cfg, conntrack: e.conntrack ?? [] }, server.handle, 10_000);
+          await to.request('handover.eni', { eni: e.cfg, conntrack: e.conntrack ?? [], imdsTokens: e.imdsTokens ?? [] }, server.handle, 10_000);
           enis++;
           if (e.connected) {
             const sock = await from.requestHandle('handover.handle', { eniId: e.cfg.eniId, kind: 'socket' }, 10_000);

@@ -50,7 +50,7 @@ interface Range {
 
 /** What one card hands the next in a live update (the sockets travel beside it as handles). */
 export interface HandoverState {
-  readonly enis: readonly { readonly cfg: EniConfig; readonly connected: boolean; readonly pendingBase64: string; readonly conntrack: readonly TrackedTuple[] }[];
+  readonly enis: readonly { readonly cfg: EniConfig; readonly connected: boolean; readonly pendingBase64: string; readonly conntrack: readonly TrackedTuple[]; readonly imdsTokens: readonly [string, number][] }[];
   readonly groups: readonly { readonly groupId: string; readonly rules?: GroupRules; readonly members: readonly string[] }[];
 }
 
@@ -200,7 +200,8 @@ export class VpcCard {
    * Freezes the card for a live update: every guest socket stops reading (what the kernel holds
    * stays there for the next card), frames already switched are written out, and the state the
    * next card needs comes back as JSON — ENI configs, group rules and members, and per ENI the
-   * bytes of a frame read only in part. Connection tracking and counters are not carried.
+   * bytes of a frame read only in part, its connection tracking and its live IMDSv2 tokens.
+   * Counters and open IMDS TCP connections are not carried.
    */
   async freeze(): Promise<HandoverState> {
     this.frozen = true;
@@ -229,7 +230,7 @@ export class VpcCard {
       return { groupId, ...(rules ? { rules } : {}), members: this.switch.groups.remoteMembersOf(groupId).map(intToIp) };
     });
     const now = Date.now();
-    const enis = [...this.links.entries()].map(([id, link]) => ({ cfg: link.port.cfg, connected: link.socket !== undefined, pendingBase64: (pending.get(id) ?? Buffer.alloc(0)).toString('base64'), conntrack: link.port.ct.export(now) }));
+    const enis = [...this.links.entries()].map(([id, link]) => ({ cfg: link.port.cfg, connected: link.socket !== undefined, pendingBase64: (pending.get(id) ?? Buffer.alloc(0)).toString('base64'), conntrack: link.port.ct.export(now), imdsTokens: link.port.imds.exportTokens() }));
     return { enis, groups };
   }
 
@@ -265,9 +266,10 @@ export class VpcCard {
   }
 
   /** Attaches an ENI whose listening socket a previous card handed over (the path stays bound). */
-  adoptEni(cfg: EniConfig, serverHandle: unknown, conntrack: readonly unknown[] = []): Promise<EniInfo> {
+  adoptEni(cfg: EniConfig, serverHandle: unknown, conntrack: readonly unknown[] = [], imdsTokens: readonly unknown[] = []): Promise<EniInfo> {
     const port = this.switch.addEni(cfg);
     port.ct.import(conntrack, Date.now());
+    port.imds.importTokens(imdsTokens);
     const server = createServer((s) => this.onConnection(link, s));
     const link = new Link(port, server, this.socketPathOf(cfg.eniId));
     this.links.set(cfg.eniId, link);

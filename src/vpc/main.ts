@@ -51,7 +51,7 @@ async function handle(card: VpcCard, req: VpcRequest, received: unknown): Promis
       card.adoptGroups(req.params.groups);
       return null;
     case 'handover.eni':
-      return card.adoptEni(req.params.eni, needHandle(), req.params.conntrack ?? []);
+      return card.adoptEni(req.params.eni, needHandle(), req.params.conntrack ?? [], req.params.imdsTokens ?? []);
     case 'handover.socket':
       card.adoptSocket(req.params.eniId, needHandle(), Buffer.from(req.params.pendingBase64, 'base64'));
       return null;

@@ -17,7 +17,8 @@ import { macToBytes } from '../../src/vpc/protocol/addr.js';
 import { IPPROTO_UDP } from '../../src/vpc/protocol/ipv4.js';
 import { encodeFrame, FrameDecoder } from '../../src/vpc/protocol/stream-framing.js';
 import { buildUdp } from '../../src/vpc/protocol/udp.js';
-import { eni } from '../../src/vpc/testing/card-harness.js';
+import { eni, imds } from '../../src/vpc/testing/card-harness.js';
+import { ROUTER_MAC } from '../../src/vpc/switch.js';
 import { SimGuest } from '../../src/vpc/testing/sim-guest.js';
 import type { EniConfig } from '../../src/vpc/model.js';
 
@@ -176,6 +177,37 @@ test('connection tracking survives the update: a reply only conntrack admits sti
     assert.equal(await arrives(3), true, 'the flow is still tracked by the new card');
     b.udp(macToBytes(A.mac), A.ip, PORT + 1, PORT, seq(4));
     assert.equal(await arrives(4), false, 'another flow is still refused');
+  } finally {
+    for (const g of guests) g.close();
+    await host.stop();
+    rmSync(home, { recursive: true, force: true });
+  }
+});
+
+test('IMDSv2 tokens survive the update: a token taken from the old card is accepted by the new one', { timeout: 60_000 }, async () => {
+  const home = mkdtempSync(join(tmpdir(), 'nitride-vpc-live-'));
+  const host = new VpcHost({ home, log: createLogger('vpc-live-test', () => undefined) });
+  const guests: SimGuest[] = [];
+  try {
+    host.start();
+    const groups = [{ groupId: SG, rules: OPEN, members: [] }];
+    const A: EniConfig = eni('vpc-imds', '10.9.4.0/24', '10.9.4.10', [SG], { imds: imds('i-0a1b2c3d4e5f60718') });
+    const ia = (await host.execute({ type: 'eni.put', params: { eni: A, groups } })) as { socketPath: string };
+    const a = await SimGuest.connect(ia.socketPath, A.mac, A.ip);
+    guests.push(a);
+    const R = macToBytes(ROUTER_MAC);
+    const put = await a.http(R, 'PUT /latest/api/token HTTP/1.1\r\nHost: x\r\nX-aws-ec2-metadata-token-ttl-seconds: 300\r\nConnection: close\r\n\r\n');
+    assert.equal(put.status, 200);
+    const token = put.raw.split('\r\n\r\n')[1] ?? '';
+    assert.ok(token.length > 20);
+    const get = (t: string) => a.http(R, `GET /latest/meta-data/instance-id HTTP/1.0\r\nX-aws-ec2-metadata-token: ${t}\r\n\r\n`);
+    assert.equal((await get(token)).status, 200, 'the token works before the update');
+    const r = await host.liveUpdate();
+    assert.equal(r.liveUpdate.sockets, 1);
+    const after = await get(token);
+    assert.equal(after.status, 200, 'the same token works on the new card');
+    assert.ok(after.raw.endsWith('i-0a1b2c3d4e5f60718'));
+    assert.equal((await get('forged-token-value-that-was-never-issued')).status, 401, 'an unknown token is still refused');
   } finally {
     for (const g of guests) g.close();
     await host.stop();

@@ -44,6 +44,26 @@ test('IMDS: token lifecycle, TTL bounds, hop limit, v1 only when optional', () =
   assert.equal(strict.handle(req('GET /latest/meta-data/ HTTP/1.1\r\n\r\n')).response.status, 401);
 });
 
+test('IMDS: tokens exported by one service are accepted by the next with their remaining lifetime; junk is ignored', () => {
+  let now = 5_000_000;
+  const old = new ImdsService(eni, () => now);
+  const put = (svc: ImdsService, ttl: number) => String(svc.handle(req(`PUT /latest/api/token HTTP/1.1\r\nX-aws-ec2-metadata-token-ttl-seconds: ${ttl}\r\n\r\n`)).response.body);
+  const long = put(old, 100);
+  const short = put(old, 2);
+  now += 1_000;
+  const exported = old.exportTokens();
+  assert.deepEqual(new Map(exported), new Map([[long, 99_000], [short, 1_000]]));
+  const next = new ImdsService(eni, () => now);
+  assert.equal(next.importTokens([...exported, ['bad token!', 5], ['x', -1], 'junk', [long, 'NaN'], ['y', 1e12]]), 2);
+  const get = (svc: ImdsService, tok: string) => svc.handle(req(`GET /latest/meta-data/instance-id HTTP/1.1\r\nX-aws-ec2-metadata-token: ${tok}\r\n\r\n`)).response.status;
+  assert.equal(get(next, long), 200);
+  assert.equal(get(next, short), 200);
+  assert.equal(get(next, 'y'), 401, 'an entry with an impossible lifetime is not imported');
+  now += 1_001;
+  assert.equal(get(next, short), 401, 'an imported token expires when it would have on the old card');
+  assert.equal(get(next, long), 200);
+});
+
 test('IMDS: EC2 paths, listings, public keys, user-data, identity document signed with ECDSA P-256', () => {
   const svc = new ImdsService(eni);
   const get = (p: string) => {

@@ -82,6 +82,33 @@ export class ImdsService {
     return { response: body === undefined ? text(404, 'Not Found') : text(200, body) };
   }
 
+  /**
+   * The live IMDSv2 tokens as `[token, msLeft]`, for a live update: the next card accepts
+   * the tokens the guest already holds, so its next GET does not get a 401.
+   */
+  exportTokens(): [string, number][] {
+    const now = this.now();
+    const out: [string, number][] = [];
+    for (const [t, exp] of this.tokens) if (exp > now) out.push([t, exp - now]);
+    return out;
+  }
+
+  /** Takes over tokens a previous card exported (bad entries are ignored; at most MAX_TOKENS). */
+  importTokens(list: readonly unknown[]): number {
+    const now = this.now();
+    let n = 0;
+    for (const e of list) {
+      if (this.tokens.size >= MAX_TOKENS) break;
+      if (!Array.isArray(e) || e.length !== 2) continue;
+      const [t, left] = e as unknown[];
+      if (typeof t !== 'string' || !/^[A-Za-z0-9_-]{1,128}$/.test(t)) continue;
+      if (typeof left !== 'number' || !Number.isFinite(left) || left <= 0 || left > MAX_TOKEN_TTL * 1000) continue;
+      this.tokens.set(t, now + left);
+      n++;
+    }
+    return n;
+  }
+
   private token(req: HttpRequest, m: ImdsConfig): ImdsAnswer {
     if (req.method !== 'PUT') return { response: text(405, '', [['Allow', 'OPTIONS, PUT']]) };
     // EC2 refuses token requests that came through a proxy.

@@ -26,7 +26,7 @@ export type VpcOp =
   | { readonly op: 'handover.resume'; readonly params: Record<string, never> }
   | { readonly op: 'handover.handle'; readonly params: { readonly eniId: string; readonly kind: 'server' | 'socket' } }
   | { readonly op: 'handover.groups'; readonly params: { readonly groups: readonly { readonly groupId: string; readonly rules?: GroupRules; readonly members: readonly string[] }[] } }
-  | { readonly op: 'handover.eni'; readonly params: { readonly eni: EniConfig; readonly conntrack?: readonly unknown[] } }
+  | { readonly op: 'handover.eni'; readonly params: { readonly eni: EniConfig; readonly conntrack?: readonly unknown[]; readonly imdsTokens?: readonly unknown[] } }
   | { readonly op: 'handover.socket'; readonly params: { readonly eniId: string; readonly pendingBase64: string } };
 
 /** The ops whose request carries a handle (a listening or connected unix socket). */
@@ -97,6 +97,7 @@ export function parseVpcRequest(raw: unknown): VpcRequest {
     case 'handover.eni':
     case 'eni.add': {
       if (p['conntrack'] !== undefined && !Array.isArray(p['conntrack'])) throw bad('params.conntrack must be a list.');
+      if (p['imdsTokens'] !== undefined && !Array.isArray(p['imdsTokens'])) throw bad('params.imdsTokens must be a list.');
       const e = p['eni'];
       if (!isObject(e)) throw bad('params.eni must be an object.');
       for (const k of STRINGS_ENI) if (typeof e[k] !== 'string') throw bad(`eni.${k} must be a string.`);
