@@ -311,6 +311,13 @@ export interface AuthorizeRequest {
   readonly policies?: readonly NamedPolicy[];
   /** For aws:CurrentTime/aws:EpochTime when the context does not set them (default: now). */
   readonly now?: Date;
+  /**
+   * Evaluate identity policies for resources of other accounts too, instead of denying them
+   * at once: for a resource whose own policy (a KMS key policy) has already admitted the
+   * caller, where AWS then also requires the caller's identity policies to allow it. The
+   * root of the caller's account is allowed, as in its own account.
+   */
+  readonly allowOtherAccounts?: boolean;
 }
 
 export interface MatchedStatement {
@@ -648,7 +655,7 @@ export function authorize(req: AuthorizeRequest): AuthorizeResult {
   const resources: ResourceRequest[] = (req.resources === undefined || req.resources.length === 0 ? ['*'] : req.resources).map((r) => (typeof r === 'string' ? { arn: r } : r));
   for (const r of resources) {
     const acct = arnAccount(r.arn);
-    if (acct !== '' && acct !== '*' && acct !== p.accountId) {
+    if (acct !== '' && acct !== '*' && acct !== p.accountId && req.allowOtherAccounts !== true) {
       return { decision: 'deny', reason: 'implicit-deny', resource: r.arn, detail: `${r.arn} belongs to another account` };
     }
   }
@@ -676,4 +683,200 @@ export function authorize(req: AuthorizeRequest): AuthorizeResult {
   return firstAllow === undefined
     ? { decision: 'deny', reason: 'implicit-deny', detail: 'no policy allows it' }
     : { decision: 'allow', reason: 'allowed', statement: firstAllow, detail: `allowed by policy ${firstAllow.policyName}` };
+}
+
+// ---------------------------------------------------------------------------------------
+// Resource policies (KMS key policies): statements with Principal / NotPrincipal.
+//
+// A resource policy names who it speaks about. For an AWS principal the forms are "*"
+// (anyone), an account ("111122223333" or "arn:aws:iam::111122223333:root") and a user
+// (or role) ARN. Naming an account does not admit the account's users by itself: it
+// delegates to the account, whose identity policies must then allow the request (the root of
+// the account is allowed by its identity policies by definition). evaluateResourcePolicy()
+// therefore tells apart an Allow that names the caller ('allow') from one that names the
+// caller's account ('allow-account'). "*" and user ARNs admit the caller directly.
+// NotPrincipal matches every caller that none of its entries names; there, an account entry
+// names only the account's root (as AWS documents for NotPrincipal).
+
+export interface PrincipalSpec {
+  /** "*", 12-digit account ids and IAM ARNs (…:root, …:user/…, …:role/…). */
+  readonly aws: readonly string[];
+  /** Service principals, e.g. 'ec2.amazonaws.com'. */
+  readonly service: readonly string[];
+}
+
+export interface ResourcePolicyStatement extends PolicyStatement {
+  /** Principal "*" (the JSON string, not {"AWS": "*"}). */
+  readonly anyPrincipal?: boolean;
+  readonly principal?: PrincipalSpec;
+  readonly notPrincipal?: PrincipalSpec;
+}
+
+export interface ResourcePolicyDocument {
+  readonly version: string;
+  readonly id?: string;
+  readonly statements: readonly ResourcePolicyStatement[];
+}
+
+const AWS_PRINCIPAL_RE = /^arn:aws:iam::(\d{12}):(root|user\/[\w+=,.@/-]+|role\/[\w+=,.@/-]+)$/;
+const SERVICE_PRINCIPAL_RE = /^[a-z0-9-]+(\.[a-z0-9-]+)*\.amazonaws\.com$/;
+
+function invalidPrincipals(statement: number, value: string): IamError {
+  return malformed(`Policy contains a statement with one or more invalid principals (statement ${statement}: ${JSON.stringify(value)}).`, { statement, principal: value });
+}
+
+function parsePrincipal(v: unknown, field: string, i: number): { any: boolean; spec?: PrincipalSpec } {
+  if (v === '*') return { any: true };
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw malformed(`${field} must be "*" or an object such as {"AWS": "arn:aws:iam::111122223333:root"} (statement ${i}).`, { statement: i });
+  const o = v as Record<string, unknown>;
+  let aws: string[] = [];
+  let service: string[] = [];
+  for (const [k, raw] of Object.entries(o)) {
+    if (k === 'AWS') aws = stringList(raw, `${field}.AWS`);
+    else if (k === 'Service') service = stringList(raw, `${field}.Service`);
+    else throw malformed(`${field} type ${k} is not supported here (only AWS and Service) (statement ${i}).`, { statement: i, type: k });
+  }
+  if (aws.length === 0 && service.length === 0) throw malformed(`${field} names no principal (statement ${i}).`, { statement: i });
+  for (const a of aws) if (a !== '*' && !/^\d{12}$/.test(a) && !AWS_PRINCIPAL_RE.test(a)) throw invalidPrincipals(i, a);
+  for (const s of service) if (!SERVICE_PRINCIPAL_RE.test(s)) throw invalidPrincipals(i, s);
+  return { any: false, spec: { aws, service } };
+}
+
+const RESOURCE_STATEMENT_KEYS = new Set([...STATEMENT_KEYS, 'Principal', 'NotPrincipal']);
+
+function parseResourceStatement(s: unknown, i: number): ResourcePolicyStatement {
+  if (s === null || typeof s !== 'object' || Array.isArray(s)) throw malformed(`Each statement must be an object (statement ${i}).`, { statement: i });
+  const o = s as Record<string, unknown>;
+  for (const k of Object.keys(o)) if (!RESOURCE_STATEMENT_KEYS.has(k)) throw malformed(`Syntax errors in policy: unknown field ${k} (statement ${i}).`, { statement: i, field: k });
+  const hasP = o['Principal'] !== undefined;
+  const hasNP = o['NotPrincipal'] !== undefined;
+  if (hasP === hasNP) throw malformed(hasP ? `A statement must not contain both Principal and NotPrincipal (statement ${i}).` : `Missing required field Principal (statement ${i}).`, { statement: i });
+  if (o['Sid'] !== undefined && typeof o['Sid'] !== 'string') throw malformed(`Sid must be a string (statement ${i}).`, { statement: i });
+  // The identity-policy rules for the rest; a key policy's Sid may hold any text.
+  const { Principal: p, NotPrincipal: np, Sid: sid, ...rest } = o;
+  let base: PolicyStatement;
+  try {
+    base = parseStatement(rest, i);
+  } catch (e) {
+    if (e instanceof IamError) throw malformed(`${e.message.replace(/\.$/, '')} (statement ${i}).`, { statement: i });
+    throw e;
+  }
+  const pr = parsePrincipal(hasP ? p : np, hasP ? 'Principal' : 'NotPrincipal', i);
+  const out: ResourcePolicyStatement = {
+    ...base,
+    ...(typeof sid === 'string' ? { sid } : {}),
+    ...(pr.spec === undefined ? (hasP ? { anyPrincipal: true } : { notPrincipal: { aws: ['*'], service: [] } }) : hasP ? { principal: pr.spec } : { notPrincipal: pr.spec }),
+  };
+  return out;
+}
+
+/**
+ * Parses and validates a resource policy (a KMS key policy): like parsePolicy(), but every
+ * statement needs Principal or NotPrincipal, and Sid may be any string. Throws
+ * IamError('MalformedPolicyDocument') with a message naming the statement at fault.
+ */
+export function parseResourcePolicy(text: string): ResourcePolicyDocument {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw malformed(`The policy is not valid JSON: ${e instanceof Error ? e.message : String(e)}.`);
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw malformed('The policy must be a JSON object.');
+  const o = raw as Record<string, unknown>;
+  for (const k of Object.keys(o)) if (k !== 'Version' && k !== 'Id' && k !== 'Statement') throw malformed(`Syntax errors in policy: unknown field ${k}.`, { field: k });
+  const version = o['Version'] ?? '2008-10-17';
+  if (typeof version !== 'string' || !(POLICY_VERSIONS as readonly string[]).includes(version)) throw malformed(`The policy must contain a valid version string (found ${JSON.stringify(version)}).`);
+  if (o['Id'] !== undefined && typeof o['Id'] !== 'string') throw malformed('Id must be a string.');
+  const stRaw = o['Statement'];
+  if (stRaw === undefined) throw malformed('Missing required field Statement.');
+  const list = Array.isArray(stRaw) ? stRaw : [stRaw];
+  if (list.length === 0) throw malformed('Missing required field Statement.');
+  const statements = list.map((s, i) => parseResourceStatement(s, i));
+  return typeof o['Id'] === 'string' ? { version, id: o['Id'], statements } : { version, statements };
+}
+
+/** The principals a resource policy names in AWS entries (accounts and ARNs; not "*"), for existence checks. */
+export function resourcePolicyPrincipals(doc: ResourcePolicyDocument): string[] {
+  const out = new Set<string>();
+  for (const s of doc.statements) for (const a of [...(s.principal?.aws ?? []), ...(s.notPrincipal?.aws ?? [])]) if (a !== '*') out.add(a);
+  return [...out];
+}
+
+/** Who asks a resource policy: an IAM principal, or a service principal acting for an account. */
+export type ResourceCaller = { readonly kind: 'aws'; readonly principal: AuthzPrincipal } | { readonly kind: 'service'; readonly service: string; readonly accountId: string };
+
+export interface ResourcePolicyRequest {
+  readonly caller: ResourceCaller;
+  readonly action: string;
+  readonly resource: ResourceRequest;
+  readonly context?: ConditionContext;
+  readonly now?: Date;
+}
+
+export interface ResourcePolicyResult {
+  /**
+   * 'explicit-deny': a matching Deny; 'allow': an Allow names the caller (or "*");
+   * 'allow-account': only an Allow naming the caller's account matched (the caller's identity
+   * policies decide); 'no-match': nothing allows it.
+   */
+  readonly decision: 'explicit-deny' | 'allow' | 'allow-account' | 'no-match';
+  readonly statement?: MatchedStatement;
+  readonly detail: string;
+}
+
+function callerAccount(c: ResourceCaller): string {
+  return c.kind === 'aws' ? c.principal.accountId : c.accountId;
+}
+
+/** How a principal entry names the caller: directly, through its account, or not at all. */
+function principalMatch(spec: PrincipalSpec, c: ResourceCaller, not: boolean, deny: boolean): 'direct' | 'account' | undefined {
+  // {"AWS": "*"} reaches service principals only where it can only take away (a Deny, or NotPrincipal)
+  if (c.kind === 'service') return spec.service.includes(c.service) || ((not || deny) && spec.aws.includes('*')) ? 'direct' : undefined;
+  const p = c.principal;
+  const me = principalArn(p);
+  const root = isRootPrincipal(p);
+  let how: 'direct' | 'account' | undefined;
+  for (const a of spec.aws) {
+    if (a === '*' || a === me) return 'direct';
+    if (a === p.accountId || a === `arn:aws:iam::${p.accountId}:root`) {
+      if (not) {
+        if (root) return 'direct';
+      } else how = root ? 'direct' : 'account';
+    }
+  }
+  return how;
+}
+
+/**
+ * Evaluates a resource policy for one request. Pure. An explicit Deny wins; otherwise an
+ * Allow naming the caller beats one naming only its account. Conditions use the same
+ * evaluator as identity policies, over the principal's keys, `context` and the resource's.
+ */
+export function evaluateResourcePolicy(doc: ResourcePolicyDocument, req: ResourcePolicyRequest): ResourcePolicyResult {
+  const c = req.caller;
+  const now = req.now ?? new Date();
+  const principalKeys: Record<string, string> =
+    c.kind === 'aws'
+      ? principalContext(c.principal, now)
+      : { 'aws:PrincipalServiceName': c.service, 'aws:PrincipalAccount': c.accountId, 'aws:CurrentTime': now.toISOString(), 'aws:EpochTime': String(Math.floor(now.getTime() / 1000)) };
+  const lookup = makeLookup(principalKeys, req.context, req.resource.context);
+  const variables = doc.version === '2012-10-17' ? lookup : undefined;
+  let direct: MatchedStatement | undefined;
+  let account: MatchedStatement | undefined;
+  for (const [index, s] of doc.statements.entries()) {
+    let how: 'direct' | 'account' | undefined;
+    if (s.anyPrincipal) how = c.kind === 'aws' || s.effect === 'Deny' ? 'direct' : undefined;
+    else if (s.principal) how = principalMatch(s.principal, c, false, s.effect === 'Deny');
+    else if (s.notPrincipal) how = principalMatch(s.notPrincipal, c, true, s.effect === 'Deny') === undefined ? 'direct' : undefined;
+    if (how === undefined) continue;
+    if (!statementMatches(s, req.action, req.resource.arn, lookup, variables)) continue;
+    const m: MatchedStatement = s.sid === undefined ? { policyName: 'resource-policy', index } : { policyName: 'resource-policy', index, sid: s.sid };
+    if (s.effect === 'Deny') return { decision: 'explicit-deny', statement: m, detail: `explicitly denied by statement ${index}${s.sid ? ` (${s.sid})` : ''} of the resource policy` };
+    if (how === 'direct') direct ??= m;
+    else account ??= m;
+  }
+  if (direct) return { decision: 'allow', statement: direct, detail: `allowed by statement ${direct.index} of the resource policy` };
+  if (account) return { decision: 'allow-account', statement: account, detail: `statement ${account.index} of the resource policy delegates to account ${callerAccount(c)}` };
+  return { decision: 'no-match', detail: `no statement of the resource policy allows ${req.action}` };
 }

@@ -21,6 +21,8 @@ export type KmsOperation =
   | 'DescribeKey'
   | 'ListKeys'
   | 'GetKeyPolicy'
+  | 'PutKeyPolicy'
+  | 'ListKeyPolicies'
   | 'CreateAlias'
   | 'UpdateAlias'
   | 'DeleteAlias'
@@ -50,6 +52,8 @@ const READ_ONLY: Readonly<Record<KmsOperation, boolean>> = {
   DescribeKey: true,
   ListKeys: true,
   GetKeyPolicy: true,
+  PutKeyPolicy: false,
+  ListKeyPolicies: true,
   CreateAlias: false,
   UpdateAlias: false,
   DeleteAlias: false,
@@ -135,6 +139,13 @@ function int(b: Body, m: string): number | undefined {
   const v = b[m];
   if (v === undefined || v === null) return undefined;
   if (typeof v !== 'number' || !Number.isInteger(v)) throw badType(m, 'an integer');
+  return v;
+}
+
+function bool(b: Body, m: string): boolean | undefined {
+  const v = b[m];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'boolean') throw badType(m, 'a boolean');
   return v;
 }
 
@@ -248,6 +259,7 @@ async function dispatch(kms: Kms, caller: KmsCaller, op: KmsOperation, b: Body):
         ...opt('keyUsage', str(b, 'KeyUsage')),
         ...opt('keySpec', keySpec),
         ...opt('policy', str(b, 'Policy')),
+        ...opt('bypassPolicyLockoutSafetyCheck', bool(b, 'BypassPolicyLockoutSafetyCheck')),
         ...opt('tags', tags(b)),
         ...opt('origin', str(b, 'Origin')),
       });
@@ -259,9 +271,18 @@ async function dispatch(kms: Kms, caller: KmsCaller, op: KmsOperation, b: Body):
       return pageJson(await kms.listKeys(caller, { ...opt('limit', int(b, 'Limit')), ...opt('marker', str(b, 'Marker')) }), 'Keys', (k) => ({ KeyId: k.keyId, KeyArn: k.keyArn }));
     case 'GetKeyPolicy': {
       const name = str(b, 'PolicyName') ?? 'default';
-      if (name !== 'default') throw new KmsError('NotFoundException', `Policy ${name} does not exist.`);
-      return { Policy: await kms.getKeyPolicy(caller, reqStr(b, 'KeyId')), PolicyName: 'default' };
+      return { Policy: await kms.getKeyPolicy(caller, reqStr(b, 'KeyId'), name), PolicyName: name };
     }
+    case 'PutKeyPolicy':
+      await kms.putKeyPolicy(caller, {
+        keyId: reqStr(b, 'KeyId'),
+        policy: reqStr(b, 'Policy'),
+        ...opt('policyName', str(b, 'PolicyName')),
+        ...opt('bypassPolicyLockoutSafetyCheck', bool(b, 'BypassPolicyLockoutSafetyCheck')),
+      });
+      return {};
+    case 'ListKeyPolicies':
+      return pageJson(await kms.listKeyPolicies(caller, reqStr(b, 'KeyId'), { ...opt('limit', int(b, 'Limit')), ...opt('marker', str(b, 'Marker')) }), 'PolicyNames', (n) => n);
     case 'CreateAlias':
       await kms.createAlias(caller, reqStr(b, 'AliasName'), reqStr(b, 'TargetKeyId'));
       return {};

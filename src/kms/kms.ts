@@ -29,7 +29,18 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { nitrideHome } from '../lib/paths.js';
 import type { Iam } from '../iam/iam.js';
-import { principalArn, type AuthzPrincipal, type ConditionContext, type ConditionValue } from '../iam/policy.js';
+import { IamError } from '../iam/errors.js';
+import {
+  evaluateResourcePolicy,
+  parseResourcePolicy,
+  principalArn,
+  resourcePolicyPrincipals,
+  type AuthzPrincipal,
+  type ConditionContext,
+  type ConditionValue,
+  type ResourceCaller,
+  type ResourcePolicyDocument,
+} from '../iam/policy.js';
 import { RootKey, rootKeyPath, type SealedSecret } from '../iam/root-key.js';
 import type { JsonValue, StateStore } from '../store/store.js';
 import { KmsError, validation } from './errors.js';
@@ -50,6 +61,12 @@ export type KeyManager = 'CUSTOMER' | 'AWS';
 export const GRANT_OPERATIONS = ['Decrypt', 'Encrypt', 'GenerateDataKey', 'GenerateDataKeyWithoutPlaintext', 'ReEncryptFrom', 'ReEncryptTo', 'CreateGrant', 'RetireGrant', 'DescribeKey'] as const;
 export type GrantOperation = (typeof GRANT_OPERATIONS)[number];
 const CRYPTO_GRANT_OPS: ReadonlySet<string> = new Set(['Decrypt', 'Encrypt', 'GenerateDataKey', 'GenerateDataKeyWithoutPlaintext', 'ReEncryptFrom', 'ReEncryptTo']);
+/** Operations KMS allows on a key of another account (by key ARN or ciphertext); the rest are same-account only. */
+const CROSS_ACCOUNT_OPS: ReadonlySet<string> = new Set([...CRYPTO_GRANT_OPS, 'DescribeKey', 'CreateGrant', 'ListGrants', 'RetireGrant', 'RevokeGrant', 'GetKeyRotationStatus']);
+/** The only key policy name KMS has. */
+export const KEY_POLICY_NAME = 'default';
+/** KMS's quota on a key policy document (bytes). */
+export const MAX_KEY_POLICY_BYTES = 32_768;
 
 /** AWS-managed keys this region creates on first use: alias/aws/<service>. */
 export const AWS_MANAGED_SERVICES: Readonly<Record<string, string>> = {
@@ -252,6 +269,11 @@ export function checkAliasName(name: string, opts: { allowAws?: boolean } = {}):
   if (!opts.allowAws && name.startsWith('alias/aws/')) throw new KmsError('InvalidAliasNameException', `Alias ${name} must not begin with 'alias/aws/'; that prefix is reserved for AWS managed keys.`, { aliasName: name });
 }
 
+function checkPolicyName(name: string): void {
+  if (!/^\w{1,128}$/.test(name)) throw validation(`1 validation error detected: Value '${name}' at 'policyName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w]+`);
+  if (name !== KEY_POLICY_NAME) throw new KmsError('NotFoundException', `Policy ${name} does not exist; a key's only policy is named '${KEY_POLICY_NAME}'.`, { policyName: name });
+}
+
 function checkContext(ctx: EncryptionContext | undefined): void {
   if (ctx === undefined) return;
   for (const [k, v] of Object.entries(ctx)) {
@@ -282,6 +304,7 @@ export interface CryptoOptions {
 
 export class Kms {
   private readonly materialCache = new Map<string, Buffer>();
+  private readonly policyCache = new Map<string, ResourcePolicyDocument>();
 
   constructor(
     private readonly store: StateStore,
@@ -299,7 +322,7 @@ export class Kms {
 
   async createKey(
     caller: KmsCaller,
-    req: { description?: string; keyUsage?: string; keySpec?: string; policy?: string; tags?: readonly Tag[]; origin?: string } = {},
+    req: { description?: string; keyUsage?: string; keySpec?: string; policy?: string; bypassPolicyLockoutSafetyCheck?: boolean; tags?: readonly Tag[]; origin?: string } = {},
   ): Promise<KeyMetadata> {
     await this.authorizeAccount(caller, 'CreateKey');
     if (req.keyUsage !== undefined && req.keyUsage !== 'ENCRYPT_DECRYPT') throw new KmsError('UnsupportedOperationException', `KeyUsage ${req.keyUsage} is not supported; only ENCRYPT_DECRYPT keys exist here.`);
@@ -308,23 +331,16 @@ export class Kms {
     const description = req.description ?? '';
     if (description.length > 8192) throw validation("1 validation error detected: Value at 'description' failed to satisfy constraint: Member must have length less than or equal to 8192");
     const policy = req.policy ?? defaultKeyPolicy(caller.principal.accountId);
-    if (req.policy !== undefined) {
-      try {
-        const p = JSON.parse(req.policy) as unknown;
-        if (typeof p !== 'object' || p === null || Array.isArray(p)) throw new Error('not an object');
-      } catch (e) {
-        throw new KmsError('MalformedPolicyDocumentException', 'The key policy is not a JSON object.', {}, { cause: e });
-      }
-    }
     const tags = req.tags ?? [];
     for (const t of tags) if (t.tagKey.length < 1 || t.tagKey.length > 128 || t.tagValue.length > 256 || t.tagKey.startsWith('aws:')) throw new KmsError('TagException', `The tag ${t.tagKey} is not valid.`);
-    const rec = this.newKeyRecord(caller.principal.accountId, { description, policy, tags, keyManager: 'CUSTOMER' });
+    const keyId = randomUUID();
+    if (req.policy !== undefined) await this.checkKeyPolicy(caller, keyArn(caller.principal.accountId, keyId), req.policy, req.bypassPolicyLockoutSafetyCheck === true);
+    const rec = this.newKeyRecord(caller.principal.accountId, { description, policy, tags, keyManager: 'CUSTOMER' }, keyId);
     await this.store.txn({ put: [{ key: K.key(rec.keyId), value: json(rec) }, { key: K.acctKey(rec.accountId, rec.keyId), value: {} }] });
     return metadata(rec);
   }
 
-  private newKeyRecord(accountId: string, o: { description: string; policy: string; tags: readonly Tag[]; keyManager: KeyManager }): KeyRecord {
-    const keyId = randomUUID();
+  private newKeyRecord(accountId: string, o: { description: string; policy: string; tags: readonly Tag[]; keyManager: KeyManager }, keyId: string = randomUUID()): KeyRecord {
     const t = this.now();
     const material = randomBytes(MATERIAL_BYTES);
     const sealed = this.rootKey.seal(material.toString('base64'), materialAad(keyId, 1));
@@ -353,10 +369,105 @@ export class Kms {
     return metadata(key.rec);
   }
 
-  async getKeyPolicy(caller: KmsCaller, keyId: string): Promise<string> {
+  /** GetKeyPolicy: the key's policy document as stored (the default key policy unless one was given). */
+  async getKeyPolicy(caller: KmsCaller, keyId: string, policyName: string = KEY_POLICY_NAME): Promise<string> {
+    checkPolicyName(policyName);
     const key = await this.resolve(caller, keyId);
     await this.authorizeKey(caller, 'GetKeyPolicy', key);
     return key.rec.policy;
+  }
+
+  /** ListKeyPolicies: always ['default'] (KMS has one policy per key). */
+  async listKeyPolicies(caller: KmsCaller, keyId: string, opts: { limit?: number; marker?: string } = {}): Promise<Page<string>> {
+    checkLimit(opts.limit, 100, 1000);
+    const key = await this.resolve(caller, keyId, { keyOnly: true });
+    await this.authorizeKey(caller, 'ListKeyPolicies', key);
+    if (opts.marker !== undefined) throw new KmsError('InvalidMarkerException', 'The marker is not valid for this request.');
+    return { items: [KEY_POLICY_NAME], truncated: false };
+  }
+
+  /**
+   * PutKeyPolicy: replaces the key's policy. The document is validated first (syntax,
+   * principals that exist) and, unless `bypassPolicyLockoutSafetyCheck`, must still let the
+   * caller call PutKeyPolicy afterwards; a refused document leaves the stored policy as it was.
+   * AWS managed keys refuse it (their built-in policy allows it to nobody).
+   */
+  async putKeyPolicy(caller: KmsCaller, req: { keyId: string; policy: string; policyName?: string; bypassPolicyLockoutSafetyCheck?: boolean }): Promise<void> {
+    checkPolicyName(req.policyName ?? KEY_POLICY_NAME);
+    const key = await this.resolve(caller, req.keyId, { keyOnly: true });
+    await this.authorizeKey(caller, 'PutKeyPolicy', key, { manage: true });
+    await this.checkKeyPolicy(caller, key.rec.arn, req.policy, req.bypassPolicyLockoutSafetyCheck === true);
+    await this.updateKey(key.rec.keyId, (r) => ({ ...r, policy: req.policy }));
+  }
+
+  /**
+   * Validates a key policy document for a key of the caller's account: size, syntax,
+   * principals (accounts and users must exist) and, unless bypassed, the lockout safety check
+   * (the policy must allow the caller kms:PutKeyPolicy, directly or through its account and
+   * its IAM policies).
+   */
+  private async checkKeyPolicy(caller: KmsCaller, arn: string, text: string, bypass: boolean): Promise<void> {
+    if (typeof text !== 'string' || text.length < 1) throw validation("1 validation error detected: Value at 'policy' failed to satisfy constraint: Member must have length greater than or equal to 1");
+    if (!/^[\u0009\u000A\u000D\u0020-\u00FF]+$/.test(text)) throw validation("1 validation error detected: Value at 'policy' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\u0009\\u000A\\u000D\\u0020-\\u00FF]+");
+    if (Buffer.byteLength(text, 'utf8') > MAX_KEY_POLICY_BYTES) throw new KmsError('LimitExceededException', `The key policy is larger than ${MAX_KEY_POLICY_BYTES} bytes.`);
+    let doc: ResourcePolicyDocument;
+    try {
+      doc = parseResourcePolicy(text);
+    } catch (e) {
+      if (e instanceof IamError) throw new KmsError('MalformedPolicyDocumentException', `The key policy is malformed: ${e.message}`, {}, { cause: e });
+      throw e;
+    }
+    for (const a of resourcePolicyPrincipals(doc)) {
+      if (!(await this.principalExists(a))) throw new KmsError('MalformedPolicyDocumentException', `Policy contains a statement with one or more invalid principals: ${a} does not exist.`, { principal: a });
+    }
+    if (bypass || isService(caller.principal)) return;
+    const p = caller.principal;
+    const ctx = { ...(caller.context ?? {}) };
+    const res = { arn, context: { 'kms:CallerAccount': p.accountId } };
+    const r = evaluateResourcePolicy(doc, { caller: { kind: 'aws', principal: p }, action: 'kms:PutKeyPolicy', resource: res, context: ctx, now: new Date(this.now()) });
+    let ok = r.decision === 'allow';
+    if (r.decision === 'allow' || r.decision === 'allow-account') {
+      const d = await this.iam.authorize({ principal: p, action: 'kms:PutKeyPolicy', resources: [res], context: ctx });
+      if (d.reason === 'explicit-deny') ok = false;
+      else if (r.decision === 'allow-account') ok = d.decision === 'allow';
+    }
+    if (!ok) {
+      throw new KmsError(
+        'MalformedPolicyDocumentException',
+        `The new key policy will not allow you to update the key policy in the future (it does not allow ${principalArn(p)} kms:PutKeyPolicy). Use BypassPolicyLockoutSafetyCheck to set it anyway.`,
+        { principal: principalArn(p) },
+      );
+    }
+  }
+
+  private async principalExists(a: string): Promise<boolean> {
+    const m = /^(?:(\d{12})|arn:aws:iam::(\d{12}):(root|user\/(?:[\w+=,.@-]+\/)*([\w+=,.@-]+)|role\/.+))$/.exec(a);
+    if (!m) return false;
+    const acct = m[1] ?? m[2] ?? '';
+    if (!(await this.iam.getAccount(acct))) return false;
+    if (m[1] !== undefined || m[3] === 'root') return true;
+    if (m[4] === undefined) return false; // roles do not exist here
+    try {
+      const u = await this.iam.getUser(acct, m[4]);
+      return u.arn === a;
+    } catch {
+      return false;
+    }
+  }
+
+  /** The key's parsed policy (cached by text). A stored document that no longer parses counts as the default key policy. */
+  private keyPolicy(rec: KeyRecord): ResourcePolicyDocument {
+    const hit = this.policyCache.get(rec.policy);
+    if (hit) return hit;
+    let doc: ResourcePolicyDocument;
+    try {
+      doc = parseResourcePolicy(rec.policy);
+    } catch {
+      doc = parseResourcePolicy(defaultKeyPolicy(rec.accountId));
+    }
+    if (this.policyCache.size > 1000) this.policyCache.clear();
+    this.policyCache.set(rec.policy, doc);
+    return doc;
   }
 
   async listKeys(caller: KmsCaller, opts: { limit?: number; marker?: string } = {}): Promise<Page<{ keyId: string; keyArn: string }>> {
@@ -505,8 +616,10 @@ export class Kms {
     const acct = caller.principal.accountId;
     const key = await this.resolve(caller, targetKeyId, { keyOnly: true });
     if (key.rec.accountId !== acct) throw notFoundKey(targetKeyId);
-    await this.authorizeIam(caller, 'CreateAlias', [aliasArn(acct, aliasName), key.rec.arn]);
-    if (key.rec.keyManager === 'AWS') throw this.denied(caller, 'CreateAlias', key.rec.arn);
+    // as KMS: the alias by IAM policy, the key by its key policy (and IAM where that delegates)
+    await this.authorizeIam(caller, 'CreateAlias', [aliasArn(acct, aliasName)]);
+    if (key.rec.keyManager === 'AWS') throw this.denied(caller, 'CreateAlias', key.rec.arn, 'no-resource-allow');
+    await this.authorizeKey(caller, 'CreateAlias', key);
     if (key.rec.keyState === 'PendingDeletion') throw pendingDeletion(key.rec);
     const t = this.now();
     const rec: AliasRecord = { aliasName, targetKeyId: key.rec.keyId, creationDate: t, lastUpdatedDate: t };
@@ -523,8 +636,12 @@ export class Kms {
     const key = await this.resolve(caller, targetKeyId, { keyOnly: true });
     if (key.rec.accountId !== acct) throw notFoundKey(targetKeyId);
     const oldArn = keyArn(acct, cur.value.targetKeyId);
-    await this.authorizeIam(caller, 'UpdateAlias', [aliasArn(acct, aliasName), key.rec.arn, oldArn]);
-    if (key.rec.keyManager === 'AWS') throw this.denied(caller, 'UpdateAlias', key.rec.arn);
+    await this.authorizeIam(caller, 'UpdateAlias', [aliasArn(acct, aliasName)]);
+    if (key.rec.keyManager === 'AWS') throw this.denied(caller, 'UpdateAlias', key.rec.arn, 'no-resource-allow');
+    await this.authorizeKey(caller, 'UpdateAlias', key);
+    const old = await this.loadKey(cur.value.targetKeyId);
+    if (old) await this.authorizeKey(caller, 'UpdateAlias', { rec: old, how: 'alias' });
+    else await this.authorizeIam(caller, 'UpdateAlias', [oldArn]);
     if (key.rec.keyState === 'PendingDeletion') throw pendingDeletion(key.rec);
     const rec: AliasRecord = { ...cur.value, targetKeyId: key.rec.keyId, lastUpdatedDate: this.now() };
     if (!(await this.store.txn({ compare: [{ key: K.alias(acct, aliasName), version: cur.version }], put: [{ key: K.alias(acct, aliasName), value: json(rec) }] }))) {
@@ -537,7 +654,10 @@ export class Kms {
     const acct = caller.principal.accountId;
     const cur = await this.store.get<AliasRecord>(K.alias(acct, aliasName));
     if (!cur) throw notFoundAlias(acct, aliasName);
-    await this.authorizeIam(caller, 'DeleteAlias', [aliasArn(acct, aliasName), keyArn(acct, cur.value.targetKeyId)]);
+    await this.authorizeIam(caller, 'DeleteAlias', [aliasArn(acct, aliasName)]);
+    const target = await this.loadKey(cur.value.targetKeyId);
+    if (target) await this.authorizeKey(caller, 'DeleteAlias', { rec: target, how: 'alias' });
+    else await this.authorizeIam(caller, 'DeleteAlias', [keyArn(acct, cur.value.targetKeyId)]);
     await this.store.txn({ compare: [{ key: K.alias(acct, aliasName), version: cur.version }], delete: [K.alias(acct, aliasName)] });
   }
 
@@ -879,7 +999,7 @@ export class Kms {
     }
     if (rest.startsWith('alias/')) {
       if (opts.keyOnly) throw new KmsError('NotFoundException', `Key '${keyId}' does not exist`, { keyId });
-      if (account !== acct) throw this.denied(caller, 'access', keyId);
+      if (account !== acct) throw this.denied(caller, 'access', keyId, 'no-resource-allow');
       let a = await this.store.get<AliasRecord>(K.alias(account, rest));
       if (!a && rest.startsWith('alias/aws/') && AWS_MANAGED_SERVICES[rest.slice('alias/aws/'.length)] !== undefined && !isService(caller.principal)) {
         await this.awsManagedKey(account, rest.slice('alias/aws/'.length));
@@ -893,23 +1013,30 @@ export class Kms {
     if (how === 'id' && rest.startsWith('key/')) throw new KmsError('NotFoundException', `Invalid keyId '${keyId}'`, { keyId });
     const rec = await this.loadKey(id);
     if (account !== acct) {
-      if (!rec || rec.accountId !== account) throw this.denied(caller, 'access', keyId);
+      if (!rec || rec.accountId !== account) throw this.denied(caller, 'access', keyId, 'no-resource-allow');
       return { rec, how };
     }
     if (!rec || rec.accountId !== acct) throw how === 'arn' ? notFoundKey(keyId) : new KmsError('NotFoundException', `Key '${keyArn(acct, id)}' does not exist`, { keyId });
     return { rec, how };
   }
 
-  private denied(caller: KmsCaller, op: string, resource: string, explicit = false): KmsError {
+  /**
+   * AccessDeniedException with KMS's wording. `why`: an explicit deny in the caller's IAM
+   * policies ('identity-deny') or in the key policy ('resource-deny'); nothing in the key
+   * policy allows it ('no-resource-allow'); or the key policy delegates to the account and no
+   * IAM policy allows it ('no-identity-allow', the default).
+   */
+  private denied(caller: KmsCaller, op: string, resource: string, why: boolean | 'identity-deny' | 'resource-deny' | 'no-resource-allow' | 'no-identity-allow' = 'no-identity-allow'): KmsError {
     const who = callerArn(caller.principal);
     const action = op === 'access' ? 'kms:*' : `kms:${op}`;
-    return new KmsError(
-      'AccessDeniedException',
-      explicit
-        ? `User: ${who} is not authorized to perform: ${action} on resource: ${resource} with an explicit deny in an identity-based policy`
-        : `User: ${who} is not authorized to perform: ${action} on resource: ${resource} because no identity-based policy allows the ${action} action`,
-      { principal: who, action, resource },
-    );
+    const reason = why === true ? 'identity-deny' : why === false ? 'no-identity-allow' : why;
+    const tail = {
+      'identity-deny': 'with an explicit deny in an identity-based policy',
+      'resource-deny': 'with an explicit deny in a resource-based policy',
+      'no-resource-allow': `because no resource-based policy allows the ${action} action`,
+      'no-identity-allow': `because no identity-based policy allows the ${action} action`,
+    }[reason];
+    return new KmsError('AccessDeniedException', `User: ${who} is not authorized to perform: ${action} on resource: ${resource} ${tail}`, { principal: who, action, resource, reason });
   }
 
   /** IAM only, for operations without a key (CreateKey, ListKeys, ListAliases). */
@@ -926,25 +1053,43 @@ export class Kms {
     if (d.decision !== 'allow') throw this.denied(caller, op, d.resource ?? arns[0] ?? '*', d.reason === 'explicit-deny');
   }
 
+  /**
+   * Authorizes `kms:<op>` on a key, as KMS does:
+   *   1. an explicit Deny in the key policy or in the caller's IAM policies refuses (grants do not override it);
+   *   2. the key policy allows the caller directly ("*", its user ARN; for another account's
+   *      caller its IAM policies must allow it too), or
+   *   3. the key policy allows the caller's account (…:root / account id) and the caller's IAM
+   *      policies allow it (an account's root: always) — the default key policy's delegation;
+   *   4. otherwise a grant for the caller's ARN with the operation, within its constraints.
+   * A key of another account is usable only for the cross-account operations. Service
+   * callers have no IAM policies: a key policy naming their Service, or a grant, allows them.
+   */
   private async authorizeKey(caller: KmsCaller, op: string, key: { rec: KeyRecord; how: string }, o: CryptoOptions & { manage?: boolean } = {}): Promise<void> {
     const rec = key.rec;
     const p = caller.principal;
     for (const t of o.grantTokens ?? []) await this.grantByToken(t);
     const sameAccount = rec.accountId === p.accountId;
+    // AWS managed keys are never managed by anyone, whatever a (legacy) policy says
+    // another account's key: one answer for every refusal, the one a missing key gets (resolve())
+    const refuse = (why: 'identity-deny' | 'resource-deny' | 'no-resource-allow' | 'no-identity-allow'): KmsError =>
+      sameAccount ? this.denied(caller, op, rec.arn, why) : this.denied(caller, 'access', rec.arn, 'no-resource-allow');
+    if (rec.keyManager === 'AWS' && o.manage) throw refuse('no-resource-allow');
+    if (!sameAccount && !CROSS_ACCOUNT_OPS.has(op)) throw refuse('no-resource-allow');
+    const ec = o.encryptionContext ?? {};
+    const resContext: Record<string, ConditionValue> = { 'kms:CallerAccount': p.accountId, 'kms:EncryptionContextKeys': Object.keys(ec) };
+    for (const [k, v] of Object.entries(ec)) resContext[`kms:EncryptionContext:${k}`] = v;
+    const resource = { arn: rec.arn, context: resContext };
+    const who: ResourceCaller = isService(p) ? { kind: 'service', service: callerArn(p), accountId: p.accountId } : { kind: 'aws', principal: p };
+    const kp = evaluateResourcePolicy(this.keyPolicy(rec), { caller: who, action: `kms:${op}`, resource, ...(caller.context ? { context: caller.context } : {}), now: new Date(this.now()) });
+    if (kp.decision === 'explicit-deny') throw refuse('resource-deny');
+    let iamAllows = false;
     if (!isService(p)) {
-      const ec = o.encryptionContext ?? {};
-      const resContext: Record<string, ConditionValue> = { 'kms:CallerAccount': p.accountId, 'kms:EncryptionContextKeys': Object.keys(ec) };
-      for (const [k, v] of Object.entries(ec)) resContext[`kms:EncryptionContext:${k}`] = v;
-      const d = await this.iam.authorize({ principal: p, action: `kms:${op}`, resources: [{ arn: rec.arn, context: resContext }], ...(caller.context ? { context: caller.context } : {}) });
-      if (d.reason === 'explicit-deny') throw this.denied(caller, op, rec.arn, true);
-      if (sameAccount && rec.keyManager === 'AWS') {
-        // AWS managed keys: only the built-in key policy decides, and it allows no management.
-        if (o.manage) throw this.denied(caller, op, rec.arn);
-        const direct = ['DescribeKey', 'GetKeyPolicy', 'GetKeyRotationStatus', 'ListGrants', 'RevokeGrant'].includes(op);
-        const viaEc2 = caller.context?.['kms:ViaService'] === EC2_VIA_SERVICE;
-        if (direct || viaEc2) return;
-      } else if (d.decision === 'allow') return;
+      const d = await this.iam.authorize({ principal: p, action: `kms:${op}`, resources: [resource], ...(caller.context ? { context: caller.context } : {}), allowOtherAccounts: true });
+      if (d.reason === 'explicit-deny') throw refuse('identity-deny');
+      iamAllows = d.decision === 'allow';
     }
+    if (kp.decision === 'allow' && (sameAccount || iamAllows)) return;
+    if (kp.decision === 'allow-account' && iamAllows) return;
     // grants
     const me = callerArn(p);
     for (const e of await this.store.list(K.keyGrants(rec.keyId))) {
@@ -955,7 +1100,7 @@ export class Kms {
       if (CRYPTO_GRANT_OPS.has(op) && !contextSatisfies(g.constraints, o.encryptionContext)) continue;
       return;
     }
-    throw this.denied(caller, op, rec.arn);
+    throw refuse(kp.decision === 'no-match' ? 'no-resource-allow' : 'no-identity-allow');
   }
 }
 
