@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { directionKey, HEADER_BYTES, Opener, OVERHEAD_BYTES, ReplayWindow, REPLAY_WINDOW, Sealer } from './seal.js';
+import { counterStart, directionKey, HEADER_BYTES, Opener, OVERHEAD_BYTES, ReplayWindow, REPLAY_WINDOW, Sealer } from './seal.js';
 
 const secret = randomBytes(32);
 
@@ -83,4 +83,27 @@ test('the replay window against a reference set', () => {
       top = Math.max(top, c);
     }
   }
+});
+
+test('a restarted sender under the same key never reuses a counter (nonce) and its receiver accepts it at once', () => {
+  const k = (): ReturnType<typeof directionKey> => directionKey(secret, 5, 'h-a', 'h-b');
+  const o = new Opener();
+  o.addEpoch(5, k());
+  const first = new Sealer(k(), 5, counterStart(1_800_000_000_000));
+  const sent = new Set<bigint>();
+  for (let i = 0; i < 3000; i++) {
+    const d = first.seal(1, Buffer.alloc(32, i & 0xff));
+    sent.add(d.readBigUInt64BE(12));
+    assert.ok(o.open(d).ok);
+  }
+  // The bridge crashed and was restarted 5 ms later with the keys the controller holds.
+  const second = new Sealer(k(), 5, counterStart(1_800_000_000_005));
+  const d = second.seal(1, Buffer.alloc(32));
+  const c = d.readBigUInt64BE(12);
+  assert.ok(!sent.has(c), 'no counter (and so no GCM nonce) is used twice under one key');
+  assert.ok([...sent].every((x) => x < c));
+  assert.ok(o.open(d).ok, 'the receiver does not take the restarted sender for a replay');
+  assert.equal(counterStart(2 ** 41) < 2n ** 64n, true, 'the counter fits the 64-bit header field for decades');
+  const fresh = new Sealer(k(), 5);
+  assert.ok(fresh.seal(1, Buffer.alloc(1)).readBigUInt64BE(12) >= counterStart(Date.now() - 1000), 'the default start is the clock');
 });

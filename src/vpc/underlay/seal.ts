@@ -37,13 +37,29 @@ export function directionKey(pairSecret: Buffer, epoch: number, from: string, to
   return { key, salt: okm.subarray(32, 36), ...(n ? { native: n.createKey(key) } : {}) };
 }
 
+/**
+ * Where a new Sealer's counter starts: the wall clock in ms, shifted left by 20 bits. A key
+ * (pair secret + epoch + direction) can outlive the process that sealed with it — the
+ * bridge is restarted after a crash with the keys the controller still holds — and GCM
+ * must never see a nonce twice under one key. A restarted sender starts above everything its
+ * predecessor sent unless that one averaged more than 2^20 datagrams per ms since it started
+ * (about 1000× what a 10 Gbit/s link carries), and a receiver's replay window, which only
+ * moves forward, accepts the restarted sender at once. 2^41 ms (year 2039) × 2^20 < 2^64.
+ */
+export function counterStart(nowMs: number = Date.now()): bigint {
+  return BigInt(Math.floor(nowMs)) << 20n;
+}
+
 export class Sealer {
-  private counter = 0n;
+  private counter: bigint;
 
   constructor(
     private readonly k: DirectionKey,
     readonly epoch: number,
-  ) {}
+    start: bigint = counterStart(),
+  ) {
+    this.counter = start;
+  }
 
   /** Seals one frame for the VPC `vni`; returns the datagram. */
   seal(vni: number, frame: Buffer): Buffer {
