@@ -14,7 +14,7 @@ const OPS: KmsOperation[] = [
   'CreateKey', 'DescribeKey', 'ListKeys', 'GetKeyPolicy', 'CreateAlias', 'UpdateAlias', 'DeleteAlias', 'ListAliases', 'Encrypt', 'Decrypt',
   'GenerateDataKey', 'GenerateDataKeyWithoutPlaintext', 'ReEncrypt', 'GenerateRandom', 'EnableKey', 'DisableKey', 'ScheduleKeyDeletion',
   'CancelKeyDeletion', 'EnableKeyRotation', 'DisableKeyRotation', 'GetKeyRotationStatus', 'RotateKeyOnDemand', 'CreateGrant', 'ListGrants',
-  'RetireGrant', 'RevokeGrant',
+  'RetireGrant', 'RevokeGrant', 'PutKeyPolicy', 'ListKeyPolicies',
 ];
 
 describe('KMS JSON 1.1 handler', () => {
@@ -44,6 +44,8 @@ describe('KMS JSON 1.1 handler', () => {
     assert.equal(kmsRoute({}), false);
     assert.deepEqual(kmsOperationInfo('TrentService.Decrypt'), { operation: 'Decrypt', readOnly: true, known: true });
     assert.deepEqual(kmsOperationInfo('TrentService.CreateKey'), { operation: 'CreateKey', readOnly: false, known: true });
+    assert.deepEqual(kmsOperationInfo('TrentService.PutKeyPolicy'), { operation: 'PutKeyPolicy', readOnly: false, known: true });
+    assert.deepEqual(kmsOperationInfo('TrentService.ListKeyPolicies'), { operation: 'ListKeyPolicies', readOnly: true, known: true });
     assert.equal(kmsOperationInfo('TrentService.Nope').known, false);
   });
 
@@ -112,7 +114,7 @@ describe('KMS JSON 1.1 handler', () => {
       }
     };
     const members = ['KeyId', 'Plaintext', 'CiphertextBlob', 'EncryptionContext', 'GrantTokens', 'KeySpec', 'NumberOfBytes', 'Limit', 'Marker', 'AliasName', 'TargetKeyId',
-      'DestinationKeyId', 'SourceKeyId', 'PendingWindowInDays', 'GranteePrincipal', 'Operations', 'Constraints', 'GrantId', 'GrantToken', 'Tags', 'Policy', 'Description', 'RotationPeriodInDays'];
+      'DestinationKeyId', 'SourceKeyId', 'PendingWindowInDays', 'GranteePrincipal', 'Operations', 'Constraints', 'GrantId', 'GrantToken', 'Tags', 'Policy', 'Description', 'RotationPeriodInDays', 'PolicyName', 'BypassPolicyLockoutSafetyCheck'];
     for (let i = 0; i < 600; i++) {
       const op = OPS[rnd(OPS.length)] ?? 'DescribeKey';
       let body: string;
