@@ -17,8 +17,8 @@
 // does not. Guests that kept running across the restart are measured into PCR 6 again only
 // when an image is next started.
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { existsSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
 import { canonicalJson } from '../audit/chain.js';
 import { distEntry, projectRoot } from '../lib/paths.js';
 import { answerAttestation } from '../security-chip/host-attest.js';
@@ -39,7 +39,49 @@ export interface MeasuredStartOptions {
   readonly hostConfig: Record<string, unknown>;
   /** The QEMU binary to measure into PCR 5 (absent: not installed, not measured). */
   readonly qemuPath?: string;
+  /**
+   * Signed mode: the file recording which bundle each component runs after live updates
+   * ($NITRIDE_HOME/host/components.json). When it was written for the same --bundles DIR, each
+   * component starts from its recorded current bundle (verified again), so a restarted
+   * controller keeps the updated versions; for another DIR it starts afresh from DIR.
+   */
+  readonly recordPath?: string;
 }
+
+/** One bundle a component ran or runs. */
+export interface BundleRef {
+  readonly dir: string;
+  readonly version: string;
+  readonly digest: string;
+  readonly since: string;
+}
+
+/** $NITRIDE_HOME/host/components.json: the current bundle of each component and the ones it ran before (newest last). */
+export interface ComponentRecord {
+  readonly v: 1;
+  readonly bundlesDir: string;
+  readonly components: Partial<Record<ComponentName, { readonly current: BundleRef; readonly history: readonly BundleRef[] }>>;
+}
+
+/** At most this many earlier bundles are remembered per component. */
+const HISTORY_MAX = 8;
+
+export function readComponentRecord(path: string): ComponentRecord | undefined {
+  try {
+    const r = JSON.parse(readFileSync(path, 'utf8')) as ComponentRecord;
+    return r && r.v === 1 && typeof r.bundlesDir === 'string' && typeof r.components === 'object' && r.components !== null ? r : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function writeComponentRecord(path: string, r: ComponentRecord): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, `${JSON.stringify(r, null, 2)}\n`, { mode: 0o600 });
+  renameSync(tmp, path);
+}
+
+const refOf = (b: VerifiedBundle): BundleRef => ({ dir: b.dir, version: b.manifest.version, digest: b.digest, since: new Date().toISOString() });
 
 /** Entry points (relative to dist/src) of the components the controller forks. */
 export const COMPONENT_ENTRY: Readonly<Record<Exclude<ComponentName, 'controller'>, string>> = {
@@ -68,11 +110,30 @@ export function devTreeDigest(root = projectRoot()): { digest: string; files: nu
   return { digest: createHash('sha384').update(canonicalJson({ kind: 'nitride-dev-tree-v1', files })).digest('hex'), files: files.length };
 }
 
+/** The entry point inside a verified bundle of a forked component. */
+export function bundleEntry(b: VerifiedBundle): string {
+  const name = b.manifest.name;
+  if (name === 'controller') return join(b.dir, 'dist', 'src', 'controller', 'main.js');
+  return join(b.dir, 'dist', 'src', COMPONENT_ENTRY[name]);
+}
+
+/** A non-controller bundle must hold its component's entry point (BundleEntryMissing otherwise). */
+function checkEntry(b: VerifiedBundle): void {
+  const name = b.manifest.name;
+  if (name === 'controller') return;
+  if (!b.manifest.files.some((f) => f.path === `dist/src/${COMPONENT_ENTRY[name]}`)) {
+    throw new ControllerError('BundleEntryMissing', 'invalid', `The ${name} bundle has no entry point dist/src/${COMPONENT_ENTRY[name]}.`, { bundle: b.dir, file: `dist/src/${COMPONENT_ENTRY[name]}` });
+  }
+}
+
 export class HostSecurityChip {
   readonly bank = new PcrBank();
   private readonly bundles = new Map<ComponentName, VerifiedBundle>();
   private readonly measuredImages = new Set<string>();
   private devFiles = 0;
+  private releasePubKeyPem: string | undefined;
+  private recordPath: string | undefined;
+  private record: ComponentRecord | undefined;
 
   private constructor(readonly mode: 'signed' | 'dev') {}
 
@@ -88,15 +149,22 @@ export class HostSecurityChip {
     const chip = new HostSecurityChip(o.bundlesDir !== undefined ? 'signed' : 'dev');
     const verified: VerifiedBundle[] = [];
     if (o.bundlesDir !== undefined && o.releasePubKeyPem !== undefined) {
+      chip.releasePubKeyPem = o.releasePubKeyPem;
+      const base = resolve(o.bundlesDir);
+      const prior = o.recordPath !== undefined ? readComponentRecord(o.recordPath) : undefined;
+      const same = prior !== undefined && prior.bundlesDir === base ? prior : undefined;
       for (const name of COMPONENT_NAMES) {
-        const b = await verifyBundle(join(o.bundlesDir, name), o.releasePubKeyPem, { expectName: name });
-        if (name !== 'controller') {
-          const entry = join(b.dir, 'dist', 'src', COMPONENT_ENTRY[name]);
-          if (!b.manifest.files.some((f) => f.path === `dist/src/${COMPONENT_ENTRY[name]}`)) {
-            throw new ControllerError('BundleEntryMissing', 'invalid', `The ${name} bundle has no entry point dist/src/${COMPONENT_ENTRY[name]}.`, { bundle: b.dir, file: entry });
-          }
-        }
+        const dir = same?.components[name]?.current.dir ?? join(base, name);
+        const b = await verifyBundle(dir, o.releasePubKeyPem, { expectName: name });
+        checkEntry(b);
         verified.push(b);
+      }
+      const components: Record<string, { current: BundleRef; history: readonly BundleRef[] }> = {};
+      for (const b of verified) components[b.manifest.name] = { current: refOf(b), history: same?.components[b.manifest.name]?.history ?? [] };
+      chip.record = { v: 1, bundlesDir: base, components };
+      if (o.recordPath !== undefined) {
+        chip.recordPath = o.recordPath;
+        writeComponentRecord(o.recordPath, chip.record);
       }
     }
     measureHostConfig(chip.bank, { ...o.hostConfig, mode: chip.mode });
@@ -113,6 +181,83 @@ export class HostSecurityChip {
     }
     if (o.qemuPath !== undefined && existsSync(o.qemuPath) && statSync(o.qemuPath).isFile()) await measureQemu(chip.bank, o.qemuPath);
     return chip;
+  }
+
+  /**
+   * Live update, step 1: verifies the bundle in `dir` with the host's release key as the
+   * `name` component (BundleWrongComponent for another one; BundleFileMismatch {file} for an
+   * edited file; BundleSignatureInvalid for another key). Nothing is measured or changed.
+   * Dev mode has no release key: UpdateNeedsSignedMode.
+   */
+  async verifyUpdate(name: ComponentName, dir: string): Promise<VerifiedBundle> {
+    if (this.mode !== 'signed' || this.releasePubKeyPem === undefined) {
+      throw new ControllerError(
+        'UpdateNeedsSignedMode',
+        'conflict',
+        'This controller runs in dev mode (no --bundles/--release-pubkey): no release key can verify a bundle, so components cannot be updated. Start the controller in signed mode.',
+        { mode: this.mode },
+      );
+    }
+    const b = await verifyBundle(dir, this.releasePubKeyPem, { expectName: name });
+    checkEntry(b);
+    return b;
+  }
+
+  /** The bundle a component runs now (signed mode). */
+  currentBundle(name: ComponentName): VerifiedBundle | undefined {
+    return this.bundles.get(name);
+  }
+
+  /** The bundle a component ran before its last update (what a rollback goes back to). */
+  previousBundle(name: ComponentName): BundleRef | undefined {
+    const h = this.record?.components[name]?.history ?? [];
+    return h[h.length - 1];
+  }
+
+  /**
+   * Live update, step 2 (before the new version starts): extends the component's register
+   * with the new bundle's measurement; the event names the version. Returns the event.
+   */
+  measureUpdate(b: VerifiedBundle, kind: 'update' | 'rollback'): { pcrIndex: number; digest: string; description: string } {
+    const description = `bundle ${b.manifest.name} ${b.manifest.version} (live ${kind})`;
+    this.bank.extend(COMPONENT_PCR[b.manifest.name], b.digest, description);
+    return { pcrIndex: COMPONENT_PCR[b.manifest.name], digest: b.digest, description };
+  }
+
+  /**
+   * A measured update whose start failed: the old version keeps running, so its measurement
+   * is extended again and the register's latest event names what runs.
+   */
+  measureStillRunning(name: ComponentName): void {
+    const cur = this.bundles.get(name);
+    if (cur) this.bank.extend(COMPONENT_PCR[name], cur.digest, `bundle ${name} ${cur.manifest.version} (update failed; still running)`);
+  }
+
+  /** Live update, step 3 (the new version runs): records it; an update pushes the old one on the history, a rollback pops it. */
+  commitUpdate(b: VerifiedBundle, kind: 'update' | 'rollback'): void {
+    const name = b.manifest.name;
+    const old = this.bundles.get(name);
+    this.bundles.set(name, b);
+    if (this.record === undefined) return;
+    const entry = this.record.components[name];
+    let history = [...(entry?.history ?? [])];
+    if (kind === 'rollback') history = history.slice(0, -1);
+    else if (old) history = [...history, entry?.current ?? refOf(old)].slice(-HISTORY_MAX);
+    this.record = { ...this.record, components: { ...this.record.components, [name]: { current: refOf(b), history } } };
+    if (this.recordPath !== undefined) writeComponentRecord(this.recordPath, this.record);
+  }
+
+  /** For host.status: per component, the bundle it runs and the one a rollback would return to. */
+  versions(): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const name of COMPONENT_NAMES) {
+      const b = this.bundles.get(name);
+      const prev = this.previousBundle(name);
+      out[name] = b
+        ? { version: b.manifest.version, digest: b.digest, dir: b.dir, since: this.record?.components[name]?.current.since ?? null, previous: prev ? { version: prev.version, digest: prev.digest, dir: prev.dir } : null }
+        : { version: 'dev', digest: null, dir: null, since: null, previous: null };
+    }
+    return out;
   }
 
   /** The entry point to fork for a component: inside its verified bundle (signed mode) or the working tree's dist. */

@@ -19,12 +19,14 @@ import { certMatches, createCsr, fingerprint, publicKeyOf } from '../lib/pki/pki
 import { Dispatcher, principalRecord, type Principal, type Source } from './dispatcher.js';
 import { ControllerError, httpStatusFor, toReplyError } from './errors.js';
 import { currentFingerprint, hostPaths, initHost, saveEnrolment, writeRuntime, type HostIdentity } from './host-state.js';
-import type { ControllerCommandBody } from './protocol/commands.js';
+import type { ControllerCommandBody, HostUpdateParams } from './protocol/commands.js';
 import { ComponentSupervisor } from './supervisor.js';
 import { VpcHost } from './vpc-host.js';
 import { isVpcCommandType, type VpcCommandBody } from './protocol/vpc-commands.js';
 import { attachInstanceStore, executeEbs, releaseInstanceStore, restartEbsCard, type EbsContext } from '../ebs/card/ebs-commands.js';
-import { HostSecurityChip } from './attest.js';
+import { bundleEntry, HostSecurityChip } from './attest.js';
+import type { ComponentName } from '../security-chip/pcr.js';
+import type { VerifiedBundle } from '../security-chip/bundle.js';
 import { qemuBinary } from '../hypervisor/qemu-process.js';
 
 export interface ControllerOptions {
@@ -49,6 +51,10 @@ export class Controller {
   private supervisor!: ComponentSupervisor;
   private ebs!: ComponentSupervisor;
   private chip!: HostSecurityChip;
+  /** The EBS card's entry point (a live update forks the next card from its bundle). */
+  private ebsEntry = '';
+  /** One host.update at a time. */
+  private updating: string | undefined;
   private listener: NetServer | undefined;
   private tlsServer: HttpsServer | undefined;
   private connections = new Set<Socket>(); // accepted sockets of the current TLS server
@@ -89,6 +95,7 @@ export class Controller {
         ...(qemuPath !== undefined ? { qemuPath } : {}),
         ...(this.o.bundlesDir !== undefined ? { bundlesDir: this.o.bundlesDir } : {}),
         ...(this.o.releasePubKeyPem !== undefined ? { releasePubKeyPem: this.o.releasePubKeyPem } : {}),
+        recordPath: join(paths.dir, 'components.json'),
       });
     } catch (e) {
       const err = toReplyError(e);
@@ -121,6 +128,7 @@ export class Controller {
     this.supervisor.start();
 
     // The EBS card: volumes as encrypted NBD exports (src/ebs/card/ebs-commands.ts drives it).
+    this.ebsEntry = this.chip.entryFor('ebs-card');
     this.ebs = this.makeEbsCard();
     this.ebs.start();
 
@@ -398,6 +406,8 @@ export class Controller {
         return this.hostStatus();
       case 'host.attest':
         return this.chip.attest(this.identity, c.params, await this.ebsCardPublicKey());
+      case 'host.update':
+        return this.updateComponent(c.params);
       case 'host.restart-component':
         if (c.params.component === 'vpc') return this.vpc.liveUpdate(); // hands the guests' sockets over
         return c.params.component === 'ebs' ? restartEbsCard(this.ebsContext()) : sup.restart();
@@ -439,11 +449,135 @@ export class Controller {
     }
   }
 
+  /**
+   * host.update (issue 6 item 6): a live update of one component to a signed bundle, or a
+   * rollback to the bundle it ran before. The dispatcher has already written command.accepted
+   * to the audit log. Order: verify the bundle with the host's release key (refused: the
+   * running version stays, nothing is measured) → extend the component's PCR with the new
+   * measurement → start the new version through the component's live hand-over path (EBS card:
+   * sealed keys and exports move to a new card; VPC card: every ENI's sockets move; hypervisor:
+   * the new process re-adopts the running guests) → retire the old one → record it.
+   */
+  private async updateComponent(p: HostUpdateParams): Promise<Record<string, unknown>> {
+    const name: Exclude<ComponentName, 'controller'> = p.component === 'ebs' ? 'ebs-card' : p.component === 'vpc' ? 'vpc-card' : 'hypervisor';
+    const kind: 'update' | 'rollback' = p.rollback === true ? 'rollback' : 'update';
+    if (this.updating !== undefined) {
+      throw new ControllerError('UpdateInProgress', 'conflict', `An update of the ${this.updating} component is running; try again when it has finished.`, { component: this.updating });
+    }
+    this.updating = p.component;
+    const t0 = performance.now();
+    try {
+      let dir = p.bundle;
+      if (kind === 'rollback') {
+        if (this.chip.mode !== 'signed') await this.chip.verifyUpdate(name, '/'); // refuses in dev mode with UpdateNeedsSignedMode
+        const prev = this.chip.previousBundle(name);
+        if (prev === undefined) throw new ControllerError('NoPreviousBundle', 'not-found', `The ${p.component} component has not been updated; there is no earlier bundle to roll back to.`, { component: p.component });
+        dir = prev.dir;
+      }
+      const old = this.chip.currentBundle(name);
+      let next: VerifiedBundle;
+      try {
+        next = await this.chip.verifyUpdate(name, dir as string);
+      } catch (e) {
+        const err = toReplyError(e);
+        this.audit.append({ type: 'component.update-refused', component: p.component, kind, bundle: dir ?? null, error: err.code, message: err.message, file: (e as { context?: { file?: unknown } }).context?.file ?? null, running: old?.manifest.version ?? null });
+        throw e;
+      }
+      const event = this.chip.measureUpdate(next, kind);
+      this.audit.append({ type: 'component.update-measured', component: p.component, kind, bundle: next.dir, version: next.manifest.version, digest: next.digest, pcr: event.pcrIndex, from: old ? { version: old.manifest.version, digest: old.digest } : null });
+      const entry = bundleEntry(next);
+      let detail: unknown;
+      try {
+        detail = await this.startVersion(p.component, entry);
+      } catch (e) {
+        this.chip.measureStillRunning(name);
+        const err = toReplyError(e);
+        this.audit.append({ type: 'component.update-failed', component: p.component, kind, version: next.manifest.version, error: err.code, message: err.message, running: old?.manifest.version ?? null });
+        throw e;
+      }
+      this.chip.commitUpdate(next, kind);
+      const ms = Math.round((performance.now() - t0) * 10) / 10;
+      this.audit.append({ type: 'component.updated', component: p.component, kind, version: next.manifest.version, digest: next.digest, from: old ? { version: old.manifest.version, digest: old.digest } : null, ms });
+      this.o.log.info('component updated', { component: p.component, kind, version: next.manifest.version, ms });
+      return {
+        component: p.component,
+        kind,
+        previous: old ? { version: old.manifest.version, digest: old.digest, dir: old.dir } : null,
+        current: { version: next.manifest.version, digest: next.digest, dir: next.dir },
+        measurement: event,
+        totalMs: ms,
+        handover: detail,
+      };
+    } finally {
+      this.updating = undefined;
+    }
+  }
+
+  /** Starts the component from `entry` through its live hand-over path; on failure the old process keeps running from the old entry. */
+  private async startVersion(component: 'hypervisor' | 'ebs' | 'vpc', entry: string): Promise<unknown> {
+    if (component === 'ebs') {
+      const before = this.ebsEntry;
+      this.ebsEntry = entry;
+      try {
+        return await restartEbsCard(this.ebsContext());
+      } catch (e) {
+        this.ebsEntry = before;
+        throw e;
+      }
+    }
+    if (component === 'vpc') {
+      const sup = this.vpc.supervisor;
+      const before = sup.entry;
+      sup.setEntry(entry);
+      try {
+        return await this.vpc.liveUpdate();
+      } catch (e) {
+        sup.setEntry(before);
+        throw e;
+      }
+    }
+    // The hypervisor: the old process exits leaving QEMU running; the new one re-adopts every
+    // guest from the instance directories. It must answer host.info and list the guests it had.
+    const sup = this.supervisor;
+    const before = sup.entry;
+    let had = -1;
+    try {
+      had = ((await sup.request('instance.list', {}, 10_000)) as unknown[]).length;
+    } catch {
+      had = -1;
+    }
+    const t0 = performance.now();
+    sup.setEntry(entry);
+    const ready = async (): Promise<number> => {
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        try {
+          await sup.request('host.info', {}, 5_000);
+          return ((await sup.request('instance.list', {}, 10_000)) as unknown[]).length;
+        } catch (e) {
+          if (Date.now() > deadline) throw e;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      }
+    };
+    try {
+      await sup.restart();
+      const now = await ready();
+      if (had >= 0 && now < had) throw new ControllerError('HypervisorReadoptionIncomplete', 'internal', `The new hypervisor re-adopted ${now} of ${had} guests.`, { had, now });
+      return { ...sup.status(), guests: now, readyMs: Math.round((performance.now() - t0) * 10) / 10 };
+    } catch (e) {
+      // Back to the version that ran: it re-adopts the guests again.
+      sup.setEntry(before);
+      await sup.restart().catch(() => undefined);
+      throw e;
+    }
+  }
+
   private makeEbsCard(): ComponentSupervisor {
     const dir = hostPaths(this.o.home).dir;
     return new ComponentSupervisor({
       name: 'ebs',
-      entry: this.chip.entryFor('ebs-card'),
+      entry: this.ebsEntry,
       args: ['--root', join(dir, 'ebs'), '--socket-dir', join(dir, 'ebs', 'sockets')],
       log: this.o.log.child('ebs'),
       onEvent: (e) => this.o.log.info('ebs card event', { ...e }),
@@ -512,8 +646,15 @@ export class Controller {
       memoryMiB: Math.floor(totalmem() / (1024 * 1024)),
       vcpus: cpus().length,
       controller: { pid: process.pid, rssBytes: process.memoryUsage().rss, port: this.port, address: this.address, auditRecords: this.audit.length },
-      components: [hv, this.ebs.status()],
+      // each with the version of the signed bundle it runs ('dev' when unsigned)
+      components: [
+        { ...hv, version: this.chip.currentBundle('hypervisor')?.manifest.version ?? 'dev' },
+        { ...this.ebs.status(), version: this.chip.currentBundle('ebs-card')?.manifest.version ?? 'dev' },
+        { ...this.vpc.supervisor.status(), version: this.chip.currentBundle('vpc-card')?.manifest.version ?? 'dev' },
+      ],
       securityChip: this.chip.status(),
+      // Which signed bundle each component runs, and what a rollback would return to (host.update).
+      componentVersions: this.chip.versions(),
       hypervisor: info,
       instances,
       ...(hypervisorError ? { hypervisorError } : {}),

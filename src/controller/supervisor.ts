@@ -76,8 +76,25 @@ export class ComponentSupervisor {
   private stopping = false;
   private backoffTimer: NodeJS.Timeout | undefined;
   private exitWaiters: (() => void)[] = [];
+  private entryPath: string;
 
-  constructor(private readonly o: SupervisorOptions) {}
+  constructor(private readonly o: SupervisorOptions) {
+    this.entryPath = o.entry;
+  }
+
+  /** The entry point the next spawn, restart or hand-over forks. */
+  get entry(): string {
+    return this.entryPath;
+  }
+
+  /**
+   * Changes the entry point for the next spawn, restart() or handover() (a live update to
+   * another signed bundle: src/controller/controller.ts host.update). The running process is
+   * not touched.
+   */
+  setEntry(entry: string): void {
+    this.entryPath = entry;
+  }
 
   start(): void {
     this.stopping = false;
@@ -98,14 +115,14 @@ export class ComponentSupervisor {
   private spawn(): void {
     this.backoffTimer = undefined;
     if (this.stopping) return;
-    if (!existsSync(this.o.entry)) {
+    if (!existsSync(this.entryPath)) {
       this.state = 'missing';
-      this.o.log.error(`the ${this.o.name} entry point is missing; build the project`, { entry: this.o.entry });
+      this.o.log.error(`the ${this.o.name} entry point is missing; build the project`, { entry: this.entryPath });
       this.scheduleRestart(null, null);
       return;
     }
     this.state = 'starting';
-    const child = fork(this.o.entry, [...this.o.args], {
+    const child = fork(this.entryPath, [...this.o.args], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       detached: true,
       serialization: 'json',
@@ -225,7 +242,7 @@ export class ComponentSupervisor {
     const old = this.child;
     const T = title(this.o.name);
     if (!old || !old.connected) throw new ControllerError(`${T}Unavailable`, 'unavailable', `The ${this.o.name} component is not running; nothing to hand over.`, { state: this.state });
-    const next = fork(this.o.entry, [...this.o.args], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], detached: true, serialization: 'json' });
+    const next = fork(this.entryPath, [...this.o.args], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], detached: true, serialization: 'json' });
     next.on('message', (m: unknown, handle: unknown) => this.onMessage(m, handle));
     next.on('error', (e) => this.o.log.error(`${this.o.name} process error`, { error: e.message }));
     next.on('exit', (code, signal) => this.onExit(next, code, signal));

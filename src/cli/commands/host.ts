@@ -10,7 +10,7 @@ import { hostPaths, initHost, readRuntime } from '../../controller/host-state.js
 import { describeError } from '../../lib/errors.js';
 import { nitrideHome } from '../../lib/paths.js';
 import { fingerprint } from '../../lib/pki/pki.js';
-import { restartComponentCli } from './host-component.js';
+import { restartComponentCli, updateComponentCli } from './host-component.js';
 
 export const summary = 'host status and enrolment (init, enroll-token, status)';
 
@@ -18,6 +18,7 @@ export const SUBCOMMANDS: Readonly<Record<string, string>> = {
   status: 'show the host id, enrolment, controller process and (with an operator credential) live status',
   init: 'create the host key, host id and enrolment token (idempotent)',
   'restart-component': 'replace the hypervisor or the EBS card (live update) through the region → controller path: restart-component <hypervisor|ebs>',
+  update: 'live update of a component to a signed bundle, or back: update --component <hypervisor|ebs|vpc> (--bundle DIR | --rollback)',
   'enroll-token': "print the enrolment token for the region operator (--json adds the host id and bootstrap fingerprint)",
   help: 'show this list',
 };
@@ -132,6 +133,7 @@ export async function run(argv: string[]): Promise<number> {
     return 2;
   }
   if (sub === 'restart-component') return restartComponentCli(rest);
+  if (sub === 'update') return updateComponentCli(rest);
   let o: { home: string; json: boolean };
   try {
     o = options(rest);

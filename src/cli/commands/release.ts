@@ -11,13 +11,16 @@
 //       exit 0 when the signature and every file verify; exit 1 naming the file that failed
 //   nitride release policy --pubkey PUB --release NAME --bundle DIR [--bundle DIR …] [--out FILE]
 //       verifies the bundles and prints the PCR policy they imply (JSON)
+//   nitride release policy --measurements --pubkey PUB --release NAME --bundle DIR …
+//       prints the release's ReleaseMeasurements instead (the latest measurement each of PCR
+//       1–4 and 7 must carry; it survives live updates — what the region's release policy holds)
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { MANIFEST_FILE, buildBundle, parseManifest, signBundle, verifyBundle, writeReleaseKey, type VerifiedBundle } from '../../security-chip/bundle.js';
 import { defaultBundleSources, isTestFile } from '../../security-chip/bundle-sources.js';
 import { SecurityChipError } from '../../security-chip/errors.js';
 import { COMPONENT_NAMES, COMPONENT_PCR, type ComponentName } from '../../security-chip/pcr.js';
-import { policyFromBundles } from '../../security-chip/policy.js';
+import { policyFromBundles, releaseMeasurements } from '../../security-chip/policy.js';
 import { projectRoot } from '../../lib/paths.js';
 
 export const summary = 'release keys and signed component bundles (keygen, build, sign, verify, policy)';
@@ -26,7 +29,7 @@ const USAGE = `usage: nitride release keygen --out DIR
        nitride release build --component NAME --key KEY --out DIR [--version V] [--root DIR] [--from PATH …]
        nitride release sign --key KEY --bundle DIR [--component NAME --version V]
        nitride release verify --pubkey PUB --bundle DIR [--component NAME] [--json]
-       nitride release policy --pubkey PUB --release NAME --bundle DIR [--bundle DIR …] [--out FILE]
+       nitride release policy [--measurements] --pubkey PUB --release NAME --bundle DIR [--bundle DIR …] [--out FILE]
 components: ${COMPONENT_NAMES.join(', ')}`;
 
 const VALUE_FLAGS = ['--out', '--key', '--pubkey', '--bundle', '--component', '--version', '--root', '--from', '--release'] as const;
@@ -35,17 +38,23 @@ const REPEATED = new Set(['--from', '--bundle']);
 interface Parsed {
   readonly values: Map<string, string[]>;
   readonly json: boolean;
+  readonly measurements: boolean;
 }
 
 function parse(argv: string[]): Parsed | string {
   const values = new Map<string, string[]>();
   let json = false;
+  let measurements = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? '';
     const eq = arg.indexOf('=');
     const name = eq >= 0 ? arg.slice(0, eq) : arg;
     if (name === '--json') {
       json = true;
+      continue;
+    }
+    if (name === '--measurements') {
+      measurements = true;
       continue;
     }
     if (!(VALUE_FLAGS as readonly string[]).includes(name)) return `unknown argument '${arg}'`;
@@ -56,7 +65,7 @@ function parse(argv: string[]): Parsed | string {
     list.push(v);
     values.set(name, list);
   }
-  return { values, json };
+  return { values, json, measurements };
 }
 
 function one(p: Parsed, flag: string): string | undefined {
@@ -155,7 +164,7 @@ export async function run(argv: string[]): Promise<number> {
         const pub = readKey('--pubkey');
         const bundles: VerifiedBundle[] = [];
         for (const d of dirs) bundles.push(await verifyBundle(d, pub));
-        const policy = policyFromBundles(release, bundles, bundles.map((b) => `${b.manifest.name} ${b.manifest.version}`).join(', '));
+        const policy = p.measurements ? releaseMeasurements(release, bundles) : policyFromBundles(release, bundles, bundles.map((b) => `${b.manifest.name} ${b.manifest.version}`).join(', '));
         const text = `${JSON.stringify(policy, null, 2)}\n`;
         const out = one(p, '--out');
         if (out !== undefined) writeFileSync(resolve(out), text);

@@ -22,6 +22,7 @@ export type ControllerCommandBody =
   | { readonly type: 'host.status'; readonly params: Record<string, never> }
   | { readonly type: 'host.attest'; readonly params: AttestParams }
   | { readonly type: 'host.restart-component'; readonly params: { readonly component: 'hypervisor' | 'ebs' | 'vpc' } }
+  | { readonly type: 'host.update'; readonly params: HostUpdateParams }
   | { readonly type: 'instance.start'; readonly params: { readonly spec: InstanceSpec } }
   | { readonly type: 'instance.stop'; readonly params: { readonly instanceId: string; readonly force?: boolean; readonly deadlineMs?: number } }
   | { readonly type: 'instance.reboot'; readonly params: { readonly instanceId: string } }
@@ -39,6 +40,16 @@ export type ControllerCommandBody =
   | { readonly type: 'snapshot.delete'; readonly params: { readonly snapshotId: string } }
   | { readonly type: 'volume.from-snapshot'; readonly params: { readonly volumeId: string; readonly snapshotId: string; readonly sizeBytes: number } }
   | { readonly type: 'snapshot.copy'; readonly params: { readonly sourceSnapshotId: string; readonly snapshotId: string; readonly sourceKey: string | null; readonly key: string | null } };
+
+/**
+ * host.update: replace a component by the signed bundle in `bundle` (an absolute directory on
+ * the host), or with `rollback: true` by the bundle it ran before its last update.
+ */
+export interface HostUpdateParams {
+  readonly component: 'hypervisor' | 'ebs' | 'vpc';
+  readonly bundle?: string;
+  readonly rollback?: true;
+}
 
 /** volume.attach: the card opens the export, the hypervisor hot-plugs it. */
 export interface VolumeAttachParams {
@@ -70,6 +81,7 @@ export const COMMAND_TYPES: readonly CommandType[] = [
   'host.status',
   'host.attest',
   'host.restart-component',
+  'host.update',
   'instance.start',
   'instance.stop',
   'instance.reboot',
@@ -155,7 +167,7 @@ function empty(p: Record<string, unknown>, where: string): Record<string, never>
 function parseSpec(v: unknown): InstanceSpec {
   const w = 'params.spec';
   if (!isObject(v)) throw bad('InvalidParameter', `${w} must be an object.`);
-  onlyKeys(v, ['instanceId', 'instanceType', 'image', 'hotplugSlots', 'nics'], w);
+  onlyKeys(v, ['instanceId', 'instanceType', 'image', 'hotplugSlots', 'nics', 'tpm'], w);
   const image = v['image'];
   if (!isObject(image)) throw bad('InvalidParameter', `${w}.image must be an object.`);
   const iw = `${w}.image`;
@@ -175,6 +187,16 @@ function parseSpec(v: unknown): InstanceSpec {
       return { mac: str(x, 'mac', nw, MAC), socketPath: str(x, 'socketPath', nw, abs) };
     });
   }
+  // NitroTPM: the region's per-instance vTPM key, base64 of exactly 32 bytes (never stored by the host).
+  let tpm: { key: string } | undefined;
+  if (v['tpm'] !== undefined) {
+    const t = v['tpm'];
+    if (!isObject(t)) throw bad('InvalidParameter', `${w}.tpm must be an object.`);
+    onlyKeys(t, ['key'], `${w}.tpm`);
+    const key = str(t, 'key', `${w}.tpm`, /^[A-Za-z0-9+/]{43}=$/);
+    if (Buffer.from(key, 'base64').length !== 32) throw bad('InvalidParameter', `${w}.tpm.key must be base64 of 32 bytes.`, { field: 'key' });
+    tpm = { key };
+  }
   return {
     instanceId: str(v, 'instanceId', w, INSTANCE_ID),
     instanceType: str(v, 'instanceType', w, /^[a-z0-9]+\.[a-z0-9]+$/),
@@ -187,6 +209,7 @@ function parseSpec(v: unknown): InstanceSpec {
     },
     ...(hotplugSlots !== undefined ? { hotplugSlots } : {}),
     ...(nics !== undefined ? { nics } : {}),
+    ...(tpm !== undefined ? { tpm } : {}),
   };
 }
 
@@ -266,6 +289,19 @@ export function parseCommandBody(type: unknown, params: unknown): ControllerComm
       const c = params['component'];
       if (c !== 'hypervisor' && c !== 'ebs' && c !== 'vpc') throw bad('InvalidParameter', "params.component must be 'hypervisor', 'ebs' or 'vpc'.", { field: 'component', allowed: ['hypervisor', 'ebs', 'vpc'] });
       return { type: t, params: { component: c } };
+    }
+    case 'host.update': {
+      onlyKeys(params, ['component', 'bundle', 'rollback'], w);
+      const c = params['component'];
+      if (c !== 'hypervisor' && c !== 'ebs' && c !== 'vpc') throw bad('InvalidParameter', "params.component must be 'hypervisor', 'ebs' or 'vpc'.", { field: 'component', allowed: ['hypervisor', 'ebs', 'vpc'] });
+      const b = params['bundle'];
+      const rb = params['rollback'];
+      if (rb !== undefined && rb !== true) throw bad('InvalidParameter', 'params.rollback must be true when given.', { field: 'rollback' });
+      if ((b === undefined) === (rb === undefined)) throw bad('InvalidParameter', 'host.update needs exactly one of params.bundle and params.rollback.', { field: 'bundle' });
+      if (b !== undefined && (typeof b !== 'string' || !b.startsWith('/') || b.length > 4096 || b.includes('\0') || b.split('/').includes('..'))) {
+        throw bad('InvalidParameter', 'params.bundle must be an absolute directory path on the host (no ..).', { field: 'bundle' });
+      }
+      return { type: t, params: { component: c, ...(typeof b === 'string' ? { bundle: b } : {}), ...(rb === true ? { rollback: true as const } : {}) } };
     }
     case 'instance.start':
       onlyKeys(params, ['spec'], w);
