@@ -6,7 +6,7 @@
 // is sent when it completes, in any order. Replies written in one tick go out in one
 // writev (cork/uncork). The socket is paused while too many requests or bytes are in flight.
 import { chmodSync, rmSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, Socket, type Server } from 'node:net';
 import { describeError } from '../lib/errors.js';
 import type { BlockDevice } from './block-device.js';
 import { EbsError, nbdErrnoOf } from './errors.js';
@@ -80,6 +80,58 @@ export function transmissionFlags(device: BlockDevice): number {
 }
 
 type Phase = 'flags' | 'option-header' | 'option-data' | 'request' | 'payload' | 'discard' | 'closed';
+type LivePhase = Exclude<Phase, 'closed'>;
+const LIVE_PHASES: readonly LivePhase[] = ['flags', 'option-header', 'option-data', 'request', 'payload', 'discard'];
+
+/**
+ * Everything a connection has negotiated and read but not yet acted on, at a request boundary
+ * (nothing in flight, every reply written): what a successor process needs to go on serving
+ * the same socket without a new handshake (live update of the card). Plain JSON; no key.
+ */
+export interface NbdConnectionState {
+  readonly v: 1;
+  readonly phase: LivePhase;
+  /** The export chosen by GO / EXPORT_NAME (transmission phase), else null. */
+  readonly exportName: string | null;
+  readonly noZeroes: boolean;
+  readonly structured: boolean;
+  /** The export base:allocation was selected for, or null. */
+  readonly metaExport: string | null;
+  readonly optHeader: { readonly option: number; readonly length: number };
+  /** A write whose header was read and whose payload is being read ('payload'), or one being discarded. */
+  readonly pending: RequestHeader | null;
+  /** The part of that write's payload already read (base64). */
+  readonly payloadBase64: string;
+  readonly discardLeft: number;
+  /** Bytes read from the socket and not parsed yet (base64); the successor parses them first. */
+  readonly unreadBase64: string;
+}
+
+/** The libuv handle under a net.Socket (what Node's IPC sends as 'net.Native'). */
+interface RawHandle {
+  readStop?(): number;
+  reading?: boolean;
+}
+const rawOf = (s: Socket): RawHandle | undefined => (s as unknown as { _handle?: RawHandle | null })._handle ?? undefined;
+
+export function isNbdConnectionState(v: unknown): v is NbdConnectionState {
+  if (typeof v !== 'object' || v === null) return false;
+  const s = v as Record<string, unknown>;
+  return (
+    s['v'] === 1 &&
+    LIVE_PHASES.includes(s['phase'] as LivePhase) &&
+    (s['exportName'] === null || typeof s['exportName'] === 'string') &&
+    typeof s['noZeroes'] === 'boolean' &&
+    typeof s['structured'] === 'boolean' &&
+    (s['metaExport'] === null || typeof s['metaExport'] === 'string') &&
+    typeof s['optHeader'] === 'object' &&
+    s['optHeader'] !== null &&
+    (s['pending'] === null || typeof s['pending'] === 'object') &&
+    typeof s['payloadBase64'] === 'string' &&
+    typeof s['discardLeft'] === 'number' &&
+    typeof s['unreadBase64'] === 'string'
+  );
+}
 
 class NbdConnection {
   private readonly q = new ByteQueue();
@@ -98,21 +150,155 @@ class NbdConnection {
   private paused = false;
   private corked = false;
   private disconnecting = false;
+  /** Live update: reading stopped; what was read but not parsed waits in `unread`. */
+  private frozen = false;
+  private held: Buffer[] = [];
+  private late = false;
+  /** Live update: the socket went to another process; nothing here may touch it again. */
+  private handedOver = false;
   private readonly idle: Array<() => void> = [];
-  private readonly handshakeTimer: NodeJS.Timeout;
+  private handshakeTimer: NodeJS.Timeout | undefined;
+  private readonly onDataFn = (chunk: Buffer): void => this.onData(chunk);
+  private readonly onErrorFn = (): void => this.close('socket error');
+  private readonly onCloseFn = (): void => this.close('peer closed');
 
+  /** With `adopted`, the socket comes from a predecessor process in that state: no greeting, no new handshake. */
   constructor(
     private readonly server: NbdServer,
     readonly socket: Socket,
-    handshakeTimeoutMs: number,
+    private readonly handshakeTimeoutMs: number,
+    adopted?: NbdConnectionState,
   ) {
     socket.setNoDelay?.(true);
-    this.handshakeTimer = setTimeout(() => this.close('handshake timeout'), handshakeTimeoutMs);
-    this.handshakeTimer.unref();
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('error', () => this.close('socket error'));
-    socket.on('close', () => this.close('peer closed'));
-    this.send(encodeServerGreeting(C.NBD_FLAG_FIXED_NEWSTYLE | C.NBD_FLAG_NO_ZEROES));
+    if (adopted) this.restore(adopted);
+    if (this.phase !== 'request' && this.phase !== 'payload' && this.phase !== 'discard') {
+      this.handshakeTimer = setTimeout(() => this.close('handshake timeout'), handshakeTimeoutMs);
+      this.handshakeTimer.unref();
+    }
+    socket.on('data', this.onDataFn);
+    socket.on('error', this.onErrorFn);
+    socket.on('close', this.onCloseFn);
+    if (!adopted) this.send(encodeServerGreeting(C.NBD_FLAG_FIXED_NEWSTYLE | C.NBD_FLAG_NO_ZEROES));
+  }
+
+  private restore(st: NbdConnectionState): void {
+    this.phase = st.phase;
+    this.noZeroes = st.noZeroes;
+    this.structured = st.structured;
+    this.metaExport = st.metaExport;
+    this.optHeader = { option: st.optHeader.option, length: st.optHeader.length };
+    if (st.exportName !== null) {
+      const exp = this.server.find(st.exportName);
+      if (!exp) throw new EbsError('EBS_BAD_REQUEST', 'invalid', 'A handed-over connection names an export this server does not have.', { export: st.exportName });
+      this.exp = exp;
+    } else if (st.phase === 'request' || st.phase === 'payload' || st.phase === 'discard') {
+      throw new EbsError('EBS_BAD_REQUEST', 'invalid', 'A handed-over connection in transmission has no export.');
+    }
+    this.pending = st.pending ? { ...st.pending } : null;
+    if (st.phase === 'payload') {
+      const h = this.pending;
+      const have = Buffer.from(st.payloadBase64, 'base64');
+      if (!h || h.length > C.MAX_PAYLOAD || have.length > h.length) throw new EbsError('EBS_BAD_REQUEST', 'invalid', 'A handed-over connection has an inconsistent write payload.');
+      this.payload = Buffer.allocUnsafe(h.length);
+      have.copy(this.payload, 0);
+      this.payloadFilled = have.length;
+    }
+    this.discardLeft = st.discardLeft;
+    const unread = Buffer.from(st.unreadBase64, 'base64');
+    if (unread.length > 0) this.q.push(unread);
+  }
+
+  /** Adopted connection: parse what the predecessor had read, then read on. */
+  resumeAdopted(): void {
+    if (this.phase === 'closed') return;
+    try {
+      this.pump();
+    } catch (e) {
+      this.server.log('nbd.connection.error', { error: describeError(e) });
+      this.close('internal error');
+      return;
+    }
+    if (!this.paused) this.socket.resume();
+  }
+
+  /** (A method, so that TypeScript does not narrow the phase across the awaits above its callers.) */
+  private isClosed(): boolean {
+    return this.phase === 'closed';
+  }
+
+  /**
+   * Live update, step 1: stop reading (what the kernel holds stays there for the successor;
+   * what Node already read is kept), let every in-flight request finish and its reply leave
+   * the process. Resolves true at a request boundary with nothing owed to the client; false if
+   * the replies could not be written in time (the connection is then not handed over).
+   */
+  async freeze(deadlineMs: number): Promise<boolean> {
+    if (this.phase === 'closed') return false;
+    this.frozen = true;
+    const s = this.socket;
+    s.pause();
+    const h = rawOf(s);
+    if (h?.readStop) {
+      h.readStop();
+      h.reading = false;
+    }
+    // what Node read but has not emitted yet: exported as unread bytes, or emitted by thaw()'s resume()
+    this.held = [...(s as unknown as { readableBuffer: Iterable<Buffer> }).readableBuffer];
+    await this.drained();
+    const until = Date.now() + deadlineMs;
+    while ((this.corked || s.writableLength > 0) && Date.now() < until && !s.destroyed) await new Promise((r) => setImmediate(r));
+    return !this.isClosed() && !s.destroyed && !this.corked && s.writableLength === 0 && !this.disconnecting && !this.late;
+  }
+
+  /** Undoes freeze() (the hand-over failed before the socket left): read on here. */
+  thaw(): void {
+    if (!this.frozen || this.handedOver || this.phase === 'closed') return;
+    this.frozen = false;
+    this.held = [];
+    if (this.late) return this.close('data arrived while frozen');
+    this.resumeAdopted(); // parses what is queued; resume() emits what the stream still holds
+  }
+
+  /** The negotiated state and the unparsed bytes, for a successor (after freeze()). */
+  exportState(): NbdConnectionState {
+    const unread = Buffer.concat([this.q.peek(this.q.length), ...this.held]);
+    return {
+      v: 1,
+      phase: this.phase as LivePhase,
+      exportName: this.exp ? this.exp.name : null,
+      noZeroes: this.noZeroes,
+      structured: this.structured,
+      metaExport: this.metaExport,
+      optHeader: { ...this.optHeader },
+      pending: this.pending ? { ...this.pending } : null,
+      payloadBase64: this.phase === 'payload' && this.payload ? this.payload.subarray(0, this.payloadFilled).toString('base64') : '',
+      discardLeft: this.discardLeft,
+      unreadBase64: unread.toString('base64'),
+    };
+  }
+
+  /**
+   * Live update, step 2: the raw socket handle to send to the successor. From now on this
+   * process never reads, writes or shuts the socket down; it only closes its own descriptor
+   * (releaseHandedOver()).
+   */
+  handOver(): unknown {
+    const h = rawOf(this.socket);
+    if (!h) throw new EbsError('EBS_BAD_REQUEST', 'invalid', 'The connection has no socket handle to hand over.');
+    this.handedOver = true;
+    this.phase = 'closed';
+    if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
+    this.socket.off('data', this.onDataFn);
+    this.socket.off('close', this.onCloseFn);
+    this.socket.off('error', this.onErrorFn);
+    this.socket.on('error', () => undefined);
+    this.server.forget(this);
+    return h;
+  }
+
+  /** Closes this process's descriptor of a handed-over socket: no FIN, the successor owns the connection. */
+  releaseHandedOver(): void {
+    if (this.handedOver && !this.socket.destroyed) this.socket.destroy();
   }
 
   private send(b: Buffer): void {
@@ -130,9 +316,9 @@ class NbdConnection {
   }
 
   close(why: string): void {
-    if (this.phase === 'closed') return;
+    if (this.phase === 'closed' || this.handedOver) return;
     this.phase = 'closed';
-    clearTimeout(this.handshakeTimer);
+    if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
     this.server.log('nbd.connection.closed', { why });
     if (!this.socket.destroyed) this.socket.end(() => this.socket.destroy());
     setTimeout(() => this.socket.destroy(), 1000).unref();
@@ -147,6 +333,10 @@ class NbdConnection {
 
   private onData(chunk: Buffer): void {
     if (this.phase === 'closed') return;
+    if (this.frozen) {
+      this.late = true; // a paused stream emits nothing; should it, the connection cannot be handed over
+      return;
+    }
     this.q.push(chunk);
     try {
       this.pump();
@@ -158,6 +348,7 @@ class NbdConnection {
 
   private pump(): void {
     for (;;) {
+      if (this.frozen) return;
       switch (this.phase) {
         case 'closed':
           return;
@@ -301,7 +492,7 @@ class NbdConnection {
   }
 
   private enterTransmission(exp: NbdExport): void {
-    clearTimeout(this.handshakeTimer);
+    if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
     this.exp = exp;
     if (this.metaExport !== null && this.server.find(this.metaExport) !== exp) this.metaExport = null;
     this.phase = 'request';
@@ -345,7 +536,7 @@ class NbdConnection {
     this.inflightBytes -= bytes;
     if (this.paused && this.inflight < MAX_INFLIGHT / 2 && this.inflightBytes < MAX_INFLIGHT_BYTES / 2) {
       this.paused = false;
-      if (this.phase !== 'closed') this.socket.resume();
+      if (this.phase !== 'closed' && !this.frozen) this.socket.resume();
     }
     if (this.inflight === 0) for (const r of this.idle.splice(0)) r();
   }
@@ -412,9 +603,20 @@ class NbdConnection {
   }
 }
 
+/** A frozen connection of this server, ready to be handed to a successor process. */
+export interface FrozenNbdConnection {
+  /** This server's id for the connection (for handOver()). */
+  readonly cid: number;
+  readonly state: NbdConnectionState;
+}
+
 export class NbdServer {
   readonly exports: readonly NbdExport[];
   private readonly connections = new Set<NbdConnection>();
+  private readonly frozen = new Map<number, NbdConnection>();
+  private readonly handed: NbdConnection[] = [];
+  private adopted: NbdConnection[] = [];
+  private nextCid = 1;
   private readonly listeners: Server[] = [];
   private readonly unixPaths: string[] = [];
   private readonly opts: NbdServerOptions;
@@ -437,6 +639,79 @@ export class NbdServer {
 
   forget(c: NbdConnection): void {
     this.connections.delete(c);
+  }
+
+  // ---- live update (the card hands its live connections to a successor process) ----
+
+  /**
+   * Freezes every connection at a request boundary: reading stops, in-flight requests finish
+   * and their replies leave this process. Returns each frozen connection's state. A connection
+   * that is disconnecting or cannot write its replies in time is left out (a later close()
+   * ends it and the client reconnects).
+   */
+  async freezeConnections(deadlineMs = 2_000): Promise<FrozenNbdConnection[]> {
+    const all = [...this.connections];
+    const ok = await Promise.all(all.map((c) => c.freeze(deadlineMs)));
+    const out: FrozenNbdConnection[] = [];
+    all.forEach((c, i) => {
+      if (!ok[i]) return;
+      const cid = this.nextCid++;
+      this.frozen.set(cid, c);
+      out.push({ cid, state: c.exportState() });
+    });
+    return out;
+  }
+
+  /** The raw handle of a frozen connection, to send over IPC; the connection is no longer this server's. */
+  handOver(cid: number): unknown {
+    const c = this.frozen.get(cid);
+    if (!c) throw new EbsError('EBS_BAD_REQUEST', 'invalid', 'No frozen connection with this id.', { cid });
+    this.frozen.delete(cid);
+    const h = c.handOver();
+    this.handed.push(c);
+    return h;
+  }
+
+  /** Undoes freezeConnections() for every connection not handed over: they read on here. */
+  thawConnections(): number {
+    const all = [...this.frozen.values()];
+    this.frozen.clear();
+    for (const c of all) c.thaw();
+    return all.length;
+  }
+
+  /** Closes this process's descriptors of handed-over sockets (no FIN: the successor serves them). */
+  releaseHandedOver(): number {
+    const all = this.handed.splice(0);
+    for (const c of all) c.releaseHandedOver();
+    return all.length;
+  }
+
+  /**
+   * Takes over a connection a predecessor process froze: the raw socket handle and its state.
+   * Nothing is read until resumeAdopted(), so no request runs here while the predecessor might
+   * still be finishing one.
+   */
+  adoptConnection(handle: unknown, state: NbdConnectionState): void {
+    if (this.closing) throw new EbsError('EBS_BAD_REQUEST', 'invalid', 'The server is closing.');
+    const sock = new Socket({ handle, readable: true, writable: true, pauseOnCreate: true } as unknown as ConstructorParameters<typeof Socket>[0]);
+    let c: NbdConnection;
+    try {
+      c = new NbdConnection(this, sock, this.opts.handshakeTimeoutMs ?? 30_000, state);
+    } catch (e) {
+      sock.destroy();
+      throw e;
+    }
+    this.connections.add(c);
+    this.adopted.push(c);
+  }
+
+  /** Starts serving every adopted connection (bytes the predecessor had read are parsed first). */
+  resumeAdopted(): number {
+    const all = this.adopted;
+    this.adopted = [];
+    for (const c of all) c.resumeAdopted();
+    return all.length;
   }
 
   get connectionCount(): number {

@@ -12,6 +12,7 @@ import type { Logger } from '../../lib/log.js';
 import { generateSealKeyPair, openSealed, sealTo, type SealKeyPair } from '../../lib/seal.js';
 import { EbsError } from '../errors.js';
 import { openVolumeExport, type NbdExportHandle } from '../export.js';
+import type { FrozenNbdConnection, NbdConnectionState } from '../nbd-server.js';
 import { createXtsCipher, type XtsCipher } from '../xts/xts.js';
 import type { VolumeStore } from '../volume-store/types.js';
 
@@ -39,7 +40,7 @@ export interface AttachParams {
    * in the instance's directory, QEMU's working directory). Default: the card's socket dir.
    */
   readonly socketPath?: string;
-  /** Live update: listen on socketPath + '.next' until volume.promote. */
+  /** Live update: listen on stagedPathOf(socketPath) until volume.promote. */
   readonly stage?: boolean;
 }
 
@@ -65,6 +66,14 @@ export interface HandedVolume {
   /** base64, sealed to the successor's public key with the volume id as aad; null: unencrypted. */
   readonly sealedKey: string | null;
 }
+
+/**
+ * Where a successor card listens before volume.promote renames the socket onto the live path.
+ * Named per process: libuv unlinks a unix listener's bound name when it closes, so when this
+ * card is itself replaced later its listener's close removes this name — which must not be the
+ * name its own successor is staged under.
+ */
+export const stagedPathOf = (socketPath: string): string => `${socketPath}.next-${process.pid}`;
 
 export class EbsCard {
   private readonly pair: SealKeyPair = generateSealKeyPair();
@@ -139,7 +148,7 @@ export class EbsCard {
           throw new EbsError('EBS_BAD_REQUEST', 'invalid', 'socketPath must be an absolute path ending in ebs-<volume id>.sock.', { volumeId: p.volumeId });
         }
         // staged (live update): listen next to the path; volume.promote renames it into place
-        const listenPath = p.stage ? `${socketPath}.next` : socketPath;
+        const listenPath = p.stage ? stagedPathOf(socketPath) : socketPath;
         const handle = await openVolumeExport(this.o.store, p.volumeId, { socketPath: listenPath, key, exportName: p.volumeId });
         if (this.o.owner) await chown(listenPath, this.o.owner.uid, this.o.owner.gid);
         await chmod(listenPath, 0o600);
@@ -192,19 +201,63 @@ export class EbsCard {
   async promote(volumeId: string): Promise<{ volumeId: string }> {
     const e = this.exports.get(volumeId);
     if (!e) throw new EbsError('EBS_VOLUME_NOT_FOUND', 'not-found', 'The volume is not attached to this card.', { volumeId });
-    await rename(`${e.socketPath}.next`, e.socketPath);
+    await rename(stagedPathOf(e.socketPath), e.socketPath);
     return { volumeId };
   }
 
   /**
-   * Live update, step 4 (old card): stop listening without removing the (now successor's)
-   * socket files, answer what is in flight, flush, drop the connections (QEMU reconnects at
-   * once, to the successor), close the files and wipe the keys.
+   * Live update, step 2 (old card), with the live connections handed over: stop accepting
+   * (as unlisten()) and freeze every connection at a request boundary — reading stops, every
+   * request in flight finishes and its reply leaves this process. Returns each frozen
+   * connection's negotiated state and unread bytes (no key) for the successor.
+   */
+  async freezeConnections(): Promise<{ volumes: { volumeId: string; connections: FrozenNbdConnection[] }[] }> {
+    const all = [...this.exports.values()];
+    for (const e of all) e.handle.server.stopListening({ keepSocketFiles: true });
+    const volumes = await Promise.all(all.map(async (e) => ({ volumeId: e.volumeId, connections: await e.handle.server.freezeConnections() })));
+    return { volumes };
+  }
+
+  /** Live update (old card): a frozen connection's raw socket handle, to send beside the reply. */
+  connectionHandle(volumeId: string, cid: number): unknown {
+    const e = this.exports.get(volumeId);
+    if (!e) throw new EbsError('EBS_VOLUME_NOT_FOUND', 'not-found', 'The volume is not attached to this card.', { volumeId });
+    return e.handle.server.handOver(cid);
+  }
+
+  /** Live update undone (old card): the frozen connections not handed over read on here. */
+  thawConnections(): { connections: number } {
+    let n = 0;
+    for (const e of this.exports.values()) n += e.handle.server.thawConnections();
+    return { connections: n };
+  }
+
+  /** Live update (new card): takes over a connection the old card froze; served after resumeConnections(). */
+  adoptConnection(volumeId: string, handle: unknown, state: NbdConnectionState): { volumeId: string } {
+    const e = this.exports.get(volumeId);
+    if (!e) throw new EbsError('EBS_VOLUME_NOT_FOUND', 'not-found', 'The volume is not attached to this card.', { volumeId });
+    e.handle.server.adoptConnection(handle, state);
+    return { volumeId };
+  }
+
+  /** Live update (new card): serve every adopted connection. */
+  resumeConnections(): { connections: number } {
+    let n = 0;
+    for (const e of this.exports.values()) n += e.handle.server.resumeAdopted();
+    return { connections: n };
+  }
+
+  /**
+   * Live update, last step (old card): stop listening without removing the (now successor's)
+   * socket files; close this process's copies of the handed-over sockets (no FIN: the
+   * successor serves them); answer what is in flight on any other connection, flush, drop
+   * those (QEMU reconnects at once, to the successor), close the files and wipe the keys.
    */
   async release(): Promise<{ volumes: number }> {
     const all = [...this.exports.values()];
     this.exports.clear();
     for (const e of all) e.handle.server.stopListening({ keepSocketFiles: true });
+    for (const e of all) e.handle.server.releaseHandedOver();
     await Promise.all(all.map((e) => this.one(e.volumeId, () => e.handle.close())));
     for (const e of all) e.key?.fill(0);
     this.o.log.info('released every export to the successor card', { volumes: all.length });

@@ -17,9 +17,13 @@ export interface EbsContext {
   /** <host>/hypervisor/instances: each instance's directory is QEMU's working directory. */
   readonly instancesDir: string;
   readonly log: Logger;
-  /** A new, not yet started, supervisor for a second card process (live update). */
+  /**
+   * A new, not yet started, supervisor for a card process. A live update does not start it: it
+   * reads the entry point a new card must run from it (ComponentSupervisor.handover forks the
+   * successor beside the running card, under the same supervisor).
+   */
   readonly makeCard: () => ComponentSupervisor;
-  /** Makes `next` the card the controller talks to from now on. */
+  /** Makes `next` the card the controller talks to from now on (not used by the live update any more). */
   readonly setCard: (next: ComponentSupervisor) => void;
 }
 
@@ -75,86 +79,105 @@ export async function executeEbs(ctx: EbsContext, c: EbsCommand): Promise<unknow
   }
 }
 
-async function waitReady(sup: ComponentSupervisor, deadlineMs: number): Promise<{ publicKey: string; pid: number }> {
-  const until = Date.now() + deadlineMs;
-  for (;;) {
-    try {
-      return (await sup.request('card.info', {}, 5_000)) as { publicKey: string; pid: number };
-    } catch (e) {
-      if (Date.now() > until) throw e;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-}
-
 export interface EbsRestartResult {
   readonly previous: ComponentStatus;
   readonly current: ComponentStatus;
   readonly volumes: number;
-  /** From the new card's sockets taking the live paths to the old card having dropped every connection (drain). */
+  /** Live NBD connections handed to the new card (served on without a reconnect). */
+  readonly connections: number;
+  /** Connections the old card dropped instead (the client reconnects, to the new card). */
+  readonly dropped: number;
+  /**
+   * The guest-visible pause: from the old card's freeze (it stops reading) to the new card
+   * reading on every handed connection; with no connection handed, from the old card's
+   * unlisten to its last connection dropped.
+   */
   readonly outageMs: number;
   readonly totalMs: number;
 }
 
+type Handed = { volumeId: string; sizeBytes: number; socketPath: string; ephemeral: boolean; sealedKey: string | null };
+type Frozen = { volumes: { volumeId: string; connections: { cid: number; state: unknown }[] }[] };
+
 /**
- * Live update: start a second card; the old one seals each key to the new card's public key
- * (no plaintext key leaves a card); the new card opens every export on a staged socket and
- * renames it over the live socket path; then the old card drains its in-flight requests,
- * flushes and drops its connections, and QEMU's NBD client reconnects at once — to the new
- * card. If the new card cannot open every volume, it is stopped and the old one keeps serving.
+ * Live update: a second card starts beside the old one (ComponentSupervisor.handover); the old
+ * card seals each key to the new card's public key (no plaintext key leaves a card); the new
+ * card opens every export on a staged socket. Then the pause: the old card stops accepting and
+ * freezes every live NBD connection at a request boundary (reading stops, in-flight requests
+ * finish, their replies are written); the new card's sockets take the live paths; each
+ * connection's socket handle goes old → controller → new card with its negotiated state and
+ * unread bytes, and the new card reads on — QEMU sees no reconnect, only the pause. Last, the
+ * old card closes its copies, flushes and wipes its keys. If the new card cannot open every
+ * volume, it is stopped and the old one keeps serving; if a connection cannot be handed over,
+ * the old card drops it and QEMU reconnects to the new card.
  */
 export async function restartEbsCard(ctx: EbsContext): Promise<EbsRestartResult> {
-  const t0 = Date.now();
-  const old = ctx.card;
-  const previous = old.status();
-  const next = ctx.makeCard();
-  next.start();
-  let info: { publicKey: string; pid: number };
-  try {
-    info = await waitReady(next, 30_000);
-  } catch (e) {
-    await next.stop();
-    throw new ControllerError('EbsCardUnavailable', 'unavailable', 'The new EBS card did not start; the old one keeps serving.', {}, { cause: e });
+  const t0 = performance.now();
+  const previous = ctx.card.status();
+  // The new card runs the entry point a fresh card would (a bundle update changes it): the
+  // hand-over forks from the current supervisor, so it takes that entry for this and later starts.
+  const sup = ctx.card as unknown as { entry?: unknown; setEntry?: (e: string) => void };
+  const wanted = (ctx.makeCard() as unknown as { entry?: unknown }).entry;
+  const before = sup.entry;
+  const switchEntry = typeof wanted === 'string' && typeof before === 'string' && wanted !== before && typeof sup.setEntry === 'function';
+  if (switchEntry) sup.setEntry!(wanted);
+  let volumes = 0;
+  let connections = 0;
+  let dropped = 0;
+  let outageMs = 0;
+  if (previous.state !== 'running' || previous.pid === undefined) {
+    // no card to hand over from (crashed, in backoff): start one now; the region delivers the keys again
+    ctx.log.warn('no running EBS card to hand over from; starting one; the region will deliver the keys again', { state: previous.state });
+    const current = await ctx.card.restart();
+    return { previous, current, volumes: 0, connections: 0, dropped: 0, outageMs: 0, totalMs: Math.round(performance.now() - t0) };
   }
-  type Handed = { volumeId: string; sizeBytes: number; socketPath: string; ephemeral: boolean; sealedKey: string | null };
-  let sealed: Handed[] | undefined;
+  let current: ComponentStatus;
   try {
-    sealed = (await old.request('card.seal-keys', { publicKey: info.publicKey }, 30_000)) as Handed[];
-  } catch (e) {
-    ctx.log.warn('the old EBS card cannot seal its keys (crashed?); the region will deliver them again', { error: String(e) });
-  }
-  const failed: string[] = [];
-  let tClosed = Date.now();
-  let handedCount = 0;
-  if (sealed) {
-    // 1. the new card opens every export on a staged socket next to the live one
-    const staged: Handed[] = [];
-    for (const v of sealed) {
-      try {
-        await next.request('volume.attach', { volumeId: v.volumeId, sizeBytes: v.sizeBytes, sealedKey: v.sealedKey, ephemeral: v.ephemeral, socketPath: v.socketPath, stage: true }, 60_000);
-        staged.push(v);
-      } catch (e) {
-        failed.push(v.volumeId);
-        ctx.log.error('the new EBS card could not open a volume', { volumeId: v.volumeId, error: String(e) });
+    current = await ctx.card.handover(async (old, next) => {
+      const info = (await next.request('card.info', {}, undefined, 10_000)) as { publicKey: string };
+      const sealed = (await old.request('card.seal-keys', { publicKey: info.publicKey }, undefined, 30_000)) as Handed[];
+      // 1. the new card opens every export on a staged socket next to the live one
+      const failed: string[] = [];
+      for (const v of sealed) {
+        try {
+          await next.request('volume.attach', { volumeId: v.volumeId, sizeBytes: v.sizeBytes, sealedKey: v.sealedKey, ephemeral: v.ephemeral, socketPath: v.socketPath, stage: true }, undefined, 60_000);
+        } catch (e) {
+          failed.push(v.volumeId);
+          ctx.log.error('the new EBS card could not open a volume', { volumeId: v.volumeId, error: String(e) });
+        }
       }
-    }
-    if (failed.length) {
-      await next.stop();
-      throw new ControllerError('EbsHandoverIncomplete', 'internal', 'The new EBS card could not open every volume; the old card keeps serving.', { failed });
-    }
-    // 2. the old card stops accepting (closing a unix listener unlinks its file), and the new
-    //    card's sockets take the paths: QEMU's next connection goes there
-    tClosed = Date.now();
-    await old.request('card.unlisten', {}, 10_000);
-    for (const v of staged) await next.request('volume.promote', { volumeId: v.volumeId }, 10_000);
-    // 3. the old card drains, flushes and drops its connections: QEMU reconnects at once
-    await old.request('card.release', {}, 60_000);
-    handedCount = staged.length;
+      if (failed.length) throw new ControllerError('EbsHandoverIncomplete', 'internal', 'The new EBS card could not open every volume; the old card keeps serving.', { failed });
+      // 2. the pause: the old card stops accepting and freezes every connection at a request boundary
+      const tFreeze = performance.now();
+      const frozen = (await old.request('card.freeze', {}, undefined, 15_000)) as Frozen;
+      // 3. the new card's sockets take the live paths (closing the old listeners unlinked them)
+      for (const v of sealed) await next.request('volume.promote', { volumeId: v.volumeId }, undefined, 10_000);
+      // 4. every live connection moves; one that cannot is dropped by the old card at release
+      for (const vol of frozen.volumes) {
+        for (const c of vol.connections) {
+          try {
+            const h = await old.requestHandle('card.connection-handle', { volumeId: vol.volumeId, cid: c.cid }, 10_000);
+            await next.request('volume.adopt-connection', { volumeId: vol.volumeId, state: c.state }, h.handle, 10_000);
+            connections++;
+          } catch (e) {
+            dropped++;
+            ctx.log.warn('a live NBD connection could not be handed over; the client reconnects', { volumeId: vol.volumeId, error: String(e) });
+          }
+        }
+      }
+      await next.request('card.resume', {}, undefined, 10_000);
+      outageMs = performance.now() - tFreeze;
+      // 5. the old card closes its copies of the sockets, flushes, drops what was not handed over, wipes its keys
+      const tRelease = performance.now();
+      await old.request('card.release', {}, undefined, 60_000);
+      if (dropped > 0) outageMs += performance.now() - tRelease;
+      volumes = sealed.length;
+    });
+  } catch (e) {
+    if (switchEntry) sup.setEntry!(before as string); // the old card keeps serving, from its own entry
+    throw e;
   }
-  const outageMs = Date.now() - tClosed;
-  ctx.setCard(next);
-  await old.stop();
-  return { previous, current: next.status(), volumes: handedCount, outageMs, totalMs: Date.now() - t0 };
+  return { previous, current, volumes, connections, dropped, outageMs: Math.round(outageMs * 10) / 10, totalMs: Math.round(performance.now() - t0) };
 }
 
 // ---------------------------------------------------------------- instance store

@@ -11,6 +11,11 @@
 //   volume.from-snapshot {volumeId, snapshotId, sizeBytes}
 //   live update: card.seal-keys {publicKey} (old) → volume.attach {…, stage: true} and
 //   card.unlisten (old) → volume.promote {volumeId} (new) → card.release (old)
+//   with the live connections: card.seal-keys (old) → volume.attach {…, stage: true} (new) →
+//   card.freeze (old: unlisten, freeze every connection at a request boundary) → volume.promote
+//   (new) → per connection card.connection-handle {volumeId, cid} (old; the socket handle comes
+//   beside the reply) → volume.adopt-connection {volumeId, state} (new; the handle beside the
+//   request) → card.resume (new) → card.release (old); card.thaw (old) undoes card.freeze
 //   card.handover {publicKey}                  → [{volumeId, socketPath, sealedKey (to publicKey)}] (live update)
 // When the channel closes the card flushes and closes every export and exits; QEMU's NBD
 // client keeps the guest's I/O waiting (reconnect-delay) until the next card serves the
@@ -22,6 +27,7 @@ import { qemuUserIds } from '../../setup/qemu-user.js';
 import { FileVolumeStore } from '../volume-store/file-store.js';
 import { EbsCard } from './card.js';
 import { EbsError } from '../errors.js';
+import { isNbdConnectionState } from '../nbd-server.js';
 
 const log = createLogger('ebs-card');
 
@@ -30,10 +36,20 @@ function arg(argv: readonly string[], name: string): string | undefined {
   return i >= 0 ? argv[i + 1] : undefined;
 }
 
-function send(msg: unknown): void {
+/** A reply that carries a socket handle beside its result (live update). */
+class WithHandle {
+  constructor(
+    readonly result: unknown,
+    readonly handle: unknown,
+  ) {}
+}
+
+function send(msg: unknown, handle?: unknown): void {
   if (!process.connected || !process.send) return;
   try {
-    process.send(msg);
+    // a raw libuv handle travels as Node's 'net.Native'
+    if (handle !== undefined) process.send(msg, handle as never);
+    else process.send(msg);
   } catch (e) {
     log.warn('could not send on the IPC channel', { error: describeError(e) });
   }
@@ -79,7 +95,7 @@ async function main(): Promise<void> {
   };
   process.on('disconnect', () => void exit('IPC channel closed'));
   process.on('SIGTERM', () => void exit('SIGTERM'));
-  process.on('message', (raw: unknown) => {
+  process.on('message', (raw: unknown, received: unknown) => {
     void (async () => {
       const m = raw as { id?: unknown; op?: unknown; params?: unknown };
       const id = typeof m?.id === 'number' ? m.id : -1;
@@ -119,6 +135,35 @@ async function main(): Promise<void> {
           case 'card.unlisten':
             result = card.unlisten();
             break;
+          case 'card.freeze':
+            result = await card.freezeConnections();
+            break;
+          case 'card.connection-handle': {
+            const cid = p['cid'];
+            if (typeof cid !== 'number') throw new EbsError('EBS_BAD_REQUEST', 'invalid', 'cid must be a number.');
+            result = new WithHandle({ volumeId: volumeIdOf(p), cid }, card.connectionHandle(volumeIdOf(p), cid));
+            break;
+          }
+          case 'card.thaw':
+            result = card.thawConnections();
+            break;
+          case 'volume.adopt-connection': {
+            if (received === undefined || received === null) throw new EbsError('EBS_BAD_REQUEST', 'invalid', 'volume.adopt-connection needs the socket handle beside the request.');
+            if (!isNbdConnectionState(p['state'])) {
+              (received as { close?: () => void }).close?.();
+              throw new EbsError('EBS_BAD_REQUEST', 'invalid', 'state must be an NBD connection state.');
+            }
+            try {
+              result = card.adoptConnection(volumeIdOf(p), received, p['state']);
+            } catch (e) {
+              (received as { close?: () => void }).close?.();
+              throw e;
+            }
+            break;
+          }
+          case 'card.resume':
+            result = card.resumeConnections();
+            break;
           case 'volume.promote':
             result = await card.promote(volumeIdOf(p));
             break;
@@ -151,7 +196,8 @@ async function main(): Promise<void> {
           default:
             throw new EbsError('EBS_BAD_REQUEST', 'invalid', `Unknown operation '${String(m.op).slice(0, 64)}'.`);
         }
-        send({ v: 1, id, ok: true, result: result ?? null });
+        if (result instanceof WithHandle) send({ v: 1, id, ok: true, result: result.result ?? null }, result.handle);
+        else send({ v: 1, id, ok: true, result: result ?? null });
       } catch (e) {
         send({ v: 1, id, ok: false, error: toWire(e) });
       }
