@@ -72,11 +72,29 @@ export function vpcSocketDir(home: string): string {
   return join(tmpdir(), `nitride-vpc-${id}`, 'sockets');
 }
 
+/** The underlay bridge's restart backoff: from 200 ms, doubling, at most 5 s. */
+const BRIDGE_BACKOFF_MS = [200, 400, 800, 1600, 3200, 5000] as const;
+
+type RemoteParams = { eniId: string; hostId: string; vni: number; ip: string; mac: string; subnetCidr: string; socketPath: string };
+
 export class VpcHost {
   readonly supervisor: ComponentSupervisor;
   readonly socketDir: string;
   private bridge: BridgeProcess | undefined;
   private bridgePort = 0;
+  /**
+   * What the bridge was told, so that a bridge that dies is restarted with it: the same UDP
+   * port (the other hosts send there), the region's latest peers and keys, the remote ENIs.
+   * The keys are in this process's memory already (they come with vpc.keys); nothing is
+   * written to disk. A restarted sender's counters start at the clock (seal.ts), so no GCM
+   * nonce repeats under a key that outlived the old process.
+   */
+  private bridgePeers: unknown[] | undefined;
+  private readonly remotes = new Map<string, RemoteParams>();
+  private bridgeRestarts = 0;
+  private bridgeFailures = 0;
+  private bridgeTimer: NodeJS.Timeout | undefined;
+  private stopping = false;
 
   constructor(private readonly o: VpcHostOptions) {
     this.socketDir = vpcSocketDir(o.home);
@@ -140,6 +158,8 @@ export class VpcHost {
 
   /** Stops the card (it removes its sockets as it exits) and then its directory. */
   async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.bridgeTimer) clearTimeout(this.bridgeTimer);
     const b = this.bridge;
     this.bridge = undefined;
     if (b && b.child.exitCode === null && b.child.signalCode === null) {
@@ -172,6 +192,72 @@ export class VpcHost {
     }
   }
 
+  /** The underlay bridge's pid and restarts (host.status, tests). */
+  underlayStatus(): { pid: number | undefined; port: number; restarts: number } {
+    return { pid: this.bridge?.child.pid, port: this.bridgePort, restarts: this.bridgeRestarts };
+  }
+
+  /** Forks a bridge, starts it with `peers` on `listenPort`, and watches it for a crash. */
+  private async startBridge(listenPort: number, peers: unknown[]): Promise<void> {
+    const b = new BridgeProcess(fork(distEntry('vpc/underlay/main.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' }));
+    const exited = new Promise<never>((_, reject) => b.child.once('exit', (code, sig) => reject(new ControllerError('UnderlayUnavailable', 'unavailable', `The underlay bridge exited while starting (${code ?? sig}).`))));
+    exited.catch(() => undefined);
+    try {
+      await Promise.race([b.ready, exited]);
+      const r = (await Promise.race([b.request('underlay.start', { hostId: this.o.hostId!(), listenAddress: this.o.listenAddress, listenPort, peers, remoteEnis: [] }), exited])) as { port: number };
+      this.bridge = b;
+      this.bridgePort = r.port;
+    } catch (e) {
+      b.child.kill('SIGKILL');
+      throw e;
+    }
+    b.child.once('exit', (code, signal) => {
+      if (this.stopping || this.bridge !== b) return;
+      this.bridge = undefined;
+      this.o.log.warn('underlay bridge exited; restarting it', { code, signal, restarts: this.bridgeRestarts });
+      this.o.onLifecycle?.({ component: 'underlay', event: 'exited', code, signal });
+      this.scheduleBridgeRestart();
+    });
+  }
+
+  private scheduleBridgeRestart(): void {
+    if (this.stopping || this.bridgeTimer) return;
+    const delay = BRIDGE_BACKOFF_MS[Math.min(this.bridgeFailures, BRIDGE_BACKOFF_MS.length - 1)]!;
+    this.bridgeTimer = setTimeout(() => {
+      this.bridgeTimer = undefined;
+      void this.restartBridge();
+    }, delay);
+    this.bridgeTimer.unref();
+  }
+
+  /** Brings the bridge back as it was: same port, the latest peers, every remote ENI still on the card. */
+  private async restartBridge(): Promise<void> {
+    if (this.stopping || this.bridge || !this.bridgePeers) return;
+    try {
+      await this.startBridge(this.bridgePort, this.bridgePeers);
+      const onCard = new Set(((await this.supervisor.request('eni.list', {}, 10_000)) as { eniId: string }[]).map((e) => e.eniId));
+      for (const [id, r] of this.remotes) {
+        if (!onCard.has(id)) {
+          this.remotes.delete(id);
+          continue;
+        }
+        await (this.bridge as BridgeProcess | undefined)?.request('underlay.remote', r);
+      }
+      this.bridgeRestarts++;
+      this.bridgeFailures = 0;
+      const pid = (this.bridge as BridgeProcess | undefined)?.child.pid;
+      this.o.log.info('underlay bridge restarted', { pid, port: this.bridgePort, remotes: this.remotes.size, restarts: this.bridgeRestarts });
+      this.o.onLifecycle?.({ component: 'underlay', event: 'restarted', pid, restarts: this.bridgeRestarts });
+    } catch (e) {
+      this.bridgeFailures++;
+      this.o.log.warn('underlay bridge restart failed; retrying', { error: e instanceof Error ? e.message : String(e), failures: this.bridgeFailures });
+      const b = this.bridge as BridgeProcess | undefined;
+      this.bridge = undefined;
+      if (b) b.child.kill('SIGKILL');
+      this.scheduleBridgeRestart();
+    }
+  }
+
   private async applyGroups(groups: readonly GroupState[]): Promise<void> {
     for (const g of groups) {
       await this.supervisor.request('sg.set', { groupId: g.groupId, rules: g.rules }, 10_000);
@@ -199,19 +285,23 @@ export class VpcHost {
         return this.supervisor.request('eni.add', { eni: e }, 10_000);
       }
       case 'eni.remove':
+        this.remotes.delete(c.params.eniId);
         return this.supervisor.request('eni.remove', { eniId: c.params.eniId }, 10_000);
       case 'eni.stats':
         return this.supervisor.request('eni.stats', { eniId: c.params.eniId }, 10_000);
       case 'vpc.keys': {
         if (!this.o.hostId || !this.o.listenAddress) throw new ControllerError('UnderlayUnavailable', 'unavailable', 'This host has no underlay address.');
         if (!this.bridge || this.bridge.child.exitCode !== null || this.bridge.child.signalCode !== null) {
-          const b = new BridgeProcess(fork(distEntry('vpc/underlay/main.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' }));
-          await b.ready;
-          const r = (await b.request('underlay.start', { hostId: this.o.hostId(), listenAddress: this.o.listenAddress, listenPort: c.params.listenPort ?? 0, peers: c.params.peers, remoteEnis: [] })) as { port: number };
-          this.bridge = b;
-          this.bridgePort = r.port;
+          // A bridge that is being restarted is replaced by this start (with these newer keys).
+          if (this.bridgeTimer) clearTimeout(this.bridgeTimer);
+          this.bridgeTimer = undefined;
+          await this.startBridge(c.params.listenPort ?? this.bridgePort, [...c.params.peers]);
+          for (const r of this.remotes.values()) await this.bridge!.request('underlay.remote', r).catch(() => undefined);
         } else await this.bridge.request('underlay.peers', { peers: c.params.peers });
-        const counters = await this.bridge.request('underlay.stats', {});
+        this.bridgePeers = [...c.params.peers];
+        const bridge = this.bridge as BridgeProcess | undefined;
+        if (!bridge) throw new ControllerError('UnderlayUnavailable', 'unavailable', 'The underlay bridge exited.');
+        const counters = await bridge.request('underlay.stats', {});
         return { port: this.bridgePort, address: this.o.listenAddress, peers: c.params.peers.map((p) => ({ hostId: p.hostId, epoch: p.epoch })), counters };
       }
       case 'vpc.remote': {
@@ -219,7 +309,9 @@ export class VpcHost {
         const e = c.params.eni;
         const known = (await this.supervisor.request('eni.list', {}, 10_000)) as { eniId: string; socketPath: string }[];
         const info = known.find((k) => k.eniId === e.eniId) ?? ((await this.supervisor.request('eni.add', { eni: e }, 10_000)) as { socketPath: string });
-        await this.bridge.request('underlay.remote', { eniId: e.eniId, hostId: c.params.hostId, vni: c.params.vni, ip: e.ip, mac: e.mac, subnetCidr: e.subnetCidr, socketPath: info.socketPath });
+        const remote: RemoteParams = { eniId: e.eniId, hostId: c.params.hostId, vni: c.params.vni, ip: e.ip, mac: e.mac, subnetCidr: e.subnetCidr, socketPath: info.socketPath };
+        await this.bridge.request('underlay.remote', remote);
+        this.remotes.set(e.eniId, remote);
         return info;
       }
       case 'vpc.rules':

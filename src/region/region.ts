@@ -69,6 +69,8 @@ export class Region {
 
   /** EBS volumes (set once open() composed the services). */
   volumes: VolumeService | undefined;
+  /** Carries VPC state to the hosts (set by open()). */
+  vpcSync: VpcHostSync | undefined;
 
   static async open(opts: RegionOptions): Promise<Region> {
     const dir = join(opts.home, 'region');
@@ -183,6 +185,8 @@ export class Region {
     if (opts.localHost) await region.attachLocalHost();
     fleet.startReconciling(instances, opts.reconcileIntervalMs ?? 2000);
     volumes.startWatching(opts.reconcileIntervalMs ?? 2000);
+    region.vpcSync = vpcSync;
+    vpcSync.startRejoin();
     log.info('region up', { endpoint, hosts: fleet.hosts().length });
     return region;
   }
@@ -223,6 +227,7 @@ export class Region {
   }
 
   async close(): Promise<void> {
+    this.vpcSync?.close();
     this.instances.close();
     await this.volumes?.close();
     await this.fleet.close();

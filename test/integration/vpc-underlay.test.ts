@@ -8,6 +8,7 @@
 // a bound socket, so the no-plaintext capture is in test/vm/vpc-multihost.test.ts, on a veth.)
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +25,22 @@ import { ROUTER_MAC } from '../../src/vpc/underlay/bridge.js';
 const PATTERN = 'UNDERLAY-PAYLOAD-9b2e';
 const SG = 'sg-0123456789abcdef0';
 const GROUPS = [{ groupId: SG, rules: { ingress: [{ protocol: 'all', cidrs: ['10.0.0.0/16'] }], egress: [{ protocol: 'all', cidrs: ['0.0.0.0/0'] }] }, members: ['10.0.1.10', '10.0.2.10'] }];
+
+/** The pid of the underlay bridge under the controller `ctlPid` (a child of it), if any. */
+function bridgePid(ctlPid: number): number | undefined {
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (fields[0] === 'Z' || Number(fields[1]) !== ctlPid) continue;
+      if (readFileSync(`/proc/${d}/cmdline`, 'utf8').includes('vpc/underlay/main.js')) return Number(d);
+    } catch {
+      // gone
+    }
+  }
+  return undefined;
+}
 
 const eniCfg = (id: string, mac: string, ip: string, cidr: string): EniConfig => ({
   eniId: id,
@@ -108,6 +125,29 @@ test('underlay through the controllers: keys by vpc.keys, remote ENIs by vpc.rem
     ok = false;
     for (let i = 20; i <= 30 && !ok; i++) ok = await pingOk(i);
     assert.ok(ok, 'pings cross after the key rotation');
+
+    // kill -9 of host 1's bridge: the controller restarts it on the same port with the keys and
+    // remote ENIs it holds; traffic crosses again, and host 2 takes none of the restarted
+    // sender's datagrams for a replay (its counters start at the clock, so no nonce repeats).
+    const bridge1 = bridgePid(ctls[0]!.proc.pid!);
+    assert.ok(bridge1, 'host 1 runs an underlay bridge');
+    process.kill(bridge1, 'SIGKILL');
+    const t1 = Date.now();
+    let bridge1b: number | undefined;
+    while (Date.now() - t1 < 15_000 && (bridge1b === undefined || bridge1b === bridge1)) {
+      await sleep(100);
+      bridge1b = bridgePid(ctls[0]!.proc.pid!);
+    }
+    assert.ok(bridge1b !== undefined && bridge1b !== bridge1, 'a new bridge runs on host 1');
+    ok = false;
+    for (let i = 31; i <= 60 && !ok; i++) ok = await pingOk(i);
+    assert.ok(ok, 'pings cross again after the bridge was killed');
+    process.stderr.write(`underlay bridge killed → echo replies again after ${Date.now() - t1} ms\n`);
+    const st1 = (await h1.client.send('vpc.keys', k2.to1)) as { port: number };
+    assert.equal(st1.port, p1, 'the restarted bridge listens on the same UDP port');
+    const h2c = (await h2.client.send('vpc.keys', k2.to2)) as { counters: Record<string, number> };
+    assert.equal(h2c.counters['droppedReplay'], 0, 'no datagram of the restarted sender is taken for a replay');
+    assert.equal(h2c.counters['droppedAuth'], 0);
 
     // A rule change (vpc.rules, as the region pushes after Authorize/Revoke) takes effect at once.
     const closed = [{ ...GROUPS[0]!, rules: { ...GROUPS[0]!.rules, ingress: [] } }];

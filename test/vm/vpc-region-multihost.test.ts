@@ -5,6 +5,7 @@
 // data with busybox nc through card → bridge → sealed UDP → bridge → card. All through the
 // EC2 API (SDK v3); everything is killed in finally.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -36,7 +37,8 @@ ping -c 5 -W 2 10.0.1.10 >/run/ping.txt 2>&1 && echo "vpctest: b ping a ok $(gre
 dd if=/dev/urandom of=/run/data bs=1024 count=1024 2>/dev/null
 echo "vpctest: b sending $(md5sum </run/data | cut -c1-32)"
 time -o /run/time.txt -p timeout 120 nc -w 5 10.0.1.10 7000 </run/data; rc=$?
-echo "vpctest: b nc7000 rc=$rc seconds=$(sed -n 's/^real //p' /run/time.txt)"`;
+echo "vpctest: b nc7000 rc=$rc seconds=$(sed -n 's/^real //p' /run/time.txt)"
+(i=0; while [ $i -lt 900 ]; do i=$((i+1)); ping -c 1 -W 1 10.0.1.10 >/dev/null 2>&1 && echo "vpctest: b ping2 ok $i"; sleep 1; done) &`;
 
 test('vm vpc through a two-host region: the region joins the hosts with the encrypted underlay; guests ping and nc across hosts', { timeout: 900_000 }, async () => {
   await ensureGuestImage();
@@ -83,7 +85,38 @@ test('vm vpc through a two-host region: the region joins the hosts with the encr
     const nc = await waitLine(b, /vpctest: b nc7000 rc=\d+ seconds=[\d.]+/, 180_000);
     process.stderr.write(`[vm] 1 MiB with busybox nc across two region hosts (TCG): ${nc}\n`);
     assert.equal(await waitLine(a, /vpctest: a got7000 \d+ [0-9a-f]{32}/, 60_000), `vpctest: a got7000 1048576 ${sum}`);
-    await ec2.send(new TerminateInstancesCommand({ InstanceIds: [a, b] }));
+
+    // A region restart: host-pair secrets are in no store, so the new region joins the hosts
+    // again under a fresh epoch (VpcHostSync.startRejoin); B's pings to A keep crossing, sealed
+    // under the new keys.
+    const epochs = (): number[] =>
+      hostHomes.map((h) => {
+        let max = 0;
+        for (const line of readFileSync(join(h, 'host', 'audit.log'), 'utf8').split('\n')) {
+          if (!line.includes('vpc.keys')) continue;
+          for (const m of line.matchAll(/"epoch":(\d+)/g)) max = Math.max(max, Number(m[1]));
+        }
+        return max;
+      });
+    const before = epochs();
+    assert.ok(before.every((e) => e > 0), `both hosts got underlay keys: ${before.join(', ')}`);
+    await r.close();
+    region = await openLocalRegion(regionHome);
+    const r2 = region;
+    const ec2b = new EC2Client({ endpoint: r2.endpoint, region: 'local-1', credentials: { accessKeyId: r2.credentials.accessKeyId, secretAccessKey: r2.credentials.secretAccessKey }, maxAttempts: 1 });
+    const consoleB = async (): Promise<string> => Buffer.from((await ec2b.send(new GetConsoleOutputCommand({ InstanceId: b }))).Output ?? '', 'base64').toString('utf8');
+    const after = await waitFor('both hosts to get a newer epoch from the restarted region', () => {
+      const e = epochs();
+      return e.every((x, i) => x > before[i]!) ? e : undefined;
+    }, 60_000, 500);
+    const lastPing = async (): Promise<number> => Math.max(0, ...[...(await consoleB()).matchAll(/vpctest: b ping2 ok (\d+)/g)].map((m) => Number(m[1])));
+    const n0 = await lastPing();
+    const n1 = await waitFor('B to ping A under the new epoch', async () => {
+      const n = await lastPing();
+      return n >= n0 + 3 ? n : undefined;
+    }, 120_000, 2_000);
+    process.stderr.write(`[vm] region restart: underlay epochs ${before.join('/')} → ${after.join('/')}; B's pings to A ${n0} → ${n1}\n`);
+    await ec2b.send(new TerminateInstancesCommand({ InstanceIds: [a, b] }));
     failed = false;
   } finally {
     if (failed) for (const c of ctls) process.stderr.write(`--- controller output ---\n${c.output().slice(-6000)}\n`);

@@ -76,6 +76,7 @@ export class VpcHostSync {
   private readonly peersOf = new Map<string, Set<string>>();
   private lastEpoch = 0;
   private rotateTimer: NodeJS.Timeout | undefined;
+  private rejoinTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly vpc: VpcService,
@@ -239,6 +240,59 @@ export class VpcHostSync {
 
   close(): void {
     if (this.rotateTimer) clearInterval(this.rotateTimer);
+    if (this.rejoinTimer) clearTimeout(this.rejoinTimer);
+    this.rejoinTimer = undefined;
+  }
+
+  /**
+   * After a region start. Host-pair secrets are kept in no store (not even sealed): a region
+   * that starts again knows none, so the hosts would keep sealing under the last epoch the
+   * previous region gave them, and rotate() would never reach them. Instead every VPC whose
+   * live ENIs span several hosts is joined again: each pair gets a fresh secret under a new
+   * epoch (the bridges keep the previous epoch for opening during the switch), bridges that
+   * died with a restarted controller come back, and remote ENIs are re-sent (idempotent on
+   * the host). A VPC whose hosts do not all answer is retried every `retryMs`.
+   */
+  startRejoin(firstDelayMs = 500, retryMs = 10_000): void {
+    const attempt = (): void => {
+      this.rejoinTimer = undefined;
+      void this.rejoin().then(
+        (r) => {
+          if (r.failed > 0) schedule(retryMs);
+        },
+        () => schedule(retryMs),
+      );
+    };
+    const schedule = (ms: number): void => {
+      if (this.rejoinTimer) return;
+      this.rejoinTimer = setTimeout(attempt, ms);
+      this.rejoinTimer.unref();
+    };
+    schedule(firstDelayMs);
+  }
+
+  /** Joins again the hosts of every VPC that spans several (see startRejoin). */
+  async rejoin(): Promise<{ joined: number; failed: number }> {
+    let joined = 0;
+    let failed = 0;
+    for (const v of this.vpc.c.vpcs.all()) {
+      const byHost = new Map<string, EniRecord>();
+      for (const e of this.vpc.c.enis.all()) {
+        if (e.vpcId !== v.id || !e.instanceId) continue;
+        const r = this.instances.get(e.instanceId);
+        if (live(r) && !byHost.has(r.hostId)) byHost.set(r.hostId, e);
+      }
+      if (byHost.size < 2) continue;
+      try {
+        for (const [h, e] of byHost) await this.joinUnderlay(e, h);
+        joined++;
+      } catch (err) {
+        failed++;
+        log.warn('rejoining the underlay of a VPC failed; retrying', { vpcId: v.id, error: describeError(err) });
+      }
+    }
+    if (joined > 0) log.info('underlay rejoined after the region start', { vpcs: joined, failed });
+    return { joined, failed };
   }
 
   async released(r: InstanceRecord, eniId: string | undefined, vpcId: string | undefined): Promise<void> {
