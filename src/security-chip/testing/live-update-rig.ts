@@ -196,7 +196,8 @@ export class LiveUpdateRig {
 
   /** Bundles, controller, region, guest: everything up and the guest writing and pinging. */
   static async start(o: RigOptions = {}): Promise<LiveUpdateRig> {
-    const home = await mkdtemp(join(tmpdir(), 'nitride-hu-'));
+    // short: the EBS card's staged socket (instance dir + ebs-vol-….sock.next-PID) must fit a unix socket path (107 bytes)
+    const home = await mkdtemp(join(tmpdir(), 'hu-'));
     const key = generateReleaseKey();
     const rig = new LiveUpdateRig(home, key.privateKeyPem, key.publicKeyPem, o);
     try {
