@@ -12,20 +12,24 @@
 // "nitride/kms/key-material/v1/<keyId>/<version>") and kept unsealed only in this process's
 // memory. Rotation appends a version and makes it current; old versions stay for Decrypt.
 //
-// Authorization of an operation on a key (action kms:<Op>, resource the key ARN):
-//   - an explicit Deny in the caller's IAM policies refuses it, whatever else allows it;
-//   - same account: allowed by the caller's IAM policies (an account's root: everything), or,
-//     for an AWS-managed key, by its built-in key policy (any principal of the account, through
-//     EC2 — kms:ViaService = ec2.local-1.amazonaws.com — for cryptographic operations, and
-//     DescribeKey/ListGrants/GetKeyPolicy/GetKeyRotationStatus directly);
+// Authorization of an operation on a key (action kms:<Op>, resource the key ARN), as KMS:
+//   - every key has a key policy (CreateKey's Policy, or the default one allowing the
+//     account root kms:*, which is what delegates to IAM); AWS managed keys keep their built-in one;
+//   - an explicit Deny in the key policy or in the caller's IAM policies refuses it, whatever
+//     else allows it (grants included);
+//   - allowed when the key policy names the caller ("*", its user ARN), or names its account
+//     and its IAM policies allow it (an account's root: always); for another account's
+//     caller, its IAM policies must allow it in both cases;
 //   - otherwise by a grant: the grantee is the caller's ARN, the operation is in the grant,
 //     and the request's encryption context satisfies its constraints;
-//   - another account's key is reachable only by its key ARN (or a ciphertext naming it), and
-//     only through a grant; otherwise AccessDeniedException, the same answer whether the key
-//     exists or not. Key ids and alias names always resolve in the caller's own account
+//   - another account's key is reachable only by its key ARN (or a ciphertext naming it), only
+//     for the cross-account operations, and every refusal is the AccessDeniedException a
+//     missing key gets. Key ids and alias names always resolve in the caller's own account
 //     (another account's key id is NotFoundException), as KMS does.
 //   - service principals (serviceCaller('ebs.amazonaws.com', acct)) have no IAM policies:
-//     only grants authorize them.
+//     grants (or a key policy statement naming the Service) authorize them.
+// PutKeyPolicy and CreateKey with a Policy validate the document (syntax, existing
+// principals) and run KMS's lockout safety check unless BypassPolicyLockoutSafetyCheck.
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { nitrideHome } from '../lib/paths.js';
 import type { Iam } from '../iam/iam.js';
