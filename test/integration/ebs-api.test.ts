@@ -2,7 +2,10 @@
 // client-kms: create/describe/filter/tag/modify/delete, encryption by default and the
 // default KMS key, and EC2's error codes for bad input (sizes, AZ, disabled key, shrinking,
 // unknown ids). No volume is plugged here (test/vm/ebs-*.test.ts do that with guests); the
-// second test attaches to a seeded stopped instance that has no host, which needs none.
+// second test attaches to a seeded stopped instance that has no host, which needs none; the
+// third checks DetachVolume's EC2 behaviour (answered `detaching` at once, finished in the
+// background, kept detaching while the host cannot finish it, Force, a detach recorded before a
+// region restart finished by the reconcile pass, `aws ec2 wait volume-available`).
 import assert from 'node:assert/strict';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -27,7 +30,9 @@ import {
 import { CreateKeyCommand, DisableKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import type { Region } from '../../src/region/region.js';
 import type { VolumeRecord } from '../../src/region/ec2/volumes.js';
-import { cleanupHome, instanceRecord, openLocalRegion, seedStore } from '../region-fixtures.js';
+import { spawn } from 'node:child_process';
+import { SqliteStore } from '../../src/store/sqlite-store.js';
+import { cleanEnv, cleanupHome, instanceRecord, openLocalRegion, phantomHost, seedStore, waitFor } from '../region-fixtures.js';
 
 test('ebs api: volumes, encryption defaults and EC2 error codes through client-ec2', { timeout: 120_000 }, async () => {
   const home = await mkdtemp(join(tmpdir(), 'nitride-ebs-api-'));
@@ -205,6 +210,97 @@ test('ebs api: attach to and detach from a stopped instance (recorded, no host),
     ec2.destroy();
     failed = false;
   } finally {
+    await region?.close().catch(() => undefined);
+    await cleanupHome(home, [], failed);
+  }
+});
+
+test('ebs api: DetachVolume answers detaching at once and finishes in the background; a region restart finishes a recorded detach; aws ec2 wait volume-available', { timeout: 180_000 }, async () => {
+  const home = await mkdtemp(join(tmpdir(), 'nitride-ebs-detach-'));
+  let region: Region | undefined;
+  let failed = true;
+  const children: ReturnType<typeof spawn>[] = [];
+  try {
+    const first = await openLocalRegion(home);
+    const accountId = first.credentials.accountId;
+    await first.close();
+    const host = phantomHost(8192); // enrolled but unreachable: the host side of a detach cannot finish
+    const running = instanceRecord(accountId, host.id, { state: 'running', desired: 'running' });
+    const stopped = instanceRecord(accountId, undefined);
+    await seedStore(home, { hosts: [host], instances: [running, stopped] });
+    const now = new Date().toISOString();
+    const vol = (id: string, attachment: VolumeRecord['attachment'], storeHostId: string | undefined): VolumeRecord => ({
+      id, accountId, size: 1, volumeType: 'gp3', iops: undefined, throughput: undefined, encrypted: false, kmsKeyArn: undefined, wrappedKey: undefined,
+      snapshotId: undefined, availabilityZone: 'local-1a', state: 'in-use', createTime: now, attachment, storeHostId, multiAttachEnabled: false, tags: {},
+    });
+    // a volume plugged on the (now unreachable) host, and one whose detach a previous region recorded and did not finish
+    const held = vol('vol-0aaaaaaaaaaaaaaa1', { instanceId: running.id, device: '/dev/sdf', state: 'attached', attachTime: now, deleteOnTermination: false }, host.id);
+    const recorded = vol('vol-0bbbbbbbbbbbbbbb2', { instanceId: stopped.id, device: '/dev/sdf', state: 'detaching', attachTime: now, deleteOnTermination: false }, undefined);
+    const store = await SqliteStore.open(join(home, 'region', 'state.db'));
+    try {
+      await store.txn({ compare: [], put: [held, recorded].map((v) => ({ key: `ec2/volumes/${v.id}`, value: v as never })), delete: [] });
+    } finally {
+      await store.close();
+    }
+    region = await openLocalRegion(home);
+    const r = region;
+    const ec2 = new EC2Client({ endpoint: r.endpoint, region: 'local-1', credentials: { accessKeyId: r.credentials.accessKeyId, secretAccessKey: r.credentials.secretAccessKey } });
+    const code = async (p: Promise<unknown>): Promise<string> => {
+      try {
+        await p;
+      } catch (e) {
+        return (e as { name: string }).name;
+      }
+      return 'no error';
+    };
+    const describe = async (id: string): Promise<{ state: string | undefined; attachment: string | undefined }> => {
+      const v = (await ec2.send(new DescribeVolumesCommand({ VolumeIds: [id] }))).Volumes![0]!;
+      return { state: v.State, attachment: v.Attachments?.[0]?.State };
+    };
+
+    // the recorded detach: in-use/detaching after the restart until the reconcile pass finishes it;
+    // the AWS CLI's waiter (started while it is still detaching) returns once it is available
+    assert.deepEqual(await describe(recorded.id), { state: 'in-use', attachment: 'detaching' });
+    const env = cleanEnv({ AWS_ACCESS_KEY_ID: r.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: r.credentials.secretAccessKey, AWS_DEFAULT_REGION: 'local-1', HOME: home, AWS_CONFIG_FILE: join(home, 'no-aws-config'), AWS_SHARED_CREDENTIALS_FILE: join(home, 'no-aws-credentials') });
+    const waiter = spawn('aws', ['--endpoint-url', r.endpoint, 'ec2', 'wait', 'volume-available', '--volume-ids', recorded.id], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(waiter);
+    let waiterErr = '';
+    waiter.stderr!.on('data', (d: Buffer) => (waiterErr += d.toString()));
+    const waited = new Promise<number | null>((res) => waiter.on('close', (c) => res(c)));
+    const tWait = Date.now();
+    await new Promise((res) => setTimeout(res, 5_000)); // the CLI starts and its first poll sees it detaching
+    assert.equal(waiter.exitCode, null, `the waiter returned early: ${waiterErr}`);
+    await r.volumes!.redeliverOnce(); // the watcher's pass (every reconcile interval in a real region)
+    await waitFor('the recorded detach to finish', async () => ((await describe(recorded.id)).state === 'available' ? true : undefined), 20_000, 200);
+    assert.deepEqual(await describe(recorded.id), { state: 'available', attachment: undefined });
+    assert.equal(await waited, 0, `aws ec2 wait volume-available: ${waiterErr}`);
+    assert.ok(Date.now() - tWait > 10_000, 'the waiter polled again (15 s apart) after seeing the volume detaching');
+
+    // DetachVolume answers at once with detaching; the host cannot finish it, so it stays detaching (no InternalError)
+    const t0 = Date.now();
+    const det = await ec2.send(new DetachVolumeCommand({ VolumeId: held.id }));
+    assert.equal(det.State, 'detaching');
+    assert.equal(det.InstanceId, running.id);
+    assert.ok(Date.now() - t0 < 5_000, `DetachVolume answered in ${Date.now() - t0} ms`);
+    assert.deepEqual(await describe(held.id), { state: 'in-use', attachment: 'detaching' });
+    const filtered = await ec2.send(new DescribeVolumesCommand({ Filters: [{ Name: 'attachment.status', Values: ['detaching'] }] }));
+    assert.deepEqual(filtered.Volumes?.map((v) => v.VolumeId), [held.id]);
+    await new Promise((res) => setTimeout(res, 2_000));
+    await r.volumes!.redeliverOnce();
+    assert.deepEqual(await describe(held.id), { state: 'in-use', attachment: 'detaching' }, 'a detach the host did not finish stays detaching');
+    assert.equal(await code(ec2.send(new DetachVolumeCommand({ VolumeId: held.id }))), 'IncorrectState');
+    assert.equal(await code(ec2.send(new DeleteVolumeCommand({ VolumeId: held.id }))), 'VolumeInUse');
+    assert.equal(await code(ec2.send(new AttachVolumeCommand({ VolumeId: held.id, InstanceId: running.id, Device: '/dev/sdg' }))), 'VolumeInUse');
+    // Force on a detaching volume is accepted (it finishes as soon as the host can close the export)
+    const forced = await ec2.send(new DetachVolumeCommand({ VolumeId: held.id, Force: true }));
+    assert.equal(forced.State, 'detaching');
+    const rec = (await r.store.get<VolumeRecord>(`ec2/volumes/${held.id}`))!.value;
+    assert.equal(rec.attachment?.detachForce, true);
+    assert.equal(rec.state, 'in-use');
+    ec2.destroy();
+    failed = false;
+  } finally {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     await region?.close().catch(() => undefined);
     await cleanupHome(home, [], failed);
   }

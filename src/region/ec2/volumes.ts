@@ -77,6 +77,8 @@ export interface AttachmentRecord {
    * on any host; the watcher plugs it once the instance runs, as for RunInstances mappings.
    */
   readonly pendingPlug?: boolean | undefined;
+  /** DetachVolume with Force=true: the background detach closes the export even if the guest holds on. */
+  readonly detachForce?: boolean | undefined;
 }
 
 export interface EbsDefaultsRecord {
@@ -434,6 +436,15 @@ export class VolumeService {
     await this.volumes.update(v.id, (cur) => ({ ...cur, attachment: undefined, state: 'available' }));
   }
 
+  /**
+   * DetachVolume as EC2 does it: the answer comes at once with the attachment `detaching` (the
+   * volume stays `in-use`, DescribeVolumes shows the attachment detaching) and the host work
+   * finishes in the background (→ `available`): hot-unplug in the guest, then the card closes
+   * the export and forgets the key. A guest that does not let go keeps the volume detaching
+   * (retried with backoff by the watcher); Force=true — also on a volume already detaching —
+   * finishes it regardless (the card closes the export). A region restarted while a detach
+   * was in flight finishes it from its record (the watcher's reconcile pass).
+   */
   async detach(c: Caller, volumeId: string, instanceId: string | undefined, device: string | undefined, force: boolean): Promise<VolumeAttachment> {
     const v0 = this.owned(c, volumeId);
     await this.releaseIfInstanceGone(v0);
@@ -443,6 +454,12 @@ export class VolumeService {
     if ((instanceId !== undefined && instanceId !== a.instanceId) || (device !== undefined && device !== a.device)) {
       throw new Ec2Error('InvalidAttachment.NotFound', `The volume '${volumeId}' is not attached to instance '${instanceId ?? a.instanceId}'${device ? ` at ${device}` : ''}.`);
     }
+    if (a.state === 'detaching') {
+      if (!force) throw new Ec2Error('IncorrectState', `Volume '${volumeId}' is in the 'detaching' state.`);
+      await this.volumes.update(volumeId, (cur) => (cur.attachment?.attachTime === a.attachTime && cur.attachment.state === 'detaching' ? { ...cur, attachment: { ...cur.attachment, detachForce: true } } : undefined));
+      this.kickDetach(volumeId, true);
+      return attachmentView(volumeId, a);
+    }
     if (a.state !== 'attached') throw new Ec2Error('IncorrectState', `Volume '${volumeId}' is ${a.state}.`);
     if (a.pendingPlug) {
       // attached while the instance was stopped and not plugged anywhere yet: nothing on a host to undo
@@ -450,15 +467,69 @@ export class VolumeService {
       if (freed && !freed.attachment) return attachmentView(volumeId, { ...a, state: 'detaching' });
       throw new Ec2Error('IncorrectState', `Volume '${volumeId}' is being plugged; try again.`);
     }
-    await this.volumes.update(volumeId, (cur) => ({ ...cur, attachment: cur.attachment ? { ...cur.attachment, state: 'detaching' } : undefined }));
-    try {
-      await this.fleet.send(v.storeHostId!, 'volume.detach', { instanceId: a.instanceId, volumeId, force }, { id: `detach:${volumeId}:${a.attachTime}`, timeoutMs: 120_000 });
-    } catch (e) {
-      await this.volumes.update(volumeId, (cur) => ({ ...cur, attachment: cur.attachment ? { ...cur.attachment, state: 'attached' } : undefined }));
-      throw e;
+    const marked = await this.volumes.update(volumeId, (cur) =>
+      cur.attachment?.attachTime === a.attachTime && cur.attachment.state === 'attached' && !cur.attachment.pendingPlug
+        ? { ...cur, attachment: { ...cur.attachment, state: 'detaching', ...(force ? { detachForce: true } : {}) } }
+        : undefined,
+    );
+    if (marked?.attachment?.attachTime !== a.attachTime || marked.attachment.state !== 'detaching') {
+      throw new Ec2Error('IncorrectState', `Volume '${volumeId}' changed state; try again.`);
     }
-    await this.volumes.update(volumeId, (cur) => ({ ...cur, attachment: undefined, state: 'available' }));
-    return attachmentView(volumeId, { ...a, state: 'detaching' });
+    this.kickDetach(volumeId, force);
+    return attachmentView(volumeId, marked.attachment);
+  }
+
+  /** Background detaches in flight, by volume id and kind (a forced one does not wait for a normal one). */
+  private readonly detachJobs = new Map<string, Promise<void>>();
+  /** Volumes whose guest did not let go: the next try, with backoff. */
+  private readonly detachRetry = new Map<string, { attempts: number; at: number }>();
+
+  private kickDetach(volumeId: string, force: boolean): void {
+    const key = `${volumeId}:${force ? 'force' : 'normal'}`;
+    if (this.detachJobs.has(key)) return;
+    const job = this.finishDetach(volumeId, force)
+      .catch((e: unknown) => log.warn('a background detach failed; the watcher tries again', { volumeId, force, error: String(e) }))
+      .finally(() => this.detachJobs.delete(key));
+    this.detachJobs.set(key, job);
+  }
+
+  /** Carries out a recorded detach on the host (idempotent there), then makes the volume available. */
+  private async finishDetach(volumeId: string, force: boolean): Promise<void> {
+    const v = this.volumes.get(volumeId);
+    const a = v?.attachment;
+    if (!v || !a || a.state !== 'detaching') return;
+    const inst = this.instanceOf(v.accountId, a.instanceId);
+    if (!inst || inst.state === 'terminated') {
+      await this.releaseIfInstanceGone(v);
+      return;
+    }
+    const forced = force || a.detachForce === true;
+    if (v.storeHostId) {
+      try {
+        await this.fleet.send(v.storeHostId, 'volume.detach', { instanceId: a.instanceId, volumeId, force: forced }, { id: `detach:${volumeId}:${a.attachTime}:${forced ? 'force' : 'normal'}:${Date.now()}`, timeoutMs: 120_000 });
+      } catch (e) {
+        // EC2: a guest that does not release the device keeps the volume detaching; Force=true ends it
+        const prev = this.detachRetry.get(volumeId)?.attempts ?? 0;
+        const delayMs = Math.min(300_000, 15_000 * 2 ** prev);
+        this.detachRetry.set(volumeId, { attempts: prev + 1, at: Date.now() + delayMs });
+        log.warn('the host did not finish a detach; the volume stays detaching', { volumeId, force: forced, retryInMs: delayMs, error: String(e) });
+        return;
+      }
+    }
+    this.detachRetry.delete(volumeId);
+    await this.volumes.update(volumeId, (cur) => (cur.attachment?.attachTime === a.attachTime && cur.attachment.state === 'detaching' ? { ...cur, attachment: undefined, state: 'available' } : undefined));
+  }
+
+  /** The watcher's reconcile pass: every recorded detach that is not running is started (again); after a region restart, at once. */
+  private reconcileDetaches(): void {
+    const now = Date.now();
+    for (const v of this.volumes.all()) {
+      const a = v.attachment;
+      if (a?.state !== 'detaching') continue;
+      const r = this.detachRetry.get(v.id);
+      if (r && now < r.at) continue;
+      this.kickDetach(v.id, a.detachForce === true);
+    }
   }
 
   async delete(c: Caller, volumeId: string): Promise<void> {
@@ -710,6 +781,7 @@ export class VolumeService {
     let sent = 0;
     const byHost = new Map<string, VolumeRecord[]>();
     await this.sweepTerminated().catch((e: unknown) => log.warn('sweeping volumes of terminated instances failed', { error: String(e) }));
+    this.reconcileDetaches();
     for (const v0 of this.volumes.all()) {
       const a = v0.attachment;
       if (!a || (a.state !== 'attached' && a.state !== 'attaching')) continue;
@@ -756,6 +828,9 @@ export class VolumeService {
   async close(): Promise<void> {
     if (this.watchTimer) clearInterval(this.watchTimer);
     await this.watching;
+    // a detach waiting on a guest is picked up again by the next region from its record
+    const jobs = [...this.detachJobs.values()];
+    if (jobs.length) await Promise.race([Promise.allSettled(jobs), new Promise((r) => setTimeout(r, 3_000).unref())]);
   }
 
   async setTags(id: string, tags: Readonly<Record<string, string>>): Promise<void> {
