@@ -71,6 +71,9 @@ test('vm vpc through a two-host region: the region joins the hosts with the encr
       return res.Instances![0]!.InstanceId!;
     };
     const a = await launch(s1, '10.0.1.10', A_SCRIPT);
+    // Right after RunInstances the host may not have the guest yet: EC2 answers an empty
+    // output then, not an error (this was an InternalError).
+    assert.equal(typeof (await consoleOf(a)), 'string');
     await waitLine(a, /vpctest: a listening mtu \d+/, 240_000);
     const b = await launch(s2, '10.0.2.10', B_SCRIPT);
     const caller = { accountId: r.credentials.accountId, arn: `arn:aws:iam::${r.credentials.accountId}:root` };

@@ -8,7 +8,7 @@
 // attempt), so a retried command is answered, not executed twice.
 import { requireInstanceType, findInstanceType, type InstanceType } from '../../lib/instance-types.js';
 import { createLogger } from '../../lib/log.js';
-import { describeError } from '../../lib/errors.js';
+import { describeError, isNitrideError } from '../../lib/errors.js';
 import type { Collection } from '../repo.js';
 import { Ec2Error } from '../protocol/errors.js';
 import { incorrectState } from '../errors.js';
@@ -389,7 +389,9 @@ export class InstanceService {
       };
       return { output: res.output, timestamp: res.timestamp };
     } catch (e) {
-      if (r.state === 'terminated') return { output: '', timestamp: this.now().toISOString() };
+      // Not on its host (yet): a launch whose instance.start has not reached the host, or a
+      // terminated guest. EC2 answers an empty output then, not an error.
+      if (r.state === 'terminated' || (isNitrideError(e) && e.kind === 'not-found')) return { output: '', timestamp: this.now().toISOString() };
       throw e;
     }
   }
