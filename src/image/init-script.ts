@@ -4,7 +4,8 @@
 // line here rebuilds the image.
 //
 // What /init does, in order: mount /dev /proc /sys /run; load the modules listed in
-// /etc/nitride/modules; configure eth0 by DHCP (about 3 s at most when nobody answers);
+// /etc/nitride/modules; print the TPM's device and PCR 0 when the guest has one (NitroTPM);
+// configure eth0 by DHCP (about 3 s at most when nobody answers);
 // fetch an IMDSv2 token and the user-data over HTTP/1.0 with busybox nc (busybox wget
 // cannot PUT), each request bounded by 3 s; run the user-data when it starts with "#!";
 // arm the ACPI power button; print "ready"; then idle. There is no getty and no shell on
@@ -106,6 +107,13 @@ while read -r m; do
   insmod "/lib/modules/$m.ko" 2>/dev/null || failed="$failed $m"
 done </etc/nitride/modules
 if [ -n "$failed" ]; then echo ${q(MARKERS.modules)}" (failed:$failed)"; else echo ${q(MARKERS.modules)}; fi
+
+# NitroTPM: when the guest has a TPM, show its device and read PCR 0 of the sha256 bank
+# (the kernel sends TPM2_PCR_Read for this sysfs file).
+if [ -e /dev/tpm0 ]; then
+  pcr=$(cat /sys/class/tpm/tpm0/pcr-sha256/0 2>/dev/null) || pcr=""
+  echo ${q(MARKERS.tpm)}" /dev/tpm0 pcr-sha256/0=\${pcr:-unreadable}"
+fi
 
 # The ACPI button driver gives the power button an input device. PID 1 opens it itself
 # (so a press is queued from this moment on, not lost) and hands it to a background

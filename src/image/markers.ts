@@ -8,6 +8,7 @@ export const MARKERS = {
   network: 'nitride-init: eth0', // followed by " up <ip>", " dhcp failed" or " absent"
   imds: 'nitride-init: imds', // followed by " token ok" or " unavailable (<reason>)"
   userData: 'nitride-init: user-data', // followed by " none", " skipped (no imds)", " running", " exit <code>", " ignored (…)", " unavailable (…)"
+  tpm: 'nitride-init: tpm', // followed by " /dev/tpm0 pcr-sha256/0=<hex>" (only when the guest has a TPM)
   ready: 'nitride-init: ready',
   powerdown: 'nitride-init: power button, shutting down',
 } as const;
