@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { AuditTrail, regionTrailPath } from '../audit/trail.js';
 import { Iam } from '../iam/iam.js';
 import { Kms } from '../kms/kms.js';
+import { RootKey, rootKeyPath } from '../iam/root-key.js';
 import { createLogger } from '../lib/log.js';
 import { SqliteStore } from '../store/sqlite-store.js';
 import type { StateStore } from '../store/store.js';
@@ -92,6 +93,7 @@ export class Region {
     await policiesRepo.load();
     fleet.attestation = new RegionAttestation({ fleet, policies: policiesRepo, caPem: pki.ca.certPem, trail, statusFile: join(dir, 'host-attestation.json') });
     const instances = new InstanceService(instancesRepo, imagesRepo, fleet);
+    instances.sealer = RootKey.loadOrCreate(rootKeyPath(opts.home)); // NitroTPM vTPM keys, sealed in the store
     const vpcRepos = {
       vpcs: new Collection<VpcRecord>(store, 'ec2/vpcs/'),
       subnets: new Collection<SubnetRecord>(store, 'ec2/subnets/'),

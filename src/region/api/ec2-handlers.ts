@@ -161,6 +161,8 @@ export async function handleEc2(svc: Ec2Services, caller: Caller, req: Ec2Reques
       const out = await svc.instances.consoleOutput(caller, req.instanceId);
       return { action: 'GetConsoleOutput', instanceId: req.instanceId, timestamp: new Date(out.timestamp), output: out.output };
     }
+    case 'GetInstanceTpmEkPub':
+      return { action: 'GetInstanceTpmEkPub', ...(await svc.instances.tpmEkPub(caller, req.instanceId, req.keyType, req.keyFormat)) };
     case 'DescribeImages': {
       const imgs = svc.images.describe(caller, { imageIds: req.imageIds, owners: req.owners, filters: req.filters });
       const p = page(imgs, (i) => i.id, req.maxResults, req.nextToken);

@@ -104,6 +104,7 @@ function ec2Resources(req: Ec2Request, caller: Caller, svc: Ec2Services): { arn:
     case 'TerminateInstances':
       return req.instanceIds.map(inst);
     case 'GetConsoleOutput':
+    case 'GetInstanceTpmEkPub':
       return [inst(req.instanceId)];
     case 'CreateTags':
     case 'DeleteTags':

@@ -45,6 +45,7 @@ export function instanceView(r: InstanceRecord): Ec2Instance {
       instanceMetadataTags: 'disabled',
     },
     platformDetails: 'Linux/UNIX',
+    ...(r.vtpm ? { tpmSupport: 'v2.0' } : {}), // NitroTPM: launched from a TpmSupport=v2.0 image
   };
 }
 

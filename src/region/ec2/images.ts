@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { extractVmlinux, hasPvhNote } from '../../image/kernel.js';
 import type { Collection } from '../repo.js';
 import { Ec2Error } from '../protocol/errors.js';
 import { newId } from '../ids.js';
@@ -53,6 +54,32 @@ function imageFilterValues(i: ImageRecord, name: string): readonly string[] | un
 }
 
 const sha256File = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
+
+/**
+ * The kernel a NitroTPM image boots. A TPM guest must boot the bzImage through the firmware:
+ * with the PVH direct boot of an uncompressed vmlinux the guest's ACPI tables come out garbled
+ * once a TPM device is present and the kernel finds no TPM (docs/NITROTPM.md). So for a
+ * nitride image whose kernel is the PVH vmlinux, this is the bzImage it was extracted from
+ * (/boot/vmlinuz-<kernelVersion>), accepted only when extracting it again gives exactly the
+ * registered vmlinux; any other PVH ELF kernel is refused.
+ */
+function tpmKernel(kernelPath: string, manifestKernelVersion: string | undefined, loc: string): string {
+  const head = readFileSync(kernelPath).subarray(0, 4);
+  if (head.toString('latin1') !== '\x7fELF') return kernelPath; // already a bzImage
+  const bz = manifestKernelVersion !== undefined && /^[A-Za-z0-9._+-]+$/.test(manifestKernelVersion) ? join('/boot', `vmlinuz-${manifestKernelVersion}`) : undefined;
+  const refuse = (why: string): Ec2Error =>
+    new Ec2Error('InvalidParameterValue', `Invalid value '${loc}' for ImageLocation: TpmSupport v2.0 needs a bzImage kernel (${why}).`, { context: { imageLocation: loc, kernel: kernelPath } });
+  if (bz === undefined || !existsSync(bz)) throw refuse('the kernel is a PVH vmlinux and the bzImage it came from is not installed');
+  let same = false;
+  try {
+    const vmlinux = extractVmlinux(readFileSync(bz));
+    same = hasPvhNote(vmlinux) && createHash('sha256').update(vmlinux).digest('hex') === sha256File(kernelPath);
+  } catch (e) {
+    throw new Ec2Error('InvalidParameterValue', `Invalid value '${loc}' for ImageLocation: the bzImage ${bz} could not be checked against the image's vmlinux.`, { context: { imageLocation: loc, bzImage: bz }, cause: e });
+  }
+  if (!same) throw refuse(`${bz} is not the bzImage the image's vmlinux was extracted from`);
+  return bz;
+}
 
 export class ImageService {
   constructor(
@@ -144,18 +171,22 @@ export class ImageService {
     let kernelPath: string | undefined;
     let initrdPath: string | undefined;
     let cmdline = req.cmdline ?? defaultCmdline;
+    let kernelVersion: string | undefined;
     const manifestPath = dir.endsWith('.json') ? dir : join(dir, 'manifest.json');
     if (existsSync(manifestPath)) {
       try {
-        const m = JSON.parse(readFileSync(manifestPath, 'utf8')) as { kernel?: { path?: string }; initrd?: { path?: string }; cmdline?: string };
+        const m = JSON.parse(readFileSync(manifestPath, 'utf8')) as { kernel?: { path?: string }; initrd?: { path?: string }; cmdline?: string; kernelVersion?: unknown };
         kernelPath = m.kernel?.path;
+        if (typeof m.kernelVersion === 'string') kernelVersion = m.kernelVersion;
         initrdPath = m.initrd?.path;
         if (typeof m.cmdline === 'string') cmdline = m.cmdline;
       } catch (e) {
         throw new Ec2Error('InvalidParameterValue', `The image manifest ${manifestPath} is not valid JSON.`, { cause: e });
       }
     } else {
-      kernelPath = ['vmlinux', 'vmlinuz', 'kernel'].map((f) => join(dir, f)).find((p) => existsSync(p));
+      // A NitroTPM image prefers the bzImage (see tpmKernel).
+      const names = req.tpmSupport === 'v2.0' ? ['vmlinuz', 'kernel', 'vmlinux'] : ['vmlinux', 'vmlinuz', 'kernel'];
+      kernelPath = names.map((f) => join(dir, f)).find((p) => existsSync(p));
       initrdPath = ['initrd.img', 'initrd', 'initramfs.img'].map((f) => join(dir, f)).find((p) => existsSync(p));
     }
     for (const [what, p] of [
@@ -166,6 +197,7 @@ export class ImageService {
         throw new Ec2Error('InvalidParameterValue', `Invalid value '${loc}' for ImageLocation: no ${what} file found there.`, { context: { imageLocation: loc } });
       }
     }
+    if (req.tpmSupport === 'v2.0') kernelPath = tpmKernel(kernelPath!, kernelVersion, loc);
     const rec: ImageRecord = {
       id: newId('ami'),
       name: req.name,

@@ -6,7 +6,9 @@
 // either no record and no guest, or a record that the reconciler drives to its desired
 // state after restart. Host commands carry ids derived from (instance, generation,
 // attempt), so a retried command is answered, not executed twice.
+import { randomBytes } from 'node:crypto';
 import { requireInstanceType, findInstanceType, type InstanceType } from '../../lib/instance-types.js';
+import type { SealedSecret } from '../../iam/root-key.js';
 import { createLogger } from '../../lib/log.js';
 import { describeError, isNitrideError } from '../../lib/errors.js';
 import type { Collection } from '../repo.js';
@@ -81,6 +83,20 @@ export interface InstanceNetwork {
   released?(r: InstanceRecord): Promise<void>;
 }
 
+/** Seals and opens small secrets: the region's RootKey (src/iam/root-key.ts). */
+export interface SecretSealer {
+  seal(plaintext: string, aad: string): SealedSecret;
+  unseal(sealed: SealedSecret, aad: string): string;
+}
+
+/** NitroTPM: bytes of the per-instance vTPM state key (AES-256, swtpm --key … mode=aes-256-cbc). */
+export const VTPM_KEY_BYTES = 32;
+/** The AAD of a sealed vTPM key: a sealed key cannot be moved to another instance's record. */
+export const vtpmKeyAad = (instanceId: string): string => `nitride/ec2/vtpm-key/v1/${instanceId}`;
+
+export type EkPubKeyType = 'rsa-2048' | 'ecc-sec-p384';
+export type EkPubKeyFormat = 'der' | 'tpmt';
+
 export const stateOf = (r: InstanceRecord): { code: number; name: InstanceStateName } => ({ code: STATE_CODES[r.state], name: r.state });
 
 const INSTANCE_FILTERS = new Set([
@@ -138,6 +154,8 @@ export class InstanceService {
   private stopped = false;
   /** Set by the region when the VPC layer is present. */
   network: InstanceNetwork | undefined;
+  /** Set by the region: seals the vTPM keys of NitroTPM instances (without it they cannot launch). */
+  sealer: SecretSealer | undefined;
 
   constructor(
     private readonly instances: Collection<InstanceRecord>,
@@ -229,6 +247,10 @@ export class InstanceService {
 
   async run(caller: Caller, req: RunRequest): Promise<InstanceRecord[]> {
     const { image, type } = this.checkRun(caller, req);
+    const sealer = this.sealer;
+    if (image.tpmSupport === 'v2.0' && sealer === undefined) {
+      throw new Ec2Error('UnsupportedOperation', `The image '${image.id}' needs NitroTPM, which this region cannot provide (it has no key sealer).`, { context: { imageId: image.id } });
+    }
     if (req.clientToken !== undefined) {
       const prior = this.instances.all().filter((r) => r.accountId === caller.accountId && r.clientToken === req.clientToken);
       if (prior.length > 0) {
@@ -249,8 +271,12 @@ export class InstanceService {
     const net = this.network ? await this.network.plan(caller, req, hosts.length) : undefined;
     const now = this.now().toISOString();
     const reservationId = newId('r');
-    const records: InstanceRecord[] = hosts.map((hostId, i) => ({
-      id: newId('i'),
+    const records: InstanceRecord[] = hosts.map((hostId, i) => {
+      const id = newId('i');
+      // NitroTPM: a fresh random key for this instance's vTPM state, kept only sealed.
+      const vtpm = image.tpmSupport === 'v2.0' && sealer ? { vtpm: { sealedKey: sealer.seal(randomBytes(VTPM_KEY_BYTES).toString('base64'), vtpmKeyAad(id)) } } : {};
+      return {
+      id,
       reservationId,
       accountId: caller.accountId,
       requesterPrincipal: caller.arn,
@@ -284,7 +310,9 @@ export class InstanceService {
       },
       forceStop: false,
       rebootRequested: 0,
-    }));
+      ...vtpm,
+      };
+    });
     await this.instances.putMany(records);
     if (this.network) await this.network.attach(records);
     for (const r of records) this.kick(r.id);
@@ -400,6 +428,41 @@ export class InstanceService {
     await this.instances.update(id, (r) => ({ ...r, tags }));
   }
 
+  /**
+   * GetInstanceTpmEkPub: the public endorsement key of the instance's vTPM, as its host
+   * recorded it when the vTPM was provisioned (answered whether the guest runs or is stopped).
+   */
+  async tpmEkPub(caller: Caller, id: string, keyType: EkPubKeyType, keyFormat: EkPubKeyFormat): Promise<{ instanceId: string; keyType: EkPubKeyType; keyFormat: EkPubKeyFormat; keyValue: string }> {
+    const [r] = this.owned(caller, [id]);
+    if (!r) throw new Ec2Error('InvalidInstanceID.NotFound', `The instance ID '${id}' does not exist`, { context: { instanceIds: [id] } });
+    if (r.state === 'terminated' || r.state === 'shutting-down') {
+      throw incorrectState(`The instance '${r.id}' is ${r.state}; its NitroTPM no longer exists.`, { instanceId: r.id, state: r.state });
+    }
+    if (r.vtpm === undefined) {
+      throw new Ec2Error('UnsupportedOperation', `The instance '${r.id}' does not support NitroTPM: its image '${r.imageId}' is not registered with TpmSupport v2.0.`, { context: { instanceId: r.id, imageId: r.imageId } });
+    }
+    if (r.hostId === undefined) {
+      throw incorrectState(`The instance '${r.id}' has not been launched yet; its NitroTPM has no endorsement key.`, { instanceId: r.id, state: r.state });
+    }
+    try {
+      const res = (await this.fleet.send(
+        r.hostId,
+        'instance.tpm-ekpub',
+        { instanceId: r.id, keyType: keyType === 'rsa-2048' ? 'rsa' : 'ecc-sec-p384', keyFormat },
+        { id: `ekpub:${r.id}:${Date.now()}:${Math.random()}` },
+      )) as { keyValue?: unknown };
+      if (typeof res.keyValue !== 'string') throw new Ec2Error('InternalError', 'The host answered without a key value.', { httpStatus: 500 });
+      return { instanceId: r.id, keyType, keyFormat, keyValue: res.keyValue };
+    } catch (e) {
+      const code = (e as { code?: unknown }).code;
+      // The host has no vTPM for it yet: the instance never reached its first launch.
+      if (code === 'VtpmNotProvisioned' || code === 'InvalidInstanceID.NotFound') {
+        throw incorrectState(`The instance '${r.id}' has not been launched yet; its NitroTPM has no endorsement key.`, { instanceId: r.id, state: r.state });
+      }
+      throw e;
+    }
+  }
+
   // ---- driving hosts -------------------------------------------------------------
 
   /** Schedules a drive of this instance toward its desired state. Coalesces repeats. */
@@ -429,14 +492,25 @@ export class InstanceService {
 
   private async setState(id: string, state: InstanceStateName, extra: Partial<InstanceRecord> = {}, reason?: StateReason): Promise<void> {
     const now = this.now().toISOString();
-    await this.instances.update(id, (r) => ({
-      ...r,
-      ...extra,
-      state,
-      stateChangedAt: now,
-      ...(reason ? { stateReason: reason } : {}),
-      ...(state === 'terminated' ? { terminatedAt: now } : {}),
-    }));
+    await this.instances.update(id, (cur) => {
+      // Terminated: the host destroyed the vTPM state, so its sealed key goes too.
+      const { vtpm: _sealed, ...withoutKey } = cur;
+      return {
+        ...(state === 'terminated' ? withoutKey : cur),
+        ...extra,
+        state,
+        stateChangedAt: now,
+        ...(reason ? { stateReason: reason } : {}),
+        ...(state === 'terminated' ? { terminatedAt: now } : {}),
+      };
+    });
+  }
+
+  /** spec.tpm for instance.start: the vTPM key, unsealed only for the command. */
+  private vtpmSpec(r: InstanceRecord): { tpm?: { key: string } } {
+    if (r.vtpm === undefined) return {};
+    if (this.sealer === undefined) throw new Ec2Error('InternalError', `The region cannot open the vTPM key of '${r.id}' (it has no key sealer).`, { httpStatus: 500 });
+    return { tpm: { key: this.sealer.unseal(r.vtpm.sealedKey, vtpmKeyAad(r.id)) } };
   }
 
   private imageRef(r: InstanceRecord): Record<string, unknown> {
@@ -456,7 +530,7 @@ export class InstanceService {
         const info = (await this.fleet.send(
           host,
           'instance.start',
-          { spec: { instanceId: r.id, instanceType: r.instanceType, image: this.imageRef(r), ...extra } },
+          { spec: { instanceId: r.id, instanceType: r.instanceType, image: this.imageRef(r), ...extra, ...this.vtpmSpec(r) } },
           { id: cmdId('start'), timeoutMs: 60_000 },
         )) as { accel?: string; pid?: number };
         const cur = this.instances.get(id);

@@ -3,6 +3,7 @@
 // generation). API responses are built from them by the handlers.
 
 import type { InstanceStateName } from '../protocol/ec2-responses.js';
+import type { SealedSecret } from '../../iam/root-key.js';
 
 export type { InstanceStateName };
 export { INSTANCE_STATE_CODES as STATE_CODES } from '../protocol/ec2-responses.js';
@@ -49,6 +50,12 @@ export interface InstanceRecord {
   readonly forceStop: boolean;
   /** Pending reboot request generation (a reboot is a command, not a state). */
   readonly rebootRequested: number;
+  /**
+   * NitroTPM (image TpmSupport=v2.0): the instance's 32-byte vTPM state key, sealed with the
+   * region root key (src/region/ec2/instances.ts). Sent with every instance.start; dropped at
+   * terminate, when the host destroys the state it protected.
+   */
+  readonly vtpm?: { readonly sealedKey: SealedSecret };
 }
 
 export interface ImageRecord {

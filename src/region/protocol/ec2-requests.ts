@@ -173,6 +173,14 @@ export interface GetConsoleOutputRequest extends Base {
   readonly latest: boolean;
 }
 
+/** NitroTPM: the public endorsement key of an instance's vTPM (docs/NITROTPM.md). */
+export interface GetInstanceTpmEkPubRequest extends Base {
+  readonly action: 'GetInstanceTpmEkPub';
+  readonly instanceId: string;
+  readonly keyType: 'rsa-2048' | 'ecc-sec-p384';
+  readonly keyFormat: 'der' | 'tpmt';
+}
+
 export interface DescribeImagesRequest extends Base, Paged {
   readonly action: 'DescribeImages';
   readonly imageIds: readonly string[];
@@ -547,6 +555,7 @@ export type Ec2Request =
   | RebootInstancesRequest
   | TerminateInstancesRequest
   | GetConsoleOutputRequest
+  | GetInstanceTpmEkPubRequest
   | DescribeImagesRequest
   | RegisterImageRequest
   | DeregisterImageRequest
@@ -1201,6 +1210,15 @@ const PARSERS: { readonly [A in Ec2Action]: (r: ParamReader) => Extract<Ec2Reque
     instanceId: checkInstanceId(r.requiredString('InstanceId')),
     latest: r.boolean('Latest') ?? false,
   }),
+
+  GetInstanceTpmEkPub(r) {
+    const instanceId = checkInstanceId(r.requiredString('InstanceId'));
+    const keyType = r.enumString('KeyType', ['rsa-2048', 'ecc-sec-p384']);
+    if (keyType === undefined) throw missing('KeyType');
+    const keyFormat = r.enumString('KeyFormat', ['der', 'tpmt']);
+    if (keyFormat === undefined) throw missing('KeyFormat');
+    return { action: 'GetInstanceTpmEkPub', dryRun: dryRun(r), instanceId, keyType, keyFormat };
+  },
 
   DescribeImages: (r) => ({
     action: 'DescribeImages',

@@ -483,6 +483,14 @@ export type Ec2Response =
   | { readonly action: 'StartInstances' | 'StopInstances' | 'TerminateInstances'; readonly instances: readonly InstanceStateChange[] }
   | { readonly action: 'RebootInstances' | 'CreateTags' | 'DeleteTags' | 'DeregisterImage' }
   | { readonly action: 'GetConsoleOutput'; readonly instanceId: string; readonly timestamp: Date; /** base64 of the console bytes */ readonly output: string }
+  | {
+      readonly action: 'GetInstanceTpmEkPub';
+      readonly instanceId: string;
+      readonly keyType: 'rsa-2048' | 'ecc-sec-p384';
+      readonly keyFormat: 'der' | 'tpmt';
+      /** base64: a DER SubjectPublicKeyInfo (der) or a TPMT_PUBLIC (tpmt) */
+      readonly keyValue: string;
+    }
   | { readonly action: 'DescribeImages'; readonly images: readonly Image[]; readonly nextToken?: string | undefined }
   | { readonly action: 'RegisterImage'; readonly imageId: string }
   | { readonly action: 'DescribeInstanceTypes'; readonly instanceTypes: readonly InstanceTypeInfo[]; readonly nextToken?: string | undefined }
@@ -840,6 +848,9 @@ function writeBody(w: XmlWriter, r: Ec2Response): void {
       return;
     case 'GetConsoleOutput':
       w.leaf('instanceId', r.instanceId).leaf('timestamp', r.timestamp).leaf('output', r.output);
+      return;
+    case 'GetInstanceTpmEkPub':
+      w.leaf('instanceId', r.instanceId).leaf('keyType', r.keyType).leaf('keyFormat', r.keyFormat).leaf('keyValue', r.keyValue);
       return;
     case 'DescribeImages':
       w.list('imagesSet', r.images, writeImage);
