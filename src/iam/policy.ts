@@ -2,8 +2,9 @@
 // aws:CurrentTime default, no I/O.
 //
 // Evaluation follows IAM's logic for identity policies in one account:
-//   1. a resource owned by another account is denied (accounts are tenants; there are no
-//      resource policies to grant cross-account access);
+//   1. a resource owned by another account is denied (accounts are tenants), unless the
+//      caller says a resource policy has admitted it (allowOtherAccounts: KMS key policies,
+//      evaluated by evaluateResourcePolicy() at the end of this file);
 //   2. the root of an account is allowed everything in its own account;
 //   3. otherwise every statement of every policy is checked against each resource:
 //      a matching Deny wins at once (explicit deny); else each resource needs a matching
