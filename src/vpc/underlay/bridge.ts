@@ -14,8 +14,9 @@ import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { connect, type Socket } from 'node:net';
 import { VpcError } from '../errors.js';
 import { macToBytes } from '../protocol/addr.js';
-import { encodeFrame, FrameDecoder } from '../protocol/stream-framing.js';
+import { FrameDecoder } from '../protocol/stream-framing.js';
 import { directionKey, Opener, Sealer } from './seal.js';
+import { BatchUdp } from './udp-batch.js';
 
 export const ROUTER_MAC = '02:4e:52:00:00:01';
 
@@ -71,9 +72,16 @@ interface Remote {
   cfg: RemoteEni;
   socket: Socket | undefined;
   subnetBase: number;
+  subnetSize: number;
+  mac: Buffer;
+  /** Frames opened for this ENI in the current receive batch (written with one writev). */
+  rx: Buffer[];
 }
 
 const ipInt = (ip: string): number => ip.split('.').reduce((a, x) => a * 256 + Number(x), 0);
+const ROUTER = macToBytes(ROUTER_MAC);
+/** A peer's key in byAddr: its IPv4 address (host order) and UDP port. */
+const addrKey = (addr: number, port: number): number => addr * 65536 + port;
 const subnetBase = (cidr: string): number => {
   const [ip, len] = cidr.split('/');
   const size = 2 ** (32 - Number(len));
@@ -84,17 +92,27 @@ const subnetBase = (cidr: string): number => {
 export class UnderlayBridge {
   readonly counters: UnderlayCounters = { txDatagrams: 0, txBytes: 0, rxDatagrams: 0, rxBytes: 0, droppedAuth: 0, droppedReplay: 0, droppedMalformed: 0, droppedUnknownEpoch: 0, droppedUnknownSource: 0, droppedUnknownPeer: 0 };
   private readonly udp: UdpSocket;
+  private readonly io: BatchUdp;
   private readonly peers = new Map<string, Peer>();
-  private readonly byAddr = new Map<string, Peer>();
+  private readonly byAddr = new Map<number, Peer>();
   private readonly remotes = new Map<string, Remote>();
-  /** (vni, source IP) → the remote ENI a received frame came from. */
-  private readonly bySource = new Map<string, Remote>();
+  /** vni → source IP (host order) → the remote ENI a received frame came from. */
+  private readonly bySource = new Map<number, Map<number, Remote>>();
+  /** Datagrams sealed while one chunk from the card is decoded, per peer; sent in one batch. */
+  private readonly tx = new Map<Peer, Buffer[]>();
+  /** Remote ENIs with frames waiting in `rx` (flushed when a receive batch ends). */
+  private readonly rxDirty = new Set<Remote>();
   private closed = false;
 
   private constructor(readonly hostId: string) {
     this.udp = createSocket({ type: 'udp4', recvBufferSize: 4 * 1024 * 1024, sendBufferSize: 4 * 1024 * 1024 });
-    this.udp.on('message', (m, rinfo) => this.onDatagram(m, `${rinfo.address}:${rinfo.port}`));
+    this.io = new BatchUdp(this.udp, (d, addr, port) => this.onDatagram(d, addr, port), () => this.flushRx());
     this.udp.on('error', () => undefined);
+  }
+
+  /** Whether datagrams move in batches (sendmmsg/recvmmsg through the native addon). */
+  get batched(): boolean {
+    return this.io.batched;
   }
 
   static async start(cfg: UnderlayConfig): Promise<UnderlayBridge> {
@@ -126,16 +144,18 @@ export class UnderlayBridge {
       const sealer = cur && cur.sealer.epoch === p.epoch ? cur.sealer : new Sealer(directionKey(secret, p.epoch, this.hostId, p.hostId), p.epoch);
       const peer: Peer = { cfg: p, sealer, opener };
       this.peers.set(p.hostId, peer);
-      this.byAddr.set(`${p.address}:${p.port}`, peer);
+      this.byAddr.set(addrKey(ipInt(p.address), p.port), peer);
     }
   }
 
   async addRemote(cfg: RemoteEni): Promise<void> {
     const have = this.remotes.get(cfg.eniId);
     if (have?.socket && !have.socket.destroyed) return; // already joined (a repeated command)
-    const r: Remote = { cfg, socket: undefined, subnetBase: subnetBase(cfg.subnetCidr) };
+    const r: Remote = { cfg, socket: undefined, subnetBase: subnetBase(cfg.subnetCidr), subnetSize: 2 ** (32 - Number(cfg.subnetCidr.split('/')[1])), mac: Buffer.from(macToBytes(cfg.mac)), rx: [] };
     this.remotes.set(cfg.eniId, r);
-    this.bySource.set(`${cfg.vni}/${cfg.ip}`, r);
+    let byIp = this.bySource.get(cfg.vni);
+    if (!byIp) this.bySource.set(cfg.vni, (byIp = new Map()));
+    byIp.set(ipInt(cfg.ip), r);
     const s = connect(cfg.socketPath);
     await new Promise<void>((resolve, reject) => {
       s.once('connect', resolve);
@@ -144,7 +164,10 @@ export class UnderlayBridge {
     s.setNoDelay(true);
     r.socket = s;
     const dec = new FrameDecoder();
-    s.on('data', (chunk: Buffer) => dec.push(chunk, (f) => this.toPeer(r, f)));
+    s.on('data', (chunk: Buffer) => {
+      dec.push(chunk, (f) => this.toPeer(r, f));
+      this.flushTx();
+    });
     s.on('error', () => undefined);
     s.on('close', () => {
       if (r.socket === s) r.socket = undefined;
@@ -155,7 +178,7 @@ export class UnderlayBridge {
     const r = this.remotes.get(eniId);
     if (!r) return;
     this.remotes.delete(eniId);
-    this.bySource.delete(`${r.cfg.vni}/${r.cfg.ip}`);
+    this.bySource.get(r.cfg.vni)?.delete(ipInt(r.cfg.ip));
     r.socket?.destroy();
   }
 
@@ -169,11 +192,33 @@ export class UnderlayBridge {
     const d = p.sealer.seal(r.cfg.vni, frame);
     this.counters.txDatagrams++;
     this.counters.txBytes += d.length;
-    this.udp.send(d, p.cfg.port, p.cfg.address);
+    const q = this.tx.get(p);
+    if (q) q.push(d);
+    else this.tx.set(p, [d]);
   }
 
-  private onDatagram(d: Buffer, from: string): void {
-    const p = this.byAddr.get(from);
+  /** Sends what one chunk from the card produced: one sendmmsg per peer. */
+  private flushTx(): void {
+    for (const [p, ds] of this.tx) this.io.sendMany(ds, p.cfg.port, p.cfg.address);
+    this.tx.clear();
+  }
+
+  /** Writes what one receive batch opened: one writev per remote ENI's socket. */
+  private flushRx(): void {
+    for (const r of this.rxDirty) {
+      const s = r.socket;
+      const parts = r.rx;
+      r.rx = [];
+      if (!s || s.destroyed) continue;
+      s.cork();
+      for (const b of parts) s.write(b);
+      s.uncork();
+    }
+    this.rxDirty.clear();
+  }
+
+  private onDatagram(d: Buffer, addr: number, port: number): void {
+    const p = this.byAddr.get(addrKey(addr, port));
     if (!p) {
       this.counters.droppedUnknownPeer++;
       return;
@@ -194,9 +239,9 @@ export class UnderlayBridge {
       this.counters.droppedMalformed++;
       return;
     }
-    const src = `${f[26]}.${f[27]}.${f[28]}.${f[29]}`;
-    const dst = ipInt(`${f[30]}.${f[31]}.${f[32]}.${f[33]}`);
-    const r = this.bySource.get(`${res.vni}/${src}`);
+    const src = f.readUInt32BE(26);
+    const dst = f.readUInt32BE(30);
+    const r = this.bySource.get(res.vni)?.get(src);
     // The sender must be an ENI of the sending host in that VPC.
     if (!r || r.cfg.hostId !== p.cfg.hostId || !r.socket) {
       this.counters.droppedUnknownSource++;
@@ -204,10 +249,14 @@ export class UnderlayBridge {
     }
     // Re-enter the switch as the sender's port would have sent it: its own MAC as source,
     // the router as destination when the receiver is in another subnet.
-    macToBytes(r.cfg.mac).forEach((b, i) => (f[6 + i] = b));
-    const size = 2 ** (32 - Number(r.cfg.subnetCidr.split('/')[1]));
-    if (dst - (dst % size) !== r.subnetBase) macToBytes(ROUTER_MAC).forEach((b, i) => (f[i] = b));
-    r.socket.write(encodeFrame(f));
+    r.mac.copy(f, 6);
+    if (dst - (dst % r.subnetSize) !== r.subnetBase) ROUTER.forEach((b, i) => (f[i] = b));
+    // QEMU's stream framing: a 4-byte big-endian length, then the frame (written together
+    // with the batch's other frames for this ENI by flushRx).
+    const len = Buffer.allocUnsafe(4);
+    len.writeUInt32BE(f.length, 0);
+    r.rx.push(len, f);
+    this.rxDirty.add(r);
   }
 
   async close(): Promise<void> {

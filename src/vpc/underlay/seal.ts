@@ -52,6 +52,8 @@ export function counterStart(nowMs: number = Date.now()): bigint {
 
 export class Sealer {
   private counter: bigint;
+  /** Reused for every frame (sealing is synchronous): salt ‖ counter. */
+  private readonly nonce = Buffer.allocUnsafe(12);
 
   constructor(
     private readonly k: DirectionKey,
@@ -71,7 +73,7 @@ export class Sealer {
     out.writeUInt32BE(vni >>> 0, 8);
     const c = this.counter++;
     out.writeBigUInt64BE(c, 12);
-    const nonce = Buffer.allocUnsafe(12);
+    const nonce = this.nonce;
     this.k.salt.copy(nonce, 0);
     out.copy(nonce, 4, 12, 20);
     const gcm = this.k.native !== undefined ? loadNativeGcm() : undefined;
@@ -132,6 +134,7 @@ export type OpenResult = { readonly ok: true; readonly vni: number; readonly fra
 /** The receiving side of one direction: several epochs may be live during a rotation. */
 export class Opener {
   private readonly epochs = new Map<number, { k: DirectionKey; window: ReplayWindow }>();
+  private readonly nonce = Buffer.allocUnsafe(12);
 
   addEpoch(epoch: number, k: DirectionKey): void {
     if (!this.epochs.has(epoch)) this.epochs.set(epoch, { k, window: new ReplayWindow() });
@@ -149,7 +152,7 @@ export class Opener {
     if (d.length < HEADER_BYTES + TAG_BYTES || d.readUInt16BE(0) !== MAGIC || d[2] !== 1) return { ok: false, reason: 'malformed' };
     const e = this.epochs.get(d.readUInt32BE(4));
     if (!e) return { ok: false, reason: 'unknown-epoch' };
-    const nonce = Buffer.allocUnsafe(12);
+    const nonce = this.nonce;
     e.k.salt.copy(nonce, 0);
     d.copy(nonce, 4, 12, 20);
     const gcm = e.k.native !== undefined ? loadNativeGcm() : undefined;
