@@ -175,6 +175,22 @@ export function consoleText(output: string): string {
   return Buffer.from(output, 'base64').toString('utf8');
 }
 
+/** The guest's console (the hypervisor's ring buffer), as text. */
+export async function consoleOf(h: HypervisorHarness, instanceId: string): Promise<string> {
+  return consoleText((await h.channel.request('instance.console', { instanceId })).output);
+}
+
+/** Waits until `re` matches the guest's console and returns the match. */
+export async function waitLine(h: HypervisorHarness, instanceId: string, re: RegExp, ms: number): Promise<string> {
+  let found = '';
+  await until(`${re} on ${instanceId}'s console`, async () => {
+    const m = re.exec(await consoleOf(h, instanceId));
+    if (m) found = m[0];
+    return m !== null;
+  }, ms);
+  return found;
+}
+
 export function count(haystack: string, needle: string): number {
   return haystack.split(needle).length - 1;
 }

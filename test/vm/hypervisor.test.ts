@@ -10,15 +10,11 @@ import { MARKERS } from '../../src/image/markers.js';
 import { qemuUserIds } from '../../src/setup/qemu-user.js';
 import type { HypervisorEvent } from '../../src/hypervisor/protocol/messages.js';
 import { QMP_FORBIDDEN } from '../../src/hypervisor/protocol/qmp-allowlist.js';
-import { consoleText, count, type HypervisorHarness, instanceSpec, pidAlive, pidCmdline, until, withHypervisor } from './hypervisor-fixtures.js';
+import { count, instanceSpec, pidAlive, pidCmdline, until, withHypervisor, consoleOf } from './hypervisor-fixtures.js';
 
 const BOOT_MS = 90_000;
 const isReady = (id: string) => (e: HypervisorEvent) => e.event === 'instance.ready' && e.instanceId === id;
 const isState = (id: string, state: string) => (e: HypervisorEvent) => e.event === 'instance.state' && e.instanceId === id && e.state === state;
-
-async function consoleOf(h: HypervisorHarness, instanceId: string): Promise<string> {
-  return consoleText((await h.channel.request('instance.console', { instanceId })).output);
-}
 
 function uidOf(pid: number): number | undefined {
   const m = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));

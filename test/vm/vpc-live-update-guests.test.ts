@@ -15,7 +15,7 @@ import type { HypervisorEvent, InstanceSpec } from '../../src/hypervisor/protoco
 import { createLogger } from '../../src/lib/log.js';
 import type { EniConfig, GroupRules } from '../../src/vpc/model.js';
 import { eni, imds } from '../../src/vpc/testing/card-harness.js';
-import { consoleText, instanceSpec, type HypervisorHarness, until, withHypervisor } from './hypervisor-fixtures.js';
+import { instanceSpec, withHypervisor, waitLine } from './hypervisor-fixtures.js';
 
 const BOOT_MS = 150_000;
 const SG = 'sg-0000live';
@@ -42,20 +42,6 @@ sleep 2
 echo "livetest: b sending"
 (i=0; while [ $i -lt 300 ]; do dd if=/run/data bs=10240 skip=$i count=1 2>/dev/null; usleep 30000; i=$((i+1)); done) | nc -w 20 10.0.1.10 7000; rc=$?
 echo "livetest: b nc rc=$rc"`;
-
-async function consoleOf(h: HypervisorHarness, instanceId: string): Promise<string> {
-  return consoleText((await h.channel.request('instance.console', { instanceId })).output);
-}
-
-async function waitLine(h: HypervisorHarness, id: string, re: RegExp, ms: number): Promise<string> {
-  let found = '';
-  await until(`${re} on ${id}'s console`, async () => {
-    const m = re.exec(await consoleOf(h, id));
-    if (m) found = m[0];
-    return m !== null;
-  }, ms);
-  return found;
-}
 
 test('vm vpc live update: QEMU guests keep a TCP transfer and a 50 ms ping across three card replacements', { timeout: 900_000 }, async () => {
   const home = mkdtempSync(join(tmpdir(), 'nitride-vpc-live-vm-'));

@@ -23,7 +23,7 @@ import type { EniInfo } from '../../src/vpc/card.js';
 import type { EniConfig, GroupRules } from '../../src/vpc/model.js';
 import { CardHarness, eni, imds } from '../../src/vpc/testing/card-harness.js';
 import type { RemoteEni, UnderlayConfig } from '../../src/vpc/underlay/bridge.js';
-import { consoleText, instanceSpec, type HypervisorHarness, until, withHypervisor } from './hypervisor-fixtures.js';
+import { instanceSpec, until, withHypervisor, consoleOf, waitLine } from './hypervisor-fixtures.js';
 
 const BOOT_MS = 150_000;
 const PATTERN = 'NITRIDE-PLAINTEXT-PATTERN-5f1c';
@@ -92,20 +92,6 @@ function forkBridge(ns: string): Promise<Bridge> {
       else p?.reject(new Error(m.error?.message ?? 'underlay error'));
     });
   });
-}
-
-async function consoleOf(h: HypervisorHarness, id: string): Promise<string> {
-  return consoleText((await h.channel.request('instance.console', { instanceId: id })).output);
-}
-
-async function waitLine(h: HypervisorHarness, id: string, re: RegExp, ms: number): Promise<string> {
-  let found = '';
-  await until(`${re} on ${id}'s console`, async () => {
-    const m = re.exec(await consoleOf(h, id));
-    if (m) found = m[0];
-    return m !== null;
-  }, ms);
-  return found;
 }
 
 test('vm vpc across two namespaced hosts: ping and nc through the AES-256-GCM underlay; the veth capture holds no plaintext', { timeout: 900_000 }, async () => {

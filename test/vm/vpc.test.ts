@@ -12,7 +12,7 @@ import type { HypervisorEvent, InstanceSpec } from '../../src/hypervisor/protoco
 import type { EniStats } from '../../src/vpc/card.js';
 import type { EniConfig, GroupRules } from '../../src/vpc/model.js';
 import { CardHarness, eni, imds } from '../../src/vpc/testing/card-harness.js';
-import { consoleText, instanceSpec, type HypervisorHarness, until, withHypervisor } from './hypervisor-fixtures.js';
+import { instanceSpec, until, withHypervisor, consoleOf, waitLine } from './hypervisor-fixtures.js';
 
 const BOOT_MS = 150_000;
 
@@ -54,20 +54,6 @@ time -o /run/time.txt -p timeout 120 nc -w 5 10.0.1.10 7000 </run/data; rc=$?
 echo "vpctest: b nc7000 rc=$rc seconds=$(sed -n 's/^real //p' /run/time.txt)"
 (i=0; while [ $i -lt 60 ]; do i=$((i+1)); echo "try$i" | timeout 4 nc -w 2 10.0.1.10 8000 >/dev/null 2>&1 && { echo "vpctest: b 8000 connected try$i"; break; }; sleep 1; done) &
 echo "vpctest: b 8000 loop started"`;
-
-async function consoleOf(h: HypervisorHarness, instanceId: string): Promise<string> {
-  return consoleText((await h.channel.request('instance.console', { instanceId })).output);
-}
-
-async function waitLine(h: HypervisorHarness, id: string, re: RegExp, ms: number): Promise<string> {
-  let found = '';
-  await until(`${re} on ${id}'s console`, async () => {
-    const m = re.exec(await consoleOf(h, id));
-    if (m) found = m[0];
-    return m !== null;
-  }, ms);
-  return found;
-}
 
 test('vm vpc: DHCP, IMDSv2 + user-data, ping and nc across subnets, security groups, VPC isolation, anti-spoofing', { timeout: 900_000 }, async () => {
   const card = await CardHarness.start();
