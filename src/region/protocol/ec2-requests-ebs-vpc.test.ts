@@ -325,7 +325,9 @@ const cases: Case[] = [
 test('the cases cover every new action', () => {
   const covered = new Set(cases.map((c) => c.operation));
   const before = ['RunInstances', 'DescribeInstances', 'DescribeInstanceStatus', 'StartInstances', 'StopInstances', 'RebootInstances', 'TerminateInstances', 'GetConsoleOutput', 'DescribeImages', 'RegisterImage', 'DeregisterImage', 'DescribeInstanceTypes', 'CreateTags', 'DeleteTags', 'DescribeTags', 'DescribeRegions', 'DescribeAvailabilityZones'];
-  for (const a of EC2_ACTIONS) if (!before.includes(a)) assert.ok(covered.has(a), `no peer-serialized case for ${a}`);
+  // GetInstanceTpmEkPub has its own peer cases in ec2-tpm.test.ts (Debian's CLI v2 model predates it).
+  const elsewhere = ['GetInstanceTpmEkPub'];
+  for (const a of EC2_ACTIONS) if (!before.includes(a) && !elsewhere.includes(a)) assert.ok(covered.has(a), `no peer-serialized case for ${a}`);
 });
 
 for (const peer of ['v1', 'v2'] as const)
