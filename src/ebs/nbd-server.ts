@@ -58,6 +58,7 @@ export interface NbdServerOptions {
 }
 
 const BASE_ALLOCATION_ID = 1;
+const MAX_UNIX_PATH = 107;
 const MIN_BLOCK = 1;
 const PREFERRED_BLOCK = 4096;
 const MAX_INFLIGHT = 64;
@@ -732,6 +733,10 @@ export class NbdServer {
 
   /** Listen on a unix socket that only the owner can use (mode 0600). Replaces a stale socket file. */
   async listenUnix(path: string): Promise<void> {
+    // the kernel's sockaddr_un holds 107 bytes of path; libuv would silently bind a truncated name
+    if (Buffer.byteLength(path) > MAX_UNIX_PATH) {
+      throw new EbsError('EBS_BAD_REQUEST', 'invalid', `A unix socket path is at most ${MAX_UNIX_PATH} bytes.`, { path, bytes: Buffer.byteLength(path) });
+    }
     rmSync(path, { force: true });
     const s = this.makeServer();
     const old = process.umask(0o177);

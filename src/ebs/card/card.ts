@@ -68,12 +68,13 @@ export interface HandedVolume {
 }
 
 /**
- * Where a successor card listens before volume.promote renames the socket onto the live path.
- * Named per process: libuv unlinks a unix listener's bound name when it closes, so when this
- * card is itself replaced later its listener's close removes this name — which must not be the
- * name its own successor is staged under.
+ * Where a successor card listens before volume.promote renames the socket onto the live path:
+ * ebs-<volume id>.n<pid in base 36>, beside it. Named per process: libuv unlinks a unix
+ * listener's bound name when it closes, so when this card is itself replaced later its
+ * listener's close removes this name — which must not be the name its own successor is staged
+ * under. No longer than the live path plus two bytes (a unix socket path has at most 107).
  */
-export const stagedPathOf = (socketPath: string): string => `${socketPath}.next-${process.pid}`;
+export const stagedPathOf = (socketPath: string): string => `${socketPath.endsWith('.sock') ? socketPath.slice(0, -5) : socketPath}.n${process.pid.toString(36)}`;
 
 export class EbsCard {
   private readonly pair: SealKeyPair = generateSealKeyPair();
