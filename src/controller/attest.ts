@@ -247,6 +247,18 @@ export class HostSecurityChip {
     if (this.recordPath !== undefined) writeComponentRecord(this.recordPath, this.record);
   }
 
+  /** The component record as it is now (to restore after a failed controller update). */
+  recordSnapshot(): ComponentRecord | undefined {
+    return this.record;
+  }
+
+  /** Puts a snapshot back (file too) and the bundle that runs for its component. */
+  restoreRecord(r: ComponentRecord | undefined, running: VerifiedBundle | undefined): void {
+    this.record = r;
+    if (running) this.bundles.set(running.manifest.name, running);
+    if (r !== undefined && this.recordPath !== undefined) writeComponentRecord(this.recordPath, r);
+  }
+
   /** For host.status: per component, the bundle it runs and the one a rollback would return to. */
   versions(): Record<string, unknown> {
     const out: Record<string, unknown> = {};

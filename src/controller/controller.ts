@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import { fork, type ChildProcess } from 'node:child_process';
 import type { TLSSocket } from 'node:tls';
 import { AuditChain, readChain } from '../audit/chain.js';
 import type { HypervisorEvent } from '../hypervisor/protocol/messages.js';
@@ -20,7 +21,7 @@ import { Dispatcher, principalRecord, type Principal, type Source } from './disp
 import { ControllerError, httpStatusFor, toReplyError } from './errors.js';
 import { currentFingerprint, hostPaths, initHost, saveEnrolment, writeRuntime, type HostIdentity } from './host-state.js';
 import type { ControllerCommandBody, HostUpdateParams } from './protocol/commands.js';
-import { ComponentSupervisor } from './supervisor.js';
+import { ComponentSupervisor, type ComponentChannel } from './supervisor.js';
 import { VpcHost } from './vpc-host.js';
 import { isVpcCommandType, type VpcCommandBody } from './protocol/vpc-commands.js';
 import { attachInstanceStore, executeEbs, releaseInstanceStore, restartEbsCard, type EbsContext } from '../ebs/card/ebs-commands.js';
@@ -38,6 +39,22 @@ export interface ControllerOptions {
   /** Signed bundles (DIR/<component>) and the release key they must verify with: see src/controller/attest.ts. */
   readonly bundlesDir?: string;
   readonly releasePubKeyPem?: string;
+  /** The file releasePubKeyPem came from (a controller live update starts its successor with it). */
+  readonly releasePubKeyPath?: string;
+  /**
+   * Started by a running controller to replace it (host.update {component: 'controller'}): measure
+   * and prepare, then take the components, the listening socket and the audit log over from the
+   * parent through the IPC channel (see takeover messages below). Never listens by itself.
+   */
+  readonly takeover?: boolean;
+}
+
+/** The IPC messages between a controller and its successor during a live update of the controller. */
+interface SuccessorRequest {
+  readonly v: 1;
+  readonly id: number;
+  readonly op: 'takeover.hypervisor' | 'takeover.relay' | 'takeover.listener' | 'takeover.activate' | 'takeover.abort';
+  readonly params: Record<string, unknown>;
 }
 
 const MAX_BODY = 1024 * 1024;
@@ -45,7 +62,9 @@ const HOST_ID = /^[a-z0-9][a-z0-9.-]{0,62}$/;
 
 export class Controller {
   private identity!: HostIdentity;
-  private audit!: AuditChain;
+  private audit: AuditChain | undefined;
+  /** Records written before the audit log is open (a successor controller before it takes over) or after it was handed on. */
+  private auditQueue: Record<string, unknown>[] = [];
   private dispatcher!: Dispatcher;
   private vpc!: VpcHost;
   private supervisor!: ComponentSupervisor;
@@ -58,6 +77,15 @@ export class Controller {
   private listener: NetServer | undefined;
   private tlsServer: HttpsServer | undefined;
   private connections = new Set<Socket>(); // accepted sockets of the current TLS server
+  /** false in a successor until it takes over: accepted sockets wait in pendingSockets. */
+  private active = true;
+  private pendingSockets: Socket[] = [];
+  /** Set by a controller live update: after the reply to host.update, hand everything to this successor and exit. */
+  private successor: { proc: ChildProcess; request: (op: SuccessorRequest['op'], params: Record<string, unknown>, handle?: unknown, timeoutMs?: number) => Promise<{ result: unknown; handle: unknown }> } | undefined;
+  private retireAfterReply = false;
+  private retiredResolve: (code: number) => void = () => undefined;
+  /** Resolves with an exit code when this process has handed over to a successor (or a successor gave up): main exits then. */
+  readonly retired: Promise<number> = new Promise<number>((r) => (this.retiredResolve = r));
   private port = 0;
   private readonly started = Date.now();
   private readonly address: string;
@@ -73,13 +101,15 @@ export class Controller {
   async start(): Promise<void> {
     const paths = hostPaths(this.o.home);
     this.identity = await initHost(this.o.home, { bootstrapIps: [this.address] });
-    this.audit = new AuditChain(paths.audit);
-    this.dispatcher = new Dispatcher(this.audit, (c) => this.execute(c));
-    for (const r of readChain(paths.audit)) {
-      const ev = r.event as { type?: string; id?: string; digest?: string };
-      if (ev.type === 'command.accepted' && ev.id && ev.digest) this.dispatcher.remember(ev.id, ev.digest, Date.parse(r.time));
-    }
-    this.audit.append({ type: 'controller.start', pid: process.pid, hostId: this.identity.hostId, enrolled: this.identity.enrolment !== undefined });
+    if (this.o.takeover === true) this.active = false;
+    else this.openAudit();
+    this.auditAppend({
+      type: 'controller.start',
+      pid: process.pid,
+      hostId: this.identity.hostId,
+      enrolled: this.identity.enrolment !== undefined,
+      ...(this.o.takeover === true ? { takeover: true, from: process.ppid } : {}),
+    });
 
     // Measured start (src/controller/attest.ts): verify every bundle (signed mode) and extend
     // the PCRs before any component is forked; a bundle that fails stops the start here.
@@ -99,11 +129,11 @@ export class Controller {
       });
     } catch (e) {
       const err = toReplyError(e);
-      this.audit.append({ type: 'controller.refused-start', error: err.code, message: err.message, file: (e as { context?: { file?: unknown } }).context?.file ?? null });
-      this.audit.close();
+      this.auditAppend({ type: 'controller.refused-start', error: err.code, message: err.message, file: (e as { context?: { file?: unknown } }).context?.file ?? null });
+      this.audit?.close();
       throw e;
     }
-    this.audit.append({ type: 'security-chip.measured', mode: this.chip.mode, pcrs: this.chip.status()['pcrs'] });
+    this.auditAppend({ type: 'security-chip.measured', mode: this.chip.mode, pcrs: this.chip.status()['pcrs'] });
 
     // The VPC card: guest NICs, switch, DHCP, IMDS, security groups (src/controller/vpc-host.ts).
     this.vpc = new VpcHost({
@@ -111,7 +141,7 @@ export class Controller {
       log: this.o.log.child('vpc'),
       entry: this.chip.entryFor('vpc-card'),
       onEvent: (e) => this.o.log.info('vpc card event', { ...e }),
-      onLifecycle: (e) => this.audit.append({ type: `component.${String(e['event'])}`, component: 'vpc', ...e }),
+      onLifecycle: (e) => this.auditAppend({ type: `component.${String(e['event'])}`, component: 'vpc', ...e }),
       hostId: () => this.identity.hostId,
       listenAddress: this.address,
     });
@@ -123,9 +153,10 @@ export class Controller {
       args: ['--state-dir', paths.hypervisorDir],
       log: this.o.log.child('supervisor'),
       onEvent: (e) => this.onHypervisorEvent(e as unknown as HypervisorEvent),
-      onLifecycle: (e) => this.audit.append({ type: `component.${e.event}`, component: 'hypervisor', ...e }),
+      onLifecycle: (e) => this.auditAppend({ type: `component.${e.event}`, component: 'hypervisor', ...e }),
     });
-    this.supervisor.start();
+    // A successor starts the hypervisor only once its predecessor's has exited (two would fight over the guests).
+    if (this.o.takeover !== true) this.supervisor.start();
 
     // The EBS card: volumes as encrypted NBD exports (src/ebs/card/ebs-commands.ts drives it).
     this.ebsEntry = this.chip.entryFor('ebs-card');
@@ -133,13 +164,11 @@ export class Controller {
     this.ebs.start();
 
     this.tlsServer = this.makeTlsServer();
-    const listener = createNetServer({ pauseOnConnect: false }, (sock: Socket) => {
-      // Hand the accepted socket to whichever TLS server is current (bootstrap or mTLS).
-      const gen = this.connections;
-      gen.add(sock);
-      sock.once('close', () => gen.delete(sock));
-      this.tlsServer?.emit('connection', sock);
-    });
+    if (this.o.takeover === true) {
+      await this.awaitTakeover();
+      return;
+    }
+    const listener = createNetServer({ pauseOnConnect: false }, (sock: Socket) => this.onSocket(sock));
     this.listener = listener;
     await new Promise<void>((resolve, reject) => {
       listener.once('error', reject);
@@ -152,6 +181,38 @@ export class Controller {
     this.port = typeof addr === 'object' && addr !== null ? addr.port : this.o.port;
     this.writeRuntime();
     this.o.log.info('controller listening', { address: this.address, port: this.port, hostId: this.identity.hostId, enrolled: this.identity.enrolment !== undefined });
+  }
+
+  /** Opens the audit log (verifying its chain), the dispatcher over it, and writes what was queued. */
+  private openAudit(): void {
+    const paths = hostPaths(this.o.home);
+    this.audit = new AuditChain(paths.audit);
+    this.dispatcher = new Dispatcher(this.audit, (c) => this.execute(c));
+    for (const r of readChain(paths.audit)) {
+      const ev = r.event as { type?: string; id?: string; digest?: string };
+      if (ev.type === 'command.accepted' && ev.id && ev.digest) this.dispatcher.remember(ev.id, ev.digest, Date.parse(r.time));
+    }
+    const queued = this.auditQueue;
+    this.auditQueue = [];
+    for (const ev of queued) this.audit.append(ev);
+  }
+
+  private auditAppend(event: Record<string, unknown>): void {
+    if (this.audit) this.audit.append(event);
+    else if (this.successor === undefined) this.auditQueue.push(event);
+    else this.o.log.info('after the hand-over, not audited here', { ...event });
+  }
+
+  /** An accepted connection: to whichever TLS server is current (bootstrap or mTLS); held while a successor waits to take over. */
+  private onSocket(sock: Socket): void {
+    if (!this.active) {
+      this.pendingSockets.push(sock);
+      return;
+    }
+    const gen = this.connections;
+    gen.add(sock);
+    sock.once('close', () => gen.delete(sock));
+    this.tlsServer?.emit('connection', sock);
   }
 
   private writeRuntime(): void {
@@ -239,12 +300,12 @@ export class Controller {
     b.tokens--;
     const dropped = b.dropped;
     b.dropped = 0;
-    this.audit.append(dropped > 0 ? { ...event, previouslyUnrecorded: dropped } : event);
+    this.auditAppend(dropped > 0 ? { ...event, previouslyUnrecorded: dropped } : event);
   }
 
   private onHypervisorEvent(e: HypervisorEvent): void {
     if (e.event === 'audit') {
-      this.audit.append({ type: 'hypervisor.audit', record: e.record });
+      this.auditAppend({ type: 'hypervisor.audit', record: e.record });
     } else {
       this.o.log.info('hypervisor event', { ...e });
     }
@@ -294,7 +355,7 @@ export class Controller {
       const who = this.principalOf(req);
       if (!who) throw new ControllerError('ClientCertificateRequired', 'denied', 'A client certificate issued by the region CA is required.');
       if (req.method !== 'POST' || req.url !== '/v1/command') {
-        this.audit.append({ type: 'request.refused', method: req.method ?? null, path: (req.url ?? '').slice(0, 200), principal: principalRecord(who), source });
+        this.auditAppend({ type: 'request.refused', method: req.method ?? null, path: (req.url ?? '').slice(0, 200), principal: principalRecord(who), source });
         await this.send(res, 404, { v: 1, id: '', ok: false, error: { code: 'NotFound', kind: 'not-found', message: 'The only endpoint is POST /v1/command.' } });
         return;
       }
@@ -308,10 +369,14 @@ export class Controller {
       }
       const { status, reply } = await this.dispatcher.dispatch(raw, jsonError, who, source);
       await this.send(res, status, reply);
+      if (this.retireAfterReply) {
+        this.retireAfterReply = false;
+        void this.retire();
+      }
     } catch (e) {
       let err = toReplyError(e);
       try {
-        this.audit.append({ type: 'request.refused', error: err.code, source });
+        this.auditAppend({ type: 'request.refused', error: err.code, source });
       } catch (auditErr) {
         // The audit log cannot be written (disk full, I/O error): nothing was executed, since
         // every command is appended before it runs; refuse and say why.
@@ -356,7 +421,7 @@ export class Controller {
         this.pendingHostId = hostId;
         const csrPem = await createCsr(this.identity.keyPem, hostId);
         const bootstrapFingerprint = fingerprint(this.identity.bootstrapCertPem);
-        this.audit.append({ type: 'enroll.begin', hostId, source, outcome: 'csr-issued' });
+        this.auditAppend({ type: 'enroll.begin', hostId, source, outcome: 'csr-issued' });
         await this.send(res, 200, { v: 1, ok: true, result: { hostId, csrPem, bootstrapFingerprint } });
         return;
       }
@@ -381,7 +446,7 @@ export class Controller {
       saveEnrolment(this.o.home, { hostId, certPem, caPem });
       this.identity = await initHost(this.o.home, { bootstrapIps: [this.address] });
       const fp = fingerprint(certPem);
-      this.audit.append({ type: 'enroll.complete', hostId, source, certFingerprint: fp, caFingerprint: fingerprint(caPem) });
+      this.auditAppend({ type: 'enroll.complete', hostId, source, certFingerprint: fp, caFingerprint: fingerprint(caPem) });
       // Swap to the mTLS server: new connections go to it from now on; this reply still
       // travels on the bootstrap connection, which is closed after it.
       const oldConnections = this.connections;
@@ -393,7 +458,7 @@ export class Controller {
       this.o.log.info('enrolled; serving mTLS', { hostId });
     } catch (e) {
       const err = toReplyError(e);
-      this.audit.append({ type: 'enroll.refused', path: path.slice(0, 200), source, error: err.code });
+      this.auditAppend({ type: 'enroll.refused', path: path.slice(0, 200), source, error: err.code });
       await this.send(res, httpStatusFor(err.kind), { v: 1, ok: false, error: err });
     }
   }
@@ -407,7 +472,7 @@ export class Controller {
       case 'host.attest':
         return this.chip.attest(this.identity, c.params, await this.ebsCardPublicKey());
       case 'host.update':
-        return this.updateComponent(c.params);
+        return c.params.component === 'controller' ? this.updateController(c.params) : this.updateComponent(c.params as HostUpdateParams & { component: 'hypervisor' | 'ebs' | 'vpc' });
       case 'host.restart-component':
         if (c.params.component === 'vpc') return this.vpc.liveUpdate(); // hands the guests' sockets over
         return c.params.component === 'ebs' ? restartEbsCard(this.ebsContext()) : sup.restart();
@@ -458,7 +523,7 @@ export class Controller {
    * sealed keys and exports move to a new card; VPC card: every ENI's sockets move; hypervisor:
    * the new process re-adopts the running guests) → retire the old one → record it.
    */
-  private async updateComponent(p: HostUpdateParams): Promise<Record<string, unknown>> {
+  private async updateComponent(p: HostUpdateParams & { component: 'hypervisor' | 'ebs' | 'vpc' }): Promise<Record<string, unknown>> {
     const name: Exclude<ComponentName, 'controller'> = p.component === 'ebs' ? 'ebs-card' : p.component === 'vpc' ? 'vpc-card' : 'hypervisor';
     const kind: 'update' | 'rollback' = p.rollback === true ? 'rollback' : 'update';
     if (this.updating !== undefined) {
@@ -480,11 +545,11 @@ export class Controller {
         next = await this.chip.verifyUpdate(name, dir as string);
       } catch (e) {
         const err = toReplyError(e);
-        this.audit.append({ type: 'component.update-refused', component: p.component, kind, bundle: dir ?? null, error: err.code, message: err.message, file: (e as { context?: { file?: unknown } }).context?.file ?? null, running: old?.manifest.version ?? null });
+        this.auditAppend({ type: 'component.update-refused', component: p.component, kind, bundle: dir ?? null, error: err.code, message: err.message, file: (e as { context?: { file?: unknown } }).context?.file ?? null, running: old?.manifest.version ?? null });
         throw e;
       }
       const event = this.chip.measureUpdate(next, kind);
-      this.audit.append({ type: 'component.update-measured', component: p.component, kind, bundle: next.dir, version: next.manifest.version, digest: next.digest, pcr: event.pcrIndex, from: old ? { version: old.manifest.version, digest: old.digest } : null });
+      this.auditAppend({ type: 'component.update-measured', component: p.component, kind, bundle: next.dir, version: next.manifest.version, digest: next.digest, pcr: event.pcrIndex, from: old ? { version: old.manifest.version, digest: old.digest } : null });
       const entry = bundleEntry(next);
       let detail: unknown;
       try {
@@ -492,12 +557,12 @@ export class Controller {
       } catch (e) {
         this.chip.measureStillRunning(name);
         const err = toReplyError(e);
-        this.audit.append({ type: 'component.update-failed', component: p.component, kind, version: next.manifest.version, error: err.code, message: err.message, running: old?.manifest.version ?? null });
+        this.auditAppend({ type: 'component.update-failed', component: p.component, kind, version: next.manifest.version, error: err.code, message: err.message, running: old?.manifest.version ?? null });
         throw e;
       }
       this.chip.commitUpdate(next, kind);
       const ms = Math.round((performance.now() - t0) * 10) / 10;
-      this.audit.append({ type: 'component.updated', component: p.component, kind, version: next.manifest.version, digest: next.digest, from: old ? { version: old.manifest.version, digest: old.digest } : null, ms });
+      this.auditAppend({ type: 'component.updated', component: p.component, kind, version: next.manifest.version, digest: next.digest, from: old ? { version: old.manifest.version, digest: old.digest } : null, ms });
       this.o.log.info('component updated', { component: p.component, kind, version: next.manifest.version, ms });
       return {
         component: p.component,
@@ -510,6 +575,310 @@ export class Controller {
       };
     } finally {
       this.updating = undefined;
+    }
+  }
+
+  // ------------------------------------------------------------ live update of the controller
+  //
+  // The old controller (this process, on host.update {component: 'controller'}):
+  //   1. verifies the new controller bundle and measures it (PCR 1), records it as current;
+  //   2. forks the successor from the bundle (--takeover, detached): it verifies and measures
+  //      every bundle (measured start, from the record), starts an EBS card and a VPC card that
+  //      serve nothing yet, holds its audit log closed and answers takeover.ready;
+  //   3. stops its hypervisor (QEMU keeps running) and has the successor start one, which
+  //      re-adopts every guest;
+  //   4. hands the EBS card and the VPC card over with their own live paths, the successor's
+  //      fresh card as the target (requests and socket handles relayed through the successor);
+  //   5. answers host.update, then hands the listening socket over, closes its connections and
+  //      its audit log, lets the successor open the log and serve (takeover.activate), and exits.
+  // A failure up to step 4 aborts: the successor ends and this controller carries on.
+
+  private async updateController(p: HostUpdateParams): Promise<Record<string, unknown>> {
+    const kind: 'update' | 'rollback' = p.rollback === true ? 'rollback' : 'update';
+    if (this.updating !== undefined) throw new ControllerError('UpdateInProgress', 'conflict', `An update of the ${this.updating} component is running; try again when it has finished.`, { component: this.updating });
+    this.updating = 'controller';
+    const t0 = performance.now();
+    try {
+      let dir = p.bundle;
+      if (kind === 'rollback') {
+        if (this.chip.mode !== 'signed') await this.chip.verifyUpdate('controller', '/');
+        const prev = this.chip.previousBundle('controller');
+        if (prev === undefined) throw new ControllerError('NoPreviousBundle', 'not-found', 'The controller has not been updated; there is no earlier bundle to roll back to.', { component: 'controller' });
+        dir = prev.dir;
+      }
+      const old = this.chip.currentBundle('controller');
+      let next: VerifiedBundle;
+      try {
+        next = await this.chip.verifyUpdate('controller', dir as string);
+        if (!next.manifest.files.some((f) => f.path === 'dist/src/controller/main.js')) {
+          throw new ControllerError('BundleEntryMissing', 'invalid', 'The controller bundle has no entry point dist/src/controller/main.js.', { bundle: next.dir, file: 'dist/src/controller/main.js' });
+        }
+        if (this.o.bundlesDir === undefined || this.o.releasePubKeyPath === undefined) {
+          throw new ControllerError('UpdateNeedsSignedMode', 'conflict', 'This controller was not started with --bundles and --release-pubkey files; it cannot start a successor.', {});
+        }
+      } catch (e) {
+        const err = toReplyError(e);
+        this.auditAppend({ type: 'component.update-refused', component: 'controller', kind, bundle: dir ?? null, error: err.code, message: err.message, file: (e as { context?: { file?: unknown } }).context?.file ?? null, running: old?.manifest.version ?? null });
+        throw e;
+      }
+      const event = this.chip.measureUpdate(next, kind);
+      this.auditAppend({ type: 'component.update-measured', component: 'controller', kind, bundle: next.dir, version: next.manifest.version, digest: next.digest, pcr: event.pcrIndex, from: old ? { version: old.manifest.version, digest: old.digest } : null });
+      const recordBefore = this.chip.recordSnapshot();
+      this.chip.commitUpdate(next, kind); // the successor's measured start reads it: it measures `next` as the controller
+      let handover: Record<string, unknown>;
+      try {
+        handover = await this.handToSuccessor(bundleEntry(next));
+      } catch (e) {
+        this.chip.restoreRecord(recordBefore, old);
+        this.chip.measureStillRunning('controller');
+        const err = toReplyError(e);
+        this.auditAppend({ type: 'component.update-failed', component: 'controller', kind, version: next.manifest.version, error: err.code, message: err.message, running: old?.manifest.version ?? null });
+        throw e;
+      }
+      const ms = Math.round((performance.now() - t0) * 10) / 10;
+      this.auditAppend({ type: 'component.updated', component: 'controller', kind, version: next.manifest.version, digest: next.digest, from: old ? { version: old.manifest.version, digest: old.digest } : null, ms, successorPid: this.successor?.proc.pid ?? null });
+      this.retireAfterReply = true;
+      return {
+        component: 'controller',
+        kind,
+        previous: old ? { version: old.manifest.version, digest: old.digest, dir: old.dir } : null,
+        current: { version: next.manifest.version, digest: next.digest, dir: next.dir },
+        measurement: event,
+        totalMs: ms,
+        handover,
+      };
+    } finally {
+      this.updating = undefined;
+    }
+  }
+
+  /** Steps 2–4: the successor measured and ready, the hypervisor and the cards moved to it. */
+  private async handToSuccessor(entry: string): Promise<Record<string, unknown>> {
+    const args = ['--home', this.o.home, '--port', String(this.o.port), '--listen', this.address, '--bundles', this.o.bundlesDir as string, '--release-pubkey', this.o.releasePubKeyPath as string, '--takeover'];
+    const proc = fork(entry, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], detached: true, serialization: 'json' });
+    let nextId = 1;
+    const pending = new Map<number, { resolve: (v: { result: unknown; handle: unknown }) => void; reject: (e: unknown) => void; timer: NodeJS.Timeout }>();
+    let ready: (v: Record<string, unknown>) => void = () => undefined;
+    let failed: (e: unknown) => void = () => undefined;
+    const readyP = new Promise<Record<string, unknown>>((res, rej) => {
+      ready = res;
+      failed = rej;
+    });
+    proc.on('message', (m: { id?: number; event?: string; ok?: boolean; result?: unknown; error?: { code?: string; kind?: string; message?: string } }, handle: unknown) => {
+      if (m.event === 'takeover.ready') return ready(m as Record<string, unknown>);
+      if (m.event === 'takeover.failed') return failed(new ControllerError('SuccessorFailed', 'internal', `The new controller could not start: ${String(m.error?.message ?? '')}`, { code: m.error?.code ?? null }));
+      const p = typeof m.id === 'number' ? pending.get(m.id) : undefined;
+      if (!p) return;
+      pending.delete(m.id as number);
+      clearTimeout(p.timer);
+      if (m.ok) p.resolve({ result: m.result, handle });
+      else {
+        const kinds = ['invalid', 'not-found', 'conflict', 'denied', 'unavailable', 'internal'] as const;
+        p.reject(new ControllerError(String(m.error?.code ?? 'SuccessorError'), kinds.find((k) => k === m.error?.kind) ?? 'internal', String(m.error?.message ?? 'The new controller refused the request.'), { component: 'controller' }));
+      }
+    });
+    const onExit = (code: number | null, signal: string | null): void => {
+      failed(new ControllerError('SuccessorFailed', 'internal', `The new controller exited (${String(code ?? signal)}) before it was ready.`, { code, signal }));
+      for (const [id, p] of pending) {
+        clearTimeout(p.timer);
+        p.reject(new ControllerError('SuccessorFailed', 'internal', 'The new controller exited.', { code, signal }));
+        pending.delete(id);
+      }
+    };
+    proc.on('exit', onExit);
+    const request = (op: SuccessorRequest['op'], params: Record<string, unknown>, handle?: unknown, timeoutMs = 30_000): Promise<{ result: unknown; handle: unknown }> =>
+      new Promise((resolve, reject) => {
+        if (!proc.connected) return reject(new ControllerError('SuccessorFailed', 'internal', 'The new controller is not connected.', { op }));
+        const id = nextId++;
+        const timer = setTimeout(() => {
+          pending.delete(id);
+          reject(new ControllerError('SuccessorTimeout', 'unavailable', `The new controller did not answer ${op} within ${timeoutMs} ms.`, { op }));
+        }, timeoutMs);
+        pending.set(id, { resolve, reject, timer });
+        const msg: SuccessorRequest = { v: 1, id, op, params };
+        const sent = (err: Error | null): void => {
+          if (handle !== undefined && !err) (handle as { close?: () => void }).close?.();
+          if (err) {
+            clearTimeout(timer);
+            pending.delete(id);
+            reject(new ControllerError('SuccessorFailed', 'internal', `The request could not be sent to the new controller: ${err.message}`, { op }));
+          }
+        };
+        if (handle !== undefined) proc.send(msg, handle as never, { keepOpen: false }, sent);
+        else proc.send(msg, sent);
+      });
+    this.successor = { proc, request };
+    const abort = async (): Promise<void> => {
+      this.successor = undefined;
+      if (proc.exitCode === null && proc.signalCode === null) {
+        const gone = new Promise((r) => proc.once('exit', r));
+        await request('takeover.abort', {}, undefined, 10_000).catch(() => undefined);
+        const t = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+        await gone;
+        clearTimeout(t);
+      }
+    };
+    const t0 = performance.now();
+    let hypervisorMoved = false;
+    try {
+      const timeout = new Promise<never>((_, rej) => setTimeout(() => rej(new ControllerError('SuccessorTimeout', 'unavailable', 'The new controller was not ready within 60 s.', {})), 60_000).unref());
+      const r = await Promise.race([readyP, timeout]);
+      const readyMs = Math.round(performance.now() - t0);
+      // 3. the hypervisor: ours exits (QEMU keeps running); the successor's re-adopts the guests
+      const t1 = performance.now();
+      await this.supervisor.stop();
+      hypervisorMoved = true;
+      const hv = (await request('takeover.hypervisor', {}, undefined, 60_000)).result as { pid?: number; guests?: number };
+      const hypervisorMs = Math.round(performance.now() - t1);
+      // 4. the cards, each through its own live path, to the successor's fresh card
+      const relay = (component: 'ebs' | 'vpc', pid: unknown): ComponentChannel => ({
+        pid: typeof pid === 'number' ? pid : undefined,
+        request: (op, params, handle, timeoutMs = 30_000) => request('takeover.relay', { component, op, params, timeoutMs }, handle, timeoutMs + 5_000).then((x) => x.result),
+        requestHandle: (op, params, timeoutMs = 30_000) => request('takeover.relay', { component, op, params, timeoutMs, wantHandle: true }, undefined, timeoutMs + 5_000),
+      });
+      this.ebs.handoverToRemote(relay('ebs', r['ebsPid']));
+      let ebs: unknown;
+      try {
+        ebs = await restartEbsCard(this.ebsContext());
+      } finally {
+        this.ebs.handoverToRemote(undefined);
+      }
+      this.vpc.supervisor.handoverToRemote(relay('vpc', r['vpcPid']));
+      let vpc: unknown;
+      try {
+        vpc = await this.vpc.liveUpdate();
+      } finally {
+        this.vpc.supervisor.handoverToRemote(undefined);
+      }
+      proc.off('exit', onExit);
+      return { successorPid: proc.pid ?? null, readyMs, hypervisor: { ...hv, ms: hypervisorMs }, ebs, vpc };
+    } catch (e) {
+      await abort();
+      if (hypervisorMoved) {
+        this.supervisor.start(); // re-adopts the guests again
+      }
+      throw e;
+    }
+  }
+
+  /** Step 5, after the reply to host.update: the listening socket and the audit log go to the successor; this process exits. */
+  private async retire(): Promise<void> {
+    const s = this.successor;
+    if (!s) return;
+    try {
+      const listener = this.listener;
+      if (listener) {
+        await s.request('takeover.listener', {}, listener, 10_000);
+        listener.close(); // stops accepting here at once (its callback would wait for our open connections)
+        this.listener = undefined;
+      }
+      for (const sock of this.connections) sock.destroy();
+      this.auditAppend({ type: 'controller.handover', pid: process.pid, successorPid: s.proc.pid ?? null });
+      this.audit?.close();
+      this.audit = undefined;
+      await s.request('takeover.activate', {}, undefined, 30_000);
+      this.o.log.info('handed over to the new controller; exiting', { successorPid: s.proc.pid });
+      if (s.proc.connected) s.proc.disconnect();
+      s.proc.unref();
+      this.retiredResolve(0);
+    } catch (e) {
+      this.o.log.error('the hand-over to the new controller failed after host.update answered', { error: String(e) });
+      this.retiredResolve(1);
+    }
+  }
+
+  /** The successor's side: ready once measured and its cards answer; then it follows the predecessor's takeover requests. */
+  private async awaitTakeover(): Promise<void> {
+    const send = (m: unknown, handle?: unknown): void => {
+      if (!process.send || !process.connected) return;
+      if (handle !== undefined) process.send(m, handle as never, { keepOpen: false }, () => (handle as { close?: () => void }).close?.());
+      else process.send(m);
+    };
+    const waitCard = async (sup: ComponentSupervisor): Promise<void> => {
+      const deadline = Date.now() + 20_000;
+      for (;;) {
+        try {
+          await sup.request('card.info', {}, 2_000);
+          return;
+        } catch (e) {
+          if (Date.now() > deadline) throw e;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      }
+    };
+    await waitCard(this.ebs);
+    await waitCard(this.vpc.supervisor);
+    process.on('disconnect', () => this.o.log.info('the previous controller let go'));
+    process.on('message', (m: SuccessorRequest, handle: unknown) => {
+      if (typeof m !== 'object' || m === null || typeof m.id !== 'number') return;
+      this.onPredecessor(m, handle).then(
+        (r) => send({ v: 1, id: m.id, ok: true, result: r.result }, r.handle),
+        (e: unknown) => send({ v: 1, id: m.id, ok: false, error: toReplyError(e) }),
+      );
+    });
+    send({ v: 1, event: 'takeover.ready', pid: process.pid, ebsPid: this.ebs.status().pid ?? null, vpcPid: this.vpc.supervisor.status().pid ?? null, pcrs: this.chip.status()['pcrs'] });
+  }
+
+  private async onPredecessor(m: SuccessorRequest, handle: unknown): Promise<{ result: unknown; handle?: unknown }> {
+    switch (m.op) {
+      case 'takeover.hypervisor': {
+        const sup = this.supervisor;
+        sup.start();
+        const deadline = Date.now() + 30_000;
+        for (;;) {
+          try {
+            await sup.request('host.info', {}, 5_000);
+            const guests = ((await sup.request('instance.list', {}, 10_000)) as unknown[]).length;
+            return { result: { pid: sup.status().pid ?? null, guests } };
+          } catch (e) {
+            if (Date.now() > deadline) throw e;
+            await new Promise((r) => setTimeout(r, 50));
+          }
+        }
+      }
+      case 'takeover.relay': {
+        const p = m.params as { component?: unknown; op?: unknown; params?: unknown; timeoutMs?: unknown; wantHandle?: unknown };
+        const sup = p.component === 'ebs' ? this.ebs : p.component === 'vpc' ? this.vpc.supervisor : undefined;
+        const ch = sup?.currentChannel();
+        if (!ch || typeof p.op !== 'string') throw new ControllerError('ComponentUnavailable', 'unavailable', 'The component to relay to is not running here.', { component: String(p.component) });
+        const timeoutMs = typeof p.timeoutMs === 'number' ? p.timeoutMs : 30_000;
+        if (p.wantHandle === true) {
+          const r = await ch.requestHandle(p.op, p.params ?? {}, timeoutMs);
+          return { result: r.result, handle: r.handle ?? undefined };
+        }
+        return { result: await ch.request(p.op, p.params ?? {}, handle ?? undefined, timeoutMs) };
+      }
+      case 'takeover.listener': {
+        const server = handle as NetServer | undefined;
+        if (!server || typeof (server as { on?: unknown }).on !== 'function') throw new ControllerError('InvalidParameter', 'invalid', 'takeover.listener carries the listening socket.', {});
+        server.on('connection', (sock: Socket) => this.onSocket(sock));
+        this.listener = server;
+        const addr = server.address();
+        this.port = typeof addr === 'object' && addr !== null ? addr.port : this.o.port;
+        return { result: { port: this.port } };
+      }
+      case 'takeover.activate': {
+        this.openAudit();
+        this.active = true;
+        this.auditAppend({ type: 'controller.takeover', pid: process.pid, from: process.ppid, port: this.port });
+        this.writeRuntime();
+        const held = this.pendingSockets;
+        this.pendingSockets = [];
+        for (const sock of held) this.onSocket(sock);
+        this.o.log.info('took over as the host controller', { address: this.address, port: this.port, hostId: this.identity.hostId });
+        return { result: { pid: process.pid } };
+      }
+      case 'takeover.abort': {
+        setImmediate(() => {
+          void (async () => {
+            await this.supervisor.stop().catch(() => undefined);
+            await this.ebs.stop().catch(() => undefined);
+            await this.vpc.supervisor.stop().catch(() => undefined);
+            this.retiredResolve(1);
+          })();
+        });
+        return { result: { aborting: true } };
+      }
     }
   }
 
@@ -581,7 +950,7 @@ export class Controller {
       args: ['--root', join(dir, 'ebs'), '--socket-dir', join(dir, 'ebs', 'sockets')],
       log: this.o.log.child('ebs'),
       onEvent: (e) => this.o.log.info('ebs card event', { ...e }),
-      onLifecycle: (e) => this.audit.append({ type: `component.${e.event}`, component: 'ebs', ...e }),
+      onLifecycle: (e) => this.auditAppend({ type: `component.${e.event}`, component: 'ebs', ...e }),
     });
   }
 
@@ -645,7 +1014,7 @@ export class Controller {
       // Capacity the region schedules against: this machine's memory and CPUs.
       memoryMiB: Math.floor(totalmem() / (1024 * 1024)),
       vcpus: cpus().length,
-      controller: { pid: process.pid, rssBytes: process.memoryUsage().rss, port: this.port, address: this.address, auditRecords: this.audit.length },
+      controller: { pid: process.pid, rssBytes: process.memoryUsage().rss, port: this.port, address: this.address, auditRecords: this.audit?.length ?? 0 },
       // each with the version of the signed bundle it runs ('dev' when unsigned)
       components: [
         { ...hv, version: this.chip.currentBundle('hypervisor')?.manifest.version ?? 'dev' },
@@ -669,8 +1038,8 @@ export class Controller {
     await this.supervisor.stop();
     await this.vpc.stop();
     await this.ebs.stop();
-    this.audit.append({ type: 'controller.stop', pid: process.pid });
-    this.audit.close();
+    this.auditAppend({ type: 'controller.stop', pid: process.pid });
+    this.audit?.close();
   }
 }
 

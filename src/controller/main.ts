@@ -2,6 +2,7 @@
 //   node dist/src/controller/main.js --home DIR [--port N] [--listen ADDR]
 // (also `nitride controller run`). SIGTERM/SIGINT stop it cleanly; guests keep running.
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describeError } from '../lib/errors.js';
 import { createLogger } from '../lib/log.js';
@@ -15,6 +16,8 @@ export interface RunArgs {
   /** --bundles DIR --release-pubkey FILE: start the components from signed bundles (src/controller/attest.ts). */
   readonly bundlesDir?: string;
   readonly releasePubKeyPath?: string;
+  /** Started by a running controller to take its place (a live update of the controller; src/controller/controller.ts). */
+  readonly takeover?: boolean;
 }
 
 export function parseRunArgs(argv: readonly string[]): RunArgs {
@@ -23,9 +26,14 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
   let listen = '127.0.0.1';
   let bundlesDir: string | undefined;
   let releasePubKeyPath: string | undefined;
+  let takeover = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = argv[i + 1];
+    if (a === '--takeover') {
+      takeover = true;
+      continue;
+    }
     if ((a === '--home' || a === '--port' || a === '--listen' || a === '--bundles' || a === '--release-pubkey') && v === undefined) throw new Error(`${a} needs a value`);
     if (a === '--home') home = v as string;
     else if (a === '--port') {
@@ -38,7 +46,8 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
     i++;
   }
   if ((bundlesDir === undefined) !== (releasePubKeyPath === undefined)) throw new Error('--bundles and --release-pubkey go together');
-  return { home, port, listen, ...(bundlesDir !== undefined ? { bundlesDir } : {}), ...(releasePubKeyPath !== undefined ? { releasePubKeyPath } : {}) };
+  if (takeover && bundlesDir === undefined) throw new Error('--takeover needs --bundles and --release-pubkey');
+  return { home, port, listen, ...(bundlesDir !== undefined ? { bundlesDir } : {}), ...(releasePubKeyPath !== undefined ? { releasePubKeyPath } : {}), ...(takeover ? { takeover } : {}) };
 }
 
 /** Runs the controller until SIGTERM/SIGINT; resolves with the exit code. */
@@ -49,8 +58,9 @@ export async function runController(args: RunArgs): Promise<number> {
     port: args.port,
     listen: args.listen,
     log,
-    ...(args.bundlesDir !== undefined ? { bundlesDir: args.bundlesDir } : {}),
-    ...(args.releasePubKeyPath !== undefined ? { releasePubKeyPem: readFileSync(args.releasePubKeyPath, 'utf8') } : {}),
+    ...(args.releasePubKeyPath !== undefined ? { releasePubKeyPem: readFileSync(args.releasePubKeyPath, 'utf8'), releasePubKeyPath: resolve(args.releasePubKeyPath) } : {}),
+    ...(args.bundlesDir !== undefined ? { bundlesDir: resolve(args.bundlesDir) } : {}),
+    ...(args.takeover === true ? { takeover: true } : {}),
   });
   await c.start();
   return new Promise<number>((resolve) => {
@@ -69,6 +79,14 @@ export async function runController(args: RunArgs): Promise<number> {
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
+    // A live update of the controller: this process handed everything to its successor (0), or
+    // a successor that was never activated was told to give up (1).
+    void c.retired.then((code) => {
+      if (stopping) return;
+      stopping = true;
+      log.info('retired', { code });
+      resolve(code);
+    });
   });
 }
 

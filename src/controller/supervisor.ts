@@ -77,6 +77,7 @@ export class ComponentSupervisor {
   private backoffTimer: NodeJS.Timeout | undefined;
   private exitWaiters: (() => void)[] = [];
   private entryPath: string;
+  private remoteNext: ComponentChannel | undefined;
 
   constructor(private readonly o: SupervisorOptions) {
     this.entryPath = o.entry;
@@ -232,6 +233,22 @@ export class ComponentSupervisor {
     };
   }
 
+  /** The current process's request channel (a controller live update relays to it), or undefined when none runs. */
+  currentChannel(): ComponentChannel | undefined {
+    const c = this.child;
+    return c && c.connected ? this.channel(c) : undefined;
+  }
+
+  /**
+   * One shot, for a live update of the controller itself: the next handover() hands over to
+   * `remote` — the same component already started by the NEW controller, reached through it —
+   * instead of forking a process of its own. On success the old process is retired and this
+   * supervisor stops (state 'stopped'): the component now belongs to the other controller.
+   */
+  handoverToRemote(remote: ComponentChannel | undefined): void {
+    this.remoteNext = remote;
+  }
+
   /**
    * Live update: forks the next process beside the running one, lets `transfer` move state and
    * handles from the old (`from`) to the new (`to`), then makes the new one current and ends
@@ -242,6 +259,22 @@ export class ComponentSupervisor {
     const old = this.child;
     const T = title(this.o.name);
     if (!old || !old.connected) throw new ControllerError(`${T}Unavailable`, 'unavailable', `The ${this.o.name} component is not running; nothing to hand over.`, { state: this.state });
+    const remote = this.remoteNext;
+    this.remoteNext = undefined;
+    if (remote !== undefined) {
+      await transfer(this.channel(old), remote);
+      // The component now belongs to the other controller: retire ours, supervise nothing.
+      if (this.backoffTimer) clearTimeout(this.backoffTimer);
+      this.stopping = true;
+      const gone = new Promise<void>((r) => (old.exitCode !== null || old.signalCode !== null ? r() : old.once('exit', () => r())));
+      if (old.connected) old.disconnect();
+      const t = setTimeout(() => old.kill('SIGKILL'), 5_000);
+      await gone;
+      clearTimeout(t);
+      this.state = 'stopped';
+      this.o.log.info(`${this.o.name} handed over to another controller`, { oldPid: old.pid, pid: remote.pid });
+      return { ...this.status(), pid: remote.pid };
+    }
     const next = fork(this.entryPath, [...this.o.args], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], detached: true, serialization: 'json' });
     next.on('message', (m: unknown, handle: unknown) => this.onMessage(m, handle));
     next.on('error', (e) => this.o.log.error(`${this.o.name} process error`, { error: e.message }));

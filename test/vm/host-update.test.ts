@@ -12,13 +12,14 @@
 //   - the host audit log holds each request before its effect.
 // A second test: a dev-mode controller (no release key) refuses host.update.
 import assert from 'node:assert/strict';
-import { appendFileSync, cpSync } from 'node:fs';
+import { appendFileSync, cpSync, readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import { readChain } from '../../src/audit/chain.js';
+import { readChain, verifyChainText } from '../../src/audit/chain.js';
 import type { ControllerClient } from '../../src/controller/client.js';
 import { hostPaths } from '../../src/controller/host-state.js';
 import { enrollAndConnect, makeRegion, startController, type ControllerProcess } from '../../src/controller/testing/fixtures.js';
@@ -30,10 +31,24 @@ interface Status {
   components: { name: string; pid: number; version: string; state: string }[];
   componentVersions: Record<string, { version: string; digest: string | null; previous: { version: string } | null }>;
   instances: { instanceId: string; state: string; pid?: number }[];
+  controller: { pid: number };
 }
 
 interface AttestReply {
   eventLog: { pcrIndex: number; digest: string; description: string }[];
+}
+
+async function waitGone(pid: number, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  for (;;) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    if (Date.now() > end) assert.fail(`process ${pid} is still running`);
+    await sleep(50);
+  }
 }
 
 const say = (l: string): void => void process.stderr.write(`[host-update] ${l}\n`);
@@ -112,9 +127,13 @@ test('vm host update: ebs, vpc and hypervisor to B and back while the guest writ
       assert.equal(run.netLost, 0, `${component} ${kind}: pings lost`);
       assert.ok(run.ioOps >= 0);
       const after = await status();
-      assert.equal(after.components.find((x) => x.name === component)?.version, want);
-      assert.equal(after.components.find((x) => x.name === component)?.state, 'running');
-      assert.notEqual(pidOf(after, component), pidOf(before, component), `${component}: a new process`);
+      if (component === 'controller') {
+        assert.notEqual(after.controller.pid, before.controller.pid, 'a new controller process');
+      } else {
+        assert.equal(after.components.find((x) => x.name === component)?.version, want);
+        assert.equal(after.components.find((x) => x.name === component)?.state, 'running');
+        assert.notEqual(pidOf(after, component), pidOf(before, component), `${component}: a new process`);
+      }
       assert.equal(after.componentVersions[name]?.version, want);
       assert.equal(after.componentVersions[name]?.digest, b.digest);
       assert.equal(after.componentVersions[name]?.previous?.version ?? null, kind === 'update' ? vA : null);
@@ -139,6 +158,22 @@ test('vm host update: ebs, vpc and hypervisor to B and back while the guest writ
     for (const c of ['ebs', 'vpc', 'hypervisor'] as const) await step(c, 'update');
     for (const c of ['ebs', 'vpc', 'hypervisor'] as const) await step(c, 'rollback');
 
+    // --- the controller itself: a successor from the bundle takes the components, the listening
+    // socket and the audit log; the old process exits; the guest keeps running in the same QEMU
+    for (const kind of ['update', 'rollback'] as const) {
+      const oldPid = r.controllerPid();
+      assert.ok(oldPid);
+      await step('controller', kind);
+      const newPid = r.controllerPid();
+      assert.notEqual(newPid, oldPid);
+      await waitGone(oldPid, 10_000);
+      const st = await status();
+      for (const c of ['hypervisor', 'ebs', 'vpc']) assert.equal(st.components.find((x) => x.name === c)?.state, 'running', `${c} runs under the new controller`);
+      assert.equal(st.instances.find((i) => i.instanceId === r.instanceId)?.state, 'running');
+      const run = runs[runs.length - 1] as UpdateRun;
+      say(`controller ${kind}: pid ${String(oldPid)} -> ${String(newPid)}; hand-over ${JSON.stringify(run.result['handover'])}`);
+    }
+
     // the cards' own pause: EBS exports closed→reopened, VPC card frozen
     const ebsUp = runs.find((x) => x.component === 'ebs' && x.kind === 'update');
     const vpcUp = runs.find((x) => x.component === 'vpc' && x.kind === 'update');
@@ -147,7 +182,7 @@ test('vm host update: ebs, vpc and hypervisor to B and back while the guest writ
     // --- the audit log: every host.update accepted before any of its effects
     const recs = readChain<Record<string, unknown>>(hostPaths(r.home).audit).map((x) => x.event);
     const updateIds = new Set(recs.filter((e) => e['type'] === 'command.accepted' && e['command'] === 'host.update').map((e) => e['id'] as string));
-    assert.equal(updateIds.size, 4 + 6, 'ten host.update requests');
+    assert.equal(updateIds.size, 4 + 6 + 2, 'twelve host.update requests');
     let open = 0;
     let effects = 0;
     for (const e of recs) {
@@ -158,9 +193,20 @@ test('vm host update: ebs, vpc and hypervisor to B and back while the guest writ
         assert.equal(open, 1, `${String(e['type'])} comes between its request's command.accepted and command.result`);
       }
     }
-    assert.equal(recs.filter((e) => e['type'] === 'component.updated').length, 6);
+    assert.equal(recs.filter((e) => e['type'] === 'component.updated').length, 8);
+    // the chain is one: each controller hand-over is followed by the successor's start and takeover
+    const types = recs.map((e) => e['type']);
+    const handovers = types.flatMap((t, i) => (t === 'controller.handover' ? [i] : []));
+    assert.equal(handovers.length, 2);
+    for (const i of handovers) {
+      const next = recs.slice(i + 1);
+      assert.equal(next[0]?.['type'], 'controller.start');
+      assert.equal(next[0]?.['takeover'], true);
+      assert.ok(next.some((e) => e['type'] === 'controller.takeover'));
+    }
+    assert.equal(verifyChainText(readFileSync(hostPaths(r.home).audit, 'utf8')).ok, true, 'the audit chain verifies across both controllers');
     assert.equal(recs.filter((e) => e['type'] === 'component.update-refused').length, 3);
-    assert.ok(effects >= 6 + 6 + 3);
+    assert.ok(effects >= 8 + 8 + 3);
     const refused = recs.find((e) => e['type'] === 'component.update-refused' && e['error'] === 'BundleFileMismatch');
     assert.equal(refused?.['file'], victim);
     ok = true;
@@ -187,7 +233,8 @@ test('dev mode: host.update is refused (no release key verifies a bundle)', { ti
     await assert.rejects(c.send('host.update', { component: 'hypervisor', rollback: true }), { code: 'UpdateNeedsSignedMode' });
     await assert.rejects(c.send('host.update', { component: 'ebs' }), { code: 'InvalidParameter' });
     await assert.rejects(c.send('host.update', { component: 'ebs', bundle: 'relative/dir' }), { code: 'InvalidParameter' });
-    await assert.rejects(c.send('host.update', { component: 'controller', bundle: '/x' }), { code: 'InvalidParameter' });
+    await assert.rejects(c.send('host.update', { component: 'controller', bundle: '/x' }), { code: 'UpdateNeedsSignedMode' });
+    await assert.rejects(c.send('host.update', { component: 'card', bundle: '/x' }), { code: 'InvalidParameter' });
     const st = (await c.send('host.status', {})) as Status;
     assert.equal(st.components.find((x) => x.name === 'ebs')?.version, 'dev');
   } finally {

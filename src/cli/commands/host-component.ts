@@ -30,7 +30,7 @@ function regionClient(home: string, cmd: string): ControllerClient | string {
   });
 }
 
-const UPDATE_USAGE = 'usage: nitride host update --component <hypervisor|ebs|vpc> (--bundle DIR | --rollback) [--home DIR] [--json]\n';
+const UPDATE_USAGE = 'usage: nitride host update --component <hypervisor|ebs|vpc|controller> (--bundle DIR | --rollback) [--home DIR] [--json]\n';
 
 /**
  * `nitride host update --component NAME --bundle DIR | --rollback [--home DIR] [--json]`: a live
@@ -62,7 +62,7 @@ export async function updateComponentCli(argv: readonly string[]): Promise<numbe
       return 2;
     }
   }
-  if ((component !== 'hypervisor' && component !== 'ebs' && component !== 'vpc') || (bundle === undefined) === !rollback) {
+  if ((component !== 'hypervisor' && component !== 'ebs' && component !== 'vpc' && component !== 'controller') || (bundle === undefined) === !rollback) {
     process.stderr.write(UPDATE_USAGE);
     return 2;
   }

@@ -18,7 +18,7 @@ export const SUBCOMMANDS: Readonly<Record<string, string>> = {
   status: 'show the host id, enrolment, controller process and (with an operator credential) live status',
   init: 'create the host key, host id and enrolment token (idempotent)',
   'restart-component': 'replace the hypervisor or the EBS card (live update) through the region → controller path: restart-component <hypervisor|ebs>',
-  update: 'live update of a component to a signed bundle, or back: update --component <hypervisor|ebs|vpc> (--bundle DIR | --rollback)',
+  update: 'live update of a component to a signed bundle, or back: update --component <hypervisor|ebs|vpc|controller> (--bundle DIR | --rollback)',
   'enroll-token': "print the enrolment token for the region operator (--json adds the host id and bootstrap fingerprint)",
   help: 'show this list',
 };

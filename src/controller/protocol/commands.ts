@@ -46,7 +46,7 @@ export type ControllerCommandBody =
  * the host), or with `rollback: true` by the bundle it ran before its last update.
  */
 export interface HostUpdateParams {
-  readonly component: 'hypervisor' | 'ebs' | 'vpc';
+  readonly component: 'hypervisor' | 'ebs' | 'vpc' | 'controller';
   readonly bundle?: string;
   readonly rollback?: true;
 }
@@ -293,7 +293,9 @@ export function parseCommandBody(type: unknown, params: unknown): ControllerComm
     case 'host.update': {
       onlyKeys(params, ['component', 'bundle', 'rollback'], w);
       const c = params['component'];
-      if (c !== 'hypervisor' && c !== 'ebs' && c !== 'vpc') throw bad('InvalidParameter', "params.component must be 'hypervisor', 'ebs' or 'vpc'.", { field: 'component', allowed: ['hypervisor', 'ebs', 'vpc'] });
+      if (c !== 'hypervisor' && c !== 'ebs' && c !== 'vpc' && c !== 'controller') {
+        throw bad('InvalidParameter', "params.component must be 'hypervisor', 'ebs', 'vpc' or 'controller'.", { field: 'component', allowed: ['hypervisor', 'ebs', 'vpc', 'controller'] });
+      }
       const b = params['bundle'];
       const rb = params['rollback'];
       if (rb !== undefined && rb !== true) throw bad('InvalidParameter', 'params.rollback must be true when given.', { field: 'rollback' });

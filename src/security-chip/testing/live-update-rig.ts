@@ -26,8 +26,8 @@ import { defaultBundleSources, isTestFile } from '../bundle-sources.js';
 import { COMPONENT_NAMES, type ComponentName } from '../pcr.js';
 import { releaseMeasurements } from '../policy.js';
 
-export type UpdatableComponent = 'ebs' | 'vpc' | 'hypervisor';
-export const BUNDLE_OF: Readonly<Record<UpdatableComponent, ComponentName>> = { ebs: 'ebs-card', vpc: 'vpc-card', hypervisor: 'hypervisor' };
+export type UpdatableComponent = 'ebs' | 'vpc' | 'hypervisor' | 'controller';
+export const BUNDLE_OF: Readonly<Record<UpdatableComponent, ComponentName>> = { ebs: 'ebs-card', vpc: 'vpc-card', hypervisor: 'hypervisor', controller: 'controller' };
 
 export interface RigOptions {
   readonly log?: (line: string) => void;
@@ -228,7 +228,7 @@ export class LiveUpdateRig {
   private async setUp(bootMs: number): Promise<void> {
     const [va, vb] = this.versions;
     for (const name of COMPONENT_NAMES) this.bundles.A[name] = await this.build(name, va, this.dir('A', name));
-    for (const name of ['hypervisor', 'ebs-card', 'vpc-card'] as const) this.bundles.B[name] = await this.build(name, vb, this.dir('B', name));
+    for (const name of COMPONENT_NAMES) this.bundles.B[name] = await this.build(name, vb, this.dir('B', name));
 
     // The controller in signed mode from the A bundles.
     const logFd = openSync(join(this.home, 'controller-test.log'), 'a', 0o600);
@@ -369,12 +369,22 @@ export class LiveUpdateRig {
     const args = ['update', '--component', component, '--json', ...('bundle' in target ? ['--bundle', target.bundle] : ['--rollback'])];
     await sleep(1_000); // a quiet second before, for the baseline
     const t0 = performance.now();
+    const before = readRuntime(this.home)?.pid;
     const r = await this.cli(args);
-    const t1 = performance.now();
     if (r.code !== 0) throw new Error(`nitride host ${args.join(' ')} failed (${r.code}): ${r.err}${r.out}`);
     const result = JSON.parse(r.out) as Record<string, unknown> & { totalMs: number; kind: 'update' | 'rollback' };
+    if (component === 'controller') {
+      // the update ends when the successor has taken the listening socket and written controller.json
+      await waitFor('the new controller to take over', () => (readRuntime(this.home)?.pid !== before ? true : undefined), 30_000, 20);
+    }
+    const t1 = performance.now();
     const w = await this.window(t0, t1);
     return { component, kind: result.kind, cliMs: r.ms, updateMs: result.totalMs, result, ...w };
+  }
+
+  /** The pid of the controller serving now (controller.json). */
+  controllerPid(): number | undefined {
+    return readRuntime(this.home)?.pid;
   }
 
   /** The controller's log and the guest's console tail, for a failure report. */
@@ -392,6 +402,19 @@ export class LiveUpdateRig {
       await this.region?.close();
     } catch (e) {
       this.log(`region close: ${String(e)}`);
+    }
+    // After a live update of the controller the one serving is not our child: SIGTERM it and wait.
+    const now = this.controllerPid();
+    if (now !== undefined && now !== this.controller?.pid) {
+      try {
+        process.kill(now, 'SIGTERM');
+        for (let i = 0; i < 100; i++) {
+          process.kill(now, 0);
+          await sleep(100);
+        }
+      } catch {
+        // gone
+      }
     }
     const c = this.controller;
     if (c && c.exitCode === null && c.signalCode === null) {
