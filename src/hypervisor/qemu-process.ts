@@ -198,13 +198,22 @@ export async function launchQemu(dir: string, args: readonly string[], owner: Qe
     if (kvm && (kvm.mode & 0o060) === 0o060) owner = { uid: owner.uid, gid: kvm.gid };
   }
   const log = await open(join(dir, INSTANCE_FILES.qemuLog), 'a', 0o600);
+  // QEMU inherits the umask: with 177 what it creates — the QMP socket, its pid file — is
+  // 0600, its user's alone (not 0755/0644; QEMU creates no directory). spawn() forks
+  // synchronously, so restoring the umask right after affects no other file of this process.
+  const umask = process.umask(0o177);
   try {
-    const child = spawn(bin, args, {
-      cwd: dir,
-      detached: true,
-      stdio: ['ignore', log.fd, log.fd],
-      ...(owner ? { uid: owner.uid, gid: owner.gid } : {}),
-    });
+    let child: ReturnType<typeof spawn>;
+    try {
+      child = spawn(bin, args, {
+        cwd: dir,
+        detached: true,
+        stdio: ['ignore', log.fd, log.fd],
+        ...(owner ? { uid: owner.uid, gid: owner.gid } : {}),
+      });
+    } finally {
+      process.umask(umask);
+    }
     const pid = await new Promise<number>((resolve, reject) => {
       child.once('spawn', () => resolve(child.pid as number));
       child.once('error', reject);

@@ -86,11 +86,14 @@ export class VpcCard {
   /** Set once a live update froze the card: it reads nothing more and only hands its sockets over. */
   private frozen = false;
   private readonly pendingInput = new Map<string, Buffer>();
+  /** QEMU's user, which owns each ENI socket (0600) when the card runs as root. */
+  private readonly qemuOwner: { uid: number; gid: number } | undefined;
   private adopted: { link: Link; s: Socket; pending: Buffer }[] = [];
 
   private constructor(private readonly opts: VpcCardOptions) {
     this.switch = new VpcSwitch((port, buf, off, len, forwarded) => this.deliver(port, buf, off, len, forwarded));
-    this.gid = opts.socketGid ?? (process.getuid?.() === 0 ? qemuUserIds()?.gid : undefined);
+    this.qemuOwner = opts.socketGid === undefined && process.getuid?.() === 0 ? qemuUserIds() : undefined;
+    this.gid = opts.socketGid ?? this.qemuOwner?.gid;
   }
 
   static async create(opts: VpcCardOptions): Promise<VpcCard> {
@@ -109,6 +112,25 @@ export class VpcCard {
       }
     }
     return card;
+  }
+
+  /**
+   * An ENI socket is a 0600 file: owned by QEMU's user when the card runs as root and that
+   * user exists (QEMU connects as it; root, the bridge, needs no permission), otherwise by
+   * the card's own user. Only with an explicit socketGid (a test without the QEMU user) is it
+   * 0660 for that group.
+   */
+  private async protectSocket(path: string): Promise<void> {
+    const owner = this.qemuOwner;
+    if (owner) {
+      await chown(path, owner.uid, owner.gid);
+      await chmod(path, 0o600);
+    } else if (this.gid !== undefined) {
+      await chown(path, 0, this.gid);
+      await chmod(path, 0o660);
+    } else {
+      await chmod(path, 0o600);
+    }
   }
 
   socketPathOf(eniId: string): string {
@@ -132,8 +154,7 @@ export class VpcCard {
         });
       });
       server.on('error', () => undefined);
-      await chmod(path, 0o660);
-      if (this.gid !== undefined) await chown(path, 0, this.gid);
+      await this.protectSocket(path);
       this.links.set(cfg.eniId, link);
       port.link = link;
     } catch (e) {
