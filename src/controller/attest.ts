@@ -190,6 +190,14 @@ export class HostSecurityChip {
    * Dev mode has no release key: UpdateNeedsSignedMode.
    */
   async verifyUpdate(name: ComponentName, dir: string): Promise<VerifiedBundle> {
+    const key = this.requireSignedMode();
+    const b = await verifyBundle(dir, key, { expectName: name });
+    checkEntry(b);
+    return b;
+  }
+
+  /** The release key, or UpdateNeedsSignedMode in dev mode. */
+  requireSignedMode(): string {
     if (this.mode !== 'signed' || this.releasePubKeyPem === undefined) {
       throw new ControllerError(
         'UpdateNeedsSignedMode',
@@ -198,9 +206,7 @@ export class HostSecurityChip {
         { mode: this.mode },
       );
     }
-    const b = await verifyBundle(dir, this.releasePubKeyPem, { expectName: name });
-    checkEntry(b);
-    return b;
+    return this.releasePubKeyPem;
   }
 
   /** The bundle a component runs now (signed mode). */

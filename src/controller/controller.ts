@@ -534,7 +534,7 @@ export class Controller {
     try {
       let dir = p.bundle;
       if (kind === 'rollback') {
-        if (this.chip.mode !== 'signed') await this.chip.verifyUpdate(name, '/'); // refuses in dev mode with UpdateNeedsSignedMode
+        this.chip.requireSignedMode(); // dev mode: UpdateNeedsSignedMode
         const prev = this.chip.previousBundle(name);
         if (prev === undefined) throw new ControllerError('NoPreviousBundle', 'not-found', `The ${p.component} component has not been updated; there is no earlier bundle to roll back to.`, { component: p.component });
         dir = prev.dir;
@@ -601,7 +601,7 @@ export class Controller {
     try {
       let dir = p.bundle;
       if (kind === 'rollback') {
-        if (this.chip.mode !== 'signed') await this.chip.verifyUpdate('controller', '/');
+        this.chip.requireSignedMode(); // dev mode: UpdateNeedsSignedMode
         const prev = this.chip.previousBundle('controller');
         if (prev === undefined) throw new ControllerError('NoPreviousBundle', 'not-found', 'The controller has not been updated; there is no earlier bundle to roll back to.', { component: 'controller' });
         dir = prev.dir;
@@ -757,6 +757,11 @@ export class Controller {
       if (hypervisorMoved) {
         this.supervisor.start(); // re-adopts the guests again
       }
+      // A card already handed to the successor went with it: start a fresh one here (the EBS
+      // card gets its keys again from the region's volume watcher; a VPC ENI whose guest socket
+      // had moved cannot be reconnected by QEMU).
+      if (this.ebs.status().state === 'stopped') this.ebs.start();
+      if (this.vpc.supervisor.status().state === 'stopped') this.vpc.supervisor.start();
       throw e;
     }
   }
