@@ -1,0 +1,96 @@
+// HostSecurityChip's live-update side: verifying an update bundle with the host's release key,
+// measuring it (the event names the version), recording current and previous bundles in
+// components.json, rollback popping the history, a restarted chip starting from the record,
+// and dev mode refusing updates. Tiny bundles (one entry file each) keep this fast.
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { buildBundle, generateReleaseKey } from '../security-chip/bundle.js';
+import { COMPONENT_NAMES, COMPONENT_PCR, type ComponentName } from '../security-chip/pcr.js';
+import { bundleEntry, COMPONENT_ENTRY, HostSecurityChip, readComponentRecord } from './attest.js';
+
+const ENTRY: Record<ComponentName, string> = { controller: 'dist/src/controller/main.js', ...Object.fromEntries(Object.entries(COMPONENT_ENTRY).map(([k, v]) => [k, `dist/src/${v}`])) } as Record<ComponentName, string>;
+
+test('live update bookkeeping: verify, measure, record, rollback, restart from the record, refusals', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'nitride-chip-update-'));
+  try {
+    const key = generateReleaseKey();
+    const root = join(dir, 'src');
+    for (const f of Object.values(ENTRY)) {
+      mkdirSync(join(root, f, '..'), { recursive: true });
+      writeFileSync(join(root, f), `// ${f}\n`);
+    }
+    const build = (which: string, name: ComponentName, version: string, pem = key.privateKeyPem): ReturnType<typeof buildBundle> =>
+      buildBundle({ name, version, from: [ENTRY[name]], root, out: join(dir, which, name) }, pem);
+    for (const n of COMPONENT_NAMES) await build('A', n, '1.0-a');
+    const b = await build('B', 'ebs-card', '1.0-b');
+    const recordPath = join(dir, 'components.json');
+    const chip = await HostSecurityChip.measuredStart({ bundlesDir: join(dir, 'A'), releasePubKeyPem: key.publicKeyPem, hostConfig: { t: 1 }, recordPath });
+    assert.equal(chip.previousBundle('ebs-card'), undefined);
+    assert.equal(chip.entryFor('ebs-card'), join(dir, 'A', 'ebs-card', ENTRY['ebs-card']));
+
+    // refusals: another component's bundle, another key, an edited file
+    await assert.rejects(chip.verifyUpdate('ebs-card', join(dir, 'A', 'vpc-card')), { code: 'BundleWrongComponent' });
+    const foreign = await build('K', 'ebs-card', 'evil', generateReleaseKey().privateKeyPem);
+    await assert.rejects(chip.verifyUpdate('ebs-card', foreign.dir), { code: 'BundleSignatureInvalid' });
+    await build('T', 'ebs-card', '1.0-t');
+    appendFileSync(join(dir, 'T', 'ebs-card', ENTRY['ebs-card']), 'x');
+    await assert.rejects(chip.verifyUpdate('ebs-card', join(dir, 'T', 'ebs-card')), (e: Error & { code?: string; context?: { file?: string } }) => {
+      assert.equal(e.code, 'BundleFileMismatch');
+      assert.equal(e.context?.file, ENTRY['ebs-card']);
+      return true;
+    });
+
+    // update: measured (event names the version), then recorded with A as previous
+    const v = await chip.verifyUpdate('ebs-card', b.dir);
+    const ev = chip.measureUpdate(v, 'update');
+    assert.equal(ev.pcrIndex, COMPONENT_PCR['ebs-card']);
+    assert.equal(ev.description, 'bundle ebs-card 1.0-b (live update)');
+    assert.deepEqual(chip.bank.events().at(-1), { pcrIndex: 3, digest: b.digest, description: ev.description });
+    chip.commitUpdate(v, 'update');
+    assert.equal(chip.currentBundle('ebs-card')?.manifest.version, '1.0-b');
+    assert.equal(chip.previousBundle('ebs-card')?.version, '1.0-a');
+    assert.equal(bundleEntry(v), join(b.dir, ENTRY['ebs-card']));
+    const rec = readComponentRecord(recordPath);
+    assert.equal(rec?.components['ebs-card']?.current.version, '1.0-b');
+    assert.deepEqual(rec?.components['ebs-card']?.history.map((h) => h.version), ['1.0-a']);
+    const versions = chip.versions() as Record<string, { version: string; previous: { version: string } | null }>;
+    assert.equal(versions['ebs-card']?.version, '1.0-b');
+    assert.equal(versions['ebs-card']?.previous?.version, '1.0-a');
+
+    // a restarted chip with the same --bundles starts each component from its recorded bundle
+    const again = await HostSecurityChip.measuredStart({ bundlesDir: join(dir, 'A'), releasePubKeyPem: key.publicKeyPem, hostConfig: { t: 1 }, recordPath });
+    assert.equal(again.currentBundle('ebs-card')?.manifest.version, '1.0-b');
+    assert.equal(again.previousBundle('ebs-card')?.version, '1.0-a');
+    assert.equal(again.entryFor('ebs-card'), join(b.dir, ENTRY['ebs-card']));
+
+    // a failed start: the still-running version is measured again
+    chip.measureStillRunning('ebs-card');
+    assert.equal(chip.bank.events().at(-1)?.description, 'bundle ebs-card 1.0-b (update failed; still running)');
+
+    // rollback pops the history
+    const prev = chip.previousBundle('ebs-card');
+    assert.ok(prev);
+    const back = await chip.verifyUpdate('ebs-card', prev.dir);
+    chip.measureUpdate(back, 'rollback');
+    chip.commitUpdate(back, 'rollback');
+    assert.equal(chip.currentBundle('ebs-card')?.manifest.version, '1.0-a');
+    assert.equal(chip.previousBundle('ebs-card'), undefined);
+    assert.deepEqual(readComponentRecord(recordPath)?.components['ebs-card']?.history, []);
+
+    // another --bundles directory: the record is not used
+    for (const n of COMPONENT_NAMES) if (n !== 'ebs-card') await build('B', n, '1.0-b');
+    const fresh = await HostSecurityChip.measuredStart({ bundlesDir: join(dir, 'B'), releasePubKeyPem: key.publicKeyPem, hostConfig: { t: 1 }, recordPath });
+    assert.equal(fresh.currentBundle('controller')?.manifest.version, '1.0-b');
+    assert.equal(fresh.previousBundle('ebs-card'), undefined);
+
+    // dev mode: no key, no update
+    const dev = await HostSecurityChip.measuredStart({ hostConfig: { t: 1 } });
+    await assert.rejects(dev.verifyUpdate('ebs-card', b.dir), { code: 'UpdateNeedsSignedMode' });
+    assert.throws(() => dev.requireSignedMode(), { code: 'UpdateNeedsSignedMode' });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
