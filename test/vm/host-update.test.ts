@@ -12,6 +12,7 @@
 //   - the host audit log holds each request before its effect.
 // A second test: a dev-mode controller (no release key) refuses host.update.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { appendFileSync, cpSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -24,6 +25,7 @@ import type { ControllerClient } from '../../src/controller/client.js';
 import { hostPaths } from '../../src/controller/host-state.js';
 import { enrollAndConnect, makeRegion, startController, type ControllerProcess } from '../../src/controller/testing/fixtures.js';
 import { generateReleaseKey } from '../../src/security-chip/bundle.js';
+import { distEntry } from '../../src/lib/paths.js';
 import { COMPONENT_PCR, type ComponentName } from '../../src/security-chip/pcr.js';
 import { BUNDLE_OF, LiveUpdateRig, type UpdatableComponent, type UpdateRun } from '../../src/security-chip/testing/live-update-rig.js';
 
@@ -149,6 +151,22 @@ test('vm host update: ebs, vpc and hypervisor to B and back while the guest writ
         assert.deepEqual(v.mismatches.map((m) => m.pcr), [COMPONENT_PCR[name]]);
       }
       current[name] = b;
+      if (policyBefore) {
+        // what the operator does: `nitride release policy --measurements` over the bundles the host now runs
+        const cli = spawnSync(process.execPath, [
+          distEntry('cli/main.js'), 'release', 'policy', '--measurements', '--pubkey', r.releasePubPath, '--release', 'after-ebs-update',
+          '--bundle', r.dir('A', 'controller'), '--bundle', r.dir('A', 'hypervisor'), '--bundle', r.dir('B', 'ebs-card'), '--bundle', r.dir('A', 'vpc-card'),
+        ], { encoding: 'utf8', timeout: 60_000 });
+        assert.equal(cli.status, 0, cli.stderr);
+        const m = JSON.parse(cli.stdout) as { release: string; measurements: Record<string, string> };
+        assert.equal(m.measurements['3'], b.digest);
+        const att = r.region?.fleet.attestation;
+        assert.ok(att);
+        await att.setReleasePolicy(m);
+        await att.assignRelease(r.hostId, m.release);
+        const v1 = await r.regionVerdict();
+        assert.equal(v1.ok, true, `accepted under the policy the CLI printed: ${JSON.stringify(v1)}`);
+      }
       await r.assignCurrentRelease(current);
       const v2 = await r.regionVerdict();
       assert.equal(v2.ok, true, `the region accepts the host under the new policy: ${JSON.stringify(v2)}`);
