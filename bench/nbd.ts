@@ -5,6 +5,11 @@
 // random read and write at QD 16 for a fixed time (after a 1 s ramp). Prints a table and the ratios; the last
 // line is one JSON object {"bench":"nbd",…}.
 //   node dist/bench/nbd.js [--runtime S] [--rounds N] [--targets nitride,raw,luks] [--phases write,read,randread,randwrite]
+// Extra targets for before/after comparisons in the same run (each its own 1 GiB file):
+//   nitride-t16  Nitride with 16 libuv I/O threads instead of Node's 4 (UV_THREADPOOL_SIZE=16; it
+//                must be in the environment at start: Node's ESM loader starts the pool before any module runs)
+//   nitride-t16-j8  the same, with a turn's small writes split over 8 pwriteBatch jobs (NITRIDE_EBS_BATCH_JOBS)
+//   nitride-j1  a turn's small writes as one pwriteBatch job
 // (a run without the write phase measures unwritten, sparse files: use --phases only for development)
 // Figures are medians of N interleaved rounds (the machine is shared; single runs are noisy).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -142,17 +147,25 @@ async function main(argv: string[]): Promise<number> {
   try {
     const say = (m: string): void => void process.stderr.write(`[bench nbd] ${m}\n`);
     const started: Target[] = [];
-    const launch = async (name: string, cmd: string, args: string[], sock: string): Promise<void> => {
-      const p = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+    const launch = async (name: string, cmd: string, args: string[], sock: string, env: NodeJS.ProcessEnv = process.env): Promise<void> => {
+      const p = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'inherit'], env });
       procs.push(p);
       await waitForSocket(sock, p, name);
       started.push({ name, sock, proc: p });
     };
-    if (targets.includes('nitride')) {
-      const keyFile = join(dir, 'key');
+    const variants: Record<string, NodeJS.ProcessEnv> = {
+      nitride: {},
+      'nitride-t16': { UV_THREADPOOL_SIZE: '16' },
+      'nitride-t16-j8': { UV_THREADPOOL_SIZE: '16', NITRIDE_EBS_BATCH_JOBS: '8' },
+      'nitride-j1': { NITRIDE_EBS_BATCH_JOBS: '1' },
+    };
+    for (const [name, extra] of Object.entries(variants)) {
+      if (!targets.includes(name)) continue;
+      const keyFile = join(dir, `${name}.key`);
       await writeFile(keyFile, randomBytes(64), { mode: 0o600 });
-      const sock = join(dir, 'nitride.sock');
-      await launch('nitride', process.execPath, [distEntry('cli/main.js'), 'nbd', 'serve', '--file', join(dir, 'nitride.img'), '--key-file', keyFile, '--size', String(GiB), '--socket', sock], sock);
+      const sock = join(dir, `${name}.sock`);
+      const env = { ...process.env, ...extra };
+      await launch(name, process.execPath, [distEntry('cli/main.js'), 'nbd', 'serve', '--file', join(dir, `${name}.img`), '--key-file', keyFile, '--size', String(GiB), '--socket', sock], sock, env);
     }
     if (targets.includes('raw')) {
       const img = join(dir, 'raw.img');
@@ -197,6 +210,12 @@ async function main(argv: string[]): Promise<number> {
   const raw = results['raw'];
   const luks = results['luks'];
   const ratios: Record<string, { vsRaw?: number; vsLuks?: number }> = {};
+  const extra = Object.keys(results).filter((k) => k.startsWith('nitride-'));
+  for (const name of extra) {
+    const x = results[name] as Figures;
+    const measured = rows.filter(([, k]) => Number.isFinite(x[k]));
+    process.stdout.write(`${name}: ${measured.map(([label, k]) => `${label} ${x[k].toFixed(0)}${luks ? ` (${ratio(x[k], luks[k])}x luks)` : ''}${n ? ` (${ratio(x[k], n[k])}x nitride)` : ''}`).join('; ')}\n`);
+  }
   process.stdout.write(`${'figure'.padEnd(30)} ${'nitride'.padStart(10)} ${'qemu raw'.padStart(10)} ${'qemu luks'.padStart(10)}  vs raw  vs luks\n`);
   for (const [label, k, unit] of rows) {
     const f = (x: Figures | undefined): string => (x ? x[k].toFixed(0) : '-').padStart(10);

@@ -93,6 +93,8 @@ export interface EbsRestartResult {
    * unlisten to its last connection dropped.
    */
   readonly outageMs: number;
+  /** Where the pause went: the old card's freeze (drain of in-flight requests), moving the sockets, the new card's resume. */
+  readonly pause: { readonly freezeMs: number; readonly moveMs: number; readonly resumeMs: number };
   readonly totalMs: number;
 }
 
@@ -125,11 +127,12 @@ export async function restartEbsCard(ctx: EbsContext): Promise<EbsRestartResult>
   let connections = 0;
   let dropped = 0;
   let outageMs = 0;
+  let pause = { freezeMs: 0, moveMs: 0, resumeMs: 0 };
   if (previous.state !== 'running' || previous.pid === undefined) {
     // no card to hand over from (crashed, in backoff): start one now; the region delivers the keys again
     ctx.log.warn('no running EBS card to hand over from; starting one; the region will deliver the keys again', { state: previous.state });
     const current = await ctx.card.restart();
-    return { previous, current, volumes: 0, connections: 0, dropped: 0, outageMs: 0, totalMs: Math.round(performance.now() - t0) };
+    return { previous, current, volumes: 0, connections: 0, dropped: 0, outageMs: 0, pause, totalMs: Math.round(performance.now() - t0) };
   }
   let current: ComponentStatus;
   try {
@@ -150,11 +153,14 @@ export async function restartEbsCard(ctx: EbsContext): Promise<EbsRestartResult>
       // 2. the pause: the old card stops accepting and freezes every connection at a request boundary
       const tFreeze = performance.now();
       const frozen = (await old.request('card.freeze', {}, undefined, 15_000)) as Frozen;
-      // 3. the new card's sockets take the live paths (closing the old listeners unlinked them)
-      for (const v of sealed) await next.request('volume.promote', { volumeId: v.volumeId }, undefined, 10_000);
-      // 4. every live connection moves; one that cannot is dropped by the old card at release
-      for (const vol of frozen.volumes) {
-        for (const c of vol.connections) {
+      const tFrozen = performance.now();
+      // 3. the new card's sockets take the live paths (closing the old listeners unlinked them) and
+      // 4. every live connection moves (handle from the old card, then to the new one); all at once,
+      //    so the pause is a few IPC round trips whatever the number of volumes and connections.
+      //    A connection that cannot move is dropped by the old card at release (the client reconnects).
+      const promoted = Promise.all(sealed.map((v) => next.request('volume.promote', { volumeId: v.volumeId }, undefined, 10_000)));
+      const moves = frozen.volumes.flatMap((vol) =>
+        vol.connections.map(async (c) => {
           try {
             const h = await old.requestHandle('card.connection-handle', { volumeId: vol.volumeId, cid: c.cid }, 10_000);
             await next.request('volume.adopt-connection', { volumeId: vol.volumeId, state: c.state }, h.handle, 10_000);
@@ -163,10 +169,14 @@ export async function restartEbsCard(ctx: EbsContext): Promise<EbsRestartResult>
             dropped++;
             ctx.log.warn('a live NBD connection could not be handed over; the client reconnects', { volumeId: vol.volumeId, error: String(e) });
           }
-        }
-      }
+        }),
+      );
+      await Promise.all([promoted, ...moves]);
+      const tMoved = performance.now();
       await next.request('card.resume', {}, undefined, 10_000);
       outageMs = performance.now() - tFreeze;
+      const r1 = (x: number): number => Math.round(x * 10) / 10;
+      pause = { freezeMs: r1(tFrozen - tFreeze), moveMs: r1(tMoved - tFrozen), resumeMs: r1(performance.now() - tMoved) };
       // 5. the old card closes its copies of the sockets, flushes, drops what was not handed over, wipes its keys
       const tRelease = performance.now();
       await old.request('card.release', {}, undefined, 60_000);
@@ -177,7 +187,7 @@ export async function restartEbsCard(ctx: EbsContext): Promise<EbsRestartResult>
     if (switchEntry) sup.setEntry!(before as string); // the old card keeps serving, from its own entry
     throw e;
   }
-  return { previous, current, volumes, connections, dropped, outageMs: Math.round(outageMs * 10) / 10, totalMs: Math.round(performance.now() - t0) };
+  return { previous, current, volumes, connections, dropped, outageMs: Math.round(outageMs * 10) / 10, pause, totalMs: Math.round(performance.now() - t0) };
 }
 
 // ---------------------------------------------------------------- instance store
