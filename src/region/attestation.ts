@@ -53,6 +53,8 @@ export interface AttestationPolicyRecord {
   /** kind release: the measurements; kind host-release: the release name in measurements.release. */
   readonly measurements: ReleaseMeasurements;
   readonly recordedAt: string;
+  /** kind host-release: the release the host was held to before (a live update's rollback target). */
+  readonly previous?: string;
 }
 
 export interface HostVerdict {
@@ -110,10 +112,26 @@ export class RegionAttestation {
   }
 
   /** Assigns a host to a release: from now on it must attest that release's measurements. */
-  async assignRelease(hostId: string, release: string): Promise<void> {
+  async assignRelease(hostId: string, release: string, previous?: string): Promise<void> {
     if (!this.o.policies.get(`release:${release}`)) throw new Ec2Error('InvalidParameterValue', `No policy is stored for release ${release}.`);
-    await this.o.policies.put({ id: `host:${hostId}`, kind: 'host-release', measurements: { release, measurements: {} }, recordedAt: new Date(this.now()).toISOString() });
+    await this.o.policies.put({
+      id: `host:${hostId}`,
+      kind: 'host-release',
+      measurements: { release, measurements: {} },
+      recordedAt: new Date(this.now()).toISOString(),
+      ...(previous !== undefined ? { previous } : {}),
+    });
     this.verdicts.delete(hostId);
+  }
+
+  /** The host's own policy record (which kind of policy holds it), if any. */
+  hostRecord(hostId: string): AttestationPolicyRecord | undefined {
+    return this.o.policies.get(`host:${hostId}`);
+  }
+
+  /** A stored release's measurements. */
+  releasePolicy(release: string): ReleaseMeasurements | undefined {
+    return this.o.policies.get(`release:${release}`)?.measurements;
   }
 
   /** The local host started from this region's own tree: PCR 1–4 must be this tree's dev measurement. */

@@ -11,6 +11,7 @@ import { createLogger } from '../lib/log.js';
 import { SqliteStore } from '../store/sqlite-store.js';
 import type { StateStore } from '../store/store.js';
 import { RegionApi } from './api/server.js';
+import { HostUpdateService } from './host-updates.js';
 import { ImageService, type BuiltinImage } from './ec2/images.js';
 import { InstanceService } from './ec2/instances.js';
 import type { HostRecord, ImageRecord, InstanceRecord } from './ec2/model.js';
@@ -163,7 +164,8 @@ export class Region {
       list: (c) => volumes.list(c),
       setTags: (id, t) => volumes.setTags(id, t),
     });
-    const api = new RegionApi({ iam, trail, kms, ec2: { instances, images, tags, vpc, volumes, endpoint: () => `127.0.0.1:${port}` } });
+    const hostUpdates = fleet.attestation ? new HostUpdateService({ fleet, attestation: fleet.attestation, operatorAccountId: boot.accountId }) : undefined;
+    const api = new RegionApi({ iam, trail, kms, ec2: { instances, images, tags, vpc, volumes, ...(hostUpdates ? { hostUpdates } : {}), endpoint: () => `127.0.0.1:${port}` } });
     port = await api.listen(opts.port);
     const endpoint = `http://127.0.0.1:${port}/`;
     const region = new Region(

@@ -4,7 +4,9 @@
 // OU nitride-region) and sends it to the local controller, which audits it like every
 // command. For ebs this is the live update (the old card seals its keys to the new one).
 import { existsSync, readFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { isAbsolute, join, resolve } from 'node:path';
+import { signRequest } from '../../iam/sigv4/index.js';
 import { ControllerClient } from '../../controller/client.js';
 import { hostPaths, readRuntime } from '../../controller/host-state.js';
 import { describeError } from '../../lib/errors.js';
@@ -30,7 +32,53 @@ function regionClient(home: string, cmd: string): ControllerClient | string {
   });
 }
 
-const UPDATE_USAGE = 'usage: nitride host update --component <hypervisor|ebs|vpc|controller> (--bundle DIR | --rollback) [--home DIR] [--json]\n';
+const UPDATE_USAGE = 'usage: nitride host update --component <hypervisor|ebs|vpc|controller> (--bundle DIR | --rollback) [--host-id ID] [--home DIR] [--json] [--direct]\n';
+
+/** The region API endpoint and the operator's key from $NITRIDE_HOME/aws (written by the region), if any. */
+function regionApi(home: string): { endpoint: string; accessKeyId: string; secretAccessKey: string } | undefined {
+  try {
+    const cfg = readFileSync(join(home, 'aws', 'config'), 'utf8');
+    const cred = readFileSync(join(home, 'aws', 'credentials'), 'utf8');
+    const endpoint = /^endpoint_url\s*=\s*(\S+)/m.exec(cfg)?.[1];
+    const accessKeyId = /^aws_access_key_id\s*=\s*(\S+)/m.exec(cred)?.[1];
+    const secretAccessKey = /^aws_secret_access_key\s*=\s*(\S+)/m.exec(cred)?.[1];
+    return endpoint && accessKeyId && secretAccessKey ? { endpoint, accessKeyId, secretAccessKey } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** One signed Query API call to the region; the response's leaf elements, or the EC2 error. */
+export async function callRegion(api: { endpoint: string; accessKeyId: string; secretAccessKey: string }, params: Record<string, string>, timeoutMs = 900_000): Promise<Record<string, string>> {
+  const form = new URLSearchParams({ ...params, Version: '2016-11-15' }).toString();
+  const url = new URL(api.endpoint);
+  const signed = signRequest(
+    { method: 'POST', path: '/', query: '', headers: { host: url.host, 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' }, body: form },
+    { accessKeyId: api.accessKeyId, secretAccessKey: api.secretAccessKey },
+    { region: 'local-1', service: 'ec2' },
+  );
+  const { status, body } = await new Promise<{ status: number; body: string }>((res, rej) => {
+    const req = httpRequest({ host: url.hostname, port: Number(url.port), method: 'POST', path: '/', headers: { ...signed.headers, 'content-length': String(Buffer.byteLength(form)) }, timeout: timeoutMs }, (r) => {
+      let b = '';
+      r.setEncoding('utf8');
+      r.on('data', (d: string) => (b += d));
+      r.on('end', () => res({ status: r.statusCode ?? 0, body: b }));
+      r.on('error', rej);
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer from the region within ${timeoutMs} ms`)));
+    req.on('error', rej);
+    req.end(form);
+  });
+  const unescape = (x: string): string => x.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
+  if (status !== 200) {
+    const code = /<Code>([^<]*)<\/Code>/.exec(body)?.[1] ?? `HTTP${status}`;
+    const message = unescape(/<Message>([^<]*)<\/Message>/.exec(body)?.[1] ?? body.slice(0, 200));
+    throw new Error(`${code}: ${message}`);
+  }
+  const out: Record<string, string> = {};
+  for (const m of body.matchAll(/<([A-Za-z]+)>([^<]*)<\/\1>/g)) out[m[1]!] = unescape(m[2]!);
+  return out;
+}
 
 /**
  * `nitride host update --component NAME --bundle DIR | --rollback [--home DIR] [--json]`: a live
@@ -45,10 +93,12 @@ export async function updateComponentCli(argv: readonly string[]): Promise<numbe
   let component: string | undefined;
   let bundle: string | undefined;
   let rollback = false;
+  let direct = false;
+  let hostId: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = argv[i + 1];
-    if ((a === '--home' || a === '--component' || a === '--bundle') && v === undefined) {
+    if ((a === '--home' || a === '--component' || a === '--bundle' || a === '--host-id') && v === undefined) {
       process.stderr.write(`nitride host update: ${a} needs a value\n${UPDATE_USAGE}`);
       return 2;
     }
@@ -57,6 +107,8 @@ export async function updateComponentCli(argv: readonly string[]): Promise<numbe
     else if (a === '--bundle') bundle = argv[++i];
     else if (a === '--rollback') rollback = true;
     else if (a === '--json') json = true;
+    else if (a === '--direct') direct = true;
+    else if (a === '--host-id') hostId = argv[++i];
     else {
       process.stderr.write(`nitride host update: unknown option ${String(a)}\n${UPDATE_USAGE}`);
       return 2;
@@ -64,6 +116,35 @@ export async function updateComponentCli(argv: readonly string[]): Promise<numbe
   }
   if ((component !== 'hypervisor' && component !== 'ebs' && component !== 'vpc' && component !== 'controller') || (bundle === undefined) === !rollback) {
     process.stderr.write(UPDATE_USAGE);
+    return 2;
+  }
+  // Through the region's API (SigV4, IAM, the region's audit trail, the host's release policy
+  // kept in step) when a region runs in this home; --direct sends host.update to the local
+  // controller with the region's credential (no region process needed; the region's policy is
+  // then the operator's to update).
+  const api = direct ? undefined : regionApi(home);
+  if (api) {
+    try {
+      const r = await callRegion(api, {
+        Action: 'NitrideUpdateHostComponent',
+        Component: component,
+        ...(hostId !== undefined ? { HostId: hostId } : {}),
+        ...(rollback ? { Rollback: 'true' } : { Bundle: isAbsolute(bundle as string) ? (bundle as string) : resolve(bundle as string) }),
+      });
+      if (json) process.stdout.write(`${JSON.stringify({ ...r, attested: r['attested'] === 'true' })}\n`);
+      else {
+        process.stdout.write(
+          `${component} on ${r['hostId']} ${rollback ? 'rolled back' : 'updated'}: ${r['previousVersion'] ?? '?'} -> ${r['version']} (sha384 ${(r['digest'] ?? '').slice(0, 16)}…); held to release ${r['release']}; attestation ${r['attested'] === 'true' ? 'ok' : 'REFUSED'}\n`,
+        );
+      }
+      return r['attested'] === 'true' ? 0 : 1;
+    } catch (e) {
+      process.stderr.write(`nitride host update: ${describeError(e)}\n`);
+      return 1;
+    }
+  }
+  if (hostId !== undefined) {
+    process.stderr.write('nitride host update: --host-id needs the region (no region in this home); --direct reaches the local controller only\n');
     return 2;
   }
   const client = regionClient(home, 'update');

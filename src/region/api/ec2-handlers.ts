@@ -1,5 +1,6 @@
 // The EC2 actions: a typed request in, a typed response out. Authorization and audit
 // happen in the front door (server.ts) before these run; these only touch the domain.
+import type { HostUpdateService } from '../host-updates.js';
 import { findInstanceType } from '../../lib/instance-types.js';
 import { Ec2Error } from '../protocol/errors.js';
 import type { Ec2Request } from '../protocol/ec2-requests.js';
@@ -23,6 +24,8 @@ export interface Ec2Services {
   readonly vpc?: VpcService;
   /** EBS volumes and the account's encryption defaults (src/region/ec2/volumes.ts). */
   readonly volumes?: VolumeService;
+  /** The region operator's live updates of host components (src/region/host-updates.ts). */
+  readonly hostUpdates?: HostUpdateService;
   /** host:port the API answers on (known once the server listens). */
   endpoint(): string;
 }
@@ -163,6 +166,14 @@ export async function handleEc2(svc: Ec2Services, caller: Caller, req: Ec2Reques
     }
     case 'GetInstanceTpmEkPub':
       return { action: 'GetInstanceTpmEkPub', ...(await svc.instances.tpmEkPub(caller, req.instanceId, req.keyType, req.keyFormat)) };
+    case 'NitrideSetHostRelease':
+      if (!svc.hostUpdates) throw new Ec2Error('InvalidAction', 'The action NitrideSetHostRelease is not valid for this web service.');
+      return { action: 'NitrideSetHostRelease', ...(await svc.hostUpdates.setRelease(caller, req.hostId, req.policyDocument)) };
+    case 'NitrideUpdateHostComponent': {
+      if (!svc.hostUpdates) throw new Ec2Error('InvalidAction', 'The action NitrideUpdateHostComponent is not valid for this web service.');
+      const target = req.bundle !== undefined ? { bundle: req.bundle } : { rollback: true as const };
+      return { action: 'NitrideUpdateHostComponent', ...(await svc.hostUpdates.update(caller, req.hostId, req.component, target)) };
+    }
     case 'DescribeImages': {
       const imgs = svc.images.describe(caller, { imageIds: req.imageIds, owners: req.owners, filters: req.filters });
       const p = page(imgs, (i) => i.id, req.maxResults, req.nextToken);

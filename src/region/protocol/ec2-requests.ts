@@ -181,6 +181,25 @@ export interface GetInstanceTpmEkPubRequest extends Base {
   readonly keyFormat: 'der' | 'tpmt';
 }
 
+/**
+ * Nitride's own administrative actions on hosts (not EC2's): the region operator's live
+ * updates of host components and release policies (src/region/host-updates.ts).
+ */
+export interface NitrideSetHostReleaseRequest extends Base {
+  readonly action: 'NitrideSetHostRelease';
+  readonly hostId: string | undefined;
+  /** The JSON of `nitride release policy --measurements`. */
+  readonly policyDocument: string;
+}
+
+export interface NitrideUpdateHostComponentRequest extends Base {
+  readonly action: 'NitrideUpdateHostComponent';
+  readonly hostId: string | undefined;
+  readonly component: 'hypervisor' | 'ebs' | 'vpc' | 'controller';
+  readonly bundle: string | undefined;
+  readonly rollback: boolean;
+}
+
 export interface DescribeImagesRequest extends Base, Paged {
   readonly action: 'DescribeImages';
   readonly imageIds: readonly string[];
@@ -556,6 +575,8 @@ export type Ec2Request =
   | TerminateInstancesRequest
   | GetConsoleOutputRequest
   | GetInstanceTpmEkPubRequest
+  | NitrideSetHostReleaseRequest
+  | NitrideUpdateHostComponentRequest
   | DescribeImagesRequest
   | RegisterImageRequest
   | DeregisterImageRequest
@@ -1220,6 +1241,18 @@ const PARSERS: { readonly [A in Ec2Action]: (r: ParamReader) => Extract<Ec2Reque
     return { action: 'GetInstanceTpmEkPub', dryRun: dryRun(r), instanceId, keyType, keyFormat };
   },
 
+  NitrideSetHostRelease: (r) => ({ action: 'NitrideSetHostRelease', dryRun: dryRun(r), hostId: r.string('HostId'), policyDocument: r.requiredString('PolicyDocument') }),
+
+  NitrideUpdateHostComponent(r) {
+    const component = r.enumString('Component', ['hypervisor', 'ebs', 'vpc', 'controller']);
+    if (component === undefined) throw missing('Component');
+    const bundle = r.string('Bundle');
+    const rollback = r.boolean('Rollback') ?? false;
+    if ((bundle === undefined) === !rollback) throw new Ec2Error('InvalidParameterCombination', 'Give either Bundle or Rollback=true.');
+    if (bundle !== undefined && !bundle.startsWith('/')) throw new Ec2Error('InvalidParameterValue', 'Bundle must be an absolute path.');
+    return { action: 'NitrideUpdateHostComponent', dryRun: dryRun(r), hostId: r.string('HostId'), component, bundle, rollback };
+  },
+
   DescribeImages: (r) => ({
     action: 'DescribeImages',
     dryRun: dryRun(r),
@@ -1616,6 +1649,8 @@ export const EC2_MUTATING_ACTIONS: ReadonlySet<Ec2Action> = new Set<Ec2Action>([
   'ModifyNetworkInterfaceAttribute',
   'ModifyInstanceAttribute',
   'ModifyInstanceMetadataOptions',
+  'NitrideSetHostRelease',
+  'NitrideUpdateHostComponent',
 ]);
 
 /**

@@ -491,6 +491,17 @@ export type Ec2Response =
       /** base64: a DER SubjectPublicKeyInfo (der) or a TPMT_PUBLIC (tpmt) */
       readonly keyValue: string;
     }
+  | { readonly action: 'NitrideSetHostRelease'; readonly hostId: string; readonly release: string; readonly attested: boolean }
+  | {
+      readonly action: 'NitrideUpdateHostComponent';
+      readonly hostId: string;
+      readonly component: string;
+      readonly version: string;
+      readonly digest: string;
+      readonly previousVersion: string | undefined;
+      readonly release: string;
+      readonly attested: boolean;
+    }
   | { readonly action: 'DescribeImages'; readonly images: readonly Image[]; readonly nextToken?: string | undefined }
   | { readonly action: 'RegisterImage'; readonly imageId: string }
   | { readonly action: 'DescribeInstanceTypes'; readonly instanceTypes: readonly InstanceTypeInfo[]; readonly nextToken?: string | undefined }
@@ -851,6 +862,12 @@ function writeBody(w: XmlWriter, r: Ec2Response): void {
       return;
     case 'GetInstanceTpmEkPub':
       w.leaf('instanceId', r.instanceId).leaf('keyType', r.keyType).leaf('keyFormat', r.keyFormat).leaf('keyValue', r.keyValue);
+      return;
+    case 'NitrideSetHostRelease':
+      w.leaf('hostId', r.hostId).leaf('release', r.release).leaf('attested', r.attested);
+      return;
+    case 'NitrideUpdateHostComponent':
+      w.leaf('hostId', r.hostId).leaf('component', r.component).leaf('version', r.version).leaf('digest', r.digest).leaf('previousVersion', r.previousVersion).leaf('release', r.release).leaf('attested', r.attested);
       return;
     case 'DescribeImages':
       w.list('imagesSet', r.images, writeImage);

@@ -321,7 +321,10 @@ export class LiveUpdateRig {
     return new Promise((resolve) => {
       const env: NodeJS.ProcessEnv = {};
       for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('AWS_') && !k.startsWith('NITRIDE_')) env[k] = v;
-      const ch = spawn(process.execPath, [distEntry('cli/main.js'), 'host', ...args, '--home', this.home], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...env, NITRIDE_HOME: this.home } });
+      // The rig drives the controller directly (its region runs in-process and the test sets the
+      // release policies itself); the region API path is test/vm/host-update-region.test.ts.
+      const all = args[0] === 'update' ? [...args, '--direct'] : args;
+      const ch = spawn(process.execPath, [distEntry('cli/main.js'), 'host', ...all, '--home', this.home], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...env, NITRIDE_HOME: this.home } });
       let out = '';
       let err = '';
       ch.stdout.on('data', (d: Buffer) => (out += d.toString()));
