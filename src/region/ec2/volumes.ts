@@ -390,21 +390,38 @@ export class VolumeService {
   }
 
   /**
-   * No key goes to a host that failed attestation (Fleet.requireAttestedHost throws then). The
-   * card key the attestation bound is not compared with ebs.info's yet: a live update or a
-   * crash changes the card's key within the attestation's 60 s cache.
+   * The EBS card key a data key may be sealed to: the one the host's attestation document binds
+   * (public_key), so a key only ever goes to a measured card. No key goes to a host that failed
+   * attestation (Fleet.requireAttestedHost throws then). The card must name the same key in
+   * ebs.info; when it does not — the card was replaced (live update, crash) since the cached
+   * attestation — the host attests afresh, and if its document still binds another key (or
+   * none), no key leaves the region. A fleet without attestation (unit tests) uses ebs.info's.
    */
-  private async requireAttested(hostId: string): Promise<void> {
-    const f = this.fleet as HostFleet & { requireAttestedHost?: (h: string) => Promise<unknown> };
-    if (f.requireAttestedHost) await f.requireAttestedHost(hostId);
+  private async attestedCardKey(hostId: string, cmdId: string): Promise<string> {
+    const info = (await this.fleet.send(hostId, 'ebs.info', {}, { id: `${cmdId}:info:${Date.now()}` })) as { publicKey: string };
+    const f = this.fleet as HostFleet & {
+      requireAttestedHost?: (h: string) => Promise<{ readonly ebsCardPublicKey: Buffer | null } | undefined>;
+      attestation?: { attest(h: string, reason: string): Promise<unknown> };
+    };
+    if (!f.requireAttestedHost) return info.publicKey;
+    let a = await f.requireAttestedHost(hostId);
+    if (a === undefined) return info.publicKey;
+    if (a.ebsCardPublicKey?.toString('base64') !== info.publicKey && f.attestation) {
+      await f.attestation.attest(hostId, 'key-release');
+      a = await f.requireAttestedHost(hostId);
+    }
+    if (a?.ebsCardPublicKey?.toString('base64') !== info.publicKey) {
+      log.error('the EBS card key differs from the one the host attested; no data key is released', { hostId });
+      throw new Ec2Error('InternalError', `The EBS card of host ${hostId} is not the one its attestation binds; no volume key was released.`);
+    }
+    return info.publicKey;
   }
 
   /** Unwraps the data key as the EBS service under its grant, seals it to the host's card, and sends volume.attach. */
   private async plugOnHost(v: VolumeRecord, hostId: string, instanceId: string, cmdId: string): Promise<void> {
     let sealedKey: string | null = null;
     if (v.encrypted) {
-      await this.requireAttested(hostId);
-      const info = (await this.fleet.send(hostId, 'ebs.info', {}, { id: `${cmdId}:info:${Date.now()}` })) as { publicKey: string };
+      const cardKey = await this.attestedCardKey(hostId, cmdId);
       let plaintext: Buffer;
       try {
         ({ plaintext } = await this.kms.decrypt(serviceCaller('ebs.amazonaws.com', v.accountId), {
@@ -415,7 +432,7 @@ export class VolumeService {
         throw kmsToEc2(e, v.kmsKeyArn ?? '');
       }
       try {
-        sealedKey = sealTo(Buffer.from(info.publicKey, 'base64'), plaintext, Buffer.from(v.id)).toString('base64');
+        sealedKey = sealTo(Buffer.from(cardKey, 'base64'), plaintext, Buffer.from(v.id)).toString('base64');
       } finally {
         plaintext.fill(0);
       }
@@ -706,8 +723,7 @@ export class VolumeService {
         throw kmsToEc2(e, keyId);
       }
     }
-    if (src.encrypted || encrypted) await this.requireAttested(src.hostId);
-    const info = (await this.fleet.send(src.hostId, 'ebs.info', {}, { id: `copy:${id}:info` })) as { publicKey: string };
+    const info = { publicKey: src.encrypted || encrypted ? await this.attestedCardKey(src.hostId, `copy:${id}`) : '' };
     const sourceKey = src.encrypted ? await this.sealFor(c.accountId, src.wrappedKey!, src.keyContextId ?? src.volumeId, src.kmsKeyArn ?? '', info.publicKey, src.id) : null;
     const key = encrypted ? await this.sealFor(c.accountId, wrappedKey!, id, kmsKeyArn!, info.publicKey, id) : null;
     await this.fleet.send(src.hostId, 'snapshot.copy', { sourceSnapshotId: src.id, snapshotId: id, sourceKey, key }, { id: `copy:${id}`, timeoutMs: 600_000 });
