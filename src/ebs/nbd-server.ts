@@ -111,6 +111,7 @@ export interface NbdConnectionState {
 /** The libuv handle under a net.Socket (what Node's IPC sends as 'net.Native'). */
 interface RawHandle {
   readStop?(): number;
+  readStart?(): number;
   reading?: boolean;
 }
 const rawOf = (s: Socket): RawHandle | undefined => (s as unknown as { _handle?: RawHandle | null })._handle ?? undefined;
@@ -258,6 +259,13 @@ class NbdConnection {
     this.held = [];
     if (this.late) return this.close('data arrived while frozen');
     this.resumeAdopted(); // parses what is queued; resume() emits what the stream still holds
+    // The stream still counts the read that freeze() stopped as pending, so it will not ask the
+    // handle to read again by itself: restart it as net.Socket's own _read would.
+    const h = rawOf(this.socket);
+    if (h?.readStart && !h.reading && !this.isClosed() && !this.paused) {
+      h.reading = true;
+      h.readStart();
+    }
   }
 
   /** The negotiated state and the unparsed bytes, for a successor (after freeze()). */
