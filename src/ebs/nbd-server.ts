@@ -663,7 +663,10 @@ export class NbdServer {
     const ok = await Promise.all(all.map((c) => c.freeze(deadlineMs)));
     const out: FrozenNbdConnection[] = [];
     all.forEach((c, i) => {
-      if (!ok[i]) return;
+      if (!ok[i]) {
+        c.close('could not be frozen for a hand-over'); // the client reconnects (and resends what was unanswered)
+        return;
+      }
       const cid = this.nextCid++;
       this.frozen.set(cid, c);
       out.push({ cid, state: c.exportState() });

@@ -239,6 +239,23 @@ test('the EBS card is replaced under pipelined NBD writes: the live connections 
     assert.equal(rd.error, 0);
     for (const cl of clients) assert.equal(cl.closed, false);
 
+    // an update undone after the freeze (card.thaw): the old card listens again and its frozen
+    // connections read on where they stopped; a new client connects to it
+    const frozen = (await card.request('card.freeze', {}, 10_000)) as { volumes: { connections: unknown[] }[] };
+    assert.equal(frozen.volumes[0]?.connections.length, 4);
+    const pendingRead = c.send(C.NBD_CMD_READ, 0, 1000 * 4096 + 100, 4096);
+    await sleep(150);
+    await assert.rejects(c.read(1, 200), /timed out/, 'nothing is answered while frozen');
+    const thawed = (await card.request('card.thaw', {}, 10_000)) as { connections: number };
+    assert.equal(thawed.connections, 4);
+    const rt = await c.reply(0);
+    assert.equal(rt.cookie, pendingRead);
+    assert.ok(rt.data?.equals(payload), 'the read sent while frozen is answered after the thaw');
+    const e = await RawNbdClient.connect({ path: socketPath });
+    clients.push(e);
+    await e.handshake({ exportName: VOL });
+    assert.ok((await readBlock(e, 1000 * 4096 + 100)).equals(payload), 'a new connection reaches the thawed card');
+
     // no plaintext key anywhere under the test home (the hand-over moved only sealed keys and socket state)
     const files: string[] = [];
     const walk = (dir: string): void => {

@@ -226,10 +226,21 @@ export class EbsCard {
     return e.handle.server.handOver(cid);
   }
 
-  /** Live update undone (old card): the frozen connections not handed over read on here. */
-  thawConnections(): { connections: number } {
+  /**
+   * Live update undone (old card): listen on every live path again (taking it back from a
+   * successor that may have been promoted onto it) and let the frozen connections that were
+   * not handed over read on here. A connection already handed over dies with the successor and
+   * its client reconnects — here.
+   */
+  async thawConnections(): Promise<{ connections: number }> {
     let n = 0;
-    for (const e of this.exports.values()) n += e.handle.server.thawConnections();
+    for (const e of this.exports.values()) {
+      await e.handle.server.listenUnix(e.socketPath);
+      if (this.o.owner) await chown(e.socketPath, this.o.owner.uid, this.o.owner.gid);
+      await chmod(e.socketPath, 0o600);
+      n += e.handle.server.thawConnections();
+    }
+    this.o.log.warn('live update undone; serving again', { volumes: this.exports.size, connections: n });
     return { connections: n };
   }
 

@@ -152,31 +152,45 @@ export async function restartEbsCard(ctx: EbsContext): Promise<EbsRestartResult>
       if (failed.length) throw new ControllerError('EbsHandoverIncomplete', 'internal', 'The new EBS card could not open every volume; the old card keeps serving.', { failed });
       // 2. the pause: the old card stops accepting and freezes every connection at a request boundary
       const tFreeze = performance.now();
-      const frozen = (await old.request('card.freeze', {}, undefined, 15_000)) as Frozen;
-      const tFrozen = performance.now();
-      // 3. the new card's sockets take the live paths (closing the old listeners unlinked them) and
-      // 4. every live connection moves (handle from the old card, then to the new one); all at once,
-      //    so the pause is a few IPC round trips whatever the number of volumes and connections.
-      //    A connection that cannot move is dropped by the old card at release (the client reconnects).
-      const promoted = Promise.all(sealed.map((v) => next.request('volume.promote', { volumeId: v.volumeId }, undefined, 10_000)));
-      const moves = frozen.volumes.flatMap((vol) =>
-        vol.connections.map(async (c) => {
-          try {
-            const h = await old.requestHandle('card.connection-handle', { volumeId: vol.volumeId, cid: c.cid }, 10_000);
-            await next.request('volume.adopt-connection', { volumeId: vol.volumeId, state: c.state }, h.handle, 10_000);
-            connections++;
-          } catch (e) {
-            dropped++;
-            ctx.log.warn('a live NBD connection could not be handed over; the client reconnects', { volumeId: vol.volumeId, error: String(e) });
-          }
-        }),
-      );
-      await Promise.all([promoted, ...moves]);
-      const tMoved = performance.now();
-      await next.request('card.resume', {}, undefined, 10_000);
-      outageMs = performance.now() - tFreeze;
-      const r1 = (x: number): number => Math.round(x * 10) / 10;
-      pause = { freezeMs: r1(tFrozen - tFreeze), moveMs: r1(tMoved - tFrozen), resumeMs: r1(performance.now() - tMoved) };
+      let frozen: Frozen;
+      try {
+        frozen = (await old.request('card.freeze', {}, undefined, 15_000)) as Frozen;
+      } catch (e) {
+        await old.request('card.thaw', {}, undefined, 15_000).catch(() => undefined);
+        throw e;
+      }
+      try {
+        const tFrozen = performance.now();
+        // 3. the new card's sockets take the live paths (closing the old listeners unlinked them) and
+        // 4. every live connection moves (handle from the old card, then to the new one); all at once,
+        //    so the pause is a few IPC round trips whatever the number of volumes and connections.
+        //    A connection that cannot move is dropped by the old card at release (the client reconnects).
+        const promoted = Promise.all(sealed.map((v) => next.request('volume.promote', { volumeId: v.volumeId }, undefined, 10_000)));
+        const moves = frozen.volumes.flatMap((vol) =>
+          vol.connections.map(async (c) => {
+            try {
+              const h = await old.requestHandle('card.connection-handle', { volumeId: vol.volumeId, cid: c.cid }, 10_000);
+              await next.request('volume.adopt-connection', { volumeId: vol.volumeId, state: c.state }, h.handle, 10_000);
+              connections++;
+            } catch (e) {
+              dropped++;
+              ctx.log.warn('a live NBD connection could not be handed over; the client reconnects', { volumeId: vol.volumeId, error: String(e) });
+            }
+          }),
+        );
+        await Promise.all([promoted, ...moves]);
+        const tMoved = performance.now();
+        await next.request('card.resume', {}, undefined, 10_000);
+        outageMs = performance.now() - tFreeze;
+        const r1 = (x: number): number => Math.round(x * 10) / 10;
+        pause = { freezeMs: r1(tFrozen - tFreeze), moveMs: r1(tMoved - tFrozen), resumeMs: r1(performance.now() - tMoved) };
+      } catch (e) {
+        // undo: the old card listens on the live paths again and reads on; a connection that
+        // already moved dies with the new card (ended by the supervisor) and QEMU reconnects here
+        ctx.log.error('live update failed after the freeze; the old card serves again', { error: String(e) });
+        await old.request('card.thaw', {}, undefined, 15_000).catch(() => undefined);
+        throw e;
+      }
       // 5. the old card closes its copies of the sockets, flushes, drops what was not handed over, wipes its keys
       const tRelease = performance.now();
       await old.request('card.release', {}, undefined, 60_000);

@@ -145,7 +145,7 @@ async function main(): Promise<void> {
             break;
           }
           case 'card.thaw':
-            result = card.thawConnections();
+            result = await card.thawConnections();
             break;
           case 'volume.adopt-connection': {
             if (received === undefined || received === null) throw new EbsError('EBS_BAD_REQUEST', 'invalid', 'volume.adopt-connection needs the socket handle beside the request.');
