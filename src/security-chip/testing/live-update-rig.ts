@@ -9,7 +9,7 @@
 // largest gap between I/O completions and between ping replies that spans the window, the
 // I/O errors, and the ping replies that never came.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, fstatSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -443,15 +443,24 @@ export class LiveUpdateRig {
   }
 }
 
-/** Pids of the processes whose command line names `home` (not this process). */
+/**
+ * Pids of the processes whose command line names `home` or whose working directory is inside
+ * it (not this process). QEMU and swtpm run in their instance directory with relative paths on
+ * their command line: matching the command line alone left every rig's guest running.
+ */
 export function processesOf(home: string): number[] {
   const out: number[] = [];
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
     try {
-      if (readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(home)) out.push(Number(d));
+      if (readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(home)) {
+        out.push(Number(d));
+        continue;
+      }
+      const cwd = readlinkSync(`/proc/${d}/cwd`);
+      if (cwd === home || cwd.startsWith(`${home}/`)) out.push(Number(d));
     } catch {
-      // gone
+      // gone, or not ours to read
     }
   }
   return out;
