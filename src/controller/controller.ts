@@ -22,7 +22,7 @@ import { ControllerError, httpStatusFor, toReplyError } from './errors.js';
 import { currentFingerprint, hostPaths, initHost, saveEnrolment, writeRuntime, type HostIdentity } from './host-state.js';
 import type { ControllerCommandBody, HostUpdateParams } from './protocol/commands.js';
 import { ComponentSupervisor, type ComponentChannel } from './supervisor.js';
-import { VpcHost } from './vpc-host.js';
+import { VpcHost, type UnderlayState } from './vpc-host.js';
 import { isVpcCommandType, type VpcCommandBody } from './protocol/vpc-commands.js';
 import { attachInstanceStore, executeEbs, releaseInstanceStore, restartEbsCard, type EbsContext } from '../ebs/card/ebs-commands.js';
 import { bundleEntry, HostSecurityChip } from './attest.js';
@@ -53,7 +53,7 @@ export interface ControllerOptions {
 interface SuccessorRequest {
   readonly v: 1;
   readonly id: number;
-  readonly op: 'takeover.hypervisor' | 'takeover.relay' | 'takeover.listener' | 'takeover.activate' | 'takeover.abort';
+  readonly op: 'takeover.hypervisor' | 'takeover.relay' | 'takeover.underlay' | 'takeover.listener' | 'takeover.activate' | 'takeover.abort';
   readonly params: Record<string, unknown>;
 }
 
@@ -750,8 +750,17 @@ export class Controller {
       } finally {
         this.vpc.supervisor.handoverToRemote(undefined);
       }
+      // 5. the underlay bridge (cross-host traffic): ours stops, the successor's starts on the
+      // same UDP port with the keys and remote ENIs ours had (its counters start at the clock,
+      // so no nonce repeats). Frames to other hosts pause for the fork of the new bridge.
+      let underlay: unknown = null;
+      const ul = this.vpc.underlayState();
+      if (ul) {
+        await this.vpc.stopUnderlay();
+        underlay = (await request('takeover.underlay', { state: ul }, undefined, 30_000)).result;
+      }
       proc.off('exit', onExit);
-      return { successorPid: proc.pid ?? null, readyMs, hypervisor: { ...hv, ms: hypervisorMs }, ebs, vpc };
+      return { successorPid: proc.pid ?? null, readyMs, hypervisor: { ...hv, ms: hypervisorMs }, ebs, vpc, underlay };
     } catch (e) {
       await abort();
       if (hypervisorMoved) {
@@ -852,6 +861,11 @@ export class Controller {
           return { result: r.result, handle: r.handle ?? undefined };
         }
         return { result: await ch.request(p.op, p.params ?? {}, handle ?? undefined, timeoutMs) };
+      }
+      case 'takeover.underlay': {
+        const st = (m.params as { state?: UnderlayState }).state;
+        if (!st || !Number.isInteger(st.listenPort) || !Array.isArray(st.peers) || !Array.isArray(st.remotes)) throw new ControllerError('InvalidParameter', 'invalid', 'takeover.underlay carries the bridge state.', {});
+        return { result: await this.vpc.adoptUnderlay(st) };
       }
       case 'takeover.listener': {
         const server = handle as NetServer | undefined;

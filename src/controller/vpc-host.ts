@@ -77,6 +77,13 @@ const BRIDGE_BACKOFF_MS = [200, 400, 800, 1600, 3200, 5000] as const;
 
 type RemoteParams = { eniId: string; hostId: string; vni: number; ip: string; mac: string; subnetCidr: string; socketPath: string };
 
+/** The underlay bridge's configuration, handed from a controller to its successor. */
+export interface UnderlayState {
+  readonly listenPort: number;
+  readonly peers: readonly unknown[];
+  readonly remotes: readonly RemoteParams[];
+}
+
 export class VpcHost {
   readonly supervisor: ComponentSupervisor;
   readonly socketDir: string;
@@ -190,6 +197,43 @@ export class VpcHost {
         await new Promise((r) => setTimeout(r, 100));
       }
     }
+  }
+
+  /**
+   * What the bridge runs with — its UDP port, the region's latest peers and keys, the remote
+   * ENIs — for a controller live update: the successor starts its own bridge with it once this
+   * one has stopped (stopUnderlay). undefined when no bridge was ever started.
+   */
+  underlayState(): UnderlayState | undefined {
+    return this.bridgePeers ? { listenPort: this.bridgePort, peers: this.bridgePeers, remotes: [...this.remotes.values()] } : undefined;
+  }
+
+  /** Stops the bridge for good (no restart): the successor controller's bridge takes the port. */
+  async stopUnderlay(): Promise<void> {
+    if (this.bridgeTimer) clearTimeout(this.bridgeTimer);
+    this.bridgeTimer = undefined;
+    const b = this.bridge;
+    this.bridge = undefined;
+    this.bridgePeers = undefined;
+    if (b && b.child.exitCode === null && b.child.signalCode === null) {
+      const gone = new Promise((r) => b.child.once('exit', r));
+      b.child.disconnect();
+      const t = setTimeout(() => b.child.kill('SIGKILL'), 3_000);
+      await gone;
+      clearTimeout(t);
+    }
+  }
+
+  /** A controller live update's successor: starts the bridge as the predecessor ran it (same port, keys, remotes). */
+  async adoptUnderlay(s: UnderlayState): Promise<{ pid: number | undefined; port: number; remotes: number }> {
+    if (!this.o.hostId || !this.o.listenAddress) throw new ControllerError('UnderlayUnavailable', 'unavailable', 'This host has no underlay address.');
+    await this.startBridge(s.listenPort, [...s.peers]);
+    this.bridgePeers = [...s.peers];
+    for (const r of s.remotes) {
+      await (this.bridge as BridgeProcess | undefined)?.request('underlay.remote', r);
+      this.remotes.set(r.eniId, r);
+    }
+    return { pid: (this.bridge as BridgeProcess | undefined)?.child.pid, port: this.bridgePort, remotes: this.remotes.size };
   }
 
   /** The underlay bridge's pid and restarts (host.status, tests). */
