@@ -5,7 +5,9 @@
 // Requests are pipelined: every request is started as soon as it is parsed and its reply
 // is sent when it completes, in any order. Replies written in one tick go out in one
 // writev (cork/uncork). The socket is paused while too many requests or bytes are in flight.
-import { chmodSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
 import { createServer, Socket, type Server } from 'node:net';
 import { describeError } from '../lib/errors.js';
 import type { BlockDevice } from './block-device.js';
@@ -742,11 +744,25 @@ export class NbdServer {
     return s;
   }
 
-  /** Listen on a unix socket that only the owner can use (mode 0600). Replaces a stale socket file. */
+  /**
+   * Listen on a unix socket that only the owner can use (mode 0600). Replaces a stale socket file.
+   * The kernel's sockaddr_un holds 107 bytes of path (libuv would silently bind a truncated
+   * name). A longer path — an instance directory under a long NITRIDE_HOME — is bound through a
+   * short private symlink to its directory (/tmp/nitride-nbd-XXXXXX/d → dirname(path)), so the
+   * socket file is created at `path` itself; QEMU reaches it by its name relative to its
+   * instance directory.
+   */
   async listenUnix(path: string): Promise<void> {
-    // the kernel's sockaddr_un holds 107 bytes of path; libuv would silently bind a truncated name
+    let bindPath = path;
+    let tmp: string | undefined;
     if (Buffer.byteLength(path) > MAX_UNIX_PATH) {
-      throw new EbsError('EBS_BAD_REQUEST', 'invalid', `A unix socket path is at most ${MAX_UNIX_PATH} bytes.`, { path, bytes: Buffer.byteLength(path) });
+      tmp = mkdtempSync(join(tmpdir(), 'nitride-nbd-'));
+      symlinkSync(dirname(path), join(tmp, 'd'));
+      bindPath = join(tmp, 'd', basename(path));
+      if (Buffer.byteLength(bindPath) > MAX_UNIX_PATH) {
+        rmSync(tmp, { recursive: true, force: true });
+        throw new EbsError('EBS_BAD_REQUEST', 'invalid', `A unix socket name is at most ${MAX_UNIX_PATH} bytes.`, { path, bytes: Buffer.byteLength(path) });
+      }
     }
     rmSync(path, { force: true });
     const s = this.makeServer();
@@ -754,13 +770,14 @@ export class NbdServer {
     try {
       await new Promise<void>((res, rej) => {
         s.once('error', rej);
-        s.listen(path, () => {
+        s.listen(bindPath, () => {
           s.off('error', rej);
           res();
         });
       });
     } finally {
       process.umask(old);
+      if (tmp) rmSync(tmp, { recursive: true, force: true }); // the link only; the socket stays at `path`
     }
     chmodSync(path, 0o600);
     this.unixPaths.push(path);
