@@ -197,16 +197,32 @@ export async function stopVtpm(instanceDir: string, timeoutMs = 5_000): Promise<
     process.kill(pid, 'SIGTERM');
     const end = Date.now() + timeoutMs;
     while (pidAlive(pid) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
-    if (pidAlive(pid)) process.kill(pid, 'SIGKILL');
+    if (pidAlive(pid)) {
+      process.kill(pid, 'SIGKILL');
+      const killEnd = Date.now() + 2_000;
+      while (pidAlive(pid) && Date.now() < killEnd) await new Promise((r) => setTimeout(r, 20));
+    }
   }
   rmSync(vtpmFiles(instanceDir).ctrlSocket, { force: true });
 }
 
-/** Terminate: the vTPM's state and EK record are destroyed. */
+/**
+ * Terminate: the vTPM's state and EK record are destroyed. A swtpm that was just stopped (or
+ * one started with --terminate that is ending with its QEMU) can still write its state file
+ * while the directory is removed (ENOTEMPTY seen in CI): the removal is retried for 2 s.
+ */
 export async function destroyVtpm(instanceDir: string): Promise<void> {
   await stopVtpm(instanceDir);
   const f = vtpmFiles(instanceDir);
-  rmSync(f.stateDir, { recursive: true, force: true });
+  for (let i = 0; ; i++) {
+    try {
+      rmSync(f.stateDir, { recursive: true, force: true });
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOTEMPTY' || i >= 40) throw e;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
   rmSync(f.ekFile, { force: true });
   rmSync(f.pidFile, { force: true });
 }
