@@ -45,3 +45,18 @@ export function tagFilterValues(tags: Readonly<Record<string, string>>, name: st
   if (name === 'tag-value') return Object.values(tags);
   return undefined;
 }
+
+/** A resource's filters as a table: each name and how to read its values off a resource. */
+export type FilterTable<T> = Readonly<Record<string, (r: T) => readonly string[]>>;
+
+/** `v` as a one-value list, or no value when it is absent. */
+export const opt = (v: string | undefined): readonly string[] => (v === undefined || v === '' ? [] : [v]);
+
+/**
+ * compileFilters over a table: the table's names, plus the tag filters (tag:<key>, tag-key,
+ * tag-value) read from `tags`. Any other name is EC2's InvalidParameterValue.
+ */
+export function compileFilterTable<T>(filters: readonly Filter[], table: FilterTable<T>, tags: (r: T) => Readonly<Record<string, string>>): (r: T) => boolean {
+  const known = (n: string): boolean => Object.prototype.hasOwnProperty.call(table, n);
+  return compileFilters(filters, (r, n) => (known(n) ? table[n]!(r) : tagFilterValues(tags(r), n)), (n) => known(n) || isTagFilter(n));
+}

@@ -8,7 +8,7 @@ import { extractVmlinux, hasPvhNote } from '../../image/kernel.js';
 import type { Collection } from '../repo.js';
 import { Ec2Error } from '../protocol/errors.js';
 import { newId } from '../ids.js';
-import { compileFilters, isTagFilter, tagFilterValues, type Filter } from './filters.js';
+import { compileFilterTable, opt, type Filter, type FilterTable } from './filters.js';
 import type { ImageRecord } from './model.js';
 import type { Caller } from './instances.js';
 
@@ -24,34 +24,18 @@ export interface BuiltinImage {
   readonly version: string;
 }
 
-const IMAGE_FILTERS = new Set(['image-id', 'name', 'owner-id', 'state', 'architecture', 'is-public', 'image-type', 'owner-alias', 'description', 'tpm-support']);
-
-function imageFilterValues(i: ImageRecord, name: string): readonly string[] | undefined {
-  switch (name) {
-    case 'image-id':
-      return [i.id];
-    case 'name':
-      return [i.name];
-    case 'owner-id':
-      return [i.ownerId];
-    case 'state':
-      return [i.state];
-    case 'architecture':
-      return [i.architecture];
-    case 'is-public':
-      return [String(i.public)];
-    case 'image-type':
-      return ['machine'];
-    case 'owner-alias':
-      return i.ownerId === BUILTIN_OWNER ? ['amazon'] : [];
-    case 'description':
-      return [i.description];
-    case 'tpm-support':
-      return i.tpmSupport ? [i.tpmSupport] : [];
-    default:
-      return tagFilterValues(i.tags, name);
-  }
-}
+const IMAGE_FILTERS: FilterTable<ImageRecord> = {
+  'image-id': (i) => [i.id],
+  name: (i) => [i.name],
+  'owner-id': (i) => [i.ownerId],
+  state: (i) => [i.state],
+  architecture: (i) => [i.architecture],
+  'is-public': (i) => [String(i.public)],
+  'image-type': () => ['machine'],
+  'owner-alias': (i) => (i.ownerId === BUILTIN_OWNER ? ['amazon'] : []),
+  description: (i) => [i.description],
+  'tpm-support': (i) => opt(i.tpmSupport),
+};
 
 const sha256File = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
 
@@ -122,7 +106,7 @@ export class ImageService {
   }
 
   describe(caller: Caller, q: { imageIds: readonly string[]; owners: readonly string[]; filters: readonly Filter[] }): ImageRecord[] {
-    const match = compileFilters(q.filters, imageFilterValues, (n) => IMAGE_FILTERS.has(n) || isTagFilter(n));
+    const match = compileFilterTable(q.filters, IMAGE_FILTERS, (i) => i.tags);
     let base: ImageRecord[];
     if (q.imageIds.length > 0) {
       const missing = q.imageIds.filter((id) => {

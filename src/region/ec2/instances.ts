@@ -15,7 +15,7 @@ import type { Collection } from '../repo.js';
 import { Ec2Error } from '../protocol/errors.js';
 import { incorrectState } from '../errors.js';
 import { newId } from '../ids.js';
-import { compileFilters, isTagFilter, tagFilterValues, type Filter } from './filters.js';
+import { compileFilterTable, opt, type Filter, type FilterTable } from './filters.js';
 import {
   DEFAULT_AZ,
   STATE_CODES,
@@ -99,51 +99,20 @@ export type EkPubKeyFormat = 'der' | 'tpmt';
 
 export const stateOf = (r: InstanceRecord): { code: number; name: InstanceStateName } => ({ code: STATE_CODES[r.state], name: r.state });
 
-const INSTANCE_FILTERS = new Set([
-  'instance-state-name',
-  'instance-state-code',
-  'instance-type',
-  'image-id',
-  'instance-id',
-  'reservation-id',
-  'availability-zone',
-  'owner-id',
-  'client-token',
-  'subnet-id',
-  'private-ip-address',
-  'key-name',
-]);
-
-function instanceFilterValues(r: InstanceRecord, name: string): readonly string[] | undefined {
-  switch (name) {
-    case 'instance-state-name':
-      return [r.state];
-    case 'instance-state-code':
-      return [String(STATE_CODES[r.state])];
-    case 'instance-type':
-      return [r.instanceType];
-    case 'image-id':
-      return [r.imageId];
-    case 'instance-id':
-      return [r.id];
-    case 'reservation-id':
-      return [r.reservationId];
-    case 'availability-zone':
-      return [r.availabilityZone];
-    case 'owner-id':
-      return [r.accountId];
-    case 'client-token':
-      return r.clientToken ? [r.clientToken] : [];
-    case 'subnet-id':
-      return r.subnetId ? [r.subnetId] : [];
-    case 'private-ip-address':
-      return r.privateIpAddress ? [r.privateIpAddress] : [];
-    case 'key-name':
-      return r.keyName ? [r.keyName] : [];
-    default:
-      return tagFilterValues(r.tags, name);
-  }
-}
+const INSTANCE_FILTERS: FilterTable<InstanceRecord> = {
+  'instance-state-name': (r) => [r.state],
+  'instance-state-code': (r) => [String(STATE_CODES[r.state])],
+  'instance-type': (r) => [r.instanceType],
+  'image-id': (r) => [r.imageId],
+  'instance-id': (r) => [r.id],
+  'reservation-id': (r) => [r.reservationId],
+  'availability-zone': (r) => [r.availabilityZone],
+  'owner-id': (r) => [r.accountId],
+  'client-token': (r) => opt(r.clientToken),
+  'subnet-id': (r) => opt(r.subnetId),
+  'private-ip-address': (r) => opt(r.privateIpAddress),
+  'key-name': (r) => opt(r.keyName),
+};
 
 /** Host memory left for guests after the host's own needs. */
 export const HOST_RESERVED_MIB = 2048;
@@ -187,7 +156,7 @@ export class InstanceService {
   }
 
   describe(caller: Caller, ids: readonly string[], filters: readonly Filter[]): InstanceRecord[] {
-    const match = compileFilters(filters, instanceFilterValues, (n) => INSTANCE_FILTERS.has(n) || isTagFilter(n));
+    const match = compileFilterTable(filters, INSTANCE_FILTERS, (r) => r.tags);
     const base = ids.length > 0 ? this.owned(caller, ids) : this.instances.all().filter((r) => r.accountId === caller.accountId && this.visible(r));
     return base.filter(match);
   }

@@ -15,7 +15,7 @@ import { Ec2Error, ec2NotFound } from '../protocol/errors.js';
 import type { InstanceBlockDeviceMapping, Snapshot, Volume, VolumeAttachment, VolumeAttachmentState, VolumeState } from '../protocol/ec2-responses.js';
 import type { BlockDeviceMappingRequest, CreateVolumeRequest, VolumeType } from '../protocol/ec2-requests.js';
 import { newId } from '../ids.js';
-import { compileFilters, isTagFilter, tagFilterValues, type Filter } from './filters.js';
+import { compileFilterTable, opt, type Filter, type FilterTable } from './filters.js';
 import type { Caller, HostFleet, InstanceService } from './instances.js';
 import { AVAILABILITY_ZONES, DEFAULT_AZ, type InstanceRecord } from './model.js';
 
@@ -97,57 +97,22 @@ const SIZE_BOUNDS: Readonly<Record<VolumeType, [number, number]>> = {
   sc1: [125, 16384],
 };
 
-const VOLUME_FILTERS = new Set([
-  'volume-id',
-  'status',
-  'size',
-  'volume-type',
-  'encrypted',
-  'availability-zone',
-  'create-time',
-  'snapshot-id',
-  'multi-attach-enabled',
-  'attachment.instance-id',
-  'attachment.device',
-  'attachment.status',
-  'attachment.attach-time',
-  'attachment.delete-on-termination',
-]);
-
-function volumeFilterValues(v: VolumeRecord, name: string): readonly string[] | undefined {
-  const a = v.attachment;
-  switch (name) {
-    case 'volume-id':
-      return [v.id];
-    case 'status':
-      return [v.state];
-    case 'size':
-      return [String(v.size)];
-    case 'volume-type':
-      return [v.volumeType];
-    case 'encrypted':
-      return [String(v.encrypted)];
-    case 'availability-zone':
-      return [v.availabilityZone];
-    case 'create-time':
-      return [v.createTime];
-    case 'snapshot-id':
-      return v.snapshotId ? [v.snapshotId] : [];
-    case 'multi-attach-enabled':
-      return [String(v.multiAttachEnabled)];
-    case 'attachment.instance-id':
-      return a ? [a.instanceId] : [];
-    case 'attachment.device':
-      return a ? [a.device] : [];
-    case 'attachment.status':
-      return a ? [a.state] : [];
-    case 'attachment.attach-time':
-      return a ? [a.attachTime] : [];
-    case 'attachment.delete-on-termination':
-      return a ? [String(a.deleteOnTermination)] : [];
-  }
-  return tagFilterValues(v.tags, name);
-}
+const VOLUME_FILTERS: FilterTable<VolumeRecord> = {
+  'volume-id': (v) => [v.id],
+  status: (v) => [v.state],
+  size: (v) => [String(v.size)],
+  'volume-type': (v) => [v.volumeType],
+  encrypted: (v) => [String(v.encrypted)],
+  'availability-zone': (v) => [v.availabilityZone],
+  'create-time': (v) => [v.createTime],
+  'snapshot-id': (v) => opt(v.snapshotId),
+  'multi-attach-enabled': (v) => [String(v.multiAttachEnabled)],
+  'attachment.instance-id': (v) => opt(v.attachment?.instanceId),
+  'attachment.device': (v) => opt(v.attachment?.device),
+  'attachment.status': (v) => opt(v.attachment?.state),
+  'attachment.attach-time': (v) => opt(v.attachment?.attachTime),
+  'attachment.delete-on-termination': (v) => (v.attachment ? [String(v.attachment.deleteOnTermination)] : []),
+};
 
 /** The KMS caller for a request made by an EC2 caller through EC2 (kms:ViaService). */
 export function kmsCallerOf(c: Caller): KmsCaller {
@@ -324,7 +289,7 @@ export class VolumeService {
   }
 
   describe(c: Caller, ids: readonly string[], filters: readonly Filter[]): VolumeRecord[] {
-    const match = compileFilters(filters, volumeFilterValues, (n) => VOLUME_FILTERS.has(n) || isTagFilter(n));
+    const match = compileFilterTable(filters, VOLUME_FILTERS, (v) => v.tags);
     const base = ids.length > 0 ? ids.map((id) => this.owned(c, id)) : this.volumes.all().filter((v) => v.accountId === c.accountId && v.state !== 'deleted');
     return base.map((v) => this.effective(v)).filter(match);
   }
@@ -747,7 +712,7 @@ export class VolumeService {
   }
 
   describeSnapshots(c: Caller, ids: readonly string[], filters: readonly Filter[]): SnapshotRecord[] {
-    const match = compileFilters(filters, snapshotFilterValues, (n) => SNAPSHOT_FILTERS.has(n) || isTagFilter(n));
+    const match = compileFilterTable(filters, SNAPSHOT_FILTERS, (x) => x.tags);
     const base = ids.length > 0 ? ids.map((id) => this.ownedSnapshot(c, id)) : (this.snapshots?.all() ?? []).filter((s) => s.accountId === c.accountId);
     return base.filter(match);
   }
@@ -877,29 +842,16 @@ export class VolumeService {
   }
 }
 
-const SNAPSHOT_FILTERS = new Set(['snapshot-id', 'volume-id', 'status', 'encrypted', 'owner-id', 'volume-size', 'description', 'start-time']);
-
-function snapshotFilterValues(s: SnapshotRecord, name: string): readonly string[] | undefined {
-  switch (name) {
-    case 'snapshot-id':
-      return [s.id];
-    case 'volume-id':
-      return [s.volumeId];
-    case 'status':
-      return [s.state];
-    case 'encrypted':
-      return [String(s.encrypted)];
-    case 'owner-id':
-      return [s.accountId];
-    case 'volume-size':
-      return [String(s.volumeSize)];
-    case 'description':
-      return [s.description];
-    case 'start-time':
-      return [s.startTime];
-  }
-  return tagFilterValues(s.tags, name);
-}
+const SNAPSHOT_FILTERS: FilterTable<SnapshotRecord> = {
+  'snapshot-id': (s) => [s.id],
+  'volume-id': (s) => [s.volumeId],
+  status: (s) => [s.state],
+  encrypted: (s) => [String(s.encrypted)],
+  'owner-id': (s) => [s.accountId],
+  'volume-size': (s) => [String(s.volumeSize)],
+  description: (s) => [s.description],
+  'start-time': (s) => [s.startTime],
+};
 
 export function snapshotView(s: SnapshotRecord): Snapshot {
   return {
