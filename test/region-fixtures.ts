@@ -380,20 +380,7 @@ export function auditEvents(home: string): Record<string, unknown>[] {
   return out;
 }
 
-export const waitFor = async <T>(what: string, fn: () => T | undefined | Promise<T | undefined>, timeoutMs: number, everyMs = 1000): Promise<T> => {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (e) {
-      last = e;
-    }
-    await sleep(everyMs);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-};
+export { waitFor } from '../src/lib/wait.js';
 
 /** An SDK v3 EC2 client for a region opened in this process, with its bootstrap credentials. */
 export function ec2For(region: Region): EC2Client {

@@ -245,13 +245,17 @@ function parseStatement(s: unknown, i: number): PolicyStatement {
   return st;
 }
 
-/** Parses and validates an identity-policy JSON document; throws IamError('MalformedPolicyDocument'). */
-export function parsePolicy(text: string): PolicyDocument {
+/**
+ * The envelope every policy document shares: a JSON object with Version (a known one,
+ * default 2008-10-17), an optional string Id and a non-empty Statement (one or a list).
+ * `syntax` words the refusal of text that is not JSON.
+ */
+function parseEnvelope(text: string, syntax: (e: unknown) => string): { version: string; id: string | undefined; list: unknown[] } {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
-  } catch {
-    throw malformed('Syntax errors in policy.');
+  } catch (e) {
+    throw malformed(syntax(e));
   }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw malformed('The policy must be a JSON object.');
   const o = raw as Record<string, unknown>;
@@ -263,6 +267,12 @@ export function parsePolicy(text: string): PolicyDocument {
   if (stRaw === undefined) throw malformed('Missing required field Statement.');
   const list = Array.isArray(stRaw) ? stRaw : [stRaw];
   if (list.length === 0) throw malformed('Missing required field Statement.');
+  return { version, id: typeof o['Id'] === 'string' ? o['Id'] : undefined, list };
+}
+
+/** Parses and validates an identity-policy JSON document; throws IamError('MalformedPolicyDocument'). */
+export function parsePolicy(text: string): PolicyDocument {
+  const { version, id, list } = parseEnvelope(text, () => 'Syntax errors in policy.');
   const statements = list.map((s, i) => parseStatement(s, i));
   const sids = new Set<string>();
   for (const s of statements) {
@@ -271,7 +281,7 @@ export function parsePolicy(text: string): PolicyDocument {
     sids.add(s.sid);
   }
   const doc: { version: string; id?: string; statements: readonly PolicyStatement[] } = { version, statements };
-  if (typeof o['Id'] === 'string') doc.id = o['Id'];
+  if (id !== undefined) doc.id = id;
   return doc;
 }
 
@@ -777,24 +787,9 @@ function parseResourceStatement(s: unknown, i: number): ResourcePolicyStatement 
  * IamError('MalformedPolicyDocument') with a message naming the statement at fault.
  */
 export function parseResourcePolicy(text: string): ResourcePolicyDocument {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (e) {
-    throw malformed(`The policy is not valid JSON: ${e instanceof Error ? e.message : String(e)}.`);
-  }
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw malformed('The policy must be a JSON object.');
-  const o = raw as Record<string, unknown>;
-  for (const k of Object.keys(o)) if (k !== 'Version' && k !== 'Id' && k !== 'Statement') throw malformed(`Syntax errors in policy: unknown field ${k}.`, { field: k });
-  const version = o['Version'] ?? '2008-10-17';
-  if (typeof version !== 'string' || !(POLICY_VERSIONS as readonly string[]).includes(version)) throw malformed(`The policy must contain a valid version string (found ${JSON.stringify(version)}).`);
-  if (o['Id'] !== undefined && typeof o['Id'] !== 'string') throw malformed('Id must be a string.');
-  const stRaw = o['Statement'];
-  if (stRaw === undefined) throw malformed('Missing required field Statement.');
-  const list = Array.isArray(stRaw) ? stRaw : [stRaw];
-  if (list.length === 0) throw malformed('Missing required field Statement.');
+  const { version, id, list } = parseEnvelope(text, (e) => `The policy is not valid JSON: ${e instanceof Error ? e.message : String(e)}.`);
   const statements = list.map((s, i) => parseResourceStatement(s, i));
-  return typeof o['Id'] === 'string' ? { version, id: o['Id'], statements } : { version, statements };
+  return id !== undefined ? { version, id, statements } : { version, statements };
 }
 
 /** The principals a resource policy names in AWS entries (accounts and ARNs; not "*"), for existence checks. */

@@ -19,6 +19,7 @@ import { hostPaths, readRuntime } from '../../controller/host-state.js';
 import { vpcSocketDir } from '../../controller/vpc-host.js';
 import { ensureImage } from '../../image/build.js';
 import { distEntry, imageCacheDir, projectRoot } from '../../lib/paths.js';
+import { waitFor as waitForLib } from '../../lib/wait.js';
 import { Region } from '../../region/region.js';
 import { ImageService } from '../../region/ec2/images.js';
 import { buildBundle, generateReleaseKey, type VerifiedBundle } from '../bundle.js';
@@ -141,20 +142,7 @@ function baseline(times: readonly number[], t0: number): number {
   return Math.round(median(before.slice(1).map((t, k) => t - (before[k] as number))) * 10) / 10;
 }
 
-const waitFor = async <T>(what: string, fn: () => T | undefined | Promise<T | undefined>, timeoutMs: number, everyMs = 500): Promise<T> => {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (e) {
-      last = e;
-    }
-    await sleep(everyMs);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-};
+const waitFor = <T>(what: string, fn: () => T | undefined | Promise<T | undefined>, timeoutMs: number, everyMs = 500): Promise<T> => waitForLib(what, fn, timeoutMs, everyMs);
 
 const GUEST_SCRIPT = [
   'while [ ! -b /dev/nvme0n1 ]; do sleep 0.2; done',
