@@ -7,6 +7,7 @@ import { parseEc2Request, parseIpv4Cidr, EC2_MUTATING_ACTIONS, EC2_ACTIONS, type
 import { parseForm } from './query.js';
 import { Ec2Error } from './errors.js';
 import { botocore } from './botocore-peer.test-helper.js';
+import { parse, code, sdkBody as sdkBodyOf } from './ec2-wire.test-helper.js';
 
 const I1 = 'i-0123456789abcdef0';
 const VOL = 'vol-0123456789abcdef0';
@@ -341,25 +342,9 @@ test(`botocore-serialized (AWS CLI ${peer}) EBS and VPC requests parse into the 
 
 /** Serializes a command with the real SDK v3 client and captures the form body it would send. */
 async function sdkBody(operation: string, params: Record<string, unknown>): Promise<string> {
-  let captured: string | undefined;
-  const client = new sdk.EC2Client({
-    region: 'local-1',
-    endpoint: 'http://127.0.0.1:9',
-    credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' },
-    maxAttempts: 1,
-    requestHandler: {
-      handle: async (req: { body?: unknown }) => {
-        captured = String(req.body);
-        throw new Error('captured');
-      },
-    } as never,
-  });
   const Command = (sdk as unknown as Record<string, new (input: unknown) => never>)[`${operation}Command`];
   assert.ok(Command, `SDK v3 has no ${operation}Command`);
-  await assert.rejects(client.send(new Command(params)), /captured/);
-  client.destroy();
-  assert.ok(captured !== undefined);
-  return captured;
+  return sdkBodyOf((c) => c.send(new Command(params)));
 }
 
 test('SDK v3-serialized EBS and VPC requests parse into the typed union', async () => {
@@ -384,20 +369,6 @@ test('ModifyInstanceAttribute userData: botocore and SDK v3 base64 the blob; the
     }
   }
 });
-
-function parse(params: Record<string, string>): Ec2Request {
-  return parseEc2Request(new Map(Object.entries(params)));
-}
-
-function code(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(e instanceof Ec2Error, `expected Ec2Error, got ${String(e)}`);
-    return e.code;
-  }
-  assert.fail('expected an Ec2Error');
-}
 
 test('EBS requests: EC2 error codes for bad input', () => {
   assert.equal(code(() => parse({ Action: 'CreateVolume', Size: '8' })), 'MissingParameter');

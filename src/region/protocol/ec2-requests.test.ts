@@ -1,24 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { EC2Client, RunInstancesCommand, DescribeInstancesCommand, CreateTagsCommand, StopInstancesCommand } from '@aws-sdk/client-ec2';
+import { RunInstancesCommand, DescribeInstancesCommand, CreateTagsCommand, StopInstancesCommand } from '@aws-sdk/client-ec2';
 import { parseEc2Request, type Ec2Request } from './ec2-requests.js';
 import { parseForm } from './query.js';
-import { Ec2Error } from './errors.js';
 import { botocore } from './botocore-peer.test-helper.js';
-
-function parse(params: Record<string, string>): Ec2Request {
-  return parseEc2Request(new Map(Object.entries(params)));
-}
-
-function code(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(e instanceof Ec2Error, `expected Ec2Error, got ${String(e)}`);
-    return e.code;
-  }
-  assert.fail('expected an Ec2Error');
-}
+import { parse, code, sdkBody } from './ec2-wire.test-helper.js';
 
 const I1 = 'i-0123456789abcdef0';
 const I2 = 'i-1234abcd';
@@ -186,27 +172,6 @@ test(`botocore-serialized (AWS CLI ${peer}) requests parse into the typed union`
   assert.deepEqual(byIndex(16), { action: 'DescribeRegions', dryRun: false, regionNames: ['local-1'], allRegions: true, filters: [] });
   assert.deepEqual(byIndex(17), { action: 'DescribeAvailabilityZones', dryRun: false, zoneNames: ['local-1a'], zoneIds: ['loc1-az1'], allAvailabilityZones: false, filters: [] });
 });
-
-/** Serializes a command with the real SDK v3 client and captures the form body it would send. */
-async function sdkBody(send: (c: EC2Client) => Promise<unknown>): Promise<string> {
-  let captured: string | undefined;
-  const client = new EC2Client({
-    region: 'local-1',
-    endpoint: 'http://127.0.0.1:9',
-    credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' },
-    maxAttempts: 1,
-    requestHandler: {
-      handle: async (req: { body?: unknown }) => {
-        captured = String(req.body);
-        throw new Error('captured');
-      },
-    } as never,
-  });
-  await assert.rejects(send(client), /captured/);
-  client.destroy();
-  assert.ok(captured !== undefined);
-  return captured;
-}
 
 test('SDK v3-serialized requests parse into the typed union', async () => {
   const run = parseEc2Request(

@@ -5,46 +5,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EC2Client, GetInstanceTpmEkPubCommand } from '@aws-sdk/client-ec2';
-import { parseEc2Request, EC2_MUTATING_ACTIONS, type Ec2Request } from './ec2-requests.js';
+import { parseEc2Request, EC2_MUTATING_ACTIONS } from './ec2-requests.js';
 import { renderEc2Response } from './ec2-responses.js';
 import { parseForm } from './query.js';
-import { Ec2Error } from './errors.js';
 import { botocore } from './botocore-peer.test-helper.js';
+import { parse, code, sdkBody } from './ec2-wire.test-helper.js';
 
 const I1 = 'i-0123456789abcdef0';
-
-function parse(params: Record<string, string>): Ec2Request {
-  return parseEc2Request(new Map(Object.entries(params)));
-}
-
-function code(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(e instanceof Ec2Error, `expected Ec2Error, got ${String(e)}`);
-    return e.code;
-  }
-  assert.fail('expected an Ec2Error');
-}
-
-async function sdkBody(send: (c: EC2Client) => Promise<unknown>): Promise<string> {
-  let captured: string | undefined;
-  const client = new EC2Client({
-    region: 'local-1',
-    endpoint: 'http://127.0.0.1:9',
-    credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' },
-    maxAttempts: 1,
-    requestHandler: {
-      handle: async (req: { body?: unknown }) => {
-        captured = String(req.body);
-        throw new Error('captured');
-      },
-    } as never,
-  });
-  await send(client).catch(() => undefined);
-  assert.ok(captured !== undefined, 'the SDK sent a request body');
-  return captured;
-}
 
 test('GetInstanceTpmEkPub: botocore-serialized requests parse into the typed request', () => {
   const jobs = [

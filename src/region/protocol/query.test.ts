@@ -1,17 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseForm, expandParams, memberList, MAX_LIST_INDEX } from './query.js';
-import { Ec2Error } from './errors.js';
-
-function code(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(e instanceof Ec2Error, `expected Ec2Error, got ${String(e)}`);
-    return e.code;
-  }
-  assert.fail('expected an Ec2Error');
-}
+import { code } from './ec2-wire.test-helper.js';
 
 test('parseForm decodes + and percent escapes, keeps order', () => {
   const m = parseForm('Action=DescribeInstances&Version=2016-11-15&Filter.1.Name=tag%3AName&Filter.1.Value.1=a+b%20c&Empty=&Flag');

@@ -1,0 +1,42 @@
+// Shared by the EC2 wire-layer tests: parse a flat parameter map, read the code of the
+// Ec2Error a call throws, and capture the form body the real SDK v3 client would send.
+import assert from 'node:assert/strict';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { parseEc2Request, type Ec2Request } from './ec2-requests.js';
+import { Ec2Error } from './errors.js';
+
+export function parse(params: Record<string, string>): Ec2Request {
+  return parseEc2Request(new Map(Object.entries(params)));
+}
+
+/** The code of the Ec2Error `fn` throws (fails the test when it throws nothing or something else). */
+export function code(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    assert.ok(e instanceof Ec2Error, `expected Ec2Error, got ${String(e)}`);
+    return e.code;
+  }
+  assert.fail('expected an Ec2Error');
+}
+
+/** Serializes a command with the real SDK v3 client and captures the form body it would send. */
+export async function sdkBody(send: (c: EC2Client) => Promise<unknown>): Promise<string> {
+  let captured: string | undefined;
+  const client = new EC2Client({
+    region: 'local-1',
+    endpoint: 'http://127.0.0.1:9',
+    credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' },
+    maxAttempts: 1,
+    requestHandler: {
+      handle: async (req: { body?: unknown }) => {
+        captured = String(req.body);
+        throw new Error('captured');
+      },
+    } as never,
+  });
+  await assert.rejects(send(client), /captured/);
+  client.destroy();
+  assert.ok(captured !== undefined, 'the SDK sent a request body');
+  return captured;
+}
