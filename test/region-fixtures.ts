@@ -396,3 +396,25 @@ export async function guestConsole(ec2: EC2Client, instanceId: string): Promise<
 export function backgroundUserData(script: string): string {
   return Buffer.from(`#!/bin/sh\n(\n${script}\n) </dev/null >/dev/console 2>&1 &\n`).toString('base64');
 }
+
+/**
+ * A region with its local host (`Region.open` in this process, as `nitride start` composes
+ * it) in a fresh temporary home, for one test: `fn` gets the region, an SDK client and the
+ * guest-console reader; afterwards the region is closed and the home cleaned up, with
+ * diagnostics printed first when `fn` threw.
+ */
+export async function withLocalRegion(prefix: string, fn: (x: { region: Region; home: string; ec2: EC2Client; console: (id: string) => Promise<string> }) => Promise<void>): Promise<void> {
+  const home = await mkdtemp(join(tmpdir(), prefix));
+  let region: Region | undefined;
+  let failed = true;
+  try {
+    region = await Region.open({ home, port: 0, localHost: true, builtinImage: await builtinImage() });
+    const ec2 = ec2For(region);
+    await fn({ region, home, ec2, console: (id) => guestConsole(ec2, id) });
+    failed = false;
+  } finally {
+    if (failed) dumpDiagnostics(home);
+    await region?.close().catch(() => undefined);
+    await cleanupHome(home, [], failed);
+  }
+}

@@ -4,25 +4,15 @@
 // first is deleted (record and backing file) and the second becomes available.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import { DescribeVolumesCommand, RunInstancesCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
-import { Region } from '../../src/region/region.js';
-import { BUILTIN_AMI, builtinImage, cleanupHome, dumpDiagnostics, waitFor, ec2For, guestConsole, backgroundUserData } from '../region-fixtures.js';
+import { BUILTIN_AMI, waitFor, backgroundUserData, withLocalRegion } from '../region-fixtures.js';
 
 
 test('vm ebs: RunInstances BlockDeviceMappings create, plug and (DeleteOnTermination) delete volumes', { timeout: 900_000 }, async () => {
-  const home = await mkdtemp(join(tmpdir(), 'nitride-ebs-bdm-'));
-  let region: Region | undefined;
-  let failed = true;
-  try {
-    region = await Region.open({ home, port: 0, localHost: true, builtinImage: await builtinImage() });
-    const r = region;
-    const ec2 = ec2For(r);
-    const console = (id: string): Promise<string> => guestConsole(ec2, id);
+  await withLocalRegion('nitride-ebs-bdm-', async ({ region: r, home, ec2, console }) => {
     const script = 'while [ ! -b /dev/nvme1n1 ]; do sleep 1; done; echo "ebs-guest: serials $(cat /sys/class/nvme/nvme*/serial | tr -d " " | sort | tr "\\n" " ")"';
     const UserData = backgroundUserData(script);
     await assert.rejects(
@@ -77,10 +67,5 @@ test('vm ebs: RunInstances BlockDeviceMappings create, plug and (DeleteOnTermina
     assert.equal(kept.State, 'available');
     assert.equal(existsSync(fileOf(sdg.id)), true);
     ec2.destroy();
-    failed = false;
-  } finally {
-    if (failed) dumpDiagnostics(home);
-    await region?.close().catch(() => undefined);
-    await cleanupHome(home, [], failed);
-  }
+  });
 });

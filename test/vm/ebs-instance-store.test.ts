@@ -5,16 +5,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, openSync, readSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import { DescribeInstancesCommand, RunInstancesCommand, StopInstancesCommand } from '@aws-sdk/client-ec2';
 import { instanceStoreVolumeId } from '../../src/ebs/card/ebs-commands.js';
 import { MARKERS } from '../../src/image/markers.js';
-import { Region } from '../../src/region/region.js';
-import { BUILTIN_AMI, builtinImage, cleanupHome, dumpDiagnostics, waitFor, ec2For, guestConsole, backgroundUserData } from '../region-fixtures.js';
+import { BUILTIN_AMI, waitFor, backgroundUserData, withLocalRegion } from '../region-fixtures.js';
 
 const BOOT_MS = 240_000;
 
@@ -31,14 +28,7 @@ function head(file: string, n: number): Buffer {
 }
 
 test('vm ebs instance store: m5d.large gets a card-keyed local NVMe disk, destroyed on stop', { timeout: 900_000 }, async () => {
-  const home = await mkdtemp(join(tmpdir(), 'nitride-ebs-is-'));
-  let region: Region | undefined;
-  let failed = true;
-  try {
-    region = await Region.open({ home, port: 0, localHost: true, builtinImage: await builtinImage() });
-    const r = region;
-    const ec2 = ec2For(r);
-    const console = (id: string): Promise<string> => guestConsole(ec2, id);
+  await withLocalRegion('nitride-ebs-is-', async ({ region: r, home, ec2, console }) => {
     const tag = `NITRIDE-INSTANCE-STORE-${randomBytes(8).toString('hex')}`;
     const script = [
       'while [ ! -b /dev/nvme0n1 ]; do sleep 1; done',
@@ -68,10 +58,5 @@ test('vm ebs instance store: m5d.large gets a card-keyed local NVMe disk, destro
     const spec = (await import('node:fs')).readFileSync(join(home, 'host', 'hypervisor', 'instances', id, 'spec.json'), 'utf8');
     assert.doesNotMatch(spec, new RegExp(volumeId), 'the hypervisor forgot the disk');
     ec2.destroy();
-    failed = false;
-  } finally {
-    if (failed) dumpDiagnostics(home);
-    await region?.close().catch(() => undefined);
-    await cleanupHome(home, [], failed);
-  }
+  });
 });

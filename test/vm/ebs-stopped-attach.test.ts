@@ -3,9 +3,6 @@
 // blockDeviceMapping) and the volume is plugged when the instance next runs: the guest of the
 // second boot sees the volume's NVMe serial.
 import assert from 'node:assert/strict';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import {
@@ -18,19 +15,11 @@ import {
   StopInstancesCommand,
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
-import { Region } from '../../src/region/region.js';
-import { BUILTIN_AMI, builtinImage, cleanupHome, dumpDiagnostics, waitFor, ec2For, guestConsole, backgroundUserData } from '../region-fixtures.js';
+import { BUILTIN_AMI, waitFor, backgroundUserData, withLocalRegion } from '../region-fixtures.js';
 
 
 test('vm ebs: a volume attached to a stopped instance is plugged when it starts again', { timeout: 900_000 }, async () => {
-  const home = await mkdtemp(join(tmpdir(), 'nitride-ebs-stopped-'));
-  let region: Region | undefined;
-  let failed = true;
-  try {
-    region = await Region.open({ home, port: 0, localHost: true, builtinImage: await builtinImage() });
-    const r = region;
-    const ec2 = ec2For(r);
-    const console = (id: string): Promise<string> => guestConsole(ec2, id);
+  await withLocalRegion('nitride-ebs-stopped-', async ({ region: r, home, ec2, console }) => {
     const script = 'while [ ! -b /dev/nvme0n1 ]; do sleep 1; done; echo "ebs-guest: serials $(cat /sys/class/nvme/nvme*/serial | tr -d " " | sort | tr "\\n" " ")"';
     const UserData = backgroundUserData(script);
     const res = await ec2.send(new RunInstancesCommand({ ImageId: BUILTIN_AMI, InstanceType: 't3.nano', MinCount: 1, MaxCount: 1, UserData }));
@@ -60,10 +49,5 @@ test('vm ebs: a volume attached to a stopped instance is plugged when it starts 
 
     await ec2.send(new TerminateInstancesCommand({ InstanceIds: [id] }));
     ec2.destroy();
-    failed = false;
-  } finally {
-    if (failed) dumpDiagnostics(home);
-    await region?.close().catch(() => undefined);
-    await cleanupHome(home, [], failed);
-  }
+  });
 });
