@@ -28,11 +28,11 @@ const MAC_B = '02:00:00:be:00:0b';
 const IP_A = '10.77.0.10';
 const IP_B = '10.77.0.11';
 
-function udpFrame(size: number): Buffer {
+function udpFrame(size: number, sport = 40000): Buffer {
   const payload = Buffer.alloc(size - 14 - 20 - 8, 0x5a);
   const a = ipToInt(IP_A);
   const b = ipToInt(IP_B);
-  return buildEthernet(macToBytes(MAC_B), macToBytes(MAC_A), ETHERTYPE_IPV4, buildIpv4({ src: a, dst: b, protocol: IPPROTO_UDP }, buildUdp(a, b, 40000, 9, payload)));
+  return buildEthernet(macToBytes(MAC_B), macToBytes(MAC_A), ETHERTYPE_IPV4, buildIpv4({ src: a, dst: b, protocol: IPPROTO_UDP }, buildUdp(a, b, sport, 9, payload)));
 }
 
 function connectTo(path: string): Promise<Socket> {
@@ -42,15 +42,23 @@ function connectTo(path: string): Promise<Socket> {
   });
 }
 
-/** Drives A → B for SECONDS; returns frames/s received at B. */
-async function drive(pathA: string, pathB: string, size: number): Promise<{ fps: number; sent: number; received: number }> {
-  const a = await connectTo(pathA);
-  const b = await connectTo(pathB);
-  const f = udpFrame(size);
+/** QEMU's stream framing of one frame. */
+function framed(f: Buffer): Buffer {
   const one = Buffer.alloc(4 + f.length);
   one.writeUInt32BE(f.length, 0);
   f.copy(one, 4);
-  const batch = Buffer.concat(Array.from({ length: BATCH }, () => one));
+  return one;
+}
+
+/**
+ * Drives A → B for SECONDS; returns frames/s received at B. With `flows` > 1 the frames
+ * cycle through that many UDP flows (source ports), so the card decides several flows at once.
+ */
+async function drive(pathA: string, pathB: string, size: number, flows = 1): Promise<{ fps: number; sent: number; received: number }> {
+  const a = await connectTo(pathA);
+  const b = await connectTo(pathB);
+  const one = framed(udpFrame(size));
+  const batch = Buffer.concat(Array.from({ length: BATCH }, (_, i) => framed(udpFrame(size, 40000 + (i % flows)))));
   let sent = 0;
   let received = 0;
   const window = Math.min(WINDOW_FRAMES, Math.floor(WINDOW_BYTES / one.length));
@@ -97,26 +105,29 @@ async function main(): Promise<void> {
   await chmod(dir, 0o711);
   const results: Record<string, { relayFps: number; cardFps: number; ratio: number; relayGbps: number; cardGbps: number; cardDrops: number }> = {};
   try {
-    for (const size of [64, 1500]) {
+    // One flow (the figure the goal names), then 64 flows at once (so the card's per-flow
+    // cache is not the only thing measured), then full-size frames.
+    for (const { size, flows } of [{ size: 64, flows: 1 }, { size: 64, flows: 64 }, { size: 1500, flows: 1 }]) {
+      const key = flows > 1 ? `${size}x${flows}flows` : String(size);
       // Bare relay.
-      const relayA = join(dir, `relay-a-${size}.sock`);
-      const relayB = join(dir, `relay-b-${size}.sock`);
+      const relayA = join(dir, `relay-a-${key}.sock`);
+      const relayB = join(dir, `relay-b-${key}.sock`);
       const relay = fork(distEntry('vpc/testing/bare-relay.js'), [relayA, relayB], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
       await new Promise<void>((r) => relay.stdout?.once('data', () => r()));
       // Two rounds each, alternating, best kept: the machine is shared and noisy.
-      const rr1 = await drive(relayA, relayB, size);
+      const rr1 = await drive(relayA, relayB, size, flows);
 
       // The card, forked as the controller forks it.
-      const card = VpcChannel.fork(join(dir, `card-${size}`), { stdio: 'inherit' });
+      const card = VpcChannel.fork(join(dir, `card-${key}`), { stdio: 'inherit' });
       await card.ready;
       await card.request('sg.set', { groupId: 'sg-bench', rules: { ingress: [{ protocol: 'udp', fromPort: 9, toPort: 9, cidrs: [`${IP_A}/32`] }], egress: [{ protocol: 'all', cidrs: ['0.0.0.0/0'] }] } });
       const base = { subnetCidr: '10.77.0.0/24', vpcId: 'vpc-bench', securityGroups: ['sg-bench'], sourceDestCheck: true, mtu: 1500 };
       const ea = (await card.request('eni.add', { eni: { ...base, eniId: 'eni-a', mac: MAC_A, ip: IP_A, hostname: 'a' } })) as EniInfo;
       const eb = (await card.request('eni.add', { eni: { ...base, eniId: 'eni-b', mac: MAC_B, ip: IP_B, hostname: 'b' } })) as EniInfo;
-      const cr1 = await drive(ea.socketPath, eb.socketPath, size);
-      const rr2 = await drive(relayA, relayB, size);
+      const cr1 = await drive(ea.socketPath, eb.socketPath, size, flows);
+      const rr2 = await drive(relayA, relayB, size, flows);
       relay.kill('SIGKILL');
-      const cr2 = await drive(ea.socketPath, eb.socketPath, size);
+      const cr2 = await drive(ea.socketPath, eb.socketPath, size, flows);
       const rr = rr1.fps >= rr2.fps ? rr1 : rr2;
       const cr = cr1.fps >= cr2.fps ? cr1 : cr2;
       const stats = (await card.request('eni.stats', { eniId: 'eni-b' })) as { counters: { droppedTxQueueFull: number; droppedSecurityGroupIngress: number } };
@@ -124,9 +135,9 @@ async function main(): Promise<void> {
       await card.kill();
       const drops = stats.counters.droppedTxQueueFull + stats.counters.droppedSecurityGroupIngress + (statsA.counters["droppedMalformed"] ?? 0);
       const gbps = (fps: number) => (fps * size * 8) / 1e9;
-      results[String(size)] = { relayFps: Math.round(rr.fps), cardFps: Math.round(cr.fps), ratio: Number((cr.fps / rr.fps).toFixed(3)), relayGbps: Number(gbps(rr.fps).toFixed(3)), cardGbps: Number(gbps(cr.fps).toFixed(3)), cardDrops: drops };
+      results[key] = { relayFps: Math.round(rr.fps), cardFps: Math.round(cr.fps), ratio: Number((cr.fps / rr.fps).toFixed(3)), relayGbps: Number(gbps(rr.fps).toFixed(3)), cardGbps: Number(gbps(cr.fps).toFixed(3)), cardDrops: drops };
       process.stdout.write(
-        `${String(size).padStart(4)}-byte frames: bare relay ${Math.round(rr.fps).toLocaleString('en')} frames/s (${gbps(rr.fps).toFixed(2)} Gbit/s), ` +
+        `${String(size).padStart(4)}-byte frames, ${String(flows).padStart(2)} flow${flows > 1 ? 's' : ' '}: bare relay ${Math.round(rr.fps).toLocaleString('en')} frames/s (${gbps(rr.fps).toFixed(2)} Gbit/s), ` +
           `card ${Math.round(cr.fps).toLocaleString('en')} frames/s (${gbps(cr.fps).toFixed(2)} Gbit/s), ratio ${(cr.fps / rr.fps).toFixed(2)}×, card drops ${drops}\n`,
       );
     }

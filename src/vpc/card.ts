@@ -17,6 +17,7 @@ import { VpcSwitch, type EniCounters, type Port } from './switch.js';
 /** Frames queued for a guest beyond this are dropped (a full NIC ring). */
 export const TX_QUEUE_LIMIT_BYTES = 4 * 1024 * 1024;
 const MAX_SOCKET_PATH = 107;
+const EMPTY = Buffer.alloc(0);
 
 export interface VpcCardOptions {
   /** Where the per-ENI sockets live; created 0710. Every ancestor must be searchable by QEMU's user. */
@@ -41,13 +42,6 @@ export interface EniStats extends EniInfo {
   readonly counters: EniCounters;
 }
 
-/** A byte range of an ArrayBuffer waiting to be written; consecutive forwarded frames extend it. */
-interface Range {
-  readonly ab: ArrayBufferLike;
-  readonly start: number;
-  end: number;
-}
-
 /** What one card hands the next in a live update (the sockets travel beside it as handles). */
 export interface HandoverState {
   readonly enis: readonly { readonly cfg: EniConfig; readonly connected: boolean; readonly pendingBase64: string; readonly conntrack: readonly TrackedTuple[]; readonly imdsTokens: readonly [string, number][] }[];
@@ -66,8 +60,32 @@ const rawOf = (o: Socket | Server): RawHandle | undefined => (o as unknown as { 
 class Link {
   socket: Socket | undefined;
   decoder: FrameDecoder | undefined;
-  queue: Range[] = [];
+  /** Frames waiting to be written, in order. */
+  queue: Buffer[] = [];
   scheduled = false;
+  /**
+   * The run of forwarded frames being built: bytes [runStart, runEnd) of runBuf, the chunk
+   * they arrived in, each behind its length prefix. Consecutive frames from one chunk to
+   * this link extend it by two integer stores; it becomes one queue entry when it breaks.
+   */
+  runBuf: Buffer | undefined;
+  runStart = 0;
+  runEnd = 0;
+  /** The socket's send queue was over the limit when this batch began: its frames are dropped. */
+  full = false;
+
+  /** Ends the current run: its bytes join the queue as one view, without a copy. */
+  closeRun(): void {
+    const b = this.runBuf;
+    if (b === undefined) return;
+    this.queue.push(b.subarray(this.runStart, this.runEnd));
+    this.runBuf = undefined;
+  }
+
+  clear(): void {
+    this.queue = [];
+    this.runBuf = undefined;
+  }
 
   constructor(
     readonly port: Port,
@@ -89,6 +107,8 @@ export class VpcCard {
   /** QEMU's user, which owns each ENI socket (0600) when the card runs as root. */
   private readonly qemuOwner: { uid: number; gid: number } | undefined;
   private adopted: { link: Link; s: Socket; pending: Buffer }[] = [];
+  /** Scratch for the frame offsets of one chunk (a 64 KiB read holds at most 3,641 frames). */
+  private readonly frameIndex = new Int32Array(2 * 4096);
 
   private constructor(private readonly opts: VpcCardOptions) {
     this.switch = new VpcSwitch((port, buf, off, len, forwarded) => this.deliver(port, buf, off, len, forwarded));
@@ -347,7 +367,15 @@ export class VpcCard {
       if (!decoder) return;
       this.inInput = true;
       try {
-        decoder.pushAt(chunk, (buf, off, len) => this.switch.inputAt(port, buf, off, len));
+        const sw = this.switch;
+        const out = this.frameIndex;
+        let part = chunk;
+        for (;;) {
+          const { buf, count } = decoder.split(part, out);
+          for (let i = 0; i < count; i++) sw.inputAt(port, buf, out[2 * i] as number, out[2 * i + 1] as number);
+          if (count < out.length >> 1) break;
+          part = EMPTY; // more frames than the index holds: the rest is pending
+        }
       } catch {
         // A length no QEMU sends: the stream cannot be resynchronised.
         port.counters.droppedMalformed++;
@@ -366,7 +394,7 @@ export class VpcCard {
     const gone = (): void => {
       if (link.socket === s) {
         link.socket = undefined;
-        link.queue = [];
+        link.clear();
       }
     };
     s.on('error', gone);
@@ -381,46 +409,51 @@ export class VpcCard {
       port.counters.droppedNotConnected++;
       return;
     }
-    if (s.writableLength > TX_QUEUE_LIMIT_BYTES) {
+    if (!link.scheduled) {
+      // The first frame of a batch for this link: the NIC-ring limit is checked once per batch.
+      link.scheduled = true;
+      link.full = s.writableLength > TX_QUEUE_LIMIT_BYTES;
+      if (this.inInput) this.dirty.push(link);
+      else setImmediate(() => this.flush(link));
+    }
+    if (link.full) {
       port.counters.droppedTxQueueFull++;
       return;
     }
     if (forwarded) {
-      // The frame still sits behind its length prefix in the chunk it arrived in: send that
-      // range as is, and merge it with the previous range when they touch (a burst of frames
-      // from one guest to another leaves as one write, without a copy).
-      const start = buf.byteOffset + off - 4;
-      const end = buf.byteOffset + off + len;
-      const last = link.queue[link.queue.length - 1];
-      if (last !== undefined && last.ab === buf.buffer && last.end === start) last.end = end;
-      else link.queue.push({ ab: buf.buffer, start, end });
-    } else {
-      const b = Buffer.allocUnsafe(4 + len);
-      b.writeUInt32BE(len, 0);
-      buf.copy(b, 4, off, off + len);
-      link.queue.push({ ab: b.buffer, start: b.byteOffset, end: b.byteOffset + b.length });
+      // The frame still sits behind its length prefix in the chunk it arrived in: a burst of
+      // frames from one guest to another leaves as one range of that chunk, without a copy.
+      if (link.runBuf === buf && link.runEnd === off - 4) {
+        link.runEnd = off + len;
+        return;
+      }
+      link.closeRun();
+      link.runBuf = buf;
+      link.runStart = off - 4;
+      link.runEnd = off + len;
+      return;
     }
-    if (!link.scheduled) {
-      link.scheduled = true;
-      if (this.inInput) this.dirty.push(link);
-      else setImmediate(() => this.flush(link));
-    }
+    link.closeRun();
+    const b = Buffer.allocUnsafe(4 + len);
+    b.writeUInt32BE(len, 0);
+    buf.copy(b, 4, off, off + len);
+    link.queue.push(b);
   }
 
   private flush(link: Link): void {
     link.scheduled = false;
+    link.closeRun();
     const q = link.queue;
     link.queue = [];
     if (q.length === 0 || !link.socket) return;
     const s = link.socket;
     if (q.length === 1) {
-      const r = q[0] as Range;
-      s.write(Buffer.from(r.ab, r.start, r.end - r.start));
+      s.write(q[0] as Buffer);
       return;
     }
-    // Several ranges leave in one writev, without copying them together.
+    // Several views leave in one writev, without copying them together.
     s.cork();
-    for (const r of q) s.write(Buffer.from(r.ab, r.start, r.end - r.start));
+    for (const b of q) s.write(b);
     s.uncork();
   }
 }

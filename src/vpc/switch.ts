@@ -28,6 +28,9 @@ export const IMDS_PORT = 80;
 export const ROUTER_MAC = '02:4e:52:00:00:01';
 const ROUTER_MAC_BYTES = macToBytes(ROUTER_MAC);
 const BROADCAST_IP = 0xffffffff;
+/** Entries in each port's flow cache: 2^FLOW_CACHE_BITS, indexed by a multiplicative hash. */
+const FLOW_CACHE_BITS = 10;
+const FLOW_CACHE_SIZE = 1 << FLOW_CACHE_BITS;
 const MUTABLE = new Set(['securityGroups', 'sourceDestCheck', 'hostname', 'mtu', 'dns', 'domainName', 'imds']);
 
 export interface EniCounters {
@@ -71,6 +74,18 @@ export class Port {
   link: unknown;
   /** The address table of this port's VPC (shared by every port of the VPC). */
   vpc: Map<number, Port> = new Map();
+  /**
+   * The TCP/UDP flows this port forwarded on the fast path, decided in full (route, both
+   * security groups, both connection records refreshed), in a small direct-mapped cache:
+   * later frames of a flow skip the lookup and the rules while the switch's generation is
+   * unchanged and for at most a second (so the records are still refreshed once a second).
+   */
+  readonly fcGen = new Int32Array(FLOW_CACHE_SIZE).fill(-1);
+  readonly fcDst = new Uint32Array(FLOW_CACHE_SIZE);
+  readonly fcPorts = new Uint32Array(FLOW_CACHE_SIZE);
+  readonly fcProto = new Uint8Array(FLOW_CACHE_SIZE);
+  readonly fcUntil = new Float64Array(FLOW_CACHE_SIZE);
+  readonly fcDest: (Port | undefined)[] = new Array<Port | undefined>(FLOW_CACHE_SIZE).fill(undefined);
 
   constructor(cfg: EniConfig) {
     this.cfg = cfg;
@@ -100,9 +115,15 @@ export class VpcSwitch {
   /** A coarse clock for connection tracking (timeouts are seconds to minutes). */
   private now = Date.now();
   private readonly clock: NodeJS.Timeout;
+  /**
+   * Bumped by everything that could change a forwarding decision (ENIs, rules, members,
+   * settings, swept connection records): it invalidates every port's flow cache at once.
+   */
+  private gen = 0; // an int32: one bump per change, never near 2^31
 
   constructor(private readonly deliver: Deliver) {
     this.sweeper = setInterval(() => {
+      this.gen++;
       for (const p of this.ports.values()) p.ct.sweep(this.now);
     }, 10_000);
     this.sweeper.unref();
@@ -146,6 +167,7 @@ export class VpcSwitch {
       throw new VpcError('InvalidParameterValue', 'invalid', 'Only security groups, the source/destination check, host name, MTU, DNS, domain and metadata options can change on an attached ENI.', { fields: unknown });
     }
     validateMutable(patch);
+    this.gen++;
     const next: EniConfig = { ...port.cfg, ...patch };
     port.cfg = next;
     port.imds.reconfigure(next);
@@ -200,6 +222,7 @@ export class VpcSwitch {
   };
 
   private recompile(): void {
+    this.gen++;
     for (const p of this.ports.values()) {
       p.policy = this.groups.compile(p.cfg.securityGroups, this.membersOf);
       p.ct.revalidate(p.policy);
@@ -319,7 +342,12 @@ export class VpcSwitch {
     const src = (((b[ip0 + 12] as number) << 24) | ((b[ip0 + 13] as number) << 16) | ((b[ip0 + 14] as number) << 8) | (b[ip0 + 15] as number)) >>> 0;
     const dst = (((b[ip0 + 16] as number) << 24) | ((b[ip0 + 17] as number) << 16) | ((b[ip0 + 18] as number) << 8) | (b[ip0 + 19] as number)) >>> 0;
     if (port.cfg.sourceDestCheck && src !== port.ip) return false;
-    const dest = port.vpc.get(dst);
+    const proto = b[ip0 + 9] as number;
+    const l4 = ip0 + 20;
+    const ports = ((((b[l4] as number) << 24) | ((b[l4 + 1] as number) << 16) | ((b[l4 + 2] as number) << 8) | (b[l4 + 3] as number)) >>> 0);
+    const slot = Math.imul(dst ^ Math.imul(ports ^ proto, 0x85ebca6b), 0x9e3779b1) >>> (32 - FLOW_CACHE_BITS);
+    const cached = port.fcGen[slot] === this.gen && port.fcDst[slot] === dst && port.fcPorts[slot] === ports && port.fcProto[slot] === proto && this.now < (port.fcUntil[slot] as number);
+    const dest = cached ? port.fcDest[slot] : port.vpc.get(dst);
     if (dest === undefined || dest === port) return false;
     // The header checksum is not verified here (as in most virtual switches): it protects
     // nothing a guest could not forge, and the receiving kernel drops a bad one. The fields
@@ -327,7 +355,17 @@ export class VpcSwitch {
     const routed = macEquals(b, ROUTER_MAC_BYTES, off);
     if (!routed && !(macEquals(b, dest.mac, off) && dest.subnet.base === port.subnet.base)) return false;
     if (routed && (b[ip0 + 8] as number) <= 1) return false;
-    if (!this.allowed(port, dest, b, b[ip0 + 9] as number, false, ip0 + 20, ip0 + totalLen)) return true;
+    if (!cached) {
+      if (!this.allowed(port, dest, b, proto, false, l4, ip0 + totalLen)) return true;
+      if (proto === IPPROTO_TCP || proto === IPPROTO_UDP) {
+        port.fcGen[slot] = this.gen;
+        port.fcDst[slot] = dst;
+        port.fcProto[slot] = proto;
+        port.fcPorts[slot] = ports;
+        port.fcUntil[slot] = this.now + 1_000;
+        port.fcDest[slot] = dest;
+      }
+    }
     if (routed) {
       decrementTtl(b, ip0);
       b.set(dest.mac, off);

@@ -44,6 +44,35 @@ export class FrameDecoder {
     if (off < buf.length) this.pending = Buffer.from(buf.subarray(off));
   }
 
+  /**
+   * The same without a call per frame: the complete frames' offsets and lengths go into
+   * `out` as pairs (out[2i], out[2i + 1]) and their count into `count`; they name bytes of
+   * `buf`, which is the chunk itself unless a held frame was completed by it. Frames beyond
+   * what `out` holds stay pending until the next call (pass an empty chunk to take them).
+   */
+  split(chunk: Buffer, out: Int32Array): { buf: Buffer; count: number } {
+    let buf = chunk;
+    if (this.pending) {
+      buf = chunk.length === 0 ? this.pending : Buffer.concat([this.pending, chunk]);
+      this.pending = undefined;
+    }
+    let off = 0;
+    let count = 0;
+    const n = buf.length;
+    const max = out.length >> 1;
+    while (n - off >= 4 && count < max) {
+      const len = (((buf[off] as number) << 24) | ((buf[off + 1] as number) << 16) | ((buf[off + 2] as number) << 8) | (buf[off + 3] as number)) >>> 0;
+      if (len > MAX_FRAME_LEN) throw new VpcError('BadFrameLength', 'invalid', 'A frame length on the stream socket is out of range.', { len });
+      if (n - off - 4 < len) break;
+      out[2 * count] = off + 4;
+      out[2 * count + 1] = len;
+      count++;
+      off += 4 + len;
+    }
+    if (off < n) this.pending = Buffer.from(buf.subarray(off));
+    return { buf, count };
+  }
+
   /** The bytes of an incomplete frame held back (a live update hands them to the next card). */
   takePending(): Buffer | undefined {
     const p = this.pending;
