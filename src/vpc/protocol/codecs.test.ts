@@ -129,3 +129,29 @@ test('stream framing: frames split across chunks, several in one chunk, absurd l
   }
   assert.throws(() => new FrameDecoder().push(hex('7fffffff00'), () => undefined), /length/);
 });
+
+test('stream framing: a chunk with more frames than the offset index holds loses none and keeps their order', () => {
+  // 1,000 frames (empty ones are legal on the stream) plus half a frame, in one chunk.
+  const frames = Array.from({ length: 1000 }, (_, i) => encodeFrame(i % 3 === 0 ? Buffer.alloc(0) : Buffer.from(`f${i}`)));
+  const tail = encodeFrame(Buffer.from('tail frame'));
+  const chunk = Buffer.concat([...frames, tail.subarray(0, 7)]);
+  const out: string[] = [];
+  const d = new FrameDecoder();
+  d.push(chunk, (f) => out.push(f.toString()));
+  assert.equal(out.length, 1000);
+  assert.deepEqual(out.slice(0, 4), ['', 'f1', 'f2', '']);
+  d.push(tail.subarray(7), (f) => out.push(f.toString()));
+  assert.equal(out[1000], 'tail frame');
+  // The same through split() with a small index: every frame comes back, in order.
+  const idx = new Int32Array(2 * 7);
+  const d2 = new FrameDecoder();
+  const got: string[] = [];
+  let part = chunk;
+  for (;;) {
+    const { buf, count } = d2.split(part, idx);
+    for (let i = 0; i < count; i++) got.push(buf.subarray(idx[2 * i] as number, (idx[2 * i] as number) + (idx[2 * i + 1] as number)).toString());
+    if (count < 7) break;
+    part = Buffer.alloc(0);
+  }
+  assert.deepEqual(got, out.slice(0, 1000));
+});

@@ -10,42 +10,32 @@ export function encodeFrame(frame: Uint8Array): Buffer {
   return b;
 }
 
+const EMPTY = Buffer.alloc(0);
+
 /**
  * Splits a byte stream into frames. Frames are views into the chunk they arrived in when
  * they fit in it (no copy); a frame split across chunks is assembled once.
  */
 export class FrameDecoder {
   private pending: Buffer | undefined;
+  private readonly index = new Int32Array(2 * 256);
 
   /** Calls `onFrame` for each complete frame. Throws on a length no peer may send. */
   push(chunk: Buffer, onFrame: (frame: Buffer) => void): void {
-    this.pushAt(chunk, (buf, off, len) => onFrame(buf.subarray(off, off + len)));
+    let part = chunk;
+    for (;;) {
+      const { buf, count } = this.split(part, this.index);
+      for (let i = 0; i < count; i++) {
+        const off = this.index[2 * i] as number;
+        onFrame(buf.subarray(off, off + (this.index[2 * i + 1] as number)));
+      }
+      if (count < this.index.length >> 1) return;
+      part = EMPTY; // more frames than the index holds: the rest is pending
+    }
   }
 
   /**
-   * The same without a view per frame: `onFrame(buf, off, len)` names the frame's bytes,
-   * which are always preceded by their 4-byte length in `buf`.
-   */
-  pushAt(chunk: Buffer, onFrame: (buf: Buffer, off: number, len: number) => void): void {
-    let buf = chunk;
-    if (this.pending) {
-      buf = Buffer.concat([this.pending, chunk]);
-      this.pending = undefined;
-    }
-    let off = 0;
-    const n = buf.length;
-    while (n - off >= 4) {
-      const len = (((buf[off] as number) << 24) | ((buf[off + 1] as number) << 16) | ((buf[off + 2] as number) << 8) | (buf[off + 3] as number)) >>> 0;
-      if (len > MAX_FRAME_LEN) throw new VpcError('BadFrameLength', 'invalid', 'A frame length on the stream socket is out of range.', { len });
-      if (n - off - 4 < len) break;
-      onFrame(buf, off + 4, len);
-      off += 4 + len;
-    }
-    if (off < buf.length) this.pending = Buffer.from(buf.subarray(off));
-  }
-
-  /**
-   * The same without a call per frame: the complete frames' offsets and lengths go into
+   * Without a call per frame: the complete frames' offsets and lengths go into
    * `out` as pairs (out[2i], out[2i + 1]) and their count into `count`; they name bytes of
    * `buf`, which is the chunk itself unless a held frame was completed by it. Frames beyond
    * what `out` holds stay pending until the next call (pass an empty chunk to take them).
