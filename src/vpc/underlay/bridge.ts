@@ -10,12 +10,22 @@
 // into ITS connection for the sender's ENI (found by the VPC number and source address),
 // so the receiving card sees the frame arrive from the sender's port and applies
 // anti-spoofing, the groups and connection tracking again before its guest gets it.
+//
+// A bridge that starts (the first time, after a crash, or as a controller's successor)
+// knows nothing of what its peers sent before, so a datagram captured earlier would pass
+// its fresh replay windows once. It therefore takes no frame from a peer until that peer
+// has vouched for where its counter stands: it sends a sealed sync request with a random
+// nonce, the peer answers with a sealed sync reply carrying the nonce, and the reply's own
+// counter becomes the floor below which nothing from that peer is accepted (seal.ts).
+// Requests go out at start and again, at most every SYNC_RETRY_MS, while frames arrive
+// from a peer that has not answered; those frames are dropped and counted.
+import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { connect, type Socket } from 'node:net';
 import { VpcError } from '../errors.js';
 import { macToBytes } from '../protocol/addr.js';
 import { FrameDecoder } from '../protocol/stream-framing.js';
-import { directionKey, Opener, Sealer } from './seal.js';
+import { directionKey, KIND_FRAME, KIND_SYNC_REPLY, KIND_SYNC_REQUEST, Opener, Sealer } from './seal.js';
 import { BatchUdp } from './udp-batch.js';
 
 export const ROUTER_MAC = '02:4e:52:00:00:01';
@@ -60,12 +70,25 @@ export interface UnderlayCounters {
   droppedUnknownEpoch: number;
   droppedUnknownSource: number;
   droppedUnknownPeer: number;
+  /** Frames from a peer that had not yet vouched for its counter (see the top of the file). */
+  droppedUnsynced: number;
+  syncRequestsSent: number;
+  syncRepliesSent: number;
 }
+
+/** How often a sync request is repeated while a peer has not answered. */
+const SYNC_RETRY_MS = 100;
+const NONCE_BYTES = 16;
 
 interface Peer {
   cfg: UnderlayPeer;
   sealer: Sealer;
   opener: Opener;
+  /** The peer vouched for its counter: its frames are accepted. */
+  synced: boolean;
+  /** The nonce of the sync request waiting for its reply, and when it was sent. */
+  nonce: Buffer | undefined;
+  nonceSentAt: number;
 }
 
 interface Remote {
@@ -90,7 +113,7 @@ const subnetBase = (cidr: string): number => {
 };
 
 export class UnderlayBridge {
-  readonly counters: UnderlayCounters = { txDatagrams: 0, txBytes: 0, rxDatagrams: 0, rxBytes: 0, droppedAuth: 0, droppedReplay: 0, droppedMalformed: 0, droppedUnknownEpoch: 0, droppedUnknownSource: 0, droppedUnknownPeer: 0 };
+  readonly counters: UnderlayCounters = { txDatagrams: 0, txBytes: 0, rxDatagrams: 0, rxBytes: 0, droppedAuth: 0, droppedReplay: 0, droppedMalformed: 0, droppedUnknownEpoch: 0, droppedUnknownSource: 0, droppedUnknownPeer: 0, droppedUnsynced: 0, syncRequestsSent: 0, syncRepliesSent: 0 };
   private readonly udp: UdpSocket;
   private readonly io: BatchUdp;
   private readonly peers = new Map<string, Peer>();
@@ -142,10 +165,27 @@ export class UnderlayBridge {
       opener.addEpoch(p.epoch, directionKey(secret, p.epoch, p.hostId, this.hostId));
       for (const e of opener.liveEpochs) if (e < p.epoch - 1) opener.dropEpoch(e);
       const sealer = cur && cur.sealer.epoch === p.epoch ? cur.sealer : new Sealer(directionKey(secret, p.epoch, this.hostId, p.hostId), p.epoch);
-      const peer: Peer = { cfg: p, sealer, opener };
+      const peer: Peer = { cfg: p, sealer, opener, synced: cur?.synced ?? false, nonce: cur?.nonce, nonceSentAt: cur?.nonceSentAt ?? 0 };
       this.peers.set(p.hostId, peer);
+      if (cur) this.byAddr.delete(addrKey(ipInt(cur.cfg.address), cur.cfg.port));
       this.byAddr.set(addrKey(ipInt(p.address), p.port), peer);
+      if (!peer.synced) this.requestSync(peer, true);
     }
+  }
+
+  /** Asks a peer to vouch for its counter (at most every SYNC_RETRY_MS unless `now`). */
+  private requestSync(p: Peer, now = false): void {
+    const t = Date.now();
+    if (!now && p.nonce !== undefined && t - p.nonceSentAt < SYNC_RETRY_MS) return;
+    p.nonce = randomBytes(NONCE_BYTES);
+    p.nonceSentAt = t;
+    this.counters.syncRequestsSent++;
+    this.io.sendMany([p.sealer.seal(0, p.nonce, KIND_SYNC_REQUEST)], p.cfg.port, p.cfg.address);
+  }
+
+  /** Whether every peer has vouched for its counter (tests, status). */
+  get synced(): boolean {
+    return [...this.peers.values()].every((p) => p.synced);
   }
 
   async addRemote(cfg: RemoteEni): Promise<void> {
@@ -233,6 +273,15 @@ export class UnderlayBridge {
     }
     this.counters.rxDatagrams++;
     this.counters.rxBytes += d.length;
+    if (res.kind !== KIND_FRAME) {
+      this.onSync(p, res.kind, res.frame, res.epoch, res.counter);
+      return;
+    }
+    if (!p.synced) {
+      this.counters.droppedUnsynced++;
+      this.requestSync(p);
+      return;
+    }
     const f = res.frame;
     if (f.length < 34 || f.readUInt16BE(12) !== 0x0800) {
       // Only IPv4 crosses hosts (ARP is answered by each card from its table).
@@ -257,6 +306,26 @@ export class UnderlayBridge {
     len.writeUInt32BE(f.length, 0);
     r.rx.push(len, f);
     this.rxDirty.add(r);
+  }
+
+  /** A sync request is answered with its nonce; a reply to our pending request sets the floor. */
+  private onSync(p: Peer, kind: number, body: Buffer, epoch: number, counter: bigint): void {
+    if (body.length !== NONCE_BYTES) {
+      this.counters.droppedMalformed++;
+      return;
+    }
+    if (kind === KIND_SYNC_REQUEST) {
+      this.counters.syncRepliesSent++;
+      this.io.sendMany([p.sealer.seal(0, body, KIND_SYNC_REPLY)], p.cfg.port, p.cfg.address);
+      // A peer that just started asks first: ask back, so both sides are ready before frames flow.
+      // (Our own request may have been lost while the peer was down: a new one goes now.)
+      if (!p.synced) this.requestSync(p, true);
+      return;
+    }
+    if (p.nonce === undefined || !p.nonce.equals(body)) return; // an old or foreign reply: ignored
+    p.opener.vouch(epoch, counter);
+    p.synced = true;
+    p.nonce = undefined;
   }
 
   async close(): Promise<void> {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { counterStart, directionKey, HEADER_BYTES, Opener, OVERHEAD_BYTES, ReplayWindow, REPLAY_WINDOW, Sealer } from './seal.js';
+import { counterStart, directionKey, HEADER_BYTES, KIND_SYNC_REPLY, KIND_SYNC_REQUEST, Opener, OVERHEAD_BYTES, ReplayWindow, REPLAY_WINDOW, Sealer } from './seal.js';
 
 const secret = randomBytes(32);
 
@@ -106,4 +106,32 @@ test('a restarted sender under the same key never reuses a counter (nonce) and i
   assert.equal(counterStart(2 ** 41) < 2n ** 64n, true, 'the counter fits the 64-bit header field for decades');
   const fresh = new Sealer(k(), 5);
   assert.ok(fresh.seal(1, Buffer.alloc(1)).readBigUInt64BE(12) >= counterStart(Date.now() - 1000), 'the default start is the clock');
+});
+
+test('vouch: counters below the vouched one are refused in that epoch, older epochs close, newer ones stay open; kinds are authenticated', () => {
+  const s1 = new Sealer(directionKey(secret, 1, 'h-a', 'h-b'), 1);
+  const s2 = new Sealer(directionKey(secret, 2, 'h-a', 'h-b'), 2);
+  const s3 = new Sealer(directionKey(secret, 3, 'h-a', 'h-b'), 3);
+  const o = new Opener();
+  for (const e of [1, 2, 3]) o.addEpoch(e, directionKey(secret, e, 'h-a', 'h-b'));
+  const old1 = s1.seal(1, Buffer.from('epoch 1'));
+  const old2 = [0, 1, 2].map((i) => s2.seal(1, Buffer.from(`old ${i}`)));
+  const reply = s2.seal(0, Buffer.alloc(16, 7), KIND_SYNC_REPLY);
+  const later2 = s2.seal(1, Buffer.from('after the reply'));
+  const r = o.open(reply);
+  assert.ok(r.ok);
+  assert.equal(r.kind, KIND_SYNC_REPLY);
+  assert.equal(r.epoch, 2);
+  o.vouch(r.epoch, r.counter);
+  for (const d of old2) assert.deepEqual(o.open(d), { ok: false, reason: 'replay' }, 'sent before the reply');
+  assert.deepEqual(o.open(old1), { ok: false, reason: 'replay' }, 'an older epoch is closed');
+  assert.ok(o.open(later2).ok, 'sent after the reply');
+  assert.ok(o.open(s3.seal(1, Buffer.from('newer epoch'))).ok, 'a newer epoch is untouched');
+  // The kind byte is in the authenticated header: a frame cannot be turned into a sync message.
+  const f = s2.seal(1, Buffer.alloc(16));
+  f[3] = KIND_SYNC_REQUEST;
+  assert.deepEqual(o.open(f), { ok: false, reason: 'auth' });
+  const unknown = s2.seal(1, Buffer.alloc(16));
+  unknown[3] = 9;
+  assert.deepEqual(o.open(unknown), { ok: false, reason: 'malformed' });
 });

@@ -2,13 +2,14 @@
 // sealed with AES-256-GCM under a key per (sending host → receiving host) direction,
 // derived from the host pair's key that the region delivers and rotates (epochs).
 //
-//   0  magic 0x4e35 ('N5')      2  version 1      3  flags 0
+//   0  magic 0x4e35 ('N5')      2  version 1      3  kind (0 frame, 1 sync request, 2 sync reply)
 //   4  key epoch (u32)          8  VPC number (u32, the VNI)
 //   12 counter (u64)            20 ciphertext of the frame ‖ 16-byte GCM tag
 //
 // The 20-byte header is the AAD (so the VPC id and epoch cannot be altered), the nonce is
 // a 4-byte per-direction salt ‖ the counter. The receiver keeps a sliding replay window of
-// REPLAY_WINDOW counters per (sender, epoch). Overhead on the wire: 20 + 16 bytes plus UDP
+// REPLAY_WINDOW counters per (sender, epoch), above a floor the sender vouches for in a
+// sync reply (a bridge that starts knows nothing of what was sent before: see bridge.ts). Overhead on the wire: 20 + 16 bytes plus UDP
 // and IPv4 headers (28): 64 bytes, so a 1500-byte underlay MTU carries guest frames of
 // 1436 bytes (an IP MTU of 1422; the region's DHCP hands out 1420).
 import { createCipheriv, createDecipheriv, hkdfSync } from 'node:crypto';
@@ -20,6 +21,10 @@ export const TAG_BYTES = 16;
 export const OVERHEAD_BYTES = HEADER_BYTES + TAG_BYTES + 8 + 20;
 export const REPLAY_WINDOW = 1024;
 const MAGIC = 0x4e35;
+/** The kinds of datagram (header byte 3, authenticated with the rest of the header). */
+export const KIND_FRAME = 0;
+export const KIND_SYNC_REQUEST = 1;
+export const KIND_SYNC_REPLY = 2;
 
 export interface DirectionKey {
   readonly key: Buffer; // 32 bytes
@@ -63,12 +68,12 @@ export class Sealer {
     this.counter = start;
   }
 
-  /** Seals one frame for the VPC `vni`; returns the datagram. */
-  seal(vni: number, frame: Buffer): Buffer {
+  /** Seals one frame for the VPC `vni` (or a sync message of `kind`); returns the datagram. */
+  seal(vni: number, frame: Buffer, kind = KIND_FRAME): Buffer {
     const out = Buffer.allocUnsafe(HEADER_BYTES + frame.length + TAG_BYTES);
     out.writeUInt16BE(MAGIC, 0);
     out[2] = 1;
-    out[3] = 0;
+    out[3] = kind;
     out.writeUInt32BE(this.epoch >>> 0, 4);
     out.writeUInt32BE(vni >>> 0, 8);
     const c = this.counter++;
@@ -94,9 +99,17 @@ export class Sealer {
 export class ReplayWindow {
   private top = -1n;
   private readonly bits = new Uint32Array(REPLAY_WINDOW / 32);
+  /** Counters below this are refused whatever the window holds. */
+  private floor = 0n;
+
+  /** Refuses every counter below `c` from now on (what the sender vouched it had passed). */
+  raiseFloor(c: bigint): void {
+    if (c > this.floor) this.floor = c;
+  }
 
   /** True when `c` is new (and records it); false for a replay or a counter behind the window. */
   check(c: bigint): boolean {
+    if (c < this.floor) return false;
     if (c > this.top) {
       const shift = c - this.top;
       if (shift >= BigInt(REPLAY_WINDOW)) this.bits.fill(0);
@@ -129,7 +142,12 @@ export class ReplayWindow {
   }
 }
 
-export type OpenResult = { readonly ok: true; readonly vni: number; readonly frame: Buffer } | { readonly ok: false; readonly reason: 'malformed' | 'unknown-epoch' | 'auth' | 'replay' };
+export type OpenResult =
+  | { readonly ok: true; readonly vni: number; readonly frame: Buffer; readonly kind: number; readonly epoch: number; readonly counter: bigint }
+  | { readonly ok: false; readonly reason: 'malformed' | 'unknown-epoch' | 'auth' | 'replay' };
+
+/** A counter no sender reaches: the floor of an epoch the sender no longer seals under. */
+const CLOSED = 2n ** 64n;
 
 /** The receiving side of one direction: several epochs may be live during a rotation. */
 export class Opener {
@@ -148,9 +166,23 @@ export class Opener {
     return [...this.epochs.keys()];
   }
 
+  /**
+   * The sender vouched (in a sync reply sealed under `epoch` with counter `counter`) that it
+   * seals under `epoch` and has sent nothing at or above `counter` before: anything older in
+   * that epoch, and anything in an older epoch, is refused from now on. Newer epochs are
+   * untouched (the sender had not sealed under them yet).
+   */
+  vouch(epoch: number, counter: bigint): void {
+    for (const [e, st] of this.epochs) {
+      if (e === epoch) st.window.raiseFloor(counter);
+      else if (e < epoch) st.window.raiseFloor(CLOSED);
+    }
+  }
+
   open(d: Buffer): OpenResult {
-    if (d.length < HEADER_BYTES + TAG_BYTES || d.readUInt16BE(0) !== MAGIC || d[2] !== 1) return { ok: false, reason: 'malformed' };
-    const e = this.epochs.get(d.readUInt32BE(4));
+    if (d.length < HEADER_BYTES + TAG_BYTES || d.readUInt16BE(0) !== MAGIC || d[2] !== 1 || (d[3] as number) > KIND_SYNC_REPLY) return { ok: false, reason: 'malformed' };
+    const epoch = d.readUInt32BE(4);
+    const e = this.epochs.get(epoch);
     if (!e) return { ok: false, reason: 'unknown-epoch' };
     const nonce = this.nonce;
     e.k.salt.copy(nonce, 0);
@@ -159,8 +191,9 @@ export class Opener {
     if (gcm) {
       const frame = Buffer.allocUnsafe(d.length - HEADER_BYTES - TAG_BYTES);
       if (!gcm.open(e.k.native, nonce, d.subarray(0, HEADER_BYTES), d.subarray(HEADER_BYTES), frame)) return { ok: false, reason: 'auth' };
-      if (!e.window.check(d.readBigUInt64BE(12))) return { ok: false, reason: 'replay' };
-      return { ok: true, vni: d.readUInt32BE(8), frame };
+      const counter = d.readBigUInt64BE(12);
+      if (!e.window.check(counter)) return { ok: false, reason: 'replay' };
+      return { ok: true, vni: d.readUInt32BE(8), frame, kind: d[3] as number, epoch, counter };
     }
     const decipher = createDecipheriv('aes-256-gcm', e.k.key, nonce);
     decipher.setAAD(d.subarray(0, HEADER_BYTES));
@@ -172,7 +205,8 @@ export class Opener {
       return { ok: false, reason: 'auth' };
     }
     // Only an authentic datagram moves the window (a forged counter cannot close it).
-    if (!e.window.check(d.readBigUInt64BE(12))) return { ok: false, reason: 'replay' };
-    return { ok: true, vni: d.readUInt32BE(8), frame };
+    const counter = d.readBigUInt64BE(12);
+    if (!e.window.check(counter)) return { ok: false, reason: 'replay' };
+    return { ok: true, vni: d.readUInt32BE(8), frame, kind: d[3] as number, epoch, counter };
   }
 }
