@@ -4,27 +4,15 @@
 import { DEBIAN_PACKAGES, installPackages, missingPackages } from './packages.js';
 import { ensureQemuUser } from './qemu-user.js';
 import { ensureImage } from '../image/build.js';
-import { buildNativeXts, nativeXtsPath } from '../ebs/xts/native.js';
-import { buildNativeGcm, nativeGcmPath } from '../vpc/underlay/native.js';
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { buildNativeXts, nativeXtsDir, nativeXtsPath } from '../ebs/xts/native.js';
+import { addonFresh } from '../lib/native-addon.js';
+import { buildNativeGcm, nativeGcmDir, nativeGcmPath } from '../vpc/underlay/native.js';
 import { imageCacheDir } from '../lib/paths.js';
 
 export interface SetupOptions {
   readonly say?: (line: string) => void;
   /** Skip the steps that need root (package install, system user); used by unprivileged runs. */
   readonly skipSystem?: boolean;
-}
-
-/**
- * Whether a native addon needs (re)building: it is missing, or a source file beside its
- * binding.gyp (…/build/Release/x.node → …/*.c, *.gyp) is newer than the build.
- */
-export function addonStale(nodePath: string): boolean {
-  if (!existsSync(nodePath)) return true;
-  const built = statSync(nodePath).mtimeMs;
-  const dir = dirname(dirname(dirname(nodePath)));
-  return readdirSync(dir).some((f) => /\.(c|cc|h|gyp)$/.test(f) && statSync(join(dir, f)).mtimeMs > built);
 }
 
 export async function runSetup(opts: SetupOptions = {}): Promise<void> {
@@ -51,14 +39,14 @@ export async function runSetup(opts: SetupOptions = {}): Promise<void> {
   else userSay(ensureQemuUser());
 
   const xtsSay = step('native AES-XTS addon (native/xts)');
-  if (!addonStale(nativeXtsPath())) xtsSay('present');
+  if (addonFresh(nativeXtsDir(), nativeXtsPath())) xtsSay('present');
   else {
     xtsSay('building with node-gyp against this Node and its OpenSSL …');
     xtsSay(`built ${buildNativeXts({ force: true, log: xtsSay })}`);
   }
 
   const gcmSay = step('native AES-256-GCM addon for the VPC underlay (native/gcm)');
-  if (!addonStale(nativeGcmPath())) gcmSay('present');
+  if (addonFresh(nativeGcmDir(), nativeGcmPath())) gcmSay('present');
   else gcmSay(`built ${buildNativeGcm({ force: true, log: gcmSay })}`);
 
   const imgSay = step('guest image nitride-minimal');
