@@ -9,7 +9,7 @@
 //  cross:  frames between two namespaced hosts through the real underlay bridges, sealed with
 //          AES-256-GCM (bench/net-underlay.ts): 1500-byte and 64-byte frames.
 //  guests: two nitride-minimal guests on one card under QEMU: ping RTT and nc throughput
-//          (bench/net-guests.ts).
+//          (bench/lib-net-guests.ts).
 // Prints frames/s, Gbit/s and the ratios; the last line is one JSON object.
 import { fork } from 'node:child_process';
 import { mkdtemp, chmod, rm } from 'node:fs/promises';
@@ -24,7 +24,7 @@ import { ipToInt, macToBytes } from '../src/vpc/protocol/addr.js';
 import { buildEthernet, ETHERTYPE_IPV4 } from '../src/vpc/protocol/ethernet.js';
 import { buildIpv4, IPPROTO_UDP } from '../src/vpc/protocol/ipv4.js';
 import { buildUdp } from '../src/vpc/protocol/udp.js';
-import { guestFigures, type GuestFigures } from './net-guests.js';
+import { guestFigures, type GuestFigures } from './lib-net-guests.js';
 import { crossHost, type CrossHost } from './net-underlay.js';
 
 const SECONDS = Number(process.env['NITRIDE_BENCH_SECONDS'] ?? 3);
