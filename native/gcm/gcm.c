@@ -4,7 +4,9 @@
 // the encryption of a 1500-byte frame). OpenSSL comes from the Node binary itself.
 // Also batched UDP for the underlay bridge: sendmmsg/recvmmsg on the fd of a bound Node
 // dgram socket, non-blocking, so one system call carries many datagrams (Node's dgram makes
-// one call and one JS event per datagram).
+// one call and one JS event per datagram). And the VPC switch's flow-cache fast path
+// (switchChunk): the same decision as VpcSwitch.forwardFast for frames whose flow is cached,
+// over a whole chunk in one call.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <netinet/in.h>
@@ -217,6 +219,100 @@ static napi_value recv_batch(napi_env env, napi_callback_info info) {
   return num(env, r);
 }
 
+// The switch's per-port flow cache (src/vpc/switch.ts): parallel typed arrays of `slots`
+// entries; fcMac holds 6 bytes per slot (the destination ENI's MAC), fcFlags bit 0 = the
+// destination is in the sender's subnet (a frame may then be addressed to its MAC directly).
+typedef struct {
+  int32_t *gen;
+  uint32_t *dst;
+  uint32_t *ports;
+  uint8_t *proto;
+  double *until;
+  uint8_t *mac;
+  uint8_t *flags;
+  uint32_t slots;
+} flow_cache;
+
+static int typed(napi_env env, napi_value v, napi_typedarray_type want, void **p, size_t *n) {
+  napi_typedarray_type t;
+  bool is = false;
+  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return 0;
+  return napi_get_typedarray_info(env, v, &t, n, p, NULL, NULL) == napi_ok && t == want;
+}
+
+static const uint8_t ROUTER_MAC[6] = {0x02, 0x4e, 0x52, 0x00, 0x00, 0x01}; // the virtual router (switch.ts ROUTER_MAC)
+
+static inline uint32_t rd32(const uint8_t *b) { return ((uint32_t)b[0] << 24) | ((uint32_t)b[1] << 16) | ((uint32_t)b[2] << 8) | b[3]; }
+
+// switchChunk(buf, idx: Int32Array, count, portMac: Buffer(6), portIp, sourceDestCheck, gen,
+//   now, fcGen, fcDst, fcPorts, fcProto, fcUntil, fcMac, fcFlags, out: Int32Array) -> hits.
+// For frame i at buf[idx[2i], +idx[2i+1]): out[i] = its flow-cache slot when the cached
+// decision applies (routed frames are rewritten here: TTL - 1 with the checksum adjusted,
+// destination MAC from the cache, source MAC the router's), or -1 when the frame needs the
+// switch's full path (anything not a whole IPv4 datagram from this ENI to a cached flow).
+static napi_value switch_chunk(napi_env env, napi_callback_info info) {
+  size_t argc = 16;
+  napi_value argv[16];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  uint8_t *b, *pmac;
+  size_t bn, pmn, idxn, outn, n1, n2, n3, n4, n5, n6, n7;
+  int32_t *idx, *out;
+  uint32_t count, pip, gen;
+  bool sdc;
+  double now;
+  flow_cache fc;
+  if (argc != 16 || !buf(env, argv[0], &b, &bn) || !typed(env, argv[1], napi_int32_array, (void **)&idx, &idxn) || !get_u32(env, argv[2], &count) ||
+      !buf(env, argv[3], &pmac, &pmn) || pmn != 6 || !get_u32(env, argv[4], &pip) || napi_get_value_bool(env, argv[5], &sdc) != napi_ok ||
+      !get_u32(env, argv[6], &gen) || napi_get_value_double(env, argv[7], &now) != napi_ok ||
+      !typed(env, argv[8], napi_int32_array, (void **)&fc.gen, &n1) || !typed(env, argv[9], napi_uint32_array, (void **)&fc.dst, &n2) ||
+      !typed(env, argv[10], napi_uint32_array, (void **)&fc.ports, &n3) || !typed(env, argv[11], napi_uint8_array, (void **)&fc.proto, &n4) ||
+      !typed(env, argv[12], napi_float64_array, (void **)&fc.until, &n5) || !typed(env, argv[13], napi_uint8_array, (void **)&fc.mac, &n6) ||
+      !typed(env, argv[14], napi_uint8_array, (void **)&fc.flags, &n7) || !typed(env, argv[15], napi_int32_array, (void **)&out, &outn) ||
+      count > idxn / 2 || count > outn || n1 == 0 || (n1 & (n1 - 1)) != 0 || n2 != n1 || n3 != n1 || n4 != n1 || n5 != n1 || n6 != 6 * n1 || n7 != n1) {
+    return throw_msg(env, "switchChunk: bad arguments");
+  }
+  fc.slots = (uint32_t)n1;
+  uint32_t bits = 0;
+  while ((1u << bits) < fc.slots) bits++;
+  uint32_t hits = 0;
+  for (uint32_t i = 0; i < count; i++) {
+    out[i] = -1;
+    int64_t off = idx[2 * i], len = idx[2 * i + 1];
+    if (off < 0 || len < 14 + 28 || (uint64_t)(off + len) > bn) continue;
+    uint8_t *f = b + off;
+    if (sdc && memcmp(f + 6, pmac, 6) != 0) continue;
+    if (f[12] != 0x08 || f[13] != 0x00) continue;
+    uint8_t *ip = f + 14;
+    if (ip[0] != 0x45) continue;
+    uint32_t total = ((uint32_t)ip[2] << 8) | ip[3];
+    if (total < 28 || total > (uint32_t)len - 14) continue;
+    if (((ip[6] & 0x3f) | ip[7]) != 0) continue;
+    uint32_t src = rd32(ip + 12), dst = rd32(ip + 16);
+    if (sdc && src != pip) continue;
+    uint8_t proto = ip[9];
+    uint32_t ports = rd32(ip + 20);
+    // The same hash as VpcSwitch.forwardFast.
+    uint32_t slot = (uint32_t)((dst ^ (uint32_t)((ports ^ proto) * 0x85ebca6bu)) * 0x9e3779b1u) >> (32 - bits);
+    if (fc.gen[slot] != (int32_t)gen || fc.dst[slot] != dst || fc.ports[slot] != ports || fc.proto[slot] != proto || !(now < fc.until[slot])) continue;
+    const uint8_t *dmac = fc.mac + 6 * slot;
+    if (memcmp(f, ROUTER_MAC, 6) == 0) {
+      if (ip[8] <= 1) continue;
+      ip[8] -= 1;
+      uint32_t sum = (((uint32_t)ip[10] << 8) | ip[11]) + 0x0100;
+      sum = (sum & 0xffff) + (sum >> 16);
+      ip[10] = (uint8_t)(sum >> 8);
+      ip[11] = (uint8_t)sum;
+      memcpy(f, dmac, 6);
+      memcpy(f + 6, ROUTER_MAC, 6);
+    } else if (!((fc.flags[slot] & 1) && memcmp(f, dmac, 6) == 0)) {
+      continue;
+    }
+    out[i] = (int32_t)slot;
+    hits++;
+  }
+  return num(env, hits);
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor d[] = {
       {"createKey", NULL, create_key, NULL, NULL, NULL, napi_default, NULL},
@@ -224,8 +320,9 @@ static napi_value init(napi_env env, napi_value exports) {
       {"open", NULL, open_, NULL, NULL, NULL, napi_default, NULL},
       {"sendBatch", NULL, send_batch, NULL, NULL, NULL, napi_default, NULL},
       {"recvBatch", NULL, recv_batch, NULL, NULL, NULL, napi_default, NULL},
+      {"switchChunk", NULL, switch_chunk, NULL, NULL, NULL, napi_default, NULL},
   };
-  napi_define_properties(env, exports, 5, d);
+  napi_define_properties(env, exports, 6, d);
   return exports;
 }
 

@@ -372,7 +372,7 @@ export class VpcCard {
         let part = chunk;
         for (;;) {
           const { buf, count } = decoder.split(part, out);
-          for (let i = 0; i < count; i++) sw.inputAt(port, buf, out[2 * i] as number, out[2 * i + 1] as number);
+          sw.inputChunk(port, buf, out, count);
           if (count < out.length >> 1) break;
           part = EMPTY; // more frames than the index holds: the rest is pending
         }

@@ -12,6 +12,11 @@ export interface NativeGcm {
   createKey(key: Buffer): unknown;
   seal(key: unknown, nonce: Buffer, aad: Buffer, plain: Buffer, out: Buffer): void;
   open(key: unknown, nonce: Buffer, aad: Buffer, cipherAndTag: Buffer, out: Buffer): boolean;
+  /** The switch's flow-cache fast path over a chunk (see native/gcm/gcm.c); absent in older builds. */
+  switchChunk?(
+    buf: Buffer, idx: Int32Array, count: number, portMac: Buffer, portIp: number, sourceDestCheck: boolean, gen: number, now: number,
+    fcGen: Int32Array, fcDst: Uint32Array, fcPorts: Uint32Array, fcProto: Uint8Array, fcUntil: Float64Array, fcMac: Uint8Array, fcFlags: Uint8Array, out: Int32Array,
+  ): number;
 }
 
 export const nativeGcmDir = (): string => join(projectRoot(), 'native', 'gcm');
