@@ -268,7 +268,7 @@ static napi_value switch_chunk(napi_env env, napi_callback_info info) {
       !typed(env, argv[10], napi_uint32_array, (void **)&fc.ports, &n3) || !typed(env, argv[11], napi_uint8_array, (void **)&fc.proto, &n4) ||
       !typed(env, argv[12], napi_float64_array, (void **)&fc.until, &n5) || !typed(env, argv[13], napi_uint8_array, (void **)&fc.mac, &n6) ||
       !typed(env, argv[14], napi_uint8_array, (void **)&fc.flags, &n7) || !typed(env, argv[15], napi_int32_array, (void **)&out, &outn) ||
-      count > idxn / 2 || count > outn || n1 == 0 || (n1 & (n1 - 1)) != 0 || n2 != n1 || n3 != n1 || n4 != n1 || n5 != n1 || n6 != 6 * n1 || n7 != n1) {
+      count > idxn / 2 || count > outn || n1 < 2 || (n1 & (n1 - 1)) != 0 || n2 != n1 || n3 != n1 || n4 != n1 || n5 != n1 || n6 != 6 * n1 || n7 != n1) {
     return throw_msg(env, "switchChunk: bad arguments");
   }
   fc.slots = (uint32_t)n1;

@@ -45,7 +45,7 @@ export async function runSetup(opts: SetupOptions = {}): Promise<void> {
     xtsSay(`built ${buildNativeXts({ force: true, log: xtsSay })}`);
   }
 
-  const gcmSay = step('native AES-256-GCM addon for the VPC underlay (native/gcm)');
+  const gcmSay = step('native addon for the VPC card and underlay (native/gcm: AES-256-GCM, batched UDP, switch fast path)');
   if (addonFresh(nativeGcmDir(), nativeGcmPath())) gcmSay('present');
   else gcmSay(`built ${buildNativeGcm({ force: true, log: gcmSay })}`);
 

@@ -12,6 +12,7 @@ import { buildIpv4, IPPROTO_UDP } from './protocol/ipv4.js';
 import { buildUdp } from './protocol/udp.js';
 import { ROUTER_MAC, VpcSwitch, type Port } from './switch.js';
 import type { EniConfig, GroupRules } from './model.js';
+import { loadNativeGcm } from './underlay/native.js';
 
 const OPEN_UDP_9: GroupRules = { ingress: [{ protocol: 'udp', fromPort: 9, toPort: 9, cidrs: ['10.9.0.0/16'] }], egress: [{ protocol: 'all', cidrs: ['0.0.0.0/0'] }] };
 
@@ -268,4 +269,25 @@ test('the native fast path and the TypeScript path agree on random traffic, rule
   } finally {
     for (const s of sws) s.close();
   }
+});
+
+test('the native fast path refuses malformed arguments and never reads outside the chunk', () => {
+  const nat = loadNativeGcm()?.switchChunk;
+  assert.ok(nat, 'the native addon (native/gcm) is built and has switchChunk');
+  const slots = 1024;
+  const cache = (): [Int32Array, Uint32Array, Uint32Array, Uint8Array, Float64Array, Uint8Array, Uint8Array] =>
+    [new Int32Array(slots), new Uint32Array(slots), new Uint32Array(slots), new Uint8Array(slots), new Float64Array(slots), new Uint8Array(6 * slots), new Uint8Array(slots)];
+  const mac = Buffer.alloc(6);
+  const buf = Buffer.alloc(100);
+  const out = new Int32Array(4);
+  // Offsets and lengths beyond the chunk, negative, or too short: every frame goes to the full path.
+  const idx = Int32Array.from([90, 60, -10, 50, 4, 10, 2_000_000_000, 2_000_000_000]);
+  assert.equal(nat(buf, idx, 4, mac, 0, true, 0, 0, ...cache(), out), 0);
+  assert.deepEqual([...out], [-1, -1, -1, -1]);
+  // Sizes that do not fit: refused with an error, not read.
+  assert.throws(() => nat(buf, idx, 5, mac, 0, true, 0, 0, ...cache(), out), /bad arguments/);
+  assert.throws(() => nat(buf, idx, 2, Buffer.alloc(5), 0, true, 0, 0, ...cache(), out), /bad arguments/);
+  const [g, d, p, pr, u, m, f] = cache();
+  assert.throws(() => nat(buf, idx, 2, mac, 0, true, 0, 0, g, d, p, pr, u, m.subarray(6), f, out), /bad arguments/);
+  assert.throws(() => nat(buf, idx, 2, mac, 0, true, 0, 0, g.subarray(0, 1), d.subarray(0, 1), p.subarray(0, 1), pr.subarray(0, 1), u.subarray(0, 1), m.subarray(0, 6), f.subarray(0, 1), out), /bad arguments/);
 });

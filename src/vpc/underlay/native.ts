@@ -1,6 +1,7 @@
-// Loading and building the native AES-256-GCM addon (native/gcm): one OpenSSL context per
-// key, reused for every frame. Without it the underlay falls back to node:crypto (correct,
-// slower: a new context and key schedule per frame). NITRIDE_NATIVE=off disables it.
+// Loading and building the VPC's native addon (native/gcm): AES-256-GCM with one OpenSSL
+// context per key, reused for every frame; batched UDP (sendmmsg/recvmmsg) for the underlay
+// bridge; and the switch's flow-cache fast path (switchChunk). Without it everything works in
+// TypeScript (node:crypto, dgram, VpcSwitch.forwardFast), slower. NITRIDE_NATIVE=off disables it.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
