@@ -17,7 +17,6 @@ import { VpcSwitch, type EniCounters, type Port } from './switch.js';
 /** Frames queued for a guest beyond this are dropped (a full NIC ring). */
 export const TX_QUEUE_LIMIT_BYTES = 4 * 1024 * 1024;
 const MAX_SOCKET_PATH = 107;
-const EMPTY = Buffer.alloc(0);
 
 export interface VpcCardOptions {
   /** Where the per-ENI sockets live; created 0710. Every ancestor must be searchable by QEMU's user. */
@@ -367,15 +366,8 @@ export class VpcCard {
       if (!decoder) return;
       this.inInput = true;
       try {
-        const sw = this.switch;
-        const out = this.frameIndex;
-        let part = chunk;
-        for (;;) {
-          const { buf, count } = decoder.split(part, out);
-          sw.inputChunk(port, buf, out, count);
-          if (count < out.length >> 1) break;
-          part = EMPTY; // more frames than the index holds: the rest is pending
-        }
+        const idx = this.frameIndex;
+        decoder.splitAll(chunk, idx, (buf, count) => this.switch.inputChunk(port, buf, idx, count));
       } catch {
         // A length no QEMU sends: the stream cannot be resynchronised.
         port.counters.droppedMalformed++;

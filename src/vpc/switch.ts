@@ -127,7 +127,7 @@ export class VpcSwitch {
   /** The native fast path over a chunk, when the addon has it (and NITRIDE_NATIVE is not off). */
   private readonly nativeChunk = loadNativeGcm()?.switchChunk;
   private slotOut = new Int32Array(1024);
-  /** Frames decided by the native fast path (tests; a card's stats). */
+  /** Frames decided by the native fast path (the tests check it is used). */
   nativeHits = 0;
 
   constructor(private readonly deliver: Deliver) {

@@ -22,14 +22,25 @@ export class FrameDecoder {
 
   /** Calls `onFrame` for each complete frame. Throws on a length no peer may send. */
   push(chunk: Buffer, onFrame: (frame: Buffer) => void): void {
+    const idx = this.index;
+    this.splitAll(chunk, idx, (buf, count) => {
+      for (let i = 0; i < count; i++) {
+        const off = idx[2 * i] as number;
+        onFrame(buf.subarray(off, off + (idx[2 * i + 1] as number)));
+      }
+    });
+  }
+
+  /**
+   * split() until the chunk is used up: `onBatch(buf, count)` gets each batch of complete
+   * frames, indexed in `out`, however many frames the chunk holds.
+   */
+  splitAll(chunk: Buffer, out: Int32Array, onBatch: (buf: Buffer, count: number) => void): void {
     let part = chunk;
     for (;;) {
-      const { buf, count } = this.split(part, this.index);
-      for (let i = 0; i < count; i++) {
-        const off = this.index[2 * i] as number;
-        onFrame(buf.subarray(off, off + (this.index[2 * i + 1] as number)));
-      }
-      if (count < this.index.length >> 1) return;
+      const { buf, count } = this.split(part, out);
+      onBatch(buf, count);
+      if (count < out.length >> 1) return;
       part = EMPTY; // more frames than the index holds: the rest is pending
     }
   }
