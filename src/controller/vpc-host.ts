@@ -167,15 +167,7 @@ export class VpcHost {
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.bridgeTimer) clearTimeout(this.bridgeTimer);
-    const b = this.bridge;
-    this.bridge = undefined;
-    if (b && b.child.exitCode === null && b.child.signalCode === null) {
-      const gone = new Promise((r) => b.child.once('exit', r));
-      b.child.disconnect();
-      const t = setTimeout(() => b.child.kill('SIGKILL'), 3_000);
-      await gone;
-      clearTimeout(t);
-    }
+    await this.endBridge();
     await this.supervisor.stop();
     this.removeSocketDir();
   }
@@ -212,9 +204,14 @@ export class VpcHost {
   async stopUnderlay(): Promise<void> {
     if (this.bridgeTimer) clearTimeout(this.bridgeTimer);
     this.bridgeTimer = undefined;
+    this.bridgePeers = undefined;
+    await this.endBridge();
+  }
+
+  /** Lets the bridge process go: its channel closes (it exits), SIGKILL after 3 s. */
+  private async endBridge(): Promise<void> {
     const b = this.bridge;
     this.bridge = undefined;
-    this.bridgePeers = undefined;
     if (b && b.child.exitCode === null && b.child.signalCode === null) {
       const gone = new Promise((r) => b.child.once('exit', r));
       b.child.disconnect();

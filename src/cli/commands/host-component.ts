@@ -193,26 +193,11 @@ export async function restartComponentCli(argv: readonly string[]): Promise<numb
     process.stderr.write('usage: nitride host restart-component <hypervisor|ebs|vpc> [--home DIR] [--json]\n');
     return 2;
   }
-  const pki = join(home, 'region', 'pki');
-  const p = hostPaths(home);
-  const rt = readRuntime(home);
-  if (!existsSync(join(pki, 'region.crt')) || !existsSync(join(pki, 'region.key')) || !existsSync(p.ca)) {
-    process.stderr.write(`nitride host restart-component: no region credential in ${pki} or the host is not enrolled; run it on the region's machine with its NITRIDE_HOME\n`);
+  const client = regionClient(home, 'restart-component');
+  if (typeof client === 'string') {
+    process.stderr.write(`${client}\n`);
     return 1;
   }
-  if (!rt) {
-    process.stderr.write('nitride host restart-component: the controller is not running\n');
-    return 1;
-  }
-  const client = new ControllerClient({
-    address: rt.address,
-    port: rt.port,
-    caPem: readFileSync(join(pki, 'ca.crt'), 'utf8'),
-    certPem: readFileSync(join(pki, 'region.crt'), 'utf8'),
-    keyPem: readFileSync(join(pki, 'region.key'), 'utf8'),
-    hostId: rt.hostId,
-    retries: 0,
-  });
   try {
     const r = await client.send('host.restart-component', { component }, { timeoutMs: 180_000 });
     if (json) process.stdout.write(`${JSON.stringify(r)}\n`);
