@@ -74,14 +74,17 @@ function runWithKey(cmd: string, args: string[], keyHex: string, timeoutMs: numb
   });
 }
 
-async function waitForPath(p: string, timeoutMs: number, alive: () => boolean): Promise<void> {
+/** Waits until `done()` while swtpm is `alive()`; `what` names it in the error. */
+async function waitForSwtpm(what: string, done: () => boolean, timeoutMs: number, alive: () => boolean): Promise<void> {
   const end = Date.now() + timeoutMs;
-  while (!existsSync(p)) {
-    if (!alive()) throw new VtpmError('VtpmStartFailed', 'internal', `swtpm exited before ${p} appeared.`);
-    if (Date.now() > end) throw new VtpmError('VtpmStartFailed', 'internal', `swtpm did not create ${p} within ${timeoutMs} ms.`);
+  while (!done()) {
+    if (!alive()) throw new VtpmError('VtpmStartFailed', 'internal', `swtpm exited before ${what}.`);
+    if (Date.now() > end) throw new VtpmError('VtpmStartFailed', 'internal', `swtpm did not get to ${what} within ${timeoutMs} ms.`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+const waitForPath = (p: string, timeoutMs: number, alive: () => boolean): Promise<void> => waitForSwtpm(`${p} appeared`, () => existsSync(p), timeoutMs, alive);
 
 function tpmRequest(socket: string, cmd: Buffer, timeoutMs = 10_000): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -177,6 +180,7 @@ export async function startVtpm(instanceDir: string, key: Buffer, owner?: { read
   const running = runningVtpm(instanceDir);
   if (running !== undefined) return running;
   rmSync(f.ctrlSocket, { force: true });
+  rmSync(f.pidFile, { force: true });
   const child = spawn(
     tool('swtpm'),
     ['socket', '--tpm2', '--tpmstate', `dir=${f.stateDir}`, '--ctrl', `type=unixio,path=${f.ctrlSocket},mode=0600${owner ? `,uid=${owner.uid},gid=${owner.gid}` : ''}`, '--key', 'fd=3,mode=aes-256-cbc,format=hex', '--flags', 'startup-clear', '--terminate', '--pid', `file=${f.pidFile}`],
@@ -186,8 +190,12 @@ export async function startVtpm(instanceDir: string, key: Buffer, owner?: { read
   (child.stdio[3] as NodeJS.WritableStream).end(keyHex);
   child.unref();
   await waitForPath(f.ctrlSocket, 10_000, () => child.exitCode === null);
-  if (child.pid === undefined) throw new VtpmError('VtpmStartFailed', 'internal', 'swtpm did not start.');
-  return child.pid;
+  const pid = child.pid;
+  if (pid === undefined) throw new VtpmError('VtpmStartFailed', 'internal', 'swtpm did not start.');
+  // swtpm may write its pid file after the control socket: until it names this swtpm, a
+  // stopVtpm() would not find it (and leave it running, still writing its state).
+  await waitForSwtpm(`its pid file named it`, () => runningVtpm(instanceDir) === pid, 10_000, () => child.exitCode === null);
+  return pid;
 }
 
 /** Ends the instance's swtpm (if running) and waits for it to exit; the state stays. */
