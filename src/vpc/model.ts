@@ -27,6 +27,8 @@ export interface ImdsConfig {
   /** Group names served at meta-data/security-groups. */
   readonly securityGroupNames?: readonly string[];
   readonly deviceNumber?: number;
+  /** The reservation the instance was launched in (meta-data/reservation-id). */
+  readonly reservationId?: string;
   readonly httpTokens: HttpTokens;
   /** 1..64: the IP TTL of the token PUT response. */
   readonly hopLimit: number;

@@ -116,6 +116,7 @@ export class VpcHostSync {
         availabilityZone: r.availabilityZone,
         accountId: r.accountId,
         pendingTime: r.launchTime,
+        reservationId: r.reservationId,
         ...(r.userData !== undefined ? { userDataBase64: r.userData } : {}),
         securityGroupNames: e.groups.map((g) => this.vpc.c.groups.get(g)?.name ?? g),
         httpTokens: r.metadataOptions.httpTokens,

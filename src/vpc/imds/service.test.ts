@@ -97,6 +97,18 @@ test('IMDS: EC2 paths, listings, public keys, user-data, identity document signe
   const sig = Buffer.from(String(get('/latest/dynamic/instance-identity/signature')), 'base64');
   assert.ok(verify('sha256', Buffer.from(doc), publicKey, sig));
   assert.equal(svc.handle(req('POST /latest/meta-data/ HTTP/1.1\r\n\r\n')).response.status, 405);
+  // cloud-init asks by version date, not by `latest` (guest-notes.md: 53 requests under 2021-03-23).
+  assert.equal(get('/2021-03-23/meta-data/instance-id'), 'i-0123456789abcdef0');
+  assert.equal(get('/2009-04-04/meta-data/local-ipv4'), '172.31.16.10');
+  assert.equal(get('/2021-03-23/user-data'), '#cloud-config\n');
+  assert.equal(get('/1999-01-01/meta-data/instance-id'), 404, 'an unknown version is not an alias of latest');
+  const versions = String(get('/')).split('\n');
+  assert.ok(versions.includes('2021-03-23') && versions.at(-1) === 'latest', versions.join(','));
+  for (const leaf of ['ami-manifest-path', 'instance-action', 'instance-life-cycle', 'profile', 'placement/availability-zone-id', 'metrics/vhostmd', 'services/domain', 'services/partition']) {
+    assert.equal(typeof get(`/2021-03-23/meta-data/${leaf}`), 'string', leaf);
+  }
+  assert.equal(get('/latest/meta-data/placement/availability-zone-id'), 'local1-az1');
+  assert.equal(get(`${n}/owner-id`), '000000000000');
   const noUd = new ImdsService({ ...eni, imds: { ...eni.imds!, userDataBase64: undefined as never } });
   assert.equal(noUd.handle(req('GET /latest/user-data HTTP/1.1\r\n\r\n')).response.status, 404);
 });

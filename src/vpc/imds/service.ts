@@ -31,6 +31,25 @@ export function signerFromPem(pem: string): IdentitySigner {
   return (doc) => sign('sha256', doc, key);
 }
 
+/**
+ * The metadata versions EC2 lists at `/`. A path may start with any of them or with `latest`:
+ * cloud-init asks for `/2021-03-23/meta-data/…` and falls back to older dates on a 404.
+ */
+export const IMDS_VERSIONS: readonly string[] = [
+  '1.0', '2007-01-19', '2007-03-01', '2007-08-29', '2007-10-10', '2007-12-15', '2008-02-01', '2008-09-01',
+  '2009-04-04', '2011-01-01', '2011-05-01', '2012-01-12', '2014-02-25', '2014-11-05', '2015-10-20',
+  '2016-04-19', '2016-06-30', '2016-09-02', '2018-03-28', '2018-08-17', '2018-09-24', '2019-10-01',
+  '2020-10-27', '2021-01-03', '2021-03-23', '2021-07-15', '2022-09-24', '2024-04-11',
+];
+const KNOWN_VERSIONS = new Set(IMDS_VERSIONS);
+
+/** `/2021-03-23/meta-data/x` → `/latest/meta-data/x`; other paths unchanged. */
+function versioned(path: string): string {
+  const m = /^\/([^/]+)(\/.*)?$/.exec(path);
+  if (m && KNOWN_VERSIONS.has(m[1]!)) return `/latest${m[2] ?? ''}`;
+  return path;
+}
+
 function text(status: number, body: string | Buffer, headers: readonly (readonly [string, string])[] = []): HttpResponse {
   return { status, body, headers };
 }
@@ -68,7 +87,7 @@ export class ImdsService {
   handle(req: HttpRequest): ImdsAnswer {
     const m = this.eni.imds;
     if (!m) return { response: text(404, 'Not Found') };
-    const path = req.target.split('?')[0] ?? '/';
+    const path = versioned(req.target.split('?')[0] ?? '/');
     if (path === '/latest/api/token') return this.token(req, m);
     if (req.method !== 'GET' && req.method !== 'HEAD') return { response: text(405, '', [['Allow', 'OPTIONS, GET, HEAD']]) };
     const token = req.headers.get(TOKEN_HEADER);
@@ -151,7 +170,7 @@ export class ImdsService {
   /** The value at a path, a directory listing, or undefined (404). */
   lookup(path: string, m: ImdsConfig): string | Buffer | undefined {
     const tree = this.tree(m);
-    if (path === '/' ) return 'latest';
+    if (path === '/') return [...IMDS_VERSIONS, 'latest'].join('\n');
     if (path === '/latest' || path === '/latest/') return 'dynamic\nmeta-data\nuser-data';
     if (path === '/latest/user-data') return m.userDataBase64 !== undefined ? Buffer.from(m.userDataBase64, 'base64') : undefined;
     if (path === '/latest/dynamic' || path === '/latest/dynamic/') return 'instance-identity/';
@@ -190,6 +209,12 @@ export class ImdsService {
     const az = m.availabilityZone ?? 'local-1a';
     t.set('ami-id', m.amiId ?? 'ami-00000000000000000');
     t.set('ami-launch-index', '0');
+    t.set('ami-manifest-path', '(unknown)');
+    t.set('instance-action', 'none');
+    t.set('instance-life-cycle', 'on-demand');
+    t.set('metrics/vhostmd', '<?xml version="1.0" encoding="UTF-8"?>');
+    t.set('profile', 'default-hvm');
+    if (m.reservationId !== undefined) t.set('reservation-id', m.reservationId);
     t.set('hostname', e.hostname);
     t.set('instance-id', m.instanceId);
     t.set('instance-type', m.instanceType ?? 't3.nano');
@@ -198,6 +223,7 @@ export class ImdsService {
     t.set('mac', mac);
     t.set('placement/availability-zone', az);
     t.set('placement/region', m.region ?? 'local-1');
+    t.set('placement/availability-zone-id', availabilityZoneId(az));
     t.set('security-groups', (m.securityGroupNames ?? e.securityGroups).join('\n'));
     const n = `network/interfaces/macs/${mac}/`;
     t.set(`${n}device-number`, String(m.deviceNumber ?? 0));
@@ -205,16 +231,27 @@ export class ImdsService {
     t.set(`${n}local-hostname`, e.hostname);
     t.set(`${n}local-ipv4s`, e.ip);
     t.set(`${n}mac`, mac);
+    t.set(`${n}owner-id`, m.accountId ?? '000000000000');
     t.set(`${n}security-group-ids`, e.securityGroups.join('\n'));
     if (m.securityGroupNames) t.set(`${n}security-groups`, m.securityGroupNames.join('\n'));
     if (e.subnetId) t.set(`${n}subnet-id`, e.subnetId);
     t.set(`${n}subnet-ipv4-cidr-block`, cidrToString(subnet));
     t.set(`${n}vpc-id`, e.vpcId);
-    if (e.vpcCidr) t.set(`${n}vpc-ipv4-cidr-block`, e.vpcCidr);
+    if (e.vpcCidr) {
+      t.set(`${n}vpc-ipv4-cidr-block`, e.vpcCidr);
+      t.set(`${n}vpc-ipv4-cidr-blocks`, e.vpcCidr);
+    }
     t.set('services/domain', 'amazonaws.com');
     t.set('services/partition', 'aws');
     (m.publicKeys ?? []).forEach((k, i) => t.set(`public-keys/${i}/openssh-key`, k.openssh));
     for (const [k, v] of Object.entries(m.extraMetadata ?? {})) if (!k.startsWith('/') && !k.includes('..')) t.set(k, v);
     return t;
   }
+}
+
+/** EC2's zone id for a zone name: `local-1a` → `local1-az1` (the region without dashes, then the letter's index). */
+export function availabilityZoneId(az: string): string {
+  const m = /^(.*?)([a-z])$/.exec(az);
+  if (!m) return az;
+  return `${m[1]!.replace(/-/g, '')}-az${m[2]!.charCodeAt(0) - 96}`;
 }

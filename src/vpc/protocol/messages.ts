@@ -64,7 +64,7 @@ function checkImds(v: unknown): void {
   if (!isObject(v)) throw bad('imds must be an object.');
   for (const k of ['instanceId', 'httpTokens', 'endpoint']) if (typeof v[k] !== 'string') throw bad(`imds.${k} must be a string.`);
   if (typeof v['hopLimit'] !== 'number') throw bad('imds.hopLimit must be a number.');
-  for (const k of ['amiId', 'instanceType', 'region', 'availabilityZone', 'accountId', 'pendingTime', 'userDataBase64', 'identitySigningKeyPem']) {
+  for (const k of ['amiId', 'instanceType', 'region', 'availabilityZone', 'accountId', 'pendingTime', 'userDataBase64', 'identitySigningKeyPem', 'reservationId']) {
     if (v[k] !== undefined && typeof v[k] !== 'string') throw bad(`imds.${k} must be a string.`);
   }
   if (v['publicKeys'] !== undefined && (!Array.isArray(v['publicKeys']) || !v['publicKeys'].every((k) => isObject(k) && typeof k['name'] === 'string' && typeof k['openssh'] === 'string'))) {
