@@ -3,9 +3,9 @@
 import type { HostUpdateService } from '../host-updates.js';
 import { findInstanceType } from '../../lib/instance-types.js';
 import { Ec2Error } from '../protocol/errors.js';
-import type { Ec2Request } from '../protocol/ec2-requests.js';
-import type { Ec2Response } from '../protocol/ec2-responses.js';
-import { instanceState } from '../protocol/ec2-responses.js';
+import type { Ec2Request } from '../protocol/ec2/requests/index.js';
+import type { Ec2Response } from '../protocol/ec2/responses/index.js';
+import { instanceState } from '../protocol/ec2/responses/index.js';
 import type { ImageService } from '../ec2/images.js';
 import type { Caller, InstanceService, StateChange } from '../ec2/instances.js';
 import type { TagService } from '../ec2/tags.js';
@@ -70,13 +70,13 @@ function tagsFor(specs: readonly { resourceType: string; tags: readonly { key: s
 }
 
 /** The instances' VPC view (vpcId, groups, networkInterfaceSet) when the VPC layer is present. */
-function withVpc<R extends { instances: readonly import('../protocol/ec2-responses.js').Ec2Instance[] }>(svc: Ec2Services, r: R): R {
+function withVpc<R extends { instances: readonly import('../protocol/ec2/responses/index.js').Ec2Instance[] }>(svc: Ec2Services, r: R): R {
   const v = svc.vpc;
   return v ? { ...r, instances: r.instances.map((i) => v.decorate(i)) } : r;
 }
 
 /** The instances' blockDeviceMapping: the EBS volumes attached to each (when the EBS layer is present). */
-function withVolumes<R extends { instances: readonly import('../protocol/ec2-responses.js').Ec2Instance[] }>(svc: Ec2Services, caller: Caller, r: R): R {
+function withVolumes<R extends { instances: readonly import('../protocol/ec2/responses/index.js').Ec2Instance[] }>(svc: Ec2Services, caller: Caller, r: R): R {
   const byInstance = svc.volumes?.blockDevicesByInstance(caller);
   return byInstance ? { ...r, instances: r.instances.map((i) => ({ ...i, blockDeviceMappings: byInstance.get(i.instanceId) ?? i.blockDeviceMappings })) } : r;
 }

@@ -1,8 +1,8 @@
 // The EBS actions of the EC2 API over VolumeService: a typed request in, a typed response
 // out, or undefined for an action that is not EBS's (the handler's default branch asks).
 import { Ec2Error } from '../protocol/errors.js';
-import type { Ec2Request } from '../protocol/ec2-requests.js';
-import type { Ec2Response } from '../protocol/ec2-responses.js';
+import type { Ec2Request } from '../protocol/ec2/requests/index.js';
+import type { Ec2Response } from '../protocol/ec2/responses/index.js';
 import { page } from '../api/ec2-handlers.js';
 import type { Caller } from './instances.js';
 import { snapshotView, volumeView, type VolumeService } from './volumes.js';

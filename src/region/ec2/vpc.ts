@@ -7,7 +7,7 @@
 // `onChange` hook, which the wiring to hosts sets.
 import { randomBytes } from 'node:crypto';
 import { Ec2Error, ec2NotFound } from '../protocol/errors.js';
-import type { Ec2Request, IpPermissionRequest } from '../protocol/ec2-requests.js';
+import type { Ec2Request, IpPermissionRequest } from '../protocol/ec2/requests/index.js';
 import type {
   Ec2Instance,
   Ec2Response,
@@ -19,7 +19,7 @@ import type {
   SecurityGroupRule,
   Subnet,
   Vpc,
-} from '../protocol/ec2-responses.js';
+} from '../protocol/ec2/responses/index.js';
 import type { Collection } from '../repo.js';
 import { compileFilters, isTagFilter, tagFilterValues } from './filters.js';
 import type { Caller } from './instances.js';

@@ -5,9 +5,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { XMLParser } from 'fast-xml-parser';
 import { parseForm, expandParams } from './query.js';
-import { parseEc2Request, EC2_ACTIONS } from './ec2-requests.js';
+import { parseEc2Request, EC2_ACTIONS } from './ec2/requests/index.js';
 import { Ec2Error } from './errors.js';
-import { renderEc2ErrorFrom } from './ec2-responses.js';
+import { renderEc2ErrorFrom } from './ec2/responses/index.js';
 
 /** A small deterministic PRNG (mulberry32), so a failure reproduces from its seed. */
 function prng(seed: number): () => number {
