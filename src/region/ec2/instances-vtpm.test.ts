@@ -63,14 +63,14 @@ test('NitroTPM keys: made at RunInstances, sealed in the store, sent with every 
         return { state: 'running', accel: 'tcg' };
       },
     };
-    const svc = new InstanceService(instances, images, fleet);
     const run = { instanceType: 't3.nano', minCount: 2, maxCount: 2, userData: undefined, clientToken: undefined, tags: {}, subnetId: undefined, securityGroupIds: [], privateIpAddress: undefined, keyName: undefined };
 
     // Without a sealer the region refuses a TPM image rather than launching it without its TPM.
-    await assert.rejects(svc.run(caller, { ...run, imageId: TPM_AMI }), (e) => code(e) === 'UnsupportedOperation');
+    const unsealed = new InstanceService(instances, images, fleet);
+    await assert.rejects(unsealed.run(caller, { ...run, imageId: TPM_AMI }), (e) => code(e) === 'UnsupportedOperation');
 
     const rootKey = RootKey.loadOrCreate(join(dir, 'root.key'));
-    svc.sealer = rootKey;
+    const svc = new InstanceService(instances, images, fleet, { sealer: rootKey });
     const recs = await svc.run(caller, { ...run, imageId: TPM_AMI });
     const [plain] = await svc.run(caller, { ...run, minCount: 1, maxCount: 1, imageId: PLAIN_AMI });
     await svc.idle();

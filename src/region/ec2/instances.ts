@@ -78,9 +78,9 @@ export interface InstanceNetwork {
   /** Creates the ENIs of freshly recorded instances. */
   attach(records: readonly InstanceRecord[]): Promise<void>;
   /** Before instance.start: tells the host's VPC card and returns the spec's extra fields (nics). */
-  beforeStart?(r: InstanceRecord): Promise<Record<string, unknown>>;
+  beforeStart(r: InstanceRecord): Promise<Record<string, unknown>>;
   /** After the instance is terminated. */
-  released?(r: InstanceRecord): Promise<void>;
+  released(r: InstanceRecord): Promise<void>;
 }
 
 /** Seals and opens small secrets: the region's RootKey (src/iam/root-key.ts). */
@@ -121,17 +121,22 @@ export class InstanceService {
   private readonly driving = new Map<string, Promise<void>>();
   private readonly again = new Set<string>();
   private stopped = false;
-  /** Set by the region when the VPC layer is present. */
-  network: InstanceNetwork | undefined;
-  /** Set by the region: seals the vTPM keys of NitroTPM instances (without it they cannot launch). */
-  sealer: SecretSealer | undefined;
+  /** The VPC layer (the region always has one; unit tests may run without). */
+  private readonly network: InstanceNetwork | undefined;
+  /** Seals the vTPM keys of NitroTPM instances (without it they cannot launch). */
+  private readonly sealer: SecretSealer | undefined;
+  private readonly now: () => Date;
 
   constructor(
     private readonly instances: Collection<InstanceRecord>,
     private readonly images: Collection<ImageRecord>,
     private readonly fleet: HostFleet,
-    private readonly now: () => Date = () => new Date(),
-  ) {}
+    deps: { readonly network?: InstanceNetwork; readonly sealer?: SecretSealer; readonly now?: () => Date } = {},
+  ) {
+    this.network = deps.network;
+    this.sealer = deps.sealer;
+    this.now = deps.now ?? ((): Date => new Date());
+  }
 
   // ---- queries -------------------------------------------------------------------
 
@@ -495,7 +500,7 @@ export class InstanceService {
     const cmdId = (op: string): string => `${r.id}:${op}:${r.generation}`;
     if (r.desired === 'running' && r.state === 'pending') {
       try {
-        const extra = this.network?.beforeStart ? await this.network.beforeStart(r) : {};
+        const extra = this.network ? await this.network.beforeStart(r) : {};
         const info = (await this.fleet.send(
           host,
           'instance.start',
@@ -530,7 +535,7 @@ export class InstanceService {
     if (r.desired === 'terminated' && r.state === 'shutting-down') {
       await this.fleet.send(host, 'instance.terminate', { instanceId: r.id }, { id: cmdId('terminate'), timeoutMs: 45_000 });
       await this.setState(id, 'terminated', { readyAt: undefined }, r.stateReason);
-      await this.network?.released?.(r);
+      await this.network?.released(r);
     }
   }
 
