@@ -17,7 +17,11 @@ import { InstanceService } from './ec2/instances.js';
 import type { HostRecord, ImageRecord, InstanceRecord } from './ec2/model.js';
 import { REGION_NAME } from './ec2/model.js';
 import { TagService } from './ec2/tags.js';
-import { VolumeService, type EbsDefaultsRecord, type SnapshotRecord, type VolumeRecord } from './ec2/volumes.js';
+import { EbsAccountDefaults } from './ec2/ebs/account-defaults.js';
+import { EbsKeyRelease } from './ec2/ebs/key-release.js';
+import type { EbsDefaultsRecord, SnapshotRecord, VolumeRecord } from './ec2/ebs/records.js';
+import { SnapshotService } from './ec2/ebs/snapshots.js';
+import { VolumeService } from './ec2/ebs/volumes.js';
 import { VpcHostSync, loadOrCreateImdsKey } from './ec2/vpc-hosts.js';
 import { VpcService, type EniRecord, type SecurityGroupRecord, type SubnetRecord, type VpcRecord } from './ec2/vpc.js';
 import { Fleet } from './fleet.js';
@@ -158,14 +162,17 @@ export class Region {
     const ebsDefaultsRepo = new Collection<EbsDefaultsRecord>(store, 'ec2/ebs-defaults/');
     const snapshotsRepo = new Collection<SnapshotRecord>(store, 'ec2/snapshots/');
     await Promise.all([volumesRepo.load(), ebsDefaultsRepo.load(), snapshotsRepo.load()]);
-    const volumes = new VolumeService(volumesRepo, ebsDefaultsRepo, instances, fleet, kms, snapshotsRepo);
+    const keys = new EbsKeyRelease(fleet, kms, attestation); // data keys only to the card a host's attestation binds
+    const ebsDefaults = new EbsAccountDefaults(ebsDefaultsRepo, keys);
+    const volumes = new VolumeService(volumesRepo, snapshotsRepo, instances, fleet, keys, ebsDefaults);
+    const snapshots = new SnapshotService(snapshotsRepo, volumes, fleet, keys, ebsDefaults);
     tags.register({
       resourceType: 'snapshot',
       idPrefix: 'snap-',
-      find: (c, id) => volumes.findSnapshot(c, id),
+      find: (c, id) => snapshots.find(c, id),
       canTag: () => true,
-      list: (c) => volumes.listSnapshots(c),
-      setTags: (id, t) => volumes.setSnapshotTags(id, t),
+      list: (c) => snapshots.list(c),
+      setTags: (id, t) => snapshots.setTags(id, t),
     });
     tags.register({
       resourceType: 'volume',
@@ -176,7 +183,7 @@ export class Region {
       setTags: (id, t) => volumes.setTags(id, t),
     });
     const hostUpdates = new HostUpdateService({ fleet, attestation, operatorAccountId: boot.accountId });
-    const api = new RegionApi({ iam, trail, kms, ec2: { instances, images, tags, vpc, volumes, hostUpdates, endpoint: () => `127.0.0.1:${port}` } });
+    const api = new RegionApi({ iam, trail, kms, ec2: { instances, images, tags, vpc, volumes, snapshots, ebsDefaults, hostUpdates, endpoint: () => `127.0.0.1:${port}` } });
     port = await api.listen(opts.port);
     const endpoint = `http://127.0.0.1:${port}/`;
     const region = new Region(

@@ -8,7 +8,9 @@ import type { ImageService } from '../../ec2/images.js';
 import type { Caller, InstanceService } from '../../ec2/instances.js';
 import type { TagService } from '../../ec2/tags.js';
 import type { VpcService } from '../../ec2/vpc.js';
-import type { VolumeService } from '../../ec2/volumes.js';
+import type { EbsAccountDefaults } from '../../ec2/ebs/account-defaults.js';
+import type { SnapshotService } from '../../ec2/ebs/snapshots.js';
+import type { VolumeService } from '../../ec2/ebs/volumes.js';
 import { REGION_NAME } from '../../ec2/model.js';
 
 export interface Ec2Services {
@@ -17,8 +19,11 @@ export interface Ec2Services {
   readonly tags: TagService;
   /** VPCs, subnets, security groups, ENIs (src/region/ec2/vpc.ts). */
   readonly vpc: VpcService;
-  /** EBS volumes, snapshots and the account's encryption defaults (src/region/ec2/volumes.ts). */
+  /** EBS volumes (src/region/ec2/ebs/). */
   readonly volumes: VolumeService;
+  readonly snapshots: SnapshotService;
+  /** The account's EBS encryption defaults. */
+  readonly ebsDefaults: EbsAccountDefaults;
   /** The region operator's live updates of host components (src/region/host-updates.ts). */
   readonly hostUpdates: HostUpdateService;
   /** host:port the API answers on (known once the server listens). */

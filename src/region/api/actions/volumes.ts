@@ -2,7 +2,7 @@
 // encryption defaults. One entry per action; authorization and audit happen in server.ts first.
 import type { VolumeRequest } from '../../protocol/ec2/requests/index.js';
 import { tagsFor } from '../../ec2/tags.js';
-import { snapshotView, volumeView } from '../../ec2/volumes.js';
+import { snapshotView, volumeView } from '../../ec2/ebs/records.js';
 import { page, type ActionTable } from './common.js';
 
 export const VOLUME_ACTIONS: ActionTable<VolumeRequest> = {
@@ -57,7 +57,7 @@ export const VOLUME_ACTIONS: ActionTable<VolumeRequest> = {
   },
   CreateSnapshot: {
     async run(svc, caller, req) {
-      const snap = await svc.volumes.createSnapshot(caller, req.volumeId, req.description, tagsFor(req.tagSpecifications, 'snapshot'));
+      const snap = await svc.snapshots.create(caller, req.volumeId, req.description, tagsFor(req.tagSpecifications, 'snapshot'));
       return { action: 'CreateSnapshot', snapshot: snapshotView(snap) };
     },
   },
@@ -66,7 +66,7 @@ export const VOLUME_ACTIONS: ActionTable<VolumeRequest> = {
       for (const o of req.ownerIds) {
         if (o !== 'self' && o !== caller.accountId) return { action: 'DescribeSnapshots', snapshots: [], nextToken: undefined };
       }
-      const all = svc.volumes.describeSnapshots(caller, req.snapshotIds, req.filters);
+      const all = svc.snapshots.describe(caller, req.snapshotIds, req.filters);
       const p = page(all, (s) => s.id, req.maxResults, req.nextToken);
       return { action: 'DescribeSnapshots', snapshots: p.items.map(snapshotView), nextToken: p.nextToken };
     },
@@ -74,32 +74,32 @@ export const VOLUME_ACTIONS: ActionTable<VolumeRequest> = {
   CopySnapshot: {
     async run(svc, caller, req) {
       const tags = tagsFor(req.tagSpecifications, 'snapshot');
-      const snap = await svc.volumes.copySnapshot(caller, req, tags);
+      const snap = await svc.snapshots.copy(caller, req, tags);
       return { action: 'CopySnapshot', snapshotId: snap.id, tags: snapshotView(snap).tags };
     },
   },
   DeleteSnapshot: {
     async run(svc, caller, req) {
-      await svc.volumes.deleteSnapshot(caller, req.snapshotId);
+      await svc.snapshots.delete(caller, req.snapshotId);
       return { action: 'DeleteSnapshot' };
     },
   },
   EnableEbsEncryptionByDefault: {
-    run: async (svc, caller, req) => ({ action: req.action, ebsEncryptionByDefault: await svc.volumes.setEncryptionByDefault(caller, true) }),
+    run: async (svc, caller, req) => ({ action: req.action, ebsEncryptionByDefault: await svc.ebsDefaults.setEncryptionByDefault(caller, true) }),
   },
   DisableEbsEncryptionByDefault: {
-    run: async (svc, caller, req) => ({ action: req.action, ebsEncryptionByDefault: await svc.volumes.setEncryptionByDefault(caller, false) }),
+    run: async (svc, caller, req) => ({ action: req.action, ebsEncryptionByDefault: await svc.ebsDefaults.setEncryptionByDefault(caller, false) }),
   },
   GetEbsEncryptionByDefault: {
-    run: (svc, caller, req) => ({ action: req.action, ebsEncryptionByDefault: svc.volumes.encryptionByDefault(caller) }),
+    run: (svc, caller, req) => ({ action: req.action, ebsEncryptionByDefault: svc.ebsDefaults.encryptionByDefault(caller) }),
   },
   GetEbsDefaultKmsKeyId: {
-    run: (svc, caller, req) => ({ action: req.action, kmsKeyId: svc.volumes.defaultKmsKeyId(caller) }),
+    run: (svc, caller, req) => ({ action: req.action, kmsKeyId: svc.ebsDefaults.defaultKmsKeyId(caller) }),
   },
   ModifyEbsDefaultKmsKeyId: {
-    run: async (svc, caller, req) => ({ action: req.action, kmsKeyId: await svc.volumes.modifyDefaultKmsKeyId(caller, req.kmsKeyId) }),
+    run: async (svc, caller, req) => ({ action: req.action, kmsKeyId: await svc.ebsDefaults.modifyDefaultKmsKeyId(caller, req.kmsKeyId) }),
   },
   ResetEbsDefaultKmsKeyId: {
-    run: async (svc, caller, req) => ({ action: req.action, kmsKeyId: await svc.volumes.resetDefaultKmsKeyId(caller) }),
+    run: async (svc, caller, req) => ({ action: req.action, kmsKeyId: await svc.ebsDefaults.resetDefaultKmsKeyId(caller) }),
   },
 };
