@@ -22,7 +22,7 @@ import { EbsKeyRelease } from './ec2/ebs/key-release.js';
 import type { EbsDefaultsRecord, SnapshotRecord, VolumeRecord } from './ec2/ebs/records.js';
 import { SnapshotService } from './ec2/ebs/snapshots.js';
 import { VolumeService } from './ec2/ebs/volumes.js';
-import { VpcHostSync, loadOrCreateImdsKey } from './ec2/vpc-hosts.js';
+import { VpcHostSync, loadOrCreateImdsKey } from './ec2/vpc-host-sync.js';
 import { VpcService, type EniRecord, type SecurityGroupRecord, type SubnetRecord, type VpcRecord } from './ec2/vpc.js';
 import { Fleet } from './fleet.js';
 import { RegionAttestation, type AttestationPolicyRecord } from './attestation.js';
