@@ -94,56 +94,21 @@ export class VolumeService {
     }
     if (req.kmsKeyId !== undefined && !encrypted) throw new Ec2Error('InvalidParameterDependency', 'The parameter KmsKeyId requires the parameter Encrypted to be set.');
     const id = newId('vol');
-    let kmsKeyArn: string | undefined;
-    let wrappedKey: string | undefined;
+    const common = { id, accountId: c.accountId, size, volumeType: type, iops: req.iops, throughput: req.throughput, availabilityZone: az, state: 'available' as const, attachment: undefined, multiAttachEnabled: false, tags };
+    let rec: VolumeRecord;
     if (snap) {
+      // the card copies the snapshot's ciphertext: the volume keeps the snapshot's key
       await this.fleet.send(snap.hostId, 'volume.from-snapshot', { volumeId: id, snapshotId: snap.id, sizeBytes: size * GiB }, { id: `fromsnap:${id}`, timeoutMs: 600_000 });
-      const rec: VolumeRecord = {
-        id,
-        accountId: c.accountId,
-        size,
-        volumeType: type,
-        iops: req.iops,
-        throughput: req.throughput,
-        encrypted: snap.encrypted,
-        kmsKeyArn: snap.kmsKeyArn,
-        wrappedKey: snap.wrappedKey,
-        keyContextId: snap.keyContextId,
-        snapshotId: snap.id,
-        availabilityZone: az,
-        state: 'available',
-        createTime: new Date().toISOString(),
-        attachment: undefined,
-        storeHostId: snap.hostId,
-        multiAttachEnabled: false,
-        tags,
-      };
-      await this.volumes.put(rec);
-      return rec;
+      const key = { encrypted: snap.encrypted, kmsKeyArn: snap.kmsKeyArn, wrappedKey: snap.wrappedKey, keyContextId: snap.keyContextId };
+      rec = { ...common, ...key, snapshotId: snap.id, createTime: new Date().toISOString(), storeHostId: snap.hostId };
+    } else {
+      let key: { kmsKeyArn: string | undefined; wrappedKey: string | undefined } = { kmsKeyArn: undefined, wrappedKey: undefined };
+      if (encrypted) {
+        const keyId = req.kmsKeyId ?? defaults.kmsKeyArn ?? (await this.keys.awsManagedKeyArn(c.accountId));
+        key = await this.keys.newDataKey(c, keyId, id);
+      }
+      rec = { ...common, encrypted, ...key, snapshotId: undefined, createTime: new Date().toISOString(), storeHostId: undefined };
     }
-    if (encrypted) {
-      const keyId = req.kmsKeyId ?? defaults.kmsKeyArn ?? (await this.keys.awsManagedKeyArn(c.accountId));
-      ({ kmsKeyArn, wrappedKey } = await this.keys.newDataKey(c, keyId, id));
-    }
-    const rec: VolumeRecord = {
-      id,
-      accountId: c.accountId,
-      size,
-      volumeType: type,
-      iops: req.iops,
-      throughput: req.throughput,
-      encrypted,
-      kmsKeyArn,
-      wrappedKey,
-      snapshotId: undefined,
-      availabilityZone: az,
-      state: 'available',
-      createTime: new Date().toISOString(),
-      attachment: undefined,
-      storeHostId: undefined,
-      multiAttachEnabled: false,
-      tags,
-    };
     await this.volumes.put(rec);
     return rec;
   }
