@@ -4,7 +4,7 @@
 // instance has one ENI (eni-…, a locally administered MAC 02:…, a private IP from its
 // subnet). Checks run before any write, so bad input changes nothing. Changes that a
 // host must know (rules, ENI attributes, metadata options) are pushed through the
-// `onChange` hook, which the wiring to hosts sets.
+// `onChange` callback the region passes in (to VpcHostSync).
 import { randomBytes } from 'node:crypto';
 import { Ec2Error, ec2NotFound } from '../protocol/errors.js';
 import type { IpPermissionRequest, RequestOf } from '../protocol/ec2/requests/index.js';

@@ -1,6 +1,6 @@
 // The account's EBS encryption defaults: encryption by default, and the default KMS key
 // (aws/ebs unless the account names another).
-import { aliasArn } from '../../../kms/kms.js';
+import { aliasArn } from '../../../kms/model.js';
 import type { Collection } from '../../repo.js';
 import type { Caller } from '../instances.js';
 import type { EbsKeyRelease } from './key-release.js';

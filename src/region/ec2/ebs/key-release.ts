@@ -5,7 +5,8 @@
 // lets the EBS service decrypt it. To deliver it the region decrypts it as the EBS service
 // under that grant, seals it at once to the public key of the host's EBS card — the key the
 // host's attestation binds — and wipes its copy; the controller relays a blob it cannot open.
-import { EC2_VIA_SERVICE, serviceCaller, type Kms, type KmsCaller } from '../../../kms/kms.js';
+import type { Kms } from '../../../kms/kms.js';
+import { EC2_VIA_SERVICE, serviceCaller, type KmsCaller } from '../../../kms/model.js';
 import { createLogger } from '../../../lib/log.js';
 import { sealTo } from '../../../lib/seal.js';
 import { Ec2Error } from '../../protocol/errors.js';
