@@ -23,7 +23,6 @@ function withVpcAndVolumes<R extends { instances: readonly Ec2Instance[] }>(svc:
   return { ...r, instances: r.instances.map((i) => svc.vpc.decorate(i)).map((i) => ({ ...i, blockDeviceMappings: byInstance.get(i.instanceId) ?? i.blockDeviceMappings })) };
 }
 
-
 export const INSTANCE_ACTIONS: ActionTable<InstanceRequest> = {
   RunInstances: {
     async run(svc, caller, req) {

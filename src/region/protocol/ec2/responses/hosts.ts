@@ -1,6 +1,5 @@
 // EC2 responses, host operations of the region operator (Nitride's own actions): the typed results and their XML writers.
 
-import type { XmlWriter } from '../../../../lib/xml.js';
 import type { WriterTable } from './common.js';
 
 export type HostResponse =

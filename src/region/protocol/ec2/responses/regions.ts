@@ -1,6 +1,5 @@
 // EC2 responses, regions and availability zones: the typed results and their XML writers.
 
-import type { XmlWriter } from '../../../../lib/xml.js';
 import type { WriterTable } from './common.js';
 
 export interface Region {

@@ -1,6 +1,5 @@
 // EC2 responses, tags: the typed results and their XML writers.
 
-import type { XmlWriter } from '../../../../lib/xml.js';
 import { writeReturn, type WriterTable } from './common.js';
 
 export interface TagDescription {
