@@ -57,6 +57,7 @@ test('NitroTPM keys: made at RunInstances, sealed in the store, sent with every 
     let ekAnswer: (params: Record<string, unknown>) => unknown = (p) => ({ instanceId: p['instanceId'], keyType: p['keyType'], keyFormat: p['keyFormat'], keyValue: 'RUs=' });
     const fleet: HostFleet = {
       hosts: () => [host],
+      placeable: async (ids) => new Set(ids),
       send: async (_h, type, params) => {
         sent.push({ type, params });
         if (type === 'instance.tpm-ekpub') return ekAnswer(params);

@@ -39,7 +39,7 @@ export interface HostFleet {
   hosts(): readonly HostRecord[];
   send(hostId: string, type: string, params: Record<string, unknown>, opts: { id: string; timeoutMs?: number }): Promise<unknown>;
   /** The hosts among ids that passed attestation and may receive instances (src/region/attestation.ts). */
-  placeable?(ids: readonly string[]): Promise<ReadonlySet<string>>;
+  placeable(ids: readonly string[]): Promise<ReadonlySet<string>>;
 }
 
 export interface HostInstanceInfo {
@@ -179,8 +179,8 @@ export class InstanceService {
   }
 
   /** Picks a host for each of up to `count` instances; returns as many as fit. */
-  private place(type: InstanceType, count: number, allowed?: ReadonlySet<string>): string[] {
-    const hosts = this.fleet.hosts().filter((h) => allowed === undefined || allowed.has(h.id));
+  private place(type: InstanceType, count: number, allowed: ReadonlySet<string>): string[] {
+    const hosts = this.fleet.hosts().filter((h) => allowed.has(h.id));
     const free = new Map(hosts.map((h) => [h.id, h.memoryMiB - HOST_RESERVED_MIB - this.usedMiB(h.id)]));
     const out: string[] = [];
     for (let i = 0; i < count; i++) {
@@ -237,7 +237,7 @@ export class InstanceService {
         return prior.sort((a, b) => a.amiLaunchIndex - b.amiLaunchIndex);
       }
     }
-    const allowed = await this.fleet.placeable?.(this.fleet.hosts().map((h) => h.id));
+    const allowed = await this.fleet.placeable(this.fleet.hosts().map((h) => h.id));
     const hosts = this.place(type, req.maxCount, allowed);
     if (hosts.length < req.minCount) {
       throw new Ec2Error('InsufficientInstanceCapacity', `We currently do not have sufficient ${type.name} capacity to launch ${req.minCount} instance(s). Our system will be working on provisioning additional capacity.`, { context: { requested: req.minCount, available: hosts.length }, httpStatus: 500 });
@@ -319,7 +319,7 @@ export class InstanceService {
   async start(caller: Caller, ids: readonly string[]): Promise<StateChange[]> {
     this.precheck(caller, ids, (r) => r.state === 'stopped' || r.state === 'running' || r.state === 'pending', 'started');
     const now = this.now().toISOString();
-    const allowed = await this.fleet.placeable?.(this.fleet.hosts().map((h) => h.id));
+    const allowed = await this.fleet.placeable(this.fleet.hosts().map((h) => h.id));
     return this.transition(caller, ids, (r) => {
       if (r.state !== 'stopped') return undefined;
       const type = requireInstanceType(r.instanceType);
