@@ -5,7 +5,9 @@
 //   lib → codecs (every protocol/ folder) → components → controller → region → setup → cli
 //
 // A file may import its own layer and the layers below it; a codec may also import its own
-// component's files (its error base, its model types), never another component's. Test files (*.test.ts,
+// component's files (its error base, its model types), never another component's; and a
+// codec is its folder's to use (region/protocol/ is below components, but only the region and
+// what is above it may import it). Test files (*.test.ts,
 // *.test-helper.ts) and test fixtures (testing/ folders) compose whatever they test, so the
 // layer rule skips them; the cycle rule does not.
 import assert from 'node:assert/strict';
@@ -22,18 +24,32 @@ type Layer = (typeof LAYERS)[number];
 
 const COMPONENTS = new Set(['audit', 'store', 'iam', 'kms', 'ebs', 'vpc', 'hypervisor', 'security-chip', 'image']);
 
-/** The layer of a file, by its path under src/ ('region/api/server.ts'). */
-export function layerOf(path: string): Layer {
-  const parts = path.split('/');
-  const top = parts[0]!;
+/** The layer of the folder a file is in (its top folder under src/), codecs or not. */
+export function ownerLayerOf(path: string): Layer {
+  const top = path.split('/')[0]!;
   if (top === 'lib') return 'lib';
-  if (parts.includes('protocol')) return 'codecs';
   if (COMPONENTS.has(top)) return 'components';
   if (top === 'controller' || top === 'region' || top === 'setup' || top === 'cli') return top;
   throw new Error(`src/${path} is in no layer: add its folder to src/lib/layers.test.ts and docs/ARCHITECTURE.md`);
 }
 
-/** A codec may use its own component's error base and model types (one folder under src/). */
+/** The layer of a file, by its path under src/ ('region/api/server.ts'). */
+export function layerOf(path: string): Layer {
+  return path.split('/').includes('protocol') ? 'codecs' : ownerLayerOf(path);
+}
+
+/** Why importing `target` from `path` breaks the layers, or undefined when it does not. */
+export function layerViolation(path: string, target: string): string | undefined {
+  const [from, to] = [layerOf(path), layerOf(target)];
+  // A codec may use its own component's error base and model types (one folder under src/).
+  if (from === 'codecs' && sameComponent(path, target)) return undefined;
+  if (LAYERS.indexOf(to) > LAYERS.indexOf(from)) return `src/${path} (${from}) imports src/${target} (${to})`;
+  // A codec belongs to its folder: region/protocol/ is the region's to use, not a component's.
+  const [fromOwner, toOwner] = [ownerLayerOf(path), ownerLayerOf(target)];
+  if (to === 'codecs' && LAYERS.indexOf(toOwner) > LAYERS.indexOf(fromOwner)) return `src/${path} (${fromOwner}) imports src/${target} (a codec of ${toOwner})`;
+  return undefined;
+}
+
 const sameComponent = (a: string, b: string): boolean => a.split('/')[0] === b.split('/')[0];
 
 const isTestOnly = (path: string): boolean => /\.test(-helper)?\.ts$/.test(path) || path.split('/').includes('testing');
@@ -110,6 +126,11 @@ test('the layer rule and the cycle finder catch what they should (a fixed graph)
   assert.equal(layerOf('ebs/card/main.ts'), 'components');
   assert.equal(layerOf('region/api/server.ts'), 'region');
   assert.throws(() => layerOf('newthing/x.ts'), /in no layer/);
+  assert.equal(layerViolation('region/api/server.ts', 'iam/iam.ts'), undefined);
+  assert.equal(layerViolation('vpc/protocol/arp.ts', 'vpc/errors.ts'), undefined, 'a codec uses its own error base');
+  assert.match(layerViolation('ebs/card/main.ts', 'controller/supervisor.ts') ?? '', /\(components\) imports .* \(controller\)/);
+  assert.match(layerViolation('iam/api.ts', 'region/protocol/xml.ts') ?? '', /a codec of region/);
+  assert.match(layerViolation('controller/protocol/vpc-commands.ts', 'vpc/model.ts') ?? '', /\(codecs\) imports/);
   assert.deepEqual(importsOf('a/b.ts', "import { x } from './c.js';\nexport * from '../d/e.js';\nimport type { T } from 'node:fs';\nconst m = await import('./f.js');"), ['a/c.ts', 'd/e.ts', 'a/f.ts']);
   const g = new Map([
     ['a.ts', ['b.ts']],
@@ -125,11 +146,9 @@ test('no source file imports a higher layer', () => {
   const bad: string[] = [];
   for (const [path, imports] of graph()) {
     if (isTestOnly(path)) continue;
-    const from = LAYERS.indexOf(layerOf(path));
     for (const target of imports) {
-      if (layerOf(path) === 'codecs' && sameComponent(path, target)) continue;
-      const to = LAYERS.indexOf(layerOf(target));
-      if (to > from) bad.push(`src/${path} (${LAYERS[from]}) imports src/${target} (${LAYERS[to]})`);
+      const why = layerViolation(path, target);
+      if (why !== undefined) bad.push(why);
     }
   }
   assert.deepEqual(bad, [], `upward imports:\n${bad.join('\n')}`);
