@@ -13,7 +13,7 @@
 // The server authenticates (SigV4), writes the audit request record, then calls
 // handleIamRequest, then writes the outcome record from the returned errorCode.
 import { describeError, isNitrideError } from '../lib/errors.js';
-import { XmlWriter } from '../region/protocol/xml.js';
+import { XmlWriter } from '../lib/xml.js';
 import { IAM_ERROR_STATUS, IamError, type IamErrorCode } from './errors.js';
 import { ROOT_USER, type AccessKeyMetadata, type Iam, type IamUser } from './iam.js';
 import { principalArn, type AuthzPrincipal, type ConditionContext } from './policy.js';

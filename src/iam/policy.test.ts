@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { IamError } from './errors.js';
 import { actionMatches, arnMatches, authorize, parsePolicy, splitArn, type AuthorizeRequest, type AuthzPrincipal, type ConditionContext } from './policy.js';
+import { seededRandom } from '../lib/testing/seeded-rng.js';
 
 const ACCT = '123456789012';
 const OTHER = '210987654321';
@@ -320,19 +321,9 @@ function allowStmt(): Record<string, unknown> {
 describe('parsePolicy fuzz', () => {
   // A seeded PRNG so a failure reproduces; the seed is in the test name.
   const SEED = 0x5eed1;
-  function rng(seed: number): () => number {
-    let s = seed >>> 0;
-    return () => {
-      s = (s + 0x6d2b79f5) >>> 0;
-      let t = s;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-  }
 
   it(`only ever accepts or answers MalformedPolicyDocument (seed ${SEED})`, () => {
-    const rand = rng(SEED);
+    const rand = seededRandom(SEED);
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)] as T;
     const seeds = [
       doc([{ Sid: 'A', Effect: 'Allow', Action: ['ec2:Describe*', 'ec2:RunInstances'], Resource: '*', Condition: { StringEquals: { 'ec2:InstanceType': ['t3.micro'] }, IpAddress: { 'aws:SourceIp': '127.0.0.0/8' } } }]),

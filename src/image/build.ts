@@ -247,7 +247,7 @@ function imageRoot(cacheDir: string): string {
  * Checks that both files exist and match the manifest's sha256s; throws ImageCorrupt
  * naming the first difference.
  */
-export function verifyImage(manifest: ImageManifest): void {
+export function verifyImageFiles(manifest: ImageManifest): void {
   for (const [part, f] of [
     ['kernel', manifest.kernel],
     ['initrd', manifest.initrd],
@@ -324,7 +324,7 @@ function currentInputs(opts: { kernel?: KernelSource | undefined; kernelFormat?:
 export function loadImage(cacheDir: string = imageCacheDir(), opts: { kernel?: KernelSource; kernelFormat?: KernelFormat } = {}): ImageManifest {
   const inputs = currentInputs(opts);
   const m = readManifest(join(imageRoot(cacheDir), inputs.version));
-  verifyImage(m);
+  verifyImageFiles(m);
   return m;
 }
 
@@ -394,7 +394,7 @@ async function withLock<T>(lockPath: string, say: (line: string) => void, fn: ()
 function present(dir: string): { ok: true; manifest: ImageManifest } | { ok: false; why: string; missing: boolean } {
   try {
     const m = readManifest(dir);
-    verifyImage(m);
+    verifyImageFiles(m);
     return { ok: true, manifest: m };
   } catch (e) {
     const missing = e instanceof ImageError && e.code === 'ImageNotFound' && !existsSync(dir);
@@ -520,7 +520,7 @@ export async function ensureImage(opts: EnsureImageOptions = {}): Promise<ImageM
       renameSync(tmp, finalDir);
       pruneOldVersions(root, inputs.version, say);
       say(`built ${IMAGE_NAME} ${inputs.version} in ${((Date.now() - started) / 1000).toFixed(1)} s (kernel ${manifest.kernel.format}, initrd sha256 ${manifest.initrd.sha256.slice(0, 16)}…)`);
-      verifyImage(manifest);
+      verifyImageFiles(manifest);
       return manifest;
     } catch (e) {
       rmSync(tmp, { recursive: true, force: true });

@@ -9,6 +9,7 @@ import { SqliteStore } from '../store/sqlite-store.js';
 import { handleKmsRequest, kmsOperationInfo, kmsRoute, type KmsOperation } from './api.js';
 import { kmsErrorBody, kmsErrorStatus } from './errors.js';
 import { Kms } from './kms.js';
+import { seededInt } from '../lib/testing/seeded-rng.js';
 
 const OPS: KmsOperation[] = [
   'CreateKey', 'DescribeKey', 'ListKeys', 'GetKeyPolicy', 'CreateAlias', 'UpdateAlias', 'DeleteAlias', 'ListAliases', 'Encrypt', 'Decrypt',
@@ -89,13 +90,7 @@ describe('KMS JSON 1.1 handler', () => {
   });
 
   it('survives a seeded fuzz of bodies for every operation: only clean KMS client errors or success', async () => {
-    let seed = 0x9e3779b9;
-    const rnd = (n: number): number => {
-      seed ^= seed << 13;
-      seed ^= seed >>> 17;
-      seed ^= seed << 5;
-      return (seed >>> 0) % n;
-    };
+    const rnd = seededInt(0x9e3779b9);
     const keyId = (JSON.parse((await call('CreateKey', {})).body) as { KeyMetadata: { KeyId: string } }).KeyMetadata.KeyId;
     const values = (): unknown => {
       switch (rnd(12)) {

@@ -10,7 +10,8 @@
 import { isNitrideError } from '../lib/errors.js';
 import type { AuthzPrincipal, ConditionContext } from '../iam/policy.js';
 import { KmsError, isKmsError, kmsErrorBody, kmsErrorStatus, validation } from './errors.js';
-import type { AliasEntry, GrantConstraints, GrantEntry, KeyMetadata, Kms, KmsCaller, Page, Tag } from './kms.js';
+import type { Kms } from './kms.js';
+import type { AliasEntry, GrantConstraints, GrantEntry, KeyMetadata, KmsCaller, Page, Tag } from './model.js';
 import type { EncryptionContext } from './protocol/ciphertext-blob.js';
 
 export const KMS_CONTENT_TYPE = 'application/x-amz-json-1.1';

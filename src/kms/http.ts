@@ -13,7 +13,8 @@ import { isSigV4Error, verifySigV4, type SigV4Error } from '../iam/sigv4/index.j
 import { createLogger } from '../lib/log.js';
 import { KMS_CONTENT_TYPE, handleKmsRequest, kmsOperationInfo } from './api.js';
 import { kmsErrorBody } from './errors.js';
-import { KMS_REGION, type Kms } from './kms.js';
+import type { Kms } from './kms.js';
+import { KMS_REGION } from './model.js';
 
 const log = createLogger('kms.http');
 

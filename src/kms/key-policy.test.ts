@@ -11,7 +11,9 @@ import { evaluateResourcePolicy, parseResourcePolicy, resourcePolicyPrincipals, 
 import { SqliteStore } from '../store/sqlite-store.js';
 import { handleKmsRequest } from './api.js';
 import { KmsError } from './errors.js';
-import { EC2_VIA_SERVICE, Kms, defaultKeyPolicy, serviceCaller, type KmsCaller } from './kms.js';
+import { defaultKeyPolicy } from './key-policies.js';
+import { Kms } from './kms.js';
+import { EC2_VIA_SERVICE, serviceCaller, type KmsCaller } from './model.js';
 
 const A = '111122223333';
 const B = '444455556666';

@@ -9,7 +9,8 @@ import type { AuthzPrincipal } from '../iam/policy.js';
 import { RootKey, rootKeyPath, type SealedSecret } from '../iam/root-key.js';
 import { SqliteStore } from '../store/sqlite-store.js';
 import { KmsError } from './errors.js';
-import { EC2_VIA_SERVICE, Kms, serviceCaller, type KmsCaller } from './kms.js';
+import { Kms } from './kms.js';
+import { EC2_VIA_SERVICE, serviceCaller, type KmsCaller } from './model.js';
 import { decodeBlob } from './protocol/ciphertext-blob.js';
 
 const code = (c: string) => (e: unknown) => e instanceof KmsError && e.code === c;

@@ -30,174 +30,22 @@
 //     grants (or a key policy statement naming the Service) authorize them.
 // PutKeyPolicy and CreateKey with a Policy validate the document (syntax, existing
 // principals) and run KMS's lockout safety check unless BypassPolicyLockoutSafetyCheck.
+//
+// The records, shapes and callers are in model.ts, the parameter checks in checks.ts, the
+// policies KMS writes itself in key-policies.ts.
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { nitrideHome } from '../lib/paths.js';
-import type { Iam } from '../iam/iam.js';
 import { IamError } from '../iam/errors.js';
-import {
-  evaluateResourcePolicy,
-  parseResourcePolicy,
-  principalArn,
-  resourcePolicyPrincipals,
-  type AuthzPrincipal,
-  type ConditionContext,
-  type ConditionValue,
-  type ResourceCaller,
-  type ResourcePolicyDocument,
-} from '../iam/policy.js';
-import { RootKey, rootKeyPath, type SealedSecret } from '../iam/root-key.js';
+import type { Iam } from '../iam/iam.js';
+import { type ConditionValue, evaluateResourcePolicy, parseResourcePolicy, principalArn, type ResourceCaller, type ResourcePolicyDocument, resourcePolicyPrincipals } from '../iam/policy.js';
+import { RootKey, rootKeyPath } from '../iam/root-key.js';
+import { nitrideHome } from '../lib/paths.js';
 import type { JsonValue, StateStore } from '../store/store.js';
+import { checkAliasName, checkContext, checkLimit, checkPolicyName, contextSatisfies, decodeMarker, encodeMarker, IAM_PRINCIPAL_RE } from './checks.js';
+import { decodeBlob, MATERIAL_BYTES, openBlob, sealBlob } from './envelope.js';
 import { KmsError, validation } from './errors.js';
-import { MATERIAL_BYTES, decodeBlob, openBlob, sealBlob } from './envelope.js';
+import { awsManagedKeyPolicy, defaultKeyPolicy } from './key-policies.js';
+import { aliasArn, type AliasEntry, type AliasRecord, AWS_MANAGED_SERVICES, callerArn, CROSS_ACCOUNT_OPS, CRYPTO_GRANT_OPS, type CryptoOptions, DAY_MS, DEFAULT_ROTATION_DAYS, GRANT_OPERATIONS, type GrantConstraints, type GrantEntry, grantEntry, type GrantOperation, type GrantRecord, isService, KEY_POLICY_NAME, keyArn, type KeyManager, type KeyMetadata, type KeyRecord, type KeyState, KMS_REGION, type KmsCaller, MAX_DATA_KEY_BYTES, MAX_KEY_POLICY_BYTES, MAX_PLAINTEXT_BYTES, metadata, type Page, SERVICE_RE, type Tag } from './model.js';
 import type { EncryptionContext } from './protocol/ciphertext-blob.js';
-
-export const KMS_REGION = 'local-1';
-export const EC2_VIA_SERVICE = `ec2.${KMS_REGION}.amazonaws.com`;
-export const MAX_PLAINTEXT_BYTES = 4096;
-export const MAX_DATA_KEY_BYTES = 1024;
-export const DEFAULT_ROTATION_DAYS = 365;
-const DAY_MS = 86_400_000;
-
-export type KeyState = 'Enabled' | 'Disabled' | 'PendingDeletion';
-export type KeyManager = 'CUSTOMER' | 'AWS';
-
-/** Operations a grant can allow (KMS's GrantOperation values for symmetric keys). */
-export const GRANT_OPERATIONS = ['Decrypt', 'Encrypt', 'GenerateDataKey', 'GenerateDataKeyWithoutPlaintext', 'ReEncryptFrom', 'ReEncryptTo', 'CreateGrant', 'RetireGrant', 'DescribeKey'] as const;
-export type GrantOperation = (typeof GRANT_OPERATIONS)[number];
-const CRYPTO_GRANT_OPS: ReadonlySet<string> = new Set(['Decrypt', 'Encrypt', 'GenerateDataKey', 'GenerateDataKeyWithoutPlaintext', 'ReEncryptFrom', 'ReEncryptTo']);
-/** Operations KMS allows on a key of another account (by key ARN or ciphertext); the rest are same-account only. */
-const CROSS_ACCOUNT_OPS: ReadonlySet<string> = new Set([...CRYPTO_GRANT_OPS, 'DescribeKey', 'CreateGrant', 'ListGrants', 'RetireGrant', 'RevokeGrant', 'GetKeyRotationStatus']);
-/** The only key policy name KMS has. */
-export const KEY_POLICY_NAME = 'default';
-/** KMS's quota on a key policy document (bytes). */
-export const MAX_KEY_POLICY_BYTES = 32_768;
-
-/** AWS-managed keys this region creates on first use: alias/aws/<service>. */
-export const AWS_MANAGED_SERVICES: Readonly<Record<string, string>> = {
-  ebs: 'Default key that protects my EBS volumes when no other key is defined',
-};
-
-export interface Tag {
-  readonly tagKey: string;
-  readonly tagValue: string;
-}
-
-interface MaterialRecord {
-  readonly version: number;
-  readonly createdAt: number;
-  readonly sealed: SealedSecret;
-}
-
-interface KeyRecord {
-  readonly keyId: string;
-  readonly accountId: string;
-  readonly arn: string;
-  readonly creationDate: number; // epoch ms
-  readonly description: string;
-  readonly keyState: KeyState;
-  readonly deletionDate?: number;
-  readonly pendingWindowInDays?: number;
-  readonly keyManager: KeyManager;
-  readonly policy: string;
-  readonly tags: readonly Tag[];
-  readonly rotationEnabled: boolean;
-  readonly rotationPeriodInDays?: number;
-  readonly nextRotationDate?: number;
-  readonly lastRotationDate?: number;
-  readonly currentVersion: number;
-  readonly materials: readonly MaterialRecord[];
-}
-
-interface AliasRecord {
-  readonly aliasName: string;
-  readonly targetKeyId: string;
-  readonly creationDate: number;
-  readonly lastUpdatedDate: number;
-}
-
-export interface GrantConstraints {
-  readonly encryptionContextSubset?: EncryptionContext;
-  readonly encryptionContextEquals?: EncryptionContext;
-}
-
-interface GrantRecord {
-  readonly grantId: string;
-  readonly keyId: string;
-  readonly keyArn: string;
-  readonly name?: string;
-  readonly creationDate: number;
-  readonly granteePrincipal: string;
-  readonly retiringPrincipal?: string;
-  readonly issuingAccount: string;
-  readonly operations: readonly GrantOperation[];
-  readonly constraints?: GrantConstraints;
-  readonly tokenSha256: string;
-}
-
-export interface KeyMetadata {
-  readonly accountId: string;
-  readonly keyId: string;
-  readonly arn: string;
-  readonly creationDate: Date;
-  readonly enabled: boolean;
-  readonly description: string;
-  readonly keyUsage: 'ENCRYPT_DECRYPT';
-  readonly keySpec: 'SYMMETRIC_DEFAULT';
-  readonly keyState: KeyState;
-  readonly deletionDate?: Date;
-  readonly keyManager: KeyManager;
-  readonly origin: 'AWS_KMS';
-}
-
-export interface AliasEntry {
-  readonly aliasName: string;
-  readonly aliasArn: string;
-  readonly targetKeyId: string;
-  readonly creationDate: Date;
-  readonly lastUpdatedDate: Date;
-}
-
-export interface GrantEntry {
-  readonly keyId: string; // the key ARN, as ListGrants returns it
-  readonly grantId: string;
-  readonly name?: string;
-  readonly creationDate: Date;
-  readonly granteePrincipal: string;
-  readonly retiringPrincipal?: string;
-  readonly issuingAccount: string;
-  readonly operations: readonly GrantOperation[];
-  readonly constraints?: GrantConstraints;
-}
-
-export interface Page<T> {
-  readonly items: T[];
-  readonly truncated: boolean;
-  readonly nextMarker?: string;
-}
-
-/** Who calls: an authenticated IAM principal, or a service principal (serviceCaller()). */
-export interface KmsCaller {
-  readonly principal: AuthzPrincipal;
-  /** IAM condition keys of the request (aws:SourceIp, kms:ViaService, …). */
-  readonly context?: ConditionContext;
-}
-
-const SERVICE_PREFIX = 'service:';
-const SERVICE_RE = /^[a-z0-9-]+(\.[a-z0-9-]+)*\.amazonaws\.com$/;
-
-/** A caller for a service acting inside the region (e.g. 'ebs.amazonaws.com' decrypting a volume key under a grant). */
-export function serviceCaller(service: string, accountId: string): KmsCaller {
-  if (!SERVICE_RE.test(service)) throw new RangeError(`Not a service principal: ${service}`);
-  return { principal: { accountId, userName: `${SERVICE_PREFIX}${service}`, arn: service } };
-}
-
-function isService(p: AuthzPrincipal): boolean {
-  return p.userName.startsWith(SERVICE_PREFIX);
-}
-
-function callerArn(p: AuthzPrincipal): string {
-  return isService(p) ? p.userName.slice(SERVICE_PREFIX.length) : principalArn(p);
-}
 
 const K = {
   key: (id: string) => `kms/keys/${id}`,
@@ -210,101 +58,9 @@ const K = {
   keyGrants: (k: string) => `kms/keygrants/${k}/`,
 };
 
-export const keyArn = (accountId: string, keyId: string): string => `arn:aws:kms:${KMS_REGION}:${accountId}:key/${keyId}`;
-export const aliasArn = (accountId: string, aliasName: string): string => `arn:aws:kms:${KMS_REGION}:${accountId}:${aliasName}`;
-
 const materialAad = (keyId: string, version: number): string => `nitride/kms/key-material/v1/${keyId}/${version}`;
 const json = (v: unknown): JsonValue => JSON.parse(JSON.stringify(v)) as JsonValue;
 const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
-
-function metadata(r: KeyRecord): KeyMetadata {
-  return {
-    accountId: r.accountId,
-    keyId: r.keyId,
-    arn: r.arn,
-    creationDate: new Date(r.creationDate),
-    enabled: r.keyState === 'Enabled',
-    description: r.description,
-    keyUsage: 'ENCRYPT_DECRYPT',
-    keySpec: 'SYMMETRIC_DEFAULT',
-    keyState: r.keyState,
-    ...(r.deletionDate !== undefined ? { deletionDate: new Date(r.deletionDate) } : {}),
-    keyManager: r.keyManager,
-    origin: 'AWS_KMS',
-  };
-}
-
-function grantEntry(g: GrantRecord): GrantEntry {
-  return {
-    keyId: g.keyArn,
-    grantId: g.grantId,
-    ...(g.name !== undefined ? { name: g.name } : {}),
-    creationDate: new Date(g.creationDate),
-    granteePrincipal: g.granteePrincipal,
-    ...(g.retiringPrincipal !== undefined ? { retiringPrincipal: g.retiringPrincipal } : {}),
-    issuingAccount: g.issuingAccount,
-    operations: g.operations,
-    ...(g.constraints !== undefined ? { constraints: g.constraints } : {}),
-  };
-}
-
-function encodeMarker(key: string): string {
-  return Buffer.from(key, 'utf8').toString('base64url');
-}
-
-function decodeMarker(marker: string | undefined, prefix: string): string | undefined {
-  if (marker === undefined) return undefined;
-  const key = Buffer.from(marker, 'base64url').toString('utf8');
-  if (!key.startsWith(prefix)) throw new KmsError('InvalidMarkerException', 'The marker is not valid for this request.');
-  return key;
-}
-
-function checkLimit(limit: number | undefined, dflt: number, max: number): number {
-  if (limit === undefined) return dflt;
-  if (!Number.isInteger(limit) || limit < 1 || limit > max) throw validation(`1 validation error detected: Value '${limit}' at 'limit' failed to satisfy constraint: Member must have value between 1 and ${max}`);
-  return limit;
-}
-
-const ALIAS_RE = /^alias\/[a-zA-Z0-9/_-]+$/;
-const IAM_PRINCIPAL_RE = /^arn:aws:iam::\d{12}:(root|user\/[\w+=,.@/-]+|role\/[\w+=,.@/-]+)$/;
-
-export function checkAliasName(name: string, opts: { allowAws?: boolean } = {}): void {
-  if (name.length < 1 || name.length > 256 || !ALIAS_RE.test(name)) throw new KmsError('InvalidAliasNameException', `Alias ${name} must begin with 'alias/' and contain only alphanumeric characters, '/', '_' or '-'.`, { aliasName: name });
-  if (!opts.allowAws && name.startsWith('alias/aws/')) throw new KmsError('InvalidAliasNameException', `Alias ${name} must not begin with 'alias/aws/'; that prefix is reserved for AWS managed keys.`, { aliasName: name });
-}
-
-function checkPolicyName(name: string): void {
-  if (!/^\w{1,128}$/.test(name)) throw validation(`1 validation error detected: Value '${name}' at 'policyName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w]+`);
-  if (name !== KEY_POLICY_NAME) throw new KmsError('NotFoundException', `Policy ${name} does not exist; a key's only policy is named '${KEY_POLICY_NAME}'.`, { policyName: name });
-}
-
-function checkContext(ctx: EncryptionContext | undefined): void {
-  if (ctx === undefined) return;
-  for (const [k, v] of Object.entries(ctx)) {
-    if (typeof v !== 'string' || k.length === 0) throw validation('EncryptionContext keys must be non-empty strings and values strings.');
-  }
-}
-
-function contextSatisfies(c: GrantConstraints | undefined, ctx: EncryptionContext | undefined): boolean {
-  if (c === undefined) return true;
-  const req = ctx ?? {};
-  if (c.encryptionContextEquals !== undefined) {
-    const want = c.encryptionContextEquals;
-    const wk = Object.keys(want);
-    if (wk.length !== Object.keys(req).length) return false;
-    if (!wk.every((k) => Object.hasOwn(req, k) && req[k] === want[k])) return false;
-  }
-  if (c.encryptionContextSubset !== undefined) {
-    for (const [k, v] of Object.entries(c.encryptionContextSubset)) if (!Object.hasOwn(req, k) || req[k] !== v) return false;
-  }
-  return true;
-}
-
-/** Options of one cryptographic call. */
-export interface CryptoOptions {
-  readonly encryptionContext?: EncryptionContext;
-  readonly grantTokens?: readonly string[];
-}
 
 export class Kms {
   private readonly materialCache = new Map<string, Buffer>();
@@ -731,7 +487,6 @@ export class Kms {
     return randomBytes(numberOfBytes);
   }
 
-
   async encrypt(caller: KmsCaller, req: { keyId: string; plaintext: Buffer } & CryptoOptions): Promise<{ ciphertextBlob: Buffer; keyId: string }> {
     if (req.plaintext.length < 1 || req.plaintext.length > MAX_PLAINTEXT_BYTES) throw validation(`1 validation error detected: Value at 'plaintext' failed to satisfy constraint: Member must have length between 1 and ${MAX_PLAINTEXT_BYTES}`);
     checkContext(req.encryptionContext);
@@ -1123,44 +878,4 @@ function notFoundKey(keyId: string): KmsError {
 
 function notFoundAlias(accountId: string, aliasName: string): KmsError {
   return new KmsError('NotFoundException', `Alias ${aliasArn(accountId, aliasName)} is not found.`, { aliasName });
-}
-
-export function defaultKeyPolicy(accountId: string): string {
-  return JSON.stringify(
-    {
-      Version: '2012-10-17',
-      Id: 'key-default-1',
-      Statement: [{ Sid: 'Enable IAM User Permissions', Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${accountId}:root` }, Action: 'kms:*', Resource: '*' }],
-    },
-    null,
-    2,
-  );
-}
-
-function awsManagedKeyPolicy(accountId: string, service: string): string {
-  return JSON.stringify(
-    {
-      Version: '2012-10-17',
-      Id: `auto-${service}-2`,
-      Statement: [
-        {
-          Sid: `Allow access through ${service.toUpperCase()} for all principals in the account that are authorized to use ${service.toUpperCase()}`,
-          Effect: 'Allow',
-          Principal: { AWS: '*' },
-          Action: ['kms:Encrypt', 'kms:Decrypt', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:CreateGrant', 'kms:DescribeKey'],
-          Resource: '*',
-          Condition: { StringEquals: { 'kms:CallerAccount': accountId, 'kms:ViaService': EC2_VIA_SERVICE } },
-        },
-        {
-          Sid: 'Allow direct access to key metadata to the account',
-          Effect: 'Allow',
-          Principal: { AWS: `arn:aws:iam::${accountId}:root` },
-          Action: ['kms:Describe*', 'kms:Get*', 'kms:List*', 'kms:RevokeGrant'],
-          Resource: '*',
-        },
-      ],
-    },
-    null,
-    2,
-  );
 }

@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import type { AttestationPolicyRecord, HostVerdict, RegionAttestation } from './attestation.js';
 import { HostUpdateService, parseReleaseMeasurements } from './host-updates.js';
-import { parseEc2Request } from './protocol/ec2-requests.js';
-import { renderEc2Response } from './protocol/ec2-responses.js';
+import { parseEc2Request } from './protocol/ec2/requests/index.js';
+import { renderEc2Response } from './protocol/ec2/responses/index.js';
 import type { ReleaseMeasurements } from '../security-chip/policy.js';
 
 const H = (c: string): string => c.repeat(96);

@@ -17,8 +17,12 @@ import { InstanceService } from './ec2/instances.js';
 import type { HostRecord, ImageRecord, InstanceRecord } from './ec2/model.js';
 import { REGION_NAME } from './ec2/model.js';
 import { TagService } from './ec2/tags.js';
-import { VolumeService, type EbsDefaultsRecord, type SnapshotRecord, type VolumeRecord } from './ec2/volumes.js';
-import { VpcHostSync, loadOrCreateImdsKey } from './ec2/vpc-hosts.js';
+import { EbsAccountDefaults } from './ec2/ebs/account-defaults.js';
+import { EbsKeyRelease } from './ec2/ebs/key-release.js';
+import type { EbsDefaultsRecord, SnapshotRecord, VolumeRecord } from './ec2/ebs/records.js';
+import { SnapshotService } from './ec2/ebs/snapshots.js';
+import { VolumeService } from './ec2/ebs/volumes.js';
+import { VpcHostSync, loadOrCreateImdsKey } from './ec2/vpc-host-sync.js';
 import { VpcService, type EniRecord, type SecurityGroupRecord, type SubnetRecord, type VpcRecord } from './ec2/vpc.js';
 import { Fleet } from './fleet.js';
 import { RegionAttestation, type AttestationPolicyRecord } from './attestation.js';
@@ -65,14 +69,14 @@ export class Region {
     readonly instances: InstanceService,
     readonly images: ImageService,
     readonly kms: Kms,
+    /** EBS volumes, snapshots and the account's encryption defaults. */
+    readonly volumes: VolumeService,
+    /** Carries VPC state to the hosts. */
+    readonly vpcSync: VpcHostSync,
+    private readonly attestation: RegionAttestation,
     private readonly pki: RegionPki,
     private readonly opts: RegionOptions,
   ) {}
-
-  /** EBS volumes (set once open() composed the services). */
-  volumes: VolumeService | undefined;
-  /** Carries VPC state to the hosts (set by open()). */
-  vpcSync: VpcHostSync | undefined;
 
   static async open(opts: RegionOptions): Promise<Region> {
     const dir = join(opts.home, 'region');
@@ -88,13 +92,20 @@ export class Region {
     const hostsRepo = new Collection<HostRecord>(store, 'region/hosts/');
     await Promise.all([instancesRepo.load(), imagesRepo.load(), hostsRepo.load()]);
 
-    const fleet = new Fleet(hostsRepo, pki);
-    // Attestation gates placement and key release (src/region/attestation.ts).
+    // Attestation gates placement and key release (src/region/attestation.ts). It asks hosts
+    // through the fleet, and the fleet consults it: it reaches the fleet through this
+    // forwarder, used only after both exist.
     const policiesRepo = new Collection<AttestationPolicyRecord>(store, 'region/attestation/');
     await policiesRepo.load();
-    fleet.attestation = new RegionAttestation({ fleet, policies: policiesRepo, caPem: pki.ca.certPem, trail, statusFile: join(dir, 'host-attestation.json') });
-    const instances = new InstanceService(instancesRepo, imagesRepo, fleet);
-    instances.sealer = RootKey.loadOrCreate(rootKeyPath(opts.home)); // NitroTPM vTPM keys, sealed in the store
+    const attestation = new RegionAttestation({
+      fleet: { send: (hostId, type, params, o) => fleet.send(hostId, type, params, o) },
+      policies: policiesRepo,
+      caPem: pki.ca.certPem,
+      trail,
+      statusFile: join(dir, 'host-attestation.json'),
+    });
+    const fleet = new Fleet(hostsRepo, pki);
+    fleet.attestation = attestation; // until Fleet takes it as a constructor argument (src/region/fleet.ts is the host side's)
     const vpcRepos = {
       vpcs: new Collection<VpcRecord>(store, 'ec2/vpcs/'),
       subnets: new Collection<SubnetRecord>(store, 'ec2/subnets/'),
@@ -102,19 +113,23 @@ export class Region {
       enis: new Collection<EniRecord>(store, 'ec2/enis/'),
     };
     await Promise.all(Object.values(vpcRepos).map((c) => c.load()));
-    const vpc = new VpcService(vpcRepos, instancesRepo);
+    // The VPC domain tells the hosts of its changes through VpcHostSync, which reads the VPC
+    // domain: the callback reaches vpcSync only after both exist.
+    const vpc = new VpcService(vpcRepos, instancesRepo, (c) => vpcSync.onChange(c));
     const vpcSync = new VpcHostSync(vpc, instancesRepo, fleet, loadOrCreateImdsKey(opts.home));
-    vpc.onChange = (c) => vpcSync.onChange(c);
-    instances.network = {
-      plan: (c, r, n) => vpc.plan(c, r, n),
-      attach: async (recs) => void (await vpc.attach(recs)),
-      beforeStart: (r) => vpcSync.beforeStart(r),
-      released: async (r) => {
-        const eni = vpc.eniOfInstance(r.id);
-        await vpc.release(r.id);
-        await vpcSync.released(r, eni?.id, eni?.vpcId);
+    const instances = new InstanceService(instancesRepo, imagesRepo, fleet, {
+      sealer: RootKey.loadOrCreate(rootKeyPath(opts.home)), // NitroTPM vTPM keys, sealed in the store
+      network: {
+        plan: (c, r, n) => vpc.plan(c, r, n),
+        attach: async (recs) => void (await vpc.attach(recs)),
+        beforeStart: (r) => vpcSync.beforeStart(r),
+        released: async (r) => {
+          const eni = vpc.eniOfInstance(r.id);
+          await vpc.release(r.id);
+          await vpcSync.released(r, eni?.id, eni?.vpcId);
+        },
       },
-    };
+    });
     const images = new ImageService(imagesRepo);
     const tags = new TagService();
     tags.register({
@@ -147,14 +162,17 @@ export class Region {
     const ebsDefaultsRepo = new Collection<EbsDefaultsRecord>(store, 'ec2/ebs-defaults/');
     const snapshotsRepo = new Collection<SnapshotRecord>(store, 'ec2/snapshots/');
     await Promise.all([volumesRepo.load(), ebsDefaultsRepo.load(), snapshotsRepo.load()]);
-    const volumes = new VolumeService(volumesRepo, ebsDefaultsRepo, instances, fleet, kms, snapshotsRepo);
+    const keys = new EbsKeyRelease(fleet, kms, attestation); // data keys only to the card a host's attestation binds
+    const ebsDefaults = new EbsAccountDefaults(ebsDefaultsRepo, keys);
+    const volumes = new VolumeService(volumesRepo, snapshotsRepo, instances, fleet, keys, ebsDefaults);
+    const snapshots = new SnapshotService(snapshotsRepo, volumes, fleet, keys, ebsDefaults);
     tags.register({
       resourceType: 'snapshot',
       idPrefix: 'snap-',
-      find: (c, id) => volumes.findSnapshot(c, id),
+      find: (c, id) => snapshots.find(c, id),
       canTag: () => true,
-      list: (c) => volumes.listSnapshots(c),
-      setTags: (id, t) => volumes.setSnapshotTags(id, t),
+      list: (c) => snapshots.list(c),
+      setTags: (id, t) => snapshots.setTags(id, t),
     });
     tags.register({
       resourceType: 'volume',
@@ -164,8 +182,8 @@ export class Region {
       list: (c) => volumes.list(c),
       setTags: (id, t) => volumes.setTags(id, t),
     });
-    const hostUpdates = fleet.attestation ? new HostUpdateService({ fleet, attestation: fleet.attestation, operatorAccountId: boot.accountId }) : undefined;
-    const api = new RegionApi({ iam, trail, kms, ec2: { instances, images, tags, vpc, volumes, ...(hostUpdates ? { hostUpdates } : {}), endpoint: () => `127.0.0.1:${port}` } });
+    const hostUpdates = new HostUpdateService({ fleet, attestation, operatorAccountId: boot.accountId });
+    const api = new RegionApi({ iam, trail, kms, ec2: { instances, images, tags, vpc, volumes, snapshots, ebsDefaults, hostUpdates, endpoint: () => `127.0.0.1:${port}` } });
     port = await api.listen(opts.port);
     const endpoint = `http://127.0.0.1:${port}/`;
     const region = new Region(
@@ -181,15 +199,16 @@ export class Region {
       instances,
       images,
       kms,
+      volumes,
+      vpcSync,
+      attestation,
       pki,
       opts,
     );
-    region.volumes = volumes;
     region.writeAwsConfig();
     if (opts.localHost) await region.attachLocalHost();
     fleet.startReconciling(instances, opts.reconcileIntervalMs ?? 2000);
     volumes.startWatching(opts.reconcileIntervalMs ?? 2000);
-    region.vpcSync = vpcSync;
     vpcSync.startRejoin();
     log.info('region up', { endpoint, hosts: fleet.hosts().length });
     return region;
@@ -199,7 +218,7 @@ export class Region {
   async attachLocalHost(): Promise<void> {
     const { runtime } = await startLocalController(this.home);
     // The local controller runs from this region's own tree: it must attest that tree.
-    await this.fleet.attestation?.expectLocalDevTree(runtime.hostId);
+    await this.attestation.expectLocalDevTree(runtime.hostId);
     const known = this.fleet.hosts().find((h) => h.id === runtime.hostId);
     if (runtime.enrolled && known) {
       await this.fleet.relocate(known.id, runtime.address, runtime.port);
@@ -231,9 +250,9 @@ export class Region {
   }
 
   async close(): Promise<void> {
-    this.vpcSync?.close();
+    this.vpcSync.close();
     this.instances.close();
-    await this.volumes?.close();
+    await this.volumes.close();
     await this.fleet.close();
     await this.instances.idle();
     await this.api.close();

@@ -29,7 +29,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { CreateKeyCommand, DisableKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import type { Region } from '../../src/region/region.js';
-import type { VolumeRecord } from '../../src/region/ec2/volumes.js';
+import type { VolumeRecord } from '../../src/region/ec2/ebs/records.js';
 import { spawn } from 'node:child_process';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { cleanEnv, cleanupHome, instanceRecord, openLocalRegion, phantomHost, seedStore, waitFor } from '../region-fixtures.js';

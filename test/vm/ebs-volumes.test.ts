@@ -40,10 +40,10 @@ import {
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
-import { serviceCaller } from '../../src/kms/kms.js';
+import { serviceCaller } from '../../src/kms/model.js';
 import { MARKERS } from '../../src/image/markers.js';
 import { Region } from '../../src/region/region.js';
-import type { VolumeRecord } from '../../src/region/ec2/volumes.js';
+import type { VolumeRecord } from '../../src/region/ec2/ebs/records.js';
 import { BUILTIN_AMI, CLI_MAIN, builtinImage, cleanEnv, cleanupHome, dumpDiagnostics, qemuPids, waitFor, backgroundUserData } from '../region-fixtures.js';
 
 const BOOT_MS = 240_000;

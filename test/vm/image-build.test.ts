@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
-import { ensureImage, loadImage, verifyImage, type ImageManifest } from '../../src/image/build.js';
+import { ensureImage, loadImage, verifyImageFiles, type ImageManifest } from '../../src/image/build.js';
 import { isNitrideError } from '../../src/lib/errors.js';
 import { distEntry } from '../../src/lib/paths.js';
 
@@ -68,7 +68,7 @@ test('a corrupted initrd or a missing kernel is detected, reported and rebuilt',
   bytes[1000] = (bytes[1000] ?? 0) ^ 0xff;
   writeFileSync(m.initrd.path, bytes);
   assert.throws(() => loadImage(c), (e: unknown) => isNitrideError(e) && e.code === 'ImageCorrupt' && e.context['part'] === 'initrd');
-  assert.throws(() => verifyImage(m), { code: 'ImageCorrupt' });
+  assert.throws(() => verifyImageFiles(m), { code: 'ImageCorrupt' });
   const lines: string[] = [];
   const fixed = await ensureImage({ cacheDir: c, say: sayInto(lines) });
   assert.ok(lines.some((l) => /unusable and will be rebuilt: ImageCorrupt/.test(l)), lines.join('\n'));
@@ -140,7 +140,7 @@ test('concurrent builders in separate processes agree and leave one clean image'
   const builders = results.filter((r) => /^built /m.test(r.err)).length;
   assert.equal(builders, 1, results.map((r) => r.err).join('\n---\n'));
   assert.deepEqual(readdirSync(join(c, 'nitride-minimal')), [first.version]);
-  verifyImage(loadImage(c));
+  verifyImageFiles(loadImage(c));
 });
 
 test('a build keeps the two most recent other versions and removes older ones', async () => {

@@ -14,16 +14,16 @@ import { handleIamRequest, iamErrorXml, iamRequestInfo } from '../../iam/api.js'
 import { isSigV4Error, type SigV4Identity } from '../../iam/sigv4/index.js';
 import { authenticate, presentedAccessKeyId } from '../../iam/authenticate.js';
 import { auditIdentity, type AccessKeyLookup } from '../../iam/iam.js';
-import { describeError, isNitrideError } from '../../lib/errors.js';
+import { describeError } from '../../lib/errors.js';
 import { createLogger } from '../../lib/log.js';
 import { newRequestId } from '../ids.js';
 import { parseForm, type FlatParams } from '../protocol/query.js';
-import { EC2_MUTATING_ACTIONS, parseEc2Request, type Ec2Request } from '../protocol/ec2-requests.js';
-import { EC2_CONTENT_TYPE, renderEc2Error, renderEc2Response } from '../protocol/ec2-responses.js';
-import { Ec2Error, isEc2Error } from '../protocol/errors.js';
+import { EC2_MUTATING_ACTIONS, parseEc2Request, type Ec2Request } from '../protocol/ec2/requests/index.js';
+import { EC2_CONTENT_TYPE, renderEc2Error, renderEc2Response } from '../protocol/ec2/responses/index.js';
+import { Ec2Error, ec2WireError, isEc2Error } from '../protocol/errors.js';
 import { REGION_NAME } from '../ec2/model.js';
 import type { Caller } from '../ec2/instances.js';
-import { handleEc2, type Ec2Services } from './ec2-handlers.js';
+import { ec2Resources, handleEc2, responseSummary, type Ec2Services } from './actions/index.js';
 import { kmsRoute } from '../../kms/api.js';
 import { serveKms } from '../../kms/http.js';
 import type { Kms } from '../../kms/kms.js';
@@ -70,53 +70,6 @@ const paramsObject = (flat: FlatParams): Record<string, string> => {
   for (const [k, v] of flat) if (k !== 'Action' && k !== 'Version' && !k.startsWith('X-Amz-')) o[k] = v;
   return o;
 };
-
-const instanceArn = (acct: string, id: string): string => `arn:aws:ec2:${REGION_NAME}:${acct}:instance/${id}`;
-
-/** The resources an EC2 request acts on, for IAM and for the audit record. */
-function ec2Resources(req: Ec2Request, caller: Caller, svc: Ec2Services): { arn: string; context?: Record<string, string | string[]> }[] {
-  const inst = (id: string): { arn: string; context?: Record<string, string | string[]> } => {
-    let r;
-    try {
-      r = svc.instances.owned(caller, [id])[0];
-    } catch {
-      r = undefined; // unknown ids are answered NotFound by the handler, after authorization
-    }
-    const context: Record<string, string | string[]> = {};
-    if (r) {
-      context['ec2:InstanceType'] = r.instanceType;
-      for (const [k, v] of Object.entries(r.tags)) context[`ec2:ResourceTag/${k}`] = v;
-    }
-    return { arn: instanceArn(caller.accountId, id), context };
-  };
-  switch (req.action) {
-    case 'RunInstances': {
-      const ctx: Record<string, string> = { 'ec2:InstanceType': req.instanceType ?? 'm1.small' };
-      for (const s of req.tagSpecifications) for (const t of s.tags) ctx[`aws:RequestTag/${t.key}`] = t.value;
-      return [
-        { arn: `arn:aws:ec2:${REGION_NAME}:${caller.accountId}:instance/*`, context: ctx },
-        { arn: `arn:aws:ec2:${REGION_NAME}::image/${req.imageId}`, context: ctx },
-      ];
-    }
-    case 'StartInstances':
-    case 'StopInstances':
-    case 'RebootInstances':
-    case 'TerminateInstances':
-      return req.instanceIds.map(inst);
-    case 'GetConsoleOutput':
-    case 'GetInstanceTpmEkPub':
-      return [inst(req.instanceId)];
-    case 'CreateTags':
-    case 'DeleteTags':
-      return req.resources.map((id) =>
-        id.startsWith('i-') ? inst(id) : { arn: id.startsWith('ami-') ? `arn:aws:ec2:${REGION_NAME}::image/${id}` : `arn:aws:ec2:${REGION_NAME}:${caller.accountId}:${id}` },
-      );
-    case 'DeregisterImage':
-      return [{ arn: `arn:aws:ec2:${REGION_NAME}::image/${req.imageId}` }];
-    default:
-      return [];
-  }
-}
 
 export class RegionApi {
   readonly server: Server;
@@ -211,23 +164,16 @@ export class RegionApi {
     const readOnly = isIam ? iamInfo.readOnly : /^(Describe|Get|List)/.test(action);
 
     const fail = async (e: unknown, identity: AuditUserIdentity, resources: readonly string[] = []): Promise<void> => {
-      let code = 'InternalError';
-      let message = 'An internal error has occurred';
-      let status = 500;
+      let code: string;
+      let message: string;
+      let status: number;
       if (isSigV4Error(e)) {
         ({ code, status } = isIam ? e.iamWire() : { code: e.code, status: e.httpStatus });
         message = e.message;
-      } else if (isEc2Error(e)) {
-        code = e.code;
-        message = e.message;
-        status = e.httpStatus;
-      } else if (isNitrideError(e)) {
-        code = e.kind === 'invalid' ? 'InvalidParameterValue' : 'InternalError';
-        message = e.kind === 'invalid' ? e.message : 'An internal error has occurred';
-        status = e.kind === 'invalid' ? 400 : 500;
-        if (status === 500) log.error('internal error', { requestId, action, error: describeError(e) });
       } else {
-        log.error('internal error', { requestId, action, error: describeError(e) });
+        const w = ec2WireError(e);
+        ({ code, message, status } = w);
+        if (w.internal) log.error('internal error', { requestId, action, error: describeError(e) });
       }
       await this.fd.trail.record({
         ...base(eventSource, action || 'Unknown', readOnly),
@@ -279,7 +225,7 @@ export class RegionApi {
     }
 
     // 4. authorization
-    const resources = ec2Resources(ec2req, caller, this.fd.ec2);
+    const resources = ec2Resources(this.fd.ec2, caller, ec2req);
     const resourceArns = resources.map((r) => r.arn);
     const decision = await this.fd.iam.authorize({ principal: key.principal, action: `ec2:${ec2req.action}`, resources, context: condition });
     if (decision.decision !== 'allow') {
@@ -319,30 +265,10 @@ export class RegionApi {
       await handle.complete({ responseElements: responseSummary(response) });
       this.send(res, requestId, { status: 200, contentType: EC2_CONTENT_TYPE, body: body2 });
     } catch (e) {
-      const code = isEc2Error(e) ? e.code : 'InternalError';
-      await handle.complete({ errorCode: code, errorMessage: e instanceof Error ? e.message : String(e) });
-      if (isEc2Error(e)) {
-        this.send(res, requestId, { contentType: EC2_CONTENT_TYPE, ...renderEc2Error(requestId, e.code, e.message, e.httpStatus) });
-      } else {
-        log.error('internal error', { requestId, action, error: describeError(e) });
-        this.send(res, requestId, { contentType: EC2_CONTENT_TYPE, ...renderEc2Error(requestId, 'InternalError', 'An internal error has occurred', 500) });
-      }
+      const w = ec2WireError(e);
+      await handle.complete({ errorCode: w.code, errorMessage: e instanceof Error ? e.message : String(e) });
+      if (w.internal) log.error('internal error', { requestId, action, error: describeError(e) });
+      this.send(res, requestId, { contentType: EC2_CONTENT_TYPE, ...renderEc2Error(requestId, w.code, w.message, w.status) });
     }
-  }
-}
-
-/** What the audit outcome keeps of a response: ids and states, never user data. */
-function responseSummary(r: Awaited<ReturnType<typeof handleEc2>>): Record<string, unknown> {
-  switch (r.action) {
-    case 'RunInstances':
-      return { reservationId: r.reservation.reservationId, instances: r.reservation.instances.map((i) => i.instanceId) };
-    case 'StartInstances':
-    case 'StopInstances':
-    case 'TerminateInstances':
-      return { instances: r.instances.map((i) => ({ instanceId: i.instanceId, currentState: i.currentState.name, previousState: i.previousState.name })) };
-    case 'RegisterImage':
-      return { imageId: r.imageId };
-    default:
-      return { ok: true };
   }
 }

@@ -1,7 +1,7 @@
 // Record → response object: what the EC2 API shows of the region's records.
 import { INSTANCE_TYPES, type InstanceType } from '../../lib/instance-types.js';
-import type { Ec2Instance, Image, InstanceStatus, InstanceTypeInfo, Reservation, TagItem } from '../protocol/ec2-responses.js';
-import { instanceState } from '../protocol/ec2-responses.js';
+import type { Ec2Instance, Image, InstanceStatus, InstanceTypeInfo, Reservation, TagItem } from '../protocol/ec2/responses/index.js';
+import { instanceState } from '../protocol/ec2/responses/index.js';
 import { BUILTIN_OWNER } from '../ec2/images.js';
 import type { ImageRecord, InstanceRecord } from '../ec2/model.js';
 import { REGION_NAME } from '../ec2/model.js';

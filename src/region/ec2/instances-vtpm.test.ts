@@ -57,20 +57,21 @@ test('NitroTPM keys: made at RunInstances, sealed in the store, sent with every 
     let ekAnswer: (params: Record<string, unknown>) => unknown = (p) => ({ instanceId: p['instanceId'], keyType: p['keyType'], keyFormat: p['keyFormat'], keyValue: 'RUs=' });
     const fleet: HostFleet = {
       hosts: () => [host],
+      placeable: async (ids) => new Set(ids),
       send: async (_h, type, params) => {
         sent.push({ type, params });
         if (type === 'instance.tpm-ekpub') return ekAnswer(params);
         return { state: 'running', accel: 'tcg' };
       },
     };
-    const svc = new InstanceService(instances, images, fleet);
     const run = { instanceType: 't3.nano', minCount: 2, maxCount: 2, userData: undefined, clientToken: undefined, tags: {}, subnetId: undefined, securityGroupIds: [], privateIpAddress: undefined, keyName: undefined };
 
     // Without a sealer the region refuses a TPM image rather than launching it without its TPM.
-    await assert.rejects(svc.run(caller, { ...run, imageId: TPM_AMI }), (e) => code(e) === 'UnsupportedOperation');
+    const unsealed = new InstanceService(instances, images, fleet);
+    await assert.rejects(unsealed.run(caller, { ...run, imageId: TPM_AMI }), (e) => code(e) === 'UnsupportedOperation');
 
     const rootKey = RootKey.loadOrCreate(join(dir, 'root.key'));
-    svc.sealer = rootKey;
+    const svc = new InstanceService(instances, images, fleet, { sealer: rootKey });
     const recs = await svc.run(caller, { ...run, imageId: TPM_AMI });
     const [plain] = await svc.run(caller, { ...run, minCount: 1, maxCount: 1, imageId: PLAIN_AMI });
     await svc.idle();

@@ -39,7 +39,7 @@ export interface HostFleet {
   hosts(): readonly HostRecord[];
   send(hostId: string, type: string, params: Record<string, unknown>, opts: { id: string; timeoutMs?: number }): Promise<unknown>;
   /** The hosts among ids that passed attestation and may receive instances (src/region/attestation.ts). */
-  placeable?(ids: readonly string[]): Promise<ReadonlySet<string>>;
+  placeable(ids: readonly string[]): Promise<ReadonlySet<string>>;
 }
 
 export interface HostInstanceInfo {
@@ -78,9 +78,9 @@ export interface InstanceNetwork {
   /** Creates the ENIs of freshly recorded instances. */
   attach(records: readonly InstanceRecord[]): Promise<void>;
   /** Before instance.start: tells the host's VPC card and returns the spec's extra fields (nics). */
-  beforeStart?(r: InstanceRecord): Promise<Record<string, unknown>>;
+  beforeStart(r: InstanceRecord): Promise<Record<string, unknown>>;
   /** After the instance is terminated. */
-  released?(r: InstanceRecord): Promise<void>;
+  released(r: InstanceRecord): Promise<void>;
 }
 
 /** Seals and opens small secrets: the region's RootKey (src/iam/root-key.ts). */
@@ -121,17 +121,22 @@ export class InstanceService {
   private readonly driving = new Map<string, Promise<void>>();
   private readonly again = new Set<string>();
   private stopped = false;
-  /** Set by the region when the VPC layer is present. */
-  network: InstanceNetwork | undefined;
-  /** Set by the region: seals the vTPM keys of NitroTPM instances (without it they cannot launch). */
-  sealer: SecretSealer | undefined;
+  /** The VPC layer (the region always has one; unit tests may run without). */
+  private readonly network: InstanceNetwork | undefined;
+  /** Seals the vTPM keys of NitroTPM instances (without it they cannot launch). */
+  private readonly sealer: SecretSealer | undefined;
+  private readonly now: () => Date;
 
   constructor(
     private readonly instances: Collection<InstanceRecord>,
     private readonly images: Collection<ImageRecord>,
     private readonly fleet: HostFleet,
-    private readonly now: () => Date = () => new Date(),
-  ) {}
+    deps: { readonly network?: InstanceNetwork; readonly sealer?: SecretSealer; readonly now?: () => Date } = {},
+  ) {
+    this.network = deps.network;
+    this.sealer = deps.sealer;
+    this.now = deps.now ?? ((): Date => new Date());
+  }
 
   // ---- queries -------------------------------------------------------------------
 
@@ -174,8 +179,8 @@ export class InstanceService {
   }
 
   /** Picks a host for each of up to `count` instances; returns as many as fit. */
-  private place(type: InstanceType, count: number, allowed?: ReadonlySet<string>): string[] {
-    const hosts = this.fleet.hosts().filter((h) => allowed === undefined || allowed.has(h.id));
+  private place(type: InstanceType, count: number, allowed: ReadonlySet<string>): string[] {
+    const hosts = this.fleet.hosts().filter((h) => allowed.has(h.id));
     const free = new Map(hosts.map((h) => [h.id, h.memoryMiB - HOST_RESERVED_MIB - this.usedMiB(h.id)]));
     const out: string[] = [];
     for (let i = 0; i < count; i++) {
@@ -232,7 +237,7 @@ export class InstanceService {
         return prior.sort((a, b) => a.amiLaunchIndex - b.amiLaunchIndex);
       }
     }
-    const allowed = await this.fleet.placeable?.(this.fleet.hosts().map((h) => h.id));
+    const allowed = await this.fleet.placeable(this.fleet.hosts().map((h) => h.id));
     const hosts = this.place(type, req.maxCount, allowed);
     if (hosts.length < req.minCount) {
       throw new Ec2Error('InsufficientInstanceCapacity', `We currently do not have sufficient ${type.name} capacity to launch ${req.minCount} instance(s). Our system will be working on provisioning additional capacity.`, { context: { requested: req.minCount, available: hosts.length }, httpStatus: 500 });
@@ -314,7 +319,7 @@ export class InstanceService {
   async start(caller: Caller, ids: readonly string[]): Promise<StateChange[]> {
     this.precheck(caller, ids, (r) => r.state === 'stopped' || r.state === 'running' || r.state === 'pending', 'started');
     const now = this.now().toISOString();
-    const allowed = await this.fleet.placeable?.(this.fleet.hosts().map((h) => h.id));
+    const allowed = await this.fleet.placeable(this.fleet.hosts().map((h) => h.id));
     return this.transition(caller, ids, (r) => {
       if (r.state !== 'stopped') return undefined;
       const type = requireInstanceType(r.instanceType);
@@ -495,7 +500,7 @@ export class InstanceService {
     const cmdId = (op: string): string => `${r.id}:${op}:${r.generation}`;
     if (r.desired === 'running' && r.state === 'pending') {
       try {
-        const extra = this.network?.beforeStart ? await this.network.beforeStart(r) : {};
+        const extra = this.network ? await this.network.beforeStart(r) : {};
         const info = (await this.fleet.send(
           host,
           'instance.start',
@@ -530,7 +535,7 @@ export class InstanceService {
     if (r.desired === 'terminated' && r.state === 'shutting-down') {
       await this.fleet.send(host, 'instance.terminate', { instanceId: r.id }, { id: cmdId('terminate'), timeoutMs: 45_000 });
       await this.setState(id, 'terminated', { readyAt: undefined }, r.stateReason);
-      await this.network?.released?.(r);
+      await this.network?.released(r);
     }
   }
 

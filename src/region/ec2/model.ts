@@ -2,11 +2,11 @@
 // EC2 reports plus what the region needs to drive hosts (desired state, host, launch
 // generation). API responses are built from them by the handlers.
 
-import type { InstanceStateName } from '../protocol/ec2-responses.js';
+import type { InstanceStateName } from '../protocol/ec2/responses/index.js';
 import type { SealedSecret } from '../../iam/root-key.js';
 
 export type { InstanceStateName };
-export { INSTANCE_STATE_CODES as STATE_CODES } from '../protocol/ec2-responses.js';
+export { INSTANCE_STATE_CODES as STATE_CODES } from '../protocol/ec2/responses/index.js';
 
 export type DesiredState = 'running' | 'stopped' | 'terminated';
 

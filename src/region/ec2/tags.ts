@@ -115,3 +115,23 @@ export class TagService {
     return out.filter(match).sort((a, b) => (a.resourceId === b.resourceId ? (a.key < b.key ? -1 : 1) : a.resourceId < b.resourceId ? -1 : 1));
   }
 }
+
+/**
+ * The tags a create action puts on its new resource of `type`, from its TagSpecification.N.
+ * A specification for a type the action cannot tag is refused as EC2 refuses it; `alsoTaggable`
+ * names the other types the action creates and tags itself (RunInstances: its volumes and ENIs).
+ */
+export function tagsFor(
+  specs: readonly { resourceType: string; tags: readonly { key: string; value: string }[] }[],
+  type: string,
+  alsoTaggable: readonly string[] = [],
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const s of specs) {
+    if (s.resourceType !== type && !alsoTaggable.includes(s.resourceType)) {
+      throw new Ec2Error('InvalidParameterValue', `'${s.resourceType}' is not a valid taggable resource type for this operation.`);
+    }
+    if (s.resourceType === type) for (const t of s.tags) out[t.key] = t.value;
+  }
+  return out;
+}

@@ -4,13 +4,13 @@
 // instance has one ENI (eni-…, a locally administered MAC 02:…, a private IP from its
 // subnet). Checks run before any write, so bad input changes nothing. Changes that a
 // host must know (rules, ENI attributes, metadata options) are pushed through the
-// `onChange` hook, which the wiring to hosts sets.
+// `onChange` callback the region passes in (to VpcHostSync).
 import { randomBytes } from 'node:crypto';
 import { Ec2Error, ec2NotFound } from '../protocol/errors.js';
-import type { Ec2Request, IpPermissionRequest } from '../protocol/ec2-requests.js';
+import type { IpPermissionRequest, RequestOf } from '../protocol/ec2/requests/index.js';
 import type {
   Ec2Instance,
-  Ec2Response,
+  ResponseFor,
   GroupIdentifier,
   InstanceNetworkInterface,
   IpPermission,
@@ -19,10 +19,11 @@ import type {
   SecurityGroupRule,
   Subnet,
   Vpc,
-} from '../protocol/ec2-responses.js';
+} from '../protocol/ec2/responses/index.js';
 import type { Collection } from '../repo.js';
 import { compileFilters, isTagFilter, tagFilterValues } from './filters.js';
 import type { Caller } from './instances.js';
+import { tagsFor } from './tags.js';
 import { AVAILABILITY_ZONES, DEFAULT_AZ, REGION_NAME, type InstanceRecord } from './model.js';
 
 export const DEFAULT_VPC_CIDR = '172.31.0.0/16';
@@ -144,12 +145,11 @@ const newMac = (): string => `02:${hex(5).match(/../g)!.join(':')}`;
 
 export class VpcService {
   private readonly ensuring = new Map<string, Promise<VpcRecord>>();
-  /** Set by the host wiring: called after a committed change a host must apply. */
-  onChange: (c: VpcChange) => void = () => undefined;
-
   constructor(
     readonly c: VpcCollections,
     private readonly instances: Collection<InstanceRecord>,
+    /** Called after a committed change a host must apply (the region's VpcHostSync). */
+    private readonly onChange: (c: VpcChange) => void = () => undefined,
   ) {}
 
   // ---- default VPC ---------------------------------------------------------------
@@ -518,169 +518,175 @@ export class VpcService {
 
   // ---- the actions ---------------------------------------------------------------
 
-  /** Answers the VPC actions; undefined for any other action. */
-  async handle(caller: Caller, req: Ec2Request): Promise<Ec2Response | undefined> {
-    const tagsOf = (specs: readonly { resourceType: string; tags: readonly { key: string; value: string }[] }[], type: string): Record<string, string> => {
-      const o: Record<string, string> = {};
-      for (const s of specs) if (s.resourceType === type) for (const t of s.tags) o[t.key] = t.value;
-      return o;
-    };
-    switch (req.action) {
-      case 'CreateVpc': {
-        await this.ensureDefault(caller);
-        const b = block(req.cidrBlock);
-        if (b.prefix < 16 || b.prefix > 28) throw new Ec2Error('InvalidVpc.Range', `The CIDR '${req.cidrBlock}' is invalid.`);
-        const v = await this.createVpcRecord(caller.accountId, `${intToIp(b.base)}/${b.prefix}`, false, tagsOf(req.tagSpecifications, 'vpc'));
-        return { action: 'CreateVpc', vpc: this.vpcView(v) };
-      }
-      case 'DescribeVpcs': {
-        await this.ensureDefault(caller);
-        const base = req.vpcIds.length > 0 ? req.vpcIds.map((id) => this.vpc(caller, id)) : this.c.vpcs.all().filter((v) => v.accountId === caller.accountId);
-        const match = compileFilters<VpcRecord>(
-          req.filters,
-          (v, n) => (n === 'vpc-id' ? [v.id] : n === 'cidr' || n === 'cidr-block' ? [v.cidrBlock] : n === 'is-default' ? [String(v.isDefault)] : n === 'state' ? ['available'] : n === 'owner-id' ? [v.accountId] : tagFilterValues(v.tags, n)),
-          (n) => ['vpc-id', 'cidr', 'cidr-block', 'is-default', 'state', 'owner-id'].includes(n) || isTagFilter(n),
-        );
-        return { action: 'DescribeVpcs', vpcs: base.filter(match).map((v) => this.vpcView(v)) };
-      }
-      case 'DeleteVpc': {
-        const v = this.vpc(caller, req.vpcId);
-        const deps = [...this.c.subnets.all().filter((s) => s.vpcId === v.id), ...this.c.enis.all().filter((e) => e.vpcId === v.id), ...this.c.groups.all().filter((g) => g.vpcId === v.id && g.name !== 'default')];
-        if (deps.length > 0) throw new Ec2Error('DependencyViolation', `The vpc '${v.id}' has dependencies and cannot be deleted.`, { context: { vpcId: v.id, dependencies: deps.map((d) => d.id) } });
-        for (const g of this.c.groups.all().filter((x) => x.vpcId === v.id)) await this.c.groups.delete(g.id);
-        await this.c.vpcs.delete(v.id);
-        return { action: 'DeleteVpc' };
-      }
-      case 'CreateSubnet': {
-        const v = this.vpc(caller, req.vpcId);
-        const b = block(req.cidrBlock);
-        const cidr = `${intToIp(b.base)}/${b.prefix}`;
-        if (b.prefix < 16 || b.prefix > 28 || !contains(block(v.cidrBlock), b)) throw new Ec2Error('InvalidSubnet.Range', `The CIDR '${req.cidrBlock}' is invalid.`, { context: { cidrBlock: req.cidrBlock, vpcCidr: v.cidrBlock } });
-        const clash = this.c.subnets.all().find((s) => s.vpcId === v.id && overlaps(block(s.cidrBlock), b));
-        if (clash) throw new Ec2Error('InvalidSubnet.Conflict', `The CIDR '${cidr}' conflicts with another subnet`, { context: { cidrBlock: cidr, subnetId: clash.id } });
-        const az = req.availabilityZone ?? DEFAULT_AZ;
-        if (!(AVAILABILITY_ZONES as readonly string[]).includes(az)) throw new Ec2Error('InvalidParameterValue', `Value (${az}) for parameter availabilityZone is invalid. Subnets can currently only be created in the following availability zones: ${AVAILABILITY_ZONES.join(', ')}.`);
-        const s: SubnetRecord = { id: rid('subnet'), accountId: caller.accountId, vpcId: v.id, cidrBlock: cidr, availabilityZone: az, defaultForAz: false, tags: tagsOf(req.tagSpecifications, 'subnet') };
-        await this.c.subnets.put(s);
-        return { action: 'CreateSubnet', subnet: this.subnetView(s) };
-      }
-      case 'DescribeSubnets': {
-        await this.ensureDefault(caller);
-        const base = req.subnetIds.length > 0 ? req.subnetIds.map((id) => this.subnet(caller, id)) : this.c.subnets.all().filter((s) => s.accountId === caller.accountId);
-        const match = compileFilters<SubnetRecord>(
-          req.filters,
-          (s, n) =>
-            n === 'subnet-id' ? [s.id] : n === 'vpc-id' ? [s.vpcId] : n === 'cidr-block' || n === 'cidr' ? [s.cidrBlock] : n === 'availability-zone' ? [s.availabilityZone] : n === 'default-for-az' ? [String(s.defaultForAz)] : n === 'state' ? ['available'] : tagFilterValues(s.tags, n),
-          (n) => ['subnet-id', 'vpc-id', 'cidr-block', 'cidr', 'availability-zone', 'default-for-az', 'state'].includes(n) || isTagFilter(n),
-        );
-        return { action: 'DescribeSubnets', subnets: base.filter(match).map((s) => this.subnetView(s)) };
-      }
-      case 'DeleteSubnet': {
-        const s = this.subnet(caller, req.subnetId);
-        const users = this.c.enis.all().filter((e) => e.subnetId === s.id);
-        if (users.length > 0) throw new Ec2Error('DependencyViolation', `The subnet '${s.id}' has dependencies and cannot be deleted.`, { context: { subnetId: s.id, networkInterfaces: users.map((e) => e.id) } });
-        await this.c.subnets.delete(s.id);
-        return { action: 'DeleteSubnet' };
-      }
-      case 'CreateSecurityGroup': {
-        const vpc = req.vpcId !== undefined ? this.vpc(caller, req.vpcId) : await this.ensureDefault(caller);
-        if (req.groupName === 'default' || this.c.groups.all().some((g) => g.vpcId === vpc.id && g.name === req.groupName)) {
-          throw new Ec2Error('InvalidGroup.Duplicate', `The security group '${req.groupName}' already exists for VPC '${vpc.id}'`, { context: { groupName: req.groupName, vpcId: vpc.id } });
-        }
-        const g: SecurityGroupRecord = {
-          id: rid('sg'),
-          accountId: caller.accountId,
-          vpcId: vpc.id,
-          name: req.groupName,
-          description: req.description,
-          ingress: [],
-          egress: [{ id: rid('sgr'), protocol: '-1', fromPort: -1, toPort: -1, cidr: '0.0.0.0/0' }],
-          tags: tagsOf(req.tagSpecifications, 'security-group'),
-        };
-        await this.c.groups.put(g);
-        this.onChange({ kind: 'group', groupId: g.id });
-        return { action: 'CreateSecurityGroup', groupId: g.id, securityGroupArn: `arn:aws:ec2:${REGION_NAME}:${caller.accountId}:security-group/${g.id}` };
-      }
-      case 'DescribeSecurityGroups': {
-        const vpc = await this.ensureDefault(caller);
-        let base = this.c.groups.all().filter((g) => g.accountId === caller.accountId);
-        if (req.groupIds.length > 0) base = req.groupIds.map((id) => this.group(caller, id));
-        if (req.groupNames.length > 0) base = req.groupNames.map((n) => this.groupByName(caller, n, vpc.id));
-        const match = compileFilters<SecurityGroupRecord>(
-          req.filters,
-          (g, n) => (n === 'group-id' ? [g.id] : n === 'group-name' ? [g.name] : n === 'vpc-id' ? [g.vpcId] : n === 'description' ? [g.description] : n === 'owner-id' ? [g.accountId] : tagFilterValues(g.tags, n)),
-          (n) => ['group-id', 'group-name', 'vpc-id', 'description', 'owner-id'].includes(n) || isTagFilter(n),
-        );
-        return { action: 'DescribeSecurityGroups', securityGroups: base.filter(match).map((g) => this.groupView(g)) };
-      }
-      case 'DeleteSecurityGroup': {
-        const g = await this.groupRef(caller, req.groupId, req.groupName);
-        if (g.name === 'default') throw new Ec2Error('CannotDelete', `the specified group: "${g.id}" name: "default" cannot be deleted by a user`);
-        const usedBy = this.c.enis.all().find((e) => e.groups.includes(g.id));
-        const refBy = this.c.groups.all().find((x) => x.id !== g.id && [...x.ingress, ...x.egress].some((r) => r.groupId === g.id));
-        if (usedBy || refBy) throw new Ec2Error('DependencyViolation', `resource ${g.id} has a dependent object`, { context: { groupId: g.id, usedBy: usedBy?.id ?? refBy?.id } });
-        await this.c.groups.delete(g.id);
-        this.onChange({ kind: 'group', groupId: g.id });
-        return { action: 'DeleteSecurityGroup', groupId: g.id };
-      }
-      case 'AuthorizeSecurityGroupIngress': {
-        const g = await this.groupRef(caller, req.groupId, req.groupName);
-        return { action: 'AuthorizeSecurityGroupIngress', rules: await this.authorize(caller, g, 'ingress', req.ipPermissions) };
-      }
-      case 'AuthorizeSecurityGroupEgress':
-        return { action: 'AuthorizeSecurityGroupEgress', rules: await this.authorize(caller, this.group(caller, req.groupId), 'egress', req.ipPermissions) };
-      case 'RevokeSecurityGroupIngress': {
-        const g = await this.groupRef(caller, req.groupId, req.groupName);
-        await this.revoke(caller, g, 'ingress', req.ipPermissions, req.securityGroupRuleIds);
-        return { action: 'RevokeSecurityGroupIngress' } as Ec2Response;
-      }
-      case 'RevokeSecurityGroupEgress':
-        await this.revoke(caller, this.group(caller, req.groupId), 'egress', req.ipPermissions, req.securityGroupRuleIds);
-        return { action: 'RevokeSecurityGroupEgress' } as Ec2Response;
-      case 'DescribeNetworkInterfaces': {
-        const base = req.networkInterfaceIds.length > 0 ? req.networkInterfaceIds.map((id) => this.eni(caller, id)) : this.c.enis.all().filter((e) => e.accountId === caller.accountId);
-        const match = compileFilters<EniRecord>(
-          req.filters,
-          (e, n) =>
-            n === 'network-interface-id' ? [e.id] : n === 'subnet-id' ? [e.subnetId] : n === 'vpc-id' ? [e.vpcId] : n === 'private-ip-address' || n === 'addresses.private-ip-address' ? [e.privateIp] : n === 'mac-address' ? [e.mac] : n === 'attachment.instance-id' ? (e.instanceId ? [e.instanceId] : []) : n === 'group-id' ? [...e.groups] : n === 'status' ? [e.instanceId ? 'in-use' : 'available'] : undefined,
-          (n) => ['network-interface-id', 'subnet-id', 'vpc-id', 'private-ip-address', 'addresses.private-ip-address', 'mac-address', 'attachment.instance-id', 'group-id', 'status'].includes(n),
-        );
-        return { action: 'DescribeNetworkInterfaces', networkInterfaces: base.filter(match).map((e) => this.eniView(e)) };
-      }
-      case 'ModifyNetworkInterfaceAttribute': {
-        const e = this.eni(caller, req.networkInterfaceId);
-        await this.modifyEni(caller, e, { groups: req.groups, sourceDestCheck: req.sourceDestCheck, description: req.description });
-        return { action: 'ModifyNetworkInterfaceAttribute' };
-      }
-      case 'ModifyInstanceAttribute': {
-        const c = req.change;
-        const ok = await this.modifyInstance(caller, req.instanceId, c.attribute === 'groupSet' ? { attribute: c.attribute, groupIds: c.groupIds } : { attribute: c.attribute, value: (c as { value?: unknown }).value });
-        if (!ok) throw new Ec2Error('InvalidParameterValue', `Changing the attribute '${c.attribute}' is not supported.`, { context: { attribute: c.attribute } });
-        return { action: 'ModifyInstanceAttribute' };
-      }
-      case 'ModifyInstanceMetadataOptions': {
-        this.ownedInstance(caller, req.instanceId);
-        const hop = req.httpPutResponseHopLimit;
-        if (hop !== undefined && (!Number.isInteger(hop) || hop < 1 || hop > 64)) throw new Ec2Error('InvalidParameterValue', `Invalid value '${hop}' for HttpPutResponseHopLimit (1-64).`);
-        const next = await this.instances.update(req.instanceId, (r) => ({
-          ...r,
-          metadataOptions: {
-            httpTokens: req.httpTokens ?? r.metadataOptions.httpTokens,
-            httpPutResponseHopLimit: hop ?? r.metadataOptions.httpPutResponseHopLimit,
-            httpEndpoint: req.httpEndpoint ?? r.metadataOptions.httpEndpoint,
-          },
-        }));
-        this.onChange({ kind: 'instance', instanceId: req.instanceId });
-        const m = next!.metadataOptions;
-        return {
-          action: 'ModifyInstanceMetadataOptions',
-          instanceId: req.instanceId,
-          metadataOptions: { state: 'pending', httpTokens: m.httpTokens, httpPutResponseHopLimit: m.httpPutResponseHopLimit, httpEndpoint: m.httpEndpoint, httpProtocolIpv6: 'disabled', instanceMetadataTags: 'disabled' },
-        };
-      }
-      default:
-        return undefined;
+  async createVpc(caller: Caller, req: RequestOf<'CreateVpc'>): Promise<ResponseFor<'CreateVpc'>> {
+    await this.ensureDefault(caller);
+    const b = block(req.cidrBlock);
+    if (b.prefix < 16 || b.prefix > 28) throw new Ec2Error('InvalidVpc.Range', `The CIDR '${req.cidrBlock}' is invalid.`);
+    const v = await this.createVpcRecord(caller.accountId, `${intToIp(b.base)}/${b.prefix}`, false, tagsFor(req.tagSpecifications, 'vpc'));
+    return { action: 'CreateVpc', vpc: this.vpcView(v) };
+  }
+
+  async describeVpcs(caller: Caller, req: RequestOf<'DescribeVpcs'>): Promise<ResponseFor<'DescribeVpcs'>> {
+    await this.ensureDefault(caller);
+    const base = req.vpcIds.length > 0 ? req.vpcIds.map((id) => this.vpc(caller, id)) : this.c.vpcs.all().filter((v) => v.accountId === caller.accountId);
+    const match = compileFilters<VpcRecord>(
+      req.filters,
+      (v, n) => (n === 'vpc-id' ? [v.id] : n === 'cidr' || n === 'cidr-block' ? [v.cidrBlock] : n === 'is-default' ? [String(v.isDefault)] : n === 'state' ? ['available'] : n === 'owner-id' ? [v.accountId] : tagFilterValues(v.tags, n)),
+      (n) => ['vpc-id', 'cidr', 'cidr-block', 'is-default', 'state', 'owner-id'].includes(n) || isTagFilter(n),
+    );
+    return { action: 'DescribeVpcs', vpcs: base.filter(match).map((v) => this.vpcView(v)) };
+  }
+
+  async deleteVpc(caller: Caller, req: RequestOf<'DeleteVpc'>): Promise<ResponseFor<'DeleteVpc'>> {
+    const v = this.vpc(caller, req.vpcId);
+    const deps = [...this.c.subnets.all().filter((s) => s.vpcId === v.id), ...this.c.enis.all().filter((e) => e.vpcId === v.id), ...this.c.groups.all().filter((g) => g.vpcId === v.id && g.name !== 'default')];
+    if (deps.length > 0) throw new Ec2Error('DependencyViolation', `The vpc '${v.id}' has dependencies and cannot be deleted.`, { context: { vpcId: v.id, dependencies: deps.map((d) => d.id) } });
+    for (const g of this.c.groups.all().filter((x) => x.vpcId === v.id)) await this.c.groups.delete(g.id);
+    await this.c.vpcs.delete(v.id);
+    return { action: 'DeleteVpc' };
+  }
+
+  async createSubnet(caller: Caller, req: RequestOf<'CreateSubnet'>): Promise<ResponseFor<'CreateSubnet'>> {
+    const v = this.vpc(caller, req.vpcId);
+    const b = block(req.cidrBlock);
+    const cidr = `${intToIp(b.base)}/${b.prefix}`;
+    if (b.prefix < 16 || b.prefix > 28 || !contains(block(v.cidrBlock), b)) throw new Ec2Error('InvalidSubnet.Range', `The CIDR '${req.cidrBlock}' is invalid.`, { context: { cidrBlock: req.cidrBlock, vpcCidr: v.cidrBlock } });
+    const clash = this.c.subnets.all().find((s) => s.vpcId === v.id && overlaps(block(s.cidrBlock), b));
+    if (clash) throw new Ec2Error('InvalidSubnet.Conflict', `The CIDR '${cidr}' conflicts with another subnet`, { context: { cidrBlock: cidr, subnetId: clash.id } });
+    const az = req.availabilityZone ?? DEFAULT_AZ;
+    if (!(AVAILABILITY_ZONES as readonly string[]).includes(az)) throw new Ec2Error('InvalidParameterValue', `Value (${az}) for parameter availabilityZone is invalid. Subnets can currently only be created in the following availability zones: ${AVAILABILITY_ZONES.join(', ')}.`);
+    const s: SubnetRecord = { id: rid('subnet'), accountId: caller.accountId, vpcId: v.id, cidrBlock: cidr, availabilityZone: az, defaultForAz: false, tags: tagsFor(req.tagSpecifications, 'subnet') };
+    await this.c.subnets.put(s);
+    return { action: 'CreateSubnet', subnet: this.subnetView(s) };
+  }
+
+  async describeSubnets(caller: Caller, req: RequestOf<'DescribeSubnets'>): Promise<ResponseFor<'DescribeSubnets'>> {
+    await this.ensureDefault(caller);
+    const base = req.subnetIds.length > 0 ? req.subnetIds.map((id) => this.subnet(caller, id)) : this.c.subnets.all().filter((s) => s.accountId === caller.accountId);
+    const match = compileFilters<SubnetRecord>(
+      req.filters,
+      (s, n) =>
+        n === 'subnet-id' ? [s.id] : n === 'vpc-id' ? [s.vpcId] : n === 'cidr-block' || n === 'cidr' ? [s.cidrBlock] : n === 'availability-zone' ? [s.availabilityZone] : n === 'default-for-az' ? [String(s.defaultForAz)] : n === 'state' ? ['available'] : tagFilterValues(s.tags, n),
+      (n) => ['subnet-id', 'vpc-id', 'cidr-block', 'cidr', 'availability-zone', 'default-for-az', 'state'].includes(n) || isTagFilter(n),
+    );
+    return { action: 'DescribeSubnets', subnets: base.filter(match).map((s) => this.subnetView(s)) };
+  }
+
+  async deleteSubnet(caller: Caller, req: RequestOf<'DeleteSubnet'>): Promise<ResponseFor<'DeleteSubnet'>> {
+    const s = this.subnet(caller, req.subnetId);
+    const users = this.c.enis.all().filter((e) => e.subnetId === s.id);
+    if (users.length > 0) throw new Ec2Error('DependencyViolation', `The subnet '${s.id}' has dependencies and cannot be deleted.`, { context: { subnetId: s.id, networkInterfaces: users.map((e) => e.id) } });
+    await this.c.subnets.delete(s.id);
+    return { action: 'DeleteSubnet' };
+  }
+
+  async createSecurityGroup(caller: Caller, req: RequestOf<'CreateSecurityGroup'>): Promise<ResponseFor<'CreateSecurityGroup'>> {
+    const vpc = req.vpcId !== undefined ? this.vpc(caller, req.vpcId) : await this.ensureDefault(caller);
+    if (req.groupName === 'default' || this.c.groups.all().some((g) => g.vpcId === vpc.id && g.name === req.groupName)) {
+      throw new Ec2Error('InvalidGroup.Duplicate', `The security group '${req.groupName}' already exists for VPC '${vpc.id}'`, { context: { groupName: req.groupName, vpcId: vpc.id } });
     }
+    const g: SecurityGroupRecord = {
+      id: rid('sg'),
+      accountId: caller.accountId,
+      vpcId: vpc.id,
+      name: req.groupName,
+      description: req.description,
+      ingress: [],
+      egress: [{ id: rid('sgr'), protocol: '-1', fromPort: -1, toPort: -1, cidr: '0.0.0.0/0' }],
+      tags: tagsFor(req.tagSpecifications, 'security-group'),
+    };
+    await this.c.groups.put(g);
+    this.onChange({ kind: 'group', groupId: g.id });
+    return { action: 'CreateSecurityGroup', groupId: g.id, securityGroupArn: `arn:aws:ec2:${REGION_NAME}:${caller.accountId}:security-group/${g.id}` };
+  }
+
+  async describeSecurityGroups(caller: Caller, req: RequestOf<'DescribeSecurityGroups'>): Promise<ResponseFor<'DescribeSecurityGroups'>> {
+    const vpc = await this.ensureDefault(caller);
+    let base = this.c.groups.all().filter((g) => g.accountId === caller.accountId);
+    if (req.groupIds.length > 0) base = req.groupIds.map((id) => this.group(caller, id));
+    if (req.groupNames.length > 0) base = req.groupNames.map((n) => this.groupByName(caller, n, vpc.id));
+    const match = compileFilters<SecurityGroupRecord>(
+      req.filters,
+      (g, n) => (n === 'group-id' ? [g.id] : n === 'group-name' ? [g.name] : n === 'vpc-id' ? [g.vpcId] : n === 'description' ? [g.description] : n === 'owner-id' ? [g.accountId] : tagFilterValues(g.tags, n)),
+      (n) => ['group-id', 'group-name', 'vpc-id', 'description', 'owner-id'].includes(n) || isTagFilter(n),
+    );
+    return { action: 'DescribeSecurityGroups', securityGroups: base.filter(match).map((g) => this.groupView(g)) };
+  }
+
+  async deleteSecurityGroup(caller: Caller, req: RequestOf<'DeleteSecurityGroup'>): Promise<ResponseFor<'DeleteSecurityGroup'>> {
+    const g = await this.groupRef(caller, req.groupId, req.groupName);
+    if (g.name === 'default') throw new Ec2Error('CannotDelete', `the specified group: "${g.id}" name: "default" cannot be deleted by a user`);
+    const usedBy = this.c.enis.all().find((e) => e.groups.includes(g.id));
+    const refBy = this.c.groups.all().find((x) => x.id !== g.id && [...x.ingress, ...x.egress].some((r) => r.groupId === g.id));
+    if (usedBy || refBy) throw new Ec2Error('DependencyViolation', `resource ${g.id} has a dependent object`, { context: { groupId: g.id, usedBy: usedBy?.id ?? refBy?.id } });
+    await this.c.groups.delete(g.id);
+    this.onChange({ kind: 'group', groupId: g.id });
+    return { action: 'DeleteSecurityGroup', groupId: g.id };
+  }
+
+  async authorizeSecurityGroupIngress(caller: Caller, req: RequestOf<'AuthorizeSecurityGroupIngress'>): Promise<ResponseFor<'AuthorizeSecurityGroupIngress'>> {
+    const g = await this.groupRef(caller, req.groupId, req.groupName);
+    return { action: 'AuthorizeSecurityGroupIngress', rules: await this.authorize(caller, g, 'ingress', req.ipPermissions) };
+  }
+
+  async authorizeSecurityGroupEgress(caller: Caller, req: RequestOf<'AuthorizeSecurityGroupEgress'>): Promise<ResponseFor<'AuthorizeSecurityGroupEgress'>> {
+    return { action: 'AuthorizeSecurityGroupEgress', rules: await this.authorize(caller, this.group(caller, req.groupId), 'egress', req.ipPermissions) };
+  }
+
+  async revokeSecurityGroupIngress(caller: Caller, req: RequestOf<'RevokeSecurityGroupIngress'>): Promise<ResponseFor<'RevokeSecurityGroupIngress'>> {
+    const g = await this.groupRef(caller, req.groupId, req.groupName);
+    await this.revoke(caller, g, 'ingress', req.ipPermissions, req.securityGroupRuleIds);
+    return { action: 'RevokeSecurityGroupIngress' };
+  }
+
+  async revokeSecurityGroupEgress(caller: Caller, req: RequestOf<'RevokeSecurityGroupEgress'>): Promise<ResponseFor<'RevokeSecurityGroupEgress'>> {
+    await this.revoke(caller, this.group(caller, req.groupId), 'egress', req.ipPermissions, req.securityGroupRuleIds);
+    return { action: 'RevokeSecurityGroupEgress' };
+  }
+
+  async describeNetworkInterfaces(caller: Caller, req: RequestOf<'DescribeNetworkInterfaces'>): Promise<ResponseFor<'DescribeNetworkInterfaces'>> {
+    const base = req.networkInterfaceIds.length > 0 ? req.networkInterfaceIds.map((id) => this.eni(caller, id)) : this.c.enis.all().filter((e) => e.accountId === caller.accountId);
+    const match = compileFilters<EniRecord>(
+      req.filters,
+      (e, n) =>
+        n === 'network-interface-id' ? [e.id] : n === 'subnet-id' ? [e.subnetId] : n === 'vpc-id' ? [e.vpcId] : n === 'private-ip-address' || n === 'addresses.private-ip-address' ? [e.privateIp] : n === 'mac-address' ? [e.mac] : n === 'attachment.instance-id' ? (e.instanceId ? [e.instanceId] : []) : n === 'group-id' ? [...e.groups] : n === 'status' ? [e.instanceId ? 'in-use' : 'available'] : undefined,
+      (n) => ['network-interface-id', 'subnet-id', 'vpc-id', 'private-ip-address', 'addresses.private-ip-address', 'mac-address', 'attachment.instance-id', 'group-id', 'status'].includes(n),
+    );
+    return { action: 'DescribeNetworkInterfaces', networkInterfaces: base.filter(match).map((e) => this.eniView(e)) };
+  }
+
+  async modifyNetworkInterfaceAttribute(caller: Caller, req: RequestOf<'ModifyNetworkInterfaceAttribute'>): Promise<ResponseFor<'ModifyNetworkInterfaceAttribute'>> {
+    const e = this.eni(caller, req.networkInterfaceId);
+    await this.modifyEni(caller, e, { groups: req.groups, sourceDestCheck: req.sourceDestCheck, description: req.description });
+    return { action: 'ModifyNetworkInterfaceAttribute' };
+  }
+
+  async modifyInstanceAttribute(caller: Caller, req: RequestOf<'ModifyInstanceAttribute'>): Promise<ResponseFor<'ModifyInstanceAttribute'>> {
+    const c = req.change;
+    const ok = await this.modifyInstance(caller, req.instanceId, c.attribute === 'groupSet' ? { attribute: c.attribute, groupIds: c.groupIds } : { attribute: c.attribute, value: (c as { value?: unknown }).value });
+    if (!ok) throw new Ec2Error('InvalidParameterValue', `Changing the attribute '${c.attribute}' is not supported.`, { context: { attribute: c.attribute } });
+    return { action: 'ModifyInstanceAttribute' };
+  }
+
+  async modifyInstanceMetadataOptions(caller: Caller, req: RequestOf<'ModifyInstanceMetadataOptions'>): Promise<ResponseFor<'ModifyInstanceMetadataOptions'>> {
+    this.ownedInstance(caller, req.instanceId);
+    const hop = req.httpPutResponseHopLimit;
+    if (hop !== undefined && (!Number.isInteger(hop) || hop < 1 || hop > 64)) throw new Ec2Error('InvalidParameterValue', `Invalid value '${hop}' for HttpPutResponseHopLimit (1-64).`);
+    const next = await this.instances.update(req.instanceId, (r) => ({
+      ...r,
+      metadataOptions: {
+        httpTokens: req.httpTokens ?? r.metadataOptions.httpTokens,
+        httpPutResponseHopLimit: hop ?? r.metadataOptions.httpPutResponseHopLimit,
+        httpEndpoint: req.httpEndpoint ?? r.metadataOptions.httpEndpoint,
+      },
+    }));
+    this.onChange({ kind: 'instance', instanceId: req.instanceId });
+    const m = next!.metadataOptions;
+    return {
+      action: 'ModifyInstanceMetadataOptions',
+      instanceId: req.instanceId,
+      metadataOptions: { state: 'pending', httpTokens: m.httpTokens, httpPutResponseHopLimit: m.httpPutResponseHopLimit, httpEndpoint: m.httpEndpoint, httpProtocolIpv6: 'disabled', instanceMetadataTags: 'disabled' },
+    };
   }
 
   /** ModifyInstanceAttribute for groupSet / sourceDestCheck; false when the attribute is not a network one. */

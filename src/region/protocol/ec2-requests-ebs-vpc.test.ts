@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as sdk from '@aws-sdk/client-ec2';
-import { parseEc2Request, parseIpv4Cidr, EC2_MUTATING_ACTIONS, EC2_ACTIONS, type Ec2Request } from './ec2-requests.js';
+import { parseEc2Request, parseIpv4Cidr, EC2_MUTATING_ACTIONS, EC2_ACTIONS, type Ec2Request } from './ec2/requests/index.js';
 import { parseForm } from './query.js';
 import { Ec2Error } from './errors.js';
 import { botocore } from './botocore-peer.test-helper.js';

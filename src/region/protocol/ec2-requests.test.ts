@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RunInstancesCommand, DescribeInstancesCommand, CreateTagsCommand, StopInstancesCommand } from '@aws-sdk/client-ec2';
-import { parseEc2Request, type Ec2Request } from './ec2-requests.js';
+import { parseEc2Request, type Ec2Request } from './ec2/requests/index.js';
 import { parseForm } from './query.js';
 import { botocore } from './botocore-peer.test-helper.js';
 import { parse, code, sdkBody } from './ec2-wire.test-helper.js';

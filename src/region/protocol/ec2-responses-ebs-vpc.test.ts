@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as sdk from '@aws-sdk/client-ec2';
-import { renderEc2Response, instanceState, type Ec2Response, type Ec2Instance, type Volume, type Snapshot, type SecurityGroup, type NetworkInterface, type IpPermission } from './ec2-responses.js';
+import { renderEc2Response, instanceState, type Ec2Response, type Ec2Instance, type Volume, type Snapshot, type SecurityGroup, type NetworkInterface, type IpPermission } from './ec2/responses/index.js';
 import { botocore } from './botocore-peer.test-helper.js';
 
 const T = new Date('2026-01-02T03:04:05.678Z');

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { XMLParser } from 'fast-xml-parser';
 import { EC2Client, DescribeInstancesCommand, GetConsoleOutputCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
-import { renderEc2Error, renderEc2Response, instanceState, EC2_XMLNS, type Ec2Instance, type Ec2Response, type Reservation, type InstanceTypeInfo, type Image } from './ec2-responses.js';
+import { renderEc2Error, renderEc2Response, instanceState, EC2_XMLNS, type Ec2Instance, type Ec2Response, type Reservation, type InstanceTypeInfo, type Image } from './ec2/responses/index.js';
 import { botocore } from './botocore-peer.test-helper.js';
 
 const LAUNCH = new Date('2026-01-02T03:04:05.678Z');
@@ -322,7 +322,7 @@ test('SDK v3 deserializes the responses and errors', async () => {
 
 test('DryRunOperation and UnauthorizedOperation as EC2 sends them', async () => {
   const { dryRunOperation, unauthorizedOperation } = await import('./errors.js');
-  const { renderEc2ErrorFrom } = await import('./ec2-responses.js');
+  const { renderEc2ErrorFrom } = await import('./ec2/responses/index.js');
   const d = renderEc2ErrorFrom('r', dryRunOperation());
   assert.equal(d.status, 412);
   assert.match(d.body, /<Code>DryRunOperation<\/Code><Message>Request would have succeeded, but DryRun flag is set.<\/Message>/);

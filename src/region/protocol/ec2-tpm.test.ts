@@ -5,8 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EC2Client, GetInstanceTpmEkPubCommand } from '@aws-sdk/client-ec2';
-import { parseEc2Request, EC2_MUTATING_ACTIONS } from './ec2-requests.js';
-import { renderEc2Response } from './ec2-responses.js';
+import { parseEc2Request, EC2_MUTATING_ACTIONS } from './ec2/requests/index.js';
+import { renderEc2Response } from './ec2/responses/index.js';
 import { parseForm } from './query.js';
 import { botocore } from './botocore-peer.test-helper.js';
 import { parse, code, sdkBody } from './ec2-wire.test-helper.js';

@@ -2,7 +2,7 @@
 // Ec2Error a call throws, and capture the form body the real SDK v3 client would send.
 import assert from 'node:assert/strict';
 import { EC2Client } from '@aws-sdk/client-ec2';
-import { parseEc2Request, type Ec2Request } from './ec2-requests.js';
+import { parseEc2Request, type Ec2Request } from './ec2/requests/index.js';
 import { Ec2Error } from './errors.js';
 
 export function parse(params: Record<string, string>): Ec2Request {

@@ -1,9 +1,9 @@
 // Ec2Error: the one error the region's wire layer throws for bad requests. Its `code` is the
 // code EC2 puts on the wire (InvalidParameterValue, InvalidInstanceID.Malformed, AuthFailure, …)
-// and `httpStatus` the status EC2 answers with. The server maps any other NitrideError to
-// InternalError/500 at its edge (renderEc2Error in ec2-responses.ts writes the body).
+// and `httpStatus` the status EC2 answers with. ec2WireError is the one mapping from any
+// thrown error to EC2's code and HTTP status; the front door uses it on every path.
 
-import { NitrideError, type ErrorKind } from '../../lib/errors.js';
+import { NitrideError, isNitrideError, type ErrorKind } from '../../lib/errors.js';
 
 /** HTTP status EC2 uses for a given error code (400 for everything not listed). */
 const STATUS_BY_CODE: Readonly<Record<string, number>> = {
@@ -80,6 +80,26 @@ export class Ec2Error extends NitrideError {
 
 export function isEc2Error(e: unknown): e is Ec2Error {
   return e instanceof Ec2Error;
+}
+
+/** What EC2 puts on the wire for an error: its code, message and HTTP status. */
+export interface Ec2WireError {
+  readonly code: string;
+  readonly message: string;
+  readonly status: number;
+  /** A fault of the region, not of the request: log it, never show its message. */
+  readonly internal: boolean;
+}
+
+/**
+ * The one mapping from a thrown error to EC2's wire: an Ec2Error as it is; any other
+ * NitrideError by its kind (`invalid` is the caller's InvalidParameterValue, 400); anything
+ * else is InternalError, 500, with a message that reveals nothing.
+ */
+export function ec2WireError(e: unknown): Ec2WireError {
+  if (isEc2Error(e)) return { code: e.code, message: e.message, status: e.httpStatus, internal: e.kind === 'internal' };
+  if (isNitrideError(e) && e.kind === 'invalid') return { code: 'InvalidParameterValue', message: e.message, status: 400, internal: false };
+  return { code: 'InternalError', message: 'An internal error has occurred', status: 500, internal: true };
 }
 
 /** EC2's answer to a permitted DryRun request (HTTP 412). */

@@ -5,21 +5,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { XMLParser } from 'fast-xml-parser';
 import { parseForm, expandParams } from './query.js';
-import { parseEc2Request, EC2_ACTIONS } from './ec2-requests.js';
+import { parseEc2Request, EC2_ACTIONS } from './ec2/requests/index.js';
 import { Ec2Error } from './errors.js';
-import { renderEc2ErrorFrom } from './ec2-responses.js';
-
-/** A small deterministic PRNG (mulberry32), so a failure reproduces from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { renderEc2ErrorFrom } from './ec2/responses/index.js';
+import { seededRandom as prng } from '../../lib/testing/seeded-rng.js';
 
 const SEEDS = [
   'Action=RunInstances&Version=2016-11-15&ImageId=ami-0123456789abcdef0&InstanceType=t3.micro&MinCount=1&MaxCount=2&UserData=IyEvYmluL3NoCg%3D%3D&TagSpecification.1.ResourceType=instance&TagSpecification.1.Tag.1.Key=Name&TagSpecification.1.Tag.1.Value=web&SecurityGroupId.1=sg-12345678&BlockDeviceMapping.1.DeviceName=%2Fdev%2Fxvda&BlockDeviceMapping.1.Ebs.VolumeSize=8&MetadataOptions.HttpTokens=required&ClientToken=abc&DryRun=false',

@@ -9,14 +9,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { Iam } from '../../iam/iam.js';
-import { Kms } from '../../kms/kms.js';
-import { generateSealKeyPair, openSealed } from '../../lib/seal.js';
-import { SqliteStore } from '../../store/sqlite-store.js';
-import { Collection } from '../repo.js';
-import { InstanceService, type HostFleet } from './instances.js';
-import type { HostRecord, ImageRecord, InstanceRecord } from './model.js';
-import { VolumeService, type EbsDefaultsRecord, type VolumeRecord } from './volumes.js';
+import { Iam } from '../../../iam/iam.js';
+import { Kms } from '../../../kms/kms.js';
+import { generateSealKeyPair, openSealed } from '../../../lib/seal.js';
+import { SqliteStore } from '../../../store/sqlite-store.js';
+import { Collection } from '../../repo.js';
+import { InstanceService, type HostFleet } from '../instances.js';
+import type { HostRecord, ImageRecord, InstanceRecord } from '../model.js';
+import { EbsAccountDefaults } from './account-defaults.js';
+import { EbsKeyRelease, type CardKeyGate } from './key-release.js';
+import type { EbsDefaultsRecord, SnapshotRecord, VolumeRecord } from './records.js';
+import { VolumeService } from './volumes.js';
 
 const host: HostRecord = { id: 'h-0123456789abcdef0', address: '127.0.0.1', port: 9, availabilityZone: 'local-1a', memoryMiB: 16384, vcpus: 2, enrolledAt: new Date().toISOString(), certFingerprint: '0'.repeat(64) };
 
@@ -52,17 +55,19 @@ test('the data key is sealed only to the attested EBS card key; a card the attes
         if (type === 'ebs.info') return { publicKey: card.publicKey.toString('base64') };
         return {};
       },
-      requireAttestedHost: async (hostId: string) => ({ hostId, ebsCardPublicKey: attested, verdict: {} }),
-      attestation: {
-        attest: async () => {
-          fresh++;
-          attested = attestedAfterFresh;
-          return { ok: true };
-        },
-      },
     } as unknown as HostFleet;
+    const gate: CardKeyGate = {
+      requireAttestedHost: async (hostId: string) => ({ hostId, ebsCardPublicKey: attested, verdict: {} }),
+      attest: async () => {
+        fresh++;
+        attested = attestedAfterFresh;
+        return { ok: true };
+      },
+    };
     const svc = new InstanceService(instances, images, fleet);
-    const volumes = new VolumeService(new Collection<VolumeRecord>(store, 'ec2/volumes/'), new Collection<EbsDefaultsRecord>(store, 'ec2/ebs-defaults/'), svc, fleet, kms);
+    const keys = new EbsKeyRelease(fleet, kms, gate);
+    const defaults = new EbsAccountDefaults(new Collection<EbsDefaultsRecord>(store, 'ec2/ebs-defaults/'), keys);
+    const volumes = new VolumeService(new Collection<VolumeRecord>(store, 'ec2/volumes/'), new Collection<SnapshotRecord>(store, 'ec2/snapshots/'), svc, fleet, keys, defaults);
     const create = (): Promise<VolumeRecord> =>
       volumes.create(caller, { action: 'CreateVolume', dryRun: false, availabilityZone: 'local-1a', availabilityZoneId: undefined, size: 1, snapshotId: undefined, volumeType: 'gp3', iops: undefined, throughput: undefined, encrypted: true, kmsKeyId: undefined, multiAttachEnabled: undefined, tagSpecifications: [], clientToken: undefined }, {});
 

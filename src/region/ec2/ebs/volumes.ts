@@ -1,91 +1,22 @@
-// EBS volumes in the region: metadata only (the bytes live in the host's EBS card), the
-// account's encryption defaults, and the attach/detach path to a host.
-//
-// Keys: an encrypted volume gets a 64-byte AES-256-XTS data key from KMS, kept ONLY wrapped
-// (GenerateDataKeyWithoutPlaintext, encryption context aws:ebs:id=vol-…), and a grant that
-// lets the EBS service decrypt it. For an attach the region decrypts it as the EBS service
-// under that grant, seals it at once to the EBS card's X25519 public key (ebs.info through
-// the controller) and wipes its copy; the controller relays a blob it cannot open.
-// Unencrypted volumes are stored as plain bytes, as EC2's are; DescribeVolumes says so.
-import { EC2_VIA_SERVICE, serviceCaller, aliasArn, type Kms, type KmsCaller } from '../../kms/kms.js';
-import { createLogger } from '../../lib/log.js';
-import { sealTo } from '../../lib/seal.js';
-import type { Collection } from '../repo.js';
-import { Ec2Error, ec2NotFound } from '../protocol/errors.js';
-import type { InstanceBlockDeviceMapping, Snapshot, Volume, VolumeAttachment, VolumeAttachmentState, VolumeState } from '../protocol/ec2-responses.js';
-import type { BlockDeviceMappingRequest, CreateVolumeRequest, VolumeType } from '../protocol/ec2-requests.js';
-import { newId } from '../ids.js';
-import { compileFilterTable, opt, type Filter, type FilterTable } from './filters.js';
-import type { Caller, HostFleet, InstanceService } from './instances.js';
-import { AVAILABILITY_ZONES, DEFAULT_AZ, type InstanceRecord } from './model.js';
+// EBS volumes in the region: their records and the orchestration of hosts for them (attach,
+// detach, delete, the volumes of RunInstances' block device mappings, and the watcher that
+// delivers a key again to a restarted card). Unencrypted volumes are stored as plain bytes,
+// as EC2's are; DescribeVolumes says so. Keys go only through key-release.ts; snapshots are
+// snapshots.ts, the account's encryption defaults account-defaults.ts.
+import { createLogger } from '../../../lib/log.js';
+import { newId } from '../../ids.js';
+import { Ec2Error, ec2NotFound } from '../../protocol/errors.js';
+import type { InstanceBlockDeviceMapping, VolumeAttachment } from '../../protocol/ec2/responses/index.js';
+import type { BlockDeviceMappingRequest, CreateVolumeRequest, VolumeType } from '../../protocol/ec2/requests/index.js';
+import type { Collection } from '../../repo.js';
+import { compileFilterTable, opt, type Filter, type FilterTable } from '../filters.js';
+import type { Caller, HostFleet, InstanceService } from '../instances.js';
+import { AVAILABILITY_ZONES, DEFAULT_AZ, type InstanceRecord } from '../model.js';
+import type { EbsAccountDefaults } from './account-defaults.js';
+import type { EbsKeyRelease } from './key-release.js';
+import { attachmentView, GiB, ownedSnapshot, type AttachmentRecord, type SnapshotRecord, type VolumeRecord } from './records.js';
 
 const log = createLogger('region.volumes');
-
-export const XTS_KEY_BYTES = 64;
-const GiB = 2 ** 30;
-
-export interface VolumeRecord {
-  readonly id: string;
-  readonly accountId: string;
-  readonly size: number; // GiB
-  readonly volumeType: VolumeType;
-  readonly iops: number | undefined;
-  readonly throughput: number | undefined;
-  readonly encrypted: boolean;
-  readonly kmsKeyArn: string | undefined;
-  /** base64 of the KMS ciphertext blob of the data key; never the key itself. */
-  readonly wrappedKey: string | undefined;
-  readonly snapshotId: string | undefined;
-  readonly availabilityZone: string;
-  readonly state: VolumeState;
-  readonly createTime: string;
-  readonly attachment: AttachmentRecord | undefined;
-  /** The host whose card holds the volume's bytes (set by the first attach). */
-  readonly storeHostId: string | undefined;
-  readonly multiAttachEnabled: boolean;
-  readonly tags: Readonly<Record<string, string>>;
-  /** A volume made from a snapshot keeps the source volume's data key and its KMS context. */
-  readonly keyContextId?: string | undefined;
-}
-
-export interface SnapshotRecord {
-  readonly id: string;
-  readonly accountId: string;
-  readonly volumeId: string;
-  readonly volumeSize: number; // GiB
-  readonly encrypted: boolean;
-  readonly kmsKeyArn: string | undefined;
-  /** The wrapped data key of the source volume (the bytes are encrypted under it). */
-  readonly wrappedKey: string | undefined;
-  /** The volume id in the data key's KMS encryption context (aws:ebs:id). */
-  readonly keyContextId: string | undefined;
-  readonly hostId: string;
-  readonly state: 'pending' | 'completed' | 'error';
-  readonly startTime: string;
-  readonly description: string;
-  readonly tags: Readonly<Record<string, string>>;
-}
-
-export interface AttachmentRecord {
-  readonly instanceId: string;
-  readonly device: string;
-  readonly state: VolumeAttachmentState;
-  readonly attachTime: string;
-  readonly deleteOnTermination: boolean;
-  /**
-   * Attached to a stopped instance: recorded (and shown `attached`, as EC2 does) but not yet
-   * on any host; the watcher plugs it once the instance runs, as for RunInstances mappings.
-   */
-  readonly pendingPlug?: boolean | undefined;
-  /** DetachVolume with Force=true: the background detach closes the export even if the guest holds on. */
-  readonly detachForce?: boolean | undefined;
-}
-
-export interface EbsDefaultsRecord {
-  readonly id: string; // the account id
-  readonly encryptionByDefault: boolean;
-  readonly kmsKeyArn: string | undefined;
-}
 
 const SIZE_BOUNDS: Readonly<Record<VolumeType, [number, number]>> = {
   standard: [1, 1024],
@@ -114,26 +45,6 @@ const VOLUME_FILTERS: FilterTable<VolumeRecord> = {
   'attachment.delete-on-termination': (v) => (v.attachment ? [String(v.attachment.deleteOnTermination)] : []),
 };
 
-/** The KMS caller for a request made by an EC2 caller through EC2 (kms:ViaService). */
-export function kmsCallerOf(c: Caller): KmsCaller {
-  const m = /:(root|user\/(?:.*\/)?([^/]+))$/.exec(c.arn);
-  const userName = m ? (m[1] === 'root' ? 'root' : m[2]!) : 'root';
-  return { principal: { accountId: c.accountId, userName, arn: c.arn }, context: { 'kms:ViaService': EC2_VIA_SERVICE } };
-}
-
-/** KMS refusals as EC2 reports them for EBS. */
-function kmsToEc2(e: unknown, keyId: string): Ec2Error {
-  const code = (e as { code?: unknown }).code;
-  if (code === 'DisabledException' || code === 'KMSInvalidStateException') {
-    return new Ec2Error('InvalidKMSKey.InvalidState', `The KMS key provided is in an incorrect state`, { context: { keyId, kmsCode: code }, cause: e });
-  }
-  if (code === 'NotFoundException' || code === 'InvalidArnException') {
-    return new Ec2Error('InvalidParameterValue', `Invalid KMS key: '${keyId}' does not exist or is not accessible.`, { context: { keyId, kmsCode: code }, cause: e });
-  }
-  if (code === 'AccessDeniedException') return new Ec2Error('UnauthorizedOperation', 'You are not authorized to use the KMS key.', { context: { keyId }, cause: e });
-  return new Ec2Error('InternalError', 'The KMS call failed.', { context: { keyId, kmsCode: String(code) }, cause: e });
-}
-
 /** The root device of an image: its disk is the image's initramfs here, so a mapping for it is accepted and has no volume. */
 const ROOT_DEVICES = new Set(['/dev/sda1', '/dev/sda', '/dev/xvda', '/dev/nvme0n1']);
 
@@ -142,49 +53,13 @@ const DEVICE_RE = /^\/dev\/(sd[b-z]|xvd[b-z]|sd[b-z][a-z]?|xvd[b-z][a-z]?)$/;
 export class VolumeService {
   constructor(
     private readonly volumes: Collection<VolumeRecord>,
-    private readonly defaults: Collection<EbsDefaultsRecord>,
+    /** Read for CreateVolume from a snapshot (SnapshotService writes them). */
+    private readonly snapshots: Collection<SnapshotRecord>,
     private readonly instances: InstanceService,
     private readonly fleet: HostFleet,
-    private readonly kms: Kms,
-    private readonly snapshots?: Collection<SnapshotRecord>,
+    private readonly keys: EbsKeyRelease,
+    private readonly defaults: EbsAccountDefaults,
   ) {}
-
-  // ---------------------------------------------------------------- account defaults
-
-  private defaultsOf(accountId: string): EbsDefaultsRecord {
-    return this.defaults.get(accountId) ?? { id: accountId, encryptionByDefault: false, kmsKeyArn: undefined };
-  }
-
-  async setEncryptionByDefault(c: Caller, on: boolean): Promise<boolean> {
-    await this.defaults.put({ ...this.defaultsOf(c.accountId), encryptionByDefault: on });
-    return on;
-  }
-
-  encryptionByDefault(c: Caller): boolean {
-    return this.defaultsOf(c.accountId).encryptionByDefault;
-  }
-
-  defaultKmsKeyId(c: Caller): string {
-    return this.defaultsOf(c.accountId).kmsKeyArn ?? aliasArn(c.accountId, 'alias/aws/ebs');
-  }
-
-  async modifyDefaultKmsKeyId(c: Caller, keyId: string): Promise<string> {
-    let arn: string;
-    try {
-      arn = (await this.kms.describeKey(kmsCallerOf(c), keyId)).arn;
-    } catch (e) {
-      throw kmsToEc2(e, keyId);
-    }
-    await this.defaults.put({ ...this.defaultsOf(c.accountId), kmsKeyArn: arn });
-    return arn;
-  }
-
-  async resetDefaultKmsKeyId(c: Caller): Promise<string> {
-    await this.defaults.put({ ...this.defaultsOf(c.accountId), kmsKeyArn: undefined });
-    return this.defaultKmsKeyId(c);
-  }
-
-  // ---------------------------------------------------------------- volumes
 
   owned(c: Caller, id: string): VolumeRecord {
     if (!/^vol-[0-9a-f]{8,17}$/.test(id)) throw new Ec2Error('InvalidVolumeID.Malformed', `Invalid id: "${id}" (expecting "vol-...")`);
@@ -198,7 +73,7 @@ export class VolumeService {
     if (az === undefined || !(AVAILABILITY_ZONES as readonly string[]).includes(az)) {
       throw new Ec2Error('InvalidParameterValue', `Invalid availability zone: [${req.availabilityZone ?? req.availabilityZoneId ?? ''}]`);
     }
-    const snap = req.snapshotId !== undefined ? this.ownedSnapshot(c, req.snapshotId) : undefined;
+    const snap = req.snapshotId !== undefined ? ownedSnapshot(this.snapshots, c, req.snapshotId) : undefined;
     const type: VolumeType = req.volumeType ?? 'gp2';
     const size = req.size ?? snap?.volumeSize;
     if (snap && size !== undefined && size < snap.volumeSize) {
@@ -212,78 +87,28 @@ export class VolumeService {
     if (size < min) throw new Ec2Error('InvalidParameterValue', `Volume of ${size}GiB is too small; minimum is ${min}GiB.`);
     if (size > max) throw new Ec2Error('InvalidParameterValue', `Volume of size ${size}GiB is too large; maximum is ${max}GiB.`);
     if ((type === 'io1' || type === 'io2') && req.iops === undefined) throw new Ec2Error('MissingParameter', `The parameter iops must be specified for ${type} volumes.`);
-    const defaults = this.defaultsOf(c.accountId);
+    const defaults = this.defaults.of(c.accountId);
     const encrypted = req.encrypted === true || defaults.encryptionByDefault;
     if (req.encrypted === false && defaults.encryptionByDefault && req.kmsKeyId === undefined) {
       // EC2: with encryption by default on, Encrypted=false is ignored (the volume is encrypted).
     }
     if (req.kmsKeyId !== undefined && !encrypted) throw new Ec2Error('InvalidParameterDependency', 'The parameter KmsKeyId requires the parameter Encrypted to be set.');
     const id = newId('vol');
-    let kmsKeyArn: string | undefined;
-    let wrappedKey: string | undefined;
+    const common = { id, accountId: c.accountId, size, volumeType: type, iops: req.iops, throughput: req.throughput, availabilityZone: az, state: 'available' as const, attachment: undefined, multiAttachEnabled: false, tags };
+    let rec: VolumeRecord;
     if (snap) {
+      // the card copies the snapshot's ciphertext: the volume keeps the snapshot's key
       await this.fleet.send(snap.hostId, 'volume.from-snapshot', { volumeId: id, snapshotId: snap.id, sizeBytes: size * GiB }, { id: `fromsnap:${id}`, timeoutMs: 600_000 });
-      const rec: VolumeRecord = {
-        id,
-        accountId: c.accountId,
-        size,
-        volumeType: type,
-        iops: req.iops,
-        throughput: req.throughput,
-        encrypted: snap.encrypted,
-        kmsKeyArn: snap.kmsKeyArn,
-        wrappedKey: snap.wrappedKey,
-        keyContextId: snap.keyContextId,
-        snapshotId: snap.id,
-        availabilityZone: az,
-        state: 'available',
-        createTime: new Date().toISOString(),
-        attachment: undefined,
-        storeHostId: snap.hostId,
-        multiAttachEnabled: false,
-        tags,
-      };
-      await this.volumes.put(rec);
-      return rec;
-    }
-    if (encrypted) {
-      const asUser = kmsCallerOf(c);
-      const keyId = req.kmsKeyId ?? defaults.kmsKeyArn ?? (await this.kms.awsManagedKey(c.accountId, 'ebs')).arn;
-      const ctx = { 'aws:ebs:id': id };
-      try {
-        const dk = await this.kms.generateDataKeyWithoutPlaintext(asUser, { keyId, numberOfBytes: XTS_KEY_BYTES, encryptionContext: ctx });
-        await this.kms.createGrant(asUser, {
-          keyId: dk.keyId,
-          granteePrincipal: 'ebs.amazonaws.com',
-          operations: ['Decrypt'],
-          constraints: { encryptionContextSubset: ctx },
-          retiringPrincipal: `arn:aws:iam::${c.accountId}:root`,
-        });
-        kmsKeyArn = dk.keyId;
-        wrappedKey = dk.ciphertextBlob.toString('base64');
-      } catch (e) {
-        throw kmsToEc2(e, keyId);
+      const key = { encrypted: snap.encrypted, kmsKeyArn: snap.kmsKeyArn, wrappedKey: snap.wrappedKey, keyContextId: snap.keyContextId };
+      rec = { ...common, ...key, snapshotId: snap.id, createTime: new Date().toISOString(), storeHostId: snap.hostId };
+    } else {
+      let key: { kmsKeyArn: string | undefined; wrappedKey: string | undefined } = { kmsKeyArn: undefined, wrappedKey: undefined };
+      if (encrypted) {
+        const keyId = req.kmsKeyId ?? defaults.kmsKeyArn ?? (await this.keys.awsManagedKeyArn(c.accountId));
+        key = await this.keys.newDataKey(c, keyId, id);
       }
+      rec = { ...common, encrypted, ...key, snapshotId: undefined, createTime: new Date().toISOString(), storeHostId: undefined };
     }
-    const rec: VolumeRecord = {
-      id,
-      accountId: c.accountId,
-      size,
-      volumeType: type,
-      iops: req.iops,
-      throughput: req.throughput,
-      encrypted,
-      kmsKeyArn,
-      wrappedKey,
-      snapshotId: undefined,
-      availabilityZone: az,
-      state: 'available',
-      createTime: new Date().toISOString(),
-      attachment: undefined,
-      storeHostId: undefined,
-      multiAttachEnabled: false,
-      tags,
-    };
     await this.volumes.put(rec);
     return rec;
   }
@@ -354,53 +179,12 @@ export class VolumeService {
     return attachmentView(volumeId, done!.attachment ?? att);
   }
 
-  /**
-   * The EBS card key a data key may be sealed to: the one the host's attestation document binds
-   * (public_key), so a key only ever goes to a measured card. No key goes to a host that failed
-   * attestation (Fleet.requireAttestedHost throws then). The card must name the same key in
-   * ebs.info; when it does not — the card was replaced (live update, crash) since the cached
-   * attestation — the host attests afresh, and if its document still binds another key (or
-   * none), no key leaves the region. A fleet without attestation (unit tests) uses ebs.info's.
-   */
-  private async attestedCardKey(hostId: string, cmdId: string): Promise<string> {
-    const info = (await this.fleet.send(hostId, 'ebs.info', {}, { id: `${cmdId}:info:${Date.now()}` })) as { publicKey: string };
-    const f = this.fleet as HostFleet & {
-      requireAttestedHost?: (h: string) => Promise<{ readonly ebsCardPublicKey: Buffer | null } | undefined>;
-      attestation?: { attest(h: string, reason: string): Promise<unknown> };
-    };
-    if (!f.requireAttestedHost) return info.publicKey;
-    let a = await f.requireAttestedHost(hostId);
-    if (a === undefined) return info.publicKey;
-    if (a.ebsCardPublicKey?.toString('base64') !== info.publicKey && f.attestation) {
-      await f.attestation.attest(hostId, 'key-release');
-      a = await f.requireAttestedHost(hostId);
-    }
-    if (a?.ebsCardPublicKey?.toString('base64') !== info.publicKey) {
-      log.error('the EBS card key differs from the one the host attested; no data key is released', { hostId });
-      throw new Ec2Error('InternalError', `The EBS card of host ${hostId} is not the one its attestation binds; no volume key was released.`);
-    }
-    return info.publicKey;
-  }
-
   /** Unwraps the data key as the EBS service under its grant, seals it to the host's card, and sends volume.attach. */
   private async plugOnHost(v: VolumeRecord, hostId: string, instanceId: string, cmdId: string): Promise<void> {
     let sealedKey: string | null = null;
     if (v.encrypted) {
-      const cardKey = await this.attestedCardKey(hostId, cmdId);
-      let plaintext: Buffer;
-      try {
-        ({ plaintext } = await this.kms.decrypt(serviceCaller('ebs.amazonaws.com', v.accountId), {
-          ciphertextBlob: Buffer.from(v.wrappedKey ?? '', 'base64'),
-          encryptionContext: { 'aws:ebs:id': v.keyContextId ?? v.id },
-        }));
-      } catch (e) {
-        throw kmsToEc2(e, v.kmsKeyArn ?? '');
-      }
-      try {
-        sealedKey = sealTo(Buffer.from(cardKey, 'base64'), plaintext, Buffer.from(v.id)).toString('base64');
-      } finally {
-        plaintext.fill(0);
-      }
+      const cardKey = await this.keys.cardKey(hostId, cmdId);
+      sealedKey = await this.keys.sealFor(v.accountId, v.wrappedKey ?? '', v.keyContextId ?? v.id, v.kmsKeyArn ?? '', cardKey, v.id);
     }
     await this.fleet.send(hostId, 'volume.attach', { instanceId, volumeId: v.id, sizeBytes: v.size * GiB, sealedKey }, { id: cmdId, timeoutMs: 120_000 });
   }
@@ -463,6 +247,7 @@ export class VolumeService {
 
   /** Background detaches in flight, by volume id and kind (a forced one does not wait for a normal one). */
   private readonly detachJobs = new Map<string, Promise<void>>();
+
   /** Volumes whose guest did not let go: the next try, with backoff. */
   private readonly detachRetry = new Map<string, { attempts: number; at: number }>();
 
@@ -538,8 +323,6 @@ export class VolumeService {
     return { before: v, after };
   }
 
-  // ---------------------------------------------------------------- RunInstances BlockDeviceMappings
-
   /** Refuses bad mappings before any instance is created. */
   checkMappings(c: Caller, mappings: readonly BlockDeviceMappingRequest[]): void {
     const seen = new Set<string>();
@@ -551,7 +334,7 @@ export class VolumeService {
       const type = (m.ebs.volumeType ?? 'gp2') as VolumeType;
       const bounds = SIZE_BOUNDS[type];
       if (!bounds) throw new Ec2Error('InvalidParameterValue', `Invalid volume type: ${m.ebs.volumeType}`);
-      if (m.ebs.snapshotId !== undefined) this.ownedSnapshot(c, m.ebs.snapshotId);
+      if (m.ebs.snapshotId !== undefined) ownedSnapshot(this.snapshots, c, m.ebs.snapshotId);
       else if (m.ebs.volumeSize === undefined) throw new Ec2Error('MissingParameter', `The block device mapping for ${m.deviceName} needs a VolumeSize or a SnapshotId.`);
       if (m.ebs.volumeSize !== undefined && (m.ebs.volumeSize < bounds[0] || m.ebs.volumeSize > bounds[1])) {
         throw new Ec2Error('InvalidParameterValue', `Volume of size ${m.ebs.volumeSize}GiB is out of range for ${type} (${bounds[0]}-${bounds[1]}GiB).`);
@@ -608,137 +391,15 @@ export class VolumeService {
     }
   }
 
-  // ---------------------------------------------------------------- snapshots
-
-  ownedSnapshot(c: Caller, id: string): SnapshotRecord {
-    if (!/^snap-[0-9a-f]{8,17}$/.test(id)) throw new Ec2Error('InvalidSnapshotID.Malformed', `Invalid id: "${id}" (expecting "snap-...")`);
-    const s = this.snapshots?.get(id);
-    if (!s || s.accountId !== c.accountId) throw ec2NotFound('snapshot', id);
-    return s;
-  }
-
-  /** A consistent point-in-time copy taken by the host's card (under a write barrier), ciphertext as stored. */
-  async createSnapshot(c: Caller, volumeId: string, description: string | undefined, tags: Readonly<Record<string, string>>): Promise<SnapshotRecord> {
-    if (!this.snapshots) throw new Ec2Error('InvalidAction', 'Snapshots are not served by this region.');
-    const v = this.owned(c, volumeId);
-    const hostId = v.storeHostId ?? this.fleet.hosts()[0]?.id;
-    if (!hostId) throw new Ec2Error('InsufficientCapacity', 'No host can store the snapshot.');
-    const id = newId('snap');
-    await this.fleet.send(hostId, 'snapshot.create', { volumeId, snapshotId: id, sizeBytes: v.size * GiB }, { id: `snap:${id}`, timeoutMs: 600_000 });
-    if (!v.storeHostId) await this.volumes.update(volumeId, (cur) => ({ ...cur, storeHostId: hostId }));
-    const rec: SnapshotRecord = {
-      id,
-      accountId: c.accountId,
-      volumeId,
-      volumeSize: v.size,
-      encrypted: v.encrypted,
-      kmsKeyArn: v.kmsKeyArn,
-      wrappedKey: v.wrappedKey,
-      keyContextId: v.encrypted ? (v.keyContextId ?? v.id) : undefined,
-      hostId,
-      state: 'completed',
-      startTime: new Date().toISOString(),
-      description: description ?? '',
-      tags,
-    };
-    await this.snapshots.put(rec);
-    return rec;
-  }
-
-  /** Unwraps a data key as the EBS service (under its grant) and seals it to the card for aad. */
-  private async sealFor(accountId: string, wrapped: string, contextId: string, keyArn: string, cardKey: string, aad: string): Promise<string> {
-    let plaintext: Buffer;
-    try {
-      ({ plaintext } = await this.kms.decrypt(serviceCaller('ebs.amazonaws.com', accountId), { ciphertextBlob: Buffer.from(wrapped, 'base64'), encryptionContext: { 'aws:ebs:id': contextId } }));
-    } catch (e) {
-      throw kmsToEc2(e, keyArn);
-    }
-    try {
-      return sealTo(Buffer.from(cardKey, 'base64'), plaintext, Buffer.from(aad)).toString('base64');
-    } finally {
-      plaintext.fill(0);
-    }
-  }
-
-  /**
-   * CopySnapshot (same region): a new snapshot whose bytes the host's card re-encrypts under a
-   * new data key (Encrypted / KmsKeyId; an unencrypted source becomes encrypted). The region
-   * only relays sealed keys; it never sees the data.
-   */
-  async copySnapshot(c: Caller, req: { sourceSnapshotId: string; sourceRegion: string; description: string | undefined; encrypted: boolean | undefined; kmsKeyId: string | undefined }, tags: Readonly<Record<string, string>>): Promise<SnapshotRecord> {
-    if (!this.snapshots) throw new Ec2Error('InvalidAction', 'Snapshots are not served by this region.');
-    if (req.sourceRegion !== 'local-1') throw new Ec2Error('InvalidParameterValue', `Invalid source region: ${req.sourceRegion}`);
-    const src = this.ownedSnapshot(c, req.sourceSnapshotId);
-    const defaults = this.defaultsOf(c.accountId);
-    const encrypted = src.encrypted || req.encrypted === true || defaults.encryptionByDefault;
-    if (req.kmsKeyId !== undefined && !encrypted) throw new Ec2Error('InvalidParameterDependency', 'The parameter KmsKeyId requires the parameter Encrypted to be set.');
-    const id = newId('snap');
-    let kmsKeyArn: string | undefined;
-    let wrappedKey: string | undefined;
-    if (encrypted) {
-      const asUser = kmsCallerOf(c);
-      const keyId = req.kmsKeyId ?? src.kmsKeyArn ?? defaults.kmsKeyArn ?? (await this.kms.awsManagedKey(c.accountId, 'ebs')).arn;
-      const ctx = { 'aws:ebs:id': id };
-      try {
-        const dk = await this.kms.generateDataKeyWithoutPlaintext(asUser, { keyId, numberOfBytes: XTS_KEY_BYTES, encryptionContext: ctx });
-        await this.kms.createGrant(asUser, { keyId: dk.keyId, granteePrincipal: 'ebs.amazonaws.com', operations: ['Decrypt'], constraints: { encryptionContextSubset: ctx }, retiringPrincipal: `arn:aws:iam::${c.accountId}:root` });
-        kmsKeyArn = dk.keyId;
-        wrappedKey = dk.ciphertextBlob.toString('base64');
-      } catch (e) {
-        throw kmsToEc2(e, keyId);
-      }
-    }
-    const info = { publicKey: src.encrypted || encrypted ? await this.attestedCardKey(src.hostId, `copy:${id}`) : '' };
-    const sourceKey = src.encrypted ? await this.sealFor(c.accountId, src.wrappedKey!, src.keyContextId ?? src.volumeId, src.kmsKeyArn ?? '', info.publicKey, src.id) : null;
-    const key = encrypted ? await this.sealFor(c.accountId, wrappedKey!, id, kmsKeyArn!, info.publicKey, id) : null;
-    await this.fleet.send(src.hostId, 'snapshot.copy', { sourceSnapshotId: src.id, snapshotId: id, sourceKey, key }, { id: `copy:${id}`, timeoutMs: 600_000 });
-    const rec: SnapshotRecord = {
-      id,
-      accountId: c.accountId,
-      volumeId: 'vol-ffffffff',
-      volumeSize: src.volumeSize,
-      encrypted,
-      kmsKeyArn,
-      wrappedKey,
-      keyContextId: encrypted ? id : undefined,
-      hostId: src.hostId,
-      state: 'completed',
-      startTime: new Date().toISOString(),
-      description: req.description ?? `[Copied ${src.id} from local-1]`,
-      tags,
-    };
-    await this.snapshots.put(rec);
-    return rec;
-  }
-
-  describeSnapshots(c: Caller, ids: readonly string[], filters: readonly Filter[]): SnapshotRecord[] {
-    const match = compileFilterTable(filters, SNAPSHOT_FILTERS, (x) => x.tags);
-    const base = ids.length > 0 ? ids.map((id) => this.ownedSnapshot(c, id)) : (this.snapshots?.all() ?? []).filter((s) => s.accountId === c.accountId);
-    return base.filter(match);
-  }
-
-  async deleteSnapshot(c: Caller, id: string): Promise<void> {
-    const s = this.ownedSnapshot(c, id);
-    await this.fleet.send(s.hostId, 'snapshot.delete', { snapshotId: id }, { id: `delsnap:${id}` });
-    await this.snapshots!.delete(id);
-  }
-
-  async setSnapshotTags(id: string, tags: Readonly<Record<string, string>>): Promise<void> {
-    await this.snapshots?.update(id, (cur) => ({ ...cur, tags }));
-  }
-
-  findSnapshot(c: Caller, id: string): SnapshotRecord | undefined {
-    const s = this.snapshots?.get(id);
-    return s && s.accountId === c.accountId ? s : undefined;
-  }
-
-  listSnapshots(c: Caller): SnapshotRecord[] {
-    return (this.snapshots?.all() ?? []).filter((s) => s.accountId === c.accountId);
+  /** The host that stores a volume's bytes, once known (its first attach or snapshot). */
+  async setStoreHost(volumeId: string, hostId: string): Promise<void> {
+    await this.volumes.update(volumeId, (cur) => ({ ...cur, storeHostId: hostId }));
   }
 
   // ---------------------------------------------------------------- card restarts
 
   private watchTimer: NodeJS.Timeout | undefined;
+
   private watching: Promise<void> | undefined;
 
   /**
@@ -840,57 +501,4 @@ export class VolumeService {
   list(c: Caller): VolumeRecord[] {
     return this.volumes.all().filter((v) => v.accountId === c.accountId && v.state !== 'deleted');
   }
-}
-
-const SNAPSHOT_FILTERS: FilterTable<SnapshotRecord> = {
-  'snapshot-id': (s) => [s.id],
-  'volume-id': (s) => [s.volumeId],
-  status: (s) => [s.state],
-  encrypted: (s) => [String(s.encrypted)],
-  'owner-id': (s) => [s.accountId],
-  'volume-size': (s) => [String(s.volumeSize)],
-  description: (s) => [s.description],
-  'start-time': (s) => [s.startTime],
-};
-
-export function snapshotView(s: SnapshotRecord): Snapshot {
-  return {
-    snapshotId: s.id,
-    volumeId: s.volumeId,
-    state: s.state,
-    startTime: new Date(s.startTime),
-    progress: '100%',
-    ownerId: s.accountId,
-    description: s.description,
-    volumeSize: s.volumeSize,
-    encrypted: s.encrypted,
-    kmsKeyId: s.kmsKeyArn,
-    storageTier: 'standard',
-    completionTime: new Date(s.startTime),
-    tags: Object.entries(s.tags).map(([key, value]) => ({ key, value })),
-  };
-}
-
-function attachmentView(volumeId: string, a: AttachmentRecord): VolumeAttachment {
-  return { volumeId, instanceId: a.instanceId, device: a.device, state: a.state, attachTime: new Date(a.attachTime), deleteOnTermination: a.deleteOnTermination };
-}
-
-export function volumeView(v: VolumeRecord): Volume {
-  return {
-    volumeId: v.id,
-    size: v.size,
-    snapshotId: v.snapshotId,
-    availabilityZone: v.availabilityZone,
-    availabilityZoneId: 'local1-az1',
-    state: v.state,
-    createTime: new Date(v.createTime),
-    attachments: v.attachment ? [attachmentView(v.id, v.attachment)] : [],
-    volumeType: v.volumeType,
-    iops: v.iops ?? (v.volumeType === 'gp3' ? 3000 : v.volumeType === 'gp2' ? Math.min(16000, Math.max(100, v.size * 3)) : undefined),
-    throughput: v.throughput ?? (v.volumeType === 'gp3' ? 125 : undefined),
-    encrypted: v.encrypted,
-    kmsKeyId: v.kmsKeyArn,
-    multiAttachEnabled: v.multiAttachEnabled,
-    tags: Object.entries(v.tags).map(([key, value]) => ({ key, value })),
-  };
 }

@@ -22,7 +22,7 @@ import type { HostFleet } from './instances.js';
 import { REGION_NAME, type InstanceRecord } from './model.js';
 import type { EniRecord, RuleRecord, VpcChange, VpcService } from './vpc.js';
 
-const log = createLogger('region.vpc-hosts');
+const log = createLogger('region.vpc-host-sync');
 
 /** Guest MTU handed out by DHCP: room for the underlay's encapsulation (src/vpc/underlay). */
 export const GUEST_MTU = 1420;

@@ -1,0 +1,262 @@
+// EC2 requests, instances: run, describe, start/stop/reboot/terminate, console, NitroTPM EK, instance types.
+// Declares each request, the family's union and one parser per action; index.ts joins the families.
+
+import { Ec2Error } from '../../errors.js';
+import { asStruct, type Base, type BlockDeviceMappingRequest, checkImageId, checkInstanceId, checkNetworkInterfaceId, checkSecurityGroupId, checkSubnetId, decodeUserData, dryRun, EC2_DEFAULT_INSTANCE_TYPE, type Filter, instanceIds, invalid, missing, type Paged, paged, ParamReader, type ParserTable, readBlockDeviceMappings, readFilters, readTagSpecifications, type TagSpecification } from './common.js';
+
+/**
+ * RunInstances NetworkInterface.N. The AWS CLI moves --subnet-id/--security-group-ids into
+ * NetworkInterface.1 when --associate-public-ip-address is given, so a handler should read the
+ * subnet, groups and address from here when the top-level ones are absent.
+ */
+export interface InstanceNetworkInterfaceRequest {
+  readonly deviceIndex: number | undefined;
+  readonly subnetId: string | undefined;
+  readonly groups: readonly string[];
+  readonly privateIpAddress: string | undefined;
+  readonly networkInterfaceId: string | undefined;
+  readonly description: string | undefined;
+  readonly deleteOnTermination: boolean | undefined;
+  readonly associatePublicIpAddress: boolean | undefined;
+}
+
+export interface MetadataOptionsRequest {
+  readonly httpTokens: 'optional' | 'required' | undefined;
+  readonly httpPutResponseHopLimit: number | undefined;
+  readonly httpEndpoint: 'enabled' | 'disabled' | undefined;
+  readonly httpProtocolIpv6: 'enabled' | 'disabled' | undefined;
+  readonly instanceMetadataTags: 'enabled' | 'disabled' | undefined;
+}
+
+// ---------------------------------------------------------------- the actions
+
+export interface RunInstancesRequest extends Base {
+  readonly action: 'RunInstances';
+  readonly imageId: string;
+  /** Absent when not given (EC2's default is EC2_DEFAULT_INSTANCE_TYPE); names are checked by the handler. */
+  readonly instanceType: string | undefined;
+  readonly minCount: number;
+  readonly maxCount: number;
+  /** Decoded user data (the wire carries base64). */
+  readonly userData: Buffer | undefined;
+  readonly tagSpecifications: readonly TagSpecification[];
+  readonly clientToken: string | undefined;
+  readonly subnetId: string | undefined;
+  readonly securityGroupIds: readonly string[];
+  readonly securityGroups: readonly string[];
+  readonly privateIpAddress: string | undefined;
+  readonly keyName: string | undefined;
+  readonly kernelId: string | undefined;
+  readonly ramdiskId: string | undefined;
+  readonly availabilityZone: string | undefined;
+  readonly blockDeviceMappings: readonly BlockDeviceMappingRequest[];
+  readonly networkInterfaces: readonly InstanceNetworkInterfaceRequest[];
+  readonly metadataOptions: MetadataOptionsRequest | undefined;
+  readonly monitoringEnabled: boolean | undefined;
+  readonly instanceInitiatedShutdownBehavior: 'stop' | 'terminate' | undefined;
+  readonly disableApiTermination: boolean | undefined;
+}
+
+export interface DescribeInstancesRequest extends Base, Paged {
+  readonly action: 'DescribeInstances';
+  readonly instanceIds: readonly string[];
+  readonly filters: readonly Filter[];
+}
+
+export interface DescribeInstanceStatusRequest extends Base, Paged {
+  readonly action: 'DescribeInstanceStatus';
+  readonly instanceIds: readonly string[];
+  readonly filters: readonly Filter[];
+  readonly includeAllInstances: boolean;
+}
+
+export interface StartInstancesRequest extends Base {
+  readonly action: 'StartInstances';
+  readonly instanceIds: readonly string[];
+}
+
+export interface StopInstancesRequest extends Base {
+  readonly action: 'StopInstances';
+  readonly instanceIds: readonly string[];
+  readonly force: boolean;
+  readonly hibernate: boolean;
+}
+
+export interface RebootInstancesRequest extends Base {
+  readonly action: 'RebootInstances';
+  readonly instanceIds: readonly string[];
+}
+
+export interface TerminateInstancesRequest extends Base {
+  readonly action: 'TerminateInstances';
+  readonly instanceIds: readonly string[];
+}
+
+export interface GetConsoleOutputRequest extends Base {
+  readonly action: 'GetConsoleOutput';
+  readonly instanceId: string;
+  readonly latest: boolean;
+}
+
+/** NitroTPM: the public endorsement key of an instance's vTPM (docs/NITROTPM.md). */
+export interface GetInstanceTpmEkPubRequest extends Base {
+  readonly action: 'GetInstanceTpmEkPub';
+  readonly instanceId: string;
+  readonly keyType: 'rsa-2048' | 'ecc-sec-p384';
+  readonly keyFormat: 'der' | 'tpmt';
+}
+
+export interface DescribeInstanceTypesRequest extends Base, Paged {
+  readonly action: 'DescribeInstanceTypes';
+  readonly instanceTypes: readonly string[];
+  readonly filters: readonly Filter[];
+}
+
+export type InstanceRequest =
+  | RunInstancesRequest
+  | DescribeInstancesRequest
+  | DescribeInstanceStatusRequest
+  | StartInstancesRequest
+  | StopInstancesRequest
+  | RebootInstancesRequest
+  | TerminateInstancesRequest
+  | GetConsoleOutputRequest
+  | GetInstanceTpmEkPubRequest
+  | DescribeInstanceTypesRequest;
+
+function readMetadataOptions(r: ParamReader): MetadataOptionsRequest | undefined {
+  const m = r.struct('MetadataOptions');
+  if (m === undefined) return undefined;
+  return {
+    httpTokens: m.enumString('HttpTokens', ['optional', 'required']),
+    httpPutResponseHopLimit: m.integer('HttpPutResponseHopLimit', 1, 64),
+    httpEndpoint: m.enumString('HttpEndpoint', ['enabled', 'disabled']),
+    httpProtocolIpv6: m.enumString('HttpProtocolIpv6', ['enabled', 'disabled']),
+    instanceMetadataTags: m.enumString('InstanceMetadataTags', ['enabled', 'disabled']),
+  };
+}
+
+export const INSTANCE_PARSERS: ParserTable<InstanceRequest> = {
+  RunInstances(r) {
+    const minCount = r.integer('MinCount', 1, 10_000);
+    const maxCount = r.integer('MaxCount', 1, 10_000);
+    const imageIdRaw = r.string('ImageId');
+    if (imageIdRaw === undefined || imageIdRaw === '') throw missing('ImageId');
+    if (minCount === undefined) throw missing('MinCount');
+    if (maxCount === undefined) throw missing('MaxCount');
+    if (minCount > maxCount) {
+      throw new Ec2Error('InvalidParameterValue', `Value (${minCount}) for parameter MinCount is invalid. MinCount must be less than or equal to MaxCount (${maxCount}).`, {
+        context: { minCount, maxCount },
+      });
+    }
+    const userData = r.string('UserData');
+    const clientToken = r.string('ClientToken');
+    if (clientToken !== undefined && clientToken.length > 64) throw invalid('ClientToken', clientToken, 'Client tokens are at most 64 ASCII characters.');
+    const placement = r.struct('Placement');
+    const monitoring = r.struct('Monitoring');
+    return {
+      action: 'RunInstances',
+      dryRun: dryRun(r),
+      imageId: checkImageId(imageIdRaw),
+      instanceType: r.string('InstanceType'),
+      minCount,
+      maxCount,
+      userData: userData === undefined ? undefined : decodeUserData(userData),
+      tagSpecifications: readTagSpecifications(r),
+      clientToken,
+      subnetId: r.string('SubnetId'),
+      securityGroupIds: r.stringList('SecurityGroupId'),
+      securityGroups: r.stringList('SecurityGroup'),
+      privateIpAddress: r.string('PrivateIpAddress'),
+      keyName: r.string('KeyName'),
+      kernelId: r.string('KernelId'),
+      ramdiskId: r.string('RamdiskId'),
+      availabilityZone: placement?.string('AvailabilityZone'),
+      blockDeviceMappings: readBlockDeviceMappings(r),
+      networkInterfaces: r.list('NetworkInterface', (node, path) => {
+        const n = asStruct(node, path);
+        const subnetId = n.string('SubnetId');
+        const eniId = n.string('NetworkInterfaceId');
+        return {
+          deviceIndex: n.integer('DeviceIndex', 0, 64),
+          subnetId: subnetId === undefined || subnetId === '' ? undefined : checkSubnetId(subnetId),
+          groups: n.stringList('SecurityGroupId').map(checkSecurityGroupId),
+          privateIpAddress: n.string('PrivateIpAddress'),
+          networkInterfaceId: eniId === undefined || eniId === '' ? undefined : checkNetworkInterfaceId(eniId),
+          description: n.string('Description'),
+          deleteOnTermination: n.boolean('DeleteOnTermination'),
+          associatePublicIpAddress: n.boolean('AssociatePublicIpAddress'),
+        };
+      }),
+      metadataOptions: readMetadataOptions(r),
+      monitoringEnabled: monitoring?.boolean('Enabled'),
+      instanceInitiatedShutdownBehavior: r.enumString('InstanceInitiatedShutdownBehavior', ['stop', 'terminate']),
+      disableApiTermination: r.boolean('DisableApiTermination'),
+    };
+  },
+
+  DescribeInstances(r) {
+    const ids = instanceIds(r, false);
+    const p = paged(r, 5, 1000);
+    if (ids.length > 0 && p.maxResults !== undefined) {
+      throw new Ec2Error('InvalidParameterCombination', 'The parameter instancesSet cannot be used with the parameter maxResults');
+    }
+    return { action: 'DescribeInstances', dryRun: dryRun(r), instanceIds: ids, filters: readFilters(r), ...p };
+  },
+
+  DescribeInstanceStatus(r) {
+    const ids = instanceIds(r, false);
+    const p = paged(r, 5, 1000);
+    if (ids.length > 0 && p.maxResults !== undefined) {
+      throw new Ec2Error('InvalidParameterCombination', 'The parameter instancesSet cannot be used with the parameter maxResults');
+    }
+    return {
+      action: 'DescribeInstanceStatus',
+      dryRun: dryRun(r),
+      instanceIds: ids,
+      filters: readFilters(r),
+      includeAllInstances: r.boolean('IncludeAllInstances') ?? false,
+      ...p,
+    };
+  },
+
+  StartInstances: (r) => ({ action: 'StartInstances', dryRun: dryRun(r), instanceIds: instanceIds(r, true) }),
+
+  StopInstances(r) {
+    const force = r.boolean('Force') ?? false;
+    const hibernate = r.boolean('Hibernate') ?? false;
+    if (force && hibernate) throw new Ec2Error('InvalidParameterCombination', 'The parameters Force and Hibernate cannot be used together.');
+    return { action: 'StopInstances', dryRun: dryRun(r), instanceIds: instanceIds(r, true), force, hibernate };
+  },
+
+  RebootInstances: (r) => ({ action: 'RebootInstances', dryRun: dryRun(r), instanceIds: instanceIds(r, true) }),
+
+  TerminateInstances: (r) => ({ action: 'TerminateInstances', dryRun: dryRun(r), instanceIds: instanceIds(r, true) }),
+
+  GetConsoleOutput: (r) => ({
+    action: 'GetConsoleOutput',
+    dryRun: dryRun(r),
+    instanceId: checkInstanceId(r.requiredString('InstanceId')),
+    latest: r.boolean('Latest') ?? false,
+  }),
+
+  GetInstanceTpmEkPub(r) {
+    const instanceId = checkInstanceId(r.requiredString('InstanceId'));
+    const keyType = r.enumString('KeyType', ['rsa-2048', 'ecc-sec-p384']);
+    if (keyType === undefined) throw missing('KeyType');
+    const keyFormat = r.enumString('KeyFormat', ['der', 'tpmt']);
+    if (keyFormat === undefined) throw missing('KeyFormat');
+    return { action: 'GetInstanceTpmEkPub', dryRun: dryRun(r), instanceId, keyType, keyFormat };
+  },
+
+  DescribeInstanceTypes: (r) => ({
+    action: 'DescribeInstanceTypes',
+    dryRun: dryRun(r),
+    instanceTypes: r.stringList('InstanceType'),
+    filters: readFilters(r),
+    ...paged(r, 5, 100),
+  }),
+};
+
+/** The instances actions that change state (audited before effect; every action accepts DryRun). */
+export const INSTANCE_MUTATING: readonly InstanceRequest['action'][] = ['RunInstances', 'StartInstances', 'StopInstances', 'RebootInstances', 'TerminateInstances'];
