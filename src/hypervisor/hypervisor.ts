@@ -21,7 +21,7 @@ import {
   type InstanceInfo,
   type InstanceSpec,
 } from './protocol/messages.js';
-import { INSTANCE_ID_RE, validateSpec } from './protocol/request.js';
+import { INSTANCE_ID_RE, parseInstanceSpec } from './protocol/instance-spec.js';
 import { guardQmpCommand, type QmpAuditRecord } from './qmp-client.js';
 import { type QemuOwner, qemuBinary, qemuVersion, verifyImage } from './qemu-process.js';
 
@@ -66,7 +66,7 @@ export class Hypervisor {
       const dir = join(this.instancesDir, name);
       let spec: InstanceSpec;
       try {
-        spec = validateSpec(JSON.parse(await readFile(join(dir, INSTANCE_FILES.spec), 'utf8')));
+        spec = parseInstanceSpec(JSON.parse(await readFile(join(dir, INSTANCE_FILES.spec), 'utf8')));
       } catch (e) {
         this.opts.log.warn('skipping an instance directory without a valid spec', { dir, error: String(e) });
         continue;

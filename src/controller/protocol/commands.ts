@@ -7,6 +7,7 @@
 //        canonicalJson(signedFields(envelope)) = canonical JSON of {v, id, type, params, issuedAt}
 //   reply: { v: 1, id, ok: true, result } | { v: 1, id, ok: false, error: {code, kind, message} }
 import type { InstanceSpec } from '../../hypervisor/protocol/messages.js';
+import { parseInstanceSpec } from '../../hypervisor/protocol/instance-spec.js';
 import { ControllerError, type ReplyError } from '../errors.js';
 import { parseAttestParams, type AttestParams } from '../../security-chip/protocol/attest-wire.js';
 import { isVpcCommandType, parseVpcCommand, VPC_COMMAND_TYPES, type VpcCommandBody } from './vpc-commands.js';
@@ -164,53 +165,15 @@ function empty(p: Record<string, unknown>, where: string): Record<string, never>
   return {};
 }
 
+/**
+ * The spec is checked by the one InstanceSpec parser the hypervisor uses too
+ * (src/hypervisor/protocol/instance-spec.ts), with its limits. Volumes are not part of a
+ * start from the region: they come one by one through volume.attach.
+ */
 function parseSpec(v: unknown): InstanceSpec {
-  const w = 'params.spec';
-  if (!isObject(v)) throw bad('InvalidParameter', `${w} must be an object.`);
-  onlyKeys(v, ['instanceId', 'instanceType', 'image', 'hotplugSlots', 'nics', 'tpm'], w);
-  const image = v['image'];
-  if (!isObject(image)) throw bad('InvalidParameter', `${w}.image must be an object.`);
-  const iw = `${w}.image`;
-  onlyKeys(image, ['kernel', 'initrd', 'cmdline', 'kernelSha256', 'initrdSha256'], iw);
-  const abs = /^\/[^\0]*$/;
-  const cmdline = image['cmdline'];
-  if (typeof cmdline !== 'string' || cmdline.length > 4096) throw bad('InvalidParameter', `${iw}.cmdline must be a string of at most 4096 characters.`);
-  const hotplugSlots = optInt(v, 'hotplugSlots', w, 0, 32);
-  let nics: { mac: string; socketPath: string }[] | undefined;
-  if (v['nics'] !== undefined) {
-    const n = v['nics'];
-    if (!Array.isArray(n) || n.length > 8) throw bad('InvalidParameter', `${w}.nics must be an array of at most 8 NICs.`);
-    nics = n.map((x: unknown, i) => {
-      const nw = `${w}.nics[${i}]`;
-      if (!isObject(x)) throw bad('InvalidParameter', `${nw} must be an object.`);
-      onlyKeys(x, ['mac', 'socketPath'], nw);
-      return { mac: str(x, 'mac', nw, MAC), socketPath: str(x, 'socketPath', nw, abs) };
-    });
-  }
-  // NitroTPM: the region's per-instance vTPM key, base64 of exactly 32 bytes (never stored by the host).
-  let tpm: { key: string } | undefined;
-  if (v['tpm'] !== undefined) {
-    const t = v['tpm'];
-    if (!isObject(t)) throw bad('InvalidParameter', `${w}.tpm must be an object.`);
-    onlyKeys(t, ['key'], `${w}.tpm`);
-    const key = str(t, 'key', `${w}.tpm`, /^[A-Za-z0-9+/]{43}=$/);
-    if (Buffer.from(key, 'base64').length !== 32) throw bad('InvalidParameter', `${w}.tpm.key must be base64 of 32 bytes.`, { field: 'key' });
-    tpm = { key };
-  }
-  return {
-    instanceId: str(v, 'instanceId', w, INSTANCE_ID),
-    instanceType: str(v, 'instanceType', w, /^[a-z0-9]+\.[a-z0-9]+$/),
-    image: {
-      kernel: str(image, 'kernel', iw, abs),
-      initrd: str(image, 'initrd', iw, abs),
-      cmdline,
-      kernelSha256: str(image, 'kernelSha256', iw, SHA256),
-      initrdSha256: str(image, 'initrdSha256', iw, SHA256),
-    },
-    ...(hotplugSlots !== undefined ? { hotplugSlots } : {}),
-    ...(nics !== undefined ? { nics } : {}),
-    ...(tpm !== undefined ? { tpm } : {}),
-  };
+  const spec = parseInstanceSpec(v, (message, context) => bad('InvalidParameter', message, context), 'params.spec');
+  if (spec.volumes !== undefined) throw bad('InvalidParameter', 'params.spec.volumes is not accepted: volumes are attached with volume.attach.', { field: 'params.spec.volumes' });
+  return spec;
 }
 
 /** Validates the params of one command type and returns the typed body. */

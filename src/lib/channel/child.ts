@@ -3,8 +3,8 @@
 // benchmarks fork the same cards with it: one client, one set of errors, one matcher.
 import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { ChannelClient } from './client.js';
-import type { EventMessage } from './envelope.js';
+import { ChannelClient, type RequestOptions } from './client.js';
+import type { EventMessage, OpOf, ParamsOf, ResultOf } from './envelope.js';
 import { ChannelError, componentTitle } from './errors.js';
 
 export interface ForkChildOptions {
@@ -24,7 +24,7 @@ export interface ForkChildOptions {
  * A forked component: `client` sends typed requests; emits 'event' (EventMessage) and 'exit'
  * (code, signal). When the process exits every waiting request fails with <Title>Unavailable.
  */
-export class ChildChannel<C> extends EventEmitter {
+export class ChildChannel<C, E extends EventMessage = EventMessage> extends EventEmitter {
   readonly client: ChannelClient<C>;
 
   constructor(
@@ -64,8 +64,18 @@ export class ChildChannel<C> extends EventEmitter {
     return this.child.exitCode !== null || this.child.signalCode !== null;
   }
 
+  /** client.request(): one typed request. */
+  request<O extends OpOf<C>>(op: O, params: ParamsOf<C, O>, timeoutOrOptions?: number | RequestOptions): Promise<ResultOf<C, O>> {
+    return this.client.request(op, params, timeoutOrOptions);
+  }
+
+  /** client.sendRaw(): any value as-is (tests of malformed input). */
+  sendRaw(msg: unknown): void {
+    this.client.sendRaw(msg);
+  }
+
   /** Resolves with the first event matching `pred`. */
-  waitEvent<E extends EventMessage = EventMessage>(pred: (ev: E) => boolean, timeoutMs: number): Promise<E> {
+  waitEvent(pred: (ev: E) => boolean, timeoutMs: number): Promise<E> {
     return new Promise((resolve, reject) => {
       const on = (ev: E): void => {
         if (!pred(ev)) return;
@@ -110,7 +120,7 @@ export class ChildChannel<C> extends EventEmitter {
 }
 
 /** Forks `entry` with `args` and an IPC channel (JSON serialization) and returns its channel. */
-export function forkChild<C>(entry: string, args: readonly string[], o: ForkChildOptions): ChildChannel<C> {
+export function forkChild<C, E extends EventMessage = EventMessage>(entry: string, args: readonly string[], o: ForkChildOptions): ChildChannel<C, E> {
   const stdio = o.stdio ?? 'inherit';
   const child = fork(entry, [...args], {
     ...(o.env !== undefined ? { env: o.env } : {}),
@@ -118,5 +128,5 @@ export function forkChild<C>(entry: string, args: readonly string[], o: ForkChil
     detached: o.detached === true,
     serialization: 'json',
   });
-  return new ChildChannel<C>(child, o);
+  return new ChildChannel<C, E>(child, o);
 }
