@@ -7,7 +7,7 @@ import { chmod, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { requireInstanceType } from '../lib/instance-types.js';
 import type { Logger } from '../lib/log.js';
-import { qemuUserIds, QEMU_USER } from '../setup/qemu-user.js';
+import { qemuUserIds, QEMU_USER } from '../lib/qemu-user.js';
 import { AccelSelector } from './accel.js';
 import { HypervisorError } from './errors.js';
 import { Instance, type InstanceEnv } from './instance.js';

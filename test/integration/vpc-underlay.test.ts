@@ -16,7 +16,7 @@ import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ControllerClient } from '../../src/controller/client.js';
 import { enrollAndConnect, makeRegion, startController, type ControllerProcess } from '../../src/controller/testing/fixtures.js';
-import { vpcSocketDir } from '../../src/controller/vpc-host.js';
+import { vpcSocketDir } from '../../src/controller/cards/vpc.js';
 import type { EniConfig } from '../../src/vpc/model.js';
 import { macToBytes } from '../../src/vpc/protocol/addr.js';
 import { SimGuest } from '../../src/vpc/testing/sim-guest.js';

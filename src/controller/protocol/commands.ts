@@ -6,11 +6,13 @@
 //   sig: ECDSA P-384 / SHA-384 (DER, base64) by the caller's client-certificate key over
 //        canonicalJson(signedFields(envelope)) = canonical JSON of {v, id, type, params, issuedAt}
 //   reply: { v: 1, id, ok: true, result } | { v: 1, id, ok: false, error: {code, kind, message} }
-import type { InstanceSpec } from '../../hypervisor/protocol/messages.js';
+import type { HypervisorResults, InstanceSpec } from '../../hypervisor/protocol/messages.js';
+import type { EbsContract } from '../../ebs/protocol/messages.js';
+import type { AttestReply } from '../../security-chip/protocol/attest-wire.js';
 import { parseInstanceSpec } from '../../hypervisor/protocol/instance-spec.js';
 import { ControllerError, type ReplyError } from '../errors.js';
 import { parseAttestParams, type AttestParams } from '../../security-chip/protocol/attest-wire.js';
-import { isVpcCommandType, parseVpcCommand, VPC_COMMAND_TYPES, type VpcCommandBody } from './vpc-commands.js';
+import { isVpcCommandType, parseVpcCommand, VPC_COMMAND_TYPES, type VpcCommandBody, type VpcCommandResults } from './vpc-commands.js';
 
 export const CONTROLLER_PROTOCOL_VERSION = 1;
 
@@ -65,6 +67,76 @@ export interface VolumeAttachParams {
 
 export type CommandType = ControllerCommandBody['type'];
 export type ParamsOf<T extends CommandType> = Extract<ControllerCommandBody, { type: T }>['params'];
+/** What a command answers with: the `result` of an ok reply, typed for the sender (src/region/fleet.ts, src/controller/client.ts). */
+export type ResultOf<T extends CommandType> = CommandResults[T];
+
+/** One component's supervision state, as host.status reports it. */
+export interface ComponentStatusReport {
+  readonly name: string;
+  readonly state: string;
+  readonly pid: number | undefined;
+  readonly restarts: number;
+  readonly startedAt: string | undefined;
+  readonly lastExit: { readonly code: number | null; readonly signal: string | null; readonly at: string } | undefined;
+}
+
+export interface HostStatusResult {
+  readonly hostId: string;
+  readonly enrolled: boolean;
+  readonly fingerprint: string;
+  readonly accel: unknown;
+  readonly uptimeS: number;
+  /** Capacity the region schedules against: this machine's memory and CPUs. */
+  readonly memoryMiB: number;
+  readonly vcpus: number;
+  readonly controller: { readonly pid: number; readonly rssBytes: number; readonly port: number; readonly address: string; readonly auditRecords: number };
+  /** Each with the version of the signed bundle it runs ('dev' when unsigned). */
+  readonly components: readonly (ComponentStatusReport & { readonly version: string })[];
+  readonly securityChip: Record<string, unknown>;
+  readonly componentVersions: unknown;
+  readonly hypervisor: unknown;
+  readonly instances: unknown;
+  readonly hypervisorError?: ReplyError;
+}
+
+/** host.update: what was replaced by what, measured how, and the hand-over's own report. */
+export interface HostUpdateResult {
+  readonly component: HostUpdateParams['component'];
+  readonly kind: 'update' | 'rollback';
+  readonly previous: { readonly version: string; readonly digest: string; readonly dir: string } | null;
+  readonly current: { readonly version: string; readonly digest: string; readonly dir: string };
+  readonly measurement: unknown;
+  readonly totalMs: number;
+  readonly handover: unknown;
+}
+
+type Ebs<O extends keyof EbsContract> = EbsContract[O]['result'];
+
+/** What each command answers with. */
+export interface CommandResults extends VpcCommandResults {
+  'host.status': HostStatusResult;
+  'host.attest': AttestReply;
+  /** The component's status after the restart (hypervisor), or what its live update did (cards). */
+  'host.restart-component': object;
+  'host.update': HostUpdateResult;
+  'instance.start': HypervisorResults['instance.start'];
+  'instance.stop': HypervisorResults['instance.stop'];
+  'instance.reboot': HypervisorResults['instance.reboot'];
+  'instance.terminate': HypervisorResults['instance.terminate'];
+  'instance.describe': HypervisorResults['instance.describe'];
+  'instance.list': HypervisorResults['instance.list'];
+  'instance.console': HypervisorResults['instance.console'];
+  'instance.tpm-ekpub': HypervisorResults['instance.tpm-ekpub'];
+  'instance.qmp': HypervisorResults['instance.qmp'];
+  'ebs.info': Ebs<'card.info'>;
+  'volume.attach': { readonly instanceId: string; readonly volumeId: string; readonly serial: string; readonly device: string; readonly plugged: boolean; readonly encrypted: boolean };
+  'volume.detach': { readonly instanceId: string; readonly volumeId: string; readonly detached: boolean };
+  'volume.delete': Ebs<'volume.delete'>;
+  'snapshot.create': Ebs<'snapshot.create'>;
+  'snapshot.delete': Ebs<'snapshot.delete'>;
+  'volume.from-snapshot': Ebs<'volume.from-snapshot'>;
+  'snapshot.copy': Ebs<'snapshot.copy'>;
+}
 
 export type SignedCommand = ControllerCommandBody & {
   readonly v: 1;

@@ -18,6 +18,8 @@ export interface ForkChildOptions {
   /** Default time limit of a request (default 30 s). */
   readonly timeoutMs?: number;
   readonly onEvent?: (e: EventMessage) => void;
+  /** The event the component sends once it serves (e.g. 'card.ready'): `ready` resolves with it. */
+  readonly readyEvent?: string;
 }
 
 /**
@@ -26,12 +28,28 @@ export interface ForkChildOptions {
  */
 export class ChildChannel<C, E extends EventMessage = EventMessage> extends EventEmitter {
   readonly client: ChannelClient<C>;
+  /** Resolves with the ready event (options.readyEvent), rejects if the process exits first; resolves at once without one. */
+  readonly ready: Promise<EventMessage | undefined>;
 
   constructor(
     readonly child: ChildProcess,
     private readonly o: ForkChildOptions,
   ) {
     super();
+    const readyEvent = o.readyEvent;
+    this.ready =
+      readyEvent === undefined
+        ? Promise.resolve(undefined)
+        : new Promise((resolve, reject) => {
+            const onEvent = (e: EventMessage): void => {
+              if (e.event !== readyEvent) return;
+              this.off('event', onEvent);
+              resolve(e);
+            };
+            this.on('event', onEvent);
+            child.once('exit', (code, signal) => reject(new ChannelError(`${componentTitle(o.component)}Unavailable`, 'unavailable', `The ${o.component} component exited before it was ready.`, { code, signal })));
+          });
+    this.ready.catch(() => undefined);
     this.client = new ChannelClient<C>(child, {
       component: o.component,
       ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),

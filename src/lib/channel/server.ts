@@ -29,6 +29,8 @@ export interface ServeOptions<Req> {
   /** Called when a request is refused while a handle came beside it (the handler never saw it). */
   readonly onRefusedHandle?: (handle: unknown) => void;
   readonly log?: Logger;
+  /** Close this process's copy of a handle once it has been sent beside a reply (a relay that forwards handles it received). */
+  readonly closeSentHandles?: boolean;
 }
 
 export interface ChannelServer {
@@ -47,6 +49,7 @@ function closeHandle(h: unknown): void {
 export function serveChannel<Req>(port: Port, o: ServeOptions<Req>): ChannelServer {
   const post = (message: unknown, handle?: unknown): void =>
     sendOn(port, message, handle, (err) => {
+      if (o.closeSentHandles === true && handle !== undefined && handle !== null) closeHandle(handle);
       if (err && port.connected) o.log?.warn('could not send on the IPC channel', { error: describeError(err) });
     });
   const listener = (raw: unknown, received: unknown): void => {

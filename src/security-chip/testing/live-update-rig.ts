@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AttachVolumeCommand, CreateVolumeCommand, DescribeInstancesCommand, EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { hostPaths, readRuntime } from '../../controller/host-state.js';
-import { vpcSocketDir } from '../../controller/vpc-host.js';
+import { vpcSocketDir } from '../../controller/cards/vpc.js';
 import { ensureImage } from '../../image/build.js';
 import { distEntry, imageCacheDir, projectRoot } from '../../lib/paths.js';
 import { waitFor as waitForLib } from '../../lib/wait.js';
