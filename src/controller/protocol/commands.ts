@@ -80,6 +80,27 @@ export interface ComponentStatusReport {
   readonly lastExit: { readonly code: number | null; readonly signal: string | null; readonly at: string } | undefined;
 }
 
+/** The security chip's state (host.status). */
+export interface SecurityChipStatus {
+  readonly mode: 'signed' | 'dev';
+  /** dev mode: what was measured instead of signed bundles. */
+  readonly note?: string;
+  /** signed mode: the bundle each component runs. */
+  readonly bundles?: { readonly name: string; readonly version: string; readonly digest: string }[];
+  /** Every PCR that is not all zeros, hex. */
+  readonly pcrs: Record<string, string>;
+  readonly events: number;
+}
+
+/** Which signed bundle a component runs, and what a rollback would return to. */
+export interface ComponentVersion {
+  readonly version: string;
+  readonly digest: string | null;
+  readonly dir: string | null;
+  readonly since: string | null;
+  readonly previous: { readonly version: string; readonly digest: string; readonly dir: string } | null;
+}
+
 export interface HostStatusResult {
   readonly hostId: string;
   readonly enrolled: boolean;
@@ -91,11 +112,12 @@ export interface HostStatusResult {
   readonly vcpus: number;
   readonly controller: { readonly pid: number; readonly rssBytes: number; readonly port: number; readonly address: string; readonly auditRecords: number };
   /** Each with the version of the signed bundle it runs ('dev' when unsigned). */
-  readonly components: readonly (ComponentStatusReport & { readonly version: string })[];
-  readonly securityChip: Record<string, unknown>;
-  readonly componentVersions: unknown;
-  readonly hypervisor: unknown;
-  readonly instances: unknown;
+  readonly components: (ComponentStatusReport & { readonly version: string })[];
+  readonly securityChip: SecurityChipStatus;
+  readonly componentVersions: Record<string, ComponentVersion>;
+  /** host.info with fresh instance counts; null when the hypervisor does not answer. */
+  readonly hypervisor: HypervisorResults['host.info'] | null;
+  readonly instances: HypervisorResults['instance.list'];
   readonly hypervisorError?: ReplyError;
 }
 
