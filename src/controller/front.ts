@@ -140,13 +140,7 @@ export class HostFront {
     if (e) {
       server.prependListener('secureConnection', (sock: TLSSocket) => {
         if (sock.authorized) return;
-        let offered: string | null = null;
-        try {
-          const pc = sock.getPeerCertificate(true);
-          if (pc && pc.raw) offered = createHash('sha256').update(pc.raw).digest('hex');
-        } catch {
-          offered = null;
-        }
+        const offered = offeredFingerprint(sock);
         const source = { address: sock.remoteAddress, port: sock.remotePort };
         sock.destroy();
         this.auditTlsRefusal({
@@ -160,13 +154,7 @@ export class HostFront {
     }
     server.on('tlsClientError', (err: Error & { code?: string }, sock: TLSSocket) => {
       // Refused at the TLS layer (no client certificate, a certificate from another CA, …).
-      let offered: string | null = null;
-      try {
-        const pc = sock.getPeerCertificate(true);
-        if (pc && pc.raw) offered = createHash('sha256').update(pc.raw).digest('hex');
-      } catch {
-        offered = null;
-      }
+      const offered = offeredFingerprint(sock);
       if (err.code === 'ECONNRESET' && offered === null && sock.bytesRead === 0) return; // a bare TCP probe that sent nothing
       this.auditTlsRefusal({
         type: 'tls.refused',
@@ -344,5 +332,15 @@ export class HostFront {
       this.o.audit({ type: 'enroll.refused', path: path.slice(0, 200), source, error: err.code });
       await this.send(res, httpStatusFor(err.kind), { v: 1, ok: false, error: err });
     }
+  }
+}
+
+/** sha256 of the certificate a client offered (hex), or null when it offered none. */
+function offeredFingerprint(sock: TLSSocket): string | null {
+  try {
+    const pc = sock.getPeerCertificate(true);
+    return pc && pc.raw ? createHash('sha256').update(pc.raw).digest('hex') : null;
+  } catch {
+    return null;
   }
 }

@@ -228,20 +228,8 @@ export class LiveUpdates {
       const hv = await succ.client.request('takeover.hypervisor', {}, 60_000);
       const hypervisorMs = Math.round(performance.now() - t1);
       // 4. the cards, each through its own live path, to the successor's fresh card
-      ebs.supervisor.handoverToRemote(relay<EbsContract>(succ, 'ebs', r.ebsPid));
-      let ebsResult: unknown;
-      try {
-        ebsResult = await ebs.liveUpdate();
-      } finally {
-        ebs.supervisor.handoverToRemote(undefined);
-      }
-      vpc.supervisor.handoverToRemote(relay<VpcContract>(succ, 'vpc', r.vpcPid));
-      let vpcResult: unknown;
-      try {
-        vpcResult = await vpc.liveUpdate();
-      } finally {
-        vpc.supervisor.handoverToRemote(undefined);
-      }
+      const ebsResult = await ebs.supervisor.handingOverTo(relay<EbsContract>(succ, 'ebs', r.ebsPid), () => ebs.liveUpdate());
+      const vpcResult = await vpc.supervisor.handingOverTo(relay<VpcContract>(succ, 'vpc', r.vpcPid), () => vpc.liveUpdate());
       // 5. the underlay bridge (cross-host traffic): ours stops, the successor's starts on the
       // same UDP port with the keys and remote ENIs ours had (its counters start at the clock,
       // so no nonce repeats). Frames to other hosts pause for the fork of the new bridge.

@@ -180,13 +180,19 @@ export class ComponentSupervisor<C = Record<string, never>> {
   }
 
   /**
-   * One shot, for a live update of the controller itself: the next handover() hands over to
-   * `remote` — the same component already started by the NEW controller, reached through it —
-   * instead of forking a process of its own. On success the old process is retired and this
-   * supervisor stops (state 'stopped'): the component now belongs to the other controller.
+   * For a live update of the controller itself: while `run` runs, the next handover() hands
+   * over to `remote` — the same component already started by the NEW controller, reached
+   * through it — instead of forking a process of its own. On success the old process is
+   * retired and this supervisor stops (state 'stopped'): the component now belongs to the
+   * other controller.
    */
-  handoverToRemote(remote: ComponentChannel<C> | undefined): void {
+  async handingOverTo<R>(remote: ComponentChannel<C>, run: () => Promise<R>): Promise<R> {
     this.remoteNext = remote;
+    try {
+      return await run();
+    } finally {
+      this.remoteNext = undefined;
+    }
   }
 
   /**

@@ -91,13 +91,10 @@ export class HostEbsCard {
       case 'volume.delete':
         return card.request('volume.delete', { volumeId: c.params.volumeId }, 30_000);
       case 'snapshot.create':
-        return card.request('snapshot.create', c.params, 600_000);
       case 'snapshot.delete':
-        return card.request('snapshot.delete', c.params, 600_000);
       case 'volume.from-snapshot':
-        return card.request('volume.from-snapshot', c.params, 600_000);
       case 'snapshot.copy':
-        return card.request('snapshot.copy', c.params, 600_000);
+        return card.request(c.type, c.params, 600_000);
       case 'volume.attach': {
         const { instanceId, volumeId } = c.params;
         const dir = join(this.o.instancesDir, instanceId);

@@ -59,27 +59,7 @@ export class HostHypervisor {
   /** Relays one instance.* command with its time limit. */
   execute<C extends HypervisorCommand>(c: C): Promise<HypervisorResults[C['type']]>;
   execute(c: HypervisorCommand): Promise<unknown> {
-    const sup = this.supervisor;
-    switch (c.type) {
-      case 'instance.start':
-        return sup.request('instance.start', c.params, 180_000);
-      case 'instance.stop':
-        return sup.request('instance.stop', c.params, (c.params.deadlineMs ?? 60_000) + 60_000);
-      case 'instance.terminate':
-        return sup.request('instance.terminate', c.params, 120_000);
-      case 'instance.reboot':
-        return sup.request('instance.reboot', c.params, 120_000);
-      case 'instance.describe':
-        return sup.request('instance.describe', c.params, 30_000);
-      case 'instance.list':
-        return sup.request('instance.list', c.params, 30_000);
-      case 'instance.console':
-        return sup.request('instance.console', c.params, 30_000);
-      case 'instance.qmp':
-        return sup.request('instance.qmp', c.params, 30_000);
-      case 'instance.tpm-ekpub':
-        return sup.request('instance.tpm-ekpub', c.params, 30_000);
-    }
+    return this.supervisor.request(c.type, c.params, timeLimitOf(c));
   }
 
   /** How many guests the running hypervisor has, or -1 when it does not answer. */
@@ -144,5 +124,20 @@ export class HostHypervisor {
     } catch (e) {
       return { info, instances: [], error: toReplyError(e) };
     }
+  }
+}
+
+/** How long the hypervisor may take over a command: a start boots QEMU, a stop waits for the guest's own shutdown first. */
+function timeLimitOf(c: HypervisorCommand): number {
+  switch (c.type) {
+    case 'instance.start':
+      return 180_000;
+    case 'instance.stop':
+      return (c.params.deadlineMs ?? 60_000) + 60_000;
+    case 'instance.terminate':
+    case 'instance.reboot':
+      return 120_000;
+    default:
+      return 30_000;
   }
 }

@@ -10,6 +10,7 @@ import type { HypervisorResults, InstanceSpec } from '../../hypervisor/protocol/
 import type { EbsContract } from '../../ebs/protocol/messages.js';
 import type { AttestReply } from '../../security-chip/protocol/attest-wire.js';
 import { parseInstanceSpec } from '../../hypervisor/protocol/instance-spec.js';
+import type { ReplyMessage } from '../../lib/channel/envelope.js';
 import { ControllerError, type ReplyError } from '../errors.js';
 import { parseAttestParams, type AttestParams } from '../../security-chip/protocol/attest-wire.js';
 import { isVpcCommandType, parseVpcCommand, VPC_COMMAND_TYPES, type VpcCommandBody, type VpcCommandResults } from './vpc-commands.js';
@@ -167,9 +168,8 @@ export type SignedCommand = ControllerCommandBody & {
   readonly sig: string;
 };
 
-export type ControllerReply =
-  | { readonly v: 1; readonly id: string; readonly ok: true; readonly result: unknown }
-  | { readonly v: 1; readonly id: string; readonly ok: false; readonly error: ReplyError };
+/** The reply to a signed command: the channel's reply envelope with the command's uuid as its id. */
+export type ControllerReply = ReplyMessage<string>;
 
 export const COMMAND_TYPES: readonly CommandType[] = [
   ...VPC_COMMAND_TYPES,

@@ -22,18 +22,11 @@
 //   {publicKey} seals and lists every volume in one step.
 import { isObject, type Operation } from '../../lib/channel/envelope.js';
 import { EbsError } from '../errors.js';
-import type { AttachedVolume, HandedVolume } from '../card/card.js';
+import type { AttachParams, AttachedVolume, HandedVolume } from '../card/card.js';
 import type { FrozenNbdConnection } from '../nbd-server.js';
 
-export interface VolumeAttachParams {
-  readonly volumeId: string;
-  readonly sizeBytes: number;
-  /** base64 of the data key sealed to the card's public key (aad: the volume id); null: unencrypted. */
-  readonly sealedKey?: string | null;
-  readonly ephemeral?: boolean;
-  readonly socketPath?: string;
-  readonly stage?: boolean;
-}
+/** volume.attach: where the card opens the export and with which key (src/ebs/card/card.ts AttachParams). */
+export type VolumeAttachParams = AttachParams;
 
 type VolumeRef = { readonly volumeId: string };
 type None = Record<string, never>;

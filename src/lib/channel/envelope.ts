@@ -36,16 +36,14 @@ export type ResultOf<C, O extends keyof C> = C[O] extends Operation<unknown, inf
 /** The request a parser returns: the op and its params, typed together. */
 export type RequestOf<C> = { [O in OpOf<C>]: { readonly op: O; readonly params: ParamsOf<C, O> } }[OpOf<C>];
 
-export interface RequestMessage {
-  readonly v: 1;
-  readonly id: number;
-  readonly op: string;
-  readonly params: unknown;
-}
-
-export type ReplyMessage =
-  | { readonly v: 1; readonly id: number; readonly ok: true; readonly result: unknown }
-  | { readonly v: 1; readonly id: number; readonly ok: false; readonly error: WireError };
+/**
+ * A reply. The id is a number on the host's IPC channels; the controller's mTLS command path
+ * (src/controller/protocol/commands.ts) answers its signed commands in the same shape, with
+ * the command's uuid as the id.
+ */
+export type ReplyMessage<Id extends number | string = number> =
+  | { readonly v: 1; readonly id: Id; readonly ok: true; readonly result: unknown }
+  | { readonly v: 1; readonly id: Id; readonly ok: false; readonly error: WireError };
 
 export interface EventMessage {
   readonly v: 1;
