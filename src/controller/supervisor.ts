@@ -57,7 +57,7 @@ const MAX_BACKOFF_MS = 30_000;
 const STABLE_MS = 30_000;
 
 /** Supervises one component's process; requests are typed by the component's contract C. */
-export class ComponentSupervisor<C = Record<string, never>> {
+export class ComponentSupervisor<C> {
   private child: ChildChannel<C> | undefined;
   private state: ComponentState = 'stopped';
   private restarts = 0;

@@ -5,7 +5,6 @@
 import { ekPublic } from './vtpm.js';
 import { chmod, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { requireInstanceType } from '../lib/instance-types.js';
 import type { Logger } from '../lib/log.js';
 import { qemuUserIds, QEMU_USER } from '../lib/qemu-user.js';
 import { AccelSelector } from './accel.js';
@@ -171,8 +170,7 @@ export class Hypervisor {
         if (existing.state !== 'stopped') {
           throw new HypervisorError('IncorrectInstanceState', 'conflict', `The instance is ${existing.state} and cannot be started.`, { instanceId: spec.instanceId, state: existing.state });
         }
-        requireInstanceType(spec.instanceType);
-        await verifyImage(spec.image);
+        await verifyImage(spec.image); // the spec's instance type was checked where it was parsed (protocol/instance-spec.ts)
         const verdict = await this.accel.get(spec.image);
         // The attached volumes are the hypervisor's record, not the caller's: keep them.
         existing.spec = existing.spec.volumes ? { ...spec, volumes: existing.spec.volumes } : spec;
@@ -186,8 +184,8 @@ export class Hypervisor {
     }
     this.starting.add(spec.instanceId);
     try {
-      // Everything that can be refused is refused before anything is created.
-      requireInstanceType(spec.instanceType);
+      // Everything that can be refused is refused before anything is created (the instance
+      // type was checked where the spec was parsed: protocol/instance-spec.ts).
       qemuBinary();
       await verifyImage(spec.image);
       const verdict = await this.accel.get(spec.image);

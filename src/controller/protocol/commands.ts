@@ -265,7 +265,7 @@ function empty(p: Record<string, unknown>, where: string): Record<string, never>
  * start from the region: they come one by one through volume.attach.
  */
 function parseSpec(v: unknown): InstanceSpec {
-  const spec = parseInstanceSpec(v, (message, context) => bad('InvalidParameter', message, context), 'params.spec');
+  const spec = parseInstanceSpec(v, (message, { code, ...context }) => bad(code ?? 'InvalidParameter', message, context), 'params.spec');
   if (spec.volumes !== undefined) throw bad('InvalidParameter', 'params.spec.volumes is not accepted: volumes are attached with volume.attach.', { field: 'params.spec.volumes' });
   return spec;
 }

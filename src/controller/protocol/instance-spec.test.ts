@@ -34,6 +34,7 @@ test('instance spec: the controller and the hypervisor hold a spec to the same l
   assert.deepEqual(verdicts({ ...spec, hotplugSlots: SPEC_LIMITS.hotplugSlots + 1 }), ['InvalidParameter', 'MalformedRequest']);
   assert.deepEqual(verdicts({ ...spec, surprise: 1 }), ['InvalidParameter', 'MalformedRequest']);
   assert.deepEqual(verdicts({ ...spec, instanceType: 'T3 nano' }), ['InvalidParameter', 'MalformedRequest']);
+  assert.deepEqual(verdicts({ ...spec, instanceType: 'z9.galactic' }), ['InvalidInstanceType', 'InvalidInstanceType'], 'the catalogue is checked once, where the spec is parsed, with the same code at both doors');
 });
 
 test('instance spec: volumes are kept by the hypervisor (spec.json) but come from the region only through volume.attach', () => {

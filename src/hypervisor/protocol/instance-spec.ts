@@ -2,10 +2,12 @@
 // arrives: the controller's command parser (src/controller/protocol/commands.ts, from the
 // region) and the hypervisor's request parser (./request.ts, from the controller), and when
 // the hypervisor re-reads a saved spec.json. Each caller chooses only the error it throws
-// (InvalidParameter for the region, MalformedRequest on the IPC channel). Pure.
+// (InvalidParameter for the region, MalformedRequest on the IPC channel); an instance type
+// that is not in the catalogue (src/lib/instance-types.ts) is InvalidInstanceType for both. Pure.
 //
 // A new spec field is one entry in SPEC_FIELDS and one line in parseInstanceSpec.
 import { NitrideError } from '../../lib/errors.js';
+import { findInstanceType } from '../../lib/instance-types.js';
 import { MAX_HOTPLUG_SLOTS } from './qemu-args.js';
 import type { InstanceSpec, VolumePlug } from './messages.js';
 
@@ -28,12 +30,18 @@ const TPM_KEY_RE = /^[A-Za-z0-9+/]{43}=$/;
 const SPEC_FIELDS = ['instanceId', 'instanceType', 'image', 'hotplugSlots', 'nics', 'volumes', 'tpm'] as const;
 const IMAGE_FIELDS = ['kernel', 'initrd', 'cmdline', 'kernelSha256', 'initrdSha256'] as const;
 
-/** How a caller reports a refusal: `field` is the dotted path of the offending value. */
-export type SpecFault = (message: string, context: { field: string; [k: string]: unknown }) => Error;
+/**
+ * How a caller reports a refusal: `field` is the dotted path of the offending value; `code`,
+ * when given, is the code every caller keeps (InvalidInstanceType).
+ */
+export type SpecFault = (message: string, context: { field: string; code?: string; [k: string]: unknown }) => Error;
 
 /** The hypervisor's fault: MalformedRequest (an instance id: InvalidInstanceID.Malformed). */
-export const malformedRequest: SpecFault = (message, context) =>
-  context.field.endsWith('instanceId') ? new NitrideError('InvalidInstanceID.Malformed', 'invalid', `The instance ID '${String(context['value'])}' is malformed.`, { instanceId: context['value'] }) : new NitrideError('MalformedRequest', 'invalid', message, context);
+export const malformedRequest: SpecFault = (message, { code, ...context }) => {
+  if (code !== undefined) return new NitrideError(code, 'invalid', message, context);
+  if (context.field.endsWith('instanceId')) return new NitrideError('InvalidInstanceID.Malformed', 'invalid', `The instance ID '${String(context['value'])}' is malformed.`, { instanceId: context['value'] });
+  return new NitrideError('MalformedRequest', 'invalid', message, context);
+};
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -65,6 +73,8 @@ export function parseInstanceSpec(v: unknown, fault: SpecFault = malformedReques
   };
   const instanceId = validateInstanceId(v['instanceId'], fault, `${w}.instanceId`);
   const instanceType = str(v, 'instanceType', w, INSTANCE_TYPE_RE);
+  // the one check against the catalogue on the host
+  if (!findInstanceType(instanceType)) throw fault(`The instance type '${instanceType}' does not exist.`, { field: `${w}.instanceType`, code: 'InvalidInstanceType', instanceType });
 
   const img = v['image'];
   const iw = `${w}.image`;
