@@ -249,11 +249,6 @@ export class Controller {
     }
   }
 
-  /** host.status (also used by the CLI's local view). */
-  hostStatus(): Promise<ResultOf<'host.status'>> {
-    return hostStatus(this.parts as ControllerParts);
-  }
-
   /** Closes the listener and lets the hypervisor exit; guests keep running. */
   async stop(): Promise<void> {
     const p = this.parts;

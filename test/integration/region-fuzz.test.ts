@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { presignRequest, signRequest } from '../../src/iam/sigv4/index.js';
 import type { Region } from '../../src/region/region.js';
 import { BUILTIN_AMI, auditVerify, dumpDiagnostics, openLocalRegion } from '../region-fixtures.js';
+import { seededRandom } from '../../src/lib/testing/seeded-rng.js';
 
 let home = '';
 let region: Region | undefined;
@@ -39,16 +40,7 @@ after(async () => {
   }
 });
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = seededRandom;
 
 const SEEDS = [
   `Action=RunInstances&Version=2016-11-15&ImageId=${BUILTIN_AMI}&InstanceType=t3.nano&MinCount=1&MaxCount=1&UserData=IyEvYmluL3NoCg%3D%3D&TagSpecification.1.ResourceType=instance&TagSpecification.1.Tag.1.Key=Name&TagSpecification.1.Tag.1.Value=web&ClientToken=abc`,
