@@ -1,5 +1,5 @@
 // The guest-side figures of `npm run bench -- net`: two nitride-minimal guests under QEMU on
-// one VPC card (supervised by VpcHost exactly as the controller runs it; the hypervisor
+// one VPC card (supervised by HostVpcCard exactly as the controller runs it; the hypervisor
 // forked as the controller forks it), in two subnets of one VPC so every packet is routed
 // by the card. B pings A (busybox ping: min/avg/max RTT) and sends A 16 MiB with busybox nc;
 // A times the transfer from the connection's acceptance to the end of the stream
@@ -9,7 +9,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { VpcHost } from '../src/controller/vpc-host.js';
+import { HostVpcCard } from '../src/controller/cards/vpc.js';
 import type { HypervisorEvent, InstanceSpec } from '../src/hypervisor/protocol/messages.js';
 import { createLogger } from '../src/lib/log.js';
 import type { EniConfig, GroupRules } from '../src/vpc/model.js';
@@ -49,7 +49,7 @@ export interface GuestFigures {
 export async function guestFigures(say: (line: string) => void): Promise<GuestFigures> {
   const home = mkdtempSync(join(tmpdir(), 'nitride-bench-netvm-'));
   let log = '';
-  const host = new VpcHost({ home, log: createLogger('bench-net-guests', (l) => void (log += `${l}\n`)) });
+  const host = new HostVpcCard({ home, log: createLogger('bench-net-guests', (l) => void (log += `${l}\n`)) });
   let result: GuestFigures | undefined;
   try {
     host.start();

@@ -1,5 +1,5 @@
 // Benchmark of live updates (issue 6 item 8): `npm run bench -- live-update [--rounds N]`.
-// One signed-mode host (src/security-chip/testing/live-update-rig.ts): releases A and B, a
+// One signed-mode host (test/live-update-rig.ts): releases A and B, a
 // real guest writing and fsyncing 4 KiB blocks to an encrypted EBS volume in a loop and
 // pinging its VPC gateway every 50 ms. For each component (ebs, vpc, hypervisor, and the
 // controller itself: a successor takes over the components and the listening socket) N live
@@ -10,7 +10,7 @@
 // over, retire) and the card's own pause (EBS exports closed, VPC card frozen). The guest's
 // normal pace (median gap before each update) is printed beside the gaps: under TCG on a
 // shared machine a loop iteration alone takes tens of milliseconds. The last line is JSON.
-import { BUNDLE_OF, LiveUpdateRig, type UpdatableComponent, type UpdateRun } from '../src/security-chip/testing/live-update-rig.js';
+import { BUNDLE_OF, LiveUpdateRig, type UpdatableComponent, type UpdateRun } from '../test/live-update-rig.js';
 import type { ComponentName } from '../src/security-chip/pcr.js';
 import type { VerifiedBundle } from '../src/security-chip/bundle.js';
 

@@ -18,8 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { distEntry } from '../src/lib/paths.js';
-import { VpcChannel } from '../src/vpc/ipc-client.js';
-import type { EniInfo } from '../src/vpc/card.js';
+import { forkVpcCard } from '../src/vpc/client.js';
 import { ipToInt, macToBytes } from '../src/vpc/protocol/addr.js';
 import { buildEthernet, ETHERTYPE_IPV4 } from '../src/vpc/protocol/ethernet.js';
 import { buildIpv4, IPPROTO_UDP } from '../src/vpc/protocol/ipv4.js';
@@ -129,22 +128,22 @@ async function sameHost(): Promise<SameHost> {
       const rr1 = await drive(relayA, relayB, size, flows);
 
       // The card, forked as the controller forks it.
-      const card = VpcChannel.fork(join(dir, `card-${key}`), { stdio: 'inherit' });
+      const card = forkVpcCard(join(dir, `card-${key}`), { stdio: 'inherit' });
       await card.ready;
       await card.request('sg.set', { groupId: 'sg-bench', rules: { ingress: [{ protocol: 'udp', fromPort: 9, toPort: 9, cidrs: [`${IP_A}/32`] }], egress: [{ protocol: 'all', cidrs: ['0.0.0.0/0'] }] } });
       const base = { subnetCidr: '10.77.0.0/24', vpcId: 'vpc-bench', securityGroups: ['sg-bench'], sourceDestCheck: true, mtu: 1500 };
-      const ea = (await card.request('eni.add', { eni: { ...base, eniId: 'eni-a', mac: MAC_A, ip: IP_A, hostname: 'a' } })) as EniInfo;
-      const eb = (await card.request('eni.add', { eni: { ...base, eniId: 'eni-b', mac: MAC_B, ip: IP_B, hostname: 'b' } })) as EniInfo;
+      const ea = (await card.request('eni.add', { eni: { ...base, eniId: 'eni-a', mac: MAC_A, ip: IP_A, hostname: 'a' } }));
+      const eb = (await card.request('eni.add', { eni: { ...base, eniId: 'eni-b', mac: MAC_B, ip: IP_B, hostname: 'b' } }));
       const cr1 = await drive(ea.socketPath, eb.socketPath, size, flows);
       const rr2 = await drive(relayA, relayB, size, flows);
       relay.kill('SIGKILL');
       const cr2 = await drive(ea.socketPath, eb.socketPath, size, flows);
       const rr = rr1.fps >= rr2.fps ? rr1 : rr2;
       const cr = cr1.fps >= cr2.fps ? cr1 : cr2;
-      const stats = (await card.request('eni.stats', { eniId: 'eni-b' })) as { counters: { droppedTxQueueFull: number; droppedSecurityGroupIngress: number } };
-      const statsA = (await card.request('eni.stats', { eniId: 'eni-a' })) as { counters: Record<string, number> };
+      const stats = await card.request('eni.stats', { eniId: 'eni-b' });
+      const statsA = await card.request('eni.stats', { eniId: 'eni-a' });
       await card.kill();
-      const drops = stats.counters.droppedTxQueueFull + stats.counters.droppedSecurityGroupIngress + (statsA.counters["droppedMalformed"] ?? 0);
+      const drops = stats.counters.droppedTxQueueFull + stats.counters.droppedSecurityGroupIngress + statsA.counters.droppedMalformed;
       const gbps = (fps: number) => (fps * size * 8) / 1e9;
       results[key] = { relayFps: Math.round(rr.fps), cardFps: Math.round(cr.fps), ratio: Number((cr.fps / rr.fps).toFixed(3)), relayGbps: Number(gbps(rr.fps).toFixed(3)), cardGbps: Number(gbps(cr.fps).toFixed(3)), cardDrops: drops };
       process.stdout.write(

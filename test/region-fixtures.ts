@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ensureImage } from '../src/image/build.js';
 import { imageCacheDir } from '../src/lib/paths.js';
 import { distEntry } from '../src/lib/paths.js';
-import { vpcSocketDir } from '../src/controller/vpc-host.js';
+import { vpcSocketDir } from '../src/controller/cards/vpc.js';
 import { Region } from '../src/region/region.js';
 import type { HostRecord, InstanceRecord } from '../src/region/ec2/model.js';
 import { ImageService } from '../src/region/ec2/images.js';

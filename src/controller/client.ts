@@ -6,10 +6,10 @@ import { isIP } from 'node:net';
 import { checkServerIdentity, type PeerCertificate, type TLSSocket } from 'node:tls';
 import { generateKeyPair, issueCert, type CaMaterial } from '../lib/pki/pki.js';
 import { ControllerError } from './errors.js';
-import { ROLE_REGION, type CommandType, type ControllerReply, type ParamsOf } from './protocol/commands.js';
+import { ROLE_REGION, type CommandType, type ControllerReply, type ParamsOf, type ResultOf } from './protocol/commands.js';
 
 export { ROLE_OPERATOR, ROLE_REGION } from './protocol/commands.js';
-export type { CommandType, ControllerReply, ParamsOf } from './protocol/commands.js';
+export type { CommandType, ControllerReply, ParamsOf, ResultOf } from './protocol/commands.js';
 export type { CaMaterial } from '../lib/pki/pki.js';
 import { buildCommand, type CommandEnvelope } from './signing.js';
 
@@ -172,10 +172,19 @@ export class ControllerClient {
     });
   }
 
-  /** Sends one signed command and returns its result; throws a ControllerError with the controller's code. */
-  async send<T extends CommandType>(type: T, params: ParamsOf<T>, opts?: SendOptions): Promise<unknown>;
-  async send(type: string, params: unknown, opts?: SendOptions): Promise<unknown>;
-  async send(type: string, params: unknown, opts: SendOptions = {}): Promise<unknown> {
+  /**
+   * Sends one signed command and returns its result, typed by the command contract
+   * (src/controller/protocol/commands.ts); throws a ControllerError with the controller's code.
+   */
+  send<T extends CommandType>(type: T, params: ParamsOf<T>, opts?: SendOptions): Promise<ResultOf<T>>;
+  /** Any command type and params as they are (the CLI's and tests' untyped call sites): the controller parses them. */
+  send(type: string, params: unknown, opts?: SendOptions): Promise<unknown>;
+  send(type: string, params: unknown, opts: SendOptions = {}): Promise<unknown> {
+    return this.sendUntyped(type, params, opts);
+  }
+
+  /** Sends any command type and params as they are (tests of refusals; relays): the controller parses them. */
+  async sendUntyped(type: string, params: unknown, opts: SendOptions = {}): Promise<unknown> {
     const envelope = buildCommand(type, params, this.o.keyPem, { id: opts.id ?? randomUUID() });
     const reply = await this.sendEnvelope(envelope, opts.timeoutMs);
     if (reply.body === null || typeof reply.body !== 'object' || !('ok' in reply.body)) {

@@ -1,15 +1,12 @@
 // The controller's error base and its one mapping to the wire (HTTP status + reply error).
 // Pure: no I/O, so the protocol layer may use it.
+import type { WireError } from '../lib/channel/envelope.js';
 import { NitrideError, type ErrorKind } from '../lib/errors.js';
 
 export class ControllerError extends NitrideError {}
 
-export interface ReplyError {
-  readonly code: string;
-  readonly kind: string;
-  readonly message: string;
-  readonly context?: Record<string, unknown>;
-}
+/** An error as a reply carries it: the one wire error of src/lib/channel/envelope.ts. */
+export type ReplyError = WireError;
 
 const STATUS: Record<ErrorKind, number> = {
   invalid: 400,

@@ -13,7 +13,7 @@ export interface RunArgs {
   readonly home: string;
   readonly port: number;
   readonly listen: string;
-  /** --bundles DIR --release-pubkey FILE: start the components from signed bundles (src/controller/attest.ts). */
+  /** --bundles DIR --release-pubkey FILE: start the components from signed bundles (src/controller/host-security-chip.ts). */
   readonly bundlesDir?: string;
   readonly releasePubKeyPath?: string;
   /** Started by a running controller to take its place (a live update of the controller; src/controller/controller.ts). */

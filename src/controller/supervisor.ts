@@ -4,11 +4,13 @@
 // controller's group does not reach it or the guests it serves. When the controller dies,
 // the IPC channel closes and the component exits without touching guests; the next
 // controller forks a new one that re-adopts them. A crashed component is restarted with
-// backoff. Requests and replies use the hypervisor's message shape ({v, id, op, params} →
-// {v, id, ok, result|error}; unsolicited {v, event, …}) for every component.
-import { fork, type ChildProcess } from 'node:child_process';
+// backoff. Every component is forked and driven through src/lib/channel (ChildChannel: the
+// same client the tests and benchmarks fork the cards with), typed by its contract.
 import { existsSync } from 'node:fs';
-import type { HypervisorReply } from '../hypervisor/protocol/messages.js';
+import { forkChild, type ChildChannel } from '../lib/channel/child.js';
+import type { RequestOptions } from '../lib/channel/client.js';
+import type { EventMessage, OpOf, ParamsOf, ResultOf } from '../lib/channel/envelope.js';
+import { componentTitle as title } from '../lib/channel/errors.js';
 import type { Logger } from '../lib/log.js';
 import { ControllerError } from './errors.js';
 
@@ -23,29 +25,19 @@ export interface ComponentStatus {
   readonly lastExit: { readonly code: number | null; readonly signal: string | null; readonly at: string } | undefined;
 }
 
-interface Pending {
-  resolve(v: unknown, handle?: unknown): void;
-  reject(e: unknown): void;
-  timer: NodeJS.Timeout;
-  op: string;
-}
-
 /** An unsolicited message from a component: `{ v: 1, event: '…', … }`. */
-export interface ComponentEvent {
-  readonly v: 1;
-  readonly event: string;
-  readonly [k: string]: unknown;
-}
+export type ComponentEvent = EventMessage;
 
 /**
- * One process's request channel during a live update. `handle` rides beside a request (a raw
- * libuv handle or a net.Socket/net.Server); requestHandle() resolves with the handle that came
- * beside the reply. The controller's own copy of a forwarded handle is closed once it is sent.
+ * One process's request channel during a live update, typed by the component's contract.
+ * `handle` rides beside a request (a raw libuv handle or a net.Socket/net.Server);
+ * requestWithHandle() resolves with the handle that came beside the reply. The sender's own
+ * copy of a forwarded handle is closed once it is sent.
  */
-export interface ComponentChannel {
+export interface ComponentChannel<C> {
   readonly pid: number | undefined;
-  request(op: string, params: unknown, handle?: unknown, timeoutMs?: number): Promise<unknown>;
-  requestHandle(op: string, params: unknown, timeoutMs?: number): Promise<{ result: unknown; handle: unknown }>;
+  request<O extends OpOf<C>>(op: O, params: ParamsOf<C, O>, opts?: RequestOptions): Promise<ResultOf<C, O>>;
+  requestWithHandle<O extends OpOf<C>>(op: O, params: ParamsOf<C, O>, opts?: RequestOptions): Promise<{ result: ResultOf<C, O>; handle: unknown }>;
 }
 
 export interface SupervisorOptions {
@@ -56,28 +48,27 @@ export interface SupervisorOptions {
   readonly args: readonly string[];
   readonly log: Logger;
   readonly onEvent: (e: ComponentEvent) => void;
+  /** The event the component sends once it serves ('card.ready'); a live update waits for it. */
+  readonly readyEvent?: string;
   readonly onLifecycle?: (e: { event: 'started' | 'exited' | 'restarting'; pid?: number; code?: number | null; signal?: string | null; delayMs?: number }) => void;
 }
 
 const MAX_BACKOFF_MS = 30_000;
 const STABLE_MS = 30_000;
 
-const title = (name: string): string => (name === 'ebs' || name === 'vpc' ? `${name.toUpperCase()}Card` : `${name.charAt(0).toUpperCase()}${name.slice(1)}`);
-
-export class ComponentSupervisor {
-  private child: ChildProcess | undefined;
+/** Supervises one component's process; requests are typed by the component's contract C. */
+export class ComponentSupervisor<C> {
+  private child: ChildChannel<C> | undefined;
   private state: ComponentState = 'stopped';
   private restarts = 0;
   private failures = 0;
   private startedAt: number | undefined;
   private lastExit: ComponentStatus['lastExit'];
-  private nextId = 1;
-  private pending = new Map<number, Pending>();
   private stopping = false;
   private backoffTimer: NodeJS.Timeout | undefined;
   private exitWaiters: (() => void)[] = [];
   private entryPath: string;
-  private remoteNext: ComponentChannel | undefined;
+  private remoteNext: ComponentChannel<C> | undefined;
 
   constructor(private readonly o: SupervisorOptions) {
     this.entryPath = o.entry;
@@ -123,53 +114,32 @@ export class ComponentSupervisor {
       return;
     }
     this.state = 'starting';
-    const child = fork(this.entryPath, [...this.o.args], {
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      detached: true,
-      serialization: 'json',
-    });
+    const child = this.fork();
     this.child = child;
     this.startedAt = Date.now();
-    child.on('spawn', () => {
+    child.child.on('spawn', () => {
       if (this.child === child) this.state = 'running';
       this.o.onLifecycle?.({ event: 'started', pid: child.pid ?? 0 });
       this.o.log.info(`${this.o.name} started`, { pid: child.pid });
     });
-    child.on('message', (m: unknown, handle: unknown) => this.onMessage(m, handle));
-    child.on('error', (e) => this.o.log.error(`${this.o.name} process error`, { error: e.message }));
-    child.on('exit', (code, signal) => this.onExit(child, code, signal));
+    child.child.on('error', (e) => this.o.log.error(`${this.o.name} process error`, { error: e.message }));
+    child.on('exit', (code: number | null, signal: NodeJS.Signals | null) => this.onExit(child, code, signal));
   }
 
-  private onMessage(m: unknown, handle?: unknown): void {
-    if (typeof m !== 'object' || m === null) return;
-    const msg = m as Partial<HypervisorReply> & { id?: unknown; event?: unknown };
-    if (typeof msg.event === 'string') {
-      this.o.onEvent(m as ComponentEvent);
-      return;
-    }
-    if (typeof msg.id !== 'number') return;
-    const p = this.pending.get(msg.id);
-    if (!p) return;
-    this.pending.delete(msg.id);
-    clearTimeout(p.timer);
-    const reply = m as HypervisorReply;
-    if (reply.ok) p.resolve(reply.result, handle);
-    else {
-      const err = reply.error ?? { code: `${title(this.o.name)}Error`, kind: 'internal', message: `The ${this.o.name} component refused the request.` };
-      const kind = (['invalid', 'not-found', 'conflict', 'denied', 'unavailable', 'internal'] as const).find((k) => k === err.kind) ?? 'internal';
-      p.reject(new ControllerError(String(err.code), kind, String(err.message), { ...(err.context ?? {}), component: this.o.name }));
-    }
+  /** Forks the entry point with the channel every component is driven through (src/lib/channel). */
+  private fork(): ChildChannel<C> {
+    return forkChild<C>(this.entryPath, this.o.args, {
+      component: this.o.name,
+      detached: true,
+      onEvent: (e) => this.o.onEvent(e),
+      ...(this.o.readyEvent !== undefined ? { readyEvent: this.o.readyEvent } : {}),
+    });
   }
 
-  private onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
+  private onExit(child: ChildChannel<C>, code: number | null, signal: NodeJS.Signals | null): void {
     if (this.child !== child) return;
     this.child = undefined;
     this.lastExit = { code, signal, at: new Date().toISOString() };
-    for (const [id, p] of this.pending) {
-      clearTimeout(p.timer);
-      p.reject(new ControllerError(`${title(this.o.name)}Unavailable`, 'unavailable', `The ${this.o.name} component exited before it answered.`, { op: p.op, code, signal }));
-      this.pending.delete(id);
-    }
     const waiters = this.exitWaiters;
     this.exitWaiters = [];
     for (const w of waiters) w();
@@ -194,59 +164,35 @@ export class ComponentSupervisor {
     this.backoffTimer.unref();
   }
 
-  /** Sends one request; rejects with the component's error as a ControllerError. */
-  request(op: string, params: unknown, timeoutMs = 30_000): Promise<unknown> {
-    return this.requestOn(this.child, op, params, timeoutMs).then((r) => r.result);
-  }
-
-  private requestOn(child: ChildProcess | undefined, op: string, params: unknown, timeoutMs: number, handle?: unknown): Promise<{ result: unknown; handle: unknown }> {
-    const T = title(this.o.name);
+  /** Sends one request; rejects with the component's error (its code, kind and context, the component named). */
+  request<O extends OpOf<C>>(op: O, params: ParamsOf<C, O>, timeoutMs = 30_000): Promise<ResultOf<C, O>> {
+    const child = this.child;
     if (!child || !child.connected) {
-      return Promise.reject(new ControllerError(`${T}Unavailable`, 'unavailable', `The ${this.o.name} component is not running; it is being restarted.`, { op, state: this.state }));
+      return Promise.reject(new ControllerError(`${title(this.o.name)}Unavailable`, 'unavailable', `The ${this.o.name} component is not running; it is being restarted.`, { op, state: this.state }));
     }
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new ControllerError(`${T}Timeout`, 'unavailable', `The ${this.o.name} component did not answer ${op} within ${timeoutMs} ms.`, { op, timeoutMs }));
-      }, timeoutMs);
-      this.pending.set(id, { resolve: (result, h) => resolve({ result, handle: h }), reject, timer, op });
-      const sent = (err: Error | null): void => {
-        // A forwarded raw handle is the controller's own copy: close it once it has left.
-        if (handle !== undefined && !err) (handle as { close?: () => void }).close?.();
-        if (err) {
-          clearTimeout(timer);
-          this.pending.delete(id);
-          reject(new ControllerError(`${T}Unavailable`, 'unavailable', `The request could not be sent to the ${this.o.name} component.`, { op }, { cause: err }));
-        }
-      };
-      if (handle !== undefined) child.send({ v: 1, id, op, params }, handle as never, { keepOpen: false }, sent);
-      else child.send({ v: 1, id, op, params }, sent);
-    });
-  }
-
-  private channel(child: ChildProcess): ComponentChannel {
-    return {
-      pid: child.pid,
-      request: (op, params, handle, timeoutMs = 30_000) => this.requestOn(child, op, params, timeoutMs, handle).then((r) => r.result),
-      requestHandle: (op, params, timeoutMs = 30_000) => this.requestOn(child, op, params, timeoutMs),
-    };
+    return child.client.request(op, params, timeoutMs);
   }
 
   /** The current process's request channel (a controller live update relays to it), or undefined when none runs. */
-  currentChannel(): ComponentChannel | undefined {
+  currentChannel(): ComponentChannel<C> | undefined {
     const c = this.child;
-    return c && c.connected ? this.channel(c) : undefined;
+    return c && c.connected ? channelOf(c) : undefined;
   }
 
   /**
-   * One shot, for a live update of the controller itself: the next handover() hands over to
-   * `remote` — the same component already started by the NEW controller, reached through it —
-   * instead of forking a process of its own. On success the old process is retired and this
-   * supervisor stops (state 'stopped'): the component now belongs to the other controller.
+   * For a live update of the controller itself: while `run` runs, the next handover() hands
+   * over to `remote` — the same component already started by the NEW controller, reached
+   * through it — instead of forking a process of its own. On success the old process is
+   * retired and this supervisor stops (state 'stopped'): the component now belongs to the
+   * other controller.
    */
-  handoverToRemote(remote: ComponentChannel | undefined): void {
+  async handingOverTo<R>(remote: ComponentChannel<C>, run: () => Promise<R>): Promise<R> {
     this.remoteNext = remote;
+    try {
+      return await run();
+    } finally {
+      this.remoteNext = undefined;
+    }
   }
 
   /**
@@ -255,51 +201,34 @@ export class ComponentSupervisor {
    * the old. If `transfer` fails the new process is ended and the old one stays current (the
    * transfer must undo its own steps on the old process). Counts as a restart.
    */
-  async handover(transfer: (from: ComponentChannel, to: ComponentChannel) => Promise<void>): Promise<ComponentStatus> {
+  async handover(transfer: (from: ComponentChannel<C>, to: ComponentChannel<C>) => Promise<void>): Promise<ComponentStatus> {
     const old = this.child;
     const T = title(this.o.name);
     if (!old || !old.connected) throw new ControllerError(`${T}Unavailable`, 'unavailable', `The ${this.o.name} component is not running; nothing to hand over.`, { state: this.state });
     const remote = this.remoteNext;
     this.remoteNext = undefined;
     if (remote !== undefined) {
-      await transfer(this.channel(old), remote);
+      await transfer(channelOf(old), remote);
       // The component now belongs to the other controller: retire ours, supervise nothing.
       if (this.backoffTimer) clearTimeout(this.backoffTimer);
       this.stopping = true;
-      const gone = new Promise<void>((r) => (old.exitCode !== null || old.signalCode !== null ? r() : old.once('exit', () => r())));
-      if (old.connected) old.disconnect();
-      const t = setTimeout(() => old.kill('SIGKILL'), 5_000);
-      await gone;
-      clearTimeout(t);
+      await old.end(5_000);
       this.state = 'stopped';
       this.o.log.info(`${this.o.name} handed over to another controller`, { oldPid: old.pid, pid: remote.pid });
       return { ...this.status(), pid: remote.pid };
     }
-    const next = fork(this.entryPath, [...this.o.args], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], detached: true, serialization: 'json' });
-    next.on('message', (m: unknown, handle: unknown) => this.onMessage(m, handle));
-    next.on('error', (e) => this.o.log.error(`${this.o.name} process error`, { error: e.message }));
-    next.on('exit', (code, signal) => this.onExit(next, code, signal));
-    const endNext = async (): Promise<void> => {
-      if (next.exitCode !== null || next.signalCode !== null) return;
-      const gone = new Promise((r) => next.once('exit', r));
-      next.kill('SIGKILL');
-      await gone;
-    };
+    const next = this.fork();
+    next.child.on('error', (e) => this.o.log.error(`${this.o.name} process error`, { error: e.message }));
+    next.on('exit', (code: number | null, signal: NodeJS.Signals | null) => this.onExit(next, code, signal));
     try {
-      const to = this.channel(next);
-      const deadline = Date.now() + 10_000;
-      for (;;) {
-        try {
-          await to.request('card.info', {}, undefined, 2_000);
-          break;
-        } catch (e) {
-          if (Date.now() > deadline || next.exitCode !== null) throw e;
-          await new Promise((r) => setTimeout(r, 50));
-        }
-      }
-      await transfer(this.channel(old), to);
+      const to = channelOf(next);
+      // ready: the card's ready event (or, without one, its first answer to card.info)
+      const ready = this.o.readyEvent !== undefined ? next.ready : untypedReady(next);
+      const timeout = new Promise<never>((_, rej) => setTimeout(() => rej(new ControllerError(`${T}Timeout`, 'unavailable', `The new ${this.o.name} process was not ready within 10 s.`, {})), 10_000).unref());
+      await Promise.race([ready, timeout]);
+      await transfer(channelOf(old), to);
     } catch (e) {
-      await endNext();
+      await next.kill();
       throw e;
     }
     this.child = next;
@@ -310,11 +239,7 @@ export class ComponentSupervisor {
     this.o.onLifecycle?.({ event: 'started', pid: next.pid ?? 0 });
     this.o.log.info(`${this.o.name} replaced by a live update`, { oldPid: old.pid, pid: next.pid });
     // The old process is no longer current: its exit is not a crash.
-    const gone = new Promise<void>((r) => (old.exitCode !== null || old.signalCode !== null ? r() : old.once('exit', () => r())));
-    if (old.connected) old.disconnect();
-    const t = setTimeout(() => old.kill('SIGKILL'), 5_000);
-    await gone;
-    clearTimeout(t);
+    await old.end(5_000);
     return this.status();
   }
 
@@ -323,8 +248,8 @@ export class ComponentSupervisor {
     const child = this.child;
     if (!child) return;
     const exited = new Promise<void>((r) => this.exitWaiters.push(r));
-    if (child.connected) child.disconnect(); // a component exits on disconnect, leaving guests running
-    const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    child.disconnect(); // a component exits on disconnect, leaving guests running
+    const t = setTimeout(() => child.child.kill('SIGKILL'), graceMs);
     await exited;
     clearTimeout(t);
   }
@@ -342,7 +267,7 @@ export class ComponentSupervisor {
     await new Promise<void>((resolve) => {
       const c = this.child;
       if (!c || c.pid !== undefined) resolve();
-      else c.once('spawn', () => resolve());
+      else c.child.once('spawn', () => resolve());
     });
     return this.status();
   }
@@ -353,5 +278,27 @@ export class ComponentSupervisor {
     if (this.backoffTimer) clearTimeout(this.backoffTimer);
     await this.endChild(graceMs);
     this.state = 'stopped';
+  }
+}
+
+function channelOf<C>(c: ChildChannel<C>): ComponentChannel<C> {
+  return {
+    pid: c.pid,
+    request: (op, params, opts) => c.client.request(op, params, opts),
+    requestWithHandle: (op, params, opts) => c.client.requestWithHandle(op, params, opts),
+  };
+}
+
+/** A component without a ready event is ready once it answers card.info. */
+async function untypedReady<C>(c: ChildChannel<C>): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      await c.client.requestUntyped('card.info', {}, { timeoutMs: 2_000 });
+      return;
+    } catch (e) {
+      if (Date.now() > deadline || c.exited) throw e;
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 }

@@ -5,9 +5,8 @@
 import { ekPublic } from './vtpm.js';
 import { chmod, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { requireInstanceType } from '../lib/instance-types.js';
 import type { Logger } from '../lib/log.js';
-import { qemuUserIds, QEMU_USER } from '../setup/qemu-user.js';
+import { qemuUserIds, QEMU_USER } from '../lib/qemu-user.js';
 import { AccelSelector } from './accel.js';
 import { HypervisorError } from './errors.js';
 import { Instance, type InstanceEnv } from './instance.js';
@@ -21,7 +20,7 @@ import {
   type InstanceInfo,
   type InstanceSpec,
 } from './protocol/messages.js';
-import { INSTANCE_ID_RE, validateSpec } from './protocol/request.js';
+import { INSTANCE_ID_RE, parseInstanceSpec } from './protocol/instance-spec.js';
 import { guardQmpCommand, type QmpAuditRecord } from './qmp-client.js';
 import { type QemuOwner, qemuBinary, qemuVersion, verifyImage } from './qemu-process.js';
 
@@ -66,7 +65,7 @@ export class Hypervisor {
       const dir = join(this.instancesDir, name);
       let spec: InstanceSpec;
       try {
-        spec = validateSpec(JSON.parse(await readFile(join(dir, INSTANCE_FILES.spec), 'utf8')));
+        spec = parseInstanceSpec(JSON.parse(await readFile(join(dir, INSTANCE_FILES.spec), 'utf8')));
       } catch (e) {
         this.opts.log.warn('skipping an instance directory without a valid spec', { dir, error: String(e) });
         continue;
@@ -171,8 +170,7 @@ export class Hypervisor {
         if (existing.state !== 'stopped') {
           throw new HypervisorError('IncorrectInstanceState', 'conflict', `The instance is ${existing.state} and cannot be started.`, { instanceId: spec.instanceId, state: existing.state });
         }
-        requireInstanceType(spec.instanceType);
-        await verifyImage(spec.image);
+        await verifyImage(spec.image); // the spec's instance type was checked where it was parsed (protocol/instance-spec.ts)
         const verdict = await this.accel.get(spec.image);
         // The attached volumes are the hypervisor's record, not the caller's: keep them.
         existing.spec = existing.spec.volumes ? { ...spec, volumes: existing.spec.volumes } : spec;
@@ -186,8 +184,8 @@ export class Hypervisor {
     }
     this.starting.add(spec.instanceId);
     try {
-      // Everything that can be refused is refused before anything is created.
-      requireInstanceType(spec.instanceType);
+      // Everything that can be refused is refused before anything is created (the instance
+      // type was checked where the spec was parsed: protocol/instance-spec.ts).
       qemuBinary();
       await verifyImage(spec.image);
       const verdict = await this.accel.get(spec.image);

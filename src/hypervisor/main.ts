@@ -1,15 +1,16 @@
 // The hypervisor component's entry point. The controller forks it with an IPC channel —
 //   fork(dist/src/hypervisor/main.js, ['--state-dir', DIR])
 // — and that channel is the only way in: no socket is listened on. Requests arrive as
-// messages, replies and events go back the same way. When the channel goes away (the
+// messages (src/lib/channel), are parsed by ./protocol/request.ts and handled by the
+// Hypervisor; replies and events go back the same way. When the channel goes away (the
 // controller died or let go), the hypervisor exits and leaves every guest running; the
 // next hypervisor re-adopts them.
 import { resolve } from 'node:path';
-import { describeError, isNitrideError } from '../lib/errors.js';
+import { serveChannel } from '../lib/channel/server.js';
+import { describeError } from '../lib/errors.js';
 import { createLogger } from '../lib/log.js';
 import { Hypervisor } from './hypervisor.js';
-import type { HypervisorEvent, HypervisorReply, WireError } from './protocol/messages.js';
-import { parseHypervisorRequest, requestIdOf } from './protocol/request.js';
+import { parseHypervisorRequest } from './protocol/request.js';
 
 const log = createLogger('hypervisor');
 
@@ -23,46 +24,25 @@ function parseArgs(argv: readonly string[]): { stateDir: string } {
   return { stateDir: resolve(dir) };
 }
 
-function toWire(e: unknown): WireError {
-  if (isNitrideError(e)) return { code: e.code, kind: e.kind, message: e.message, context: e.context };
-  return { code: 'InternalError', kind: 'internal', message: describeError(e) };
-}
-
-function send(msg: HypervisorReply | HypervisorEvent): void {
-  if (!process.connected || !process.send) return;
-  try {
-    process.send(msg);
-  } catch (e) {
-    log.warn('could not send on the IPC channel', { error: describeError(e) });
-  }
-}
-
 async function main(): Promise<void> {
   const { stateDir } = parseArgs(process.argv.slice(2));
   if (!process.send) {
     process.stderr.write('the hypervisor takes orders only over the IPC channel of the process that forks it\n');
     process.exit(2);
   }
-  const hv = new Hypervisor({ stateDir, emit: send, log });
-  // Requests that arrive while re-adoption runs wait for it.
+  const channel = serveChannel(process, {
+    parse: parseHypervisorRequest,
+    // Requests that arrive while re-adoption runs wait for it.
+    before: () => ready,
+    handle: (req) => hv.handle(req),
+    log,
+  });
+  const hv = new Hypervisor({ stateDir, emit: (e) => channel.post(e), log });
   const ready = hv.init();
   process.on('disconnect', () => {
     log.info('IPC channel closed; exiting and leaving guests running');
     hv.detach();
     process.exit(0);
-  });
-  process.on('message', (raw: unknown) => {
-    void (async () => {
-      const id = requestIdOf(raw) ?? -1;
-      try {
-        const req = parseHypervisorRequest(raw);
-        await ready;
-        const result = await hv.handle(req);
-        send({ v: 1, id, ok: true, result: result ?? null });
-      } catch (e) {
-        send({ v: 1, id, ok: false, error: toWire(e) });
-      }
-    })();
   });
   try {
     await ready;

@@ -26,7 +26,7 @@
 // for longer than a retry (10 s) so a repaired host comes back quickly.
 import { renameSync, writeFileSync } from 'node:fs';
 import type { AuditTrail } from '../audit/trail.js';
-import { devTreeDigest } from '../controller/attest.js';
+import { devTreeDigest } from '../controller/host-security-chip.js';
 import { createLogger } from '../lib/log.js';
 import { describeError } from '../lib/errors.js';
 import { gateHostAttestation, type GateVerdict } from '../security-chip/host-attest.js';

@@ -3,7 +3,7 @@
 // listens. Every few seconds it asks each host for its instances and lets the instance
 // service reconcile its records with the report.
 import { createHash } from 'node:crypto';
-import { ControllerClient, enrollHost } from '../controller/client.js';
+import { ControllerClient, enrollHost, type CommandType, type ParamsOf, type ResultOf } from '../controller/client.js';
 import { describeError } from '../lib/errors.js';
 import { createLogger } from '../lib/log.js';
 import { Ec2Error } from './protocol/errors.js';
@@ -14,6 +14,17 @@ import type { HostFleet, HostInstanceInfo, InstanceService } from './ec2/instanc
 import type { AttestedHost, HostVerdict, RegionAttestation } from './attestation.js';
 
 const log = createLogger('region.fleet');
+
+/** How a command is sent to a host: the id makes a resend idempotent at the controller. */
+export interface FleetSendOptions {
+  readonly id: string;
+  readonly timeoutMs?: number;
+}
+
+/** What a caller needs to send typed commands (src/region/ec2/instances.ts HostFleet can adopt it). */
+export interface CommandSender {
+  send<T extends CommandType>(hostId: string, type: T, params: ParamsOf<T>, opts: FleetSendOptions): Promise<ResultOf<T>>;
+}
 
 export interface HostStatus {
   readonly hostId: string;
@@ -86,14 +97,25 @@ export class Fleet implements HostFleet {
     return c;
   }
 
-  async send(hostId: string, type: string, params: Record<string, unknown>, opts: { id: string; timeoutMs?: number }): Promise<unknown> {
+  /**
+   * Sends one command to a host's controller, typed by the controller's command contract
+   * (src/controller/protocol/commands.ts): the params by ParamsOf<T>, the reply by ResultOf<T>.
+   */
+  async send<T extends CommandType>(hostId: string, type: T, params: ParamsOf<T>, opts: FleetSendOptions): Promise<ResultOf<T>>;
+  /**
+   * The same for call sites that still pass their params as a plain record (through the
+   * HostFleet interface of src/region/ec2/instances.ts): the controller parses them either way.
+   * To be removed once those call sites are typed.
+   */
+  async send(hostId: string, type: string, params: Record<string, unknown>, opts: FleetSendOptions): Promise<unknown>;
+  async send(hostId: string, type: string, params: unknown, opts: FleetSendOptions): Promise<unknown> {
     const h = this.hostsRepo.get(hostId);
     if (!h) throw new Ec2Error('InternalError', `Host ${hostId} is not known to the region.`);
     const timeout = opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {};
     // No guest starts on a host that has not attested within the last minute.
     if (type === 'instance.start' && this.attestation) await this.attestation.requireAttestedHost(hostId, 'placement');
     try {
-      return await this.client(h).send(type, params, { id: commandUuid(opts.id), ...timeout });
+      return await this.client(h).sendUntyped(type, params, { id: commandUuid(opts.id), ...timeout });
     } catch (e) {
       // The controller remembers command ids for minutes, across its own restarts, and
       // refuses an id it saw with another envelope (a new issuedAt after a region restart:
@@ -104,7 +126,7 @@ export class Fleet implements HostFleet {
       const code = (e as { code?: unknown }).code;
       if (code !== 'CommandIdReused' && code !== 'CommandReplayed') throw e;
       log.warn('controller refused a reused command id; reissuing under a fresh id', { hostId, type, code });
-      return this.client(h).send(type, params, { id: commandUuid(`${opts.id}:reissued:${Date.now()}:${Math.random()}`), ...timeout });
+      return this.client(h).sendUntyped(type, params, { id: commandUuid(`${opts.id}:reissued:${Date.now()}:${Math.random()}`), ...timeout });
     }
   }
 
@@ -138,11 +160,7 @@ export class Fleet implements HostFleet {
   }
 
   async refreshCapacity(hostId: string): Promise<void> {
-    const st = (await this.send(hostId, 'host.status', {}, { id: `status:${hostId}:${Date.now()}:${Math.random()}` })) as {
-      memoryMiB?: number;
-      vcpus?: number;
-      accel?: string;
-    };
+    const st = await this.send(hostId, 'host.status', {}, { id: `status:${hostId}:${Date.now()}:${Math.random()}` });
     const env = process.env['NITRIDE_HOST_MEMORY_MIB'];
     const memoryMiB = env ? Number(env) : (st.memoryMiB ?? 0);
     await this.hostsRepo.update(hostId, (h) => ({ ...h, memoryMiB, vcpus: st.vcpus ?? h.vcpus }));
@@ -165,8 +183,7 @@ export class Fleet implements HostFleet {
     if (!svc) return;
     for (const h of this.hostsRepo.all()) {
       try {
-        const list = (await this.send(h.id, 'instance.list', {}, { id: `list:${h.id}:${Date.now()}:${Math.random()}`, timeoutMs: 10_000 })) as HostInstanceInfo[] | { instances: HostInstanceInfo[] };
-        const report = Array.isArray(list) ? list : list.instances;
+        const report: readonly HostInstanceInfo[] = await this.send(h.id, 'instance.list', {}, { id: `list:${h.id}:${Date.now()}:${Math.random()}`, timeoutMs: 10_000 });
         this.status.set(h.id, { hostId: h.id, reachable: true, lastSeen: new Date().toISOString(), error: undefined, accel: report[0]?.accel });
         if (h.memoryMiB === 0) await this.refreshCapacity(h.id);
         if (this.attestation) await this.attestation.verdict(h.id, 'periodic'); // notices a host whose measurements changed

@@ -1,16 +1,8 @@
 // QEMU runs as an unprivileged system user where the host allows it (root can create
-// one). The hypervisor passes `-runas nitride-qemu` when this user exists.
+// one); who it is and how to look it up is in src/lib/qemu-user.ts.
 import { spawnSync } from 'node:child_process';
 import { NitrideError } from '../lib/errors.js';
-
-export const QEMU_USER = 'nitride-qemu';
-
-export function qemuUserIds(): { uid: number; gid: number } | undefined {
-  const r = spawnSync('id', ['-u', QEMU_USER], { encoding: 'utf8' });
-  if (r.status !== 0) return undefined;
-  const g = spawnSync('id', ['-g', QEMU_USER], { encoding: 'utf8' });
-  return { uid: Number(r.stdout.trim()), gid: Number(g.stdout.trim()) };
-}
+import { QEMU_USER, qemuUserIds } from '../lib/qemu-user.js';
 
 /** Creates the user when missing and possible; returns a sentence saying what happened. */
 export function ensureQemuUser(): string {

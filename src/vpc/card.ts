@@ -5,7 +5,7 @@
 import { chmod, chown, mkdir, rm, stat } from 'node:fs/promises';
 import { createServer, Socket, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
-import { qemuUserIds } from '../setup/qemu-user.js';
+import { qemuUserIds } from '../lib/qemu-user.js';
 import { VpcError } from './errors.js';
 import type { EniConfig, EniUpdate, GroupRules } from './model.js';
 import { intToIp } from './protocol/addr.js';

@@ -1,36 +1,17 @@
 // The VPC card's entry point. The controller forks it with an IPC channel —
 //   fork(dist/src/vpc/main.js, ['--socket-dir', DIR])
 // — and that channel is the only way in: the card listens on no TCP socket, only on the
-// per-ENI unix sockets QEMU connects to. When the channel goes away the card exits.
+// per-ENI unix sockets QEMU connects to. Requests are parsed by ./protocol/messages.ts and
+// served through src/lib/channel. When the channel goes away the card exits.
 import { resolve } from 'node:path';
-import { describeError, isNitrideError } from '../lib/errors.js';
+import { serveChannel, withHandle } from '../lib/channel/server.js';
+import { describeError } from '../lib/errors.js';
 import { createLogger } from '../lib/log.js';
 import { VpcCard } from './card.js';
 import { VpcError } from './errors.js';
-import { parseVpcRequest, requestIdOf, type VpcReply, type VpcRequest, type WireError } from './protocol/messages.js';
+import { parseVpcRequest, type VpcRequest } from './protocol/messages.js';
 
 const log = createLogger('vpc');
-
-function toWire(e: unknown): WireError {
-  if (isNitrideError(e)) return { code: e.code, kind: e.kind, message: e.message, context: e.context };
-  return { code: 'InternalError', kind: 'internal', message: describeError(e) };
-}
-
-function send(msg: VpcReply, handle?: unknown): void {
-  if (!process.connected || !process.send) return;
-  try {
-    // A raw libuv handle travels as Node's 'net.Native': nobody reads it on the way.
-    if (handle !== undefined) process.send(msg, handle as never);
-    else process.send(msg);
-  } catch (e) {
-    log.warn('could not send on the IPC channel', { error: describeError(e) });
-  }
-}
-
-/** A reply that carries a handle beside its result. */
-class WithHandle {
-  constructor(readonly result: unknown, readonly handle: unknown) {}
-}
 
 async function handle(card: VpcCard, req: VpcRequest, received: unknown): Promise<unknown> {
   const needHandle = (): unknown => {
@@ -44,7 +25,7 @@ async function handle(card: VpcCard, req: VpcRequest, received: unknown): Promis
       card.thaw();
       return null;
     case 'handover.handle':
-      return new WithHandle({ eniId: req.params.eniId, kind: req.params.kind }, card.handleOf(req.params.eniId, req.params.kind));
+      return withHandle({ eniId: req.params.eniId, kind: req.params.kind }, card.handleOf(req.params.eniId, req.params.kind));
     case 'handover.resume':
       return { sockets: card.resumeAdopted() };
     case 'handover.groups':
@@ -104,19 +85,14 @@ async function main(): Promise<void> {
     log.info('IPC channel closed; exiting');
     void card.close().finally(() => process.exit(0));
   });
-  process.on('message', (raw: unknown, received: unknown) => {
-    void (async () => {
-      const id = requestIdOf(raw) ?? -1;
-      try {
-        const result = await handle(card, parseVpcRequest(raw), received);
-        if (result instanceof WithHandle) send({ v: 1, id, ok: true, result: result.result ?? null }, result.handle);
-        else send({ v: 1, id, ok: true, result: result ?? null });
-      } catch (e) {
-        send({ v: 1, id, ok: false, error: toWire(e) });
-      }
-    })();
+  const channel = serveChannel(process, {
+    parse: parseVpcRequest,
+    handle: (req, received) => handle(card, req, received),
+    // a socket that came beside a refused request stays open: the old card still serves it
+    onRefusedHandle: () => undefined,
+    log,
   });
-  send({ v: 1, id: 0, ok: true, result: { ready: true, pid: process.pid } });
+  channel.emit('card.ready', { pid: process.pid });
   log.info('vpc card ready', { socketDir: dir, pid: process.pid });
 }
 

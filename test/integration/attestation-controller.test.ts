@@ -9,7 +9,7 @@ import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { devTreeDigest } from '../../src/controller/attest.js';
+import { devTreeDigest } from '../../src/controller/host-security-chip.js';
 import type { ControllerClient } from '../../src/controller/client.js';
 import { readRuntime } from '../../src/controller/host-state.js';
 import { enrollAndConnect, makeRegion, startController, type ControllerProcess } from '../../src/controller/testing/fixtures.js';

@@ -12,7 +12,7 @@ import { test } from 'node:test';
 import { EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { readChain } from '../../src/audit/chain.js';
 import { regionTrailPath, type StoredAuditEvent } from '../../src/audit/trail.js';
-import { devTreeDigest } from '../../src/controller/attest.js';
+import { devTreeDigest } from '../../src/controller/host-security-chip.js';
 import { readToken, startController, type ControllerProcess } from '../../src/controller/testing/fixtures.js';
 import { ImageService } from '../../src/region/ec2/images.js';
 import { Region } from '../../src/region/region.js';

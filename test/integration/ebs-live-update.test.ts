@@ -13,7 +13,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ComponentSupervisor } from '../../src/controller/supervisor.js';
-import { restartEbsCard, type EbsContext, type EbsRestartResult } from '../../src/ebs/card/ebs-commands.js';
+import { restartEbsCard, type EbsLiveUpdateContext, type EbsRestartResult } from '../../src/controller/cards/ebs.js';
+import type { EbsContract } from '../../src/ebs/protocol/messages.js';
 import * as C from '../../src/ebs/protocol/constants.js';
 import { RawNbdClient } from '../../src/ebs/testing/standalone.js';
 import { createLogger } from '../../src/lib/log.js';
@@ -103,9 +104,8 @@ async function readBlock(c: RawNbdClient, offset: number): Promise<Buffer> {
 test('the EBS card is replaced under pipelined NBD writes: the live connections move, nothing is lost', { timeout: 180_000 }, async (t) => {
   const home = mkdtempSync(join(tmpdir(), 'nitride-ebs-live-'));
   const log = createLogger('ebs-live-test', () => undefined);
-  const mk = (): ComponentSupervisor =>
-    new ComponentSupervisor({ name: 'ebs', entry: distEntry('ebs/card/main.js'), args: ['--root', join(home, 'ebs'), '--socket-dir', join(home, 'sockets')], log, onEvent: () => undefined });
-  let card = mk();
+  // the EBS card supervised as the controller supervises it (src/controller/cards/ebs.ts)
+  const card = new ComponentSupervisor<EbsContract>({ name: 'ebs', entry: distEntry('ebs/card/main.js'), args: ['--root', join(home, 'ebs'), '--socket-dir', join(home, 'sockets')], log, readyEvent: 'card.ready', onEvent: () => undefined });
   const clients: RawNbdClient[] = [];
   const pids: number[] = [];
   try {
@@ -127,14 +127,7 @@ test('the EBS card is replaced under pipelined NBD writes: the live connections 
     const { mkdirSync } = await import('node:fs');
     mkdirSync(join(home, 'inst'), { mode: 0o700 });
     await card.request('volume.attach', { volumeId: VOL, sizeBytes: SIZE, sealedKey, socketPath }, 30_000);
-    const ctx: EbsContext = {
-      card,
-      hypervisor: card, // not used by a live update
-      instancesDir: join(home, 'inst'),
-      log,
-      makeCard: mk,
-      setCard: (n) => (card = n),
-    };
+    const ctx: EbsLiveUpdateContext = { card, log };
 
     // two connections as QEMU makes them (structured replies, base:allocation) and one plain
     const a = await RawNbdClient.connect({ path: socketPath });
@@ -239,14 +232,14 @@ test('the EBS card is replaced under pipelined NBD writes: the live connections 
     assert.equal(rd.error, 0);
     for (const cl of clients) assert.equal(cl.closed, false);
 
-    // an update undone after the freeze (card.thaw): the old card listens again and its frozen
+    // an update undone after the freeze (handover.thaw): the old card listens again and its frozen
     // connections read on where they stopped; a new client connects to it
-    const frozen = (await card.request('card.freeze', {}, 10_000)) as { volumes: { connections: unknown[] }[] };
+    const frozen = (await card.request('handover.freeze', {}, 10_000)) as { volumes: { connections: unknown[] }[] };
     assert.equal(frozen.volumes[0]?.connections.length, 4);
     const pendingRead = c.send(C.NBD_CMD_READ, 0, 1000 * 4096 + 100, 4096);
     await sleep(150);
     await assert.rejects(c.read(1, 200), /timed out/, 'nothing is answered while frozen');
-    const thawed = (await card.request('card.thaw', {}, 10_000)) as { connections: number };
+    const thawed = (await card.request('handover.thaw', {}, 10_000)) as { connections: number };
     assert.equal(thawed.connections, 4);
     const rt = await c.reply(0);
     assert.equal(rt.cookie, pendingRead);

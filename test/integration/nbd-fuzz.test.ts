@@ -11,20 +11,12 @@ import { test } from 'node:test';
 import * as C from '../../src/ebs/protocol/constants.js';
 import { encodeRequest } from '../../src/ebs/protocol/transmission.js';
 import { RawNbdClient, requireTool, run, startServe, type RunningServer } from '../../src/ebs/testing/standalone.js';
+import { seededInt } from '../../src/lib/testing/seeded-rng.js';
 
 const SIZE = 16 * 1024 * 1024;
 const GOOD_REGION = SIZE - 1024 * 1024; // the good client's megabyte; fuzzers stay below SIZE/2
 
-function prng(seed: number): (n: number) => number {
-  let s = seed >>> 0;
-  return (n: number) => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) % n) >>> 0;
-  };
-}
+const prng = seededInt;
 
 function bytes(rnd: (n: number) => number, n: number): Buffer {
   const b = Buffer.alloc(n);

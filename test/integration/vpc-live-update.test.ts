@@ -1,5 +1,5 @@
 // Live update of the VPC card (issue 5 item 6): two synthetic guests on real unix sockets
-// exchange UDP frames at a fixed rate through the card process while `VpcHost.liveUpdate()`
+// exchange UDP frames at a fixed rate through the card process while `HostVpcCard.liveUpdate()`
 // (what `nitride host restart-component vpc` runs) replaces it. The guests' sockets must stay
 // connected (QEMU's stream netdev cannot reconnect), no frame may be lost, and the largest
 // gap between frames at the receiver is measured and printed.
@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ControllerClient, enrollHost } from '../../src/controller/client.js';
 import { makeRegion, readToken, startController, type ControllerProcess } from '../../src/controller/testing/fixtures.js';
-import { VpcHost, vpcSocketDir } from '../../src/controller/vpc-host.js';
+import { HostVpcCard, vpcSocketDir } from '../../src/controller/cards/vpc.js';
 import { createLogger } from '../../src/lib/log.js';
 import { macToBytes } from '../../src/vpc/protocol/addr.js';
 import { IPPROTO_UDP } from '../../src/vpc/protocol/ipv4.js';
@@ -51,7 +51,7 @@ class Receiver {
 
 test('the card is replaced while two guests exchange frames: sockets stay up, no frame is lost', { timeout: 120_000 }, async () => {
   const home = mkdtempSync(join(tmpdir(), 'nitride-vpc-live-'));
-  const host = new VpcHost({ home, log: createLogger('vpc-live-test', () => undefined) });
+  const host = new HostVpcCard({ home, log: createLogger('vpc-live-test', () => undefined) });
   const guests: SimGuest[] = [];
   const timers: NodeJS.Timeout[] = [];
   try {
@@ -138,7 +138,7 @@ test('the card is replaced while two guests exchange frames: sockets stay up, no
 
 test('connection tracking survives the update: a reply only conntrack admits still arrives', { timeout: 60_000 }, async () => {
   const home = mkdtempSync(join(tmpdir(), 'nitride-vpc-live-'));
-  const host = new VpcHost({ home, log: createLogger('vpc-live-test', () => undefined) });
+  const host = new HostVpcCard({ home, log: createLogger('vpc-live-test', () => undefined) });
   const guests: SimGuest[] = [];
   try {
     host.start();
@@ -186,7 +186,7 @@ test('connection tracking survives the update: a reply only conntrack admits sti
 
 test('IMDSv2 tokens survive the update: a token taken from the old card is accepted by the new one', { timeout: 60_000 }, async () => {
   const home = mkdtempSync(join(tmpdir(), 'nitride-vpc-live-'));
-  const host = new VpcHost({ home, log: createLogger('vpc-live-test', () => undefined) });
+  const host = new HostVpcCard({ home, log: createLogger('vpc-live-test', () => undefined) });
   const guests: SimGuest[] = [];
   try {
     host.start();

@@ -1,7 +1,7 @@
 // The underlay bridge moves to a successor controller (the last step of a controller live
-// update): two hosts' VPC sides (VpcHost, as the controller runs it: real cards, real bridges
+// update): two hosts' VPC sides (HostVpcCard, as the controller runs it: real cards, real bridges
 // on 127.0.0.1) with a guest each (synthetic, QEMU's socket protocol) ping across; host 1's
-// bridge state goes to a second VpcHost (the successor's), which starts its bridge on the
+// bridge state goes to a second HostVpcCard (the successor's), which starts its bridge on the
 // same UDP port with the same keys and remote ENIs once the first one stopped. Pings cross
 // again and host 2 takes none of the new sender's datagrams for a replay.
 import assert from 'node:assert/strict';
@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { VpcHost } from '../../src/controller/vpc-host.js';
+import { HostVpcCard } from '../../src/controller/cards/vpc.js';
 import type { VpcCommandBody } from '../../src/controller/protocol/vpc-commands.js';
 import { createLogger } from '../../src/lib/log.js';
 import type { EniConfig } from '../../src/vpc/model.js';
@@ -22,15 +22,15 @@ import { ROUTER_MAC } from '../../src/vpc/underlay/bridge.js';
 const SG = 'sg-0000ta1e';
 const OPEN = { ingress: [{ protocol: 'all' as const, cidrs: ['10.0.0.0/16'] }], egress: [{ protocol: 'all' as const, cidrs: ['0.0.0.0/0'] }] };
 
-test('the underlay bridge moves to a successor VpcHost: same port, same keys and remotes, pings cross again, no replay drop', { timeout: 120_000 }, async () => {
+test('the underlay bridge moves to a successor HostVpcCard: same port, same keys and remotes, pings cross again, no replay drop', { timeout: 120_000 }, async () => {
   const homes = [mkdtempSync(join(tmpdir(), 'nitride-ul-ta-')), mkdtempSync(join(tmpdir(), 'nitride-ul-tb-')), mkdtempSync(join(tmpdir(), 'nitride-ul-tc-'))];
   const log = createLogger('underlay-takeover-test', () => undefined);
-  const h1 = new VpcHost({ home: homes[0]!, log, hostId: () => 'h-1', listenAddress: '127.0.0.1' });
-  const h2 = new VpcHost({ home: homes[1]!, log, hostId: () => 'h-2', listenAddress: '127.0.0.1' });
+  const h1 = new HostVpcCard({ home: homes[0]!, log, hostId: () => 'h-1', listenAddress: '127.0.0.1' });
+  const h2 = new HostVpcCard({ home: homes[1]!, log, hostId: () => 'h-2', listenAddress: '127.0.0.1' });
   // The successor's VPC side: only its bridge is used here (the card itself moves by liveUpdate, tested elsewhere).
-  const h1b = new VpcHost({ home: homes[2]!, log, hostId: () => 'h-1', listenAddress: '127.0.0.1' });
+  const h1b = new HostVpcCard({ home: homes[2]!, log, hostId: () => 'h-1', listenAddress: '127.0.0.1' });
   const guests: SimGuest[] = [];
-  const x = (h: VpcHost, c: VpcCommandBody): Promise<unknown> => h.execute(c);
+  const x = (h: HostVpcCard, c: VpcCommandBody): Promise<unknown> => h.execute(c);
   try {
     h1.start();
     h2.start();

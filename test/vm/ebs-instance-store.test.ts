@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import { DescribeInstancesCommand, RunInstancesCommand, StopInstancesCommand } from '@aws-sdk/client-ec2';
-import { instanceStoreVolumeId } from '../../src/ebs/card/ebs-commands.js';
+import { instanceStoreVolumeId } from '../../src/controller/cards/ebs.js';
 import { MARKERS } from '../../src/image/markers.js';
 import { BUILTIN_AMI, waitFor, backgroundUserData, withLocalRegion } from '../region-fixtures.js';
 

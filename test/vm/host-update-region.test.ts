@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { callRegion } from '../../src/cli/commands/host-component.js';
 import { distEntry } from '../../src/lib/paths.js';
-import { LiveUpdateRig } from '../../src/security-chip/testing/live-update-rig.js';
+import { LiveUpdateRig } from '../live-update-rig.js';
 import { COMPONENT_NAMES } from '../../src/security-chip/pcr.js';
 
 function cli(home: string, args: readonly string[]): Promise<{ code: number | null; out: string; err: string }> {

@@ -27,7 +27,7 @@ import { enrollAndConnect, makeRegion, startController, type ControllerProcess }
 import { generateReleaseKey } from '../../src/security-chip/bundle.js';
 import { distEntry } from '../../src/lib/paths.js';
 import { COMPONENT_PCR, type ComponentName } from '../../src/security-chip/pcr.js';
-import { BUNDLE_OF, LiveUpdateRig, type UpdatableComponent, type UpdateRun } from '../../src/security-chip/testing/live-update-rig.js';
+import { BUNDLE_OF, LiveUpdateRig, type UpdatableComponent, type UpdateRun } from '../live-update-rig.js';
 
 interface Status {
   components: { name: string; pid: number; version: string; state: string }[];

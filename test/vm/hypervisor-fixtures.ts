@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ensureImage } from '../../src/image/build.js';
 import { imageCacheDir } from '../../src/lib/paths.js';
-import { HypervisorChannel } from '../../src/hypervisor/ipc-client.js';
+import { forkHypervisor, type HypervisorChannel } from '../../src/hypervisor/client.js';
 import type { GuestImageRef, HypervisorEvent, InstanceSpec } from '../../src/hypervisor/protocol/messages.js';
 
 const say = (line: string): void => void process.stderr.write(`[image] ${line}\n`);
@@ -74,7 +74,7 @@ export class HypervisorHarness {
   }
 
   private forkOne(env?: NodeJS.ProcessEnv): HypervisorChannel {
-    const ch = HypervisorChannel.fork(this.stateDir, { stdio: 'pipe', ...(env ? { env } : {}) });
+    const ch = forkHypervisor(this.stateDir, { stdio: 'pipe', ...(env ? { env } : {}) });
     ch.child.stderr?.on('data', (d: Buffer) => {
       this.stderr += d.toString();
       if (this.stderr.length > 200_000) this.stderr = this.stderr.slice(-100_000);

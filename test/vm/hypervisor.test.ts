@@ -7,7 +7,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { MARKERS } from '../../src/image/markers.js';
-import { qemuUserIds } from '../../src/setup/qemu-user.js';
+import { qemuUserIds } from '../../src/lib/qemu-user.js';
 import type { HypervisorEvent } from '../../src/hypervisor/protocol/messages.js';
 import { QMP_FORBIDDEN } from '../../src/hypervisor/protocol/qmp-allowlist.js';
 import { count, instanceSpec, pidAlive, pidCmdline, until, withHypervisor, consoleOf } from './hypervisor-fixtures.js';

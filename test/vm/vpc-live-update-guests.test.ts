@@ -1,6 +1,6 @@
 // Live update of the VPC card under real QEMU guests: two nitride-minimal guests on one card
-// (the card supervised by VpcHost exactly as the controller runs it) keep a TCP transfer and
-// a fast ping going while the card process is replaced three times (VpcHost.liveUpdate(),
+// (the card supervised by HostVpcCard exactly as the controller runs it) keep a TCP transfer and
+// a fast ping going while the card process is replaced three times (HostVpcCard.liveUpdate(),
 // what `host.restart-component vpc` runs). QEMU's stream netdev cannot reconnect, so the
 // guests' sockets must be handed over: the TCP transfer must finish with the right bytes and
 // no error, and the ping's losses give the guest-visible gap. TCG; sequential.
@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { VpcHost } from '../../src/controller/vpc-host.js';
+import { HostVpcCard } from '../../src/controller/cards/vpc.js';
 import type { HypervisorEvent, InstanceSpec } from '../../src/hypervisor/protocol/messages.js';
 import { createLogger } from '../../src/lib/log.js';
 import type { EniConfig, GroupRules } from '../../src/vpc/model.js';
@@ -46,7 +46,7 @@ echo "livetest: b nc rc=$rc"`;
 test('vm vpc live update: QEMU guests keep a TCP transfer and a 50 ms ping across three card replacements', { timeout: 900_000 }, async () => {
   const home = mkdtempSync(join(tmpdir(), 'nitride-vpc-live-vm-'));
   let out = '';
-  const host = new VpcHost({ home, log: createLogger('vpc-live-vm', (l) => void (out += `${l}\n`)) });
+  const host = new HostVpcCard({ home, log: createLogger('vpc-live-vm', (l) => void (out += `${l}\n`)) });
   let failed = true;
   try {
     host.start();

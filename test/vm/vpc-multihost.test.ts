@@ -23,6 +23,8 @@ import type { EniInfo } from '../../src/vpc/card.js';
 import type { EniConfig, GroupRules } from '../../src/vpc/model.js';
 import { CardHarness, eni, imds } from '../../src/vpc/testing/card-harness.js';
 import type { RemoteEni, UnderlayConfig } from '../../src/vpc/underlay/bridge.js';
+import type { UnderlayContract } from '../../src/vpc/protocol/underlay.js';
+import { ChildChannel } from '../../src/lib/channel/child.js';
 import { instanceSpec, until, withHypervisor, consoleOf, waitLine } from './hypervisor-fixtures.js';
 
 const BOOT_MS = 150_000;
@@ -61,37 +63,15 @@ function sh(args: readonly string[]): void {
   if (r.status !== 0) throw new Error(`${args.join(' ')} failed (${r.status}): ${r.stderr}`);
 }
 
-interface Bridge {
-  child: ChildProcess;
-  request(op: string, params: unknown): Promise<unknown>;
-}
+type Bridge = ChildChannel<UnderlayContract>;
 
-function forkBridge(ns: string): Promise<Bridge> {
-  // `ip netns exec NS node main.js`: fork's IPC channel survives the exec.
+async function forkBridge(ns: string): Promise<Bridge> {
+  // `ip netns exec NS node main.js`: fork's IPC channel survives the exec. Driven by the
+  // channel client the controller drives its bridge with.
   const child = fork(distEntry('vpc/underlay/main.js'), [], { execPath: IP, execArgv: ['netns', 'exec', ns, process.execPath], stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' });
-  let next = 1;
-  const pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
-  return new Promise((resolve, reject) => {
-    child.once('exit', (c) => reject(new Error(`underlay bridge in ${ns} exited (${c})`)));
-    child.on('message', (m: { id: number; ok: boolean; result?: unknown; error?: { message: string } }) => {
-      if (m.id === 0) {
-        resolve({
-          child,
-          request: (op, params) =>
-            new Promise((res, rej) => {
-              const id = next++;
-              pending.set(id, { resolve: res, reject: rej });
-              child.send({ v: 1, id, op, params });
-            }),
-        });
-        return;
-      }
-      const p = pending.get(m.id);
-      pending.delete(m.id);
-      if (m.ok) p?.resolve(m.result);
-      else p?.reject(new Error(m.error?.message ?? 'underlay error'));
-    });
-  });
+  const b = new ChildChannel<UnderlayContract>(child, { component: 'underlay', readyEvent: 'underlay.ready' });
+  await b.ready;
+  return b;
 }
 
 test('vm vpc across two namespaced hosts: ping and nc through the AES-256-GCM underlay; the veth capture holds no plaintext', { timeout: 900_000 }, async () => {
@@ -176,8 +156,8 @@ test('vm vpc across two namespaced hosts: ping and nc through the AES-256-GCM un
       process.stderr.write(`[vm] 1 MiB with busybox nc across two hosts (TCG): ${nc} (${(8 / Math.max(secs, 0.01)).toFixed(1)} Mbit/s)\n`);
       const got = await waitLine(h, sa.instanceId, /vpctest: a got7000 \d+ [0-9a-f]{32}/, 60_000);
       assert.equal(got, `vpctest: a got7000 1048576 ${sum}`);
-      const s1 = (await b1.request('underlay.stats', {})) as Record<string, number>;
-      const s2 = (await b2.request('underlay.stats', {})) as Record<string, number>;
+      const s1 = (await b1.request('underlay.stats', {}))!;
+      const s2 = (await b2.request('underlay.stats', {}))!;
       process.stderr.write(`[vm] underlay counters h-1 ${JSON.stringify(s1)}\n[vm] underlay counters h-2 ${JSON.stringify(s2)}\n`);
       assert.ok(s2.txDatagrams! > 700 && s1.rxDatagrams! > 700, 'the transfer crossed the underlay');
       assert.equal(s1.droppedAuth, 0);

@@ -22,7 +22,7 @@ import {
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { readToken, startController, type ControllerProcess } from '../../src/controller/testing/fixtures.js';
-import { vpcSocketDir } from '../../src/controller/vpc-host.js';
+import { vpcSocketDir } from '../../src/controller/cards/vpc.js';
 import { MARKERS } from '../../src/image/markers.js';
 import type { Region } from '../../src/region/region.js';
 import { BUILTIN_AMI, cleanupHome, ensureGuestImage, openLocalRegion, waitFor } from '../region-fixtures.js';

@@ -23,7 +23,7 @@ import {
   RunInstancesCommand,
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
-import { vpcSocketDir } from '../../src/controller/vpc-host.js';
+import { vpcSocketDir } from '../../src/controller/cards/vpc.js';
 import { MARKERS } from '../../src/image/markers.js';
 import { BUILTIN_AMI, cleanupHome, ensureGuestImage, startRegion, waitFor, type RegionProcess } from '../region-fixtures.js';
 

@@ -6,10 +6,14 @@
 //   sig: ECDSA P-384 / SHA-384 (DER, base64) by the caller's client-certificate key over
 //        canonicalJson(signedFields(envelope)) = canonical JSON of {v, id, type, params, issuedAt}
 //   reply: { v: 1, id, ok: true, result } | { v: 1, id, ok: false, error: {code, kind, message} }
-import type { InstanceSpec } from '../../hypervisor/protocol/messages.js';
+import type { HypervisorResults, InstanceSpec } from '../../hypervisor/protocol/messages.js';
+import type { EbsContract } from '../../ebs/protocol/messages.js';
+import type { AttestReply } from '../../security-chip/protocol/attest-wire.js';
+import { parseInstanceSpec } from '../../hypervisor/protocol/instance-spec.js';
+import type { ReplyMessage } from '../../lib/channel/envelope.js';
 import { ControllerError, type ReplyError } from '../errors.js';
 import { parseAttestParams, type AttestParams } from '../../security-chip/protocol/attest-wire.js';
-import { isVpcCommandType, parseVpcCommand, VPC_COMMAND_TYPES, type VpcCommandBody } from './vpc-commands.js';
+import { isVpcCommandType, parseVpcCommand, VPC_COMMAND_TYPES, type VpcCommandBody, type VpcCommandResults } from './vpc-commands.js';
 
 export const CONTROLLER_PROTOCOL_VERSION = 1;
 
@@ -64,6 +68,98 @@ export interface VolumeAttachParams {
 
 export type CommandType = ControllerCommandBody['type'];
 export type ParamsOf<T extends CommandType> = Extract<ControllerCommandBody, { type: T }>['params'];
+/** What a command answers with: the `result` of an ok reply, typed for the sender (src/region/fleet.ts, src/controller/client.ts). */
+export type ResultOf<T extends CommandType> = CommandResults[T];
+
+/** One component's supervision state, as host.status reports it. */
+export interface ComponentStatusReport {
+  readonly name: string;
+  readonly state: string;
+  readonly pid: number | undefined;
+  readonly restarts: number;
+  readonly startedAt: string | undefined;
+  readonly lastExit: { readonly code: number | null; readonly signal: string | null; readonly at: string } | undefined;
+}
+
+/** The security chip's state (host.status). */
+export interface SecurityChipStatus {
+  readonly mode: 'signed' | 'dev';
+  /** dev mode: what was measured instead of signed bundles. */
+  readonly note?: string;
+  /** signed mode: the bundle each component runs. */
+  readonly bundles?: { readonly name: string; readonly version: string; readonly digest: string }[];
+  /** Every PCR that is not all zeros, hex. */
+  readonly pcrs: Record<string, string>;
+  readonly events: number;
+}
+
+/** Which signed bundle a component runs, and what a rollback would return to. */
+export interface ComponentVersion {
+  readonly version: string;
+  readonly digest: string | null;
+  readonly dir: string | null;
+  readonly since: string | null;
+  readonly previous: { readonly version: string; readonly digest: string; readonly dir: string } | null;
+}
+
+export interface HostStatusResult {
+  readonly hostId: string;
+  readonly enrolled: boolean;
+  readonly fingerprint: string;
+  readonly accel: unknown;
+  readonly uptimeS: number;
+  /** Capacity the region schedules against: this machine's memory and CPUs. */
+  readonly memoryMiB: number;
+  readonly vcpus: number;
+  readonly controller: { readonly pid: number; readonly rssBytes: number; readonly port: number; readonly address: string; readonly auditRecords: number };
+  /** Each with the version of the signed bundle it runs ('dev' when unsigned). */
+  readonly components: (ComponentStatusReport & { readonly version: string })[];
+  readonly securityChip: SecurityChipStatus;
+  readonly componentVersions: Record<string, ComponentVersion>;
+  /** host.info with fresh instance counts; null when the hypervisor does not answer. */
+  readonly hypervisor: HypervisorResults['host.info'] | null;
+  readonly instances: HypervisorResults['instance.list'];
+  readonly hypervisorError?: ReplyError;
+}
+
+/** host.update: what was replaced by what, measured how, and the hand-over's own report. */
+export interface HostUpdateResult {
+  readonly component: HostUpdateParams['component'];
+  readonly kind: 'update' | 'rollback';
+  readonly previous: { readonly version: string; readonly digest: string; readonly dir: string } | null;
+  readonly current: { readonly version: string; readonly digest: string; readonly dir: string };
+  readonly measurement: unknown;
+  readonly totalMs: number;
+  readonly handover: unknown;
+}
+
+type Ebs<O extends keyof EbsContract> = EbsContract[O]['result'];
+
+/** What each command answers with. */
+export interface CommandResults extends VpcCommandResults {
+  'host.status': HostStatusResult;
+  'host.attest': AttestReply;
+  /** The component's status after the restart (hypervisor), or what its live update did (cards). */
+  'host.restart-component': object;
+  'host.update': HostUpdateResult;
+  'instance.start': HypervisorResults['instance.start'];
+  'instance.stop': HypervisorResults['instance.stop'];
+  'instance.reboot': HypervisorResults['instance.reboot'];
+  'instance.terminate': HypervisorResults['instance.terminate'];
+  'instance.describe': HypervisorResults['instance.describe'];
+  'instance.list': HypervisorResults['instance.list'];
+  'instance.console': HypervisorResults['instance.console'];
+  'instance.tpm-ekpub': HypervisorResults['instance.tpm-ekpub'];
+  'instance.qmp': HypervisorResults['instance.qmp'];
+  'ebs.info': Ebs<'card.info'>;
+  'volume.attach': { readonly instanceId: string; readonly volumeId: string; readonly serial: string; readonly device: string; readonly plugged: boolean; readonly encrypted: boolean };
+  'volume.detach': { readonly instanceId: string; readonly volumeId: string; readonly detached: boolean };
+  'volume.delete': Ebs<'volume.delete'>;
+  'snapshot.create': Ebs<'snapshot.create'>;
+  'snapshot.delete': Ebs<'snapshot.delete'>;
+  'volume.from-snapshot': Ebs<'volume.from-snapshot'>;
+  'snapshot.copy': Ebs<'snapshot.copy'>;
+}
 
 export type SignedCommand = ControllerCommandBody & {
   readonly v: 1;
@@ -72,9 +168,8 @@ export type SignedCommand = ControllerCommandBody & {
   readonly sig: string;
 };
 
-export type ControllerReply =
-  | { readonly v: 1; readonly id: string; readonly ok: true; readonly result: unknown }
-  | { readonly v: 1; readonly id: string; readonly ok: false; readonly error: ReplyError };
+/** The reply to a signed command: the channel's reply envelope with the command's uuid as its id. */
+export type ControllerReply = ReplyMessage<string>;
 
 export const COMMAND_TYPES: readonly CommandType[] = [
   ...VPC_COMMAND_TYPES,
@@ -164,53 +259,15 @@ function empty(p: Record<string, unknown>, where: string): Record<string, never>
   return {};
 }
 
+/**
+ * The spec is checked by the one InstanceSpec parser the hypervisor uses too
+ * (src/hypervisor/protocol/instance-spec.ts), with its limits. Volumes are not part of a
+ * start from the region: they come one by one through volume.attach.
+ */
 function parseSpec(v: unknown): InstanceSpec {
-  const w = 'params.spec';
-  if (!isObject(v)) throw bad('InvalidParameter', `${w} must be an object.`);
-  onlyKeys(v, ['instanceId', 'instanceType', 'image', 'hotplugSlots', 'nics', 'tpm'], w);
-  const image = v['image'];
-  if (!isObject(image)) throw bad('InvalidParameter', `${w}.image must be an object.`);
-  const iw = `${w}.image`;
-  onlyKeys(image, ['kernel', 'initrd', 'cmdline', 'kernelSha256', 'initrdSha256'], iw);
-  const abs = /^\/[^\0]*$/;
-  const cmdline = image['cmdline'];
-  if (typeof cmdline !== 'string' || cmdline.length > 4096) throw bad('InvalidParameter', `${iw}.cmdline must be a string of at most 4096 characters.`);
-  const hotplugSlots = optInt(v, 'hotplugSlots', w, 0, 32);
-  let nics: { mac: string; socketPath: string }[] | undefined;
-  if (v['nics'] !== undefined) {
-    const n = v['nics'];
-    if (!Array.isArray(n) || n.length > 8) throw bad('InvalidParameter', `${w}.nics must be an array of at most 8 NICs.`);
-    nics = n.map((x: unknown, i) => {
-      const nw = `${w}.nics[${i}]`;
-      if (!isObject(x)) throw bad('InvalidParameter', `${nw} must be an object.`);
-      onlyKeys(x, ['mac', 'socketPath'], nw);
-      return { mac: str(x, 'mac', nw, MAC), socketPath: str(x, 'socketPath', nw, abs) };
-    });
-  }
-  // NitroTPM: the region's per-instance vTPM key, base64 of exactly 32 bytes (never stored by the host).
-  let tpm: { key: string } | undefined;
-  if (v['tpm'] !== undefined) {
-    const t = v['tpm'];
-    if (!isObject(t)) throw bad('InvalidParameter', `${w}.tpm must be an object.`);
-    onlyKeys(t, ['key'], `${w}.tpm`);
-    const key = str(t, 'key', `${w}.tpm`, /^[A-Za-z0-9+/]{43}=$/);
-    if (Buffer.from(key, 'base64').length !== 32) throw bad('InvalidParameter', `${w}.tpm.key must be base64 of 32 bytes.`, { field: 'key' });
-    tpm = { key };
-  }
-  return {
-    instanceId: str(v, 'instanceId', w, INSTANCE_ID),
-    instanceType: str(v, 'instanceType', w, /^[a-z0-9]+\.[a-z0-9]+$/),
-    image: {
-      kernel: str(image, 'kernel', iw, abs),
-      initrd: str(image, 'initrd', iw, abs),
-      cmdline,
-      kernelSha256: str(image, 'kernelSha256', iw, SHA256),
-      initrdSha256: str(image, 'initrdSha256', iw, SHA256),
-    },
-    ...(hotplugSlots !== undefined ? { hotplugSlots } : {}),
-    ...(nics !== undefined ? { nics } : {}),
-    ...(tpm !== undefined ? { tpm } : {}),
-  };
+  const spec = parseInstanceSpec(v, (message, { code, ...context }) => bad(code ?? 'InvalidParameter', message, context), 'params.spec');
+  if (spec.volumes !== undefined) throw bad('InvalidParameter', 'params.spec.volumes is not accepted: volumes are attached with volume.attach.', { field: 'params.spec.volumes' });
+  return spec;
 }
 
 /** Validates the params of one command type and returns the typed body. */

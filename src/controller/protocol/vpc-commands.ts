@@ -12,7 +12,8 @@
 //   vpc.remote  { eni: EniConfig, hostId, vni }              an ENI of another host: added to the
 //               card like a local one and joined to the bridge
 import type { EniConfig, GroupRules } from '../../vpc/model.js';
-import type { UnderlayPeer } from '../../vpc/underlay/bridge.js';
+import type { VpcResults } from '../../vpc/protocol/messages.js';
+import type { UnderlayCounters, UnderlayPeer } from '../../vpc/underlay/bridge.js';
 import { ControllerError } from '../errors.js';
 
 export interface GroupState {
@@ -29,6 +30,18 @@ export type VpcCommandBody =
   | { readonly type: 'vpc.rules'; readonly params: { readonly groups: readonly GroupState[]; readonly deleted: readonly string[] } }
   | { readonly type: 'vpc.keys'; readonly params: { readonly peers: readonly UnderlayPeer[]; readonly listenPort?: number } }
   | { readonly type: 'vpc.remote'; readonly params: { readonly eni: EniConfig; readonly hostId: string; readonly vni: number } };
+
+/** What each VPC command answers with. */
+export interface VpcCommandResults {
+  /** The ENI as the card has it (added, or updated in place). */
+  'eni.put': VpcResults['eni.add'];
+  'eni.remove': null;
+  'eni.stats': VpcResults['eni.stats'];
+  'vpc.rules': { readonly groups: number; readonly deleted: number };
+  'vpc.keys': { readonly port: number; readonly address: string | undefined; readonly peers: readonly { readonly hostId: string; readonly epoch: number }[]; readonly counters: UnderlayCounters | null };
+  /** The ENI as the card has it (its socketPath is what the bridge delivers to). */
+  'vpc.remote': VpcResults['eni.add'];
+}
 
 export const VPC_COMMAND_TYPES = ['eni.put', 'eni.remove', 'eni.stats', 'vpc.rules', 'vpc.keys', 'vpc.remote'] as const;
 const HOST_ID = /^[a-z0-9][a-z0-9.-]{0,62}$/;

@@ -40,7 +40,7 @@ export interface AttachParams {
    * in the instance's directory, QEMU's working directory). Default: the card's socket dir.
    */
   readonly socketPath?: string;
-  /** Live update: listen on stagedPathOf(socketPath) until volume.promote. */
+  /** Live update: listen on stagedPathOf(socketPath) until handover.promote. */
   readonly stage?: boolean;
 }
 
@@ -68,7 +68,7 @@ export interface HandedVolume {
 }
 
 /**
- * Where a successor card listens before volume.promote renames the socket onto the live path:
+ * Where a successor card listens before handover.promote renames the socket onto the live path:
  * ebs-<volume id>.n<pid in base 36>, beside it. Named per process: libuv unlinks a unix
  * listener's bound name when it closes, so when this card is itself replaced later its
  * listener's close removes this name — which must not be the name its own successor is staged
@@ -148,7 +148,7 @@ export class EbsCard {
         if (!isAbsolute(socketPath) || basename(socketPath) !== `ebs-${p.volumeId}.sock`) {
           throw new EbsError('EBS_BAD_REQUEST', 'invalid', 'socketPath must be an absolute path ending in ebs-<volume id>.sock.', { volumeId: p.volumeId });
         }
-        // staged (live update): listen next to the path; volume.promote renames it into place
+        // staged (live update): listen next to the path; handover.promote renames it into place
         const listenPath = p.stage ? stagedPathOf(socketPath) : socketPath;
         const handle = await openVolumeExport(this.o.store, p.volumeId, { socketPath: listenPath, key, exportName: p.volumeId });
         if (this.o.owner) await chown(listenPath, this.o.owner.uid, this.o.owner.gid);

@@ -1,33 +1,19 @@
 // The EBS card's entry point. The controller forks it with an IPC channel —
 //   fork(dist/src/ebs/card/main.js, ['--root', HOST/ebs, '--socket-dir', HOST/ebs/sockets])
-// — and that channel is the only way in. Requests {v, id, op, params} → replies
-// {v, id, ok, result|error}; events {v, event, …}. Operations:
-//   card.info                                  → {publicKey (base64 raw X25519), pid, volumes}
-//   volume.attach {volumeId, sizeBytes, sealedKey?, ephemeral?, socketPath?} → {volumeId, socketPath, …}
-//   volume.detach {volumeId}                   → {volumeId, detached}
-//   volume.delete {volumeId}                   → {volumeId, deleted}
-//   volume.list                                → [{volumeId, socketPath, …}]
-//   snapshot.create {volumeId, snapshotId, sizeBytes}, snapshot.delete {snapshotId},
-//   volume.from-snapshot {volumeId, snapshotId, sizeBytes}
-//   live update: card.seal-keys {publicKey} (old) → volume.attach {…, stage: true} and
-//   card.unlisten (old) → volume.promote {volumeId} (new) → card.release (old)
-//   with the live connections: card.seal-keys (old) → volume.attach {…, stage: true} (new) →
-//   card.freeze (old: unlisten, freeze every connection at a request boundary) → volume.promote
-//   (new) → per connection card.connection-handle {volumeId, cid} (old; the socket handle comes
-//   beside the reply) → volume.adopt-connection {volumeId, state} (new; the handle beside the
-//   request) → card.resume (new) → card.release (old); card.thaw (old) undoes card.freeze
-//   card.handover {publicKey}                  → [{volumeId, socketPath, sealedKey (to publicKey)}] (live update)
+// — and that channel is the only way in. Its contract and parser are
+// src/ebs/protocol/messages.ts; requests are served through src/lib/channel.
 // When the channel closes the card flushes and closes every export and exits; QEMU's NBD
 // client keeps the guest's I/O waiting (reconnect-delay) until the next card serves the
 // same socket path.
 import { resolve } from 'node:path';
-import { describeError, isNitrideError } from '../../lib/errors.js';
+import { serveChannel, withHandle } from '../../lib/channel/server.js';
 import { createLogger } from '../../lib/log.js';
-import { qemuUserIds } from '../../setup/qemu-user.js';
+import { qemuUserIds } from '../../lib/qemu-user.js';
 import { FileVolumeStore } from '../volume-store/file-store.js';
 import { EbsCard } from './card.js';
 import { EbsError } from '../errors.js';
 import { isNbdConnectionState } from '../nbd-server.js';
+import { parseEbsRequest, type EbsRequest } from '../protocol/messages.js';
 
 const log = createLogger('ebs-card');
 
@@ -36,38 +22,63 @@ function arg(argv: readonly string[], name: string): string | undefined {
   return i >= 0 ? argv[i + 1] : undefined;
 }
 
-/** A reply that carries a socket handle beside its result (live update). */
-class WithHandle {
-  constructor(
-    readonly result: unknown,
-    readonly handle: unknown,
-  ) {}
+function closeHandle(h: unknown): void {
+  (h as { close?: () => void } | undefined)?.close?.();
 }
 
-function send(msg: unknown, handle?: unknown): void {
-  if (!process.connected || !process.send) return;
-  try {
-    // a raw libuv handle travels as Node's 'net.Native'
-    if (handle !== undefined) process.send(msg, handle as never);
-    else process.send(msg);
-  } catch (e) {
-    log.warn('could not send on the IPC channel', { error: describeError(e) });
+async function handle(card: EbsCard, req: EbsRequest, received: unknown): Promise<unknown> {
+  switch (req.op) {
+    case 'card.info':
+      return card.info();
+    case 'volume.list':
+      return card.list();
+    case 'volume.attach':
+      return card.attach(req.params);
+    case 'volume.detach':
+      return card.detach(req.params.volumeId);
+    case 'volume.delete':
+      return card.delete(req.params.volumeId);
+    case 'snapshot.create':
+      return card.snapshot(req.params.volumeId, req.params.snapshotId, req.params.sizeBytes);
+    case 'snapshot.copy':
+      return card.copySnapshot(req.params);
+    case 'snapshot.delete':
+      return card.deleteSnapshot(req.params.snapshotId);
+    case 'volume.from-snapshot':
+      return card.fromSnapshot(req.params.volumeId, req.params.snapshotId, req.params.sizeBytes);
+    case 'handover.seal-keys':
+      return card.sealKeys(Buffer.from(req.params.publicKey, 'base64'));
+    case 'handover.keys':
+      return card.handover(Buffer.from(req.params.publicKey, 'base64'));
+    case 'handover.unlisten':
+      return card.unlisten();
+    case 'handover.freeze':
+      return card.freezeConnections();
+    case 'handover.thaw':
+      return card.thawConnections();
+    case 'handover.handle':
+      return withHandle({ volumeId: req.params.volumeId, cid: req.params.cid }, card.connectionHandle(req.params.volumeId, req.params.cid));
+    case 'handover.connection': {
+      if (received === undefined || received === null) throw new EbsError('EBS_BAD_REQUEST', 'invalid', 'handover.connection needs the socket handle beside the request.');
+      const state = req.params.state;
+      if (!isNbdConnectionState(state)) {
+        closeHandle(received);
+        throw new EbsError('EBS_BAD_REQUEST', 'invalid', 'state must be an NBD connection state.');
+      }
+      try {
+        return card.adoptConnection(req.params.volumeId, received, state);
+      } catch (e) {
+        closeHandle(received);
+        throw e;
+      }
+    }
+    case 'handover.promote':
+      return card.promote(req.params.volumeId);
+    case 'handover.resume':
+      return card.resumeConnections();
+    case 'handover.release':
+      return card.release();
   }
-}
-
-function toWire(e: unknown): { code: string; kind: string; message: string; context?: Record<string, unknown> } {
-  if (isNitrideError(e)) return { code: e.code, kind: e.kind, message: e.message, context: e.context };
-  return { code: 'InternalError', kind: 'internal', message: describeError(e) };
-}
-
-function obj(v: unknown): Record<string, unknown> {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new EbsError('EBS_BAD_REQUEST', 'invalid', 'params must be an object.');
-  return v as Record<string, unknown>;
-}
-
-function volumeIdOf(p: Record<string, unknown>): string {
-  if (typeof p['volumeId'] !== 'string') throw new EbsError('EBS_BAD_REQUEST', 'invalid', 'volumeId must be a string.');
-  return p['volumeId'];
 }
 
 async function main(): Promise<void> {
@@ -95,117 +106,10 @@ async function main(): Promise<void> {
   };
   process.on('disconnect', () => void exit('IPC channel closed'));
   process.on('SIGTERM', () => void exit('SIGTERM'));
-  process.on('message', (raw: unknown, received: unknown) => {
-    void (async () => {
-      const m = raw as { id?: unknown; op?: unknown; params?: unknown };
-      const id = typeof m?.id === 'number' ? m.id : -1;
-      try {
-        await ready;
-        const p = obj(m.params ?? {});
-        let result: unknown;
-        switch (m.op) {
-          case 'card.info':
-            result = card.info();
-            break;
-          case 'volume.list':
-            result = card.list();
-            break;
-          case 'volume.attach': {
-            const sealedKey = p['sealedKey'];
-            if (sealedKey !== undefined && sealedKey !== null && typeof sealedKey !== 'string') throw new EbsError('EBS_BAD_REQUEST', 'invalid', 'sealedKey must be base64.');
-            result = await card.attach({
-              volumeId: volumeIdOf(p),
-              sizeBytes: Number(p['sizeBytes']),
-              sealedKey: (sealedKey as string | null | undefined) ?? null,
-              ephemeral: p['ephemeral'] === true,
-              ...(typeof p['socketPath'] === 'string' ? { socketPath: p['socketPath'] } : {}),
-              ...(p['stage'] === true ? { stage: true } : {}),
-            });
-            break;
-          }
-          case 'volume.detach':
-            result = await card.detach(volumeIdOf(p));
-            break;
-          case 'card.seal-keys': {
-            const pk = p['publicKey'];
-            if (typeof pk !== 'string') throw new EbsError('EBS_BAD_REQUEST', 'invalid', 'publicKey must be base64.');
-            result = card.sealKeys(Buffer.from(pk, 'base64'));
-            break;
-          }
-          case 'card.unlisten':
-            result = card.unlisten();
-            break;
-          case 'card.freeze':
-            result = await card.freezeConnections();
-            break;
-          case 'card.connection-handle': {
-            const cid = p['cid'];
-            if (typeof cid !== 'number') throw new EbsError('EBS_BAD_REQUEST', 'invalid', 'cid must be a number.');
-            result = new WithHandle({ volumeId: volumeIdOf(p), cid }, card.connectionHandle(volumeIdOf(p), cid));
-            break;
-          }
-          case 'card.thaw':
-            result = await card.thawConnections();
-            break;
-          case 'volume.adopt-connection': {
-            if (received === undefined || received === null) throw new EbsError('EBS_BAD_REQUEST', 'invalid', 'volume.adopt-connection needs the socket handle beside the request.');
-            if (!isNbdConnectionState(p['state'])) {
-              (received as { close?: () => void }).close?.();
-              throw new EbsError('EBS_BAD_REQUEST', 'invalid', 'state must be an NBD connection state.');
-            }
-            try {
-              result = card.adoptConnection(volumeIdOf(p), received, p['state']);
-            } catch (e) {
-              (received as { close?: () => void }).close?.();
-              throw e;
-            }
-            break;
-          }
-          case 'card.resume':
-            result = card.resumeConnections();
-            break;
-          case 'volume.promote':
-            result = await card.promote(volumeIdOf(p));
-            break;
-          case 'card.release':
-            result = await card.release();
-            break;
-          case 'card.handover': {
-            const pk = p['publicKey'];
-            if (typeof pk !== 'string') throw new EbsError('EBS_BAD_REQUEST', 'invalid', 'publicKey must be base64.');
-            result = await card.handover(Buffer.from(pk, 'base64'));
-            break;
-          }
-          case 'snapshot.create':
-            result = await card.snapshot(volumeIdOf(p), String(p['snapshotId']), Number(p['sizeBytes']));
-            break;
-          case 'snapshot.copy': {
-            const sk = (k: string): string | null => (typeof p[k] === 'string' ? (p[k] as string) : null);
-            result = await card.copySnapshot({ sourceSnapshotId: String(p['sourceSnapshotId']), snapshotId: String(p['snapshotId']), sourceKey: sk('sourceKey'), key: sk('key') });
-            break;
-          }
-          case 'snapshot.delete':
-            result = await card.deleteSnapshot(String(p['snapshotId']));
-            break;
-          case 'volume.from-snapshot':
-            result = await card.fromSnapshot(volumeIdOf(p), String(p['snapshotId']), Number(p['sizeBytes']));
-            break;
-          case 'volume.delete':
-            result = await card.delete(volumeIdOf(p));
-            break;
-          default:
-            throw new EbsError('EBS_BAD_REQUEST', 'invalid', `Unknown operation '${String(m.op).slice(0, 64)}'.`);
-        }
-        if (result instanceof WithHandle) send({ v: 1, id, ok: true, result: result.result ?? null }, result.handle);
-        else send({ v: 1, id, ok: true, result: result ?? null });
-      } catch (e) {
-        send({ v: 1, id, ok: false, error: toWire(e) });
-      }
-    })();
-  });
+  const channel = serveChannel(process, { parse: parseEbsRequest, before: () => ready, handle: (req, received) => handle(card, req, received), log });
   await ready;
   log.info('EBS card ready', { pid: process.pid, root, socketDir });
-  send({ v: 1, event: 'card.ready', pid: process.pid });
+  channel.emit('card.ready', { pid: process.pid });
 }
 
 void main();

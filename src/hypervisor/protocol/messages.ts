@@ -1,10 +1,15 @@
-// The typed, versioned messages between the controller and the hypervisor component.
-// They travel over the Node IPC channel the controller creates when it forks the
-// hypervisor (no listening socket). Pure types and validation: no I/O here.
+// The hypervisor's contract: the typed, versioned messages between the controller and the
+// hypervisor component, in the channel envelope of src/lib/channel/envelope.ts. They travel
+// over the Node IPC channel the controller creates when it forks the hypervisor (no
+// listening socket). Pure types: the receiving end's parser is ./request.ts, the instance
+// spec's is ./instance-spec.ts.
 //
 //   controller → hypervisor:  HypervisorRequest   { v: 1, id, op, params }
 //   hypervisor → controller:  HypervisorReply     { v: 1, id, ok: true, result } | { v: 1, id, ok: false, error }
 //                             HypervisorEvent     { v: 1, event, … }   (unsolicited)
+import type { Operation, ReplyMessage } from '../../lib/channel/envelope.js';
+
+export type { WireError } from '../../lib/channel/envelope.js';
 
 export const HYPERVISOR_PROTOCOL_VERSION = 1;
 
@@ -79,16 +84,7 @@ export type HypervisorOp =
 
 export type HypervisorRequest = { readonly v: 1; readonly id: number } & HypervisorOp;
 
-export interface WireError {
-  readonly code: string;
-  readonly kind: string;
-  readonly message: string;
-  readonly context?: Record<string, unknown>;
-}
-
-export type HypervisorReply =
-  | { readonly v: 1; readonly id: number; readonly ok: true; readonly result: unknown }
-  | { readonly v: 1; readonly id: number; readonly ok: false; readonly error: WireError };
+export type HypervisorReply = ReplyMessage;
 
 export type HypervisorEvent =
   | { readonly v: 1; readonly event: 'instance.state'; readonly instanceId: string; readonly state: InstanceRunState; readonly reason?: string }
@@ -132,3 +128,6 @@ export interface HypervisorResults {
   'instance.detach-volume': { instanceId: string; volumeId: string; detached: boolean };
   'instance.tpm-ekpub': { instanceId: string; keyType: string; keyFormat: string; keyValue: string };
 }
+
+/** The contract the controller's client and the hypervisor's server share: params and result per operation. */
+export type HypervisorContract = { readonly [O in HypervisorOp['op']]: Operation<Extract<HypervisorOp, { op: O }>['params'], HypervisorResults[O]> };

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseHypervisorRequest, validateSpec } from './request.js';
+import { parseHypervisorRequest } from './request.js';
+import { parseInstanceSpec as validateSpec } from './instance-spec.js';
 
 const sha = 'a'.repeat(64);
 const spec = { instanceId: 'i-0123456789abcdef0', instanceType: 't3.nano', image: { kernel: '/k', initrd: '/i', cmdline: 'console=ttyS0', kernelSha256: sha, initrdSha256: sha } };

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Decoder, Encoder } from 'cbor-x';
 import { CborError, CborTagged, decodeCbor, encodeCbor, type CborValue } from './cbor.js';
+import { seededRandom } from '../../lib/testing/seeded-rng.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 
@@ -162,16 +163,7 @@ describe('CBOR codec', () => {
   });
 });
 
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = seededRandom;
 
 function randomValue(rnd: () => number, depth: number): CborValue {
   const r = Math.floor(rnd() * (depth > 4 ? 6 : 10));

@@ -1,11 +1,16 @@
-// The typed messages between the controller and the VPC card. They travel over the Node
-// IPC channel the controller creates when it forks the card (no listening socket), in the
-// hypervisor's envelope:
+// The VPC card's contract: the typed messages between the controller and the card, with
+// each operation's result. They travel over the Node IPC channel the controller creates when
+// it forks the card (no listening socket), in the channel envelope (src/lib/channel):
 //   controller → card:  { v: 1, id, op, params }
 //   card → controller:  { v: 1, id, ok: true, result } | { v: 1, id, ok: false, error }
-// Pure: shapes and the first validation (types); the switch validates values.
+//                       { v: 1, event: 'card.ready', pid } once it serves
+// Pure: shapes and the first validation (types); the card validates values.
+import { isObject, requestIdOf, type Operation, type ReplyMessage } from '../../lib/channel/envelope.js';
 import { VpcError } from '../errors.js';
+import type { EniInfo, EniStats, HandoverState } from '../card.js';
 import type { EniConfig, EniUpdate, GroupRules } from '../model.js';
+
+export type { WireError } from '../../lib/channel/envelope.js';
 
 export const VPC_PROTOCOL_VERSION = 1;
 
@@ -34,27 +39,36 @@ export const HANDLE_OPS: ReadonlySet<string> = new Set(['handover.eni', 'handove
 
 export type VpcRequest = { readonly v: 1; readonly id: number } & VpcOp;
 
-export interface WireError {
-  readonly code: string;
-  readonly kind: string;
-  readonly message: string;
-  readonly context?: Record<string, unknown>;
+export type VpcReply = ReplyMessage;
+
+/** What each operation answers with. */
+export interface VpcResults {
+  'card.info': { readonly pid: number; readonly enis: number; readonly protocol: number };
+  'eni.add': EniInfo;
+  'eni.update': EniInfo;
+  'eni.remove': null;
+  'eni.list': EniInfo[];
+  'eni.stats': EniStats;
+  'sg.set': null;
+  'sg.delete': null;
+  'sg.members': null;
+  'handover.freeze': HandoverState;
+  'handover.thaw': null;
+  'handover.resume': { readonly sockets: number };
+  /** The socket travels beside the reply. */
+  'handover.handle': { readonly eniId: string; readonly kind: 'server' | 'socket' };
+  'handover.groups': null;
+  'handover.eni': EniInfo;
+  'handover.socket': null;
 }
 
-export type VpcReply = { readonly v: 1; readonly id: number; readonly ok: true; readonly result: unknown } | { readonly v: 1; readonly id: number; readonly ok: false; readonly error: WireError };
+/** The contract the controller's client and the card's server share. */
+export type VpcContract = { readonly [O in VpcOp['op']]: Operation<Extract<VpcOp, { op: O }>['params'], VpcResults[O]> };
 
 const OPS = new Set(['card.info', 'eni.add', 'eni.update', 'eni.remove', 'eni.list', 'eni.stats', 'sg.set', 'sg.delete', 'sg.members', 'handover.freeze', 'handover.thaw', 'handover.resume', 'handover.handle', 'handover.groups', 'handover.eni', 'handover.socket']);
 
 function bad(message: string): VpcError {
   return new VpcError('InvalidRequest', 'invalid', message);
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-export function requestIdOf(raw: unknown): number | undefined {
-  return isObject(raw) && Number.isSafeInteger(raw['id']) ? (raw['id'] as number) : undefined;
 }
 
 const STRINGS_ENI = ['eniId', 'mac', 'ip', 'subnetCidr', 'vpcId', 'hostname'] as const;

@@ -3,13 +3,13 @@
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { VpcChannel } from '../ipc-client.js';
+import { forkVpcCard, type VpcCardChannel } from '../client.js';
 import type { EniInfo, EniStats } from '../card.js';
 import type { EniConfig, GroupRules, ImdsConfig } from '../model.js';
 
 export class CardHarness {
   stderr = '';
-  private constructor(readonly dir: string, readonly channel: VpcChannel) {
+  private constructor(readonly dir: string, readonly channel: VpcCardChannel) {
     channel.child.stderr?.on('data', (d: Buffer) => {
       this.stderr = (this.stderr + d.toString()).slice(-50_000);
     });
@@ -19,7 +19,7 @@ export class CardHarness {
     const dir = await mkdtemp(join(tmpdir(), 'nitride-vpc-'));
     // The card checks that QEMU's user can reach its socket directory.
     await chmod(dir, 0o711);
-    const ch = VpcChannel.fork(join(dir, 'sockets'), { stdio: 'pipe' });
+    const ch = forkVpcCard(join(dir, 'sockets'), { stdio: 'pipe' });
     const h = new CardHarness(dir, ch);
     await Promise.race([
       ch.ready,
@@ -29,11 +29,11 @@ export class CardHarness {
   }
 
   addEni(eni: EniConfig): Promise<EniInfo> {
-    return this.channel.request('eni.add', { eni }) as Promise<EniInfo>;
+    return this.channel.request('eni.add', { eni });
   }
 
   stats(eniId: string): Promise<EniStats> {
-    return this.channel.request('eni.stats', { eniId }) as Promise<EniStats>;
+    return this.channel.request('eni.stats', { eniId });
   }
 
   setRules(groupId: string, rules: GroupRules): Promise<unknown> {

@@ -6,18 +6,10 @@ import { buildIcmp } from '../protocol/icmp.js';
 import { buildIpv4, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP } from '../protocol/ipv4.js';
 import { buildTcp, TCP_ACK, TCP_PSH, TCP_SYN } from '../protocol/tcp.js';
 import { buildUdp } from '../protocol/udp.js';
+import { seededRandom } from '../../lib/testing/seeded-rng.js';
 
-/** mulberry32: a small, seeded PRNG (deterministic runs, reproducible failures). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded PRNG of every fuzz test (src/lib/testing/seeded-rng.ts): deterministic runs, reproducible failures. */
+export const rng = seededRandom;
 
 export function randomBytes(r: () => number, n: number): Buffer {
   const b = Buffer.allocUnsafe(n);

@@ -1,44 +1,40 @@
-// The underlay bridge's entry point, forked with an IPC channel like the card:
-//   { v: 1, id, op: 'underlay.start', params: UnderlayConfig }  → { port }
-//   { v: 1, id, op: 'underlay.peers', params: { peers } }       (key delivery / rotation)
-//   { v: 1, id, op: 'underlay.remote', params: RemoteEni }      (another host's ENI)
-//   { v: 1, id, op: 'underlay.stats', params: {} }              → counters
-// It exits when the channel closes.
-import { describeError, isNitrideError } from '../../lib/errors.js';
-import { checkConfig, type RemoteEni, type UnderlayPeer, UnderlayBridge } from './bridge.js';
+// The underlay bridge's entry point, forked with an IPC channel like the card; its contract
+// is src/vpc/protocol/underlay.ts. It exits when the channel closes.
+import { serveChannel } from '../../lib/channel/server.js';
+import { createLogger } from '../../lib/log.js';
+import { VpcError } from '../errors.js';
+import { parseUnderlayRequest } from '../protocol/underlay.js';
+import { checkConfig, UnderlayBridge } from './bridge.js';
 
+const log = createLogger('underlay');
 let bridge: UnderlayBridge | undefined;
 
-function reply(id: number, ok: boolean, body: unknown): void {
-  if (process.connected && process.send) process.send(ok ? { v: 1, id, ok, result: body } : { v: 1, id, ok, error: body });
+function started(): UnderlayBridge {
+  if (!bridge) throw new VpcError('UnderlayNotStarted', 'conflict', 'underlay.start must come first.');
+  return bridge;
 }
 
-process.on('message', (m: { id?: number; op?: string; params?: unknown }) => {
-  const id = typeof m?.id === 'number' ? m.id : -1;
-  void (async () => {
-    try {
-      switch (m.op) {
-        case 'underlay.start':
-          if (bridge) throw new Error('already started');
-          bridge = await UnderlayBridge.start(checkConfig(m.params));
-          return reply(id, true, { port: bridge.port, pid: process.pid });
-        case 'underlay.peers':
-          bridge!.setPeers((m.params as { peers: UnderlayPeer[] }).peers);
-          return reply(id, true, null);
-        case 'underlay.remote':
-          await bridge!.addRemote(m.params as RemoteEni);
-          return reply(id, true, null);
-        case 'underlay.stats':
-          return reply(id, true, bridge?.counters ?? null);
-        default:
-          throw new Error(`unknown op ${String(m.op)}`);
-      }
-    } catch (e) {
-      reply(id, false, isNitrideError(e) ? { code: e.code, kind: e.kind, message: e.message } : { code: 'UnderlayError', kind: 'internal', message: describeError(e) });
+const channel = serveChannel(process, {
+  parse: parseUnderlayRequest,
+  handle: async (req) => {
+    switch (req.op) {
+      case 'underlay.start':
+        if (bridge) throw new VpcError('UnderlayStarted', 'conflict', 'The bridge is already started.');
+        bridge = await UnderlayBridge.start(checkConfig(req.params));
+        return { port: bridge.port, pid: process.pid };
+      case 'underlay.peers':
+        started().setPeers(req.params.peers);
+        return null;
+      case 'underlay.remote':
+        await started().addRemote(req.params);
+        return null;
+      case 'underlay.stats':
+        return bridge?.counters ?? null;
     }
-  })();
+  },
+  log,
 });
 process.on('disconnect', () => {
   void (bridge?.close() ?? Promise.resolve()).finally(() => process.exit(0));
 });
-if (process.send) process.send({ v: 1, id: 0, ok: true, result: { ready: true, pid: process.pid } });
+channel.emit('underlay.ready', { pid: process.pid });

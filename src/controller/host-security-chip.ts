@@ -28,6 +28,7 @@ import { COMPONENT_NAMES, COMPONENT_PCR, PcrBank, type ComponentName } from '../
 import { verifyBundle, type VerifiedBundle } from '../security-chip/bundle.js';
 import { isTestFile } from '../security-chip/bundle-sources.js';
 import { ControllerError } from './errors.js';
+import type { ComponentVersion, SecurityChipStatus } from './protocol/commands.js';
 import type { HostIdentity } from './host-state.js';
 
 export interface MeasuredStartOptions {
@@ -266,8 +267,8 @@ export class HostSecurityChip {
   }
 
   /** For host.status: per component, the bundle it runs and the one a rollback would return to. */
-  versions(): Record<string, unknown> {
-    const out: Record<string, unknown> = {};
+  versions(): Record<string, ComponentVersion> {
+    const out: Record<string, ComponentVersion> = {};
     for (const name of COMPONENT_NAMES) {
       const b = this.bundles.get(name);
       const prev = this.previousBundle(name);
@@ -305,7 +306,7 @@ export class HostSecurityChip {
   }
 
   /** For host.status. */
-  status(): Record<string, unknown> {
+  status(): SecurityChipStatus {
     const pcrs: Record<string, string> = {};
     for (const [i, v] of Object.entries(this.bank.toJSON())) if (!/^0+$/.test(v)) pcrs[i] = v;
     return {

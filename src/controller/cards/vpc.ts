@@ -3,28 +3,29 @@
 // commands into card requests. The socket directory lives outside $NITRIDE_HOME (which is
 // 0700) because QEMU, running as nitride-qemu, must be able to reach it: /tmp/nitride-vpc-<id>/
 // with 0711 on the parent and the card's 0710 + group nitride-qemu on the directory itself.
-import { fork, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { Logger } from '../lib/log.js';
-import { distEntry } from '../lib/paths.js';
-import { ControllerError } from './errors.js';
-import type { GroupState, VpcCommandBody } from './protocol/vpc-commands.js';
-import { ComponentSupervisor, type ComponentEvent, type ComponentStatus } from './supervisor.js';
+import { forkChild, type ChildChannel } from '../../lib/channel/child.js';
+import type { Logger } from '../../lib/log.js';
+import { distEntry } from '../../lib/paths.js';
+import type { VpcContract } from '../../vpc/protocol/messages.js';
+import type { UnderlayContract } from '../../vpc/protocol/underlay.js';
+import type { RemoteEni, UnderlayPeer } from '../../vpc/underlay/bridge.js';
+import { ControllerError } from '../errors.js';
+import type { UnderlayState } from '../protocol/takeover.js';
+import type { GroupState, VpcCommandBody, VpcCommandResults } from '../protocol/vpc-commands.js';
+
+export type { UnderlayState };
+import { ComponentSupervisor, type ComponentEvent, type ComponentStatus } from '../supervisor.js';
 
 /** What a live update of the card did (also returned by `host.restart-component vpc`). */
 export interface VpcLiveUpdateResult extends ComponentStatus {
   readonly liveUpdate: { readonly oldPid: number | undefined; readonly enis: number; readonly sockets: number; readonly frozenMs: number };
 }
 
-interface FrozenState {
-  readonly enis: readonly { readonly cfg: { readonly eniId: string }; readonly connected: boolean; readonly pendingBase64: string; readonly conntrack?: readonly unknown[]; readonly imdsTokens?: readonly unknown[] }[];
-  readonly groups: readonly unknown[];
-}
-
-export interface VpcHostOptions {
+export interface HostVpcCardOptions {
   readonly home: string;
   readonly log: Logger;
   readonly entry?: string;
@@ -36,35 +37,7 @@ export interface VpcHostOptions {
 }
 
 /** The host's underlay bridge (src/vpc/underlay/main.ts), forked on the first vpc.keys. */
-class BridgeProcess {
-  private next = 1;
-  private readonly pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
-  readonly ready: Promise<void>;
-
-  constructor(readonly child: ChildProcess) {
-    let ok: () => void = () => undefined;
-    this.ready = new Promise((r) => (ok = r));
-    child.on('message', (m: { id: number; ok: boolean; result?: unknown; error?: { code?: string; message?: string } }) => {
-      if (m.id === 0) return ok();
-      const p = this.pending.get(m.id);
-      this.pending.delete(m.id);
-      if (m.ok) p?.resolve(m.result);
-      else p?.reject(new ControllerError(m.error?.code ?? 'UnderlayError', 'unavailable', m.error?.message ?? 'The underlay bridge refused the request.'));
-    });
-    child.on('exit', () => {
-      for (const p of this.pending.values()) p.reject(new ControllerError('UnderlayUnavailable', 'unavailable', 'The underlay bridge exited.'));
-      this.pending.clear();
-    });
-  }
-
-  request(op: string, params: unknown): Promise<unknown> {
-    const id = this.next++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.child.send({ v: 1, id, op, params });
-    });
-  }
-}
+type BridgeProcess = ChildChannel<UnderlayContract>;
 
 /** The per-home socket directory the card listens in (short enough for unix socket paths). */
 export function vpcSocketDir(home: string): string {
@@ -75,17 +48,12 @@ export function vpcSocketDir(home: string): string {
 /** The underlay bridge's restart backoff: from 200 ms, doubling, at most 5 s. */
 const BRIDGE_BACKOFF_MS = [200, 400, 800, 1600, 3200, 5000] as const;
 
-type RemoteParams = { eniId: string; hostId: string; vni: number; ip: string; mac: string; subnetCidr: string; socketPath: string };
+type RemoteParams = RemoteEni;
 
-/** The underlay bridge's configuration, handed from a controller to its successor. */
-export interface UnderlayState {
-  readonly listenPort: number;
-  readonly peers: readonly unknown[];
-  readonly remotes: readonly RemoteParams[];
-}
 
-export class VpcHost {
-  readonly supervisor: ComponentSupervisor;
+/** The VPC card as the controller drives it, with the host's underlay bridge. */
+export class HostVpcCard {
+  readonly supervisor: ComponentSupervisor<VpcContract>;
   readonly socketDir: string;
   private bridge: BridgeProcess | undefined;
   private bridgePort = 0;
@@ -96,20 +64,21 @@ export class VpcHost {
    * written to disk. A restarted sender's counters start at the clock (seal.ts), so no GCM
    * nonce repeats under a key that outlived the old process.
    */
-  private bridgePeers: unknown[] | undefined;
+  private bridgePeers: UnderlayPeer[] | undefined;
   private readonly remotes = new Map<string, RemoteParams>();
   private bridgeRestarts = 0;
   private bridgeFailures = 0;
   private bridgeTimer: NodeJS.Timeout | undefined;
   private stopping = false;
 
-  constructor(private readonly o: VpcHostOptions) {
+  constructor(private readonly o: HostVpcCardOptions) {
     this.socketDir = vpcSocketDir(o.home);
     const parent = join(this.socketDir, '..');
     mkdirSync(parent, { recursive: true, mode: 0o711 });
     chmodSync(parent, 0o711);
-    this.supervisor = new ComponentSupervisor({
+    this.supervisor = new ComponentSupervisor<VpcContract>({
       name: 'vpc',
+      readyEvent: 'card.ready',
       entry: o.entry ?? distEntry('vpc/main.js'),
       args: ['--socket-dir', this.socketDir],
       log: o.log,
@@ -137,25 +106,25 @@ export class VpcHost {
     const status = await this.supervisor.handover(async (from, to) => {
       oldPid = from.pid;
       const t0 = performance.now();
-      const state = (await from.request('handover.freeze', {}, undefined, 10_000)) as FrozenState;
+      const state = await from.request('handover.freeze', {}, { timeoutMs: 10_000 });
       let moved = false;
       try {
-        await to.request('handover.groups', { groups: state.groups }, undefined, 10_000);
+        await to.request('handover.groups', { groups: state.groups }, { timeoutMs: 10_000 });
         for (const e of state.enis) {
-          const server = await from.requestHandle('handover.handle', { eniId: e.cfg.eniId, kind: 'server' }, 10_000);
+          const server = await from.requestWithHandle('handover.handle', { eniId: e.cfg.eniId, kind: 'server' }, { timeoutMs: 10_000 });
           moved = true;
-          await to.request('handover.eni', { eni: e.cfg, conntrack: e.conntrack ?? [], imdsTokens: e.imdsTokens ?? [] }, server.handle, 10_000);
+          await to.request('handover.eni', { eni: e.cfg, conntrack: e.conntrack, imdsTokens: e.imdsTokens }, { handle: server.handle, timeoutMs: 10_000 });
           enis++;
           if (e.connected) {
-            const sock = await from.requestHandle('handover.handle', { eniId: e.cfg.eniId, kind: 'socket' }, 10_000);
-            await to.request('handover.socket', { eniId: e.cfg.eniId, pendingBase64: e.pendingBase64 }, sock.handle, 10_000);
+            const sock = await from.requestWithHandle('handover.handle', { eniId: e.cfg.eniId, kind: 'socket' }, { timeoutMs: 10_000 });
+            await to.request('handover.socket', { eniId: e.cfg.eniId, pendingBase64: e.pendingBase64 }, { handle: sock.handle, timeoutMs: 10_000 });
             sockets++;
           }
         }
-        await to.request('handover.resume', {}, undefined, 10_000);
+        await to.request('handover.resume', {}, { timeoutMs: 10_000 });
       } catch (err) {
         // Before any handle left, the old card can simply read on; after, it cannot be undone.
-        if (!moved) await from.request('handover.thaw', {}, undefined, 10_000).catch(() => undefined);
+        if (!moved) await from.request('handover.thaw', {}, { timeoutMs: 10_000 }).catch(() => undefined);
         throw err;
       }
       frozenMs = performance.now() - t0;
@@ -212,13 +181,7 @@ export class VpcHost {
   private async endBridge(): Promise<void> {
     const b = this.bridge;
     this.bridge = undefined;
-    if (b && b.child.exitCode === null && b.child.signalCode === null) {
-      const gone = new Promise((r) => b.child.once('exit', r));
-      b.child.disconnect();
-      const t = setTimeout(() => b.child.kill('SIGKILL'), 3_000);
-      await gone;
-      clearTimeout(t);
-    }
+    if (b && !b.exited) await b.end(3_000);
   }
 
   /** A controller live update's successor: starts the bridge as the predecessor ran it (same port, keys, remotes). */
@@ -230,22 +193,22 @@ export class VpcHost {
       await (this.bridge as BridgeProcess | undefined)?.request('underlay.remote', r);
       this.remotes.set(r.eniId, r);
     }
-    return { pid: (this.bridge as BridgeProcess | undefined)?.child.pid, port: this.bridgePort, remotes: this.remotes.size };
+    return { pid: (this.bridge as BridgeProcess | undefined)?.pid, port: this.bridgePort, remotes: this.remotes.size };
   }
 
   /** The underlay bridge's pid and restarts (host.status, tests). */
   underlayStatus(): { pid: number | undefined; port: number; restarts: number } {
-    return { pid: this.bridge?.child.pid, port: this.bridgePort, restarts: this.bridgeRestarts };
+    return { pid: this.bridge?.pid, port: this.bridgePort, restarts: this.bridgeRestarts };
   }
 
   /** Forks a bridge, starts it with `peers` on `listenPort`, and watches it for a crash. */
-  private async startBridge(listenPort: number, peers: unknown[]): Promise<void> {
-    const b = new BridgeProcess(fork(distEntry('vpc/underlay/main.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'json' }));
+  private async startBridge(listenPort: number, peers: UnderlayPeer[]): Promise<void> {
+    const b: BridgeProcess = forkChild<UnderlayContract>(distEntry('vpc/underlay/main.js'), [], { component: 'underlay', readyEvent: 'underlay.ready', timeoutMs: 0 });
     const exited = new Promise<never>((_, reject) => b.child.once('exit', (code, sig) => reject(new ControllerError('UnderlayUnavailable', 'unavailable', `The underlay bridge exited while starting (${code ?? sig}).`))));
     exited.catch(() => undefined);
     try {
       await Promise.race([b.ready, exited]);
-      const r = (await Promise.race([b.request('underlay.start', { hostId: this.o.hostId!(), listenAddress: this.o.listenAddress, listenPort, peers, remoteEnis: [] }), exited])) as { port: number };
+      const r = await Promise.race([b.request('underlay.start', { hostId: this.o.hostId!(), listenAddress: this.o.listenAddress as string, listenPort, peers, remoteEnis: [] }), exited]);
       this.bridge = b;
       this.bridgePort = r.port;
     } catch (e) {
@@ -276,7 +239,7 @@ export class VpcHost {
     if (this.stopping || this.bridge || !this.bridgePeers) return;
     try {
       await this.startBridge(this.bridgePort, this.bridgePeers);
-      const onCard = new Set(((await this.supervisor.request('eni.list', {}, 10_000)) as { eniId: string }[]).map((e) => e.eniId));
+      const onCard = new Set((await this.supervisor.request('eni.list', {}, 10_000)).map((e) => e.eniId));
       for (const [id, r] of this.remotes) {
         if (!onCard.has(id)) {
           this.remotes.delete(id);
@@ -286,7 +249,7 @@ export class VpcHost {
       }
       this.bridgeRestarts++;
       this.bridgeFailures = 0;
-      const pid = (this.bridge as BridgeProcess | undefined)?.child.pid;
+      const pid = (this.bridge as BridgeProcess | undefined)?.pid;
       this.o.log.info('underlay bridge restarted', { pid, port: this.bridgePort, remotes: this.remotes.size, restarts: this.bridgeRestarts });
       this.o.onLifecycle?.({ component: 'underlay', event: 'restarted', pid, restarts: this.bridgeRestarts });
     } catch (e) {
@@ -306,13 +269,14 @@ export class VpcHost {
     }
   }
 
-  async execute(c: VpcCommandBody): Promise<unknown> {
+  async execute<C extends VpcCommandBody>(c: C): Promise<VpcCommandResults[C['type']]>;
+  async execute(c: VpcCommandBody): Promise<VpcCommandResults[VpcCommandBody['type']]> {
     await this.ready();
     switch (c.type) {
       case 'eni.put': {
         await this.applyGroups(c.params.groups);
         const e = c.params.eni;
-        const known = (await this.supervisor.request('eni.list', {}, 10_000)) as { eniId: string; mac: string; ip: string }[];
+        const known = await this.supervisor.request('eni.list', {}, 10_000);
         const have = known.find((k) => k.eniId === e.eniId);
         if (have && (have.mac !== e.mac || have.ip !== e.ip)) {
           throw new ControllerError('EniConflict', 'conflict', 'The ENI exists on this host with another MAC or address.', { eniId: e.eniId });
@@ -332,7 +296,7 @@ export class VpcHost {
         return this.supervisor.request('eni.stats', { eniId: c.params.eniId }, 10_000);
       case 'vpc.keys': {
         if (!this.o.hostId || !this.o.listenAddress) throw new ControllerError('UnderlayUnavailable', 'unavailable', 'This host has no underlay address.');
-        if (!this.bridge || this.bridge.child.exitCode !== null || this.bridge.child.signalCode !== null) {
+        if (!this.bridge || this.bridge.exited) {
           // A bridge that is being restarted is replaced by this start (with these newer keys).
           if (this.bridgeTimer) clearTimeout(this.bridgeTimer);
           this.bridgeTimer = undefined;
@@ -348,8 +312,8 @@ export class VpcHost {
       case 'vpc.remote': {
         if (!this.bridge) throw new ControllerError('UnderlayUnavailable', 'unavailable', 'vpc.keys must come first: the underlay bridge is not running.');
         const e = c.params.eni;
-        const known = (await this.supervisor.request('eni.list', {}, 10_000)) as { eniId: string; socketPath: string }[];
-        const info = known.find((k) => k.eniId === e.eniId) ?? ((await this.supervisor.request('eni.add', { eni: e }, 10_000)) as { socketPath: string });
+        const known = await this.supervisor.request('eni.list', {}, 10_000);
+        const info = known.find((k) => k.eniId === e.eniId) ?? (await this.supervisor.request('eni.add', { eni: e }, 10_000));
         const remote: RemoteParams = { eniId: e.eniId, hostId: c.params.hostId, vni: c.params.vni, ip: e.ip, mac: e.mac, subnetCidr: e.subnetCidr, socketPath: info.socketPath };
         await this.bridge.request('underlay.remote', remote);
         this.remotes.set(e.eniId, remote);

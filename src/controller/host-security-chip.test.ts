@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { buildBundle, generateReleaseKey } from '../security-chip/bundle.js';
 import { COMPONENT_NAMES, COMPONENT_PCR, type ComponentName } from '../security-chip/pcr.js';
-import { bundleEntry, COMPONENT_ENTRY, HostSecurityChip, readComponentRecord } from './attest.js';
+import { bundleEntry, COMPONENT_ENTRY, HostSecurityChip, readComponentRecord } from './host-security-chip.js';
 
 const ENTRY: Record<ComponentName, string> = { controller: 'dist/src/controller/main.js', ...Object.fromEntries(Object.entries(COMPONENT_ENTRY).map(([k, v]) => [k, `dist/src/${v}`])) } as Record<ComponentName, string>;
 
