@@ -13,7 +13,7 @@
 //   takeover.activate {}                     open the audit log and serve → {pid}
 //   takeover.abort {}                        stop everything started and exit 1 → {aborting: true}
 import { isObject, type Operation } from '../../lib/channel/envelope.js';
-import type { UnderlayPeer, RemoteEni } from '../../vpc/underlay/bridge.js';
+import type { UnderlayPeer, RemoteEni } from '../../vpc/protocol/underlay.js';
 import { ControllerError } from '../errors.js';
 
 /** The underlay bridge's configuration, handed from a controller to its successor. */

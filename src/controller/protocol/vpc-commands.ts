@@ -11,9 +11,9 @@
 //               the host's underlay bridge on first use, rotates epochs after; → { port }
 //   vpc.remote  { eni: EniConfig, hostId, vni }              an ENI of another host: added to the
 //               card like a local one and joined to the bridge
-import type { EniConfig, GroupRules } from '../../vpc/model.js';
+import type { EniConfig, GroupRules } from '../../vpc/protocol/config.js';
 import type { VpcResults } from '../../vpc/protocol/messages.js';
-import type { UnderlayCounters, UnderlayPeer } from '../../vpc/underlay/bridge.js';
+import type { UnderlayCounters, UnderlayPeer } from '../../vpc/protocol/underlay.js';
 import { ControllerError } from '../errors.js';
 
 export interface GroupState {

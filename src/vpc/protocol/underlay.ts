@@ -8,7 +8,52 @@
 // Pure: the envelope and shape checks; the bridge checks the configuration's values (checkConfig).
 import { isObject, type Operation } from '../../lib/channel/envelope.js';
 import { VpcError } from '../errors.js';
-import type { RemoteEni, UnderlayConfig, UnderlayCounters, UnderlayPeer } from '../underlay/bridge.js';
+
+export interface UnderlayPeer {
+  readonly hostId: string;
+  readonly address: string;
+  readonly port: number;
+  /** The host pair's 32-byte secret, base64, from the region. */
+  readonly secret: string;
+  readonly epoch: number;
+}
+
+export interface RemoteEni {
+  readonly eniId: string;
+  /** The host the ENI lives on. */
+  readonly hostId: string;
+  readonly vni: number;
+  readonly ip: string;
+  readonly mac: string;
+  readonly subnetCidr: string;
+  /** This host's card socket for the ENI (the card's socketPath for it). */
+  readonly socketPath: string;
+}
+
+export interface UnderlayConfig {
+  readonly hostId: string;
+  readonly listenAddress: string;
+  readonly listenPort: number;
+  readonly peers: readonly UnderlayPeer[];
+  readonly remoteEnis: readonly RemoteEni[];
+}
+
+export interface UnderlayCounters {
+  txDatagrams: number;
+  txBytes: number;
+  rxDatagrams: number;
+  rxBytes: number;
+  droppedAuth: number;
+  droppedReplay: number;
+  droppedMalformed: number;
+  droppedUnknownEpoch: number;
+  droppedUnknownSource: number;
+  droppedUnknownPeer: number;
+  /** Frames from a peer that had not yet vouched for its counter (see the top of the file). */
+  droppedUnsynced: number;
+  syncRequestsSent: number;
+  syncRepliesSent: number;
+}
 
 export interface UnderlayContract {
   readonly 'underlay.start': Operation<UnderlayConfig, { readonly port: number; readonly pid: number }>;

@@ -30,51 +30,8 @@ import { BatchUdp } from './udp-batch.js';
 
 export const ROUTER_MAC = '02:4e:52:00:00:01';
 
-export interface UnderlayPeer {
-  readonly hostId: string;
-  readonly address: string;
-  readonly port: number;
-  /** The host pair's 32-byte secret, base64, from the region. */
-  readonly secret: string;
-  readonly epoch: number;
-}
-
-export interface RemoteEni {
-  readonly eniId: string;
-  /** The host the ENI lives on. */
-  readonly hostId: string;
-  readonly vni: number;
-  readonly ip: string;
-  readonly mac: string;
-  readonly subnetCidr: string;
-  /** This host's card socket for the ENI (the card's socketPath for it). */
-  readonly socketPath: string;
-}
-
-export interface UnderlayConfig {
-  readonly hostId: string;
-  readonly listenAddress: string;
-  readonly listenPort: number;
-  readonly peers: readonly UnderlayPeer[];
-  readonly remoteEnis: readonly RemoteEni[];
-}
-
-export interface UnderlayCounters {
-  txDatagrams: number;
-  txBytes: number;
-  rxDatagrams: number;
-  rxBytes: number;
-  droppedAuth: number;
-  droppedReplay: number;
-  droppedMalformed: number;
-  droppedUnknownEpoch: number;
-  droppedUnknownSource: number;
-  droppedUnknownPeer: number;
-  /** Frames from a peer that had not yet vouched for its counter (see the top of the file). */
-  droppedUnsynced: number;
-  syncRequestsSent: number;
-  syncRepliesSent: number;
-}
+export type { UnderlayPeer, RemoteEni, UnderlayConfig, UnderlayCounters } from '../protocol/underlay.js';
+import type { UnderlayPeer, RemoteEni, UnderlayConfig, UnderlayCounters } from '../protocol/underlay.js';
 
 /** How often a sync request is repeated while a peer has not answered. */
 const SYNC_RETRY_MS = 100;

@@ -1,0 +1,79 @@
+// The shapes the controller (and through it the region) hands to the VPC card: an ENI with its
+// metadata service, and a security group's rules. Types only: the card checks the values
+// (src/vpc/model.ts), and the controller's command parser shares these declarations.
+
+export type HttpTokens = 'optional' | 'required';
+export type HttpEndpoint = 'enabled' | 'disabled';
+
+export interface PublicKey {
+  readonly name: string;
+  /** The OpenSSH public key line. */
+  readonly openssh: string;
+}
+
+export interface ImdsConfig {
+  readonly instanceId: string;
+  readonly amiId?: string;
+  readonly instanceType?: string;
+  readonly region?: string;
+  readonly availabilityZone?: string;
+  readonly accountId?: string;
+  /** ISO time the instance was launched (identity document pendingTime). */
+  readonly pendingTime?: string;
+  /** User data, base64 (as RunInstances takes it). Absent: 404 on /latest/user-data. */
+  readonly userDataBase64?: string;
+  readonly publicKeys?: readonly PublicKey[];
+  /** Group names served at meta-data/security-groups. */
+  readonly securityGroupNames?: readonly string[];
+  readonly deviceNumber?: number;
+  /** The reservation the instance was launched in (meta-data/reservation-id). */
+  readonly reservationId?: string;
+  readonly httpTokens: HttpTokens;
+  /** 1..64: the IP TTL of the token PUT response. */
+  readonly hopLimit: number;
+  readonly endpoint: HttpEndpoint;
+  /**
+   * PEM private key (PKCS#8 or traditional, RSA or EC P-256) that signs the instance identity
+   * document; the region provides it. Absent: /signature answers 404.
+   */
+  readonly identitySigningKeyPem?: string;
+  /** Extra meta-data leaves, path (relative to meta-data/) → value. */
+  readonly extraMetadata?: Readonly<Record<string, string>>;
+}
+
+export interface EniConfig {
+  readonly eniId: string; // eni-…
+  readonly mac: string; // aa:bb:cc:dd:ee:ff, unicast
+  readonly ip: string; // primary private IPv4
+  readonly subnetCidr: string; // e.g. 172.31.16.0/20
+  readonly subnetId?: string;
+  readonly vpcId: string;
+  readonly vpcCidr?: string;
+  readonly securityGroups: readonly string[]; // group ids
+  readonly sourceDestCheck: boolean;
+  readonly hostname: string;
+  readonly mtu: number; // 576..9001
+  readonly dns?: readonly string[];
+  readonly domainName?: string;
+  readonly imds?: ImdsConfig;
+}
+
+/** Fields updateEni may change. */
+export type EniUpdate = Partial<Pick<EniConfig, 'securityGroups' | 'sourceDestCheck' | 'hostname' | 'mtu' | 'dns' | 'domainName' | 'imds'>>;
+
+export type SgProtocol = 'tcp' | 'udp' | 'icmp' | 'all';
+
+export interface SgRule {
+  readonly protocol: SgProtocol;
+  /** tcp/udp: port range; icmp: fromPort = type, toPort = code; -1 or absent = all. */
+  readonly fromPort?: number;
+  readonly toPort?: number;
+  readonly cidrs?: readonly string[];
+  /** Source (ingress) or destination (egress) security groups. */
+  readonly groupIds?: readonly string[];
+}
+
+export interface GroupRules {
+  readonly ingress: readonly SgRule[];
+  readonly egress: readonly SgRule[];
+}
