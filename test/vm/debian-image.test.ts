@@ -1,17 +1,19 @@
 // The debian-12 image end to end, with plain QEMU (not through Nitride): built into the shared
 // image cache (or found there, verified), accepted by the inspector with NVMe and virtio-net
-// found, rebuilt from the cached debootstrap tree to the same sha256, and booted once under
+// found, detected as corrupt after one changed byte and rebuilt from the cached debootstrap
+// tree by two concurrent builders (one lock) to the same sha256, and booted once under
 // TCG from an NVMe drive with SeaBIOS to the kernel's root mount and systemd. cloud-init is
 // not waited for (no IMDS here). The disk is opened with snapshot=on, so the cached file is
 // never written.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, test } from 'node:test';
-import { buildDebianImage } from '../../src/image/debian/build-debian.js';
+import { buildDebianImage, findDebianImage } from '../../src/image/debian/build-debian.js';
+import { isNitrideError } from '../../src/lib/errors.js';
 import { inspectDisk } from '../../src/image/inspect/inspect-disk.js';
 
 const work = mkdtempSync(join(tmpdir(), 'nitride-debian-vm-'));
@@ -24,7 +26,7 @@ function log(line: string): void {
 // eslint-disable-next-line no-control-regex
 const stripAnsi = (s: string): string => s.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/\x1b[()][0-9A-Za-z]/g, '');
 
-test('debian-12: build or find, inspect, rebuild to the same hash, boot from NVMe with SeaBIOS', { timeout: 30 * 60_000 }, async () => {
+test('debian-12: build or find, inspect, corrupt and rebuild to the same hash, boot from NVMe with SeaBIOS', { timeout: 30 * 60_000 }, async () => {
   const t0 = Date.now();
   const first = await buildDebianImage({ say: (l) => log(`build: ${l}`) });
   log(`image ${first.manifest.version} ready after ${((Date.now() - t0) / 1000).toFixed(0)} s: ${first.path}`);
@@ -47,12 +49,29 @@ test('debian-12: build or find, inspect, rebuild to the same hash, boot from NVM
   assert.equal(r.partitions.find((p) => p.holds.includes('root'))?.fs.uuid, first.manifest.rootFsUuid);
   log(`inspection took ${r.elapsedMs} ms`);
 
-  // The same inputs give the same disk: rebuild from the cached debootstrap tree.
+  // A corrupt cached disk is detected and rebuilt from the cached debootstrap tree, by one of
+  // two concurrent builders (the other waits for the lock and finds it built), and the same
+  // inputs give the same disk: the sha256 is the one from before.
+  const fd = openSync(first.path, 'r+');
+  writeSync(fd, Buffer.from('corrupt'), 0, 7, 100 * 1024 * 1024);
+  closeSync(fd);
+  await assert.rejects(findDebianImage(), (e: unknown) => isNitrideError(e) && e.code === 'ImageCorrupt');
   const t1 = Date.now();
-  const again = await buildDebianImage({ force: true, say: (l) => log(`rebuild: ${l}`) });
+  const linesA: string[] = [];
+  const linesB: string[] = [];
+  const [a, b] = await Promise.all([
+    buildDebianImage({ say: (l) => linesA.push(l) }),
+    buildDebianImage({ say: (l) => linesB.push(l) }),
+  ]);
   log(`rebuild took ${((Date.now() - t1) / 1000).toFixed(0)} s`);
-  assert.equal(again.manifest.version, first.manifest.version);
-  assert.equal(again.sha256, first.sha256, 'a rebuild from the same debootstrap tree gives a bit-identical disk');
+  for (const l of [...linesA, ...linesB]) log(`rebuild: ${l}`);
+  const all = [...linesA, ...linesB].join('\n');
+  assert.match(all, /the cached disk is unusable and will be rebuilt: ImageCorrupt/);
+  assert.match(all, /present \(built by another process/);
+  assert.equal(a.manifest.version, first.manifest.version);
+  assert.equal(a.sha256, first.sha256, 'a rebuild from the same debootstrap tree gives a bit-identical disk');
+  assert.equal(b.sha256, first.sha256);
+  const again = a;
 
   // One boot under TCG: SeaBIOS (QEMU's default bios-256k.bin; the 128 KiB bios.bin has no NVMe
   // driver) → GRUB from the MBR gap → kernel → root on nvme0n1p2 → systemd.

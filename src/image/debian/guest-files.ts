@@ -45,7 +45,7 @@ set prefix=($root)/boot/grub
 export function guestFiles(): GuestFile[] {
   const f = (path: string, text: string, mode = 0o644): GuestFile => ({ path, text, mode });
   return [
-    f('etc/fstab', `# <file system> <mount point> <type> <options> <dump> <pass>\nUUID=${ROOT_FS_UUID} / ext4 rw,discard,errors=remount-ro,x-systemd.growfs 0 1\n`),
+    f('etc/fstab', `# <file system> <mount point> <type> <options> <dump> <pass>\nUUID=${ROOT_FS_UUID} / ext4 rw,discard,errors=remount-ro 0 1\n`),
     f('etc/hostname', 'localhost\n'),
     f('etc/hosts', '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\nff02::1\t\tip6-allnodes\nff02::2\t\tip6-allrouters\n'),
     // minbase has no `locales`; C.UTF-8 is built into libc. cloud-init's default en_US.UTF-8
@@ -63,6 +63,13 @@ export function guestFiles(): GuestFile[] {
     // makes a 13 MB initramfs that BIOS loads slowly under TCG.
     f('etc/initramfs-tools/conf.d/nitride.conf', 'MODULES=list\nCOMPRESS=zstd\n'),
     f('etc/initramfs-tools/modules', '# nitride: a root on virtio-blk as well as NVMe\nvirtio_pci\nvirtio_blk\n'),
+    // udev's coldplug loads these for CPU features QEMU's default CPU model reports; a cloud
+    // guest runs no nested hypervisor and has no frequency control or PC speaker. Loading kvm
+    // alone took seconds of TCG time (docs/IMAGE.md).
+    f(
+      'etc/modprobe.d/nitride-cloud.conf',
+      '# nitride: not needed in a cloud guest; blacklisting stops only automatic loading\nblacklist kvm\nblacklist kvm_amd\nblacklist kvm_intel\nblacklist powernow_k8\nblacklist acpi_cpufreq\nblacklist pcspkr\nblacklist floppy\n',
+    ),
     // Do not let the kernel's postinst hook run update-grub in the chroot; the static
     // grub.cfg is written by the builder (guest-notes.md).
     f('etc/kernel-img.conf', 'do_symlinks = yes\ndo_bootloader = no\n'),

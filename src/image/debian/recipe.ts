@@ -89,4 +89,8 @@ export const MASKED_UNITS: readonly string[] = [
   'sys-kernel-debug.mount',
   'sys-kernel-tracing.mount',
   'modprobe@drm.service',
+  // loaded on first use anyway (/dev/loop-control, /dev/fuse, /dev/mapper/control)
+  'modprobe@dm_mod.service',
+  'modprobe@loop.service',
+  'modprobe@fuse.service',
 ];
