@@ -3,6 +3,7 @@
 // followed by a compressed part (Debian: an uncompressed early archive with CPU microcode,
 // then the main archive compressed with zstd). Pure: this splits the bytes and lists the
 // entries; the caller decompresses a compressed part and calls again on the result.
+import { ImageError } from '../../errors.js';
 
 export interface CpioListing {
   readonly name: string;
@@ -18,14 +19,10 @@ export type InitramfsPart =
   | { readonly kind: 'compressed'; readonly offset: number; readonly compression: Compression }
   | { readonly kind: 'unknown'; readonly offset: number; readonly magic: string };
 
-export class CpioFormatError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
-    this.code = code;
-  }
-  override get name(): string {
-    return 'CpioFormatError';
+/** A malformed input; kind 'invalid'. Extends the image component's error base. */
+export class CpioFormatError extends ImageError {
+  constructor(code: string, message: string, context: Record<string, unknown> = {}) {
+    super(code, 'invalid', message, context);
   }
 }
 

@@ -9,6 +9,7 @@
 // the field zeroed), my LBA, alternate LBA, first/last usable LBA, disk GUID, entries LBA,
 // number of entries, entry size, entries CRC32. Entry: type GUID, unique GUID, first LBA,
 // last LBA (inclusive), attributes, name (36 UTF-16LE code units).
+import { ImageError } from '../../errors.js';
 
 export const SECTOR_SIZE = 512;
 export const MBR_SIGNATURE = 0xaa55;
@@ -77,14 +78,10 @@ export interface GptEntry {
   readonly name: string;
 }
 
-export class PartitionTableError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
-    this.code = code;
-  }
-  override get name(): string {
-    return 'PartitionTableError';
+/** A malformed input; kind 'invalid'. Extends the image component's error base. */
+export class PartitionTableError extends ImageError {
+  constructor(code: string, message: string, context: Record<string, unknown> = {}) {
+    super(code, 'invalid', message, context);
   }
 }
 
