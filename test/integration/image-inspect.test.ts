@@ -56,6 +56,8 @@ function initramfs(modules: readonly string[]): Buffer {
 interface DiskSpec {
   readonly initramfsModules: readonly string[];
   readonly rootModules: readonly string[];
+  /** Raw bytes for the initramfs instead of one made from initramfsModules. */
+  readonly initramfsBytes?: Buffer;
 }
 
 /** A 64 MiB GPT disk: GRUB-like boot code in the MBR, one Linux partition at 1 MiB holding an ext4 root. */
@@ -65,7 +67,7 @@ function makeDisk(name: string, spec: DiskSpec): string {
   put(tree, 'etc/fstab', 'UUID=x / ext4 defaults 0 1\n');
   put(tree, `boot/vmlinuz-${RELEASE}`, Buffer.alloc(4096, 0x90));
   put(tree, `boot/config-${RELEASE}`, 'CONFIG_BLK_DEV_NVME=m\nCONFIG_VIRTIO_NET=m\n');
-  put(tree, `boot/initrd.img-${RELEASE}`, initramfs(spec.initramfsModules));
+  put(tree, `boot/initrd.img-${RELEASE}`, spec.initramfsBytes ?? initramfs(spec.initramfsModules));
   // As in Debian's generic kernel: ext4, nvme and virtio_net are modules, not built in.
   put(tree, `${MOD}/modules.builtin`, 'kernel/drivers/base/firmware_loader/firmware_class.ko\nkernel/lib/crc32c.ko\n');
   put(tree, `${MOD}/modules.dep`, spec.rootModules.map((m) => `${m}:\n`).join(''));
@@ -149,6 +151,13 @@ test('nvme and virtio_net both present: accepted', async () => {
   const cli = spawnSync(process.execPath, [distEntry('cli/main.js'), 'image', 'check', disk, '--json'], { encoding: 'utf8' });
   assert.equal(cli.status, 0, cli.stderr);
   assert.equal((JSON.parse(cli.stdout) as { verdict: { ok: boolean } }).verdict.ok, true);
+});
+
+test('a compression bomb as initramfs is refused, not unpacked into memory', async () => {
+  const bomb = sh('zstd', ['-q', '-c', '-1'], Buffer.alloc(600 * 1024 * 1024));
+  assert.ok(bomb.length < 1024 * 1024);
+  const disk = makeDisk('bomb', { initramfsModules: [], rootModules: [...NVME, ...VIRTIO_NET], initramfsBytes: bomb });
+  await assert.rejects(inspectDisk(disk), (e: unknown) => (e as { code?: string }).code === 'ImageTooLarge' && /more than 512 MiB/.test((e as Error).message));
 });
 
 test('a blank disk has no valid partitions; a missing file is not found', async () => {

@@ -43,18 +43,39 @@ export interface DiskReport {
   readonly elapsedMs: number;
 }
 
+/**
+ * The most a tool may print (a decompressed initramfs): the disk is untrusted input, and a
+ * compression bomb must not exhaust memory. Debian's initramfs images are 10–60 MiB unpacked.
+ */
+export const MAX_TOOL_OUTPUT = 512 * 1024 * 1024;
+/** The largest initramfs file read from a disk. */
+export const MAX_INITRAMFS_BYTES = 256 * 1024 * 1024;
+
 function runTool(cmd: string, args: readonly string[], input?: Uint8Array): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C', MTOOLS_SKIP_CHECK: '1' } });
     const out: Buffer[] = [];
+    let outBytes = 0;
+    let tooBig = false;
     let err = '';
-    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stdout.on('data', (b: Buffer) => {
+      outBytes += b.length;
+      if (outBytes > MAX_TOOL_OUTPUT) {
+        if (!tooBig) child.kill('SIGKILL');
+        tooBig = true;
+        return;
+      }
+      out.push(b);
+    });
     child.stderr.on('data', (b: Buffer) => {
       err += b.toString('utf8');
     });
     child.stdin.on('error', () => undefined); // a decompressor may stop reading at the end of its frame
     child.on('error', (e) => reject(new ImageError('ImageToolMissing', 'unavailable', `The tool ${cmd} is needed to inspect disk images.`, { tool: cmd }, { cause: e })));
-    child.on('close', (code) => resolve({ code, stdout: Buffer.concat(out), stderr: err }));
+    child.on('close', (code) => {
+      if (tooBig) reject(new ImageError('ImageTooLarge', 'invalid', `${cmd} produced more than ${MAX_TOOL_OUTPUT >> 20} MiB; the input is refused.`, { tool: cmd, limit: MAX_TOOL_OUTPUT }));
+      else resolve({ code, stdout: Buffer.concat(out), stderr: err });
+    });
     child.stdin.end(input ?? Buffer.alloc(0));
   });
 }
@@ -124,7 +145,8 @@ function moduleNameOf(path: string): string | undefined {
   return m?.[1]?.replaceAll('-', '_');
 }
 
-async function inspectKernel(root: ExtReader, boot: ExtReader, bootPrefix: string, release: string, fileName: string, bootEntries: readonly string[]): Promise<KernelReport> {
+async function inspectKernel(root: ExtReader, boot: ExtReader, bootPrefix: string, release: string, fileName: string, bootSizes: ReadonlyMap<string, number>): Promise<KernelReport> {
+  const bootEntries = [...bootSizes.keys()];
   let modulesDir: string | undefined;
   for (const d of [`/usr/lib/modules/${release}`, `/lib/modules/${release}`]) {
     if ((await root.ls(d)) !== undefined) {
@@ -157,6 +179,10 @@ async function inspectKernel(root: ExtReader, boot: ExtReader, bootPrefix: strin
   let archives: string[] | undefined;
   if (initrdName) {
     initramfs = `${bootPrefix}/${initrdName}`;
+    const size = bootSizes.get(initrdName) ?? 0;
+    if (size > MAX_INITRAMFS_BYTES) {
+      throw new ImageError('ImageTooLarge', 'invalid', `The initramfs ${initramfs} is ${size} bytes; more than ${MAX_INITRAMFS_BYTES >> 20} MiB is refused.`, { initramfs, size });
+    }
     const bytes = await boot.dump(`${bootPrefix === '/boot' ? '/boot' : ''}/${initrdName}`);
     if (bytes) {
       const l = await listInitramfs(bytes);
@@ -330,23 +356,28 @@ async function inspectRaw(path: string, t0: number): Promise<DiskReport> {
     const root = readers.get(rootIdx)!;
     let boot = root;
     let bootPrefix = '/boot';
-    let bootList = (await root.ls('/boot'))?.map((e) => e.name) ?? [];
+    let bootEnts = (await root.ls('/boot')) ?? [];
+    let bootList = bootEnts.map((e) => e.name);
     if (!bootList.some((n) => n.startsWith('vmlinuz-'))) {
       for (const [i, r] of readers) {
         if (i === rootIdx) continue;
-        const l = (await r.ls('/'))?.map((e) => e.name) ?? [];
+        const ents = (await r.ls('/')) ?? [];
+        const l = ents.map((e) => e.name);
         if (l.some((n) => n.startsWith('vmlinuz-'))) {
           boot = r;
           bootPrefix = `(partition ${i})`;
+          bootEnts = ents;
           bootList = l;
           mark(i, 'boot');
           break;
         }
       }
     } else mark(rootIdx, 'boot');
-    for (const n of bootList.filter((x) => /^vmlinu[xz]-/.test(x)).sort()) {
+    const kernelFiles = bootList.filter((x) => /^vmlinu[xz]-/.test(x)).sort();
+    if (kernelFiles.length > 32) throw new ImageError('ImageTooLarge', 'invalid', `/boot holds ${kernelFiles.length} kernels; more than 32 are refused.`, { kernels: kernelFiles.length });
+    for (const n of kernelFiles) {
       const release = n.replace(/^vmlinu[xz]-/, '');
-      kernels.push(await inspectKernel(root, boot, bootPrefix, release, n, bootList));
+      kernels.push(await inspectKernel(root, boot, bootPrefix, release, n, new Map(bootEnts.map((e) => [e.name, e.size]))));
     }
   }
   // Boot loaders.
