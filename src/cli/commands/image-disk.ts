@@ -1,6 +1,6 @@
 // `nitride image build debian-12` and `nitride image check FILE`: the Debian cloud disk and
 // the inspection of any disk image without booting it. Routed from ./image.ts.
-import { buildDebianImage } from '../../image/debian/build-debian.js';
+import { buildDebianImage, findDebianImage } from '../../image/debian/build-debian.js';
 import { inspectDisk } from '../../image/inspect/inspect-disk.js';
 import { formatReport } from '../../image/inspect/report.js';
 import { imageCacheDir } from '../../lib/paths.js';
@@ -8,6 +8,7 @@ import { imageCacheDir } from '../../lib/paths.js';
 export const diskUsage = `       nitride image build debian-12 [--force] [--force-base]
                                        build the Debian 12 cloud disk (debootstrap, cloud-init, GRUB for
                                        BIOS and UEFI) into the image cache; prints the disk's path
+       nitride image show debian-12    print its manifest (packages, partitions, sha256), verified
        nitride image check FILE [--json]
                                        inspect a raw or qcow2 disk without booting it: partitions, root
                                        file system, kernels, modules, initramfs; exit 0 when it can boot
@@ -41,4 +42,14 @@ export async function runCheckDisk(argv: readonly string[]): Promise<number> {
   if (argv.includes('--json')) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   else process.stdout.write(formatReport(report));
   return report.verdict.ok ? 0 : 1;
+}
+
+export async function runShowDebian(): Promise<number> {
+  const img = await findDebianImage({ cacheDir: imageCacheDir() });
+  if (!img) {
+    process.stderr.write('nitride image show debian-12: not built for the current inputs; run `nitride image build debian-12`\n');
+    return 1;
+  }
+  process.stdout.write(`${JSON.stringify(img.manifest, null, 2)}\n`);
+  return 0;
 }

@@ -3,7 +3,7 @@ import { ensureImage, loadImage, cachedVersions } from '../../image/build.js';
 import { checkImage } from '../../image/boot-check.js';
 import { ImageError } from '../../image/errors.js';
 import { imageCacheDir } from '../../lib/paths.js';
-import { diskUsage, runBuildDebian, runCheckDisk } from './image-disk.js';
+import { diskUsage, runBuildDebian, runCheckDisk, runShowDebian } from './image-disk.js';
 
 export const summary = 'guest images: nitride-minimal (build | show | check), build debian-12, check FILE';
 
@@ -47,6 +47,7 @@ export async function run(argv: string[]): Promise<number> {
       return 0;
     }
     case 'show': {
+      if (rest[0] === 'debian-12') return runShowDebian();
       try {
         const m = loadImage(imageCacheDir());
         process.stdout.write(`${JSON.stringify(m, null, 2)}\n`);
