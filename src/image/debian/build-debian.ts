@@ -49,7 +49,7 @@ import { removeTree, run, toolVersion } from './run.js';
 /** Bump when the way the disk is assembled changes without any input changing. */
 const DISK_FORMAT = 1;
 /** Bump when the way the debootstrap tree is made changes. */
-const BASE_FORMAT = 1;
+const BASE_FORMAT = 2; // 2: security and point-release updates applied after debootstrap
 /** A cold build takes 5–8 minutes; a waiter gives up after this. */
 const LOCK_TIMEOUT_MS = 30 * 60_000;
 
@@ -258,6 +258,7 @@ async function ensureBase(root: string, mirror: string, force: boolean, say: (l:
       { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C', HOME: '/root' }, onLine: debootstrapProgress(say) },
     );
     const tree = join(tmp, 'tree');
+    await applyUpdates(tree, mirror, say);
     const packages = parseDpkgStatus(readFileSync(join(tree, 'var', 'lib', 'dpkg', 'status'), 'utf8'));
     const names = new Set(packages.map((p) => p.name));
     const missing = DEBIAN_PACKAGES.filter((p) => !names.has(p));
@@ -272,6 +273,42 @@ async function ensureBase(root: string, mirror: string, force: boolean, say: (l:
     removeTree(tmp);
     throw e;
   }
+}
+
+/** The security archive beside a Debian mirror (…/debian → …/debian-security). */
+export function securityMirror(mirror: string): string {
+  return /\/debian$/.test(mirror) ? `${mirror}-security` : 'http://deb.debian.org/debian-security';
+}
+
+// debootstrap installs the suite as released; a cloud image carries its security and
+// point-release updates. dist-upgrade brings a newer kernel ABI package through the cloud
+// kernel metapackage, so the older kernel is purged to leave exactly one in /boot.
+async function applyUpdates(tree: string, mirror: string, say: (l: string) => void): Promise<void> {
+  writeFileSync(
+    join(tree, 'etc', 'apt', 'sources.list'),
+    `deb ${mirror} ${DEBIAN_SUITE} main\ndeb ${mirror} ${DEBIAN_SUITE}-updates main\ndeb ${securityMirror(mirror)} ${DEBIAN_SUITE}-security main\n`,
+  );
+  say(`apt: applying ${DEBIAN_SUITE}-security and ${DEBIAN_SUITE}-updates`);
+  const script = `set -eu
+export DEBIAN_FRONTEND=noninteractive LC_ALL=C PATH=/usr/sbin:/usr/bin:/sbin:/bin
+apt-get -q update
+apt-get -q -y -o Dpkg::Options::=--force-confold dist-upgrade
+newest=$(ls /boot/vmlinuz-* | sed 's|/boot/vmlinuz-||' | sort -V | tail -n 1)
+for k in $(ls /boot/vmlinuz-* | sed 's|/boot/vmlinuz-||'); do
+  if [ "$k" != "$newest" ]; then echo "apt: purging the older kernel $k"; apt-get -q -y purge "linux-image-$k"; fi
+done
+apt-get -q -y autoremove --purge
+apt-get clean
+`;
+  let n = 0;
+  await run('chroot', [tree, '/bin/sh', '-c', script], {
+    env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', LC_ALL: 'C' },
+    onLine: (l) => {
+      if (/^(Inst|Get:)/.test(l)) n += 1;
+      if (/^apt: |upgraded, .* newly installed|^Setting up linux-image-\d/.test(l)) say(l.startsWith('apt: ') ? l : `apt: ${l.trim()}`);
+    },
+  });
+  say(`apt: updates applied (${n} downloads)`);
 }
 
 function hostTools(): Record<string, string> {
