@@ -15,6 +15,8 @@ import { handleEbs } from '../ec2/volumes-api.js';
 import { AVAILABILITY_ZONES, REGION_NAME } from '../ec2/model.js';
 import { compileFilters } from '../ec2/filters.js';
 import { allInstanceTypes, imageView, instanceStatusView, instanceTypeView, reservations } from './views.js';
+import type { KeyPairService } from '../ec2/key-pairs.js';
+import { handleKeyPairs, launchPublicKey } from './key-pairs-handlers.js';
 
 export interface Ec2Services {
   readonly instances: InstanceService;
@@ -26,6 +28,8 @@ export interface Ec2Services {
   readonly volumes?: VolumeService;
   /** The region operator's live updates of host components (src/region/host-updates.ts). */
   readonly hostUpdates?: HostUpdateService;
+  /** Key pairs (src/region/ec2/key-pairs.ts); absent: those actions are InvalidAction. */
+  readonly keyPairs?: KeyPairService;
   /** host:port the API answers on (known once the server listens). */
   endpoint(): string;
 }
@@ -103,6 +107,7 @@ export async function handleEc2(svc: Ec2Services, caller: Caller, req: Ec2Reques
         securityGroupIds: req.securityGroupIds.length > 0 ? req.securityGroupIds : (req.networkInterfaces[0]?.groups ?? []),
         privateIpAddress: req.privateIpAddress ?? req.networkInterfaces[0]?.privateIpAddress,
         keyName: req.keyName,
+        publicKey: launchPublicKey(svc, caller, req.keyName),
         metadataOptions: {
           ...(req.metadataOptions?.httpTokens ? { httpTokens: req.metadataOptions.httpTokens } : {}),
           ...(req.metadataOptions?.httpPutResponseHopLimit !== undefined ? { httpPutResponseHopLimit: req.metadataOptions.httpPutResponseHopLimit } : {}),
@@ -265,6 +270,8 @@ export async function handleEc2(svc: Ec2Services, caller: Caller, req: Ec2Reques
       if (ebsAnswer) return ebsAnswer;
       const vpcAnswer = svc.vpc ? await svc.vpc.handle(caller, req) : undefined;
       if (vpcAnswer) return vpcAnswer;
+      const keyPairAnswer = await handleKeyPairs(svc, caller, req);
+      if (keyPairAnswer) return keyPairAnswer;
       // An action the wire layer knows but this region does not serve yet.
       throw new Ec2Error('InvalidAction', `The action ${(req as { action: string }).action} is not valid for this web service.`);
     }

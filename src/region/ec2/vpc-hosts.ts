@@ -117,6 +117,7 @@ export class VpcHostSync {
         accountId: r.accountId,
         pendingTime: r.launchTime,
         ...(r.userData !== undefined ? { userDataBase64: r.userData } : {}),
+        ...(r.keyName !== undefined && r.publicKey !== undefined ? { publicKeys: [{ name: r.keyName, openssh: r.publicKey }] } : {}),
         securityGroupNames: e.groups.map((g) => this.vpc.c.groups.get(g)?.name ?? g),
         httpTokens: r.metadataOptions.httpTokens,
         hopLimit: r.metadataOptions.httpPutResponseHopLimit,

@@ -16,6 +16,7 @@
 
 import { Ec2Error } from './errors.js';
 import { expandParams, truncate, type FlatParams, type ParamNode, type ParamObject } from './query.js';
+import { keyPairParsers, type KeyPairRequest } from './key-pairs-requests.js';
 
 export const EC2_API_VERSION = '2016-11-15';
 /** EC2's documented default when RunInstances names no InstanceType. */
@@ -618,7 +619,8 @@ export type Ec2Request =
   | DescribeNetworkInterfacesRequest
   | ModifyNetworkInterfaceAttributeRequest
   | ModifyInstanceAttributeRequest
-  | ModifyInstanceMetadataOptionsRequest;
+  | ModifyInstanceMetadataOptionsRequest
+  | KeyPairRequest;
 
 export type Ec2Action = Ec2Request['action'];
 
@@ -723,7 +725,7 @@ function asStruct(node: ParamNode, path: string): ParamReader {
 
 // ---------------------------------------------------------------- shared field parsers
 
-function readFilters(r: ParamReader): Filter[] {
+export function readFilters(r: ParamReader): Filter[] {
   return r.list('Filter', (node, path) => {
     const f = asStruct(node, path);
     const name = f.string('Name');
@@ -764,7 +766,7 @@ function readTags(r: ParamReader, name: string): Tag[] {
   return tags;
 }
 
-function readTagSpecifications(r: ParamReader): TagSpecification[] {
+export function readTagSpecifications(r: ParamReader): TagSpecification[] {
   return r.list('TagSpecification', (node, path) => {
     const s = asStruct(node, path);
     const resourceType = s.string('ResourceType');
@@ -816,7 +818,7 @@ function malformedInstanceId(id: string): Ec2Error {
   return new Ec2Error('InvalidInstanceID.Malformed', `Invalid id: "${truncate(id)}" (expecting "i-...")`, { context: { instanceId: truncate(id) } });
 }
 
-function checkInstanceId(id: string): string {
+export function checkInstanceId(id: string): string {
   if (!INSTANCE_ID_PATTERN.test(id)) throw malformedInstanceId(id);
   return id;
 }
@@ -1604,6 +1606,8 @@ const PARSERS: { readonly [A in Ec2Action]: (r: ParamReader) => Extract<Ec2Reque
     httpProtocolIpv6: r.enumString('HttpProtocolIpv6', ['enabled', 'disabled']),
     instanceMetadataTags: r.enumString('InstanceMetadataTags', ['enabled', 'disabled']),
   }),
+
+  ...keyPairParsers(),
 };
 
 /** The actions parseEc2Request understands. */
@@ -1651,6 +1655,9 @@ export const EC2_MUTATING_ACTIONS: ReadonlySet<Ec2Action> = new Set<Ec2Action>([
   'ModifyInstanceMetadataOptions',
   'NitrideSetHostRelease',
   'NitrideUpdateHostComponent',
+  'CreateKeyPair',
+  'ImportKeyPair',
+  'DeleteKeyPair',
 ]);
 
 /**

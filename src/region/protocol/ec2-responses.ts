@@ -10,6 +10,7 @@
 import { ec2HttpStatus, type Ec2Error } from './errors.js';
 import { XmlWriter } from './xml.js';
 import type { Ec2Action, VolumeType } from './ec2-requests.js';
+import { writeKeyPairBody, type KeyPairResponse } from './key-pairs-responses.js';
 
 export const EC2_XMLNS = 'http://ec2.amazonaws.com/doc/2016-11-15/';
 
@@ -540,7 +541,8 @@ export type Ec2Response =
       readonly unknownIpPermissions?: readonly IpPermission[] | undefined;
     }
   | { readonly action: 'DescribeNetworkInterfaces'; readonly networkInterfaces: readonly NetworkInterface[]; readonly nextToken?: string | undefined }
-  | { readonly action: 'ModifyInstanceMetadataOptions'; readonly instanceId: string; readonly metadataOptions: InstanceMetadataOptions };
+  | { readonly action: 'ModifyInstanceMetadataOptions'; readonly instanceId: string; readonly metadataOptions: InstanceMetadataOptions }
+  | KeyPairResponse;
 
 // Every action's response is in the union (checked at compile time).
 type _Covers = Ec2Action extends Ec2Response['action'] ? true : never;
@@ -979,6 +981,13 @@ function writeBody(w: XmlWriter, r: Ec2Response): void {
     case 'ModifyInstanceMetadataOptions':
       w.leaf('instanceId', r.instanceId);
       writeMetadataOptions(w, 'instanceMetadataOptions', r.metadataOptions);
+      return;
+    case 'CreateKeyPair':
+    case 'ImportKeyPair':
+    case 'DescribeKeyPairs':
+    case 'DeleteKeyPair':
+    case 'DescribeInstanceAttribute':
+      writeKeyPairBody(w, r);
       return;
   }
 }
