@@ -23,6 +23,7 @@ import {
   DescribeTagsCommand,
   EC2Client,
   ImportKeyPairCommand,
+  ModifyInstanceAttributeCommand,
   RunInstancesCommand,
   type Instance,
   type InstanceAttributeName,
@@ -332,6 +333,8 @@ test(
     assert.deepEqual((await attr('ebsOptimized')).EbsOptimized, { Value: false });
     assert.deepEqual((await attr('enaSupport')).EnaSupport, { Value: false });
     assert.deepEqual((await attr('sourceDestCheck')).SourceDestCheck, { Value: true });
+    await ec2.send(new ModifyInstanceAttributeCommand({ InstanceId: id, SourceDestCheck: { Value: false } }));
+    assert.deepEqual((await attr('sourceDestCheck')).SourceDestCheck, { Value: false }, 'what ModifyInstanceAttribute changed');
     const groups = (await inst()).SecurityGroups!.map((g) => ({ GroupId: g.GroupId, GroupName: g.GroupName }));
     assert.ok(groups.length >= 1);
     assert.deepEqual((await attr('groupSet')).Groups, groups);
