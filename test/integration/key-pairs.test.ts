@@ -424,3 +424,18 @@ test(
     for (const e of creates) assert.ok(!JSON.stringify(e).includes('PRIVATE KEY') && !JSON.stringify(e).includes('PuTTY-User-Key-File'));
   }),
 );
+
+test(
+  'key pairs survive a region restart: the same ids, fingerprints, public keys and tags; the names stay taken',
+  guarded(async () => {
+    const before = (await ec2.send(new DescribeKeyPairsCommand({ IncludePublicKey: true }))).KeyPairs ?? [];
+    assert.ok(before.length >= 10);
+    await region!.close();
+    region = undefined;
+    region = await openLocalRegion(home);
+    ec2 = new EC2Client({ endpoint: region.endpoint, region: 'local-1', credentials: { accessKeyId: region.credentials.accessKeyId, secretAccessKey: region.credentials.secretAccessKey }, maxAttempts: 1 });
+    const after = (await ec2.send(new DescribeKeyPairsCommand({ IncludePublicKey: true }))).KeyPairs ?? [];
+    assert.deepEqual(after, before);
+    assert.equal(await code(ec2.send(new CreateKeyPairCommand({ KeyName: before[0]!.KeyName! }))), 'InvalidKeyPair.Duplicate');
+  }),
+);
