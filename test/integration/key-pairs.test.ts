@@ -28,6 +28,7 @@ import {
   type Instance,
   type InstanceAttributeName,
 } from '@aws-sdk/client-ec2';
+import { REDACTED } from '../../src/audit/trail.js';
 import type { Region } from '../../src/region/region.js';
 import type { EniRecord } from '../../src/region/ec2/vpc.js';
 import { ImdsService } from '../../src/vpc/imds/service.js';
@@ -418,10 +419,18 @@ test(
       assert.ok(pieces.length >= 2, `${s.what}: pieces to search for`);
       for (const h of haystacks) for (const p of pieces) assert.ok(!h.text.includes(p), `${s.what}: a piece of the private key is in ${h.f}`);
     }
-    // The audit trail records the creates, without their material.
-    const creates = auditEvents(home).filter((e) => e['eventName'] === 'CreateKeyPair' && e['errorCode'] === undefined);
-    assert.ok(creates.length >= 8);
-    for (const e of creates) assert.ok(!JSON.stringify(e).includes('PRIVATE KEY') && !JSON.stringify(e).includes('PuTTY-User-Key-File'));
+    // The audit trail records each create's outcome with the pair's id and fingerprint, the key removed.
+    const outcomes = auditEvents(home).filter((e) => e['eventName'] === 'CreateKeyPair' && e['phase'] === 'outcome' && e['errorCode'] === undefined);
+    assert.ok(outcomes.length >= 10);
+    const all = (await ec2.send(new DescribeKeyPairsCommand({}))).KeyPairs ?? [];
+    for (const e of outcomes) {
+      const r = e['responseElements'] as Record<string, unknown>;
+      assert.equal(r['keyMaterial'], REDACTED);
+      assert.match(String(r['keyPairId']), /^key-[0-9a-f]{17}$/);
+      const k = all.find((x) => x.KeyPairId === r['keyPairId']);
+      if (k) assert.equal(r['keyFingerprint'], k.KeyFingerprint);
+      assert.ok(!JSON.stringify(e).includes('PRIVATE KEY') && !JSON.stringify(e).includes('PuTTY-User-Key-File'));
+    }
   }),
 );
 

@@ -1,6 +1,7 @@
 // The key pair actions and DescribeInstanceAttribute: a typed request in, a typed response
 // out (authorization and audit happen in the front door first). Also what RunInstances asks
 // of key pairs: KeyName must name one of the caller's pairs, whose public key the instance keeps.
+import { REDACTED } from '../../audit/trail.js';
 import { Ec2Error } from '../protocol/errors.js';
 import type { Ec2Request } from '../protocol/ec2-requests.js';
 import type { Ec2Instance } from '../protocol/ec2-responses.js';
@@ -90,6 +91,24 @@ const info = (k: KeyPairRecord, includePublicKey: boolean): Extract<KeyPairRespo
   createTime: new Date(k.createTime),
   tags: tagItems(k.tags),
 });
+
+/**
+ * What the audit outcome keeps of a key pair action's answer: names, ids and the fingerprint.
+ * The private key is never handed to the trail: its member carries the trail's REDACTED mark,
+ * as CloudTrail shows a CreateKeyPair.
+ */
+export function keyPairAuditSummary(r: KeyPairResponse): Record<string, unknown> {
+  switch (r.action) {
+    case 'CreateKeyPair':
+      return { keyName: r.keyName, keyPairId: r.keyPairId, keyFingerprint: r.keyFingerprint, keyMaterial: REDACTED };
+    case 'ImportKeyPair':
+      return { keyName: r.keyName, keyPairId: r.keyPairId, keyFingerprint: r.keyFingerprint };
+    case 'DeleteKeyPair':
+      return { return: true, ...(r.keyPairId !== undefined ? { keyPairId: r.keyPairId } : {}) };
+    default:
+      return { ok: true };
+  }
+}
 
 /** The answer to a key pair action or DescribeInstanceAttribute; undefined for any other action. */
 export async function handleKeyPairs(svc: Ec2Services, caller: Caller, req: Ec2Request): Promise<KeyPairResponse | undefined> {

@@ -24,6 +24,7 @@ import { Ec2Error, isEc2Error } from '../protocol/errors.js';
 import { REGION_NAME } from '../ec2/model.js';
 import type { Caller } from '../ec2/instances.js';
 import { handleEc2, type Ec2Services } from './ec2-handlers.js';
+import { keyPairAuditSummary } from './key-pairs-handlers.js';
 import { kmsRoute } from '../../kms/api.js';
 import { serveKms } from '../../kms/http.js';
 import type { Kms } from '../../kms/kms.js';
@@ -342,6 +343,10 @@ function responseSummary(r: Awaited<ReturnType<typeof handleEc2>>): Record<strin
       return { instances: r.instances.map((i) => ({ instanceId: i.instanceId, currentState: i.currentState.name, previousState: i.previousState.name })) };
     case 'RegisterImage':
       return { imageId: r.imageId };
+    case 'CreateKeyPair':
+    case 'ImportKeyPair':
+    case 'DeleteKeyPair':
+      return keyPairAuditSummary(r);
     default:
       return { ok: true };
   }
