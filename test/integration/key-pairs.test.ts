@@ -29,6 +29,7 @@ import {
   type InstanceAttributeName,
 } from '@aws-sdk/client-ec2';
 import { REDACTED } from '../../src/audit/trail.js';
+import { ROOT_USER } from '../../src/iam/iam.js';
 import type { Region } from '../../src/region/region.js';
 import type { EniRecord } from '../../src/region/ec2/vpc.js';
 import { ImdsService } from '../../src/vpc/imds/service.js';
@@ -373,6 +374,53 @@ test(
     const again = await ec2.send(new CreateKeyPairCommand({ KeyName: 'sdk-rsa-ppk', KeyType: 'ed25519' }));
     secrets.push({ what: 'sdk-rsa-ppk (again)', material: again.KeyMaterial ?? '' });
     assert.notEqual(again.KeyPairId, id);
+  }),
+);
+
+test(
+  'IAM scopes key pair actions by their ARN (key-pair/<name>); accounts do not see or touch each other’s pairs, and a name is per account',
+  guarded(async () => {
+    const iam = region!.iam;
+    const accountId = region!.credentials.accountId;
+    await iam.createUser(accountId, 'dev');
+    await iam.putUserPolicy(
+      accountId,
+      'dev',
+      'dev-keys',
+      JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [
+          { Effect: 'Allow', Action: ['ec2:CreateKeyPair', 'ec2:DeleteKeyPair'], Resource: `arn:aws:ec2:local-1:${accountId}:key-pair/dev-*` },
+          { Effect: 'Allow', Action: 'ec2:DescribeKeyPairs', Resource: '*' },
+        ],
+      }),
+    );
+    const dk = await iam.createAccessKey(accountId, 'dev');
+    const dev = new EC2Client({ endpoint: region!.endpoint, region: 'local-1', credentials: { accessKeyId: dk.accessKeyId, secretAccessKey: dk.secretAccessKey }, maxAttempts: 1 });
+    const mine = await dev.send(new CreateKeyPairCommand({ KeyName: 'dev-1', KeyType: 'ed25519' }));
+    secrets.push({ what: 'dev-1', material: mine.KeyMaterial ?? '' });
+    assert.equal(await code(dev.send(new CreateKeyPairCommand({ KeyName: 'prod-1' }))), 'UnauthorizedOperation');
+    assert.equal(await code(dev.send(new DeleteKeyPairCommand({ KeyName: 'imp-sdk-ed' }))), 'UnauthorizedOperation');
+    assert.equal(await code(dev.send(new DeleteKeyPairCommand({ KeyPairId: (await ec2.send(new DescribeKeyPairsCommand({ KeyNames: ['imp-sdk-ed'] }))).KeyPairs![0]!.KeyPairId! }))), 'UnauthorizedOperation', 'by id: the ARN names the pair found');
+    assert.equal((await dev.send(new DeleteKeyPairCommand({ KeyPairId: mine.KeyPairId! }))).Return, true);
+    assert.equal(await code(ec2.send(new DescribeKeyPairsCommand({ KeyNames: ['prod-1'] }))), 'InvalidKeyPair.NotFound', 'a denied create leaves nothing');
+    dev.destroy();
+
+    const other = await iam.createAccount('other-keys');
+    const ok = await iam.createAccessKey(other.accountId, ROOT_USER);
+    const them = new EC2Client({ endpoint: region!.endpoint, region: 'local-1', credentials: { accessKeyId: ok.accessKeyId, secretAccessKey: ok.secretAccessKey }, maxAttempts: 1 });
+    const target = (await ec2.send(new DescribeKeyPairsCommand({ KeyNames: ['imp-sdk-ed'] }))).KeyPairs![0]!;
+    assert.deepEqual((await them.send(new DescribeKeyPairsCommand({}))).KeyPairs ?? [], []);
+    assert.equal(await code(them.send(new DescribeKeyPairsCommand({ KeyNames: ['imp-sdk-ed'] }))), 'InvalidKeyPair.NotFound');
+    assert.equal(await code(them.send(new DescribeKeyPairsCommand({ KeyPairIds: [target.KeyPairId!] }))), 'InvalidKeyPair.NotFound');
+    assert.equal((await them.send(new DeleteKeyPairCommand({ KeyPairId: target.KeyPairId! }))).KeyPairId, undefined, 'nothing of theirs to delete');
+    assert.equal(await code(them.send(new CreateTagsCommand({ Resources: [target.KeyPairId!], Tags: [{ Key: 'x', Value: 'y' }] }))), 'InvalidKeyPair.NotFound');
+    assert.equal(await code(them.send(new RunInstancesCommand({ ImageId: BUILTIN_AMI, InstanceType: 't3.nano', MinCount: 1, MaxCount: 1, KeyName: 'imp-sdk-ed' }))), 'InvalidKeyPair.NotFound');
+    const theirs = await them.send(new CreateKeyPairCommand({ KeyName: 'imp-sdk-ed' }));
+    secrets.push({ what: 'other account imp-sdk-ed', material: theirs.KeyMaterial ?? '' });
+    assert.notEqual(theirs.KeyPairId, target.KeyPairId);
+    assert.deepEqual((await ec2.send(new DescribeKeyPairsCommand({ KeyNames: ['imp-sdk-ed'] }))).KeyPairs![0], target, 'ours is unchanged');
+    them.destroy();
   }),
 );
 

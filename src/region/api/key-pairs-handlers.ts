@@ -8,6 +8,7 @@ import type { Ec2Instance } from '../protocol/ec2-responses.js';
 import type { InstanceAttributeValue, KeyPairResponse } from '../protocol/key-pairs-responses.js';
 import type { InstanceAttributeName } from '../protocol/key-pairs-requests.js';
 import type { Caller } from '../ec2/instances.js';
+import { REGION_NAME } from '../ec2/model.js';
 import type { KeyPairRecord } from '../ec2/key-pairs.js';
 import type { InstanceRecord } from '../ec2/model.js';
 import type { Ec2Services } from './ec2-handlers.js';
@@ -91,6 +92,17 @@ const info = (k: KeyPairRecord, includePublicKey: boolean): Extract<KeyPairRespo
   createTime: new Date(k.createTime),
   tags: tagItems(k.tags),
 });
+
+/**
+ * The resources a key pair action acts on, for IAM and the audit record: the pair's ARN,
+ * arn:aws:ec2:<region>:<account>:key-pair/<name> (DeleteKeyPair by id names the pair it finds).
+ */
+export function keyPairResources(svc: Ec2Services, caller: Caller, req: Extract<Ec2Request, { action: 'CreateKeyPair' | 'ImportKeyPair' | 'DeleteKeyPair' }>): { arn: string }[] {
+  const arn = (name: string): { arn: string } => ({ arn: `arn:aws:ec2:${REGION_NAME}:${caller.accountId}:key-pair/${name}` });
+  if (req.action !== 'DeleteKeyPair') return [arn(req.keyName)];
+  const name = req.keyPairId !== undefined ? (svc.keyPairs?.find(caller, req.keyPairId)?.name ?? req.keyName) : req.keyName;
+  return [arn(name ?? '*')];
+}
 
 /**
  * What the audit outcome keeps of a key pair action's answer: names, ids and the fingerprint.

@@ -24,7 +24,7 @@ import { Ec2Error, isEc2Error } from '../protocol/errors.js';
 import { REGION_NAME } from '../ec2/model.js';
 import type { Caller } from '../ec2/instances.js';
 import { handleEc2, type Ec2Services } from './ec2-handlers.js';
-import { keyPairAuditSummary } from './key-pairs-handlers.js';
+import { keyPairAuditSummary, keyPairResources } from './key-pairs-handlers.js';
 import { kmsRoute } from '../../kms/api.js';
 import { serveKms } from '../../kms/http.js';
 import type { Kms } from '../../kms/kms.js';
@@ -114,6 +114,10 @@ function ec2Resources(req: Ec2Request, caller: Caller, svc: Ec2Services): { arn:
       );
     case 'DeregisterImage':
       return [{ arn: `arn:aws:ec2:${REGION_NAME}::image/${req.imageId}` }];
+    case 'CreateKeyPair':
+    case 'ImportKeyPair':
+    case 'DeleteKeyPair':
+      return keyPairResources(svc, caller, req);
     default:
       return [];
   }
