@@ -74,9 +74,6 @@ export interface DescribeInstanceAttributeRequest extends Base {
 
 export type KeyPairRequest = CreateKeyPairRequest | ImportKeyPairRequest | DescribeKeyPairsRequest | DeleteKeyPairRequest | DescribeInstanceAttributeRequest;
 
-/** The key pair actions that change state (the front door audits them before effect). */
-export const KEY_PAIR_MUTATING_ACTIONS = ['CreateKeyPair', 'ImportKeyPair', 'DeleteKeyPair'] as const;
-
 /** EC2's limit on a key name: 1 to 255 ASCII characters. */
 export const KEY_NAME_MAX = 255;
 export const KEY_PAIR_ID_PATTERN = /^key-[0-9a-f]{8}(?:[0-9a-f]{9})?$/;
@@ -91,7 +88,6 @@ const invalid = (name: string, value: string, why: string): Ec2Error =>
 const dryRun = (r: ParamReader): boolean => r.boolean('DryRun') ?? false;
 
 export function checkKeyName(name: string, param: string): string {
-  // eslint-disable-next-line no-control-regex
   if (name.length > KEY_NAME_MAX || !/^[\x20-\x7e]+$/.test(name)) throw invalid(param, name, `Key names are 1 to ${KEY_NAME_MAX} ASCII characters.`);
   if (name !== name.trim()) throw invalid(param, name, 'Key names cannot start or end with a space.');
   return name;
