@@ -186,7 +186,15 @@ export class Region {
     const keyPairsRepo = new Collection<KeyPairRecord>(store, 'ec2/key-pairs/');
     await keyPairsRepo.load();
     const keyPairs = new KeyPairService(keyPairsRepo);
-    tags.register({ resourceType: 'key-pair', idPrefix: 'key-', notFoundCode: 'InvalidKeyPair.NotFound', find: (c, id) => keyPairs.find(c, id), canTag: () => true, list: (c) => keyPairs.list(c), setTags: (id, t) => keyPairs.setTags(id, t) });
+    tags.register({
+      resourceType: 'key-pair',
+      idPrefix: 'key-',
+      notFoundCode: 'InvalidKeyPair.NotFound',
+      find: (c, id) => keyPairs.find(c, id),
+      canTag: () => true,
+      list: (c) => keyPairs.list(c),
+      setTags: (id, t) => keyPairs.setTags(id, t),
+    });
     const hostUpdates = new HostUpdateService({ fleet, attestation, operatorAccountId: boot.accountId });
     const api = new RegionApi({ iam, trail, kms, ec2: { instances, images, tags, vpc, volumes, snapshots, ebsDefaults, keyPairs, hostUpdates, endpoint: () => `127.0.0.1:${port}` } });
     port = await api.listen(opts.port);
