@@ -14,6 +14,7 @@ import { RegionApi } from './api/server.js';
 import { HostUpdateService } from './host-updates.js';
 import { ImageService, type BuiltinImage } from './ec2/images.js';
 import { InstanceService } from './ec2/instances.js';
+import { KeyPairService, type KeyPairRecord } from './ec2/key-pairs.js';
 import type { HostRecord, ImageRecord, InstanceRecord } from './ec2/model.js';
 import { REGION_NAME } from './ec2/model.js';
 import { TagService } from './ec2/tags.js';
@@ -182,8 +183,20 @@ export class Region {
       list: (c) => volumes.list(c),
       setTags: (id, t) => volumes.setTags(id, t),
     });
+    const keyPairsRepo = new Collection<KeyPairRecord>(store, 'ec2/key-pairs/');
+    await keyPairsRepo.load();
+    const keyPairs = new KeyPairService(keyPairsRepo);
+    tags.register({
+      resourceType: 'key-pair',
+      idPrefix: 'key-',
+      notFoundCode: 'InvalidKeyPair.NotFound',
+      find: (c, id) => keyPairs.find(c, id),
+      canTag: () => true,
+      list: (c) => keyPairs.list(c),
+      setTags: (id, t) => keyPairs.setTags(id, t),
+    });
     const hostUpdates = new HostUpdateService({ fleet, attestation, operatorAccountId: boot.accountId });
-    const api = new RegionApi({ iam, trail, kms, ec2: { instances, images, tags, vpc, volumes, snapshots, ebsDefaults, hostUpdates, endpoint: () => `127.0.0.1:${port}` } });
+    const api = new RegionApi({ iam, trail, kms, ec2: { instances, images, tags, vpc, volumes, snapshots, ebsDefaults, keyPairs, hostUpdates, endpoint: () => `127.0.0.1:${port}` } });
     port = await api.listen(opts.port);
     const endpoint = `http://127.0.0.1:${port}/`;
     const region = new Region(

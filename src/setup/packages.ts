@@ -31,6 +31,8 @@ export const DEBIAN_PACKAGES: readonly PackageNeed[] = [
   { name: 'python3-cryptography', why: 'an independent AES-XTS implementation that decrypts volumes in tests' },
   { name: 'swtpm', why: 'per-guest vTPM' },
   { name: 'swtpm-tools', why: 'vTPM manufacture (EK certificates)' },
+  { name: 'putty-tools', why: 'puttygen reads the .ppk key pairs CreateKeyPair returns, in tests' },
+  { name: 'openssh-client', why: 'ssh-keygen reads the key pairs CreateKeyPair returns and computes fingerprints, in tests' },
 ];
 
 export function missingPackages(needs: readonly PackageNeed[] = DEBIAN_PACKAGES): PackageNeed[] {
