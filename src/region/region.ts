@@ -98,15 +98,14 @@ export class Region {
     // forwarder, used only after both exist.
     const policiesRepo = new Collection<AttestationPolicyRecord>(store, 'region/attestation/');
     await policiesRepo.load();
-    const attestation = new RegionAttestation({
-      fleet: { send: (hostId, type, params, o) => fleet.send(hostId, type, params, o) },
+    const attestation: RegionAttestation = new RegionAttestation({
+      fleet: { send: (hostId, type, params, o): Promise<unknown> => fleet.send(hostId, type, params, o) },
       policies: policiesRepo,
       caPem: pki.ca.certPem,
       trail,
       statusFile: join(dir, 'host-attestation.json'),
     });
-    const fleet = new Fleet(hostsRepo, pki);
-    fleet.attestation = attestation; // until Fleet takes it as a constructor argument (src/region/fleet.ts is the host side's)
+    const fleet: Fleet = new Fleet(hostsRepo, pki, attestation);
     const vpcRepos = {
       vpcs: new Collection<VpcRecord>(store, 'ec2/vpcs/'),
       subnets: new Collection<SubnetRecord>(store, 'ec2/subnets/'),
