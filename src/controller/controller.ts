@@ -484,6 +484,11 @@ export class Controller {
       case 'snapshot.delete':
       case 'volume.from-snapshot':
       case 'snapshot.copy':
+      case 'snapshot.begin':
+      case 'snapshot.put-block':
+      case 'snapshot.seal':
+      case 'snapshot.abort':
+      case 'snapshot.get-block':
         return executeEbs(this.ebsContext(), c);
       case 'instance.start':
         await this.chip.measureGuestImage(c.params.spec.image); // PCR 6, first use of the image

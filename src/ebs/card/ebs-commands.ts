@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ControllerError } from '../../controller/errors.js';
-import type { ControllerCommandBody } from '../../controller/protocol/commands.js';
+import type { ControllerCommandBody, EbsDirectCommandBody } from '../../controller/protocol/commands.js';
 import type { ComponentStatus, ComponentSupervisor } from '../../controller/supervisor.js';
 import { findInstanceType } from '../../lib/instance-types.js';
 import type { Logger } from '../../lib/log.js';
@@ -27,7 +27,7 @@ export interface EbsContext {
   readonly setCard: (next: ComponentSupervisor) => void;
 }
 
-type EbsCommand = Extract<ControllerCommandBody, { type: 'ebs.info' | 'volume.attach' | 'volume.detach' | 'volume.delete' | 'snapshot.create' | 'snapshot.delete' | 'volume.from-snapshot' | 'snapshot.copy' }>;
+type EbsCommand = Extract<ControllerCommandBody, { type: 'ebs.info' | 'volume.attach' | 'volume.detach' | 'volume.delete' | 'snapshot.create' | 'snapshot.delete' | 'volume.from-snapshot' | 'snapshot.copy' }> | EbsDirectCommandBody;
 
 export const socketNameOf = (volumeId: string): string => `ebs-${volumeId}.sock`;
 /** The NVMe serial EC2 gives a volume: its id without the dash. */
@@ -44,6 +44,13 @@ export async function executeEbs(ctx: EbsContext, c: EbsCommand): Promise<unknow
     case 'volume.from-snapshot':
     case 'snapshot.copy':
       return ctx.card.request(c.type, c.params, 600_000);
+    case 'snapshot.begin': // a parent's data is copied here
+    case 'snapshot.seal':
+    case 'snapshot.abort':
+      return ctx.card.request(c.type, c.params, 600_000);
+    case 'snapshot.put-block':
+    case 'snapshot.get-block':
+      return ctx.card.request(c.type, c.params, 60_000);
     case 'volume.attach': {
       const { instanceId, volumeId } = c.params;
       const dir = join(ctx.instancesDir, instanceId);

@@ -9,6 +9,8 @@
 //   volume.list                                → [{volumeId, socketPath, …}]
 //   snapshot.create {volumeId, snapshotId, sizeBytes}, snapshot.delete {snapshotId},
 //   volume.from-snapshot {volumeId, snapshotId, sizeBytes}
+//   EBS direct APIs: snapshot.begin / snapshot.put-block / snapshot.seal / snapshot.abort /
+//   snapshot.get-block (src/ebs/card/snapshot-builder.ts)
 //   live update: card.seal-keys {publicKey} (old) → volume.attach {…, stage: true} and
 //   card.unlisten (old) → volume.promote {volumeId} (new) → card.release (old)
 //   with the live connections: card.seal-keys (old) → volume.attach {…, stage: true} (new) →
@@ -28,6 +30,7 @@ import { FileVolumeStore } from '../volume-store/file-store.js';
 import { EbsCard } from './card.js';
 import { EbsError } from '../errors.js';
 import { isNbdConnectionState } from '../nbd-server.js';
+import { SnapshotBuilder } from './snapshot-builder.js';
 
 const log = createLogger('ebs-card');
 
@@ -83,14 +86,18 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const owner = process.getuid?.() === 0 ? qemuUserIds() : undefined;
-  const card = new EbsCard({ store: new FileVolumeStore(resolve(root)), socketDir: resolve(socketDir), owner, log });
+  const store = new FileVolumeStore(resolve(root));
+  const card = new EbsCard({ store, socketDir: resolve(socketDir), owner, log });
   const ready = card.init();
+  const builder = new SnapshotBuilder(store, (sealed, aad) => card.openSealedKey(sealed, aad)); // EBS direct APIs
+
   let exiting = false;
   const exit = async (why: string): Promise<void> => {
     if (exiting) return;
     exiting = true;
     log.info('exiting; closing every export', { why });
     await card.close();
+    await builder.close();
     process.exit(0);
   };
   process.on('disconnect', () => void exit('IPC channel closed'));
@@ -192,6 +199,31 @@ async function main(): Promise<void> {
             break;
           case 'volume.delete':
             result = await card.delete(volumeIdOf(p));
+            break;
+          // EBS direct APIs (src/ebs/card/snapshot-builder.ts)
+          case 'snapshot.begin': {
+            const sealed = (k: string): string | null | undefined => (typeof p[k] === 'string' ? (p[k] as string) : p[k] === null ? null : undefined);
+            result = await builder.begin({
+              snapshotId: String(p['snapshotId']),
+              sizeBytes: Number(p['sizeBytes']),
+              key: sealed('key') ?? null,
+              parentSnapshotId: typeof p['parentSnapshotId'] === 'string' ? p['parentSnapshotId'] : undefined,
+              parentKey: sealed('parentKey'),
+              resume: p['resume'] === true,
+            });
+            break;
+          }
+          case 'snapshot.put-block':
+            result = await builder.putBlock({ snapshotId: String(p['snapshotId']), blockIndex: Number(p['blockIndex']), data: String(p['data']), checksum: String(p['checksum']) });
+            break;
+          case 'snapshot.seal':
+            result = await builder.seal(String(p['snapshotId']));
+            break;
+          case 'snapshot.abort':
+            result = await builder.abort(String(p['snapshotId']));
+            break;
+          case 'snapshot.get-block':
+            result = await builder.getBlock({ snapshotId: String(p['snapshotId']), blockIndex: Number(p['blockIndex']), key: typeof p['key'] === 'string' ? p['key'] : null });
             break;
           default:
             throw new EbsError('EBS_BAD_REQUEST', 'invalid', `Unknown operation '${String(m.op).slice(0, 64)}'.`);
