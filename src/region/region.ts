@@ -15,6 +15,7 @@ import { HostUpdateService } from './host-updates.js';
 import { ImageService, type BuiltinImage } from './ec2/images.js';
 import { InstanceService } from './ec2/instances.js';
 import type { HostRecord, ImageRecord, InstanceRecord } from './ec2/model.js';
+import { EbsDirectService, type EbsBlockRecord, type EbsSessionRecord } from './ebs-direct/service.js';
 import { REGION_NAME } from './ec2/model.js';
 import { TagService } from './ec2/tags.js';
 import { VolumeService, type EbsDefaultsRecord, type SnapshotRecord, type VolumeRecord } from './ec2/volumes.js';
@@ -69,6 +70,8 @@ export class Region {
     private readonly opts: RegionOptions,
   ) {}
 
+  /** The EBS direct APIs (set by open()). */
+  ebsDirect: EbsDirectService | undefined;
   /** EBS volumes (set once open() composed the services). */
   volumes: VolumeService | undefined;
   /** Carries VPC state to the hosts (set by open()). */
@@ -164,8 +167,13 @@ export class Region {
       list: (c) => volumes.list(c),
       setTags: (id, t) => volumes.setTags(id, t),
     });
+    // EBS direct APIs (src/region/ebs-direct/): the same snapshots, written block by block
+    const ebsBlocksRepo = new Collection<EbsBlockRecord>(store, 'ebs/blocks/');
+    const ebsSessionsRepo = new Collection<EbsSessionRecord>(store, 'ebs/sessions/');
+    await Promise.all([ebsBlocksRepo.load(), ebsSessionsRepo.load()]);
+    const ebsDirect = new EbsDirectService({ snapshots: snapshotsRepo, blocks: ebsBlocksRepo, sessions: ebsSessionsRepo }, volumes, fleet, kms);
     const hostUpdates = fleet.attestation ? new HostUpdateService({ fleet, attestation: fleet.attestation, operatorAccountId: boot.accountId }) : undefined;
-    const api = new RegionApi({ iam, trail, kms, ec2: { instances, images, tags, vpc, volumes, ...(hostUpdates ? { hostUpdates } : {}), endpoint: () => `127.0.0.1:${port}` } });
+    const api = new RegionApi({ iam, trail, kms, ebsDirect, ec2: { instances, images, tags, vpc, volumes, ...(hostUpdates ? { hostUpdates } : {}), endpoint: () => `127.0.0.1:${port}` } });
     port = await api.listen(opts.port);
     const endpoint = `http://127.0.0.1:${port}/`;
     const region = new Region(
@@ -189,6 +197,8 @@ export class Region {
     if (opts.localHost) await region.attachLocalHost();
     fleet.startReconciling(instances, opts.reconcileIntervalMs ?? 2000);
     volumes.startWatching(opts.reconcileIntervalMs ?? 2000);
+    ebsDirect.startSweeping();
+    region.ebsDirect = ebsDirect;
     region.vpcSync = vpcSync;
     vpcSync.startRejoin();
     log.info('region up', { endpoint, hosts: fleet.hosts().length });
@@ -234,6 +244,7 @@ export class Region {
     this.vpcSync?.close();
     this.instances.close();
     await this.volumes?.close();
+    await this.ebsDirect?.close();
     await this.fleet.close();
     await this.instances.idle();
     await this.api.close();

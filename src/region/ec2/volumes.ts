@@ -64,6 +64,9 @@ export interface SnapshotRecord {
   readonly startTime: string;
   readonly description: string;
   readonly tags: Readonly<Record<string, string>>;
+  /** EBS direct APIs: the last x-amz-Progress of a pending snapshot, and when it completed. */
+  readonly progress?: number | undefined;
+  readonly completionTime?: string | undefined;
 }
 
 export interface AttachmentRecord {
@@ -199,6 +202,7 @@ export class VolumeService {
       throw new Ec2Error('InvalidParameterValue', `Invalid availability zone: [${req.availabilityZone ?? req.availabilityZoneId ?? ''}]`);
     }
     const snap = req.snapshotId !== undefined ? this.ownedSnapshot(c, req.snapshotId) : undefined;
+    if (snap && snap.state !== 'completed') throw new Ec2Error('IncorrectState', `Snapshot '${snap.id}' is ${snap.state}; a volume can only be created from a completed snapshot.`, { context: { snapshotId: snap.id, state: snap.state } });
     const type: VolumeType = req.volumeType ?? 'gp2';
     const size = req.size ?? snap?.volumeSize;
     if (snap && size !== undefined && size < snap.volumeSize) {
@@ -645,6 +649,17 @@ export class VolumeService {
     return rec;
   }
 
+  /**
+   * The EBS direct APIs: a snapshot's data key sealed to the attested EBS card of hostId (aad
+   * names the snapshot it is for); null for an unencrypted snapshot. The plaintext exists only
+   * for the moment of sealing.
+   */
+  async sealSnapshotKey(s: Pick<SnapshotRecord, 'accountId' | 'encrypted' | 'wrappedKey' | 'keyContextId' | 'volumeId' | 'kmsKeyArn'>, hostId: string, aad: string, cmdId: string): Promise<string | null> {
+    if (!s.encrypted) return null;
+    const cardKey = await this.attestedCardKey(hostId, cmdId);
+    return this.sealFor(s.accountId, s.wrappedKey ?? '', s.keyContextId ?? s.volumeId, s.kmsKeyArn ?? '', cardKey, aad);
+  }
+
   /** Unwraps a data key as the EBS service (under its grant) and seals it to the card for aad. */
   private async sealFor(accountId: string, wrapped: string, contextId: string, keyArn: string, cardKey: string, aad: string): Promise<string> {
     let plaintext: Buffer;
@@ -719,6 +734,8 @@ export class VolumeService {
 
   async deleteSnapshot(c: Caller, id: string): Promise<void> {
     const s = this.ownedSnapshot(c, id);
+    // a snapshot still being written through the EBS direct APIs: its work volume goes too
+    if (s.state === 'pending') await this.fleet.send(s.hostId, 'snapshot.abort', { snapshotId: id }, { id: `abortsnap:${id}` });
     await this.fleet.send(s.hostId, 'snapshot.delete', { snapshotId: id }, { id: `delsnap:${id}` });
     await this.snapshots!.delete(id);
   }
@@ -859,14 +876,14 @@ export function snapshotView(s: SnapshotRecord): Snapshot {
     volumeId: s.volumeId,
     state: s.state,
     startTime: new Date(s.startTime),
-    progress: '100%',
+    progress: s.state === 'completed' ? '100%' : `${s.progress ?? 0}%`,
     ownerId: s.accountId,
     description: s.description,
     volumeSize: s.volumeSize,
     encrypted: s.encrypted,
     kmsKeyId: s.kmsKeyArn,
     storageTier: 'standard',
-    completionTime: new Date(s.startTime),
+    completionTime: s.state === 'completed' ? new Date(s.completionTime ?? s.startTime) : undefined,
     tags: Object.entries(s.tags).map(([key, value]) => ({ key, value })),
   };
 }

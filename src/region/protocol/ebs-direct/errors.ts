@@ -55,6 +55,7 @@ const KIND: Readonly<Record<EbsDirectErrorCode, ErrorKind>> = {
 };
 
 export class EbsDirectError extends NitrideError {
+  declare readonly code: EbsDirectErrorCode;
   readonly reason: string | undefined;
   readonly httpStatus: number;
 
