@@ -199,13 +199,13 @@ test('ebs direct: SDK and both CLIs write, complete, list and read snapshots; er
       const s = await json(['ebs', 'start-snapshot', '--volume-size', '1', '--description', `from ${cli}`]);
       const id = s['SnapshotId'] as string;
       assert.equal(s['Status'], 'pending');
-      assert.equal(s['SseType'], 'none');
+      if (cli === 'v1') assert.equal(s['SseType'], 'none', JSON.stringify(s)); // v2 2.9's model predates SseType
       const blk = patternBlock();
       const file = join(tmp, `${cli}.blk`);
       await writeFile(file, blk.data);
-      const p = await json(['ebs', 'put-snapshot-block', '--snapshot-id', id, '--block-index', '1', '--block-data', `fileb://${file}`, '--data-length', String(BLOCK), '--checksum', sha(blk.data), '--checksum-algorithm', 'SHA256', '--progress', '50']);
+      const p = await json(['ebs', 'put-snapshot-block', '--snapshot-id', id, '--block-index', '1', '--block-data', file, '--data-length', String(BLOCK), '--checksum', sha(blk.data), '--checksum-algorithm', 'SHA256', '--progress', '50']);
       assert.equal(p['Checksum'], sha(blk.data));
-      const wrong = await run(['ebs', 'put-snapshot-block', '--snapshot-id', id, '--block-index', '2', '--block-data', `fileb://${file}`, '--data-length', String(BLOCK), '--checksum', sha(b0.data), '--checksum-algorithm', 'SHA256']);
+      const wrong = await run(['ebs', 'put-snapshot-block', '--snapshot-id', id, '--block-index', '2', '--block-data', file, '--data-length', String(BLOCK), '--checksum', sha(b0.data), '--checksum-algorithm', 'SHA256']);
       assert.notEqual(wrong.status, 0);
       assert.match(wrong.stderr, /ValidationException/);
       const badAgg = await run(['ebs', 'complete-snapshot', '--snapshot-id', id, '--changed-blocks-count', '1', '--checksum', sha(b0.data), '--checksum-algorithm', 'SHA256', '--checksum-aggregation-method', 'LINEAR']);
