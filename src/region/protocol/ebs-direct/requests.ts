@@ -175,8 +175,8 @@ function parseStart(o: Record<string, unknown>): StartSnapshotRequest {
 }
 
 function parsePut(labels: Readonly<Record<string, string>>, h: EbsHeaders, body: Uint8Array): PutSnapshotBlockRequest {
-  const snap = snapshotId(labels['SnapshotId'], 'SnapshotId');
-  const blockIndex = integer(labels['BlockIndex'], 'BlockIndex', 0, MAX_BLOCK_INDEX)!;
+  const snap = snapshotId(labels['snapshotId'], 'SnapshotId');
+  const blockIndex = integer(labels['blockIndex'], 'BlockIndex', 0, MAX_BLOCK_INDEX)!;
   const dataLength = integer(header(h, 'x-amz-Data-Length'), 'DataLength', 0, 2 ** 31);
   if (dataLength === undefined) throw validation('INVALID_PARAMETER_VALUE', 'The header x-amz-Data-Length is required.', { field: 'DataLength' });
   const checksum = header(h, 'x-amz-Checksum');
@@ -193,7 +193,7 @@ function parsePut(labels: Readonly<Record<string, string>>, h: EbsHeaders, body:
 }
 
 function parseComplete(labels: Readonly<Record<string, string>>, h: EbsHeaders): CompleteSnapshotRequest {
-  const snap = snapshotId(labels['SnapshotId'], 'SnapshotId');
+  const snap = snapshotId(labels['snapshotId'], 'SnapshotId');
   const count = integer(header(h, 'x-amz-ChangedBlocksCount'), 'ChangedBlocksCount', 0, MAX_BLOCK_INDEX);
   if (count === undefined) throw validation('INVALID_PARAMETER_VALUE', 'The header x-amz-ChangedBlocksCount is required.', { field: 'ChangedBlocksCount' });
   const checksum = header(h, 'x-amz-Checksum');
@@ -227,12 +227,12 @@ export function parseEbsRequest(route: EbsRouteMatch, query: string, headers: Eb
     case 'CompleteSnapshot':
       return parseComplete(route.labels, headers);
     case 'ListSnapshotBlocks':
-      return { operation: op, snapshotId: snapshotId(route.labels['SnapshotId'], 'SnapshotId'), ...paging(q) };
+      return { operation: op, snapshotId: snapshotId(route.labels['snapshotId'], 'SnapshotId'), ...paging(q) };
     case 'ListChangedBlocks': {
       const first = q.get('firstSnapshotId');
       return {
         operation: op,
-        secondSnapshotId: snapshotId(route.labels['SecondSnapshotId'], 'SecondSnapshotId'),
+        secondSnapshotId: snapshotId(route.labels['secondSnapshotId'], 'SecondSnapshotId'),
         firstSnapshotId: first === null ? undefined : snapshotId(first, 'FirstSnapshotId'),
         ...paging(q),
       };
@@ -240,7 +240,7 @@ export function parseEbsRequest(route: EbsRouteMatch, query: string, headers: Eb
     case 'GetSnapshotBlock': {
       const t = token(q.get('blockToken') ?? undefined, 'blockToken', 'INVALID_BLOCK_TOKEN');
       if (t === undefined) throw validation('INVALID_BLOCK_TOKEN', 'The parameter blockToken is required.', { field: 'BlockToken' });
-      return { operation: op, snapshotId: snapshotId(route.labels['SnapshotId'], 'SnapshotId'), blockIndex: integer(route.labels['BlockIndex'], 'BlockIndex', 0, MAX_BLOCK_INDEX)!, blockToken: t };
+      return { operation: op, snapshotId: snapshotId(route.labels['snapshotId'], 'SnapshotId'), blockIndex: integer(route.labels['blockIndex'], 'BlockIndex', 0, MAX_BLOCK_INDEX)!, blockToken: t };
     }
   }
 }

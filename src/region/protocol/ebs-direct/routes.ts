@@ -4,7 +4,7 @@ export type EbsOperation = 'StartSnapshot' | 'PutSnapshotBlock' | 'CompleteSnaps
 
 export interface EbsRouteMatch {
   readonly operation: EbsOperation;
-  /** Path labels by the model's member name (SnapshotId, BlockIndex, SecondSnapshotId), still raw text. */
+  /** Path labels by the model's locationName (snapshotId, blockIndex, secondSnapshotId), still raw text. */
   readonly labels: Readonly<Record<string, string>>;
 }
 
@@ -19,11 +19,11 @@ interface RouteDef {
 
 export const EBS_ROUTES: readonly RouteDef[] = [
   { operation: 'StartSnapshot', method: 'POST', segments: ['snapshots'], status: 201 },
-  { operation: 'CompleteSnapshot', method: 'POST', segments: ['snapshots', 'completion', '{SnapshotId}'], status: 202 },
-  { operation: 'PutSnapshotBlock', method: 'PUT', segments: ['snapshots', '{SnapshotId}', 'blocks', '{BlockIndex}'], status: 201 },
-  { operation: 'GetSnapshotBlock', method: 'GET', segments: ['snapshots', '{SnapshotId}', 'blocks', '{BlockIndex}'], status: 200 },
-  { operation: 'ListSnapshotBlocks', method: 'GET', segments: ['snapshots', '{SnapshotId}', 'blocks'], status: 200 },
-  { operation: 'ListChangedBlocks', method: 'GET', segments: ['snapshots', '{SecondSnapshotId}', 'changedblocks'], status: 200 },
+  { operation: 'CompleteSnapshot', method: 'POST', segments: ['snapshots', 'completion', '{snapshotId}'], status: 202 },
+  { operation: 'PutSnapshotBlock', method: 'PUT', segments: ['snapshots', '{snapshotId}', 'blocks', '{blockIndex}'], status: 201 },
+  { operation: 'GetSnapshotBlock', method: 'GET', segments: ['snapshots', '{snapshotId}', 'blocks', '{blockIndex}'], status: 200 },
+  { operation: 'ListSnapshotBlocks', method: 'GET', segments: ['snapshots', '{snapshotId}', 'blocks'], status: 200 },
+  { operation: 'ListChangedBlocks', method: 'GET', segments: ['snapshots', '{secondSnapshotId}', 'changedblocks'], status: 200 },
 ];
 
 export const EBS_SUCCESS_STATUS: Readonly<Record<EbsOperation, number>> = Object.fromEntries(EBS_ROUTES.map((r) => [r.operation, r.status])) as Record<EbsOperation, number>;
