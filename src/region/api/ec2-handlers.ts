@@ -12,6 +12,7 @@ import type { TagService } from '../ec2/tags.js';
 import type { VpcService } from '../ec2/vpc.js';
 import type { VolumeService } from '../ec2/volumes.js';
 import { handleEbs } from '../ec2/volumes-api.js';
+import { copyImage, createImage } from '../ec2/image-snapshots.js';
 import { AVAILABILITY_ZONES, REGION_NAME } from '../ec2/model.js';
 import { compileFilters } from '../ec2/filters.js';
 import { allInstanceTypes, imageView, instanceStatusView, instanceTypeView, reservations } from './views.js';
@@ -180,6 +181,15 @@ export async function handleEc2(svc: Ec2Services, caller: Caller, req: Ec2Reques
       return { action: 'DescribeImages', images: p.items.map(imageView), nextToken: p.nextToken };
     }
     case 'RegisterImage': {
+      if (req.imageLocation === undefined && req.blockDeviceMappings.length > 0) {
+        // an EBS-backed image: a root snapshot plus mappings (src/region/ec2/images.ts registerEbs)
+        const vols = svc.volumes;
+        if (!vols) throw new Ec2Error('InvalidAction', 'EBS-backed images need EBS, which this region does not serve.');
+        const rec = await svc.images.registerEbs(caller, req, (id) => vols.ownedSnapshot(caller, id));
+        const tags = tagsFor(req.tagSpecifications, 'image');
+        if (Object.keys(tags).length > 0) await svc.images.setTags(rec.id, tags);
+        return { action: 'RegisterImage', imageId: rec.id };
+      }
       const builtin = svc.images.describe(caller, { imageIds: [], owners: ['amazon'], filters: [{ name: 'name', values: ['nitride-minimal'] }] })[0];
       const rec = await svc.images.register(
         caller,
@@ -193,6 +203,19 @@ export async function handleEc2(svc: Ec2Services, caller: Caller, req: Ec2Reques
     case 'DeregisterImage':
       await svc.images.deregister(caller, req.imageId);
       return { action: 'DeregisterImage' };
+    case 'CopyImage': {
+      const rec = await copyImage(svc.images, svc.volumes, caller, req);
+      const src = svc.images.visible(caller, req.sourceImageId);
+      const tags = { ...(req.copyImageTags === true ? src.tags : {}), ...tagsFor(req.tagSpecifications, 'image') };
+      if (Object.keys(tags).length > 0) await svc.images.setTags(rec.id, tags);
+      return { action: 'CopyImage', imageId: rec.id };
+    }
+    case 'CreateImage': {
+      const rec = await createImage(svc.images, svc.instances, svc.volumes, caller, req);
+      const tags = tagsFor(req.tagSpecifications, 'image');
+      if (Object.keys(tags).length > 0) await svc.images.setTags(rec.id, tags);
+      return { action: 'CreateImage', imageId: rec.id };
+    }
     case 'DescribeInstanceTypes': {
       for (const n of req.instanceTypes) {
         if (!findInstanceType(n)) throw new Ec2Error('InvalidInstanceType', `The following supplied instance types do not exist: [${n}]`);

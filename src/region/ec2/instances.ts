@@ -485,6 +485,8 @@ export class InstanceService {
   private imageRef(r: InstanceRecord): Record<string, unknown> {
     const img = this.images.get(r.imageId);
     if (!img) throw new Ec2Error('InvalidAMIID.NotFound', `The image '${r.imageId}' no longer exists.`);
+    // an EBS-backed image boots from its root volume (issue 11 item 4, not wired here yet)
+    if (!img.kernel || !img.initrd) throw new Ec2Error('UnsupportedOperation', `The image '${r.imageId}' has an EBS root; booting from a root volume is not supported by this region yet.`, { context: { imageId: r.imageId } });
     return { kernel: img.kernel.path, initrd: img.initrd.path, cmdline: img.cmdline, kernelSha256: img.kernel.sha256, initrdSha256: img.initrd.sha256 };
   }
 

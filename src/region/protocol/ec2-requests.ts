@@ -225,6 +225,29 @@ export interface RegisterImageRequest extends Base {
   readonly tagSpecifications: readonly TagSpecification[];
 }
 
+export interface CopyImageRequest extends Base {
+  readonly action: 'CopyImage';
+  readonly sourceImageId: string;
+  readonly sourceRegion: string;
+  readonly name: string;
+  readonly description: string | undefined;
+  readonly encrypted: boolean | undefined;
+  readonly kmsKeyId: string | undefined;
+  readonly clientToken: string | undefined;
+  readonly copyImageTags: boolean | undefined;
+  readonly tagSpecifications: readonly TagSpecification[];
+}
+
+export interface CreateImageRequest extends Base {
+  readonly action: 'CreateImage';
+  readonly instanceId: string;
+  readonly name: string;
+  readonly description: string | undefined;
+  readonly noReboot: boolean | undefined;
+  readonly blockDeviceMappings: readonly BlockDeviceMappingRequest[];
+  readonly tagSpecifications: readonly TagSpecification[];
+}
+
 export interface DeregisterImageRequest extends Base {
   readonly action: 'DeregisterImage';
   readonly imageId: string;
@@ -580,6 +603,8 @@ export type Ec2Request =
   | DescribeImagesRequest
   | RegisterImageRequest
   | DeregisterImageRequest
+  | CopyImageRequest
+  | CreateImageRequest
   | DescribeInstanceTypesRequest
   | CreateTagsRequest
   | DeleteTagsRequest
@@ -1293,6 +1318,31 @@ const PARSERS: { readonly [A in Ec2Action]: (r: ParamReader) => Extract<Ec2Reque
 
   DeregisterImage: (r) => ({ action: 'DeregisterImage', dryRun: dryRun(r), imageId: checkImageId(r.requiredString('ImageId')) }),
 
+  CopyImage: (r) => ({
+    action: 'CopyImage',
+    dryRun: dryRun(r),
+    sourceImageId: checkImageId(r.requiredString('SourceImageId')),
+    sourceRegion: r.requiredString('SourceRegion'),
+    name: r.requiredString('Name'),
+    description: checkDescription(r, 'Description', 255),
+    encrypted: r.boolean('Encrypted'),
+    kmsKeyId: r.string('KmsKeyId'),
+    clientToken: r.string('ClientToken'),
+    copyImageTags: r.boolean('CopyImageTags'),
+    tagSpecifications: readTagSpecifications(r),
+  }),
+
+  CreateImage: (r) => ({
+    action: 'CreateImage',
+    dryRun: dryRun(r),
+    instanceId: checkInstanceId(r.requiredString('InstanceId')),
+    name: r.requiredString('Name'),
+    description: checkDescription(r, 'Description', 255),
+    noReboot: r.boolean('NoReboot'),
+    blockDeviceMappings: readBlockDeviceMappings(r),
+    tagSpecifications: readTagSpecifications(r),
+  }),
+
   DescribeInstanceTypes: (r) => ({
     action: 'DescribeInstanceTypes',
     dryRun: dryRun(r),
@@ -1622,6 +1672,8 @@ export const EC2_MUTATING_ACTIONS: ReadonlySet<Ec2Action> = new Set<Ec2Action>([
   'TerminateInstances',
   'RegisterImage',
   'DeregisterImage',
+  'CopyImage',
+  'CreateImage',
   'CreateTags',
   'DeleteTags',
   'CreateVolume',

@@ -1,0 +1,158 @@
+// EBS-backed images against a region with its local host: a root snapshot written through the
+// EBS direct APIs, RegisterImage with BlockDeviceMappings / RootDeviceName / BootMode /
+// EnaSupport / TpmSupport, DescribeImages as EC2 shows them (SDK and both AWS CLIs), EC2's
+// error codes for bad mappings, CopyImage re-encrypting the snapshots under a KMS key, and
+// DeregisterImage leaving the snapshots.
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { CompleteSnapshotCommand, EBSClient, PutSnapshotBlockCommand, StartSnapshotCommand } from '@aws-sdk/client-ebs';
+import { CopyImageCommand, CreateVolumeCommand, DeregisterImageCommand, DescribeImagesCommand, DescribeSnapshotsCommand, RegisterImageCommand } from '@aws-sdk/client-ec2';
+import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import { cleanEnv, withLocalRegion } from '../region-fixtures.js';
+
+const BLOCK = 512 * 1024;
+const sha = (b: Buffer): string => createHash('sha256').update(b).digest('base64');
+
+test('ebs images: RegisterImage with a root snapshot, DescribeImages shapes (SDK, CLI v1, v2), errors, CopyImage re-encrypted, DeregisterImage keeps snapshots', { timeout: 300_000 }, async () => {
+  await withLocalRegion('nitride-ebs-images-', async ({ region, home, ec2 }) => {
+    const creds = { accessKeyId: region.credentials.accessKeyId, secretAccessKey: region.credentials.secretAccessKey };
+    const ebs = new EBSClient({ endpoint: region.endpoint, region: 'local-1', credentials: creds });
+    const kms = new KMSClient({ endpoint: region.endpoint, region: 'local-1', credentials: creds });
+    const code = async (p: Promise<unknown>): Promise<string> => {
+      try {
+        await p;
+      } catch (e) {
+        return (e as { name: string }).name;
+      }
+      return 'no error';
+    };
+    const importSnapshot = async (complete = true): Promise<string> => {
+      const id = (await ebs.send(new StartSnapshotCommand({ VolumeSize: 1 }))).SnapshotId!;
+      const data = randomBytes(BLOCK);
+      await ebs.send(new PutSnapshotBlockCommand({ SnapshotId: id, BlockIndex: 0, BlockData: data, DataLength: BLOCK, Checksum: sha(data), ChecksumAlgorithm: 'SHA256' }));
+      if (complete) await ebs.send(new CompleteSnapshotCommand({ SnapshotId: id, ChangedBlocksCount: 1 }));
+      return id;
+    };
+    const root = await importSnapshot();
+
+    const reg = await ec2.send(
+      new RegisterImageCommand({
+        Name: 'debian-like',
+        Description: 'an EBS image',
+        Architecture: 'x86_64',
+        RootDeviceName: '/dev/xvda',
+        BootMode: 'uefi',
+        EnaSupport: true,
+        TpmSupport: 'v2.0',
+        VirtualizationType: 'hvm',
+        BlockDeviceMappings: [
+          { DeviceName: '/dev/xvda', Ebs: { SnapshotId: root, VolumeSize: 2, VolumeType: 'gp3', DeleteOnTermination: true } },
+          { DeviceName: '/dev/sdb', Ebs: { VolumeSize: 4, VolumeType: 'gp2', DeleteOnTermination: false } },
+          { DeviceName: '/dev/sdc', VirtualName: 'ephemeral0' },
+          { DeviceName: '/dev/sdd', NoDevice: '' },
+        ],
+        TagSpecifications: [{ ResourceType: 'image', Tags: [{ Key: 'os', Value: 'debian' }] }],
+      }),
+    );
+    const ami = reg.ImageId!;
+    assert.match(ami, /^ami-[0-9a-f]{17}$/);
+    const img = (await ec2.send(new DescribeImagesCommand({ ImageIds: [ami] }))).Images![0]!;
+    assert.equal(img.RootDeviceType, 'ebs');
+    assert.equal(img.RootDeviceName, '/dev/xvda');
+    assert.equal(img.BootMode, 'uefi');
+    assert.equal(img.EnaSupport, true);
+    assert.equal(img.TpmSupport, 'v2.0');
+    assert.equal(img.Architecture, 'x86_64');
+    assert.equal(img.State, 'available');
+    assert.deepEqual(img.Tags, [{ Key: 'os', Value: 'debian' }]);
+    assert.deepEqual(img.BlockDeviceMappings, [
+      { DeviceName: '/dev/xvda', Ebs: { SnapshotId: root, VolumeSize: 2, DeleteOnTermination: true, VolumeType: 'gp3', Iops: 3000, Encrypted: false, Throughput: 125 } },
+      { DeviceName: '/dev/sdb', Ebs: { VolumeSize: 4, DeleteOnTermination: false, VolumeType: 'gp2', Encrypted: false } },
+      { DeviceName: '/dev/sdc', VirtualName: 'ephemeral0' },
+      { DeviceName: '/dev/sdd', NoDevice: '' },
+    ]);
+    const byFilter = await ec2.send(new DescribeImagesCommand({ Owners: ['self'], Filters: [{ Name: 'root-device-type', Values: ['ebs'] }] }));
+    assert.deepEqual(byFilter.Images?.map((i) => i.ImageId), [ami]);
+    const bySnap = await ec2.send(new DescribeImagesCommand({ Owners: ['self'], Filters: [{ Name: 'block-device-mapping.snapshot-id', Values: [root] }] }));
+    assert.deepEqual(bySnap.Images?.map((i) => i.ImageId), [ami]);
+    // the built-in image stays instance-store
+    const builtin = (await ec2.send(new DescribeImagesCommand({ Filters: [{ Name: 'name', Values: ['nitride-minimal'] }] }))).Images![0]!;
+    assert.equal(builtin.RootDeviceType, 'instance-store');
+
+    // EC2's codes for bad input; nothing is registered
+    const pending = await importSnapshot(false);
+    const bad = (over: Partial<ConstructorParameters<typeof RegisterImageCommand>[0]>) =>
+      code(ec2.send(new RegisterImageCommand({ Name: `bad-${randomBytes(3).toString('hex')}`, RootDeviceName: '/dev/xvda', BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { SnapshotId: root } }], ...over })));
+    assert.equal(await bad({ BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { SnapshotId: pending } }] }), 'IncorrectState');
+    assert.equal(await bad({ BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { SnapshotId: 'snap-0123456789abcdef0' } }] }), 'InvalidSnapshot.NotFound');
+    assert.equal(await bad({ BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { VolumeSize: 8 } }] }), 'InvalidBlockDeviceMapping');
+    assert.equal(await bad({ BlockDeviceMappings: [{ DeviceName: '/dev/sdb', Ebs: { SnapshotId: root } }] }), 'InvalidBlockDeviceMapping');
+    assert.equal(await bad({ BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { SnapshotId: root, VolumeSize: 1 } }, { DeviceName: '/dev/xvda', Ebs: { VolumeSize: 1 } }] }), 'InvalidBlockDeviceMapping');
+    assert.equal(await bad({ RootDeviceName: undefined }), 'MissingParameter');
+    assert.equal(await bad({ TpmSupport: 'v2.0', BootMode: 'legacy-bios' }), 'InvalidParameterCombination');
+    assert.equal(await bad({ BootMode: 'uefi-preferred' }), 'InvalidParameterValue');
+    assert.equal(await bad({ Architecture: 'arm64' }), 'InvalidParameterValue');
+    assert.equal(await bad({ Name: 'debian-like' }), 'InvalidAMIName.Duplicate');
+    assert.equal((await ec2.send(new DescribeImagesCommand({ Owners: ['self'] }))).Images?.length, 1);
+
+    // both CLIs register and describe
+    const tmp = await mkdtemp(join(tmpdir(), 'nitride-ebs-images-cli-'));
+    const env = cleanEnv({ AWS_CONFIG_FILE: join(home, 'aws', 'config'), AWS_SHARED_CREDENTIALS_FILE: join(home, 'aws', 'credentials'), HOME: tmp });
+    for (const [cli, bin, extra] of [
+      ['v1', 'aws', [] as string[]],
+      ['v2', '/usr/bin/aws', ['--endpoint-url', region.endpoint]],
+    ] as const) {
+      const json = (args: readonly string[]): Promise<Record<string, unknown>> =>
+        new Promise((resolve, reject) => {
+          execFile(bin, ['--profile', 'nitride', ...extra, ...args, '--output', 'json'], { env, encoding: 'utf8', timeout: 120_000 }, (e, stdout, stderr) => {
+            if (e) reject(new Error(`aws ${cli} ${args.join(' ')}: ${stderr}`));
+            else resolve(stdout.trim() === '' ? {} : (JSON.parse(stdout) as Record<string, unknown>));
+          });
+        });
+      const id = (await json(['ec2', 'register-image', '--name', `cli-${cli}`, '--root-device-name', '/dev/xvda', '--boot-mode', 'legacy-bios', '--ena-support', '--block-device-mappings', JSON.stringify([{ DeviceName: '/dev/xvda', Ebs: { SnapshotId: root } }])]))['ImageId'] as string;
+      const d = (await json(['ec2', 'describe-images', '--image-ids', id]))['Images'] as Record<string, unknown>[];
+      assert.equal(d[0]!['RootDeviceType'], 'ebs');
+      assert.equal(d[0]!['RootDeviceName'], '/dev/xvda');
+      assert.equal(d[0]!['BootMode'], 'legacy-bios');
+      assert.equal(d[0]!['EnaSupport'], true);
+      assert.deepEqual(d[0]!['BlockDeviceMappings'], [{ DeviceName: '/dev/xvda', Ebs: { SnapshotId: root, VolumeSize: 1, DeleteOnTermination: true, VolumeType: 'gp2', Encrypted: false } }]);
+      const mine = (await json(['ec2', 'describe-images', '--owners', 'self', '--filters', 'Name=root-device-type,Values=ebs']))['Images'] as { ImageId: string }[];
+      assert.ok(mine.some((i) => i.ImageId === id));
+      await json(['ec2', 'deregister-image', '--image-id', id]);
+    }
+
+    // CopyImage, re-encrypted under a customer key: new snapshots, encrypted, the source untouched
+    const cmk = (await kms.send(new CreateKeyCommand({ Description: 'image copies' }))).KeyMetadata!;
+    const copy = (await ec2.send(new CopyImageCommand({ SourceImageId: ami, SourceRegion: 'local-1', Name: 'debian-like-encrypted', Encrypted: true, KmsKeyId: cmk.Arn! }))).ImageId!;
+    const ci = (await ec2.send(new DescribeImagesCommand({ ImageIds: [copy] }))).Images![0]!;
+    assert.equal(ci.RootDeviceType, 'ebs');
+    assert.equal(ci.BootMode, 'uefi');
+    assert.equal(ci.TpmSupport, 'v2.0');
+    const copiedRoot = ci.BlockDeviceMappings!.find((m) => m.DeviceName === '/dev/xvda')!.Ebs!;
+    assert.notEqual(copiedRoot.SnapshotId, root);
+    assert.equal(copiedRoot.Encrypted, true);
+    assert.equal(copiedRoot.KmsKeyId, cmk.Arn);
+    assert.equal(copiedRoot.VolumeSize, 2);
+    const [cs] = (await ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: [copiedRoot.SnapshotId!] }))).Snapshots!;
+    assert.equal(cs!.Encrypted, true);
+    assert.equal(cs!.KmsKeyId, cmk.Arn);
+    assert.match(cs!.Description ?? '', new RegExp(`Copied for DestinationAmi ${copy} from SourceAmi ${ami}`));
+    assert.equal(await code(ec2.send(new CopyImageCommand({ SourceImageId: ami, SourceRegion: 'local-1', Name: 'x-copy', KmsKeyId: cmk.Arn! }))), 'InvalidParameterDependency');
+    assert.equal(await code(ec2.send(new CopyImageCommand({ SourceImageId: 'ami-0123456789abcdef0', SourceRegion: 'local-1', Name: 'x-copy' }))), 'InvalidAMIID.NotFound');
+    // a volume from the copied (re-encrypted) root snapshot
+    const v = await ec2.send(new CreateVolumeCommand({ AvailabilityZone: 'local-1a', SnapshotId: copiedRoot.SnapshotId! }));
+    assert.equal(v.Encrypted, true);
+
+    // DeregisterImage leaves the snapshots
+    await ec2.send(new DeregisterImageCommand({ ImageId: ami }));
+    await ec2.send(new DeregisterImageCommand({ ImageId: copy }));
+    assert.deepEqual((await ec2.send(new DescribeImagesCommand({ Owners: ['self'] }))).Images ?? [], []);
+    const left = (await ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: [root, copiedRoot.SnapshotId!] }))).Snapshots!;
+    assert.deepEqual(left.map((s) => s.State), ['completed', 'completed']);
+  });
+});
