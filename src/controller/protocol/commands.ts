@@ -60,6 +60,15 @@ export type EbsDirectCommandBody =
 export const EBS_DIRECT_COMMAND_TYPES = ['snapshot.begin', 'snapshot.put-block', 'snapshot.seal', 'snapshot.abort', 'snapshot.get-block'] as const;
 const EBS_DIRECT_BLOCK_BYTES = 512 * 1024;
 
+/** One valid params object per EBS direct command type (tests and docs). */
+export const EBS_DIRECT_COMMAND_EXAMPLES: Readonly<Record<(typeof EBS_DIRECT_COMMAND_TYPES)[number], Record<string, unknown>>> = {
+  'snapshot.begin': { snapshotId: 'snap-01234567', sizeBytes: 2 ** 30, key: null },
+  'snapshot.put-block': { snapshotId: 'snap-01234567', blockIndex: 0, data: Buffer.alloc(EBS_DIRECT_BLOCK_BYTES).toString('base64'), checksum: `${'A'.repeat(43)}=` },
+  'snapshot.seal': { snapshotId: 'snap-01234567' },
+  'snapshot.abort': { snapshotId: 'snap-01234567' },
+  'snapshot.get-block': { snapshotId: 'snap-01234567', blockIndex: 0, key: null },
+};
+
 /**
  * host.update: replace a component by the signed bundle in `bundle` (an absolute directory on
  * the host), or with `rollback: true` by the bundle it ran before its last update.
