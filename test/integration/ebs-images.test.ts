@@ -11,9 +11,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { CompleteSnapshotCommand, EBSClient, PutSnapshotBlockCommand, StartSnapshotCommand } from '@aws-sdk/client-ebs';
-import { CopyImageCommand, CreateVolumeCommand, DeregisterImageCommand, DescribeImagesCommand, DescribeSnapshotsCommand, RegisterImageCommand } from '@aws-sdk/client-ec2';
+import { CopyImageCommand, CreateImageCommand, CreateVolumeCommand, DeregisterImageCommand, DescribeImagesCommand, DescribeSnapshotsCommand, RegisterImageCommand } from '@aws-sdk/client-ec2';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
-import { cleanEnv, withLocalRegion } from '../region-fixtures.js';
+import { builtinImage, cleanEnv, cleanupHome, dumpDiagnostics, ec2For, instanceRecord, seedStore, withLocalRegion } from '../region-fixtures.js';
+import { Region } from '../../src/region/region.js';
+import type { VolumeRecord } from '../../src/region/ec2/volumes.js';
+import { SqliteStore } from '../../src/store/sqlite-store.js';
+import type { JsonValue } from '../../src/store/store.js';
 
 const BLOCK = 512 * 1024;
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('base64');
@@ -155,4 +159,82 @@ test('ebs images: RegisterImage with a root snapshot, DescribeImages shapes (SDK
     const left = (await ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: [root, copiedRoot.SnapshotId!] }))).Snapshots!;
     assert.deepEqual(left.map((s) => s.State), ['completed', 'completed']);
   });
+});
+
+test('ebs images: CreateImage snapshots a stopped instance\'s volumes into a new EBS image; an instance-store instance is refused', { timeout: 300_000 }, async () => {
+  const home = await mkdtemp(join(tmpdir(), 'nitride-create-image-'));
+  let region: Region | undefined;
+  let failed = true;
+  try {
+    const bi = await builtinImage();
+    region = await Region.open({ home, port: 0, localHost: true, builtinImage: bi, reconcileIntervalMs: 3_600_000 });
+    let ec2 = ec2For(region);
+    const creds = { accessKeyId: region.credentials.accessKeyId, secretAccessKey: region.credentials.secretAccessKey };
+    const ebs = new EBSClient({ endpoint: region.endpoint, region: 'local-1', credentials: creds });
+    const snap = (await ebs.send(new StartSnapshotCommand({ VolumeSize: 1 }))).SnapshotId!;
+    const data = randomBytes(BLOCK);
+    await ebs.send(new PutSnapshotBlockCommand({ SnapshotId: snap, BlockIndex: 0, BlockData: data, DataLength: BLOCK, Checksum: sha(data), ChecksumAlgorithm: 'SHA256' }));
+    await ebs.send(new CompleteSnapshotCommand({ SnapshotId: snap, ChangedBlocksCount: 1 }));
+    const ami = (await ec2.send(new RegisterImageCommand({ Name: 'base', RootDeviceName: '/dev/xvda', BootMode: 'uefi', BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { SnapshotId: snap } }] }))).ImageId!;
+    const rootVol = (await ec2.send(new CreateVolumeCommand({ AvailabilityZone: 'local-1a', SnapshotId: snap, VolumeType: 'gp3' }))).VolumeId!;
+    const dataVol = (await ec2.send(new CreateVolumeCommand({ AvailabilityZone: 'local-1a', Size: 2, Encrypted: true }))).VolumeId!;
+    const accountId = region.credentials.accountId;
+    await region.close();
+    region = undefined;
+
+    // a stopped instance of the EBS image with its root and a data volume attached (as RunInstances will make them)
+    const inst = instanceRecord(accountId, undefined, { imageId: ami });
+    const other = instanceRecord(accountId, undefined); // nitride-minimal: instance-store root
+    await seedStore(home, { instances: [inst, other] });
+    const store = await SqliteStore.open(join(home, 'region', 'state.db'));
+    try {
+      for (const [id, device] of [
+        [rootVol, '/dev/xvda'],
+        [dataVol, '/dev/sdf'],
+      ] as const) {
+        const v = (await store.get<VolumeRecord>(`ec2/volumes/${id}`))!.value;
+        const rec: VolumeRecord = { ...v, state: 'in-use', attachment: { instanceId: inst.id, device, state: 'attached', attachTime: new Date().toISOString(), deleteOnTermination: device === '/dev/xvda', pendingPlug: true } };
+        await store.put(`ec2/volumes/${id}`, rec as unknown as JsonValue);
+      }
+    } finally {
+      await store.close();
+    }
+    region = await Region.open({ home, port: 0, localHost: true, builtinImage: bi, reconcileIntervalMs: 3_600_000 });
+    ec2 = ec2For(region);
+    const code = async (p: Promise<unknown>): Promise<string> => {
+      try {
+        await p;
+      } catch (e) {
+        return (e as { name: string }).name;
+      }
+      return 'no error';
+    };
+    assert.equal(await code(ec2.send(new CreateImageCommand({ InstanceId: other.id, Name: 'from-minimal' }))), 'InvalidParameterValue');
+    assert.equal(await code(ec2.send(new CreateImageCommand({ InstanceId: 'i-0123456789abcdef0', Name: 'nope' }))), 'InvalidInstanceID.NotFound');
+    const made = (await ec2.send(new CreateImageCommand({ InstanceId: inst.id, Name: 'from-instance', Description: 'made from a stopped instance', TagSpecifications: [{ ResourceType: 'image', Tags: [{ Key: 'k', Value: 'v' }] }] }))).ImageId!;
+    const img = (await ec2.send(new DescribeImagesCommand({ ImageIds: [made] }))).Images![0]!;
+    assert.equal(img.RootDeviceType, 'ebs');
+    assert.equal(img.RootDeviceName, '/dev/xvda');
+    assert.equal(img.BootMode, 'uefi');
+    assert.deepEqual(img.Tags, [{ Key: 'k', Value: 'v' }]);
+    const m = img.BlockDeviceMappings!;
+    assert.deepEqual(m.map((x) => [x.DeviceName, x.Ebs?.VolumeSize, x.Ebs?.VolumeType, x.Ebs?.Encrypted, x.Ebs?.DeleteOnTermination]), [
+      ['/dev/sdf', 2, 'gp2', true, false],
+      ['/dev/xvda', 1, 'gp3', false, true],
+    ]);
+    const snaps = (await ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: m.map((x) => x.Ebs!.SnapshotId!) }))).Snapshots!;
+    for (const s of snaps) {
+      assert.equal(s.State, 'completed');
+      assert.equal(s.Description, `Created by CreateImage(${inst.id}) for ${made}`);
+    }
+    assert.deepEqual(new Set(snaps.map((s) => s.VolumeId)), new Set([rootVol, dataVol]));
+    // the root snapshot holds the root volume's bytes: a volume from it reads as the imported block
+    const back = (await ec2.send(new CreateVolumeCommand({ AvailabilityZone: 'local-1a', SnapshotId: m.find((x) => x.DeviceName === '/dev/xvda')!.Ebs!.SnapshotId! }))).VolumeId!;
+    assert.match(back, /^vol-/);
+    failed = false;
+  } finally {
+    if (failed) dumpDiagnostics(home);
+    await region?.close().catch(() => undefined);
+    await cleanupHome(home, [], failed);
+  }
 });
