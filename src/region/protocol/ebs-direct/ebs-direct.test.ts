@@ -118,3 +118,28 @@ test('responses: rest-json shapes and errors', () => {
   assert.equal(renderEbsError('ResourceNotFoundException', 'x').status, 404);
   assert.equal(renderEbsError('ConflictException', 'x').status, 409);
 });
+
+test('a seeded random-input loop: the router and parser answer only with clean ValidationExceptions', () => {
+  let seed = 0x5eed;
+  const rnd = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
+  const pick = <T>(xs: readonly T[]): T => xs[rnd(xs.length)]!;
+  const junk = (): string => Buffer.from(Array.from({ length: rnd(40) }, () => rnd(256))).toString(pick(['latin1', 'base64', 'hex', 'utf8'] as const));
+  const paths = ['/snapshots', '/snapshots/', `/snapshots/${junk()}`, '/snapshots/snap-01234567/blocks/', '/snapshots/snap-01234567/blocks/%ff', '/snapshots/completion/', '/snapshots/snap-1/changedblocks'];
+  for (let i = 0; i < 3000; i++) {
+    const path = rnd(3) === 0 ? `/snapshots/${encodeURIComponent(junk())}/${pick(['blocks', 'changedblocks', 'completion'])}/${junk()}` : pick(paths);
+    const method = pick(['GET', 'PUT', 'POST', 'DELETE']);
+    const route = matchEbsRoute(method, path);
+    if (!route) continue;
+    const headers: Record<string, string> = {};
+    for (const h of ['x-amz-data-length', 'x-amz-checksum', 'x-amz-checksum-algorithm', 'x-amz-progress', 'x-amz-changedblockscount', 'x-amz-checksum-aggregation-method', 'content-encoding']) if (rnd(2)) headers[h] = rnd(2) ? junk() : String(rnd(600000) - 10);
+    const body = rnd(3) === 0 ? Buffer.from(JSON.stringify({ VolumeSize: rnd(3) ? rnd(100) : junk(), Tags: rnd(2) ? [{ Key: junk(), Value: junk() }] : junk(), Timeout: rnd(5000) })) : Buffer.from(junk());
+    try {
+      parseEbsRequest(route, rnd(2) ? `maxResults=${junk()}&pageToken=${encodeURIComponent(junk())}&blockToken=${encodeURIComponent(junk())}` : '', headers, body);
+    } catch (e) {
+      assert.ok(e instanceof EbsDirectError && e.code === 'ValidationException', `unexpected ${String(e)}`);
+    }
+  }
+});
