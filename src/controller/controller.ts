@@ -489,6 +489,7 @@ export class Controller {
       case 'snapshot.seal':
       case 'snapshot.abort':
       case 'snapshot.get-block':
+      case 'snapshot.list-blocks':
         return executeEbs(this.ebsContext(), c);
       case 'instance.start':
         await this.chip.measureGuestImage(c.params.spec.image); // PCR 6, first use of the image

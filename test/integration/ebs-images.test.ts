@@ -10,7 +10,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { CompleteSnapshotCommand, EBSClient, PutSnapshotBlockCommand, StartSnapshotCommand } from '@aws-sdk/client-ebs';
+import { CompleteSnapshotCommand, EBSClient, GetSnapshotBlockCommand, ListChangedBlocksCommand, ListSnapshotBlocksCommand, PutSnapshotBlockCommand, StartSnapshotCommand } from '@aws-sdk/client-ebs';
 import { CopyImageCommand, CreateImageCommand, CreateVolumeCommand, DeregisterImageCommand, DescribeImagesCommand, DescribeSnapshotsCommand, RegisterImageCommand } from '@aws-sdk/client-ec2';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { builtinImage, cleanEnv, cleanupHome, dumpDiagnostics, ec2For, instanceRecord, seedStore, withLocalRegion } from '../region-fixtures.js';
@@ -35,14 +35,17 @@ test('ebs images: RegisterImage with a root snapshot, DescribeImages shapes (SDK
       }
       return 'no error';
     };
+    let lastData = Buffer.alloc(0);
     const importSnapshot = async (complete = true): Promise<string> => {
       const id = (await ebs.send(new StartSnapshotCommand({ VolumeSize: 1 }))).SnapshotId!;
       const data = randomBytes(BLOCK);
+      lastData = data;
       await ebs.send(new PutSnapshotBlockCommand({ SnapshotId: id, BlockIndex: 0, BlockData: data, DataLength: BLOCK, Checksum: sha(data), ChecksumAlgorithm: 'SHA256' }));
       if (complete) await ebs.send(new CompleteSnapshotCommand({ SnapshotId: id, ChangedBlocksCount: 1 }));
       return id;
     };
     const root = await importSnapshot();
+    const rootData = lastData;
 
     const reg = await ec2.send(
       new RegisterImageCommand({
@@ -148,6 +151,13 @@ test('ebs images: RegisterImage with a root snapshot, DescribeImages shapes (SDK
     assert.match(cs!.Description ?? '', new RegExp(`Copied for DestinationAmi ${copy} from SourceAmi ${ami}`));
     assert.equal(await code(ec2.send(new CopyImageCommand({ SourceImageId: ami, SourceRegion: 'local-1', Name: 'x-copy', KmsKeyId: cmk.Arn! }))), 'InvalidParameterDependency');
     assert.equal(await code(ec2.send(new CopyImageCommand({ SourceImageId: 'ami-0123456789abcdef0', SourceRegion: 'local-1', Name: 'x-copy' }))), 'InvalidAMIID.NotFound');
+    // the copy (made by CopySnapshot on the card, re-encrypted) lists and reads its blocks through the EBS direct APIs
+    const copiedBlocks = await ebs.send(new ListSnapshotBlocksCommand({ SnapshotId: copiedRoot.SnapshotId! }));
+    assert.deepEqual(copiedBlocks.Blocks?.map((b) => b.BlockIndex), [0]);
+    const copiedBytes = Buffer.from(await (await ebs.send(new GetSnapshotBlockCommand({ SnapshotId: copiedRoot.SnapshotId!, BlockIndex: 0, BlockToken: copiedBlocks.Blocks![0]!.BlockToken! }))).BlockData!.transformToByteArray());
+    assert.ok(copiedBytes.equals(rootData), 'the re-encrypted copy reads back as the original');
+    const diff = await ebs.send(new ListChangedBlocksCommand({ FirstSnapshotId: root, SecondSnapshotId: copiedRoot.SnapshotId! }));
+    assert.deepEqual(diff.ChangedBlocks ?? [], [], 'a copy has the same blocks');
     // a volume from the copied (re-encrypted) root snapshot
     const v = await ec2.send(new CreateVolumeCommand({ AvailabilityZone: 'local-1a', SnapshotId: copiedRoot.SnapshotId! }));
     assert.equal(v.Encrypted, true);
@@ -229,7 +239,15 @@ test('ebs images: CreateImage snapshots a stopped instance\'s volumes into a new
     }
     assert.deepEqual(new Set(snaps.map((s) => s.VolumeId)), new Set([rootVol, dataVol]));
     // the root snapshot holds the root volume's bytes: a volume from it reads as the imported block
-    const back = (await ec2.send(new CreateVolumeCommand({ AvailabilityZone: 'local-1a', SnapshotId: m.find((x) => x.DeviceName === '/dev/xvda')!.Ebs!.SnapshotId! }))).VolumeId!;
+    const rootSnap = m.find((x) => x.DeviceName === '/dev/xvda')!.Ebs!.SnapshotId!;
+    const ebs2 = new EBSClient({ endpoint: region.endpoint, region: 'local-1', credentials: creds });
+    const listed = await ebs2.send(new ListSnapshotBlocksCommand({ SnapshotId: rootSnap }));
+    assert.deepEqual(listed.Blocks?.map((b) => b.BlockIndex), [0]);
+    const got = Buffer.from(await (await ebs2.send(new GetSnapshotBlockCommand({ SnapshotId: rootSnap, BlockIndex: 0, BlockToken: listed.Blocks![0]!.BlockToken! }))).BlockData!.transformToByteArray());
+    assert.ok(got.equals(data), 'the root snapshot CreateImage made holds the root volume\'s bytes');
+    const dataSnap = m.find((x) => x.DeviceName === '/dev/sdf')!.Ebs!.SnapshotId!;
+    assert.deepEqual((await ebs2.send(new ListSnapshotBlocksCommand({ SnapshotId: dataSnap }))).Blocks ?? [], [], 'an empty encrypted volume has no blocks');
+    const back = (await ec2.send(new CreateVolumeCommand({ AvailabilityZone: 'local-1a', SnapshotId: rootSnap }))).VolumeId!;
     assert.match(back, /^vol-/);
     failed = false;
   } finally {

@@ -55,9 +55,10 @@ export type EbsDirectCommandBody =
   | { readonly type: 'snapshot.put-block'; readonly params: { readonly snapshotId: string; readonly blockIndex: number; readonly data: string; readonly checksum: string } }
   | { readonly type: 'snapshot.seal'; readonly params: { readonly snapshotId: string } }
   | { readonly type: 'snapshot.abort'; readonly params: { readonly snapshotId: string } }
-  | { readonly type: 'snapshot.get-block'; readonly params: { readonly snapshotId: string; readonly blockIndex: number; readonly key: string | null } };
+  | { readonly type: 'snapshot.get-block'; readonly params: { readonly snapshotId: string; readonly blockIndex: number; readonly key: string | null } }
+  | { readonly type: 'snapshot.list-blocks'; readonly params: { readonly snapshotId: string; readonly key: string | null } };
 
-export const EBS_DIRECT_COMMAND_TYPES = ['snapshot.begin', 'snapshot.put-block', 'snapshot.seal', 'snapshot.abort', 'snapshot.get-block'] as const;
+export const EBS_DIRECT_COMMAND_TYPES = ['snapshot.begin', 'snapshot.put-block', 'snapshot.seal', 'snapshot.abort', 'snapshot.get-block', 'snapshot.list-blocks'] as const;
 const EBS_DIRECT_BLOCK_BYTES = 512 * 1024;
 
 /** One valid params object per EBS direct command type (tests and docs). */
@@ -67,6 +68,7 @@ export const EBS_DIRECT_COMMAND_EXAMPLES: Readonly<Record<(typeof EBS_DIRECT_COM
   'snapshot.seal': { snapshotId: 'snap-01234567' },
   'snapshot.abort': { snapshotId: 'snap-01234567' },
   'snapshot.get-block': { snapshotId: 'snap-01234567', blockIndex: 0, key: null },
+  'snapshot.list-blocks': { snapshotId: 'snap-01234567', key: null },
 };
 
 /**
@@ -357,6 +359,12 @@ export function parseCommandBody(type: unknown, params: unknown): ControllerComm
       const k = params['key'];
       if (k !== null && (typeof k !== 'string' || k.length > 4096 || !BASE64.test(k))) throw bad('InvalidParameter', 'params.key must be base64 or null.', { field: 'key' });
       return { type: t, params: { snapshotId: str(params, 'snapshotId', w, SNAPSHOT_ID), blockIndex, key: k } };
+    }
+    case 'snapshot.list-blocks': {
+      onlyKeys(params, ['snapshotId', 'key'], w);
+      const k = params['key'];
+      if (k !== null && (typeof k !== 'string' || k.length > 4096 || !BASE64.test(k))) throw bad('InvalidParameter', 'params.key must be base64 or null.', { field: 'key' });
+      return { type: t, params: { snapshotId: str(params, 'snapshotId', w, SNAPSHOT_ID), key: k } };
     }
     case 'host.restart-component': {
       onlyKeys(params, ['component'], w);

@@ -45,6 +45,7 @@ export async function executeEbs(ctx: EbsContext, c: EbsCommand): Promise<unknow
     case 'snapshot.copy':
       return ctx.card.request(c.type, c.params, 600_000);
     case 'snapshot.begin': // a parent's data is copied here
+    case 'snapshot.list-blocks': // reads every allocated block
     case 'snapshot.seal':
     case 'snapshot.abort':
       return ctx.card.request(c.type, c.params, 600_000);

@@ -10,7 +10,7 @@
 //   snapshot.create {volumeId, snapshotId, sizeBytes}, snapshot.delete {snapshotId},
 //   volume.from-snapshot {volumeId, snapshotId, sizeBytes}
 //   EBS direct APIs: snapshot.begin / snapshot.put-block / snapshot.seal / snapshot.abort /
-//   snapshot.get-block (src/ebs/card/snapshot-builder.ts)
+//   snapshot.get-block / snapshot.list-blocks (src/ebs/card/snapshot-builder.ts)
 //   live update: card.seal-keys {publicKey} (old) → volume.attach {…, stage: true} and
 //   card.unlisten (old) → volume.promote {volumeId} (new) → card.release (old)
 //   with the live connections: card.seal-keys (old) → volume.attach {…, stage: true} (new) →
@@ -221,6 +221,9 @@ async function main(): Promise<void> {
             break;
           case 'snapshot.abort':
             result = await builder.abort(String(p['snapshotId']));
+            break;
+          case 'snapshot.list-blocks':
+            result = await builder.listBlocks({ snapshotId: String(p['snapshotId']), key: typeof p['key'] === 'string' ? p['key'] : null });
             break;
           case 'snapshot.get-block':
             result = await builder.getBlock({ snapshotId: String(p['snapshotId']), blockIndex: Number(p['blockIndex']), key: typeof p['key'] === 'string' ? p['key'] : null });

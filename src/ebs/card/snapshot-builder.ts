@@ -12,6 +12,7 @@
 //   snapshot.seal      {snapshotId}
 //   snapshot.abort     {snapshotId}
 //   snapshot.get-block {snapshotId, blockIndex, key}  → {data (base64)}
+//   snapshot.list-blocks {snapshotId, key}           → {blocks: [{index, checksum}]}
 import { createHash } from 'node:crypto';
 import { EbsError } from '../errors.js';
 import { createXtsCipher, type XtsCipher } from '../xts/xts.js';
@@ -229,6 +230,40 @@ export class SnapshotBuilder {
       const out = buf.toString('base64');
       buf.fill(0);
       return { data: out };
+    } finally {
+      cipher?.destroy();
+      await h.close();
+    }
+  }
+
+  /**
+   * The blocks of a completed snapshot that hold data (made by CreateSnapshot or CopySnapshot,
+   * whose blocks the region has not seen), each with the SHA256 of its plaintext: only
+   * allocated ranges are read; blocks that decrypt to zeros are left out.
+   */
+  async listBlocks(p: { snapshotId: string; key: string | null }): Promise<{ blocks: { index: number; checksum: string }[] }> {
+    const snapshotId = checkSnapshotId(p.snapshotId);
+    const h = await this.store.openSnapshot(snapshotId);
+    const cipher = this.cipherOf(p.key, snapshotId);
+    try {
+      const size = h.size();
+      const indexes = new Set<number>();
+      for (const ext of await h.allocation(0, size)) {
+        if (ext.hole || ext.length === 0) continue;
+        for (let i = Math.floor(ext.offset / EBS_DIRECT_BLOCK_SIZE); i * EBS_DIRECT_BLOCK_SIZE < ext.offset + ext.length; i++) indexes.add(i);
+      }
+      const buf = Buffer.alloc(EBS_DIRECT_BLOCK_SIZE);
+      const blocks: { index: number; checksum: string }[] = [];
+      for (const index of [...indexes].sort((a, b) => a - b)) {
+        const pos = index * EBS_DIRECT_BLOCK_SIZE;
+        if (pos + EBS_DIRECT_BLOCK_SIZE > size) break;
+        await h.read(buf, 0, buf.length, pos);
+        cipher?.decrypt(buf, 0, buf.length, pos);
+        if (isZero(buf)) continue;
+        blocks.push({ index, checksum: createHash('sha256').update(buf).digest('base64') });
+      }
+      buf.fill(0);
+      return { blocks };
     } finally {
       cipher?.destroy();
       await h.close();

@@ -104,11 +104,11 @@ async function execute(svc: EbsDirectService, caller: Caller, r: EbsRequest): Pr
       return { reply: renderCompleteSnapshot(status), summary: { status } };
     }
     case 'ListSnapshotBlocks': {
-      const p = svc.listBlocks(caller, r);
+      const p = await svc.listBlocks(caller, r);
       return { reply: renderListSnapshotBlocks(p), summary: { blocks: p.blocks.length } };
     }
     case 'ListChangedBlocks': {
-      const p = svc.listChanged(caller, r);
+      const p = await svc.listChanged(caller, r);
       return { reply: renderListChangedBlocks(p), summary: { changedBlocks: p.blocks.length } };
     }
     case 'GetSnapshotBlock': {

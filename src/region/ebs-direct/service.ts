@@ -166,6 +166,7 @@ export class EbsDirectService {
     const pending = this.repos.sessions.all().filter((x) => x.accountId === c.accountId && x.state === 'pending').length;
     if (pending >= MAX_PENDING_PER_ACCOUNT) throw new EbsDirectError('ConcurrentLimitExceededException', `An account may have at most ${MAX_PENDING_PER_ACCOUNT} snapshots pending at once.`);
     const parent = req.parentSnapshotId !== undefined ? this.completed(c, req.parentSnapshotId) : undefined;
+    if (parent) await this.indexed(parent); // its blocks are the child's until overwritten
     if (parent && req.volumeSize < parent.volumeSize) {
       throw validation('INVALID_VOLUME_SIZE', `VolumeSize ${req.volumeSize} GiB is smaller than the parent snapshot's ${parent.volumeSize} GiB.`, { volumeSize: req.volumeSize });
     }
@@ -346,8 +347,32 @@ export class EbsDirectService {
     return { items, nextToken: rest.length > max ? encodePageToken(rest[max]!.index) : undefined };
   }
 
-  listBlocks(c: Caller, req: ListSnapshotBlocksRequest): BlockPage<{ index: number; token: string }> {
+  /**
+   * A completed snapshot not written through these APIs (CreateSnapshot, CopySnapshot,
+   * CreateImage, CopyImage) has no block records yet: its card lists its blocks with their
+   * checksums once, and the region keeps them (a snapshot never changes). A marker session
+   * (requestKey 'indexed') remembers that it was done, also for a snapshot with no data.
+   */
+  private async indexed(s: SnapshotRecord): Promise<void> {
+    if (this.repos.sessions.get(s.id) !== undefined) return;
+    let blocks: { index: number; checksum: string }[];
+    try {
+      const key = await this.volumes.sealSnapshotKey(s, s.hostId, s.id, `ebs-index:${s.id}:${Date.now()}`);
+      const r = (await this.fleet.send(s.hostId, 'snapshot.list-blocks', { snapshotId: s.id, key }, { id: `ebs-index:${s.id}:${Date.now()}:${Math.random()}`, timeoutMs: 600_000 })) as { blocks?: unknown };
+      if (!Array.isArray(r?.blocks)) throw new Error('the card answered without blocks');
+      blocks = r.blocks as { index: number; checksum: string }[];
+    } catch (e) {
+      throw fromHost(e, 'list the snapshot\'s blocks');
+    }
+    const recs = blocks.map((b): EbsBlockRecord => ({ id: blockId(s.id, b.index), snapshotId: s.id, index: b.index, checksum: b.checksum, changed: true }));
+    for (let i = 0; i < recs.length; i += 500) await this.repos.blocks.putMany(recs.slice(i, i + 500));
+    await this.repos.sessions.put({ id: s.id, accountId: s.accountId, clientToken: undefined, requestKey: 'indexed', parentSnapshotId: undefined, timeoutAt: s.startTime, state: 'completed' });
+    log.info('indexed the blocks of a snapshot made outside the EBS direct APIs', { snapshotId: s.id, blocks: recs.length });
+  }
+
+  async listBlocks(c: Caller, req: ListSnapshotBlocksRequest): Promise<BlockPage<{ index: number; token: string }>> {
     const s = this.completed(c, req.snapshotId);
+    await this.indexed(s);
     const { items, nextToken } = this.page(this.blocksOf(s.id), req);
     return {
       blocks: items.map((b) => ({ index: b.index, token: blockToken(s.id, b.index, b.checksum) })),
@@ -357,9 +382,11 @@ export class EbsDirectService {
     };
   }
 
-  listChanged(c: Caller, req: ListChangedBlocksRequest): BlockPage<{ index: number; firstToken: string | undefined; secondToken: string | undefined }> {
+  async listChanged(c: Caller, req: ListChangedBlocksRequest): Promise<BlockPage<{ index: number; firstToken: string | undefined; secondToken: string | undefined }>> {
     const second = this.completed(c, req.secondSnapshotId);
     const first = req.firstSnapshotId !== undefined ? this.completed(c, req.firstSnapshotId) : undefined;
+    await this.indexed(second);
+    if (first) await this.indexed(first);
     if (first && first.volumeSize > second.volumeSize) throw validation('UNRELATED_SNAPSHOTS', 'The first snapshot is larger than the second.', { first: first.id, second: second.id });
     const a = new Map((first ? this.blocksOf(first.id) : []).map((b) => [b.index, b]));
     const b = new Map(this.blocksOf(second.id).map((x) => [x.index, x]));
@@ -376,6 +403,7 @@ export class EbsDirectService {
 
   async getBlock(c: Caller, req: GetSnapshotBlockRequest): Promise<{ data: Buffer; checksum: string }> {
     const s = this.completed(c, req.snapshotId);
+    await this.indexed(s);
     const b = this.repos.blocks.get(blockId(s.id, req.blockIndex));
     if (!b || blockToken(s.id, b.index, b.checksum) !== req.blockToken) {
       throw validation('INVALID_BLOCK_TOKEN', `The block token is not valid for block ${req.blockIndex} of '${s.id}'.`, { snapshotId: s.id, blockIndex: req.blockIndex });
