@@ -31,7 +31,7 @@ export interface ImportOptions {
   readonly client: RegionApiClient;
   readonly inspect: DiskInspector;
   readonly say: (line: string) => void;
-  /** PutSnapshotBlock requests in flight (default 4). */
+  /** PutSnapshotBlock requests in flight (default 8). */
   readonly concurrency?: number;
 }
 
@@ -116,7 +116,7 @@ export async function importDisk(o: ImportOptions): Promise<ImportResult> {
             }
           }
         };
-        await Promise.all(Array.from({ length: Math.max(1, o.concurrency ?? 4) }, () => worker()));
+        await Promise.all(Array.from({ length: Math.max(1, o.concurrency ?? 8) }, () => worker()));
       } finally {
         await fh.close();
       }

@@ -228,6 +228,14 @@ test('ebs direct: SDK and both CLIs write, complete, list and read snapshots; er
       assert.match(nf.stderr, /ResourceNotFoundException/);
     }
 
+    // ClientToken: a retry returns the same snapshot; other parameters under the same token conflict
+    const t1 = await ebs.send(new StartSnapshotCommand({ VolumeSize: 1, ClientToken: 'import-42', Description: 'retry' }));
+    const t2 = await ebs.send(new StartSnapshotCommand({ VolumeSize: 1, ClientToken: 'import-42', Description: 'retry' }));
+    assert.equal(t2.SnapshotId, t1.SnapshotId);
+    assert.deepEqual(await err(ebs.send(new StartSnapshotCommand({ VolumeSize: 2, ClientToken: 'import-42', Description: 'retry' }))), { name: 'ConflictException', status: 409 });
+    assert.equal((await err(ebs.send(new StartSnapshotCommand({ VolumeSize: 1, KmsKeyArn: started.KmsKeyArn! })))).name, 'ValidationException');
+    await ec2.send(new DeleteSnapshotCommand({ SnapshotId: t1.SnapshotId! }));
+
     // a pending snapshot deleted through EC2 leaves nothing on the card
     const dropped = (await ebs.send(new StartSnapshotCommand({ VolumeSize: 1 }))).SnapshotId!;
     await ebs.send(new PutSnapshotBlockCommand({ SnapshotId: dropped, BlockIndex: 0, BlockData: b0.data, DataLength: BLOCK, Checksum: sha(b0.data), ChecksumAlgorithm: 'SHA256' }));
