@@ -250,3 +250,46 @@ test('ebs direct: SDK and both CLIs write, complete, list and read snapshots; er
     assert.match(trail, /"eventName":"CompleteSnapshot"/);
   });
 });
+
+test('ebs direct: a card restarted mid-upload gets the key again and the upload goes on; other accounts and unauthorized users are refused', { timeout: 300_000 }, async () => {
+  await withLocalRegion('nitride-ebs-direct-restart-', async ({ region }) => {
+    const creds = { accessKeyId: region.credentials.accessKeyId, secretAccessKey: region.credentials.secretAccessKey };
+    const ebs = new EBSClient({ endpoint: region.endpoint, region: 'local-1', credentials: creds });
+    const snap = (await ebs.send(new StartSnapshotCommand({ VolumeSize: 1, Encrypted: true }))).SnapshotId!;
+    const a = patternBlock();
+    const b = patternBlock();
+    const put = (c: EBSClient, index: number, data: Buffer) => c.send(new PutSnapshotBlockCommand({ SnapshotId: snap, BlockIndex: index, BlockData: data, DataLength: BLOCK, Checksum: sha(data), ChecksumAlgorithm: 'SHA256' }));
+    await put(ebs, 0, a.data);
+    // the EBS card is replaced (live update through the controller): its successor never had the snapshot's key
+    const hostId = region.fleet.hosts()[0]!.id;
+    const before = (await region.fleet.send(hostId, 'ebs.info', {}, { id: `t-info-1-${Date.now()}` })) as { pid: number };
+    await region.fleet.send(hostId, 'host.restart-component', { component: 'ebs' }, { id: `t-restart-${Date.now()}`, timeoutMs: 120_000 });
+    const after = (await region.fleet.send(hostId, 'ebs.info', {}, { id: `t-info-2-${Date.now()}` })) as { pid: number };
+    assert.notEqual(after.pid, before.pid, 'a new card process');
+    await put(ebs, 1, b.data);
+    assert.equal((await ebs.send(new CompleteSnapshotCommand({ SnapshotId: snap, ChangedBlocksCount: 2, Checksum: linearAggregate([[0, sha(a.data)], [1, sha(b.data)]]), ChecksumAlgorithm: 'SHA256', ChecksumAggregationMethod: 'LINEAR' }))).Status, 'completed');
+    const listed = await ebs.send(new ListSnapshotBlocksCommand({ SnapshotId: snap }));
+    for (const [i, want] of [[0, a.data], [1, b.data]] as const) {
+      const tok = listed.Blocks!.find((x) => x.BlockIndex === i)!.BlockToken!;
+      const got = Buffer.from(await (await ebs.send(new GetSnapshotBlockCommand({ SnapshotId: snap, BlockIndex: i, BlockToken: tok }))).BlockData!.transformToByteArray());
+      assert.ok(got.equals(want), `block ${i} reads back after the card was replaced`);
+    }
+
+    // another account sees no such snapshot; a user of this account without ebs:* permissions is denied
+    const other = await region.iam.createAccount('ebs-other');
+    const ok = await region.iam.createAccessKey(other.accountId, 'root');
+    const theirs = new EBSClient({ endpoint: region.endpoint, region: 'local-1', credentials: { accessKeyId: ok.accessKeyId, secretAccessKey: ok.secretAccessKey } });
+    const nameOf = async (p: Promise<unknown>): Promise<string> => p.then(() => 'no error', (e: { name: string }) => e.name);
+    assert.equal(await nameOf(theirs.send(new ListSnapshotBlocksCommand({ SnapshotId: snap }))), 'ResourceNotFoundException');
+    assert.equal(await nameOf(theirs.send(new StartSnapshotCommand({ VolumeSize: 1, ParentSnapshotId: snap }))), 'ResourceNotFoundException');
+    await region.iam.createUser(region.credentials.accountId, 'no-ebs');
+    const uk = await region.iam.createAccessKey(region.credentials.accountId, 'no-ebs');
+    const user = new EBSClient({ endpoint: region.endpoint, region: 'local-1', credentials: { accessKeyId: uk.accessKeyId, secretAccessKey: uk.secretAccessKey } });
+    assert.equal(await nameOf(user.send(new ListSnapshotBlocksCommand({ SnapshotId: snap }))), 'AccessDeniedException');
+    await region.iam.putUserPolicy(region.credentials.accountId, 'no-ebs', 'list', JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'ebs:ListSnapshotBlocks', Resource: '*' }] }));
+    assert.deepEqual((await user.send(new ListSnapshotBlocksCommand({ SnapshotId: snap }))).Blocks?.map((x) => x.BlockIndex), [0, 1]);
+    assert.equal(await nameOf(user.send(new StartSnapshotCommand({ VolumeSize: 1 }))), 'AccessDeniedException');
+    const bad = new EBSClient({ endpoint: region.endpoint, region: 'local-1', credentials: { accessKeyId: creds.accessKeyId, secretAccessKey: 'x'.repeat(40) } });
+    assert.equal(await nameOf(bad.send(new ListSnapshotBlocksCommand({ SnapshotId: snap }))), 'InvalidSignatureException');
+  });
+});
