@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { CompleteSnapshotCommand, EBSClient, GetSnapshotBlockCommand, ListChangedBlocksCommand, ListSnapshotBlocksCommand, PutSnapshotBlockCommand, StartSnapshotCommand } from '@aws-sdk/client-ebs';
-import { CopyImageCommand, CreateImageCommand, CreateVolumeCommand, DeregisterImageCommand, DescribeImagesCommand, DescribeSnapshotsCommand, RegisterImageCommand } from '@aws-sdk/client-ec2';
+import { CopyImageCommand, CreateImageCommand, CreateVolumeCommand, DescribeInstancesCommand, RunInstancesCommand, DeregisterImageCommand, DescribeImagesCommand, DescribeSnapshotsCommand, RegisterImageCommand } from '@aws-sdk/client-ec2';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { builtinImage, cleanEnv, cleanupHome, dumpDiagnostics, ec2For, instanceRecord, seedStore, withLocalRegion } from '../region-fixtures.js';
 import { Region } from '../../src/region/region.js';
@@ -161,6 +161,10 @@ test('ebs images: RegisterImage with a root snapshot, DescribeImages shapes (SDK
     // a volume from the copied (re-encrypted) root snapshot
     const v = await ec2.send(new CreateVolumeCommand({ AvailabilityZone: 'local-1a', SnapshotId: copiedRoot.SnapshotId! }));
     assert.equal(v.Encrypted, true);
+
+    // launching from an EBS root is another change (issue 11 item 4): refused before anything is created
+    assert.equal(await code(ec2.send(new RunInstancesCommand({ ImageId: ami, InstanceType: 't3.nano', MinCount: 1, MaxCount: 1 }))), 'UnsupportedOperation');
+    assert.deepEqual((await ec2.send(new DescribeInstancesCommand({}))).Reservations ?? [], []);
 
     // DeregisterImage leaves the snapshots
     await ec2.send(new DeregisterImageCommand({ ImageId: ami }));

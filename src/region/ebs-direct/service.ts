@@ -49,6 +49,8 @@ export interface EbsSessionRecord {
   readonly parentSnapshotId: string | undefined;
   readonly timeoutAt: string;
   readonly state: 'pending' | 'completed' | 'error';
+  /** StartSnapshot's SseType: the AWS managed key (sse-ebs), a customer key (sse-kms) or none. */
+  readonly sseType?: 'sse-ebs' | 'sse-kms' | 'none';
 }
 
 export interface EbsDirectRepos {
@@ -131,7 +133,6 @@ export class EbsDirectService {
 
   summary(s: SnapshotRecord): SnapshotSummary {
     const session = this.repos.sessions.get(s.id);
-    const managed = s.kmsKeyArn !== undefined && s.kmsKeyArn === this.awsManagedArn(s.accountId);
     return {
       snapshotId: s.id,
       ownerId: s.accountId,
@@ -142,13 +143,8 @@ export class EbsDirectService {
       tags: Object.entries(s.tags).map(([key, value]) => ({ key, value })),
       parentSnapshotId: session?.parentSnapshotId,
       kmsKeyArn: s.kmsKeyArn,
-      sseType: !s.encrypted ? 'none' : managed ? 'sse-ebs' : 'sse-kms',
+      sseType: !s.encrypted ? 'none' : (session?.sseType ?? 'sse-kms'),
     };
-  }
-
-  private managedArns = new Map<string, string>();
-  private awsManagedArn(accountId: string): string | undefined {
-    return this.managedArns.get(accountId);
   }
 
   // ---------------------------------------------------------------- StartSnapshot
@@ -178,7 +174,8 @@ export class EbsDirectService {
     const id = newId('snap');
     let kmsKeyArn: string | undefined;
     let wrappedKey: string | undefined;
-    if (encrypted) ({ kmsKeyArn, wrappedKey } = await this.newDataKey(c, id, req.kmsKeyArn ?? (parent?.encrypted ? parent.kmsKeyArn : undefined)));
+    let managed = false;
+    if (encrypted) ({ kmsKeyArn, wrappedKey, managed } = await this.newDataKey(c, id, req.kmsKeyArn ?? (parent?.encrypted ? parent.kmsKeyArn : undefined)));
     const startTime = this.now().toISOString();
     const rec: SnapshotRecord = {
       id,
@@ -217,6 +214,7 @@ export class EbsDirectService {
       parentSnapshotId: parent?.id,
       timeoutAt: new Date(Date.parse(startTime) + (req.timeout ?? DEFAULT_TIMEOUT_MIN) * 60_000).toISOString(),
       state: 'pending',
+      sseType: !encrypted ? 'none' : managed ? 'sse-ebs' : 'sse-kms',
     };
     try {
       if (parent) {
@@ -242,17 +240,16 @@ export class EbsDirectService {
   }
 
   /** A new data key for a snapshot, only wrapped, with the EBS service's grant (as CreateVolume makes one). */
-  private async newDataKey(c: Caller, snapshotId: string, keyId0: string | undefined): Promise<{ kmsKeyArn: string; wrappedKey: string }> {
+  private async newDataKey(c: Caller, snapshotId: string, keyId0: string | undefined): Promise<{ kmsKeyArn: string; wrappedKey: string; managed: boolean }> {
     const asUser = kmsCallerOf(c);
     const managed = await this.kms.awsManagedKey(c.accountId, 'ebs');
-    this.managedArns.set(c.accountId, managed.arn);
     const dflt = this.volumes.defaultKmsKeyId(c);
     const keyId = keyId0 ?? (dflt === aliasArn(c.accountId, 'alias/aws/ebs') ? managed.arn : dflt);
     const ctx = { 'aws:ebs:id': snapshotId };
     try {
       const dk = await this.kms.generateDataKeyWithoutPlaintext(asUser, { keyId, numberOfBytes: XTS_KEY_BYTES, encryptionContext: ctx });
       await this.kms.createGrant(asUser, { keyId: dk.keyId, granteePrincipal: 'ebs.amazonaws.com', operations: ['Decrypt'], constraints: { encryptionContextSubset: ctx }, retiringPrincipal: `arn:aws:iam::${c.accountId}:root` });
-      return { kmsKeyArn: dk.keyId, wrappedKey: dk.ciphertextBlob.toString('base64') };
+      return { kmsKeyArn: dk.keyId, wrappedKey: dk.ciphertextBlob.toString('base64'), managed: dk.keyId === managed.arn };
     } catch (e) {
       const code = String((e as { code?: unknown }).code ?? '');
       if (code === 'AccessDeniedException') throw new EbsDirectError('AccessDeniedException', 'You are not authorized to use the KMS key.', { reason: 'DEPENDENCY_ACCESS_DENIED', cause: e });

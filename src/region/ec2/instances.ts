@@ -202,6 +202,8 @@ export class InstanceService {
     if (!image || image.state === 'deregistered' || (!image.public && image.ownerId !== caller.accountId)) {
       throw new Ec2Error('InvalidAMIID.NotFound', `The image id '[${req.imageId}]' does not exist`, { context: { imageId: req.imageId } });
     }
+    // EBS-backed images boot from a root volume (issue 11 item 4, another change): refused before anything is created
+    if (!image.kernel || !image.initrd) throw new Ec2Error('UnsupportedOperation', `The image '${image.id}' has an EBS root; launching from a root volume is not supported by this region yet.`, { context: { imageId: image.id } });
     let type: InstanceType;
     try {
       type = requireInstanceType(req.instanceType);
