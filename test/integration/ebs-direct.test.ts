@@ -14,7 +14,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { CompleteSnapshotCommand, EBSClient, GetSnapshotBlockCommand, ListChangedBlocksCommand, ListSnapshotBlocksCommand, PutSnapshotBlockCommand, StartSnapshotCommand } from '@aws-sdk/client-ebs';
 import { CreateVolumeCommand, DeleteSnapshotCommand, DescribeSnapshotsCommand } from '@aws-sdk/client-ec2';
-import { cleanEnv, withLocalRegion } from '../region-fixtures.js';
+import { cleanEnv, ec2For, withLocalRegion } from '../region-fixtures.js';
+import { CreateKeyCommand, DisableKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { linearAggregate } from '../../src/region/protocol/ebs-direct/checksum.js';
 
 const BLOCK = 512 * 1024;
@@ -274,6 +275,16 @@ test('ebs direct: a card restarted mid-upload gets the key again and the upload 
       const got = Buffer.from(await (await ebs.send(new GetSnapshotBlockCommand({ SnapshotId: snap, BlockIndex: i, BlockToken: tok }))).BlockData!.transformToByteArray());
       assert.ok(got.equals(want), `block ${i} reads back after the card was replaced`);
     }
+
+    // a KMS key that cannot be used: EBS's code, and no snapshot is left behind
+    const ec2 = ec2For(region);
+    const kms = new KMSClient({ endpoint: region.endpoint, region: 'local-1', credentials: creds });
+    const cmk = (await kms.send(new CreateKeyCommand({ Description: 'disabled for ebs' }))).KeyMetadata!;
+    await kms.send(new DisableKeyCommand({ KeyId: cmk.KeyId! }));
+    const count = (await ec2.send(new DescribeSnapshotsCommand({}))).Snapshots!.length;
+    const refused = await ebs.send(new StartSnapshotCommand({ VolumeSize: 1, Encrypted: true, KmsKeyArn: cmk.Arn! })).then(() => undefined, (e: { name: string; Reason?: string }) => `${e.name}/${e.Reason ?? ''}`);
+    assert.equal(refused, 'ValidationException/INVALID_CUSTOMER_KEY');
+    assert.equal((await ec2.send(new DescribeSnapshotsCommand({}))).Snapshots!.length, count);
 
     // another account sees no such snapshot; a user of this account without ebs:* permissions is denied
     const other = await region.iam.createAccount('ebs-other');
