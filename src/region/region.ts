@@ -15,6 +15,7 @@ import { HostUpdateService } from './host-updates.js';
 import { ImageService, type BuiltinImage } from './ec2/images.js';
 import { InstanceService } from './ec2/instances.js';
 import type { HostRecord, ImageRecord, InstanceRecord } from './ec2/model.js';
+import { EbsDirectService, type EbsBlockRecord, type EbsSessionRecord } from './ebs-direct/service.js';
 import { REGION_NAME } from './ec2/model.js';
 import { TagService } from './ec2/tags.js';
 import { EbsAccountDefaults } from './ec2/ebs/account-defaults.js';
@@ -73,6 +74,8 @@ export class Region {
     readonly volumes: VolumeService,
     /** Carries VPC state to the hosts. */
     readonly vpcSync: VpcHostSync,
+    /** The EBS direct APIs: the same snapshots, written and read block by block. */
+    readonly ebsDirect: EbsDirectService,
     private readonly attestation: RegionAttestation,
     private readonly pki: RegionPki,
     private readonly opts: RegionOptions,
@@ -182,8 +185,13 @@ export class Region {
       list: (c) => volumes.list(c),
       setTags: (id, t) => volumes.setTags(id, t),
     });
+    // EBS direct APIs (src/region/ebs-direct/): the same snapshots, written block by block
+    const ebsBlocksRepo = new Collection<EbsBlockRecord>(store, 'ebs/blocks/');
+    const ebsSessionsRepo = new Collection<EbsSessionRecord>(store, 'ebs/sessions/');
+    await Promise.all([ebsBlocksRepo.load(), ebsSessionsRepo.load()]);
+    const ebsDirect = new EbsDirectService({ snapshots: snapshotsRepo, blocks: ebsBlocksRepo, sessions: ebsSessionsRepo }, keys, ebsDefaults, fleet, kms);
     const hostUpdates = new HostUpdateService({ fleet, attestation, operatorAccountId: boot.accountId });
-    const api = new RegionApi({ iam, trail, kms, ec2: { instances, images, tags, vpc, volumes, snapshots, ebsDefaults, hostUpdates, endpoint: () => `127.0.0.1:${port}` } });
+    const api = new RegionApi({ iam, trail, kms, ebsDirect, ec2: { instances, images, tags, vpc, volumes, snapshots, ebsDefaults, hostUpdates, endpoint: () => `127.0.0.1:${port}` } });
     port = await api.listen(opts.port);
     const endpoint = `http://127.0.0.1:${port}/`;
     const region = new Region(
@@ -201,6 +209,7 @@ export class Region {
       kms,
       volumes,
       vpcSync,
+      ebsDirect,
       attestation,
       pki,
       opts,
@@ -209,6 +218,7 @@ export class Region {
     if (opts.localHost) await region.attachLocalHost();
     fleet.startReconciling(instances, opts.reconcileIntervalMs ?? 2000);
     volumes.startWatching(opts.reconcileIntervalMs ?? 2000);
+    ebsDirect.startSweeping();
     vpcSync.startRejoin();
     log.info('region up', { endpoint, hosts: fleet.hosts().length });
     return region;
@@ -253,6 +263,7 @@ export class Region {
     this.vpcSync.close();
     this.instances.close();
     await this.volumes.close();
+    await this.ebsDirect.close();
     await this.fleet.close();
     await this.instances.idle();
     await this.api.close();

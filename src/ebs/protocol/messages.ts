@@ -9,6 +9,11 @@
 //   volume.list                                → AttachedVolume[]
 //   snapshot.create {volumeId, snapshotId, sizeBytes}, snapshot.delete {snapshotId},
 //   snapshot.copy {sourceSnapshotId, snapshotId, sourceKey, key}, volume.from-snapshot {volumeId, snapshotId, sizeBytes}
+//   EBS direct APIs (src/ebs/card/snapshot-builder.ts): a snapshot built and read block by block
+//   snapshot.begin {snapshotId, sizeBytes, key, parentSnapshotId?, parentKey?, resume?} → {snapshotId, resumed}
+//   snapshot.put-block {snapshotId, blockIndex, data (base64, 512 KiB), checksum} → {snapshotId, blockIndex}
+//   snapshot.seal {snapshotId} → {snapshotId, sizeBytes};  snapshot.abort {snapshotId} → {snapshotId, aborted}
+//   snapshot.get-block {snapshotId, blockIndex, key} → {data};  snapshot.list-blocks {snapshotId, key} → {blocks}
 //   event { v: 1, event: 'card.ready', pid } once it serves
 //
 // Live update, in the hand-over vocabulary every card shares (handover.freeze / thaw / handle /
@@ -29,6 +34,19 @@ import type { FrozenNbdConnection } from '../nbd-server.js';
 export type VolumeAttachParams = AttachParams;
 
 type VolumeRef = { readonly volumeId: string };
+type SnapshotRef = { readonly snapshotId: string };
+
+/** snapshot.begin: the snapshot's key sealed to the card (aad: the snapshot id), null when unencrypted. */
+export interface SnapshotBeginParams {
+  readonly snapshotId: string;
+  readonly sizeBytes: number;
+  readonly key: string | null;
+  readonly parentSnapshotId?: string | undefined;
+  /** The parent's key, sealed with aad = parentSnapshotId; null when the parent is unencrypted. */
+  readonly parentKey?: string | null | undefined;
+  /** After a card restart: reopen the existing work volume instead of starting over. */
+  readonly resume?: boolean | undefined;
+}
 type None = Record<string, never>;
 
 export interface EbsContract {
@@ -41,6 +59,12 @@ export interface EbsContract {
   readonly 'snapshot.delete': Operation<{ readonly snapshotId: string }, { readonly snapshotId: string; readonly deleted: boolean }>;
   readonly 'snapshot.copy': Operation<{ readonly sourceSnapshotId: string; readonly snapshotId: string; readonly sourceKey: string | null; readonly key: string | null }, { readonly snapshotId: string; readonly copiedBytes: number }>;
   readonly 'volume.from-snapshot': Operation<{ readonly volumeId: string; readonly snapshotId: string; readonly sizeBytes: number }, VolumeRef>;
+  readonly 'snapshot.begin': Operation<SnapshotBeginParams, { readonly snapshotId: string; readonly resumed: boolean }>;
+  readonly 'snapshot.put-block': Operation<{ readonly snapshotId: string; readonly blockIndex: number; readonly data: string; readonly checksum: string }, { readonly snapshotId: string; readonly blockIndex: number }>;
+  readonly 'snapshot.seal': Operation<SnapshotRef, { readonly snapshotId: string; readonly sizeBytes: number }>;
+  readonly 'snapshot.abort': Operation<SnapshotRef, { readonly snapshotId: string; readonly aborted: boolean }>;
+  readonly 'snapshot.get-block': Operation<{ readonly snapshotId: string; readonly blockIndex: number; readonly key: string | null }, { readonly data: string }>;
+  readonly 'snapshot.list-blocks': Operation<{ readonly snapshotId: string; readonly key: string | null }, { readonly blocks: { readonly index: number; readonly checksum: string }[] }>;
   readonly 'handover.seal-keys': Operation<{ readonly publicKey: string }, HandedVolume[]>;
   readonly 'handover.keys': Operation<{ readonly publicKey: string }, HandedVolume[]>;
   readonly 'handover.unlisten': Operation<None, { readonly volumes: number }>;
@@ -126,6 +150,30 @@ export function parseEbsRequest(raw: unknown): EbsRequest {
     }
     case 'volume.from-snapshot':
       return { op, params: { volumeId: volumeIdOf(p), snapshotId: String(p['snapshotId']), sizeBytes: Number(p['sizeBytes']) } };
+    // EBS direct APIs: the builder checks ids, sizes, indexes and checksums itself
+    case 'snapshot.begin': {
+      const sealed = (k: string): string | null | undefined => (typeof p[k] === 'string' ? (p[k] as string) : p[k] === null ? null : undefined);
+      return {
+        op,
+        params: {
+          snapshotId: String(p['snapshotId']),
+          sizeBytes: Number(p['sizeBytes']),
+          key: sealed('key') ?? null,
+          parentSnapshotId: typeof p['parentSnapshotId'] === 'string' ? p['parentSnapshotId'] : undefined,
+          parentKey: sealed('parentKey'),
+          resume: p['resume'] === true,
+        },
+      };
+    }
+    case 'snapshot.put-block':
+      return { op, params: { snapshotId: String(p['snapshotId']), blockIndex: Number(p['blockIndex']), data: String(p['data']), checksum: String(p['checksum']) } };
+    case 'snapshot.seal':
+    case 'snapshot.abort':
+      return { op, params: { snapshotId: String(p['snapshotId']) } };
+    case 'snapshot.get-block':
+      return { op, params: { snapshotId: String(p['snapshotId']), blockIndex: Number(p['blockIndex']), key: typeof p['key'] === 'string' ? p['key'] : null } };
+    case 'snapshot.list-blocks':
+      return { op, params: { snapshotId: String(p['snapshotId']), key: typeof p['key'] === 'string' ? p['key'] : null } };
     default:
       throw bad(`Unknown operation '${String(op).slice(0, 64)}'.`);
   }
