@@ -1,8 +1,8 @@
 // The controller's side of the EBS card: supervises the card process (ComponentSupervisor
 // 'ebs', driven through its contract src/ebs/protocol/messages.ts) and serves the commands
-// volume.attach / volume.detach / volume.delete / snapshot.* (the EBS direct APIs' block by
-// block ones too) / ebs.info, the instance store
-// of `d` types, and the card's live update (host.restart-component {component: 'ebs'}).
+// volume.attach / volume.detach / volume.delete / snapshot.* (with the EBS direct APIs'
+// block-by-block ones) / ebs.info, the instance store of `d` types, and the card's live
+// update (host.restart-component {component: 'ebs'}).
 // The controller only relays: a sealed key goes from the region to the card unopened, and
 // during a live update the old card seals its keys to the new card's public key, so the
 // controller never holds a plaintext key either.

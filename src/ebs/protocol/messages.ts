@@ -28,6 +28,7 @@
 import { isObject, type Operation } from '../../lib/channel/envelope.js';
 import { EbsError } from '../errors.js';
 import type { AttachParams, AttachedVolume, HandedVolume } from '../card/card.js';
+import type { BeginParams } from '../card/snapshot-builder.js';
 import type { FrozenNbdConnection } from '../nbd-server.js';
 
 /** volume.attach: where the card opens the export and with which key (src/ebs/card/card.ts AttachParams). */
@@ -36,17 +37,8 @@ export type VolumeAttachParams = AttachParams;
 type VolumeRef = { readonly volumeId: string };
 type SnapshotRef = { readonly snapshotId: string };
 
-/** snapshot.begin: the snapshot's key sealed to the card (aad: the snapshot id), null when unencrypted. */
-export interface SnapshotBeginParams {
-  readonly snapshotId: string;
-  readonly sizeBytes: number;
-  readonly key: string | null;
-  readonly parentSnapshotId?: string | undefined;
-  /** The parent's key, sealed with aad = parentSnapshotId; null when the parent is unencrypted. */
-  readonly parentKey?: string | null | undefined;
-  /** After a card restart: reopen the existing work volume instead of starting over. */
-  readonly resume?: boolean | undefined;
-}
+/** snapshot.begin: the snapshot's key sealed to the card (aad: the snapshot id), its parent, a resume (src/ebs/card/snapshot-builder.ts BeginParams). */
+export type SnapshotBeginParams = BeginParams;
 type None = Record<string, never>;
 
 export interface EbsContract {

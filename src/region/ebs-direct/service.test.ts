@@ -40,6 +40,7 @@ test('EBS direct service: sealed keys only, Timeout → error with the card drop
     const sent: { type: string; params: Record<string, unknown> }[] = [];
     const fleet = {
       hosts: () => [host],
+      placeable: async (ids: readonly string[]) => new Set(ids),
       send: async (_h: string, type: string, params: Record<string, unknown>) => {
         sent.push({ type, params });
         if (type === 'ebs.info') return { publicKey: card.publicKey.toString('base64') };

@@ -239,7 +239,7 @@ export class EbsDirectService {
 
   private async pickHost(): Promise<string> {
     const ids = this.fleet.hosts().map((h) => h.id);
-    const ok = (await this.fleet.placeable?.(ids)) ?? new Set(ids);
+    const ok = await this.fleet.placeable(ids);
     const hostId = ids.find((h) => ok.has(h));
     if (hostId === undefined) throw new EbsDirectError('ServiceQuotaExceededException', 'No host can store the snapshot.', { reason: 'DEPENDENCY_SERVICE_QUOTA_EXCEEDED' });
     return hostId;

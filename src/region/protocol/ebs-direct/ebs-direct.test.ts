@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
+import { seededInt } from '../../../lib/testing/seeded-rng.js';
 import { blockChecksum, blockToken, EBS_BLOCK_SIZE, linearAggregate } from './checksum.js';
 import { EbsDirectError } from './errors.js';
 import { auditParameters, decodePageToken, encodePageToken, parseEbsRequest } from './requests.js';
@@ -120,11 +121,7 @@ test('responses: rest-json shapes and errors', () => {
 });
 
 test('a seeded random-input loop: the router and parser answer only with clean ValidationExceptions', () => {
-  let seed = 0x5eed;
-  const rnd = (n: number): number => {
-    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-    return seed % n;
-  };
+  const rnd = seededInt(0x5eed);
   const pick = <T>(xs: readonly T[]): T => xs[rnd(xs.length)]!;
   const junk = (): string => Buffer.from(Array.from({ length: rnd(40) }, () => rnd(256))).toString(pick(['latin1', 'base64', 'hex', 'utf8'] as const));
   const paths = ['/snapshots', '/snapshots/', `/snapshots/${junk()}`, '/snapshots/snap-01234567/blocks/', '/snapshots/snap-01234567/blocks/%ff', '/snapshots/completion/', '/snapshots/snap-1/changedblocks'];
