@@ -189,7 +189,7 @@ export class Region {
     const ebsBlocksRepo = new Collection<EbsBlockRecord>(store, 'ebs/blocks/');
     const ebsSessionsRepo = new Collection<EbsSessionRecord>(store, 'ebs/sessions/');
     await Promise.all([ebsBlocksRepo.load(), ebsSessionsRepo.load()]);
-    const ebsDirect = new EbsDirectService({ snapshots: snapshotsRepo, blocks: ebsBlocksRepo, sessions: ebsSessionsRepo }, keys, ebsDefaults, fleet, kms);
+    const ebsDirect = new EbsDirectService({ snapshots: snapshotsRepo, blocks: ebsBlocksRepo, sessions: ebsSessionsRepo }, keys, ebsDefaults, fleet);
     const hostUpdates = new HostUpdateService({ fleet, attestation, operatorAccountId: boot.accountId });
     const api = new RegionApi({ iam, trail, kms, ebsDirect, ec2: { instances, images, tags, vpc, volumes, snapshots, ebsDefaults, hostUpdates, endpoint: () => `127.0.0.1:${port}` } });
     port = await api.listen(opts.port);

@@ -55,7 +55,7 @@ test('EBS direct service: sealed keys only, Timeout → error with the card drop
     const snapshotService = new SnapshotService(snapshots, volumes, fleet, keys, defaults);
     let clock = Date.parse('2026-12-07T12:00:00Z');
     const blocks = new Collection<EbsBlockRecord>(store, 'ebs/blocks/');
-    const svc = new EbsDirectService({ snapshots, blocks, sessions: new Collection<EbsSessionRecord>(store, 'ebs/sessions/') }, keys, defaults, fleet, kms, () => new Date(clock));
+    const svc = new EbsDirectService({ snapshots, blocks, sessions: new Collection<EbsSessionRecord>(store, 'ebs/sessions/') }, keys, defaults, fleet, () => new Date(clock));
 
     const s = await svc.start(caller, { operation: 'StartSnapshot', volumeSize: 1, parentSnapshotId: undefined, tags: [], description: undefined, clientToken: undefined, encrypted: true, kmsKeyArn: undefined, timeout: 10 });
     assert.equal(s.sseType, 'sse-ebs');

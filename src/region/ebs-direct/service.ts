@@ -12,14 +12,13 @@
 // plaintext never exists in the region outside KMS, nor on disk.
 import { createLogger } from '../../lib/log.js';
 import { describeError } from '../../lib/errors.js';
-import type { Kms } from '../../kms/kms.js';
 import { aliasArn } from '../../kms/model.js';
 import type { Collection } from '../repo.js';
 import { newId } from '../ids.js';
 import { isEc2Error } from '../protocol/errors.js';
 import type { Caller, HostFleet } from '../ec2/instances.js';
 import type { EbsAccountDefaults } from '../ec2/ebs/account-defaults.js';
-import { kmsCallerOf, XTS_KEY_BYTES, type EbsKeyRelease } from '../ec2/ebs/key-release.js';
+import type { EbsKeyRelease } from '../ec2/ebs/key-release.js';
 import type { SnapshotRecord } from '../ec2/ebs/records.js';
 import { blockChecksum, blockToken, EBS_BLOCK_SIZE, linearAggregate } from '../protocol/ebs-direct/checksum.js';
 import { EbsDirectError, snapshotNotFound, validation } from '../protocol/ebs-direct/errors.js';
@@ -100,7 +99,6 @@ export class EbsDirectService {
     /** The account's encryption by default and default KMS key. */
     private readonly defaults: EbsAccountDefaults,
     private readonly fleet: HostFleet,
-    private readonly kms: Kms,
     private readonly now: () => Date = () => new Date(),
   ) {}
 
@@ -245,24 +243,17 @@ export class EbsDirectService {
     return hostId;
   }
 
-  /** A new data key for a snapshot, only wrapped, with the EBS service's grant (as CreateVolume makes one). */
+  /** A new data key for a snapshot, only wrapped, with the EBS service's grant: EbsKeyRelease.newDataKey, as CreateVolume makes one. */
   private async newDataKey(c: Caller, snapshotId: string, keyId0: string | undefined): Promise<{ kmsKeyArn: string; wrappedKey: string; managed: boolean }> {
-    const asUser = kmsCallerOf(c);
-    const managed = await this.kms.awsManagedKey(c.accountId, 'ebs');
+    const managedArn = await this.keys.awsManagedKeyArn(c.accountId);
     const dflt = this.defaults.defaultKmsKeyId(c);
-    const keyId = keyId0 ?? (dflt === aliasArn(c.accountId, 'alias/aws/ebs') ? managed.arn : dflt);
-    const ctx = { 'aws:ebs:id': snapshotId };
+    const keyId = keyId0 ?? (dflt === aliasArn(c.accountId, 'alias/aws/ebs') ? managedArn : dflt);
     try {
-      const dk = await this.kms.generateDataKeyWithoutPlaintext(asUser, { keyId, numberOfBytes: XTS_KEY_BYTES, encryptionContext: ctx });
-      await this.kms.createGrant(asUser, { keyId: dk.keyId, granteePrincipal: 'ebs.amazonaws.com', operations: ['Decrypt'], constraints: { encryptionContextSubset: ctx }, retiringPrincipal: `arn:aws:iam::${c.accountId}:root` });
-      return { kmsKeyArn: dk.keyId, wrappedKey: dk.ciphertextBlob.toString('base64'), managed: dk.keyId === managed.arn };
+      const dk = await this.keys.newDataKey(c, keyId, snapshotId);
+      return { ...dk, managed: dk.kmsKeyArn === managedArn };
     } catch (e) {
-      const code = String((e as { code?: unknown }).code ?? '');
-      if (code === 'AccessDeniedException') throw new EbsDirectError('AccessDeniedException', 'You are not authorized to use the KMS key.', { reason: 'DEPENDENCY_ACCESS_DENIED', cause: e });
-      if (code === 'NotFoundException' || code === 'DisabledException' || code === 'KMSInvalidStateException' || code === 'InvalidArnException') {
-        throw new EbsDirectError('ValidationException', `The KMS key '${keyId}' cannot be used (${code}).`, { reason: 'INVALID_CUSTOMER_KEY', cause: e });
-      }
-      throw new EbsDirectError('InternalServerException', 'The KMS call failed.', { cause: e });
+      // KMS's refusal as EC2 reports it, then as the EBS direct APIs do (INVALID_CUSTOMER_KEY, DEPENDENCY_ACCESS_DENIED)
+      throw fromEc2(e);
     }
   }
 
