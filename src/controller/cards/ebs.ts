@@ -13,7 +13,7 @@ import type { HypervisorContract } from '../../hypervisor/protocol/messages.js';
 import { findInstanceType } from '../../lib/instance-types.js';
 import type { Logger } from '../../lib/log.js';
 import { ControllerError } from '../errors.js';
-import type { ControllerCommandBody, ResultOf } from '../protocol/commands.js';
+import type { ControllerCommandBody, EbsDirectCommandBody, ResultOf } from '../protocol/commands.js';
 import { ComponentSupervisor, type ComponentEvent, type ComponentStatus } from '../supervisor.js';
 
 type ResultOfEbs<O extends keyof EbsContract> = EbsContract[O]['result'];
@@ -21,26 +21,9 @@ type ResultOfEbs<O extends keyof EbsContract> = EbsContract[O]['result'];
 export type EbsSupervisor = ComponentSupervisor<EbsContract>;
 export type HypervisorSupervisor = ComponentSupervisor<HypervisorContract>;
 
-export type EbsCommand = Extract<
-  ControllerCommandBody,
-  {
-    type:
-      | 'ebs.info'
-      | 'volume.attach'
-      | 'volume.detach'
-      | 'volume.delete'
-      | 'snapshot.create'
-      | 'snapshot.delete'
-      | 'volume.from-snapshot'
-      | 'snapshot.copy'
-      | 'snapshot.begin'
-      | 'snapshot.put-block'
-      | 'snapshot.seal'
-      | 'snapshot.abort'
-      | 'snapshot.get-block'
-      | 'snapshot.list-blocks';
-  }
->;
+export type EbsCommand =
+  | Extract<ControllerCommandBody, { type: 'ebs.info' | 'volume.attach' | 'volume.detach' | 'volume.delete' | 'snapshot.create' | 'snapshot.delete' | 'volume.from-snapshot' | 'snapshot.copy' }>
+  | EbsDirectCommandBody;
 
 export const socketNameOf = (volumeId: string): string => `ebs-${volumeId}.sock`;
 /** The NVMe serial EC2 gives a volume: its id without the dash. */
