@@ -225,6 +225,12 @@ export class Controller {
       case 'snapshot.delete':
       case 'volume.from-snapshot':
       case 'snapshot.copy':
+      case 'snapshot.begin':
+      case 'snapshot.put-block':
+      case 'snapshot.seal':
+      case 'snapshot.abort':
+      case 'snapshot.get-block':
+      case 'snapshot.list-blocks':
         return p.ebs.execute(c);
       case 'instance.start': {
         await p.chip.measureGuestImage(c.params.spec.image); // PCR 6, first use of the image

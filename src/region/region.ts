@@ -16,6 +16,7 @@ import { ImageService, type BuiltinImage } from './ec2/images.js';
 import { InstanceService } from './ec2/instances.js';
 import { KeyPairService, type KeyPairRecord } from './ec2/key-pairs.js';
 import type { HostRecord, ImageRecord, InstanceRecord } from './ec2/model.js';
+import { EbsDirectService, type EbsBlockRecord, type EbsSessionRecord } from './ebs-direct/service.js';
 import { REGION_NAME } from './ec2/model.js';
 import { TagService } from './ec2/tags.js';
 import { EbsAccountDefaults } from './ec2/ebs/account-defaults.js';
@@ -74,6 +75,8 @@ export class Region {
     readonly volumes: VolumeService,
     /** Carries VPC state to the hosts. */
     readonly vpcSync: VpcHostSync,
+    /** The EBS direct APIs: the same snapshots, written and read block by block. */
+    readonly ebsDirect: EbsDirectService,
     private readonly attestation: RegionAttestation,
     private readonly pki: RegionPki,
     private readonly opts: RegionOptions,
@@ -194,8 +197,13 @@ export class Region {
       list: (c) => keyPairs.list(c),
       setTags: (id, t) => keyPairs.setTags(id, t),
     });
+    // EBS direct APIs (src/region/ebs-direct/): the same snapshots, written block by block
+    const ebsBlocksRepo = new Collection<EbsBlockRecord>(store, 'ebs/blocks/');
+    const ebsSessionsRepo = new Collection<EbsSessionRecord>(store, 'ebs/sessions/');
+    await Promise.all([ebsBlocksRepo.load(), ebsSessionsRepo.load()]);
+    const ebsDirect = new EbsDirectService({ snapshots: snapshotsRepo, blocks: ebsBlocksRepo, sessions: ebsSessionsRepo }, keys, ebsDefaults, fleet);
     const hostUpdates = new HostUpdateService({ fleet, attestation, operatorAccountId: boot.accountId });
-    const api = new RegionApi({ iam, trail, kms, ec2: { instances, images, tags, vpc, volumes, snapshots, ebsDefaults, keyPairs, hostUpdates, endpoint: () => `127.0.0.1:${port}` } });
+    const api = new RegionApi({ iam, trail, kms, ebsDirect, ec2: { instances, images, tags, vpc, volumes, snapshots, ebsDefaults, keyPairs, hostUpdates, endpoint: () => `127.0.0.1:${port}` } });
     port = await api.listen(opts.port);
     const endpoint = `http://127.0.0.1:${port}/`;
     const region = new Region(
@@ -213,6 +221,7 @@ export class Region {
       kms,
       volumes,
       vpcSync,
+      ebsDirect,
       attestation,
       pki,
       opts,
@@ -221,6 +230,7 @@ export class Region {
     if (opts.localHost) await region.attachLocalHost();
     fleet.startReconciling(instances, opts.reconcileIntervalMs ?? 2000);
     volumes.startWatching(opts.reconcileIntervalMs ?? 2000);
+    ebsDirect.startSweeping();
     vpcSync.startRejoin();
     log.info('region up', { endpoint, hosts: fleet.hosts().length });
     return region;
@@ -265,6 +275,7 @@ export class Region {
     this.vpcSync.close();
     this.instances.close();
     await this.volumes.close();
+    await this.ebsDirect.close();
     await this.fleet.close();
     await this.instances.idle();
     await this.api.close();

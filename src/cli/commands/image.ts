@@ -2,10 +2,13 @@
 import { ensureImage, loadImage, cachedVersions } from '../../image/build.js';
 import { checkImage } from '../../image/boot-check.js';
 import { ImageError } from '../../image/errors.js';
-import { imageCacheDir } from '../../lib/paths.js';
+import { imageCacheDir, nitrideHome } from '../../lib/paths.js';
 import { diskUsage, runBuildDebian, runCheckDisk, runShowDebian } from './image-disk.js';
+import { importDisk } from '../image-import.js';
+import { defaultDiskInspector } from '../../image/import-inspector.js';
+import { endpointFromHome, RegionApiClient } from '../../region/ebs-direct/client.js';
 
-export const summary = 'guest images: nitride-minimal (build | show | check), build debian-12, check FILE';
+export const summary = 'guest images: nitride-minimal (build | show | check), build debian-12, check FILE, import FILE --name NAME';
 
 const usage = `usage: nitride image build [--force]   build it into the image cache (does nothing when present and verified)
        nitride image show              print the manifest of the image for the current inputs
@@ -13,6 +16,11 @@ const usage = `usage: nitride image build [--force]   build it into the image ca
                                        boot it under QEMU (TCG) N times, to the ready marker and
                                        through an ACPI power-down; print the median boot time
 ${diskUsage}
+       nitride image import FILE --name NAME [--boot-mode legacy-bios|uefi] [--description TEXT]
+                            [--encrypted] [--home DIR] [--profile P]
+                                       upload a raw or qcow2 disk through the EBS direct APIs
+                                       (all-zero blocks skipped) and register it as an EBS-backed
+                                       image; prints {imageId, snapshotId, …}
 The cache is ${imageCacheDir()} (NITRIDE_IMAGE_CACHE overrides it).`;
 
 function flagValue(argv: string[], name: string): string | undefined {
@@ -82,6 +90,32 @@ export async function run(argv: string[]): Promise<number> {
       process.stdout.write(
         `${JSON.stringify({ image: m.version, kernel: kernelPath ?? m.kernel.path, runs, readyMs: times, medianMs: median(times), readyCpuMs: cpu, medianCpuMs: median(cpu) })}\n`,
       );
+      return 0;
+    }
+    case 'import': {
+      const file = rest[0];
+      const name = flagValue(rest, '--name');
+      const bootMode = flagValue(rest, '--boot-mode');
+      if (file === undefined || file.startsWith('--') || name === undefined) {
+        process.stderr.write(`nitride image import: FILE and --name are required\n${usage}\n`);
+        return 2;
+      }
+      if (bootMode !== undefined && bootMode !== 'legacy-bios' && bootMode !== 'uefi') {
+        process.stderr.write(`nitride image import: --boot-mode is legacy-bios or uefi\n`);
+        return 2;
+      }
+      const client = new RegionApiClient(endpointFromHome(flagValue(rest, '--home') ?? nitrideHome(), flagValue(rest, '--profile') ?? 'nitride'));
+      const r = await importDisk({
+        file,
+        name,
+        description: flagValue(rest, '--description'),
+        bootMode,
+        encrypted: rest.includes('--encrypted'),
+        client,
+        inspect: defaultDiskInspector,
+        say,
+      });
+      process.stdout.write(`${JSON.stringify(r)}\n`);
       return 0;
     }
     case undefined:

@@ -1,7 +1,8 @@
 // The controller's side of the EBS card: supervises the card process (ComponentSupervisor
 // 'ebs', driven through its contract src/ebs/protocol/messages.ts) and serves the commands
-// volume.attach / volume.detach / volume.delete / snapshot.* / ebs.info, the instance store
-// of `d` types, and the card's live update (host.restart-component {component: 'ebs'}).
+// volume.attach / volume.detach / volume.delete / snapshot.* (with the EBS direct APIs'
+// block-by-block ones) / ebs.info, the instance store of `d` types, and the card's live
+// update (host.restart-component {component: 'ebs'}).
 // The controller only relays: a sealed key goes from the region to the card unopened, and
 // during a live update the old card seals its keys to the new card's public key, so the
 // controller never holds a plaintext key either.
@@ -12,7 +13,7 @@ import type { HypervisorContract } from '../../hypervisor/protocol/messages.js';
 import { findInstanceType } from '../../lib/instance-types.js';
 import type { Logger } from '../../lib/log.js';
 import { ControllerError } from '../errors.js';
-import type { ControllerCommandBody, ResultOf } from '../protocol/commands.js';
+import type { ControllerCommandBody, EbsDirectCommandBody, ResultOf } from '../protocol/commands.js';
 import { ComponentSupervisor, type ComponentEvent, type ComponentStatus } from '../supervisor.js';
 
 type ResultOfEbs<O extends keyof EbsContract> = EbsContract[O]['result'];
@@ -20,7 +21,9 @@ type ResultOfEbs<O extends keyof EbsContract> = EbsContract[O]['result'];
 export type EbsSupervisor = ComponentSupervisor<EbsContract>;
 export type HypervisorSupervisor = ComponentSupervisor<HypervisorContract>;
 
-export type EbsCommand = Extract<ControllerCommandBody, { type: 'ebs.info' | 'volume.attach' | 'volume.detach' | 'volume.delete' | 'snapshot.create' | 'snapshot.delete' | 'volume.from-snapshot' | 'snapshot.copy' }>;
+export type EbsCommand =
+  | Extract<ControllerCommandBody, { type: 'ebs.info' | 'volume.attach' | 'volume.detach' | 'volume.delete' | 'snapshot.create' | 'snapshot.delete' | 'volume.from-snapshot' | 'snapshot.copy' }>
+  | EbsDirectCommandBody;
 
 export const socketNameOf = (volumeId: string): string => `ebs-${volumeId}.sock`;
 /** The NVMe serial EC2 gives a volume: its id without the dash. */
@@ -95,6 +98,15 @@ export class HostEbsCard {
       case 'volume.from-snapshot':
       case 'snapshot.copy':
         return card.request(c.type, c.params, 600_000);
+      // the EBS direct APIs (src/ebs/card/snapshot-builder.ts)
+      case 'snapshot.begin': // a parent's data is copied here
+      case 'snapshot.list-blocks': // reads every allocated block
+      case 'snapshot.seal':
+      case 'snapshot.abort':
+        return card.request(c.type, c.params, 600_000);
+      case 'snapshot.put-block':
+      case 'snapshot.get-block':
+        return card.request(c.type, c.params, 60_000);
       case 'volume.attach': {
         const { instanceId, volumeId } = c.params;
         const dir = join(this.o.instancesDir, instanceId);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ControllerError } from '../errors.js';
-import { checkFreshness, COMMAND_TYPES, parseCommand, parseCommandBody, peekIdentity, redact } from './commands.js';
+import { checkFreshness, COMMAND_TYPES, EBS_DIRECT_COMMAND_EXAMPLES, parseCommand, parseCommandBody, peekIdentity, redact } from './commands.js';
 import { isVpcCommandType, VPC_COMMAND_EXAMPLES } from './vpc-commands.js';
 
 const ID = '0b6f8a4e-1c2d-4e5f-8a9b-0c1d2e3f4a5b';
@@ -47,9 +47,19 @@ test('every listed type has a parser', () => {
   for (const t of COMMAND_TYPES) {
     const params = isVpcCommandType(t)
       ? VPC_COMMAND_EXAMPLES[t]
+      : t in EBS_DIRECT_COMMAND_EXAMPLES ? EBS_DIRECT_COMMAND_EXAMPLES[t as keyof typeof EBS_DIRECT_COMMAND_EXAMPLES]
       : t === 'host.attest' ? { nonce: 'ab'.repeat(32) } : t === 'instance.tpm-ekpub' ? { instanceId: 'i-01234567', keyType: 'rsa', keyFormat: 'der' } : t === 'instance.start' ? { spec } : t === 'host.restart-component' ? { component: 'hypervisor' } : t === 'host.update' ? { component: 'ebs', bundle: '/opt/nitride/rel/ebs-card' } : t === 'volume.attach' ? { instanceId: 'i-01234567', volumeId: 'vol-01234567', sizeBytes: 4096, sealedKey: null } : t === 'volume.detach' ? { instanceId: 'i-01234567', volumeId: 'vol-01234567' } : t === 'volume.delete' ? { volumeId: 'vol-01234567' } : t === 'snapshot.delete' ? { snapshotId: 'snap-01234567' } : t === 'snapshot.copy' ? { sourceSnapshotId: 'snap-01234567', snapshotId: 'snap-89abcdef', sourceKey: null, key: null } : t === 'snapshot.create' || t === 'volume.from-snapshot' ? { volumeId: 'vol-01234567', snapshotId: 'snap-01234567', sizeBytes: 4096 } : t === 'instance.qmp' ? { instanceId: 'i-01234567', execute: 'query-status' } : t.startsWith('instance.') && t !== 'instance.list' ? { instanceId: 'i-01234567' } : {};
     assert.equal(parseCommandBody(t, params).type, t);
   }
+});
+
+test('EBS direct commands: a block is exactly 512 KiB of base64, and the audit record keeps only its size', () => {
+  const put = EBS_DIRECT_COMMAND_EXAMPLES['snapshot.put-block'];
+  assert.equal(code(() => parseCommandBody('snapshot.put-block', { ...put, data: 'AAAA' })), 'InvalidParameter');
+  assert.equal(code(() => parseCommandBody('snapshot.put-block', { ...put, checksum: 'x' })), 'InvalidParameter');
+  assert.equal(code(() => parseCommandBody('snapshot.begin', { snapshotId: 'snap-01234567', sizeBytes: 4096, key: null })), 'InvalidParameter');
+  assert.equal(code(() => parseCommandBody('snapshot.get-block', { snapshotId: 'vol-01234567', blockIndex: 0, key: null })), 'InvalidParameter');
+  assert.deepEqual(redact(put), { snapshotId: 'snap-01234567', blockIndex: 0, data: `[${(put['data'] as string).length} base64 characters]`, checksum: put['checksum'] });
 });
 
 test('envelope refusals have stable codes', () => {

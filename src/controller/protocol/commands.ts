@@ -43,7 +43,37 @@ export type ControllerCommandBody =
   | { readonly type: 'snapshot.create'; readonly params: { readonly volumeId: string; readonly snapshotId: string; readonly sizeBytes: number } }
   | { readonly type: 'snapshot.delete'; readonly params: { readonly snapshotId: string } }
   | { readonly type: 'volume.from-snapshot'; readonly params: { readonly volumeId: string; readonly snapshotId: string; readonly sizeBytes: number } }
-  | { readonly type: 'snapshot.copy'; readonly params: { readonly sourceSnapshotId: string; readonly snapshotId: string; readonly sourceKey: string | null; readonly key: string | null } };
+  | { readonly type: 'snapshot.copy'; readonly params: { readonly sourceSnapshotId: string; readonly snapshotId: string; readonly sourceKey: string | null; readonly key: string | null } }
+  | EbsDirectCommandBody;
+
+/**
+ * The EBS direct APIs' card commands (src/ebs/card/snapshot-builder.ts): a snapshot built block
+ * by block on the card. Keys are sealed to the card (aad: the snapshot id); `data` is one
+ * 512 KiB block in base64 (never written to the audit log: see redact()).
+ */
+export type EbsDirectCommandBody =
+  | {
+      readonly type: 'snapshot.begin';
+      readonly params: { readonly snapshotId: string; readonly sizeBytes: number; readonly key: string | null; readonly parentSnapshotId?: string; readonly parentKey?: string | null; readonly resume?: boolean };
+    }
+  | { readonly type: 'snapshot.put-block'; readonly params: { readonly snapshotId: string; readonly blockIndex: number; readonly data: string; readonly checksum: string } }
+  | { readonly type: 'snapshot.seal'; readonly params: { readonly snapshotId: string } }
+  | { readonly type: 'snapshot.abort'; readonly params: { readonly snapshotId: string } }
+  | { readonly type: 'snapshot.get-block'; readonly params: { readonly snapshotId: string; readonly blockIndex: number; readonly key: string | null } }
+  | { readonly type: 'snapshot.list-blocks'; readonly params: { readonly snapshotId: string; readonly key: string | null } };
+
+export const EBS_DIRECT_COMMAND_TYPES = ['snapshot.begin', 'snapshot.put-block', 'snapshot.seal', 'snapshot.abort', 'snapshot.get-block', 'snapshot.list-blocks'] as const;
+const EBS_DIRECT_BLOCK_BYTES = 512 * 1024;
+
+/** One valid params object per EBS direct command type (tests and docs). */
+export const EBS_DIRECT_COMMAND_EXAMPLES: Readonly<Record<(typeof EBS_DIRECT_COMMAND_TYPES)[number], Record<string, unknown>>> = {
+  'snapshot.begin': { snapshotId: 'snap-01234567', sizeBytes: 2 ** 30, key: null },
+  'snapshot.put-block': { snapshotId: 'snap-01234567', blockIndex: 0, data: Buffer.alloc(EBS_DIRECT_BLOCK_BYTES).toString('base64'), checksum: `${'A'.repeat(43)}=` },
+  'snapshot.seal': { snapshotId: 'snap-01234567' },
+  'snapshot.abort': { snapshotId: 'snap-01234567' },
+  'snapshot.get-block': { snapshotId: 'snap-01234567', blockIndex: 0, key: null },
+  'snapshot.list-blocks': { snapshotId: 'snap-01234567', key: null },
+};
 
 /**
  * host.update: replace a component by the signed bundle in `bundle` (an absolute directory on
@@ -159,6 +189,12 @@ export interface CommandResults extends VpcCommandResults {
   'snapshot.delete': Ebs<'snapshot.delete'>;
   'volume.from-snapshot': Ebs<'volume.from-snapshot'>;
   'snapshot.copy': Ebs<'snapshot.copy'>;
+  'snapshot.begin': Ebs<'snapshot.begin'>;
+  'snapshot.put-block': Ebs<'snapshot.put-block'>;
+  'snapshot.seal': Ebs<'snapshot.seal'>;
+  'snapshot.abort': Ebs<'snapshot.abort'>;
+  'snapshot.get-block': Ebs<'snapshot.get-block'>;
+  'snapshot.list-blocks': Ebs<'snapshot.list-blocks'>;
 }
 
 export type SignedCommand = ControllerCommandBody & {
@@ -194,6 +230,7 @@ export const COMMAND_TYPES: readonly CommandType[] = [
   'snapshot.delete',
   'volume.from-snapshot',
   'snapshot.copy',
+  ...EBS_DIRECT_COMMAND_TYPES,
 ];
 
 /**
@@ -341,6 +378,57 @@ export function parseCommandBody(type: unknown, params: unknown): ControllerComm
       if (sizeBytes === undefined || sizeBytes % 4096 !== 0) throw bad('InvalidParameter', 'params.sizeBytes must be a multiple of 4096.', { field: 'sizeBytes' });
       return { type: t, params: { volumeId: str(params, 'volumeId', w, VOLUME_ID), snapshotId: str(params, 'snapshotId', w, SNAPSHOT_ID), sizeBytes } };
     }
+    case 'snapshot.begin': {
+      onlyKeys(params, ['snapshotId', 'sizeBytes', 'key', 'parentSnapshotId', 'parentKey', 'resume'], w);
+      const sizeBytes = optInt(params, 'sizeBytes', w, EBS_DIRECT_BLOCK_BYTES, 65536 * 2 ** 30);
+      if (sizeBytes === undefined || sizeBytes % EBS_DIRECT_BLOCK_BYTES !== 0) throw bad('InvalidParameter', 'params.sizeBytes must be a multiple of 512 KiB.', { field: 'sizeBytes' });
+      const sealed = (k: string): string | null => {
+        const v = params[k];
+        if (v !== null && (typeof v !== 'string' || v.length > 4096 || !BASE64.test(v))) throw bad('InvalidParameter', `params.${k} must be base64 or null.`, { field: k });
+        return v;
+      };
+      const resume = optBool(params, 'resume', w);
+      const parent = params['parentSnapshotId'] === undefined ? undefined : str(params, 'parentSnapshotId', w, SNAPSHOT_ID);
+      return {
+        type: t,
+        params: {
+          snapshotId: str(params, 'snapshotId', w, SNAPSHOT_ID),
+          sizeBytes,
+          key: sealed('key'),
+          ...(parent !== undefined ? { parentSnapshotId: parent, parentKey: params['parentKey'] === undefined ? null : sealed('parentKey') } : {}),
+          ...(resume !== undefined ? { resume } : {}),
+        },
+      };
+    }
+    case 'snapshot.put-block': {
+      onlyKeys(params, ['snapshotId', 'blockIndex', 'data', 'checksum'], w);
+      const blockIndex = optInt(params, 'blockIndex', w, 0, 2 ** 31 - 1);
+      if (blockIndex === undefined) throw bad('InvalidParameter', 'params.blockIndex is required.', { field: 'blockIndex' });
+      const data = params['data'];
+      if (typeof data !== 'string' || data.length !== Math.ceil(EBS_DIRECT_BLOCK_BYTES / 3) * 4) {
+        throw bad('InvalidParameter', 'params.data must be one 512 KiB block in base64.', { field: 'data' });
+      }
+      if (!BASE64.test(data)) throw bad('InvalidParameter', 'params.data must be base64.', { field: 'data' });
+      return { type: t, params: { snapshotId: str(params, 'snapshotId', w, SNAPSHOT_ID), blockIndex, data, checksum: str(params, 'checksum', w, /^[A-Za-z0-9+/]{43}=$/) } };
+    }
+    case 'snapshot.seal':
+    case 'snapshot.abort':
+      onlyKeys(params, ['snapshotId'], w);
+      return { type: t, params: { snapshotId: str(params, 'snapshotId', w, SNAPSHOT_ID) } };
+    case 'snapshot.get-block': {
+      onlyKeys(params, ['snapshotId', 'blockIndex', 'key'], w);
+      const blockIndex = optInt(params, 'blockIndex', w, 0, 2 ** 31 - 1);
+      if (blockIndex === undefined) throw bad('InvalidParameter', 'params.blockIndex is required.', { field: 'blockIndex' });
+      const k = params['key'];
+      if (k !== null && (typeof k !== 'string' || k.length > 4096 || !BASE64.test(k))) throw bad('InvalidParameter', 'params.key must be base64 or null.', { field: 'key' });
+      return { type: t, params: { snapshotId: str(params, 'snapshotId', w, SNAPSHOT_ID), blockIndex, key: k } };
+    }
+    case 'snapshot.list-blocks': {
+      onlyKeys(params, ['snapshotId', 'key'], w);
+      const k = params['key'];
+      if (k !== null && (typeof k !== 'string' || k.length > 4096 || !BASE64.test(k))) throw bad('InvalidParameter', 'params.key must be base64 or null.', { field: 'key' });
+      return { type: t, params: { snapshotId: str(params, 'snapshotId', w, SNAPSHOT_ID), key: k } };
+    }
     case 'host.restart-component': {
       onlyKeys(params, ['component'], w);
       const c = params['component'];
@@ -454,6 +542,10 @@ export function redact(v: unknown, depth = 0): unknown {
   if (Array.isArray(v)) return v.map((x) => redact(x, depth + 1));
   if (!isObject(v)) return v;
   const out: Record<string, unknown> = {};
-  for (const [k, x] of Object.entries(v)) out[k] = /userdata|key|secret|token|password|passphrase/i.test(k) ? '[redacted]' : redact(x, depth + 1);
+  for (const [k, x] of Object.entries(v)) {
+    // a block of a snapshot (snapshot.put-block) is customer data: the record keeps its size only
+    if (k === 'data' && typeof x === 'string') out[k] = `[${x.length} base64 characters]`;
+    else out[k] = /userdata|key|secret|token|password|passphrase/i.test(k) ? '[redacted]' : redact(x, depth + 1);
+  }
   return out;
 }

@@ -87,6 +87,11 @@ export class EbsCard {
     return { publicKey: this.pair.publicKey.toString('base64'), pid: process.pid, volumes: this.exports.size, volumeIds: [...this.exports.keys()].sort() };
   }
 
+  /** Opens a key sealed to this card (aad names what it is for); the caller wipes it. Used by the snapshot builder. */
+  openSealedKey(sealed: string, aad: string): Buffer {
+    return openSealed(this.pair, Buffer.from(sealed, 'base64'), Buffer.from(aad));
+  }
+
   list(): AttachedVolume[] {
     return [...this.exports.values()].map(({ handle: _h, ...v }) => v);
   }

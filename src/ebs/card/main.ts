@@ -14,6 +14,7 @@ import { EbsCard } from './card.js';
 import { EbsError } from '../errors.js';
 import { isNbdConnectionState } from '../nbd-server.js';
 import { parseEbsRequest, type EbsRequest } from '../protocol/messages.js';
+import { SnapshotBuilder } from './snapshot-builder.js';
 
 const log = createLogger('ebs-card');
 
@@ -26,7 +27,7 @@ function closeHandle(h: unknown): void {
   (h as { close?: () => void } | undefined)?.close?.();
 }
 
-async function handle(card: EbsCard, req: EbsRequest, received: unknown): Promise<unknown> {
+async function handle(card: EbsCard, builder: SnapshotBuilder, req: EbsRequest, received: unknown): Promise<unknown> {
   switch (req.op) {
     case 'card.info':
       return card.info();
@@ -46,6 +47,19 @@ async function handle(card: EbsCard, req: EbsRequest, received: unknown): Promis
       return card.deleteSnapshot(req.params.snapshotId);
     case 'volume.from-snapshot':
       return card.fromSnapshot(req.params.volumeId, req.params.snapshotId, req.params.sizeBytes);
+    // EBS direct APIs (src/ebs/card/snapshot-builder.ts)
+    case 'snapshot.begin':
+      return builder.begin(req.params);
+    case 'snapshot.put-block':
+      return builder.putBlock(req.params);
+    case 'snapshot.seal':
+      return builder.seal(req.params.snapshotId);
+    case 'snapshot.abort':
+      return builder.abort(req.params.snapshotId);
+    case 'snapshot.get-block':
+      return builder.getBlock(req.params);
+    case 'snapshot.list-blocks':
+      return builder.listBlocks(req.params);
     case 'handover.seal-keys':
       return card.sealKeys(Buffer.from(req.params.publicKey, 'base64'));
     case 'handover.keys':
@@ -94,19 +108,23 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const owner = process.getuid?.() === 0 ? qemuUserIds() : undefined;
-  const card = new EbsCard({ store: new FileVolumeStore(resolve(root)), socketDir: resolve(socketDir), owner, log });
+  const store = new FileVolumeStore(resolve(root));
+  const card = new EbsCard({ store, socketDir: resolve(socketDir), owner, log });
   const ready = card.init();
+  const builder = new SnapshotBuilder(store, (sealed, aad) => card.openSealedKey(sealed, aad)); // EBS direct APIs
+
   let exiting = false;
   const exit = async (why: string): Promise<void> => {
     if (exiting) return;
     exiting = true;
     log.info('exiting; closing every export', { why });
     await card.close();
+    await builder.close();
     process.exit(0);
   };
   process.on('disconnect', () => void exit('IPC channel closed'));
   process.on('SIGTERM', () => void exit('SIGTERM'));
-  const channel = serveChannel(process, { parse: parseEbsRequest, before: () => ready, handle: (req, received) => handle(card, req, received), log });
+  const channel = serveChannel(process, { parse: parseEbsRequest, before: () => ready, handle: (req, received) => handle(card, builder, req, received), log });
   await ready;
   log.info('EBS card ready', { pid: process.pid, root, socketDir });
   channel.emit('card.ready', { pid: process.pid });

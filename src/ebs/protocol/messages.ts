@@ -9,6 +9,11 @@
 //   volume.list                                → AttachedVolume[]
 //   snapshot.create {volumeId, snapshotId, sizeBytes}, snapshot.delete {snapshotId},
 //   snapshot.copy {sourceSnapshotId, snapshotId, sourceKey, key}, volume.from-snapshot {volumeId, snapshotId, sizeBytes}
+//   EBS direct APIs (src/ebs/card/snapshot-builder.ts): a snapshot built and read block by block
+//   snapshot.begin {snapshotId, sizeBytes, key, parentSnapshotId?, parentKey?, resume?} → {snapshotId, resumed}
+//   snapshot.put-block {snapshotId, blockIndex, data (base64, 512 KiB), checksum} → {snapshotId, blockIndex}
+//   snapshot.seal {snapshotId} → {snapshotId, sizeBytes};  snapshot.abort {snapshotId} → {snapshotId, aborted}
+//   snapshot.get-block {snapshotId, blockIndex, key} → {data};  snapshot.list-blocks {snapshotId, key} → {blocks}
 //   event { v: 1, event: 'card.ready', pid } once it serves
 //
 // Live update, in the hand-over vocabulary every card shares (handover.freeze / thaw / handle /
@@ -23,12 +28,17 @@
 import { isObject, type Operation } from '../../lib/channel/envelope.js';
 import { EbsError } from '../errors.js';
 import type { AttachParams, AttachedVolume, HandedVolume } from '../card/card.js';
+import type { BeginParams } from '../card/snapshot-builder.js';
 import type { FrozenNbdConnection } from '../nbd-server.js';
 
 /** volume.attach: where the card opens the export and with which key (src/ebs/card/card.ts AttachParams). */
 export type VolumeAttachParams = AttachParams;
 
 type VolumeRef = { readonly volumeId: string };
+type SnapshotRef = { readonly snapshotId: string };
+
+/** snapshot.begin: the snapshot's key sealed to the card (aad: the snapshot id), its parent, a resume (src/ebs/card/snapshot-builder.ts BeginParams). */
+export type SnapshotBeginParams = BeginParams;
 type None = Record<string, never>;
 
 export interface EbsContract {
@@ -41,6 +51,12 @@ export interface EbsContract {
   readonly 'snapshot.delete': Operation<{ readonly snapshotId: string }, { readonly snapshotId: string; readonly deleted: boolean }>;
   readonly 'snapshot.copy': Operation<{ readonly sourceSnapshotId: string; readonly snapshotId: string; readonly sourceKey: string | null; readonly key: string | null }, { readonly snapshotId: string; readonly copiedBytes: number }>;
   readonly 'volume.from-snapshot': Operation<{ readonly volumeId: string; readonly snapshotId: string; readonly sizeBytes: number }, VolumeRef>;
+  readonly 'snapshot.begin': Operation<SnapshotBeginParams, { readonly snapshotId: string; readonly resumed: boolean }>;
+  readonly 'snapshot.put-block': Operation<{ readonly snapshotId: string; readonly blockIndex: number; readonly data: string; readonly checksum: string }, { readonly snapshotId: string; readonly blockIndex: number }>;
+  readonly 'snapshot.seal': Operation<SnapshotRef, { readonly snapshotId: string; readonly sizeBytes: number }>;
+  readonly 'snapshot.abort': Operation<SnapshotRef, { readonly snapshotId: string; readonly aborted: boolean }>;
+  readonly 'snapshot.get-block': Operation<{ readonly snapshotId: string; readonly blockIndex: number; readonly key: string | null }, { readonly data: string }>;
+  readonly 'snapshot.list-blocks': Operation<{ readonly snapshotId: string; readonly key: string | null }, { readonly blocks: { readonly index: number; readonly checksum: string }[] }>;
   readonly 'handover.seal-keys': Operation<{ readonly publicKey: string }, HandedVolume[]>;
   readonly 'handover.keys': Operation<{ readonly publicKey: string }, HandedVolume[]>;
   readonly 'handover.unlisten': Operation<None, { readonly volumes: number }>;
@@ -126,6 +142,30 @@ export function parseEbsRequest(raw: unknown): EbsRequest {
     }
     case 'volume.from-snapshot':
       return { op, params: { volumeId: volumeIdOf(p), snapshotId: String(p['snapshotId']), sizeBytes: Number(p['sizeBytes']) } };
+    // EBS direct APIs: the builder checks ids, sizes, indexes and checksums itself
+    case 'snapshot.begin': {
+      const sealed = (k: string): string | null | undefined => (typeof p[k] === 'string' ? (p[k] as string) : p[k] === null ? null : undefined);
+      return {
+        op,
+        params: {
+          snapshotId: String(p['snapshotId']),
+          sizeBytes: Number(p['sizeBytes']),
+          key: sealed('key') ?? null,
+          parentSnapshotId: typeof p['parentSnapshotId'] === 'string' ? p['parentSnapshotId'] : undefined,
+          parentKey: sealed('parentKey'),
+          resume: p['resume'] === true,
+        },
+      };
+    }
+    case 'snapshot.put-block':
+      return { op, params: { snapshotId: String(p['snapshotId']), blockIndex: Number(p['blockIndex']), data: String(p['data']), checksum: String(p['checksum']) } };
+    case 'snapshot.seal':
+    case 'snapshot.abort':
+      return { op, params: { snapshotId: String(p['snapshotId']) } };
+    case 'snapshot.get-block':
+      return { op, params: { snapshotId: String(p['snapshotId']), blockIndex: Number(p['blockIndex']), key: typeof p['key'] === 'string' ? p['key'] : null } };
+    case 'snapshot.list-blocks':
+      return { op, params: { snapshotId: String(p['snapshotId']), key: typeof p['key'] === 'string' ? p['key'] : null } };
     default:
       throw bad(`Unknown operation '${String(op).slice(0, 64)}'.`);
   }

@@ -27,6 +27,9 @@ import { ec2Resources, handleEc2, responseSummary, type Ec2Services } from './ac
 import { kmsRoute } from '../../kms/api.js';
 import { serveKms } from '../../kms/http.js';
 import type { Kms } from '../../kms/kms.js';
+import { serveEbsDirect } from '../ebs-direct/http.js';
+import type { EbsDirectService } from '../ebs-direct/service.js';
+import { isEbsDirectPath } from '../protocol/ebs-direct/routes.js';
 
 const log = createLogger('region.api');
 
@@ -37,6 +40,8 @@ export interface FrontDoor {
   readonly trail: AuditTrail;
   readonly ec2: Ec2Services;
   readonly kms: Kms;
+  /** The EBS direct APIs (rest-json under /snapshots); absent: those paths go to the Query APIs. */
+  readonly ebsDirect?: EbsDirectService;
 }
 
 interface Reply {
@@ -139,6 +144,12 @@ export class RegionApi {
         return;
       }
       throw e;
+    }
+
+    // The EBS direct APIs (rest-json, SigV4 service 'ebs', paths under /snapshots) likewise.
+    if (this.fd.ebsDirect && isEbsDirectPath(path)) {
+      await serveEbsDirect({ iam: this.fd.iam, trail: this.fd.trail, service: this.fd.ebsDirect }, req, res, body, { requestId, sourceIp, ...(userAgent !== undefined ? { userAgent } : {}) });
+      return;
     }
 
     // KMS (JSON 1.1, X-Amz-Target: TrentService.*) authenticates, audits and answers in its own shapes.

@@ -9,8 +9,28 @@ import type { Collection } from '../repo.js';
 import { Ec2Error } from '../protocol/errors.js';
 import { newId } from '../ids.js';
 import { compileFilterTable, opt, type Filter, type FilterTable } from './filters.js';
-import type { ImageRecord } from './model.js';
+import type { ImageBlockDeviceMapping, ImageRecord } from './model.js';
 import type { Caller } from './instances.js';
+import type { BlockDeviceMappingRequest } from '../protocol/ec2/requests/index.js';
+import type { SnapshotRecord } from './ebs/records.js';
+
+/** Resolves a snapshot id the caller owns (throws EC2's InvalidSnapshot.NotFound / .Malformed). */
+export type SnapshotOf = (snapshotId: string) => SnapshotRecord;
+
+/** RegisterImage's EBS part (BlockDeviceMappings, RootDeviceName, BootMode, EnaSupport, TpmSupport). */
+export interface EbsImageRequest {
+  readonly name: string;
+  readonly description: string | undefined;
+  readonly architecture: string | undefined;
+  readonly rootDeviceName: string | undefined;
+  readonly blockDeviceMappings: readonly BlockDeviceMappingRequest[];
+  readonly bootMode: string | undefined;
+  readonly enaSupport: boolean | undefined;
+  readonly tpmSupport: string | undefined;
+}
+
+const DEVICE_NAME_RE = /^\/dev\/(sd[a-z]{1,2}[0-9]{0,2}|xvd[a-z]{1,2}[0-9]{0,2}|nvme[0-9]{1,2}n[0-9]{1,2})$/;
+const EBS_VOLUME_TYPES = new Set(['standard', 'gp2', 'gp3', 'io1', 'io2', 'st1', 'sc1']);
 
 /** The account that owns public built-in images (shown with the owner alias "amazon"). */
 export const BUILTIN_OWNER = '000000000000';
@@ -35,7 +55,70 @@ const IMAGE_FILTERS: FilterTable<ImageRecord> = {
   'owner-alias': (i) => (i.ownerId === BUILTIN_OWNER ? ['amazon'] : []),
   description: (i) => [i.description],
   'tpm-support': (i) => opt(i.tpmSupport),
+  'root-device-type': (i) => [i.rootDeviceType ?? 'instance-store'],
+  'root-device-name': (i) => opt(i.rootDeviceName),
+  'boot-mode': (i) => opt(i.bootMode),
+  'block-device-mapping.snapshot-id': (i) => (i.blockDeviceMappings ?? []).flatMap((m) => opt(m.ebs?.snapshotId)),
+  'block-device-mapping.device-name': (i) => (i.blockDeviceMappings ?? []).map((m) => m.deviceName),
+  'block-device-mapping.encrypted': (i) => (i.blockDeviceMappings ?? []).flatMap((m) => (m.ebs ? [String(m.ebs.encrypted)] : [])),
+  'ena-support': (i) => [String(i.enaSupport ?? false)],
 };
+
+/**
+ * The mappings of an EBS-backed image, checked as EC2 checks them: device names, one mapping
+ * per device, the root device mapped to a completed snapshot the caller owns, sizes no smaller
+ * than the snapshot, ephemeral virtual names. Encryption and the KMS key come from the snapshot.
+ */
+export function ebsImageMappings(rootDeviceName: string, req: readonly BlockDeviceMappingRequest[], snapshotOf: SnapshotOf): ImageBlockDeviceMapping[] {
+  const seen = new Set<string>();
+  const out: ImageBlockDeviceMapping[] = [];
+  for (const m of req) {
+    if (!DEVICE_NAME_RE.test(m.deviceName)) throw new Ec2Error('InvalidBlockDeviceMapping', `Invalid device name ${m.deviceName}.`, { context: { deviceName: m.deviceName } });
+    if (seen.has(m.deviceName)) throw new Ec2Error('InvalidBlockDeviceMapping', `The device ${m.deviceName} is mapped more than once.`, { context: { deviceName: m.deviceName } });
+    seen.add(m.deviceName);
+    if (m.noDevice) {
+      out.push({ deviceName: m.deviceName, noDevice: true });
+      continue;
+    }
+    if (m.virtualName !== undefined) {
+      if (!/^ephemeral([0-9]|1[0-9]|2[0-3])$/.test(m.virtualName)) throw new Ec2Error('InvalidBlockDeviceMapping', `Invalid virtual name ${m.virtualName} (ephemeral0 … ephemeral23).`);
+      if (m.deviceName === rootDeviceName) throw new Ec2Error('InvalidBlockDeviceMapping', `The root device ${rootDeviceName} must be an EBS volume.`);
+      out.push({ deviceName: m.deviceName, virtualName: m.virtualName });
+      continue;
+    }
+    const e = m.ebs;
+    if (!e) throw new Ec2Error('InvalidBlockDeviceMapping', `The mapping for ${m.deviceName} needs Ebs, VirtualName or NoDevice.`);
+    const snap = e.snapshotId !== undefined ? snapshotOf(e.snapshotId) : undefined;
+    if (snap && snap.state !== 'completed') throw new Ec2Error('IncorrectState', `Snapshot '${snap.id}' is ${snap.state}; an image needs completed snapshots.`, { context: { snapshotId: snap.id, state: snap.state } });
+    const volumeType = e.volumeType ?? 'gp2';
+    if (!EBS_VOLUME_TYPES.has(volumeType)) throw new Ec2Error('InvalidParameterValue', `Invalid volume type: ${volumeType}`);
+    const volumeSize = e.volumeSize ?? snap?.volumeSize;
+    if (volumeSize === undefined) throw new Ec2Error('InvalidBlockDeviceMapping', `The mapping for ${m.deviceName} needs a SnapshotId or a VolumeSize.`);
+    if (snap && volumeSize < snap.volumeSize) {
+      throw new Ec2Error('InvalidBlockDeviceMapping', `Volume of ${volumeSize}GiB is smaller than snapshot '${snap.id}', expect size >= ${snap.volumeSize}GiB`, { context: { deviceName: m.deviceName } });
+    }
+    if ((volumeType === 'io1' || volumeType === 'io2') && e.iops === undefined) throw new Ec2Error('InvalidBlockDeviceMapping', `The parameter iops must be specified for ${volumeType} volumes.`);
+    if (snap && e.encrypted === false && snap.encrypted) throw new Ec2Error('InvalidBlockDeviceMapping', `Snapshot '${snap.id}' is encrypted; its mapping cannot be unencrypted.`);
+    const encrypted = snap ? snap.encrypted : e.encrypted === true;
+    const kmsKeyId = snap ? snap.kmsKeyArn : e.kmsKeyId;
+    out.push({
+      deviceName: m.deviceName,
+      ebs: {
+        snapshotId: snap?.id,
+        volumeSize,
+        volumeType,
+        deleteOnTermination: e.deleteOnTermination ?? true,
+        encrypted,
+        ...(kmsKeyId !== undefined ? { kmsKeyId } : {}),
+        ...(e.iops !== undefined ? { iops: e.iops } : volumeType === 'gp3' ? { iops: 3000 } : {}),
+        ...(e.throughput !== undefined ? { throughput: e.throughput } : volumeType === 'gp3' ? { throughput: 125 } : {}),
+      },
+    });
+  }
+  const root = out.find((m) => m.deviceName === rootDeviceName);
+  if (!root?.ebs?.snapshotId) throw new Ec2Error('InvalidBlockDeviceMapping', `The root device ${rootDeviceName} must be mapped to an EBS snapshot.`, { context: { rootDeviceName } });
+  return out;
+}
 
 const sha256File = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
 
@@ -80,7 +163,7 @@ export class ImageService {
   async ensureBuiltin(img: BuiltinImage): Promise<ImageRecord> {
     const id = ImageService.builtinId();
     const cur = this.images.get(id);
-    if (cur && cur.kernel.sha256 === img.kernel.sha256 && cur.initrd.sha256 === img.initrd.sha256 && cur.cmdline === img.cmdline && cur.kernel.path === img.kernel.path) return cur;
+    if (cur && cur.kernel?.sha256 === img.kernel.sha256 && cur.initrd?.sha256 === img.initrd.sha256 && cur.cmdline === img.cmdline && cur.kernel.path === img.kernel.path) return cur;
     const rec: ImageRecord = {
       id,
       name: BUILTIN_IMAGE_NAME,
@@ -96,6 +179,9 @@ export class ImageService {
       tpmSupport: undefined,
       bootMode: undefined,
       tags: cur?.tags ?? {},
+      rootDeviceType: 'instance-store',
+      blockDeviceMappings: [],
+      enaSupport: false,
     };
     await this.images.put(rec);
     return rec;
@@ -197,9 +283,77 @@ export class ImageService {
       tpmSupport: req.tpmSupport === 'v2.0' ? 'v2.0' : undefined,
       bootMode: req.bootMode === 'uefi' || req.bootMode === 'legacy-bios' ? req.bootMode : undefined,
       tags: {},
+      rootDeviceType: 'instance-store',
+      blockDeviceMappings: [],
+      enaSupport: false,
     };
     await this.images.put(rec);
     return rec;
+  }
+
+  /**
+   * RegisterImage of an EBS-backed image: a root snapshot plus mappings (no ImageLocation).
+   * BootMode legacy-bios or uefi; TpmSupport v2.0 needs uefi, as in EC2.
+   */
+  async registerEbs(caller: Caller, req: EbsImageRequest, snapshotOf: SnapshotOf, opts: { id?: string } = {}): Promise<ImageRecord> {
+    this.checkName(caller, req.name);
+    if (req.architecture !== undefined && req.architecture !== 'x86_64') throw new Ec2Error('InvalidParameterValue', `Invalid value '${req.architecture}' for Architecture: this region runs x86_64 only.`);
+    const root = req.rootDeviceName;
+    if (root === undefined || root === '') throw new Ec2Error('MissingParameter', 'The request must contain the parameter RootDeviceName.');
+    if (req.bootMode !== undefined && req.bootMode !== 'legacy-bios' && req.bootMode !== 'uefi') {
+      throw new Ec2Error('InvalidParameterValue', `Invalid value '${req.bootMode}' for BootMode: legacy-bios or uefi.`);
+    }
+    if (req.tpmSupport !== undefined && req.tpmSupport !== 'v2.0') throw new Ec2Error('InvalidParameterValue', `Invalid value '${req.tpmSupport}' for TpmSupport.`);
+    if (req.tpmSupport === 'v2.0' && req.bootMode !== 'uefi') throw new Ec2Error('InvalidParameterCombination', 'TpmSupport v2.0 requires BootMode uefi.');
+    const mappings = ebsImageMappings(root, req.blockDeviceMappings, snapshotOf);
+    const rec: ImageRecord = {
+      id: opts.id ?? newId('ami'),
+      name: req.name,
+      description: req.description ?? '',
+      ownerId: caller.accountId,
+      public: false,
+      state: 'available',
+      creationDate: this.now().toISOString(),
+      architecture: 'x86_64',
+      cmdline: '',
+      tpmSupport: req.tpmSupport === 'v2.0' ? 'v2.0' : undefined,
+      bootMode: req.bootMode === 'uefi' || req.bootMode === 'legacy-bios' ? req.bootMode : undefined,
+      tags: {},
+      rootDeviceType: 'ebs',
+      rootDeviceName: root,
+      blockDeviceMappings: mappings,
+      enaSupport: req.enaSupport ?? false,
+    };
+    await this.images.put(rec);
+    return rec;
+  }
+
+  /** An image the caller may launch or copy (its own or a public one); EC2's NotFound otherwise. */
+  visible(caller: Caller, imageId: string): ImageRecord {
+    const i = this.images.get(imageId);
+    if (!i || !this.visibleTo(caller, i)) throw new Ec2Error('InvalidAMIID.NotFound', `The image id '[${imageId}]' does not exist`, { context: { imageId } });
+    return i;
+  }
+
+  /** A fresh image id (CreateImage and CopyImage name the new snapshots after it before it exists). */
+  static newImageId(): string {
+    return newId('ami');
+  }
+
+  /** CopyImage of an instance-store image: the same kernel and initramfs under a new id and name. */
+  async copyRecord(caller: Caller, src: ImageRecord, name: string, description: string | undefined, id: string): Promise<ImageRecord> {
+    this.checkName(caller, name);
+    const rec: ImageRecord = { ...src, id, name, description: description ?? src.description, ownerId: caller.accountId, public: false, creationDate: this.now().toISOString(), tags: {} };
+    await this.images.put(rec);
+    return rec;
+  }
+
+  private checkName(caller: Caller, name: string): void {
+    if (!/^[a-zA-Z0-9().\-/_ ]{3,128}$/.test(name)) {
+      throw new Ec2Error('InvalidAMIName.Malformed', `AMI names must be between 3 and 128 characters long, and may contain letters, numbers, '(', ')', '.', '-', '/' and '_'`, { context: { name } });
+    }
+    const dup = this.images.all().find((i) => i.ownerId === caller.accountId && i.name === name && i.state !== 'deregistered');
+    if (dup) throw new Ec2Error('InvalidAMIName.Duplicate', `AMI name ${name} is already in use by AMI ${dup.id}`, { context: { name } });
   }
 
   async deregister(caller: Caller, imageId: string): Promise<void> {

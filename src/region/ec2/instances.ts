@@ -209,6 +209,8 @@ export class InstanceService {
     if (!image || image.state === 'deregistered' || (!image.public && image.ownerId !== caller.accountId)) {
       throw new Ec2Error('InvalidAMIID.NotFound', `The image id '[${req.imageId}]' does not exist`, { context: { imageId: req.imageId } });
     }
+    // EBS-backed images boot from a root volume (issue 11 item 4, another change): refused before anything is created
+    if (!image.kernel || !image.initrd) throw new Ec2Error('UnsupportedOperation', `The image '${image.id}' has an EBS root; launching from a root volume is not supported by this region yet.`, { context: { imageId: image.id } });
     let type: InstanceType;
     try {
       type = requireInstanceType(req.instanceType);
@@ -493,6 +495,8 @@ export class InstanceService {
   private imageRef(r: InstanceRecord): Record<string, unknown> {
     const img = this.images.get(r.imageId);
     if (!img) throw new Ec2Error('InvalidAMIID.NotFound', `The image '${r.imageId}' no longer exists.`);
+    // an EBS-backed image boots from its root volume (issue 11 item 4, not wired here yet)
+    if (!img.kernel || !img.initrd) throw new Ec2Error('UnsupportedOperation', `The image '${r.imageId}' has an EBS root; booting from a root volume is not supported by this region yet.`, { context: { imageId: r.imageId } });
     return { kernel: img.kernel.path, initrd: img.initrd.path, cmdline: img.cmdline, kernelSha256: img.kernel.sha256, initrdSha256: img.initrd.sha256 };
   }
 

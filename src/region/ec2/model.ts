@@ -69,12 +69,35 @@ export interface ImageRecord {
   readonly state: 'available' | 'pending' | 'failed' | 'deregistered';
   readonly creationDate: string;
   readonly architecture: 'x86_64';
-  readonly kernel: { readonly path: string; readonly sha256: string };
-  readonly initrd: { readonly path: string; readonly sha256: string };
+  /** A kernel + initramfs image (rootDeviceType instance-store, e.g. nitride-minimal); absent for an EBS-backed image. */
+  readonly kernel?: { readonly path: string; readonly sha256: string };
+  readonly initrd?: { readonly path: string; readonly sha256: string };
   readonly cmdline: string;
   readonly tpmSupport: 'v2.0' | undefined;
   readonly bootMode: 'legacy-bios' | 'uefi' | undefined;
   readonly tags: Readonly<Record<string, string>>;
+  /** 'ebs': the image is its root snapshot plus mappings. Absent in records written before EBS images: instance-store. */
+  readonly rootDeviceType?: 'ebs' | 'instance-store';
+  readonly rootDeviceName?: string | undefined;
+  readonly blockDeviceMappings?: readonly ImageBlockDeviceMapping[];
+  readonly enaSupport?: boolean;
+}
+
+/** One mapping of an image, as RegisterImage / CreateImage / CopyImage record it (the EC2 shape). */
+export interface ImageBlockDeviceMapping {
+  readonly deviceName: string;
+  readonly ebs?: {
+    readonly snapshotId: string | undefined;
+    readonly volumeSize: number; // GiB
+    readonly volumeType: string;
+    readonly deleteOnTermination: boolean;
+    readonly encrypted: boolean;
+    readonly kmsKeyId?: string | undefined;
+    readonly iops?: number | undefined;
+    readonly throughput?: number | undefined;
+  };
+  readonly virtualName?: string | undefined;
+  readonly noDevice?: boolean | undefined;
 }
 
 export interface HostRecord {

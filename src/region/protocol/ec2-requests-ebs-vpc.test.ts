@@ -308,6 +308,44 @@ const cases: Case[] = [
     },
   },
   {
+    operation: 'CopyImage',
+    params: { SourceImageId: 'ami-0123456789abcdef0', SourceRegion: 'local-1', Name: 'copy-1', Description: 'a copy', Encrypted: true, KmsKeyId: KEY, ClientToken: 'tok-2', CopyImageTags: true },
+    expected: {
+      action: 'CopyImage',
+      dryRun: false,
+      sourceImageId: 'ami-0123456789abcdef0',
+      sourceRegion: 'local-1',
+      name: 'copy-1',
+      description: 'a copy',
+      encrypted: true,
+      kmsKeyId: KEY,
+      clientToken: 'tok-2',
+      copyImageTags: true,
+      tagSpecifications: [],
+    },
+  },
+  {
+    operation: 'CreateImage',
+    params: { InstanceId: I1, Name: 'from-instance', Description: 'made', NoReboot: true, BlockDeviceMappings: [{ DeviceName: '/dev/sdf', Ebs: { VolumeSize: 20, VolumeType: 'gp3', DeleteOnTermination: false } }] },
+    expected: {
+      action: 'CreateImage',
+      dryRun: false,
+      instanceId: I1,
+      name: 'from-instance',
+      description: 'made',
+      noReboot: true,
+      blockDeviceMappings: [
+        {
+          deviceName: '/dev/sdf',
+          virtualName: undefined,
+          noDevice: false,
+          ebs: { volumeSize: 20, volumeType: 'gp3', snapshotId: undefined, deleteOnTermination: false, encrypted: undefined, kmsKeyId: undefined, iops: undefined, throughput: undefined },
+        },
+      ],
+      tagSpecifications: [],
+    },
+  },
+  {
     operation: 'ModifyInstanceMetadataOptions',
     params: { InstanceId: I1, HttpTokens: 'required', HttpPutResponseHopLimit: 2, HttpEndpoint: 'enabled' },
     expected: {

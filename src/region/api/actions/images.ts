@@ -1,5 +1,6 @@
 // The EC2 image actions. One entry per action; authorization and audit happen in server.ts first.
 import type { ImageRequest } from '../../protocol/ec2/requests/index.js';
+import { copyImage, createImage } from '../../ec2/image-snapshots.js';
 import { tagsFor } from '../../ec2/tags.js';
 import { imageView } from '../views.js';
 import { imageArn, page, type ActionTable } from './common.js';
@@ -14,6 +15,13 @@ export const IMAGE_ACTIONS: ActionTable<ImageRequest> = {
   },
   RegisterImage: {
     async run(svc, caller, req) {
+      if (req.imageLocation === undefined && req.blockDeviceMappings.length > 0) {
+        // an EBS-backed image: a root snapshot plus mappings (src/region/ec2/images.ts registerEbs)
+        const rec = await svc.images.registerEbs(caller, req, (id) => svc.snapshots.owned(caller, id));
+        const tags = tagsFor(req.tagSpecifications, 'image');
+        if (Object.keys(tags).length > 0) await svc.images.setTags(rec.id, tags);
+        return { action: 'RegisterImage', imageId: rec.id };
+      }
       const builtin = svc.images.describe(caller, { imageIds: [], owners: ['amazon'], filters: [{ name: 'name', values: ['nitride-minimal'] }] })[0];
       const rec = await svc.images.register(
         caller,
@@ -32,5 +40,24 @@ export const IMAGE_ACTIONS: ActionTable<ImageRequest> = {
       return { action: 'DeregisterImage' };
     },
     resources: (_svc, _caller, req) => [{ arn: imageArn(req.imageId) }],
+  },
+  CopyImage: {
+    async run(svc, caller, req) {
+      const rec = await copyImage(svc.images, svc.snapshots, caller, req);
+      const src = svc.images.visible(caller, req.sourceImageId);
+      const tags = { ...(req.copyImageTags === true ? src.tags : {}), ...tagsFor(req.tagSpecifications, 'image') };
+      if (Object.keys(tags).length > 0) await svc.images.setTags(rec.id, tags);
+      return { action: 'CopyImage', imageId: rec.id };
+    },
+    summary: (r) => ({ imageId: r.imageId }),
+  },
+  CreateImage: {
+    async run(svc, caller, req) {
+      const rec = await createImage(svc.images, svc.instances, svc.volumes, svc.snapshots, caller, req);
+      const tags = tagsFor(req.tagSpecifications, 'image');
+      if (Object.keys(tags).length > 0) await svc.images.setTags(rec.id, tags);
+      return { action: 'CreateImage', imageId: rec.id };
+    },
+    summary: (r) => ({ imageId: r.imageId }),
   },
 };

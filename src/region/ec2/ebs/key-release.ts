@@ -11,6 +11,7 @@ import { createLogger } from '../../../lib/log.js';
 import { sealTo } from '../../../lib/seal.js';
 import { Ec2Error } from '../../protocol/errors.js';
 import type { Caller, HostFleet } from '../instances.js';
+import type { SnapshotRecord } from './records.js';
 
 const log = createLogger('region.volumes');
 
@@ -106,6 +107,17 @@ export class EbsKeyRelease {
       throw new Ec2Error('InternalError', `The EBS card of host ${hostId} is not the one its attestation binds; no volume key was released.`);
     }
     return info.publicKey;
+  }
+
+  /**
+   * The EBS direct APIs: a snapshot's data key sealed to the attested EBS card of hostId (aad
+   * names the snapshot it is for); null for an unencrypted snapshot. The plaintext exists only
+   * for the moment of sealing.
+   */
+  async sealSnapshotKey(s: Pick<SnapshotRecord, 'accountId' | 'encrypted' | 'wrappedKey' | 'keyContextId' | 'volumeId' | 'kmsKeyArn'>, hostId: string, aad: string, cmdId: string): Promise<string | null> {
+    if (!s.encrypted) return null;
+    const cardKey = await this.cardKey(hostId, cmdId);
+    return this.sealFor(s.accountId, s.wrappedKey ?? '', s.keyContextId ?? s.volumeId, s.kmsKeyArn ?? '', cardKey, aad);
   }
 
   /** Unwraps a data key as the EBS service (under its grant) and seals it to the card for aad. */

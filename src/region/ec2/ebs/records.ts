@@ -48,6 +48,9 @@ export interface SnapshotRecord {
   readonly startTime: string;
   readonly description: string;
   readonly tags: Readonly<Record<string, string>>;
+  /** EBS direct APIs: the last x-amz-Progress of a pending snapshot, and when it completed. */
+  readonly progress?: number | undefined;
+  readonly completionTime?: string | undefined;
 }
 
 export interface AttachmentRecord {
@@ -85,14 +88,14 @@ export function snapshotView(s: SnapshotRecord): Snapshot {
     volumeId: s.volumeId,
     state: s.state,
     startTime: new Date(s.startTime),
-    progress: '100%',
+    progress: s.state === 'completed' ? '100%' : `${s.progress ?? 0}%`,
     ownerId: s.accountId,
     description: s.description,
     volumeSize: s.volumeSize,
     encrypted: s.encrypted,
     kmsKeyId: s.kmsKeyArn,
     storageTier: 'standard',
-    completionTime: new Date(s.startTime),
+    completionTime: s.state === 'completed' ? new Date(s.completionTime ?? s.startTime) : undefined,
     tags: Object.entries(s.tags).map(([key, value]) => ({ key, value })),
   };
 }

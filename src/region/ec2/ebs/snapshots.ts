@@ -110,6 +110,8 @@ export class SnapshotService {
 
   async delete(c: Caller, id: string): Promise<void> {
     const s = this.owned(c, id);
+    // a snapshot still being written through the EBS direct APIs: its work volume goes too
+    if (s.state === 'pending') await this.fleet.send(s.hostId, 'snapshot.abort', { snapshotId: id }, { id: `abortsnap:${id}` });
     await this.fleet.send(s.hostId, 'snapshot.delete', { snapshotId: id }, { id: `delsnap:${id}` });
     await this.snapshots.delete(id);
   }

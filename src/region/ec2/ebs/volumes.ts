@@ -74,6 +74,7 @@ export class VolumeService {
       throw new Ec2Error('InvalidParameterValue', `Invalid availability zone: [${req.availabilityZone ?? req.availabilityZoneId ?? ''}]`);
     }
     const snap = req.snapshotId !== undefined ? ownedSnapshot(this.snapshots, c, req.snapshotId) : undefined;
+    if (snap && snap.state !== 'completed') throw new Ec2Error('IncorrectState', `Snapshot '${snap.id}' is ${snap.state}; a volume can only be created from a completed snapshot.`, { context: { snapshotId: snap.id, state: snap.state } });
     const type: VolumeType = req.volumeType ?? 'gp2';
     const size = req.size ?? snap?.volumeSize;
     if (snap && size !== undefined && size < snap.volumeSize) {

@@ -1,7 +1,7 @@
-// EC2 requests, images: describe, register, deregister.
+// EC2 requests, images: describe, register, deregister, copy, create (from an instance).
 // Declares each request, the family's union and one parser per action; index.ts joins the families.
 
-import { type Base, type BlockDeviceMappingRequest, checkImageId, dryRun, type Filter, invalid, type Paged, paged, type ParserTable, readBlockDeviceMappings, readFilters, readTagSpecifications, type TagSpecification } from './common.js';
+import { type Base, type BlockDeviceMappingRequest, checkDescription, checkImageId, checkInstanceId, dryRun, type Filter, invalid, type Paged, paged, type ParserTable, readBlockDeviceMappings, readFilters, readTagSpecifications, type TagSpecification } from './common.js';
 
 export interface DescribeImagesRequest extends Base, Paged {
   readonly action: 'DescribeImages';
@@ -28,6 +28,29 @@ export interface RegisterImageRequest extends Base {
   readonly tagSpecifications: readonly TagSpecification[];
 }
 
+export interface CopyImageRequest extends Base {
+  readonly action: 'CopyImage';
+  readonly sourceImageId: string;
+  readonly sourceRegion: string;
+  readonly name: string;
+  readonly description: string | undefined;
+  readonly encrypted: boolean | undefined;
+  readonly kmsKeyId: string | undefined;
+  readonly clientToken: string | undefined;
+  readonly copyImageTags: boolean | undefined;
+  readonly tagSpecifications: readonly TagSpecification[];
+}
+
+export interface CreateImageRequest extends Base {
+  readonly action: 'CreateImage';
+  readonly instanceId: string;
+  readonly name: string;
+  readonly description: string | undefined;
+  readonly noReboot: boolean | undefined;
+  readonly blockDeviceMappings: readonly BlockDeviceMappingRequest[];
+  readonly tagSpecifications: readonly TagSpecification[];
+}
+
 export interface DeregisterImageRequest extends Base {
   readonly action: 'DeregisterImage';
   readonly imageId: string;
@@ -36,7 +59,9 @@ export interface DeregisterImageRequest extends Base {
 export type ImageRequest =
   | DescribeImagesRequest
   | RegisterImageRequest
-  | DeregisterImageRequest;
+  | DeregisterImageRequest
+  | CopyImageRequest
+  | CreateImageRequest;
 
 export const IMAGE_PARSERS: ParserTable<ImageRequest> = {
   DescribeImages: (r) => ({
@@ -78,7 +103,32 @@ export const IMAGE_PARSERS: ParserTable<ImageRequest> = {
   },
 
   DeregisterImage: (r) => ({ action: 'DeregisterImage', dryRun: dryRun(r), imageId: checkImageId(r.requiredString('ImageId')) }),
+
+  CopyImage: (r) => ({
+    action: 'CopyImage',
+    dryRun: dryRun(r),
+    sourceImageId: checkImageId(r.requiredString('SourceImageId')),
+    sourceRegion: r.requiredString('SourceRegion'),
+    name: r.requiredString('Name'),
+    description: checkDescription(r, 'Description', 255),
+    encrypted: r.boolean('Encrypted'),
+    kmsKeyId: r.string('KmsKeyId'),
+    clientToken: r.string('ClientToken'),
+    copyImageTags: r.boolean('CopyImageTags'),
+    tagSpecifications: readTagSpecifications(r),
+  }),
+
+  CreateImage: (r) => ({
+    action: 'CreateImage',
+    dryRun: dryRun(r),
+    instanceId: checkInstanceId(r.requiredString('InstanceId')),
+    name: r.requiredString('Name'),
+    description: checkDescription(r, 'Description', 255),
+    noReboot: r.boolean('NoReboot'),
+    blockDeviceMappings: readBlockDeviceMappings(r),
+    tagSpecifications: readTagSpecifications(r),
+  }),
 };
 
 /** The images actions that change state (audited before effect; every action accepts DryRun). */
-export const IMAGE_MUTATING: readonly ImageRequest['action'][] = ['RegisterImage', 'DeregisterImage'];
+export const IMAGE_MUTATING: readonly ImageRequest['action'][] = ['RegisterImage', 'DeregisterImage', 'CopyImage', 'CreateImage'];

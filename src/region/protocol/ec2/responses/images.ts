@@ -21,7 +21,20 @@ export interface Image {
   readonly rootDeviceName?: string | undefined;
   readonly blockDeviceMappings: readonly {
     readonly deviceName: string;
-    readonly ebs?: { readonly snapshotId?: string | undefined; readonly volumeSize?: number | undefined; readonly volumeType?: string | undefined; readonly deleteOnTermination?: boolean | undefined; readonly encrypted?: boolean | undefined } | undefined;
+    readonly ebs?:
+      | {
+          readonly snapshotId?: string | undefined;
+          readonly volumeSize?: number | undefined;
+          readonly volumeType?: string | undefined;
+          readonly deleteOnTermination?: boolean | undefined;
+          readonly encrypted?: boolean | undefined;
+          readonly kmsKeyId?: string | undefined;
+          readonly iops?: number | undefined;
+          readonly throughput?: number | undefined;
+        }
+      | undefined;
+    readonly virtualName?: string | undefined;
+    readonly noDevice?: boolean | undefined;
   }[];
   readonly virtualizationType: 'hvm' | 'paravirtual';
   readonly hypervisor: 'xen' | 'ovm';
@@ -42,16 +55,20 @@ export function writeImage(w: XmlWriter, i: Image): void {
   w.leaf('imageOwnerAlias', i.imageOwnerAlias).leaf('name', i.name).leaf('description', i.description);
   w.leaf('rootDeviceType', i.rootDeviceType).leaf('rootDeviceName', i.rootDeviceName);
   w.list('blockDeviceMapping', i.blockDeviceMappings, (x, b) => {
-    x.leaf('deviceName', b.deviceName);
+    x.leaf('deviceName', b.deviceName).leaf('virtualName', b.virtualName);
     if (b.ebs !== undefined) {
       x.open('ebs')
         .leaf('snapshotId', b.ebs.snapshotId)
         .leaf('volumeSize', b.ebs.volumeSize)
         .leaf('deleteOnTermination', b.ebs.deleteOnTermination)
         .leaf('volumeType', b.ebs.volumeType)
+        .leaf('iops', b.ebs.iops)
         .leaf('encrypted', b.ebs.encrypted)
+        .leaf('kmsKeyId', b.ebs.kmsKeyId)
+        .leaf('throughput', b.ebs.throughput)
         .close();
     }
+    if (b.noDevice === true) x.leaf('noDevice', '');
   });
   w.leaf('virtualizationType', i.virtualizationType).leaf('hypervisor', i.hypervisor).leaf('enaSupport', i.enaSupport);
   w.leaf('bootMode', i.bootMode).leaf('tpmSupport', i.tpmSupport);
@@ -62,7 +79,9 @@ export function writeImage(w: XmlWriter, i: Image): void {
 export type ImageResponse =
   | { readonly action: 'DeregisterImage' }
   | { readonly action: 'DescribeImages'; readonly images: readonly Image[]; readonly nextToken?: string | undefined }
-  | { readonly action: 'RegisterImage'; readonly imageId: string };
+  | { readonly action: 'RegisterImage'; readonly imageId: string }
+  | { readonly action: 'CopyImage'; readonly imageId: string }
+  | { readonly action: 'CreateImage'; readonly imageId: string };
 
 export const IMAGE_WRITERS: WriterTable<ImageResponse> = {
   DeregisterImage: writeReturn,
@@ -71,6 +90,12 @@ export const IMAGE_WRITERS: WriterTable<ImageResponse> = {
     w.leaf('nextToken', r.nextToken);
   },
   RegisterImage: (w, r) => {
+    w.leaf('imageId', r.imageId);
+  },
+  CopyImage: (w, r) => {
+    w.leaf('imageId', r.imageId);
+  },
+  CreateImage: (w, r) => {
     w.leaf('imageId', r.imageId);
   },
 };
