@@ -486,7 +486,7 @@ export class Controller {
       case 'snapshot.copy':
         return executeEbs(this.ebsContext(), c);
       case 'instance.start':
-        await this.chip.measureGuestImage(c.params.spec.image); // PCR 6, first use of the image
+        if (c.params.spec.image) await this.chip.measureGuestImage(c.params.spec.image); // PCR 6, first use of the image
         {
           const started = await sup.request('instance.start', c.params, 180_000);
           // a `d` type's local NVMe disk: a fresh key in the EBS card, never stored

@@ -172,7 +172,7 @@ export class Hypervisor {
           throw new HypervisorError('IncorrectInstanceState', 'conflict', `The instance is ${existing.state} and cannot be started.`, { instanceId: spec.instanceId, state: existing.state });
         }
         requireInstanceType(spec.instanceType);
-        await verifyImage(spec.image);
+        if (spec.image) await verifyImage(spec.image);
         const verdict = await this.accel.get(spec.image);
         // The attached volumes are the hypervisor's record, not the caller's: keep them.
         existing.spec = existing.spec.volumes ? { ...spec, volumes: existing.spec.volumes } : spec;
@@ -189,10 +189,12 @@ export class Hypervisor {
       // Everything that can be refused is refused before anything is created.
       requireInstanceType(spec.instanceType);
       qemuBinary();
-      await verifyImage(spec.image);
+      if (spec.image) await verifyImage(spec.image);
       const verdict = await this.accel.get(spec.image);
       const dir = join(this.instancesDir, spec.instanceId);
-      await Instance.createDir(dir, this.owner);
+      // A root-volume instance's directory exists already: the controller made it for the
+      // EBS card's export socket before this start (src/ebs/card/ebs-commands.ts).
+      await Instance.createDir(dir, this.owner, spec.bootDisk !== undefined);
       const inst = new Instance(spec, dir, this.env);
       this.instances.set(spec.instanceId, inst);
       try {

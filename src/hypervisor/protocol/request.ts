@@ -3,6 +3,7 @@
 // changes nothing. Pure.
 import { NitrideError } from '../../lib/errors.js';
 import { MAX_HOTPLUG_SLOTS } from './qemu-args.js';
+import { parseBootDisk } from './boot-disk.js';
 import { HYPERVISOR_PROTOCOL_VERSION, type HypervisorRequest, type InstanceSpec, type VolumePlug } from './messages.js';
 
 export const INSTANCE_ID_RE = /^i-[0-9a-f]{17}$/;
@@ -32,21 +33,23 @@ export function validateSpec(v: unknown): InstanceSpec {
   if (!isObject(v)) throw bad('params.spec must be an object.');
   const instanceId = validateInstanceId(v['instanceId']);
   const instanceType = str(v, 'instanceType', 'spec');
+  const spec: { -readonly [K in keyof InstanceSpec]: InstanceSpec[K] } = { instanceId, instanceType };
+  if (v['bootDisk'] !== undefined) spec.bootDisk = parseBootDisk(v['bootDisk']);
   const img = v['image'];
-  if (!isObject(img)) throw bad('spec.image must be an object.');
-  const kernel = str(img, 'kernel', 'spec.image');
-  const initrd = str(img, 'initrd', 'spec.image');
-  if (!kernel.startsWith('/') || !initrd.startsWith('/')) throw bad('spec.image paths must be absolute.');
-  const cmdline = typeof img['cmdline'] === 'string' ? img['cmdline'] : '';
-  if (cmdline.length > 2048) throw bad('spec.image.cmdline is longer than 2048 characters.');
-  const kernelSha256 = str(img, 'kernelSha256', 'spec.image').toLowerCase();
-  const initrdSha256 = str(img, 'initrdSha256', 'spec.image').toLowerCase();
-  if (!SHA256_RE.test(kernelSha256) || !SHA256_RE.test(initrdSha256)) throw bad('spec.image sha256 values must be 64 hex digits.');
-  const spec: { -readonly [K in keyof InstanceSpec]: InstanceSpec[K] } = {
-    instanceId,
-    instanceType,
-    image: { kernel, initrd, cmdline, kernelSha256, initrdSha256 },
-  };
+  let cmdline = '';
+  if (img !== undefined || !spec.bootDisk) {
+    if (!isObject(img)) throw bad('spec.image must be an object.');
+    const kernel = str(img, 'kernel', 'spec.image');
+    const initrd = str(img, 'initrd', 'spec.image');
+    if (!kernel.startsWith('/') || !initrd.startsWith('/')) throw bad('spec.image paths must be absolute.');
+    cmdline = typeof img['cmdline'] === 'string' ? img['cmdline'] : '';
+    if (cmdline.length > 2048) throw bad('spec.image.cmdline is longer than 2048 characters.');
+    const kernelSha256 = str(img, 'kernelSha256', 'spec.image').toLowerCase();
+    const initrdSha256 = str(img, 'initrdSha256', 'spec.image').toLowerCase();
+    if (!SHA256_RE.test(kernelSha256) || !SHA256_RE.test(initrdSha256)) throw bad('spec.image sha256 values must be 64 hex digits.');
+    spec.image = { kernel, initrd, cmdline, kernelSha256, initrdSha256 };
+  }
+  if (spec.image && spec.bootDisk) throw bad('spec.image and spec.bootDisk exclude each other.');
   if (v['hotplugSlots'] !== undefined) {
     const n = v['hotplugSlots'];
     if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > MAX_HOTPLUG_SLOTS) {
