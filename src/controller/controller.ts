@@ -24,7 +24,7 @@ import type { ControllerCommandBody, HostUpdateParams } from './protocol/command
 import { ComponentSupervisor, type ComponentChannel } from './supervisor.js';
 import { VpcHost, type UnderlayState } from './vpc-host.js';
 import { isVpcCommandType, type VpcCommandBody } from './protocol/vpc-commands.js';
-import { attachInstanceStore, executeEbs, releaseInstanceStore, restartEbsCard, type EbsContext } from '../ebs/card/ebs-commands.js';
+import { attachInstanceStore, executeEbs, openRootVolume, releaseInstanceStore, restartEbsCard, type EbsContext } from '../ebs/card/ebs-commands.js';
 import { bundleEntry, HostSecurityChip } from './attest.js';
 import type { ComponentName } from '../security-chip/pcr.js';
 import type { VerifiedBundle } from '../security-chip/bundle.js';
@@ -488,7 +488,12 @@ export class Controller {
       case 'instance.start':
         if (c.params.spec.image) await this.chip.measureGuestImage(c.params.spec.image); // PCR 6, first use of the image
         {
-          const started = await sup.request('instance.start', c.params, 180_000);
+          // an EBS root volume: the card serves it before QEMU starts (QEMU opens it at launch)
+          const root = c.params.spec.bootDisk ? await openRootVolume(this.ebsContext(), c.params.spec.instanceId, c.params.spec.bootDisk.volumeId, c.params.rootVolume) : undefined;
+          const started = await sup.request('instance.start', { spec: c.params.spec }, 180_000).catch(async (e: unknown) => {
+            await root?.undo();
+            throw e;
+          });
           // a `d` type's local NVMe disk: a fresh key in the EBS card, never stored
           await attachInstanceStore(this.ebsContext(), c.params.spec.instanceId, c.params.spec.instanceType);
           return started;

@@ -470,7 +470,11 @@ export class Instance {
 
   /** Hot-plugs an EBS volume (NBD from the card's socket, as an NVMe controller) and records it in the spec. */
   async attachVolume(v: { volumeId: string; serial: string; socketName: string }): Promise<{ instanceId: string; volumeId: string; device: string; plugged: boolean }> {
-    this.refuseRootVolume(v.volumeId);
+    if (this.spec.bootDisk?.volumeId === v.volumeId) {
+      // The root volume is attached at launch; an attach (the region delivering its key to a
+      // restarted card again) has nothing to plug: QEMU reconnects to the served socket.
+      return { instanceId: this.id, volumeId: v.volumeId, device: Instance.volumeIds(v.volumeId).dev, plugged: this.state === 'running' };
+    }
     const vols = (this.spec.volumes ?? []).filter((x) => x.volumeId !== v.volumeId);
     this.spec = { ...this.spec, volumes: [...vols, v] };
     await this.saveSpec();
@@ -521,10 +525,10 @@ export class Instance {
     return { instanceId: this.id, volumeId, detached: known };
   }
 
-  /** The root volume is part of the instance's launch, never hot-plugged or unplugged. */
+  /** The root volume is part of the instance's launch, never unplugged. */
   private refuseRootVolume(volumeId: string): void {
     if (this.spec.bootDisk?.volumeId === volumeId) {
-      throw new HypervisorError('OperationNotPermitted', 'conflict', 'The volume is the root volume of the instance; it is attached at launch and cannot be hot-plugged or unplugged.', { instanceId: this.id, volumeId });
+      throw new HypervisorError('OperationNotPermitted', 'conflict', 'The volume is the root volume of the instance; it is attached at launch and cannot be unplugged.', { instanceId: this.id, volumeId });
     }
   }
 

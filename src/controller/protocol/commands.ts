@@ -7,6 +7,7 @@
 //        canonicalJson(signedFields(envelope)) = canonical JSON of {v, id, type, params, issuedAt}
 //   reply: { v: 1, id, ok: true, result } | { v: 1, id, ok: false, error: {code, kind, message} }
 import type { InstanceSpec } from '../../hypervisor/protocol/messages.js';
+import { parseBootDisk, parseRootVolumeOpen, type RootVolumeOpen } from '../../hypervisor/protocol/boot-disk.js';
 import { ControllerError, type ReplyError } from '../errors.js';
 import { parseAttestParams, type AttestParams } from '../../security-chip/protocol/attest-wire.js';
 import { isVpcCommandType, parseVpcCommand, VPC_COMMAND_TYPES, type VpcCommandBody } from './vpc-commands.js';
@@ -23,7 +24,7 @@ export type ControllerCommandBody =
   | { readonly type: 'host.attest'; readonly params: AttestParams }
   | { readonly type: 'host.restart-component'; readonly params: { readonly component: 'hypervisor' | 'ebs' | 'vpc' } }
   | { readonly type: 'host.update'; readonly params: HostUpdateParams }
-  | { readonly type: 'instance.start'; readonly params: { readonly spec: InstanceSpec } }
+  | { readonly type: 'instance.start'; readonly params: { readonly spec: InstanceSpec; readonly rootVolume?: RootVolumeOpen } }
   | { readonly type: 'instance.stop'; readonly params: { readonly instanceId: string; readonly force?: boolean; readonly deadlineMs?: number } }
   | { readonly type: 'instance.reboot'; readonly params: { readonly instanceId: string } }
   | { readonly type: 'instance.terminate'; readonly params: { readonly instanceId: string } }
@@ -167,13 +168,16 @@ function empty(p: Record<string, unknown>, where: string): Record<string, never>
 function parseSpec(v: unknown): InstanceSpec {
   const w = 'params.spec';
   if (!isObject(v)) throw bad('InvalidParameter', `${w} must be an object.`);
-  onlyKeys(v, ['instanceId', 'instanceType', 'image', 'hotplugSlots', 'nics', 'tpm'], w);
-  const image = v['image'];
+  onlyKeys(v, ['instanceId', 'instanceType', 'image', 'hotplugSlots', 'nics', 'tpm', 'bootDisk'], w);
+  // An instance boots either from its EBS root volume (bootDisk) or from a kernel image.
+  const bootDisk = v['bootDisk'] === undefined ? undefined : parseBootDisk(v['bootDisk'], `${w}.bootDisk`);
+  const image = v['image'] ?? (bootDisk ? {} : undefined);
   if (!isObject(image)) throw bad('InvalidParameter', `${w}.image must be an object.`);
+  if (bootDisk && v['image'] !== undefined) throw bad('InvalidParameter', `${w}.image and ${w}.bootDisk exclude each other.`);
   const iw = `${w}.image`;
   onlyKeys(image, ['kernel', 'initrd', 'cmdline', 'kernelSha256', 'initrdSha256'], iw);
   const abs = /^\/[^\0]*$/;
-  const cmdline = image['cmdline'];
+  const cmdline = bootDisk ? '' : image['cmdline'];
   if (typeof cmdline !== 'string' || cmdline.length > 4096) throw bad('InvalidParameter', `${iw}.cmdline must be a string of at most 4096 characters.`);
   const hotplugSlots = optInt(v, 'hotplugSlots', w, 0, 32);
   let nics: { mac: string; socketPath: string }[] | undefined;
@@ -200,13 +204,17 @@ function parseSpec(v: unknown): InstanceSpec {
   return {
     instanceId: str(v, 'instanceId', w, INSTANCE_ID),
     instanceType: str(v, 'instanceType', w, /^[a-z0-9]+\.[a-z0-9]+$/),
-    image: {
-      kernel: str(image, 'kernel', iw, abs),
-      initrd: str(image, 'initrd', iw, abs),
-      cmdline,
-      kernelSha256: str(image, 'kernelSha256', iw, SHA256),
-      initrdSha256: str(image, 'initrdSha256', iw, SHA256),
-    },
+    ...(bootDisk
+      ? { bootDisk }
+      : {
+          image: {
+            kernel: str(image, 'kernel', iw, abs),
+            initrd: str(image, 'initrd', iw, abs),
+            cmdline,
+            kernelSha256: str(image, 'kernelSha256', iw, SHA256),
+            initrdSha256: str(image, 'initrdSha256', iw, SHA256),
+          },
+        }),
     ...(hotplugSlots !== undefined ? { hotplugSlots } : {}),
     ...(nics !== undefined ? { nics } : {}),
     ...(tpm !== undefined ? { tpm } : {}),
@@ -306,8 +314,8 @@ export function parseCommandBody(type: unknown, params: unknown): ControllerComm
       return { type: t, params: { component: c, ...(typeof b === 'string' ? { bundle: b } : {}), ...(rb === true ? { rollback: true as const } : {}) } };
     }
     case 'instance.start':
-      onlyKeys(params, ['spec'], w);
-      return { type: t, params: { spec: parseSpec(params['spec']) } };
+      onlyKeys(params, ['spec', 'rootVolume'], w);
+      return { type: t, params: { spec: parseSpec(params['spec']), ...(params['rootVolume'] === undefined ? {} : { rootVolume: parseRootVolumeOpen(params['rootVolume']) }) } };
     case 'instance.stop': {
       onlyKeys(params, ['instanceId', 'force', 'deadlineMs'], w);
       const force = optBool(params, 'force', w);

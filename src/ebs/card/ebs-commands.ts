@@ -4,6 +4,7 @@
 // during a live update the old card seals its keys to the new card's public key, so the
 // controller never holds a plaintext key either.
 import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ControllerError } from '../../controller/errors.js';
 import type { ControllerCommandBody } from '../../controller/protocol/commands.js';
@@ -202,6 +203,29 @@ export async function restartEbsCard(ctx: EbsContext): Promise<EbsRestartResult>
     throw e;
   }
   return { previous, current, volumes, connections, dropped, outageMs: Math.round(outageMs * 10) / 10, pause, totalMs: Math.round(performance.now() - t0) };
+}
+
+// ---------------------------------------------------------------- root volume
+
+/**
+ * Before QEMU starts an instance that boots from its EBS root volume: the card serves the
+ * volume on ebs-<vol>.sock in the instance directory (made here on a first start; the
+ * hypervisor adopts it), the same export a hot-plugged volume gets, so the live update, the
+ * region's key redelivery and volume.detach/volume.delete work on it unchanged. Idempotent
+ * (a start after a stop finds it served). `undo` closes an export this call opened, for a
+ * start that failed; an export that was already open (an earlier start) is left alone.
+ */
+export async function openRootVolume(ctx: EbsContext, instanceId: string, volumeId: string, open: { sizeBytes: number; sealedKey: string | null } | undefined): Promise<{ undo: () => Promise<void> }> {
+  if (!open) throw new ControllerError('InvalidParameter', 'invalid', 'An instance that boots from a root volume needs params.rootVolume (its size and sealed key).', { instanceId, volumeId });
+  const dir = join(ctx.instancesDir, instanceId);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const served = ((await ctx.card.request('card.info', {}, 10_000)) as { volumeIds?: string[] }).volumeIds?.includes(volumeId) ?? false;
+  await ctx.card.request('volume.attach', { volumeId, sizeBytes: open.sizeBytes, sealedKey: open.sealedKey, ephemeral: false, socketPath: join(dir, socketNameOf(volumeId)) }, 60_000);
+  return {
+    undo: async () => {
+      if (!served) await ctx.card.request('volume.detach', { volumeId }, 30_000).catch((e: unknown) => ctx.log.warn('could not close the root volume export of a failed start', { instanceId, volumeId, error: String(e) }));
+    },
+  };
 }
 
 // ---------------------------------------------------------------- instance store
