@@ -17,6 +17,7 @@ import { InstanceService } from './ec2/instances.js';
 import type { HostRecord, ImageRecord, InstanceRecord } from './ec2/model.js';
 import { REGION_NAME } from './ec2/model.js';
 import { TagService } from './ec2/tags.js';
+import { RootVolumes } from './ec2/root-volumes.js';
 import { VolumeService, type EbsDefaultsRecord, type SnapshotRecord, type VolumeRecord } from './ec2/volumes.js';
 import { VpcHostSync, loadOrCreateImdsKey } from './ec2/vpc-hosts.js';
 import { VpcService, type EniRecord, type SecurityGroupRecord, type SubnetRecord, type VpcRecord } from './ec2/vpc.js';
@@ -148,6 +149,7 @@ export class Region {
     const snapshotsRepo = new Collection<SnapshotRecord>(store, 'ec2/snapshots/');
     await Promise.all([volumesRepo.load(), ebsDefaultsRepo.load(), snapshotsRepo.load()]);
     const volumes = new VolumeService(volumesRepo, ebsDefaultsRepo, instances, fleet, kms, snapshotsRepo);
+    instances.rootVolumes = new RootVolumes(volumes); // EBS-backed images: root volumes
     tags.register({
       resourceType: 'snapshot',
       idPrefix: 'snap-',

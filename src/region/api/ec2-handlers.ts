@@ -11,6 +11,7 @@ import type { Caller, InstanceService, StateChange } from '../ec2/instances.js';
 import type { TagService } from '../ec2/tags.js';
 import type { VpcService } from '../ec2/vpc.js';
 import type { VolumeService } from '../ec2/volumes.js';
+import { ebsImageFields } from '../ec2/root-volumes.js';
 import { handleEbs } from '../ec2/volumes-api.js';
 import { AVAILABILITY_ZONES, REGION_NAME } from '../ec2/model.js';
 import { compileFilters } from '../ec2/filters.js';
@@ -103,6 +104,7 @@ export async function handleEc2(svc: Ec2Services, caller: Caller, req: Ec2Reques
         securityGroupIds: req.securityGroupIds.length > 0 ? req.securityGroupIds : (req.networkInterfaces[0]?.groups ?? []),
         privateIpAddress: req.privateIpAddress ?? req.networkInterfaces[0]?.privateIpAddress,
         keyName: req.keyName,
+        blockDeviceMappings: req.blockDeviceMappings,
         metadataOptions: {
           ...(req.metadataOptions?.httpTokens ? { httpTokens: req.metadataOptions.httpTokens } : {}),
           ...(req.metadataOptions?.httpPutResponseHopLimit !== undefined ? { httpPutResponseHopLimit: req.metadataOptions.httpPutResponseHopLimit } : {}),
@@ -183,7 +185,14 @@ export async function handleEc2(svc: Ec2Services, caller: Caller, req: Ec2Reques
       const builtin = svc.images.describe(caller, { imageIds: [], owners: ['amazon'], filters: [{ name: 'name', values: ['nitride-minimal'] }] })[0];
       const rec = await svc.images.register(
         caller,
-        { name: req.name, description: req.description, imageLocation: req.imageLocation, tpmSupport: req.tpmSupport, bootMode: req.bootMode },
+        {
+          name: req.name,
+          description: req.description,
+          imageLocation: req.imageLocation,
+          tpmSupport: req.tpmSupport,
+          bootMode: req.bootMode,
+          ebs: req.imageLocation === undefined && req.blockDeviceMappings.length > 0 && svc.volumes ? ebsImageFields(caller, req, svc.volumes) : undefined,
+        },
         builtin?.cmdline ?? 'console=ttyS0 panic=-1',
       );
       const tags = tagsFor(req.tagSpecifications, 'image');

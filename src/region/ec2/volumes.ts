@@ -384,6 +384,29 @@ export class VolumeService {
 
   /** Unwraps the data key as the EBS service under its grant, seals it to the host's card, and sends volume.attach. */
   private async plugOnHost(v: VolumeRecord, hostId: string, instanceId: string, cmdId: string): Promise<void> {
+    const sealedKey = await this.sealedKeyFor(v, hostId, cmdId);
+    await this.fleet.send(hostId, 'volume.attach', { instanceId, volumeId: v.id, sizeBytes: v.size * GiB, sealedKey }, { id: cmdId, timeoutMs: 120_000 });
+  }
+
+  /**
+   * An EBS-backed instance's instance.start (src/region/ec2/root-volumes.ts): what the host's
+   * card needs to serve the root volume before QEMU starts — its size and its data key sealed
+   * to the attested card (null when unencrypted).
+   */
+  async rootVolumeOpen(volumeId: string, hostId: string, cmdId: string): Promise<{ sizeBytes: number; sealedKey: string | null }> {
+    const v = this.volumes.get(volumeId);
+    if (!v || v.state === 'deleted') throw ec2NotFound('volume', volumeId);
+    if (v.storeHostId === undefined) await this.volumes.update(volumeId, (cur) => ({ ...cur, storeHostId: hostId }));
+    return { sizeBytes: v.size * GiB, sealedKey: await this.sealedKeyFor(v, hostId, cmdId) };
+  }
+
+  /** Records a new instance's root volume as attached (it is opened by instance.start, never hot-plugged). */
+  async recordRootAttachment(volumeId: string, instanceId: string, device: string, deleteOnTermination: boolean): Promise<void> {
+    const att: AttachmentRecord = { instanceId, device, state: 'attached', attachTime: new Date().toISOString(), deleteOnTermination };
+    await this.volumes.update(volumeId, (cur) => ({ ...cur, attachment: att, state: 'in-use' }));
+  }
+
+  private async sealedKeyFor(v: VolumeRecord, hostId: string, cmdId: string): Promise<string | null> {
     let sealedKey: string | null = null;
     if (v.encrypted) {
       const cardKey = await this.attestedCardKey(hostId, cmdId);
@@ -402,7 +425,7 @@ export class VolumeService {
         plaintext.fill(0);
       }
     }
-    await this.fleet.send(hostId, 'volume.attach', { instanceId, volumeId: v.id, sizeBytes: v.size * GiB, sealedKey }, { id: cmdId, timeoutMs: 120_000 });
+    return sealedKey;
   }
 
   private async releaseIfInstanceGone(v: VolumeRecord): Promise<void> {
