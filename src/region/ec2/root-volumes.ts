@@ -195,7 +195,7 @@ export class RootVolumes {
   /** Records each recorded instance's root volume as attached. */
   async attach(records: readonly InstanceRecord[], p: RootPlan): Promise<void> {
     for (const r of records) {
-      if (r.rootDevice) await this.volumes.recordRootAttachment(r.rootDevice.volumeId, r.id, p.deviceName, p.deleteOnTermination);
+      if (r.rootDevice) await this.volumes.recordRootAttachment(r.rootDevice.volumeId, r.id, p.deviceName, p.deleteOnTermination, p.snapshot.id);
     }
   }
 

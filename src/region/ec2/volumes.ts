@@ -401,9 +401,10 @@ export class VolumeService {
   }
 
   /** Records a new instance's root volume as attached (it is opened by instance.start, never hot-plugged). */
-  async recordRootAttachment(volumeId: string, instanceId: string, device: string, deleteOnTermination: boolean): Promise<void> {
+  async recordRootAttachment(volumeId: string, instanceId: string, device: string, deleteOnTermination: boolean, snapshotId: string): Promise<void> {
     const att: AttachmentRecord = { instanceId, device, state: 'attached', attachTime: new Date().toISOString(), deleteOnTermination };
-    await this.volumes.update(volumeId, (cur) => ({ ...cur, attachment: att, state: 'in-use' }));
+    // snapshotId: the image's snapshot, also when the bytes came through a re-encrypted copy
+    await this.volumes.update(volumeId, (cur) => ({ ...cur, attachment: att, state: 'in-use', snapshotId }));
   }
 
   private async sealedKeyFor(v: VolumeRecord, hostId: string, cmdId: string): Promise<string | null> {
