@@ -28,7 +28,7 @@ import { ImageError } from './errors.js';
 import { findCloudKernel } from './kernel.js';
 
 export const MINIMAL_DISK_NAME = 'nitride-minimal-disk';
-const BUILDER_FORMAT = 1;
+const BUILDER_FORMAT = 2;
 const MiB = 1024 * 1024;
 export const MINIMAL_DISK_BYTES = 1024 * MiB;
 const ROOT_START = 1 * MiB;
@@ -90,7 +90,7 @@ function earlyConfig(): string {
 }
 
 function run(cmd: string, args: readonly string[], input?: string): void {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', ...(input !== undefined ? { input } : {}), env: { ...process.env, SOURCE_DATE_EPOCH: String(FIXED_MTIME), MTOOLS_SKIP_CHECK: '1' } });
+  const r = spawnSync(cmd, args, { encoding: 'utf8', ...(input !== undefined ? { input } : {}), env: { ...process.env, SOURCE_DATE_EPOCH: String(FIXED_MTIME), E2FSPROGS_FAKE_TIME: String(FIXED_MTIME), MTOOLS_SKIP_CHECK: '1' } });
   if (r.error || r.status !== 0) {
     const missing = (r.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
     throw new ImageError(missing ? 'ImageToolMissing' : 'ImageBuildFailed', missing ? 'unavailable' : 'internal', missing ? `${cmd} is not installed; run 'nitride setup'.` : `${cmd} failed: ${(r.stderr ?? '').trim().slice(-400)}`, { cmd, args: [...args] }, { cause: r.error });
@@ -131,6 +131,12 @@ function build(tmp: string, initrd: Buffer, bzImagePath: string, say: (l: string
   writeFileSync(rootImg, '');
   run('truncate', ['-s', String(ROOT_BYTES), rootImg]);
   run('mkfs.ext4', ['-q', '-F', '-d', rootDir, '-U', ROOT_FS_UUID, '-E', `hash_seed=${ROOT_FS_UUID}`, '-O', '^metadata_csum_seed,^orphan_file', '-L', 'root', rootImg]);
+  // mkfs copies each file's ctime (which cannot be set) and stamps creation times: fix them all
+  const stamp = ['/', '/lost+found', '/boot', '/boot/grub', '/boot/vmlinuz', '/boot/initrd.img', '/boot/grub/grub.cfg']
+    .flatMap((f) => ['atime', 'mtime', 'ctime', 'crtime'].map((field) => `set_inode_field ${f} ${field} @${FIXED_MTIME}`))
+    .join('\n');
+  writeFileSync(join(tmp, 'stamp.debugfs'), `${stamp}\n`);
+  run('debugfs', ['-w', '-f', join(tmp, 'stamp.debugfs'), rootImg]);
   // GRUB for BIOS: core.img with the modules and the early config embedded
   const core = join(tmp, 'core.img');
   run('grub-mkimage', ['-O', 'i386-pc', '-d', GRUB_I386, '-o', core, '-c', join(tmp, 'early.cfg'), '-p', '/boot/grub', 'biosdisk', ...GRUB_MODULES]);
@@ -139,7 +145,7 @@ function build(tmp: string, initrd: Buffer, bzImagePath: string, say: (l: string
   run('grub-mkimage', ['-O', 'x86_64-efi', '-d', GRUB_EFI, '-o', efi, '-c', join(tmp, 'early.cfg'), '-p', '/boot/grub', 'fat', 'part_gpt', ...GRUB_MODULES]);
   utimesSync(efi, FIXED_MTIME, FIXED_MTIME);
   const espImg = join(tmp, 'esp.img');
-  run('mkfs.vfat', ['-C', '-i', ESP_VOLUME_ID, '-n', 'ESP', espImg, String(ESP_BYTES / 1024)]);
+  run('mkfs.vfat', ['--invariant', '-C', '-i', ESP_VOLUME_ID, '-n', 'ESP', espImg, String(ESP_BYTES / 1024)]);
   run('mmd', ['-i', espImg, '::/EFI', '::/EFI/BOOT']);
   run('mcopy', ['-m', '-i', espImg, efi, '::/EFI/BOOT/BOOTX64.EFI']);
   // the disk
@@ -154,7 +160,7 @@ function build(tmp: string, initrd: Buffer, bzImagePath: string, say: (l: string
   writeAt(disk, ROOT_START, readFileSync(rootImg));
   writeAt(disk, ESP_START, readFileSync(espImg));
   say(`disk: ext4 root ${ROOT_BYTES / MiB} MiB, ESP ${ESP_BYTES / MiB} MiB, core.img ${coreBytes.length} bytes`);
-  for (const f of ['root.img', 'esp.img', 'core.img', 'BOOTX64.EFI', 'early.cfg', 'root']) rmSync(join(tmp, f), { recursive: true, force: true });
+  for (const f of ['root.img', 'esp.img', 'core.img', 'BOOTX64.EFI', 'early.cfg', 'stamp.debugfs', 'root']) rmSync(join(tmp, f), { recursive: true, force: true });
 }
 
 /** The cached disk for the current inputs, built first when missing. */
