@@ -26,6 +26,7 @@ import {
   DescribeImagesCommand,
   DescribeInstancesCommand,
   DescribeVolumesCommand,
+  DetachVolumeCommand,
   EnableEbsEncryptionByDefaultCommand,
   RegisterImageCommand,
   RunInstancesCommand,
@@ -160,6 +161,8 @@ test('vm root volume: EBS-backed image → encrypted root volume, boots from it,
       const bdm = (await describe()).BlockDeviceMappings ?? [];
       return bdm.some((m) => m.DeviceName === '/dev/sdf' && m.Ebs?.Status === 'attached') && bdm.some((m) => m.DeviceName === '/dev/xvda' && m.Ebs?.VolumeId === root.VolumeId) ? true : undefined;
     }, 120_000);
+
+    assert.equal(await errorCode(ec2.send(new DetachVolumeCommand({ VolumeId: root.VolumeId! }))), 'OperationNotPermitted');
 
     // live update of the EBS card under the running guest: its root volume's connection moves
     await waitFor('the guest to be ticking', async () => (/rootboot: tick [3-9]/.test(await console(id)) ? true : undefined), 120_000).catch(dump);

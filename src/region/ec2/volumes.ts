@@ -460,6 +460,9 @@ export class VolumeService {
     if ((instanceId !== undefined && instanceId !== a.instanceId) || (device !== undefined && device !== a.device)) {
       throw new Ec2Error('InvalidAttachment.NotFound', `The volume '${volumeId}' is not attached to instance '${instanceId ?? a.instanceId}'${device ? ` at ${device}` : ''}.`);
     }
+    if (this.instanceOf(v.accountId, a.instanceId)?.rootDevice?.volumeId === volumeId) {
+      throw new Ec2Error('OperationNotPermitted', `The volume '${volumeId}' is the root device of instance '${a.instanceId}'; detaching a root volume is not supported here.`);
+    }
     if (a.state === 'detaching') {
       if (!force) throw new Ec2Error('IncorrectState', `Volume '${volumeId}' is in the 'detaching' state.`);
       await this.volumes.update(volumeId, (cur) => (cur.attachment?.attachTime === a.attachTime && cur.attachment.state === 'detaching' ? { ...cur, attachment: { ...cur.attachment, detachForce: true } } : undefined));
