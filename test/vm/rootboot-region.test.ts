@@ -218,3 +218,28 @@ test('vm root volume: EBS-backed image → encrypted root volume, boots from it,
     ec2.destroy();
   });
 });
+
+test('vm root volume: an image with BootMode uefi boots through OVMF from its root volume', { timeout: 900_000 }, async () => {
+  const disk = await ensureMinimalDisk();
+  await withLocalRegion('nitride-rootboot-uefi-', async ({ home, ec2, console }) => {
+    const snap = await diskSnapshot(ec2, home, disk.path, 1);
+    const ami = (await ec2.send(new RegisterImageCommand({ Name: 'minimal-ebs-uefi', RootDeviceName: '/dev/xvda', BootMode: 'uefi', BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { SnapshotId: snap } }] }))).ImageId!;
+    assert.equal((await ec2.send(new DescribeImagesCommand({ ImageIds: [ami] }))).Images![0]!.BootMode, 'uefi');
+    const id = (await ec2.send(new RunInstancesCommand({ ImageId: ami, InstanceType: 't3.small', MinCount: 1, MaxCount: 1 }))).Instances![0]!.InstanceId!;
+    const text = await waitFor('the guest to be ready', async () => {
+      const t = await console(id);
+      return t.includes('nitride-init: ready') ? t : undefined;
+    }, 300_000).catch(async (e: unknown) => {
+      process.stderr.write(`----- console of ${id} -----\n${await console(id)}\n`);
+      throw e;
+    });
+    assert.match(text, /nitride-disk: firmware uefi/);
+    assert.ok(text.includes(`nitride-disk: dmi product_uuid=${ec2SystemUuid(id)}`));
+    const root = (await ec2.send(new DescribeVolumesCommand({ Filters: [{ Name: 'attachment.instance-id', Values: [id] }] }))).Volumes?.[0];
+    assert.equal(root?.Attachments?.[0]?.Device, '/dev/xvda');
+    assert.equal(root?.Encrypted, false, 'no encryption by default here: the unencrypted snapshot gives an unencrypted volume');
+    await ec2.send(new TerminateInstancesCommand({ InstanceIds: [id] }));
+    await waitFor('the root volume to be deleted', async () => (((await ec2.send(new DescribeVolumesCommand({}))).Volumes ?? []).some((v) => v.VolumeId === root?.VolumeId) ? undefined : true), 180_000);
+    ec2.destroy();
+  });
+});
