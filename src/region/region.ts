@@ -23,6 +23,7 @@ import type { EbsDefaultsRecord, SnapshotRecord, VolumeRecord } from './ec2/ebs/
 import { SnapshotService } from './ec2/ebs/snapshots.js';
 import { VolumeService } from './ec2/ebs/volumes.js';
 import { VpcHostSync, loadOrCreateImdsKey } from './ec2/vpc-host-sync.js';
+import { RootVolumes } from './ec2/root-volumes.js';
 import { VpcService, type EniRecord, type SecurityGroupRecord, type SubnetRecord, type VpcRecord } from './ec2/vpc.js';
 import { Fleet } from './fleet.js';
 import { RegionAttestation, type AttestationPolicyRecord } from './attestation.js';
@@ -117,7 +118,17 @@ export class Region {
     // domain: the callback reaches vpcSync only after both exist.
     const vpc = new VpcService(vpcRepos, instancesRepo, (c) => vpcSync.onChange(c));
     const vpcSync = new VpcHostSync(vpc, instancesRepo, fleet, loadOrCreateImdsKey(opts.home));
-    const instances = new InstanceService(instancesRepo, imagesRepo, fleet, {
+    // Root volumes of EBS-backed images are made by the EBS services, which read the
+    // instances: the launch reaches rootVolumes through these forwarders only after both exist.
+    const instances: InstanceService = new InstanceService(instancesRepo, imagesRepo, fleet, {
+      rootVolumes: {
+        plan: (c, image, mappings) => rootVolumes.plan(c, image, mappings),
+        create: (c, plan, ids, tags) => rootVolumes.create(c, plan, ids, tags),
+        discard: (c, made) => rootVolumes.discard(c, made),
+        attach: (records, plan) => rootVolumes.attach(records, plan),
+        startParams: (r, hostId, cmdId) => rootVolumes.startParams(r, hostId, cmdId),
+        storeHostOf: (c, r) => rootVolumes.storeHostOf(c, r),
+      },
       sealer: RootKey.loadOrCreate(rootKeyPath(opts.home)), // NitroTPM vTPM keys, sealed in the store
       network: {
         plan: (c, r, n) => vpc.plan(c, r, n),
@@ -166,6 +177,7 @@ export class Region {
     const ebsDefaults = new EbsAccountDefaults(ebsDefaultsRepo, keys);
     const volumes = new VolumeService(volumesRepo, snapshotsRepo, instances, fleet, keys, ebsDefaults);
     const snapshots = new SnapshotService(snapshotsRepo, volumes, fleet, keys, ebsDefaults);
+    const rootVolumes: RootVolumes = new RootVolumes({ volumes, snapshots, defaults: ebsDefaults }); // EBS-backed images: root volumes
     tags.register({
       resourceType: 'snapshot',
       idPrefix: 'snap-',

@@ -27,6 +27,11 @@ export const DEBIAN_PACKAGES: readonly PackageNeed[] = [
   { name: 'python3-cryptography', why: 'an independent AES-XTS implementation that decrypts volumes in tests' },
   { name: 'swtpm', why: 'per-guest vTPM' },
   { name: 'swtpm-tools', why: 'vTPM manufacture (EK certificates)' },
+  { name: 'ovmf', why: 'UEFI firmware for instances whose image has BootMode uefi' },
+  { name: 'grub-pc-bin', why: 'GRUB for BIOS in bootable test disks (src/image/minimal-disk.ts)' },
+  { name: 'grub-efi-amd64-bin', why: 'GRUB for UEFI in bootable test disks' },
+  { name: 'mtools', why: 'writes the EFI system partition of bootable disks without mounting' },
+  { name: 'dosfstools', why: 'mkfs.vfat for the EFI system partition' },
 ];
 
 export function missingPackages(needs: readonly PackageNeed[] = DEBIAN_PACKAGES): PackageNeed[] {

@@ -231,8 +231,8 @@ test(
   guarded(async () => {
     const builtin = region!.images.describe({ accountId, arn: '' }, { imageIds: [BUILTIN_AMI], owners: [], filters: [] })[0]!;
     const dir = mkdtempSync(join(home, 'img-'));
-    copyFileSync(builtin.kernel.path, join(dir, 'vmlinux'));
-    copyFileSync(builtin.initrd.path, join(dir, 'initrd.img'));
+    copyFileSync(builtin.kernel!.path, join(dir, 'vmlinux'));
+    copyFileSync(builtin.initrd!.path, join(dir, 'initrd.img'));
     const reg = await call(client().send(new RegisterImageCommand({ Name: 'my-image-1', ImageLocation: dir, Description: 'copy' })));
     assert.match(reg.ImageId ?? '', /^ami-[0-9a-f]{17}$/);
     const self = await call(client().send(new DescribeImagesCommand({ Owners: ['self'] })));
@@ -254,8 +254,8 @@ test(
   guarded(async () => {
     const builtin = region!.images.describe({ accountId, arn: '' }, { imageIds: [BUILTIN_AMI], owners: [], filters: [] })[0]!;
     const dir = mkdtempSync(join(home, 'img-dup-'));
-    copyFileSync(builtin.kernel.path, join(dir, 'vmlinux'));
-    copyFileSync(builtin.initrd.path, join(dir, 'initrd.img'));
+    copyFileSync(builtin.kernel!.path, join(dir, 'vmlinux'));
+    copyFileSync(builtin.initrd!.path, join(dir, 'initrd.img'));
     // Another tenant registers the name first, so its image sorts wherever its id falls.
     const other = await region!.iam.createAccount('dup-other');
     const ok = await region!.iam.createAccessKey(other.accountId, ROOT_USER);

@@ -10,6 +10,7 @@ import { Ec2Error } from '../protocol/errors.js';
 import { newId } from '../ids.js';
 import { compileFilterTable, opt, type Filter, type FilterTable } from './filters.js';
 import type { ImageRecord } from './model.js';
+import type { EbsImageFields } from './register-ebs-image.js'; // STOP-GAP RegisterImage, see there
 import type { Caller } from './instances.js';
 
 /** The account that owns public built-in images (shown with the owner alias "amazon"). */
@@ -80,7 +81,7 @@ export class ImageService {
   async ensureBuiltin(img: BuiltinImage): Promise<ImageRecord> {
     const id = ImageService.builtinId();
     const cur = this.images.get(id);
-    if (cur && cur.kernel.sha256 === img.kernel.sha256 && cur.initrd.sha256 === img.initrd.sha256 && cur.cmdline === img.cmdline && cur.kernel.path === img.kernel.path) return cur;
+    if (cur && cur.kernel?.sha256 === img.kernel.sha256 && cur.initrd?.sha256 === img.initrd.sha256 && cur.cmdline === img.cmdline && cur.kernel.path === img.kernel.path) return cur;
     const rec: ImageRecord = {
       id,
       name: BUILTIN_IMAGE_NAME,
@@ -134,7 +135,7 @@ export class ImageService {
    */
   async register(
     caller: Caller,
-    req: { name: string; description: string | undefined; imageLocation: string | undefined; tpmSupport: string | undefined; bootMode: string | undefined; cmdline?: string | undefined },
+    req: { name: string; description: string | undefined; imageLocation: string | undefined; tpmSupport: string | undefined; bootMode: string | undefined; cmdline?: string | undefined; ebs?: EbsImageFields | undefined },
     defaultCmdline: string,
   ): Promise<ImageRecord> {
     if (!/^[a-zA-Z0-9().\-/_ ]{3,128}$/.test(req.name)) {
@@ -146,6 +147,27 @@ export class ImageService {
     }
     if (req.tpmSupport !== undefined && req.tpmSupport !== 'v2.0') {
       throw new Ec2Error('InvalidParameterValue', `Invalid value '${req.tpmSupport}' for TpmSupport.`);
+    }
+    if (req.ebs) {
+      // STOP-GAP RegisterImage of an EBS-backed image (./register-ebs-image.ts; wt-ebsdirect's
+      // RegisterImage replaces this branch): a root snapshot, no kernel files
+      const rec: ImageRecord = {
+        id: newId('ami'),
+        name: req.name,
+        description: req.description ?? '',
+        ownerId: caller.accountId,
+        public: false,
+        state: 'available',
+        creationDate: this.now().toISOString(),
+        architecture: 'x86_64',
+        cmdline: '',
+        tpmSupport: req.tpmSupport === 'v2.0' ? 'v2.0' : undefined,
+        bootMode: req.bootMode === 'uefi' || req.bootMode === 'legacy-bios' ? req.bootMode : undefined,
+        ...req.ebs,
+        tags: {},
+      };
+      await this.images.put(rec);
+      return rec;
     }
     const loc = req.imageLocation;
     if (loc === undefined || loc === '') {

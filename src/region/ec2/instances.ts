@@ -16,6 +16,12 @@ import { Ec2Error } from '../protocol/errors.js';
 import { incorrectState } from '../errors.js';
 import { newId } from '../ids.js';
 import { compileFilterTable, opt, type Filter, type FilterTable } from './filters.js';
+import type { BlockDeviceMappingRequest } from '../protocol/ec2/requests/index.js';
+import type { RootVolumes } from './root-volumes.js';
+
+/** What a launch needs of EBS root volumes: the part of RootVolumes (src/region/ec2/root-volumes.ts) the instances use. */
+export type InstanceRootVolumes = Pick<RootVolumes, 'plan' | 'create' | 'discard' | 'attach' | 'startParams' | 'storeHostOf'>;
+
 import {
   DEFAULT_AZ,
   STATE_CODES,
@@ -69,6 +75,8 @@ export interface RunRequest {
   readonly privateIpAddress: string | undefined;
   readonly keyName: string | undefined;
   readonly metadataOptions?: Partial<InstanceRecord['metadataOptions']>;
+  /** --block-device-mappings: an EBS-backed image's root device entry overrides its root volume. */
+  readonly blockDeviceMappings?: readonly BlockDeviceMappingRequest[];
 }
 
 /** The VPC layer's part in a launch (src/region/ec2/vpc.ts and its host wiring). */
@@ -125,16 +133,19 @@ export class InstanceService {
   private readonly network: InstanceNetwork | undefined;
   /** Seals the vTPM keys of NitroTPM instances (without it they cannot launch). */
   private readonly sealer: SecretSealer | undefined;
+  /** Root volumes of EBS-backed images (src/region/ec2/root-volumes.ts); without it they cannot launch. */
+  private readonly rootVolumes: InstanceRootVolumes | undefined;
   private readonly now: () => Date;
 
   constructor(
     private readonly instances: Collection<InstanceRecord>,
     private readonly images: Collection<ImageRecord>,
     private readonly fleet: HostFleet,
-    deps: { readonly network?: InstanceNetwork; readonly sealer?: SecretSealer; readonly now?: () => Date } = {},
+    deps: { readonly network?: InstanceNetwork; readonly sealer?: SecretSealer; readonly rootVolumes?: InstanceRootVolumes; readonly now?: () => Date } = {},
   ) {
     this.network = deps.network;
     this.sealer = deps.sealer;
+    this.rootVolumes = deps.rootVolumes;
     this.now = deps.now ?? ((): Date => new Date());
   }
 
@@ -237,16 +248,24 @@ export class InstanceService {
         return prior.sort((a, b) => a.amiLaunchIndex - b.amiLaunchIndex);
       }
     }
-    const allowed = await this.fleet.placeable(this.fleet.hosts().map((h) => h.id));
+    // EBS-backed image: the root volume plan is checked before anything is made, and the
+    // instances go to the host that stores the root snapshot (volumes live beside it).
+    const rootPlan = image.rootDeviceType === 'ebs' ? this.rootPlan(caller, image, req) : undefined;
+    let allowed = await this.fleet.placeable(this.fleet.hosts().map((h) => h.id));
+    if (rootPlan) allowed = new Set([rootPlan.hostId].filter((h) => allowed.has(h)));
     const hosts = this.place(type, req.maxCount, allowed);
     if (hosts.length < req.minCount) {
       throw new Ec2Error('InsufficientInstanceCapacity', `We currently do not have sufficient ${type.name} capacity to launch ${req.minCount} instance(s). Our system will be working on provisioning additional capacity.`, { context: { requested: req.minCount, available: hosts.length }, httpStatus: 500 });
     }
     const net = this.network ? await this.network.plan(caller, req, hosts.length) : undefined;
+    const ids = hosts.map(() => newId('i'));
+    const roots = rootPlan ? await this.rootVolumes!.create(caller, rootPlan, ids) : undefined;
     const now = this.now().toISOString();
     const reservationId = newId('r');
     const records: InstanceRecord[] = hosts.map((hostId, i) => {
-      const id = newId('i');
+      const id = ids[i]!;
+      const rootVolumeId = roots?.get(id);
+      const rootDevice = rootPlan && rootVolumeId ? { rootDevice: { volumeId: rootVolumeId, deviceName: rootPlan.deviceName, firmware: rootPlan.firmware, ebsDevices: rootPlan.ebsDevices } } : {};
       // NitroTPM: a fresh random key for this instance's vTPM state, kept only sealed.
       const vtpm = image.tpmSupport === 'v2.0' && sealer ? { vtpm: { sealedKey: sealer.seal(randomBytes(VTPM_KEY_BYTES).toString('base64'), vtpmKeyAad(id)) } } : {};
       return {
@@ -285,9 +304,16 @@ export class InstanceService {
       forceStop: false,
       rebootRequested: 0,
       ...vtpm,
+      ...rootDevice,
       };
     });
-    await this.instances.putMany(records);
+    try {
+      await this.instances.putMany(records);
+    } catch (e) {
+      if (roots) await this.rootVolumes!.discard(caller, roots);
+      throw e;
+    }
+    if (rootPlan) await this.rootVolumes!.attach(records, rootPlan);
     if (this.network) await this.network.attach(records);
     for (const r of records) this.kick(r.id);
     return records;
@@ -316,6 +342,11 @@ export class InstanceService {
     }
   }
 
+  private rootPlan(caller: Caller, image: ImageRecord, req: RunRequest): ReturnType<RootVolumes['plan']> {
+    if (!this.rootVolumes) throw new Ec2Error('UnsupportedOperation', `The image '${image.id}' is EBS-backed, and this region serves no EBS volumes.`, { context: { imageId: image.id } });
+    return this.rootVolumes.plan(caller, image, req.blockDeviceMappings ?? []);
+  }
+
   async start(caller: Caller, ids: readonly string[]): Promise<StateChange[]> {
     this.precheck(caller, ids, (r) => r.state === 'stopped' || r.state === 'running' || r.state === 'pending', 'started');
     const now = this.now().toISOString();
@@ -323,7 +354,9 @@ export class InstanceService {
     return this.transition(caller, ids, (r) => {
       if (r.state !== 'stopped') return undefined;
       const type = requireInstanceType(r.instanceType);
-      const host = this.place(type, 1, allowed)[0];
+      // an EBS-backed instance starts where its root volume is stored
+      const store = this.rootVolumes?.storeHostOf(caller, r);
+      const host = this.place(type, 1, store === undefined ? allowed : new Set([store].filter((h) => allowed.has(h))))[0];
       if (host === undefined) {
         throw new Ec2Error('InsufficientInstanceCapacity', `We currently do not have sufficient ${type.name} capacity.`, { httpStatus: 500 });
       }
@@ -490,6 +523,7 @@ export class InstanceService {
   private imageRef(r: InstanceRecord): Record<string, unknown> {
     const img = this.images.get(r.imageId);
     if (!img) throw new Ec2Error('InvalidAMIID.NotFound', `The image '${r.imageId}' no longer exists.`);
+    if (!img.kernel || !img.initrd) throw new Ec2Error('InvalidAMIID.Unavailable', `The image '${r.imageId}' has no kernel image to boot.`);
     return { kernel: img.kernel.path, initrd: img.initrd.path, cmdline: img.cmdline, kernelSha256: img.kernel.sha256, initrdSha256: img.initrd.sha256 };
   }
 
@@ -501,10 +535,15 @@ export class InstanceService {
     if (r.desired === 'running' && r.state === 'pending') {
       try {
         const extra = this.network ? await this.network.beforeStart(r) : {};
+        // EBS-backed: the card serves the root volume (sealed key in rootVolume) before QEMU boots it
+        const root = r.rootDevice && this.rootVolumes ? await this.rootVolumes.startParams(r, host, cmdId('start')) : undefined;
         const info = (await this.fleet.send(
           host,
           'instance.start',
-          { spec: { instanceId: r.id, instanceType: r.instanceType, image: this.imageRef(r), ...extra, ...this.vtpmSpec(r) } },
+          {
+            spec: { instanceId: r.id, instanceType: r.instanceType, ...(root ? { bootDisk: root.bootDisk } : { image: this.imageRef(r) }), ...extra, ...this.vtpmSpec(r) },
+            ...(root ? { rootVolume: root.rootVolume } : {}),
+          },
           { id: cmdId('start'), timeoutMs: 60_000 },
         )) as { accel?: string; pid?: number };
         const cur = this.instances.get(id);

@@ -56,6 +56,11 @@ export interface InstanceRecord {
    * terminate, when the host destroys the state it protected.
    */
   readonly vtpm?: { readonly sealedKey: SealedSecret };
+  /**
+   * An EBS-backed instance (src/region/ec2/root-volumes.ts): its root volume, the device it is
+   * attached as, the firmware, and the other EBS devices of its launch (IMDS block-device-mapping/ebsN).
+   */
+  readonly rootDevice?: { readonly volumeId: string; readonly deviceName: string; readonly firmware: 'legacy-bios' | 'uefi'; readonly ebsDevices: readonly string[] };
 }
 
 export interface ImageRecord {
@@ -67,12 +72,30 @@ export interface ImageRecord {
   readonly state: 'available' | 'pending' | 'failed' | 'deregistered';
   readonly creationDate: string;
   readonly architecture: 'x86_64';
-  readonly kernel: { readonly path: string; readonly sha256: string };
-  readonly initrd: { readonly path: string; readonly sha256: string };
+  /** A kernel image's files; absent for an EBS-backed image (rootDeviceType 'ebs'). */
+  readonly kernel?: { readonly path: string; readonly sha256: string };
+  readonly initrd?: { readonly path: string; readonly sha256: string };
   readonly cmdline: string;
   readonly tpmSupport: 'v2.0' | undefined;
   readonly bootMode: 'legacy-bios' | 'uefi' | undefined;
+  /** 'ebs': instances boot from a root volume made from the root mapping's snapshot (absent: 'instance-store'). */
+  readonly rootDeviceType?: 'ebs' | 'instance-store';
+  readonly rootDeviceName?: string;
+  readonly blockDeviceMappings?: readonly ImageBlockDeviceMapping[];
+  readonly enaSupport?: boolean;
   readonly tags: Readonly<Record<string, string>>;
+}
+
+export interface ImageBlockDeviceMapping {
+  readonly deviceName: string;
+  readonly ebs?: {
+    readonly snapshotId: string;
+    readonly volumeSize: number; // GiB
+    readonly volumeType: string;
+    readonly deleteOnTermination: boolean;
+    readonly encrypted: boolean;
+    readonly kmsKeyId?: string;
+  };
 }
 
 export interface HostRecord {

@@ -1,5 +1,6 @@
 // The EC2 image actions. One entry per action; authorization and audit happen in server.ts first.
 import type { ImageRequest } from '../../protocol/ec2/requests/index.js';
+import { ebsImageFields } from '../../ec2/register-ebs-image.js';
 import { tagsFor } from '../../ec2/tags.js';
 import { imageView } from '../views.js';
 import { imageArn, page, type ActionTable } from './common.js';
@@ -17,7 +18,15 @@ export const IMAGE_ACTIONS: ActionTable<ImageRequest> = {
       const builtin = svc.images.describe(caller, { imageIds: [], owners: ['amazon'], filters: [{ name: 'name', values: ['nitride-minimal'] }] })[0];
       const rec = await svc.images.register(
         caller,
-        { name: req.name, description: req.description, imageLocation: req.imageLocation, tpmSupport: req.tpmSupport, bootMode: req.bootMode },
+        {
+          name: req.name,
+          description: req.description,
+          imageLocation: req.imageLocation,
+          tpmSupport: req.tpmSupport,
+          bootMode: req.bootMode,
+          // STOP-GAP RegisterImage of an EBS-backed image (src/region/ec2/register-ebs-image.ts), until wt-ebsdirect's lands
+          ebs: req.imageLocation === undefined && req.blockDeviceMappings.length > 0 ? ebsImageFields(caller, req, svc.snapshots) : undefined,
+        },
         builtin?.cmdline ?? 'console=ttyS0 panic=-1',
       );
       const tags = tagsFor(req.tagSpecifications, 'image');
