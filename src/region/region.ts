@@ -13,7 +13,7 @@ import type { StateStore } from '../store/store.js';
 import { RegionApi } from './api/server.js';
 import { HostUpdateService } from './host-updates.js';
 import { ImageService, type BuiltinImage } from './ec2/images.js';
-import { InstanceService } from './ec2/instances.js';
+import { InstanceService, type InstanceRootVolumes } from './ec2/instances.js';
 import type { HostRecord, ImageRecord, InstanceRecord } from './ec2/model.js';
 import { REGION_NAME } from './ec2/model.js';
 import { TagService } from './ec2/tags.js';
@@ -23,7 +23,7 @@ import type { EbsDefaultsRecord, SnapshotRecord, VolumeRecord } from './ec2/ebs/
 import { SnapshotService } from './ec2/ebs/snapshots.js';
 import { VolumeService } from './ec2/ebs/volumes.js';
 import { VpcHostSync, loadOrCreateImdsKey } from './ec2/vpc-host-sync.js';
-import { RootVolumes } from './ec2/root-volumes.js';
+import { RootVolumes, type RootPlan } from './ec2/root-volumes.js';
 import { VpcService, type EniRecord, type SecurityGroupRecord, type SubnetRecord, type VpcRecord } from './ec2/vpc.js';
 import { Fleet } from './fleet.js';
 import { RegionAttestation, type AttestationPolicyRecord } from './attestation.js';
@@ -123,12 +123,12 @@ export class Region {
     const instances: InstanceService = new InstanceService(instancesRepo, imagesRepo, fleet, {
       rootVolumes: {
         plan: (c, image, mappings) => rootVolumes.plan(c, image, mappings),
-        create: (c, plan, ids, tags) => rootVolumes.create(c, plan, ids, tags),
+        create: (c, plan, ids) => rootVolumes.create(c, plan, ids),
         discard: (c, made) => rootVolumes.discard(c, made),
         attach: (records, plan) => rootVolumes.attach(records, plan),
         startParams: (r, hostId, cmdId) => rootVolumes.startParams(r, hostId, cmdId),
         storeHostOf: (c, r) => rootVolumes.storeHostOf(c, r),
-      },
+      } satisfies InstanceRootVolumes<RootPlan>,
       sealer: RootKey.loadOrCreate(rootKeyPath(opts.home)), // NitroTPM vTPM keys, sealed in the store
       network: {
         plan: (c, r, n) => vpc.plan(c, r, n),

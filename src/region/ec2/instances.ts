@@ -17,11 +17,6 @@ import { incorrectState } from '../errors.js';
 import { newId } from '../ids.js';
 import { compileFilterTable, opt, type Filter, type FilterTable } from './filters.js';
 import type { BlockDeviceMappingRequest } from '../protocol/ec2/requests/index.js';
-import type { RootVolumes } from './root-volumes.js';
-
-/** What a launch needs of EBS root volumes: the part of RootVolumes (src/region/ec2/root-volumes.ts) the instances use. */
-export type InstanceRootVolumes = Pick<RootVolumes, 'plan' | 'create' | 'discard' | 'attach' | 'startParams' | 'storeHostOf'>;
-
 import {
   DEFAULT_AZ,
   STATE_CODES,
@@ -77,6 +72,35 @@ export interface RunRequest {
   readonly metadataOptions?: Partial<InstanceRecord['metadataOptions']>;
   /** --block-device-mappings: an EBS-backed image's root device entry overrides its root volume. */
   readonly blockDeviceMappings?: readonly BlockDeviceMappingRequest[];
+}
+
+/** What a launch itself reads of a checked root-volume plan (src/region/ec2/root-volumes.ts RootPlan carries more). */
+export interface RootVolumePlan {
+  readonly deviceName: string;
+  /** The host that stores the root snapshot: the instances run there. */
+  readonly hostId: string;
+  readonly firmware: 'legacy-bios' | 'uefi';
+  readonly ebsDevices: readonly string[];
+}
+
+/**
+ * EBS root volumes of EBS-backed images, in a launch and at every start (implemented by
+ * RootVolumes, src/region/ec2/root-volumes.ts, which reads the EBS services: declared here so
+ * that this file does not import them). `P` is the implementation's plan.
+ */
+export interface InstanceRootVolumes<P extends RootVolumePlan = RootVolumePlan> {
+  /** Checks the image's root mapping and the caller's override; creates nothing. */
+  plan(c: Caller, image: ImageRecord, mappings: readonly BlockDeviceMappingRequest[]): P;
+  /** One root volume per instance id (instance id → volume id); on any failure, none. */
+  create(c: Caller, plan: P, instanceIds: readonly string[]): Promise<ReadonlyMap<string, string>>;
+  /** Deletes volumes made by create() whose instances were never recorded. */
+  discard(c: Caller, made: ReadonlyMap<string, string>): Promise<void>;
+  /** Records each recorded instance's root volume as attached. */
+  attach(records: readonly InstanceRecord[], plan: P): Promise<void>;
+  /** spec.bootDisk and the command's rootVolume for instance.start on `hostId`. */
+  startParams(r: InstanceRecord, hostId: string, cmdId: string): Promise<{ bootDisk: { volumeId: string; firmware: 'legacy-bios' | 'uefi' }; rootVolume: { sizeBytes: number; sealedKey: string | null } }>;
+  /** The host that stores an instance's root volume (a start must place it there). */
+  storeHostOf(c: Caller, r: InstanceRecord): string | undefined;
 }
 
 /** The VPC layer's part in a launch (src/region/ec2/vpc.ts and its host wiring). */
@@ -342,7 +366,7 @@ export class InstanceService {
     }
   }
 
-  private rootPlan(caller: Caller, image: ImageRecord, req: RunRequest): ReturnType<RootVolumes['plan']> {
+  private rootPlan(caller: Caller, image: ImageRecord, req: RunRequest): RootVolumePlan {
     if (!this.rootVolumes) throw new Ec2Error('UnsupportedOperation', `The image '${image.id}' is EBS-backed, and this region serves no EBS volumes.`, { context: { imageId: image.id } });
     return this.rootVolumes.plan(caller, image, req.blockDeviceMappings ?? []);
   }

@@ -18,7 +18,7 @@
 import { Ec2Error } from '../protocol/errors.js';
 import type { BlockDeviceMappingRequest, CreateVolumeRequest, VolumeType } from '../protocol/ec2/requests/index.js';
 import { createLogger } from '../../lib/log.js';
-import type { Caller } from './instances.js';
+import type { Caller, InstanceRootVolumes } from './instances.js';
 import type { ImageBlockDeviceMapping, ImageRecord, InstanceRecord } from './model.js';
 import type { EbsAccountDefaults } from './ebs/account-defaults.js';
 import type { SnapshotRecord } from './ebs/records.js';
@@ -72,7 +72,7 @@ export interface RootVolumeDeps {
   readonly defaults: EbsAccountDefaults;
 }
 
-export class RootVolumes {
+export class RootVolumes implements InstanceRootVolumes<RootPlan> {
   private readonly volumes: VolumeService;
   private readonly snapshots: SnapshotService;
   private readonly defaults: EbsAccountDefaults;
