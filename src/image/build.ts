@@ -339,8 +339,9 @@ function pidAlive(pid: number): boolean {
   }
 }
 
-async function withLock<T>(lockPath: string, say: (line: string) => void, fn: () => Promise<T> | T): Promise<T> {
-  const deadline = Date.now() + 10 * 60_000;
+/** Runs fn holding an O_EXCL lock file (pid inside; a dead holder's lock is taken over). Also used by the Debian builder. */
+export async function withLock<T>(lockPath: string, say: (line: string) => void, fn: () => Promise<T> | T, timeoutMs = 10 * 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
   let told = false;
   for (;;) {
     try {
@@ -374,7 +375,7 @@ async function withLock<T>(lockPath: string, say: (line: string) => void, fn: ()
       told = true;
     }
     if (Date.now() > deadline) {
-      throw new ImageError('ImageLockTimeout', 'unavailable', `The image build lock ${lockPath} stayed held for 10 minutes.`, { lockPath, holder });
+      throw new ImageError('ImageLockTimeout', 'unavailable', `The image build lock ${lockPath} stayed held for ${Math.round(timeoutMs / 60_000)} minutes.`, { lockPath, holder, timeoutMs });
     }
     await sleep(200);
   }

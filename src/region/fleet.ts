@@ -55,12 +55,11 @@ export class Fleet implements HostFleet {
   private timer: NodeJS.Timeout | undefined;
   private instances: InstanceService | undefined;
   private passing: Promise<void> | undefined;
-  /** Attestation gates placement and key release (set by the region; src/region/attestation.ts). */
-  attestation: RegionAttestation | undefined;
-
   constructor(
     private readonly hostsRepo: Collection<HostRecord>,
     private readonly pki: RegionPki,
+    /** Attestation gates placement and key release (src/region/attestation.ts). */
+    readonly attestation: RegionAttestation,
   ) {}
 
   hosts(): readonly HostRecord[] {
@@ -70,13 +69,13 @@ export class Fleet implements HostFleet {
   hostStatus(): HostStatus[] {
     return this.hostsRepo.all().map((h) => ({
       ...(this.status.get(h.id) ?? { hostId: h.id, reachable: false, lastSeen: undefined, error: undefined, accel: undefined }),
-      attestation: this.attestation?.statusOf(h.id) ?? null,
+      attestation: this.attestation.statusOf(h.id) ?? null,
     }));
   }
 
-  /** The hosts among ids that passed attestation (all of them when the region has no attestation). */
+  /** The hosts among ids that passed attestation. */
   placeable(ids: readonly string[]): Promise<ReadonlySet<string>> {
-    return this.attestation ? this.attestation.placeable(ids) : Promise.resolve(new Set(ids));
+    return this.attestation.placeable(ids);
   }
 
   /**
@@ -85,7 +84,7 @@ export class Fleet implements HostFleet {
    * InsufficientInstanceCapacity when the host failed attestation.
    */
   async requireAttestedHost(hostId: string): Promise<AttestedHost | undefined> {
-    return this.attestation?.requireAttestedHost(hostId, 'key-release');
+    return this.attestation.requireAttestedHost(hostId, 'key-release');
   }
 
   private client(h: HostRecord): ControllerClient {
@@ -113,7 +112,7 @@ export class Fleet implements HostFleet {
     if (!h) throw new Ec2Error('InternalError', `Host ${hostId} is not known to the region.`);
     const timeout = opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {};
     // No guest starts on a host that has not attested within the last minute.
-    if (type === 'instance.start' && this.attestation) await this.attestation.requireAttestedHost(hostId, 'placement');
+    if (type === 'instance.start') await this.attestation.requireAttestedHost(hostId, 'placement');
     try {
       return await this.client(h).sendUntyped(type, params, { id: commandUuid(opts.id), ...timeout });
     } catch (e) {
@@ -148,7 +147,7 @@ export class Fleet implements HostFleet {
     this.clients.get(rec.id)?.close();
     this.clients.delete(rec.id);
     await this.refreshCapacity(rec.id);
-    await this.attestation?.enrolled(rec.id);
+    await this.attestation.enrolled(rec.id);
     return this.hostsRepo.get(rec.id)!;
   }
 
@@ -186,7 +185,7 @@ export class Fleet implements HostFleet {
         const report: readonly HostInstanceInfo[] = await this.send(h.id, 'instance.list', {}, { id: `list:${h.id}:${Date.now()}:${Math.random()}`, timeoutMs: 10_000 });
         this.status.set(h.id, { hostId: h.id, reachable: true, lastSeen: new Date().toISOString(), error: undefined, accel: report[0]?.accel });
         if (h.memoryMiB === 0) await this.refreshCapacity(h.id);
-        if (this.attestation) await this.attestation.verdict(h.id, 'periodic'); // notices a host whose measurements changed
+        await this.attestation.verdict(h.id, 'periodic'); // notices a host whose measurements changed
         await svc.reconcileHost(h.id, report);
       } catch (e) {
         const prev = this.status.get(h.id);

@@ -14,6 +14,7 @@ import { RegionApi } from './api/server.js';
 import { HostUpdateService } from './host-updates.js';
 import { ImageService, type BuiltinImage } from './ec2/images.js';
 import { InstanceService, type InstanceRootVolumes } from './ec2/instances.js';
+import { KeyPairService, type KeyPairRecord } from './ec2/key-pairs.js';
 import type { HostRecord, ImageRecord, InstanceRecord } from './ec2/model.js';
 import { REGION_NAME } from './ec2/model.js';
 import { TagService } from './ec2/tags.js';
@@ -98,15 +99,14 @@ export class Region {
     // forwarder, used only after both exist.
     const policiesRepo = new Collection<AttestationPolicyRecord>(store, 'region/attestation/');
     await policiesRepo.load();
-    const attestation = new RegionAttestation({
-      fleet: { send: (hostId, type, params, o) => fleet.send(hostId, type, params, o) },
+    const attestation: RegionAttestation = new RegionAttestation({
+      fleet: { send: (hostId, type, params, o): Promise<unknown> => fleet.send(hostId, type, params, o) },
       policies: policiesRepo,
       caPem: pki.ca.certPem,
       trail,
       statusFile: join(dir, 'host-attestation.json'),
     });
-    const fleet = new Fleet(hostsRepo, pki);
-    fleet.attestation = attestation; // until Fleet takes it as a constructor argument (src/region/fleet.ts is the host side's)
+    const fleet: Fleet = new Fleet(hostsRepo, pki, attestation);
     const vpcRepos = {
       vpcs: new Collection<VpcRecord>(store, 'ec2/vpcs/'),
       subnets: new Collection<SubnetRecord>(store, 'ec2/subnets/'),
@@ -194,8 +194,20 @@ export class Region {
       list: (c) => volumes.list(c),
       setTags: (id, t) => volumes.setTags(id, t),
     });
+    const keyPairsRepo = new Collection<KeyPairRecord>(store, 'ec2/key-pairs/');
+    await keyPairsRepo.load();
+    const keyPairs = new KeyPairService(keyPairsRepo);
+    tags.register({
+      resourceType: 'key-pair',
+      idPrefix: 'key-',
+      notFoundCode: 'InvalidKeyPair.NotFound',
+      find: (c, id) => keyPairs.find(c, id),
+      canTag: () => true,
+      list: (c) => keyPairs.list(c),
+      setTags: (id, t) => keyPairs.setTags(id, t),
+    });
     const hostUpdates = new HostUpdateService({ fleet, attestation, operatorAccountId: boot.accountId });
-    const api = new RegionApi({ iam, trail, kms, ec2: { instances, images, tags, vpc, volumes, snapshots, ebsDefaults, hostUpdates, endpoint: () => `127.0.0.1:${port}` } });
+    const api = new RegionApi({ iam, trail, kms, ec2: { instances, images, tags, vpc, volumes, snapshots, ebsDefaults, keyPairs, hostUpdates, endpoint: () => `127.0.0.1:${port}` } });
     port = await api.listen(opts.port);
     const endpoint = `http://127.0.0.1:${port}/`;
     const region = new Region(

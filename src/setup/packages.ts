@@ -15,6 +15,10 @@ export const DEBIAN_PACKAGES: readonly PackageNeed[] = [
   { name: 'busybox-static', why: 'the guest userland of the nitride-minimal image' },
   { name: 'cpio', why: 'packs the guest initramfs' },
   { name: 'lz4', why: 'unpacks the PVH vmlinux from the kernel bzImage' },
+  { name: 'zstd', why: 'reads zstd-compressed initramfs images when inspecting a disk' },
+  { name: 'mtools', why: 'reads EFI system partitions when inspecting a disk and writes those of bootable test disks (no mount)' },
+  { name: 'fdisk', why: 'sfdisk writes partition tables in the image tests and the debian-12 build' },
+  { name: 'e2fsprogs', why: 'debugfs reads ext4 root file systems when inspecting a disk (no mount)' },
   { name: 'iproute2', why: 'network namespaces for multi-host tests' },
   { name: 'procps', why: 'process checks in tests' },
   { name: 'awscli', why: 'AWS CLI v2 (/usr/bin/aws), a real client in the API tests' },
@@ -30,8 +34,9 @@ export const DEBIAN_PACKAGES: readonly PackageNeed[] = [
   { name: 'ovmf', why: 'UEFI firmware for instances whose image has BootMode uefi' },
   { name: 'grub-pc-bin', why: 'GRUB for BIOS in bootable test disks (src/image/minimal-disk.ts)' },
   { name: 'grub-efi-amd64-bin', why: 'GRUB for UEFI in bootable test disks' },
-  { name: 'mtools', why: 'writes the EFI system partition of bootable disks without mounting' },
   { name: 'dosfstools', why: 'mkfs.vfat for the EFI system partition' },
+  { name: 'putty-tools', why: 'puttygen reads the .ppk key pairs CreateKeyPair returns, in tests' },
+  { name: 'openssh-client', why: 'ssh-keygen reads the key pairs CreateKeyPair returns and computes fingerprints, in tests' },
 ];
 
 export function missingPackages(needs: readonly PackageNeed[] = DEBIAN_PACKAGES): PackageNeed[] {

@@ -2,22 +2,30 @@
 // tests pass. Idempotent: each step checks first and says "present" when there is
 // nothing to do. The same step runs first in `npm start` and `npm test`.
 import { DEBIAN_PACKAGES, installPackages, missingPackages } from './packages.js';
+import { NitrideError } from '../lib/errors.js';
 import { ensureQemuUser } from './qemu-user.js';
 import { ensureImage } from '../image/build.js';
 import { buildNativeXts, nativeXtsDir, nativeXtsPath } from '../ebs/xts/native.js';
 import { addonFresh } from '../lib/native-addon.js';
 import { buildNativeGcm, nativeGcmDir, nativeGcmPath } from '../vpc/underlay/native.js';
 import { imageCacheDir } from '../lib/paths.js';
+import { buildDebianImage, DEBIAN_BUILD_HOST_PACKAGES } from '../image/debian/build-debian.js';
+
+/** Optional images `nitride setup --with NAME` (or NITRIDE_SETUP_WITH=NAME,…) builds. */
+export const OPTIONAL_IMAGES: readonly string[] = ['debian-12'];
 
 export interface SetupOptions {
   readonly say?: (line: string) => void;
   /** Skip the steps that need root (package install, system user); used by unprivileged runs. */
   readonly skipSystem?: boolean;
+  /** Optional images to build as well (OPTIONAL_IMAGES), e.g. ['debian-12'] for the real-guest tests. */
+  readonly withImages?: readonly string[];
 }
 
 export async function runSetup(opts: SetupOptions = {}): Promise<void> {
   const say = opts.say ?? ((l: string) => process.stderr.write(`${l}\n`));
-  const steps = 5;
+  const withDebian = opts.withImages?.includes('debian-12') === true;
+  const steps = withDebian ? 6 : 5;
   let n = 0;
   const step = (title: string): ((line: string) => void) => {
     n += 1;
@@ -52,4 +60,17 @@ export async function runSetup(opts: SetupOptions = {}): Promise<void> {
   const imgSay = step('guest image nitride-minimal');
   const manifest = await ensureImage({ cacheDir: imageCacheDir(), say: imgSay });
   imgSay(`ready: kernel ${manifest.kernelVersion} in ${manifest.dir}`);
+
+  if (withDebian) {
+    const debSay = step('guest image debian-12 (debootstrap; cold 3–8 min, from the cached tree under 1 min, present in seconds)');
+    const hostMissing = missingPackages(DEBIAN_BUILD_HOST_PACKAGES);
+    if (hostMissing.length > 0) {
+      if (opts.skipSystem) throw new NitrideError('SetupNeedsRoot', 'unavailable', `Building debian-12 needs these packages: ${hostMissing.map((p) => p.name).join(' ')}.`, {});
+      for (const p of hostMissing) debSay(`will install ${p.name}: ${p.why}`);
+      await installPackages(hostMissing, debSay);
+    }
+    const t0 = Date.now();
+    const img = await buildDebianImage({ cacheDir: imageCacheDir(), say: debSay });
+    debSay(`ready in ${((Date.now() - t0) / 1000).toFixed(0)} s: ${img.path} (sha256 ${img.sha256})`);
+  }
 }

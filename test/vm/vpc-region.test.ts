@@ -14,10 +14,12 @@ import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   AuthorizeSecurityGroupIngressCommand,
+  CreateKeyPairCommand,
   CreateSecurityGroupCommand,
   CreateSubnetCommand,
   CreateVpcCommand,
   DescribeInstancesCommand,
+  DescribeKeyPairsCommand,
   EC2Client,
   GetConsoleOutputCommand,
   RunInstancesCommand,
@@ -31,6 +33,10 @@ const userData = (s: string): Uint8Array => Buffer.from(`#!/bin/sh\n${s}\n`);
 
 const X_SCRIPT = `
 ping -c 2 -W 2 10.0.1.1 >/dev/null 2>&1 && echo "vpctest: x gateway ok" || echo "vpctest: x gateway failed"
+k=$(printf 'GET /latest/meta-data/public-keys/ HTTP/1.0\\r\\n\\r\\n' | timeout 5 nc -w 3 169.254.169.254 80 | tail -n 1)
+echo "vpctest: x public-keys $k"
+k=$(printf 'GET /latest/meta-data/public-keys/0/openssh-key HTTP/1.0\\r\\n\\r\\n' | timeout 5 nc -w 3 169.254.169.254 80 | tail -n 1)
+echo "vpctest: x openssh-key $k"
 ip addr add 10.0.1.99/32 dev eth0
 ping -c 2 -W 1 -I 10.0.1.99 10.0.1.1 >/dev/null 2>&1 && echo "vpctest: x forged-ip answered" || echo "vpctest: x forged-ip dropped"
 ip link set eth0 address 02:66:66:66:66:66
@@ -80,10 +86,10 @@ test('vm vpc through the region: VPC API → card → guests (DHCP, IMDSv2, user
     const open = (await ec2.send(new CreateSecurityGroupCommand({ VpcId: v2, GroupName: 'open', Description: 'everything' }))).GroupId!;
     await ec2.send(new AuthorizeSecurityGroupIngressCommand({ GroupId: open, IpPermissions: [{ IpProtocol: '-1', IpRanges: [{ CidrIp: '0.0.0.0/0' }] }] }));
 
-    const launch = async (subnet: string, group: string, ip: string, script: string, tokens: 'optional' | 'required'): Promise<string> => {
+    const launch = async (subnet: string, group: string, ip: string, script: string, tokens: 'optional' | 'required', keyName?: string): Promise<string> => {
       const t0 = Date.now();
       const res = await ec2.send(
-        new RunInstancesCommand({ ImageId: BUILTIN_AMI, InstanceType: 't3.nano', MinCount: 1, MaxCount: 1, SubnetId: subnet, SecurityGroupIds: [group], PrivateIpAddress: ip, UserData: Buffer.from(userData(script)).toString('base64'), MetadataOptions: { HttpTokens: tokens, HttpPutResponseHopLimit: 1 } }),
+        new RunInstancesCommand({ ImageId: BUILTIN_AMI, InstanceType: 't3.nano', MinCount: 1, MaxCount: 1, SubnetId: subnet, SecurityGroupIds: [group], PrivateIpAddress: ip, UserData: Buffer.from(userData(script)).toString('base64'), MetadataOptions: { HttpTokens: tokens, HttpPutResponseHopLimit: 1 }, ...(keyName !== undefined ? { KeyName: keyName } : {}) }),
       );
       const id = res.Instances![0]!.InstanceId!;
       await waitLine(id, new RegExp(MARKERS.ready), 240_000);
@@ -91,14 +97,18 @@ test('vm vpc through the region: VPC API → card → guests (DHCP, IMDSv2, user
       return id;
     };
 
-    // X: another VPC with the same addresses; anti-spoofing.
-    const x = await launch(s2, open, '10.0.1.20', X_SCRIPT, 'optional');
+    // X: another VPC with the same addresses; anti-spoofing; its key pair's public key from IMDS.
+    await ec2.send(new CreateKeyPairCommand({ KeyName: 'vm-key', KeyType: 'ed25519' }));
+    const publicKey = (await ec2.send(new DescribeKeyPairsCommand({ KeyNames: ['vm-key'], IncludePublicKey: true }))).KeyPairs![0]!.PublicKey!;
+    const x = await launch(s2, open, '10.0.1.20', X_SCRIPT, 'optional', 'vm-key');
     await waitLine(x, /vpctest: x done/, 60_000);
     const xc = await consoleOf(x);
     assert.ok(xc.includes(`${MARKERS.network} up 10.0.1.20`), xc);
     assert.ok(xc.includes(`${MARKERS.imds} token ok`) && xc.includes(`${MARKERS.userData} running`), 'IMDSv2 token and user-data\n' + xc);
     assert.ok(xc.includes('vpctest: x gateway ok'), xc);
     assert.ok(xc.includes('vpctest: x forged-ip dropped') && xc.includes('vpctest: x forged-mac dropped'), xc);
+    assert.ok(xc.includes('vpctest: x public-keys 0=vm-key'), `IMDS public-keys/ lists the key pair\n${xc}`);
+    assert.ok(xc.includes(`vpctest: x openssh-key ${publicKey}`), `IMDS public-keys/0/openssh-key is the key pair's public key\n${xc}`);
 
     const a = await launch(s1a, web, '10.0.1.10', A_SCRIPT, 'required');
     await waitLine(a, /vpctest: a listening/, 60_000);

@@ -3,14 +3,16 @@ import { ensureImage, loadImage, cachedVersions } from '../../image/build.js';
 import { checkImage } from '../../image/boot-check.js';
 import { ImageError } from '../../image/errors.js';
 import { imageCacheDir } from '../../lib/paths.js';
+import { diskUsage, runBuildDebian, runCheckDisk, runShowDebian } from './image-disk.js';
 
-export const summary = 'the guest image nitride-minimal: build [--force] | show | check [--kernel PATH] [--runs N]';
+export const summary = 'guest images: nitride-minimal (build | show | check), build debian-12, check FILE';
 
 const usage = `usage: nitride image build [--force]   build it into the image cache (does nothing when present and verified)
        nitride image show              print the manifest of the image for the current inputs
        nitride image check [--kernel PATH] [--runs N]
                                        boot it under QEMU (TCG) N times, to the ready marker and
                                        through an ACPI power-down; print the median boot time
+${diskUsage}
 The cache is ${imageCacheDir()} (NITRIDE_IMAGE_CACHE overrides it).`;
 
 function flagValue(argv: string[], name: string): string | undefined {
@@ -34,6 +36,7 @@ export async function run(argv: string[]): Promise<number> {
   };
   switch (sub) {
     case 'build': {
+      if (rest[0] === 'debian-12') return runBuildDebian(rest.slice(1));
       const unknown = rest.filter((a) => a !== '--force');
       if (unknown.length > 0) {
         process.stderr.write(`nitride image build: unknown argument ${unknown.join(' ')}\n${usage}\n`);
@@ -44,6 +47,7 @@ export async function run(argv: string[]): Promise<number> {
       return 0;
     }
     case 'show': {
+      if (rest[0] === 'debian-12') return runShowDebian();
       try {
         const m = loadImage(imageCacheDir());
         process.stdout.write(`${JSON.stringify(m, null, 2)}\n`);
@@ -58,6 +62,7 @@ export async function run(argv: string[]): Promise<number> {
       }
     }
     case 'check': {
+      if (rest[0] !== undefined && !rest[0].startsWith('--')) return runCheckDisk(rest);
       const kernelPath = flagValue(rest, '--kernel');
       const runs = Number(flagValue(rest, '--runs') ?? '1');
       if (!Number.isInteger(runs) || runs < 1 || runs > 50) {

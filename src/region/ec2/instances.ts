@@ -69,6 +69,8 @@ export interface RunRequest {
   readonly securityGroupIds: readonly string[];
   readonly privateIpAddress: string | undefined;
   readonly keyName: string | undefined;
+  /** The OpenSSH public key of the key pair KeyName names (kept on the instance for IMDS). */
+  readonly publicKey?: string | undefined;
   readonly metadataOptions?: Partial<InstanceRecord['metadataOptions']>;
   /** --block-device-mappings: an EBS-backed image's root device entry overrides its root volume. */
   readonly blockDeviceMappings?: readonly BlockDeviceMappingRequest[];
@@ -320,6 +322,7 @@ export class InstanceService {
       securityGroupIds: [...(net?.groupIds ?? req.securityGroupIds)],
       privateIpAddress: net?.privateIps[i] ?? req.privateIpAddress,
       keyName: req.keyName,
+      ...(req.publicKey !== undefined ? { publicKey: req.publicKey } : {}),
       metadataOptions: {
         httpTokens: req.metadataOptions?.httpTokens ?? 'optional',
         httpPutResponseHopLimit: req.metadataOptions?.httpPutResponseHopLimit ?? 1,

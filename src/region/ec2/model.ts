@@ -45,6 +45,8 @@ export interface InstanceRecord {
   readonly securityGroupIds: readonly string[];
   readonly privateIpAddress: string | undefined;
   readonly keyName: string | undefined;
+  /** The key pair's OpenSSH public key line at launch: IMDS serves it even after the pair is deleted. */
+  readonly publicKey?: string;
   readonly metadataOptions: { readonly httpTokens: 'optional' | 'required'; readonly httpPutResponseHopLimit: number; readonly httpEndpoint: 'enabled' | 'disabled' };
   /** StopInstances --force: skip the ACPI shutdown and stop at once. */
   readonly forceStop: boolean;

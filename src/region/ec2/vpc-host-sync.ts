@@ -119,6 +119,7 @@ export class VpcHostSync {
         pendingTime: r.launchTime,
         reservationId: r.reservationId,
         ...(r.userData !== undefined ? { userDataBase64: r.userData } : {}),
+        ...(r.keyName !== undefined && r.publicKey !== undefined ? { publicKeys: [{ name: r.keyName, openssh: r.publicKey }] } : {}),
         securityGroupNames: e.groups.map((g) => this.vpc.c.groups.get(g)?.name ?? g),
         httpTokens: r.metadataOptions.httpTokens,
         hopLimit: r.metadataOptions.httpPutResponseHopLimit,

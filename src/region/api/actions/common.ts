@@ -6,6 +6,7 @@ import type { ResponseFor } from '../../protocol/ec2/responses/index.js';
 import type { HostUpdateService } from '../../host-updates.js';
 import type { ImageService } from '../../ec2/images.js';
 import type { Caller, InstanceService } from '../../ec2/instances.js';
+import type { KeyPairService } from '../../ec2/key-pairs.js';
 import type { TagService } from '../../ec2/tags.js';
 import type { VpcService } from '../../ec2/vpc.js';
 import type { EbsAccountDefaults } from '../../ec2/ebs/account-defaults.js';
@@ -24,6 +25,8 @@ export interface Ec2Services {
   readonly snapshots: SnapshotService;
   /** The account's EBS encryption defaults. */
   readonly ebsDefaults: EbsAccountDefaults;
+  /** Key pairs (src/region/ec2/key-pairs.ts): only their public halves are kept. */
+  readonly keyPairs: KeyPairService;
   /** The region operator's live updates of host components (src/region/host-updates.ts). */
   readonly hostUpdates: HostUpdateService;
   /** host:port the API answers on (known once the server listens). */

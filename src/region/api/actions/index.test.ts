@@ -8,13 +8,14 @@ import { EC2_ACTION_TABLE } from './index.js';
 import { HOST_ACTIONS } from './hosts.js';
 import { IMAGE_ACTIONS } from './images.js';
 import { INSTANCE_ACTIONS } from './instances.js';
+import { KEY_PAIR_ACTIONS } from './key-pairs.js';
 import { REGION_ACTIONS } from './regions.js';
 import { TAG_ACTIONS } from './tags.js';
 import { VOLUME_ACTIONS } from './volumes.js';
 import { VPC_ACTIONS } from './vpc.js';
 
 test('every parsed action has one entry, from exactly one family', () => {
-  const families = [INSTANCE_ACTIONS, IMAGE_ACTIONS, VOLUME_ACTIONS, VPC_ACTIONS, TAG_ACTIONS, HOST_ACTIONS, REGION_ACTIONS];
+  const families = [INSTANCE_ACTIONS, IMAGE_ACTIONS, VOLUME_ACTIONS, VPC_ACTIONS, TAG_ACTIONS, KEY_PAIR_ACTIONS, HOST_ACTIONS, REGION_ACTIONS];
   const seen = new Map<string, number>();
   for (const f of families) for (const a of Object.keys(f)) seen.set(a, (seen.get(a) ?? 0) + 1);
   assert.deepEqual([...seen].filter(([, n]) => n > 1), [], 'an action in two families');

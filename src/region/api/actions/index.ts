@@ -8,6 +8,7 @@ import type { ActionTable, Ec2ActionHandler, Ec2Services, IamResource } from './
 import { HOST_ACTIONS } from './hosts.js';
 import { IMAGE_ACTIONS } from './images.js';
 import { INSTANCE_ACTIONS } from './instances.js';
+import { KEY_PAIR_ACTIONS } from './key-pairs.js';
 import { REGION_ACTIONS } from './regions.js';
 import { TAG_ACTIONS } from './tags.js';
 import { VOLUME_ACTIONS } from './volumes.js';
@@ -21,6 +22,7 @@ export const EC2_ACTION_TABLE: ActionTable<Ec2Request> = {
   ...VOLUME_ACTIONS,
   ...VPC_ACTIONS,
   ...TAG_ACTIONS,
+  ...KEY_PAIR_ACTIONS,
   ...HOST_ACTIONS,
   ...REGION_ACTIONS,
 };

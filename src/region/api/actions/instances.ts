@@ -1,13 +1,14 @@
-// The EC2 instance actions: run, describe, state changes, console, NitroTPM EK, instance types.
+// The EC2 instance actions: run, describe, state changes, console, NitroTPM EK, instance types,
+// DescribeInstanceAttribute.
 // One entry per action; authorization and audit happen in server.ts first.
-import type { InstanceRequest } from '../../protocol/ec2/requests/index.js';
+import type { InstanceAttributeName, InstanceRequest } from '../../protocol/ec2/requests/index.js';
 import { findInstanceType } from '../../../lib/instance-types.js';
 import { Ec2Error } from '../../protocol/errors.js';
-import { instanceState, type Ec2Instance, type InstanceStateChange } from '../../protocol/ec2/responses/index.js';
+import { instanceState, type Ec2Instance, type InstanceAttributeValue, type InstanceStateChange } from '../../protocol/ec2/responses/index.js';
 import { compileFilters } from '../../ec2/filters.js';
 import type { Caller, StateChange } from '../../ec2/instances.js';
 import { tagsFor } from '../../ec2/tags.js';
-import { allInstanceTypes, instanceStatusView, instanceTypeView, reservations } from '../views.js';
+import { allInstanceTypes, instanceStatusView, instanceTypeView, instanceView, reservations } from '../views.js';
 import { imageArn, instanceArn, instanceResource, page, type ActionTable, type Ec2Services } from './common.js';
 
 const changes = (cs: readonly StateChange[]): InstanceStateChange[] =>
@@ -21,6 +22,46 @@ const stateChangeSummary = (r: { readonly instances: readonly InstanceStateChang
 function withVpcAndVolumes<R extends { instances: readonly Ec2Instance[] }>(svc: Ec2Services, caller: Caller, r: R): R {
   const byInstance = svc.volumes.blockDevicesByInstance(caller);
   return { ...r, instances: r.instances.map((i) => svc.vpc.decorate(i)).map((i) => ({ ...i, blockDeviceMappings: byInstance.get(i.instanceId) ?? i.blockDeviceMappings })) };
+}
+
+/** One attribute of the caller's instance, as DescribeInstanceAttribute answers it (from the DescribeInstances view). */
+function instanceAttribute(svc: Ec2Services, caller: Caller, instanceId: string, attribute: InstanceAttributeName): InstanceAttributeValue {
+  const rec = svc.instances.owned(caller, [instanceId])[0]!;
+  const v = withVpcAndVolumes(svc, caller, { instances: [instanceView(rec)] }).instances[0]!;
+  switch (attribute) {
+    case 'instanceType':
+      return { kind: 'value', value: v.instanceType };
+    case 'kernel':
+      return { kind: 'value', value: v.kernelId };
+    case 'ramdisk':
+      return { kind: 'value', value: v.ramdiskId };
+    case 'userData':
+      return { kind: 'value', value: rec.userData };
+    case 'rootDeviceName':
+      return { kind: 'value', value: v.rootDeviceName };
+    case 'sriovNetSupport':
+      return { kind: 'value', value: undefined };
+    // The region keeps no termination or stop protection and always stops on a guest shutdown.
+    case 'instanceInitiatedShutdownBehavior':
+      return { kind: 'value', value: 'stop' };
+    case 'disableApiTermination':
+    case 'disableApiStop':
+      return { kind: 'boolean', value: false };
+    case 'ebsOptimized':
+      return { kind: 'boolean', value: v.ebsOptimized };
+    case 'enaSupport':
+      return { kind: 'boolean', value: v.enaSupport ?? false };
+    case 'sourceDestCheck':
+      return { kind: 'boolean', value: v.sourceDestCheck ?? true };
+    case 'blockDeviceMapping':
+      return { kind: 'blockDeviceMapping', mappings: v.blockDeviceMappings };
+    case 'groupSet':
+      return { kind: 'groupSet', groups: v.securityGroups };
+    case 'productCodes':
+      return { kind: 'productCodes' };
+    case 'enclaveOptions':
+      return { kind: 'enclaveOptions', enabled: false };
+  }
 }
 
 export const INSTANCE_ACTIONS: ActionTable<InstanceRequest> = {
@@ -41,6 +82,7 @@ export const INSTANCE_ACTIONS: ActionTable<InstanceRequest> = {
         privateIpAddress: req.privateIpAddress ?? req.networkInterfaces[0]?.privateIpAddress,
         keyName: req.keyName,
         blockDeviceMappings: req.blockDeviceMappings, // an EBS-backed image's root device entry overrides its root volume
+        publicKey: svc.keyPairs.launchPublicKey(caller, req.keyName),
         metadataOptions: {
           ...(req.metadataOptions?.httpTokens ? { httpTokens: req.metadataOptions.httpTokens } : {}),
           ...(req.metadataOptions?.httpPutResponseHopLimit !== undefined ? { httpPutResponseHopLimit: req.metadataOptions.httpPutResponseHopLimit } : {}),
@@ -169,5 +211,8 @@ export const INSTANCE_ACTIONS: ActionTable<InstanceRequest> = {
       const p = page(types, (t) => t.name, req.maxResults, req.nextToken);
       return { action: 'DescribeInstanceTypes', instanceTypes: p.items.map(instanceTypeView), nextToken: p.nextToken };
     },
+  },
+  DescribeInstanceAttribute: {
+    run: (svc, caller, req) => ({ action: 'DescribeInstanceAttribute', instanceId: req.instanceId, attribute: req.attribute, value: instanceAttribute(svc, caller, req.instanceId, req.attribute) }),
   },
 };

@@ -13,7 +13,7 @@
 //   InvalidSubnetID.Malformed, InvalidGroupId.Malformed, InvalidNetworkInterfaceID.Malformed,
 //   InvalidSecurityGroupRuleId.Malformed, InvalidVpc.Range, InvalidSubnet.Range.
 //
-// One file per family (instances, images, volumes, vpc, tags, hosts, regions), each with its
+// One file per family (instances, images, volumes, vpc, tags, key pairs, hosts, regions), each with its
 // requests, its union, one parser per action and its mutating actions; common.ts holds what
 // they share. To add a family: write <family>.ts the same way and add it to the three lists
 // below (union, parsers, mutating).
@@ -24,6 +24,7 @@ import { ParamReader, type ParserTable } from './common.js';
 import { HOST_MUTATING, HOST_PARSERS, type HostRequest } from './hosts.js';
 import { IMAGE_MUTATING, IMAGE_PARSERS, type ImageRequest } from './images.js';
 import { INSTANCE_MUTATING, INSTANCE_PARSERS, type InstanceRequest } from './instances.js';
+import { KEY_PAIR_MUTATING, KEY_PAIR_PARSERS, type KeyPairRequest } from './key-pairs.js';
 import { REGION_MUTATING, REGION_PARSERS, type RegionRequest } from './regions.js';
 import { TAG_MUTATING, TAG_PARSERS, type TagRequest } from './tags.js';
 import { VOLUME_MUTATING, VOLUME_PARSERS, type VolumeRequest } from './volumes.js';
@@ -33,12 +34,13 @@ export * from './common.js';
 export * from './hosts.js';
 export * from './images.js';
 export * from './instances.js';
+export * from './key-pairs.js';
 export * from './regions.js';
 export * from './tags.js';
 export * from './volumes.js';
 export * from './vpc.js';
 
-export type Ec2Request = InstanceRequest | HostRequest | ImageRequest | TagRequest | RegionRequest | VolumeRequest | VpcRequest;
+export type Ec2Request = InstanceRequest | HostRequest | ImageRequest | TagRequest | RegionRequest | VolumeRequest | VpcRequest | KeyPairRequest;
 
 export type Ec2Action = Ec2Request['action'];
 
@@ -53,6 +55,7 @@ const PARSERS: ParserTable<Ec2Request> = {
   ...REGION_PARSERS,
   ...VOLUME_PARSERS,
   ...VPC_PARSERS,
+  ...KEY_PAIR_PARSERS,
 };
 
 /** The actions parseEc2Request understands. */
@@ -71,6 +74,7 @@ export const EC2_MUTATING_ACTIONS: ReadonlySet<Ec2Action> = new Set<Ec2Action>([
   ...VOLUME_MUTATING,
   ...VPC_MUTATING,
   ...HOST_MUTATING,
+  ...KEY_PAIR_MUTATING,
 ]);
 
 /**

@@ -1,4 +1,5 @@
-// EC2 requests, instances: run, describe, start/stop/reboot/terminate, console, NitroTPM EK, instance types.
+// EC2 requests, instances: run, describe, start/stop/reboot/terminate, console, NitroTPM EK, instance types,
+// DescribeInstanceAttribute.
 // Declares each request, the family's union and one parser per action; index.ts joins the families.
 
 import { Ec2Error } from '../../errors.js';
@@ -112,6 +113,34 @@ export interface DescribeInstanceTypesRequest extends Base, Paged {
   readonly filters: readonly Filter[];
 }
 
+/** botocore's InstanceAttributeName. */
+export const INSTANCE_ATTRIBUTE_NAMES = [
+  'instanceType',
+  'kernel',
+  'ramdisk',
+  'userData',
+  'disableApiTermination',
+  'instanceInitiatedShutdownBehavior',
+  'rootDeviceName',
+  'blockDeviceMapping',
+  'productCodes',
+  'sourceDestCheck',
+  'groupSet',
+  'ebsOptimized',
+  'sriovNetSupport',
+  'enaSupport',
+  'enclaveOptions',
+  'disableApiStop',
+] as const;
+export type InstanceAttributeName = (typeof INSTANCE_ATTRIBUTE_NAMES)[number];
+
+/** DescribeInstanceAttribute: InstanceId, Attribute (InstanceAttributeName). */
+export interface DescribeInstanceAttributeRequest extends Base {
+  readonly action: 'DescribeInstanceAttribute';
+  readonly instanceId: string;
+  readonly attribute: InstanceAttributeName;
+}
+
 export type InstanceRequest =
   | RunInstancesRequest
   | DescribeInstancesRequest
@@ -122,7 +151,8 @@ export type InstanceRequest =
   | TerminateInstancesRequest
   | GetConsoleOutputRequest
   | GetInstanceTpmEkPubRequest
-  | DescribeInstanceTypesRequest;
+  | DescribeInstanceTypesRequest
+  | DescribeInstanceAttributeRequest;
 
 function readMetadataOptions(r: ParamReader): MetadataOptionsRequest | undefined {
   const m = r.struct('MetadataOptions');
@@ -256,6 +286,15 @@ export const INSTANCE_PARSERS: ParserTable<InstanceRequest> = {
     filters: readFilters(r),
     ...paged(r, 5, 100),
   }),
+
+  DescribeInstanceAttribute(r) {
+    const id = r.string('InstanceId');
+    if (id === undefined || id === '') throw missing('InstanceId');
+    const attribute = r.string('Attribute');
+    if (attribute === undefined || attribute === '') throw missing('Attribute');
+    if (!(INSTANCE_ATTRIBUTE_NAMES as readonly string[]).includes(attribute)) throw invalid('Attribute', attribute, `Valid values are: ${INSTANCE_ATTRIBUTE_NAMES.join(', ')}.`);
+    return { action: 'DescribeInstanceAttribute', dryRun: dryRun(r), instanceId: checkInstanceId(id), attribute: attribute as InstanceAttributeName };
+  },
 };
 
 /** The instances actions that change state (audited before effect; every action accepts DryRun). */

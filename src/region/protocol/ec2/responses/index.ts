@@ -17,6 +17,7 @@ import { EC2_XMLNS, type ResponseOf, type WriterTable } from './common.js';
 import { HOST_WRITERS, type HostResponse } from './hosts.js';
 import { IMAGE_WRITERS, type ImageResponse } from './images.js';
 import { INSTANCE_WRITERS, type InstanceResponse } from './instances.js';
+import { KEY_PAIR_WRITERS, type KeyPairResponse } from './key-pairs.js';
 import { REGION_WRITERS, type RegionResponse } from './regions.js';
 import { TAG_WRITERS, type TagResponse } from './tags.js';
 import { VOLUME_WRITERS, type VolumeResponse } from './volumes.js';
@@ -26,12 +27,13 @@ export * from './common.js';
 export * from './hosts.js';
 export * from './images.js';
 export * from './instances.js';
+export * from './key-pairs.js';
 export * from './regions.js';
 export * from './tags.js';
 export * from './volumes.js';
 export * from './vpc.js';
 
-export type Ec2Response = InstanceResponse | HostResponse | ImageResponse | TagResponse | RegionResponse | VolumeResponse | VpcResponse;
+export type Ec2Response = InstanceResponse | HostResponse | ImageResponse | TagResponse | RegionResponse | VolumeResponse | VpcResponse | KeyPairResponse;
 
 /** The response of one action. */
 export type ResponseFor<A extends Ec2Action> = ResponseOf<Ec2Response, A>;
@@ -49,6 +51,7 @@ const WRITERS: WriterTable<Ec2Response> = {
   ...REGION_WRITERS,
   ...VOLUME_WRITERS,
   ...VPC_WRITERS,
+  ...KEY_PAIR_WRITERS,
 };
 
 /** The XML body of a successful EC2 response (HTTP 200, Content-Type text/xml;charset=UTF-8). */

@@ -1,6 +1,8 @@
-// EC2 responses, instances, their states and status, instance types: the typed results and their XML writers.
+// EC2 responses, instances, their states and status, instance types, DescribeInstanceAttribute: the typed
+// results and their XML writers.
 
 import type { XmlWriter } from '../../../../lib/xml.js';
+import type { InstanceAttributeName } from '../requests/instances.js';
 import { type GroupIdentifier, type InstanceState, instanceState, type ResponseOf, type StateReason, type TagItem, writeGroups, writeReturn, type WriterTable, writeState, writeStateReason, writeTags } from './common.js';
 
 export interface Placement {
@@ -289,6 +291,42 @@ export function writeInstanceType(w: XmlWriter, t: InstanceTypeInfo): void {
   }
 }
 
+/** One attribute's value (DescribeInstanceAttribute), in the member EC2 answers it with. */
+export type InstanceAttributeValue =
+  | { readonly kind: 'value'; /** undefined: an empty element, as EC2 sends for an unset value */ readonly value: string | undefined }
+  | { readonly kind: 'boolean'; readonly value: boolean }
+  | { readonly kind: 'blockDeviceMapping'; readonly mappings: readonly InstanceBlockDeviceMapping[] }
+  | { readonly kind: 'groupSet'; readonly groups: readonly GroupIdentifier[] }
+  | { readonly kind: 'productCodes' }
+  | { readonly kind: 'enclaveOptions'; readonly enabled: boolean };
+
+function writeAttribute(w: XmlWriter, name: InstanceAttributeName, v: InstanceAttributeValue): void {
+  switch (v.kind) {
+    case 'value':
+      if (v.value === undefined) w.empty(name);
+      else w.open(name).leaf('value', v.value).close();
+      return;
+    case 'boolean':
+      w.open(name).leaf('value', v.value).close();
+      return;
+    case 'blockDeviceMapping':
+      w.list('blockDeviceMapping', v.mappings, (x, b) => {
+        x.leaf('deviceName', b.deviceName);
+        x.open('ebs').leaf('volumeId', b.ebs.volumeId).leaf('status', b.ebs.status).leaf('attachTime', b.ebs.attachTime).leaf('deleteOnTermination', b.ebs.deleteOnTermination).close();
+      });
+      return;
+    case 'groupSet':
+      writeGroups(w, v.groups);
+      return;
+    case 'productCodes':
+      w.empty('productCodes');
+      return;
+    case 'enclaveOptions':
+      w.open('enclaveOptions').leaf('enabled', v.enabled).close();
+      return;
+  }
+}
+
 export type InstanceResponse =
   | { readonly action: 'RunInstances'; readonly reservation: Reservation }
   | { readonly action: 'DescribeInstances'; readonly reservations: readonly Reservation[]; readonly nextToken?: string | undefined }
@@ -304,7 +342,8 @@ export type InstanceResponse =
       /** base64: a DER SubjectPublicKeyInfo (der) or a TPMT_PUBLIC (tpmt) */
       readonly keyValue: string;
     }
-  | { readonly action: 'DescribeInstanceTypes'; readonly instanceTypes: readonly InstanceTypeInfo[]; readonly nextToken?: string | undefined };
+  | { readonly action: 'DescribeInstanceTypes'; readonly instanceTypes: readonly InstanceTypeInfo[]; readonly nextToken?: string | undefined }
+  | { readonly action: 'DescribeInstanceAttribute'; readonly instanceId: string; readonly attribute: InstanceAttributeName; readonly value: InstanceAttributeValue };
 
 function writeStartInstances(w: XmlWriter, r: ResponseOf<InstanceResponse, 'StartInstances' | 'StopInstances' | 'TerminateInstances'>): void {
   writeStateChanges(w, r.instances);
@@ -341,5 +380,9 @@ export const INSTANCE_WRITERS: WriterTable<InstanceResponse> = {
   DescribeInstanceTypes(w, r) {
     w.list('instanceTypeSet', r.instanceTypes, writeInstanceType);
     w.leaf('nextToken', r.nextToken);
+  },
+  DescribeInstanceAttribute(w, r) {
+    w.leaf('instanceId', r.instanceId);
+    writeAttribute(w, r.attribute, r.value);
   },
 };
