@@ -233,10 +233,16 @@ export class Controller {
       case 'snapshot.list-blocks':
         return p.ebs.execute(c);
       case 'instance.start': {
-        await p.chip.measureGuestImage(c.params.spec.image); // PCR 6, first use of the image
-        const started = await p.hypervisor.execute(c);
+        const { spec } = c.params;
+        if (spec.image) await p.chip.measureGuestImage(spec.image); // PCR 6, first use of the image
+        // an EBS root volume: the card serves it before QEMU starts (QEMU opens it at launch)
+        const root = spec.bootDisk ? await p.ebs.openRootVolume(spec.instanceId, spec.bootDisk.volumeId, c.params.rootVolume) : undefined;
+        const started = await p.hypervisor.execute(c).catch(async (e: unknown) => {
+          await root?.undo();
+          throw e;
+        });
         // a `d` type's local NVMe disk: a fresh key in the EBS card, never stored
-        await p.ebs.attachInstanceStore(c.params.spec.instanceId, c.params.spec.instanceType);
+        await p.ebs.attachInstanceStore(spec.instanceId, spec.instanceType);
         return started satisfies ResultOf<'instance.start'>;
       }
       case 'instance.stop':

@@ -57,9 +57,12 @@ export class AccelSelector {
   }
 
   /** The verdict, running the smoke boot with `image` the first time it is needed. */
-  async get(image: GuestImageRef): Promise<AccelVerdict> {
+  async get(image: GuestImageRef | undefined): Promise<AccelVerdict> {
     const k = await this.known();
     if (k) return k;
+    // Only a kernel image can be smoke-booted; a root-volume instance runs under TCG until
+    // an instance with an image has settled the question (the verdict is not cached).
+    if (!image) return { accel: 'tcg', reason: 'undecided: no kernel image to smoke-boot yet', kernelRelease: release(), decidedAt: new Date().toISOString() };
     this.pending ??= this.smoke(image).finally(() => {
       this.pending = undefined;
     });

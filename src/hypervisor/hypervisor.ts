@@ -170,7 +170,7 @@ export class Hypervisor {
         if (existing.state !== 'stopped') {
           throw new HypervisorError('IncorrectInstanceState', 'conflict', `The instance is ${existing.state} and cannot be started.`, { instanceId: spec.instanceId, state: existing.state });
         }
-        await verifyImage(spec.image); // the spec's instance type was checked where it was parsed (protocol/instance-spec.ts)
+        if (spec.image) await verifyImage(spec.image); // the spec's instance type was checked where it was parsed (protocol/instance-spec.ts)
         const verdict = await this.accel.get(spec.image);
         // The attached volumes are the hypervisor's record, not the caller's: keep them.
         existing.spec = existing.spec.volumes ? { ...spec, volumes: existing.spec.volumes } : spec;
@@ -187,10 +187,12 @@ export class Hypervisor {
       // Everything that can be refused is refused before anything is created (the instance
       // type was checked where the spec was parsed: protocol/instance-spec.ts).
       qemuBinary();
-      await verifyImage(spec.image);
+      if (spec.image) await verifyImage(spec.image);
       const verdict = await this.accel.get(spec.image);
       const dir = join(this.instancesDir, spec.instanceId);
-      await Instance.createDir(dir, this.owner);
+      // A root-volume instance's directory exists already: the controller made it for the
+      // EBS card's export socket before this start (src/controller/cards/ebs.ts).
+      await Instance.createDir(dir, this.owner, spec.bootDisk !== undefined);
       const inst = new Instance(spec, dir, this.env);
       this.instances.set(spec.instanceId, inst);
       try {

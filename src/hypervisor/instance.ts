@@ -2,7 +2,8 @@
 // and the state machine  starting → running → stopping → stopped (→ starting …) and
 // terminated. State that must survive a restart of the hypervisor lives in the instance
 // directory: spec.json (what to launch) and runtime.json (the current launch).
-import { chown, mkdir, rm, unlink, writeFile, readFile, rename } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { chmod, chown, copyFile, mkdir, rm, unlink, writeFile, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { requireInstanceType } from '../lib/instance-types.js';
@@ -11,6 +12,7 @@ import type { Logger } from '../lib/log.js';
 import { ConsoleTail, readConsoleTail } from './console-log.js';
 import { HypervisorError } from './errors.js';
 import { buildQemuArgs, DEFAULT_HOTPLUG_SLOTS, INSTANCE_FILES } from './protocol/qemu-args.js';
+import { OVMF_VARS_FILE, OVMF_VARS_TEMPLATE_PATH } from './protocol/boot-disk.js';
 import { destroyVtpm, provisionVtpm, startVtpm } from './vtpm.js';
 import type { ConsoleOutput, HypervisorEvent, InstanceInfo, InstanceRunState, InstanceSpec } from './protocol/messages.js';
 import { guardQmpCommand, QmpClient, type QmpAuditSink } from './qmp-client.js';
@@ -69,8 +71,14 @@ export class Instance {
     return run;
   }
 
-  static async createDir(dir: string, owner: QemuOwner | undefined): Promise<void> {
-    await mkdir(dir, { mode: 0o700 });
+  /** `mayExist`: a root-volume instance's directory was made before its first start, for the card's socket. */
+  static async createDir(dir: string, owner: QemuOwner | undefined, mayExist = false): Promise<void> {
+    try {
+      await mkdir(dir, { mode: 0o700 });
+    } catch (e) {
+      if (!mayExist || (e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      await chmod(dir, 0o700);
+    }
     if (owner) await chown(dir, owner.uid, owner.gid);
   }
 
@@ -113,14 +121,17 @@ export class Instance {
     let pid: number | undefined;
     try {
       await this.removeRunFiles();
-      await stageImage(this.spec.image, this.dir, this.env.owner);
+      if (this.spec.image) await stageImage(this.spec.image, this.dir, this.env.owner);
+      if (this.spec.bootDisk?.firmware === 'uefi') await this.ensureUefiVars();
       const args = buildQemuArgs({
         instanceId: this.id,
+        instanceType: this.spec.instanceType,
         vcpus: type.vcpus,
         memoryMiB: type.memoryMiB,
         accel,
         hotplugSlots: this.spec.hotplugSlots ?? DEFAULT_HOTPLUG_SLOTS,
-        cmdline: this.spec.image.cmdline,
+        cmdline: this.spec.image?.cmdline ?? '',
+        ...(this.spec.bootDisk ? { bootDisk: this.spec.bootDisk } : {}),
         ...(this.spec.nics ? { nics: this.spec.nics } : {}),
         ...(this.spec.tpm ? { tpm: true } : {}),
       });
@@ -175,6 +186,22 @@ export class Instance {
       }
       throw new HypervisorError('QemuLaunchFailed', 'internal', 'QEMU could not be launched.', { instanceId: this.id, qemuLog }, { cause: e });
     }
+  }
+
+  /**
+   * UEFI: the instance's own copy of OVMF's variable store (boot entries, settings), made at
+   * the first launch and kept in the 0700 instance directory across stop/start.
+   */
+  private async ensureUefiVars(): Promise<void> {
+    const path = join(this.dir, OVMF_VARS_FILE);
+    try {
+      await copyFile(OVMF_VARS_TEMPLATE_PATH, path, constants.COPYFILE_EXCL);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') return;
+      throw new HypervisorError('FirmwareMissing', 'unavailable', `The UEFI firmware's variable store ${OVMF_VARS_TEMPLATE_PATH} cannot be copied; install the ovmf package.`, { path: OVMF_VARS_TEMPLATE_PATH }, { cause: e });
+    }
+    await chmod(path, 0o600);
+    if (this.env.owner) await chown(path, this.env.owner.uid, this.env.owner.gid);
   }
 
   /** Takes over a QEMU left running by a previous hypervisor process. Returns false if none is alive. */
@@ -443,6 +470,11 @@ export class Instance {
 
   /** Hot-plugs an EBS volume (NBD from the card's socket, as an NVMe controller) and records it in the spec. */
   async attachVolume(v: { volumeId: string; serial: string; socketName: string }): Promise<{ instanceId: string; volumeId: string; device: string; plugged: boolean }> {
+    if (this.spec.bootDisk?.volumeId === v.volumeId) {
+      // The root volume is attached at launch; an attach (the region delivering its key to a
+      // restarted card again) has nothing to plug: QEMU reconnects to the served socket.
+      return { instanceId: this.id, volumeId: v.volumeId, device: Instance.volumeIds(v.volumeId).dev, plugged: this.state === 'running' };
+    }
     const vols = (this.spec.volumes ?? []).filter((x) => x.volumeId !== v.volumeId);
     this.spec = { ...this.spec, volumes: [...vols, v] };
     await this.saveSpec();
@@ -459,6 +491,7 @@ export class Instance {
 
   /** device_del, the DEVICE_DELETED event, blockdev-del; then the spec forgets the volume. */
   async detachVolume(volumeId: string, force: boolean): Promise<{ instanceId: string; volumeId: string; detached: boolean }> {
+    this.refuseRootVolume(volumeId);
     const known = (this.spec.volumes ?? []).some((x) => x.volumeId === volumeId);
     const qmp = this.qmp;
     if (this.state === 'running' && qmp) {
@@ -490,6 +523,13 @@ export class Instance {
     this.spec = { ...this.spec, volumes: (this.spec.volumes ?? []).filter((x) => x.volumeId !== volumeId) };
     await this.saveSpec();
     return { instanceId: this.id, volumeId, detached: known };
+  }
+
+  /** The root volume is part of the instance's launch, never unplugged. */
+  private refuseRootVolume(volumeId: string): void {
+    if (this.spec.bootDisk?.volumeId === volumeId) {
+      throw new HypervisorError('OperationNotPermitted', 'conflict', 'The volume is the root volume of the instance; it is attached at launch and cannot be unplugged.', { instanceId: this.id, volumeId });
+    }
   }
 
   /** Lets go of QEMU without touching it (the hypervisor is exiting). */

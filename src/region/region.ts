@@ -13,7 +13,7 @@ import type { StateStore } from '../store/store.js';
 import { RegionApi } from './api/server.js';
 import { HostUpdateService } from './host-updates.js';
 import { ImageService, type BuiltinImage } from './ec2/images.js';
-import { InstanceService } from './ec2/instances.js';
+import { InstanceService, type InstanceRootVolumes } from './ec2/instances.js';
 import { KeyPairService, type KeyPairRecord } from './ec2/key-pairs.js';
 import type { HostRecord, ImageRecord, InstanceRecord } from './ec2/model.js';
 import { EbsDirectService, type EbsBlockRecord, type EbsSessionRecord } from './ebs-direct/service.js';
@@ -25,6 +25,7 @@ import type { EbsDefaultsRecord, SnapshotRecord, VolumeRecord } from './ec2/ebs/
 import { SnapshotService } from './ec2/ebs/snapshots.js';
 import { VolumeService } from './ec2/ebs/volumes.js';
 import { VpcHostSync, loadOrCreateImdsKey } from './ec2/vpc-host-sync.js';
+import { RootVolumes, type RootPlan } from './ec2/root-volumes.js';
 import { VpcService, type EniRecord, type SecurityGroupRecord, type SubnetRecord, type VpcRecord } from './ec2/vpc.js';
 import { Fleet } from './fleet.js';
 import { RegionAttestation, type AttestationPolicyRecord } from './attestation.js';
@@ -120,7 +121,17 @@ export class Region {
     // domain: the callback reaches vpcSync only after both exist.
     const vpc = new VpcService(vpcRepos, instancesRepo, (c) => vpcSync.onChange(c));
     const vpcSync = new VpcHostSync(vpc, instancesRepo, fleet, loadOrCreateImdsKey(opts.home));
-    const instances = new InstanceService(instancesRepo, imagesRepo, fleet, {
+    // Root volumes of EBS-backed images are made by the EBS services, which read the
+    // instances: the launch reaches rootVolumes through these forwarders only after both exist.
+    const instances: InstanceService = new InstanceService(instancesRepo, imagesRepo, fleet, {
+      rootVolumes: {
+        plan: (c, image, mappings) => rootVolumes.plan(c, image, mappings),
+        create: (c, plan, ids) => rootVolumes.create(c, plan, ids),
+        discard: (c, made) => rootVolumes.discard(c, made),
+        attach: (records, plan) => rootVolumes.attach(records, plan),
+        startParams: (r, hostId, cmdId) => rootVolumes.startParams(r, hostId, cmdId),
+        storeHostOf: (c, r) => rootVolumes.storeHostOf(c, r),
+      } satisfies InstanceRootVolumes<RootPlan>,
       sealer: RootKey.loadOrCreate(rootKeyPath(opts.home)), // NitroTPM vTPM keys, sealed in the store
       network: {
         plan: (c, r, n) => vpc.plan(c, r, n),
@@ -169,6 +180,7 @@ export class Region {
     const ebsDefaults = new EbsAccountDefaults(ebsDefaultsRepo, keys);
     const volumes = new VolumeService(volumesRepo, snapshotsRepo, instances, fleet, keys, ebsDefaults);
     const snapshots = new SnapshotService(snapshotsRepo, volumes, fleet, keys, ebsDefaults);
+    const rootVolumes: RootVolumes = new RootVolumes({ volumes, snapshots, defaults: ebsDefaults }); // EBS-backed images: root volumes
     tags.register({
       resourceType: 'snapshot',
       idPrefix: 'snap-',

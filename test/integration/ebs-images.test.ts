@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { CompleteSnapshotCommand, EBSClient, GetSnapshotBlockCommand, ListChangedBlocksCommand, ListSnapshotBlocksCommand, PutSnapshotBlockCommand, StartSnapshotCommand } from '@aws-sdk/client-ebs';
-import { CopyImageCommand, CreateImageCommand, CreateVolumeCommand, DescribeInstancesCommand, RunInstancesCommand, DeregisterImageCommand, DescribeImagesCommand, DescribeSnapshotsCommand, RegisterImageCommand } from '@aws-sdk/client-ec2';
+import { CopyImageCommand, CreateImageCommand, CreateVolumeCommand, DescribeInstancesCommand,
+  DescribeVolumesCommand, RunInstancesCommand, DeregisterImageCommand, DescribeImagesCommand, DescribeSnapshotsCommand, RegisterImageCommand } from '@aws-sdk/client-ec2';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { builtinImage, cleanEnv, cleanupHome, dumpDiagnostics, ec2For, instanceRecord, seedStore, withLocalRegion } from '../region-fixtures.js';
 import { Region } from '../../src/region/region.js';
@@ -162,9 +163,15 @@ test('ebs images: RegisterImage with a root snapshot, DescribeImages shapes (SDK
     const v = await ec2.send(new CreateVolumeCommand({ AvailabilityZone: 'local-1a', SnapshotId: copiedRoot.SnapshotId! }));
     assert.equal(v.Encrypted, true);
 
-    // launching from an EBS root is another change (issue 11 item 4): refused before anything is created
-    assert.equal(await code(ec2.send(new RunInstancesCommand({ ImageId: ami, InstanceType: 't3.nano', MinCount: 1, MaxCount: 1 }))), 'UnsupportedOperation');
+    // launching from the EBS root (booted in test/vm/rootboot-region): a root override that names
+    // another snapshot is refused before anything is created
+    const volumesBefore = (await ec2.send(new DescribeVolumesCommand({}))).Volumes!.length;
+    assert.equal(
+      await code(ec2.send(new RunInstancesCommand({ ImageId: ami, InstanceType: 't3.nano', MinCount: 1, MaxCount: 1, BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { SnapshotId: copiedRoot.SnapshotId! } }] }))),
+      'InvalidBlockDeviceMapping',
+    );
     assert.deepEqual((await ec2.send(new DescribeInstancesCommand({}))).Reservations ?? [], []);
+    assert.equal((await ec2.send(new DescribeVolumesCommand({}))).Volumes!.length, volumesBefore, 'no root volume is left behind');
 
     // DeregisterImage leaves the snapshots
     await ec2.send(new DeregisterImageCommand({ ImageId: ami }));

@@ -14,7 +14,7 @@ import { type HypervisorHarness, newInstanceId, withHypervisor } from '../vm/hyp
 
 const ZERO = '0'.repeat(64);
 
-async function fakeImage(dir: string): Promise<InstanceSpec['image']> {
+async function fakeImage(dir: string): Promise<NonNullable<InstanceSpec['image']>> {
   await writeFile(join(dir, 'kernel'), 'not a kernel');
   await writeFile(join(dir, 'initrd'), 'not an initrd');
   return { kernel: join(dir, 'kernel'), initrd: join(dir, 'initrd'), cmdline: 'console=ttyS0', kernelSha256: ZERO, initrdSha256: ZERO };

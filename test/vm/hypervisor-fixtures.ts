@@ -33,7 +33,7 @@ export function newInstanceId(): string {
   return `i-${randomBytes(9).toString('hex').slice(0, 17)}`;
 }
 
-export async function instanceSpec(instanceType = 't3.nano', instanceId = newInstanceId()): Promise<InstanceSpec> {
+export async function instanceSpec(instanceType = 't3.nano', instanceId = newInstanceId()): Promise<InstanceSpec & { image: GuestImageRef }> {
   return { instanceId, instanceType, image: await guestImage() };
 }
 

@@ -7,8 +7,10 @@
 // during a live update the old card seals its keys to the new card's public key, so the
 // controller never holds a plaintext key either.
 import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { EbsContract } from '../../ebs/protocol/messages.js';
+import type { RootVolumeOpen } from '../../hypervisor/protocol/boot-disk.js';
 import type { HypervisorContract } from '../../hypervisor/protocol/messages.js';
 import { findInstanceType } from '../../lib/instance-types.js';
 import type { Logger } from '../../lib/log.js';
@@ -136,6 +138,28 @@ export class HostEbsCard {
         return { instanceId, volumeId, detached: r.detached };
       }
     }
+  }
+
+  /**
+   * Before QEMU starts an instance that boots from its EBS root volume: the card serves the
+   * volume on ebs-<vol>.sock in the instance directory (made here on a first start; the
+   * hypervisor adopts it), the same export a hot-plugged volume gets, so the live update, the
+   * region's key redelivery and volume.detach/volume.delete work on it unchanged. Idempotent
+   * (a start after a stop finds it served). `undo` closes an export this call opened, for a
+   * start that failed; an export that was already open (an earlier start) is left alone.
+   */
+  async openRootVolume(instanceId: string, volumeId: string, open: RootVolumeOpen | undefined): Promise<{ undo: () => Promise<void> }> {
+    if (!open) throw new ControllerError('InvalidParameter', 'invalid', 'An instance that boots from a root volume needs params.rootVolume (its size and sealed key).', { instanceId, volumeId });
+    const card = this.supervisor;
+    const dir = join(this.o.instancesDir, instanceId);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const served = (await card.request('card.info', {}, 10_000)).volumeIds.includes(volumeId);
+    await card.request('volume.attach', { volumeId, sizeBytes: open.sizeBytes, sealedKey: open.sealedKey, ephemeral: false, socketPath: join(dir, socketNameOf(volumeId)) }, 60_000);
+    return {
+      undo: async () => {
+        if (!served) await card.request('volume.detach', { volumeId }, 30_000).catch((e: unknown) => this.o.log.warn('could not close the root volume export of a failed start', { instanceId, volumeId, error: String(e) }));
+      },
+    };
   }
 
   /**

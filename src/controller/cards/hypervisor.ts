@@ -59,6 +59,8 @@ export class HostHypervisor {
   /** Relays one instance.* command with its time limit. */
   execute<C extends HypervisorCommand>(c: C): Promise<HypervisorResults[C['type']]>;
   execute(c: HypervisorCommand): Promise<unknown> {
+    // instance.start's rootVolume is for the EBS card (served before the start), not the hypervisor
+    if (c.type === 'instance.start') return this.supervisor.request(c.type, { spec: c.params.spec }, timeLimitOf(c));
     return this.supervisor.request(c.type, c.params, timeLimitOf(c));
   }
 

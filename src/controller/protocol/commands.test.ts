@@ -106,6 +106,22 @@ test('params refusals name the field', () => {
   }
 });
 
+test('instance.start of an EBS-backed instance: spec.bootDisk instead of image, with rootVolume for the card; refusals are InvalidParameter', () => {
+  const { image: _image, ...noImage } = spec;
+  const bootDisk = { volumeId: 'vol-0123456789abcdef0', firmware: 'uefi' };
+  const rootVolume = { sizeBytes: 2 ** 30, sealedKey: null };
+  const s = parseCommandBody('instance.start', { spec: { ...noImage, bootDisk }, rootVolume });
+  assert.ok(s.type === 'instance.start');
+  assert.deepEqual(s.params.spec.bootDisk, bootDisk);
+  assert.equal(s.params.spec.image, undefined);
+  assert.deepEqual(s.params.rootVolume, rootVolume);
+  assert.equal(code(() => parseCommandBody('instance.start', { spec: { ...spec, bootDisk }, rootVolume })), 'InvalidParameter'); // both
+  assert.equal(code(() => parseCommandBody('instance.start', { spec: noImage })), 'InvalidParameter'); // neither
+  assert.equal(code(() => parseCommandBody('instance.start', { spec: { ...noImage, bootDisk: { volumeId: 'vol-x' } } })), 'InvalidParameter');
+  assert.equal(code(() => parseCommandBody('instance.start', { spec: { ...noImage, bootDisk }, rootVolume: { sizeBytes: 1000, sealedKey: null } })), 'InvalidParameter');
+  assert.equal(code(() => parseCommandBody('instance.start', { spec: { ...noImage, bootDisk }, rootVolume: { ...rootVolume, extra: 1 } })), 'InvalidParameter');
+});
+
 test('freshness window: 5 minutes old, 1 minute ahead', () => {
   const now = Date.parse('2026-01-01T00:10:00.000Z');
   checkFreshness('2026-01-01T00:05:30.000Z', now);

@@ -10,6 +10,7 @@ import type { HypervisorResults, InstanceSpec } from '../../hypervisor/protocol/
 import type { EbsContract } from '../../ebs/protocol/messages.js';
 import type { AttestReply } from '../../security-chip/protocol/attest-wire.js';
 import { parseInstanceSpec } from '../../hypervisor/protocol/instance-spec.js';
+import { parseRootVolumeOpen, type RootVolumeOpen } from '../../hypervisor/protocol/boot-disk.js';
 import type { ReplyMessage } from '../../lib/channel/envelope.js';
 import { ControllerError, type ReplyError } from '../errors.js';
 import { parseAttestParams, type AttestParams } from '../../security-chip/protocol/attest-wire.js';
@@ -27,7 +28,7 @@ export type ControllerCommandBody =
   | { readonly type: 'host.attest'; readonly params: AttestParams }
   | { readonly type: 'host.restart-component'; readonly params: { readonly component: 'hypervisor' | 'ebs' | 'vpc' } }
   | { readonly type: 'host.update'; readonly params: HostUpdateParams }
-  | { readonly type: 'instance.start'; readonly params: { readonly spec: InstanceSpec } }
+  | { readonly type: 'instance.start'; readonly params: { readonly spec: InstanceSpec; readonly rootVolume?: RootVolumeOpen } }
   | { readonly type: 'instance.stop'; readonly params: { readonly instanceId: string; readonly force?: boolean; readonly deadlineMs?: number } }
   | { readonly type: 'instance.reboot'; readonly params: { readonly instanceId: string } }
   | { readonly type: 'instance.terminate'; readonly params: { readonly instanceId: string } }
@@ -451,8 +452,8 @@ export function parseCommandBody(type: unknown, params: unknown): ControllerComm
       return { type: t, params: { component: c, ...(typeof b === 'string' ? { bundle: b } : {}), ...(rb === true ? { rollback: true as const } : {}) } };
     }
     case 'instance.start':
-      onlyKeys(params, ['spec'], w);
-      return { type: t, params: { spec: parseSpec(params['spec']) } };
+      onlyKeys(params, ['spec', 'rootVolume'], w);
+      return { type: t, params: { spec: parseSpec(params['spec']), ...(params['rootVolume'] === undefined ? {} : { rootVolume: parseRootVolumeOpen(params['rootVolume'], 'params.rootVolume', (message, context) => bad('InvalidParameter', message, context)) }) } };
     case 'instance.stop': {
       onlyKeys(params, ['instanceId', 'force', 'deadlineMs'], w);
       const force = optBool(params, 'force', w);

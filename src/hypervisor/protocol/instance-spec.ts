@@ -9,7 +9,8 @@
 import { NitrideError } from '../../lib/errors.js';
 import { findInstanceType } from '../../lib/instance-types.js';
 import { MAX_HOTPLUG_SLOTS } from './qemu-args.js';
-import type { InstanceSpec, VolumePlug } from './messages.js';
+import { parseBootDisk } from './boot-disk.js';
+import type { GuestImageRef, InstanceSpec, VolumePlug } from './messages.js';
 
 /** The limits every InstanceSpec is held to. */
 export const SPEC_LIMITS = {
@@ -27,7 +28,7 @@ const MAC_RE = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i;
 const VOLUME_ID_RE = /^vol-[0-9a-f]{8,17}$/;
 const TPM_KEY_RE = /^[A-Za-z0-9+/]{43}=$/;
 
-const SPEC_FIELDS = ['instanceId', 'instanceType', 'image', 'hotplugSlots', 'nics', 'volumes', 'tpm'] as const;
+const SPEC_FIELDS = ['instanceId', 'instanceType', 'image', 'bootDisk', 'hotplugSlots', 'nics', 'volumes', 'tpm'] as const;
 const IMAGE_FIELDS = ['kernel', 'initrd', 'cmdline', 'kernelSha256', 'initrdSha256'] as const;
 
 /**
@@ -76,21 +77,12 @@ export function parseInstanceSpec(v: unknown, fault: SpecFault = malformedReques
   // the one check against the catalogue on the host
   if (!findInstanceType(instanceType)) throw fault(`The instance type '${instanceType}' does not exist.`, { field: `${w}.instanceType`, code: 'InvalidInstanceType', instanceType });
 
-  const img = v['image'];
-  const iw = `${w}.image`;
-  if (!isObject(img)) throw fault(`${iw} must be an object.`, { field: iw });
-  onlyKeys(img, IMAGE_FIELDS, iw, fault);
-  const kernel = str(img, 'kernel', iw);
-  const initrd = str(img, 'initrd', iw);
-  if (!kernel.startsWith('/') || !initrd.startsWith('/') || kernel.includes('\0') || initrd.includes('\0')) throw fault(`${iw} paths must be absolute.`, { field: `${iw}.kernel` });
-  const cmdline = img['cmdline'] ?? '';
-  if (typeof cmdline !== 'string' || cmdline.length > SPEC_LIMITS.cmdlineChars) throw fault(`${iw}.cmdline must be a string of at most ${SPEC_LIMITS.cmdlineChars} characters.`, { field: `${iw}.cmdline` });
-  if (/[\n\0]/.test(cmdline)) throw fault(`${iw}.cmdline contains a newline or NUL.`, { field: `${iw}.cmdline` });
-  const kernelSha256 = str(img, 'kernelSha256', iw).toLowerCase();
-  const initrdSha256 = str(img, 'initrdSha256', iw).toLowerCase();
-  if (!SHA256_RE.test(kernelSha256) || !SHA256_RE.test(initrdSha256)) throw fault(`${iw} sha256 values must be 64 hex digits.`, { field: `${iw}.kernelSha256` });
-
-  const spec: { -readonly [K in keyof InstanceSpec]: InstanceSpec[K] } = { instanceId, instanceType, image: { kernel, initrd, cmdline, kernelSha256, initrdSha256 } };
+  // An instance boots either from a kernel and initrd (image) or from its EBS root volume
+  // (bootDisk, served by the EBS card before the start): exactly one of them.
+  const spec: { -readonly [K in keyof InstanceSpec]: InstanceSpec[K] } = { instanceId, instanceType };
+  if (v['bootDisk'] !== undefined) spec.bootDisk = parseBootDisk(v['bootDisk'], `${w}.bootDisk`, fault);
+  if (spec.bootDisk && v['image'] !== undefined) throw fault(`${w}.image and ${w}.bootDisk exclude each other.`, { field: `${w}.image` });
+  if (!spec.bootDisk) spec.image = parseImage(v['image'], `${w}.image`, fault, str);
   if (v['hotplugSlots'] !== undefined) {
     const n = v['hotplugSlots'];
     if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > SPEC_LIMITS.hotplugSlots) throw fault(`${w}.hotplugSlots must be an integer from 0 to ${SPEC_LIMITS.hotplugSlots}.`, { field: `${w}.hotplugSlots` });
@@ -124,6 +116,21 @@ export function parseInstanceSpec(v: unknown, fault: SpecFault = malformedReques
     spec.tpm = { key: t['key'] };
   }
   return spec;
+}
+
+function parseImage(img: unknown, iw: string, fault: SpecFault, str: (o: Record<string, unknown>, k: string, where: string) => string): GuestImageRef {
+  if (!isObject(img)) throw fault(`${iw} must be an object.`, { field: iw });
+  onlyKeys(img, IMAGE_FIELDS, iw, fault);
+  const kernel = str(img, 'kernel', iw);
+  const initrd = str(img, 'initrd', iw);
+  if (!kernel.startsWith('/') || !initrd.startsWith('/') || kernel.includes('\0') || initrd.includes('\0')) throw fault(`${iw} paths must be absolute.`, { field: `${iw}.kernel` });
+  const cmdline = img['cmdline'] ?? '';
+  if (typeof cmdline !== 'string' || cmdline.length > SPEC_LIMITS.cmdlineChars) throw fault(`${iw}.cmdline must be a string of at most ${SPEC_LIMITS.cmdlineChars} characters.`, { field: `${iw}.cmdline` });
+  if (/[\n\0]/.test(cmdline)) throw fault(`${iw}.cmdline contains a newline or NUL.`, { field: `${iw}.cmdline` });
+  const kernelSha256 = str(img, 'kernelSha256', iw).toLowerCase();
+  const initrdSha256 = str(img, 'initrdSha256', iw).toLowerCase();
+  if (!SHA256_RE.test(kernelSha256) || !SHA256_RE.test(initrdSha256)) throw fault(`${iw} sha256 values must be 64 hex digits.`, { field: `${iw}.kernelSha256` });
+  return { kernel, initrd, cmdline, kernelSha256, initrdSha256 };
 }
 
 function onlyKeys(o: Record<string, unknown>, allowed: readonly string[], where: string, fault: SpecFault): void {

@@ -11,6 +11,8 @@ import type { Operation, ReplyMessage } from '../../lib/channel/envelope.js';
 
 export type { WireError } from '../../lib/channel/envelope.js';
 
+import type { BootDisk } from './boot-disk.js';
+
 export const HYPERVISOR_PROTOCOL_VERSION = 1;
 
 export interface GuestImageRef {
@@ -28,7 +30,10 @@ export interface GuestImageRef {
 export interface InstanceSpec {
   readonly instanceId: string; // i-[0-9a-f]{17}
   readonly instanceType: string; // from the instance-type catalogue
-  readonly image: GuestImageRef;
+  /** Kernel and initrd to boot directly; absent when the instance boots from bootDisk. */
+  readonly image?: GuestImageRef;
+  /** Boot from this EBS root volume (served by the EBS card before start) instead of image. */
+  readonly bootDisk?: BootDisk;
   /** Number of PCIe root ports to reserve for hot-plug (default 8). */
   readonly hotplugSlots?: number;
   /** Extra QEMU netdev/device wiring added by the VPC issue; absent until then. */

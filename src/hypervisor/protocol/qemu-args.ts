@@ -7,6 +7,8 @@
 // realpath(), which fails when the unprivileged user cannot traverse the state directory;
 // the hypervisor writes the pidfile itself (it spawned QEMU directly, so it knows the pid).
 
+import { bootDiskArgs, smbiosArgs, type BootDisk } from './boot-disk.js';
+
 /** File names inside an instance directory. */
 export const INSTANCE_FILES = {
   spec: 'spec.json',
@@ -37,6 +39,10 @@ export interface QemuLaunchPlan {
   readonly nics?: readonly { readonly mac: string; readonly socketPath: string }[];
   /** NitroTPM: a tpm-crb device on the instance's swtpm control socket (relative to the instance dir). */
   readonly tpm?: boolean;
+  /** Boot from the EBS root volume (src/hypervisor/protocol/boot-disk.ts) instead of -kernel/-initrd. */
+  readonly bootDisk?: BootDisk;
+  /** EC2-like SMBIOS (system UUID, serial, instance type) so cloud-init picks its Ec2 datasource. */
+  readonly instanceType?: string;
 }
 
 /** The marker QEMU's command line carries so a pid can be matched to its instance. */
@@ -62,10 +68,10 @@ export function buildQemuArgs(p: QemuLaunchPlan): string[] {
     '-chardev', `null,id=ser0,logfile=${f.console},logappend=on`,
     '-serial', 'chardev:ser0',
     '-qmp', `unix:${f.qmp},server=on,wait=off`,
-    '-kernel', f.kernel,
-    '-initrd', f.initrd,
-    '-append', p.cmdline,
   );
+  if (p.bootDisk) args.push(...bootDiskArgs(p.bootDisk));
+  else args.push('-kernel', f.kernel, '-initrd', f.initrd, '-append', p.cmdline);
+  if (p.instanceType !== undefined) args.push(...smbiosArgs(p.instanceId, p.instanceType));
   for (let i = 1; i <= p.hotplugSlots; i++) {
     args.push('-device', `pcie-root-port,id=rp${i},bus=pcie.0,chassis=${i},slot=${i},addr=0x${(i + 1).toString(16)}`);
   }

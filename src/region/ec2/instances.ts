@@ -16,6 +16,7 @@ import { Ec2Error } from '../protocol/errors.js';
 import { incorrectState } from '../errors.js';
 import { newId } from '../ids.js';
 import { compileFilterTable, opt, type Filter, type FilterTable } from './filters.js';
+import type { BlockDeviceMappingRequest } from '../protocol/ec2/requests/index.js';
 import {
   DEFAULT_AZ,
   STATE_CODES,
@@ -71,6 +72,37 @@ export interface RunRequest {
   /** The OpenSSH public key of the key pair KeyName names (kept on the instance for IMDS). */
   readonly publicKey?: string | undefined;
   readonly metadataOptions?: Partial<InstanceRecord['metadataOptions']>;
+  /** --block-device-mappings: an EBS-backed image's root device entry overrides its root volume. */
+  readonly blockDeviceMappings?: readonly BlockDeviceMappingRequest[];
+}
+
+/** What a launch itself reads of a checked root-volume plan (src/region/ec2/root-volumes.ts RootPlan carries more). */
+export interface RootVolumePlan {
+  readonly deviceName: string;
+  /** The host that stores the root snapshot: the instances run there. */
+  readonly hostId: string;
+  readonly firmware: 'legacy-bios' | 'uefi';
+  readonly ebsDevices: readonly string[];
+}
+
+/**
+ * EBS root volumes of EBS-backed images, in a launch and at every start (implemented by
+ * RootVolumes, src/region/ec2/root-volumes.ts, which reads the EBS services: declared here so
+ * that this file does not import them). `P` is the implementation's plan.
+ */
+export interface InstanceRootVolumes<P extends RootVolumePlan = RootVolumePlan> {
+  /** Checks the image's root mapping and the caller's override; creates nothing. */
+  plan(c: Caller, image: ImageRecord, mappings: readonly BlockDeviceMappingRequest[]): P;
+  /** One root volume per instance id (instance id → volume id); on any failure, none. */
+  create(c: Caller, plan: P, instanceIds: readonly string[]): Promise<ReadonlyMap<string, string>>;
+  /** Deletes volumes made by create() whose instances were never recorded. */
+  discard(c: Caller, made: ReadonlyMap<string, string>): Promise<void>;
+  /** Records each recorded instance's root volume as attached. */
+  attach(records: readonly InstanceRecord[], plan: P): Promise<void>;
+  /** spec.bootDisk and the command's rootVolume for instance.start on `hostId`. */
+  startParams(r: InstanceRecord, hostId: string, cmdId: string): Promise<{ bootDisk: { volumeId: string; firmware: 'legacy-bios' | 'uefi' }; rootVolume: { sizeBytes: number; sealedKey: string | null } }>;
+  /** The host that stores an instance's root volume (a start must place it there). */
+  storeHostOf(c: Caller, r: InstanceRecord): string | undefined;
 }
 
 /** The VPC layer's part in a launch (src/region/ec2/vpc.ts and its host wiring). */
@@ -127,16 +159,19 @@ export class InstanceService {
   private readonly network: InstanceNetwork | undefined;
   /** Seals the vTPM keys of NitroTPM instances (without it they cannot launch). */
   private readonly sealer: SecretSealer | undefined;
+  /** Root volumes of EBS-backed images (src/region/ec2/root-volumes.ts); without it they cannot launch. */
+  private readonly rootVolumes: InstanceRootVolumes | undefined;
   private readonly now: () => Date;
 
   constructor(
     private readonly instances: Collection<InstanceRecord>,
     private readonly images: Collection<ImageRecord>,
     private readonly fleet: HostFleet,
-    deps: { readonly network?: InstanceNetwork; readonly sealer?: SecretSealer; readonly now?: () => Date } = {},
+    deps: { readonly network?: InstanceNetwork; readonly sealer?: SecretSealer; readonly rootVolumes?: InstanceRootVolumes; readonly now?: () => Date } = {},
   ) {
     this.network = deps.network;
     this.sealer = deps.sealer;
+    this.rootVolumes = deps.rootVolumes;
     this.now = deps.now ?? ((): Date => new Date());
   }
 
@@ -209,8 +244,6 @@ export class InstanceService {
     if (!image || image.state === 'deregistered' || (!image.public && image.ownerId !== caller.accountId)) {
       throw new Ec2Error('InvalidAMIID.NotFound', `The image id '[${req.imageId}]' does not exist`, { context: { imageId: req.imageId } });
     }
-    // EBS-backed images boot from a root volume (issue 11 item 4, another change): refused before anything is created
-    if (!image.kernel || !image.initrd) throw new Ec2Error('UnsupportedOperation', `The image '${image.id}' has an EBS root; launching from a root volume is not supported by this region yet.`, { context: { imageId: image.id } });
     let type: InstanceType;
     try {
       type = requireInstanceType(req.instanceType);
@@ -241,16 +274,24 @@ export class InstanceService {
         return prior.sort((a, b) => a.amiLaunchIndex - b.amiLaunchIndex);
       }
     }
-    const allowed = await this.fleet.placeable(this.fleet.hosts().map((h) => h.id));
+    // EBS-backed image: the root volume plan is checked before anything is made, and the
+    // instances go to the host that stores the root snapshot (volumes live beside it).
+    const rootPlan = image.rootDeviceType === 'ebs' ? this.rootPlan(caller, image, req) : undefined;
+    let allowed = await this.fleet.placeable(this.fleet.hosts().map((h) => h.id));
+    if (rootPlan) allowed = new Set([rootPlan.hostId].filter((h) => allowed.has(h)));
     const hosts = this.place(type, req.maxCount, allowed);
     if (hosts.length < req.minCount) {
       throw new Ec2Error('InsufficientInstanceCapacity', `We currently do not have sufficient ${type.name} capacity to launch ${req.minCount} instance(s). Our system will be working on provisioning additional capacity.`, { context: { requested: req.minCount, available: hosts.length }, httpStatus: 500 });
     }
     const net = this.network ? await this.network.plan(caller, req, hosts.length) : undefined;
+    const ids = hosts.map(() => newId('i'));
+    const roots = rootPlan ? await this.rootVolumes!.create(caller, rootPlan, ids) : undefined;
     const now = this.now().toISOString();
     const reservationId = newId('r');
     const records: InstanceRecord[] = hosts.map((hostId, i) => {
-      const id = newId('i');
+      const id = ids[i]!;
+      const rootVolumeId = roots?.get(id);
+      const rootDevice = rootPlan && rootVolumeId ? { rootDevice: { volumeId: rootVolumeId, deviceName: rootPlan.deviceName, firmware: rootPlan.firmware, ebsDevices: rootPlan.ebsDevices } } : {};
       // NitroTPM: a fresh random key for this instance's vTPM state, kept only sealed.
       const vtpm = image.tpmSupport === 'v2.0' && sealer ? { vtpm: { sealedKey: sealer.seal(randomBytes(VTPM_KEY_BYTES).toString('base64'), vtpmKeyAad(id)) } } : {};
       return {
@@ -290,9 +331,16 @@ export class InstanceService {
       forceStop: false,
       rebootRequested: 0,
       ...vtpm,
+      ...rootDevice,
       };
     });
-    await this.instances.putMany(records);
+    try {
+      await this.instances.putMany(records);
+    } catch (e) {
+      if (roots) await this.rootVolumes!.discard(caller, roots);
+      throw e;
+    }
+    if (rootPlan) await this.rootVolumes!.attach(records, rootPlan);
     if (this.network) await this.network.attach(records);
     for (const r of records) this.kick(r.id);
     return records;
@@ -321,6 +369,11 @@ export class InstanceService {
     }
   }
 
+  private rootPlan(caller: Caller, image: ImageRecord, req: RunRequest): RootVolumePlan {
+    if (!this.rootVolumes) throw new Ec2Error('UnsupportedOperation', `The image '${image.id}' is EBS-backed, and this region serves no EBS volumes.`, { context: { imageId: image.id } });
+    return this.rootVolumes.plan(caller, image, req.blockDeviceMappings ?? []);
+  }
+
   async start(caller: Caller, ids: readonly string[]): Promise<StateChange[]> {
     this.precheck(caller, ids, (r) => r.state === 'stopped' || r.state === 'running' || r.state === 'pending', 'started');
     const now = this.now().toISOString();
@@ -328,7 +381,9 @@ export class InstanceService {
     return this.transition(caller, ids, (r) => {
       if (r.state !== 'stopped') return undefined;
       const type = requireInstanceType(r.instanceType);
-      const host = this.place(type, 1, allowed)[0];
+      // an EBS-backed instance starts where its root volume is stored
+      const store = this.rootVolumes?.storeHostOf(caller, r);
+      const host = this.place(type, 1, store === undefined ? allowed : new Set([store].filter((h) => allowed.has(h))))[0];
       if (host === undefined) {
         throw new Ec2Error('InsufficientInstanceCapacity', `We currently do not have sufficient ${type.name} capacity.`, { httpStatus: 500 });
       }
@@ -495,8 +550,7 @@ export class InstanceService {
   private imageRef(r: InstanceRecord): Record<string, unknown> {
     const img = this.images.get(r.imageId);
     if (!img) throw new Ec2Error('InvalidAMIID.NotFound', `The image '${r.imageId}' no longer exists.`);
-    // an EBS-backed image boots from its root volume (issue 11 item 4, not wired here yet)
-    if (!img.kernel || !img.initrd) throw new Ec2Error('UnsupportedOperation', `The image '${r.imageId}' has an EBS root; booting from a root volume is not supported by this region yet.`, { context: { imageId: r.imageId } });
+    if (!img.kernel || !img.initrd) throw new Ec2Error('InvalidAMIID.Unavailable', `The image '${r.imageId}' has no kernel image to boot.`);
     return { kernel: img.kernel.path, initrd: img.initrd.path, cmdline: img.cmdline, kernelSha256: img.kernel.sha256, initrdSha256: img.initrd.sha256 };
   }
 
@@ -508,10 +562,15 @@ export class InstanceService {
     if (r.desired === 'running' && r.state === 'pending') {
       try {
         const extra = this.network ? await this.network.beforeStart(r) : {};
+        // EBS-backed: the card serves the root volume (sealed key in rootVolume) before QEMU boots it
+        const root = r.rootDevice && this.rootVolumes ? await this.rootVolumes.startParams(r, host, cmdId('start')) : undefined;
         const info = (await this.fleet.send(
           host,
           'instance.start',
-          { spec: { instanceId: r.id, instanceType: r.instanceType, image: this.imageRef(r), ...extra, ...this.vtpmSpec(r) } },
+          {
+            spec: { instanceId: r.id, instanceType: r.instanceType, ...(root ? { bootDisk: root.bootDisk } : { image: this.imageRef(r) }), ...extra, ...this.vtpmSpec(r) },
+            ...(root ? { rootVolume: root.rootVolume } : {}),
+          },
           { id: cmdId('start'), timeoutMs: 60_000 },
         )) as { accel?: string; pid?: number };
         const cur = this.instances.get(id);

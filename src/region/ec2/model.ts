@@ -58,6 +58,11 @@ export interface InstanceRecord {
    * terminate, when the host destroys the state it protected.
    */
   readonly vtpm?: { readonly sealedKey: SealedSecret };
+  /**
+   * An EBS-backed instance (src/region/ec2/root-volumes.ts): its root volume, the device it is
+   * attached as, the firmware, and the other EBS devices of its launch (IMDS block-device-mapping/ebsN).
+   */
+  readonly rootDevice?: { readonly volumeId: string; readonly deviceName: string; readonly firmware: 'legacy-bios' | 'uefi'; readonly ebsDevices: readonly string[] };
 }
 
 export interface ImageRecord {

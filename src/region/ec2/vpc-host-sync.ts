@@ -20,6 +20,7 @@ import type { EniConfig, SgRule } from '../../vpc/model.js';
 import type { Collection } from '../repo.js';
 import type { HostFleet } from './instances.js';
 import { REGION_NAME, type InstanceRecord } from './model.js';
+import { blockDeviceMetadata } from './root-volumes.js';
 import type { EniRecord, RuleRecord, VpcChange, VpcService } from './vpc.js';
 
 const log = createLogger('region.vpc-host-sync');
@@ -124,6 +125,7 @@ export class VpcHostSync {
         hopLimit: r.metadataOptions.httpPutResponseHopLimit,
         endpoint: r.metadataOptions.httpEndpoint,
         identitySigningKeyPem: this.signingKeyPem,
+        ...(r.rootDevice ? { extraMetadata: blockDeviceMetadata(r) } : {}),
       },
     };
   }

@@ -25,7 +25,13 @@ export const IMAGE_ACTIONS: ActionTable<ImageRequest> = {
       const builtin = svc.images.describe(caller, { imageIds: [], owners: ['amazon'], filters: [{ name: 'name', values: ['nitride-minimal'] }] })[0];
       const rec = await svc.images.register(
         caller,
-        { name: req.name, description: req.description, imageLocation: req.imageLocation, tpmSupport: req.tpmSupport, bootMode: req.bootMode },
+        {
+          name: req.name,
+          description: req.description,
+          imageLocation: req.imageLocation,
+          tpmSupport: req.tpmSupport,
+          bootMode: req.bootMode,
+        },
         builtin?.cmdline ?? 'console=ttyS0 panic=-1',
       );
       const tags = tagsFor(req.tagSpecifications, 'image');

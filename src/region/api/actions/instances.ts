@@ -81,6 +81,7 @@ export const INSTANCE_ACTIONS: ActionTable<InstanceRequest> = {
         securityGroupIds: req.securityGroupIds.length > 0 ? req.securityGroupIds : (req.networkInterfaces[0]?.groups ?? []),
         privateIpAddress: req.privateIpAddress ?? req.networkInterfaces[0]?.privateIpAddress,
         keyName: req.keyName,
+        blockDeviceMappings: req.blockDeviceMappings, // an EBS-backed image's root device entry overrides its root volume
         publicKey: svc.keyPairs.launchPublicKey(caller, req.keyName),
         metadataOptions: {
           ...(req.metadataOptions?.httpTokens ? { httpTokens: req.metadataOptions.httpTokens } : {}),

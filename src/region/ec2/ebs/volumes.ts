@@ -182,12 +182,36 @@ export class VolumeService {
 
   /** Unwraps the data key as the EBS service under its grant, seals it to the host's card, and sends volume.attach. */
   private async plugOnHost(v: VolumeRecord, hostId: string, instanceId: string, cmdId: string): Promise<void> {
+    const sealedKey = await this.sealedKeyFor(v, hostId, cmdId);
+    await this.fleet.send(hostId, 'volume.attach', { instanceId, volumeId: v.id, sizeBytes: v.size * GiB, sealedKey }, { id: cmdId, timeoutMs: 120_000 });
+  }
+
+  /**
+   * An EBS-backed instance's instance.start (src/region/ec2/root-volumes.ts): what the host's
+   * card needs to serve the root volume before QEMU starts — its size and its data key sealed
+   * to the attested card (null when unencrypted).
+   */
+  async rootVolumeOpen(volumeId: string, hostId: string, cmdId: string): Promise<{ sizeBytes: number; sealedKey: string | null }> {
+    const v = this.volumes.get(volumeId);
+    if (!v || v.state === 'deleted') throw ec2NotFound('volume', volumeId);
+    if (v.storeHostId === undefined) await this.volumes.update(volumeId, (cur) => ({ ...cur, storeHostId: hostId }));
+    return { sizeBytes: v.size * GiB, sealedKey: await this.sealedKeyFor(v, hostId, cmdId) };
+  }
+
+  /** Records a new instance's root volume as attached (it is opened by instance.start, never hot-plugged). */
+  async recordRootAttachment(volumeId: string, instanceId: string, device: string, deleteOnTermination: boolean, snapshotId: string): Promise<void> {
+    const att: AttachmentRecord = { instanceId, device, state: 'attached', attachTime: new Date().toISOString(), deleteOnTermination };
+    // snapshotId: the image's snapshot, also when the bytes came through a re-encrypted copy
+    await this.volumes.update(volumeId, (cur) => ({ ...cur, attachment: att, state: 'in-use', snapshotId }));
+  }
+
+  private async sealedKeyFor(v: VolumeRecord, hostId: string, cmdId: string): Promise<string | null> {
     let sealedKey: string | null = null;
     if (v.encrypted) {
       const cardKey = await this.keys.cardKey(hostId, cmdId);
       sealedKey = await this.keys.sealFor(v.accountId, v.wrappedKey ?? '', v.keyContextId ?? v.id, v.kmsKeyArn ?? '', cardKey, v.id);
     }
-    await this.fleet.send(hostId, 'volume.attach', { instanceId, volumeId: v.id, sizeBytes: v.size * GiB, sealedKey }, { id: cmdId, timeoutMs: 120_000 });
+    return sealedKey;
   }
 
   private async releaseIfInstanceGone(v: VolumeRecord): Promise<void> {
@@ -220,6 +244,9 @@ export class VolumeService {
     if (!a) throw new Ec2Error('IncorrectState', `Volume '${volumeId}' is in the 'available' state.`);
     if ((instanceId !== undefined && instanceId !== a.instanceId) || (device !== undefined && device !== a.device)) {
       throw new Ec2Error('InvalidAttachment.NotFound', `The volume '${volumeId}' is not attached to instance '${instanceId ?? a.instanceId}'${device ? ` at ${device}` : ''}.`);
+    }
+    if (this.instanceOf(v.accountId, a.instanceId)?.rootDevice?.volumeId === volumeId) {
+      throw new Ec2Error('OperationNotPermitted', `The volume '${volumeId}' is the root device of instance '${a.instanceId}'; detaching a root volume is not supported here.`);
     }
     if (a.state === 'detaching') {
       if (!force) throw new Ec2Error('IncorrectState', `Volume '${volumeId}' is in the 'detaching' state.`);
