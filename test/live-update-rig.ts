@@ -8,6 +8,7 @@
 // arrival time; an update's window [t0, t1] is then judged from what the guest printed: the
 // largest gap between I/O completions and between ping replies that spans the window, the
 // I/O errors, and the ping replies that never came.
+import type { CommandType, ParamsOf, ResultOf } from '../src/controller/protocol/commands.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, fstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
@@ -298,7 +299,7 @@ export class LiveUpdateRig {
   }
 
   /** A controller command sent by the region (its credential). */
-  send(type: string, params: Record<string, unknown>): Promise<unknown> {
+  send<T extends CommandType>(type: T, params: ParamsOf<T>): Promise<ResultOf<T>> {
     if (!this.region) throw new Error('no region');
     return this.region.fleet.send(this.hostId, type, params, { id: `rig:${type}:${Date.now()}:${Math.random()}`, timeoutMs: 60_000 });
   }

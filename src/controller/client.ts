@@ -176,11 +176,8 @@ export class ControllerClient {
    * Sends one signed command and returns its result, typed by the command contract
    * (src/controller/protocol/commands.ts); throws a ControllerError with the controller's code.
    */
-  send<T extends CommandType>(type: T, params: ParamsOf<T>, opts?: SendOptions): Promise<ResultOf<T>>;
-  /** Any command type and params as they are (the CLI's and tests' untyped call sites): the controller parses them. */
-  send(type: string, params: unknown, opts?: SendOptions): Promise<unknown>;
-  send(type: string, params: unknown, opts: SendOptions = {}): Promise<unknown> {
-    return this.sendUntyped(type, params, opts);
+  send<T extends CommandType>(type: T, params: ParamsOf<T>, opts: SendOptions = {}): Promise<ResultOf<T>> {
+    return this.sendUntyped(type, params, opts) as Promise<ResultOf<T>>;
   }
 
   /** Sends any command type and params as they are (tests of refusals; relays): the controller parses them. */

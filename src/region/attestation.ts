@@ -24,6 +24,7 @@
 // by the fleet's host status). An ok verdict is reused for VERDICT_TTL_MS (60 s) so that
 // placement does not pay a round trip and a signature per call; a refusal is not cached
 // for longer than a retry (10 s) so a repaired host comes back quickly.
+import type { CommandSender } from './command-sender.js';
 import { renameSync, writeFileSync } from 'node:fs';
 import type { AuditTrail } from '../audit/trail.js';
 import { devTreeDigest } from '../controller/host-security-chip.js';
@@ -80,9 +81,7 @@ export interface AttestedHost {
   readonly verdict: HostVerdict;
 }
 
-export interface AttestationFleet {
-  send(hostId: string, type: string, params: Record<string, unknown>, opts: { id: string; timeoutMs?: number }): Promise<unknown>;
-}
+export type AttestationFleet = CommandSender;
 
 export interface RegionAttestationOptions {
   readonly fleet: AttestationFleet;

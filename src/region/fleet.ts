@@ -4,6 +4,8 @@
 // service reconcile its records with the report.
 import { createHash } from 'node:crypto';
 import { ControllerClient, enrollHost, type CommandType, type ParamsOf, type ResultOf } from '../controller/client.js';
+import type { FleetSendOptions } from './command-sender.js';
+export type { CommandSender, FleetSendOptions } from './command-sender.js';
 import { describeError } from '../lib/errors.js';
 import { createLogger } from '../lib/log.js';
 import { Ec2Error } from './protocol/errors.js';
@@ -16,16 +18,6 @@ import type { AttestedHost, HostVerdict, RegionAttestation } from './attestation
 const log = createLogger('region.fleet');
 
 /** How a command is sent to a host: the id makes a resend idempotent at the controller. */
-export interface FleetSendOptions {
-  readonly id: string;
-  readonly timeoutMs?: number;
-}
-
-/** What a caller needs to send typed commands (src/region/ec2/instances.ts HostFleet can adopt it). */
-export interface CommandSender {
-  send<T extends CommandType>(hostId: string, type: T, params: ParamsOf<T>, opts: FleetSendOptions): Promise<ResultOf<T>>;
-}
-
 export interface HostStatus {
   readonly hostId: string;
   readonly reachable: boolean;
@@ -101,13 +93,7 @@ export class Fleet implements HostFleet {
    * (src/controller/protocol/commands.ts): the params by ParamsOf<T>, the reply by ResultOf<T>.
    */
   async send<T extends CommandType>(hostId: string, type: T, params: ParamsOf<T>, opts: FleetSendOptions): Promise<ResultOf<T>>;
-  /**
-   * The same for call sites that still pass their params as a plain record (through the
-   * HostFleet interface of src/region/ec2/instances.ts): the controller parses them either way.
-   * To be removed once those call sites are typed.
-   */
-  async send(hostId: string, type: string, params: Record<string, unknown>, opts: FleetSendOptions): Promise<unknown>;
-  async send(hostId: string, type: string, params: unknown, opts: FleetSendOptions): Promise<unknown> {
+  async send(hostId: string, type: CommandType, params: unknown, opts: FleetSendOptions): Promise<unknown> {
     const h = this.hostsRepo.get(hostId);
     if (!h) throw new Ec2Error('InternalError', `Host ${hostId} is not known to the region.`);
     const timeout = opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {};

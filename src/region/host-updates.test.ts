@@ -1,3 +1,4 @@
+import type { HostUpdateFleet } from './host-updates.js';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -83,11 +84,11 @@ test('HostUpdateService: operator only; the host must report the bundle the regi
     let reply: unknown = { current: { version: '2', digest }, previous: { version: '1' } };
     const fleet = {
       hosts: () => [{ id: 'h-1' }],
-      send: async (_h: string, type: string, params: Record<string, unknown>) => {
-        sent.push({ type, params });
+      send: (async (_h: string, type: string, params: unknown) => {
+        sent.push({ type, params: params as Record<string, unknown> });
         if (reply instanceof Error) throw reply;
         return reply;
-      },
+      }) as HostUpdateFleet['send'],
     };
     const p = new Policies();
     const svc = new HostUpdateService({ fleet, attestation: p as unknown as RegionAttestation, operatorAccountId: OP, now: () => 42 });

@@ -15,6 +15,8 @@
 //   A rollback sends host.update {rollback} and expects the previous release's measurement.
 // Only the region operator's account may call them (hosts belong to the region, not to a
 // tenant), and IAM must allow ec2:<Action> to a user of that account.
+import type { HostUpdateParams, HostUpdateResult as HostUpdateReply } from '../controller/protocol/commands.js';
+import type { CommandSender } from './command-sender.js';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -29,9 +31,8 @@ export const UPDATABLE: readonly UpdatableComponent[] = ['hypervisor', 'ebs', 'v
 
 const BUNDLE_NAME: Readonly<Record<UpdatableComponent, keyof typeof COMPONENT_PCR>> = { hypervisor: 'hypervisor', ebs: 'ebs-card', vpc: 'vpc-card', controller: 'controller' };
 
-export interface HostUpdateFleet {
+export interface HostUpdateFleet extends CommandSender {
   hosts(): readonly { readonly id: string }[];
-  send(hostId: string, type: string, params: Record<string, unknown>, opts: { id: string; timeoutMs?: number }): Promise<unknown>;
 }
 
 export interface HostUpdateResult {
@@ -158,10 +159,10 @@ export class HostUpdateService {
     if (this.busy.has(id)) throw new Ec2Error('IncorrectState', `An update of host ${id} is in progress.`);
     this.busy.add(id);
     try {
-      const params: Record<string, unknown> = 'bundle' in target ? { component, bundle: target.bundle } : { component, rollback: true };
-      let r: { current?: { version?: string; digest?: string }; previous?: { version?: string } | null };
+      const params: HostUpdateParams = 'bundle' in target ? { component, bundle: target.bundle } : { component, rollback: true };
+      let r: HostUpdateReply;
       try {
-        r = (await this.o.fleet.send(id, 'host.update', params, { id: `host-update:${id}:${component}:${Date.now()}`, timeoutMs: 600_000 })) as typeof r;
+        r = await this.o.fleet.send(id, 'host.update', params, { id: `host-update:${id}:${component}:${Date.now()}`, timeoutMs: 600_000 });
       } catch (e) {
         // The host refused (a bad signature, a tampered file, dev mode, …) and kept running
         // its version: its code and message reach the caller as they are.

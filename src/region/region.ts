@@ -103,7 +103,7 @@ export class Region {
     const policiesRepo = new Collection<AttestationPolicyRecord>(store, 'region/attestation/');
     await policiesRepo.load();
     const attestation: RegionAttestation = new RegionAttestation({
-      fleet: { send: (hostId, type, params, o): Promise<unknown> => fleet.send(hostId, type, params, o) },
+      fleet: { send: (hostId, type, params, o) => fleet.send(hostId, type, params, o) },
       policies: policiesRepo,
       caPem: pki.ca.certPem,
       trail,

@@ -79,7 +79,7 @@ test('the region attests hosts at enrolment and before placement and key release
     const file = JSON.parse(readFileSync(join(regionHome, 'region', 'host-attestation.json'), 'utf8')) as Record<string, { ok: boolean; code: string }>;
     assert.equal(file[host.id]?.ok, false);
     assert.equal(file[host.id]?.code, 'AttestationPcrMismatch');
-    await assert.rejects(r.fleet.send(host.id, 'instance.start', {}, { id: `t2:${Date.now()}` }), (e: { code?: string }) => e.code === 'InsufficientInstanceCapacity');
+    await assert.rejects(r.fleet.send(host.id, 'instance.start', {} as never /* refused before the params are read */, { id: `t2:${Date.now()}` }), (e: { code?: string }) => e.code === 'InsufficientInstanceCapacity');
     const ev = attestationEvents(regionHome).find((e) => e.errorCode === 'AttestationPcrMismatch');
     assert.ok(ev, 'the refusal is in the region audit trail');
     assert.equal(ev.responseElements?.['verdict'], 'refused');

@@ -3,6 +3,7 @@
 // the controller command with the region's own client credential ($NITRIDE_HOME/region/pki,
 // OU nitride-region) and sends it to the local controller, which audits it like every
 // command. For ebs this is the live update (the old card seals its keys to the new one).
+import type { HostUpdateParams } from '../../controller/protocol/commands.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { isAbsolute, join, resolve } from 'node:path';
@@ -153,14 +154,10 @@ export async function updateComponentCli(argv: readonly string[]): Promise<numbe
     return 1;
   }
   try {
-    const params = rollback ? { component, rollback: true } : { component, bundle: isAbsolute(bundle as string) ? (bundle as string) : resolve(bundle as string) };
-    const r = (await client.send('host.update', params, { timeoutMs: 300_000 })) as {
-      kind: string;
-      previous: { version: string } | null;
-      current: { version: string; digest: string };
-      measurement: { pcrIndex: number };
-      totalMs: number;
-    };
+    // The component name goes as the operator typed it: the controller's parser is the one check.
+    const name = component as HostUpdateParams['component'];
+    const params: HostUpdateParams = rollback ? { component: name, rollback: true } : { component: name, bundle: isAbsolute(bundle as string) ? (bundle as string) : resolve(bundle as string) };
+    const r = await client.send('host.update', params, { timeoutMs: 300_000 });
     if (json) process.stdout.write(`${JSON.stringify(r)}\n`);
     else {
       process.stdout.write(

@@ -159,7 +159,8 @@ export interface HostUpdateResult {
   readonly kind: 'update' | 'rollback';
   readonly previous: { readonly version: string; readonly digest: string; readonly dir: string } | null;
   readonly current: { readonly version: string; readonly digest: string; readonly dir: string };
-  readonly measurement: unknown;
+  /** The PCR event the new bundle was measured into (PCR index, sha384, description). */
+  readonly measurement: { readonly pcrIndex: number; readonly digest: string; readonly description: string };
   readonly totalMs: number;
   readonly handover: unknown;
 }

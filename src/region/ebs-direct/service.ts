@@ -352,7 +352,7 @@ export class EbsDirectService {
     let blocks: { index: number; checksum: string }[];
     try {
       const key = await this.keys.sealSnapshotKey(s, s.hostId, s.id, `ebs-index:${s.id}:${Date.now()}`);
-      const r = (await this.fleet.send(s.hostId, 'snapshot.list-blocks', { snapshotId: s.id, key }, { id: `ebs-index:${s.id}:${Date.now()}:${Math.random()}`, timeoutMs: 600_000 })) as { blocks?: unknown };
+      const r = await this.fleet.send(s.hostId, 'snapshot.list-blocks', { snapshotId: s.id, key }, { id: `ebs-index:${s.id}:${Date.now()}:${Math.random()}`, timeoutMs: 600_000 });
       if (!Array.isArray(r?.blocks)) throw new Error('the card answered without blocks');
       blocks = r.blocks as { index: number; checksum: string }[];
     } catch (e) {
@@ -405,7 +405,7 @@ export class EbsDirectService {
     let data: Buffer;
     try {
       const key = await this.keys.sealSnapshotKey(s, s.hostId, s.id, `ebs-get:${s.id}:${req.blockIndex}:${Date.now()}`);
-      const r = (await this.fleet.send(s.hostId, 'snapshot.get-block', { snapshotId: s.id, blockIndex: req.blockIndex, key }, { id: `ebs-get:${s.id}:${req.blockIndex}:${Date.now()}:${Math.random()}`, timeoutMs: 60_000 })) as { data?: unknown };
+      const r = await this.fleet.send(s.hostId, 'snapshot.get-block', { snapshotId: s.id, blockIndex: req.blockIndex, key }, { id: `ebs-get:${s.id}:${req.blockIndex}:${Date.now()}:${Math.random()}`, timeoutMs: 60_000 });
       if (typeof r?.data !== 'string') throw new Error('the card answered without data');
       data = Buffer.from(r.data, 'base64');
     } catch (e) {

@@ -58,11 +58,13 @@ test('NitroTPM keys: made at RunInstances, sealed in the store, sent with every 
     const fleet: HostFleet = {
       hosts: () => [host],
       placeable: async (ids) => new Set(ids),
-      send: async (_h, type, params) => {
-        sent.push({ type, params });
-        if (type === 'instance.tpm-ekpub') return ekAnswer(params);
+      // a stand-in host: records what the region sends and answers as a controller would
+      send: (async (_h: string, type: string, params: unknown) => {
+        const p = params as Record<string, unknown>;
+        sent.push({ type, params: p });
+        if (type === 'instance.tpm-ekpub') return ekAnswer(p);
         return { state: 'running', accel: 'tcg' };
-      },
+      }) as HostFleet['send'],
     };
     const run = { instanceType: 't3.nano', minCount: 2, maxCount: 2, userData: undefined, clientToken: undefined, tags: {}, subnetId: undefined, securityGroupIds: [], privateIpAddress: undefined, keyName: undefined };
 

@@ -6,6 +6,8 @@
 // either no record and no guest, or a record that the reconciler drives to its desired
 // state after restart. Host commands carry ids derived from (instance, generation,
 // attempt), so a retried command is answered, not executed twice.
+import type { GuestImageRef, InstanceSpec } from '../../hypervisor/protocol/messages.js';
+import type { CommandSender } from '../command-sender.js';
 import { randomBytes } from 'node:crypto';
 import { requireInstanceType, findInstanceType, type InstanceType } from '../../lib/instance-types.js';
 import type { SealedSecret } from '../../iam/root-key.js';
@@ -36,9 +38,8 @@ export interface Caller {
 }
 
 /** The region's view of its hosts: who they are and how to send them a command. */
-export interface HostFleet {
+export interface HostFleet extends CommandSender {
   hosts(): readonly HostRecord[];
-  send(hostId: string, type: string, params: Record<string, unknown>, opts: { id: string; timeoutMs?: number }): Promise<unknown>;
   /** The hosts among ids that passed attestation and may receive instances (src/region/attestation.ts). */
   placeable(ids: readonly string[]): Promise<ReadonlySet<string>>;
 }
@@ -112,7 +113,7 @@ export interface InstanceNetwork {
   /** Creates the ENIs of freshly recorded instances. */
   attach(records: readonly InstanceRecord[]): Promise<void>;
   /** Before instance.start: tells the host's VPC card and returns the spec's extra fields (nics). */
-  beforeStart(r: InstanceRecord): Promise<Record<string, unknown>>;
+  beforeStart(r: InstanceRecord): Promise<Pick<InstanceSpec, 'nics'>>;
   /** After the instance is terminated. */
   released(r: InstanceRecord): Promise<void>;
 }
@@ -445,10 +446,7 @@ export class InstanceService {
     const [r] = this.owned(caller, [id]);
     if (!r || r.hostId === undefined) return { output: '', timestamp: this.now().toISOString() };
     try {
-      const res = (await this.fleet.send(r.hostId, 'instance.console', { instanceId: r.id }, { id: `console:${r.id}:${Date.now()}:${Math.random()}` })) as {
-        output: string;
-        timestamp: string;
-      };
+      const res = await this.fleet.send(r.hostId, 'instance.console', { instanceId: r.id }, { id: `console:${r.id}:${Date.now()}:${Math.random()}` });
       return { output: res.output, timestamp: res.timestamp };
     } catch (e) {
       // Not on its host (yet): a launch whose instance.start has not reached the host, or a
@@ -479,12 +477,12 @@ export class InstanceService {
       throw incorrectState(`The instance '${r.id}' has not been launched yet; its NitroTPM has no endorsement key.`, { instanceId: r.id, state: r.state });
     }
     try {
-      const res = (await this.fleet.send(
+      const res = await this.fleet.send(
         r.hostId,
         'instance.tpm-ekpub',
         { instanceId: r.id, keyType: keyType === 'rsa-2048' ? 'rsa' : 'ecc-sec-p384', keyFormat },
         { id: `ekpub:${r.id}:${Date.now()}:${Math.random()}` },
-      )) as { keyValue?: unknown };
+      );
       if (typeof res.keyValue !== 'string') throw new Ec2Error('InternalError', 'The host answered without a key value.', { httpStatus: 500 });
       return { instanceId: r.id, keyType, keyFormat, keyValue: res.keyValue };
     } catch (e) {
@@ -547,7 +545,7 @@ export class InstanceService {
     return { tpm: { key: this.sealer.unseal(r.vtpm.sealedKey, vtpmKeyAad(r.id)) } };
   }
 
-  private imageRef(r: InstanceRecord): Record<string, unknown> {
+  private imageRef(r: InstanceRecord): GuestImageRef {
     const img = this.images.get(r.imageId);
     if (!img) throw new Ec2Error('InvalidAMIID.NotFound', `The image '${r.imageId}' no longer exists.`);
     if (!img.kernel || !img.initrd) throw new Ec2Error('InvalidAMIID.Unavailable', `The image '${r.imageId}' has no kernel image to boot.`);
@@ -564,7 +562,7 @@ export class InstanceService {
         const extra = this.network ? await this.network.beforeStart(r) : {};
         // EBS-backed: the card serves the root volume (sealed key in rootVolume) before QEMU boots it
         const root = r.rootDevice && this.rootVolumes ? await this.rootVolumes.startParams(r, host, cmdId('start')) : undefined;
-        const info = (await this.fleet.send(
+        const info = await this.fleet.send(
           host,
           'instance.start',
           {
@@ -572,7 +570,7 @@ export class InstanceService {
             ...(root ? { rootVolume: root.rootVolume } : {}),
           },
           { id: cmdId('start'), timeoutMs: 60_000 },
-        )) as { accel?: string; pid?: number };
+        );
         const cur = this.instances.get(id);
         if (cur?.state === 'pending' && cur.desired === 'running') {
           await this.setState(id, 'running', { accel: info.accel }, undefined);

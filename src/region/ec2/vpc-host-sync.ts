@@ -10,6 +10,7 @@
 //   - after termination: eni.remove.
 // The identity-document key is the region's own P-256 key, $NITRIDE_HOME/region/imds-signing-key.pem
 // (public half beside it as imds-signing-key.pub.pem, for users to verify signatures).
+import type { InstanceSpec } from '../../hypervisor/protocol/messages.js';
 import { createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -135,13 +136,10 @@ export class VpcHostSync {
   }
 
   /** Before instance.start: the card gets the ENI; returns the spec's nics. */
-  async beforeStart(r: InstanceRecord): Promise<Record<string, unknown>> {
+  async beforeStart(r: InstanceRecord): Promise<Pick<InstanceSpec, 'nics'>> {
     const e = this.vpc.eniOfInstance(r.id);
     if (!e || r.hostId === undefined) return {};
-    const res = (await this.fleet.send(r.hostId, 'eni.put', { eni: this.eniConfig(e, r) as unknown as Record<string, unknown>, groups: this.groupStates(e.vpcId) }, { id: this.cmdId('put', e.id) })) as {
-      socketPath: string;
-      mac: string;
-    };
+    const res = await this.fleet.send(r.hostId, 'eni.put', { eni: this.eniConfig(e, r), groups: this.groupStates(e.vpcId) }, { id: this.cmdId('put', e.id) });
     // Other hosts' cards learn the new member of the groups.
     this.pushRules(e.vpcId, r.hostId);
     try {
@@ -181,7 +179,7 @@ export class VpcHostSync {
   private async bridgePort(hostId: string): Promise<number> {
     const have = this.bridgePorts.get(hostId);
     if (have !== undefined) return have;
-    const res = (await this.fleet.send(hostId, 'vpc.keys', { peers: [] }, { id: this.cmdId('keys', hostId) })) as { port: number };
+    const res = await this.fleet.send(hostId, 'vpc.keys', { peers: [] }, { id: this.cmdId('keys', hostId) });
     this.bridgePorts.set(hostId, res.port);
     return res.port;
   }
@@ -206,10 +204,10 @@ export class VpcHostSync {
     for (const h of this.peersOf.keys()) await this.sendKeys(h);
   }
 
-  private remoteConfig(e: EniRecord): Record<string, unknown> {
+  private remoteConfig(e: EniRecord): EniConfig {
     const r = e.instanceId ? this.instances.get(e.instanceId) : undefined;
     const { imds: _imds, ...cfg } = this.eniConfig(e, r ?? ({ metadataOptions: { httpTokens: 'optional', httpPutResponseHopLimit: 1, httpEndpoint: 'enabled' } } as InstanceRecord));
-    return cfg as unknown as Record<string, unknown>;
+    return cfg;
   }
 
   /**
@@ -234,7 +232,7 @@ export class VpcHostSync {
     await this.sendKeys(hostId);
     for (const o of others.keys()) await this.sendKeys(o);
     const vni = vniOf(e.vpcId);
-    const groups = this.groupStates(e.vpcId) as unknown as Record<string, unknown>[];
+    const groups = this.groupStates(e.vpcId);
     for (const [o, enis] of others) {
       await this.fleet.send(o, 'vpc.rules', { groups, deleted: [] }, { id: this.cmdId('rules', o) });
       await this.fleet.send(o, 'vpc.remote', { eni: this.remoteConfig(e), hostId, vni }, { id: this.cmdId('remote', e.id) });
@@ -329,7 +327,7 @@ export class VpcHostSync {
     for (const h of this.hostsOf(vpcId)) {
       if (h === except) continue;
       void this.fleet
-        .send(h, 'vpc.rules', { groups: groups as unknown as Record<string, unknown>[], deleted: [...deleted] } as unknown as Record<string, unknown>, { id: this.cmdId('rules', vpcId) })
+        .send(h, 'vpc.rules', { groups, deleted: [...deleted] }, { id: this.cmdId('rules', vpcId) })
         .catch((e: unknown) => log.warn('vpc.rules failed; the next change or launch carries it again', { hostId: h, vpcId, error: describeError(e) }));
     }
   }
@@ -338,7 +336,7 @@ export class VpcHostSync {
     const r = e.instanceId ? this.instances.get(e.instanceId) : undefined;
     if (!live(r)) return;
     void this.fleet
-      .send(r.hostId, 'eni.put', { eni: this.eniConfig(e, r) as unknown as Record<string, unknown>, groups: this.groupStates(e.vpcId) }, { id: this.cmdId('put', e.id) })
+      .send(r.hostId, 'eni.put', { eni: this.eniConfig(e, r), groups: this.groupStates(e.vpcId) }, { id: this.cmdId('put', e.id) })
       .catch((err: unknown) => log.warn('eni.put failed', { eniId: e.id, error: describeError(err) }));
   }
 

@@ -95,7 +95,7 @@ export class EbsKeyRelease {
    * none), no key leaves the region.
    */
   async cardKey(hostId: string, cmdId: string): Promise<string> {
-    const info = (await this.fleet.send(hostId, 'ebs.info', {}, { id: `${cmdId}:info:${Date.now()}` })) as { publicKey: string };
+    const info = await this.fleet.send(hostId, 'ebs.info', {}, { id: `${cmdId}:info:${Date.now()}` });
     if (!this.gate) return info.publicKey;
     let a = await this.gate.requireAttestedHost(hostId, 'key-release');
     if (a.ebsCardPublicKey?.toString('base64') !== info.publicKey) {

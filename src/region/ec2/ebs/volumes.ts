@@ -476,7 +476,7 @@ export class VolumeService {
     for (const [hostId, vols] of byHost) {
       let open: Set<string>;
       try {
-        const info = (await this.fleet.send(hostId, 'ebs.info', {}, { id: `watch:${hostId}:${Date.now()}:${Math.random()}`, timeoutMs: 10_000 })) as { volumeIds?: string[] };
+        const info = await this.fleet.send(hostId, 'ebs.info', {}, { id: `watch:${hostId}:${Date.now()}:${Math.random()}`, timeoutMs: 10_000 });
         open = new Set(info.volumeIds ?? []);
       } catch {
         continue; // card restarting or host unreachable: next round
