@@ -21,7 +21,7 @@ import { existsSync, readdirSync, readFileSync, renameSync, statSync, writeFileS
 import { join, relative, resolve } from 'node:path';
 import { canonicalJson } from '../audit/chain.js';
 import { distEntry, projectRoot } from '../lib/paths.js';
-import { answerAttestation } from '../security-chip/host-attest.js';
+import { answerAttestation } from '../security-chip/attestation-exchange.js';
 import type { AttestReply } from '../security-chip/protocol/attest-wire.js';
 import { measureBundle, measureGuestImage, measureHostConfig, measureQemu, measureReleaseKey } from '../security-chip/measure.js';
 import { COMPONENT_NAMES, COMPONENT_PCR, PcrBank, type ComponentName } from '../security-chip/pcr.js';

@@ -13,7 +13,7 @@ import type { Collection } from './repo.js';
 import type { RegionPki } from './pki.js';
 import { DEFAULT_AZ, type HostRecord } from './ec2/model.js';
 import type { HostFleet, HostInstanceInfo, InstanceService } from './ec2/instances.js';
-import type { AttestedHost, HostVerdict, RegionAttestation } from './attestation.js';
+import type { AttestedHost, HostVerdict, RegionAttestation } from './attestation-gate.js';
 
 const log = createLogger('region.fleet');
 
@@ -24,7 +24,7 @@ export interface HostStatus {
   readonly lastSeen: string | undefined;
   readonly error: string | undefined;
   readonly accel: string | undefined;
-  /** The latest attestation verdict (src/region/attestation.ts); null before the first. */
+  /** The latest attestation verdict (src/region/attestation-gate.ts); null before the first. */
   readonly attestation?: HostVerdict | null;
 }
 
@@ -50,7 +50,7 @@ export class Fleet implements HostFleet {
   constructor(
     private readonly hostsRepo: Collection<HostRecord>,
     private readonly pki: RegionPki,
-    /** Attestation gates placement and key release (src/region/attestation.ts). */
+    /** Attestation gates placement and key release (src/region/attestation-gate.ts). */
     readonly attestation: RegionAttestation,
   ) {}
 

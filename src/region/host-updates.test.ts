@@ -5,7 +5,7 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { AttestationPolicyRecord, HostVerdict, RegionAttestation } from './attestation.js';
+import type { AttestationPolicyRecord, HostVerdict, RegionAttestation } from './attestation-gate.js';
 import { HostUpdateService, parseReleaseMeasurements } from './host-updates.js';
 import { parseEc2Request } from './protocol/ec2/requests/index.js';
 import { renderEc2Response } from './protocol/ec2/responses/index.js';

@@ -22,7 +22,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ReleaseMeasurements } from '../security-chip/policy.js';
 import { COMPONENT_PCR } from '../security-chip/pcr.js';
-import type { RegionAttestation } from './attestation.js';
+import type { RegionAttestation } from './attestation-gate.js';
 import { Ec2Error } from './protocol/errors.js';
 import { isNitrideError } from '../lib/errors.js';
 

@@ -28,7 +28,7 @@ import { VpcHostSync, loadOrCreateImdsKey } from './ec2/vpc-host-sync.js';
 import { RootVolumes, type RootPlan } from './ec2/root-volumes.js';
 import { VpcService, type EniRecord, type SecurityGroupRecord, type SubnetRecord, type VpcRecord } from './ec2/vpc.js';
 import { Fleet } from './fleet.js';
-import { RegionAttestation, type AttestationPolicyRecord } from './attestation.js';
+import { RegionAttestation, type AttestationPolicyRecord } from './attestation-gate.js';
 import { enrollToken, startLocalController, stopLocalController } from './local-host.js';
 import { loadOrCreateRegionPki } from './pki.js';
 import { Collection } from './repo.js';
@@ -97,7 +97,7 @@ export class Region {
     const hostsRepo = new Collection<HostRecord>(store, 'region/hosts/');
     await Promise.all([instancesRepo.load(), imagesRepo.load(), hostsRepo.load()]);
 
-    // Attestation gates placement and key release (src/region/attestation.ts). It asks hosts
+    // Attestation gates placement and key release (src/region/attestation-gate.ts). It asks hosts
     // through the fleet, and the fleet consults it: it reaches the fleet through this
     // forwarder, used only after both exist.
     const policiesRepo = new Collection<AttestationPolicyRecord>(store, 'region/attestation/');

@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createAttestationDocument, verifyAttestationDocument } from './attestation.js';
+import { createAttestationDocument, verifyAttestationDocument } from './attestation-document.js';
 import { generateReleaseKey, signBundle, verifyBundle, type VerifiedBundle } from './bundle.js';
 import { SecurityChipError } from './errors.js';
 import { verifyEventLog } from './event-log.js';

@@ -4,7 +4,7 @@
 // component bundles 1..4 and the release key 7); host configuration (0), QEMU (5) and guest
 // images (6) differ per host and are judged from the event log instead. Pure.
 import { SecurityChipError } from './errors.js';
-import type { VerifiedAttestation } from './attestation.js';
+import type { VerifiedAttestation } from './attestation-document.js';
 import type { VerifiedBundle } from './bundle.js';
 import { verifyEventLog } from './event-log.js';
 import { COMPONENT_PCR, PCR, comparePcrs, singleExtension, type PcrMismatch, type PcrValues } from './pcr.js';

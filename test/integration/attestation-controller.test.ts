@@ -16,7 +16,7 @@ import { enrollAndConnect, makeRegion, startController, type ControllerProcess }
 import { distEntry, projectRoot } from '../../src/lib/paths.js';
 import { buildBundle, generateReleaseKey, type VerifiedBundle } from '../../src/security-chip/bundle.js';
 import { defaultBundleSources, isTestFile } from '../../src/security-chip/bundle-sources.js';
-import { gateHostAttestation } from '../../src/security-chip/host-attest.js';
+import { gateHostAttestation } from '../../src/security-chip/attestation-exchange.js';
 import { NonceBook } from '../../src/security-chip/nonce-book.js';
 import { COMPONENT_NAMES, singleExtension } from '../../src/security-chip/pcr.js';
 import { policyFromBundles } from '../../src/security-chip/policy.js';

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { distEntry } from '../../src/lib/paths.js';
-import { createAttestationDocument } from '../../src/security-chip/attestation.js';
+import { createAttestationDocument } from '../../src/security-chip/attestation-document.js';
 import { verifyBundle } from '../../src/security-chip/bundle.js';
 import { measureBundle, measureHostConfig, measureReleaseKey } from '../../src/security-chip/measure.js';
 import { PcrBank } from '../../src/security-chip/pcr.js';

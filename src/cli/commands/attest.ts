@@ -6,7 +6,7 @@
 // matches the policy; exit 1 printing the error code and precisely what differs.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { verifyAttestationDocument, type VerifiedAttestation } from '../../security-chip/attestation.js';
+import { verifyAttestationDocument, type VerifiedAttestation } from '../../security-chip/attestation-document.js';
 import { SecurityChipError } from '../../security-chip/errors.js';
 import { verifyEventLog } from '../../security-chip/event-log.js';
 import type { PcrMismatch } from '../../security-chip/pcr.js';

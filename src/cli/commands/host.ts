@@ -78,7 +78,7 @@ async function status(home: string, json: boolean): Promise<number> {
     audit: audit.ok ? { ok: true, records: audit.records } : { ok: false, badLine: audit.badLine, reason: audit.reason },
     lastAudit: readChain(p.audit).slice(-1)[0]?.time ?? null,
     // The region's latest attestation verdict for this host, when the region runs on this
-    // machine with the same NITRIDE_HOME (src/region/attestation.ts writes it).
+    // machine with the same NITRIDE_HOME (src/region/attestation-gate.ts writes it).
     regionAttestation: regionVerdict(home, hostId),
   };
   const cred = { cert: join(p.operatorDir, 'cert.pem'), key: join(p.operatorDir, 'key.pem') };

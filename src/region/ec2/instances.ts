@@ -40,7 +40,7 @@ export interface Caller {
 /** The region's view of its hosts: who they are and how to send them a command. */
 export interface HostFleet extends CommandSender {
   hosts(): readonly HostRecord[];
-  /** The hosts among ids that passed attestation and may receive instances (src/region/attestation.ts). */
+  /** The hosts among ids that passed attestation and may receive instances (src/region/attestation-gate.ts). */
   placeable(ids: readonly string[]): Promise<ReadonlySet<string>>;
 }
 

@@ -17,7 +17,7 @@ const log = createLogger('region.volumes');
 
 export const XTS_KEY_BYTES = 64;
 
-/** What key release asks of host attestation (src/region/attestation.ts). */
+/** What key release asks of host attestation (src/region/attestation-gate.ts). */
 export interface CardKeyGate {
   /** The host's attested identity, with the EBS card key its document binds; throws when the host failed attestation. */
   requireAttestedHost(hostId: string, reason: string): Promise<{ readonly ebsCardPublicKey: Buffer | null }>;

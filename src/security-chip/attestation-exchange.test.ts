@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { generateKeyPair, issueCert } from '../lib/pki/pki.js';
 import { SecurityChipError } from './errors.js';
-import { answerAttestation, gateHostAttestation, type GateOptions, type HostIdentityMaterial } from './host-attest.js';
+import { answerAttestation, gateHostAttestation, type GateOptions, type HostIdentityMaterial } from './attestation-exchange.js';
 import { NonceBook } from './nonce-book.js';
 import { PCR, PcrBank, sha384, singleExtension } from './pcr.js';
 import type { PcrPolicy, ReleaseMeasurements } from './policy.js';

@@ -7,7 +7,7 @@
 //                        and returns a verdict (never throws for a refusal) to record in the
 //                        audit trail and in `nitride host status`.
 import { X509Certificate } from 'node:crypto';
-import { createAttestationDocument, verifyAttestationDocument, type VerifiedAttestation } from './attestation.js';
+import { createAttestationDocument, verifyAttestationDocument, type VerifiedAttestation } from './attestation-document.js';
 import { SecurityChipError } from './errors.js';
 import { verifyEventLog } from './event-log.js';
 import type { NonceBook } from './nonce-book.js';

@@ -30,7 +30,7 @@ import type { AuditTrail } from '../audit/trail.js';
 import { devTreeDigest } from '../controller/host-security-chip.js';
 import { createLogger } from '../lib/log.js';
 import { describeError } from '../lib/errors.js';
-import { gateHostAttestation, type GateVerdict } from '../security-chip/host-attest.js';
+import { gateHostAttestation, type GateVerdict } from '../security-chip/attestation-exchange.js';
 import { NonceBook } from '../security-chip/nonce-book.js';
 import { parseAttestReply } from '../security-chip/protocol/attest-wire.js';
 import type { ReleaseMeasurements } from '../security-chip/policy.js';

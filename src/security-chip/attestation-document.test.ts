@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { Decoder } from 'cbor-x';
 import { createSelfSigned, generateKeyPair } from '../lib/pki/pki.js';
-import { createAttestationDocument, verifyAttestationDocument, type CreateAttestationOptions } from './attestation.js';
+import { createAttestationDocument, verifyAttestationDocument, type CreateAttestationOptions } from './attestation-document.js';
 import { SECURITY_CHIP_CODES, SecurityChipError } from './errors.js';
 import { NonceBook } from './nonce-book.js';
 import { PcrBank, sha384 } from './pcr.js';
