@@ -234,7 +234,9 @@ export class Controller {
         return p.ebs.execute(c);
       case 'instance.start': {
         const { spec } = c.params;
-        if (spec.image) await p.chip.measureGuestImage(spec.image); // PCR 6, first use of the image
+        const image = spec.image;
+        // PCR 6 at the first use of the image, from the digests of the hypervisor's one read of it
+        if (image) await p.chip.measureGuestImage(image, () => p.hypervisor.digestImage(image));
         // an EBS root volume: the card serves it before QEMU starts (QEMU opens it at launch)
         const root = spec.bootDisk ? await p.ebs.openRootVolume(spec.instanceId, spec.bootDisk.volumeId, c.params.rootVolume) : undefined;
         const started = await p.hypervisor.execute(c).catch(async (e: unknown) => {

@@ -23,7 +23,7 @@ import { canonicalJson } from '../audit/chain.js';
 import { distEntry, projectRoot } from '../lib/paths.js';
 import { answerAttestation } from '../security-chip/attestation-exchange.js';
 import type { AttestReply } from '../security-chip/protocol/attest-wire.js';
-import { measureBundle, measureGuestImage, measureHostConfig, measureQemu, measureReleaseKey } from '../security-chip/measure.js';
+import { measureBundle, measureGuestImageDigests, measureHostConfig, measureQemu, measureReleaseKey } from '../security-chip/measure.js';
 import { COMPONENT_NAMES, COMPONENT_PCR, PcrBank, type ComponentName } from '../security-chip/pcr.js';
 import { verifyBundle, type VerifiedBundle } from '../security-chip/bundle.js';
 import { isTestFile } from '../security-chip/bundle-sources.js';
@@ -285,13 +285,18 @@ export class HostSecurityChip {
     return b ? join(b.dir, 'dist', 'src', COMPONENT_ENTRY[name]) : distEntry(COMPONENT_ENTRY[name]);
   }
 
-  /** PCR 6 ← a guest image, once per (kernel, initrd, cmdline) in this controller's life. */
-  async measureGuestImage(image: { kernel: string; initrd: string; cmdline: string; kernelSha256: string; initrdSha256: string }): Promise<void> {
+  /**
+   * PCR 6 ← a guest image, once per (kernel, initrd, cmdline) in this controller's life. The
+   * files' sha384 digests come from `digests` (the hypervisor's image.digest: the same single
+   * read that checks their sha256), so a start reads each file once.
+   */
+  async measureGuestImage(image: { cmdline: string; kernelSha256: string; initrdSha256: string }, digests: () => Promise<{ kernel: { sha384: string }; initrd: { sha384: string } }>): Promise<void> {
     const key = `${image.kernelSha256}:${image.initrdSha256}:${createHash('sha256').update(image.cmdline).digest('hex')}`;
     if (this.measuredImages.has(key)) return;
     this.measuredImages.add(key);
     try {
-      await measureGuestImage(this.bank, { imageId: `kernel-sha256:${image.kernelSha256.slice(0, 16)}`, cmdline: image.cmdline, files: { kernel: image.kernel, initrd: image.initrd } });
+      const d = await digests();
+      measureGuestImageDigests(this.bank, { imageId: `kernel-sha256:${image.kernelSha256.slice(0, 16)}`, cmdline: image.cmdline, files: { kernel: d.kernel.sha384, initrd: d.initrd.sha384 } });
     } catch (e) {
       this.measuredImages.delete(key); // unreadable now: the hypervisor refuses it anyway; measure on a later try
       throw e;

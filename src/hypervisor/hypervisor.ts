@@ -95,6 +95,8 @@ export class Hypervisor {
         return [...this.instances.values()].map((i) => i.info());
       case 'instance.start':
         return this.start(req.params.spec);
+      case 'image.digest':
+        return verifyImage(req.params);
       case 'instance.stop': {
         const inst = this.get(req.params.instanceId);
         await inst.serialize(() => inst.stop(req.params.force ?? false, req.params.force ? 0 : (req.params.deadlineMs ?? DEFAULT_STOP_DEADLINE_MS)));

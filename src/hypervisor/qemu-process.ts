@@ -1,6 +1,8 @@
 // QEMU processes on this host: finding the binary, staging an image into an instance
 // directory, launching QEMU detached (its own session, so it outlives the hypervisor and
 // the controller), and recognising a live QEMU by pid without being fooled by pid reuse.
+import { digestFileOnce, type FileDigests } from '../lib/file-digest.js';
+import type { ImageDigests } from './protocol/messages.js';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
@@ -41,66 +43,29 @@ export function qemuVersion(): string | undefined {
   }
 }
 
-const hashBuffer = Buffer.allocUnsafe(1024 * 1024);
-let hashing: Promise<unknown> = Promise.resolve();
-
-/** sha256 of a file, read through one reused 1 MiB buffer (no garbage per chunk). */
-export function sha256File(path: string): Promise<string> {
-  const run = hashing.then(async () => {
-    const h = createHash('sha256');
-    const fh = await open(path, 'r');
-    try {
-      for (;;) {
-        const { bytesRead } = await fh.read(hashBuffer, 0, hashBuffer.length, null);
-        if (bytesRead === 0) break;
-        h.update(hashBuffer.subarray(0, bytesRead));
-      }
-    } finally {
-      await fh.close();
-    }
-    return h.digest('hex');
-  });
-  hashing = run.catch(() => undefined);
-  return run;
-}
-
 /**
- * Files already verified, keyed by path and by the identity of the inode's content: any
- * write changes ctime (which user space cannot set back), so a match means the bytes are
- * the ones that were hashed. Saves hashing a 50 MiB kernel on every start.
+ * Checks both image parts against their sha256 before anything is created, and returns both
+ * digests of each (the sha384 is what the controller measures into PCR 6): one read per file,
+ * none when the file is unchanged since the last check (src/lib/file-digest.ts).
  */
-const verified = new Map<string, string>();
-
-async function fileIdentity(path: string): Promise<string> {
-  const st = await stat(path, { bigint: true });
-  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
-}
-
-async function sha256Verified(path: string): Promise<string> {
-  const before = await fileIdentity(path);
-  const cached = verified.get(path);
-  if (cached?.startsWith(`${before}=`)) return cached.slice(before.length + 1);
-  const sum = await sha256File(path);
-  if ((await fileIdentity(path)) === before) verified.set(path, `${before}=${sum}`);
-  return sum;
-}
-
-/** Checks both image parts against their sha256 before anything is created. */
-export async function verifyImage(image: GuestImageRef): Promise<void> {
+export async function verifyImage(image: GuestImageRef): Promise<ImageDigests> {
+  const out: Partial<Record<'kernel' | 'initrd', FileDigests>> = {};
   for (const [part, path, want] of [
     ['kernel', image.kernel, image.kernelSha256],
     ['initrd', image.initrd, image.initrdSha256],
   ] as const) {
-    let got: string;
+    let got: FileDigests;
     try {
-      got = await sha256Verified(path);
+      got = await digestFileOnce(path);
     } catch (e) {
       throw new HypervisorError('ImageNotFound', 'not-found', `The image ${part} cannot be read.`, { part, path }, { cause: e });
     }
-    if (got !== want.toLowerCase()) {
-      throw new HypervisorError('ImageCorrupt', 'invalid', `The image ${part} does not match its sha256.`, { part, path, expected: want, actual: got });
+    if (got.sha256 !== want.toLowerCase()) {
+      throw new HypervisorError('ImageCorrupt', 'invalid', `The image ${part} does not match its sha256.`, { part, path, expected: want, actual: got.sha256 });
     }
+    out[part] = got;
   }
+  return { kernel: out.kernel!, initrd: out.initrd! };
 }
 
 /**

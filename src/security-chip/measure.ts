@@ -66,10 +66,15 @@ export function measureQemu(bank: PcrBank, qemuPath: string): Promise<string> {
 }
 
 /** PCR 6 ← a guest image: its files (role -> path) are hashed, then the canonical description. */
+/** PCR 6 ← a guest image whose files' sha384 digests are already known (one read, by the hypervisor). */
+export function measureGuestImageDigests(bank: PcrBank, image: { imageId: string; cmdline?: string; files: Readonly<Record<string, string>> }): string {
+  const d = guestImageDigest(image);
+  bank.extend(PCR.GUEST_IMAGE, d, `guest image ${image.imageId}`);
+  return d;
+}
+
 export async function measureGuestImage(bank: PcrBank, image: { imageId: string; cmdline?: string; files: Readonly<Record<string, string>> }): Promise<string> {
   const files: Record<string, string> = {};
   for (const [role, path] of Object.entries(image.files)) files[role] = await sha384File(path);
-  const d = guestImageDigest({ imageId: image.imageId, ...(image.cmdline !== undefined ? { cmdline: image.cmdline } : {}), files });
-  bank.extend(PCR.GUEST_IMAGE, d, `guest image ${image.imageId}`);
-  return d;
+  return measureGuestImageDigests(bank, { imageId: image.imageId, ...(image.cmdline !== undefined ? { cmdline: image.cmdline } : {}), files });
 }

@@ -3,7 +3,7 @@
 // instance.* commands, knows when a (new) hypervisor has re-adopted the guests, and reports
 // its facts for host.status. The instance store and the measurement of a guest image that
 // go with a start are the controller's (src/controller/controller.ts routes them).
-import type { HypervisorContract, HypervisorEvent, HypervisorResults } from '../../hypervisor/protocol/messages.js';
+import type { GuestImageRef, HypervisorContract, HypervisorEvent, HypervisorResults } from '../../hypervisor/protocol/messages.js';
 import type { Logger } from '../../lib/log.js';
 import { ControllerError, toReplyError, type ReplyError } from '../errors.js';
 import type { ControllerCommandBody } from '../protocol/commands.js';
@@ -62,6 +62,11 @@ export class HostHypervisor {
     // instance.start's rootVolume is for the EBS card (served before the start), not the hypervisor
     if (c.type === 'instance.start') return this.supervisor.request(c.type, { spec: c.params.spec }, timeLimitOf(c));
     return this.supervisor.request(c.type, c.params, timeLimitOf(c));
+  }
+
+  /** Checks a kernel image's files against their sha256 and answers their sha256 and sha384 (one read each). */
+  digestImage(image: GuestImageRef): Promise<HypervisorResults['image.digest']> {
+    return this.supervisor.request('image.digest', image, 120_000);
   }
 
   /** How many guests the running hypervisor has, or -1 when it does not answer. */

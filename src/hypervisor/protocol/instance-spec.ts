@@ -63,15 +63,25 @@ export function validateVolumePlug(x: unknown, where: string, fault: SpecFault =
 }
 
 /** Checks every field of a spec against SPEC_LIMITS and returns it typed (unknown fields are refused). */
-export function parseInstanceSpec(v: unknown, fault: SpecFault = malformedRequest, w = 'spec'): InstanceSpec {
-  if (!isObject(v)) throw fault(`${w} must be an object.`, { field: w });
-  onlyKeys(v, SPEC_FIELDS, w, fault);
-  const str = (o: Record<string, unknown>, k: string, where: string, re?: RegExp): string => {
+/** A reader of non-empty string fields that reports through `fault`. */
+function stringField(fault: SpecFault): (o: Record<string, unknown>, k: string, where: string, re?: RegExp) => string {
+  return (o, k, where, re) => {
     const x = o[k];
     if (typeof x !== 'string' || x === '') throw fault(`${where}.${k} must be a non-empty string.`, { field: `${where}.${k}` });
     if (re && !re.test(x)) throw fault(`${where}.${k} is not in the expected form.`, { field: `${where}.${k}`, pattern: re.source });
     return x;
   };
+}
+
+/** A kernel image reference on its own (the hypervisor's image.digest request). */
+export function parseGuestImage(v: unknown, fault: SpecFault = malformedRequest, w = 'image'): GuestImageRef {
+  return parseImage(v, w, fault, stringField(fault));
+}
+
+export function parseInstanceSpec(v: unknown, fault: SpecFault = malformedRequest, w = 'spec'): InstanceSpec {
+  if (!isObject(v)) throw fault(`${w} must be an object.`, { field: w });
+  onlyKeys(v, SPEC_FIELDS, w, fault);
+  const str = stringField(fault);
   const instanceId = validateInstanceId(v['instanceId'], fault, `${w}.instanceId`);
   const instanceType = str(v, 'instanceType', w, INSTANCE_TYPE_RE);
   // the one check against the catalogue on the host

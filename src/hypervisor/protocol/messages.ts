@@ -60,6 +60,12 @@ export interface VolumePlug {
   readonly socketName: string;
 }
 
+/** sha256 (checked against the image record) and sha384 (measured into PCR 6) of each file. */
+export interface ImageDigests {
+  readonly kernel: { readonly sha256: string; readonly sha384: string };
+  readonly initrd: { readonly sha256: string; readonly sha384: string };
+}
+
 export type InstanceRunState = 'starting' | 'running' | 'stopping' | 'stopped' | 'terminated';
 
 export interface InstanceInfo {
@@ -76,6 +82,8 @@ export type HypervisorOp =
   | { readonly op: 'host.info'; readonly params: Record<string, never> }
   | { readonly op: 'instance.list'; readonly params: Record<string, never> }
   | { readonly op: 'instance.start'; readonly params: { readonly spec: InstanceSpec } } // create or start a stopped one
+  // verifies a kernel image's files against their sha256 and answers both digests of each (PCR 6)
+  | { readonly op: 'image.digest'; readonly params: GuestImageRef }
   | { readonly op: 'instance.stop'; readonly params: { readonly instanceId: string; readonly force?: boolean; readonly deadlineMs?: number } }
   | { readonly op: 'instance.reboot'; readonly params: { readonly instanceId: string } }
   | { readonly op: 'instance.terminate'; readonly params: { readonly instanceId: string } }
@@ -123,6 +131,7 @@ export interface HypervisorResults {
   'host.info': HostInfo;
   'instance.list': InstanceInfo[];
   'instance.start': InstanceInfo;
+  'image.digest': ImageDigests;
   'instance.stop': InstanceInfo;
   'instance.reboot': InstanceInfo;
   'instance.terminate': InstanceInfo;

@@ -3,7 +3,7 @@
 // changes nothing. Pure.
 import { requestIdOf } from '../../lib/channel/envelope.js';
 import { NitrideError } from '../../lib/errors.js';
-import { parseInstanceSpec, validateInstanceId, validateVolumePlug } from './instance-spec.js';
+import { parseGuestImage, parseInstanceSpec, validateInstanceId, validateVolumePlug } from './instance-spec.js';
 import { HYPERVISOR_PROTOCOL_VERSION, type HypervisorRequest } from './messages.js';
 
 
@@ -30,6 +30,8 @@ export function parseHypervisorRequest(v: unknown): HypervisorRequest {
       return { v: 1, id, op, params: {} };
     case 'instance.start':
       return { v: 1, id, op, params: { spec: parseInstanceSpec(p['spec'], undefined, 'params.spec') } };
+    case 'image.digest':
+      return { v: 1, id, op, params: parseGuestImage(p, undefined, 'params') };
     case 'instance.stop': {
       const instanceId = validateInstanceId(p['instanceId']);
       const force = p['force'];
