@@ -14,6 +14,9 @@ import { parseRootVolumeOpen, type RootVolumeOpen } from '../../hypervisor/proto
 import type { ReplyMessage } from '../../lib/channel/envelope.js';
 import { ControllerError, type ReplyError } from '../errors.js';
 import { parseAttestParams, type AttestParams } from '../../security-chip/protocol/attest-wire.js';
+import { BASE64, bad, isObject, onlyKeys, optBool, optInt, SNAPSHOT_ID, str } from './fields.js';
+import { EBS_DIRECT_COMMAND_TYPES, isEbsDirectCommandType, parseEbsDirectCommand, type EbsDirectCommandBody } from './ebs-direct-commands.js';
+export { EBS_DIRECT_COMMAND_EXAMPLES, EBS_DIRECT_COMMAND_TYPES, type EbsDirectCommandBody } from './ebs-direct-commands.js';
 import { isVpcCommandType, parseVpcCommand, VPC_COMMAND_TYPES, type VpcCommandBody, type VpcCommandResults } from './vpc-commands.js';
 
 export const CONTROLLER_PROTOCOL_VERSION = 1;
@@ -46,35 +49,6 @@ export type ControllerCommandBody =
   | { readonly type: 'volume.from-snapshot'; readonly params: { readonly volumeId: string; readonly snapshotId: string; readonly sizeBytes: number } }
   | { readonly type: 'snapshot.copy'; readonly params: { readonly sourceSnapshotId: string; readonly snapshotId: string; readonly sourceKey: string | null; readonly key: string | null } }
   | EbsDirectCommandBody;
-
-/**
- * The EBS direct APIs' card commands (src/ebs/card/snapshot-builder.ts): a snapshot built block
- * by block on the card. Keys are sealed to the card (aad: the snapshot id); `data` is one
- * 512 KiB block in base64 (never written to the audit log: see redact()).
- */
-export type EbsDirectCommandBody =
-  | {
-      readonly type: 'snapshot.begin';
-      readonly params: { readonly snapshotId: string; readonly sizeBytes: number; readonly key: string | null; readonly parentSnapshotId?: string; readonly parentKey?: string | null; readonly resume?: boolean };
-    }
-  | { readonly type: 'snapshot.put-block'; readonly params: { readonly snapshotId: string; readonly blockIndex: number; readonly data: string; readonly checksum: string } }
-  | { readonly type: 'snapshot.seal'; readonly params: { readonly snapshotId: string } }
-  | { readonly type: 'snapshot.abort'; readonly params: { readonly snapshotId: string } }
-  | { readonly type: 'snapshot.get-block'; readonly params: { readonly snapshotId: string; readonly blockIndex: number; readonly key: string | null } }
-  | { readonly type: 'snapshot.list-blocks'; readonly params: { readonly snapshotId: string; readonly key: string | null } };
-
-export const EBS_DIRECT_COMMAND_TYPES = ['snapshot.begin', 'snapshot.put-block', 'snapshot.seal', 'snapshot.abort', 'snapshot.get-block', 'snapshot.list-blocks'] as const;
-const EBS_DIRECT_BLOCK_BYTES = 512 * 1024;
-
-/** One valid params object per EBS direct command type (tests and docs). */
-export const EBS_DIRECT_COMMAND_EXAMPLES: Readonly<Record<(typeof EBS_DIRECT_COMMAND_TYPES)[number], Record<string, unknown>>> = {
-  'snapshot.begin': { snapshotId: 'snap-01234567', sizeBytes: 2 ** 30, key: null },
-  'snapshot.put-block': { snapshotId: 'snap-01234567', blockIndex: 0, data: Buffer.alloc(EBS_DIRECT_BLOCK_BYTES).toString('base64'), checksum: `${'A'.repeat(43)}=` },
-  'snapshot.seal': { snapshotId: 'snap-01234567' },
-  'snapshot.abort': { snapshotId: 'snap-01234567' },
-  'snapshot.get-block': { snapshotId: 'snap-01234567', blockIndex: 0, key: null },
-  'snapshot.list-blocks': { snapshotId: 'snap-01234567', key: null },
-};
 
 /**
  * host.update: replace a component by the signed bundle in `bundle` (an absolute directory on
@@ -246,47 +220,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const INSTANCE_ID = /^i-[0-9a-f]{8,17}$/;
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
 const SHA256 = /^[0-9a-f]{64}$/;
-const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 const VOLUME_ID = /^vol-[0-9a-f]{8,17}$/;
-const SNAPSHOT_ID = /^snap-[0-9a-f]{8,17}$/;
-
-function bad(code: string, message: string, context: Record<string, unknown> = {}): ControllerError {
-  return new ControllerError(code, 'invalid', message, context);
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function onlyKeys(o: Record<string, unknown>, allowed: readonly string[], where: string): void {
-  for (const k of Object.keys(o)) {
-    if (!allowed.includes(k)) throw bad('InvalidParameter', `${where} has an unknown field '${k}'.`, { field: k, allowed });
-  }
-}
-
-function str(o: Record<string, unknown>, k: string, where: string, re?: RegExp): string {
-  const v = o[k];
-  if (typeof v !== 'string' || v === '') throw bad('InvalidParameter', `${where}.${k} must be a non-empty string.`, { field: k });
-  if (re && !re.test(v)) throw bad('InvalidParameter', `${where}.${k} is not in the expected form.`, { field: k, pattern: re.source });
-  return v;
-}
-
-function optBool(o: Record<string, unknown>, k: string, where: string): boolean | undefined {
-  const v = o[k];
-  if (v === undefined) return undefined;
-  if (typeof v !== 'boolean') throw bad('InvalidParameter', `${where}.${k} must be a boolean.`, { field: k });
-  return v;
-}
-
-function optInt(o: Record<string, unknown>, k: string, where: string, min: number, max: number): number | undefined {
-  const v = o[k];
-  if (v === undefined) return undefined;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    throw bad('InvalidParameter', `${where}.${k} must be an integer from ${min} to ${max}.`, { field: k });
-  }
-  return v;
-}
 
 function instanceIdOnly(p: Record<string, unknown>, where: string): { instanceId: string } {
   onlyKeys(p, ['instanceId'], where);
@@ -319,6 +254,7 @@ export function parseCommandBody(type: unknown, params: unknown): ControllerComm
   const t = type as CommandType;
   const w = 'params';
   if (isVpcCommandType(t)) return parseVpcCommand(t, params);
+  if (isEbsDirectCommandType(t)) return parseEbsDirectCommand(t, params);
   switch (t) {
     case 'host.status':
     case 'instance.list':
@@ -379,57 +315,6 @@ export function parseCommandBody(type: unknown, params: unknown): ControllerComm
       const sizeBytes = optInt(params, 'sizeBytes', w, 4096, 16384 * 2 ** 30);
       if (sizeBytes === undefined || sizeBytes % 4096 !== 0) throw bad('InvalidParameter', 'params.sizeBytes must be a multiple of 4096.', { field: 'sizeBytes' });
       return { type: t, params: { volumeId: str(params, 'volumeId', w, VOLUME_ID), snapshotId: str(params, 'snapshotId', w, SNAPSHOT_ID), sizeBytes } };
-    }
-    case 'snapshot.begin': {
-      onlyKeys(params, ['snapshotId', 'sizeBytes', 'key', 'parentSnapshotId', 'parentKey', 'resume'], w);
-      const sizeBytes = optInt(params, 'sizeBytes', w, EBS_DIRECT_BLOCK_BYTES, 65536 * 2 ** 30);
-      if (sizeBytes === undefined || sizeBytes % EBS_DIRECT_BLOCK_BYTES !== 0) throw bad('InvalidParameter', 'params.sizeBytes must be a multiple of 512 KiB.', { field: 'sizeBytes' });
-      const sealed = (k: string): string | null => {
-        const v = params[k];
-        if (v !== null && (typeof v !== 'string' || v.length > 4096 || !BASE64.test(v))) throw bad('InvalidParameter', `params.${k} must be base64 or null.`, { field: k });
-        return v;
-      };
-      const resume = optBool(params, 'resume', w);
-      const parent = params['parentSnapshotId'] === undefined ? undefined : str(params, 'parentSnapshotId', w, SNAPSHOT_ID);
-      return {
-        type: t,
-        params: {
-          snapshotId: str(params, 'snapshotId', w, SNAPSHOT_ID),
-          sizeBytes,
-          key: sealed('key'),
-          ...(parent !== undefined ? { parentSnapshotId: parent, parentKey: params['parentKey'] === undefined ? null : sealed('parentKey') } : {}),
-          ...(resume !== undefined ? { resume } : {}),
-        },
-      };
-    }
-    case 'snapshot.put-block': {
-      onlyKeys(params, ['snapshotId', 'blockIndex', 'data', 'checksum'], w);
-      const blockIndex = optInt(params, 'blockIndex', w, 0, 2 ** 31 - 1);
-      if (blockIndex === undefined) throw bad('InvalidParameter', 'params.blockIndex is required.', { field: 'blockIndex' });
-      const data = params['data'];
-      if (typeof data !== 'string' || data.length !== Math.ceil(EBS_DIRECT_BLOCK_BYTES / 3) * 4) {
-        throw bad('InvalidParameter', 'params.data must be one 512 KiB block in base64.', { field: 'data' });
-      }
-      if (!BASE64.test(data)) throw bad('InvalidParameter', 'params.data must be base64.', { field: 'data' });
-      return { type: t, params: { snapshotId: str(params, 'snapshotId', w, SNAPSHOT_ID), blockIndex, data, checksum: str(params, 'checksum', w, /^[A-Za-z0-9+/]{43}=$/) } };
-    }
-    case 'snapshot.seal':
-    case 'snapshot.abort':
-      onlyKeys(params, ['snapshotId'], w);
-      return { type: t, params: { snapshotId: str(params, 'snapshotId', w, SNAPSHOT_ID) } };
-    case 'snapshot.get-block': {
-      onlyKeys(params, ['snapshotId', 'blockIndex', 'key'], w);
-      const blockIndex = optInt(params, 'blockIndex', w, 0, 2 ** 31 - 1);
-      if (blockIndex === undefined) throw bad('InvalidParameter', 'params.blockIndex is required.', { field: 'blockIndex' });
-      const k = params['key'];
-      if (k !== null && (typeof k !== 'string' || k.length > 4096 || !BASE64.test(k))) throw bad('InvalidParameter', 'params.key must be base64 or null.', { field: 'key' });
-      return { type: t, params: { snapshotId: str(params, 'snapshotId', w, SNAPSHOT_ID), blockIndex, key: k } };
-    }
-    case 'snapshot.list-blocks': {
-      onlyKeys(params, ['snapshotId', 'key'], w);
-      const k = params['key'];
-      if (k !== null && (typeof k !== 'string' || k.length > 4096 || !BASE64.test(k))) throw bad('InvalidParameter', 'params.key must be base64 or null.', { field: 'key' });
-      return { type: t, params: { snapshotId: str(params, 'snapshotId', w, SNAPSHOT_ID), key: k } };
     }
     case 'host.restart-component': {
       onlyKeys(params, ['component'], w);

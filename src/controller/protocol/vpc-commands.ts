@@ -14,7 +14,8 @@
 import type { EniConfig, GroupRules } from '../../vpc/protocol/config.js';
 import type { VpcResults } from '../../vpc/protocol/messages.js';
 import type { UnderlayCounters, UnderlayPeer } from '../../vpc/protocol/underlay.js';
-import { ControllerError } from '../errors.js';
+import type { ControllerError } from '../errors.js';
+import { bad as invalid, isObject, onlyKeys } from './fields.js';
 
 export interface GroupState {
   readonly groupId: string;
@@ -50,15 +51,7 @@ const ENI_ID = /^eni-[0-9a-f]{8,17}$/;
 const GROUP_ID = /^sg-[0-9a-f]{8,17}$/;
 const MAX_JSON = 256 * 1024;
 
-function bad(message: string, context: Record<string, unknown> = {}): ControllerError {
-  return new ControllerError('InvalidParameter', 'invalid', message, context);
-}
-
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-function onlyKeys(o: Record<string, unknown>, allowed: readonly string[], where: string): void {
-  for (const k of Object.keys(o)) if (!allowed.includes(k)) throw bad(`${where} has an unknown field '${k}'.`, { field: k, allowed });
-}
+const bad = (message: string, context: Record<string, unknown> = {}): ControllerError => invalid('InvalidParameter', message, context);
 
 function eniId(o: Record<string, unknown>, where: string): string {
   const v = o['eniId'];
