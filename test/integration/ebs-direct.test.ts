@@ -177,7 +177,7 @@ test('ebs direct: SDK and both CLIs write, complete, list and read snapshots; er
     assert.equal(vol.Encrypted, true);
 
     // ---- both CLIs: an unencrypted snapshot written from files
-    const tmp = await mkdtemp(join(tmpdir(), 'nitride-ebs-direct-cli-'));
+    const tmp = await mkdtemp(join(home, 'cli-home-')); // inside the region's home, removed with it
     const env = cleanEnv({ AWS_CONFIG_FILE: join(home, 'aws', 'config'), AWS_SHARED_CREDENTIALS_FILE: join(home, 'aws', 'credentials'), HOME: tmp });
     for (const [cli, bin, extra] of [
       ['v1', 'aws', [] as string[]],

@@ -109,7 +109,7 @@ test('ebs images: RegisterImage with a root snapshot, DescribeImages shapes (SDK
     assert.equal((await ec2.send(new DescribeImagesCommand({ Owners: ['self'] }))).Images?.length, 1);
 
     // both CLIs register and describe
-    const tmp = await mkdtemp(join(tmpdir(), 'nitride-ebs-images-cli-'));
+    const tmp = await mkdtemp(join(home, 'cli-home-')); // inside the region's home, removed with it
     const env = cleanEnv({ AWS_CONFIG_FILE: join(home, 'aws', 'config'), AWS_SHARED_CREDENTIALS_FILE: join(home, 'aws', 'credentials'), HOME: tmp });
     for (const [cli, bin, extra] of [
       ['v1', 'aws', [] as string[]],
