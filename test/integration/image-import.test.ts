@@ -196,6 +196,19 @@ test('nitride image import: the debian-12 disk as raw (legacy-bios) and qcow2 (u
       );
       await assert.rejects(importDisk({ file: small, name: 'debian-12-raw', client, say: () => undefined, inspect: async () => ({ ok: true, problems: [] }) }), /InvalidAMIName\.Duplicate/);
       assert.equal((await ec2.send(new DescribeSnapshotsCommand({}))).Snapshots!.length, before, 'no snapshot is left by a refused or failed import');
+
+      // `nitride image build debian-12 --register`: the cached disk, imported as debian-12-nitride-VERSION, once
+      const first = await cli(['image', 'build', 'debian-12', '--register', '--home', home], env);
+      assert.equal(first.status, 0, first.stderr);
+      const reg = JSON.parse(first.stdout.trim().split('\n').pop()!) as { imageId: string; name: string; registered: boolean; inspection: string };
+      assert.equal(reg.registered, true);
+      assert.equal(reg.inspection, 'passed');
+      assert.match(reg.name, /^debian-12-nitride-[0-9a-f]{16}$/);
+      const found = (await ec2.send(new DescribeImagesCommand({ Filters: [{ Name: 'name', Values: [reg.name] }] }))).Images!;
+      assert.deepEqual(found.map((i) => [i.ImageId, i.RootDeviceType, i.BootMode]), [[reg.imageId, 'ebs', 'legacy-bios']]);
+      const again = await cli(['image', 'build', 'debian-12', '--register', '--home', home], env);
+      assert.equal(again.status, 0, again.stderr);
+      assert.deepEqual(JSON.parse(again.stdout.trim().split('\n').pop()!), { imageId: reg.imageId, name: reg.name, registered: false });
     });
   } finally {
     await rm(tmp, { recursive: true, force: true });

@@ -3,19 +3,31 @@
 import { buildDebianImage, findDebianImage } from '../../image/debian/build-debian.js';
 import { inspectDisk } from '../../image/inspect/inspect-disk.js';
 import { formatReport } from '../../image/inspect/report.js';
-import { imageCacheDir } from '../../lib/paths.js';
+import { imageCacheDir, nitrideHome } from '../../lib/paths.js';
+import { defaultDiskInspector } from '../../image/import-inspector.js';
+import { endpointFromHome, RegionApiClient } from '../../region/ebs-direct/client.js';
+import { importDisk } from '../image-import.js';
 
-export const diskUsage = `       nitride image build debian-12 [--force] [--force-base]
+export const diskUsage = `       nitride image build debian-12 [--force] [--force-base] [--register [--home DIR] [--profile P]]
                                        build the Debian 12 cloud disk (debootstrap, cloud-init, GRUB for
-                                       BIOS and UEFI) into the image cache; prints the disk's path
+                                       BIOS and UEFI) into the image cache; prints the disk's path; with
+                                       --register, imports it through the running region's EBS direct
+                                       APIs as debian-12-nitride-VERSION (once: a second run finds it)
        nitride image show debian-12    print its manifest (packages, partitions, sha256), verified
        nitride image check FILE [--json]
                                        inspect a raw or qcow2 disk without booting it: partitions, root
                                        file system, kernels, modules, initramfs; exit 0 when it can boot
                                        from NVMe with virtio-net, 1 with the reasons when it cannot`;
 
+/** The value after a flag, or undefined. */
+function flagValue(argv: readonly string[], name: string): string | undefined {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv[i + 1] : undefined;
+}
+
 export async function runBuildDebian(argv: readonly string[]): Promise<number> {
-  const unknown = argv.filter((a) => a !== '--force' && a !== '--force-base');
+  const valued = new Set(['--home', '--profile']);
+  const unknown = argv.filter((a, i) => !['--force', '--force-base', '--register', ...valued].includes(a) && !valued.has(argv[i - 1] ?? ''));
   if (unknown.length > 0) {
     process.stderr.write(`nitride image build debian-12: unknown argument ${unknown.join(' ')}\n`);
     return 2;
@@ -27,7 +39,30 @@ export async function runBuildDebian(argv: readonly string[]): Promise<number> {
     forceBase: argv.includes('--force-base'),
     say: (l) => process.stderr.write(`[image debian-12 ${((Date.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${l}\n`),
   });
-  process.stdout.write(`${img.path}\n`);
+  if (!argv.includes('--register')) {
+    process.stdout.write(`${img.path}\n`);
+    return 0;
+  }
+  // Registered through the region's own API (EBS direct + RegisterImage), as any user would import it.
+  const say = (l: string): void => void process.stderr.write(`[image debian-12 ${((Date.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${l}\n`);
+  const name = `debian-12-nitride-${img.manifest.version}`;
+  const client = new RegionApiClient(endpointFromHome(flagValue(argv, '--home') ?? nitrideHome(), flagValue(argv, '--profile') ?? 'nitride'));
+  const found = /<imageId>(ami-[0-9a-f]+)<\/imageId>/.exec(await client.ec2('DescribeImages', { 'Owner.1': 'self', 'Filter.1.Name': 'name', 'Filter.1.Value.1': name }))?.[1];
+  if (found !== undefined) {
+    say(`already registered as ${found} (${name})`);
+    process.stdout.write(`${JSON.stringify({ imageId: found, name, registered: false })}\n`);
+    return 0;
+  }
+  const r = await importDisk({
+    file: img.path,
+    name,
+    description: `Debian 12 with cloud-init and openssh-server (nitride image build debian-12, ${img.manifest.version})`,
+    bootMode: 'legacy-bios',
+    client,
+    inspect: defaultDiskInspector,
+    say,
+  });
+  process.stdout.write(`${JSON.stringify({ ...r, name, registered: true })}\n`);
   return 0;
 }
 
