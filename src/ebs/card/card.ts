@@ -5,6 +5,7 @@
 // to the XTS layer and the copy here is wiped at once. Instance-store volumes get a key
 // the card makes itself and never writes anywhere; detaching one destroys the key and
 // deletes its file.
+import { KeyedQueue } from '../../lib/keyed-queue.js';
 import { randomBytes } from 'node:crypto';
 import { chmod, chown, mkdir, rename, rm } from 'node:fs/promises';
 import { basename, isAbsolute, join } from 'node:path';
@@ -79,7 +80,7 @@ export const stagedPathOf = (socketPath: string): string => `${socketPath.endsWi
 export class EbsCard {
   private readonly pair: SealKeyPair = generateSealKeyPair();
   private readonly exports = new Map<string, Entry>();
-  private readonly busy = new Map<string, Promise<unknown>>();
+  private readonly queue = new KeyedQueue();
 
   constructor(private readonly o: CardOptions) {}
 
@@ -98,14 +99,7 @@ export class EbsCard {
 
   /** One operation per volume at a time. */
   private one<T>(volumeId: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.busy.get(volumeId) ?? Promise.resolve();
-    const run = prev.then(fn, fn);
-    const tail = run.catch(() => undefined);
-    this.busy.set(volumeId, tail);
-    void tail.then(() => {
-      if (this.busy.get(volumeId) === tail) this.busy.delete(volumeId);
-    });
-    return run;
+    return this.queue.run(volumeId, fn);
   }
 
   async init(): Promise<void> {

@@ -13,6 +13,7 @@
 //   snapshot.abort     {snapshotId}
 //   snapshot.get-block {snapshotId, blockIndex, key}  → {data (base64)}
 //   snapshot.list-blocks {snapshotId, key}           → {blocks: [{index, checksum}]}
+import { KeyedQueue } from '../../lib/keyed-queue.js';
 import { createHash } from 'node:crypto';
 import { EbsError } from '../errors.js';
 import { createXtsCipher, type XtsCipher } from '../xts/xts.js';
@@ -68,7 +69,7 @@ const isZero = (b: Buffer): boolean => {
 
 export class SnapshotBuilder {
   private readonly building = new Map<string, Building>();
-  private readonly busy = new Map<string, Promise<unknown>>();
+  private readonly queue = new KeyedQueue();
 
   constructor(
     private readonly store: VolumeStore,
@@ -77,14 +78,7 @@ export class SnapshotBuilder {
 
   /** One begin/seal/abort per snapshot at a time; block writes run beside each other. */
   private one<T>(snapshotId: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.busy.get(snapshotId) ?? Promise.resolve();
-    const run = prev.then(fn, fn);
-    const tail = run.catch(() => undefined);
-    this.busy.set(snapshotId, tail);
-    void tail.then(() => {
-      if (this.busy.get(snapshotId) === tail) this.busy.delete(snapshotId);
-    });
-    return run;
+    return this.queue.run(snapshotId, fn);
   }
 
   private cipherOf(sealed: string | null | undefined, aad: string): XtsCipher | null {
