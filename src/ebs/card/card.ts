@@ -14,6 +14,7 @@ import { generateSealKeyPair, openSealed, sealTo, type SealKeyPair } from '../..
 import { EbsError } from '../errors.js';
 import { openVolumeExport, type NbdExportHandle } from '../export.js';
 import type { FrozenNbdConnection, NbdConnectionState } from '../nbd-server.js';
+import { recryptAllocated } from '../recrypt.js';
 import { createXtsCipher, type XtsCipher } from '../xts/xts.js';
 import type { VolumeStore } from '../volume-store/types.js';
 
@@ -339,18 +340,7 @@ export class EbsCard {
       await this.o.store.create(tmp, size);
       const dst = await this.o.store.open(tmp);
       try {
-        const buf = Buffer.alloc(1024 * 1024);
-        for (const ext of await src.allocation(0, size)) {
-          if (ext.hole) continue;
-          for (let pos = ext.offset; pos < ext.offset + ext.length; pos += buf.length) {
-            const n = Math.min(buf.length, ext.offset + ext.length - pos);
-            await src.read(buf, 0, n, pos);
-            srcCipher?.decrypt(buf, 0, n, pos);
-            dstCipher?.encrypt(buf, 0, n, pos);
-            await dst.write(buf, 0, n, pos);
-            copied += n;
-          }
-        }
+        copied = await recryptAllocated(src, dst, size, srcCipher, dstCipher);
         await dst.flush();
       } finally {
         await dst.close();

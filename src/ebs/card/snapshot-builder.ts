@@ -13,6 +13,7 @@
 //   snapshot.abort     {snapshotId}
 //   snapshot.get-block {snapshotId, blockIndex, key}  → {data (base64)}
 //   snapshot.list-blocks {snapshotId, key}           → {blocks: [{index, checksum}]}
+import { recryptAllocated } from '../recrypt.js';
 import { KeyedQueue } from '../../lib/keyed-queue.js';
 import { createHash } from 'node:crypto';
 import { EbsError } from '../errors.js';
@@ -132,18 +133,7 @@ export class SnapshotBuilder {
     const src = await this.store.openSnapshot(parentId);
     const srcCipher = this.cipherOf(parentKey, parentId);
     try {
-      const size = Math.min(src.size(), dst.size());
-      const buf = Buffer.alloc(1024 * 1024);
-      for (const ext of await src.allocation(0, size)) {
-        if (ext.hole) continue;
-        for (let pos = ext.offset; pos < ext.offset + ext.length; pos += buf.length) {
-          const n = Math.min(buf.length, ext.offset + ext.length - pos);
-          await src.read(buf, 0, n, pos);
-          srcCipher?.decrypt(buf, 0, n, pos);
-          dstCipher?.encrypt(buf, 0, n, pos);
-          await dst.write(buf, 0, n, pos);
-        }
-      }
+      await recryptAllocated(src, dst, Math.min(src.size(), dst.size()), srcCipher, dstCipher);
     } finally {
       srcCipher?.destroy();
       await src.close();
