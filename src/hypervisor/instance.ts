@@ -4,7 +4,7 @@
 // directory: spec.json (what to launch) and runtime.json (the current launch).
 import { constants } from 'node:fs';
 import { chmod, chown, copyFile, mkdir, rm, unlink, writeFile, readFile, rename } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { requireInstanceType } from '../lib/instance-types.js';
 import { MARKERS } from '../image/markers.js';
@@ -43,6 +43,9 @@ async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
   await rename(tmp, path);
 }
 
+/** The EBS card's export socket names in an instance directory (controller/cards/ebs.ts socketNameOf). */
+const EBS_SOCKET_NAME = /^ebs-vol-[0-9a-f]+\.sock$/;
+
 export class Instance {
   state: InstanceRunState = 'stopped';
   private runtime: Runtime | undefined;
@@ -53,6 +56,18 @@ export class Instance {
   private terminating = false;
   private gone: Promise<void> | undefined;
   private lock: Promise<unknown> = Promise.resolve();
+
+  /**
+   * The QMP endpoint policy: a command may name only sockets Nitride made for this instance —
+   * its VPC card NIC sockets (absolute paths from the spec) and the EBS card's export sockets
+   * the controller creates in this instance's directory (`ebs-<volume>.sock`, relative to
+   * QEMU's working directory, or the same file by absolute path).
+   */
+  private readonly ownSocket = (path: string): boolean => {
+    if (this.spec.nics?.some((n) => n.socketPath === path)) return true;
+    const name = path.startsWith('/') ? (dirname(path) === this.dir ? basename(path) : undefined) : path;
+    return name !== undefined && EBS_SOCKET_NAME.test(name);
+  };
 
   constructor(
     public spec: InstanceSpec,
@@ -157,7 +172,7 @@ export class Instance {
         exited = true;
       });
       const qmp = await Promise.race([
-        QmpClient.connect(join(this.dir, INSTANCE_FILES.qmp), { instanceId: this.id, audit: this.env.audit, connectTimeoutMs: 15_000 }),
+        QmpClient.connect(join(this.dir, INSTANCE_FILES.qmp), { instanceId: this.id, audit: this.env.audit, endpoints: this.ownSocket, connectTimeoutMs: 15_000 }),
         (async () => {
           while (!exited) await sleep(50);
           throw new HypervisorError('QemuExited', 'internal', 'QEMU exited while starting.', { instanceId: this.id });
@@ -403,7 +418,7 @@ export class Instance {
 
   async qmpCommand(execute: string, args: Record<string, unknown> | undefined): Promise<unknown> {
     // Refused commands are refused (and audited) whatever state the instance is in.
-    guardQmpCommand(execute, args, this.id, this.env.audit);
+    guardQmpCommand(execute, args, this.id, this.env.audit, this.ownSocket);
     if (this.state !== 'running' || !this.qmp) {
       throw new HypervisorError('IncorrectInstanceState', 'conflict', `The instance is ${this.state}; QMP is available only while it runs.`, { instanceId: this.id, state: this.state });
     }

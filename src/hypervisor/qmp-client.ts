@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HypervisorError, QmpCommandRefusedError } from './errors.js';
-import { checkQmpCommand } from './protocol/qmp-allowlist.js';
+import { checkQmpCommand, type QmpEndpointPolicy } from './protocol/qmp-allowlist.js';
 import { encodeQmpCommand, type QmpEvent, QmpDecoder } from './protocol/qmp.js';
 
 export interface QmpAuditRecord {
@@ -23,8 +23,14 @@ export type QmpAuditSink = (record: QmpAuditRecord) => void;
  * The allowlist gate. Throws QmpCommandRefused after handing the audit record to `audit`.
  * Used by QmpClient.execute() and by callers that must refuse even when no QEMU runs.
  */
-export function guardQmpCommand(execute: string, args: Record<string, unknown> | undefined, instanceId: string | undefined, audit: QmpAuditSink): void {
-  const verdict = checkQmpCommand(execute, args);
+export function guardQmpCommand(
+  execute: string,
+  args: Record<string, unknown> | undefined,
+  instanceId: string | undefined,
+  audit: QmpAuditSink,
+  endpoints?: QmpEndpointPolicy,
+): void {
+  const verdict = checkQmpCommand(execute, args, endpoints);
   if (verdict.allowed) return;
   audit({ type: 'qmp.refused', instanceId, command: execute, reason: verdict.reason, time: new Date().toISOString() });
   throw new QmpCommandRefusedError(execute, verdict.reason, instanceId);
@@ -40,6 +46,8 @@ interface Pending {
 export interface QmpClientOptions {
   readonly instanceId?: string;
   readonly audit: QmpAuditSink;
+  /** The unix sockets commands may name (the instance's own); none when absent. */
+  readonly endpoints?: QmpEndpointPolicy;
   /** How long to keep retrying while the socket does not exist yet. */
   readonly connectTimeoutMs?: number;
   readonly commandTimeoutMs?: number;
@@ -110,7 +118,7 @@ export class QmpClient extends EventEmitter {
 
   /** Sends one allowed command and resolves with its `return` value. */
   execute(command: string, args?: Record<string, unknown>): Promise<unknown> {
-    guardQmpCommand(command, args, this.opts.instanceId, this.opts.audit);
+    guardQmpCommand(command, args, this.opts.instanceId, this.opts.audit, this.opts.endpoints);
     if (this.closed) {
       return Promise.reject(new HypervisorError('QmpClosed', 'unavailable', 'The QMP connection is closed.', { command, instanceId: this.opts.instanceId }));
     }

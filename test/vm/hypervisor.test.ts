@@ -109,6 +109,22 @@ test('vm hypervisor: forbidden QMP commands on a live guest are refused and audi
       assert.ok(last?.event === 'audit' && last.record['command'] === execute && last.record['instanceId'] === id);
     }
     assert.ok(!existsSync(join(h.stateDir, 'instances', id, 'mem')), 'nothing was dumped');
+    // Commands that name an endpoint may name only this instance's own unix sockets: a NIC on
+    // a TCP or UDP address, or a disk from another socket, never reaches QEMU.
+    const endpointAttempts: Record<string, unknown>[] = [
+      { execute: 'netdev_add', arguments: { type: 'stream', id: 'evil0', server: false, addr: { type: 'inet', host: '127.0.0.1', port: '22' } } },
+      { execute: 'netdev_add', arguments: { type: 'dgram', id: 'evil1', local: { type: 'inet', host: '0.0.0.0', port: '4789' }, remote: { type: 'inet', host: '127.0.0.1', port: '4789' } } },
+      { execute: 'netdev_add', arguments: { type: 'stream', id: 'evil2', server: false, addr: { type: 'unix', path: '/run/other.sock' } } },
+      { execute: 'blockdev-add', arguments: { driver: 'nbd', 'node-name': 'evil3', server: { type: 'unix', path: '/run/other.sock' }, export: 'x' } },
+      { execute: 'blockdev-add', arguments: { driver: 'nbd', 'node-name': 'evil4', server: { type: 'inet', host: '127.0.0.1', port: '10809' }, export: 'x' } },
+    ];
+    for (const attempt of endpointAttempts) {
+      const audits = h.events.filter((e) => e.event === 'audit').length;
+      await assert.rejects(h.channel.request('instance.qmp', { instanceId: id, ...attempt } as never), (e: Error & { code?: string }) => e.code === 'QmpCommandRefused');
+      assert.equal(h.events.filter((e) => e.event === 'audit').length, audits + 1, JSON.stringify(attempt));
+    }
+    const nodes = (await h.channel.request('instance.qmp', { instanceId: id, execute: 'query-named-block-nodes' })) as { 'node-name'?: string }[];
+    assert.ok(!nodes.some((n) => String(n['node-name']).startsWith('evil')), 'no refused node reached QEMU');
     const status = (await h.channel.request('instance.qmp', { instanceId: id, execute: 'query-status' })) as { status: string };
     assert.equal(status.status, 'running');
     // The guest powers off by itself (ACPI button pressed through the allowlisted command).

@@ -32,7 +32,15 @@ export const QMP_FORBIDDEN: Readonly<Record<string, string>> = {
   'ringbuf-read': 'the console is read from its log file, not over QMP',
 };
 
-type ArgCheck = (args: Record<string, unknown>) => string | undefined;
+/**
+ * Which unix socket paths a command may name: the ones Nitride created for this instance
+ * (its EBS export sockets, its VPC card sockets). With none given, no endpoint is allowed.
+ */
+export type QmpEndpointPolicy = (unixPath: string) => boolean;
+
+const NO_ENDPOINTS: QmpEndpointPolicy = () => false;
+
+type ArgCheck = (args: Record<string, unknown>, endpoints: QmpEndpointPolicy) => string | undefined;
 
 const noCheck: ArgCheck = () => undefined;
 
@@ -46,23 +54,37 @@ export const NETDEV_TYPES = new Set(['stream', 'dgram']);
 const deviceAddCheck: ArgCheck = (a) =>
   typeof a['driver'] === 'string' && DEVICE_DRIVERS.has(a['driver']) ? undefined : `device driver '${String(a['driver'])}' is not allowed`;
 
-const blockdevAddCheck: ArgCheck = (a) => {
+/** An address object (QAPI SocketAddress) must be a unix socket this instance owns. */
+function unixEndpointCheck(addr: unknown, what: string, endpoints: QmpEndpointPolicy): string | undefined {
+  if (!isObject(addr) || addr['type'] !== 'unix') return `${what} must be a unix socket`;
+  const path = addr['path'];
+  if (typeof path !== 'string' || path === '') return `${what} must name a socket path`;
+  if (!endpoints(path)) return `${what} '${path}' is not a socket Nitride created for this instance`;
+  return undefined;
+}
+
+const blockdevAddCheck: ArgCheck = (a, endpoints) => {
   if (typeof a['driver'] !== 'string' || !BLOCK_DRIVERS.has(a['driver'])) return `block driver '${String(a['driver'])}' is not allowed`;
   // A raw node must sit on a node or an nbd child, never a host file.
   const file = a['file'];
   if (isObject(file)) {
-    const sub = blockdevAddCheck(file);
+    const sub = blockdevAddCheck(file, endpoints);
     if (sub) return sub;
   }
-  if (a['driver'] === 'nbd') {
-    const server = a['server'];
-    if (!isObject(server) || server['type'] !== 'unix') return 'nbd servers must be unix sockets';
-  }
+  if (a['driver'] === 'nbd') return unixEndpointCheck(a['server'], 'the nbd server', endpoints);
   return undefined;
 };
 
-const netdevAddCheck: ArgCheck = (a) => {
+const netdevAddCheck: ArgCheck = (a, endpoints) => {
   if (typeof a['type'] !== 'string' || !NETDEV_TYPES.has(a['type'])) return `netdev type '${String(a['type'])}' is not allowed`;
+  if (a['type'] === 'stream') return unixEndpointCheck(a['addr'], 'the stream address', endpoints);
+  // dgram: both ends, when given, must be this instance's unix sockets; at least one is needed.
+  if (a['local'] === undefined && a['remote'] === undefined) return 'a dgram netdev must name a unix socket';
+  for (const end of ['local', 'remote'] as const) {
+    if (a[end] === undefined) continue;
+    const why = unixEndpointCheck(a[end], `the dgram ${end} address`, endpoints);
+    if (why) return why;
+  }
   return undefined;
 };
 
@@ -91,8 +113,12 @@ export const QMP_ALLOWED: ReadonlyMap<string, ArgCheck> = new Map<string, ArgChe
   ['netdev_del', noCheck],
 ]);
 
-/** Decides whether `execute` with `args` may be sent to QEMU. */
-export function checkQmpCommand(execute: unknown, args?: unknown): QmpVerdict {
+/**
+ * Decides whether `execute` with `args` may be sent to QEMU. `endpoints` says which unix
+ * sockets the instance owns; a command naming any other endpoint (or an inet/vsock/fd one)
+ * is refused.
+ */
+export function checkQmpCommand(execute: unknown, args?: unknown, endpoints: QmpEndpointPolicy = NO_ENDPOINTS): QmpVerdict {
   if (typeof execute !== 'string' || execute === '') return { allowed: false, reason: 'the command name is missing' };
   const forbidden = QMP_FORBIDDEN[execute];
   if (forbidden !== undefined) return { allowed: false, reason: forbidden };
@@ -102,6 +128,6 @@ export function checkQmpCommand(execute: unknown, args?: unknown): QmpVerdict {
   const check = QMP_ALLOWED.get(execute);
   if (!check) return { allowed: false, reason: 'it is not on the allowlist' };
   if (args !== undefined && !isObject(args)) return { allowed: false, reason: 'arguments must be an object' };
-  const why = check(args ?? {});
+  const why = check(args ?? {}, endpoints);
   return why === undefined ? { allowed: true } : { allowed: false, reason: why };
 }
