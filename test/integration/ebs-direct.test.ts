@@ -8,9 +8,10 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { filesUnder } from '../../src/lib/testing/files.js';
 import { test } from 'node:test';
 import { CompleteSnapshotCommand, EBSClient, GetSnapshotBlockCommand, ListChangedBlocksCommand, ListSnapshotBlocksCommand, PutSnapshotBlockCommand, StartSnapshotCommand } from '@aws-sdk/client-ebs';
 import { CreateVolumeCommand, DeleteSnapshotCommand, DescribeSnapshotsCommand } from '@aws-sdk/client-ec2';
@@ -20,17 +21,6 @@ import { linearAggregate } from '../../src/region/protocol/ebs-direct/checksum.j
 
 const BLOCK = 512 * 1024;
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('base64');
-
-/** Files under dir, recursively. */
-async function filesUnder(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) out.push(...(await filesUnder(p)));
-    else if (e.isFile()) out.push(p);
-  }
-  return out;
-}
 
 /** A block that is easy to recognise: a random 64-byte pattern repeated. */
 function patternBlock(): { data: Buffer; needle: Buffer } {
@@ -133,7 +123,7 @@ test('ebs direct: SDK and both CLIs write, complete, list and read snapshots; er
     assert.deepEqual(await err(ebs.send(new ListSnapshotBlocksCommand({ SnapshotId: 'snap-0123456789abcdef0' }))), { name: 'ResourceNotFoundException', reason: 'SNAPSHOT_NOT_FOUND', status: 404 });
 
     // the card's store: the snapshot's file exists, and neither block's plaintext is anywhere under the host
-    const ebsFiles = await filesUnder(join(home, 'host'));
+    const ebsFiles = filesUnder(join(home, 'host'));
     const snapFile = ebsFiles.find((f) => f.endsWith(`${snap}.snap`));
     assert.ok(snapFile, `the snapshot's file is in the card's store (${ebsFiles.filter((f) => f.includes('/ebs/')).join(', ')})`);
     assert.ok((await stat(snapFile).then((s) => s.size)) >= 4 * BLOCK);
@@ -146,7 +136,7 @@ test('ebs direct: SDK and both CLIs write, complete, list and read snapshots; er
       assert.equal(bytes.indexOf(bad.needle), -1, `the refused block in ${f}`);
     }
     // nor in the region's audit trail or state
-    for (const f of await filesUnder(join(home, 'region'))) {
+    for (const f of filesUnder(join(home, 'region'))) {
       const bytes = await readFile(f).catch(() => Buffer.alloc(0));
       assert.equal(bytes.indexOf(b0.needle), -1, `plaintext of block 0 in ${f}`);
       assert.equal(bytes.indexOf(b0.data.subarray(0, 48).toString('base64')), -1, `block 0 in base64 in ${f}`);
@@ -240,9 +230,9 @@ test('ebs direct: SDK and both CLIs write, complete, list and read snapshots; er
     // a pending snapshot deleted through EC2 leaves nothing on the card
     const dropped = (await ebs.send(new StartSnapshotCommand({ VolumeSize: 1 }))).SnapshotId!;
     await ebs.send(new PutSnapshotBlockCommand({ SnapshotId: dropped, BlockIndex: 0, BlockData: b0.data, DataLength: BLOCK, Checksum: sha(b0.data), ChecksumAlgorithm: 'SHA256' }));
-    assert.ok((await filesUnder(join(home, 'host'))).some((f) => f.includes(`build-${dropped}`)));
+    assert.ok(filesUnder(join(home, 'host')).some((f) => f.includes(`build-${dropped}`)));
     await ec2.send(new DeleteSnapshotCommand({ SnapshotId: dropped }));
-    assert.ok(!(await filesUnder(join(home, 'host'))).some((f) => f.includes(dropped)), 'the work volume of a deleted pending snapshot is gone');
+    assert.ok(!filesUnder(join(home, 'host')).some((f) => f.includes(dropped)), 'the work volume of a deleted pending snapshot is gone');
 
     // audited: one record per call, under ebs.amazonaws.com, without data
     const trail = await readFile(join(home, 'region', 'audit.log'), 'utf8');

@@ -6,10 +6,11 @@
 // store, the audit trail, every file under the home and the region's log lines are searched
 // for the private keys: none is there. The IMDS public-keys paths are read from the VPC card's
 // IMDS handler fed with the ENI configuration the region sends to the card.
+import { filesUnder } from '../../src/lib/testing/files.js';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -423,17 +424,6 @@ test(
     them.destroy();
   }),
 );
-
-/** Every file under dir (the home: state store, audit trail, logs, the controller's files). */
-function filesUnder(dir: string): string[] {
-  const out: string[] = [];
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) out.push(...filesUnder(p));
-    else if (e.isFile()) out.push(p);
-  }
-  return out;
-}
 
 /** Pieces of a private key that only the private key has: its base64 body, in 32-character runs. */
 function privatePieces(material: string): string[] {

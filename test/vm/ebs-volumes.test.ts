@@ -20,6 +20,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { filesUnder, findInFile } from '../../src/lib/testing/files.js';
 import { test } from 'node:test';
 import {
   AttachVolumeCommand,
@@ -58,38 +59,6 @@ function run(cmd: string, args: string[], timeoutMs = 120_000): string {
   const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: timeoutMs });
   assert.equal(r.status, 0, `${cmd} ${args.join(' ')} failed: ${r.stderr}${r.stdout}`);
   return r.stdout;
-}
-
-function walk(dir: string, out: string[] = []): string[] {
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name);
-    const st = statSync(p, { throwIfNoEntry: false });
-    if (!st) continue;
-    if (st.isDirectory()) walk(p, out);
-    else if (st.isFile()) out.push(p);
-  }
-  return out;
-}
-
-
-/** The first needle found in the file (read in chunks that overlap by more than a needle). */
-function findIn(file: string, needles: readonly Buffer[]): Buffer | undefined {
-  const fd = openSync(file, 'r');
-  try {
-    const chunk = Buffer.alloc(8 * 1024 * 1024);
-    const overlap = 1024;
-    let pos = 0;
-    for (;;) {
-      const n = readSync(fd, chunk, 0, chunk.length, pos);
-      if (n <= 0) return undefined;
-      const view = chunk.subarray(0, n);
-      for (const x of needles) if (view.indexOf(x) !== -1) return x;
-      if (n < chunk.length) return undefined;
-      pos += n - overlap;
-    }
-  } finally {
-    closeSync(fd);
-  }
 }
 
 const nbdUri = (volumeId: string, socket: string): string => `nbd+unix:///${volumeId}?socket=${socket}`;
@@ -249,7 +218,7 @@ test('vm ebs: encrypted volume attach → NVMe hot-plug → pattern → detach �
 
     // --- the backing file: ciphertext only; offline decryption with the data key and python's XTS
     const file = join(home, 'host', 'ebs', 'volumes', `${volumeId}.vol`);
-    assert.equal(findIn(file, [Buffer.from(tag)]), undefined, 'no plaintext pattern in the backing file');
+    assert.equal(findInFile(file, [Buffer.from(tag)]), undefined, 'no plaintext pattern in the backing file');
     const rec = (await r.store.get<VolumeRecord>(`ec2/volumes/${volumeId}`))!.value;
     const { plaintext: dataKey } = await r.kms.decrypt(serviceCaller('ebs.amazonaws.com', r.credentials.accountId), {
       ciphertextBlob: Buffer.from(rec.wrappedKey!, 'base64'),
@@ -388,7 +357,7 @@ test('vm ebs: encrypted volume attach → NVMe hot-plug → pattern → detach �
       return b;
     };
     assert.ok(!head(srcFile).equals(head(copyFile)), 'the copy is re-encrypted (different ciphertext)');
-    assert.equal(findIn(copyFile, [Buffer.from(tag)]), undefined);
+    assert.equal(findInFile(copyFile, [Buffer.from(tag)]), undefined);
     const fromCopy = await ec2.send(new CreateVolumeCommand({ AvailabilityZone: 'local-1a', SnapshotId: copy.SnapshotId!, VolumeType: 'gp3' }));
     assert.equal(fromCopy.KmsKeyId, cmk.Arn);
     const vol3 = fromCopy.VolumeId!;
@@ -427,7 +396,7 @@ test('vm ebs: encrypted volume attach → NVMe hot-plug → pattern → detach �
     //     the volume file) and in no QEMU command line
     spawnSync('rm', ['-f', back]);
     const needles = [dataKey, Buffer.from(dataKey.toString('hex')), Buffer.from(dataKey.toString('base64')), dataKey.subarray(0, 32), dataKey.subarray(32)];
-    for (const f of walk(home)) assert.equal(findIn(f, needles), undefined, `the data key appears in ${f}`);
+    for (const f of filesUnder(home)) assert.equal(findInFile(f, needles), undefined, `the data key appears in ${f}`);
     for (const pid of qemuPids(home).values()) {
       const cl = readFileSync(`/proc/${pid}/cmdline`);
       for (const n of needles) assert.equal(cl.indexOf(n), -1, `the data key appears in QEMU ${pid}'s command line`);

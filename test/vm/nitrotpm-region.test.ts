@@ -9,11 +9,12 @@
 // Debian's AWS CLI v2 (2.9) predates GetInstanceTpmEkPub: it is driven with its own EC2
 // model plus that operation and its shapes copied from the newer botocore of CLI v1, given
 // through AWS_DATA_PATH (botocore's documented search path for models).
+import { filesUnder } from '../../src/lib/testing/files.js';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createPublicKey } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import Database from 'better-sqlite3';
@@ -112,23 +113,6 @@ function vtpmKeyOf(home: string, id: string): Buffer {
   } finally {
     db.close();
   }
-}
-
-/** Every regular file under dir. */
-function filesUnder(dir: string): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name);
-    let st;
-    try {
-      st = lstatSync(p);
-    } catch {
-      continue; // removed meanwhile
-    }
-    if (st.isDirectory()) out.push(...filesUnder(p));
-    else if (st.isFile()) out.push(p);
-  }
-  return out;
 }
 
 function parseDer(b64: string): ReturnType<typeof createPublicKey> {
