@@ -13,8 +13,15 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 function walk(dir, out) {
+  // A test folder that cannot be read is an error, not an empty folder: a suite that
+  // silently shrinks would still report success.
   let entries;
-  try { entries = readdirSync(dir); } catch { return out; }
+  try {
+    entries = readdirSync(dir);
+  } catch (e) {
+    process.stderr.write(`[test] cannot read ${relative(root, dir)}: ${e.message}\n`);
+    process.exit(1);
+  }
   for (const e of entries) {
     const p = join(dir, e);
     if (statSync(p).isDirectory()) walk(p, out);
