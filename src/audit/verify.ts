@@ -166,14 +166,14 @@ export function proveLog(path: string, opts: ProveOptions = {}): AuditProof {
     const sealedBy = rotations.get(s);
     const startSeq = w.records;
     if (!existsSync(file)) {
-      const what = sealedBy ? `, seq ${startSeq + 1}-${sealedBy.seq}, sealed by checkpoint #${sealedBy.n} at ${sealedBy.time}` : '';
+      const what = sealedBy ? ` (seq ${startSeq + 1}-${sealedBy.seq}, sealed by checkpoint #${sealedBy.n} at ${sealedBy.time})` : '';
       return fail({ checkpoints: cps, records: w.records }, { file, line: 1, seq: startSeq + 1, reason: `segment ${s}${what} is missing` });
     }
     const text = readFileSync(file, 'utf8');
     const res = verifyChainText(text, { start: { seq: w.records, hash: w.head }, onRecord: (r) => needed.has(r.seq) && w.hashes.set(r.seq, { hash: r.hash, segment: s }) });
     if (!res.ok) return fail({ checkpoints: cps, records: res.records }, { file, line: res.badLine, seq: res.badSeq, reason: res.reason });
     if (sealedBy && (res.records !== sealedBy.seq || res.head !== sealedBy.hash)) {
-      return fail({ checkpoints: cps, records: res.records }, { file, line: Math.max(1, res.records - startSeq), seq: res.records, reason: `segment ${s} ends at seq ${res.records} but checkpoint #${sealedBy.n} sealed it at seq ${sealedBy.seq}: the segment was replaced or altered` });
+      return fail({ checkpoints: cps, records: res.records }, { file, line: Math.max(1, res.records - startSeq), seq: res.records, reason: `segment ${s} does not end where checkpoint #${sealedBy.n} sealed it (seq ${sealedBy.seq}, hash ${sealedBy.hash.slice(0, 12)}…) but at seq ${res.records} (hash ${res.head.slice(0, 12)}…): the segment was replaced or altered` });
     }
     w.segments.push({ segment: s, file, firstSeq: startSeq + 1, lastSeq: res.records, active: false, bytes: statSync(file).size, sealedBy });
     w.records = res.records;

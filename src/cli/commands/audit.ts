@@ -114,7 +114,7 @@ function describeProof(p: AuditProof, keyNote: string): string[] {
   if (p.provenBy) out.push(`proven: ${p.provenThrough === 0 ? 'no records yet' : range((p.pruned?.seq ?? 0) + 1, p.provenThrough)} by ${cpName(p.provenBy)}`);
   for (const ad of p.adopted) {
     const after = ad.after ? `after ${cpName(ad.after)}` : 'before the log had checkpoints';
-    out.push(`adopted: ${range(ad.range.from, ad.range.to)} were written ${after} and sealed only when the log was reopened, by ${cpName(ad.by)}; they were unprotected in between`);
+    out.push(`adopted: ${range(ad.range.from, ad.range.to)}: written ${after}, sealed only when the log was reopened, by ${cpName(ad.by)}; unprotected in between`);
   }
   out.push(p.unproven ? `unproven tail: ${range(p.unproven.from, p.unproven.to)} (no checkpoint covers them yet)` : 'unproven tail: none');
   for (const w of p.warnings) out.push(`note: ${w}`);
