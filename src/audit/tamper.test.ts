@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { waitFor } from '../lib/wait.js';
 import { AuditChain } from './chain.js';
 import { headLine } from './head.js';
 import { GENESIS, recordHash, type ChainRecord } from './record.js';
@@ -361,6 +362,48 @@ describe('what verify says about records no checkpoint covers', () => {
       assert.equal(r.code, 0, r.out);
       assert.match(r.out, /UNPROVEN, 6 records, none proven/);
       assert.match(r.out, /key: none/);
+    } finally {
+      await rm(home, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('checkpoints by time and rotation by age', () => {
+  it('seals a checkpoint T seconds after records arrive, with no further record to trigger it', async () => {
+    const home = await mkdtemp(join(tmpdir(), 'nitride-tamper-timer-'));
+    const path = regionTrailPath(home);
+    const t = new AuditTrail(path, { checkpointRecords: 1000, checkpointSeconds: 1 });
+    try {
+      await t.record(apiEvent(1));
+      await t.record(apiEvent(2));
+      const cp = await waitFor('an interval checkpoint', () => readCheckpoints(path).checkpoints.find((c) => c.kind === 'interval' && c.seq === 2), 10_000, 100);
+      assert.equal(cp.n, 1);
+      const r = verifyCli(home);
+      assert.equal(r.code, 0, r.out);
+      assert.match(r.out, /OK, 2 records, all proven/);
+      assert.match(r.out, /proven: seq 1-2 by checkpoint #1 \(interval, seq 2/);
+    } finally {
+      await t.close();
+      await rm(home, { recursive: true, force: true });
+    }
+  });
+
+  it('rotates a segment that has grown old, at its next record', async () => {
+    const home = await mkdtemp(join(tmpdir(), 'nitride-tamper-age-'));
+    try {
+      mkdirSync(join(home, 'host'), { recursive: true });
+      const path = hostAuditPath(home);
+      let now = Date.parse('2026-12-07T12:00:00Z');
+      const c = new AuditChain(path, { segmentSeconds: 3600, checkpointSeconds: 0, clock: () => now });
+      for (let i = 1; i <= 3; i++) c.append({ type: 'command.accepted', id: `c${i}` });
+      now += 3600_000;
+      c.append({ type: 'command.accepted', id: 'c4' });
+      c.append({ type: 'command.accepted', id: 'c5' });
+      c.close();
+      const r = verifyCli(home, '--host');
+      assert.equal(r.code, 0, r.out);
+      assert.match(r.out, /segment 1 \(.*audit\.log\.000001\): seq 1-4, sealed by checkpoint #1 at 2026-12-07T13:00:00\.000Z, proven/);
+      assert.match(r.out, /segment 2 \(.*audit\.log\): seq 5, active, proven/);
     } finally {
       await rm(home, { recursive: true, force: true });
     }
