@@ -71,7 +71,8 @@ export class LogKeeper {
     const active = found.segments.find((s) => s.active);
     this.segmentBytes = active?.bytes ?? 0;
     const lastRotate = [...found.checkpoints].reverse().find((c) => c.kind === 'rotate');
-    this.segmentStarted = lastRotate ? Date.parse(lastRotate.time) : this.clock();
+    const began = lastRotate?.time ?? found.checkpoints[0]?.time;
+    this.segmentStarted = began !== undefined ? Date.parse(began) : this.clock();
     this.durableSeq = found.records;
     this.durableHash = found.head;
     this.headSegment = found.segments.find((s) => s.firstSeq <= found.records && s.lastSeq >= found.records)?.segment ?? this.segment;

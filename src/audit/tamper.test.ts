@@ -409,3 +409,39 @@ describe('checkpoints by time and rotation by age', () => {
     }
   });
 });
+
+describe('a rotation cut short', () => {
+  it('is read as that segment by verify, and finished by the next writer', async () => {
+    const home = await mkdtemp(join(tmpdir(), 'nitride-tamper-rot-'));
+    try {
+      mkdirSync(join(home, 'host'), { recursive: true });
+      const path = hostAuditPath(home);
+      const c = new AuditChain(path, { segmentBytes: 1, checkpointSeconds: 0 }); // a rotation after every record
+      c.append({ type: 'command.accepted', id: 'c1' });
+      c.append({ type: 'command.accepted', id: 'c2' });
+      // The state a crash leaves between segment 2's rotate checkpoint and its rename.
+      const crashed = join(home, 'crashed');
+      cpSync(join(home, 'host'), crashed, { recursive: true });
+      c.close();
+      rmSync(join(home, 'host'), { recursive: true });
+      cpSync(crashed, join(home, 'host'), { recursive: true });
+      unlinkSync(path);
+      renameSync(segmentPath(path, 2), path);
+      let r = verifyCli(home, '--host');
+      assert.equal(r.code, 0, r.out);
+      assert.match(r.out, /OK, 2 records, all proven/);
+      assert.match(r.out, /proven: seq 1-2 by checkpoint #2 \(rotate, seq 2/);
+      assert.match(r.out, /note: segment 2 is sealed but still named .*audit\.log \(a rotation in progress, or cut short by a crash\)/);
+      const c2 = new AuditChain(path, { segmentBytes: 1, checkpointSeconds: 0 });
+      c2.append({ type: 'controller.start' });
+      c2.close();
+      assert.ok(existsSync(segmentPath(path, 2)));
+      r = verifyCli(home, '--host');
+      assert.equal(r.code, 0, r.out);
+      assert.match(r.out, /OK, 3 records, all proven/);
+      assert.match(r.out, /segment 2 \(.*audit\.log\.000002\): seq 2, sealed by checkpoint #2/);
+    } finally {
+      await rm(home, { recursive: true, force: true });
+    }
+  });
+});

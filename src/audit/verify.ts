@@ -82,7 +82,26 @@ interface Walk {
   activeStart: number;
 }
 
+/**
+ * Proves what it can about the log at `path`. A writer may append, seal or rotate while this
+ * reads: when tampering is found and the checkpoints or the segment files changed meanwhile,
+ * it looks again (at most twice) before it says so.
+ */
 export function proveLog(path: string, opts: ProveOptions = {}): AuditProof {
+  for (let attempt = 0; ; attempt++) {
+    const before = filesState(path);
+    const p = proveOnce(path, opts);
+    if (p.tamper === undefined || attempt >= 2 || filesState(path) === before) return p;
+  }
+}
+
+function filesState(path: string): string {
+  const cp = checkpointsPathFor(path);
+  const size = existsSync(cp) ? statSync(cp).size : -1;
+  return `${size}:${[...sealedSegmentsOnDisk(path).keys()].join(',')}`;
+}
+
+function proveOnce(path: string, opts: ProveOptions): AuditProof {
   const warnings: string[] = [];
   const base = {
     path,
@@ -161,6 +180,15 @@ export function proveLog(path: string, opts: ProveOptions = {}): AuditProof {
   } else {
     for (const s of [...onDisk.keys()].sort((a, b) => a - b)) order.push(s);
   }
+  // A rotation sealed but not yet renamed (in flight, or cut by a crash that the next writer
+  // finishes): the active file is still that segment, and the next one has not begun.
+  let activeFile: string | undefined = path;
+  const pending = lastRotate !== undefined && lastRotate.segment > floor && !onDisk.has(lastRotate.segment) && existsSync(path) ? lastRotate.segment : undefined;
+  if (pending !== undefined) {
+    onDisk.set(pending, path);
+    activeFile = undefined;
+    warnings.push(`segment ${pending} is sealed but still named ${path} (a rotation in progress, or cut short by a crash)`);
+  }
   for (const s of order) {
     const file = onDisk.get(s) ?? segmentPath(path, s);
     const sealedBy = rotations.get(s);
@@ -180,7 +208,7 @@ export function proveLog(path: string, opts: ProveOptions = {}): AuditProof {
     w.head = res.head;
   }
   const activeStart = w.records;
-  let text = existsSync(path) ? readFileSync(path, 'utf8') : undefined;
+  let text = activeFile !== undefined && existsSync(activeFile) ? readFileSync(activeFile, 'utf8') : pending !== undefined ? '' : undefined;
   if (text === undefined) {
     const expected = Math.max(head?.seq ?? 0, lastSeq);
     if (expected > w.records) return fail({ checkpoints: cps, records: w.records }, { file: path, line: 1, seq: w.records + 1, reason: `the log file is missing but its head or checkpoints record ${expected} records` });
