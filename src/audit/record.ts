@@ -58,6 +58,7 @@ export function verifyChainText(text: string, opts: ChainTextOptions = {}): Veri
     } catch {
       return fail(i, undefined, 'the line is not valid JSON');
     }
+    if (typeof r !== 'object' || r === null || Array.isArray(r)) return fail(i, undefined, 'the line is not a record');
     if (r.seq !== seq + 1) return fail(i, r.seq, `expected seq ${seq + 1}, found ${String(r.seq)} (a record was removed, inserted or reordered)`);
     if (r.prev !== prev) return fail(i, r.seq, 'prev does not match the hash of the record before it');
     if (recordHash(r.seq, r.prev, r.time, r.event) !== r.hash) return fail(i, r.seq, 'the record was edited: its hash does not match its content');

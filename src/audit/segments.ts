@@ -7,6 +7,7 @@
 //   P.seal/           the sealer: sealing-key (the current epoch) and verify-key (to move away)
 import { readdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { AuditError } from './errors.js';
 
 export interface AuditLogPolicy {
   /** A checkpoint after this many records not yet covered by one. */
@@ -48,7 +49,7 @@ export function auditPolicy(over: Partial<AuditLogPolicy> = {}, env: NodeJS.Proc
     const v = env[name];
     if (v !== undefined && v !== '') {
       const n = Number(v);
-      if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a number ≥ 0, not '${v}'`);
+      if (!Number.isFinite(n) || n < 0) throw new AuditError('AuditPolicyInvalid', 'invalid', `${name} must be a number ≥ 0, not '${v}'.`, { name, value: v });
       out[k] = n;
     }
   }

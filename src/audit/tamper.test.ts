@@ -3,7 +3,7 @@
 // head, checkpoints) and knows the record format, but cannot read the sealer's directory
 // (P.seal/): they rewrite records and re-chain them with the same SHA-256 the trail uses.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { appendFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -441,6 +441,34 @@ describe('a rotation cut short', () => {
       assert.match(r.out, /OK, 3 records, all proven/);
       assert.match(r.out, /segment 2 \(.*audit\.log\.000002\): seq 2, sealed by checkpoint #2/);
     } finally {
+      await rm(home, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('nitride audit tail --follow', () => {
+  it('follows the log across rotations, every record once', { timeout: 60_000 }, async () => {
+    const home = await mkdtemp(join(tmpdir(), 'nitride-tamper-follow-'));
+    mkdirSync(join(home, 'host'), { recursive: true });
+    const path = hostAuditPath(home);
+    const c = new AuditChain(path, { segmentBytes: 1, checkpointSeconds: 0 }); // a rotation after every record
+    c.append({ type: 'command.accepted', id: 'before' });
+    const child = spawn(process.execPath, [cli, 'audit', 'tail', '-n', '1', '--follow', '--host', '--home', home], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      await waitFor('the follower to start', () => /#1 command\.accepted/.test(out) || undefined, 20_000, 50);
+      for (let i = 2; i <= 9; i++) {
+        c.append({ type: 'command.accepted', id: `r${i}` });
+        if (i % 3 === 0) await waitFor(`record ${i}`, () => new RegExp(`#${i} `).test(out) || undefined, 20_000, 50);
+      }
+      await waitFor('record 9', () => /#9 /.test(out) || undefined, 20_000, 50);
+      for (let i = 1; i <= 9; i++) assert.equal(out.match(new RegExp(`#${i} `, 'g'))?.length, 1, `record ${i} once: ${out}`);
+      assert.doesNotMatch(out, /shrank|unparsable/);
+    } finally {
+      child.kill('SIGKILL');
+      c.close();
       await rm(home, { recursive: true, force: true });
     }
   });

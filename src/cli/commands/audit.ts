@@ -8,10 +8,11 @@
 //   nitride audit tail [-n N] [--follow] [--json] [--home DIR] [--host] [--file PATH]
 // The region's trail is $NITRIDE_HOME/region/audit.log (its segments audit.log.NNNNNN, head,
 // checkpoints and sealer beside it); --host reads the host controller's, host/audit.log.
-import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { ChainRecord } from '../../audit/chain.js';
 import { defaultVerifyKeyPath, loadVerifyKey, sealerEpoch, type Checkpoint, type VerifyKey } from '../../audit/seal.js';
+import { sealedSegmentsOnDisk } from '../../audit/segments.js';
 import { formatRecord, hostAuditPath, readLastRecords, regionTrailPath } from '../../audit/trail.js';
 import { proveLog, type AuditProof } from '../../audit/verify.js';
 import { nitrideHome } from '../../lib/paths.js';
@@ -169,12 +170,55 @@ async function tail(a: Args): Promise<number> {
   }
   // Fix the end first, so a record appended meanwhile is followed, not lost or shown twice.
   let offset = existsSync(path) ? fstatSizeOf(path) : 0;
-  for (const rec of readLastRecords(path, a.n, offset)) show(rec, a.json);
+  let ino = existsSync(path) ? statSync(path).ino : -1;
+  let last = readLastRecords(path, a.n, offset);
+  // fewer in the active segment than asked for: the rest from the sealed segments before it
+  for (const [, f] of [...sealedSegmentsOnDisk(path).entries()].sort(([x], [y]) => y - x)) {
+    if (last.length >= a.n) break;
+    last = [...readLastRecords(f, a.n - last.length), ...last];
+  }
+  for (const rec of last) show(rec, a.json);
   if (!a.follow) return 0;
   let partial = '';
+  const readFrom = (file: string, from: number): number => {
+    const fd = openSync(file, 'r');
+    try {
+      const size = fstatSync(fd).size;
+      if (size <= from) return size;
+      const buf = Buffer.alloc(size - from);
+      readSync(fd, buf, 0, buf.length, from);
+      const lines = (partial + buf.toString('utf8')).split('\n');
+      partial = lines.pop() ?? '';
+      for (const l of lines) {
+        if (l === '') continue;
+        try {
+          show(JSON.parse(l) as ChainRecord, a.json);
+        } catch {
+          process.stderr.write(`nitride audit: unparsable line: ${l.slice(0, 120)}\n`);
+        }
+      }
+      return size;
+    } finally {
+      closeSync(fd);
+    }
+  };
   return new Promise<number>((resolveDone) => {
     const poll = (): void => {
       if (!existsSync(path)) return;
+      const now = statSync(path).ino;
+      if (now !== ino) {
+        // Rotated: the file followed so far is now a sealed segment; finish it, then start on the new one.
+        // (and any segment sealed whole since the last look)
+        const sealed = [...sealedSegmentsOnDisk(path).entries()].sort(([x], [y]) => x - y);
+        const at = sealed.findIndex(([, f]) => statSync(f).ino === ino);
+        if (at >= 0) {
+          readFrom(sealed[at]?.[1] ?? '', offset);
+          for (const [, f] of sealed.slice(at + 1)) readFrom(f, 0);
+        }
+        ino = now;
+        offset = 0;
+        partial = '';
+      }
       const size = fstatSizeOf(path);
       if (size < offset) {
         process.stderr.write(`nitride audit: ${path} shrank from ${offset} to ${size} bytes; run 'nitride audit verify'\n`);
@@ -183,24 +227,7 @@ async function tail(a: Args): Promise<number> {
         return;
       }
       if (size === offset) return;
-      const fd = openSync(path, 'r');
-      try {
-        const buf = Buffer.alloc(size - offset);
-        readSync(fd, buf, 0, buf.length, offset);
-        offset = size;
-        const lines = (partial + buf.toString('utf8')).split('\n');
-        partial = lines.pop() ?? '';
-        for (const l of lines) {
-          if (l === '') continue;
-          try {
-            show(JSON.parse(l) as ChainRecord, a.json);
-          } catch {
-            process.stderr.write(`nitride audit: unparsable line: ${l.slice(0, 120)}\n`);
-          }
-        }
-      } finally {
-        closeSync(fd);
-      }
+      offset = readFrom(path, offset);
     };
     const timer = setInterval(poll, 250);
     const stop = (): void => {
