@@ -106,6 +106,16 @@ function restore(path: string, snap: Map<string, Buffer>): void {
   for (const [f, b] of snap) writeFileSync(f, b);
 }
 
+/** Leaves the host log's files as they are now, as if its writer died here (no closing checkpoint). */
+function crashNow(home: string, writer: AuditChain): void {
+  const crashed = join(home, 'crashed');
+  cpSync(join(home, 'host'), crashed, { recursive: true });
+  writer.close();
+  rmSync(join(home, 'host'), { recursive: true });
+  cpSync(crashed, join(home, 'host'), { recursive: true });
+  rmSync(crashed, { recursive: true });
+}
+
 for (const kind of ['region', 'host'] as const) {
   describe(`the ${kind} audit log against rewriting (nitride audit verify process)`, () => {
     let home = '';
@@ -343,11 +353,7 @@ describe('what verify says about records no checkpoint covers', () => {
       const c = new AuditChain(path, { checkpointRecords: 2, checkpointSeconds: 0 });
       for (let i = 1; i <= 5; i++) c.append({ type: 'command.accepted', id: `c${i}` });
       // A crash: what is on disk now, with no closing checkpoint (seq 5 is past the last one, at 4).
-      const crashed = join(home, 'crashed');
-      cpSync(join(home, 'host'), crashed, { recursive: true });
-      c.close();
-      rmSync(join(home, 'host'), { recursive: true });
-      cpSync(crashed, join(home, 'host'), { recursive: true });
+      crashNow(home, c);
       const c2 = new AuditChain(path, { checkpointRecords: 2, checkpointSeconds: 0 });
       c2.append({ type: 'controller.start' });
       c2.close();
@@ -420,11 +426,7 @@ describe('a rotation cut short', () => {
       c.append({ type: 'command.accepted', id: 'c1' });
       c.append({ type: 'command.accepted', id: 'c2' });
       // The state a crash leaves between segment 2's rotate checkpoint and its rename.
-      const crashed = join(home, 'crashed');
-      cpSync(join(home, 'host'), crashed, { recursive: true });
-      c.close();
-      rmSync(join(home, 'host'), { recursive: true });
-      cpSync(crashed, join(home, 'host'), { recursive: true });
+      crashNow(home, c);
       unlinkSync(path);
       renameSync(segmentPath(path, 2), path);
       let r = verifyCli(home, '--host');
