@@ -416,8 +416,33 @@ describe('checkpoints by time and rotation by age', () => {
   });
 });
 
-describe('a rotation cut short', () => {
-  it('is read as that segment by verify, and finished by the next writer', async () => {
+describe('crashes inside a checkpoint or a rotation', () => {
+  it('a checkpoint written but its key not yet evolved: the next writer evolves it and goes on', async () => {
+    const home = await mkdtemp(join(tmpdir(), 'nitride-tamper-evolve-'));
+    try {
+      mkdirSync(join(home, 'host'), { recursive: true });
+      const path = hostAuditPath(home);
+      const keyFile = join(sealDirFor(path), 'sealing-key');
+      const c = new AuditChain(path, { checkpointRecords: 2, checkpointSeconds: 0 });
+      c.append({ type: 'command.accepted', id: 'c1' });
+      const before = readFileSync(keyFile); // epoch 1
+      c.append({ type: 'command.accepted', id: 'c2' }); // checkpoint #1, key evolved to epoch 2
+      crashNow(home, c);
+      writeFileSync(keyFile, before); // as if the crash came between the checkpoint and the key's rename
+      const c2 = new AuditChain(path, { checkpointRecords: 2, checkpointSeconds: 0 });
+      c2.append({ type: 'controller.start' });
+      c2.close();
+      const r = verifyCli(home, '--host');
+      assert.equal(r.code, 0, r.out);
+      assert.match(r.out, /OK, 3 records, all proven/);
+      assert.match(r.out, /proven: seq 1-3 by checkpoint #3 \(close, seq 3/);
+    } finally {
+      await rm(home, { recursive: true, force: true });
+    }
+  });
+
+
+  it('a rotation sealed but not yet renamed: verify reads it as that segment, the next writer finishes it', async () => {
     const home = await mkdtemp(join(tmpdir(), 'nitride-tamper-rot-'));
     try {
       mkdirSync(join(home, 'host'), { recursive: true });
