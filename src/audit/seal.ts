@@ -115,6 +115,7 @@ export function readCheckpoints(path: string): { checkpoints: Checkpoint[]; bad:
 export function loadVerifyKey(fileOrHex: string): VerifyKey {
   let hex = fileOrHex.trim();
   if (!/^[0-9a-f]{64}$/i.test(hex)) {
+    if (!existsSync(fileOrHex)) throw new AuditError('AuditVerifyKeyInvalid', 'invalid', `${fileOrHex} is neither a file nor 64 hex digits.`, { file: fileOrHex });
     const text = readFileSync(fileOrHex, 'utf8');
     try {
       hex = String((JSON.parse(text) as { seed?: unknown }).seed ?? '');

@@ -143,7 +143,7 @@ function verify(a: Args): number {
   const epoch = sealerEpoch(path);
   const p = proveLog(path, { ...(key ? { key } : {}), requireHead: a.file === undefined, ...(epoch === undefined ? {} : { sealerEpoch: epoch }) });
   if (a.json) {
-    process.stdout.write(`${JSON.stringify({ ...p, checkpoints: p.checkpoints.length }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ ...p, tamper: p.tamper ?? null, unproven: p.unproven ?? null, provenBy: p.provenBy ?? null, checkpoints: p.checkpoints.length, key: key?.keyId ?? null, keySource: keyFile ?? null }, null, 2)}\n`);
   } else if (p.tamper) {
     const t = p.tamper;
     const seq = t.seq === undefined ? '' : ` (seq ${t.seq})`;
