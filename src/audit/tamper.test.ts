@@ -500,3 +500,28 @@ describe('nitride audit tail --follow', () => {
     }
   });
 });
+
+describe('a log from before checkpoints', () => {
+  it('is reported unproven, then adopted and sealed by the first writer that opens it', async () => {
+    const home = await mkdtemp(join(tmpdir(), 'nitride-tamper-legacy-'));
+    try {
+      mkdirSync(join(home, 'host'), { recursive: true });
+      const path = hostAuditPath(home);
+      const time = '2026-12-01T00:00:00.000Z';
+      writeRecords(path, rechain([1, 2, 3].map((i) => ({ seq: 0, prev: '', time, event: { type: 'command.accepted', id: `old${i}` }, hash: '' }))));
+      let r = verifyCli(home, '--host');
+      assert.equal(r.code, 0, r.out);
+      assert.match(r.out, /UNPROVEN, 3 records, none proven/);
+      assert.match(r.out, /key: none/);
+      const c = new AuditChain(path, { checkpointSeconds: 0 });
+      c.append({ type: 'controller.start' });
+      c.close();
+      r = verifyCli(home, '--host');
+      assert.equal(r.code, 0, r.out);
+      assert.match(r.out, /OK, 4 records, all proven/);
+      assert.match(r.out, /adopted: seq 1-3: written before the log had checkpoints, sealed only when the log was reopened, by checkpoint #0 \(open, seq 3/);
+    } finally {
+      await rm(home, { recursive: true, force: true });
+    }
+  });
+});

@@ -66,7 +66,7 @@ export interface AuditProof {
 export interface ProveOptions {
   /** Checks every checkpoint's seal; without it nothing is proven. */
   readonly key?: VerifyKey;
-  /** A missing head file is tampering once the log has records. */
+  /** A missing head file is tampering once the log has records and checkpoints. */
   readonly requireHead?: boolean;
   /** The number of checkpoints the sealer made, when known: fewer in the file is a roll-back. */
   readonly sealerEpoch?: number;
@@ -233,7 +233,8 @@ function proveOnce(path: string, opts: ProveOptions): AuditProof {
 
   // The head.
   if (head === undefined) {
-    if (opts.requireHead && records > 0) return fail(found, { file: path, line: lineOf(records + 1), seq: undefined, reason: `the head file ${headPathFor(path)} is missing, so truncation cannot be ruled out` });
+    // (a log from before checkpoints has no head either: it is adopted, and gets one, at its next open)
+    if (opts.requireHead && records > 0 && cps.length > 0) return fail(found, { file: path, line: lineOf(records + 1), seq: undefined, reason: `the head file ${headPathFor(path)} is missing, so truncation cannot be ruled out` });
     if (records > 0) warnings.push('no head file: the removal of whole records at the end cannot be detected');
   } else {
     if (head.seq > records) {
