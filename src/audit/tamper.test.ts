@@ -525,3 +525,28 @@ describe('a log from before checkpoints', () => {
     }
   });
 });
+
+describe('the writers refuse a tampered log', () => {
+  it('neither the region trail nor the host log opens over checkpoints that were removed or records after a close', async () => {
+    const home = await mkdtemp(join(tmpdir(), 'nitride-tamper-open-'));
+    try {
+      for (const kind of ['region', 'host'] as const) {
+        const path = await writeLog(home, kind, 4, { checkpointRecords: 2, checkpointSeconds: 0 });
+        const open = (): { close(): unknown } => (kind === 'region' ? new AuditTrail(path) : new AuditChain(path));
+        const snap = snapshot(path);
+        writeCheckpoints(path, readCheckpoints(path).checkpoints.slice(0, -1));
+        assert.throws(open, /holds 3 checkpoints but its sealer made 4: checkpoints were removed/);
+        restore(path, snap);
+        const all = records(path);
+        const forged = rechain([{ ...(all[0] as ChainRecord), event: { forged: true } }], { seq: 4, hash: (all[3] as ChainRecord).hash });
+        appendFileSync(path, `${JSON.stringify(forged[0])}\n`);
+        rewriteHead(path, [...all, ...forged]);
+        assert.throws(open, /record 5 follows the closing checkpoint #3/);
+        restore(path, snap);
+        await open().close(); // and the untouched log opens
+      }
+    } finally {
+      await rm(home, { recursive: true, force: true });
+    }
+  });
+});
