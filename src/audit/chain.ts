@@ -38,6 +38,7 @@ export class AuditChain<E = Record<string, unknown>> {
   /** Appends and fsyncs one record; returns it. */
   append(event: E, time: Date = new Date()): ChainRecord<E> {
     if (this.closed) throw new AuditError('AuditTrailClosed', 'internal', 'The audit log is closed.', { path: this.path });
+    this.keeper.assertHealthy();
     const seq = this.seq + 1;
     const t = time.toISOString();
     const hash = recordHash(seq, this.head, t, event);

@@ -99,21 +99,31 @@ export class LogKeeper {
     return this.sealer.epoch;
   }
 
+  /** Throws the error of a checkpoint that could not be written, so no more records are. */
+  assertHealthy(): void {
+    if (this.error !== undefined) throw this.error;
+  }
+
   /**
    * Records that everything through (seq, hash) is durable, `bytes` more in the active
    * segment: rewrites the head, seals a checkpoint every N records, and rotates when the
    * segment is full or old. Throws when a checkpoint could not be written (now or earlier).
    */
   durable(seq: number, hash: string, bytes: number): void {
-    if (this.error !== undefined) throw this.error;
+    this.assertHealthy();
     this.durableSeq = seq;
     this.durableHash = hash;
     this.headSegment = this.segment;
     this.segmentBytes += bytes;
     this.writeHead();
     const p = this.policy;
-    if ((p.segmentBytes > 0 && this.segmentBytes >= p.segmentBytes) || (p.segmentSeconds > 0 && this.clock() - this.segmentStarted >= p.segmentSeconds * 1000)) this.rotate();
-    else if (seq - this.sealedSeq >= p.checkpointRecords) this.checkpoint('interval');
+    try {
+      if ((p.segmentBytes > 0 && this.segmentBytes >= p.segmentBytes) || (p.segmentSeconds > 0 && this.clock() - this.segmentStarted >= p.segmentSeconds * 1000)) this.rotate();
+      else if (seq - this.sealedSeq >= p.checkpointRecords) this.checkpoint('interval');
+    } catch (e) {
+      this.error ??= e;
+      throw e;
+    }
   }
 
   /** Seals the active segment, renames it P.NNNNNN and starts the next; the chain runs on. */
