@@ -550,3 +550,35 @@ describe('the writers refuse a tampered log', () => {
     }
   });
 });
+
+describe('root on the machine, who can also rewrite the sealer', () => {
+  it('cannot roll the log back and go on writing: the keys that sealed the removed checkpoints are gone', async () => {
+    const home = await mkdtemp(join(tmpdir(), 'nitride-tamper-root-'));
+    try {
+      const path = await writeLog(home, 'host', 9, { checkpointRecords: 3, checkpointSeconds: 0 }); // #0 open, #1 at 3, #2 at 6, #3 at 9, #4 close
+      const keyHex = (JSON.parse(readFileSync(join(sealDirFor(path), 'verify-key'), 'utf8')) as { seed: string }).seed;
+      // Roll back to checkpoint #1 (seq 3): cut records and checkpoints, set the sealer's epoch to 2.
+      const kept = records(path).slice(0, 3);
+      writeRecords(path, kept);
+      rewriteHead(path, kept);
+      writeCheckpoints(path, readCheckpoints(path).checkpoints.slice(0, 2));
+      const keyFile = join(sealDirFor(path), 'sealing-key');
+      const st = JSON.parse(readFileSync(keyFile, 'utf8')) as { n: number };
+      writeFileSync(keyFile, JSON.stringify({ ...st, n: 2 }));
+      // Until something is sealed again, an auditor away from the machine sees only an early end …
+      rmSync(join(sealDirFor(path), 'verify-key'));
+      let r = verifyCli(home, '--host', '--key', keyHex);
+      assert.equal(r.code, 0, r.out);
+      assert.match(r.out, /OK, 3 records, all proven/); // proven through seq 3 — the roll-back's only trace is the time of checkpoint #1
+      // … and once the writer goes on, its next checkpoint is sealed with a later epoch's key, which the auditor's derivation refuses.
+      const c = new AuditChain(path, { checkpointSeconds: 0 });
+      c.append({ type: 'command.accepted', id: 'after-rollback' });
+      c.close();
+      r = verifyCli(home, '--host', '--key', keyHex);
+      assert.equal(r.code, 1, r.out);
+      assert.match(r.out, /checkpoints: TAMPERED: first bad record at line 3 \(seq 3\): checkpoint #2: its seal does not verify/);
+    } finally {
+      await rm(home, { recursive: true, force: true });
+    }
+  });
+});
