@@ -19,15 +19,21 @@
 // blocks on the disk. If a write or fsync fails the trail refuses every later record: the
 // server must then refuse requests rather than act unaudited.
 //
-// The head file ($path.head) holds the last durable record's seq and hash, rewritten in place
-// after each batch. The chain alone cannot show that whole trailing records were cut off;
-// the head can: verify() fails when the log ends before the head's seq, or when the head's
-// record has another hash.
+// Protection against rewriting (./keeper.ts, docs/AUDIT.md): after each batch the head file
+// ($path.head) is rewritten in place; a sealed checkpoint is written at open, every N records
+// or T seconds, at rotation and at close; the active segment rotates by size and age, and
+// old segments are pruned after a sealed anchor when retention says so.
 import { randomUUID } from 'node:crypto';
-import { closeSync, existsSync, fstatSync, mkdirSync, fsync, fsyncSync, ftruncateSync, openSync, readFileSync, readSync, write, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, mkdirSync, fsync, fsyncSync, ftruncateSync, openSync, readFileSync, readSync, write } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { NitrideError } from '../lib/errors.js';
-import { GENESIS, recordHash, verifyChainText, type ChainRecord } from './chain.js';
+import { AuditError } from './errors.js';
+import { headPathFor } from './head.js';
+import { completeRotation, LogKeeper, type AuditLogOptions } from './keeper.js';
+import { recordHash, type ChainRecord } from './record.js';
+import { proveLog } from './verify.js';
+
+export { headPathFor, readHead, type TrailHead } from './head.js';
+export type { AuditLogOptions } from './keeper.js';
 
 export const REDACTED = 'HIDDEN_DUE_TO_SECURITY_REASONS';
 export const AUDIT_EVENT_VERSION = '1.08';
@@ -114,7 +120,7 @@ export interface AuditHandle {
   complete(outcome?: AuditOutcome): Promise<ChainRecord<StoredAuditEvent>>;
 }
 
-export class AuditError extends NitrideError {}
+export { AuditError };
 
 // Parameter names whose values never reach the log. Matched case-insensitively against the
 // whole name and against each dotted segment of flat Query names (LaunchSpecification.UserData).
@@ -183,13 +189,6 @@ export interface TrailVerifyBad {
 }
 export type TrailVerifyResult = TrailVerifyOk | TrailVerifyBad;
 
-export interface TrailHead {
-  readonly seq: number;
-  readonly hash: string;
-}
-
-const HEAD_BYTES = 128;
-
 /** $NITRIDE_HOME/region/audit.log */
 export function regionTrailPath(home: string): string {
   return join(home, 'region', 'audit.log');
@@ -200,84 +199,18 @@ export function hostAuditPath(home: string): string {
   return join(home, 'host', 'audit.log');
 }
 
-export function headPathFor(path: string): string {
-  return `${path}.head`;
-}
-
-/** Reads $path.head: undefined when absent; throws AuditError when unreadable. */
-export function readHead(path: string): TrailHead | undefined {
-  const hp = headPathFor(path);
-  if (!existsSync(hp)) return undefined;
-  const text = readFileSync(hp, 'utf8').trim();
-  try {
-    const h = JSON.parse(text) as { seq?: unknown; hash?: unknown };
-    if (typeof h.seq === 'number' && Number.isSafeInteger(h.seq) && h.seq >= 0 && typeof h.hash === 'string' && /^[0-9a-f]{64}$/.test(h.hash)) return { seq: h.seq, hash: h.hash };
-  } catch {
-    // fall through
-  }
-  throw new AuditError('AuditHeadUnreadable', 'internal', `The audit head file ${hp} is not a valid head record.`, { path: hp });
-}
-
 /**
- * Verifies a log and its head file. Names the first bad record: an edited record (hash),
- * a removed/inserted/reordered one (seq/prev), a line truncated mid-record, or records cut
- * off the end (head). `requireHead` makes a missing head file itself a failure once the log
- * has records (the region's trail always writes one; the host's AuditChain log does not).
+ * Verifies a log's chain across its segments, its head file and the structure of its
+ * checkpoints (not their seals: that needs the verification key, see proveLog in
+ * ./verify.ts). Names the first bad record: an edited record (hash), a removed, inserted or
+ * reordered one (seq/prev), a line truncated mid-record, records cut off the end (head,
+ * checkpoints), a missing or swapped segment. `requireHead` makes a missing head file itself
+ * a failure once the log has records.
  */
 export function verifyTrail(path: string, opts: { requireHead?: boolean } = {}): TrailVerifyResult {
-  // The head first, then the log: the writer updates the head only after the log's fsync,
-  // so a log read after its head holds at least the head's records even while it grows.
-  let head: TrailHead | undefined;
-  try {
-    head = readHead(path);
-  } catch (e) {
-    return { ok: false, records: 0, badLine: 0, badSeq: undefined, reason: e instanceof Error ? e.message : String(e) };
-  }
-  let text = existsSync(path) ? readFileSync(path, 'utf8') : undefined;
-  if (text === undefined) {
-    if (head !== undefined && head.seq > 0) return { ok: false, records: 0, badLine: 1, badSeq: 1, reason: `the log file is missing but its head records ${head.seq} records` };
-    return { ok: true, records: 0, head: GENESIS, warnings: ['the log does not exist yet'] };
-  }
-  const warnings: string[] = [];
-  let res = verifyChainText(text);
-  if (!res.ok && res.reason.startsWith('the last line is incomplete') && head !== undefined && head.seq <= res.records) {
-    // A partial last line past the head is a write not yet acknowledged: in flight now, or
-    // torn by a crash (the writer drops it on its next start). A record cut mid-line that
-    // had been acknowledged is caught below: the head is then beyond the complete records.
-    warnings.push(`line ${res.badLine} is an unfinished write that was never acknowledged`);
-    text = text.slice(0, text.lastIndexOf('\n') + 1);
-    res = verifyChainText(text);
-  }
-  if (!res.ok) return res;
-  if (head === undefined) {
-    if (opts.requireHead && res.records > 0) return { ok: false, records: res.records, badLine: res.records + 1, badSeq: undefined, reason: `the head file ${headPathFor(path)} is missing, so truncation cannot be ruled out` };
-    warnings.push('no head file: the removal of whole records at the end cannot be detected');
-    return { ok: true, records: res.records, head: res.head, warnings };
-  }
-  if (head.seq > res.records) {
-    const missing = res.records + 1;
-    return { ok: false, records: res.records, badLine: missing, badSeq: missing, reason: `record ${missing} is missing: the log ends at seq ${res.records} but its head records seq ${head.seq} (records were cut off the end)` };
-  }
-  if (head.seq > 0) {
-    const rec = lineRecord(text, head.seq);
-    if (rec?.hash !== head.hash) return { ok: false, records: res.records, badLine: head.seq, badSeq: head.seq, reason: `record ${head.seq} does not match the head's hash (the log was rewritten)` };
-  }
-  if (head.seq < res.records) warnings.push(`${res.records - head.seq} record(s) after the head (being written, or written just before a crash)`);
-  return { ok: true, records: res.records, head: res.head, warnings };
-}
-
-function lineRecord(text: string, seq: number): ChainRecord | undefined {
-  let start = 0;
-  for (let i = 1; i < seq; i++) {
-    start = text.indexOf('\n', start) + 1;
-    if (start === 0) return undefined;
-  }
-  const end = text.indexOf('\n', start);
-  try {
-    return JSON.parse(text.slice(start, end < 0 ? undefined : end)) as ChainRecord;
-  } catch {
-    return undefined;
-  }
+  const p = proveLog(path, opts.requireHead === undefined ? {} : { requireHead: opts.requireHead });
+  if (p.tamper) return { ok: false, records: p.records, badLine: p.tamper.line, badSeq: p.tamper.seq, reason: p.tamper.reason };
+  return { ok: true, records: p.records, head: p.head, warnings: [...p.warnings] };
 }
 
 /** The last n records of a chain log among its first `end` bytes (default: all); reads only the end of a large file. */
@@ -339,8 +272,7 @@ function fsyncAsync(fd: number): Promise<void> {
 
 /** The region's audit trail. One writer per file; open it once per process. */
 export class AuditTrail {
-  private readonly fd: number;
-  private readonly headFd: number;
+  private readonly keeper: LogKeeper;
   private seq: number;
   private head: string;
   private queue: Pending[] = [];
@@ -354,45 +286,36 @@ export class AuditTrail {
    * last line that was never acknowledged (the head is behind it: a crash mid-write), and a
    * missing head file next to a valid log.
    */
-  constructor(readonly path: string) {
+  constructor(
+    readonly path: string,
+    opts: AuditLogOptions = {},
+  ) {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     const notes: Record<string, unknown>[] = [];
-    let head: TrailHead | undefined;
-    try {
-      head = readHead(path);
-    } catch (e) {
-      throw new AuditError('AuditTrailBroken', 'internal', `The audit trail ${path} cannot be opened.`, { path }, { cause: e });
-    }
-    if (existsSync(path)) {
-      let text = readFileSync(path, 'utf8');
-      const chain = verifyChainText(text);
-      if (!chain.ok && chain.reason.startsWith('the last line is incomplete') && head !== undefined && head.seq <= chain.records) {
-        const keep = Buffer.byteLength(text.slice(0, text.lastIndexOf('\n') + 1), 'utf8');
-        const fd = openSync(path, 'r+');
-        try {
-          ftruncateSync(fd, keep);
-          fsyncSync(fd);
-        } finally {
-          closeSync(fd);
-        }
-        notes.push({ repair: 'torn-tail', discardedBytes: Buffer.byteLength(text, 'utf8') - keep, line: chain.badLine });
-        text = readFileSync(path, 'utf8');
+    completeRotation(path);
+    let found = proveLog(path);
+    const torn = found.tamper ? undefined : found.warnings.map((w) => /^line (\d+) is an unfinished write/.exec(w)).find((m) => m !== null);
+    if (torn) {
+      const text = readFileSync(path, 'utf8');
+      const keep = Buffer.byteLength(text.slice(0, text.lastIndexOf('\n') + 1), 'utf8');
+      const fd = openSync(path, 'r+');
+      try {
+        ftruncateSync(fd, keep);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
       }
-      if (head === undefined && verifyChainText(text).ok && text.length > 0) notes.push({ repair: 'head-recreated' });
-      const res = verifyTrail(path);
-      if (!res.ok) {
-        throw new AuditError('AuditTrailBroken', 'internal', `The audit trail ${path} fails verification at line ${res.badLine}: ${res.reason}.`, { path, badLine: res.badLine, badSeq: res.badSeq, reason: res.reason });
-      }
-      this.seq = res.records;
-      this.head = res.head;
-    } else {
-      if (head !== undefined && head.seq > 0) throw new AuditError('AuditTrailBroken', 'internal', `The audit trail ${path} is missing but its head records ${head.seq} records.`, { path });
-      this.seq = 0;
-      this.head = GENESIS;
+      notes.push({ repair: 'torn-tail', discardedBytes: Buffer.byteLength(text, 'utf8') - keep, line: Number(torn[1]) });
+      found = proveLog(path);
     }
-    this.fd = openSync(path, 'a', 0o600);
-    this.headFd = openSync(headPathFor(path), existsSync(headPathFor(path)) ? 'r+' : 'w+', 0o600);
-    this.writeHead();
+    if (found.tamper) {
+      const t = found.tamper;
+      throw new AuditError('AuditTrailBroken', 'internal', `The audit trail ${t.file} fails verification at line ${t.line}: ${t.reason}.`, { path, file: t.file, badLine: t.line, badSeq: t.seq, reason: t.reason });
+    }
+    if (found.records > 0 && !existsSync(headPathFor(path))) notes.push({ repair: 'head-recreated' });
+    this.seq = found.records;
+    this.head = found.head;
+    this.keeper = new LogKeeper(path, found, opts);
     for (const note of notes) {
       void this.append(this.systemEvent('AuditTrailRepaired', note)).catch(() => undefined);
     }
@@ -449,8 +372,7 @@ export class AuditTrail {
     if (this.closed) return;
     await this.flush().catch(() => undefined);
     this.closed = true;
-    closeSync(this.fd);
-    closeSync(this.headFd);
+    this.keeper.close();
   }
 
   private stored(event: AuditEvent, phase: AuditPhase): StoredAuditEvent {
@@ -522,10 +444,12 @@ export class AuditTrail {
         this.queue = [];
         try {
           if (this.failed !== undefined) throw this.failed;
-          await writeAll(this.fd, Buffer.from(batch.map((p) => p.line).join(''), 'utf8'));
-          await fsyncAsync(this.fd);
+          const buf = Buffer.from(batch.map((p) => p.line).join(''), 'utf8');
+          await writeAll(this.keeper.fd, buf);
+          await fsyncAsync(this.keeper.fd);
           const last = batch[batch.length - 1];
-          if (last) this.writeHead(last.rec.seq, last.rec.hash);
+          // the head, and a checkpoint or a rotation when one is due (between batches)
+          if (last) this.keeper.durable(last.rec.seq, last.rec.hash, buf.length);
         } catch (e) {
           this.failed ??= e;
           const err = new AuditError('AuditTrailFailed', 'unavailable', 'An audit record could not be written to disk.', { path: this.path }, { cause: e });
@@ -539,25 +463,7 @@ export class AuditTrail {
       this.flushing = undefined;
     }
   }
-
-  private durableSeq = 0;
-  private durableHash = GENESIS;
-
-  /** Rewrites the fixed-size head record in place (one small pwrite, after the log's fsync). */
-  private writeHead(seq?: number, hash?: string): void {
-    if (seq !== undefined && hash !== undefined) {
-      this.durableSeq = seq;
-      this.durableHash = hash;
-    } else {
-      this.durableSeq = this.seq;
-      this.durableHash = this.head;
-    }
-    const body = JSON.stringify({ seq: this.durableSeq, hash: this.durableHash });
-    const buf = Buffer.from(`${body.padEnd(HEAD_BYTES - 1, ' ')}\n`, 'utf8');
-    writeSync(this.headFd, buf, 0, buf.length, 0);
-  }
 }
-
 
 /** Drops undefined members (exactOptionalPropertyTypes: absent, not undefined). */
 function clean<T extends object>(o: { [K in keyof T]?: T[K] | undefined }): T {

@@ -13,7 +13,7 @@
 // The controller never opens a connection.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AuditChain, readChain } from '../audit/chain.js';
+import { AuditChain, readRecentRecords } from '../audit/chain.js';
 import { qemuBinary } from '../hypervisor/qemu-process.js';
 import { HostEbsCard } from './cards/ebs.js';
 import { HostHypervisor } from './cards/hypervisor.js';
@@ -177,7 +177,7 @@ export class Controller {
     const paths = hostPaths(this.o.home);
     this.audit = new AuditChain(paths.audit);
     this.dispatcher = new Dispatcher(this.audit, (c) => this.execute(c));
-    for (const r of readChain(paths.audit)) {
+    for (const r of readRecentRecords(paths.audit)) {
       const ev = r.event as { type?: string; id?: string; digest?: string };
       if (ev.type === 'command.accepted' && ev.id && ev.digest) this.dispatcher.remember(ev.id, ev.digest, Date.parse(r.time));
     }

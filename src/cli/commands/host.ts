@@ -4,7 +4,8 @@
 // the region.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { readChain, verifyChainText } from '../../audit/chain.js';
+import { readChain } from '../../audit/chain.js';
+import { verifyTrail } from '../../audit/trail.js';
 import { ControllerClient } from '../../controller/client.js';
 import { hostPaths, initHost, readRuntime } from '../../controller/host-state.js';
 import { describeError } from '../../lib/errors.js';
@@ -68,8 +69,7 @@ async function status(home: string, json: boolean): Promise<number> {
   const enrolled = existsSync(p.cert) && existsSync(p.ca);
   const rt = readRuntime(home);
   const running = rt !== undefined && pidAlive(rt.pid);
-  const auditText = existsSync(p.audit) ? readFileSync(p.audit, 'utf8') : '';
-  const audit = verifyChainText(auditText);
+  const audit = verifyTrail(p.audit);
   const local: Record<string, unknown> = {
     hostId,
     enrolled,
