@@ -72,6 +72,12 @@ export interface UpdateRun extends WindowFigures {
   readonly result: Record<string, unknown>;
 }
 
+/** A crash of the EBS card (SIGKILL) while the guest works: the supervisor's restart, as the guest sees it. */
+export interface CrashRun extends WindowFigures {
+  /** From the kill until a new card process serves the volume again (ebs.info). */
+  readonly servedAgainMs: number;
+}
+
 interface Line {
   readonly t: number;
   readonly text: string;
@@ -372,6 +378,24 @@ export class LiveUpdateRig {
     const t1 = performance.now();
     const w = await this.window(t0, t1);
     return { component, kind: result.kind, cliMs: r.ms, updateMs: result.totalMs, result, ...w };
+  }
+
+  /** SIGKILL of the EBS card while the guest writes: the supervisor starts a new one and QEMU reconnects. */
+  async crashEbsCard(): Promise<CrashRun> {
+    await sleep(1_000); // a quiet second before, for the baseline
+    const before = (await this.send('ebs.info', {})).pid;
+    const t0 = performance.now();
+    process.kill(before, 'SIGKILL');
+    await waitFor('a new EBS card serving the volume', async () => {
+      try {
+        const i = await this.send('ebs.info', {});
+        return i.pid !== before && i.volumeIds.includes(this.volumeId) ? true : undefined;
+      } catch {
+        return undefined;
+      }
+    }, 120_000, 50);
+    const t1 = performance.now();
+    return { servedAgainMs: Math.round(t1 - t0), ...(await this.window(t0, t1)) };
   }
 
   /** The pid of the controller serving now (controller.json). */

@@ -13,6 +13,10 @@ import { ensureImage } from '../src/image/build.js';
 import { imageCacheDir } from '../src/lib/paths.js';
 import { distEntry } from '../src/lib/paths.js';
 import { vpcSocketDir } from '../src/controller/cards/vpc.js';
+import { ControllerClient } from '../src/controller/client.js';
+import { hostPaths, readRuntime } from '../src/controller/host-state.js';
+import { readChain } from '../src/audit/chain.js';
+import { waitFor } from '../src/lib/wait.js';
 import { Region } from '../src/region/region.js';
 import type { HostRecord, InstanceRecord } from '../src/region/ec2/model.js';
 import { ImageService } from '../src/region/ec2/images.js';
@@ -162,6 +166,46 @@ export function qemuPids(home: string): Map<string, number> {
     if (Number.isInteger(pid) && pid > 0 && pidAlive(pid) && cmdlineOf(pid).includes('qemu')) out.set(id, pid);
   }
   return out;
+}
+
+/**
+ * The local controller as the region speaks to it (the region's own client credential under
+ * $home/region/pki, as `nitride host restart-component` does), for reading host-side state
+ * such as an ENI's drop counters (`eni.stats`). The caller closes it.
+ */
+export function regionControllerClient(home: string): ControllerClient {
+  const pki = join(home, 'region', 'pki');
+  const rt = readRuntime(home);
+  if (!rt) throw new Error(`no controller runtime record under ${home}`);
+  return new ControllerClient({
+    address: rt.address,
+    port: rt.port,
+    caPem: readFileSync(join(pki, 'ca.crt'), 'utf8'),
+    certPem: readFileSync(join(pki, 'region.crt'), 'utf8'),
+    keyPem: readFileSync(join(pki, 'region.key'), 'utf8'),
+    hostId: rt.hostId,
+  });
+}
+
+/** How many instance.list commands the local controller has accepted (audited before it runs). */
+export function hostListCommands(home: string): number {
+  return readChain<{ type?: string; command?: string }>(hostPaths(home).audit).filter((r) => r.event.type === 'command.accepted' && r.event.command === 'instance.list').length;
+}
+
+/**
+ * Resolves once the region has completed a whole reconciliation pass with the local host that
+ * began after this call. Only the reconciler sends instance.list, each pass begins with one and
+ * passes do not overlap, so the second list the controller accepts after now begins after a
+ * pass that started after now has finished (whatever it launched or terminated is done).
+ */
+export async function reconciledOnce(home: string, timeoutMs = 120_000): Promise<void> {
+  const start = hostListCommands(home);
+  await waitFor('a whole reconciliation pass of the region with the host', () => hostListCommands(home) >= start + 2, timeoutMs, 250);
+}
+
+/** How many times the region logged a reconciliation pass that could not reach a host. */
+export function unreachablePasses(r: RegionProcess): number {
+  return r.stderr().split('host unreachable during reconciliation').length - 1;
 }
 
 /** The controller's pid from controller.json when it is alive. */
@@ -380,7 +424,7 @@ export function auditEvents(home: string): Record<string, unknown>[] {
   return out;
 }
 
-export { waitFor } from '../src/lib/wait.js';
+export { waitFor };
 
 /** An SDK v3 EC2 client for a region opened in this process, with its bootstrap credentials. */
 export function ec2For(region: Region): EC2Client {

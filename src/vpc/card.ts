@@ -39,6 +39,8 @@ export interface EniInfo {
 
 export interface EniStats extends EniInfo {
   readonly counters: EniCounters;
+  /** Bytes of a frame from the guest read only in part (held until the rest arrives). */
+  readonly partialInputBytes: number;
 }
 
 /** What one card hands the next in a live update (the sockets travel beside it as handles). */
@@ -223,7 +225,7 @@ export class VpcCard {
   }
 
   stats(eniId: string): EniStats {
-    return { ...this.info(eniId), counters: { ...this.switch.port(eniId).counters } };
+    return { ...this.info(eniId), counters: { ...this.switch.port(eniId).counters }, partialInputBytes: this.links.get(eniId)?.decoder?.pendingLength ?? 0 };
   }
 
   list(): EniInfo[] {

@@ -4,7 +4,7 @@
 // per-ENI unix sockets QEMU connects to. Requests are parsed by ./protocol/messages.ts and
 // served through src/lib/channel. When the channel goes away the card exits.
 import { resolve } from 'node:path';
-import { serveChannel, withHandle } from '../lib/channel/server.js';
+import { serveChannel, withHandle, type ChannelServer } from '../lib/channel/server.js';
 import { describeError } from '../lib/errors.js';
 import { createLogger } from '../lib/log.js';
 import { VpcCard } from './card.js';
@@ -13,14 +13,18 @@ import { parseVpcRequest, type VpcRequest } from './protocol/messages.js';
 
 const log = createLogger('vpc');
 
-async function handle(card: VpcCard, req: VpcRequest, received: unknown): Promise<unknown> {
+async function handle(card: VpcCard, req: VpcRequest, received: unknown, emit: ChannelServer['emit']): Promise<unknown> {
   const needHandle = (): unknown => {
     if (received === undefined || received === null) throw new VpcError('NoHandle', 'invalid', 'This operation needs a socket handle beside the request.', { op: req.op });
     return received;
   };
   switch (req.op) {
-    case 'handover.freeze':
-      return card.freeze();
+    case 'handover.freeze': {
+      const state = await card.freeze();
+      // Observable by the controller (and by tests that must act while the card is frozen).
+      emit('handover.frozen', { pid: process.pid, enis: state.enis.length, pendingBytes: state.enis.reduce((n, e) => n + Buffer.from(e.pendingBase64, 'base64').length, 0) });
+      return state;
+    }
     case 'handover.thaw':
       card.thaw();
       return null;
@@ -87,7 +91,7 @@ async function main(): Promise<void> {
   });
   const channel = serveChannel(process, {
     parse: parseVpcRequest,
-    handle: (req, received) => handle(card, req, received),
+    handle: (req, received) => handle(card, req, received, (event, fields) => channel.emit(event, fields)),
     // a socket that came beside a refused request stays open: the old card still serves it
     onRefusedHandle: () => undefined,
     log,

@@ -12,6 +12,7 @@ import { childPids, makeRegion, readToken } from '../../src/controller/testing/f
 import { SUBCOMMANDS } from '../../src/cli/commands/host.js';
 import { distEntry } from '../../src/lib/paths.js';
 import { writeSecretFile } from '../../src/lib/pki/pki.js';
+import { waitFor } from '../../src/lib/wait.js';
 
 const CLI = distEntry('cli/main.js');
 const FORBIDDEN = /shell|exec|ssh|debug|memory|attach|login|gdb/;
@@ -65,11 +66,8 @@ test('host init, enroll-token and status; controller run through the CLI; status
     proc = spawn(process.execPath, [CLI, 'controller', 'run', '--home', home, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
     proc.stdout?.on('data', (d: Buffer) => (out += d.toString()));
     proc.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-    const end = Date.now() + 20_000;
-    while (readRuntime(home)?.pid !== proc.pid) {
-      assert.ok(Date.now() < end, `controller did not start:\n${out}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    const started = proc;
+    await waitFor('the controller to write its runtime record', () => readRuntime(home)?.pid === started.pid, 20_000, 50);
     const port = readRuntime(home)?.port ?? 0;
     const region = await makeRegion();
     const enr = await enrollHost({ address: '127.0.0.1', port, token: tok.out.trim(), ca: region.ca, bootstrapFingerprint: JSON.parse(cli(['host', 'status', '--json'], home).out).certificateFingerprint });
@@ -102,8 +100,15 @@ test('host init, enroll-token and status; controller run through the CLI; status
     proc.kill('SIGTERM');
     assert.equal(await exited, 0);
     proc = undefined;
-    await new Promise((r) => setTimeout(r, 500));
-    for (const pid of hv) assert.throws(() => process.kill(pid, 0), 'the hypervisor exited with the controller');
+    const alive = (pid: number): boolean => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    await waitFor('every component to exit with the controller', () => hv.every((pid) => !alive(pid)), 10_000, 50);
   } catch (e) {
     process.stderr.write(`--- controller output ---\n${out}\n`);
     throw e;

@@ -16,6 +16,7 @@ import { hostPaths, readRuntime } from '../../src/controller/host-state.js';
 import { buildCommand } from '../../src/controller/signing.js';
 import { childPids, makeRegion, percentile, readToken, startController, watchForOutbound, type ControllerProcess } from '../../src/controller/testing/fixtures.js';
 import { fingerprint } from '../../src/lib/pki/pki.js';
+import { waitFor } from '../../src/lib/wait.js';
 
 interface AuditEvent {
   type: string;
@@ -129,9 +130,10 @@ test('controller: enrolment, mTLS, typed signed commands, audit, supervision, no
     await t.test('a client without a certificate is refused at TLS and audited', async () => {
       const before = auditEvents(home).filter((e) => e.type === 'tls.refused').length;
       await assert.rejects(rawRequest(port, region.ca.certPem, undefined, JSON.stringify(buildCommand('host.status', {}, region.keyPem))));
-      await new Promise((r) => setTimeout(r, 200));
-      const after = auditEvents(home).filter((e) => e.type === 'tls.refused');
-      assert.ok(after.length > before, 'a tls.refused record was appended');
+      const after = await waitFor('a tls.refused record to be appended', () => {
+        const all = auditEvents(home).filter((e) => e.type === 'tls.refused');
+        return all.length > before ? all : undefined;
+      }, 10_000, 20);
       assert.ok(after.slice(before).some((e) => e.error === 'ClientCertificateRequired' && (e['source'] as { address?: string }).address === '127.0.0.1'));
     });
 
@@ -142,9 +144,9 @@ test('controller: enrolment, mTLS, typed signed commands, audit, supervision, no
       const sc = new ControllerClient({ address: '127.0.0.1', port, caPem: region.ca.certPem, certPem: stranger.certPem, keyPem: stranger.keyPem, hostId, retries: 0 });
       clients.push(sc);
       await expectCode(sc.send('host.status', {}), 'ControllerUnreachable');
-      await new Promise((r) => setTimeout(r, 200));
-      const after = auditEvents(home).filter((e) => e.type === 'tls.refused').slice(before);
-      assert.ok(after.some((e) => e.error === 'ClientCertificateUntrusted' && e['offeredCertFingerprint'] === fingerprint(stranger.certPem)), JSON.stringify(after));
+      await waitFor('a tls.refused record naming the stranger\'s certificate', () =>
+        auditEvents(home).filter((e) => e.type === 'tls.refused').slice(before).some((e) => e.error === 'ClientCertificateUntrusted' && e['offeredCertFingerprint'] === fingerprint(stranger.certPem)),
+      10_000, 20);
     });
 
     await t.test('malformed, unknown, wrong-version, badly signed, stale and future commands are refused with clear errors', async () => {
@@ -221,15 +223,12 @@ test('controller: enrolment, mTLS, typed signed commands, audit, supervision, no
       assert.notEqual(r.pid, s1.components[0]?.pid);
       assert.equal(r.restarts, (s1.components[0]?.restarts ?? 0) + 1);
       process.kill(r.pid, 'SIGKILL');
-      const end = Date.now() + 20_000;
-      let s2: { components: { pid: number; restarts: number; state: string }[] } | undefined;
-      while (Date.now() < end) {
-        s2 = (await cl.send('host.status', {})) as typeof s2;
-        if (s2 && s2.components[0]?.pid !== r.pid && s2.components[0]?.state === 'running') break;
-        await new Promise((res) => setTimeout(res, 200));
-      }
-      assert.notEqual(s2?.components[0]?.pid, r.pid);
-      assert.equal(s2?.components[0]?.restarts, r.restarts + 1);
+      const s2 = await waitFor('the hypervisor to run again under a new pid', async () => {
+        const s = (await cl.send('host.status', {})) as { components: { pid: number; restarts: number; state: string }[] };
+        return s.components[0]?.pid !== r.pid && s.components[0]?.state === 'running' ? s : undefined;
+      }, 20_000, 200);
+      assert.notEqual(s2.components[0]?.pid, r.pid);
+      assert.equal(s2.components[0]?.restarts, r.restarts + 1);
       // it answers again
       assert.ok(Array.isArray(await cl.send('instance.list', {})));
       const ev = auditEvents(home);

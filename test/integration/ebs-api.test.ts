@@ -32,7 +32,7 @@ import type { Region } from '../../src/region/region.js';
 import type { VolumeRecord } from '../../src/region/ec2/ebs/records.js';
 import { spawn } from 'node:child_process';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
-import { cleanEnv, cleanupHome, instanceRecord, openLocalRegion, phantomHost, seedStore, waitFor } from '../region-fixtures.js';
+import { auditEvents, cleanEnv, cleanupHome, instanceRecord, openLocalRegion, phantomHost, seedStore, waitFor } from '../region-fixtures.js';
 
 test('ebs api: volumes, encryption defaults and EC2 error codes through client-ec2', { timeout: 120_000 }, async () => {
   const home = await mkdtemp(join(tmpdir(), 'nitride-ebs-api-'));
@@ -267,14 +267,16 @@ test('ebs api: DetachVolume answers detaching at once and finishes in the backgr
     let waiterErr = '';
     waiter.stderr!.on('data', (d: Buffer) => (waiterErr += d.toString()));
     const waited = new Promise<number | null>((res) => waiter.on('close', (c) => res(c)));
-    const tWait = Date.now();
-    await new Promise((res) => setTimeout(res, 5_000)); // the CLI starts and its first poll sees it detaching
-    assert.equal(waiter.exitCode, null, `the waiter returned early: ${waiterErr}`);
+    // The CLI's DescribeVolumes calls, as the region's trail records them (after each read ran).
+    const cliPolls = (): number => auditEvents(home).filter((e) => e['eventName'] === 'DescribeVolumes' && String(e['userAgent'] ?? '').startsWith('aws-cli/')).length;
+    await waitFor('the AWS CLI waiter\'s first DescribeVolumes', () => cliPolls() >= 1, 60_000, 100);
+    // Its first poll ran before this point, so it saw the volume detaching.
+    assert.equal((await describe(recorded.id)).attachment, 'detaching');
     await r.volumes!.redeliverOnce(); // the watcher's pass (every reconcile interval in a real region)
     await waitFor('the recorded detach to finish', async () => ((await describe(recorded.id)).state === 'available' ? true : undefined), 20_000, 200);
     assert.deepEqual(await describe(recorded.id), { state: 'available', attachment: undefined });
     assert.equal(await waited, 0, `aws ec2 wait volume-available: ${waiterErr}`);
-    assert.ok(Date.now() - tWait > 10_000, 'the waiter polled again (15 s apart) after seeing the volume detaching');
+    assert.ok(cliPolls() >= 2, `the waiter polled again after seeing the volume detaching (${String(cliPolls())} polls)`);
 
     // DetachVolume answers at once with detaching; the host cannot finish it, so it stays detaching (no InternalError)
     const t0 = Date.now();
@@ -285,8 +287,13 @@ test('ebs api: DetachVolume answers detaching at once and finishes in the backgr
     assert.deepEqual(await describe(held.id), { state: 'in-use', attachment: 'detaching' });
     const filtered = await ec2.send(new DescribeVolumesCommand({ Filters: [{ Name: 'attachment.status', Values: ['detaching'] }] }));
     assert.deepEqual(filtered.Volumes?.map((v) => v.VolumeId), [held.id]);
-    await new Promise((res) => setTimeout(res, 2_000));
+    // The background try reaches the (unreachable) host and fails; then a watcher pass, and still detaching.
+    await waitFor('the background detach to fail on the unreachable host', () => {
+      const st = r.volumes!.detachStatus(held.id);
+      return !st.running && st.failedAttempts >= 1;
+    }, 60_000, 100);
     await r.volumes!.redeliverOnce();
+    assert.equal(r.volumes!.detachStatus(held.id).running, false, 'no new try before the retry delay');
     assert.deepEqual(await describe(held.id), { state: 'in-use', attachment: 'detaching' }, 'a detach the host did not finish stays detaching');
     assert.equal(await code(ec2.send(new DetachVolumeCommand({ VolumeId: held.id }))), 'IncorrectState');
     assert.equal(await code(ec2.send(new DeleteVolumeCommand({ VolumeId: held.id }))), 'VolumeInUse');

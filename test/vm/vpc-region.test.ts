@@ -11,7 +11,6 @@ import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   AuthorizeSecurityGroupIngressCommand,
   CreateKeyPairCommand,
@@ -27,7 +26,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { vpcSocketDir } from '../../src/controller/cards/vpc.js';
 import { MARKERS } from '../../src/image/markers.js';
-import { BUILTIN_AMI, cleanupHome, ensureGuestImage, startRegion, waitFor, type RegionProcess } from '../region-fixtures.js';
+import { BUILTIN_AMI, cleanupHome, ensureGuestImage, regionControllerClient, startRegion, waitFor, type RegionProcess } from '../region-fixtures.js';
 
 const userData = (s: string): Uint8Array => Buffer.from(`#!/bin/sh\n${s}\n`);
 
@@ -130,10 +129,25 @@ test('vm vpc through the region: VPC API → card → guests (DHCP, IMDSv2, user
     assert.equal(got, `vpctest: a got7000 2097152 ${sum.slice(-32)}`);
     assert.ok((await consoleOf(b)).includes('vpctest: b cannot reach x'));
 
-    // Port 8000 is closed until AuthorizeSecurityGroupIngress opens it.
-    await waitLine(b, /vpctest: b 8000 loop started/, 30_000);
-    await sleep(8_000);
-    assert.ok(!(await consoleOf(a)).includes('got8000'), 'port 8000 must be blocked');
+    // Port 8000 is closed until AuthorizeSecurityGroupIngress opens it: B's connection attempts
+    // are counted as ingress drops on A's ENI by the card, and none reaches A.
+    const aEni = (await ec2.send(new DescribeInstancesCommand({ InstanceIds: [a] }))).Reservations![0]!.Instances![0]!.NetworkInterfaces![0]!.NetworkInterfaceId!;
+    const ctl = regionControllerClient(r.home);
+    try {
+      const ingressDrops = async (): Promise<number> => ((await ctl.send('eni.stats', { eniId: aEni })) as { counters: { droppedSecurityGroupIngress: number } }).counters.droppedSecurityGroupIngress;
+      const dropsBefore = await ingressDrops();
+      await waitLine(b, /vpctest: b 8000 loop started/, 30_000);
+      // Three refused SYNs (B's nc retries every second) show the group blocking port 8000.
+      const drops = await waitFor('the card to drop B\'s connection attempts to A:8000', async () => {
+        const n = await ingressDrops();
+        return n >= dropsBefore + 3 ? n : undefined;
+      }, 60_000, 1_000);
+      process.stderr.write(`[vm] A's ENI dropped ${String(drops - dropsBefore)} frames by its security groups while port 8000 was closed\n`);
+      assert.ok(!(await consoleOf(a)).includes('got8000'), 'port 8000 must be blocked');
+      assert.ok(!(await consoleOf(b)).includes('8000 connected'), 'B never connected to port 8000');
+    } finally {
+      ctl.close();
+    }
     const t0 = Date.now();
     await ec2.send(new AuthorizeSecurityGroupIngressCommand({ GroupId: web, IpPermissions: [{ IpProtocol: 'tcp', FromPort: 8000, ToPort: 8000, IpRanges: [{ CidrIp: '10.0.2.0/24' }] }] }));
     const opened = await waitLine(a, /vpctest: a got8000 try\d+/, 60_000);

@@ -6,7 +6,7 @@
 //   B  vpc-a 10.0.2.10/24   sg-web (another subnet: everything to A is routed)
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { waitFor } from '../../src/lib/wait.js';
 import { MARKERS } from '../../src/image/markers.js';
 import type { HypervisorEvent, InstanceSpec } from '../../src/hypervisor/protocol/messages.js';
 import type { EniStats } from '../../src/vpc/card.js';
@@ -112,10 +112,11 @@ test('vm vpc: DHCP, IMDSv2 + user-data, ping and nc across subnets, security gro
       assert.equal(got, `vpctest: a got7000 4194304 ${sum}`);
 
       // Port 8000 is not in the group: B's attempts die at A's ingress until it is authorized.
+      // The card counts them: three refused SYNs (B retries every second), and none reached A.
+      const dropsBefore = (await card.stats(A.eniId)).counters.droppedSecurityGroupIngress;
       await waitLine(h, sb.instanceId, /vpctest: b 8000 loop started/, 30_000);
-      await sleep(8000);
+      await waitFor('the card to drop B\'s connection attempts to A:8000', async () => ((await card.stats(A.eniId)).counters.droppedSecurityGroupIngress >= dropsBefore + 3 ? true : undefined), 60_000, 1_000);
       assert.ok(!(await consoleOf(h, sa.instanceId)).includes('got8000'), 'port 8000 must be blocked');
-      assert.ok((await card.stats(A.eniId)).counters.droppedSecurityGroupIngress > 0);
       await card.setRules('sg-web', { ...SG_WEB, ingress: [...SG_WEB.ingress, { protocol: 'tcp', fromPort: 8000, toPort: 8000, cidrs: ['10.0.2.0/24'] }] });
       const opened = await waitLine(h, sa.instanceId, /vpctest: a got8000 try\d+/, 60_000);
       process.stderr.write(`[vm] after AuthorizeSecurityGroupIngress: ${opened}\n`);

@@ -206,6 +206,8 @@ export interface EbsRestartResult {
   readonly volumes: number;
   /** Live NBD connections handed to the new card (served on without a reconnect). */
   readonly connections: number;
+  /** Bytes the old card had read from handed-over connections and not yet served (a write's payload, unparsed requests), carried to the new card. */
+  readonly carriedBytes: number;
   /** Connections the old card dropped instead (the client reconnects, to the new card). */
   readonly dropped: number;
   /**
@@ -242,6 +244,7 @@ export async function restartEbsCard(ctx: EbsLiveUpdateContext): Promise<EbsRest
   if (switchEntry) sup.setEntry(ctx.entry as string);
   let volumes = 0;
   let connections = 0;
+  let carriedBytes = 0;
   let dropped = 0;
   let outageMs = 0;
   let pause = { freezeMs: 0, moveMs: 0, resumeMs: 0 };
@@ -255,7 +258,7 @@ export async function restartEbsCard(ctx: EbsLiveUpdateContext): Promise<EbsRest
       if (switchEntry) sup.setEntry(before);
       throw e;
     }
-    return { previous, current, volumes: 0, connections: 0, dropped: 0, outageMs: 0, pause, totalMs: Math.round(performance.now() - t0) };
+    return { previous, current, volumes: 0, connections: 0, carriedBytes: 0, dropped: 0, outageMs: 0, pause, totalMs: Math.round(performance.now() - t0) };
   }
   let current: ComponentStatus;
   try {
@@ -295,6 +298,7 @@ export async function restartEbsCard(ctx: EbsLiveUpdateContext): Promise<EbsRest
               const h = await old.requestWithHandle('handover.handle', { volumeId: vol.volumeId, cid: c.cid }, { timeoutMs: 10_000 });
               await next.request('handover.connection', { volumeId: vol.volumeId, state: c.state }, { handle: h.handle, timeoutMs: 10_000 });
               connections++;
+              carriedBytes += Buffer.from(c.state.payloadBase64, 'base64').length + Buffer.from(c.state.unreadBase64, 'base64').length;
             } catch (e) {
               dropped++;
               ctx.log.warn('a live NBD connection could not be handed over; the client reconnects', { volumeId: vol.volumeId, error: String(e) });
@@ -324,5 +328,5 @@ export async function restartEbsCard(ctx: EbsLiveUpdateContext): Promise<EbsRest
     if (switchEntry) sup.setEntry(before); // the old card keeps serving, from its own entry
     throw e;
   }
-  return { previous, current, volumes, connections, dropped, outageMs: Math.round(outageMs * 10) / 10, pause, totalMs: Math.round(performance.now() - t0) };
+  return { previous, current, volumes, connections, carriedBytes, dropped, outageMs: Math.round(outageMs * 10) / 10, pause, totalMs: Math.round(performance.now() - t0) };
 }

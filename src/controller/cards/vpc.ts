@@ -22,7 +22,14 @@ import { ComponentSupervisor, type ComponentEvent, type ComponentStatus } from '
 
 /** What a live update of the card did (also returned by `host.restart-component vpc`). */
 export interface VpcLiveUpdateResult extends ComponentStatus {
-  readonly liveUpdate: { readonly oldPid: number | undefined; readonly enis: number; readonly sockets: number; readonly frozenMs: number };
+  readonly liveUpdate: {
+    readonly oldPid: number | undefined;
+    readonly enis: number;
+    readonly sockets: number;
+    readonly frozenMs: number;
+    /** Bytes of guest frames the old card had read only in part, carried to the new card. */
+    readonly pendingBytes: number;
+  };
 }
 
 export interface HostVpcCardOptions {
@@ -103,6 +110,7 @@ export class HostVpcCard {
     let enis = 0;
     let sockets = 0;
     let frozenMs = 0;
+    let pendingBytes = 0;
     const status = await this.supervisor.handover(async (from, to) => {
       oldPid = from.pid;
       const t0 = performance.now();
@@ -119,6 +127,7 @@ export class HostVpcCard {
             const sock = await from.requestWithHandle('handover.handle', { eniId: e.cfg.eniId, kind: 'socket' }, { timeoutMs: 10_000 });
             await to.request('handover.socket', { eniId: e.cfg.eniId, pendingBase64: e.pendingBase64 }, { handle: sock.handle, timeoutMs: 10_000 });
             sockets++;
+            pendingBytes += Buffer.from(e.pendingBase64, 'base64').length;
           }
         }
         await to.request('handover.resume', {}, { timeoutMs: 10_000 });
@@ -129,7 +138,7 @@ export class HostVpcCard {
       }
       frozenMs = performance.now() - t0;
     });
-    return { ...status, liveUpdate: { oldPid, enis, sockets, frozenMs: Math.round(frozenMs * 1000) / 1000 } };
+    return { ...status, liveUpdate: { oldPid, enis, sockets, frozenMs: Math.round(frozenMs * 1000) / 1000, pendingBytes } };
   }
 
   /** Stops the card (it removes its sockets as it exits) and then its directory. */

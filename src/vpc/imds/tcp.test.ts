@@ -2,7 +2,7 @@
 // out-of-order and duplicate data, FIN both ways, RST, and retransmission of lost data.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { waitFor } from '../../lib/wait.js';
 import { ipToInt } from '../protocol/addr.js';
 import { buildTcp, parseTcp, seqAdd, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, type TcpSegment } from '../protocol/tcp.js';
 import { TcpEndpoint } from './tcp.js';
@@ -88,9 +88,10 @@ test('RST ends a connection; segments for unknown connections get RST; lost data
   const iss2 = out[0]?.seq as number;
   seg(101, iss2 + 1, TCP_ACK, 'hi\n');
   const firstCount = out.filter((s) => s.payload.length > 0).length;
-  await sleep(400);
-  const again = out.filter((s) => s.payload.length > 0).length;
-  assert.ok(again > firstCount, 'retransmitted after the timeout');
+  const again = await waitFor('the response to be retransmitted after the timeout', () => {
+    const n = out.filter((s) => s.payload.length > 0).length;
+    return n > firstCount ? n : undefined;
+  }, 10_000, 20);
   assert.equal(out.filter((s) => s.payload.length > 0).at(-1 - (again - firstCount - 1))?.seq, iss2 + 1, 'go-back-N from the first unacknowledged byte');
   ep.close();
 });

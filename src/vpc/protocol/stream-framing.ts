@@ -74,6 +74,11 @@ export class FrameDecoder {
     return { buf, count };
   }
 
+  /** How many bytes of an incomplete frame are held back. */
+  get pendingLength(): number {
+    return this.pending?.length ?? 0;
+  }
+
   /** The bytes of an incomplete frame held back (a live update hands them to the next card). */
   takePending(): Buffer | undefined {
     const p = this.pending;

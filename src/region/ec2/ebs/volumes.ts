@@ -279,6 +279,11 @@ export class VolumeService {
   /** Volumes whose guest did not let go: the next try, with backoff. */
   private readonly detachRetry = new Map<string, { attempts: number; at: number }>();
 
+  /** A detach the host has not finished: whether a try is running now and how many failed (for operators and tests). */
+  detachStatus(volumeId: string): { readonly running: boolean; readonly failedAttempts: number } {
+    return { running: this.detachJobs.has(`${volumeId}:normal`) || this.detachJobs.has(`${volumeId}:force`), failedAttempts: this.detachRetry.get(volumeId)?.attempts ?? 0 };
+  }
+
   private kickDetach(volumeId: string, force: boolean): void {
     const key = `${volumeId}:${force ? 'force' : 'normal'}`;
     if (this.detachJobs.has(key)) return;
