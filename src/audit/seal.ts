@@ -19,7 +19,7 @@ import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypt
 import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { AuditError } from './errors.js';
-import { canonicalJson, GENESIS } from './chain.js';
+import { canonicalJson, GENESIS } from './record.js';
 
 /**
  * open: the writer opened the log (it seals what it found); interval: every N records or T

@@ -7,7 +7,7 @@
 // own chain, the records they name) but not their seals, so nothing counts as proven: a
 // forger who rewrote the checkpoints file could have made them.
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { GENESIS, verifyChainText } from './chain.js';
+import { GENESIS, verifyChainText } from './record.js';
 import { headPathFor, readHead, type TrailHead } from './head.js';
 import { checkpointsPathFor, evolve, macMatches, readCheckpoints, type Checkpoint, type VerifyKey } from './seal.js';
 import { sealedSegmentsOnDisk, segmentPath } from './segments.js';
