@@ -186,6 +186,7 @@ export class Region {
     tags.register({
       resourceType: 'snapshot',
       idPrefix: 'snap-',
+      notFoundCode: 'InvalidSnapshot.NotFound',
       find: (c, id) => snapshots.find(c, id),
       canTag: () => true,
       list: (c) => snapshots.list(c),
@@ -194,6 +195,7 @@ export class Region {
     tags.register({
       resourceType: 'volume',
       idPrefix: 'vol-',
+      notFoundCode: 'InvalidVolume.NotFound',
       find: (c, id) => volumes.find(c, id),
       canTag: () => true,
       list: (c) => volumes.list(c),
