@@ -31,7 +31,7 @@ import { KMS_OPERATIONS } from '../../src/kms/api.js';
 import { IAM_ACTIONS } from '../../src/iam/api.js';
 import { EBS_ROUTES } from '../../src/region/protocol/ebs-direct/routes.js';
 import { ORGANIZATIONS_OPERATIONS } from '../../src/organizations/api.js';
-import { callRegion } from '../../src/cli/commands/host-component.js';
+import { signRequest } from '../../src/iam/sigv4/index.js';
 import { readAwsProfile } from '../../src/lib/aws-profile.js';
 import { BUILTIN_AMI, CLIS, CLI_MAIN, auditEvents, cleanEnv, waitFor, withLocalRegion, type CliName } from '../region-fixtures.js';
 
@@ -117,14 +117,22 @@ const block = Buffer.alloc(BLOCK, 0x5a);
 const tag = [{ Key: 'owner', Value: 'b' }];
 const tcp22 = [{ IpProtocol: 'tcp', FromPort: 22, ToPort: 22, IpRanges: [{ CidrIp: '10.0.0.0/8' }] }];
 
-/** A region-specific Query action the SDK has no command for (Nitride's own host actions). */
-async function query(c: Clients, params: Record<string, string>): Promise<Record<string, string>> {
-  try {
-    return await callRegion({ endpoint: c.endpoint, ...c.creds }, params, 30_000);
-  } catch (e) {
-    const m = /^([A-Za-z.]+): /.exec((e as Error).message);
-    throw Object.assign(new Error((e as Error).message), { name: m?.[1] ?? 'Unknown' });
-  }
+/** A region-specific Query action the SDK has no command for (Nitride's own host actions): an error carries EC2's code and RequestID. */
+async function query(c: Clients, params: Record<string, string>): Promise<string> {
+  const body = new URLSearchParams({ ...params, Version: '2016-11-15' }).toString();
+  const url = new URL(c.endpoint);
+  const signed = signRequest(
+    { method: 'POST', path: '/', query: '', headers: { host: url.host, 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' }, body },
+    c.creds,
+    { region: 'local-1', service: 'ec2' },
+  );
+  const r = await fetch(c.endpoint, { method: 'POST', headers: signed.headers, body });
+  const text = await r.text();
+  if (r.ok) return text;
+  throw Object.assign(new Error(/<Message>([^<]*)<\/Message>/.exec(text)?.[1] ?? text), {
+    name: /<Code>([^<]*)<\/Code>/.exec(text)?.[1] ?? `HTTP${r.status}`,
+    $metadata: { requestId: /<RequestID>([^<]*)<\/RequestID>/.exec(text)?.[1] },
+  });
 }
 
 // ---- every action, with B's attempts ----------------------------------------------------
