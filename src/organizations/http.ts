@@ -11,7 +11,6 @@ import { authenticate, presentedAccessKeyId } from '../iam/authenticate.js';
 import { auditIdentity, type Iam } from '../iam/iam.js';
 import { isSigV4Error } from '../iam/sigv4/index.js';
 import { kmsAuthError } from '../kms/http.js';
-import { REGION_NAME } from '../region/ec2/model.js';
 import { handleOrganizationsRequest, organizationsOperationInfo, ORGANIZATIONS_CONTENT_TYPE } from './api.js';
 import type { Organization } from './organization.js';
 
@@ -52,7 +51,7 @@ export async function serveOrganizations(deps: OrganizationsFrontDeps, req: Inco
   const base = (identity: AuditUserIdentity): AuditEvent => ({
     eventSource: 'organizations.amazonaws.com',
     eventName: operation,
-    awsRegion: REGION_NAME,
+    awsRegion: deps.organization.awsRegion,
     sourceIPAddress: meta.sourceIp,
     ...(meta.userAgent !== undefined ? { userAgent: meta.userAgent } : {}),
     requestID: meta.requestId,

@@ -66,6 +66,8 @@ export class Organization {
     private readonly iam: Iam,
     /** The region operator's account: the organization's management account. */
     readonly managementAccountId: string,
+    /** The region's name, for the audit records of these calls. */
+    readonly awsRegion: string,
   ) {}
 
   /** The organization's id (o-…), made on first use. */

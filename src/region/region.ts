@@ -219,7 +219,7 @@ export class Region {
     await Promise.all([ebsBlocksRepo.load(), ebsSessionsRepo.load()]);
     const ebsDirect = new EbsDirectService({ snapshots: snapshotsRepo, blocks: ebsBlocksRepo, sessions: ebsSessionsRepo }, keys, ebsDefaults, fleet);
     const hostUpdates = new HostUpdateService({ fleet, attestation, operatorAccountId: boot.accountId });
-    const organization = new Organization(store, iam, boot.accountId); // the operator's accounts (tenants)
+    const organization = new Organization(store, iam, boot.accountId, REGION_NAME); // the operator's accounts (tenants)
     const api = new RegionApi({ iam, trail, kms, ebsDirect, organization, ec2: { instances, images, tags, vpc, volumes, snapshots, ebsDefaults, keyPairs, hostUpdates, endpoint: () => `127.0.0.1:${port}` } });
     port = await api.listen(opts.port);
     const endpoint = `http://127.0.0.1:${port}/`;
