@@ -212,15 +212,10 @@ export class Iam {
     return (await this.store.list<AccountRecord>(K.accounts)).map((e) => e.value);
   }
 
-  /** The region operator's account: the default account the first start created. */
-  async operatorAccountId(): Promise<string | undefined> {
-    return (await this.store.get<{ accountId: string }>(K.bootstrap))?.value.accountId;
-  }
-
   /**
    * Closes an account: from now on its access keys authenticate nobody (lookupAccessKey) and
    * nothing can be created in it (requireAccount). Nothing it owns is deleted. Returns the
-   * closed record, or undefined when the account does not exist; closing twice is 'already-closed'.
+   * closed record, or the error: 'not-found', or 'already-closed' for a second close.
    */
   async closeAccount(accountId: string): Promise<{ closed: AccountRecord } | { error: 'not-found' | 'already-closed' }> {
     for (;;) {
