@@ -63,7 +63,7 @@ export async function serveOrganizations(deps: OrganizationsFrontDeps, req: Inco
   const sigReq = { method: req.method ?? 'POST', path: qi < 0 ? url : url.slice(0, qi), query: qi < 0 ? '' : url.slice(qi + 1), headers: req.headersDistinct as Record<string, string[]>, body };
   let auth;
   try {
-    auth = await authenticate(deps.iam, sigReq, { now: new Date(), service: 'organizations' });
+    auth = await authenticate(deps.iam, sigReq, { now: new Date(), service: 'organizations', region: deps.organization.awsRegion });
   } catch (e) {
     // JSON-protocol services answer authentication failures alike (KMS's mapping).
     const w = isSigV4Error(e) ? kmsAuthError(e) : { code: 'UnrecognizedClientException', message: 'The security token included in the request is invalid.', status: 400 };

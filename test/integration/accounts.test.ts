@@ -130,6 +130,10 @@ test('tenants: nitride account create/list/close through Organizations, operator
     assert.equal(await code(org.send(new CloseAccountCommand({ AccountId: region.credentials.accountId }))), 'ConstraintViolationException');
     assert.equal((await org.send(new ListAccountsCommand({}))).Accounts!.length, before);
 
+    // the signature's scope: Organizations of this region only
+    assert.equal(await code(new OrganizationsClient({ ...opts(operator), region: 'us-east-1' }).send(new ListAccountsCommand({}))), 'InvalidSignatureException');
+    assert.equal(await code(new EC2Client(opts(operator)).send(new DescribeKeyPairsCommand({}))), 'no error');
+
     // operator only: another account, and an operator's user without a policy, are refused (and audited)
     const orgA = new OrganizationsClient(opts({ accessKeyId: prof.accessKeyId, secretAccessKey: prof.secretAccessKey }));
     assert.equal(await code(orgA.send(new ListAccountsCommand({}))), 'AccessDeniedException');
