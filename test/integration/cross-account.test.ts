@@ -712,6 +712,7 @@ test('cross-account: account B, made by `nitride account create`, is refused or 
     const wrong: string[] = [];
     const refusals: { label: string; code: string; requestId: string | undefined }[] = [];
     let attempts = 0;
+    let twins = 0;
     for (const [action, cases] of Object.entries(CASES)) {
       for (const t of cases(a, b, cb)) {
         attempts++;
@@ -724,6 +725,7 @@ test('cross-account: account B, made by `nitride account create`, is refused or 
           if (t.expect === 'ok' || name !== t.expect) wrong.push(`${label}: refused with ${name} (${(e as Error).message}), expected ${t.expect}`);
           else refusals.push({ label, code: wireCode(action, name), requestId: requestIdOf(e) });
           if (t.twin) {
+            twins++;
             const twin = await t.twin().then(
               () => 'success',
               (e2: unknown) => errName(e2),
@@ -744,6 +746,7 @@ test('cross-account: account B, made by `nitride account create`, is refused or 
     wrong.push(...(await cliAttempts(home, region.endpoint, 'tenant-b', a)));
     assert.deepEqual(wrong, [], `${wrong.length} of ${attempts} attempts went wrong`);
     assert.ok(attempts > 150, `${attempts} attempts`);
+    process.stderr.write(`[cross-account] ${Object.keys(CASES).length} actions, ${attempts} attempts by B: ${refusals.length} refused, ${attempts - refusals.length} answered without A's identifiers, ${twins} existence twins, 10 through the AWS CLIs\n`);
 
     // Nothing of A changed.
     const after = await viewOf(a, ca);
