@@ -108,6 +108,18 @@ test('tenants: nitride account create/list/close through Organizations, operator
     assert.equal(da.Status, 'ACTIVE');
     assert.equal(da.JoinedMethod, 'CREATED');
     assert.match(da.Arn ?? '', new RegExp(`^arn:aws:organizations::${region.credentials.accountId}:account/o-[a-z0-9]{10,32}/${accountA}$`));
+    const described = await nitride('describe', accountA);
+    assert.equal(described.status, 0, described.stderr);
+    assert.match(described.stdout, new RegExp(`^${accountA}  ACTIVE .* tenant-a <tenant-a@accounts\\.nitride\\.invalid>$`, 'm'));
+    // both AWS CLIs: the operator lists accounts, a tenant is refused
+    for (const cli of ['v1', 'v2'] as CliName[]) {
+      const mine = await aws(cli, 'nitride', ['organizations', 'list-accounts', '--output', 'json']);
+      assert.equal(mine.status, 0, `${cli}: ${mine.stderr}`);
+      assert.ok((JSON.parse(mine.stdout) as { Accounts: { Id: string }[] }).Accounts.some((a) => a.Id === accountA));
+      const theirs = await aws(cli, 'tenant-a', ['organizations', 'list-accounts']);
+      assert.notEqual(theirs.status, 0);
+      assert.match(theirs.stderr, /\(AccessDeniedException\)/, `${cli}: ${theirs.stderr}`);
+    }
     const created = await org.send(new CreateAccountCommand({ AccountName: 'tenant-b', Email: 'b@example.invalid' }));
     assert.equal(created.CreateAccountStatus?.State, 'SUCCEEDED');
     const accountB = created.CreateAccountStatus!.AccountId!;
