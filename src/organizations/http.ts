@@ -73,6 +73,14 @@ export async function serveOrganizations(deps: OrganizationsFrontDeps, req: Inco
   }
   const { key } = auth;
   const identity = auditIdentity(key.principal, key.accessKeyId);
+  // The operation is named by a header: a signature that does not cover it (or the host) could be replayed as another operation.
+  const unsigned = ['host', 'x-amz-target'].find((h) => !auth.identity.signedHeaders.includes(h));
+  if (unsigned !== undefined) {
+    const message = `'${unsigned === 'host' ? 'Host' : 'X-Amz-Target'}' must be a 'SignedHeader' in the AWS Authorization.`;
+    await deps.trail.record({ ...base(identity), errorCode: 'InvalidSignatureException', errorMessage: message });
+    send(res, meta.requestId, 400, JSON.stringify({ __type: 'InvalidSignatureException', Message: message }));
+    return;
+  }
   const ctx = { context: { 'aws:SourceIp': meta.sourceIp, 'aws:RequestedRegion': auth.identity.region, 'aws:PrincipalAccount': key.accountId } };
   const outcome = (r: Awaited<ReturnType<typeof handleOrganizationsRequest>>) => ({
     responseElements: r.responseElements,

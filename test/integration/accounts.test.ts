@@ -28,6 +28,7 @@ import {
 } from '@aws-sdk/client-organizations';
 import type { Region } from '../../src/region/region.js';
 import { readAwsProfile } from '../../src/lib/aws-profile.js';
+import { signRequest } from '../../src/iam/sigv4/index.js';
 import { CLIS, CLI_MAIN, auditEvents, cleanEnv, cleanupHome, openLocalRegion, type CliName } from '../region-fixtures.js';
 
 interface Creds {
@@ -145,6 +146,14 @@ test('tenants: nitride account create/list/close through Organizations, operator
     // the signature's scope: Organizations of this region only
     assert.equal(await code(new OrganizationsClient({ ...opts(operator), region: 'us-east-1' }).send(new ListAccountsCommand({}))), 'InvalidSignatureException');
     assert.equal(await code(new EC2Client(opts(operator)).send(new DescribeKeyPairsCommand({}))), 'no error');
+    // … and the signature must cover the operation's header: CloseAccount re-labelled from a signed ListAccounts is refused
+    const form = JSON.stringify({ AccountId: accountA });
+    const url = new URL(endpoint);
+    const signed = signRequest({ method: 'POST', path: '/', query: '', headers: { host: url.host, 'content-type': 'application/x-amz-json-1.1' }, body: form }, operator, { region: 'local-1', service: 'organizations' });
+    const relabelled = await fetch(endpoint, { method: 'POST', headers: { ...signed.headers, 'x-amz-target': 'AWSOrganizationsV20161128.CloseAccount' }, body: form });
+    assert.equal(relabelled.status, 400);
+    assert.equal(((await relabelled.json()) as { __type: string }).__type, 'InvalidSignatureException');
+    assert.equal((await org.send(new DescribeAccountCommand({ AccountId: accountA }))).Account?.State, 'ACTIVE');
 
     // operator only: another account, and an operator's user without a policy, are refused (and audited)
     const orgA = new OrganizationsClient(opts({ accessKeyId: prof.accessKeyId, secretAccessKey: prof.secretAccessKey }));
