@@ -18,6 +18,7 @@ const commands: Record<string, () => Promise<CommandModule>> = {
   nbd: () => import('./commands/nbd.js'),
   release: () => import('./commands/release.js'),
   attest: () => import('./commands/attest.js'),
+  account: () => import('./commands/account.js'),
 };
 
 async function usage(): Promise<string> {

@@ -48,6 +48,9 @@ const READ_ONLY: Readonly<Record<IamAction, boolean>> = {
   DeleteUserPolicy: false,
 };
 
+/** Every action IAM answers (the cross-account suite checks it covers each). */
+export const IAM_ACTIONS = Object.keys(READ_ONLY) as readonly IamAction[];
+
 export function isIamAction(a: string): a is IamAction {
   return Object.hasOwn(READ_ONLY, a);
 }

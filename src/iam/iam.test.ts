@@ -52,6 +52,28 @@ describe('Iam', () => {
     await rm(home, { recursive: true, force: true });
   });
 
+  it('closes an account: its cached keys stop at once (here and in a process with fresh caches), nothing is made in it, its records stay', async () => {
+    const a = await iam.createAccount('to-close', { email: 'c@example.invalid' });
+    assert.equal(a.state, 'ACTIVE');
+    const root = await iam.createAccessKey(a.accountId, 'root');
+    await iam.createUser(a.accountId, 'bob');
+    const bob = await iam.createAccessKey(a.accountId, 'bob');
+    assert.ok(await iam.lookupAccessKey(root.accessKeyId), 'cached before');
+    assert.ok(await iam.lookupAccessKey(bob.accessKeyId));
+    const r = await iam.closeAccount(a.accountId);
+    assert.ok('closed' in r && r.closed.state === 'CLOSED' && r.closed.closedDate !== undefined);
+    assert.equal(await iam.lookupAccessKey(root.accessKeyId), undefined);
+    assert.equal(await iam.lookupAccessKey(bob.accessKeyId), undefined);
+    assert.equal(await Iam.open(store, { home }).lookupAccessKey(bob.accessKeyId), undefined);
+    await assert.rejects(iam.createUser(a.accountId, 'carol'), iamCode('NoSuchEntity'));
+    await assert.rejects(iam.createAccessKey(a.accountId, 'root'), iamCode('NoSuchEntity'));
+    assert.equal((await iam.getUser(a.accountId, 'bob')).userName, 'bob', 'its users stay');
+    assert.equal((await iam.listAccessKeys(a.accountId, 'bob')).length, 1, 'and their keys');
+    assert.deepEqual(await iam.closeAccount(a.accountId), { error: 'already-closed' });
+    assert.deepEqual(await iam.closeAccount('000000000000'), { error: 'not-found' });
+    assert.equal((await iam.listAccounts()).find((x) => x.accountId === a.accountId)?.state, 'CLOSED');
+  });
+
   it('bootstraps the default account and its root key once, and never stores the secret in plain text', async () => {
     const b = await iam.bootstrap();
     assert.equal(b.created, true);

@@ -25,11 +25,21 @@ export const MAX_ACCESS_KEYS_PER_USER = 2;
 export const MAX_USER_POLICY_BYTES = 2048;
 const CACHE_TTL_MS = 10_000;
 
+/** An account's life: ACTIVE until the operator closes it (Organizations' CloseAccount). */
+export type AccountState = 'ACTIVE' | 'CLOSED';
+
 export interface AccountRecord {
   readonly accountId: string;
   readonly name: string;
   readonly createDate: string;
+  /** The email the operator gave at CreateAccount (absent on the default account). */
+  readonly email?: string;
+  /** Absent on records written before accounts could be closed: ACTIVE. */
+  readonly state?: AccountState;
+  readonly closedDate?: string;
 }
+
+export const accountState = (a: AccountRecord): AccountState => a.state ?? 'ACTIVE';
 
 export interface IamUser {
   readonly accountId: string;
@@ -128,6 +138,7 @@ export function checkPolicyName(name: string): void {
 const K = {
   bootstrap: 'iam/bootstrap',
   account: (a: string) => `iam/accounts/${a}`,
+  accounts: 'iam/accounts/',
   user: (a: string, u: string) => `iam/users/${a}/${u.toLowerCase()}`,
   users: (a: string) => `iam/users/${a}/`,
   key: (id: string) => `iam/keys/${id}`,
@@ -183,10 +194,10 @@ export class Iam {
   }
 
   /** Creates an account (a tenant) with a fresh random 12-digit id. */
-  async createAccount(name = ''): Promise<AccountRecord> {
+  async createAccount(name = '', opts: { email?: string } = {}): Promise<AccountRecord> {
     for (;;) {
       const accountId = String(randomInt(100_000, 1_000_000)) + String(randomInt(0, 1_000_000)).padStart(6, '0');
-      const rec: AccountRecord = { accountId, name, createDate: new Date().toISOString() };
+      const rec: AccountRecord = { accountId, name, createDate: new Date().toISOString(), ...(opts.email !== undefined ? { email: opts.email } : {}), state: 'ACTIVE' };
       if (await this.store.txn({ compare: [{ key: K.account(accountId), version: 0 }], put: [{ key: K.account(accountId), value: { ...rec } }] })) return rec;
     }
   }
@@ -196,9 +207,34 @@ export class Iam {
     return (await this.store.get<AccountRecord>(K.account(accountId)))?.value;
   }
 
+  /** Every account, open or closed, in id order. */
+  async listAccounts(): Promise<AccountRecord[]> {
+    return (await this.store.list<AccountRecord>(K.accounts)).map((e) => e.value);
+  }
+
+  /**
+   * Closes an account: from now on its access keys authenticate nobody (lookupAccessKey) and
+   * nothing can be created in it (requireAccount). Nothing it owns is deleted. Returns the
+   * closed record, or the error: 'not-found', or 'already-closed' for a second close.
+   */
+  async closeAccount(accountId: string): Promise<{ closed: AccountRecord } | { error: 'not-found' | 'already-closed' }> {
+    for (;;) {
+      const got = isAccountId(accountId) ? await this.store.get<AccountRecord>(K.account(accountId)) : undefined;
+      if (got === undefined) return { error: 'not-found' };
+      if (accountState(got.value) === 'CLOSED') return { error: 'already-closed' };
+      const closed: AccountRecord = { ...got.value, state: 'CLOSED', closedDate: new Date().toISOString() };
+      if (await this.store.txn({ compare: [{ key: K.account(accountId), version: got.version }], put: [{ key: K.account(accountId), value: { ...closed } }] })) {
+        // At once, in this process: every cached key of the account goes (other region processes: CACHE_TTL_MS).
+        for (const [id, hit] of this.keyCache) if (hit.value.accountId === accountId) this.keyCache.delete(id);
+        return { closed };
+      }
+    }
+  }
+
+  /** The account's record version; NoSuchEntity when it does not exist or is closed (nothing is created in a closed account). */
   private async requireAccount(accountId: string): Promise<number> {
-    const a = isAccountId(accountId) ? await this.store.get(K.account(accountId)) : undefined;
-    if (a === undefined) throw new IamError('NoSuchEntity', `The account ${accountId} does not exist.`, { accountId });
+    const a = isAccountId(accountId) ? await this.store.get<AccountRecord>(K.account(accountId)) : undefined;
+    if (a === undefined || accountState(a.value) === 'CLOSED') throw new IamError('NoSuchEntity', `The account ${accountId} does not exist.`, { accountId });
     return a.version;
   }
 
@@ -341,6 +377,12 @@ export class Iam {
       return undefined;
     }
     const r = got.value;
+    // A closed account's keys authenticate nobody: the caller sees the service's unknown-key error.
+    const account = (await this.store.get<AccountRecord>(K.account(r.accountId)))?.value;
+    if (account === undefined || accountState(account) === 'CLOSED') {
+      this.keyCache.delete(accessKeyId);
+      return undefined;
+    }
     let userId: string | undefined;
     let arn: string;
     if (r.userName === ROOT_USER) arn = `arn:aws:iam::${r.accountId}:root`;

@@ -79,6 +79,9 @@ const READ_ONLY: Readonly<Record<KmsOperation, boolean>> = {
   RevokeGrant: false,
 };
 
+/** Every operation KMS answers (the cross-account suite checks it covers each). */
+export const KMS_OPERATIONS = Object.keys(READ_ONLY) as readonly KmsOperation[];
+
 export function isKmsOperation(op: string): op is KmsOperation {
   return Object.hasOwn(READ_ONLY, op);
 }

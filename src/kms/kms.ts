@@ -374,8 +374,7 @@ export class Kms {
   async createAlias(caller: KmsCaller, aliasName: string, targetKeyId: string): Promise<void> {
     checkAliasName(aliasName);
     const acct = caller.principal.accountId;
-    const key = await this.resolve(caller, targetKeyId, { keyOnly: true });
-    if (key.rec.accountId !== acct) throw notFoundKey(targetKeyId);
+    const key = await this.resolveOwnKey(caller, targetKeyId);
     // as KMS: the alias by IAM policy, the key by its key policy (and IAM where that delegates)
     await this.authorizeIam(caller, 'CreateAlias', [aliasArn(acct, aliasName)]);
     if (key.rec.keyManager === 'AWS') throw this.denied(caller, 'CreateAlias', key.rec.arn, 'no-resource-allow');
@@ -393,8 +392,7 @@ export class Kms {
     const acct = caller.principal.accountId;
     const cur = await this.store.get<AliasRecord>(K.alias(acct, aliasName));
     if (!cur) throw notFoundAlias(acct, aliasName);
-    const key = await this.resolve(caller, targetKeyId, { keyOnly: true });
-    if (key.rec.accountId !== acct) throw notFoundKey(targetKeyId);
+    const key = await this.resolveOwnKey(caller, targetKeyId);
     const oldArn = keyArn(acct, cur.value.targetKeyId);
     await this.authorizeIam(caller, 'UpdateAlias', [aliasArn(acct, aliasName)]);
     if (key.rec.keyManager === 'AWS') throw this.denied(caller, 'UpdateAlias', key.rec.arn, 'no-resource-allow');
@@ -427,8 +425,7 @@ export class Kms {
     const limit = checkLimit(opts.limit, 50, 100);
     let only: string | undefined;
     if (opts.keyId !== undefined) {
-      const key = await this.resolve(caller, opts.keyId, { keyOnly: true });
-      if (key.rec.accountId !== acct) throw notFoundKey(opts.keyId);
+      const key = await this.resolveOwnKey(caller, opts.keyId);
       only = key.rec.keyId;
     }
     const prefix = K.aliases(acct);
@@ -735,6 +732,18 @@ export class Kms {
       if (await this.store.txn({ compare: [{ key: K.key(keyId), version: got.version }], put: [{ key: K.key(keyId), value: json(next) }] })) return next;
     }
     throw new KmsError('KMSInternalException', 'The key kept changing while it was being updated.', { keyId });
+  }
+
+  /**
+   * A key of the caller's own account (aliases name only those): another account's key ARN is
+   * NotFoundException whether or not that key exists, so the answer tells nothing about it.
+   */
+  private async resolveOwnKey(caller: KmsCaller, keyId: string): Promise<{ rec: KeyRecord; how: 'id' | 'arn' | 'alias' | 'ciphertext' }> {
+    const other = /^arn:aws:kms:[a-z0-9-]+:(\d{12}):/.exec(keyId);
+    if (other && other[1] !== caller.principal.accountId) throw notFoundKey(keyId);
+    const key = await this.resolve(caller, keyId, { keyOnly: true });
+    if (key.rec.accountId !== caller.principal.accountId) throw notFoundKey(keyId);
+    return key;
   }
 
   /**

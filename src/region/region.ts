@@ -1,7 +1,7 @@
 // The region: composes the state store, IAM, the audit trail, the certificate
 // authority, the EC2 domain, the front door and the host fleet, and (for `nitride
 // start`) the local host. close() stops the region and leaves guests running.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { AuditTrail, regionTrailPath } from '../audit/trail.js';
 import { Iam } from '../iam/iam.js';
@@ -37,6 +37,8 @@ import { ROLE_OPERATOR } from '../controller/protocol/commands.js';
 import { hostPaths } from '../controller/host-state.js';
 import { writeSecretFile } from '../lib/pki/pki.js';
 import type { RegionPki } from './pki.js';
+import { Organization } from '../organizations/organization.js';
+import { writeAwsProfile } from '../lib/aws-profile.js';
 
 const log = createLogger('region');
 
@@ -184,6 +186,7 @@ export class Region {
     tags.register({
       resourceType: 'snapshot',
       idPrefix: 'snap-',
+      notFoundCode: 'InvalidSnapshot.NotFound',
       find: (c, id) => snapshots.find(c, id),
       canTag: () => true,
       list: (c) => snapshots.list(c),
@@ -192,6 +195,7 @@ export class Region {
     tags.register({
       resourceType: 'volume',
       idPrefix: 'vol-',
+      notFoundCode: 'InvalidVolume.NotFound',
       find: (c, id) => volumes.find(c, id),
       canTag: () => true,
       list: (c) => volumes.list(c),
@@ -215,7 +219,8 @@ export class Region {
     await Promise.all([ebsBlocksRepo.load(), ebsSessionsRepo.load()]);
     const ebsDirect = new EbsDirectService({ snapshots: snapshotsRepo, blocks: ebsBlocksRepo, sessions: ebsSessionsRepo }, keys, ebsDefaults, fleet);
     const hostUpdates = new HostUpdateService({ fleet, attestation, operatorAccountId: boot.accountId });
-    const api = new RegionApi({ iam, trail, kms, ebsDirect, ec2: { instances, images, tags, vpc, volumes, snapshots, ebsDefaults, keyPairs, hostUpdates, endpoint: () => `127.0.0.1:${port}` } });
+    const organization = new Organization(store, iam, boot.accountId, REGION_NAME); // the operator's accounts (tenants)
+    const api = new RegionApi({ iam, trail, kms, ebsDirect, organization, ec2: { instances, images, tags, vpc, volumes, snapshots, ebsDefaults, keyPairs, hostUpdates, endpoint: () => `127.0.0.1:${port}` } });
     port = await api.listen(opts.port);
     const endpoint = `http://127.0.0.1:${port}/`;
     const region = new Region(
@@ -271,16 +276,13 @@ export class Region {
     writeSecretFile(join(dir, 'ca.pem'), this.pki.ca.certPem);
   }
 
-  /** $NITRIDE_HOME/aws/{credentials,config} with the profile `nitride`. */
+  /**
+   * $NITRIDE_HOME/aws/{credentials,config} with the profile `nitride` (the operator's root key);
+   * the other profiles there (accounts made by `nitride account create`) are kept, with their
+   * endpoint_url moved to this start's endpoint.
+   */
   writeAwsConfig(): void {
-    const dir = join(this.home, 'aws');
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    writeFileSync(
-      join(dir, 'credentials'),
-      `[nitride]\naws_access_key_id = ${this.credentials.accessKeyId}\naws_secret_access_key = ${this.credentials.secretAccessKey}\n`,
-      { mode: 0o600 },
-    );
-    writeFileSync(join(dir, 'config'), `[profile nitride]\nregion = ${REGION_NAME}\nendpoint_url = ${this.endpoint}\noutput = json\n`, { mode: 0o600 });
+    writeAwsProfile(this.home, 'nitride', { accessKeyId: this.credentials.accessKeyId, secretAccessKey: this.credentials.secretAccessKey }, { region: REGION_NAME, endpointUrl: this.endpoint });
   }
 
   async close(): Promise<void> {

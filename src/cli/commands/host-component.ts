@@ -12,6 +12,7 @@ import { ControllerClient } from '../../controller/client.js';
 import { hostPaths, readRuntime } from '../../controller/host-state.js';
 import { describeError } from '../../lib/errors.js';
 import { nitrideHome } from '../../lib/paths.js';
+import { readAwsProfile } from '../../lib/aws-profile.js';
 
 /** The region's client for the local controller, or an error line for the operator. */
 function regionClient(home: string, cmd: string): ControllerClient | string {
@@ -35,18 +36,10 @@ function regionClient(home: string, cmd: string): ControllerClient | string {
 
 const UPDATE_USAGE = 'usage: nitride host update --component <hypervisor|ebs|vpc|controller> (--bundle DIR | --rollback) [--host-id ID] [--home DIR] [--json] [--direct]\n';
 
-/** The region API endpoint and the operator's key from $NITRIDE_HOME/aws (written by the region), if any. */
-function regionApi(home: string): { endpoint: string; accessKeyId: string; secretAccessKey: string } | undefined {
-  try {
-    const cfg = readFileSync(join(home, 'aws', 'config'), 'utf8');
-    const cred = readFileSync(join(home, 'aws', 'credentials'), 'utf8');
-    const endpoint = /^endpoint_url\s*=\s*(\S+)/m.exec(cfg)?.[1];
-    const accessKeyId = /^aws_access_key_id\s*=\s*(\S+)/m.exec(cred)?.[1];
-    const secretAccessKey = /^aws_secret_access_key\s*=\s*(\S+)/m.exec(cred)?.[1];
-    return endpoint && accessKeyId && secretAccessKey ? { endpoint, accessKeyId, secretAccessKey } : undefined;
-  } catch {
-    return undefined;
-  }
+/** The region API endpoint and the operator's key from $NITRIDE_HOME/aws (the profile `nitride` the region writes), if any. */
+export function regionApi(home: string): { endpoint: string; accessKeyId: string; secretAccessKey: string } | undefined {
+  const p = readAwsProfile(home, 'nitride');
+  return p?.endpointUrl !== undefined ? { endpoint: p.endpointUrl, accessKeyId: p.accessKeyId, secretAccessKey: p.secretAccessKey } : undefined;
 }
 
 /** One signed Query API call to the region; the response's leaf elements, or the EC2 error. */

@@ -38,6 +38,7 @@ export async function run(argv: string[]): Promise<number> {
       `Nitride region local-1 is up at ${region.endpoint} with host ${host?.id ?? '(none)'}; Ctrl-C stops it (guests keep running).`,
       `export AWS_CONFIG_FILE=${aws}/config AWS_SHARED_CREDENTIALS_FILE=${aws}/credentials`,
       `aws --profile nitride ec2 run-instances --image-id ${(await import('../../region/ec2/images.js')).ImageService.builtinId()} --instance-type t3.micro   # Debian's aws 2.9: add --endpoint-url ${region.endpoint}`,
+      `nitride account create NAME   # an account (tenant) of its own, written as the profile NAME`,
     ].join('\n') + '\n',
   );
   return new Promise<number>((resolve) => {

@@ -30,6 +30,9 @@ import type { Kms } from '../../kms/kms.js';
 import { serveEbsDirect } from '../ebs-direct/http.js';
 import type { EbsDirectService } from '../ebs-direct/service.js';
 import { isEbsDirectPath } from '../protocol/ebs-direct/routes.js';
+import { organizationsRoute } from '../../organizations/api.js';
+import { serveOrganizations } from '../../organizations/http.js';
+import type { Organization } from '../../organizations/organization.js';
 
 const log = createLogger('region.api');
 
@@ -42,6 +45,8 @@ export interface FrontDoor {
   readonly kms: Kms;
   /** The EBS direct APIs (rest-json under /snapshots); absent: those paths go to the Query APIs. */
   readonly ebsDirect?: EbsDirectService;
+  /** The region's organization (Organizations' account operations, JSON 1.1); absent: not served. */
+  readonly organization?: Organization;
 }
 
 interface Reply {
@@ -149,6 +154,12 @@ export class RegionApi {
     // The EBS direct APIs (rest-json, SigV4 service 'ebs', paths under /snapshots) likewise.
     if (this.fd.ebsDirect && isEbsDirectPath(path)) {
       await serveEbsDirect({ iam: this.fd.iam, trail: this.fd.trail, service: this.fd.ebsDirect }, req, res, body, { requestId, sourceIp, ...(userAgent !== undefined ? { userAgent } : {}) });
+      return;
+    }
+
+    // Organizations (JSON 1.1, X-Amz-Target: AWSOrganizationsV20161128.*): the operator's accounts.
+    if (this.fd.organization && organizationsRoute(req.headers)) {
+      await serveOrganizations({ iam: this.fd.iam, trail: this.fd.trail, organization: this.fd.organization }, req, res, body, { requestId, sourceIp, ...(userAgent !== undefined ? { userAgent } : {}) });
       return;
     }
 
