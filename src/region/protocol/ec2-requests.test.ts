@@ -248,8 +248,9 @@ test('EC2 error codes for bad requests', () => {
   assert.equal(code(() => parse({ Action: 'DescribeInstanceTypes', MaxResults: '101' })), 'InvalidParameterValue');
 });
 
-test('defaults: dryRun false, empty lists, unknown parameters ignored, SDK empty list', () => {
-  assert.deepEqual(parse({ Action: 'DescribeInstances', Version: '2016-11-15', Unknown: 'x', InstanceId: '' }), {
+test('defaults: dryRun false, empty lists, unknown parameters refused, SDK empty list', () => {
+  assert.equal(code(() => parse({ Action: 'DescribeInstances', Version: '2016-11-15', Unknown: 'x' })), 'UnknownParameter');
+  assert.deepEqual(parse({ Action: 'DescribeInstances', Version: '2016-11-15', InstanceId: '' }), {
     action: 'DescribeInstances',
     dryRun: false,
     instanceIds: [],

@@ -3,7 +3,7 @@
 // Declares each request, the family's union and one parser per action; index.ts joins the families.
 
 import { Ec2Error } from '../../errors.js';
-import { asStruct, type Base, type BlockDeviceMappingRequest, checkImageId, checkInstanceId, checkNetworkInterfaceId, checkSecurityGroupId, checkSubnetId, decodeUserData, dryRun, EC2_DEFAULT_INSTANCE_TYPE, type Filter, instanceIds, invalid, missing, type Paged, paged, ParamReader, type ParserTable, readBlockDeviceMappings, readFilters, readTagSpecifications, type TagSpecification } from './common.js';
+import { asStruct, type Base, type BlockDeviceMappingRequest, checkImageId, checkInstanceId, checkSecurityGroupId, checkSubnetId, decodeUserData, dryRun, EC2_DEFAULT_INSTANCE_TYPE, type Filter, instanceIds, invalid, missing, type Paged, paged, ParamReader, type ParserTable, readBlockDeviceMappings, readFilters, readTagSpecifications, type TagSpecification, unsupported } from './common.js';
 
 /**
  * RunInstances NetworkInterface.N. The AWS CLI moves --subnet-id/--security-group-ids into
@@ -15,7 +15,6 @@ export interface InstanceNetworkInterfaceRequest {
   readonly subnetId: string | undefined;
   readonly groups: readonly string[];
   readonly privateIpAddress: string | undefined;
-  readonly networkInterfaceId: string | undefined;
   readonly description: string | undefined;
   readonly deleteOnTermination: boolean | undefined;
   readonly associatePublicIpAddress: boolean | undefined;
@@ -206,13 +205,16 @@ export const INSTANCE_PARSERS: ParserTable<InstanceRequest> = {
       networkInterfaces: r.list('NetworkInterface', (node, path) => {
         const n = asStruct(node, path);
         const subnetId = n.string('SubnetId');
+        // A launch makes its own interface: attaching an existing one is not supported, and
+        // is refused rather than ignored (the instance would not get the interface asked for).
         const eniId = n.string('NetworkInterfaceId');
+        if (eniId !== undefined) throw unsupported(`${path}.NetworkInterfaceId`, eniId, 'Launching with an existing network interface is not supported; name a SubnetId instead.');
+        if (path !== 'NetworkInterface.1') throw unsupported(path, '', 'An instance is launched with one network interface.');
         return {
           deviceIndex: n.integer('DeviceIndex', 0, 64),
           subnetId: subnetId === undefined || subnetId === '' ? undefined : checkSubnetId(subnetId),
           groups: n.stringList('SecurityGroupId').map(checkSecurityGroupId),
           privateIpAddress: n.string('PrivateIpAddress'),
-          networkInterfaceId: eniId === undefined || eniId === '' ? undefined : checkNetworkInterfaceId(eniId),
           description: n.string('Description'),
           deleteOnTermination: n.boolean('DeleteOnTermination'),
           associatePublicIpAddress: n.boolean('AssociatePublicIpAddress'),
