@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
+import { NodeSha256 } from '../../lib/testing/node-sha256.js';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { EC2Client, DescribeInstancesCommand, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import {
@@ -242,26 +243,6 @@ test('requests signed by SDK v3 (EC2Client and @smithy/signature-v4 presign) ver
   assert.equal(pid.presigned, true);
 });
 
-function toBytes(d: string | ArrayBuffer | ArrayBufferView): string | Uint8Array {
-  if (typeof d === 'string') return d;
-  if (d instanceof ArrayBuffer) return new Uint8Array(d);
-  return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
-}
-
-/** The Checksum constructor @smithy/signature-v4 wants, on node:crypto (HMAC when given a secret). */
-class NodeSha256 {
-  private readonly h: Hash | Hmac;
-  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
-    this.h = secret === undefined ? createHash('sha256') : createHmac('sha256', toBytes(secret));
-  }
-  update(data: string | ArrayBuffer | ArrayBufferView): void {
-    this.h.update(toBytes(data));
-  }
-  async digest(): Promise<Uint8Array> {
-    return this.h.digest();
-  }
-  reset(): void {}
-}
 
 function signedNow(over: { now?: Date; body?: string; headers?: Record<string, string>; service?: string; region?: string } = {}): SigV4Request & { headers: HeaderMap } {
   const body = over.body ?? 'Action=DescribeInstances&Version=2016-11-15';

@@ -18,7 +18,7 @@ import { describeError } from '../../lib/errors.js';
 import { createLogger } from '../../lib/log.js';
 import { newRequestId } from '../ids.js';
 import { parseForm, type FlatParams } from '../protocol/query.js';
-import { EC2_MUTATING_ACTIONS, parseEc2Request, type Ec2Request } from '../protocol/ec2/requests/index.js';
+import { EC2_MUTATING_ACTIONS, isEc2Action, parseEc2Request, type Ec2Request } from '../protocol/ec2/requests/index.js';
 import { EC2_CONTENT_TYPE, renderEc2Error, renderEc2Response } from '../protocol/ec2/responses/index.js';
 import { Ec2Error, ec2WireError, isEc2Error } from '../protocol/errors.js';
 import { REGION_NAME } from '../ec2/model.js';
@@ -181,7 +181,8 @@ export class RegionApi {
     }
     const action = flat.get('Action') ?? '';
     const iamInfo = iamRequestInfo(flat);
-    const isIam = iamInfo.known || /Credential=[^/]+\/[^/]+\/[^/]+\/iam\//.test(String(req.headers['authorization'] ?? ''));
+    // IAM's actions go to IAM; so does an unknown action signed for IAM (IAM then names it unknown).
+    const isIam = iamInfo.known || (!isEc2Action(action) && /Credential=[^/]+\/[^/]+\/[^/]+\/iam\//.test(String(req.headers['authorization'] ?? '')));
     const eventSource = isIam ? 'iam.amazonaws.com' : 'ec2.amazonaws.com';
     const readOnly = isIam ? iamInfo.readOnly : /^(Describe|Get|List)/.test(action);
 
