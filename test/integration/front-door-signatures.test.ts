@@ -328,6 +328,18 @@ test(
     const r = await post(signed('ec2', 'local-1', FORM, body), body);
     assert.equal(r.status, 400);
     assert.match(r.text, /<Code>UnknownParameter<\/Code><Message>The parameter Frobnicate is not recognized\.<\/Message>/);
+    // A POST's signed query string is read with its body, never ignored.
+    const host = new URL(endpoint).host;
+    const form = 'Action=DescribeInstances&Version=2016-11-15';
+    for (const [query, want] of [
+      ['Frobnicate=1', /<Code>UnknownParameter<\/Code>/],
+      ['Action=TerminateInstances', /<Code>InvalidParameterValue<\/Code><Message>The parameter Action is specified more than once\.<\/Message>/],
+    ] as const) {
+      const sq = signRequest({ method: 'POST', path: '/', query, headers: { host, ...FORM }, body: form }, root, { region: 'local-1', service: 'ec2', now: new Date() });
+      const rq = await fetch(`${endpoint}?${query}`, { method: 'POST', headers: sq.headers as Record<string, string>, body: form });
+      assert.equal(rq.status, 400);
+      assert.match(await rq.text(), want);
+    }
     assert.equal((await ec2.send(new DescribeInstancesCommand({}))).Reservations?.length ?? 0, 0, 'no instance was launched');
     ec2.destroy();
   }),

@@ -17,7 +17,7 @@ import { auditIdentity, type AccessKeyLookup } from '../../iam/iam.js';
 import { describeError } from '../../lib/errors.js';
 import { createLogger } from '../../lib/log.js';
 import { newRequestId } from '../ids.js';
-import { parseForm, type FlatParams } from '../protocol/query.js';
+import { requestParams, type FlatParams } from '../protocol/query.js';
 import { EC2_MUTATING_ACTIONS, isEc2Action, parseEc2Request, type Ec2Request } from '../protocol/ec2/requests/index.js';
 import { EC2_CONTENT_TYPE, renderEc2Error, renderEc2Response } from '../protocol/ec2/responses/index.js';
 import { Ec2Error, ec2WireError, isEc2Error } from '../protocol/errors.js';
@@ -169,10 +169,11 @@ export class RegionApi {
       return;
     }
 
-    // 1. parameters: GET carries them in the query, POST in the form body.
+    // 1. parameters: the query string and the form body together (a presigned GET carries them in
+    //    the query, a POST in its body); every one is signed, so none may be left unread.
     let flat: FlatParams;
     try {
-      flat = req.method === 'GET' ? parseForm(query) : parseForm(body);
+      flat = requestParams(query, body);
     } catch (e) {
       const err = isEc2Error(e) ? e : new Ec2Error('MalformedQueryString', 'The request could not be parsed.', { cause: e });
       await this.fd.trail.record({ ...base('ec2.amazonaws.com', 'Unknown', false), userIdentity: { type: 'Unknown' }, errorCode: err.code, errorMessage: err.message });
