@@ -217,7 +217,7 @@ export class RegionApi {
     let ident: SigV4Identity;
     try {
       // The scope must name this region and the service that answers (AWS's rule): a request
-      // signed for another region or service is refused before any key is looked up.
+      // signed for another region or service is refused before its signature is computed.
       ({ key, identity: ident } = await authenticate(this.fd.iam, sigReq, { now: new Date(), region: REGION_NAME, service: isIam ? 'iam' : 'ec2' }));
     } catch (e) {
       await fail(e, auditIdentity(undefined, presentedAccessKeyId(sigReq)));
