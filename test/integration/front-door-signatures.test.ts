@@ -324,6 +324,18 @@ test(
     }
     const ni = await sdkError(ec2.send(new RunInstancesCommand({ ImageId: BUILTIN_AMI, MinCount: 1, MaxCount: 1, NetworkInterfaces: [{ DeviceIndex: 0, NetworkInterfaceId: 'eni-0123456789abcdef0' }] })));
     assert.equal(ni.name, 'InvalidParameterValue');
+    // Values Nitride does not implement, through the SDK and the CLIs' own options.
+    const az = await sdkError(ec2.send(new RunInstancesCommand({ ImageId: BUILTIN_AMI, MinCount: 1, MaxCount: 1, Placement: { AvailabilityZone: 'local-1z' } })));
+    assert.deepEqual([az.name, az.message], ['InvalidParameterValue', 'Invalid availability zone: [local-1z]']);
+    const protect = await sdkError(ec2.send(new RunInstancesCommand({ ImageId: BUILTIN_AMI, MinCount: 1, MaxCount: 1, DisableApiTermination: true })));
+    assert.equal(protect.name, 'InvalidParameterValue');
+    for (const [name, bin] of CLIS) {
+      for (const option of [['--disable-api-termination'], ['--instance-initiated-shutdown-behavior', 'terminate'], ['--monitoring', 'Enabled=true']]) {
+        const out = await cli(bin, 'local-1', ['ec2', 'run-instances', '--image-id', BUILTIN_AMI, '--count', '1', ...option]);
+        assert.notEqual(out.status, 0, `${name} ${option.join(' ')}`);
+        assert.match(out.stderr, /InvalidParameterValue/, `${name} ${option.join(' ')}`);
+      }
+    }
     const body = `Action=DescribeInstances&Version=2016-11-15&Frobnicate=1`;
     const r = await post(signed('ec2', 'local-1', FORM, body), body);
     assert.equal(r.status, 400);

@@ -45,8 +45,8 @@ test('RunInstances refuses NetworkInterface.N.NetworkInterfaceId and a second in
   assert.match(r.message, /NetworkInterface\.1\.NetworkInterfaceId/);
   const two = { ...RUN, 'NetworkInterface.1.DeviceIndex': '0', 'NetworkInterface.1.SubnetId': 'subnet-12345678', 'NetworkInterface.2.DeviceIndex': '1', 'NetworkInterface.2.SubnetId': 'subnet-12345678' };
   assert.equal(code(() => parse(two)), 'InvalidParameterValue');
-  // What the CLIs send for --associate-public-ip-address (subnet moved into NetworkInterface.1) still parses.
-  const one = { ...RUN, 'NetworkInterface.1.DeviceIndex': '0', 'NetworkInterface.1.SubnetId': 'subnet-12345678', 'NetworkInterface.1.AssociatePublicIpAddress': 'true' };
+  // What the CLIs send for --no-associate-public-ip-address (subnet moved into NetworkInterface.1) still parses.
+  const one = { ...RUN, 'NetworkInterface.1.DeviceIndex': '0', 'NetworkInterface.1.SubnetId': 'subnet-12345678', 'NetworkInterface.1.AssociatePublicIpAddress': 'false' };
   assert.equal(parse(one).action, 'RunInstances');
   // The same refusal for the bodies the real SDK v3 and both botocores serialize.
   const body = await sdkBody((c) => c.send(new RunInstancesCommand({ ImageId: AMI, MinCount: 1, MaxCount: 1, NetworkInterfaces: [{ DeviceIndex: 0, NetworkInterfaceId: 'eni-0123456789abcdef0' }] })));
@@ -56,4 +56,37 @@ test('RunInstances refuses NetworkInterface.N.NetworkInterfaceId and a second in
     assert.ok(wire !== undefined);
     assert.equal(code(() => parseEc2Request(new Map(Object.entries(wire)))), 'InvalidParameterValue', peer);
   }
+});
+
+test('RunInstances values Nitride does not implement are refused; the values it does implement pass', () => {
+  const refused: [Record<string, string>, string][] = [
+    [{ KernelId: 'aki-12345678' }, 'KernelId'],
+    [{ RamdiskId: 'ari-12345678' }, 'RamdiskId'],
+    [{ 'Monitoring.Enabled': 'true' }, 'Monitoring.Enabled'],
+    [{ InstanceInitiatedShutdownBehavior: 'terminate' }, 'InstanceInitiatedShutdownBehavior'],
+    [{ DisableApiTermination: 'true' }, 'DisableApiTermination'],
+    [{ 'MetadataOptions.HttpProtocolIpv6': 'enabled' }, 'MetadataOptions.HttpProtocolIpv6'],
+    [{ 'MetadataOptions.InstanceMetadataTags': 'enabled' }, 'MetadataOptions.InstanceMetadataTags'],
+    [{ 'NetworkInterface.1.DeviceIndex': '1' }, 'NetworkInterface.1.DeviceIndex'],
+    [{ 'NetworkInterface.1.DeviceIndex': '0', 'NetworkInterface.1.AssociatePublicIpAddress': 'true' }, 'NetworkInterface.1.AssociatePublicIpAddress'],
+    [{ 'NetworkInterface.1.DeviceIndex': '0', 'NetworkInterface.1.DeleteOnTermination': 'false' }, 'NetworkInterface.1.DeleteOnTermination'],
+    [{ 'NetworkInterface.1.DeviceIndex': '0', 'NetworkInterface.1.Description': 'mine' }, 'NetworkInterface.1.Description'],
+  ];
+  for (const [extra, name] of refused) {
+    const r = refusal({ ...RUN, ...extra });
+    assert.equal(r.code, 'InvalidParameterValue', name);
+    assert.ok(r.message.includes(`parameter ${name} is invalid`), r.message);
+  }
+  const honoured = {
+    ...RUN,
+    'Monitoring.Enabled': 'false',
+    InstanceInitiatedShutdownBehavior: 'stop',
+    DisableApiTermination: 'false',
+    'MetadataOptions.HttpProtocolIpv6': 'disabled',
+    'MetadataOptions.InstanceMetadataTags': 'disabled',
+    'NetworkInterface.1.DeviceIndex': '0',
+    'NetworkInterface.1.AssociatePublicIpAddress': 'false',
+    'NetworkInterface.1.DeleteOnTermination': 'true',
+  };
+  assert.equal(parse(honoured).action, 'RunInstances');
 });
