@@ -426,6 +426,27 @@ export function auditEvents(home: string): Record<string, unknown>[] {
 
 export { waitFor };
 
+/**
+ * Remembers whether any test body failed, so `after` can print diagnostics only then:
+ * `const run = failureTracker(); test('…', run.guarded(async () => …)); after(() => run.failed && …)`.
+ */
+export function failureTracker(): { readonly failed: boolean; guarded(fn: () => Promise<void>): () => Promise<void> } {
+  let failed = false;
+  return {
+    get failed() {
+      return failed;
+    },
+    guarded: (fn) => async () => {
+      try {
+        await fn();
+      } catch (e) {
+        failed = true;
+        throw e;
+      }
+    },
+  };
+}
+
 /** An SDK v3 EC2 client for a region opened in this process, with its bootstrap credentials. */
 export function ec2For(region: Region): EC2Client {
   return new EC2Client({ endpoint: region.endpoint, region: 'local-1', credentials: { accessKeyId: region.credentials.accessKeyId, secretAccessKey: region.credentials.secretAccessKey } });

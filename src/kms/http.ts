@@ -30,6 +30,13 @@ export interface KmsRequestMeta {
   readonly userAgent?: string;
 }
 
+/**
+ * Headers KMS requires among the signed ones, besides 'host': the operation is named by
+ * X-Amz-Target, so an unsigned target would let a captured DescribeKey be replayed as
+ * DisableKey. (Content-Type is not required: KMS reads the body as JSON whatever it says.)
+ */
+export const KMS_SIGNED_HEADERS: readonly string[] = ['x-amz-target'];
+
 /** KMS's answer to a failed SigV4 check. */
 export function kmsAuthError(e: SigV4Error): { code: string; message: string; status: number } {
   switch (e.reason) {
@@ -41,6 +48,8 @@ export function kmsAuthError(e: SigV4Error): { code: string; message: string; st
       return { code: 'UnrecognizedClientException', message: 'The security token included in the request is invalid.', status: 400 };
     case 'expired':
       return { code: 'InvalidSignatureException', message: 'Signature expired or not yet valid.', status: 400 };
+    case 'scope':
+      return { code: 'InvalidSignatureException', message: e.message, status: 400 };
     default:
       return {
         code: 'InvalidSignatureException',
@@ -86,7 +95,7 @@ export async function serveKms(deps: KmsFrontDeps, req: IncomingMessage, res: Se
     verifySigV4(
       { method: req.method ?? 'POST', path: qi < 0 ? url : url.slice(0, qi), query: qi < 0 ? '' : url.slice(qi + 1), headers: req.headersDistinct as Record<string, string[]>, body },
       (id) => (k && k.accessKeyId === id && k.status === 'Active' ? { secretAccessKey: k.secretAccessKey } : undefined),
-      { now: new Date(), service: 'kms' },
+      { now: new Date(), service: 'kms', region: KMS_REGION, requiredSignedHeaders: KMS_SIGNED_HEADERS },
     );
     if (!key || key.status !== 'Active') throw new Error('unreachable: verifySigV4 accepted an unknown key');
   } catch (e) {

@@ -2,6 +2,7 @@
 // authority, the EC2 domain, the front door and the host fleet, and (for `nitride
 // start`) the local host. close() stops the region and leaves guests running.
 import { mkdirSync } from 'node:fs';
+import { Ec2Error, ec2NotFound } from './protocol/errors.js';
 import { join } from 'node:path';
 import { AuditTrail, regionTrailPath } from '../audit/trail.js';
 import { Iam } from '../iam/iam.js';
@@ -151,6 +152,7 @@ export class Region {
     tags.register({
       resourceType: 'instance',
       idPrefix: 'i-',
+      notFound: (id) => new Ec2Error('InvalidInstanceID.NotFound', `The instance ID '${id}' does not exist`, { context: { instanceIds: [id] } }),
       find: (c, id) => {
         const r = instancesRepo.get(id);
         return r && r.accountId === c.accountId && instances.visible(r) ? r : undefined;
@@ -162,6 +164,7 @@ export class Region {
     tags.register({
       resourceType: 'image',
       idPrefix: 'ami-',
+      notFound: (id) => new Ec2Error('InvalidAMIID.NotFound', `The image id '[${id}]' does not exist`, { context: { imageId: id } }),
       find: (c, id) => {
         const r = imagesRepo.get(id);
         return r && images.visibleTo(c, r) ? r : undefined;
@@ -186,7 +189,7 @@ export class Region {
     tags.register({
       resourceType: 'snapshot',
       idPrefix: 'snap-',
-      notFoundCode: 'InvalidSnapshot.NotFound',
+      notFound: (id) => ec2NotFound('snapshot', id),
       find: (c, id) => snapshots.find(c, id),
       canTag: () => true,
       list: (c) => snapshots.list(c),
@@ -195,7 +198,7 @@ export class Region {
     tags.register({
       resourceType: 'volume',
       idPrefix: 'vol-',
-      notFoundCode: 'InvalidVolume.NotFound',
+      notFound: (id) => ec2NotFound('volume', id),
       find: (c, id) => volumes.find(c, id),
       canTag: () => true,
       list: (c) => volumes.list(c),
@@ -207,7 +210,7 @@ export class Region {
     tags.register({
       resourceType: 'key-pair',
       idPrefix: 'key-',
-      notFoundCode: 'InvalidKeyPair.NotFound',
+      notFound: (id) => new Ec2Error('InvalidKeyPair.NotFound', `The key pair ID '${id}' does not exist`, { context: { keyPairId: id } }),
       find: (c, id) => keyPairs.find(c, id),
       canTag: () => true,
       list: (c) => keyPairs.list(c),

@@ -4,6 +4,10 @@
 // empty segments removed (non-S3 services normalise), each segment UriEncoded — so a path that
 // arrived percent-encoded is encoded a second time, as AWS specifies for every service but S3.
 // CanonicalQueryString: every name=value decoded then UriEncoded, sorted by name then value.
+// Decoding is form decoding, '+' included (a space), exactly as the Query parameter parser
+// (src/region/protocol/query.ts) reads the same string: the signature covers the values the
+// service acts on. Signers encode a space as %20 and '+' as %2B (botocore, the SDKs and
+// sign.ts), so a '+' sent literally reads as a space here too and changes the signature.
 // CanonicalHeaders: the signed headers, lower-case, values trimmed with inner whitespace runs
 // collapsed, repeated headers joined with ','.
 import { percentDecode, uriEncode } from './encoding.js';
@@ -24,14 +28,19 @@ export function canonicalUri(path: string): string {
   return uri;
 }
 
-/** Splits a raw query string into decoded [name, value] pairs (a name without '=' has value ''). */
+/** Form-decodes one name or value of a query: '+' is a space, then %XX escapes. */
+export function formDecode(s: string): string {
+  return percentDecode(s.includes('+') ? s.replace(/\+/g, ' ') : s);
+}
+
+/** Splits a raw query string into form-decoded [name, value] pairs (a name without '=' has value ''). */
 export function parseQueryPairs(rawQuery: string): [string, string][] {
   const pairs: [string, string][] = [];
   if (rawQuery === '') return pairs;
   for (const part of rawQuery.split('&')) {
     if (part === '') continue;
     const eq = part.indexOf('=');
-    pairs.push(eq < 0 ? [percentDecode(part), ''] : [percentDecode(part.slice(0, eq)), percentDecode(part.slice(eq + 1))]);
+    pairs.push(eq < 0 ? [formDecode(part), ''] : [formDecode(part.slice(0, eq)), formDecode(part.slice(eq + 1))]);
   }
   return pairs;
 }

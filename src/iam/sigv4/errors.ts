@@ -7,7 +7,8 @@
 //   malformed       IncompleteSignature          400
 //   unknown-key     AuthFailure                  401
 //   bad-signature   AuthFailure                  401
-//   scope           AuthFailure                  401   (credential scope date/region/service wrong)
+//   scope           SignatureDoesNotMatch        403   (credential scope date/region/service wrong; the
+//                                                      message says which, in AWS's words)
 //   payload         AuthFailure                  401   (x-amz-content-sha256 does not match the body)
 //   expired         RequestExpired               400   (clock skew > 15 min, or presigned URL expired)
 
@@ -20,7 +21,7 @@ const EC2: Readonly<Record<SigV4FailureReason, { code: string; status: number }>
   malformed: { code: 'IncompleteSignature', status: 400 },
   'unknown-key': { code: 'AuthFailure', status: 401 },
   'bad-signature': { code: 'AuthFailure', status: 401 },
-  scope: { code: 'AuthFailure', status: 401 },
+  scope: { code: 'SignatureDoesNotMatch', status: 403 },
   payload: { code: 'AuthFailure', status: 401 },
   expired: { code: 'RequestExpired', status: 400 },
 };

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
+import { NodeSha256 } from '../../lib/testing/node-sha256.js';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { EC2Client, DescribeInstancesCommand, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import {
@@ -242,26 +243,6 @@ test('requests signed by SDK v3 (EC2Client and @smithy/signature-v4 presign) ver
   assert.equal(pid.presigned, true);
 });
 
-function toBytes(d: string | ArrayBuffer | ArrayBufferView): string | Uint8Array {
-  if (typeof d === 'string') return d;
-  if (d instanceof ArrayBuffer) return new Uint8Array(d);
-  return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
-}
-
-/** The Checksum constructor @smithy/signature-v4 wants, on node:crypto (HMAC when given a secret). */
-class NodeSha256 {
-  private readonly h: Hash | Hmac;
-  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
-    this.h = secret === undefined ? createHash('sha256') : createHmac('sha256', toBytes(secret));
-  }
-  update(data: string | ArrayBuffer | ArrayBufferView): void {
-    this.h.update(toBytes(data));
-  }
-  async digest(): Promise<Uint8Array> {
-    return this.h.digest();
-  }
-  reset(): void {}
-}
 
 function signedNow(over: { now?: Date; body?: string; headers?: Record<string, string>; service?: string; region?: string } = {}): SigV4Request & { headers: HeaderMap } {
   const body = over.body ?? 'Action=DescribeInstances&Version=2016-11-15';
@@ -300,8 +281,8 @@ test('each failure has its reason and EC2 code', () => {
   const future = signedNow({ now: new Date(now.getTime() + 16 * 60_000) });
   assert.deepEqual(codeOf(() => verifySigV4(future, lookup, opts)), ['expired', 'RequestExpired', 400]);
   assert.equal(verifySigV4(signedNow({ now: new Date(now.getTime() - 14 * 60_000) }), lookup, opts).accessKeyId, CREDS.accessKeyId);
-  assert.deepEqual(codeOf(() => verifySigV4(signedNow({ region: 'us-east-1' }), lookup, opts)), ['scope', 'AuthFailure', 401]);
-  assert.deepEqual(codeOf(() => verifySigV4(signedNow({ service: 'kms' }), lookup, opts)), ['scope', 'AuthFailure', 401]);
+  assert.deepEqual(codeOf(() => verifySigV4(signedNow({ region: 'us-east-1' }), lookup, opts)), ['scope', 'SignatureDoesNotMatch', 403]);
+  assert.deepEqual(codeOf(() => verifySigV4(signedNow({ service: 'kms' }), lookup, opts)), ['scope', 'SignatureDoesNotMatch', 403]);
   const garbled = { ...ok, headers: { ...ok.headers, authorization: 'AWS4-HMAC-SHA256 Credential=x' } };
   assert.deepEqual(codeOf(() => verifySigV4(garbled, lookup, opts)), ['malformed', 'IncompleteSignature', 400]);
   const sigv2 = { ...ok, headers: { ...ok.headers, authorization: 'AWS AKID:c2ln' } };
@@ -350,4 +331,80 @@ test('each failure has its reason and EC2 code', () => {
     assert.ok(e instanceof SigV4Error);
     assert.deepEqual(e.iamWire(), { code: 'InvalidClientTokenId', status: 403 });
   }
+});
+
+/** The SigV4Error a verification throws (fails when it accepts). */
+function failureOf(fn: () => unknown): SigV4Error {
+  try {
+    fn();
+  } catch (e) {
+    assert.ok(e instanceof SigV4Error);
+    return e;
+  }
+  assert.fail('expected the request to be refused');
+}
+
+test('the credential scope must name the expected region and service, in AWS words', () => {
+  const opts = { now: new Date(), service: 'ec2', region: 'local-1' };
+  for (const region of ['us-east-1', 'eu-west-1']) {
+    const e = failureOf(() => verifySigV4(signedNow({ region }), lookup, opts));
+    assert.equal(e.reason, 'scope');
+    assert.equal(e.message, `Credential should be scoped to a valid region, not '${region}'. `);
+    assert.deepEqual(e.iamWire(), { code: 'SignatureDoesNotMatch', status: 403 });
+  }
+  for (const service of ['s3', 'kms', 'iam']) {
+    const e = failureOf(() => verifySigV4(signedNow({ service }), lookup, opts));
+    assert.equal(e.reason, 'scope');
+    assert.equal(e.message, "Credential should be scoped to correct service: 'ec2'. ");
+  }
+  // Without expectations any scope verifies (the option is what the front door must pass).
+  assert.equal(verifySigV4(signedNow({ region: 'us-east-1', service: 's3' }), lookup, { now: new Date() }).region, 'us-east-1');
+});
+
+test('a service can require headers among the signed ones (KMS: x-amz-target)', () => {
+  const now = new Date();
+  const body = '{"KeyId":"alias/x"}';
+  const headers = { host: HOST, 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'TrentService.DescribeKey' };
+  const opts = { now, service: 'kms', region: 'local-1', requiredSignedHeaders: ['x-amz-target'] };
+  const signed = signRequest({ method: 'POST', path: '/', query: '', headers, body }, CREDS, { region: 'local-1', service: 'kms', now });
+  const req = { method: 'POST', path: '/', query: '', headers: signed.headers, body: Buffer.from(body) };
+  assert.deepEqual(verifySigV4(req, lookup, opts).signedHeaders, ['content-type', 'host', 'x-amz-date', 'x-amz-target']);
+  // The same request signed over host and x-amz-date only: the target could be swapped freely.
+  const narrow = signRequest({ method: 'POST', path: '/', query: '', headers: { host: HOST }, body }, CREDS, { region: 'local-1', service: 'kms', now });
+  const swapped = { method: 'POST', path: '/', query: '', headers: { ...narrow.headers, 'x-amz-target': 'TrentService.DisableKey' }, body: Buffer.from(body) };
+  const e = failureOf(() => verifySigV4(swapped, lookup, opts));
+  assert.equal(e.reason, 'malformed');
+  assert.equal(e.message, "'X-Amz-Target' must be a signed header.");
+  // 'host' is always required.
+  const noHost = { ...req, headers: { ...req.headers, authorization: String(req.headers['authorization']).replace('SignedHeaders=content-type;host;', 'SignedHeaders=content-type;') } };
+  assert.equal(failureOf(() => verifySigV4(noHost, lookup, opts)).message, "'Host' must be a signed header.");
+});
+
+test("'+' in a query reads as a space in the signature, as the parameter parser reads it", () => {
+  assert.deepEqual(parseQueryPairs('Tag.1.Value=a+b&k%2Bx=a%2Bb&s=a%20b'), [
+    ['Tag.1.Value', 'a b'],
+    ['k+x', 'a+b'],
+    ['s', 'a b'],
+  ]);
+  // A presigned CreateTags with the value 'a+b' (signed as a%2Bb) re-sent with a literal '+'
+  // is a different request ('a b') and its signature does not match.
+  const now = new Date();
+  const pre = presignRequest(
+    { method: 'GET', path: '/', query: 'Action=CreateTags&Version=2016-11-15&ResourceId.1=vol-0123456789abcdef0&Tag.1.Key=k&Tag.1.Value=a%2Bb', headers: { host: HOST } },
+    CREDS,
+    { region: 'local-1', service: 'ec2', now, expiresIn: 300 },
+  );
+  const opts = { now, service: 'ec2', region: 'local-1' };
+  const req = { method: 'GET', path: '/', query: pre.query, headers: { host: HOST }, body: Buffer.alloc(0) };
+  assert.equal(verifySigV4(req, lookup, opts).presigned, true);
+  const plus = { ...req, query: pre.query.replace('a%2Bb', 'a+b') };
+  assert.notEqual(plus.query, pre.query);
+  assert.equal(failureOf(() => verifySigV4(plus, lookup, opts)).reason, 'bad-signature');
+  // A space may be sent as '+' or %20: both are the same request.
+  const spaced = presignRequest(
+    { method: 'GET', path: '/', query: 'Action=CreateTags&Version=2016-11-15&ResourceId.1=vol-0123456789abcdef0&Tag.1.Key=k&Tag.1.Value=a%20b', headers: { host: HOST } },
+    CREDS,
+    { region: 'local-1', service: 'ec2', now, expiresIn: 300 },
+  );
+  assert.equal(verifySigV4({ ...req, query: spaced.query.replace('a%20b', 'a+b') }, lookup, opts).presigned, true);
 });

@@ -2,9 +2,10 @@
 //
 //   verifySigV4(req, lookup, { now, service: 'ec2', region: 'local-1' }) → SigV4Identity
 //
-// Checks, in order: exactly one auth mechanism is present (missing); it parses (malformed);
+// Checks, in order: exactly one auth mechanism is present (missing); it parses (malformed),
+// and 'host' plus every header the service requires (KMS: 'x-amz-target') are signed;
 // the credential's scope date matches the request time and its region/service are the ones
-// expected (scope); the access key exists (unknown-key); the time is within 15 minutes of
+// expected (scope, with AWS's own messages); the access key exists (unknown-key); the time is within 15 minutes of
 // `now`, or inside the presigned window (expired); x-amz-content-sha256, when present, is the
 // body's hash or UNSIGNED-PAYLOAD (payload); the signature matches, compared in constant time
 // (bad-signature). Every failure is a SigV4Error; nothing else is thrown for any input.
@@ -35,6 +36,12 @@ export interface SigV4VerifyOptions {
   readonly service?: string;
   /** Expected region in the credential scope (e.g. 'local-1'); any when absent. */
   readonly region?: string;
+  /**
+   * Headers that must be among the signed ones besides 'host' (lower-case). A JSON-protocol
+   * service names its operation in X-Amz-Target, so it requires 'x-amz-target': otherwise a
+   * captured request could be replayed as another operation.
+   */
+  readonly requiredSignedHeaders?: readonly string[];
   /** Allowed clock skew; 15 minutes unless given. */
   readonly maxSkewMs?: number;
   /**
@@ -74,6 +81,11 @@ function toAmzDate(value: string): Date | undefined {
   return Number.isNaN(t.getTime()) ? undefined : t;
 }
 
+/** 'x-amz-target' → 'X-Amz-Target', as AWS names a header in its messages. */
+function signedHeaderDisplayName(name: string): string {
+  return name.replace(/(^|-)([a-z])/g, (_m, sep: string, c: string) => sep + c.toUpperCase());
+}
+
 export function verifySigV4(req: SigV4Request, lookup: SecretLookup, opts: SigV4VerifyOptions): SigV4Identity {
   const authorization = headerString(req.headers, 'authorization');
   const pairs = parseQueryPairs(req.query);
@@ -103,7 +115,9 @@ export function verifySigV4(req: SigV4Request, lookup: SecretLookup, opts: SigV4
   const signedAt = toAmzDate(amzDateText);
   if (signedAt === undefined) throw new SigV4Error('malformed', 'The request date is not in ISO 8601 basic format (YYYYMMDDTHHMMSSZ).');
   const { credential, signedHeaders } = presented;
-  if (!signedHeaders.includes('host')) throw new SigV4Error('malformed', "'Host' must be a signed header.");
+  for (const name of ['host', ...(opts.requiredSignedHeaders ?? [])]) {
+    if (!signedHeaders.includes(name)) throw new SigV4Error('malformed', `'${signedHeaderDisplayName(name)}' must be a signed header.`);
+  }
   for (const name of signedHeaders) {
     if (req.headers[name] === undefined) throw new SigV4Error('malformed', `The signed header '${name.slice(0, 64)}' is not in the request.`);
   }
@@ -111,13 +125,16 @@ export function verifySigV4(req: SigV4Request, lookup: SecretLookup, opts: SigV4
   // The string to sign uses the request time in basic format, whatever header carried it.
   const amzDate = parseAmzDate(amzDateText) !== undefined ? amzDateText : formatAmzDate(signedAt);
   if (credential.date !== amzDate.slice(0, 8)) {
-    throw new SigV4Error('scope', `${AUTH_FAILURE_MESSAGE}. The credential scope date does not match the request date.`, { accessKeyId: credential.accessKeyId });
+    throw new SigV4Error('scope', `Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '${credential.date}' != '${amzDate.slice(0, 8)}', from '${amzDate}'.`, {
+      accessKeyId: credential.accessKeyId,
+    });
   }
+  // AWS's own messages (Coral's), trailing space included, so SDKs and scripts see what AWS says.
   if (opts.region !== undefined && credential.region !== opts.region) {
-    throw new SigV4Error('scope', `${AUTH_FAILURE_MESSAGE}. The credential should be scoped to region '${opts.region}'.`, { accessKeyId: credential.accessKeyId });
+    throw new SigV4Error('scope', `Credential should be scoped to a valid region, not '${credential.region.slice(0, 64)}'. `, { accessKeyId: credential.accessKeyId, region: credential.region.slice(0, 64) });
   }
   if (opts.service !== undefined && credential.service !== opts.service) {
-    throw new SigV4Error('scope', `${AUTH_FAILURE_MESSAGE}. The credential should be scoped to service '${opts.service}'.`, { accessKeyId: credential.accessKeyId });
+    throw new SigV4Error('scope', `Credential should be scoped to correct service: '${opts.service}'. `, { accessKeyId: credential.accessKeyId, service: credential.service.slice(0, 64) });
   }
 
   const secret = lookup(credential.accessKeyId);

@@ -17,14 +17,17 @@ import { auditIdentity, type AccessKeyLookup } from '../../iam/iam.js';
 import { describeError } from '../../lib/errors.js';
 import { createLogger } from '../../lib/log.js';
 import { newRequestId } from '../ids.js';
-import { parseForm, type FlatParams } from '../protocol/query.js';
-import { EC2_MUTATING_ACTIONS, parseEc2Request, type Ec2Request } from '../protocol/ec2/requests/index.js';
+import { requestParams, type FlatParams } from '../protocol/query.js';
+import { EC2_MUTATING_ACTIONS, isEc2Action, parseEc2Request, type Ec2Request } from '../protocol/ec2/requests/index.js';
 import { EC2_CONTENT_TYPE, renderEc2Error, renderEc2Response } from '../protocol/ec2/responses/index.js';
 import { Ec2Error, ec2WireError, isEc2Error } from '../protocol/errors.js';
 import { REGION_NAME } from '../ec2/model.js';
 import type { Caller } from '../ec2/instances.js';
 import { ec2Resources, handleEc2, responseSummary, type Ec2Services } from './actions/index.js';
-import { kmsRoute } from '../../kms/api.js';
+import { KMS_CONTENT_TYPE, kmsRoute } from '../../kms/api.js';
+import { kmsErrorBody } from '../../kms/errors.js';
+import { renderEbsError } from '../protocol/ebs-direct/responses.js';
+import { readRequestBody } from './request-body.js';
 import { serveKms } from '../../kms/http.js';
 import type { Kms } from '../../kms/kms.js';
 import { serveEbsDirect } from '../ebs-direct/http.js';
@@ -53,26 +56,6 @@ interface Reply {
   status: number;
   contentType: string;
   body: string;
-}
-
-class BodyTooLarge extends Error {}
-
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let n = 0;
-    req.on('data', (c: Buffer) => {
-      n += c.length;
-      if (n > MAX_BODY_BYTES) {
-        reject(new BodyTooLarge());
-        req.destroy();
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
 }
 
 const paramsObject = (flat: FlatParams): Record<string, string> => {
@@ -120,6 +103,34 @@ export class RegionApi {
     res.end(r.body);
   }
 
+  /**
+   * 413 in the shape of the service the request was for, with Connection: close. The body was
+   * read and discarded first (readRequestBody), so the client reads this answer instead of a
+   * reset; when it was too long even to discard, the socket is closed once the answer is out.
+   */
+  private async refuseTooLarge(req: IncomingMessage, res: ServerResponse, requestId: string, path: string, base: (src: string, name: string, ro: boolean) => Omit<AuditEvent, 'userIdentity'>, drained: boolean): Promise<void> {
+    const message = `Request body larger than ${MAX_BODY_BYTES} bytes.`;
+    const ebs = this.fd.ebsDirect !== undefined && isEbsDirectPath(path);
+    const kms = !ebs && kmsRoute(req.headers);
+    const code = ebs || kms ? 'ValidationException' : 'RequestEntityTooLarge';
+    await this.fd.trail.record({ ...base(ebs ? 'ebs.amazonaws.com' : kms ? 'kms.amazonaws.com' : 'ec2.amazonaws.com', 'Unknown', false), userIdentity: { type: 'Unknown' }, errorCode: code, errorMessage: message });
+    res.shouldKeepAlive = false;
+    if (!drained) res.on('finish', () => req.socket.destroySoon());
+    if (ebs) {
+      const r = renderEbsError('ValidationException', message, undefined, 413);
+      res.writeHead(r.status, { ...r.headers, 'x-amzn-requestid': requestId, 'content-length': r.body.length, connection: 'close' });
+      res.end(r.body);
+    } else if (kms) {
+      const body = kmsErrorBody(code, message);
+      res.writeHead(413, { 'content-type': KMS_CONTENT_TYPE, 'x-amzn-requestid': requestId, 'content-length': Buffer.byteLength(body), connection: 'close' });
+      res.end(body);
+    } else {
+      const r = renderEc2Error(requestId, code, message, 413);
+      res.writeHead(r.status, { 'content-type': EC2_CONTENT_TYPE, 'x-amzn-requestid': requestId, 'content-length': Buffer.byteLength(r.body), connection: 'close' });
+      res.end(r.body);
+    }
+  }
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const requestId = newRequestId();
     const sourceIp = req.socket.remoteAddress ?? '';
@@ -139,17 +150,17 @@ export class RegionApi {
       readOnly,
     });
 
-    let body: Buffer;
-    try {
-      body = await readBody(req);
-    } catch (e) {
-      if (e instanceof BodyTooLarge) {
-        await this.fd.trail.record({ ...base('ec2.amazonaws.com', 'Unknown', false), userIdentity: { type: 'Unknown' }, errorCode: 'RequestEntityTooLarge' });
-        this.send(res, requestId, { contentType: EC2_CONTENT_TYPE, ...renderEc2Error(requestId, 'RequestEntityTooLarge', `Request body larger than ${MAX_BODY_BYTES} bytes.`, 413) });
-        return;
-      }
-      throw e;
+    const read = await readRequestBody(req, { maxBytes: MAX_BODY_BYTES });
+    if (read.kind === 'aborted') {
+      // The client went away mid-body: nobody to answer, nothing to audit, not an error of ours.
+      log.debug('client closed the connection before sending the whole request body', { requestId, sourceIp, received: read.received });
+      return;
     }
+    if (read.kind === 'too-large') {
+      await this.refuseTooLarge(req, res, requestId, path, base, read.drained);
+      return;
+    }
+    const body = read.body;
 
     // The EBS direct APIs (rest-json, SigV4 service 'ebs', paths under /snapshots) likewise.
     if (this.fd.ebsDirect && isEbsDirectPath(path)) {
@@ -169,10 +180,11 @@ export class RegionApi {
       return;
     }
 
-    // 1. parameters: GET carries them in the query, POST in the form body.
+    // 1. parameters: the query string and the form body together (a presigned GET carries them in
+    //    the query, a POST in its body); every one is signed, so none may be left unread.
     let flat: FlatParams;
     try {
-      flat = req.method === 'GET' ? parseForm(query) : parseForm(body);
+      flat = requestParams(query, body);
     } catch (e) {
       const err = isEc2Error(e) ? e : new Ec2Error('MalformedQueryString', 'The request could not be parsed.', { cause: e });
       await this.fd.trail.record({ ...base('ec2.amazonaws.com', 'Unknown', false), userIdentity: { type: 'Unknown' }, errorCode: err.code, errorMessage: err.message });
@@ -181,7 +193,8 @@ export class RegionApi {
     }
     const action = flat.get('Action') ?? '';
     const iamInfo = iamRequestInfo(flat);
-    const isIam = iamInfo.known || /Credential=[^/]+\/[^/]+\/[^/]+\/iam\//.test(String(req.headers['authorization'] ?? ''));
+    // IAM's actions go to IAM; so does an unknown action signed for IAM (IAM then names it unknown).
+    const isIam = iamInfo.known || (!isEc2Action(action) && /Credential=[^/]+\/[^/]+\/[^/]+\/iam\//.test(String(req.headers['authorization'] ?? '')));
     const eventSource = isIam ? 'iam.amazonaws.com' : 'ec2.amazonaws.com';
     const readOnly = isIam ? iamInfo.readOnly : /^(Describe|Get|List)/.test(action);
 
@@ -214,7 +227,9 @@ export class RegionApi {
     let key: AccessKeyLookup;
     let ident: SigV4Identity;
     try {
-      ({ key, identity: ident } = await authenticate(this.fd.iam, sigReq, { now: new Date() }));
+      // The scope must name this region and the service that answers (AWS's rule): a request
+      // signed for another region or service is refused before its signature is computed.
+      ({ key, identity: ident } = await authenticate(this.fd.iam, sigReq, { now: new Date(), region: REGION_NAME, service: isIam ? 'iam' : 'ec2' }));
     } catch (e) {
       await fail(e, auditIdentity(undefined, presentedAccessKeyId(sigReq)));
       return;

@@ -142,7 +142,7 @@ export async function serveEbsDirect(deps: EbsDirectFrontDeps, req: IncomingMess
   const sigReq = { method: req.method ?? 'GET', path, query, headers: req.headersDistinct as Record<string, string[]>, body };
   let key: AccessKeyLookup;
   try {
-    ({ key } = await authenticate(deps.iam, sigReq, { now: new Date(), service: 'ebs', allowUnsignedPayload: operation === 'PutSnapshotBlock' }));
+    ({ key } = await authenticate(deps.iam, sigReq, { now: new Date(), region: REGION_NAME, service: 'ebs', allowUnsignedPayload: operation === 'PutSnapshotBlock' }));
   } catch (e) {
     const w = isSigV4Error(e) ? ebsAuthError(e) : { code: 'UnrecognizedClientException' as const, message: 'The security token included in the request is invalid.', status: 403 };
     if (!isSigV4Error(e)) log.error('authentication failed unexpectedly', { requestId: meta.requestId, error: describeError(e) });

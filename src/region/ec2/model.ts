@@ -3,6 +3,7 @@
 // generation). API responses are built from them by the handlers.
 
 import type { InstanceStateName } from '../protocol/ec2/responses/index.js';
+import { Ec2Error } from '../protocol/errors.js';
 import type { SealedSecret } from '../../iam/root-key.js';
 
 export type { InstanceStateName };
@@ -119,5 +120,13 @@ export interface HostRecord {
 export const REGION_NAME = 'local-1';
 export const DEFAULT_AZ = 'local-1a';
 export const AVAILABILITY_ZONES = ['local-1a'] as const;
+
+/** EC2's answer to an availability zone this region does not have. */
+export function checkAvailabilityZone(az: string | undefined, given = az ?? ''): string {
+  if (az === undefined || !(AVAILABILITY_ZONES as readonly string[]).includes(az)) {
+    throw new Ec2Error('InvalidParameterValue', `Invalid availability zone: [${given}]`, { context: { availabilityZone: given } });
+  }
+  return az;
+}
 /** Terminated instances stay visible for an hour, as in EC2. */
 export const TERMINATED_VISIBLE_MS = 60 * 60 * 1000;

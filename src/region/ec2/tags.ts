@@ -8,8 +8,12 @@ import type { Caller } from './instances.js';
 export interface Taggable {
   readonly resourceType: string; // EC2's resource-type name: instance, image, volume, …
   readonly idPrefix: string; // 'i-', 'ami-', …
-  /** EC2's code when the id names nothing (default Invalid<type>ID.NotFound). */
-  readonly notFoundCode?: string;
+  /**
+   * EC2's code when the id names nothing the caller may see (another account's resource
+   * included): each type has its own, spelled as EC2 spells it (InvalidVolume.NotFound, not
+   * a name built from the type), so it is given, never derived.
+   */
+  notFound(id: string): Ec2Error;
   /** The caller's resource, or undefined when it does not exist for this caller. */
   find(caller: Caller, id: string): { readonly tags: Readonly<Record<string, string>> } | undefined;
   /** Only the owner may tag (public images are visible but not taggable by others). */
@@ -45,8 +49,7 @@ export class TagService {
       if (!t) throw new Ec2Error('InvalidID', `The ID '${id}' is not valid`, { context: { resourceId: id } });
       const r = t.find(caller, id);
       if (!r) {
-        const kind = t.notFoundCode ?? (t.resourceType === 'instance' ? 'InvalidInstanceID.NotFound' : t.resourceType === 'image' ? 'InvalidAMIID.NotFound' : `Invalid${t.resourceType}ID.NotFound`);
-        throw new Ec2Error(kind, `The ${t.resourceType} ID '${id}' does not exist`, { context: { resourceId: id } });
+        throw t.notFound(id);
       }
       if (!t.canTag(caller, id)) throw new Ec2Error('UnauthorizedOperation', `You are not authorized to tag ${id}.`, { context: { resourceId: id } });
       return { t, id, tags: r.tags };

@@ -548,7 +548,7 @@ test('RunInstances BlockDeviceMappings (every EBS member) and NetworkInterfaces,
     { deviceName: '/dev/sdb', virtualName: 'ephemeral0', noDevice: false, ebs: undefined },
   ];
   const expectedEni = [
-    { deviceIndex: 0, subnetId: SUBNET, groups: [SG, SG2], privateIpAddress: '10.0.1.5', networkInterfaceId: undefined, description: undefined, deleteOnTermination: true, associatePublicIpAddress: false },
+    { deviceIndex: 0, subnetId: SUBNET, groups: [SG, SG2], privateIpAddress: '10.0.1.5', description: undefined, deleteOnTermination: true, associatePublicIpAddress: false },
   ];
   const bodies: Ec2Request[] = [];
   for (const peer of ['v1', 'v2'] as const) {

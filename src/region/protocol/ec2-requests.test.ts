@@ -36,7 +36,7 @@ test(`botocore-serialized (AWS CLI ${peer}) requests parse into the typed union`
         MetadataOptions: { HttpTokens: 'required', HttpPutResponseHopLimit: 2, HttpEndpoint: 'enabled' },
         Monitoring: { Enabled: false },
         Placement: { AvailabilityZone: 'local-1a' },
-        InstanceInitiatedShutdownBehavior: 'terminate',
+        InstanceInitiatedShutdownBehavior: 'stop',
       },
     },
     {
@@ -107,7 +107,7 @@ test(`botocore-serialized (AWS CLI ${peer}) requests parse into the typed union`
   assert.equal(run.metadataOptions?.httpPutResponseHopLimit, 2);
   assert.equal(run.monitoringEnabled, false);
   assert.equal(run.availabilityZone, 'local-1a');
-  assert.equal(run.instanceInitiatedShutdownBehavior, 'terminate');
+  assert.equal(run.instanceInitiatedShutdownBehavior, 'stop');
 
   assert.deepEqual(byIndex(1), {
     action: 'DescribeInstances',
@@ -248,8 +248,9 @@ test('EC2 error codes for bad requests', () => {
   assert.equal(code(() => parse({ Action: 'DescribeInstanceTypes', MaxResults: '101' })), 'InvalidParameterValue');
 });
 
-test('defaults: dryRun false, empty lists, unknown parameters ignored, SDK empty list', () => {
-  assert.deepEqual(parse({ Action: 'DescribeInstances', Version: '2016-11-15', Unknown: 'x', InstanceId: '' }), {
+test('defaults: dryRun false, empty lists, unknown parameters refused, SDK empty list', () => {
+  assert.equal(code(() => parse({ Action: 'DescribeInstances', Version: '2016-11-15', Unknown: 'x' })), 'UnknownParameter');
+  assert.deepEqual(parse({ Action: 'DescribeInstances', Version: '2016-11-15', InstanceId: '' }), {
     action: 'DescribeInstances',
     dryRun: false,
     instanceIds: [],

@@ -8,6 +8,7 @@ import { instanceState, type Ec2Instance, type InstanceAttributeValue, type Inst
 import { compileFilters } from '../../ec2/filters.js';
 import type { Caller, StateChange } from '../../ec2/instances.js';
 import { tagsFor } from '../../ec2/tags.js';
+import { checkAvailabilityZone } from '../../ec2/model.js';
 import { allInstanceTypes, instanceStatusView, instanceTypeView, instanceView, reservations } from '../views.js';
 import { imageArn, instanceArn, instanceResource, page, type ActionTable, type Ec2Services } from './common.js';
 
@@ -67,6 +68,7 @@ function instanceAttribute(svc: Ec2Services, caller: Caller, instanceId: string,
 export const INSTANCE_ACTIONS: ActionTable<InstanceRequest> = {
   RunInstances: {
     async run(svc, caller, req) {
+      if (req.availabilityZone !== undefined) checkAvailabilityZone(req.availabilityZone); // every instance is placed in the one zone
       const tags = tagsFor(req.tagSpecifications, 'instance', ['volume', 'network-interface']);
       svc.volumes.checkMappings(caller, req.blockDeviceMappings);
       const recs = await svc.instances.run(caller, {

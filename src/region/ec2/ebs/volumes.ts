@@ -11,7 +11,7 @@ import type { BlockDeviceMappingRequest, CreateVolumeRequest, VolumeType } from 
 import type { Collection } from '../../repo.js';
 import { compileFilterTable, opt, type Filter, type FilterTable } from '../filters.js';
 import type { Caller, HostFleet, InstanceService } from '../instances.js';
-import { AVAILABILITY_ZONES, DEFAULT_AZ, type InstanceRecord } from '../model.js';
+import { checkAvailabilityZone, DEFAULT_AZ, type InstanceRecord } from '../model.js';
 import type { EbsAccountDefaults } from './account-defaults.js';
 import type { EbsKeyRelease } from './key-release.js';
 import { attachmentView, GiB, ownedSnapshot, type AttachmentRecord, type SnapshotRecord, type VolumeRecord } from './records.js';
@@ -69,10 +69,7 @@ export class VolumeService {
   }
 
   async create(c: Caller, req: CreateVolumeRequest, tags: Readonly<Record<string, string>>): Promise<VolumeRecord> {
-    const az = req.availabilityZone ?? (req.availabilityZoneId === 'local1-az1' ? DEFAULT_AZ : undefined);
-    if (az === undefined || !(AVAILABILITY_ZONES as readonly string[]).includes(az)) {
-      throw new Ec2Error('InvalidParameterValue', `Invalid availability zone: [${req.availabilityZone ?? req.availabilityZoneId ?? ''}]`);
-    }
+    const az = checkAvailabilityZone(req.availabilityZone ?? (req.availabilityZoneId === 'local1-az1' ? DEFAULT_AZ : undefined), req.availabilityZone ?? req.availabilityZoneId ?? '');
     const snap = req.snapshotId !== undefined ? ownedSnapshot(this.snapshots, c, req.snapshotId) : undefined;
     if (snap && snap.state !== 'completed') throw new Ec2Error('IncorrectState', `Snapshot '${snap.id}' is ${snap.state}; a volume can only be created from a completed snapshot.`, { context: { snapshotId: snap.id, state: snap.state } });
     const type: VolumeType = req.volumeType ?? 'gp2';

@@ -84,29 +84,79 @@ export const invalid = (name: string, value: string, why: string): Ec2Error =>
     context: { parameter: name, value: truncate(value) },
   });
 
+/** A parameter EC2 has but Nitride does not implement: refused, never ignored. */
+export const unsupported = (name: string, value: string, why: string): Ec2Error =>
+  new Ec2Error('InvalidParameterValue', `Value (${truncate(value)}) for parameter ${name} is invalid. ${why}`, {
+    context: { parameter: name, value: truncate(value), unsupported: true },
+  });
+
 export const shapeError = (name: string, want: string): Ec2Error =>
   new Ec2Error('InvalidParameterValue', `The parameter ${name} must be ${want}.`, { context: { parameter: name } });
+
+/**
+ * The names each parameter object had read from it by a ParamReader, so that what a parser
+ * did not read can be refused (unreadParams) instead of silently ignored.
+ */
+const READ = new WeakMap<ParamObject, Set<string>>();
+
+function markRead(obj: ParamObject, name: string): void {
+  let names = READ.get(obj);
+  if (names === undefined) READ.set(obj, (names = new Set()));
+  names.add(name);
+}
+
+/**
+ * The full names of the parameters under `root` that no ParamReader read: the ones the
+ * action's request does not have. A structure no reader was made for was handled whole by
+ * its parser (ParamReader.raw) and counts as read.
+ */
+export function unreadParams(root: ParamObject, path = ''): string[] {
+  const names = READ.get(root);
+  if (names === undefined) return [];
+  const out: string[] = [];
+  const full = (k: string): string => (path === '' ? k : `${path}.${k}`);
+  const visit = (node: ParamNode, at: string): void => {
+    if (typeof node === 'string') return;
+    if (Array.isArray(node)) node.forEach((item, i) => visit(item, `${at}.${i + 1}`));
+    else out.push(...unreadParams(node, at));
+  };
+  for (const k of Object.keys(root)) {
+    if (!names.has(k)) out.push(full(k));
+    else visit(root[k] as ParamNode, full(k));
+  }
+  return out;
+}
 
 /** Reads typed values out of an expanded parameter object; `path` names it in errors. */
 export class ParamReader {
   constructor(
     private readonly obj: ParamObject,
     private readonly path = '',
-  ) {}
+  ) {
+    if (!READ.has(obj)) READ.set(obj, new Set());
+  }
 
   private full(name: string): string {
     return this.path === '' ? name : `${this.path}.${name}`;
   }
 
+  /** Marks names as read without reading them (parameters the caller handles itself). */
+  accept(...names: string[]): void {
+    for (const n of names) markRead(this.obj, n);
+  }
+
   has(name: string): boolean {
+    markRead(this.obj, name);
     return this.obj[name] !== undefined;
   }
 
   raw(name: string): ParamNode | undefined {
+    markRead(this.obj, name);
     return this.obj[name];
   }
 
   string(name: string): string | undefined {
+    markRead(this.obj, name);
     const v = this.obj[name];
     if (v === undefined) return undefined;
     if (typeof v !== 'string') throw shapeError(this.full(name), 'a single value');
@@ -147,6 +197,7 @@ export class ParamReader {
 
   /** A flattened list Name.N of structures or values; '' (SDKs' empty list) reads as []. */
   list<T>(name: string, item: (node: ParamNode, path: string) => T): T[] {
+    markRead(this.obj, name);
     const v = this.obj[name];
     if (v === undefined || v === '') return [];
     if (!Array.isArray(v)) throw shapeError(this.full(name), `a list (${name}.1, ${name}.2, …)`);
@@ -162,6 +213,7 @@ export class ParamReader {
 
   /** A nested structure Name.Member; undefined when absent. */
   struct(name: string): ParamReader | undefined {
+    markRead(this.obj, name);
     const v = this.obj[name];
     if (v === undefined) return undefined;
     return asStruct(v, this.full(name));

@@ -5,9 +5,10 @@
 // Parameter names are the wire names of EC2's "ec2" protocol, taken from botocore's
 // service model (ec2/2016-11-15): a member's locationName with its first letter upper-cased,
 // lists flattened as Name.N (InstanceId.1, Filter.1.Value.1, TagSpecification.1.Tag.1.Key,
-// BlockDeviceMapping.1.Ebs.VolumeSize). Unknown parameters are ignored, as the model's other
-// members are; known ones are validated and bad values rejected with EC2's codes:
-//   InvalidAction, MissingAction, MissingParameter, InvalidParameterValue,
+// BlockDeviceMapping.1.Ebs.VolumeSize). A parameter the action's parser does not read is
+// refused with UnknownParameter, never ignored (the reader records what each parser read);
+// known ones are validated and bad values rejected with EC2's codes:
+//   InvalidAction, MissingAction, MissingParameter, UnknownParameter, InvalidParameterValue,
 //   InvalidParameterCombination, InvalidInstanceID.Malformed, InvalidAMIID.Malformed, InvalidID,
 //   InvalidVolumeID.Malformed, InvalidSnapshotID.Malformed, InvalidVpcID.Malformed,
 //   InvalidSubnetID.Malformed, InvalidGroupId.Malformed, InvalidNetworkInterfaceID.Malformed,
@@ -20,7 +21,7 @@
 
 import { Ec2Error } from '../../errors.js';
 import { expandParams, truncate, type FlatParams } from '../../query.js';
-import { ParamReader, type ParserTable } from './common.js';
+import { ParamReader, unreadParams, type ParserTable } from './common.js';
 import { HOST_MUTATING, HOST_PARSERS, type HostRequest } from './hosts.js';
 import { IMAGE_MUTATING, IMAGE_PARSERS, type ImageRequest } from './images.js';
 import { INSTANCE_MUTATING, INSTANCE_PARSERS, type InstanceRequest } from './instances.js';
@@ -89,5 +90,14 @@ export function parseEc2Request(flat: FlatParams): Ec2Request {
   }
   const params = expandParams(flat);
   const parser = PARSERS[action] as (r: ParamReader) => Ec2Request;
-  return parser(new ParamReader(params));
+  const reader = new ParamReader(params);
+  // Action and Version are the envelope; X-Amz-* are a presigned URL's signature.
+  reader.accept('Action', 'Version', ...Object.keys(params).filter((k) => k.startsWith('X-Amz-')));
+  const req = parser(reader);
+  const unread = unreadParams(params);
+  if (unread.length > 0) {
+    const name = truncate(unread[0] as string);
+    throw new Ec2Error('UnknownParameter', `The parameter ${name} is not recognized.`, { context: { parameter: name, unrecognized: unread.length } });
+  }
+  return req;
 }

@@ -3,7 +3,7 @@
 // Declares each request, the family's union and one parser per action; index.ts joins the families.
 
 import { Ec2Error } from '../../errors.js';
-import { asStruct, type Base, type BlockDeviceMappingRequest, checkImageId, checkInstanceId, checkNetworkInterfaceId, checkSecurityGroupId, checkSubnetId, decodeUserData, dryRun, EC2_DEFAULT_INSTANCE_TYPE, type Filter, instanceIds, invalid, missing, type Paged, paged, ParamReader, type ParserTable, readBlockDeviceMappings, readFilters, readTagSpecifications, type TagSpecification } from './common.js';
+import { asStruct, type Base, type BlockDeviceMappingRequest, checkImageId, checkInstanceId, checkSecurityGroupId, checkSubnetId, decodeUserData, dryRun, EC2_DEFAULT_INSTANCE_TYPE, type Filter, instanceIds, invalid, missing, type Paged, paged, ParamReader, type ParserTable, readBlockDeviceMappings, readFilters, readTagSpecifications, type TagSpecification, unsupported } from './common.js';
 
 /**
  * RunInstances NetworkInterface.N. The AWS CLI moves --subnet-id/--security-group-ids into
@@ -15,7 +15,6 @@ export interface InstanceNetworkInterfaceRequest {
   readonly subnetId: string | undefined;
   readonly groups: readonly string[];
   readonly privateIpAddress: string | undefined;
-  readonly networkInterfaceId: string | undefined;
   readonly description: string | undefined;
   readonly deleteOnTermination: boolean | undefined;
   readonly associatePublicIpAddress: boolean | undefined;
@@ -166,64 +165,95 @@ function readMetadataOptions(r: ParamReader): MetadataOptionsRequest | undefined
   };
 }
 
+function readRunInstances(r: ParamReader): RunInstancesRequest {
+  const minCount = r.integer('MinCount', 1, 10_000);
+  const maxCount = r.integer('MaxCount', 1, 10_000);
+  const imageIdRaw = r.string('ImageId');
+  if (imageIdRaw === undefined || imageIdRaw === '') throw missing('ImageId');
+  if (minCount === undefined) throw missing('MinCount');
+  if (maxCount === undefined) throw missing('MaxCount');
+  if (minCount > maxCount) {
+    throw new Ec2Error('InvalidParameterValue', `Value (${minCount}) for parameter MinCount is invalid. MinCount must be less than or equal to MaxCount (${maxCount}).`, {
+      context: { minCount, maxCount },
+    });
+  }
+  const userData = r.string('UserData');
+  const clientToken = r.string('ClientToken');
+  if (clientToken !== undefined && clientToken.length > 64) throw invalid('ClientToken', clientToken, 'Client tokens are at most 64 ASCII characters.');
+  const placement = r.struct('Placement');
+  const monitoring = r.struct('Monitoring');
+  return {
+    action: 'RunInstances',
+    dryRun: dryRun(r),
+    imageId: checkImageId(imageIdRaw),
+    instanceType: r.string('InstanceType'),
+    minCount,
+    maxCount,
+    userData: userData === undefined ? undefined : decodeUserData(userData),
+    tagSpecifications: readTagSpecifications(r),
+    clientToken,
+    subnetId: r.string('SubnetId'),
+    securityGroupIds: r.stringList('SecurityGroupId'),
+    securityGroups: r.stringList('SecurityGroup'),
+    privateIpAddress: r.string('PrivateIpAddress'),
+    keyName: r.string('KeyName'),
+    kernelId: r.string('KernelId'),
+    ramdiskId: r.string('RamdiskId'),
+    availabilityZone: placement?.string('AvailabilityZone'),
+    blockDeviceMappings: readBlockDeviceMappings(r),
+    networkInterfaces: r.list('NetworkInterface', (node, path) => {
+      const n = asStruct(node, path);
+      const subnetId = n.string('SubnetId');
+      // A launch makes its own interface: attaching an existing one is not supported, and
+      // is refused rather than ignored (the instance would not get the interface asked for).
+      const eniId = n.string('NetworkInterfaceId');
+      if (eniId !== undefined) throw unsupported(`${path}.NetworkInterfaceId`, eniId, 'Launching with an existing network interface is not supported; name a SubnetId instead.');
+      if (path !== 'NetworkInterface.1') throw unsupported(path, '', 'An instance is launched with one network interface.');
+      return {
+        deviceIndex: n.integer('DeviceIndex', 0, 64),
+        subnetId: subnetId === undefined || subnetId === '' ? undefined : checkSubnetId(subnetId),
+        groups: n.stringList('SecurityGroupId').map(checkSecurityGroupId),
+        privateIpAddress: n.string('PrivateIpAddress'),
+        description: n.string('Description'),
+        deleteOnTermination: n.boolean('DeleteOnTermination'),
+        associatePublicIpAddress: n.boolean('AssociatePublicIpAddress'),
+      };
+    }),
+    metadataOptions: readMetadataOptions(r),
+    monitoringEnabled: monitoring?.boolean('Enabled'),
+    instanceInitiatedShutdownBehavior: r.enumString('InstanceInitiatedShutdownBehavior', ['stop', 'terminate']),
+    disableApiTermination: r.boolean('DisableApiTermination'),
+  };
+}
+
+/**
+ * RunInstances members whose other values Nitride does not implement: the value that matches
+ * what Nitride does is accepted (so the CLIs' and SDKs' defaults pass) and any other refused
+ * with InvalidParameterValue, never ignored. (The zone is checked by the handler.)
+ */
+function refuseUnhonoured(req: RunInstancesRequest): RunInstancesRequest {
+  const refuse = (name: string, value: string, why: string): never => {
+    throw unsupported(name, value, why);
+  };
+  if (req.kernelId !== undefined && req.kernelId !== '') refuse('KernelId', req.kernelId, "An instance boots its image's own kernel.");
+  if (req.ramdiskId !== undefined && req.ramdiskId !== '') refuse('RamdiskId', req.ramdiskId, "An instance boots its image's own initial ramdisk.");
+  if (req.monitoringEnabled === true) refuse('Monitoring.Enabled', 'true', 'Detailed monitoring is not supported.');
+  if (req.instanceInitiatedShutdownBehavior === 'terminate') refuse('InstanceInitiatedShutdownBehavior', 'terminate', 'An instance that shuts itself down is stopped.');
+  if (req.disableApiTermination === true) refuse('DisableApiTermination', 'true', 'Termination protection is not supported.');
+  if (req.metadataOptions?.httpProtocolIpv6 === 'enabled') refuse('MetadataOptions.HttpProtocolIpv6', 'enabled', 'The instance metadata service has no IPv6 endpoint.');
+  if (req.metadataOptions?.instanceMetadataTags === 'enabled') refuse('MetadataOptions.InstanceMetadataTags', 'enabled', 'Instance tags are not in the instance metadata.');
+  const nic = req.networkInterfaces[0];
+  if (nic !== undefined) {
+    if (nic.deviceIndex !== undefined && nic.deviceIndex !== 0) refuse('NetworkInterface.1.DeviceIndex', String(nic.deviceIndex), 'The launch interface is device 0.');
+    if (nic.associatePublicIpAddress === true) refuse('NetworkInterface.1.AssociatePublicIpAddress', 'true', 'Instances have no public IPv4 address.');
+    if (nic.deleteOnTermination === false) refuse('NetworkInterface.1.DeleteOnTermination', 'false', 'The launch interface is deleted with its instance.');
+    if (nic.description !== undefined && nic.description !== '') refuse('NetworkInterface.1.Description', nic.description, 'The launch interface takes no description.');
+  }
+  return req;
+}
+
 export const INSTANCE_PARSERS: ParserTable<InstanceRequest> = {
-  RunInstances(r) {
-    const minCount = r.integer('MinCount', 1, 10_000);
-    const maxCount = r.integer('MaxCount', 1, 10_000);
-    const imageIdRaw = r.string('ImageId');
-    if (imageIdRaw === undefined || imageIdRaw === '') throw missing('ImageId');
-    if (minCount === undefined) throw missing('MinCount');
-    if (maxCount === undefined) throw missing('MaxCount');
-    if (minCount > maxCount) {
-      throw new Ec2Error('InvalidParameterValue', `Value (${minCount}) for parameter MinCount is invalid. MinCount must be less than or equal to MaxCount (${maxCount}).`, {
-        context: { minCount, maxCount },
-      });
-    }
-    const userData = r.string('UserData');
-    const clientToken = r.string('ClientToken');
-    if (clientToken !== undefined && clientToken.length > 64) throw invalid('ClientToken', clientToken, 'Client tokens are at most 64 ASCII characters.');
-    const placement = r.struct('Placement');
-    const monitoring = r.struct('Monitoring');
-    return {
-      action: 'RunInstances',
-      dryRun: dryRun(r),
-      imageId: checkImageId(imageIdRaw),
-      instanceType: r.string('InstanceType'),
-      minCount,
-      maxCount,
-      userData: userData === undefined ? undefined : decodeUserData(userData),
-      tagSpecifications: readTagSpecifications(r),
-      clientToken,
-      subnetId: r.string('SubnetId'),
-      securityGroupIds: r.stringList('SecurityGroupId'),
-      securityGroups: r.stringList('SecurityGroup'),
-      privateIpAddress: r.string('PrivateIpAddress'),
-      keyName: r.string('KeyName'),
-      kernelId: r.string('KernelId'),
-      ramdiskId: r.string('RamdiskId'),
-      availabilityZone: placement?.string('AvailabilityZone'),
-      blockDeviceMappings: readBlockDeviceMappings(r),
-      networkInterfaces: r.list('NetworkInterface', (node, path) => {
-        const n = asStruct(node, path);
-        const subnetId = n.string('SubnetId');
-        const eniId = n.string('NetworkInterfaceId');
-        return {
-          deviceIndex: n.integer('DeviceIndex', 0, 64),
-          subnetId: subnetId === undefined || subnetId === '' ? undefined : checkSubnetId(subnetId),
-          groups: n.stringList('SecurityGroupId').map(checkSecurityGroupId),
-          privateIpAddress: n.string('PrivateIpAddress'),
-          networkInterfaceId: eniId === undefined || eniId === '' ? undefined : checkNetworkInterfaceId(eniId),
-          description: n.string('Description'),
-          deleteOnTermination: n.boolean('DeleteOnTermination'),
-          associatePublicIpAddress: n.boolean('AssociatePublicIpAddress'),
-        };
-      }),
-      metadataOptions: readMetadataOptions(r),
-      monitoringEnabled: monitoring?.boolean('Enabled'),
-      instanceInitiatedShutdownBehavior: r.enumString('InstanceInitiatedShutdownBehavior', ['stop', 'terminate']),
-      disableApiTermination: r.boolean('DisableApiTermination'),
-    };
-  },
+  RunInstances: (r) => refuseUnhonoured(readRunInstances(r)),
 
   DescribeInstances(r) {
     const ids = instanceIds(r, false);

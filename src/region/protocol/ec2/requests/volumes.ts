@@ -2,7 +2,7 @@
 // Declares each request, the family's union and one parser per action; index.ts joins the families.
 
 import { Ec2Error } from '../../errors.js';
-import { type Base, checkClientToken, checkDescription, checkInstanceId, checkSnapshotId, checkVolumeId, dryRun, type Filter, idsOrPaging, missing, type Paged, paged, type ParserTable, readFilters, readTagSpecifications, type TagSpecification, VOLUME_TYPES, type VolumeType } from './common.js';
+import { type Base, checkClientToken, checkDescription, checkInstanceId, checkSnapshotId, checkVolumeId, dryRun, type Filter, idsOrPaging, missing, type Paged, paged, type ParamReader, type ParserTable, readFilters, readTagSpecifications, type TagSpecification, VOLUME_TYPES, type VolumeType } from './common.js';
 
 // ---------------------------------------------------------------- EBS: volumes, snapshots, account defaults
 
@@ -138,6 +138,20 @@ export type VolumeRequest =
   | ModifyEbsDefaultKmsKeyIdRequest
   | ResetEbsDefaultKmsKeyIdRequest;
 
+function copySnapshot(r: ParamReader): CopySnapshotRequest {
+  return {
+    action: 'CopySnapshot',
+    dryRun: dryRun(r),
+    sourceSnapshotId: checkSnapshotId(r.requiredString('SourceSnapshotId')),
+    sourceRegion: r.requiredString('SourceRegion'),
+    destinationRegion: r.string('DestinationRegion'),
+    description: checkDescription(r, 'Description', 255),
+    encrypted: r.boolean('Encrypted'),
+    kmsKeyId: r.string('KmsKeyId'),
+    tagSpecifications: readTagSpecifications(r),
+  };
+}
+
 export const VOLUME_PARSERS: ParserTable<VolumeRequest> = {
   CreateVolume(r) {
     const availabilityZone = r.string('AvailabilityZone');
@@ -234,20 +248,14 @@ export const VOLUME_PARSERS: ParserTable<VolumeRequest> = {
 
   DeleteSnapshot: (r) => ({ action: 'DeleteSnapshot', dryRun: dryRun(r), snapshotId: checkSnapshotId(r.requiredString('SnapshotId')) }),
 
-  CopySnapshot: (r) => ({
-    action: 'CopySnapshot',
-    dryRun: dryRun(r),
-    sourceSnapshotId: checkSnapshotId(r.requiredString('SourceSnapshotId')),
-    sourceRegion: r.requiredString('SourceRegion'),
-    destinationRegion: r.string('DestinationRegion'),
-    description: checkDescription(r, 'Description', 255),
-    encrypted: r.boolean('Encrypted'),
-    kmsKeyId: r.string('KmsKeyId'),
-    tagSpecifications: readTagSpecifications(r),
-  }),
+  CopySnapshot: (r) => {
+    // The SDKs and CLIs add a presigned URL for the source region to every copy; a copy
+    // inside this region (the only one) has no use for it, which is what AWS does too.
+    r.accept('PresignedUrl');
+    return copySnapshot(r);
+  },
 
-  EnableEbsEncryptionByDefault: (r) => ({ action: 'EnableEbsEncryptionByDefault', dryRun: dryRun(r) }),
-  DisableEbsEncryptionByDefault: (r) => ({ action: 'DisableEbsEncryptionByDefault', dryRun: dryRun(r) }),
+  EnableEbsEncryptionByDefault: (r) => ({ action: 'EnableEbsEncryptionByDefault', dryRun: dryRun(r) }),  DisableEbsEncryptionByDefault: (r) => ({ action: 'DisableEbsEncryptionByDefault', dryRun: dryRun(r) }),
   GetEbsEncryptionByDefault: (r) => ({ action: 'GetEbsEncryptionByDefault', dryRun: dryRun(r) }),
   GetEbsDefaultKmsKeyId: (r) => ({ action: 'GetEbsDefaultKmsKeyId', dryRun: dryRun(r) }),
   ModifyEbsDefaultKmsKeyId: (r) => ({ action: 'ModifyEbsDefaultKmsKeyId', dryRun: dryRun(r), kmsKeyId: r.requiredString('KmsKeyId') }),
