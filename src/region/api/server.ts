@@ -1,13 +1,17 @@
 // The region's front door on http://127.0.0.1:${NITRIDE_API_PORT}/. Every request goes
 // through the same steps, in this order:
+//   0. admission (admission.ts): connection and header limits, the body's bound (small until
+//      the headers present a known key), refusals counted instead of written one by one;
 //   1. read the body (bounded) and parse the form;
-//   2. authenticate: SigV4 (header or presigned query), secret looked up through IAM;
+//   2. authenticate: SigV4 (header or presigned query), secret looked up through IAM, then
+//      the per-principal throttle (throttle.ts);
 //   3. parse the action into a typed request (EC2) or hand it to IAM's Query API;
 //   4. authorize with IAM policies (explicit deny > allow > implicit deny); DryRun stops here;
 //   5. write the audit record (fsynced) — before any effect;
 //   6. execute, render, and record the outcome.
 // A failure at any step is audited too and answered in the protocol's own error shape.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AuditRecorder } from '../../audit/recorder.js';
 import type { AuditEvent, AuditTrail, AuditUserIdentity } from '../../audit/trail.js';
 import type { Iam } from '../../iam/iam.js';
 import { handleIamRequest, iamErrorXml, iamRequestInfo } from '../../iam/api.js';
@@ -30,10 +34,12 @@ import type { Kms } from '../../kms/kms.js';
 import { serveEbsDirect } from '../ebs-direct/http.js';
 import type { EbsDirectService } from '../ebs-direct/service.js';
 import { isEbsDirectPath } from '../protocol/ebs-direct/routes.js';
+import { Admission } from './admission.js';
+import { apiLimits, type ApiLimits } from './limits.js';
 
 const log = createLogger('region.api');
 
-export const MAX_BODY_BYTES = 1024 * 1024;
+
 
 export interface FrontDoor {
   readonly iam: Iam;
@@ -42,6 +48,8 @@ export interface FrontDoor {
   readonly kms: Kms;
   /** The EBS direct APIs (rest-json under /snapshots); absent: those paths go to the Query APIs. */
   readonly ebsDirect?: EbsDirectService;
+  /** The front door's limits (default: apiLimits(), the defaults with NITRIDE_API_* applied). */
+  readonly limits?: ApiLimits;
 }
 
 interface Reply {
@@ -52,13 +60,17 @@ interface Reply {
 
 class BodyTooLarge extends Error {}
 
-function readBody(req: IncomingMessage): Promise<Buffer> {
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let n = 0;
+    if (Number(req.headers['content-length'] ?? 0) > limit) {
+      reject(new BodyTooLarge()); // declared too large: answered, then the connection closes unread
+      return;
+    }
     req.on('data', (c: Buffer) => {
       n += c.length;
-      if (n > MAX_BODY_BYTES) {
+      if (n > limit) {
         reject(new BodyTooLarge());
         req.destroy();
         return;
@@ -78,9 +90,14 @@ const paramsObject = (flat: FlatParams): Record<string, string> => {
 
 export class RegionApi {
   readonly server: Server;
+  readonly admission: Admission;
+  /** The front door's collaborators, auditing through the admission's refusal ledger. */
+  private readonly fd: Omit<FrontDoor, 'trail'> & { readonly trail: AuditRecorder };
 
-  constructor(private readonly fd: FrontDoor) {
-    this.server = createServer({ keepAlive: true, requestTimeout: 60_000 }, (req, res) => {
+  constructor(front: FrontDoor) {
+    this.admission = new Admission(front.limits ?? apiLimits(), front.trail, front.iam);
+    this.fd = { ...front, trail: this.admission.refusals };
+    this.server = createServer(this.admission.serverOptions(), (req, res) => {
       this.handle(req, res).catch((e: unknown) => {
         log.error('unhandled error in the front door', { error: describeError(e) });
         if (!res.headersSent) {
@@ -89,7 +106,7 @@ export class RegionApi {
         }
       });
     });
-    this.server.keepAliveTimeout = 30_000;
+    this.admission.attach(this.server);
   }
 
   listen(port: number, host = '127.0.0.1'): Promise<number> {
@@ -103,11 +120,12 @@ export class RegionApi {
     });
   }
 
-  close(): Promise<void> {
-    return new Promise((resolve) => {
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
       this.server.closeAllConnections();
     });
+    await this.admission.close();
   }
 
   private send(res: ServerResponse, requestId: string, r: Reply): void {
@@ -135,12 +153,14 @@ export class RegionApi {
     });
 
     let body: Buffer;
+    const bodyLimit = await this.admission.bodyLimit(req);
     try {
-      body = await readBody(req);
+      body = await readBody(req, bodyLimit);
     } catch (e) {
       if (e instanceof BodyTooLarge) {
+        res.setHeader('connection', 'close');
         await this.fd.trail.record({ ...base('ec2.amazonaws.com', 'Unknown', false), userIdentity: { type: 'Unknown' }, errorCode: 'RequestEntityTooLarge' });
-        this.send(res, requestId, { contentType: EC2_CONTENT_TYPE, ...renderEc2Error(requestId, 'RequestEntityTooLarge', `Request body larger than ${MAX_BODY_BYTES} bytes.`, 413) });
+        this.send(res, requestId, { contentType: EC2_CONTENT_TYPE, ...renderEc2Error(requestId, 'RequestEntityTooLarge', `Request body larger than ${bodyLimit} bytes.`, 413) });
         return;
       }
       throw e;
@@ -148,13 +168,13 @@ export class RegionApi {
 
     // The EBS direct APIs (rest-json, SigV4 service 'ebs', paths under /snapshots) likewise.
     if (this.fd.ebsDirect && isEbsDirectPath(path)) {
-      await serveEbsDirect({ iam: this.fd.iam, trail: this.fd.trail, service: this.fd.ebsDirect }, req, res, body, { requestId, sourceIp, ...(userAgent !== undefined ? { userAgent } : {}) });
+      await serveEbsDirect({ iam: this.fd.iam, trail: this.fd.trail, service: this.fd.ebsDirect, admit: (k) => this.admission.throttle.admit(k) }, req, res, body, { requestId, sourceIp, ...(userAgent !== undefined ? { userAgent } : {}) });
       return;
     }
 
     // KMS (JSON 1.1, X-Amz-Target: TrentService.*) authenticates, audits and answers in its own shapes.
     if (kmsRoute(req.headers)) {
-      await serveKms({ iam: this.fd.iam, trail: this.fd.trail, kms: this.fd.kms }, req, res, body, { requestId, sourceIp, ...(userAgent !== undefined ? { userAgent } : {}) });
+      await serveKms({ iam: this.fd.iam, trail: this.fd.trail, kms: this.fd.kms, admit: (k) => this.admission.throttle.admit(k) }, req, res, body, { requestId, sourceIp, ...(userAgent !== undefined ? { userAgent } : {}) });
       return;
     }
 
@@ -211,6 +231,10 @@ export class RegionApi {
     const identity = auditIdentity(key.principal, key.accessKeyId);
     const caller: Caller = { accountId: key.accountId, arn: identity.arn ?? '' };
     const condition = { 'aws:SourceIp': sourceIp, 'aws:RequestedRegion': ident.region, 'aws:PrincipalAccount': key.accountId };
+    if (!this.admission.throttle.admit(key)) {
+      await fail(isIam ? new Ec2Error('Throttling', 'Rate exceeded', { httpStatus: 400 }) : new Ec2Error('RequestLimitExceeded', 'Request limit exceeded.'), identity);
+      return;
+    }
 
     // IAM's Query API authorizes and answers in its own shapes.
     if (isIam) {
