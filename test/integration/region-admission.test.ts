@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { KMSClient, ListKeysCommand } from '@aws-sdk/client-kms';
+import { EBSClient, ListSnapshotBlocksCommand } from '@aws-sdk/client-ebs';
 import { signRequest } from '../../src/iam/sigv4/index.js';
 import type { ApiLimits } from '../../src/region/api/limits.js';
 import { REFUSALS_EVENT_NAME, type RefusalCount } from '../../src/region/api/refusals.js';
@@ -301,7 +302,7 @@ function cli(which: CliName, home: string, endpoint: string, args: string[]): Pr
   });
 }
 
-test('a principal over its rate gets RequestLimitExceeded (EC2, 503), ThrottlingException (KMS), Throttling (IAM), counted not written', async () => {
+test('a principal over its rate gets RequestLimitExceeded (EC2, 503), ThrottlingException (KMS), RequestThrottledException (EBS direct), Throttling (IAM), counted not written', async () => {
   // One token every 10 s after a burst of 3: an AWS CLI starts well within a token's time.
   await withRegion({ keyRatePerSec: 0.1, keyBurst: 3, accountRatePerSec: 0, refusalIntervalMs: 3_600_000 }, async (region, home) => {
     const creds = { accessKeyId: region.credentials.accessKeyId, secretAccessKey: region.credentials.secretAccessKey };
@@ -321,6 +322,9 @@ test('a principal over its rate gets RequestLimitExceeded (EC2, 503), Throttling
     assert.equal(got.filter((g) => g.name === 'ok').length, 3, JSON.stringify(got));
     assert.deepEqual(got[3], { name: 'RequestLimitExceeded', status: 503 });
     assert.deepEqual(await outcome(kms.send(new ListKeysCommand({}))), { name: 'ThrottlingException', status: 400 });
+    const ebs = new EBSClient({ endpoint: region.endpoint, region: 'local-1', credentials: creds, maxAttempts: 1 });
+    assert.deepEqual(await outcome(ebs.send(new ListSnapshotBlocksCommand({ SnapshotId: 'snap-0123456789abcdef0' }))), { name: 'RequestThrottledException', status: 400 });
+    ebs.destroy();
     const drain = async (): Promise<void> => {
       for (let i = 0; i < 5; i++) if ((await outcome(ec2.send(new DescribeInstancesCommand({})))).name === 'RequestLimitExceeded') return;
       assert.fail('the key is not throttled');
@@ -348,6 +352,7 @@ test('a principal over its rate gets RequestLimitExceeded (EC2, 503), Throttling
     const t = refusalTally(home, (c) => c.accessKeyId === creds.accessKeyId);
     assert.ok((t.get('ec2.amazonaws.com RequestLimitExceeded') ?? 0) >= 3, JSON.stringify(Object.fromEntries(t)));
     assert.ok((t.get('kms.amazonaws.com ThrottlingException') ?? 0) >= 1);
+    assert.ok((t.get('ebs.amazonaws.com RequestThrottledException') ?? 0) >= 1, JSON.stringify(Object.fromEntries(t)));
     assert.equal(t.get('iam.amazonaws.com Throttling'), 2);
   });
 });

@@ -39,8 +39,6 @@ import { apiLimits, type ApiLimits } from './limits.js';
 
 const log = createLogger('region.api');
 
-
-
 export interface FrontDoor {
   readonly iam: Iam;
   readonly trail: AuditTrail;
