@@ -13,7 +13,7 @@ import { ensureImage } from '../src/image/build.js';
 import { imageCacheDir } from '../src/lib/paths.js';
 import { distEntry } from '../src/lib/paths.js';
 import { vpcSocketDir } from '../src/controller/cards/vpc.js';
-import { Region, type RegionOptions } from '../src/region/region.js';
+import { Region } from '../src/region/region.js';
 import type { HostRecord, InstanceRecord } from '../src/region/ec2/model.js';
 import { ImageService } from '../src/region/ec2/images.js';
 import { SqliteStore } from '../src/store/sqlite-store.js';
@@ -355,7 +355,7 @@ export async function builtinImage(): Promise<NonNullable<Parameters<typeof Regi
 }
 
 /** Region.open in this process with no local host; reconciliation effectively off. */
-export async function openLocalRegion(home: string, opts: Pick<RegionOptions, 'apiLimits'> = {}): Promise<Region> {
+export async function openLocalRegion(home: string, opts: Pick<Parameters<typeof Region.open>[0], 'apiLimits'> = {}): Promise<Region> {
   return Region.open({ home, port: 0, localHost: false, builtinImage: await builtinImage(), reconcileIntervalMs: 3_600_000, ...opts });
 }
 
