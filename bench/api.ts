@@ -138,7 +138,15 @@ async function serveFlood(port: number, connections: number, sources: number, se
       });
     }).then(() => (Date.now() < end ? new Promise<void>((r) => setImmediate(r)).then(() => one(i)) : undefined));
   await Promise.all(Array.from({ length: connections }, (_, i) => one(i)));
-  process.stdout.write(`${JSON.stringify(stats)}\n`);
+  const cpu = process.cpuUsage();
+  process.stdout.write(`${JSON.stringify({ ...stats, cpuMs: Math.round((cpu.user + cpu.system) / 1000) })}\n`);
+}
+
+/** CPU time (user + system) a process has used, in ms, from /proc/<pid>/stat. */
+function cpuMs(pid: number | undefined): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // utime, stime in clock ticks (100 Hz)
 }
 
 function rssMiB(pid: number | undefined): number {
@@ -274,7 +282,9 @@ async function main(): Promise<void> {
     // The flood phase: the same signed calls alone, then under F unauthenticated connections.
     const rssBefore = rssMiB(region.child.pid);
     const auditBytes = (): number => statSync(join(home, 'region', 'audit.log')).size;
+    let cpu0 = cpuMs(region.child.pid);
     const calm = await phase(region.info.port, creds, byId, FLOOD_CLIENTS, SECONDS);
+    const calmCpu = cpuMs(region.child.pid) - cpu0;
     say(fmt('DescribeInstances by id, no flood', calm, FLOOD_CLIENTS));
     const auditBefore = auditBytes();
     const floodChild = spawn(process.execPath, [self, '--flood', String(region.info.port), String(FLOOD), String(FLOOD_SOURCES), String(SECONDS + 8)], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -291,7 +301,9 @@ async function main(): Promise<void> {
     const floodDone = new Promise<void>((r) => floodChild.once('exit', () => r()));
     let rssPeak = rssBefore;
     const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, rssMiB(region.child.pid))), 200);
-    const flooded = await phase(region.info.port, creds, byId, FLOOD_CLIENTS, SECONDS); // its warm-up is the flood's ramp
+    cpu0 = cpuMs(region.child.pid);
+    const flooded = await phase(region.info.port, creds, byId, FLOOD_CLIENTS, SECONDS);
+    const floodedCpu = cpuMs(region.child.pid) - cpu0;
     say(fmt(`DescribeInstances by id, ${FLOOD} flooding`, flooded, FLOOD_CLIENTS));
     await floodDone;
     clearInterval(sampler);
@@ -304,6 +316,9 @@ async function main(): Promise<void> {
     say(fmt('DescribeInstances by id, no flood again', calm2, FLOOD_CLIENTS));
     const calmP99 = (calm.p99 + calm2.p99) / 2;
     const floodRatio = flooded.p99 / calmP99;
+    // The region's CPU per signed call answered, alone and flooded (warm-ups included in both).
+    const cpuPerCall = (ms: number, r: PhaseResult): number => ms / Math.max(1, r.requests);
+    say(`flood: region CPU ${calmCpu.toFixed(0)} ms in the unflooded phase, ${floodedCpu.toFixed(0)} ms in the flooded one (${cpuPerCall(calmCpu, calm).toFixed(2)} and ${cpuPerCall(floodedCpu, flooded).toFixed(2)} ms per signed call); the flood client used ${String(JSON.parse(floodLines[floodLines.length - 1] ?? '{}').cpuMs)} ms of CPU`);
     // The signed calls are audited one by one; the flood's refusals are counters (written at the interval or on close).
     const auditGrowth = auditBytes() - auditBefore;
     say(`flood: ${JSON.stringify(floodStats)}`);
@@ -334,6 +349,7 @@ async function main(): Promise<void> {
           flooded: { rps: r2(flooded.rps), p50Ms: r2(flooded.p50), p99Ms: r2(flooded.p99), errors: flooded.errors },
           p99Ratio: r2(floodRatio),
           rssMiB: { before: rssBefore, peak: rssPeak, after: rssAfter },
+          regionCpuMs: { calm: Math.round(calmCpu), flooded: Math.round(floodedCpu) },
           auditLogGrowthBytes: auditGrowth,
           floodClient: floodStats,
         },
