@@ -1,4 +1,4 @@
-// npm run bench -- api [--seconds S] [--connections N] [--instances K]
+// npm run bench -- api [--seconds S] [--connections N] [--instances K] [--flood F] [--flood-sources A] [--flood-clients C]
 //
 // The region's EC2 front door under load, against a bare Node http.createServer that
 // answers a fixed body, in the same run on the same machine.
@@ -13,8 +13,22 @@
 //
 // Phases: bare (by-id body), DescribeInstances by id (a random seeded id per request),
 // and the full listing (MaxResults=1000) at 1 and at 4 connections. Each phase has a
-// warm-up. The last line is one JSON object {"bench":"api",…}.
+// warm-up. Then the flood phase (issue 12): signed DescribeInstances by id at C connections
+// (default 4), first alone, then while F (default 500) unauthenticated keep-alive
+// connections from A loopback source addresses (default 5: 127.0.1.1…, so that the
+// per-source cap is not what stops them) send unsigned requests as fast as they are
+// answered and reconnect when closed; the flood runs in its own process, and the
+// measurement starts 2 s after its connections are open (the steady flood, not the first
+// burst of connects; the figures without that wait are in docs/PERFORMANCE.md). It prints p50/p99
+// of both (unflooded before and after the flood), the ratio of the flooded p99 to the mean
+// unflooded one (goal ≤ 2×), and the region's RSS before,
+// at its peak during and after the flood. The region runs with the per-principal throttle
+// off (NITRIDE_API_KEY_RATE_PER_SEC=0, NITRIDE_API_ACCOUNT_RATE_PER_SEC=0): the benchmark
+// measures the door, and one key sends thousands of calls a second.
+// The last line is one JSON object {"bench":"api",…}.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { connect } from 'node:net';
+import { readFileSync, statSync } from 'node:fs';
 import { REGION_NODE_FLAGS } from '../src/region/node-flags.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent, createServer, request } from 'node:http';
@@ -33,6 +47,9 @@ const arg = (name: string, dflt: number): number => {
 const SECONDS = arg('--seconds', 5);
 const CONNECTIONS = arg('--connections', 16);
 const INSTANCES = arg('--instances', 1000);
+const FLOOD = arg('--flood', 500);
+const FLOOD_SOURCES = arg('--flood-sources', 5);
+const FLOOD_CLIENTS = arg('--flood-clients', 4);
 const say = (s: string): void => void process.stderr.write(`[bench api] ${s}\n`);
 const self = fileURLToPath(import.meta.url);
 
@@ -66,6 +83,77 @@ function serveBare(bodyBytes: number): void {
   process.once('SIGTERM', () => server.close(() => process.exit(0)));
 }
 
+/**
+ * The flood: `connections` raw keep-alive connections from `sources` loopback addresses,
+ * each sending an unsigned DescribeInstances as soon as the previous answer arrives, and
+ * reconnecting at once when closed. Prints one JSON line of counts when `seconds` are over.
+ */
+async function serveFlood(port: number, connections: number, sources: number, seconds: number): Promise<void> {
+  const body = 'Action=DescribeInstances&Version=2016-11-15';
+  const request = Buffer.from(`POST / HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+  const end = Date.now() + seconds * 1000;
+  const stats = { connects: 0, closes: 0, errors: 0, answers: 0, statuses: {} as Record<string, number> };
+  // "started" once every connection is open (or after 5 s): the parent measures from then on.
+  let open = 0;
+  let told = false;
+  const tell = (): void => {
+    if (told) return;
+    told = true;
+    process.stdout.write(`${JSON.stringify({ started: true })}\n`);
+  };
+  setTimeout(tell, 5000).unref();
+  const one = (i: number): Promise<void> =>
+    new Promise<void>((done) => {
+      if (Date.now() >= end) return done();
+      stats.connects++;
+      const s = connect({ host: '127.0.0.1', port, localAddress: `127.0.1.${1 + (i % sources)}` });
+      let buf = Buffer.alloc(0);
+      s.on('connect', () => {
+        if (++open === connections) tell();
+        s.write(request);
+      });
+      s.on('data', (c: Buffer) => {
+        buf = Buffer.concat([buf, c]);
+        for (;;) {
+          const h = buf.indexOf('\r\n\r\n');
+          if (h < 0) return;
+          const head = buf.subarray(0, h).toString('latin1');
+          const len = Number(/content-length: *(\d+)/i.exec(head)?.[1] ?? 0);
+          if (buf.length < h + 4 + len) return;
+          const status = head.slice(9, 12);
+          stats.statuses[status] = (stats.statuses[status] ?? 0) + 1;
+          stats.answers++;
+          buf = buf.subarray(h + 4 + len);
+          if (Date.now() >= end) {
+            s.destroy();
+            return;
+          }
+          s.write(request);
+        }
+      });
+      s.on('error', () => stats.errors++);
+      s.on('close', () => {
+        stats.closes++;
+        done();
+      });
+    }).then(() => (Date.now() < end ? new Promise<void>((r) => setImmediate(r)).then(() => one(i)) : undefined));
+  await Promise.all(Array.from({ length: connections }, (_, i) => one(i)));
+  const cpu = process.cpuUsage();
+  process.stdout.write(`${JSON.stringify({ ...stats, cpuMs: Math.round((cpu.user + cpu.system) / 1000) })}\n`);
+}
+
+/** CPU time (user + system) a process has used, in ms, from /proc/<pid>/stat. */
+function cpuMs(pid: number | undefined): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // utime, stime in clock ticks (100 Hz)
+}
+
+function rssMiB(pid: number | undefined): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Math.round(Number(m[1]) / 1024) : NaN;
+}
+
 // ---- load generator --------------------------------------------------------------------
 
 interface Server {
@@ -77,7 +165,8 @@ function spawnServer(args: string[]): Promise<Server> {
   // NITRIDE_BENCH_CPU_PROF=<dir>: write a V8 CPU profile of the region process there.
   const prof = process.env['NITRIDE_BENCH_CPU_PROF'];
   const flags = args[0] === '--serve-region' ? [...REGION_NODE_FLAGS, ...(prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : [])] : [];
-  const child = spawn(process.execPath, [...flags, self, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const env = args[0] === '--serve-region' ? { ...process.env, NITRIDE_API_KEY_RATE_PER_SEC: '0', NITRIDE_API_ACCOUNT_RATE_PER_SEC: '0' } : process.env;
+  const child = spawn(process.execPath, [...flags, self, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env });
   return new Promise((resolve, reject) => {
     const rl = createInterface({ input: child.stdout! });
     rl.once('line', (l) => resolve({ child, info: JSON.parse(l) as Server['info'] }));
@@ -189,6 +278,52 @@ async function main(): Promise<void> {
     say(fmt('DescribeInstances MaxResults=1000', list1, 1));
     const list4 = await phase(region.info.port, creds, listing, 4, SECONDS);
     say(fmt('DescribeInstances MaxResults=1000', list4, 4));
+
+    // The flood phase: the same signed calls alone, then under F unauthenticated connections.
+    const rssBefore = rssMiB(region.child.pid);
+    const auditBytes = (): number => statSync(join(home, 'region', 'audit.log')).size;
+    let cpu0 = cpuMs(region.child.pid);
+    const calm = await phase(region.info.port, creds, byId, FLOOD_CLIENTS, SECONDS);
+    const calmCpu = cpuMs(region.child.pid) - cpu0;
+    say(fmt('DescribeInstances by id, no flood', calm, FLOOD_CLIENTS));
+    const auditBefore = auditBytes();
+    const floodChild = spawn(process.execPath, [self, '--flood', String(region.info.port), String(FLOOD), String(FLOOD_SOURCES), String(SECONDS + 8)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    children.push(floodChild);
+    const floodLines: string[] = [];
+    const started = new Promise<void>((resolve) =>
+      createInterface({ input: floodChild.stdout! }).on('line', (l) => {
+        floodLines.push(l);
+        if (l.includes('"started"')) resolve();
+      }),
+    );
+    await started;
+    await new Promise((r) => setTimeout(r, 2000)); // the connection storm is over: measure the steady flood
+    const floodDone = new Promise<void>((r) => floodChild.once('exit', () => r()));
+    let rssPeak = rssBefore;
+    const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, rssMiB(region.child.pid))), 200);
+    cpu0 = cpuMs(region.child.pid);
+    const flooded = await phase(region.info.port, creds, byId, FLOOD_CLIENTS, SECONDS);
+    const floodedCpu = cpuMs(region.child.pid) - cpu0;
+    say(fmt(`DescribeInstances by id, ${FLOOD} flooding`, flooded, FLOOD_CLIENTS));
+    await floodDone;
+    clearInterval(sampler);
+    const floodStats = JSON.parse(floodLines[floodLines.length - 1] ?? '{}') as Record<string, unknown>;
+    await new Promise((r) => setTimeout(r, 2000));
+    const rssAfter = rssMiB(region.child.pid);
+    // Unflooded again: the machine is shared, so the flooded figure is set against the mean of
+    // the unflooded ones before and after it.
+    const calm2 = await phase(region.info.port, creds, byId, FLOOD_CLIENTS, SECONDS);
+    say(fmt('DescribeInstances by id, no flood again', calm2, FLOOD_CLIENTS));
+    const calmP99 = (calm.p99 + calm2.p99) / 2;
+    const floodRatio = flooded.p99 / calmP99;
+    // The region's CPU per signed call answered, alone and flooded (warm-ups included in both).
+    const cpuPerCall = (ms: number, r: PhaseResult): number => ms / Math.max(1, r.requests);
+    say(`flood: region CPU ${calmCpu.toFixed(0)} ms in the unflooded phase, ${floodedCpu.toFixed(0)} ms in the flooded one (${cpuPerCall(calmCpu, calm).toFixed(2)} and ${cpuPerCall(floodedCpu, flooded).toFixed(2)} ms per signed call); the flood client used ${String(JSON.parse(floodLines[floodLines.length - 1] ?? '{}').cpuMs)} ms of CPU`);
+    // The signed calls are audited one by one; the flood's refusals are counters (written at the interval or on close).
+    const auditGrowth = auditBytes() - auditBefore;
+    say(`flood: ${JSON.stringify(floodStats)}`);
+    say(`flood: p99 ${flooded.p99.toFixed(2)} ms vs ${calmP99.toFixed(2)} ms unflooded (mean of before and after) = ${floodRatio.toFixed(2)}× (goal ≤ 2×: ${floodRatio <= 2 ? 'met' : 'MISSED'}); p50 ${flooded.p50.toFixed(2)} vs ${calm.p50.toFixed(2)}/${calm2.p50.toFixed(2)} ms; region RSS ${rssBefore} MiB before, ${rssPeak} MiB peak, ${rssAfter} MiB after; audit log +${(auditGrowth / 1e6).toFixed(2)} MB during the flood (the signed calls, warm-up included, one record each; ${String(floodStats['answers'])} refusals as counters)`);
+
     const ratio = idR.rps / bareR.rps;
     const goalById = idR.rps >= 2000 || ratio >= 0.25;
     const goalList = list1.p99 < 100;
@@ -205,7 +340,20 @@ async function main(): Promise<void> {
         ratio: Math.round(ratio * 1000) / 1000,
         list: { connections: 1, rps: r2(list1.rps), p50Ms: r2(list1.p50), p99Ms: r2(list1.p99), bytes: list1.bytes, errors: list1.errors },
         list4: { connections: 4, rps: r2(list4.rps), p50Ms: r2(list4.p50), p99Ms: r2(list4.p99), errors: list4.errors },
-        goals: { byId: goalById, listP99: goalList },
+        flood: {
+          connections: FLOOD,
+          sources: FLOOD_SOURCES,
+          clients: FLOOD_CLIENTS,
+          calm: { rps: r2(calm.rps), p50Ms: r2(calm.p50), p99Ms: r2(calm.p99), errors: calm.errors },
+          calmAfter: { rps: r2(calm2.rps), p50Ms: r2(calm2.p50), p99Ms: r2(calm2.p99), errors: calm2.errors },
+          flooded: { rps: r2(flooded.rps), p50Ms: r2(flooded.p50), p99Ms: r2(flooded.p99), errors: flooded.errors },
+          p99Ratio: r2(floodRatio),
+          rssMiB: { before: rssBefore, peak: rssPeak, after: rssAfter },
+          regionCpuMs: { calm: Math.round(calmCpu), flooded: Math.round(floodedCpu) },
+          auditLogGrowthBytes: auditGrowth,
+          floodClient: floodStats,
+        },
+        goals: { byId: goalById, listP99: goalList, floodP99: floodRatio <= 2 },
       })}\n`,
     );
   } finally {
@@ -230,4 +378,5 @@ async function main(): Promise<void> {
 const mode = process.argv[2];
 if (mode === '--serve-region') await serveRegion(process.argv[3]!);
 else if (mode === '--serve-bare') serveBare(Number(process.argv[3]));
+else if (mode === '--flood') await serveFlood(Number(process.argv[3]), Number(process.argv[4]), Number(process.argv[5]), Number(process.argv[6]));
 else await main();

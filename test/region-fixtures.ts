@@ -399,8 +399,8 @@ export async function builtinImage(): Promise<NonNullable<Parameters<typeof Regi
 }
 
 /** Region.open in this process with no local host; reconciliation effectively off. */
-export async function openLocalRegion(home: string): Promise<Region> {
-  return Region.open({ home, port: 0, localHost: false, builtinImage: await builtinImage(), reconcileIntervalMs: 3_600_000 });
+export async function openLocalRegion(home: string, opts: Pick<Parameters<typeof Region.open>[0], 'apiLimits'> = {}): Promise<Region> {
+  return Region.open({ home, port: 0, localHost: false, builtinImage: await builtinImage(), reconcileIntervalMs: 3_600_000, ...opts });
 }
 
 /** `nitride audit verify --home H` */

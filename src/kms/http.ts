@@ -7,7 +7,8 @@
 // acts and an "outcome" record after. No record ever holds Plaintext, CiphertextBlob or a
 // grant token (handleKmsRequest leaves them out; the trail's redact() is a second net).
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AuditEvent, AuditTrail, AuditUserIdentity } from '../audit/trail.js';
+import type { AuditRecorder } from '../audit/recorder.js';
+import type { AuditEvent, AuditUserIdentity } from '../audit/trail.js';
 import { auditIdentity, type AccessKeyLookup, type Iam } from '../iam/iam.js';
 import { isSigV4Error, verifySigV4, type SigV4Error } from '../iam/sigv4/index.js';
 import { createLogger } from '../lib/log.js';
@@ -20,7 +21,9 @@ const log = createLogger('kms.http');
 
 export interface KmsFrontDeps {
   readonly iam: Iam;
-  readonly trail: AuditTrail;
+  readonly trail: AuditRecorder;
+  /** The per-principal throttle: false refuses the request (ThrottlingException). */
+  readonly admit?: (key: AccessKeyLookup) => boolean;
   readonly kms: Kms;
 }
 
@@ -106,6 +109,11 @@ export async function serveKms(deps: KmsFrontDeps, req: IncomingMessage, res: Se
     return;
   }
   const identity = auditIdentity(key.principal, key.accessKeyId);
+  if (deps.admit && !deps.admit(key)) {
+    await deps.trail.record({ ...base(identity), errorCode: 'ThrottlingException', errorMessage: 'Rate exceeded' });
+    send(res, meta.requestId, 400, kmsErrorBody('ThrottlingException', 'Rate exceeded'));
+    return;
+  }
   const ctx = { requestId: meta.requestId, context: { 'aws:SourceIp': meta.sourceIp, 'aws:RequestedRegion': KMS_REGION, 'aws:PrincipalAccount': key.accountId } };
   const resourcesOf = (arns: readonly string[]) => arns.map((ARN) => ({ ARN, type: 'AWS::KMS::Key' }));
 

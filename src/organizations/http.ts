@@ -6,7 +6,8 @@
 // the answer leaves; CreateAccount and CloseAccount get a request record before they act and an
 // outcome record after. No record holds an email or the new account's secret key.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AuditEvent, AuditTrail, AuditUserIdentity } from '../audit/trail.js';
+import type { AuditRecorder } from '../audit/recorder.js';
+import type { AuditEvent, AuditUserIdentity } from '../audit/trail.js';
 import { authenticate, presentedAccessKeyId } from '../iam/authenticate.js';
 import { auditIdentity, type Iam } from '../iam/iam.js';
 import { isSigV4Error } from '../iam/sigv4/index.js';
@@ -16,7 +17,7 @@ import type { Organization } from './organization.js';
 
 export interface OrganizationsFrontDeps {
   readonly iam: Iam;
-  readonly trail: AuditTrail;
+  readonly trail: AuditRecorder;
   readonly organization: Organization;
 }
 

@@ -12,6 +12,7 @@ import { createLogger } from '../lib/log.js';
 import { SqliteStore } from '../store/sqlite-store.js';
 import type { StateStore } from '../store/store.js';
 import { RegionApi } from './api/server.js';
+import { apiLimits, type ApiLimits } from './api/limits.js';
 import { HostUpdateService } from './host-updates.js';
 import { ImageService, type BuiltinImage } from './ec2/images.js';
 import { InstanceService, type InstanceRootVolumes } from './ec2/instances.js';
@@ -53,6 +54,8 @@ export interface RegionOptions {
   readonly reconcileIntervalMs?: number;
   /** Stop the local controller on close (default true). */
   readonly stopLocalHostOnClose?: boolean;
+  /** The front door's limits over the defaults and NITRIDE_API_* (docs/API-PROTOCOL.md, "Limits"). */
+  readonly apiLimits?: Partial<ApiLimits>;
 }
 
 export interface Credentials {
@@ -223,7 +226,7 @@ export class Region {
     const ebsDirect = new EbsDirectService({ snapshots: snapshotsRepo, blocks: ebsBlocksRepo, sessions: ebsSessionsRepo }, keys, ebsDefaults, fleet);
     const hostUpdates = new HostUpdateService({ fleet, attestation, operatorAccountId: boot.accountId });
     const organization = new Organization(store, iam, boot.accountId, REGION_NAME); // the operator's accounts (tenants)
-    const api = new RegionApi({ iam, trail, kms, ebsDirect, organization, ec2: { instances, images, tags, vpc, volumes, snapshots, ebsDefaults, keyPairs, hostUpdates, endpoint: () => `127.0.0.1:${port}` } });
+    const api = new RegionApi({ iam, trail, kms, ebsDirect, organization, limits: apiLimits(opts.apiLimits), ec2: { instances, images, tags, vpc, volumes, snapshots, ebsDefaults, keyPairs, hostUpdates, endpoint: () => `127.0.0.1:${port}` } });
     port = await api.listen(opts.port);
     const endpoint = `http://127.0.0.1:${port}/`;
     const region = new Region(

@@ -37,6 +37,7 @@ import {
 import { RootKey, rootKeyPath, type SealedSecret } from '../../src/iam/root-key.js';
 import { signRequest } from '../../src/iam/sigv4/index.js';
 import { Region } from '../../src/region/region.js';
+import { REFUSALS_EVENT_NAME, type RefusalCount } from '../../src/region/api/refusals.js';
 import { auditEvents, cleanEnv, dumpDiagnostics } from '../region-fixtures.js';
 
 interface Creds {
@@ -77,12 +78,15 @@ async function call<T>(p: Promise<T>): Promise<T> {
 }
 
 /** The KMS exception a call fails with (the SDK error's name). */
+const KMS_AUTH_REFUSALS = new Set(['InvalidSignatureException', 'UnrecognizedClientException', 'MissingAuthenticationTokenException', 'IncompleteSignatureException']);
+
 async function errorName(p: Promise<unknown>): Promise<string> {
   try {
     await p;
   } catch (e) {
     const err = e as { name: string; $metadata?: { requestId?: string; httpStatusCode?: number } };
-    if (err.$metadata?.requestId) requestIds.push(err.$metadata.requestId);
+    // A request that did not authenticate is counted in the RefusedRequests record, not written on its own.
+    if (err.$metadata?.requestId && !KMS_AUTH_REFUSALS.has(err.name)) requestIds.push(err.$metadata.requestId);
     return err.name;
   }
   throw new Error('expected the call to fail');
@@ -375,7 +379,16 @@ test(
     for (const id of requestIds) assert.ok(ids.has(id), `request ${id} is audited`);
     assert.ok(events.some((e) => e['eventName'] === 'Decrypt' && e['errorCode'] === 'AccessDeniedException'));
     assert.ok(events.some((e) => e['eventName'] === 'ScheduleKeyDeletion' && e['phase'] === 'request'));
-    assert.ok(events.some((e) => e['eventName'] === 'ListKeys' && e['errorCode'] === 'InvalidSignatureException'));
+    // Failed authentications are counters of the RefusedRequests record (src/region/api/refusals.ts).
+    await r.api.admission.refusals.flush();
+    const refused = new Set(
+      auditEvents(home)
+        .filter((e) => e['eventName'] === REFUSALS_EVENT_NAME)
+        .flatMap((e) => (e['requestParameters'] as { counts: RefusalCount[] }).counts)
+        .filter((c) => c.eventSource === 'kms.amazonaws.com')
+        .map((c) => c.errorCode),
+    );
+    for (const c of ['InvalidSignatureException', 'UnrecognizedClientException', 'MissingAuthenticationTokenException']) assert.ok(refused.has(c), `a RefusedRequests counter for ${c}`);
 
     assert.equal(statSync(rootKeyPath(home)).mode & 0o777, 0o600);
     // every key's material, unsealed here only to search for it

@@ -34,6 +34,7 @@ import {
 import { ROOT_USER } from '../../src/iam/iam.js';
 import { presignRequest, signRequest } from '../../src/iam/sigv4/index.js';
 import type { Region } from '../../src/region/region.js';
+import { REFUSALS_EVENT_NAME, type RefusalCount } from '../../src/region/api/refusals.js';
 import type { InstanceRecord } from '../../src/region/ec2/model.js';
 import { BUILTIN_AMI, auditEvents, auditVerify, dumpDiagnostics, instanceRecord, openLocalRegion, phantomHost, seedStore } from '../region-fixtures.js';
 
@@ -48,8 +49,15 @@ let failed = false;
 let rootCreds: Creds;
 let accountId = '';
 const seeded: InstanceRecord[] = [];
-/** requestIds of every call made, allowed or denied, to find in the audit log. */
+/** requestIds of every call made that authenticated, allowed or denied, to find in the audit log. */
 const requestIds: string[] = [];
+/** Codes of the requests that failed authentication: counted in the RefusedRequests record, not written one by one. */
+const refusedCodes: string[] = [];
+const AUTH_REFUSALS = new Set(['MissingAuthenticationToken', 'AuthFailure', 'RequestExpired', 'IncompleteSignature', 'SignatureDoesNotMatch', 'InvalidClientTokenId', 'MalformedQueryString', 'RequestEntityTooLarge']);
+function track(id: string | undefined | null, code?: string): void {
+  if (code !== undefined && AUTH_REFUSALS.has(code)) refusedCodes.push(code);
+  else if (id) requestIds.push(id);
+}
 const USER_DATA_PLAIN = 'echo secret-user-data-7f3a9c';
 
 const guarded =
@@ -80,7 +88,7 @@ async function code(p: Promise<unknown>): Promise<string> {
     await call(p);
   } catch (e) {
     const err = e as { name: string; Code?: string; $metadata?: { requestId?: string } };
-    if (err.$metadata?.requestId) requestIds.push(err.$metadata.requestId);
+    track(err.$metadata?.requestId, err.Code ?? err.name);
     return err.Code ?? err.name;
   }
   return 'no error';
@@ -104,8 +112,9 @@ async function rawPost(form: string, headers: Record<string, string>): Promise<{
   const res = await fetch(region!.endpoint, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8', ...headers }, body: form });
   const body = await res.text();
   const requestId = res.headers.get('x-amzn-requestid') ?? undefined;
-  if (requestId) requestIds.push(requestId);
-  return { status: res.status, body, code: /<Code>([^<]+)<\/Code>/.exec(body)?.[1], requestId };
+  const code = /<Code>([^<]+)<\/Code>/.exec(body)?.[1];
+  track(requestId, code);
+  return { status: res.status, body, code, requestId };
 }
 
 function signed(form: string, creds: Creds, now = new Date()): Record<string, string> {
@@ -305,7 +314,7 @@ test(
       assert.equal(good.status, 200, await good.text());
       const old = await fetch(`${region!.endpoint}?${pre(new Date(Date.now() - 3600_000))}`);
       const oldId = old.headers.get('x-amzn-requestid');
-      if (oldId) requestIds.push(oldId);
+      track(oldId, 'RequestExpired');
       assert.match(await old.text(), /<Code>RequestExpired<\/Code>/);
       const tampered = await fetch(`${region!.endpoint}?${pre(new Date()).replace('DescribeInstances', 'DescribeImages')}`);
       assert.match(await tampered.text(), /<Code>AuthFailure<\/Code>/);
@@ -437,12 +446,17 @@ test(
   guarded(async () => {
     // Reads are recorded before their answer leaves; let the last completions land.
     await region!.trail.flush();
+    await region!.api.admission.refusals.flush();
     const events = auditEvents(home);
     const seen = new Set(events.map((e) => e['requestID'] as string));
     assert.ok(requestIds.length > 50, `requests tracked: ${requestIds.length}`);
     const missing = requestIds.filter((id) => !seen.has(id));
     assert.deepEqual(missing, [], 'every request id is in the audit log');
-    const codes = new Set(events.map((e) => e['errorCode']).filter(Boolean));
+    // Failed authentications are counters of the RefusedRequests record, one per interval.
+    const refused = events.filter((e) => e['eventName'] === REFUSALS_EVENT_NAME).flatMap((e) => (e['requestParameters'] as { counts: RefusalCount[] }).counts);
+    assert.ok(refused.reduce((n, c) => n + c.count, 0) >= refusedCodes.length, `${refusedCodes.length} refusals counted`);
+    for (const c of new Set(refusedCodes)) assert.ok(refused.some((r) => r.errorCode === c), `a RefusedRequests counter for ${c}`);
+    const codes = new Set([...events.map((e) => e['errorCode']), ...refused.map((c) => c.errorCode)].filter(Boolean));
     for (const c of ['MissingAuthenticationToken', 'AuthFailure', 'RequestExpired', 'UnauthorizedOperation', 'DryRunOperation', 'InvalidInstanceID.Malformed', 'InvalidInstanceID.NotFound', 'IncorrectInstanceState', 'MissingParameter', 'InsufficientInstanceCapacity']) {
       assert.ok(codes.has(c), `an audit record with errorCode ${c}`);
     }

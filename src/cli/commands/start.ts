@@ -11,7 +11,7 @@ export const summary = 'run the region with one local host in the foreground (Ct
 
 export async function run(argv: string[]): Promise<number> {
   if (argv.includes('--help')) {
-    process.stdout.write('usage: nitride start   (NITRIDE_HOME, NITRIDE_API_PORT from the environment)\n');
+    process.stdout.write('usage: nitride start   (NITRIDE_HOME, NITRIDE_API_PORT and the front door limits NITRIDE_API_* of docs/API-PROTOCOL.md from the environment)\n');
     return 0;
   }
   const home = nitrideHome();

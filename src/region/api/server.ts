@@ -1,13 +1,17 @@
 // The region's front door on http://127.0.0.1:${NITRIDE_API_PORT}/. Every request goes
 // through the same steps, in this order:
+//   0. admission (admission.ts): connection and header limits, the body's bound (small until
+//      the headers present a known key), refusals counted instead of written one by one;
 //   1. read the body (bounded) and parse the form;
-//   2. authenticate: SigV4 (header or presigned query), secret looked up through IAM;
+//   2. authenticate: SigV4 (header or presigned query), secret looked up through IAM, then
+//      the per-principal throttle (throttle.ts);
 //   3. parse the action into a typed request (EC2) or hand it to IAM's Query API;
 //   4. authorize with IAM policies (explicit deny > allow > implicit deny); DryRun stops here;
 //   5. write the audit record (fsynced) — before any effect;
 //   6. execute, render, and record the outcome.
 // A failure at any step is audited too and answered in the protocol's own error shape.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AuditRecorder } from '../../audit/recorder.js';
 import type { AuditEvent, AuditTrail, AuditUserIdentity } from '../../audit/trail.js';
 import type { Iam } from '../../iam/iam.js';
 import { handleIamRequest, iamErrorXml, iamRequestInfo } from '../../iam/api.js';
@@ -36,10 +40,10 @@ import { isEbsDirectPath } from '../protocol/ebs-direct/routes.js';
 import { organizationsRoute } from '../../organizations/api.js';
 import { serveOrganizations } from '../../organizations/http.js';
 import type { Organization } from '../../organizations/organization.js';
+import { Admission } from './admission.js';
+import { apiLimits, type ApiLimits } from './limits.js';
 
 const log = createLogger('region.api');
-
-export const MAX_BODY_BYTES = 1024 * 1024;
 
 export interface FrontDoor {
   readonly iam: Iam;
@@ -50,7 +54,13 @@ export interface FrontDoor {
   readonly ebsDirect?: EbsDirectService;
   /** The region's organization (Organizations' account operations, JSON 1.1); absent: not served. */
   readonly organization?: Organization;
+  /** The front door's limits (default: apiLimits(), the defaults with NITRIDE_API_* applied). */
+  readonly limits?: ApiLimits;
 }
+
+/** Before authentication, at most this much of an oversized body is read and discarded for its 413. */
+const PRE_AUTH_DRAIN_BYTES = 64 * 1024;
+const PRE_AUTH_DRAIN_MS = 1_000;
 
 interface Reply {
   status: number;
@@ -66,9 +76,14 @@ const paramsObject = (flat: FlatParams): Record<string, string> => {
 
 export class RegionApi {
   readonly server: Server;
+  readonly admission: Admission;
+  /** The front door's collaborators, auditing through the admission's refusal ledger. */
+  private readonly fd: Omit<FrontDoor, 'trail'> & { readonly trail: AuditRecorder };
 
-  constructor(private readonly fd: FrontDoor) {
-    this.server = createServer({ keepAlive: true, requestTimeout: 60_000 }, (req, res) => {
+  constructor(front: FrontDoor) {
+    this.admission = new Admission(front.limits ?? apiLimits(), front.trail, front.iam);
+    this.fd = { ...front, trail: this.admission.refusals };
+    this.server = createServer(this.admission.serverOptions(), (req, res) => {
       this.handle(req, res).catch((e: unknown) => {
         log.error('unhandled error in the front door', { error: describeError(e) });
         if (!res.headersSent) {
@@ -77,7 +92,7 @@ export class RegionApi {
         }
       });
     });
-    this.server.keepAliveTimeout = 30_000;
+    this.admission.attach(this.server);
   }
 
   listen(port: number, host = '127.0.0.1'): Promise<number> {
@@ -91,11 +106,12 @@ export class RegionApi {
     });
   }
 
-  close(): Promise<void> {
-    return new Promise((resolve) => {
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
       this.server.closeAllConnections();
     });
+    await this.admission.close();
   }
 
   private send(res: ServerResponse, requestId: string, r: Reply): void {
@@ -108,8 +124,8 @@ export class RegionApi {
    * read and discarded first (readRequestBody), so the client reads this answer instead of a
    * reset; when it was too long even to discard, the socket is closed once the answer is out.
    */
-  private async refuseTooLarge(req: IncomingMessage, res: ServerResponse, requestId: string, path: string, base: (src: string, name: string, ro: boolean) => Omit<AuditEvent, 'userIdentity'>, drained: boolean): Promise<void> {
-    const message = `Request body larger than ${MAX_BODY_BYTES} bytes.`;
+  private async refuseTooLarge(req: IncomingMessage, res: ServerResponse, requestId: string, path: string, base: (src: string, name: string, ro: boolean) => Omit<AuditEvent, 'userIdentity'>, drained: boolean, limit: number): Promise<void> {
+    const message = `Request body larger than ${limit} bytes.`;
     const ebs = this.fd.ebsDirect !== undefined && isEbsDirectPath(path);
     const kms = !ebs && kmsRoute(req.headers);
     const code = ebs || kms ? 'ValidationException' : 'RequestEntityTooLarge';
@@ -150,21 +166,26 @@ export class RegionApi {
       readOnly,
     });
 
-    const read = await readRequestBody(req, { maxBytes: MAX_BODY_BYTES });
+    // The body's bound is small until the headers present an active key with a fresh date
+    // (admission.ts); an oversized body is drained (less of it before authentication) so the
+    // 413 reaches the client before the connection closes.
+    const bodyLimit = await this.admission.bodyLimit(req);
+    const trusted = bodyLimit >= this.admission.limits.maxBodyBytes;
+    const read = await readRequestBody(req, { maxBytes: bodyLimit, ...(trusted ? {} : { maxDrainBytes: PRE_AUTH_DRAIN_BYTES, maxDrainMs: PRE_AUTH_DRAIN_MS }) });
     if (read.kind === 'aborted') {
       // The client went away mid-body: nobody to answer, nothing to audit, not an error of ours.
       log.debug('client closed the connection before sending the whole request body', { requestId, sourceIp, received: read.received });
       return;
     }
     if (read.kind === 'too-large') {
-      await this.refuseTooLarge(req, res, requestId, path, base, read.drained);
+      await this.refuseTooLarge(req, res, requestId, path, base, read.drained, bodyLimit);
       return;
     }
     const body = read.body;
 
     // The EBS direct APIs (rest-json, SigV4 service 'ebs', paths under /snapshots) likewise.
     if (this.fd.ebsDirect && isEbsDirectPath(path)) {
-      await serveEbsDirect({ iam: this.fd.iam, trail: this.fd.trail, service: this.fd.ebsDirect }, req, res, body, { requestId, sourceIp, ...(userAgent !== undefined ? { userAgent } : {}) });
+      await serveEbsDirect({ iam: this.fd.iam, trail: this.fd.trail, service: this.fd.ebsDirect, admit: (k) => this.admission.throttle.admit(k) }, req, res, body, { requestId, sourceIp, ...(userAgent !== undefined ? { userAgent } : {}) });
       return;
     }
 
@@ -176,7 +197,7 @@ export class RegionApi {
 
     // KMS (JSON 1.1, X-Amz-Target: TrentService.*) authenticates, audits and answers in its own shapes.
     if (kmsRoute(req.headers)) {
-      await serveKms({ iam: this.fd.iam, trail: this.fd.trail, kms: this.fd.kms }, req, res, body, { requestId, sourceIp, ...(userAgent !== undefined ? { userAgent } : {}) });
+      await serveKms({ iam: this.fd.iam, trail: this.fd.trail, kms: this.fd.kms, admit: (k) => this.admission.throttle.admit(k) }, req, res, body, { requestId, sourceIp, ...(userAgent !== undefined ? { userAgent } : {}) });
       return;
     }
 
@@ -237,6 +258,10 @@ export class RegionApi {
     const identity = auditIdentity(key.principal, key.accessKeyId);
     const caller: Caller = { accountId: key.accountId, arn: identity.arn ?? '' };
     const condition = { 'aws:SourceIp': sourceIp, 'aws:RequestedRegion': ident.region, 'aws:PrincipalAccount': key.accountId };
+    if (!this.admission.throttle.admit(key)) {
+      await fail(isIam ? new Ec2Error('Throttling', 'Rate exceeded', { httpStatus: 400 }) : new Ec2Error('RequestLimitExceeded', 'Request limit exceeded.'), identity);
+      return;
+    }
 
     // IAM's Query API authorizes and answers in its own shapes.
     if (isIam) {

@@ -7,7 +7,8 @@
 // mutating call: before it acts, and its outcome after); act; answer.
 // Audit records never hold block data or block tokens.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AuditEvent, AuditTrail, AuditUserIdentity } from '../../audit/trail.js';
+import type { AuditRecorder } from '../../audit/recorder.js';
+import type { AuditEvent, AuditUserIdentity } from '../../audit/trail.js';
 import { authenticate, presentedAccessKeyId } from '../../iam/authenticate.js';
 import { auditIdentity, type AccessKeyLookup, type Iam } from '../../iam/iam.js';
 import { isSigV4Error, type SigV4Error } from '../../iam/sigv4/index.js';
@@ -34,7 +35,9 @@ const log = createLogger('region.ebs-direct.http');
 
 export interface EbsDirectFrontDeps {
   readonly iam: Iam;
-  readonly trail: AuditTrail;
+  readonly trail: AuditRecorder;
+  /** The per-principal throttle: false refuses the request (RequestThrottledException). */
+  readonly admit?: (key: AccessKeyLookup) => boolean;
   readonly service: EbsDirectService;
 }
 
@@ -166,6 +169,10 @@ export async function serveEbsDirect(deps: EbsDirectFrontDeps, req: IncomingMess
     send(res, meta.requestId, reply);
   };
 
+  if (deps.admit && !deps.admit(key)) {
+    await refuse(new EbsDirectError('RequestThrottledException', 'Rate exceeded', { reason: 'ACCOUNT_THROTTLED' }), null, []);
+    return;
+  }
   if (!route) {
     const reply = renderEbsError('UnknownOperationException', `No EBS direct API operation is ${req.method ?? ''} ${path.slice(0, 128)}.`, undefined, 404);
     await deps.trail.record({ ...base(identity), errorCode: 'UnknownOperationException', errorMessage: 'Unknown operation.' });
