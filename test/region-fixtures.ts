@@ -18,6 +18,7 @@ import { hostPaths, readRuntime } from '../src/controller/host-state.js';
 import { readChain } from '../src/audit/chain.js';
 import { waitFor } from '../src/lib/wait.js';
 import { Region } from '../src/region/region.js';
+import { REFUSALS_EVENT_NAME, type RefusalCount } from '../src/region/api/refusals.js';
 import type { HostRecord, InstanceRecord } from '../src/region/ec2/model.js';
 import { ImageService } from '../src/region/ec2/images.js';
 import { SqliteStore } from '../src/store/sqlite-store.js';
@@ -410,6 +411,31 @@ export function auditVerify(home: string): CliResult {
 }
 
 /** The events of $home/region/audit.log (each line's `event`). */
+/**
+ * Whether a refusal is in the region's audit trail: as a record of its own (a request that
+ * authenticated) or as a counter of a RefusedRequests record (one that did not: those are
+ * aggregated, src/region/api/refusals.ts). Flushes the trail and the ledger first.
+ */
+export async function refusalAudited(region: Region, home: string, m: { readonly code: string; readonly source?: string; readonly accessKeyId?: string }): Promise<boolean> {
+  return (await refusalsAudited(region, home, m)) > 0;
+}
+
+/** How many refusals matching `m` the trail holds: records of their own plus RefusedRequests counts. */
+export async function refusalsAudited(region: Region, home: string, m: { readonly code: string; readonly source?: string; readonly accessKeyId?: string }): Promise<number> {
+  await region.trail.flush();
+  await region.api.admission.refusals.flush();
+  const events = auditEvents(home);
+  const own = events.filter(
+    (e) =>
+      e['errorCode'] === m.code &&
+      (m.source === undefined || e['eventSource'] === m.source) &&
+      (m.accessKeyId === undefined || (e['userIdentity'] as { accessKeyId?: string } | undefined)?.accessKeyId === m.accessKeyId),
+  );
+  const counts = events.filter((e) => e['eventName'] === REFUSALS_EVENT_NAME).flatMap((e) => (e['requestParameters'] as { counts: RefusalCount[] }).counts);
+  const counted = counts.filter((c) => c.errorCode === m.code && (m.source === undefined || c.eventSource === m.source) && (m.accessKeyId === undefined || c.accessKeyId === m.accessKeyId));
+  return own.length + counted.reduce((n, c) => n + c.count, 0);
+}
+
 export function auditEvents(home: string): Record<string, unknown>[] {
   const text = readFileSync(join(home, 'region', 'audit.log'), 'utf8');
   const out: Record<string, unknown>[] = [];

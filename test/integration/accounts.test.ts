@@ -29,7 +29,7 @@ import {
 import type { Region } from '../../src/region/region.js';
 import { readAwsProfile } from '../../src/lib/aws-profile.js';
 import { signRequest } from '../../src/iam/sigv4/index.js';
-import { CLIS, CLI_MAIN, auditEvents, cleanEnv, cleanupHome, openLocalRegion, type CliName } from '../region-fixtures.js';
+import { CLIS, CLI_MAIN, auditEvents, refusalAudited, cleanEnv, cleanupHome, openLocalRegion, type CliName } from '../region-fixtures.js';
 
 interface Creds {
   readonly accessKeyId: string;
@@ -231,7 +231,7 @@ test('tenants: nitride account create/list/close through Organizations, operator
     assert.ok(orgEvents.some((e) => e['eventName'] === 'CloseAccount' && e['errorCode'] === undefined && (e['userIdentity'] as { accountId?: string }).accountId === region!.credentials.accountId));
     assert.ok(orgEvents.some((e) => e['eventName'] === 'ListAccounts' && e['errorCode'] === 'AccessDeniedException' && (e['userIdentity'] as { accountId?: string }).accountId === accountA));
     assert.ok(orgEvents.some((e) => e['eventName'] === 'CloseAccount' && e['errorCode'] === 'AccessDeniedException' && (e['userIdentity'] as { userName?: string }).userName === 'clerk'));
-    assert.ok(events.some((e) => e['errorCode'] === 'AuthFailure' && (e['userIdentity'] as { accessKeyId?: string }).accessKeyId === prof.accessKeyId), "the closed account's refused call is audited");
+    assert.ok(await refusalAudited(region, home, { code: 'AuthFailure', accessKeyId: prof.accessKeyId }), "the closed account's refused call is audited");
     const text = await readFile(join(home, 'region', 'audit.log'), 'utf8');
     assert.ok(!text.includes(prof.secretAccessKey), "tenant-a's secret is not in the audit log");
     assert.ok(!text.includes('b@example.invalid') && !text.includes('tenant-a@accounts.nitride.invalid'), 'no email in the audit log');

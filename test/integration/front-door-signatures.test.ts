@@ -27,7 +27,7 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { NodeSha256 } from '../../src/lib/testing/node-sha256.js';
 import { signRequest } from '../../src/iam/sigv4/index.js';
 import type { Region } from '../../src/region/region.js';
-import { BUILTIN_AMI, auditEvents, auditVerify, cleanEnv, dumpDiagnostics, failureTracker, openLocalRegion, type RegionCredentials } from '../region-fixtures.js';
+import { BUILTIN_AMI, auditEvents, refusalAudited, refusalsAudited, auditVerify, cleanEnv, dumpDiagnostics, failureTracker, openLocalRegion, type RegionCredentials } from '../region-fixtures.js';
 
 let home = '';
 let region: Region | undefined;
@@ -36,8 +36,8 @@ let root: RegionCredentials;
 const run = failureTracker();
 const guarded = run.guarded;
 
-/** Whether the audit trail has a record from `source` with error code `code`. */
-const audited = (source: string, code: string): boolean => auditEvents(home).some((ev) => ev['eventSource'] === source && ev['errorCode'] === code);
+/** Whether the audit trail holds a refusal from `source` with `code` (its own record, or a RefusedRequests counter). */
+const audited = (source: string, code: string): Promise<boolean> => refusalAudited(region!, home, { source, code });
 
 before(async () => {
   home = await mkdtemp(join(tmpdir(), 'nitride-front-door-'));
@@ -128,8 +128,8 @@ test(
     // The right scope is accepted.
     const body = 'Action=DescribeInstances&Version=2016-11-15';
     assert.equal((await post(signed('ec2', 'local-1', FORM, body), body)).status, 200);
-    const refused = auditEvents(home).filter((e) => e['eventSource'] === 'ec2.amazonaws.com' && e['errorCode'] === 'SignatureDoesNotMatch');
-    assert.ok(refused.length >= 2 + 2 + 4, `audit records of the refusals: ${refused.length}`);
+    const refused = await refusalsAudited(region!, home, { source: 'ec2.amazonaws.com', code: 'SignatureDoesNotMatch' });
+    assert.ok(refused >= 2 + 2 + 4, `audit records of the refusals: ${refused}`);
   }),
 );
 
@@ -156,7 +156,7 @@ test(
       assert.match(r.text, /<Code>SignatureDoesNotMatch<\/Code>/);
       assert.match(r.text, /Credential should be scoped to correct service: 'iam'\. /);
     }
-    assert.ok(audited('iam.amazonaws.com', 'SignatureDoesNotMatch'));
+    assert.ok(await audited('iam.amazonaws.com', 'SignatureDoesNotMatch'));
   }),
 );
 
@@ -180,8 +180,8 @@ test(
     const eb = await sdkError(ebs.send(new ListSnapshotBlocksCommand({ SnapshotId: 'snap-0123456789abcdef0' })));
     assert.deepEqual([eb.name, eb.message, eb.status], ['InvalidSignatureException', "Credential should be scoped to a valid region, not 'us-east-1'. ", 403]);
     ebs.destroy();
-    assert.ok(audited('kms.amazonaws.com', 'InvalidSignatureException'));
-    assert.ok(audited('ebs.amazonaws.com', 'InvalidSignatureException'));
+    assert.ok(await audited('kms.amazonaws.com', 'InvalidSignatureException'));
+    assert.ok(await audited('ebs.amazonaws.com', 'InvalidSignatureException'));
   }),
 );
 
@@ -301,8 +301,8 @@ test(
     const k = await sdkError(kms.send(new EncryptCommand({ KeyId: 'alias/none', Plaintext: Buffer.alloc(size) })));
     assert.deepEqual([k.name, k.status, k.attempts], ['ValidationException', 413, 1]);
     kms.destroy();
-    assert.ok(audited('ec2.amazonaws.com', 'RequestEntityTooLarge'));
-    assert.ok(audited('kms.amazonaws.com', 'ValidationException'));
+    assert.ok(await audited('ec2.amazonaws.com', 'RequestEntityTooLarge'));
+    assert.ok(await audited('kms.amazonaws.com', 'ValidationException'));
   }),
 );
 
