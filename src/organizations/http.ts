@@ -9,7 +9,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuditRecorder } from '../audit/recorder.js';
 import type { AuditEvent, AuditUserIdentity } from '../audit/trail.js';
 import { authenticate, presentedAccessKeyId } from '../iam/authenticate.js';
-import { auditIdentity, type Iam } from '../iam/iam.js';
+import { auditIdentity, type AccessKeyLookup, type Iam } from '../iam/iam.js';
 import { isSigV4Error } from '../iam/sigv4/index.js';
 import { kmsAuthError } from '../kms/http.js';
 import { handleOrganizationsRequest, organizationsOperationInfo, ORGANIZATIONS_CONTENT_TYPE } from './api.js';
@@ -18,6 +18,8 @@ import type { Organization } from './organization.js';
 export interface OrganizationsFrontDeps {
   readonly iam: Iam;
   readonly trail: AuditRecorder;
+  /** The front door's per-principal throttle; false: answer TooManyRequestsException. */
+  readonly admit?: (key: AccessKeyLookup) => boolean;
   readonly organization: Organization;
 }
 
@@ -80,6 +82,13 @@ export async function serveOrganizations(deps: OrganizationsFrontDeps, req: Inco
     const message = `'${unsigned === 'host' ? 'Host' : 'X-Amz-Target'}' must be a 'SignedHeader' in the AWS Authorization.`;
     await deps.trail.record({ ...base(identity), errorCode: 'InvalidSignatureException', errorMessage: message });
     send(res, meta.requestId, 400, JSON.stringify({ __type: 'InvalidSignatureException', Message: message }));
+    return;
+  }
+  // The per-principal throttle, with Organizations' own code (counted, like every throttle answer).
+  if (deps.admit && !deps.admit(key)) {
+    const message = 'You have sent too many requests in too short a period of time. The quota helps protect against denial-of-service attacks. Try again later.';
+    await deps.trail.record({ ...base(identity), errorCode: 'TooManyRequestsException', errorMessage: message });
+    send(res, meta.requestId, 400, JSON.stringify({ __type: 'TooManyRequestsException', Message: message, Type: 'AccountThrottling' }));
     return;
   }
   const ctx = { context: { 'aws:SourceIp': meta.sourceIp, 'aws:RequestedRegion': auth.identity.region, 'aws:PrincipalAccount': key.accountId } };

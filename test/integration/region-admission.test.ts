@@ -5,6 +5,7 @@
 // nothing, or is idle, is closed; headers and, before a known key is presented, bodies are
 // small; and a principal over its rate gets each service's throttling error through the
 // SDK and both AWS CLIs. Each test runs its own region (port 0, temporary home).
+import { ListAccountsCommand, OrganizationsClient } from '@aws-sdk/client-organizations';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -302,7 +303,7 @@ function cli(which: CliName, home: string, endpoint: string, args: string[]): Pr
   });
 }
 
-test('a principal over its rate gets RequestLimitExceeded (EC2, 503), ThrottlingException (KMS), RequestThrottledException (EBS direct), Throttling (IAM), counted not written', async () => {
+test('a principal over its rate gets RequestLimitExceeded (EC2, 503), ThrottlingException (KMS), RequestThrottledException (EBS direct), Throttling (IAM), TooManyRequestsException (Organizations), counted not written', async () => {
   // One token every 100 s after a burst of 3: an AWS CLI starts well within a token's time,
   // even on a loaded machine (the refill itself is proven in src/region/api/throttle.test.ts).
   await withRegion({ keyRatePerSec: 0.01, keyBurst: 3, accountRatePerSec: 0, refusalIntervalMs: 3_600_000 }, async (region, home) => {
@@ -326,6 +327,9 @@ test('a principal over its rate gets RequestLimitExceeded (EC2, 503), Throttling
     const ebs = new EBSClient({ endpoint: region.endpoint, region: 'local-1', credentials: creds, maxAttempts: 1 });
     assert.deepEqual(await outcome(ebs.send(new ListSnapshotBlocksCommand({ SnapshotId: 'snap-0123456789abcdef0' }))), { name: 'RequestThrottledException', status: 400 });
     ebs.destroy();
+    const org = new OrganizationsClient({ endpoint: region.endpoint, region: 'local-1', credentials: creds, maxAttempts: 1 });
+    assert.deepEqual(await outcome(org.send(new ListAccountsCommand({}))), { name: 'TooManyRequestsException', status: 400 });
+    org.destroy();
     const drain = async (): Promise<void> => {
       for (let i = 0; i < 5; i++) if ((await outcome(ec2.send(new DescribeInstancesCommand({})))).name === 'RequestLimitExceeded') return;
       assert.fail('the key is not throttled');
@@ -353,5 +357,6 @@ test('a principal over its rate gets RequestLimitExceeded (EC2, 503), Throttling
     assert.ok((t.get('kms.amazonaws.com ThrottlingException') ?? 0) >= 1);
     assert.ok((t.get('ebs.amazonaws.com RequestThrottledException') ?? 0) >= 1, JSON.stringify(Object.fromEntries(t)));
     assert.equal(t.get('iam.amazonaws.com Throttling'), 2);
+    assert.equal(t.get('organizations.amazonaws.com TooManyRequestsException'), 1, JSON.stringify(Object.fromEntries(t)));
   });
 });

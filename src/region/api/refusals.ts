@@ -25,7 +25,7 @@ import type { ApiLimits } from './limits.js';
 const log = createLogger('region.api.refusals');
 
 /** The throttles' codes in each protocol: EC2, IAM, KMS, EBS direct. */
-export const THROTTLE_CODES: ReadonlySet<string> = new Set(['RequestLimitExceeded', 'Throttling', 'ThrottlingException', 'RequestThrottledException']);
+export const THROTTLE_CODES: ReadonlySet<string> = new Set(['RequestLimitExceeded', 'Throttling', 'ThrottlingException', 'RequestThrottledException', 'TooManyRequestsException']);
 
 export const REFUSALS_EVENT_NAME = 'RefusedRequests';
 

@@ -191,7 +191,7 @@ export class RegionApi {
 
     // Organizations (JSON 1.1, X-Amz-Target: AWSOrganizationsV20161128.*): the operator's accounts.
     if (this.fd.organization && organizationsRoute(req.headers)) {
-      await serveOrganizations({ iam: this.fd.iam, trail: this.fd.trail, organization: this.fd.organization }, req, res, body, { requestId, sourceIp, ...(userAgent !== undefined ? { userAgent } : {}) });
+      await serveOrganizations({ iam: this.fd.iam, trail: this.fd.trail, organization: this.fd.organization, admit: (k) => this.admission.throttle.admit(k) }, req, res, body, { requestId, sourceIp, ...(userAgent !== undefined ? { userAgent } : {}) });
       return;
     }
 
