@@ -150,7 +150,7 @@ export class Region {
         },
       },
     });
-    const images = new ImageService(imagesRepo);
+    const images = new ImageService(imagesRepo, undefined, { operatorAccountId: boot.accountId });
     const tags = new TagService();
     tags.register({
       resourceType: 'instance',

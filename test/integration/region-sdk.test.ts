@@ -23,6 +23,7 @@ import {
   EC2Client,
   GetConsoleOutputCommand,
   RebootInstancesCommand,
+  CopyImageCommand,
   RegisterImageCommand,
   RunInstancesCommand,
   StartInstancesCommand,
@@ -265,12 +266,18 @@ test(
     const dir = mkdtempSync(join(home, 'img-dup-'));
     copyFileSync(builtin.kernel!.path, join(dir, 'vmlinux'));
     copyFileSync(builtin.initrd!.path, join(dir, 'initrd.img'));
-    // Another tenant registers the name first, so its image sorts wherever its id falls.
+    // Another tenant takes the name first (a copy of the public image: a tenant may not register
+    // from a path on the region's machine, and learns nothing about it), so its image sorts
+    // wherever its id falls.
     const other = await region!.iam.createAccount('dup-other');
     const ok = await region!.iam.createAccessKey(other.accountId, ROOT_USER);
+    const tenant = client({ accessKeyId: ok.accessKeyId, secretAccessKey: ok.secretAccessKey });
+    for (const location of [dir, '/etc', '/nonexistent-dir']) {
+      assert.equal(await code(tenant.send(new RegisterImageCommand({ Name: 'from-a-path', ImageLocation: location }))), 'UnauthorizedOperation', location);
+    }
     const theirs: string[] = [];
     for (let i = 0; i < 4; i++) {
-      const r = await call(client({ accessKeyId: ok.accessKeyId, secretAccessKey: ok.secretAccessKey }).send(new RegisterImageCommand({ Name: `dup-name-${i}`, ImageLocation: dir })));
+      const r = await call(tenant.send(new CopyImageCommand({ Name: `dup-name-${i}`, SourceImageId: BUILTIN_AMI, SourceRegion: 'local-1' })));
       theirs.push(r.ImageId!);
     }
     for (let i = 0; i < 4; i++) {

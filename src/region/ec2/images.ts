@@ -152,6 +152,13 @@ export class ImageService {
   constructor(
     private readonly images: Collection<ImageRecord>,
     private readonly now: () => Date = () => new Date(),
+    private readonly o: {
+      /**
+       * The operator's account: the only one that may register an image from an ImageLocation,
+       * a path on the region's own machine. Absent (unit tests): every caller may.
+       */
+      readonly operatorAccountId?: string;
+    } = {},
   ) {}
 
   /** The id of the built-in image is stable across restarts and homes. */
@@ -236,6 +243,13 @@ export class ImageService {
     const loc = req.imageLocation;
     if (loc === undefined || loc === '') {
       throw new Ec2Error('MissingParameter', 'The request must contain the parameter ImageLocation (a directory with a kernel and an initrd.img).');
+    }
+    // Before the path is looked at: a tenant must learn nothing about the region's files.
+    if (this.o.operatorAccountId !== undefined && caller.accountId !== this.o.operatorAccountId) {
+      throw new Ec2Error(
+        'UnauthorizedOperation',
+        "You are not authorized to perform this operation. ImageLocation names a directory on the region's machine; only the operator's account registers images from it. Register an EBS-backed image (nitride image import) instead.",
+      );
     }
     const dir = loc.startsWith('file://') ? loc.slice('file://'.length) : loc;
     let kernelPath: string | undefined;
