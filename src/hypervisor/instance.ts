@@ -43,6 +43,13 @@ export interface InstanceEnv {
 
 const QUIT_GRACE_MS = 3000;
 
+/** instance.state reasons of a requested stop. */
+export const STOP_REASONS = {
+  acpi: 'stopped by request',
+  forced: 'stopped by request (forced: no ACPI power-down)',
+  deadline: 'stopped hard: the guest did not power off by the stop deadline',
+} as const;
+
 let tmpSeq = 0;
 async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
   const tmp = `${path}.${process.pid}.${tmpSeq++}.tmp`;
@@ -60,6 +67,8 @@ export class Instance {
   private tail: ConsoleTail | undefined;
   private lastShutdownReason: string | undefined;
   private stopRequested = false;
+  /** Why a requested stop ended the guest: its own ACPI power-off, or a hard stop. */
+  private stopHow: 'acpi' | 'forced' | 'deadline' = 'acpi';
   private terminating = false;
   private gone: Promise<void> | undefined;
   private lock: Promise<unknown> = Promise.resolve();
@@ -379,7 +388,7 @@ export class Instance {
     if (this.terminating) return;
     await this.releaseCgroups();
     await this.removeRunFiles();
-    const reason = this.stopRequested ? 'stopped by request' : this.lastShutdownReason === 'guest-shutdown' ? 'guest powered off' : `QEMU exited (${this.lastShutdownReason ?? 'no shutdown event'})`;
+    const reason = this.stopRequested ? STOP_REASONS[this.stopHow] : this.lastShutdownReason === 'guest-shutdown' ? 'guest powered off' : `QEMU exited (${this.lastShutdownReason ?? 'no shutdown event'})`;
     this.setState('stopped', reason);
   }
 
@@ -411,11 +420,15 @@ export class Instance {
     }
     const pid = this.runtime?.pid;
     this.stopRequested = true;
+    this.stopHow = force ? 'forced' : 'acpi';
     this.setState('stopping');
     let exited = false;
     if (!force && this.qmp) {
       await this.qmp.execute('system_powerdown').catch(() => undefined);
       exited = pid === undefined || (await waitForExit(pid, deadlineMs));
+      // The guest ignored the power button (or took too long): it is stopped hard, as a
+      // power cut would, and the state's reason says so.
+      if (!exited) this.stopHow = 'deadline';
     }
     if (!exited && this.qmp) {
       await this.qmp.execute('quit').catch(() => undefined);
@@ -447,7 +460,7 @@ export class Instance {
       this.tail = undefined;
       await this.releaseCgroups();
       await this.removeRunFiles();
-      this.setState('stopped', 'stopped by request');
+      this.setState('stopped', STOP_REASONS[this.stopHow]);
     }
   }
 
