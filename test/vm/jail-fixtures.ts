@@ -24,7 +24,7 @@ export function instanceCgroups(instanceDir: string): string[] {
 /** Uid, gid, supplementary groups, NoNewPrivs and the capability sets of a process. */
 export function credentialsOf(pid: number): { uid: number; gid: number; groups: string; noNewPrivs: string; capEff: string; capBnd: string } {
   const st = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const field = (name: string): string => new RegExp(`^${name}:\\s*(.*)$`, 'm').exec(st)?.[1]?.trim() ?? '';
+  const field = (name: string): string => new RegExp(`^${name}:[ \\t]*(.*)$`, 'm').exec(st)?.[1]?.trim() ?? '';
   return {
     uid: Number(field('Uid').split(/\s+/)[0]),
     gid: Number(field('Gid').split(/\s+/)[0]),
