@@ -31,6 +31,7 @@ export const COMPONENT_CAPABILITIES: Readonly<Record<string, Readonly<Record<str
   },
   underlay: {
     net_bind_service: 'the region may give the underlay a UDP port below 1024',
+    dac_override: 'connects to the local ENI sockets, which belong to QEMU\'s user',
   },
 };
 
