@@ -14,6 +14,8 @@
 //     jail-ids.json), no_new_privs, no capability, its own mount namespace, its own cgroup;
 //     its QMP socket is its own 0600 file in its own 0700 run/ directory inside the
 //     root-owned instance directory; no host process runs with a debugger/inspector flag;
+//   - the hypervisor, the EBS and VPC cards (and the underlay bridge when it runs) hold only
+//     the capabilities src/lib/privileges.ts grants each, with no_new_privs;
 //   - every controller command of the scenario is in the host's audit log, which verifies.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -24,6 +26,7 @@ import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { AttachVolumeCommand, CreateVolumeCommand, DetachVolumeCommand, EC2Client, RunInstancesCommand, TerminateInstancesCommand, waitUntilInstanceRunning, waitUntilInstanceTerminated, waitUntilVolumeAvailable, waitUntilVolumeInUse } from '@aws-sdk/client-ec2';
 import { verifyChainText } from '../../src/audit/chain.js';
+import { capabilityMask, COMPONENT_CAPABILITIES } from '../../src/lib/privileges.js';
 import { childPids, inetSocketsOf, watchForOutbound } from '../../src/controller/testing/fixtures.js';
 import { BUILTIN_AMI, CLI_MAIN, backgroundUserData, cleanEnv, cleanupHome, controllerPid, ensureGuestImage, guestConsole, processesInside, qemuPids, startRegion, waitFor, type RegionProcess } from '../region-fixtures.js';
 
@@ -201,6 +204,18 @@ test('hardening census after a full scenario: one TCP listener (the controller),
       assert.deepEqual([instDir.mode & 0o777, instDir.uid], [0o710, 0], 'the instance directory is root\'s: QEMU cannot replace the hypervisor\'s records');
     }
     for (const pid of all) assert.ok(!cmdline(pid).some((a) => /^--(inspect|debug)/.test(a)), `no inspector on ${names(pid)}`);
+
+    // Least privilege: each component the controller forked holds only its own capabilities, with no_new_privs.
+    const components = { hypervisor: 'hypervisor/main.js', ebs: 'ebs/card/main.js', vpc: 'vpc/main.js', underlay: 'vpc/underlay/main.js' } as const;
+    for (const [name, entry] of Object.entries(components)) {
+      const pids = others.filter((p) => cmdline(p).some((a) => a.endsWith(entry)));
+      if (name !== 'underlay') assert.ok(pids.length > 0, `the ${name} component runs`);
+      for (const p of pids) {
+        const st = readFileSync(`/proc/${p}/status`, 'utf8');
+        const f = (k: string): string | undefined => new RegExp(`^${k}:\\s+(\\S+)`, 'm').exec(st)?.[1];
+        assert.deepEqual([f('NoNewPrivs'), f('CapBnd'), f('CapEff')], ['1', capabilityMask(name), capabilityMask(name)], `${name} keeps only ${Object.keys(COMPONENT_CAPABILITIES[name] ?? {}).join(',')}`);
+      }
+    }
 
     // Live updates of both cards through the region → controller path, then detach and terminate.
     for (const component of ['ebs', 'vpc']) {
