@@ -2,7 +2,7 @@
 // and the state machine  starting → running → stopping → stopped (→ starting …) and
 // terminated. State that must survive a restart of the hypervisor lives in the instance
 // directory: spec.json (what to launch) and runtime.json (the current launch).
-import { constants } from 'node:fs';
+import { constants, existsSync } from 'node:fs';
 import { chmod, chown, copyFile, mkdir, readdir, rm, unlink, writeFile, readFile, rename } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -42,6 +42,8 @@ export interface InstanceEnv {
 }
 
 const QUIT_GRACE_MS = 3000;
+/** Where QEMU's QMP socket was before the jail put it in run/ (re-adopting such a guest). */
+const LEGACY_QMP_SOCKET = 'qmp.sock';
 
 /** instance.state reasons of a requested stop. */
 export const STOP_REASONS = {
@@ -256,7 +258,11 @@ export class Instance {
     try {
       await copyFile(OVMF_VARS_TEMPLATE_PATH, path, constants.COPYFILE_EXCL);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'EEXIST') return;
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') {
+        // Kept from an earlier launch, possibly under another user (before the jail): QEMU's now.
+        if (owner) await chown(path, owner.uid, owner.gid);
+        return;
+      }
       throw new HypervisorError('FirmwareMissing', 'unavailable', `The UEFI firmware's variable store ${OVMF_VARS_TEMPLATE_PATH} cannot be copied; install the ovmf package.`, { path: OVMF_VARS_TEMPLATE_PATH }, { cause: e });
     }
     await chmod(path, 0o600);
@@ -325,7 +331,10 @@ export class Instance {
     };
     let qmp: QmpClient;
     try {
-      qmp = await QmpClient.connect(join(this.dir, INSTANCE_FILES.qmp), { instanceId: this.id, audit: this.env.audit, connectTimeoutMs: 5000 });
+      // A guest launched before the jail existed has its QMP socket in the directory itself.
+      const legacy = join(this.dir, LEGACY_QMP_SOCKET);
+      const qmpPath = !existsSync(join(this.dir, INSTANCE_FILES.qmp)) && existsSync(legacy) ? legacy : join(this.dir, INSTANCE_FILES.qmp);
+      qmp = await QmpClient.connect(qmpPath, { instanceId: this.id, audit: this.env.audit, connectTimeoutMs: 5000 });
     } catch (e) {
       // Alive but deaf: it cannot be controlled, so it is stopped hard rather than left orphaned.
       this.env.log.warn('live QEMU without a usable QMP socket; killing it', { instanceId: this.id, pid, error: String(e) });
@@ -407,7 +416,7 @@ export class Instance {
   }
 
   private async removeRunFiles(): Promise<void> {
-    for (const f of [INSTANCE_FILES.qmp, INSTANCE_FILES.pidfile]) {
+    for (const f of [INSTANCE_FILES.qmp, LEGACY_QMP_SOCKET, INSTANCE_FILES.pidfile]) {
       await unlink(join(this.dir, f)).catch(() => undefined);
     }
   }
