@@ -3,12 +3,13 @@
 // util-linux `setpriv`: no_new_privs, empty inheritable and ambient sets, and a bounding set
 // of exactly these capabilities — for a root process that is also all it can ever hold, and
 // all that anything it starts can hold. A component missing from the table keeps what its
-// parent has (the controller's own successor during a live update).
+// parent has (the controller's own successor during a live update). The region starts its
+// local host's controller the same way (src/region/local-host.ts).
 import { existsSync } from 'node:fs';
 
 export const SETPRIV = '/usr/bin/setpriv';
 
-export const COMPONENT_CAPABILITIES: Readonly<Record<string, Readonly<Record<string, string>>>> = {
+const CHILDREN: Readonly<Record<string, Readonly<Record<string, string>>>> = {
   hypervisor: {
     chown: 'gives each guest its files and sockets (jail/jailer.ts)',
     dac_override: 'reads, connects to and removes what a guest owns in its run/ and tpm/ directories',
@@ -34,6 +35,21 @@ export const COMPONENT_CAPABILITIES: Readonly<Record<string, Readonly<Record<str
     dac_override: 'connects to the local ENI sockets, which belong to QEMU\'s user',
   },
 };
+
+/**
+ * The controller is the parent of every component, and a child can hold nothing its parent's
+ * bounding set lacks: it keeps the union of theirs (and a port below 1024 for its listener).
+ * Its successor during a live update inherits the same set.
+ */
+function controllerCapabilities(): Record<string, string> {
+  const out: Record<string, string> = { net_bind_service: 'its mTLS listener may be on a port below 1024' };
+  for (const [component, caps] of Object.entries(CHILDREN)) {
+    for (const cap of Object.keys(caps)) out[cap] ??= `the ${component} component needs it (a child holds nothing its parent lacks)`;
+  }
+  return out;
+}
+
+export const COMPONENT_CAPABILITIES: Readonly<Record<string, Readonly<Record<string, string>>>> = { ...CHILDREN, controller: controllerCapabilities() };
 
 /** Linux capability numbers (include/uapi/linux/capability.h). */
 export const CAPABILITY_NUMBERS: Readonly<Record<string, number>> = {
@@ -73,9 +89,9 @@ export function setprivArgs(component: string): string[] | undefined {
  * How to fork `component`: through setpriv when this process is root (otherwise there is
  * nothing to drop), else directly. A missing setpriv is an error, never a silent full set.
  */
-export function forkConfinement(component: string): { execPath: string; execArgv: string[] } | undefined {
+export function forkConfinement(component: string, nodeArgv: readonly string[] = process.execArgv): { execPath: string; execArgv: string[] } | undefined {
   const args = setprivArgs(component);
   if (!args || process.getuid?.() !== 0) return undefined;
   if (!existsSync(SETPRIV)) throw new Error(`${SETPRIV} (util-linux) is missing: the ${component} component is not started with more privilege than it needs`);
-  return { execPath: SETPRIV, execArgv: [...args, '--', process.execPath, ...process.execArgv] };
+  return { execPath: SETPRIV, execArgv: [...args, '--', process.execPath, ...nodeArgv] };
 }

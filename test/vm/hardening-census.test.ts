@@ -14,8 +14,9 @@
 //     jail-ids.json), no_new_privs, no capability, its own mount namespace, its own cgroup;
 //     its QMP socket is its own 0600 file in its own 0700 run/ directory inside the
 //     root-owned instance directory; no host process runs with a debugger/inspector flag;
-//   - the hypervisor, the EBS and VPC cards (and the underlay bridge when it runs) hold only
-//     the capabilities src/lib/privileges.ts grants each, with no_new_privs;
+//   - the controller (the union of its components' sets), the hypervisor, the EBS and VPC
+//     cards (and the underlay bridge when it runs) hold only the capabilities
+//     src/lib/privileges.ts grants each, with no_new_privs;
 //   - every controller command of the scenario is in the host's audit log, which verifies.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -206,9 +207,9 @@ test('hardening census after a full scenario: one TCP listener (the controller),
     for (const pid of all) assert.ok(!cmdline(pid).some((a) => /^--(inspect|debug)/.test(a)), `no inspector on ${names(pid)}`);
 
     // Least privilege: each component the controller forked holds only its own capabilities, with no_new_privs.
-    const components = { hypervisor: 'hypervisor/main.js', ebs: 'ebs/card/main.js', vpc: 'vpc/main.js', underlay: 'vpc/underlay/main.js' } as const;
+    const components = { controller: 'controller/main.js', hypervisor: 'hypervisor/main.js', ebs: 'ebs/card/main.js', vpc: 'vpc/main.js', underlay: 'vpc/underlay/main.js' } as const;
     for (const [name, entry] of Object.entries(components)) {
-      const pids = others.filter((p) => cmdline(p).some((a) => a.endsWith(entry)));
+      const pids = all.filter((p) => cmdline(p).some((a) => a.endsWith(entry)));
       if (name !== 'underlay') assert.ok(pids.length > 0, `the ${name} component runs`);
       for (const p of pids) {
         const st = readFileSync(`/proc/${p}/status`, 'utf8');
