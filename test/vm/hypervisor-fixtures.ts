@@ -159,7 +159,8 @@ export class HypervisorHarness {
     while (this.qemuPids().some(pidAlive) && Date.now() < deadline) await sleep(50);
     // The jails' cgroups (the hypervisor removes them when it sees a guest go; it was killed).
     for (const cg of cgroups) {
-      while (Date.now() < deadline + 5000) {
+      const until = Date.now() + 5000;
+      while (Date.now() < until) {
         try {
           rmdirSync(cg);
           break;

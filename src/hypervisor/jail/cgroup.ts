@@ -91,11 +91,15 @@ export async function cgroupPids(dir: string): Promise<number[]> {
   }
 }
 
-/** Removes the directories once their processes are gone (waits up to `timeoutMs`); true when all are gone. */
-export async function removeInstanceCgroups(dirs: readonly string[], timeoutMs = 5_000): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
+/**
+ * Removes the directories once their processes are gone; true when all are gone. Whatever is
+ * still in one after `graceMs` (a swtpm slow to end) belongs to this instance alone — only its
+ * jail puts processes there — and is killed. Each directory gets its own time limit.
+ */
+export async function removeInstanceCgroups(dirs: readonly string[], graceMs = 3_000, timeoutMs = 5_000): Promise<boolean> {
   let all = true;
   for (const dir of dirs) {
+    const start = Date.now();
     for (;;) {
       try {
         await rmdir(dir);
@@ -103,9 +107,18 @@ export async function removeInstanceCgroups(dirs: readonly string[], timeoutMs =
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if (code === 'ENOENT') break;
-        if (code !== 'EBUSY' || Date.now() >= deadline) {
+        if (code !== 'EBUSY' || Date.now() - start >= graceMs + timeoutMs) {
           all = false;
           break;
+        }
+        if (Date.now() - start >= graceMs) {
+          for (const pid of await cgroupPids(dir)) {
+            try {
+              process.kill(pid, 'SIGKILL');
+            } catch {
+              // gone, or a zombie waiting for its parent
+            }
+          }
         }
         await sleep(50);
       }
