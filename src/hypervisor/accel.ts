@@ -79,7 +79,7 @@ export class AccelSelector {
       if (this.owner) await chown(dir, this.owner.uid, this.owner.gid);
       await stageImage(image, dir, this.owner);
       const args = buildQemuArgs({ instanceId: 'i-00000000000000000', vcpus: 1, memoryMiB: 256, accel: 'kvm', hotplugSlots: 0, cmdline: image.cmdline });
-      pid = (await launchQemu(dir, args, this.owner)).pid;
+      pid = (await launchQemu(dir, args, this.owner ? { owner: this.owner } : {})).pid;
       const deadline = Date.now() + SMOKE_DEADLINE_MS;
       let ok = false;
       while (Date.now() < deadline) {

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { Logger } from '../lib/log.js';
 import { qemuUserIds, QEMU_USER } from '../lib/qemu-user.js';
 import { AccelSelector } from './accel.js';
+import { Jailer } from './jail/jailer.js';
 import { HypervisorError } from './errors.js';
 import { Instance, type InstanceEnv } from './instance.js';
 import { INSTANCE_FILES } from './protocol/qemu-args.js';
@@ -25,6 +26,8 @@ import { guardQmpCommand, type QmpAuditRecord } from './qmp-client.js';
 import { type QemuOwner, qemuBinary, qemuVersion, verifyImage } from './qemu-process.js';
 
 export const DEFAULT_STOP_DEADLINE_MS = 30_000;
+/** host.info's qemuUser when every guest has its own uid. */
+export const JAIL_USER_DESCRIPTION = 'per-instance uid (jail)';
 
 export interface HypervisorOptions {
   readonly stateDir: string;
@@ -35,6 +38,7 @@ export interface HypervisorOptions {
 export class Hypervisor {
   private readonly instances = new Map<string, Instance>();
   private readonly owner: QemuOwner | undefined;
+  private readonly jailer: Jailer | undefined;
   private readonly accel: AccelSelector;
   private readonly env: InstanceEnv;
   private readonly starting = new Set<string>();
@@ -42,11 +46,15 @@ export class Hypervisor {
   constructor(private readonly opts: HypervisorOptions) {
     // QEMU runs as the unprivileged user when we can switch to it (we are root and it exists).
     this.owner = process.getuid?.() === 0 ? qemuUserIds() : undefined;
+    // As root, every guest runs in a jail of its own (own uid/gid, mount namespace, cgroup);
+    // the shared QEMU user is left to the accelerator's smoke boot.
+    this.jailer = process.getuid?.() === 0 ? new Jailer(opts.stateDir) : undefined;
     this.accel = new AccelSelector(opts.stateDir, this.owner);
     this.env = {
       emit: opts.emit,
       audit: (record: QmpAuditRecord) => opts.emit({ v: 1, event: 'audit', record: { ...record } }),
       owner: this.owner,
+      jailer: this.jailer,
       log: opts.log,
     };
   }
@@ -60,6 +68,7 @@ export class Hypervisor {
     await mkdir(this.instancesDir, { recursive: true, mode: 0o700 });
     await chmod(this.opts.stateDir, 0o700);
     await chmod(this.instancesDir, 0o700);
+    await this.jailer?.init();
     for (const name of await readdir(this.instancesDir)) {
       if (!INSTANCE_ID_RE.test(name)) continue;
       const dir = join(this.instancesDir, name);
@@ -158,7 +167,7 @@ export class Hypervisor {
       accel: verdict?.accel,
       accelReason: verdict?.reason ?? 'not decided yet: a KVM smoke boot runs at the first start',
       qemuVersion: version,
-      qemuUser: this.owner ? QEMU_USER : undefined,
+      qemuUser: this.jailer ? JAIL_USER_DESCRIPTION : this.owner ? QEMU_USER : undefined,
       instances: this.instances.size,
       running: [...this.instances.values()].filter((i) => i.state === 'running').length,
     };
@@ -194,7 +203,7 @@ export class Hypervisor {
       const dir = join(this.instancesDir, spec.instanceId);
       // A root-volume instance's directory exists already: the controller made it for the
       // EBS card's export socket before this start (src/controller/cards/ebs.ts).
-      await Instance.createDir(dir, this.owner, spec.bootDisk !== undefined);
+      await Instance.createDir(dir, this.jailer ? undefined : this.owner, spec.bootDisk !== undefined);
       const inst = new Instance(spec, dir, this.env);
       this.instances.set(spec.instanceId, inst);
       try {

@@ -2,8 +2,8 @@
 // and the state machine  starting → running → stopping → stopped (→ starting …) and
 // terminated. State that must survive a restart of the hypervisor lives in the instance
 // directory: spec.json (what to launch) and runtime.json (the current launch).
-import { constants } from 'node:fs';
-import { chmod, chown, copyFile, mkdir, rm, unlink, writeFile, readFile, rename } from 'node:fs/promises';
+import { constants, existsSync } from 'node:fs';
+import { chmod, chown, copyFile, mkdir, readdir, rm, unlink, writeFile, readFile, rename } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { requireInstanceType } from '../lib/instance-types.js';
@@ -16,7 +16,10 @@ import { OVMF_VARS_FILE, OVMF_VARS_TEMPLATE_PATH } from './protocol/boot-disk.js
 import { destroyVtpm, provisionVtpm, startVtpm } from './vtpm.js';
 import type { ConsoleOutput, HypervisorEvent, InstanceInfo, InstanceRunState, InstanceSpec } from './protocol/messages.js';
 import { guardQmpCommand, QmpClient, type QmpAuditSink } from './qmp-client.js';
-import { launchQemu, pidAlive, pidIsInstance, type QemuOwner, readPidfile, readQemuLog, stageImage, waitForExit } from './qemu-process.js';
+import { kvmGroup, launchQemu, pidAlive, pidIsInstance, type QemuConfinement, type QemuOwner, readPidfile, readQemuLog, stageImage, waitForExit } from './qemu-process.js';
+import { createInstanceCgroups, instanceLimits, removeInstanceCgroups } from './jail/cgroup.js';
+import type { JailIdentity } from './jail/jail-ids.js';
+import type { Jailer } from './jail/jailer.js';
 
 export interface Runtime {
   pid: number;
@@ -25,16 +28,29 @@ export interface Runtime {
   readyAt: string | undefined;
   /** Offset in console.log where the current boot's output starts. */
   bootOffset: number;
+  /** The launch's cgroup directories (jail/cgroup.ts), removed once QEMU is gone. */
+  cgroups?: string[];
 }
 
 export interface InstanceEnv {
   readonly emit: (ev: HypervisorEvent) => void;
   readonly audit: QmpAuditSink;
   readonly owner: QemuOwner | undefined;
+  /** Present when the hypervisor is root: every guest gets its own jail (src/hypervisor/jail/). */
+  readonly jailer: Jailer | undefined;
   readonly log: Logger;
 }
 
 const QUIT_GRACE_MS = 3000;
+/** Where QEMU's QMP socket was before the jail put it in run/ (re-adopting such a guest). */
+const LEGACY_QMP_SOCKET = 'qmp.sock';
+
+/** instance.state reasons of a requested stop. */
+export const STOP_REASONS = {
+  acpi: 'stopped by request',
+  forced: 'stopped by request (forced: no ACPI power-down)',
+  deadline: 'stopped hard: the guest did not power off by the stop deadline',
+} as const;
 
 let tmpSeq = 0;
 async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
@@ -53,6 +69,8 @@ export class Instance {
   private tail: ConsoleTail | undefined;
   private lastShutdownReason: string | undefined;
   private stopRequested = false;
+  /** Why a requested stop ended the guest: its own ACPI power-off, or a hard stop. */
+  private stopHow: 'acpi' | 'forced' | 'deadline' = 'acpi';
   private terminating = false;
   private gone: Promise<void> | undefined;
   private lock: Promise<unknown> = Promise.resolve();
@@ -134,10 +152,37 @@ export class Instance {
     this.stopRequested = false;
     this.lastShutdownReason = undefined;
     let pid: number | undefined;
+    let cgroups: string[] = [];
     try {
       await this.removeRunFiles();
-      if (this.spec.image) await stageImage(this.spec.image, this.dir, this.env.owner);
-      if (this.spec.bootDisk?.firmware === 'uefi') await this.ensureUefiVars();
+      const ident = await this.prepareDir();
+      const owner = ident ?? this.env.owner;
+      if (this.spec.image) await stageImage(this.spec.image, this.dir, owner);
+      if (this.spec.bootDisk?.firmware === 'uefi') await this.ensureUefiVars(owner);
+      let confinement: QemuConfinement = this.env.owner ? { owner: this.env.owner } : {};
+      const jailer = this.env.jailer;
+      if (jailer && ident) {
+        const nicSockets = (this.spec.nics ?? []).map((n) => n.socketPath);
+        for (const s of nicSockets) await jailer.claimSocket(s, ident);
+        for (const s of await this.ebsSockets()) await jailer.claimSocket(join(this.dir, s), ident);
+        cgroups = await createInstanceCgroups(this.id, instanceLimits(type.memoryMiB, accel));
+        const kvmGid = accel === 'kvm' ? await kvmGroup() : undefined;
+        confinement = {
+          jail: {
+            jailer,
+            plan: {
+              root: jailer.root,
+              dir: this.dir,
+              uid: ident.uid,
+              gid: ident.gid,
+              cgroups,
+              sockets: nicSockets,
+              ...(accel === 'kvm' ? { devices: ['/dev/kvm'] } : {}),
+              ...(kvmGid !== undefined ? { groups: [kvmGid] } : {}),
+            },
+          },
+        };
+      }
       const args = buildQemuArgs({
         instanceId: this.id,
         instanceType: this.spec.instanceType,
@@ -155,17 +200,17 @@ export class Instance {
         // it ends itself when QEMU closes its control connection (--terminate).
         const key = Buffer.from(this.spec.tpm.key, 'base64');
         await provisionVtpm(this.dir, key);
-        await startVtpm(this.dir, key, this.env.owner);
+        await startVtpm(this.dir, key, confinement);
       }
       this.tail?.stop();
       const tail = new ConsoleTail(this.dir, (line) => this.onConsoleLine(line));
       await tail.start(Number.MAX_SAFE_INTEGER); // from the current end: this boot's output only
       this.tail = tail;
       const launchedAt = new Date().toISOString();
-      const launched = await launchQemu(this.dir, args, this.env.owner);
+      const launched = await launchQemu(this.dir, args, confinement);
       pid = launched.pid;
       await writeFile(join(this.dir, INSTANCE_FILES.pidfile), `${pid}\n`, { mode: 0o600 });
-      this.runtime = { pid, accel, launchedAt, readyAt: undefined, bootOffset: tail.offset };
+      this.runtime = { pid, accel, launchedAt, readyAt: undefined, bootOffset: tail.offset, ...(cgroups.length > 0 ? { cgroups } : {}) };
       await this.saveRuntime();
       let exited = false;
       launched.child.once('exit', () => {
@@ -195,6 +240,7 @@ export class Instance {
       this.tail?.stop();
       this.tail = undefined;
       await this.removeRunFiles();
+      if (cgroups.length > 0) await removeInstanceCgroups(cgroups);
       this.setState('stopped', 'launch failed');
       if (e instanceof HypervisorError) {
         throw new HypervisorError(e.code, e.kind, e.message, { ...e.context, qemuLog }, { cause: e.cause });
@@ -207,16 +253,56 @@ export class Instance {
    * UEFI: the instance's own copy of OVMF's variable store (boot entries, settings), made at
    * the first launch and kept in the 0700 instance directory across stop/start.
    */
-  private async ensureUefiVars(): Promise<void> {
+  private async ensureUefiVars(owner: QemuOwner | undefined): Promise<void> {
     const path = join(this.dir, OVMF_VARS_FILE);
     try {
       await copyFile(OVMF_VARS_TEMPLATE_PATH, path, constants.COPYFILE_EXCL);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'EEXIST') return;
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') {
+        // Kept from an earlier launch, possibly under another user (before the jail): QEMU's now.
+        if (owner) await chown(path, owner.uid, owner.gid);
+        return;
+      }
       throw new HypervisorError('FirmwareMissing', 'unavailable', `The UEFI firmware's variable store ${OVMF_VARS_TEMPLATE_PATH} cannot be copied; install the ovmf package.`, { path: OVMF_VARS_TEMPLATE_PATH }, { cause: e });
     }
     await chmod(path, 0o600);
-    if (this.env.owner) await chown(path, this.env.owner.uid, this.env.owner.gid);
+    if (owner) await chown(path, owner.uid, owner.gid);
+  }
+
+  /**
+   * The instance's identity and directory layout for this launch. In a jail: the instance's
+   * own uid/gid (allocated once, kept across stop/start and hypervisor restarts), the
+   * directory root-owned and only traversable by that group, `run/` and the console log the
+   * instance's own (jail/jailer.ts). Otherwise `run/` belongs to QEMU's user, if any.
+   */
+  private async prepareDir(): Promise<JailIdentity | undefined> {
+    const jailer = this.env.jailer;
+    if (jailer) {
+      const ident = await jailer.ids.allocate(this.id);
+      await jailer.prepareDir(this.dir, ident, INSTANCE_FILES.console);
+      if (this.spec.tpm) await mkdir(join(this.dir, 'tpm'), { recursive: true, mode: 0o700 });
+      return ident;
+    }
+    const run = join(this.dir, INSTANCE_FILES.run);
+    await mkdir(run, { recursive: true, mode: 0o700 });
+    if (this.env.owner) await chown(run, this.env.owner.uid, this.env.owner.gid);
+    return undefined;
+  }
+
+  /** The EBS card's export sockets present in the instance directory. */
+  private async ebsSockets(): Promise<string[]> {
+    return (await readdir(this.dir)).filter((n) => EBS_SOCKET_NAME.test(n));
+  }
+
+  /** Removes this launch's cgroups once its processes are gone. */
+  private async releaseCgroups(): Promise<void> {
+    const cgroups = this.runtime?.cgroups;
+    if (!cgroups || cgroups.length === 0) return;
+    if (await removeInstanceCgroups(cgroups)) {
+      if (this.runtime) delete this.runtime.cgroups;
+    } else {
+      this.env.log.warn('an instance cgroup still holds processes; left in place', { instanceId: this.id, cgroups });
+    }
   }
 
   /** Takes over a QEMU left running by a previous hypervisor process. Returns false if none is alive. */
@@ -230,6 +316,7 @@ export class Instance {
     }
     if (pid === undefined || !(await pidIsInstance(pid, this.id))) {
       this.runtime = runtime;
+      await this.releaseCgroups(); // the guest ended while no hypervisor watched
       await this.removeRunFiles();
       this.state = 'stopped';
       return false;
@@ -240,10 +327,14 @@ export class Instance {
       launchedAt: runtime?.launchedAt ?? new Date().toISOString(),
       readyAt: runtime?.readyAt,
       bootOffset: runtime?.bootOffset ?? 0,
+      ...(runtime?.cgroups ? { cgroups: runtime.cgroups } : {}),
     };
     let qmp: QmpClient;
     try {
-      qmp = await QmpClient.connect(join(this.dir, INSTANCE_FILES.qmp), { instanceId: this.id, audit: this.env.audit, connectTimeoutMs: 5000 });
+      // A guest launched before the jail existed has its QMP socket in the directory itself.
+      const legacy = join(this.dir, LEGACY_QMP_SOCKET);
+      const qmpPath = !existsSync(join(this.dir, INSTANCE_FILES.qmp)) && existsSync(legacy) ? legacy : join(this.dir, INSTANCE_FILES.qmp);
+      qmp = await QmpClient.connect(qmpPath, { instanceId: this.id, audit: this.env.audit, connectTimeoutMs: 5000 });
     } catch (e) {
       // Alive but deaf: it cannot be controlled, so it is stopped hard rather than left orphaned.
       this.env.log.warn('live QEMU without a usable QMP socket; killing it', { instanceId: this.id, pid, error: String(e) });
@@ -253,6 +344,7 @@ export class Instance {
         // gone
       }
       await waitForExit(pid, 3000);
+      await this.releaseCgroups();
       await this.removeRunFiles();
       this.state = 'stopped';
       return false;
@@ -303,8 +395,9 @@ export class Instance {
     this.tail?.stop();
     this.tail = undefined;
     if (this.terminating) return;
+    await this.releaseCgroups();
     await this.removeRunFiles();
-    const reason = this.stopRequested ? 'stopped by request' : this.lastShutdownReason === 'guest-shutdown' ? 'guest powered off' : `QEMU exited (${this.lastShutdownReason ?? 'no shutdown event'})`;
+    const reason = this.stopRequested ? STOP_REASONS[this.stopHow] : this.lastShutdownReason === 'guest-shutdown' ? 'guest powered off' : `QEMU exited (${this.lastShutdownReason ?? 'no shutdown event'})`;
     this.setState('stopped', reason);
   }
 
@@ -323,7 +416,7 @@ export class Instance {
   }
 
   private async removeRunFiles(): Promise<void> {
-    for (const f of [INSTANCE_FILES.qmp, INSTANCE_FILES.pidfile]) {
+    for (const f of [INSTANCE_FILES.qmp, LEGACY_QMP_SOCKET, INSTANCE_FILES.pidfile]) {
       await unlink(join(this.dir, f)).catch(() => undefined);
     }
   }
@@ -336,11 +429,15 @@ export class Instance {
     }
     const pid = this.runtime?.pid;
     this.stopRequested = true;
+    this.stopHow = force ? 'forced' : 'acpi';
     this.setState('stopping');
     let exited = false;
     if (!force && this.qmp) {
       await this.qmp.execute('system_powerdown').catch(() => undefined);
       exited = pid === undefined || (await waitForExit(pid, deadlineMs));
+      // The guest ignored the power button (or took too long): it is stopped hard, as a
+      // power cut would, and the state's reason says so.
+      if (!exited) this.stopHow = 'deadline';
     }
     if (!exited && this.qmp) {
       await this.qmp.execute('quit').catch(() => undefined);
@@ -370,8 +467,9 @@ export class Instance {
       this.qmp?.close();
       this.tail?.stop();
       this.tail = undefined;
+      await this.releaseCgroups();
       await this.removeRunFiles();
-      this.setState('stopped', 'stopped by request');
+      this.setState('stopped', STOP_REASONS[this.stopHow]);
     }
   }
 
@@ -406,7 +504,9 @@ export class Instance {
     this.tail?.stop();
     this.tail = undefined;
     await destroyVtpm(this.dir); // the vTPM state goes with the instance
+    await this.releaseCgroups();
     await rm(this.dir, { recursive: true, force: true });
+    await this.env.jailer?.ids.release(this.id); // its files are gone: the uid may serve another instance
     this.setState('terminated');
   }
 
@@ -468,6 +568,8 @@ export class Instance {
     if (st.present) return dev;
     const bus = st.free[0];
     if (!bus) throw new HypervisorError('HotplugSlotsExhausted', 'conflict', 'Every hot-plug root port of the instance is in use.', { instanceId: this.id });
+    const ident = this.env.jailer?.ids.get(this.id);
+    if (ident && this.env.jailer) await this.env.jailer.claimSocket(join(this.dir, v.socketName), ident);
     const nodes = (await qmp.execute('query-named-block-nodes')) as { 'node-name'?: string }[];
     if (!nodes.some((n) => n['node-name'] === node)) {
       // reconnect-delay: when the card goes away (live update, crash), QEMU holds the guest's

@@ -12,6 +12,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { HypervisorError } from './errors.js';
 import { guestNameArg, INSTANCE_FILES } from './protocol/qemu-args.js';
 import type { GuestImageRef } from './protocol/messages.js';
+import type { JailPlan } from './jail/jail-command.js';
+import type { Jailer } from './jail/jailer.js';
 
 export const QEMU_BINARY = 'qemu-system-x86_64';
 
@@ -150,12 +152,26 @@ export interface LaunchedQemu {
   readonly child: ChildProcess;
 }
 
+/** How QEMU is confined: in its instance's jail (the hypervisor is root), or only as another user. */
+export interface QemuConfinement {
+  readonly owner?: QemuOwner;
+  readonly jail?: { readonly jailer: Jailer; readonly plan: JailPlan };
+}
+
+/** The group of /dev/kvm when its group may read and write it (a KVM guest needs it). */
+export async function kvmGroup(): Promise<number | undefined> {
+  const kvm = await stat('/dev/kvm').catch(() => undefined);
+  return kvm && (kvm.mode & 0o060) === 0o060 ? kvm.gid : undefined;
+}
+
 /**
- * Starts QEMU in its own session with the instance directory as working directory, as the
- * unprivileged user when one is given. stdout/stderr go to qemu.log in that directory.
+ * Starts QEMU in its own session with the instance directory as working directory: in the
+ * instance's jail when one is given, else as the unprivileged user when one is given.
+ * stdout/stderr go to qemu.log in that directory.
  */
-export async function launchQemu(dir: string, args: readonly string[], owner: QemuOwner | undefined): Promise<LaunchedQemu> {
+export async function launchQemu(dir: string, args: readonly string[], confinement: QemuConfinement): Promise<LaunchedQemu> {
   const bin = qemuBinary();
+  let owner = confinement.owner;
   // Switching uid drops supplementary groups (libuv calls setgroups(0)), so a KVM guest runs
   // with /dev/kvm's group as its primary group to be able to open the device.
   if (owner && args.includes('kvm')) {
@@ -170,12 +186,15 @@ export async function launchQemu(dir: string, args: readonly string[], owner: Qe
   try {
     let child: ReturnType<typeof spawn>;
     try {
-      child = spawn(bin, args, {
-        cwd: dir,
-        detached: true,
-        stdio: ['ignore', log.fd, log.fd],
-        ...(owner ? { uid: owner.uid, gid: owner.gid } : {}),
-      });
+      const jail = confinement.jail;
+      child = jail
+        ? jail.jailer.spawn(jail.plan, bin, args, { cwd: dir, detached: true, stdio: ['ignore', log.fd, log.fd] })
+        : spawn(bin, args, {
+            cwd: dir,
+            detached: true,
+            stdio: ['ignore', log.fd, log.fd],
+            ...(owner ? { uid: owner.uid, gid: owner.gid } : {}),
+          });
     } finally {
       process.umask(umask);
     }

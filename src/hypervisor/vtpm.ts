@@ -2,8 +2,12 @@
 //
 //   <instance dir>/tpm/          swtpm's state (tpm2-00.permall), ENCRYPTED with AES-256-CBC
 //                                under the instance's vTPM key (swtpm --key fd=…,mode=aes-256-cbc)
-//   <instance dir>/tpm.sock      swtpm's control socket (0600, owned by QEMU's user), QEMU's -chardev socket
-//   <instance dir>/tpm.pid       swtpm's pid, to re-adopt or end it after a hypervisor restart
+//   <instance dir>/run/tpm.sock  swtpm's control socket (0600, the instance's user), QEMU's -chardev socket
+//   <instance dir>/run/tpm.pid   swtpm's pid, to re-adopt or end it after a hypervisor restart
+//
+// When the hypervisor is root, swtpm runs in the instance's jail (src/hypervisor/jail/) as the
+// instance's own user, like its QEMU; provisioning (swtpm_setup, before any guest runs) runs
+// as root and then gives the state directory to that user.
 //   <instance dir>/tpm-ek.json   the EK public areas (TPMT_PUBLIC, base64): public, not secret
 //
 // The key never touches the disk: it is written into a pipe that swtpm (and swtpm_setup)
@@ -16,10 +20,12 @@
 // fixed for the life of the state, so GetInstanceTpmEkPub answers from the record.
 import { spawn, spawnSync } from 'node:child_process';
 import { createPublicKey } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chown } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { NitrideError } from '../lib/errors.js';
+import type { QemuConfinement } from './qemu-process.js';
 import { EK_HANDLE_ECC, EK_HANDLE_RSA, parseReadPublicResponse, parseTpmtPublic, readPublicCommand, responseSize } from './protocol/tpm2.js';
 
 export class VtpmError extends NitrideError {}
@@ -32,7 +38,7 @@ export interface VtpmFiles {
 }
 
 export function vtpmFiles(instanceDir: string): VtpmFiles {
-  return { stateDir: join(instanceDir, 'tpm'), ctrlSocket: join(instanceDir, 'tpm.sock'), pidFile: join(instanceDir, 'tpm.pid'), ekFile: join(instanceDir, 'tpm-ek.json') };
+  return { stateDir: join(instanceDir, 'tpm'), ctrlSocket: join(instanceDir, 'run', 'tpm.sock'), pidFile: join(instanceDir, 'run', 'tpm.pid'), ekFile: join(instanceDir, 'tpm-ek.json') };
 }
 
 /** QEMU arguments that connect a tpm-crb device to the instance's swtpm. */
@@ -174,18 +180,20 @@ export function runningVtpm(instanceDir: string): number | undefined {
  * Starts the instance's swtpm (detached, its own session, so that it outlives a hypervisor
  * restart like QEMU does) and waits for its control socket; re-adopts a running one. Returns its pid.
  */
-export async function startVtpm(instanceDir: string, key: Buffer, owner?: { readonly uid: number; readonly gid: number }): Promise<number> {
+export async function startVtpm(instanceDir: string, key: Buffer, confinement: QemuConfinement = {}): Promise<number> {
   const f = vtpmFiles(instanceDir);
   const keyHex = checkKey(key);
   const running = runningVtpm(instanceDir);
   if (running !== undefined) return running;
+  mkdirSync(join(instanceDir, 'run'), { recursive: true, mode: 0o700 });
   rmSync(f.ctrlSocket, { force: true });
   rmSync(f.pidFile, { force: true });
-  const child = spawn(
-    tool('swtpm'),
-    ['socket', '--tpm2', '--tpmstate', `dir=${f.stateDir}`, '--ctrl', `type=unixio,path=${f.ctrlSocket},mode=0600${owner ? `,uid=${owner.uid},gid=${owner.gid}` : ''}`, '--key', 'fd=3,mode=aes-256-cbc,format=hex', '--flags', 'startup-clear', '--terminate', '--pid', `file=${f.pidFile}`],
-    { stdio: ['ignore', 'ignore', 'ignore', 'pipe'], detached: true },
-  );
+  const { owner, jail } = confinement;
+  const ownerOpt = owner && !jail ? `,uid=${owner.uid},gid=${owner.gid}` : '';
+  const args = ['socket', '--tpm2', '--tpmstate', `dir=${f.stateDir}`, '--ctrl', `type=unixio,path=${f.ctrlSocket},mode=0600${ownerOpt}`, '--key', 'fd=3,mode=aes-256-cbc,format=hex', '--flags', 'startup-clear', '--terminate', '--pid', `file=${f.pidFile}`];
+  const options = { stdio: ['ignore', 'ignore', 'ignore', 'pipe'] as ('ignore' | 'pipe')[], detached: true };
+  if (jail) await chownTree(f.stateDir, jail.plan.uid, jail.plan.gid);
+  const child = jail ? jail.jailer.spawn(jail.plan, tool('swtpm'), args, options) : spawn(tool('swtpm'), args, options);
   (child.stdio[3] as NodeJS.WritableStream).on('error', () => undefined);
   (child.stdio[3] as NodeJS.WritableStream).end(keyHex);
   child.unref();
@@ -196,6 +204,16 @@ export async function startVtpm(instanceDir: string, key: Buffer, owner?: { read
   // stopVtpm() would not find it (and leave it running, still writing its state).
   await waitForSwtpm(`its pid file named it`, () => runningVtpm(instanceDir) === pid, 10_000, () => child.exitCode === null);
   return pid;
+}
+
+/** Gives a directory and everything in it to the instance's user (swtpm_setup made it as root). */
+async function chownTree(dir: string, uid: number, gid: number): Promise<void> {
+  await chown(dir, uid, gid);
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) await chownTree(p, uid, gid);
+    else if (e.isFile()) await chown(p, uid, gid);
+  }
 }
 
 /** Ends the instance's swtpm (if running) and waits for it to exit; the state stays. */

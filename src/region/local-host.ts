@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hostPaths, readRuntime, type RuntimeInfo } from '../controller/host-state.js';
+import { forkConfinement } from '../lib/privileges.js';
 import { NitrideError } from '../lib/errors.js';
 import { distEntry } from '../lib/paths.js';
 
@@ -36,7 +37,10 @@ export async function startLocalController(home: string, opts: { timeoutMs?: num
   mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
   const logFd = openSync(join(paths.dir, 'controller.log'), 'a', 0o600);
   const before = readRuntime(home);
-  const child = spawn(process.execPath, [distEntry('controller/main.js'), '--home', home, '--port', '0'], {
+  // Through setpriv when root: the controller keeps only what it and its components need (src/lib/privileges.ts).
+  const confined = forkConfinement('controller', []);
+  const argv = [distEntry('controller/main.js'), '--home', home, '--port', '0'];
+  const child = spawn(confined?.execPath ?? process.execPath, confined ? [...confined.execArgv, ...argv] : argv, {
     detached: true,
     stdio: ['ignore', logFd, logFd],
     env: { ...process.env, NITRIDE_HOME: home },

@@ -8,10 +8,15 @@
 //   - the only TCP listener of the host is the controller's mTLS port (the region's API is
 //     the region process's, not a host process's); no host process ever holds another inet
 //     socket (no outbound connection, no UDP) — the controller only listens and accepts;
-//   - every unix socket a host process listens on is a 0600 file (the owner is root or the
-//     QEMU user, which must connect to the cards' sockets);
-//   - QEMU runs as a non-root user with -sandbox on, and its QMP socket sits in its 0700
-//     instance directory; no host process runs with a debugger/inspector flag;
+//   - every unix socket a host process listens on is a 0600 file, or — a card's socket that
+//     one guest's QEMU connects to (its EBS export, its NIC) — root:<that guest's gid> 0660;
+//   - QEMU runs in its jail with -sandbox on: its own uid and gid (the hypervisor's table,
+//     jail-ids.json), no_new_privs, no capability, its own mount namespace, its own cgroup;
+//     its QMP socket is its own 0600 file in its own 0700 run/ directory inside the
+//     root-owned instance directory; no host process runs with a debugger/inspector flag;
+//   - the controller (the union of its components' sets), the hypervisor, the EBS and VPC
+//     cards (and the underlay bridge when it runs) hold only the capabilities
+//     src/lib/privileges.ts grants each, with no_new_privs;
 //   - every controller command of the scenario is in the host's audit log, which verifies.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -22,6 +27,7 @@ import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { AttachVolumeCommand, CreateVolumeCommand, DetachVolumeCommand, EC2Client, RunInstancesCommand, TerminateInstancesCommand, waitUntilInstanceRunning, waitUntilInstanceTerminated, waitUntilVolumeAvailable, waitUntilVolumeInUse } from '@aws-sdk/client-ec2';
 import { verifyChainText } from '../../src/audit/chain.js';
+import { capabilityMask, COMPONENT_CAPABILITIES } from '../../src/lib/privileges.js';
 import { childPids, inetSocketsOf, watchForOutbound } from '../../src/controller/testing/fixtures.js';
 import { BUILTIN_AMI, CLI_MAIN, backgroundUserData, cleanEnv, cleanupHome, controllerPid, ensureGuestImage, guestConsole, processesInside, qemuPids, startRegion, waitFor, type RegionProcess } from '../region-fixtures.js';
 
@@ -101,12 +107,16 @@ function cmdline(pid: number): string[] {
   }
 }
 
+function umaskOf(pid: number): string | undefined {
+  return /^Umask:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+}
+
 function uidOf(pid: number): number | undefined {
   const m = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m?.[1] === undefined ? undefined : Number(m[1]);
 }
 
-test('hardening census after a full scenario: one TCP listener (the controller), no outbound socket, 0600 unix sockets, sandboxed unprivileged QEMU, audited commands', { timeout: 900_000 }, async () => {
+test('hardening census after a full scenario: one TCP listener (the controller), no outbound socket, unix sockets 0600 or one guest\'s, QEMU jailed with its own uid and cgroup, audited commands', { timeout: 900_000 }, async () => {
   await ensureGuestImage();
   const home = await mkdtemp(join(tmpdir(), 'nitride-census-'));
   let r: RegionProcess | undefined;
@@ -151,21 +161,62 @@ test('hardening census after a full scenario: one TCP listener (the controller),
     const named = unix as UnixListener[];
     process.stderr.write(`[census] unix listeners: ${named.map((u) => `${u.path} ${u.mode.toString(8)} uid ${u.uid} (${names(u.pid)})`).join('\n[census]   ')}\n`);
     assert.ok(named.length >= 3, 'the census sees the cards\' and QMP sockets');
-    for (const u of named) assert.equal(u.mode, 0o600, `${u.path} is a 0600 socket (${names(u.pid)})`);
+    // QEMU's jail: its uid and gid are the instance's own, from the hypervisor's table.
+    const jailIds = (JSON.parse(readFileSync(join(home, 'host', 'hypervisor', 'jail-ids.json'), 'utf8')) as { ids: Record<string, number> }).ids;
+    const guestGids = new Set<number>();
+    for (const [instanceId, pid] of qemuPids(home)) {
+      const st = readFileSync(`/proc/${pid}/status`, 'utf8');
+      const field = (name: string): string => new RegExp(`^${name}:[ \\t]*(.*)$`, 'm').exec(st)?.[1]?.trim() ?? '';
+      const jailId = jailIds[instanceId];
+      assert.ok(jailId !== undefined && jailId >= 1_700_000_000, `${instanceId} has a uid of its own`);
+      assert.equal(field('Uid').split(/\s+/)[0], String(jailId), 'QEMU runs as its instance\'s uid');
+      assert.equal(field('Gid').split(/\s+/)[0], String(jailId), 'and gid');
+      assert.deepEqual([field('Groups'), field('NoNewPrivs'), field('CapEff'), field('CapBnd')], ['', '1', '0000000000000000', '0000000000000000'], 'no groups, no_new_privs, no capability');
+      assert.notEqual(readlinkSync(`/proc/${pid}/ns/mnt`), readlinkSync(`/proc/${controller}/ns/mnt`), 'QEMU has its own mount namespace');
+      const cgroups = readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+      assert.ok(cgroups.includes(`nitride.slice/${instanceId}`), `QEMU is in its own cgroup: ${cgroups}`);
+      guestGids.add(jailId);
+    }
+    assert.equal(new Set(Object.values(jailIds)).size, Object.keys(jailIds).length, 'no two instances share a uid');
+    for (const u of named) {
+      if (u.mode === 0o600) continue;
+      // A card's socket that one guest's QEMU connects to: root, that guest's group, 0660.
+      const st = statSync(u.path);
+      assert.ok(u.mode === 0o660 && st.uid === 0 && guestGids.has(st.gid), `${u.path} is 0600, or root:<a guest's gid> 0660 (${u.mode.toString(8)} ${st.uid}:${st.gid}, ${names(u.pid)})`);
+    }
+    assert.ok(named.some((u) => u.mode === 0o660), 'the guest\'s EBS and NIC sockets are its group\'s');
 
     // QEMU: unprivileged, sandboxed, QMP in its 0700 instance directory, no network monitor/debug.
     for (const pid of qemuPids(home).values()) {
       const args = cmdline(pid);
       assert.notEqual(uidOf(pid), 0, 'QEMU does not run as root');
+      assert.equal(umaskOf(pid), '0177', 'QEMU creates its files under umask 177');
       const sb = args.indexOf('-sandbox');
       assert.ok(sb >= 0 && args[sb + 1]!.startsWith('on'), `QEMU runs with -sandbox on: ${args.join(' ')}`);
       for (const forbidden of ['-gdb', '-s', '-vnc', '-spice', '-monitor']) assert.ok(!args.includes(forbidden), `QEMU has no ${forbidden}`);
       assert.ok(!args.some((a) => /tcp:|telnet|websocket/.test(a)), 'no QEMU chardev or monitor on TCP');
       const qmp = named.find((u) => u.pid === pid);
       assert.ok(qmp, 'QEMU listens on its QMP socket');
-      assert.equal(statSync(dirname(qmp.path)).mode & 0o777, 0o700, 'QMP sits in the 0700 instance directory');
+      const runDir = statSync(dirname(qmp.path));
+      assert.deepEqual([runDir.mode & 0o777, runDir.uid], [0o700, uidOf(pid)], 'QMP sits in the instance\'s own 0700 run/ directory');
+      const qmpSt = statSync(qmp.path);
+      assert.equal(qmpSt.uid, uidOf(pid), 'the QMP socket is QEMU\'s own');
+      const instDir = statSync(dirname(dirname(qmp.path)));
+      assert.deepEqual([instDir.mode & 0o777, instDir.uid], [0o710, 0], 'the instance directory is root\'s: QEMU cannot replace the hypervisor\'s records');
     }
     for (const pid of all) assert.ok(!cmdline(pid).some((a) => /^--(inspect|debug)/.test(a)), `no inspector on ${names(pid)}`);
+
+    // Least privilege: each component the controller forked holds only its own capabilities, with no_new_privs.
+    const components = { controller: 'controller/main.js', hypervisor: 'hypervisor/main.js', ebs: 'ebs/card/main.js', vpc: 'vpc/main.js', underlay: 'vpc/underlay/main.js' } as const;
+    for (const [name, entry] of Object.entries(components)) {
+      const pids = all.filter((p) => cmdline(p).some((a) => a.endsWith(entry)));
+      if (name !== 'underlay') assert.ok(pids.length > 0, `the ${name} component runs`);
+      for (const p of pids) {
+        const st = readFileSync(`/proc/${p}/status`, 'utf8');
+        const f = (k: string): string | undefined => new RegExp(`^${k}:\\s+(\\S+)`, 'm').exec(st)?.[1];
+        assert.deepEqual([f('NoNewPrivs'), f('CapBnd'), f('CapEff')], ['1', capabilityMask(name), capabilityMask(name)], `${name} keeps only ${Object.keys(COMPONENT_CAPABILITIES[name] ?? {}).join(',')}`);
+      }
+    }
 
     // Live updates of both cards through the region → controller path, then detach and terminate.
     for (const component of ['ebs', 'vpc']) {

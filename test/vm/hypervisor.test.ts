@@ -7,9 +7,9 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { MARKERS } from '../../src/image/markers.js';
-import { qemuUserIds } from '../../src/lib/qemu-user.js';
 import type { HypervisorEvent } from '../../src/hypervisor/protocol/messages.js';
 import { QMP_FORBIDDEN } from '../../src/hypervisor/protocol/qmp-allowlist.js';
+import { instanceCgroups, jailIdOf } from './jail-fixtures.js';
 import { count, instanceSpec, pidAlive, pidCmdline, until, withHypervisor, consoleOf } from './hypervisor-fixtures.js';
 
 const BOOT_MS = 90_000;
@@ -36,13 +36,30 @@ test('vm hypervisor: start, ready, ACPI stop, start again, reboot, terminate', {
     process.stderr.write(`[vm] instance.start → instance.ready: ${Date.now() - t0} ms (${started.accel})\n`);
     assert.ok(h.events.some(isState(id, 'starting')) && h.events.some(isState(id, 'running')));
 
-    // Isolation: 0700 directory, sandboxed QEMU, unprivileged user where the host has one.
+    // Isolation: sandboxed QEMU; as root, in its jail: its own uid and gid (recorded in the
+    // hypervisor's table), a root-owned 0710 directory of that group, its own run/ directory.
     const dir = join(h.stateDir, 'instances', id);
-    assert.equal(statSync(dir).mode & 0o777, 0o700);
     const argv = pidCmdline(pid) ?? [];
     assert.ok(argv.includes('-sandbox') && argv.includes('-nodefaults') && argv.includes(`guest=${id}`));
-    const owner = process.getuid?.() === 0 ? qemuUserIds() : undefined;
-    if (owner) assert.equal(uidOf(pid), owner.uid, 'QEMU must run as nitride-qemu');
+    if (process.getuid?.() === 0) {
+      const jailId = jailIdOf(h.stateDir, id);
+      assert.ok(jailId !== undefined && jailId >= 1_700_000_000, 'the instance has a uid from the reserved range');
+      assert.equal(uidOf(pid), jailId, 'QEMU runs as the instance\'s own uid');
+      assert.match(readFileSync(`/proc/${pid}/status`, 'utf8'), new RegExp(`^Gid:\\s+${jailId}\\s`, 'm'), 'and its own gid');
+      const st = statSync(dir);
+      assert.deepEqual([st.mode & 0o777, st.uid, st.gid], [0o710, 0, jailId], 'the instance directory is root:<its gid> 0710');
+      const run = statSync(join(dir, 'run'));
+      assert.deepEqual([run.mode & 0o777, run.uid], [0o700, jailId], 'run/ is the instance\'s own');
+      // Its own cgroup, with a memory ceiling, that QEMU is in.
+      const cgroups = instanceCgroups(dir);
+      assert.ok(cgroups.length > 0, 'the launch recorded its cgroups');
+      for (const cg of cgroups) {
+        assert.ok(cg.includes(`nitride.slice/${id}`), cg);
+        assert.ok(readFileSync(join(cg, 'cgroup.procs'), 'utf8').split('\n').includes(String(pid)), `QEMU is in ${cg}`);
+      }
+    } else {
+      assert.equal(statSync(dir).mode & 0o777, 0o700);
+    }
     const described = await h.channel.request('instance.describe', { instanceId: id });
     assert.equal(described.state, 'running');
     assert.ok(described.readyAt);
@@ -79,12 +96,15 @@ test('vm hypervisor: start, ready, ACPI stop, start again, reboot, terminate', {
     assert.equal(count(text, MARKERS.start), boots + 1, text);
     assert.equal(count(text, MARKERS.ready), boots + 1);
 
-    // Terminate: no process, no directory.
+    // Terminate: no process, no directory, no cgroup, and the uid goes back to the range.
     const qpid = again.pid as number;
+    const lastCgroups = instanceCgroups(dir);
     const term = await h.channel.request('instance.terminate', { instanceId: id });
     assert.equal(term.state, 'terminated');
     assert.ok(!pidAlive(qpid));
     assert.ok(!existsSync(dir));
+    for (const cg of lastCgroups) assert.ok(!existsSync(cg), `${cg} is removed`);
+    if (process.getuid?.() === 0) assert.equal(jailIdOf(h.stateDir, id), undefined, 'the uid allocation is released');
     assert.deepEqual(await h.channel.request('instance.list', {}), []);
   });
 });
@@ -161,6 +181,7 @@ test('vm hypervisor: kill -9 of the hypervisor leaves the guest running; a new o
     assert.equal(list[0]?.instanceId, id);
     assert.equal(list[0]?.state, 'running');
     assert.equal(list[0]?.pid, pid, 'the same QEMU, not a relaunch');
+    if (process.getuid?.() === 0) assert.equal(uidOf(pid), jailIdOf(h.stateDir, id), 'the re-adopted guest keeps its uid, and the table still names it');
     assert.ok((await ch.request('instance.describe', { instanceId: id })).readyAt);
     const text = await consoleOf(h, id);
     assert.ok(text.includes(MARKERS.start) && text.includes(MARKERS.ready), 'the first boot is still on the console');
@@ -171,9 +192,11 @@ test('vm hypervisor: kill -9 of the hypervisor leaves the guest running; a new o
     await readyAgain;
     assert.equal(count(await consoleOf(h, id), MARKERS.ready), 2);
 
+    const adoptedCgroups = instanceCgroups(join(h.stateDir, 'instances', id));
     const stopped = await ch.request('instance.stop', { instanceId: id, deadlineMs: 60_000 });
     assert.equal(stopped.state, 'stopped');
     assert.ok(!pidAlive(pid));
+    for (const cg of adoptedCgroups) assert.ok(!existsSync(cg), `the re-adopting hypervisor removed ${cg} once the guest stopped`);
 
     // A hypervisor that finds a stopped instance marks it stopped and does not start it.
     await h.kill9();

@@ -7,8 +7,8 @@
 // deletes its file.
 import { KeyedQueue } from '../../lib/keyed-queue.js';
 import { randomBytes } from 'node:crypto';
-import { chmod, chown, mkdir, rename, rm } from 'node:fs/promises';
-import { basename, isAbsolute, join } from 'node:path';
+import { chmod, chown, mkdir, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join } from 'node:path';
 import type { Logger } from '../../lib/log.js';
 import { generateSealKeyPair, openSealed, sealTo, type SealKeyPair } from '../../lib/seal.js';
 import { EbsError } from '../errors.js';
@@ -109,6 +109,24 @@ export class EbsCard {
     if (this.o.owner) await chown(this.o.socketDir, this.o.owner.uid, this.o.owner.gid);
   }
 
+  /**
+   * Who may connect to an export socket. In a jailed instance's directory (root-owned, group
+   * the instance's own gid: src/hypervisor/jail/jailer.ts) only that instance: root:<gid> 0660.
+   * Elsewhere, QEMU's shared user when the card runs as root (0600), or the card's own user.
+   */
+  private async protectSocket(path: string): Promise<void> {
+    if (this.o.owner) {
+      const dir = await stat(dirname(path));
+      if (dir.uid === 0 && dir.gid !== 0) {
+        await chown(path, 0, dir.gid);
+        await chmod(path, 0o660);
+        return;
+      }
+      await chown(path, this.o.owner.uid, this.o.owner.gid);
+    }
+    await chmod(path, 0o600);
+  }
+
   attach(p: AttachParams): Promise<AttachedVolume> {
     if (!VOLUME_ID_RE.test(p.volumeId)) throw new EbsError('EBS_BAD_REQUEST', 'invalid', 'volumeId must look like vol-0123456789abcdef0.', { volumeId: p.volumeId });
     if (!Number.isSafeInteger(p.sizeBytes) || p.sizeBytes <= 0 || p.sizeBytes % 4096 !== 0) {
@@ -151,8 +169,7 @@ export class EbsCard {
         // staged (live update): listen next to the path; handover.promote renames it into place
         const listenPath = p.stage ? stagedPathOf(socketPath) : socketPath;
         const handle = await openVolumeExport(this.o.store, p.volumeId, { socketPath: listenPath, key, exportName: p.volumeId });
-        if (this.o.owner) await chown(listenPath, this.o.owner.uid, this.o.owner.gid);
-        await chmod(listenPath, 0o600);
+        await this.protectSocket(listenPath);
         const e: Entry = { volumeId: p.volumeId, socketPath, sizeBytes: p.sizeBytes, encrypted: key !== null, ephemeral: p.ephemeral ?? false, handle, key: key ? Buffer.from(key) : null };
         this.exports.set(p.volumeId, e);
         this.o.log.info('volume attached', { volumeId: p.volumeId, encrypted: e.encrypted, ephemeral: e.ephemeral });
@@ -236,8 +253,7 @@ export class EbsCard {
     let n = 0;
     for (const e of this.exports.values()) {
       await e.handle.server.listenUnix(e.socketPath);
-      if (this.o.owner) await chown(e.socketPath, this.o.owner.uid, this.o.owner.gid);
-      await chmod(e.socketPath, 0o600);
+      await this.protectSocket(e.socketPath);
       n += e.handle.server.thawConnections();
     }
     this.o.log.warn('live update undone; serving again', { volumes: this.exports.size, connections: n });

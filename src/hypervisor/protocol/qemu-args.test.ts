@@ -26,7 +26,7 @@ test('qemu args: q35, no defaults, sandbox, serial to the log file, QMP on a rel
   assert.match(SANDBOX_ARG, /^on,.*obsolete=deny.*elevateprivileges=deny.*spawn=deny.*resourcecontrol=deny/);
   assert.deepEqual(valueOf(a, '-chardev'), ['null,id=ser0,logfile=console.log,logappend=on']);
   assert.deepEqual(valueOf(a, '-serial'), ['chardev:ser0']);
-  assert.deepEqual(valueOf(a, '-qmp'), ['unix:qmp.sock,server=on,wait=off']);
+  assert.deepEqual(valueOf(a, '-qmp'), ['unix:run/qmp.sock,server=on,wait=off']);
   assert.deepEqual(valueOf(a, '-kernel'), ['kernel']);
   assert.deepEqual(valueOf(a, '-initrd'), ['initrd']);
   assert.deepEqual(valueOf(a, '-append'), ['console=ttyS0 panic=-1']);
@@ -55,7 +55,7 @@ test('qemu args: NICs become stream netdevs on the VPC card socket', () => {
 test('qemu args: NitroTPM adds a tpm-crb device on the relative swtpm control socket, only when asked', () => {
   assert.deepEqual(valueOf(buildQemuArgs(plan), '-tpmdev'), []);
   const a = buildQemuArgs({ ...plan, tpm: true });
-  assert.ok(valueOf(a, '-chardev').includes('socket,id=vtpmchr,path=tpm.sock'));
+  assert.ok(valueOf(a, '-chardev').includes('socket,id=vtpmchr,path=run/tpm.sock'));
   assert.deepEqual(valueOf(a, '-tpmdev'), ['emulator,id=vtpm0,chardev=vtpmchr']);
   assert.ok(valueOf(a, '-device').includes('tpm-crb,tpmdev=vtpm0'));
 });

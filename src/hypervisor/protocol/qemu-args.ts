@@ -14,13 +14,15 @@ export const INSTANCE_FILES = {
   spec: 'spec.json',
   runtime: 'runtime.json',
   pidfile: 'qemu.pid',
-  qmp: 'qmp.sock',
+  /** QEMU's and swtpm's own directory (the instance's user may create files only here). */
+  run: 'run',
+  qmp: 'run/qmp.sock',
   console: 'console.log',
   consolePrev: 'console.prev.log',
   qemuLog: 'qemu.log',
   kernel: 'kernel',
   initrd: 'initrd',
-  tpmSocket: 'tpm.sock',
+  tpmSocket: 'run/tpm.sock',
 } as const;
 
 export const DEFAULT_HOTPLUG_SLOTS = 8;

@@ -6,6 +6,7 @@ import { EventEmitter } from 'node:events';
 import { ChannelClient, type RequestOptions } from './client.js';
 import type { EventMessage, OpOf, ParamsOf, ResultOf } from './envelope.js';
 import { ChannelError, componentTitle } from './errors.js';
+import { forkConfinement } from '../privileges.js';
 
 export interface ForkChildOptions {
   /** The component's name: 'hypervisor', 'ebs', 'vpc', 'underlay', 'successor'. */
@@ -140,7 +141,10 @@ export class ChildChannel<C, E extends EventMessage = EventMessage> extends Even
 /** Forks `entry` with `args` and an IPC channel (JSON serialization) and returns its channel. */
 export function forkChild<C, E extends EventMessage = EventMessage>(entry: string, args: readonly string[], o: ForkChildOptions): ChildChannel<C, E> {
   const stdio = o.stdio ?? 'inherit';
+  // Only the capabilities the component needs, and no_new_privs (src/lib/privileges.ts).
+  const confined = forkConfinement(o.component);
   const child = fork(entry, [...args], {
+    ...(confined ?? {}),
     ...(o.env !== undefined ? { env: o.env } : {}),
     stdio: [stdio === 'inherit' ? 'ignore' : stdio, stdio, stdio, 'ipc'],
     detached: o.detached === true,
