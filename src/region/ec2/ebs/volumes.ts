@@ -378,6 +378,8 @@ export class VolumeService {
     for (const inst of instances) {
       for (const m of mappings) {
         if (!m.ebs || m.noDevice || m.virtualName || ROOT_DEVICES.has(m.deviceName)) continue;
+        // a RunInstances repeated with its ClientToken answers the instances it made: their volumes exist
+        if (this.volumes.all().some((x) => x.attachment?.instanceId === inst.id && x.attachment.device === m.deviceName)) continue;
         const v = await this.create(
           c,
           {
