@@ -5,19 +5,28 @@
 //    for the same device overrides it (size), NoDevice suppresses one, a new device is added,
 //    instance store makes no volume; describe-instances / describe-volumes show them and IMDS
 //    block-device-mapping/ lists them.
+//  - The root volume of a running instance cannot be detached (IncorrectState).
+//  - Stopped: the root volume is detached through the region, StartInstances is refused
+//    (InvalidParameterValue, no volume at root), another volume attached at /dev/xvda becomes
+//    the root and the instance boots from it.
 //  - Terminate honours DeleteOnTermination of each.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
+  AttachVolumeCommand,
+  CreateVolumeCommand,
   DescribeInstancesCommand,
   DescribeVolumesCommand,
+  DetachVolumeCommand,
   RegisterImageCommand,
   RunInstancesCommand,
+  StartInstancesCommand,
+  StopInstancesCommand,
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { ensureMinimalDisk } from '../../src/image/minimal-disk.js';
 import { backgroundUserData, waitFor, withLocalRegion } from '../region-fixtures.js';
-import { awsV2, diskSnapshot } from './rootboot-fixtures.js';
+import { awsV2, diskSnapshot, errorCode } from './rootboot-fixtures.js';
 
 /** Each boot prints its root device's serial and IMDS block-device-mapping/ once. */
 const GUEST = [
@@ -28,6 +37,7 @@ const GUEST = [
 ].join('\n');
 
 const BOOT = 'nitride-disk: firmware';
+const boots = (t: string): number => t.split(BOOT).length - 1;
 /** The root serial the newest boot printed. */
 const lastRoot = (t: string): string | undefined => /lifecycle: root serial=(\S+)/.exec(t.slice(t.lastIndexOf(BOOT)))?.[1];
 
@@ -39,7 +49,7 @@ interface CliVolume {
   Attachments: { Device: string; State: string; DeleteOnTermination: boolean; InstanceId: string }[];
 }
 
-test('vm root volume lifecycle: image mappings merged at launch with the request\'s, kept or deleted at termination', { timeout: 1_500_000 }, async () => {
+test('vm root volume lifecycle: image mappings merged at launch, root detached and replaced while stopped', { timeout: 1_500_000 }, async () => {
   const disk = await ensureMinimalDisk();
   await withLocalRegion('nitride-rootlife-', async ({ region, home, ec2, console }) => {
     const cli = await awsV2(home, region.endpoint);
@@ -114,11 +124,36 @@ test('vm root volume lifecycle: image mappings merged at launch with the request
     assert.equal(lastRoot(first), rootA.replace('-', ''), 'the guest boots from the root volume');
     assert.match(first, /lifecycle: root serial=\S+ imds=\[ami ebs1 ebs2 ebs3 root ?\]/, 'IMDS lists the three launch EBS devices');
 
+    // ---- a running instance's root stays ------------------------------------------------------
+    assert.equal(await errorCode(ec2.send(new DetachVolumeCommand({ VolumeId: rootA }))), 'IncorrectState');
+
+    // ---- stopped: the root comes off, and another volume becomes the root ------------------------
+    await ec2.send(new StopInstancesCommand({ InstanceIds: [id] }));
+    await waitFor('the instance to stop', async () => ((await state()) === 'stopped' ? true : undefined), 180_000).catch(dump);
+    const det = await ec2.send(new DetachVolumeCommand({ VolumeId: rootA }));
+    assert.equal(det.Device, '/dev/xvda');
+    await waitFor('the root volume to be available', async () => ((await ec2.send(new DescribeVolumesCommand({ VolumeIds: [rootA] }))).Volumes?.[0]?.State === 'available' ? true : undefined), 120_000);
+    assert.ok(!(await cliMappings()).some((m) => m.DeviceName === '/dev/xvda'), 'no root in the mappings');
+    assert.equal(await errorCode(ec2.send(new StartInstancesCommand({ InstanceIds: [id] }))), 'InvalidParameterValue');
+    assert.equal(await state(), 'stopped');
+    const rootB = (await ec2.send(new CreateVolumeCommand({ AvailabilityZone: 'local-1a', SnapshotId: snap }))).VolumeId!;
+    await waitFor('the new volume to be available', async () => ((await ec2.send(new DescribeVolumesCommand({ VolumeIds: [rootB] }))).Volumes?.[0]?.State === 'available' ? true : undefined), 60_000);
+    await ec2.send(new AttachVolumeCommand({ VolumeId: rootB, InstanceId: id, Device: '/dev/xvda' }));
+    const rootMapping = (await cliMappings()).find((m) => m.DeviceName === '/dev/xvda');
+    assert.deepEqual([rootMapping?.Ebs.VolumeId, rootMapping?.Ebs.DeleteOnTermination], [rootB, false]);
+    const bootsStopped = boots(await console(id));
+    await ec2.send(new StartInstancesCommand({ InstanceIds: [id] }));
+    const third = await waitFor('the boot from the new root', async () => {
+      const t = await console(id);
+      return boots(t) > bootsStopped && lastRoot(t) !== undefined ? t : undefined;
+    }, 300_000).catch(dump);
+    assert.equal(lastRoot(third), rootB.replace('-', ''), 'the instance boots from the volume attached at /dev/xvda');
+
     // ---- terminate: DeleteOnTermination decides, per volume --------------------------------------
     await ec2.send(new TerminateInstancesCommand({ InstanceIds: [id] }));
     await waitFor('the instance to terminate', async () => ((await state()) === 'terminated' ? true : undefined), 180_000);
-    const gone = [at('/dev/sdc').VolumeId, at('/dev/sdf').VolumeId, rootA];
-    const kept = [at('/dev/sdb').VolumeId];
+    const gone = [at('/dev/sdc').VolumeId, at('/dev/sdf').VolumeId];
+    const kept = [at('/dev/sdb').VolumeId, rootA, rootB];
     await waitFor('the DeleteOnTermination volumes to go and the others to be available', async () => {
       const all = (await ec2.send(new DescribeVolumesCommand({}))).Volumes ?? [];
       const byId = new Map(all.map((v) => [v.VolumeId, v.State]));

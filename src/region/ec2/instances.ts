@@ -104,6 +104,8 @@ export interface InstanceRootVolumes<P extends RootVolumePlan = RootVolumePlan> 
   startParams(r: InstanceRecord, hostId: string, cmdId: string): Promise<{ bootDisk: { volumeId: string; firmware: 'legacy-bios' | 'uefi' }; rootVolume: { sizeBytes: number; sealedKey: string | null } }>;
   /** The host that stores an instance's root volume (a start must place it there). */
   storeHostOf(c: Caller, r: InstanceRecord): string | undefined;
+  /** The volume attached at the instance's root device now; EC2's InvalidParameterValue when there is none (detached while stopped). */
+  requireRootVolume(r: InstanceRecord): string;
 }
 
 /** The VPC layer's part in a launch (src/region/ec2/vpc.ts and its host wiring). */
@@ -377,6 +379,10 @@ export class InstanceService {
 
   async start(caller: Caller, ids: readonly string[]): Promise<StateChange[]> {
     this.precheck(caller, ids, (r) => r.state === 'stopped' || r.state === 'running' || r.state === 'pending', 'started');
+    for (const r of this.owned(caller, ids)) {
+      // EC2 starts no EBS-backed instance without a volume at its root device
+      if (r.state === 'stopped' && r.rootDevice) this.rootVolumes?.requireRootVolume(r);
+    }
     const now = this.now().toISOString();
     const allowed = await this.fleet.placeable(this.fleet.hosts().map((h) => h.id));
     return this.transition(caller, ids, (r) => {
