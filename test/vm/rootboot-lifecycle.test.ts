@@ -6,6 +6,8 @@
 //    instance store makes no volume; describe-instances / describe-volumes show them and IMDS
 //    block-device-mapping/ lists them.
 //  - The root volume of a running instance cannot be detached (IncorrectState).
+//  - CreateImage without NoReboot reboots the running instance: the guest shuts down, the
+//    volumes are snapshotted, the guest boots again; the image maps every device.
 //  - Stopped: the root volume is detached through the region, StartInstances is refused
 //    (InvalidParameterValue, no volume at root), another volume attached at /dev/xvda becomes
 //    the root and the instance boots from it.
@@ -14,7 +16,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
   AttachVolumeCommand,
+  CreateImageCommand,
   CreateVolumeCommand,
+  DescribeImagesCommand,
   DescribeInstancesCommand,
   DescribeVolumesCommand,
   DetachVolumeCommand,
@@ -49,7 +53,7 @@ interface CliVolume {
   Attachments: { Device: string; State: string; DeleteOnTermination: boolean; InstanceId: string }[];
 }
 
-test('vm root volume lifecycle: image mappings merged at launch, root detached and replaced while stopped', { timeout: 1_500_000 }, async () => {
+test('vm root volume lifecycle: image mappings merged at launch, CreateImage reboots, root detached and replaced while stopped', { timeout: 1_500_000 }, async () => {
   const disk = await ensureMinimalDisk();
   await withLocalRegion('nitride-rootlife-', async ({ region, home, ec2, console }) => {
     const cli = await awsV2(home, region.endpoint);
@@ -126,6 +130,17 @@ test('vm root volume lifecycle: image mappings merged at launch, root detached a
 
     // ---- a running instance's root stays ------------------------------------------------------
     assert.equal(await errorCode(ec2.send(new DetachVolumeCommand({ VolumeId: rootA }))), 'IncorrectState');
+
+    // ---- CreateImage without NoReboot: clean shutdown, snapshots, boot again ---------------------
+    const bootsBefore = boots(await console(id));
+    const made = (await ec2.send(new CreateImageCommand({ InstanceId: id, Name: 'from-running' }))).ImageId!;
+    const img = (await ec2.send(new DescribeImagesCommand({ ImageIds: [made] }))).Images![0]!;
+    assert.deepEqual(img.BlockDeviceMappings!.map((m) => m.DeviceName), ['/dev/sdb', '/dev/sdc', '/dev/sdf', '/dev/xvda']);
+    await waitFor('the instance to boot again after CreateImage', async () => {
+      const t = await console(id);
+      return boots(t) > bootsBefore && lastRoot(t) !== undefined && (await state()) === 'running' ? true : undefined;
+    }, 300_000).catch(dump);
+    assert.equal(await state(), 'running', 'running again after the image was made');
 
     // ---- stopped: the root comes off, and another volume becomes the root ------------------------
     await ec2.send(new StopInstancesCommand({ InstanceIds: [id] }));

@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { requireInstanceType, findInstanceType, type InstanceType } from '../../lib/instance-types.js';
 import type { SealedSecret } from '../../iam/root-key.js';
 import { createLogger } from '../../lib/log.js';
+import { waitFor } from '../../lib/wait.js';
 import { describeError, isNitrideError } from '../../lib/errors.js';
 import type { Collection } from '../repo.js';
 import { Ec2Error } from '../protocol/errors.js';
@@ -426,6 +427,20 @@ export class InstanceService {
         stateReason: { code: 'Client.UserInitiatedShutdown', message: 'Client.UserInitiatedShutdown: User initiated shutdown' },
       };
     });
+  }
+
+  /**
+   * CreateImage without NoReboot: the guest shuts down cleanly, as for StopInstances (ACPI, the
+   * host's deadline, then off), and this returns once the host reports it stopped, so that the
+   * snapshots are taken of volumes no guest writes to. The caller starts it again.
+   */
+  async stopForImage(caller: Caller, id: string, timeoutMs = 120_000): Promise<void> {
+    await this.stop(caller, [id], false);
+    const state = await waitFor(`instance ${id} to stop for CreateImage`, () => {
+      const s = this.instances.get(id)?.state;
+      return s === 'stopping' ? undefined : (s ?? 'terminated');
+    }, timeoutMs, 250).catch(() => 'stopping');
+    if (state !== 'stopped') throw incorrectState(`The instance '${id}' did not stop for CreateImage (it is ${state}).`, { instanceId: id, state });
   }
 
   async reboot(caller: Caller, ids: readonly string[]): Promise<void> {
