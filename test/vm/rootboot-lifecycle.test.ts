@@ -13,6 +13,8 @@
 //    the root and the instance boots from it.
 //  - Terminate honours DeleteOnTermination of each.
 import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import {
   AttachVolumeCommand,
@@ -94,7 +96,8 @@ test('vm root volume lifecycle: image mappings merged at launch, CreateImage reb
       )
     ).Instances![0]!.InstanceId!;
     const dump = async (e: unknown): Promise<never> => {
-      process.stderr.write(`----- console of ${id} -----\n${await console(id)}\n`);
+      const qemuLog = join(home, 'host', 'hypervisor', 'instances', id, 'qemu.log');
+      process.stderr.write(`----- console of ${id} -----\n${await console(id)}\n----- ${qemuLog} -----\n${existsSync(qemuLog) ? readFileSync(qemuLog, 'utf8').slice(-4000) : '(none)'}\n`);
       throw e;
     };
     const state = async (): Promise<string> => (await ec2.send(new DescribeInstancesCommand({ InstanceIds: [id] }))).Reservations![0]!.Instances![0]!.State!.Name!;
