@@ -42,6 +42,7 @@ export interface RegionProcess {
   readonly awsEnv: NodeJS.ProcessEnv;
   readonly credentials: RegionCredentials;
   readonly child: ChildProcess;
+  stdout(): string;
   stderr(): string;
   /** SIGTERM and wait for exit (region and controller stop; guests keep running). */
   stop(): Promise<void>;
@@ -80,9 +81,9 @@ export async function ensureGuestImage(): Promise<void> {
  * Spawns `nitride start` with NITRIDE_API_PORT=0 in `home` (a fresh mkdtemp when not given)
  * and waits for its "is up at" line.
  */
-export async function startRegion(opts: { home?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RegionProcess> {
+export async function startRegion(opts: { home?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; args?: readonly string[] } = {}): Promise<RegionProcess> {
   const home = opts.home ?? (await mkdtemp(join(tmpdir(), 'nitride-region-')));
-  const child = spawn(process.execPath, [CLI_MAIN, 'start'], {
+  const child = spawn(process.execPath, [CLI_MAIN, 'start', ...(opts.args ?? [])], {
     env: cleanEnv({ NITRIDE_HOME: home, NITRIDE_API_PORT: '0', ...opts.env }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -120,6 +121,7 @@ export async function startRegion(opts: { home?: string; env?: NodeJS.ProcessEnv
     awsEnv: cleanEnv({ AWS_CONFIG_FILE: join(home, 'aws', 'config'), AWS_SHARED_CREDENTIALS_FILE: join(home, 'aws', 'credentials'), HOME: home }),
     credentials: { accessKeyId: creds['aws_access_key_id'] ?? '', secretAccessKey: creds['aws_secret_access_key'] ?? '' },
     child,
+    stdout: () => out,
     stderr: () => err,
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;

@@ -14,6 +14,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AuditChain, readRecentRecords } from '../audit/chain.js';
+import { firmwareCodePath } from '../hypervisor/protocol/boot-disk.js';
 import { qemuBinary } from '../hypervisor/qemu-process.js';
 import { HostEbsCard } from './cards/ebs.js';
 import { HostHypervisor } from './cards/hypervisor.js';
@@ -237,7 +238,9 @@ export class Controller {
         const image = spec.image;
         // PCR 6 at the first use of the image, from the digests of the hypervisor's one read of it
         if (image) await p.chip.measureGuestImage(image, () => p.hypervisor.digestImage(image));
-        // an EBS root volume: the card serves it before QEMU starts (QEMU opens it at launch)
+        // an EBS root volume: PCR 6 gets the firmware QEMU loads (the volume is ciphertext here),
+        // and the card serves the volume before QEMU starts (QEMU opens it at launch)
+        if (spec.bootDisk) await p.chip.measureBootFirmware(spec.bootDisk.firmware, firmwareCodePath(spec.bootDisk.firmware));
         const root = spec.bootDisk ? await p.ebs.openRootVolume(spec.instanceId, spec.bootDisk.volumeId, c.params.rootVolume) : undefined;
         const started = await p.hypervisor.execute(c).catch(async (e: unknown) => {
           await root?.undo();

@@ -3,11 +3,14 @@
 // components.json, rollback popping the history, a restarted chip starting from the record,
 // and dev mode refusing updates. Tiny bundles (one entry file each) keep this fast.
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { buildBundle, generateReleaseKey } from '../security-chip/bundle.js';
+import { replayEventLog } from '../security-chip/event-log.js';
+import { guestImageDigest } from '../security-chip/measure.js';
 import { COMPONENT_NAMES, COMPONENT_PCR, type ComponentName } from '../security-chip/pcr.js';
 import { bundleEntry, COMPONENT_ENTRY, HostSecurityChip, readComponentRecord } from './host-security-chip.js';
 
@@ -90,6 +93,31 @@ test('live update bookkeeping: verify, measure, record, rollback, restart from t
     const dev = await HostSecurityChip.measuredStart({ hostConfig: { t: 1 } });
     await assert.rejects(dev.verifyUpdate('ebs-card', b.dir), { code: 'UpdateNeedsSignedMode' });
     assert.throws(() => dev.requireSignedMode(), { code: 'UpdateNeedsSignedMode' });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('PCR 6 for root-volume boots: the firmware file QEMU loads, once per file, replayable from the event log', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'nitride-chip-fw-'));
+  try {
+    const fw = join(dir, 'bios-256k.bin');
+    writeFileSync(fw, Buffer.alloc(4096, 7));
+    const chip = await HostSecurityChip.measuredStart({ hostConfig: { t: 1 } });
+    const before = chip.bank.events().length;
+    await chip.measureBootFirmware('legacy-bios', fw);
+    await chip.measureBootFirmware('legacy-bios', fw); // a second start through the same file
+    const added = chip.bank.events().slice(before);
+    assert.equal(added.length, 1, 'one extension per firmware file');
+    assert.equal(added[0]!.pcrIndex, 6);
+    const sha384 = createHash('sha384').update(readFileSync(fw)).digest('hex');
+    assert.equal(added[0]!.digest, guestImageDigest({ imageId: 'firmware:legacy-bios', files: { firmware: sha384 } }), 'the measurement is the firmware\'s own sha384, read by the host');
+    assert.deepEqual(replayEventLog(chip.bank.events()), chip.bank.toJSON(), 'a verifier replays it');
+    // a changed file (a firmware package upgrade) is measured again
+    writeFileSync(fw, Buffer.alloc(8192, 9));
+    await chip.measureBootFirmware('legacy-bios', fw);
+    assert.equal(chip.bank.events().length, before + 2);
+    await assert.rejects(chip.measureBootFirmware('uefi', join(dir, 'missing.fd')), { code: 'ENOENT' });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

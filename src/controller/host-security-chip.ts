@@ -9,7 +9,10 @@
 //            (unsigned: every component gets the same "dev" measurement, and host.status says so)
 //   PCR 5  ← the QEMU binary (when installed)
 //   PCR 6  ← each guest image (kernel, initrd, command line) the first time an
-//            instance.start uses it in this controller's life
+//            instance.start uses it in this controller's life; for an instance that boots
+//            from its EBS root volume, the firmware file QEMU loads (SeaBIOS or OVMF code),
+//            once per file: the volume's content is ciphertext to the host and is not
+//            measured here (docs/NITROTPM.md "Root-volume instances")
 //
 // The bank and its event log live in this process's memory for the controller's life. They
 // are NOT persisted: a restarted controller measures again from zero (see docs/NITROTPM.md
@@ -23,7 +26,7 @@ import { canonicalJson } from '../audit/chain.js';
 import { distEntry, projectRoot } from '../lib/paths.js';
 import { answerAttestation } from '../security-chip/attestation-exchange.js';
 import type { AttestReply } from '../security-chip/protocol/attest-wire.js';
-import { measureBundle, measureGuestImageDigests, measureHostConfig, measureQemu, measureReleaseKey } from '../security-chip/measure.js';
+import { measureBundle, measureGuestImageDigests, measureHostConfig, measureQemu, measureReleaseKey, sha384File } from '../security-chip/measure.js';
 import { COMPONENT_NAMES, COMPONENT_PCR, PcrBank, type ComponentName } from '../security-chip/pcr.js';
 import { verifyBundle, type VerifiedBundle } from '../security-chip/bundle.js';
 import { isTestFile } from '../security-chip/bundle-sources.js';
@@ -299,6 +302,25 @@ export class HostSecurityChip {
       measureGuestImageDigests(this.bank, { imageId: `kernel-sha256:${image.kernelSha256.slice(0, 16)}`, cmdline: image.cmdline, files: { kernel: d.kernel.sha384, initrd: d.initrd.sha384 } });
     } catch (e) {
       this.measuredImages.delete(key); // unreadable now: the hypervisor refuses it anyway; measure on a later try
+      throw e;
+    }
+  }
+
+  /**
+   * PCR 6 ← the firmware a root-volume instance boots through (SeaBIOS, or OVMF's code),
+   * once per file (path, size, mtime) in this controller's life: the host reads this file and
+   * QEMU loads exactly it (`-bios` / the read-only pflash). The event is a guest image whose one
+   * file is the firmware, `firmware:<legacy-bios|uefi>`, so a verifier replays it as any other.
+   */
+  async measureBootFirmware(firmware: 'legacy-bios' | 'uefi', path: string): Promise<void> {
+    const st = statSync(path);
+    const key = `firmware:${firmware}:${path}:${st.size}:${st.mtimeMs}`;
+    if (this.measuredImages.has(key)) return;
+    this.measuredImages.add(key);
+    try {
+      measureGuestImageDigests(this.bank, { imageId: `firmware:${firmware}`, files: { firmware: await sha384File(path) } });
+    } catch (e) {
+      this.measuredImages.delete(key);
       throw e;
     }
   }

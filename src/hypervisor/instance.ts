@@ -642,9 +642,13 @@ export class Instance {
     return { instanceId: this.id, volumeId, detached: known };
   }
 
-  /** The root volume is part of the instance's launch, never unplugged. */
+  /**
+   * The root volume is part of the instance's launch, never unplugged from a guest. A stopped
+   * instance lets it go (EC2 detaches a root volume while stopped): nothing is plugged, the
+   * card closes its export, and the next instance.start brings the spec's bootDisk again.
+   */
   private refuseRootVolume(volumeId: string): void {
-    if (this.spec.bootDisk?.volumeId === volumeId) {
+    if (this.spec.bootDisk?.volumeId === volumeId && this.state !== 'stopped') {
       throw new HypervisorError('OperationNotPermitted', 'conflict', 'The volume is the root volume of the instance; it is attached at launch and cannot be unplugged.', { instanceId: this.id, volumeId });
     }
   }

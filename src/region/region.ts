@@ -137,6 +137,7 @@ export class Region {
         attach: (records, plan) => rootVolumes.attach(records, plan),
         startParams: (r, hostId, cmdId) => rootVolumes.startParams(r, hostId, cmdId),
         storeHostOf: (c, r) => rootVolumes.storeHostOf(c, r),
+        requireRootVolume: (r) => rootVolumes.requireRootVolume(r),
       } satisfies InstanceRootVolumes<RootPlan>,
       sealer: RootKey.loadOrCreate(rootKeyPath(opts.home)), // NitroTPM vTPM keys, sealed in the store
       network: {

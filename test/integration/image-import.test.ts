@@ -17,9 +17,10 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { EBSClient, GetSnapshotBlockCommand, ListSnapshotBlocksCommand, type Block } from '@aws-sdk/client-ebs';
 import { DescribeImagesCommand, DescribeSnapshotsCommand } from '@aws-sdk/client-ec2';
-import { CLI_MAIN, cleanEnv, withLocalRegion } from '../region-fixtures.js';
+import { awsJson, CLI_MAIN, cleanEnv, cleanupHome, startRegion, waitFor, withLocalRegion, type RegionProcess } from '../region-fixtures.js';
 import { importDisk } from '../../src/cli/image-import.js';
 import { buildDebianImage } from '../../src/image/debian/build-debian.js';
+import { imageCacheDir } from '../../src/lib/paths.js';
 import { endpointFromHome, RegionApiClient } from '../../src/region/ebs-direct/client.js';
 
 const BLOCK = 512 * 1024;
@@ -214,4 +215,35 @@ test('nitride image import: the debian-12 disk as raw (legacy-bios) and qcow2 (u
     await rm(tmp, { recursive: true, force: true });
   }
   log(`done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+});
+
+test('nitride start --register-debian (what npm start runs): the built debian-12 disk is registered once, and found by the next start', { timeout: 900_000 }, async () => {
+  const debian = await buildDebianImage({ say: (l) => log(`debian-12: ${l}`) });
+  const name = `debian-12-nitride-${debian.manifest.version}`;
+  const home = await mkdtemp(join(tmpdir(), 'nitride-start-debian-'));
+  let region: RegionProcess | undefined;
+  let failed = true;
+  try {
+    const registered = async (r: RegionProcess): Promise<RegExpExecArray> => {
+      const got = await waitFor('the start to register debian-12', () => /debian-12 is (registered|available) as (ami-[0-9a-f]{17}) \((\S+)\): aws --profile nitride ec2 run-instances --image-id \2 /.exec(r.stdout()) ?? (/debian-12 (is not built|could not be registered).*/.exec(r.stderr()) ?? undefined), 600_000);
+      assert.ok(got[0].startsWith('debian-12 is '), got[0]);
+      return got;
+    };
+    // the start looks in the same image cache as this test (the fixture passes no NITRIDE_* on by itself)
+    const env = { NITRIDE_IMAGE_CACHE: imageCacheDir() };
+    region = await startRegion({ home, args: ['--register-debian'], env });
+    const first = await registered(region);
+    assert.deepEqual([first[1], first[3]], ['registered', name]);
+    const images = awsJson<{ Images: { ImageId: string; Name: string; RootDeviceType: string; BootMode: string }[] }>('v2', region, ['ec2', 'describe-images', '--owners', 'self']).Images;
+    assert.deepEqual(images.map((i) => [i.ImageId, i.Name, i.RootDeviceType, i.BootMode]), [[first[2], name, 'ebs', 'legacy-bios']]);
+    await region.stop();
+    region = await startRegion({ home, args: ['--register-debian'], env });
+    const again = await registered(region);
+    assert.deepEqual([again[1], again[2]], ['available', first[2]], 'the next start finds it and imports nothing');
+    assert.equal(awsJson<{ Images: unknown[] }>('v2', region, ['ec2', 'describe-images', '--owners', 'self']).Images.length, 1);
+    failed = false;
+  } finally {
+    await region?.stop();
+    await cleanupHome(home, [region], failed);
+  }
 });

@@ -16,8 +16,14 @@
 // 165 s; stop 7 s; StartInstances → bootcmd marker 92 s, → cloud-init finished 115 s;
 // AttachVolume → mounted in A 10 s; CreateImage 0.4 s; C RunInstances → bootcmd marker 104 s.
 // A second run at load 0.5-3 took 470 s: A 132 s, B 132 s, stop 5 s, start → marker 70 s and
-// → cloud-init finished 80 s, attach → mounted 4 s, C → marker 68 s. About 45 s of each first
-// boot is networking.service (ifupdown + dhclient) between cloud-init's init-local and init.
+// → cloud-init finished 80 s, attach → mounted 4 s, C → marker 68 s. Those runs were before the
+// image's lean first boot (docs/IMAGE.md): about 40 s of each first boot went to DNS timeouts in
+// cloud-init's init-local (the build host's resolv.conf in the image), ~20 s to an RSA host key
+// and ~7 s to grub-dpkg.
+// A third run with the lean image (120854cb22602a77; no RSA host key, so B's scan and ssh used
+// the ed25519 key), load 6-9: 593 s in all; import 103 s; A 128 s (cloud-init finished at guest
+// uptime 88 s), B 165 s (ssh on the first try), stop 8 s, start → marker 68 s and → cloud-init
+// finished 93 s, attach → mounted 10 s, C → marker 73 s.
 // Traffic stays guest to guest inside the test's own VPC (10.0.0.0/16); the host never
 // connects to a guest address.
 import assert from 'node:assert/strict';

@@ -1,12 +1,12 @@
 // `nitride image build debian-12` and `nitride image check FILE`: the Debian cloud disk and
 // the inspection of any disk image without booting it. Routed from ./image.ts.
-import { buildDebianImage, findDebianImage } from '../../image/debian/build-debian.js';
+import { buildDebianImage, findDebianImage, type DebianImage } from '../../image/debian/build-debian.js';
 import { inspectDisk } from '../../image/inspect/inspect-disk.js';
 import { formatReport } from '../../image/inspect/report.js';
 import { imageCacheDir, nitrideHome } from '../../lib/paths.js';
 import { defaultDiskInspector } from '../../image/import-inspector.js';
 import { endpointFromHome, RegionApiClient } from '../../region/ebs-direct/client.js';
-import { importDisk } from '../image-import.js';
+import { importDisk, type ImportResult } from '../image-import.js';
 
 export const diskUsage = `       nitride image build debian-12 [--force] [--force-base] [--register [--home DIR] [--profile P]]
                                        build the Debian 12 cloud disk (debootstrap, cloud-init, GRUB for
@@ -43,15 +43,28 @@ export async function runBuildDebian(argv: readonly string[]): Promise<number> {
     process.stdout.write(`${img.path}\n`);
     return 0;
   }
-  // Registered through the region's own API (EBS direct + RegisterImage), as any user would import it.
   const say = (l: string): void => void process.stderr.write(`[image debian-12 ${((Date.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${l}\n`);
-  const name = `debian-12-nitride-${img.manifest.version}`;
   const client = new RegionApiClient(endpointFromHome(flagValue(argv, '--home') ?? nitrideHome(), flagValue(argv, '--profile') ?? 'nitride'));
+  const r = await registerDebianImage(img, client, say);
+  process.stdout.write(`${JSON.stringify(r)}\n`);
+  return 0;
+}
+
+/**
+ * The debian-12 disk registered as debian-12-nitride-VERSION through the region's own API
+ * (EBS direct + RegisterImage), as any user would import it; once: an image of that name is
+ * found and answered (registered: false). Used by `image build --register` and `start --register-debian`.
+ */
+export async function registerDebianImage(
+  img: DebianImage,
+  client: RegionApiClient,
+  say: (line: string) => void,
+): Promise<{ imageId: string; name: string; registered: boolean } & Partial<ImportResult>> {
+  const name = `debian-12-nitride-${img.manifest.version}`;
   const found = /<imageId>(ami-[0-9a-f]+)<\/imageId>/.exec(await client.ec2('DescribeImages', { 'Owner.1': 'self', 'Filter.1.Name': 'name', 'Filter.1.Value.1': name }))?.[1];
   if (found !== undefined) {
     say(`already registered as ${found} (${name})`);
-    process.stdout.write(`${JSON.stringify({ imageId: found, name, registered: false })}\n`);
-    return 0;
+    return { imageId: found, name, registered: false };
   }
   const r = await importDisk({
     file: img.path,
@@ -62,8 +75,7 @@ export async function runBuildDebian(argv: readonly string[]): Promise<number> {
     inspect: defaultDiskInspector,
     say,
   });
-  process.stdout.write(`${JSON.stringify({ ...r, name, registered: true })}\n`);
-  return 0;
+  return { ...r, name, registered: true };
 }
 
 export async function runCheckDisk(argv: readonly string[]): Promise<number> {

@@ -3,6 +3,9 @@
 // are re-adopted by the next start.
 import { join } from 'node:path';
 import { ensureImage } from '../../image/build.js';
+import { findDebianImage } from '../../image/debian/build-debian.js';
+import { endpointFromHome, RegionApiClient } from '../../region/ebs-direct/client.js';
+import { registerDebianImage } from './image-disk.js';
 import { describeError } from '../../lib/errors.js';
 import { apiPort, imageCacheDir, nitrideHome } from '../../lib/paths.js';
 import { Region } from '../../region/region.js';
@@ -11,8 +14,17 @@ export const summary = 'run the region with one local host in the foreground (Ct
 
 export async function run(argv: string[]): Promise<number> {
   if (argv.includes('--help')) {
-    process.stdout.write('usage: nitride start   (NITRIDE_HOME, NITRIDE_API_PORT and the front door limits NITRIDE_API_* of docs/API-PROTOCOL.md from the environment)\n');
+    process.stdout.write(
+      'usage: nitride start [--register-debian]   (NITRIDE_HOME, NITRIDE_API_PORT and the front door limits NITRIDE_API_* of docs/API-PROTOCOL.md from the environment)\n' +
+        '  --register-debian   once the region is up, register the debian-12 disk when it is built\n' +
+        '                      (`nitride image build debian-12`), as `image build debian-12 --register` does\n',
+    );
     return 0;
+  }
+  const unknown = argv.filter((a) => a !== '--register-debian');
+  if (unknown.length > 0) {
+    process.stderr.write(`nitride start: unknown argument ${unknown.join(' ')}\n`);
+    return 2;
   }
   const home = nitrideHome();
   const port = apiPort();
@@ -41,6 +53,9 @@ export async function run(argv: string[]): Promise<number> {
       `nitride account create NAME   # an account (tenant) of its own, written as the profile NAME`,
     ].join('\n') + '\n',
   );
+  // `npm start`: the Debian image a user can run right away, when its disk is built (it is
+  // not built here: that takes minutes). In the background: the API answers meanwhile.
+  if (argv.includes('--register-debian')) void registerBuiltDebian(home, say);
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (sig: string): void => {
@@ -58,4 +73,19 @@ export async function run(argv: string[]): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
   });
+}
+
+/** Finds the built debian-12 disk (verified) and registers it once; says so on stdout, never fails the start. */
+async function registerBuiltDebian(home: string, say: (line: string) => void): Promise<void> {
+  try {
+    const img = await findDebianImage({ cacheDir: imageCacheDir() });
+    if (!img) {
+      say('debian-12 is not built (`nitride image build debian-12` builds it in about 5 minutes); not registering it');
+      return;
+    }
+    const r = await registerDebianImage(img, new RegionApiClient(endpointFromHome(home)), (l) => say(`debian-12: ${l}`));
+    process.stdout.write(`debian-12 is ${r.registered ? 'registered' : 'available'} as ${r.imageId} (${r.name}): aws --profile nitride ec2 run-instances --image-id ${r.imageId} --instance-type t3.small\n`);
+  } catch (e) {
+    say(`debian-12 could not be registered: ${describeError(e)}`);
+  }
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { bootDiskArgs, ec2SystemUuid, parseBootDisk, parseRootVolumeOpen, smbiosArgs } from './boot-disk.js';
+import { bootDiskArgs, ec2SystemUuid, firmwareCodePath, parseBootDisk, parseRootVolumeOpen, smbiosArgs } from './boot-disk.js';
 import { buildQemuArgs } from './qemu-args.js';
 import { parseInstanceSpec } from './instance-spec.js';
 
@@ -32,7 +32,9 @@ test('boot disk: NBD blockdev with reconnect-delay, NVMe serial without the dash
   const bd = JSON.parse(a[a.indexOf('-blockdev') + 1]!) as Record<string, unknown>;
   assert.deepEqual(bd, { driver: 'nbd', 'node-name': `ebs-${vol}-nbd`, server: { type: 'unix', path: `ebs-${vol}.sock` }, export: vol, 'reconnect-delay': 30 });
   assert.ok(a.includes(`nvme,id=ebs-${vol},drive=ebs-${vol}-nbd,serial=vol0123456789abcdef0,bus=rproot,bootindex=0`));
-  assert.ok(!a.some((x) => x.includes('pflash')), 'SeaBIOS is QEMU default firmware');
+  assert.ok(!a.some((x) => x.includes('pflash')), 'SeaBIOS, not OVMF');
+  assert.equal(a[a.indexOf('-bios') + 1], firmwareCodePath('legacy-bios'), 'SeaBIOS named explicitly: the file PCR 6 measures is the file QEMU loads');
+  assert.equal(firmwareCodePath('uefi'), '/usr/share/OVMF/OVMF_CODE.fd');
   const u = bootDiskArgs({ volumeId: vol, firmware: 'uefi' });
   assert.ok(u.includes('if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE.fd'));
   assert.ok(u.includes('if=pflash,format=raw,unit=1,file=ovmf-vars.fd'), 'the per-instance variables, relative to the instance directory');

@@ -76,11 +76,23 @@ export const BOOT_ROOT_PORT_ADDR = '0x1a';
 /** Seconds QEMU holds the guest's I/O and reconnects when the card goes away (as hot-plug uses). */
 export const BOOT_RECONNECT_DELAY_S = 30;
 
+/**
+ * SeaBIOS for legacy-bios root-volume boots, named explicitly (not left to QEMU's search path)
+ * so that the file the host measures into PCR 6 is the file QEMU loads. The 256 KiB build:
+ * Debian's 128 KiB bios.bin has no NVMe driver (docs/IMAGE.md).
+ */
+export const SEABIOS_PATH = '/usr/share/seabios/bios-256k.bin';
+
 /** OVMF from Debian's `ovmf` package: the code read-only, the variables copied per instance. */
 export const OVMF_CODE_PATH = '/usr/share/OVMF/OVMF_CODE.fd';
 export const OVMF_VARS_TEMPLATE_PATH = '/usr/share/OVMF/OVMF_VARS.fd';
 /** The instance's UEFI variable store, in the 0700 instance directory, kept across stop/start. */
 export const OVMF_VARS_FILE = 'ovmf-vars.fd';
+
+/** The firmware code a root-volume boot loads: what the controller measures into PCR 6. */
+export function firmwareCodePath(firmware: BootFirmware): string {
+  return firmware === 'uefi' ? OVMF_CODE_PATH : SEABIOS_PATH;
+}
 
 /** QEMU arguments that attach the root volume and select the firmware. */
 export function bootDiskArgs(d: BootDisk): string[] {
@@ -89,6 +101,8 @@ export function bootDiskArgs(d: BootDisk): string[] {
   if (d.firmware === 'uefi') {
     args.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE_PATH}`);
     args.push('-drive', `if=pflash,format=raw,unit=1,file=${OVMF_VARS_FILE}`);
+  } else {
+    args.push('-bios', SEABIOS_PATH);
   }
   args.push('-device', `pcie-root-port,id=${BOOT_ROOT_PORT},bus=pcie.0,chassis=64,slot=64,addr=${BOOT_ROOT_PORT_ADDR}`);
   args.push(

@@ -47,11 +47,24 @@ export function guestFiles(): GuestFile[] {
   return [
     f('etc/fstab', `# <file system> <mount point> <type> <options> <dump> <pass>\nUUID=${ROOT_FS_UUID} / ext4 rw,discard,errors=remount-ro 0 1\n`),
     f('etc/hostname', 'localhost\n'),
+    // Not the build host's: debootstrap copies the host's resolv.conf into the tree, and a name
+    // server the guest cannot reach made every first boot wait about 40 s in cloud-init's
+    // init-local (is_resolvable's DNS-redirection probes, each lookup timing out). Empty, a
+    // lookup fails at once; dhclient fills it when the network offers a DNS server.
+    f('etc/resolv.conf', '# nitride: empty in the image; dhclient writes it when DHCP offers a name server\n'),
     f('etc/hosts', '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\nff02::1\t\tip6-allnodes\nff02::2\t\tip6-allrouters\n'),
     // minbase has no `locales`; C.UTF-8 is built into libc. cloud-init's default en_US.UTF-8
     // makes its cloud-config stage fail (guest-notes.md).
     f('etc/default/locale', 'LANG=C.UTF-8\n'),
     f('etc/cloud/cloud.cfg.d/01_nitride.cfg', '# nitride: minbase has no locales package; C.UTF-8 is built in.\nlocale: C.UTF-8\n'),
+    // A lean first boot (timings from `cloud-init analyze blame` on Nitride, docs/IMAGE.md): no
+    // RSA host key (its generation was most of config-ssh's 27.5 s under TCG; ed25519 and ECDSA
+    // keys remain), and no grub-dpkg (7.3 s: it probes for debconf's grub-pc install device,
+    // while this image's GRUB is installed by the builder and never by dpkg).
+    f(
+      'etc/cloud/cloud.cfg.d/02_nitride_lean.cfg',
+      '# nitride: lean first boot (docs/IMAGE.md)\nssh_genkeytypes: [ed25519, ecdsa]\ngrub_dpkg:\n  enabled: false\n',
+    ),
     f(
       'etc/apt/sources.list',
       `deb http://deb.debian.org/debian ${DEBIAN_SUITE} main\ndeb http://deb.debian.org/debian ${DEBIAN_SUITE}-updates main\ndeb http://deb.debian.org/debian-security ${DEBIAN_SUITE}-security main\n`,

@@ -57,6 +57,12 @@ test('files, GRUB configs and the chroot script say what the notes require', () 
   assert.match(files.get('etc/fstab') ?? '', new RegExp(`^UUID=${ROOT_FS_UUID} / ext4 `, 'm'));
   assert.match(files.get('etc/cloud/cloud.cfg.d/01_nitride.cfg') ?? '', /^locale: C\.UTF-8$/m);
   assert.match(files.get('etc/initramfs-tools/conf.d/nitride.conf') ?? '', /COMPRESS=zstd/);
+  // no name server of the build host in the image (a guest waited ~40 s on it in init-local)
+  assert.doesNotMatch(files.get('etc/resolv.conf') ?? 'missing', /nameserver/);
+  // the lean first boot: no RSA host key, no grub-dpkg
+  const lean = files.get('etc/cloud/cloud.cfg.d/02_nitride_lean.cfg') ?? '';
+  assert.match(lean, /^ssh_genkeytypes: \[ed25519, ecdsa\]$/m);
+  assert.match(lean, /^grub_dpkg:\n {2}enabled: false$/m);
   const cfg = grubConfig('6.1.0-1-cloud-amd64');
   assert.match(cfg, /^serial --unit=0 --speed=115200$/m);
   assert.match(cfg, /^set timeout=0$/m);

@@ -73,17 +73,16 @@ export async function copyImage(images: ImageService, snapshots: SnapshotService
 }
 
 /**
- * CreateImage from an instance that is stopped, or running with NoReboot: each attached EBS
- * volume is snapshotted (CreateSnapshot's card path, a crash-consistent point in time) and
- * mapped at its device; the root is the instance's root device (its image's RootDeviceName).
+ * CreateImage from an instance that is stopped or running: each attached EBS volume is
+ * snapshotted (CreateSnapshot's card path) and mapped at its device; the root is the instance's
+ * root device (its image's RootDeviceName). A running instance is rebooted as EC2 does it: the
+ * guest shuts down cleanly, the snapshots are taken of volumes nothing writes to, and it starts
+ * again (also when the image fails). NoReboot=true snapshots it running: crash-consistent.
  */
 export async function createImage(images: ImageService, instances: InstanceService, volumes: VolumeService, snapshots: SnapshotService, caller: Caller, req: CreateImageRequest): Promise<ImageRecord> {
   const [inst] = instances.owned(caller, [req.instanceId]);
   if (!inst) throw new Ec2Error('InvalidInstanceID.NotFound', `The instance ID '${req.instanceId}' does not exist`);
   if (inst.state !== 'stopped' && inst.state !== 'running') throw new Ec2Error('IncorrectInstanceState', `The instance '${inst.id}' is not in the 'running' or 'stopped' state.`);
-  if (inst.state === 'running' && req.noReboot !== true) {
-    throw new Ec2Error('IncorrectInstanceState', `The instance '${inst.id}' is running: stop it first or pass NoReboot (rebooting it for CreateImage is not supported here).`);
-  }
   let srcImage: ImageRecord | undefined;
   try {
     srcImage = images.visible(caller, inst.imageId);
@@ -100,6 +99,8 @@ export async function createImage(images: ImageService, instances: InstanceServi
   }
   const id = ImageService.newImageId();
   const made: string[] = [];
+  const reboot = inst.state === 'running' && req.noReboot !== true;
+  if (reboot) await instances.stopForImage(caller, inst.id);
   try {
     const mappings = [];
     for (const a of attached) {
@@ -143,5 +144,7 @@ export async function createImage(images: ImageService, instances: InstanceServi
   } catch (e) {
     await undo(snapshots, caller, made);
     throw e;
+  } finally {
+    if (reboot) await instances.start(caller, [inst.id]);
   }
 }

@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { requireInstanceType, findInstanceType, type InstanceType } from '../../lib/instance-types.js';
 import type { SealedSecret } from '../../iam/root-key.js';
 import { createLogger } from '../../lib/log.js';
+import { waitFor } from '../../lib/wait.js';
 import { describeError, isNitrideError } from '../../lib/errors.js';
 import type { Collection } from '../repo.js';
 import { Ec2Error } from '../protocol/errors.js';
@@ -104,6 +105,8 @@ export interface InstanceRootVolumes<P extends RootVolumePlan = RootVolumePlan> 
   startParams(r: InstanceRecord, hostId: string, cmdId: string): Promise<{ bootDisk: { volumeId: string; firmware: 'legacy-bios' | 'uefi' }; rootVolume: { sizeBytes: number; sealedKey: string | null } }>;
   /** The host that stores an instance's root volume (a start must place it there). */
   storeHostOf(c: Caller, r: InstanceRecord): string | undefined;
+  /** The volume attached at the instance's root device now; EC2's InvalidParameterValue when there is none (detached while stopped). */
+  requireRootVolume(r: InstanceRecord): string;
 }
 
 /** The VPC layer's part in a launch (src/region/ec2/vpc.ts and its host wiring). */
@@ -377,6 +380,10 @@ export class InstanceService {
 
   async start(caller: Caller, ids: readonly string[]): Promise<StateChange[]> {
     this.precheck(caller, ids, (r) => r.state === 'stopped' || r.state === 'running' || r.state === 'pending', 'started');
+    for (const r of this.owned(caller, ids)) {
+      // EC2 starts no EBS-backed instance without a volume at its root device
+      if (r.state === 'stopped' && r.rootDevice) this.rootVolumes?.requireRootVolume(r);
+    }
     const now = this.now().toISOString();
     const allowed = await this.fleet.placeable(this.fleet.hosts().map((h) => h.id));
     return this.transition(caller, ids, (r) => {
@@ -420,6 +427,20 @@ export class InstanceService {
         stateReason: { code: 'Client.UserInitiatedShutdown', message: 'Client.UserInitiatedShutdown: User initiated shutdown' },
       };
     });
+  }
+
+  /**
+   * CreateImage without NoReboot: the guest shuts down cleanly, as for StopInstances (ACPI, the
+   * host's deadline, then off), and this returns once the host reports it stopped, so that the
+   * snapshots are taken of volumes no guest writes to. The caller starts it again.
+   */
+  async stopForImage(caller: Caller, id: string, timeoutMs = 120_000): Promise<void> {
+    await this.stop(caller, [id], false);
+    const state = await waitFor(`instance ${id} to stop for CreateImage`, () => {
+      const s = this.instances.get(id)?.state;
+      return s === 'stopping' ? undefined : (s ?? 'terminated');
+    }, timeoutMs, 250).catch(() => 'stopping');
+    if (state !== 'stopped') throw incorrectState(`The instance '${id}' did not stop for CreateImage (it is ${state}).`, { instanceId: id, state });
   }
 
   async reboot(caller: Caller, ids: readonly string[]): Promise<void> {

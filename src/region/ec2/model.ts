@@ -60,8 +60,10 @@ export interface InstanceRecord {
    */
   readonly vtpm?: { readonly sealedKey: SealedSecret };
   /**
-   * An EBS-backed instance (src/region/ec2/root-volumes.ts): its root volume, the device it is
-   * attached as, the firmware, and the other EBS devices of its launch (IMDS block-device-mapping/ebsN).
+   * An EBS-backed instance (src/region/ec2/root-volumes.ts): the root volume made at launch, the
+   * root device name, the firmware, and the other EBS devices of its launch (IMDS
+   * block-device-mapping/ebsN). The root volume at a start is the volume attached at deviceName
+   * then (RootVolumes.rootVolumeOf): DetachVolume / AttachVolume may replace it while stopped.
    */
   readonly rootDevice?: { readonly volumeId: string; readonly deviceName: string; readonly firmware: 'legacy-bios' | 'uefi'; readonly ebsDevices: readonly string[] };
 }

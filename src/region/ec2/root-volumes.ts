@@ -58,6 +58,11 @@ export function rootMappingOf(image: ImageRecord): (ImageBlockDeviceMapping & { 
   return m?.ebs && snapshotId !== undefined ? { ...m, ebs: { ...m.ebs, snapshotId } } : undefined;
 }
 
+/** EC2's refusal to start an EBS-backed instance whose root volume was detached. */
+function noRootVolume(r: InstanceRecord): Ec2Error {
+  return new Ec2Error('InvalidParameterValue', `Invalid value '${r.id}' for instanceId. Instance does not have a volume attached at root (${r.rootDevice?.deviceName ?? 'null'})`, { context: { instanceId: r.id } });
+}
+
 /** IMDS meta-data/block-device-mapping/: ami and root name the root device, ebsN the launch's other EBS devices. */
 export function blockDeviceMetadata(r: InstanceRecord): Record<string, string> {
   const d = r.rootDevice;
@@ -186,15 +191,31 @@ export class RootVolumes implements InstanceRootVolumes<RootPlan> {
     }
   }
 
+  /**
+   * The instance's root volume now: the volume attached at its root device name. It is the
+   * launch's volume until a DetachVolume / AttachVolume while stopped puts another one there.
+   */
+  rootVolumeOf(r: InstanceRecord): string | undefined {
+    const v = r.rootDevice ? this.volumes.attachedAt(r.id, r.rootDevice.deviceName) : undefined;
+    return v?.attachment?.state === 'attached' ? v.id : undefined; // one being detached is no root to start from
+  }
+
+  /** The root volume now, or EC2's refusal to start an instance without one. */
+  requireRootVolume(r: InstanceRecord): string {
+    const volumeId = this.rootVolumeOf(r);
+    if (volumeId === undefined) throw noRootVolume(r);
+    return volumeId;
+  }
+
   /** spec.bootDisk and the command's rootVolume for instance.start on `hostId`. */
   async startParams(r: InstanceRecord, hostId: string, cmdId: string): Promise<{ bootDisk: { volumeId: string; firmware: 'legacy-bios' | 'uefi' }; rootVolume: { sizeBytes: number; sealedKey: string | null } }> {
-    const d = r.rootDevice;
-    if (!d) throw new Ec2Error('InternalError', `The instance '${r.id}' has no root volume.`, { httpStatus: 500 });
-    return { bootDisk: { volumeId: d.volumeId, firmware: d.firmware }, rootVolume: await this.volumes.rootVolumeOpen(d.volumeId, hostId, `${cmdId}:rootkey`) };
+    const volumeId = this.requireRootVolume(r);
+    return { bootDisk: { volumeId, firmware: r.rootDevice!.firmware }, rootVolume: await this.volumes.rootVolumeOpen(volumeId, hostId, `${cmdId}:rootkey`) };
   }
 
   /** The host that stores an instance's root volume (a start must place it there). */
   storeHostOf(c: Caller, r: InstanceRecord): string | undefined {
-    return r.rootDevice ? this.volumes.find(c, r.rootDevice.volumeId)?.storeHostId : undefined;
+    const volumeId = this.rootVolumeOf(r);
+    return volumeId !== undefined ? this.volumes.find(c, volumeId)?.storeHostId : undefined;
   }
 }

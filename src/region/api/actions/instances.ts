@@ -6,6 +6,7 @@ import { findInstanceType } from '../../../lib/instance-types.js';
 import { Ec2Error } from '../../protocol/errors.js';
 import { instanceState, type Ec2Instance, type InstanceAttributeValue, type InstanceStateChange } from '../../protocol/ec2/responses/index.js';
 import { compileFilters } from '../../ec2/filters.js';
+import { launchMappings } from '../../ec2/launch-mappings.js';
 import type { Caller, StateChange } from '../../ec2/instances.js';
 import { tagsFor } from '../../ec2/tags.js';
 import { checkAvailabilityZone } from '../../ec2/model.js';
@@ -70,7 +71,9 @@ export const INSTANCE_ACTIONS: ActionTable<InstanceRequest> = {
     async run(svc, caller, req) {
       if (req.availabilityZone !== undefined) checkAvailabilityZone(req.availabilityZone); // every instance is placed in the one zone
       const tags = tagsFor(req.tagSpecifications, 'instance', ['volume', 'network-interface']);
-      svc.volumes.checkMappings(caller, req.blockDeviceMappings);
+      // the image's own mappings, changed by the request's as EC2 merges them (src/region/ec2/launch-mappings.ts)
+      const mappings = launchMappings(svc.images.visible(caller, req.imageId), req.blockDeviceMappings);
+      svc.volumes.checkMappings(caller, mappings);
       const recs = await svc.instances.run(caller, {
         imageId: req.imageId,
         instanceType: req.instanceType ?? 'm1.small',
@@ -83,7 +86,7 @@ export const INSTANCE_ACTIONS: ActionTable<InstanceRequest> = {
         securityGroupIds: req.securityGroupIds.length > 0 ? req.securityGroupIds : (req.networkInterfaces[0]?.groups ?? []),
         privateIpAddress: req.privateIpAddress ?? req.networkInterfaces[0]?.privateIpAddress,
         keyName: req.keyName,
-        blockDeviceMappings: req.blockDeviceMappings, // an EBS-backed image's root device entry overrides its root volume
+        blockDeviceMappings: mappings, // an EBS-backed image's root device entry overrides its root volume
         publicKey: svc.keyPairs.launchPublicKey(caller, req.keyName),
         metadataOptions: {
           ...(req.metadataOptions?.httpTokens ? { httpTokens: req.metadataOptions.httpTokens } : {}),
@@ -92,7 +95,7 @@ export const INSTANCE_ACTIONS: ActionTable<InstanceRequest> = {
         },
       });
       // extra EBS volumes of BlockDeviceMappings: created now, plugged once each instance runs
-      await svc.volumes.fromMappings(caller, recs, req.blockDeviceMappings);
+      await svc.volumes.fromMappings(caller, recs, mappings);
       const [res] = reservations(recs);
       return { action: 'RunInstances', reservation: withVpcAndVolumes(svc, caller, res!) };
     },

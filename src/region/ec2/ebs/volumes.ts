@@ -137,7 +137,10 @@ export class VolumeService {
   async attach(c: Caller, volumeId: string, instanceId: string, device: string): Promise<VolumeAttachment> {
     const v0 = this.owned(c, volumeId);
     const [inst] = this.instances.owned(c, [instanceId]);
-    if (!DEVICE_RE.test(device)) throw new Ec2Error('InvalidParameterValue', `Value (${device}) for parameter device is invalid. ${device} is not a valid EBS device name.`);
+    // EC2: a volume attached at a stopped instance's root device name becomes its root volume
+    const asRoot = inst!.rootDevice?.deviceName === device;
+    if (asRoot && inst!.state !== 'stopped') throw new Ec2Error('IncorrectInstanceState', `The instance '${instanceId}' must be stopped to attach a volume at its root device ${device}.`, { context: { instanceId, state: inst!.state } });
+    if (!asRoot && !DEVICE_RE.test(device)) throw new Ec2Error('InvalidParameterValue', `Value (${device}) for parameter device is invalid. ${device} is not a valid EBS device name.`);
     await this.releaseIfInstanceGone(v0);
     const v = this.owned(c, volumeId);
     if (v.attachment) throw new Ec2Error('VolumeInUse', `${volumeId} is already attached to an instance`);
@@ -157,8 +160,9 @@ export class VolumeService {
     }
     const attachTime = new Date().toISOString();
     if (stopped) {
-      // EC2: attaching to a stopped instance is recorded at once; the device appears at the next start.
-      const att: AttachmentRecord = { instanceId, device, state: 'attached', attachTime, deleteOnTermination: false, pendingPlug: true };
+      // EC2: attaching to a stopped instance is recorded at once; the device appears at the next
+      // start. A root volume is never hot-plugged: instance.start opens it (root-volumes.ts).
+      const att: AttachmentRecord = { instanceId, device, state: 'attached', attachTime, deleteOnTermination: false, ...(asRoot ? {} : { pendingPlug: true }) };
       const claimed = await this.volumes.update(volumeId, (cur) => (cur.attachment || cur.state !== 'available' ? undefined : { ...cur, attachment: att, state: 'in-use' }));
       if (!claimed || claimed.attachment !== att) throw new Ec2Error('VolumeInUse', `${volumeId} is already attached to an instance`);
       return attachmentView(volumeId, { ...att, state: 'attaching' });
@@ -193,6 +197,11 @@ export class VolumeService {
     if (!v || v.state === 'deleted') throw ec2NotFound('volume', volumeId);
     if (v.storeHostId === undefined) await this.volumes.update(volumeId, (cur) => ({ ...cur, storeHostId: hostId }));
     return { sizeBytes: v.size * GiB, sealedKey: await this.sealedKeyFor(v, hostId, cmdId) };
+  }
+
+  /** The volume attached to an instance at a device (an instance's root volume is the one at its root device name). */
+  attachedAt(instanceId: string, device: string): VolumeRecord | undefined {
+    return this.volumes.all().find((v) => v.state !== 'deleted' && v.attachment?.instanceId === instanceId && v.attachment.device === device);
   }
 
   /** Records a new instance's root volume as attached (it is opened by instance.start, never hot-plugged). */
@@ -242,8 +251,10 @@ export class VolumeService {
     if ((instanceId !== undefined && instanceId !== a.instanceId) || (device !== undefined && device !== a.device)) {
       throw new Ec2Error('InvalidAttachment.NotFound', `The volume '${volumeId}' is not attached to instance '${instanceId ?? a.instanceId}'${device ? ` at ${device}` : ''}.`);
     }
-    if (this.instanceOf(v.accountId, a.instanceId)?.rootDevice?.volumeId === volumeId) {
-      throw new Ec2Error('OperationNotPermitted', `The volume '${volumeId}' is the root device of instance '${a.instanceId}'; detaching a root volume is not supported here.`);
+    const owner = this.instanceOf(v.accountId, a.instanceId);
+    if (owner?.rootDevice?.deviceName === a.device && owner.state !== 'stopped') {
+      // EC2: a root volume comes off only while its instance is stopped
+      throw new Ec2Error('IncorrectState', `Unable to detach root volume '${volumeId}' from instance '${a.instanceId}'`, { context: { volumeId, instanceId: a.instanceId, state: owner.state } });
     }
     if (a.state === 'detaching') {
       if (!force) throw new Ec2Error('IncorrectState', `Volume '${volumeId}' is in the 'detaching' state.`);
@@ -380,6 +391,8 @@ export class VolumeService {
     for (const inst of instances) {
       for (const m of mappings) {
         if (!m.ebs || m.noDevice || m.virtualName || ROOT_DEVICES.has(m.deviceName)) continue;
+        // a RunInstances repeated with its ClientToken answers the instances it made: their volumes exist
+        if (this.volumes.all().some((x) => x.attachment?.instanceId === inst.id && x.attachment.device === m.deviceName)) continue;
         const v = await this.create(
           c,
           {
