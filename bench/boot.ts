@@ -14,8 +14,9 @@
 // debian / volumes (bench/lib-boot-debian.ts): the registered debian-12 image from its
 // encrypted EBS root volume against plain QEMU booting the same raw disk from a local file,
 // to the kernel, sshd/multi-user and cloud-init finished; and root volume creation (2 and
-// 20 GiB) against qemu-img convert. Debian boots take minutes under TCG: --debian-runs
-// (or NITRIDE_BENCH_DEBIAN_RUNS) defaults to 1 pair, run one guest at a time.
+// 20 GiB) against qemu-img convert (and, encrypted, qemu-img to LUKS). Debian boots take
+// minutes under TCG: --debian-runs (or NITRIDE_BENCH_DEBIAN_RUNS) defaults to 1 pair, run
+// one guest at a time.
 import { spawn } from 'node:child_process';
 import { chownSync, copyFileSync, existsSync, linkSync, mkdtempSync, readFileSync, rmSync, statSync, watch } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -236,8 +237,12 @@ function reportDebian(d: DebianFigures): Record<string, unknown> {
         const api = median(rs.map((v) => v.apiMs));
         const running = median(rs.map((v) => v.runningMs));
         const peer = median(rs.map((v) => v.peerMs));
-        w(`root volume ${String(size).padStart(2)} GiB ${enc ? 'encrypted  ' : 'unencrypted'}: RunInstances answered ${api} ms, volume in-use + instance running ${running} ms; qemu-img convert + resize ${peer} ms; ratio ${(running / peer).toFixed(2)} (RunInstances alone ${(api / peer).toFixed(2)})`);
-        vols.push({ size_gib: size, encrypted: enc, runs: rs.length, run_instances_ms: api, running_ms: running, qemu_img_ms: peer, ratio: r3(running / peer) });
+        const luks = enc ? median(rs.map((v) => v.luksMs ?? NaN)) : null;
+        w(
+          `root volume ${String(size).padStart(2)} GiB ${enc ? 'encrypted  ' : 'unencrypted'}: RunInstances answered ${api} ms, volume in-use + instance running ${running} ms; qemu-img convert + resize ${peer} ms, ratio ${(running / peer).toFixed(2)}` +
+            (luks === null ? '' : `; qemu-img create -f luks + convert ${luks} ms, ratio ${(running / luks).toFixed(2)}`),
+        );
+        vols.push({ size_gib: size, encrypted: enc, runs: rs.length, run_instances_ms: api, running_ms: running, qemu_img_ms: peer, ratio: r3(running / peer), ...(luks === null ? {} : { qemu_img_luks_ms: luks, ratio_luks: r3(running / luks) }) });
       }
     }
     out['volumes'] = vols;
