@@ -57,7 +57,6 @@ const TYPE = 't3.small'; // 2 vCPUs, 2 GiB, as the Debian VM test
 const BOOT_MS = 15 * 60_000;
 const POLL_MS = 100;
 const GiB = 2 ** 30;
-const IP = '10.0.1.10';
 
 export const PHASES = ['kernel', 'sshd', 'multiUser', 'cloudInit'] as const;
 export type Phase = (typeof PHASES)[number];
@@ -286,7 +285,6 @@ export async function debianBench(o: { runs: number; volumeRuns: number; boot: b
             MaxCount: 1,
             SubnetId: subnet,
             SecurityGroupIds: [sg],
-            PrivateIpAddress: IP,
             KeyName: 'bench',
             UserData: USER_DATA,
             ...(bdm ? { BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: { VolumeSize: bdm.size, Encrypted: bdm.encrypted } }] } : {}),
