@@ -1,6 +1,6 @@
-// npm run bench -- boot [--runs N]
+// npm run bench -- boot [--runs N] [--parts minimal,debian,volumes] [--debian-runs N] [--volume-runs N]
 //
-// Time from the controller receiving a start command to the guest's ready marker,
+// minimal: time from the controller receiving a start command to the guest's ready marker,
 // against launching the very same qemu-system-x86_64 command line directly (same kernel,
 // initrd, accelerator, user and flags) in the same run, alternating, N runs each (≥ 10).
 // Nitride's figure is readyAt (stamped by the hypervisor when the marker reaches the
@@ -10,6 +10,13 @@
 //
 // Also: the resident memory of Nitride's own processes (controller + hypervisor) with 0,
 // 1 and 3 guests running, and the per-guest increment. QEMU's memory is not counted.
+//
+// debian / volumes (bench/lib-boot-debian.ts): the registered debian-12 image from its
+// encrypted EBS root volume against plain QEMU booting the same raw disk from a local file,
+// to the kernel, sshd/multi-user and cloud-init finished; and root volume creation (2 and
+// 20 GiB) against qemu-img convert (and, encrypted, qemu-img to LUKS). Debian boots take
+// minutes under TCG: --debian-runs (or NITRIDE_BENCH_DEBIAN_RUNS) defaults to 1 pair, run
+// one guest at a time.
 import { spawn } from 'node:child_process';
 import { chownSync, copyFileSync, existsSync, linkSync, mkdtempSync, readFileSync, rmSync, statSync, watch } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,8 +27,20 @@ import { enrollAndConnect, makeRegion, startController, type ControllerProcess }
 import { guestSpec, newInstanceId, qemuPids } from '../src/controller/testing/vm.js';
 import type { ControllerClient } from '../src/controller/client.js';
 import { hostPaths } from '../src/controller/host-state.js';
+import { debianBench, PHASES, type BootRun, type DebianFigures } from './lib-boot-debian.js';
 
-const runs = Number(process.argv[process.argv.indexOf('--runs') + 1] ?? '') || 10;
+const flag = (name: string): string | undefined => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined);
+const runs = Number(flag('--runs') ?? '') || 10;
+const debianRuns = Number(flag('--debian-runs') ?? process.env['NITRIDE_BENCH_DEBIAN_RUNS'] ?? '') || 1;
+const volumeRuns = Number(flag('--volume-runs') ?? '') || 1;
+const PARTS = ['minimal', 'debian', 'volumes'] as const;
+const parts = new Set((flag('--parts') ?? PARTS.join(',')).split(',').filter((p) => p !== ''));
+for (const p of parts) {
+  if (!(PARTS as readonly string[]).includes(p)) {
+    process.stderr.write(`unknown part ${p}; parts: ${PARTS.join(',')}\n`);
+    process.exit(2);
+  }
+}
 const say = (s: string): void => void process.stderr.write(`[bench boot] ${s}\n`);
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -92,7 +111,7 @@ async function directBoot(argv: readonly string[], template: { dir: string; uid:
   }
 }
 
-async function main(): Promise<void> {
+async function minimalPart(): Promise<Record<string, unknown>> {
   const home = mkdtempSync(join(tmpdir(), 'nitride-bench-boot-'));
   let ctl: ControllerProcess | undefined;
   let client: ControllerClient | undefined;
@@ -158,17 +177,14 @@ async function main(): Promise<void> {
     process.stdout.write(
       `Nitride's own processes (controller + hypervisor) RSS: ${mib(rss0)} MiB with 0 guests, ${mib(rss1)} MiB with 1, ${mib(rss3)} MiB with 3; per guest ≈ ${mib((rss3 - rss1) / 2)} MiB\n`,
     );
-    process.stdout.write(
-      `${JSON.stringify({
-        bench: 'boot',
-        accel: status.accel ?? null,
-        runs,
-        nitride_ms: n,
-        qemu_ms: q,
-        ratio: Math.round(ratio * 1000) / 1000,
-        own_rss_mib: { guests0: mib(rss0), guests1: mib(rss1), guests3: mib(rss3), per_guest: mib((rss3 - rss1) / 2) },
-      })}\n`,
-    );
+    return {
+      accel: status.accel ?? null,
+      runs,
+      nitride_ms: n,
+      qemu_ms: q,
+      ratio: Math.round(ratio * 1000) / 1000,
+      own_rss_mib: { guests0: mib(rss0), guests1: mib(rss1), guests3: mib(rss3), per_guest: mib((rss3 - rss1) / 2) },
+    };
   } finally {
     client?.close();
     await ctl?.stop();
@@ -181,6 +197,68 @@ async function main(): Promise<void> {
     }
     rmSync(home, { recursive: true, force: true });
   }
+}
+
+const r3 = (x: number): number => Math.round(x * 1000) / 1000;
+const secs = (ms: number | null): string => (ms === null ? '–' : `${(ms / 1000).toFixed(1)} s`);
+const medianOf = (rs: readonly BootRun[], pick: (r: BootRun) => number | null): number | null => {
+  const xs = rs.map(pick).filter((x): x is number => x !== null);
+  return xs.length === 0 ? null : median(xs);
+};
+
+/** Per-phase medians of both sides and their ratios, printed as a table; the JSON part. */
+function reportDebian(d: DebianFigures): Record<string, unknown> {
+  const out: Record<string, unknown> = { image: d.image, import_ms: d.importMs };
+  const w = (s: string): void => void process.stdout.write(`${s}\n`);
+  if (d.nitride.length > 0) {
+    w(`debian-12 ${d.image.version} (${(d.image.allocatedBytes / 1048576).toFixed(0)} MiB allocated of ${d.image.virtualBytes / 1073741824} GiB), t3.small (2 vCPUs, 2 GiB), SeaBIOS, NVMe root; Nitride root volume encrypted: ${d.rootEncrypted}`);
+    w(`${'phase (median of runs)'.padEnd(44)} ${'nitride'.padStart(9)} ${'plain'.padStart(9)}  ratio`);
+    const phases: Record<string, unknown> = {};
+    const row = (label: string, key: string, pick: (r: BootRun) => number | null): void => {
+      const n = medianOf(d.nitride, pick);
+      const p = medianOf(d.plain, pick);
+      const ratio = n !== null && p !== null && p > 0 ? n / p : null;
+      phases[key] = { nitride_ms: n, plain_ms: p, ratio: ratio === null ? null : r3(ratio) };
+      w(`${label.padEnd(44)} ${secs(n).padStart(9)} ${secs(p).padStart(9)}  ${ratio === null ? '–' : ratio.toFixed(3)}`);
+    };
+    row('launch → QEMU started', 'qemu', (r) => r.qemuStartMs);
+    for (const ph of PHASES) row(`launch → ${ph}`, `launch_${ph}`, (r) => r.fromLaunch[ph]);
+    for (const ph of PHASES) row(`QEMU start → ${ph}`, `qemu_${ph}`, (r) => r.fromQemu[ph]);
+    const ci = phases['launch_cloudInit'] as { ratio: number | null };
+    w(`ratio to cloud-init finished ${ci.ratio ?? '–'} (goal ≤ 1.15)  [nitride ${d.nitride.map((r) => secs(r.fromLaunch.cloudInit)).join(', ')}; plain ${d.plain.map((r) => secs(r.fromLaunch.cloudInit)).join(', ')}]`);
+    out['boot'] = { runs: d.nitride.length, phases, nitride: d.nitride, plain: d.plain, goal_met: ci.ratio !== null && ci.ratio <= 1.15 };
+  }
+  if (d.volumes.length > 0) {
+    const vols: Record<string, unknown>[] = [];
+    for (const enc of [true, false]) {
+      for (const size of [2, 20]) {
+        const rs = d.volumes.filter((v) => v.encrypted === enc && v.sizeGiB === size);
+        if (rs.length === 0) continue;
+        const api = median(rs.map((v) => v.apiMs));
+        const running = median(rs.map((v) => v.runningMs));
+        const peer = median(rs.map((v) => v.peerMs));
+        const luks = enc ? median(rs.map((v) => v.luksMs ?? NaN)) : null;
+        w(
+          `root volume ${String(size).padStart(2)} GiB ${enc ? 'encrypted  ' : 'unencrypted'}: RunInstances answered ${api} ms, volume in-use + instance running ${running} ms; qemu-img convert + resize ${peer} ms, ratio ${(running / peer).toFixed(2)}` +
+            (luks === null ? '' : `; qemu-img create -f luks + convert ${luks} ms, ratio ${(running / luks).toFixed(2)}`),
+        );
+        vols.push({ size_gib: size, encrypted: enc, runs: rs.length, run_instances_ms: api, running_ms: running, qemu_img_ms: peer, ratio: r3(running / peer), ...(luks === null ? {} : { qemu_img_luks_ms: luks, ratio_luks: r3(running / luks) }) });
+      }
+    }
+    out['volumes'] = vols;
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  const result: Record<string, unknown> = { bench: 'boot' };
+  if (parts.has('minimal')) Object.assign(result, await minimalPart());
+  if (parts.has('debian') || parts.has('volumes')) {
+    say(`debian part: ${parts.has('debian') ? `${debianRuns} boot pair(s)` : 'no boots'}${parts.has('volumes') ? `, ${volumeRuns} root volume run(s) per size` : ''}`);
+    const d = await debianBench({ runs: debianRuns, volumeRuns, boot: parts.has('debian'), volumes: parts.has('volumes'), say: (s) => say(s) });
+    result['debian'] = reportDebian(d);
+  }
+  process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 
 main().catch((e: unknown) => {
