@@ -3,7 +3,7 @@
 // nothing else is thrown, and a mutated signature never verifies.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { verifySigV4, signRequest, presignRequest, SigV4Error, type SigV4Request } from './index.js';
+import { canonicalQueryString, parseQueryPairs, verifySigV4, signRequest, presignRequest, SigV4Error, type SigV4Request } from './index.js';
 import { seededRandom as prng } from '../../lib/testing/seeded-rng.js';
 
 const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)] as T;
@@ -133,6 +133,11 @@ test('fuzz: mutated and random presigned queries are refused cleanly', () => {
     const res = attempt({ ...base, query });
     const key = res === 'verified' ? 'verified' : res.code;
     tally[key] = (tally[key] ?? 0) + 1;
+    // The oracle: a mutated query may verify only when it means exactly what was signed — the
+    // same pairs once decoded (an equivalent encoding), never another parameter or value.
+    if (res === 'verified') {
+      assert.equal(canonicalQueryString(parseQueryPairs(query)), canonicalQueryString(parseQueryPairs(pre.query)), `a mutated presigned query verified with another meaning: ${query}`);
+    }
   }
   process.stderr.write(`[fuzz] sigv4 presigned: ${JSON.stringify(tally)}\n`);
   assert.ok((tally['IncompleteSignature'] ?? 0) > 100);
