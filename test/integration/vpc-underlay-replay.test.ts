@@ -13,7 +13,6 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { waitFor } from '../../src/lib/wait.js';
 import { ipToInt, macToBytes } from '../../src/vpc/protocol/addr.js';
 import { buildEthernet, ETHERTYPE_IPV4 } from '../../src/vpc/protocol/ethernet.js';
@@ -118,9 +117,14 @@ test('a bridge that has just started takes no replayed datagram: it waits for th
     // The wire heals. A fresh frame from A makes B ask again; once A has vouched, the old
     // datagrams are below the floor and refused, fresh frames pass.
     blockToA = false;
-    await sleep(150); // past the retry interval
-    send('fresh-0');
-    await until('B synced after the wire healed', () => b2.synced);
+    // A fresh frame from A makes B ask again once its retry interval has passed: keep sending
+    // fresh frames until B is synced, instead of sleeping past the interval.
+    let fresh = 0;
+    await until('B synced after the wire healed', () => {
+      if (b2.synced) return true;
+      send(`fresh-0.${fresh++}`);
+      return false;
+    });
     for (const d of captured) wire.send(d, ports.b, '127.0.0.1');
     await until('replays refused after the sync', () => b2.counters.droppedReplay >= 5);
     send('fresh-1');
