@@ -189,6 +189,10 @@ export class Region {
     const ebsDefaults = new EbsAccountDefaults(ebsDefaultsRepo, keys);
     const volumes = new VolumeService(volumesRepo, snapshotsRepo, instances, fleet, keys, ebsDefaults);
     const snapshots = new SnapshotService(snapshotsRepo, volumes, fleet, keys, ebsDefaults);
+    volumes.useReencryption(
+      (c, snapshotId, kmsKeyId) => snapshots.copy(c, { sourceSnapshotId: snapshotId, sourceRegion: 'local-1', description: `Nitride volume source (re-encrypted ${snapshotId})`, encrypted: true, kmsKeyId }, {}),
+      (c, snapshotId) => snapshots.delete(c, snapshotId),
+    );
     const rootVolumes: RootVolumes = new RootVolumes({ volumes, snapshots, defaults: ebsDefaults }); // EBS-backed images: root volumes
     tags.register({
       resourceType: 'snapshot',

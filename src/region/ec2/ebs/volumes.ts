@@ -61,6 +61,18 @@ export class VolumeService {
     private readonly defaults: EbsAccountDefaults,
   ) {}
 
+  private reencrypt: ((c: Caller, snapshotId: string, kmsKeyId: string | undefined) => Promise<SnapshotRecord>) | undefined;
+  private discardCopy: ((c: Caller, snapshotId: string) => Promise<unknown>) | undefined;
+
+  /**
+   * How a volume from a snapshot is encrypted under another key: a re-encrypted copy of the
+   * snapshot (SnapshotService.copy, made after this service) and its deletion.
+   */
+  useReencryption(copy: (c: Caller, snapshotId: string, kmsKeyId: string | undefined) => Promise<SnapshotRecord>, discard: (c: Caller, snapshotId: string) => Promise<unknown>): void {
+    this.reencrypt = copy;
+    this.discardCopy = discard;
+  }
+
   owned(c: Caller, id: string): VolumeRecord {
     if (!/^vol-[0-9a-f]{8,17}$/.test(id)) throw new Ec2Error('InvalidVolumeID.Malformed', `Invalid id: "${id}" (expecting "vol-...")`);
     const v = this.volumes.get(id);
@@ -77,8 +89,8 @@ export class VolumeService {
     if (snap && size !== undefined && size < snap.volumeSize) {
       throw new Ec2Error('InvalidParameterValue', `Volume of ${size}GiB is smaller than snapshot '${snap.id}' (${snap.volumeSize}GiB).`);
     }
-    if (snap && ((req.encrypted === false && snap.encrypted) || (req.kmsKeyId !== undefined && req.kmsKeyId !== snap.kmsKeyArn))) {
-      throw new Ec2Error('InvalidParameterCombination', 'A volume from a snapshot keeps the snapshot\'s encryption and key here (re-encryption is not supported yet).');
+    if (snap && req.encrypted === false && snap.encrypted) {
+      throw new Ec2Error('InvalidParameterCombination', 'A volume from an encrypted snapshot is encrypted: Encrypted=false is not possible.');
     }
     if (size === undefined) throw new Ec2Error('MissingParameter', 'The request must contain the parameter size or snapshotId');
     const [min, max] = SIZE_BOUNDS[type];
@@ -95,10 +107,20 @@ export class VolumeService {
     const common = { id, accountId: c.accountId, size, volumeType: type, iops: req.iops, throughput: req.throughput, availabilityZone: az, state: 'available' as const, attachment: undefined, multiAttachEnabled: false, tags };
     let rec: VolumeRecord;
     if (snap) {
-      // the card copies the snapshot's ciphertext: the volume keeps the snapshot's key
-      await this.fleet.send(snap.hostId, 'volume.from-snapshot', { volumeId: id, snapshotId: snap.id, sizeBytes: size * GiB }, { id: `fromsnap:${id}`, timeoutMs: 600_000 });
-      const key = { encrypted: snap.encrypted, kmsKeyArn: snap.kmsKeyArn, wrappedKey: snap.wrappedKey, keyContextId: snap.keyContextId };
-      rec = { ...common, ...key, snapshotId: snap.id, createTime: new Date().toISOString(), storeHostId: snap.hostId };
+      // The card copies the snapshot's ciphertext, so the volume keeps its source's key. When the
+      // volume must be encrypted under another key than the snapshot's (Encrypted=true or
+      // encryption by default on an unencrypted snapshot, or another KmsKeyId), the source is a
+      // re-encrypted copy of the snapshot made for this volume and deleted after, as EC2 does.
+      const rekey = encrypted && (!snap.encrypted || (req.kmsKeyId !== undefined && req.kmsKeyId !== snap.kmsKeyArn));
+      if (rekey && !this.reencrypt) throw new Error('unreachable: re-encryption of a snapshot is not wired into the volume service');
+      const source = rekey ? await this.reencrypt!(c, snap.id, req.kmsKeyId) : snap;
+      try {
+        await this.fleet.send(source.hostId, 'volume.from-snapshot', { volumeId: id, snapshotId: source.id, sizeBytes: size * GiB }, { id: `fromsnap:${id}`, timeoutMs: 600_000 });
+      } finally {
+        if (rekey) await this.discardCopy!(c, source.id).catch((x: unknown) => log.warn('could not delete a temporary re-encrypted snapshot', { snapshotId: source.id, error: String(x) }));
+      }
+      const key = { encrypted: source.encrypted, kmsKeyArn: source.kmsKeyArn, wrappedKey: source.wrappedKey, keyContextId: source.keyContextId };
+      rec = { ...common, ...key, snapshotId: snap.id, createTime: new Date().toISOString(), storeHostId: source.hostId };
     } else {
       let key: { kmsKeyArn: string | undefined; wrappedKey: string | undefined } = { kmsKeyArn: undefined, wrappedKey: undefined };
       if (encrypted) {
