@@ -77,7 +77,10 @@ export class Region {
     readonly home: string,
     readonly port: number,
     readonly endpoint: string,
+    /** The operator account's root key (in memory only: not written to aws/credentials). */
     readonly credentials: Credentials,
+    /** The operator account's IAM user `admin` (allow everything): the key the profile `nitride` holds. */
+    readonly adminCredentials: Credentials,
     readonly store: StateStore,
     readonly iam: Iam,
     readonly trail: AuditTrail,
@@ -103,6 +106,7 @@ export class Region {
     const store = await SqliteStore.open(join(dir, 'state.db'));
     const iam = Iam.open(store, { home: opts.home });
     const boot = await iam.bootstrap();
+    const admin = await iam.ensureOperatorAdmin(boot.accountId);
     const trail = new AuditTrail(regionTrailPath(opts.home));
     const pki = await loadOrCreateRegionPki(opts.home);
 
@@ -253,6 +257,7 @@ export class Region {
       port,
       endpoint,
       { accountId: boot.accountId, accessKeyId: boot.accessKeyId, secretAccessKey: boot.secretAccessKey },
+      { accountId: boot.accountId, ...admin },
       store,
       iam,
       trail,
@@ -302,12 +307,13 @@ export class Region {
   }
 
   /**
-   * $NITRIDE_HOME/aws/{credentials,config} with the profile `nitride` (the operator's root key);
+   * $NITRIDE_HOME/aws/{credentials,config} with the profile `nitride` (the key of the operator
+   * account's IAM user `admin`; the root's secret is never written there);
    * the other profiles there (accounts made by `nitride account create`) are kept, with their
    * endpoint_url moved to this start's endpoint.
    */
   writeAwsConfig(): void {
-    writeAwsProfile(this.home, 'nitride', { accessKeyId: this.credentials.accessKeyId, secretAccessKey: this.credentials.secretAccessKey }, { region: REGION_NAME, endpointUrl: this.endpoint, ...(this.caBundle ? { caBundle: this.caBundle } : {}) });
+    writeAwsProfile(this.home, 'nitride', { accessKeyId: this.adminCredentials.accessKeyId, secretAccessKey: this.adminCredentials.secretAccessKey }, { region: REGION_NAME, endpointUrl: this.endpoint, ...(this.caBundle ? { caBundle: this.caBundle } : {}) });
   }
 
   /** The CA certificate file clients trust for the API's HTTPS (written to aws/ beside the profile), or undefined for plain HTTP. */
