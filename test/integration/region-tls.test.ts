@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { Agent, request as httpsRequest } from 'node:https';
 import { request as httpRequest } from 'node:http';
@@ -15,12 +15,13 @@ import { IAMClient, ListUsersCommand } from '@aws-sdk/client-iam';
 import { KMSClient, ListKeysCommand } from '@aws-sdk/client-kms';
 import { readAwsProfile } from '../../src/lib/aws-profile.js';
 import { Region, caBundlePath } from '../../src/region/region.js';
-import { CLIS, cleanEnv, type CliName } from '../region-fixtures.js';
+import { createCa, generateKeyPair, issueCert } from '../../src/lib/pki/pki.js';
+import { CLIS, CLI_MAIN, cleanEnv, type CliName } from '../region-fixtures.js';
 
 /** One AWS CLI with the profile nitride as the region wrote it; v2 (2.9) does not read endpoint_url, so it gets --endpoint-url (its TLS trust still comes from ca_bundle). */
-function cli(which: CliName, home: string, endpoint: string, args: string[]): Promise<{ status: number; stderr: string; stdout: string }> {
+function cli(which: CliName, home: string, endpoint: string, args: string[], profile = 'nitride'): Promise<{ status: number; stderr: string; stdout: string }> {
   const env = cleanEnv({ AWS_CONFIG_FILE: join(home, 'aws', 'config'), AWS_SHARED_CREDENTIALS_FILE: join(home, 'aws', 'credentials'), HOME: home, AWS_MAX_ATTEMPTS: '1' });
-  const full = ['--profile', 'nitride', ...(which === 'v2' ? ['--endpoint-url', endpoint] : []), ...args, '--output', 'json'];
+  const full = ['--profile', profile, ...(which === 'v2' ? ['--endpoint-url', endpoint] : []), ...args, '--output', 'json'];
   return new Promise((resolve, reject) => {
     execFile(CLIS[which], full, { env, timeout: 120_000 }, (err, stdout, stderr) => {
       if (err && typeof err.code !== 'number') return reject(new Error(`the AWS CLI ${which} (${CLIS[which]}) could not run: ${err.message}`));
@@ -117,5 +118,48 @@ test('the region refuses to serve plain HTTP on a non-loopback address, with a c
     }
   } finally {
     await rm(home, { recursive: true, force: true });
+  }
+});
+
+test('nitride account create reaches the HTTPS API through the profile\'s ca_bundle, and the tenant\'s profile it writes carries it too', async () => {
+  await withTlsRegion(async (region, home) => {
+    const made = await new Promise<{ status: number; stdout: string; stderr: string }>((resolve, reject) => {
+      execFile(process.execPath, [CLI_MAIN, 'account', 'create', 'tls-tenant', '--json'], { env: cleanEnv({ NITRIDE_HOME: home }), timeout: 120_000 }, (err, stdout, stderr) => {
+        if (err && typeof err.code !== 'number') return reject(err);
+        resolve({ status: err ? Number(err.code) : 0, stdout, stderr });
+      });
+    });
+    assert.equal(made.status, 0, made.stderr);
+    const p = readAwsProfile(home, 'tls-tenant');
+    assert.deepEqual([p?.endpointUrl, p?.caBundle], [region.endpoint, caBundlePath(home)]);
+    for (const which of ['v1', 'v2'] as const) {
+      const r = await cli(which, home, region.endpoint, ['ec2', 'describe-instances'], 'tls-tenant');
+      assert.equal(r.status, 0, `${which}: ${r.stderr}`);
+    }
+  });
+});
+
+test('with the operator\'s own certificate and key files the API serves that certificate, and the profile\'s ca_bundle holds the CA file given', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'nitride-tls-own-'));
+  try {
+    const ca = await createCa('operator test CA');
+    const kp = generateKeyPair();
+    const cert = await issueCert(ca, { subjectPublicKeyPem: kp.publicKeyPem, commonName: 'api.test', usage: 'server', ipAddresses: ['127.0.0.1'] });
+    const f = (n: string, t: string): string => {
+      writeFileSync(join(dir, n), t, { mode: 0o600 });
+      return join(dir, n);
+    };
+    const tls = { certFile: f('api.crt', cert), keyFile: f('api.key', kp.keyPem), caFile: f('ca.crt', ca.certPem) };
+    await withTlsRegion(async (region, home) => {
+      assert.equal(readFileSync(caBundlePath(home), 'utf8'), ca.certPem);
+      assert.notEqual(ca.certPem, readFileSync(join(home, 'region', 'pki', 'ca.crt'), 'utf8'));
+      const d = await cli('v1', home, region.endpoint, ['ec2', 'describe-instances']);
+      assert.equal(d.status, 0, d.stderr);
+      const common = { endpoint: region.endpoint, region: 'local-1', credentials: region.credentials, maxAttempts: 1 };
+      const keys = await new KMSClient({ ...common, requestHandler: { httpsAgent: new Agent({ ca: ca.certPem }) } }).send(new ListKeysCommand({}));
+      assert.ok(Array.isArray(keys.Keys));
+    }, { tls });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 });
