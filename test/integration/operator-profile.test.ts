@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { callRegion, regionApi } from '../../src/cli/commands/host-component.js';
 import { readAwsProfile } from '../../src/lib/aws-profile.js';
 import { Region } from '../../src/region/region.js';
 import { CLIS, cleanEnv, type CliName } from '../region-fixtures.js';
@@ -57,6 +58,25 @@ test('the profile nitride holds the IAM user admin\'s key and no root secret; bo
     assert.deepEqual(users.Users.map((u) => u.UserName), ['admin']);
     const keys = json<{ AccessKeyMetadata: { AccessKeyId: string }[] }>(await cli('v1', home, region.endpoint, ['iam', 'list-access-keys', '--user-name', 'admin']), 'list-access-keys');
     assert.deepEqual(keys.AccessKeyMetadata.map((k) => k.AccessKeyId), [first]);
+  } finally {
+    await region?.close();
+    await rm(home, { recursive: true, force: true });
+  }
+});
+
+test('the operator\'s host actions accept the profile\'s admin key (over HTTPS, as nitride host update signs them) and refuse a user of the same account without a policy', async () => {
+  const home = await mkdtemp(join(tmpdir(), 'nitride-admin-'));
+  let region: Region | undefined;
+  try {
+    region = await Region.open({ home, port: 0, localHost: false, reconcileIntervalMs: 3_600_000, tls: {} });
+    const api = regionApi(home);
+    assert.equal(api?.accessKeyId, region.adminCredentials.accessKeyId);
+    const rollback = { Action: 'NitrideUpdateHostComponent', Component: 'ebs', Rollback: 'true' };
+    // Past authentication, IAM and the operator check, the region has no host to name.
+    await assert.rejects(callRegion(api!, rollback, 60_000), /^Error: MissingParameter: .*the region has 0 hosts/);
+    await region.iam.createUser(region.credentials.accountId, 'clerk');
+    const k = await region.iam.createAccessKey(region.credentials.accountId, 'clerk');
+    await assert.rejects(callRegion({ ...api!, accessKeyId: k.accessKeyId, secretAccessKey: k.secretAccessKey }, rollback, 60_000), /^Error: UnauthorizedOperation: /);
   } finally {
     await region?.close();
     await rm(home, { recursive: true, force: true });
