@@ -240,7 +240,11 @@ export class Region {
     const hostUpdates = new HostUpdateService({ fleet, attestation, operatorAccountId: boot.accountId });
     const organization = new Organization(store, iam, boot.accountId, REGION_NAME); // the operator's accounts (tenants)
     const apiHost = opts.apiHost ?? '127.0.0.1';
-    const tls = await apiTls(opts, pki, apiHost);
+    const tls = await apiTls(opts, pki, apiHost).catch(async (e: unknown) => {
+      await trail.close();
+      await store.close();
+      throw e;
+    });
     const urlHost = apiHost === '0.0.0.0' || apiHost === '::' ? '127.0.0.1' : apiHost.includes(':') ? `[${apiHost}]` : apiHost;
     const api = new RegionApi({ iam, trail, kms, ebsDirect, organization, limits: apiLimits(opts.apiLimits), ...(tls ? { tls } : {}), ec2: { instances, images, tags, vpc, volumes, snapshots, ebsDefaults, keyPairs, hostUpdates, endpoint: () => `${urlHost}:${port}` } });
     try {

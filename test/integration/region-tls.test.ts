@@ -108,6 +108,7 @@ test('the region refuses to serve plain HTTP on a non-loopback address, with a c
   const home = await mkdtemp(join(tmpdir(), 'nitride-tls-'));
   try {
     await assert.rejects(Region.open({ home, port: 0, localHost: false, reconcileIntervalMs: 3_600_000, apiHost: '0.0.0.0' }), /plain HTTP only on loopback; refusing to listen on 0\.0\.0\.0 without TLS/);
+    await assert.rejects(Region.open({ home, port: 0, localHost: false, reconcileIntervalMs: 3_600_000, tls: { certFile: join(home, 'no.crt') } }), /needs both a certificate file and a key file/);
     // The refused start left nothing open: the same home starts again (on loopback).
     const again = await Region.open({ home, port: 0, localHost: false, reconcileIntervalMs: 3_600_000 });
     try {

@@ -54,6 +54,7 @@ export async function run(argv: string[]): Promise<number> {
       `export AWS_CONFIG_FILE=${aws}/config AWS_SHARED_CREDENTIALS_FILE=${aws}/credentials`,
       `aws --profile nitride ec2 run-instances --image-id ${(await import('../../region/ec2/images.js')).ImageService.builtinId()} --instance-type t3.micro   # Debian's aws 2.9: add --endpoint-url ${region.endpoint}`,
       `nitride account create NAME   # an account (tenant) of its own, written as the profile NAME`,
+      ...(region.caBundle ? [`# HTTPS: the profiles trust the region CA through ca_bundle = ${region.caBundle}`] : []),
     ].join('\n') + '\n',
   );
   // `npm start`: the Debian image a user can run right away, when its disk is built (it is
