@@ -135,8 +135,14 @@ export function checkPolicyName(name: string): void {
   if (!NAME_RE.test(name)) throw validationError(name, 'policyName', 'Member must satisfy regular expression pattern: [\\w+=,.@-]+');
 }
 
+/** The operator account's administrator (Region writes its key, not the root's, to the `nitride` profile). */
+export const OPERATOR_ADMIN_USER = 'admin';
+export const OPERATOR_ADMIN_POLICY = 'AdministratorAccess';
+const ADMIN_POLICY_DOCUMENT = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }] });
+
 const K = {
   bootstrap: 'iam/bootstrap',
+  operatorAdmin: 'iam/operator-admin',
   account: (a: string) => `iam/accounts/${a}`,
   accounts: 'iam/accounts/',
   user: (a: string, u: string) => `iam/users/${a}/${u.toLowerCase()}`,
@@ -191,6 +197,24 @@ export class Iam {
       }
     }
     throw new IamError('ServiceFailure', 'The IAM bootstrap kept conflicting with another writer.');
+  }
+
+  /**
+   * The operator account's IAM user `admin` (made once) with an allow-everything inline policy
+   * (AWS's AdministratorAccess), and its access key: the one made before while it still works,
+   * or a new one. As AWS advises, day-to-day work uses this key, not the root's.
+   */
+  async ensureOperatorAdmin(accountId: string): Promise<{ accessKeyId: string; secretAccessKey: string }> {
+    const cur = await this.store.get<{ accessKeyId: string }>(K.operatorAdmin);
+    if (cur !== undefined) {
+      const k = await this.lookupAccessKey(cur.value.accessKeyId);
+      if (k !== undefined && k.accountId === accountId && k.userName === OPERATOR_ADMIN_USER && k.status === 'Active') return { accessKeyId: k.accessKeyId, secretAccessKey: k.secretAccessKey };
+    }
+    if ((await this.store.get(K.user(accountId, OPERATOR_ADMIN_USER))) === undefined) await this.createUser(accountId, OPERATOR_ADMIN_USER);
+    if (!(await this.listUserPolicies(accountId, OPERATOR_ADMIN_USER)).includes(OPERATOR_ADMIN_POLICY)) await this.putUserPolicy(accountId, OPERATOR_ADMIN_USER, OPERATOR_ADMIN_POLICY, ADMIN_POLICY_DOCUMENT);
+    const key = await this.createAccessKey(accountId, OPERATOR_ADMIN_USER);
+    await this.store.txn({ compare: [], put: [{ key: K.operatorAdmin, value: { accessKeyId: key.accessKeyId } }] });
+    return { accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey };
   }
 
   /** Creates an account (a tenant) with a fresh random 12-digit id. */

@@ -2,7 +2,9 @@
 // and `config` ([profile NAME] with region and endpoint_url), both 0600 in a 0700 directory.
 // The region writes the operator's profile `nitride` on every start; `nitride account create`
 // adds one profile per account. Writing one profile keeps every other section as it was, and
-// moves every profile's endpoint_url to the endpoint given (the region's port can change).
+// moves every profile's endpoint_url to the endpoint given (the region's port can change) and
+// its ca_bundle to the one given (the region CA's certificate when the API serves HTTPS), or
+// drops it (plain HTTP).
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -52,6 +54,8 @@ export interface AwsProfile {
   readonly secretAccessKey: string;
   readonly region?: string;
   readonly endpointUrl?: string;
+  /** The CA certificate file that verifies the endpoint's HTTPS (ca_bundle). */
+  readonly caBundle?: string;
 }
 
 /** The profile NAME from $home/aws, or undefined when its credentials are not there. */
@@ -63,22 +67,25 @@ export function readAwsProfile(home: string, name: string): AwsProfile | undefin
   if (accessKeyId === undefined || secretAccessKey === undefined) return undefined;
   const region = cfg.get('region');
   const endpointUrl = cfg.get('endpoint_url');
-  return { accessKeyId, secretAccessKey, ...(region !== undefined ? { region } : {}), ...(endpointUrl !== undefined ? { endpointUrl } : {}) };
+  const caBundle = cfg.get('ca_bundle');
+  return { accessKeyId, secretAccessKey, ...(region !== undefined ? { region } : {}), ...(endpointUrl !== undefined ? { endpointUrl } : {}), ...(caBundle !== undefined ? { caBundle } : {}) };
 }
 
 /** Writes (or replaces) the profile NAME; other profiles stay, with their endpoint_url set to this one. */
-export function writeAwsProfile(home: string, name: string, key: { accessKeyId: string; secretAccessKey: string }, cfg: { region: string; endpointUrl: string }): void {
+export function writeAwsProfile(home: string, name: string, key: { accessKeyId: string; secretAccessKey: string }, cfg: { region: string; endpointUrl: string; caBundle?: string }): void {
   if (!isProfileName(name)) throw new Error(`'${name}' cannot be an AWS CLI profile name (letters, digits, '_', '.', '-', at most 64).`);
   const dir = awsDir(home);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const creds = upsert(readIni(join(dir, 'credentials')), { name, entries: [['aws_access_key_id', key.accessKeyId], ['aws_secret_access_key', key.secretAccessKey]] });
   const config = upsert(
-    readIni(join(dir, 'config')).map((s) => ({ name: s.name, entries: s.entries.map(([k, v]): [string, string] => [k, k === 'endpoint_url' ? cfg.endpointUrl : v]) })),
-    { name: `profile ${name}`, entries: [['region', cfg.region], ['endpoint_url', cfg.endpointUrl], ['output', 'json']] },
+    readIni(join(dir, 'config')).map((s) => ({ name: s.name, entries: withCaBundle(s.entries.filter(([k]) => k !== 'ca_bundle').map(([k, v]): [string, string] => [k, k === 'endpoint_url' ? cfg.endpointUrl : v]), cfg.caBundle) })),
+    { name: `profile ${name}`, entries: withCaBundle([['region', cfg.region], ['endpoint_url', cfg.endpointUrl], ['output', 'json']], cfg.caBundle) },
   );
   writeIni(join(dir, 'credentials'), creds);
   writeIni(join(dir, 'config'), config);
 }
+
+const withCaBundle = (entries: [string, string][], caBundle: string | undefined): [string, string][] => (caBundle === undefined ? entries : [...entries, ['ca_bundle', caBundle]]);
 
 /** The sections with `section` in place of the one of its name (where it was), or appended. */
 function upsert(sections: Section[], section: Section): Section[] {

@@ -1,7 +1,7 @@
 // The region: composes the state store, IAM, the audit trail, the certificate
 // authority, the EC2 domain, the front door and the host fleet, and (for `nitride
 // start`) the local host. close() stops the region and leaves guests running.
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { Ec2Error, ec2NotFound } from './protocol/errors.js';
 import { join } from 'node:path';
 import { AuditTrail, regionTrailPath } from '../audit/trail.js';
@@ -32,7 +32,7 @@ import { VpcService, type EniRecord, type SecurityGroupRecord, type SubnetRecord
 import { Fleet } from './fleet.js';
 import { RegionAttestation, type AttestationPolicyRecord } from './attestation-gate.js';
 import { enrollToken, startLocalController, stopLocalController } from './local-host.js';
-import { loadOrCreateRegionPki } from './pki.js';
+import { issueApiServerCert, loadOrCreateRegionPki } from './pki.js';
 import { Collection } from './repo.js';
 import { createClientCredential } from '../controller/client.js';
 import { ROLE_OPERATOR } from '../controller/protocol/commands.js';
@@ -56,6 +56,14 @@ export interface RegionOptions {
   readonly stopLocalHostOnClose?: boolean;
   /** The front door's limits over the defaults and NITRIDE_API_* (docs/API-PROTOCOL.md, "Limits"). */
   readonly apiLimits?: Partial<ApiLimits>;
+  /** The API's listen address (default 127.0.0.1). Plain HTTP is refused off loopback. */
+  readonly apiHost?: string;
+  /**
+   * Serve the API over HTTPS: with the operator's certificate and key files (and the CA file
+   * clients should trust), or, when those are absent, a server certificate the region CA issues
+   * for localhost, 127.0.0.1, ::1 and apiHost.
+   */
+  readonly tls?: { readonly certFile?: string; readonly keyFile?: string; readonly caFile?: string };
 }
 
 export interface Credentials {
@@ -69,7 +77,10 @@ export class Region {
     readonly home: string,
     readonly port: number,
     readonly endpoint: string,
+    /** The operator account's root key (in memory only: not written to aws/credentials). */
     readonly credentials: Credentials,
+    /** The operator account's IAM user `admin` (allow everything): the key the profile `nitride` holds. */
+    readonly adminCredentials: Credentials,
     readonly store: StateStore,
     readonly iam: Iam,
     readonly trail: AuditTrail,
@@ -95,6 +106,7 @@ export class Region {
     const store = await SqliteStore.open(join(dir, 'state.db'));
     const iam = Iam.open(store, { home: opts.home });
     const boot = await iam.bootstrap();
+    const admin = await iam.ensureOperatorAdmin(boot.accountId);
     const trail = new AuditTrail(regionTrailPath(opts.home));
     const pki = await loadOrCreateRegionPki(opts.home);
 
@@ -231,14 +243,29 @@ export class Region {
     const ebsDirect = new EbsDirectService({ snapshots: snapshotsRepo, blocks: ebsBlocksRepo, sessions: ebsSessionsRepo }, keys, ebsDefaults, fleet);
     const hostUpdates = new HostUpdateService({ fleet, attestation, operatorAccountId: boot.accountId });
     const organization = new Organization(store, iam, boot.accountId, REGION_NAME); // the operator's accounts (tenants)
-    const api = new RegionApi({ iam, trail, kms, ebsDirect, organization, limits: apiLimits(opts.apiLimits), ec2: { instances, images, tags, vpc, volumes, snapshots, ebsDefaults, keyPairs, hostUpdates, endpoint: () => `127.0.0.1:${port}` } });
-    port = await api.listen(opts.port);
-    const endpoint = `http://127.0.0.1:${port}/`;
+    const apiHost = opts.apiHost ?? '127.0.0.1';
+    const tls = await apiTls(opts, pki, apiHost).catch(async (e: unknown) => {
+      await trail.close();
+      await store.close();
+      throw e;
+    });
+    const urlHost = apiHost === '0.0.0.0' || apiHost === '::' ? '127.0.0.1' : apiHost.includes(':') ? `[${apiHost}]` : apiHost;
+    const api = new RegionApi({ iam, trail, kms, ebsDirect, organization, limits: apiLimits(opts.apiLimits), ...(tls ? { tls } : {}), ec2: { instances, images, tags, vpc, volumes, snapshots, ebsDefaults, keyPairs, hostUpdates, endpoint: () => `${urlHost}:${port}` } });
+    try {
+      port = await api.listen(opts.port, apiHost);
+    } catch (e) {
+      await api.close().catch(() => undefined);
+      await trail.close();
+      await store.close();
+      throw e;
+    }
+    const endpoint = `${tls ? 'https' : 'http'}://${urlHost}:${port}/`;
     const region = new Region(
       opts.home,
       port,
       endpoint,
       { accountId: boot.accountId, accessKeyId: boot.accessKeyId, secretAccessKey: boot.secretAccessKey },
+      { accountId: boot.accountId, ...admin },
       store,
       iam,
       trail,
@@ -288,12 +315,18 @@ export class Region {
   }
 
   /**
-   * $NITRIDE_HOME/aws/{credentials,config} with the profile `nitride` (the operator's root key);
+   * $NITRIDE_HOME/aws/{credentials,config} with the profile `nitride` (the key of the operator
+   * account's IAM user `admin`; the root's secret is never written there);
    * the other profiles there (accounts made by `nitride account create`) are kept, with their
    * endpoint_url moved to this start's endpoint.
    */
   writeAwsConfig(): void {
-    writeAwsProfile(this.home, 'nitride', { accessKeyId: this.credentials.accessKeyId, secretAccessKey: this.credentials.secretAccessKey }, { region: REGION_NAME, endpointUrl: this.endpoint });
+    writeAwsProfile(this.home, 'nitride', { accessKeyId: this.adminCredentials.accessKeyId, secretAccessKey: this.adminCredentials.secretAccessKey }, { region: REGION_NAME, endpointUrl: this.endpoint, ...(this.caBundle ? { caBundle: this.caBundle } : {}) });
+  }
+
+  /** The CA certificate file clients trust for the API's HTTPS (written to aws/ beside the profile), or undefined for plain HTTP. */
+  get caBundle(): string | undefined {
+    return this.api.tls && existsSync(caBundlePath(this.home)) ? caBundlePath(this.home) : undefined;
   }
 
   async close(): Promise<void> {
@@ -308,4 +341,22 @@ export class Region {
     await this.store.close();
     if (this.opts.localHost && this.opts.stopLocalHostOnClose !== false) await stopLocalController(this.home);
   }
+}
+
+/** The CA file the written profile's ca_bundle names. */
+export const caBundlePath = (home: string): string => join(home, 'aws', 'nitride-ca.pem');
+
+/** The API's certificate and key when opts.tls is set (see RegionOptions.tls); writes the CA clients trust to caBundlePath. */
+async function apiTls(opts: RegionOptions, pki: RegionPki, host: string): Promise<{ certPem: string; keyPem: string } | undefined> {
+  if (!opts.tls) return undefined;
+  const { certFile, keyFile, caFile } = opts.tls;
+  if ((certFile === undefined) !== (keyFile === undefined)) throw new Error('TLS for the API needs both a certificate file and a key file, or neither (the region CA then issues one).');
+  const own = certFile !== undefined && keyFile !== undefined;
+  const pair = own ? { certPem: readFileSync(certFile, 'utf8'), keyPem: readFileSync(keyFile, 'utf8') } : await issueApiServerCert(opts.home, pki, host);
+  const caPem = own ? (caFile !== undefined ? readFileSync(caFile, 'utf8') : undefined) : pki.ca.certPem;
+  if (caPem !== undefined) {
+    mkdirSync(join(opts.home, 'aws'), { recursive: true, mode: 0o700 });
+    writeSecretFile(caBundlePath(opts.home), caPem);
+  } else rmSync(caBundlePath(opts.home), { force: true });
+  return pair;
 }

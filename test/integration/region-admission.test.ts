@@ -307,7 +307,8 @@ test('a principal over its rate gets RequestLimitExceeded (EC2, 503), Throttling
   // One token every 100 s after a burst of 3: an AWS CLI starts well within a token's time,
   // even on a loaded machine (the refill itself is proven in src/region/api/throttle.test.ts).
   await withRegion({ keyRatePerSec: 0.01, keyBurst: 3, accountRatePerSec: 0, refusalIntervalMs: 3_600_000 }, async (region, home) => {
-    const creds = { accessKeyId: region.credentials.accessKeyId, secretAccessKey: region.credentials.secretAccessKey };
+    // The key the profile nitride holds (the IAM user admin's), so the AWS CLIs below draw from the same bucket.
+    const creds = { accessKeyId: region.adminCredentials.accessKeyId, secretAccessKey: region.adminCredentials.secretAccessKey };
     const ec2 = new EC2Client({ endpoint: region.endpoint, region: 'local-1', credentials: creds, maxAttempts: 1 });
     const kms = new KMSClient({ endpoint: region.endpoint, region: 'local-1', credentials: creds, maxAttempts: 1 });
     const outcome = async (p: Promise<unknown>): Promise<{ name: string; status: number | undefined }> => {

@@ -9,7 +9,7 @@
 //                                          it owns is deleted
 // --as PROFILE signs with another profile of that home (any account but the operator's is
 // refused with AccessDeniedException); --json prints the API's answer.
-import { request as httpRequest } from 'node:http';
+import { regionRequest } from '../../lib/region-request.js';
 import { signRequest } from '../../iam/sigv4/index.js';
 import { isProfileName, readAwsProfile, writeAwsProfile, type AwsProfile } from '../../lib/aws-profile.js';
 import { describeError } from '../../lib/errors.js';
@@ -45,7 +45,7 @@ async function call(api: AwsProfile & { endpointUrl: string }, operation: string
     { region: api.region ?? REGION_NAME, service: 'organizations' },
   );
   const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-    const req = httpRequest({ host: url.hostname, port: Number(url.port), method: 'POST', path: '/', headers: { ...signed.headers, 'content-length': String(Buffer.byteLength(body)) }, timeout: 60_000 }, (r) => {
+    const req = regionRequest(url, api.caBundle, { method: 'POST', path: '/', headers: { ...signed.headers, 'content-length': String(Buffer.byteLength(body)) }, timeout: 60_000 }, (r) => {
       let t = '';
       r.setEncoding('utf8');
       r.on('data', (d: string) => (t += d));
@@ -145,7 +145,7 @@ export async function run(argv: string[]): Promise<number> {
           process.stderr.write(`nitride account: CreateAccount ${String(status['State'])}${status['FailureReason'] !== undefined ? ` (${String(status['FailureReason'])})` : ''}\n`);
           return 1;
         }
-        writeAwsProfile(o.home, profile, { accessKeyId: key.AccessKeyId, secretAccessKey: key.SecretAccessKey }, { region: api.region ?? REGION_NAME, endpointUrl: api.endpointUrl });
+        writeAwsProfile(o.home, profile, { accessKeyId: key.AccessKeyId, secretAccessKey: key.SecretAccessKey }, { region: api.region ?? REGION_NAME, endpointUrl: api.endpointUrl, ...(api.caBundle !== undefined ? { caBundle: api.caBundle } : {}) });
         out(
           { accountId: status['AccountId'], accountName: name, email, createAccountRequestId: status['Id'], profile, accessKeyId: key.AccessKeyId, secretAccessKey: key.SecretAccessKey },
           [

@@ -5,7 +5,7 @@
 // command. For ebs this is the live update (the old card seals its keys to the new one).
 import type { HostUpdateParams } from '../../controller/protocol/commands.js';
 import { existsSync, readFileSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
+import { regionRequest } from '../../lib/region-request.js';
 import { isAbsolute, join, resolve } from 'node:path';
 import { signRequest } from '../../iam/sigv4/index.js';
 import { ControllerClient } from '../../controller/client.js';
@@ -37,13 +37,13 @@ function regionClient(home: string, cmd: string): ControllerClient | string {
 const UPDATE_USAGE = 'usage: nitride host update --component <hypervisor|ebs|vpc|controller> (--bundle DIR | --rollback) [--host-id ID] [--home DIR] [--json] [--direct]\n';
 
 /** The region API endpoint and the operator's key from $NITRIDE_HOME/aws (the profile `nitride` the region writes), if any. */
-export function regionApi(home: string): { endpoint: string; accessKeyId: string; secretAccessKey: string } | undefined {
+export function regionApi(home: string): { endpoint: string; accessKeyId: string; secretAccessKey: string; caBundle?: string } | undefined {
   const p = readAwsProfile(home, 'nitride');
-  return p?.endpointUrl !== undefined ? { endpoint: p.endpointUrl, accessKeyId: p.accessKeyId, secretAccessKey: p.secretAccessKey } : undefined;
+  return p?.endpointUrl !== undefined ? { endpoint: p.endpointUrl, accessKeyId: p.accessKeyId, secretAccessKey: p.secretAccessKey, ...(p.caBundle !== undefined ? { caBundle: p.caBundle } : {}) } : undefined;
 }
 
 /** One signed Query API call to the region; the response's leaf elements, or the EC2 error. */
-export async function callRegion(api: { endpoint: string; accessKeyId: string; secretAccessKey: string }, params: Record<string, string>, timeoutMs = 900_000): Promise<Record<string, string>> {
+export async function callRegion(api: { endpoint: string; accessKeyId: string; secretAccessKey: string; caBundle?: string }, params: Record<string, string>, timeoutMs = 900_000): Promise<Record<string, string>> {
   const form = new URLSearchParams({ ...params, Version: '2016-11-15' }).toString();
   const url = new URL(api.endpoint);
   const signed = signRequest(
@@ -52,7 +52,7 @@ export async function callRegion(api: { endpoint: string; accessKeyId: string; s
     { region: 'local-1', service: 'ec2' },
   );
   const { status, body } = await new Promise<{ status: number; body: string }>((res, rej) => {
-    const req = httpRequest({ host: url.hostname, port: Number(url.port), method: 'POST', path: '/', headers: { ...signed.headers, 'content-length': String(Buffer.byteLength(form)) }, timeout: timeoutMs }, (r) => {
+    const req = regionRequest(url, api.caBundle, { method: 'POST', path: '/', headers: { ...signed.headers, 'content-length': String(Buffer.byteLength(form)) }, timeout: timeoutMs }, (r) => {
       let b = '';
       r.setEncoding('utf8');
       r.on('data', (d: string) => (b += d));

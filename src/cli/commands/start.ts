@@ -15,13 +15,15 @@ export const summary = 'run the region with one local host in the foreground (Ct
 export async function run(argv: string[]): Promise<number> {
   if (argv.includes('--help')) {
     process.stdout.write(
-      'usage: nitride start [--register-debian]   (NITRIDE_HOME, NITRIDE_API_PORT and the front door limits NITRIDE_API_* of docs/API-PROTOCOL.md from the environment)\n' +
+      'usage: nitride start [--tls] [--register-debian]   (NITRIDE_HOME, NITRIDE_API_PORT, NITRIDE_API_HOST, NITRIDE_API_TLS* and the front door limits NITRIDE_API_* of docs/API-PROTOCOL.md from the environment)\n' +
+        '  --tls               serve the API over HTTPS (also NITRIDE_API_TLS=1): a certificate from the region CA,\n' +
+        '                      or NITRIDE_API_TLS_CERT/NITRIDE_API_TLS_KEY (and NITRIDE_API_TLS_CA) files; the profile gets ca_bundle\n' +
         '  --register-debian   once the region is up, register the debian-12 disk when it is built\n' +
         '                      (`nitride image build debian-12`), as `image build debian-12 --register` does\n',
     );
     return 0;
   }
-  const unknown = argv.filter((a) => a !== '--register-debian');
+  const unknown = argv.filter((a) => a !== '--register-debian' && a !== '--tls');
   if (unknown.length > 0) {
     process.stderr.write(`nitride start: unknown argument ${unknown.join(' ')}\n`);
     return 2;
@@ -34,6 +36,7 @@ export async function run(argv: string[]): Promise<number> {
   const region = await Region.open({
     home,
     port,
+    ...apiListen(process.env, argv.includes('--tls')),
     localHost: true,
     builtinImage: {
       kernel: { path: manifest.kernel.path, sha256: manifest.kernel.sha256 },
@@ -51,6 +54,7 @@ export async function run(argv: string[]): Promise<number> {
       `export AWS_CONFIG_FILE=${aws}/config AWS_SHARED_CREDENTIALS_FILE=${aws}/credentials`,
       `aws --profile nitride ec2 run-instances --image-id ${(await import('../../region/ec2/images.js')).ImageService.builtinId()} --instance-type t3.micro   # Debian's aws 2.9: add --endpoint-url ${region.endpoint}`,
       `nitride account create NAME   # an account (tenant) of its own, written as the profile NAME`,
+      ...(region.caBundle ? [`# HTTPS: the profiles trust the region CA through ca_bundle = ${region.caBundle}`] : []),
     ].join('\n') + '\n',
   );
   // `npm start`: the Debian image a user can run right away, when its disk is built (it is
@@ -73,6 +77,17 @@ export async function run(argv: string[]): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
   });
+}
+
+/** The API's listen address and TLS from the environment (NITRIDE_API_HOST, NITRIDE_API_TLS, NITRIDE_API_TLS_CERT/KEY/CA) and --tls. */
+export function apiListen(env: NodeJS.ProcessEnv, tlsFlag: boolean): { apiHost?: string; tls?: { certFile?: string; keyFile?: string; caFile?: string } } {
+  const host = env['NITRIDE_API_HOST'];
+  const [certFile, keyFile, caFile] = [env['NITRIDE_API_TLS_CERT'], env['NITRIDE_API_TLS_KEY'], env['NITRIDE_API_TLS_CA']].map((v) => (v === '' ? undefined : v));
+  const on = tlsFlag || env['NITRIDE_API_TLS'] === '1' || certFile !== undefined;
+  return {
+    ...(host ? { apiHost: host } : {}),
+    ...(on ? { tls: { ...(certFile ? { certFile } : {}), ...(keyFile ? { keyFile } : {}), ...(caFile ? { caFile } : {}) } } : {}),
+  };
 }
 
 /** Finds the built debian-12 disk (verified) and registers it once; says so on stdout, never fails the start. */

@@ -1,4 +1,5 @@
-// The region's front door on http://127.0.0.1:${NITRIDE_API_PORT}/. Every request goes
+// The region's front door on http://127.0.0.1:${NITRIDE_API_PORT}/, or https:// with a server
+// certificate (FrontDoor.tls; plain HTTP only on loopback, see listen()). Every request goes
 // through the same steps, in this order:
 //   0. admission (admission.ts): connection and header limits, the body's bound (small until
 //      the headers present a known key), refusals counted instead of written one by one;
@@ -11,6 +12,8 @@
 //   6. execute, render, and record the outcome.
 // A failure at any step is audited too and answered in the protocol's own error shape.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { isIP } from 'node:net';
 import type { AuditRecorder } from '../../audit/recorder.js';
 import type { AuditEvent, AuditTrail, AuditUserIdentity } from '../../audit/trail.js';
 import type { Iam } from '../../iam/iam.js';
@@ -56,6 +59,14 @@ export interface FrontDoor {
   readonly organization?: Organization;
   /** The front door's limits (default: apiLimits(), the defaults with NITRIDE_API_* applied). */
   readonly limits?: ApiLimits;
+  /** Serve HTTPS with this certificate chain and key (PEM); absent: plain HTTP, loopback only. */
+  readonly tls?: { readonly certPem: string; readonly keyPem: string };
+}
+
+/** Whether HOST names only this machine (127.0.0.0/8, ::1, localhost). */
+export function isLoopbackHost(host: string): boolean {
+  if (host === 'localhost' || host === '::1') return true;
+  return isIP(host) === 4 && host.startsWith('127.');
 }
 
 /** Before authentication, at most this much of an oversized body is read and discarded for its 413. */
@@ -77,13 +88,16 @@ const paramsObject = (flat: FlatParams): Record<string, string> => {
 export class RegionApi {
   readonly server: Server;
   readonly admission: Admission;
+  /** Whether the front door speaks HTTPS. */
+  readonly tls: boolean;
   /** The front door's collaborators, auditing through the admission's refusal ledger. */
   private readonly fd: Omit<FrontDoor, 'trail'> & { readonly trail: AuditRecorder };
 
   constructor(front: FrontDoor) {
     this.admission = new Admission(front.limits ?? apiLimits(), front.trail, front.iam);
     this.fd = { ...front, trail: this.admission.refusals };
-    this.server = createServer(this.admission.serverOptions(), (req, res) => {
+    this.tls = front.tls !== undefined;
+    const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
       this.handle(req, res).catch((e: unknown) => {
         log.error('unhandled error in the front door', { error: describeError(e) });
         if (!res.headersSent) {
@@ -91,11 +105,19 @@ export class RegionApi {
           res.end(renderEc2Error(newRequestId(), 'InternalError', 'An internal error has occurred').body);
         }
       });
-    });
+    };
+    // https.Server is an http.Server over TLS: the same request handling and admission limits.
+    this.server = front.tls
+      ? (createHttpsServer({ ...this.admission.serverOptions(), cert: front.tls.certPem, key: front.tls.keyPem, minVersion: 'TLSv1.2' }, onRequest) as unknown as Server)
+      : createServer(this.admission.serverOptions(), onRequest);
     this.admission.attach(this.server);
   }
 
+  /** Listens on HOST:PORT; refuses a non-loopback HOST without TLS (credentials and secrets would cross the network in clear). */
   listen(port: number, host = '127.0.0.1'): Promise<number> {
+    if (!this.tls && !isLoopbackHost(host)) {
+      return Promise.reject(new Error(`The region API serves plain HTTP only on loopback; refusing to listen on ${host} without TLS (set NITRIDE_API_TLS=1 or pass --tls).`));
+    }
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(port, host, () => {

@@ -2,7 +2,7 @@
 // (rest-json, SigV4 service `ebs`) and the few EC2 Query actions an import needs
 // (RegisterImage, DeleteSnapshot). A real HTTP client signed with src/iam/sigv4 — the same
 // front door, authentication, authorization and audit every SDK call goes through.
-import { request } from 'node:http';
+import { regionRequest } from '../../lib/region-request.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { signRequest, type SigningCredentials } from '../../iam/sigv4/sign.js';
@@ -13,6 +13,8 @@ export interface ApiEndpoint {
   readonly endpoint: string; // http://127.0.0.1:8773/
   readonly region: string;
   readonly credentials: SigningCredentials;
+  /** The CA file that verifies an https endpoint (the profile's ca_bundle). */
+  readonly caBundle?: string;
 }
 
 /** A refusal from the API: the service's error code and message. */
@@ -55,7 +57,8 @@ export function endpointFromHome(home: string, profile = 'nitride'): ApiEndpoint
   const secretAccessKey = creds?.['aws_secret_access_key'];
   const endpoint = conf?.['endpoint_url'];
   if (!accessKeyId || !secretAccessKey || !endpoint) throw new NitrideError('NoCredentials', 'unavailable', `The profile ${profile} in ${home}/aws has no keys or endpoint_url.`, { home, profile });
-  return { endpoint, region: conf?.['region'] ?? 'local-1', credentials: { accessKeyId, secretAccessKey } };
+  const caBundle = conf?.['ca_bundle'];
+  return { endpoint, region: conf?.['region'] ?? 'local-1', credentials: { accessKeyId, secretAccessKey }, ...(caBundle ? { caBundle } : {}) };
 }
 
 interface Raw {
@@ -75,8 +78,10 @@ export class RegionApiClient {
     const host = this.url.host;
     const signed = signRequest({ method, path, query, headers: { host, ...headers }, body }, this.ep.credentials, { region: this.ep.region, service, contentSha256Header: true, unsignedPayload });
     return new Promise((resolve, reject) => {
-      const req = request(
-        { hostname: this.url.hostname, port: this.url.port, method, path: query ? `${path}?${query}` : path, headers: { ...signed.headers, 'content-length': String(body.length) } },
+      const req = regionRequest(
+        this.url,
+        this.ep.caBundle,
+        { method, path: query ? `${path}?${query}` : path, headers: { ...signed.headers, 'content-length': String(body.length) } },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
