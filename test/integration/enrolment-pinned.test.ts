@@ -19,6 +19,17 @@ import { hostPaths } from '../../src/controller/host-state.js';
 import { readToken, startController, type ControllerProcess } from '../../src/controller/testing/fixtures.js';
 import { createSelfSigned, fingerprint, generateKeyPair } from '../../src/lib/pki/pki.js';
 import { Region } from '../../src/region/region.js';
+import { execFile } from 'node:child_process';
+import { distEntry } from '../../src/lib/paths.js';
+
+/** `nitride …` as the region operator runs it (asynchronous: the region answers from this process). */
+function cli(args: string[], home: string): Promise<{ code: number; out: string; err: string }> {
+  return new Promise((res) => {
+    execFile(process.execPath, [distEntry('cli/main.js'), ...args], { env: { ...process.env, NITRIDE_HOME: home }, encoding: 'utf8', timeout: 60_000 }, (e, out, err) =>
+      res({ code: e ? (typeof e.code === 'number' ? e.code : -1) : 0, out, err }),
+    );
+  });
+}
 
 /** An HTTPS relay with its own certificate that rewrites `real` to `own` in every reply body. */
 async function startRelay(targetPort: number, real: string): Promise<{ server: Server; port: number; own: string; requests: string[] }> {
@@ -93,14 +104,33 @@ test('an enrolment through a relay that swaps the certificate is refused with th
     assert.match(refused[0]?.errorMessage ?? '', /does not match the pinned fingerprint/);
     assert.equal((refused[0]?.responseElements?.['details'] as { served?: string } | undefined)?.served, mitm.own);
 
+    // The operator's `nitride host add` (NitrideAddHost through the region API): without a
+    // fingerprint it is refused before anything is sent; through the relay it is refused with
+    // the region's reason, and audited once more.
+    const bare = await cli(['host', 'add', '--address', '127.0.0.1', '--port', String(mitm.port), '--token', token], regionHome);
+    assert.equal(bare.code, 2, bare.err);
+    assert.match(bare.err, /give the host's bootstrap fingerprint .*or name --trust-on-first-use/);
+    assert.deepEqual(mitm.requests, ['/v1/enroll']);
+    const viaRelay = await cli(['host', 'add', '--address', '127.0.0.1', '--port', String(mitm.port), '--token', token, '--fingerprint', pinned], regionHome);
+    assert.equal(viaRelay.code, 1, viaRelay.out + viaRelay.err);
+    assert.match(viaRelay.err, /InvalidParameterValue: .*does not match the pinned fingerprint/);
+    assert.equal(r.fleet.hosts().length, 0, 'nothing stored');
+    assert.equal(enrolmentEvents(regionHome).filter((e) => e.errorCode === 'EnrollmentFailed').length, 2);
+
     // Directly, with the correct fingerprint: enrolled, and audited as such.
-    const host = await r.fleet.enroll('127.0.0.1', ctl.runtime.port, token, { fingerprint: pinned });
+    const added = await cli(['host', 'add', '--address', '127.0.0.1', '--port', String(ctl.runtime.port), '--token', token, '--fingerprint', pinned, '--json'], regionHome);
+    assert.equal(added.code, 0, added.err);
+    const addedJson = JSON.parse(added.out) as { hostId: string; trust: string };
+    assert.equal(addedJson.trust, 'pinned');
+    const host = r.fleet.hosts()[0]!;
+    assert.equal(host.id, addedJson.hostId);
     assert.equal(r.fleet.hosts().length, 1);
     assert.equal(host.port, ctl.runtime.port);
     const ok = enrolmentEvents(regionHome).filter((e) => e.errorCode === undefined);
     assert.equal(ok.length, 1);
     assert.equal(ok[0]?.responseElements?.['hostId'], host.id);
     assert.equal(ok[0]?.requestParameters?.['trust'], `pinned:${pinned}`);
+    assert.ok(!readFileSync(regionTrailPath(regionHome), 'utf8').includes(token), 'the enrolment token is redacted from the trail');
   } finally {
     relay?.close();
     relay?.closeAllConnections();
