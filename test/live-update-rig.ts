@@ -252,7 +252,7 @@ export class LiveUpdateRig {
     this.region = region;
     await this.assignCurrentRelease();
     const token = readFileSync(hostPaths(this.home).token, 'utf8').trim();
-    await region.fleet.enroll(rt.address, rt.port, token);
+    await region.fleet.enroll(rt.address, rt.port, token, { fingerprint: rt.fingerprint });
     const v = await this.regionVerdict();
     if (!v.ok) throw new Error(`the region refused the signed host at enrolment: ${JSON.stringify(v)}`);
 

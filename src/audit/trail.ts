@@ -137,6 +137,7 @@ const SECRET_NAMES = new Set(
     'privateKeyMaterial',
     'keyMaterial',
     'sessionToken',
+    'token', // a host's enrolment token (NitrideAddHost)
     'securityToken',
     'x-amz-security-token',
     'x-amz-signature',

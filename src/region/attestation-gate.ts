@@ -21,9 +21,12 @@
 // StartInstances answer InsufficientInstanceCapacity when no other host fits) and no keys
 // (requireAttestedHost throws). Every verdict is written to the region audit trail as a
 // NitrideHostAttestation event, and the latest per host is in statusOf()/status() (shown
-// by the fleet's host status). An ok verdict is reused for VERDICT_TTL_MS (60 s) so that
-// placement does not pay a round trip and a signature per call; a refusal is not cached
-// for longer than a retry (10 s) so a repaired host comes back quickly.
+// by the fleet's host status). For placement an ok verdict is reused for VERDICT_TTL_MS
+// (60 s) so that it does not pay a round trip and a signature per call; a refusal is not
+// cached for longer than a retry (10 s) so a repaired host comes back quickly. A key release
+// never uses a cached verdict: it gets an attestation of its own, made for it with a fresh
+// region nonce (requireAttestedHost(…, 'key-release')), so a host whose measurements or card
+// changed since its last verdict gets no key.
 import type { CommandSender } from './command-sender.js';
 import { renameSync, writeFileSync } from 'node:fs';
 import type { AuditTrail } from '../audit/trail.js';
@@ -291,15 +294,35 @@ export class RegionAttestation {
    * may not run guests is missing capacity; context.attestation has the verdict).
    */
   async requireAttestedHost(hostId: string, reason = 'key-release'): Promise<AttestedHost> {
-    const v = await this.verdict(hostId, reason);
+    // A key release is judged on an attestation made for it (its own nonce, not shared with an
+    // attestation already in flight), never on a cached verdict.
+    const fresh = reason === 'key-release';
+    const v = fresh ? await this.attestNow(hostId, reason) : await this.verdict(hostId, reason);
     if (!v.ok) {
       throw new Ec2Error('InsufficientInstanceCapacity', `Host ${hostId} failed attestation (${v.code ?? 'refused'}); it gets no instances and no keys.`, {
         context: { hostId, attestation: { code: v.code, policy: v.policy, mismatches: v.mismatches } },
         httpStatus: 500,
       });
     }
+    if (fresh) return { hostId, ebsCardPublicKey: v.ebsCardPublicKey !== null ? Buffer.from(v.ebsCardPublicKey, 'base64') : null, verdict: v };
     const c = this.verdicts.get(hostId);
     return { hostId, ebsCardPublicKey: c?.publicKey ?? null, verdict: v };
+  }
+
+  /**
+   * Records a refusal found outside the attestation document itself (the EBS card names a key
+   * other than the one the host's fresh attestation bound): the host's verdict becomes this
+   * refusal — audited, in the status file, and it gets no instances or keys until it attests
+   * again after the retry interval.
+   */
+  async refuse(hostId: string, reason: string, code: string, message: string): Promise<HostVerdict> {
+    const prev = this.verdicts.get(hostId)?.v;
+    const verdict: HostVerdict = { hostId, ok: false, unreachable: false, at: new Date(this.now()).toISOString(), reason, policy: prev?.policy ?? this.policyOf(hostId)?.release ?? null, code, message, mismatches: [], ebsCardPublicKey: prev?.ebsCardPublicKey ?? null };
+    this.verdicts.set(hostId, { v: verdict, t: this.now(), publicKey: null });
+    log.warn('host refused', { hostId, code, reason });
+    await this.audit(verdict);
+    this.writeStatus();
+    return verdict;
   }
 
   /**

@@ -11,11 +11,25 @@ import { createLogger } from '../lib/log.js';
 import { Ec2Error } from './protocol/errors.js';
 import type { Collection } from './repo.js';
 import type { RegionPki } from './pki.js';
-import { DEFAULT_AZ, type HostRecord } from './ec2/model.js';
+import { DEFAULT_AZ, REGION_NAME, type HostRecord } from './ec2/model.js';
 import type { HostFleet, HostInstanceInfo, InstanceService } from './ec2/instances.js';
 import type { AttestedHost, HostVerdict, RegionAttestation } from './attestation-gate.js';
+import type { AuditTrail } from '../audit/trail.js';
 
 const log = createLogger('region.fleet');
+
+/**
+ * How the region trusts the certificate a controller presents at enrolment: the bootstrap
+ * fingerprint the host operator read from `nitride host init` / `enroll-token --json` (the
+ * default, and the only safe choice), or trust on first use, which the operator must name.
+ */
+export type EnrollTrust = { readonly fingerprint: string } | { readonly trustOnFirstUse: true };
+
+/** A bootstrap fingerprint as the host prints it (hex, or with colons, or `SHA256:`-prefixed): 64 lowercase hex digits, or undefined. */
+export function normalizeFingerprint(fp: string): string | undefined {
+  const hex = fp.trim().replace(/^sha256:/i, '').replace(/:/g, '').toLowerCase();
+  return /^[0-9a-f]{64}$/.test(hex) ? hex : undefined;
+}
 
 /** How a command is sent to a host: the id makes a resend idempotent at the controller. */
 export interface HostStatus {
@@ -41,6 +55,10 @@ export function commandUuid(name: string): string {
   return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20, 32)}`;
 }
 
+function address(req: Record<string, unknown>): string {
+  return `${String(req['address'])}:${String(req['port'])}`;
+}
+
 export class Fleet implements HostFleet {
   private readonly clients = new Map<string, ControllerClient>();
   private readonly status = new Map<string, HostStatus>();
@@ -52,6 +70,8 @@ export class Fleet implements HostFleet {
     private readonly pki: RegionPki,
     /** Attestation gates placement and key release (src/region/attestation-gate.ts). */
     readonly attestation: RegionAttestation,
+    /** The region audit trail: every enrolment, and every refused one, is recorded. */
+    private readonly trail?: AuditTrail,
   ) {}
 
   hosts(): readonly HostRecord[] {
@@ -115,9 +135,29 @@ export class Fleet implements HostFleet {
     }
   }
 
-  /** Enrols a controller listening at address:port with its one-time token; records the host. */
-  async enroll(address: string, port: number, token: string): Promise<HostRecord> {
-    const res = await enrollHost({ address, port, token, ca: this.pki.ca });
+  /**
+   * Enrols a controller listening at address:port with its one-time token; records the host.
+   * The controller's bootstrap certificate must match trust.fingerprint (or the operator named
+   * trust on first use); a mismatch is refused as InvalidParameterValue, audited, and nothing is
+   * stored or issued (the region signs no certificate for a peer it could not authenticate).
+   */
+  async enroll(address: string, port: number, token: string, trust: EnrollTrust): Promise<HostRecord> {
+    const pinned = 'fingerprint' in trust ? normalizeFingerprint(trust.fingerprint) : undefined;
+    if ('fingerprint' in trust && pinned === undefined) {
+      throw new Ec2Error('InvalidParameterValue', `The bootstrap fingerprint ${JSON.stringify(trust.fingerprint)} is not a sha256 fingerprint (64 hex digits, as \`nitride host init\` prints it).`);
+    }
+    const trustName = pinned !== undefined ? `pinned:${pinned}` : 'trust-on-first-use';
+    let res: Awaited<ReturnType<typeof enrollHost>>;
+    try {
+      res = await enrollHost({ address, port, token, ca: this.pki.ca, ...(pinned !== undefined ? { bootstrapFingerprint: pinned } : {}) });
+    } catch (e) {
+      const code = String((e as { code?: unknown }).code ?? 'EnrollmentFailed');
+      const details = (e as { context?: unknown }).context;
+      const message = `Enrolment of the controller at ${address}:${port} was refused: ${describeError(e)}`;
+      await this.auditEnrolment({ address, port, trust: trustName }, { errorCode: code, errorMessage: message, details });
+      if (code === 'EnrollmentFailed') throw new Ec2Error('InvalidParameterValue', message, { context: { address, port, trust: trustName, details } });
+      throw e;
+    }
     const existing = this.hostsRepo.all().find((h) => h.id === res.hostId);
     const rec: HostRecord = {
       id: res.hostId,
@@ -129,12 +169,30 @@ export class Fleet implements HostFleet {
       enrolledAt: new Date().toISOString(),
       certFingerprint: res.fingerprint,
     };
+    await this.auditEnrolment({ address, port, trust: trustName }, { hostId: rec.id, certFingerprint: rec.certFingerprint });
     await this.hostsRepo.put(rec);
     this.clients.get(rec.id)?.close();
     this.clients.delete(rec.id);
     await this.refreshCapacity(rec.id);
     await this.attestation.enrolled(rec.id);
     return this.hostsRepo.get(rec.id)!;
+  }
+
+  private async auditEnrolment(req: Record<string, unknown>, outcome: { errorCode: string; errorMessage: string; details: unknown } | { hostId: string; certFingerprint: string }): Promise<void> {
+    if (!this.trail) return;
+    await this.trail.record({
+      eventSource: 'nitride.region',
+      eventName: 'NitrideHostEnrolment',
+      awsRegion: REGION_NAME,
+      sourceIPAddress: 'nitride.region',
+      userIdentity: { type: 'Unknown', principalId: 'nitride-region' },
+      requestParameters: req,
+      ...('errorCode' in outcome
+        ? { errorCode: outcome.errorCode, errorMessage: outcome.errorMessage.slice(0, 1000), responseElements: { details: outcome.details ?? null } }
+        : { responseElements: { hostId: outcome.hostId, certFingerprint: outcome.certFingerprint } }),
+      requestID: `enrol-${address(req)}-${Date.now()}`,
+      readOnly: false,
+    });
   }
 
   /** Updates a host's address/port (a restarted controller may listen elsewhere). */

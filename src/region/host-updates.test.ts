@@ -38,6 +38,19 @@ test('NitrideUpdateHostComponent / NitrideSetHostRelease parse, refuse bad input
   for (const leaf of ['<hostId>h-1</hostId>', '<component>ebs</component>', '<version>2</version>', `<digest>${H('a')}</digest>`, '<previousVersion>1</previousVersion>', '<release>r2</release>', '<attested>true</attested>']) assert.ok(xml.includes(leaf), leaf);
 });
 
+test('NitrideAddHost parses only with a bootstrap fingerprint or a named TrustOnFirstUse, and renders', () => {
+  const base = { Action: 'NitrideAddHost', Address: '10.0.0.5', Port: '7443', Token: 'tok' };
+  const fp = 'ab'.repeat(32);
+  assert.deepEqual(req({ ...base, BootstrapFingerprint: fp }), { action: 'NitrideAddHost', dryRun: false, address: '10.0.0.5', port: 7443, token: 'tok', bootstrapFingerprint: fp, trustOnFirstUse: false });
+  assert.deepEqual(req({ ...base, TrustOnFirstUse: 'true' }), { action: 'NitrideAddHost', dryRun: false, address: '10.0.0.5', port: 7443, token: 'tok', bootstrapFingerprint: undefined, trustOnFirstUse: true });
+  assert.equal(code(() => req(base)), 'MissingParameter', 'trust on first use is never the silent default');
+  assert.equal(code(() => req({ ...base, TrustOnFirstUse: 'false' })), 'MissingParameter');
+  assert.equal(code(() => req({ ...base, BootstrapFingerprint: fp, TrustOnFirstUse: 'true' })), 'InvalidParameterCombination');
+  assert.equal(code(() => req({ Action: 'NitrideAddHost', Address: '10.0.0.5', Token: 'tok', BootstrapFingerprint: fp })), 'MissingParameter');
+  const xml = renderEc2Response('rid-2', { action: 'NitrideAddHost', hostId: 'h-1', certFingerprint: fp, trust: 'pinned' });
+  for (const leaf of ['<hostId>h-1</hostId>', `<certFingerprint>${fp}</certFingerprint>`, '<trust>pinned</trust>']) assert.ok(xml.includes(leaf), leaf);
+});
+
 test('a release policy document: the JSON of `nitride release policy --measurements`, checked', () => {
   assert.deepEqual(parseReleaseMeasurements(JSON.stringify({ release: 'rel-1', measurements: { '1': H('A'), '7': H('b') } })), { release: 'rel-1', measurements: { '1': H('a'), '7': H('b') } });
   for (const bad of ['nope', '{}', JSON.stringify({ release: 'x y', measurements: { '1': H('a') } }), JSON.stringify({ release: 'r', measurements: {} }), JSON.stringify({ release: 'r', measurements: { '16': H('a') } }), JSON.stringify({ release: 'r', measurements: { '1': 'abc' } })]) {
@@ -89,6 +102,7 @@ test('HostUpdateService: operator only; the host must report the bundle the regi
         if (reply instanceof Error) throw reply;
         return reply;
       }) as HostUpdateFleet['send'],
+      enroll: () => Promise.reject(new Error('no enrolment in this test')),
     };
     const p = new Policies();
     const svc = new HostUpdateService({ fleet, attestation: p as unknown as RegionAttestation, operatorAccountId: OP, now: () => 42 });

@@ -15,6 +15,8 @@
 //   A rollback sends host.update {rollback} and expects the previous release's measurement.
 // Only the region operator's account may call them (hosts belong to the region, not to a
 // tenant), and IAM must allow ec2:<Action> to a user of that account.
+import type { EnrollTrust } from './fleet.js';
+import type { HostRecord } from './ec2/model.js';
 import type { HostUpdateParams, HostUpdateResult as HostUpdateReply } from '../controller/protocol/commands.js';
 import type { CommandSender } from './command-sender.js';
 import { createHash } from 'node:crypto';
@@ -33,6 +35,7 @@ const BUNDLE_NAME: Readonly<Record<UpdatableComponent, keyof typeof COMPONENT_PC
 
 export interface HostUpdateFleet extends CommandSender {
   hosts(): readonly { readonly id: string }[];
+  enroll(address: string, port: number, token: string, trust: EnrollTrust): Promise<HostRecord>;
 }
 
 export interface HostUpdateResult {
@@ -96,6 +99,16 @@ export class HostUpdateService {
 
   private operator(c: Caller): void {
     if (c.accountId !== this.o.operatorAccountId) throw new Ec2Error('UnauthorizedOperation', 'You are not authorized to perform this operation.');
+  }
+
+  /**
+   * NitrideAddHost: enrols the controller at address:port (Fleet.enroll). The caller gives the
+   * host's bootstrap fingerprint, or names trust on first use; the parser refuses neither.
+   */
+  async addHost(c: Caller, address: string, port: number, token: string, trust: EnrollTrust): Promise<{ hostId: string; certFingerprint: string; trust: string }> {
+    this.operator(c);
+    const h = await this.o.fleet.enroll(address, port, token, trust);
+    return { hostId: h.id, certFingerprint: h.certFingerprint, trust: 'fingerprint' in trust ? 'pinned' : 'trust-on-first-use' };
   }
 
   private host(hostId: string | undefined): string {

@@ -37,7 +37,7 @@ import { Collection } from './repo.js';
 import { createClientCredential } from '../controller/client.js';
 import { ROLE_OPERATOR } from '../controller/protocol/commands.js';
 import { hostPaths } from '../controller/host-state.js';
-import { writeSecretFile } from '../lib/pki/pki.js';
+import { fingerprint, writeSecretFile } from '../lib/pki/pki.js';
 import type { RegionPki } from './pki.js';
 import { Organization } from '../organizations/organization.js';
 import { writeAwsProfile } from '../lib/aws-profile.js';
@@ -127,7 +127,7 @@ export class Region {
       trail,
       statusFile: join(dir, 'host-attestation.json'),
     });
-    const fleet: Fleet = new Fleet(hostsRepo, pki, attestation);
+    const fleet: Fleet = new Fleet(hostsRepo, pki, attestation, trail);
     const vpcRepos = {
       vpcs: new Collection<VpcRecord>(store, 'ec2/vpcs/'),
       subnets: new Collection<SubnetRecord>(store, 'ec2/subnets/'),
@@ -304,7 +304,10 @@ export class Region {
     }
     const token = enrollToken(this.home);
     if (!token) throw new Error(`The local host ${runtime.hostId} is enrolled elsewhere and has no enrolment token.`);
-    await this.fleet.enroll(runtime.address, runtime.port, token);
+    // The local controller shares this NITRIDE_HOME: its bootstrap certificate is read from disk
+    // and pinned, so even the local enrolment is not trust on first use.
+    const bootstrap = fingerprint(readFileSync(hostPaths(this.home).bootstrapCert, 'utf8'));
+    await this.fleet.enroll(runtime.address, runtime.port, token, { fingerprint: bootstrap });
     // A read-only credential for the local operator's `nitride host status`.
     const op = await createClientCredential(this.pki.ca, { commonName: 'local-operator', role: ROLE_OPERATOR });
     const dir = hostPaths(this.home).operatorDir;

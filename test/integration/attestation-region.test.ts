@@ -45,7 +45,7 @@ test('the region attests hosts at enrolment and before placement and key release
       builtinImage: { kernel: { path: kernel, sha256: '0'.repeat(64) }, initrd: { path: initrd, sha256: '0'.repeat(64) }, cmdline: 'console=ttyS0', kernelVersion: 'test', version: 'test' },
     });
     const r = region;
-    const host = await r.fleet.enroll('127.0.0.1', ctl.runtime.port, readToken(hostHome));
+    const host = await r.fleet.enroll('127.0.0.1', ctl.runtime.port, readToken(hostHome), { fingerprint: ctl.runtime.fingerprint });
     const att = r.fleet.attestation;
     assert.ok(att);
 

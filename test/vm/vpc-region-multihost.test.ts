@@ -52,7 +52,7 @@ test('vm vpc through a two-host region: the region joins the hosts with the encr
     for (const h of hostHomes) {
       const c = await startController(h);
       ctls.push(c);
-      await region.fleet.enroll('127.0.0.1', c.runtime.port, readToken(h));
+      await region.fleet.enroll('127.0.0.1', c.runtime.port, readToken(h), { fingerprint: c.runtime.fingerprint });
     }
     assert.equal(region.fleet.hosts().length, 2);
     const r = region;

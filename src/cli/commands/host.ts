@@ -11,6 +11,7 @@ import { hostPaths, initHost, readRuntime } from '../../controller/host-state.js
 import { describeError } from '../../lib/errors.js';
 import { nitrideHome } from '../../lib/paths.js';
 import { fingerprint } from '../../lib/pki/pki.js';
+import { addHostCli } from './host-add.js';
 import { restartComponentCli, updateComponentCli } from './host-component.js';
 
 export const summary = 'host status and enrolment (init, enroll-token, status)';
@@ -20,6 +21,7 @@ export const SUBCOMMANDS: Readonly<Record<string, string>> = {
   init: 'create the host key, host id and enrolment token (idempotent)',
   'restart-component': 'replace the hypervisor or the EBS card (live update) through the region → controller path: restart-component <hypervisor|ebs>',
   update: 'live update of a component to a signed bundle, or back: update --component <hypervisor|ebs|vpc|controller> (--bundle DIR | --rollback)',
+  add: 'enrol a host with the region (on the region\'s machine): add --address A --port P --token T (--fingerprint SHA256 | --trust-on-first-use)',
   'enroll-token': "print the enrolment token for the region operator (--json adds the host id and bootstrap fingerprint)",
   help: 'show this list',
 };
@@ -134,6 +136,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   if (sub === 'restart-component') return restartComponentCli(rest);
   if (sub === 'update') return updateComponentCli(rest);
+  if (sub === 'add') return addHostCli(rest);
   let o: { home: string; json: boolean };
   try {
     o = options(rest);

@@ -83,7 +83,7 @@ export function readToken(home: string): string {
 
 /** Enrols the controller with the region's CA and returns a client for it. */
 export async function enrollAndConnect(c: ControllerProcess, region: RegionCredential): Promise<{ client: ControllerClient; hostId: string }> {
-  const r = await enrollHost({ address: '127.0.0.1', port: c.runtime.port, token: readToken(c.home), ca: region.ca });
+  const r = await enrollHost({ address: '127.0.0.1', port: c.runtime.port, token: readToken(c.home), ca: region.ca, bootstrapFingerprint: c.runtime.fingerprint });
   const client = new ControllerClient({ address: '127.0.0.1', port: c.runtime.port, caPem: region.ca.certPem, certPem: region.certPem, keyPem: region.keyPem, hostId: r.hostId });
   return { client, hostId: r.hostId };
 }

@@ -4,6 +4,12 @@ import type { HostRequest } from '../../protocol/ec2/requests/index.js';
 import type { ActionTable } from './common.js';
 
 export const HOST_ACTIONS: ActionTable<HostRequest> = {
+  NitrideAddHost: {
+    async run(svc, caller, req) {
+      const trust = req.bootstrapFingerprint !== undefined ? { fingerprint: req.bootstrapFingerprint } : { trustOnFirstUse: true as const };
+      return { action: 'NitrideAddHost', ...(await svc.hostUpdates.addHost(caller, req.address, req.port, req.token, trust)) };
+    },
+  },
   NitrideSetHostRelease: {
     async run(svc, caller, req) {
       return { action: 'NitrideSetHostRelease', ...(await svc.hostUpdates.setRelease(caller, req.hostId, req.policyDocument)) };

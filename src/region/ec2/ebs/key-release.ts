@@ -21,8 +21,8 @@ export const XTS_KEY_BYTES = 64;
 export interface CardKeyGate {
   /** The host's attested identity, with the EBS card key its document binds; throws when the host failed attestation. */
   requireAttestedHost(hostId: string, reason: string): Promise<{ readonly ebsCardPublicKey: Buffer | null }>;
-  /** Attests the host afresh (its card may have been replaced since the cached verdict). */
-  attest(hostId: string, reason: string): Promise<unknown>;
+  /** Records a refusal (audited, shown in the host's status). */
+  refuse(hostId: string, reason: string, code: string, message: string): Promise<unknown>;
 }
 
 /** The KMS caller for a request made by an EC2 caller through EC2 (kms:ViaService). */
@@ -89,20 +89,18 @@ export class EbsKeyRelease {
   /**
    * The EBS card key a data key may be sealed to: the one the host's attestation document binds
    * (public_key), so a key only ever goes to a measured card. No key goes to a host that failed
-   * attestation (requireAttestedHost throws then). The card must name the same key in
-   * ebs.info; when it does not — the card was replaced (live update, crash) since the cached
-   * attestation — the host attests afresh, and if its document still binds another key (or
-   * none), no key leaves the region.
+   * attestation (requireAttestedHost throws then). Every release gets an attestation made for
+   * it (a fresh region nonce; no cached verdict), read after ebs.info, and the card must name
+   * the key that attestation binds: when it does not (a card substituted, or one replaced in
+   * the moment between the two), no key leaves the region and the refusal is audited and
+   * shown in the host's status (AttestationCardKeyMismatch); the caller may retry.
    */
   async cardKey(hostId: string, cmdId: string): Promise<string> {
     const info = await this.fleet.send(hostId, 'ebs.info', {}, { id: `${cmdId}:info:${Date.now()}` });
     if (!this.gate) return info.publicKey;
-    let a = await this.gate.requireAttestedHost(hostId, 'key-release');
+    const a = await this.gate.requireAttestedHost(hostId, 'key-release');
     if (a.ebsCardPublicKey?.toString('base64') !== info.publicKey) {
-      await this.gate.attest(hostId, 'key-release');
-      a = await this.gate.requireAttestedHost(hostId, 'key-release');
-    }
-    if (a.ebsCardPublicKey?.toString('base64') !== info.publicKey) {
+      await this.gate.refuse(hostId, 'key-release', 'AttestationCardKeyMismatch', `The EBS card of host ${hostId} names a key (ebs.info) other than the one its fresh attestation binds; no volume key was released.`);
       log.error('the EBS card key differs from the one the host attested; no data key is released', { hostId });
       throw new Ec2Error('InternalError', `The EBS card of host ${hostId} is not the one its attestation binds; no volume key was released.`);
     }

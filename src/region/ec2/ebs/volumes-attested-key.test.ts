@@ -2,8 +2,9 @@
 // real SQLite store, real IAM and KMS (the data key wrapped under a KMS key and unwrapped under
 // the EBS grant), with a stand-in host that answers ebs.info with one card key while its
 // attestation binds another (the real path is in test/vm/ebs-volumes.test.ts and
-// test/vm/host-update*.test.ts). Mismatch → a fresh attestation; still a mismatch → no key
-// leaves the region and nothing is attached.
+// test/vm/host-update*.test.ts). Every release asks for an attestation of its own; a card
+// that does not match it → a refusal recorded with the gate, no key leaves the region and
+// nothing is attached.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -45,8 +46,8 @@ test('the data key is sealed only to the attested EBS card key; a card the attes
     const card = generateSealKeyPair(); // the card ebs.info names
     const other = generateSealKeyPair(); // a card the host attested earlier
     let attested = other.publicKey;
-    let attestedAfterFresh = other.publicKey;
     let fresh = 0;
+    const refusals: { reason: string; code: string }[] = [];
     const sent: { type: string; params: Record<string, unknown> }[] = [];
     const fleet = {
       hosts: () => [host],
@@ -57,11 +58,14 @@ test('the data key is sealed only to the attested EBS card key; a card the attes
       },
     } as unknown as HostFleet;
     const gate: CardKeyGate = {
-      requireAttestedHost: async (hostId: string) => ({ hostId, ebsCardPublicKey: attested, verdict: {} }),
-      attest: async () => {
+      requireAttestedHost: async (hostId: string, reason: string) => {
+        assert.equal(reason, 'key-release', 'the gate is asked for a key release (a fresh attestation, never a cached verdict)');
         fresh++;
-        attested = attestedAfterFresh;
-        return { ok: true };
+        return { hostId, ebsCardPublicKey: attested, verdict: {} };
+      },
+      refuse: async (_hostId: string, reason: string, code: string) => {
+        refusals.push({ reason, code });
+        return {};
       },
     };
     const svc = new InstanceService(instances, images, fleet);
@@ -71,15 +75,16 @@ test('the data key is sealed only to the attested EBS card key; a card the attes
     const create = (): Promise<VolumeRecord> =>
       volumes.create(caller, { action: 'CreateVolume', dryRun: false, availabilityZone: 'local-1a', availabilityZoneId: undefined, size: 1, snapshotId: undefined, volumeType: 'gp3', iops: undefined, throughput: undefined, encrypted: true, kmsKeyId: undefined, multiAttachEnabled: undefined, tagSpecifications: [], clientToken: undefined }, {});
 
-    // The card is not the attested one, even after a fresh attestation: no key, no attach.
+    // The card is not the one the release's own attestation binds: no key, no attach, a refusal.
     const v1 = await create();
     await assert.rejects(volumes.attach(caller, v1.id, inst.id, '/dev/sdf'), (e: { code?: string }) => e.code === 'InternalError');
-    assert.equal(fresh, 1, 'a mismatch asks for a fresh attestation first');
+    assert.equal(fresh, 1);
+    assert.deepEqual(refusals, [{ reason: 'key-release', code: 'AttestationCardKeyMismatch' }]);
     assert.equal(sent.filter((s) => s.type === 'volume.attach').length, 0, 'no volume.attach, so no sealed key left the region');
     assert.equal(volumes.find(caller, v1.id)?.attachment, undefined, 'the volume stays available');
 
-    // The card was replaced (a live update) since the cached attestation: the fresh one binds it.
-    attestedAfterFresh = card.publicKey;
+    // The host now attests the card it names: the next release (its own attestation) seals to it.
+    attested = card.publicKey;
     await volumes.attach(caller, v1.id, inst.id, '/dev/sdf');
     assert.equal(fresh, 2);
     const att = sent.filter((s) => s.type === 'volume.attach');
@@ -88,10 +93,11 @@ test('the data key is sealed only to the attested EBS card key; a card the attes
     assert.equal(openSealed(card, sealed, Buffer.from(v1.id)).length, 64, 'sealed to the attested card: it opens the 64-byte XTS key');
     assert.throws(() => openSealed(other, sealed, Buffer.from(v1.id)), 'and to no other card');
 
-    // Attested and named alike: no extra attestation.
+    // Every release attests afresh, even one right after another.
     const v2 = await create();
     await volumes.attach(caller, v2.id, inst.id, '/dev/sdg');
-    assert.equal(fresh, 2);
+    assert.equal(fresh, 3);
+    assert.equal(refusals.length, 1);
   } finally {
     await store.close();
     rmSync(dir, { recursive: true, force: true });

@@ -23,11 +23,34 @@ export interface NitrideUpdateHostComponentRequest extends Base {
   readonly rollback: boolean;
 }
 
+/** Enrols a controller: BootstrapFingerprint pins its certificate; TrustOnFirstUse=true must be named to go without. */
+export interface NitrideAddHostRequest extends Base {
+  readonly action: 'NitrideAddHost';
+  readonly address: string;
+  readonly port: number;
+  readonly token: string;
+  readonly bootstrapFingerprint: string | undefined;
+  readonly trustOnFirstUse: boolean;
+}
+
 export type HostRequest =
+  | NitrideAddHostRequest
   | NitrideSetHostReleaseRequest
   | NitrideUpdateHostComponentRequest;
 
 export const HOST_PARSERS: ParserTable<HostRequest> = {
+  NitrideAddHost(r) {
+    const port = r.integer('Port', 1, 65535);
+    if (port === undefined) throw missing('Port');
+    const bootstrapFingerprint = r.string('BootstrapFingerprint');
+    const trustOnFirstUse = r.boolean('TrustOnFirstUse') ?? false;
+    if (bootstrapFingerprint !== undefined && trustOnFirstUse) throw new Ec2Error('InvalidParameterCombination', 'Give either BootstrapFingerprint or TrustOnFirstUse=true, not both.');
+    if (bootstrapFingerprint === undefined && !trustOnFirstUse) {
+      throw new Ec2Error('MissingParameter', "The request must contain the parameter BootstrapFingerprint (the host's `nitride host init` prints it), or name TrustOnFirstUse=true.");
+    }
+    return { action: 'NitrideAddHost', dryRun: dryRun(r), address: r.requiredString('Address'), port, token: r.requiredString('Token'), bootstrapFingerprint, trustOnFirstUse };
+  },
+
   NitrideSetHostRelease: (r) => ({ action: 'NitrideSetHostRelease', dryRun: dryRun(r), hostId: r.string('HostId'), policyDocument: r.requiredString('PolicyDocument') }),
 
   NitrideUpdateHostComponent(r) {
@@ -42,4 +65,4 @@ export const HOST_PARSERS: ParserTable<HostRequest> = {
 };
 
 /** The hosts actions that change state (audited before effect; every action accepts DryRun). */
-export const HOST_MUTATING: readonly HostRequest['action'][] = ['NitrideSetHostRelease', 'NitrideUpdateHostComponent'];
+export const HOST_MUTATING: readonly HostRequest['action'][] = ['NitrideAddHost', 'NitrideSetHostRelease', 'NitrideUpdateHostComponent'];

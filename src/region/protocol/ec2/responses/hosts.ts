@@ -3,6 +3,7 @@
 import type { WriterTable } from './common.js';
 
 export type HostResponse =
+  | { readonly action: 'NitrideAddHost'; readonly hostId: string; readonly certFingerprint: string; readonly trust: string }
   | { readonly action: 'NitrideSetHostRelease'; readonly hostId: string; readonly release: string; readonly attested: boolean }
   | {
       readonly action: 'NitrideUpdateHostComponent';
@@ -16,6 +17,9 @@ export type HostResponse =
     };
 
 export const HOST_WRITERS: WriterTable<HostResponse> = {
+  NitrideAddHost: (w, r) => {
+    w.leaf('hostId', r.hostId).leaf('certFingerprint', r.certFingerprint).leaf('trust', r.trust);
+  },
   NitrideSetHostRelease: (w, r) => {
     w.leaf('hostId', r.hostId).leaf('release', r.release).leaf('attested', r.attested);
   },
