@@ -306,6 +306,7 @@ const EC2_CASES: Record<string, Cases> = {
     refused('InvalidInstanceID.NotFound', "A's instance", () => c.ec2.send(new E.ModifyInstanceMetadataOptionsCommand({ InstanceId: a.instanceId, HttpTokens: 'optional' }))),
   ],
   // Hosts belong to the region's operator, not to any tenant.
+  NitrideAddHost: (_a, _b, c) => [refused('UnauthorizedOperation', 'a host enrolment', () => query(c, { Action: 'NitrideAddHost', Address: '127.0.0.1', Port: '9', Token: 'x'.repeat(32), BootstrapFingerprint: 'SHA256:' + '0'.repeat(64) }))],
   NitrideSetHostRelease: (_a, _b, c) => [refused('UnauthorizedOperation', 'a host release', () => query(c, { Action: 'NitrideSetHostRelease', PolicyDocument: '{"release":"x","measurements":{"0":"' + '0'.repeat(96) + '"}}' }))],
   NitrideUpdateHostComponent: (_a, _b, c) => [refused('UnauthorizedOperation', 'a host component', () => query(c, { Action: 'NitrideUpdateHostComponent', Component: 'ebs', Rollback: 'true' }))],
 };
