@@ -8,6 +8,7 @@
 // arrival time; an update's window [t0, t1] is then judged from what the guest printed: the
 // largest gap between I/O completions and between ping replies that spans the window, the
 // I/O errors, and the ping replies that never came.
+import { cgroupsUnder, removeCgroups } from './vm/jail-fixtures.js';
 import type { CommandType, ParamsOf, ResultOf } from '../src/controller/protocol/commands.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, fstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, rmSync, writeFileSync } from 'node:fs';
@@ -412,6 +413,8 @@ export class LiveUpdateRig {
 
   /** Stops everything this rig started (region, controller, components, QEMU) and removes its files. */
   async close(): Promise<void> {
+    // The guests' jail cgroups, read before anything is killed (a killed hypervisor leaves them).
+    const cgroups = cgroupsUnder(join(hostPaths(this.home).hypervisorDir, 'instances'));
     this.watch?.stop();
     this.ec2?.destroy();
     try {
@@ -451,6 +454,7 @@ export class LiveUpdateRig {
       }
       await sleep(200);
     }
+    await removeCgroups(cgroups);
     rmSync(join(vpcSocketDir(this.home), '..'), { recursive: true, force: true });
     rmSync(this.home, { recursive: true, force: true });
   }

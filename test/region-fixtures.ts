@@ -4,12 +4,12 @@
 // region, kills the controller and every QEMU under the home (by pidfile) and removes it.
 import { EC2Client, GetConsoleOutputCommand } from '@aws-sdk/client-ec2';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { instanceCgroups } from './vm/jail-fixtures.js';
+import { cgroupsUnder, removeCgroups } from './vm/jail-fixtures.js';
 import { ensureImage } from '../src/image/build.js';
 import { imageCacheDir } from '../src/lib/paths.js';
 import { distEntry } from '../src/lib/paths.js';
@@ -272,8 +272,7 @@ export async function cleanupHome(home: string, regions: readonly (RegionProcess
   }
   const c = controllerPid(home);
   if (c !== undefined) kill(c);
-  const instances = join(home, 'host', 'hypervisor', 'instances');
-  const cgroups = existsSync(instances) ? readdirSync(instances).flatMap((id) => instanceCgroups(join(instances, id))) : [];
+  const cgroups = cgroupsUnder(join(home, 'host', 'hypervisor', 'instances'));
   for (let i = 0; i < 3; i++) {
     for (const pid of qemuPids(home).values()) kill(pid);
     // the hypervisor processes (children of the controller) die with their pipes; make sure
@@ -282,16 +281,7 @@ export async function cleanupHome(home: string, regions: readonly (RegionProcess
     await sleep(200);
   }
   // The guests' jail cgroups (their hypervisor removes them when it sees a guest go; it was killed).
-  for (const cg of cgroups) {
-    const until = Date.now() + 5000;
-    while (existsSync(cg) && Date.now() < until) {
-      try {
-        rmdirSync(cg);
-      } catch {
-        await sleep(50);
-      }
-    }
-  }
+  await removeCgroups(cgroups);
   await rm(home, { recursive: true, force: true });
   // The VPC card's socket directory lives outside the home (QEMU must reach it).
   await rm(join(vpcSocketDir(home), '..'), { recursive: true, force: true });

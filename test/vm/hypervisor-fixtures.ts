@@ -3,7 +3,7 @@
 // state directory), helpers that poll with deadlines, and a cleanup that always kills
 // every QEMU the test started (found by pidfile) and prints the consoles when a test fails.
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ensureImage } from '../../src/image/build.js';
 import { imageCacheDir } from '../../src/lib/paths.js';
 import { forkHypervisor, type HypervisorChannel } from '../../src/hypervisor/client.js';
-import { instanceCgroups } from './jail-fixtures.js';
+import { instanceCgroups, removeCgroups } from './jail-fixtures.js';
 import type { GuestImageRef, HypervisorEvent, InstanceSpec } from '../../src/hypervisor/protocol/messages.js';
 
 const say = (line: string): void => void process.stderr.write(`[image] ${line}\n`);
@@ -158,18 +158,7 @@ export class HypervisorHarness {
     const deadline = Date.now() + 5000;
     while (this.qemuPids().some(pidAlive) && Date.now() < deadline) await sleep(50);
     // The jails' cgroups (the hypervisor removes them when it sees a guest go; it was killed).
-    for (const cg of cgroups) {
-      const until = Date.now() + 5000;
-      while (Date.now() < until) {
-        try {
-          rmdirSync(cg);
-          break;
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code !== 'EBUSY') break;
-          await sleep(50);
-        }
-      }
-    }
+    await removeCgroups(cgroups);
     await rm(join(this.stateDir, '..'), { recursive: true, force: true });
   }
 }

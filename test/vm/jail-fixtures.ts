@@ -1,7 +1,8 @@
 // Reading a guest's jail from outside, for the VM tests: its uid from the hypervisor's table,
 // the cgroups its launch recorded, and the credentials and namespaces of a process.
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /** The instance's uid (= gid) in the hypervisor's jail table, or undefined. */
 export function jailIdOf(stateDir: string, instanceId: string): number | undefined {
@@ -33,4 +34,29 @@ export function credentialsOf(pid: number): { uid: number; gid: number; groups: 
     capEff: field('CapEff'),
     capBnd: field('CapBnd'),
   };
+}
+
+/** The jail cgroups of every instance under a hypervisor's `instances` directory (read before its guests are killed). */
+export function cgroupsUnder(instancesDir: string): string[] {
+  return existsSync(instancesDir) ? readdirSync(instancesDir).flatMap((id) => instanceCgroups(join(instancesDir, id))) : [];
+}
+
+/**
+ * Removes jail cgroups a test's teardown left behind: a hypervisor removes a guest's cgroups when
+ * it sees the guest go, but a teardown that kills the hypervisor first leaves them. An empty
+ * cgroup can be removed once its last task has exited (EBUSY until then), so each is retried
+ * for up to 5 s.
+ */
+export async function removeCgroups(cgroups: readonly string[]): Promise<void> {
+  for (const cg of cgroups) {
+    const until = Date.now() + 5000;
+    while (existsSync(cg) && Date.now() < until) {
+      try {
+        rmdirSync(cg);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EBUSY') break;
+        await sleep(50);
+      }
+    }
+  }
 }
