@@ -7,7 +7,15 @@
 import { parseCredential, parseAuthorizationHeader, PRESIGN } from './sigv4/parse.js';
 import { parseQueryPairs } from './sigv4/canonical-request.js';
 import { verifySigV4, type SigV4Identity, type SigV4Request, type SigV4VerifyOptions } from './sigv4/verify.js';
+import type { IncomingMessage } from 'node:http';
 import type { AccessKeyLookup, Iam } from './iam.js';
+
+/** The SigV4 view of an HTTP request: its path and query split from the URL, its headers as sent, its body. */
+export function sigV4RequestOf(req: IncomingMessage, body: Uint8Array, defaultMethod = 'POST'): SigV4Request {
+  const url = req.url ?? '/';
+  const qi = url.indexOf('?');
+  return { method: req.method ?? defaultMethod, path: qi < 0 ? url : url.slice(0, qi), query: qi < 0 ? '' : url.slice(qi + 1), headers: req.headersDistinct as Record<string, string[]>, body };
+}
 
 /** The access key id a request presents (header or presigned query), unverified; undefined when none is readable. */
 export function presentedAccessKeyId(req: SigV4Request): string | undefined {

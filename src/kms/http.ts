@@ -9,6 +9,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuditRecorder } from '../audit/recorder.js';
 import type { AuditEvent, AuditUserIdentity } from '../audit/trail.js';
+import { sigV4RequestOf } from '../iam/authenticate.js';
 import { auditIdentity, type AccessKeyLookup, type Iam } from '../iam/iam.js';
 import { isSigV4Error, verifySigV4, type SigV4Error } from '../iam/sigv4/index.js';
 import { createLogger } from '../lib/log.js';
@@ -88,15 +89,13 @@ export async function serveKms(deps: KmsFrontDeps, req: IncomingMessage, res: Se
     userIdentity: identity,
   });
 
-  const url = req.url ?? '/';
-  const qi = url.indexOf('?');
   const keyId = presentedKeyId(req.headers);
   let key: AccessKeyLookup | undefined;
   try {
     key = keyId === undefined ? undefined : await deps.iam.lookupAccessKey(keyId);
     const k = key;
     verifySigV4(
-      { method: req.method ?? 'POST', path: qi < 0 ? url : url.slice(0, qi), query: qi < 0 ? '' : url.slice(qi + 1), headers: req.headersDistinct as Record<string, string[]>, body },
+      sigV4RequestOf(req, body),
       (id) => (k && k.accessKeyId === id && k.status === 'Active' ? { secretAccessKey: k.secretAccessKey } : undefined),
       { now: new Date(), service: 'kms', region: KMS_REGION, requiredSignedHeaders: KMS_SIGNED_HEADERS },
     );

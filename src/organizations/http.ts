@@ -8,7 +8,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuditRecorder } from '../audit/recorder.js';
 import type { AuditEvent, AuditUserIdentity } from '../audit/trail.js';
-import { authenticate, presentedAccessKeyId } from '../iam/authenticate.js';
+import { authenticate, presentedAccessKeyId, sigV4RequestOf } from '../iam/authenticate.js';
 import { auditIdentity, type AccessKeyLookup, type Iam } from '../iam/iam.js';
 import { isSigV4Error } from '../iam/sigv4/index.js';
 import { kmsAuthError } from '../kms/http.js';
@@ -61,9 +61,7 @@ export async function serveOrganizations(deps: OrganizationsFrontDeps, req: Inco
     readOnly,
     userIdentity: identity,
   });
-  const url = req.url ?? '/';
-  const qi = url.indexOf('?');
-  const sigReq = { method: req.method ?? 'POST', path: qi < 0 ? url : url.slice(0, qi), query: qi < 0 ? '' : url.slice(qi + 1), headers: req.headersDistinct as Record<string, string[]>, body };
+  const sigReq = sigV4RequestOf(req, body);
   let auth;
   try {
     auth = await authenticate(deps.iam, sigReq, { now: new Date(), service: 'organizations', region: deps.organization.awsRegion });

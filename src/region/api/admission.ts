@@ -14,7 +14,7 @@
 import type { IncomingMessage, Server, ServerOptions } from 'node:http';
 import type { Socket } from 'node:net';
 import type { AuditTrail } from '../../audit/trail.js';
-import { presentedAccessKeyId } from '../../iam/authenticate.js';
+import { presentedAccessKeyId, sigV4RequestOf } from '../../iam/authenticate.js';
 import type { Iam } from '../../iam/iam.js';
 import { DEFAULT_MAX_SKEW_MS, MAX_PRESIGN_EXPIRES_SECONDS, PRESIGN, parseAmzDate, parseQueryPairs } from '../../iam/sigv4/index.js';
 import type { ApiLimits } from './limits.js';
@@ -89,10 +89,9 @@ export class Admission {
    */
   async bodyLimit(req: IncomingMessage): Promise<number> {
     const { maxBodyBytes, preAuthBodyBytes } = this.limits;
-    const url = req.url ?? '/';
-    const qi = url.indexOf('?');
-    const query = qi < 0 ? '' : url.slice(qi + 1);
-    const keyId = presentedAccessKeyId({ method: req.method ?? 'POST', path: qi < 0 ? url : url.slice(0, qi), query, headers: req.headersDistinct as Record<string, string[]>, body: EMPTY });
+    const sigReq = sigV4RequestOf(req, EMPTY);
+    const query = sigReq.query;
+    const keyId = presentedAccessKeyId(sigReq);
     if (keyId === undefined) return preAuthBodyBytes;
     if (!freshDate(req, query)) return preAuthBodyBytes;
     const key = await this.iam.lookupAccessKey(keyId);
