@@ -3,7 +3,7 @@
 import { VpcError } from './errors.js';
 import { cidrContains, intToIp, ipToInt, isIp, isMac, parseCidr } from './protocol/addr.js';
 
-export type { HttpTokens, HttpEndpoint, PublicKey, ImdsConfig, EniConfig, EniUpdate, SgProtocol, SgRule, GroupRules } from './protocol/config.js';
+export type { HttpTokens, HttpEndpoint, PublicKey, ImdsConfig, EniConfig, EniUpdate, PublicSideConfig, SgProtocol, SgRule, GroupRules } from './protocol/config.js';
 import type { HttpTokens, HttpEndpoint, PublicKey, ImdsConfig, EniConfig, EniUpdate, SgProtocol, SgRule, GroupRules } from './protocol/config.js';
 
 const ENI_RE = /^eni-[0-9a-z]{1,32}$/;
@@ -19,6 +19,7 @@ export function validateImds(m: ImdsConfig): void {
   if (m.httpTokens !== 'optional' && m.httpTokens !== 'required') throw bad('imds.httpTokens must be optional or required.');
   if (m.endpoint !== 'enabled' && m.endpoint !== 'disabled') throw bad('imds.endpoint must be enabled or disabled.');
   if (!Number.isInteger(m.hopLimit) || m.hopLimit < 1 || m.hopLimit > 64) throw bad('imds.hopLimit must be an integer 1..64.');
+  if (m.publicHostname !== undefined && (typeof m.publicHostname !== 'string' || !HOST_RE.test(m.publicHostname))) throw bad('imds.publicHostname is not a host name.');
   if (m.userDataBase64 !== undefined && (!/^[A-Za-z0-9+/]*={0,2}$/.test(m.userDataBase64) || m.userDataBase64.length > 87_384)) {
     throw bad('imds.userDataBase64 must be base64 of at most 64 KiB.');
   }
@@ -53,6 +54,8 @@ export function validateMutable(c: EniUpdate): void {
   if (c.dns !== undefined && (!Array.isArray(c.dns) || c.dns.length > 4 || !c.dns.every(isIp))) throw bad('dns must be up to 4 IPv4 addresses.');
   if (c.domainName !== undefined && (typeof c.domainName !== 'string' || !HOST_RE.test(c.domainName))) throw bad('domainName is not a domain name.');
   if (c.imds !== undefined) validateImds(c.imds);
+  if (c.publicIp !== undefined && (typeof c.publicIp !== 'string' || !isIp(c.publicIp))) throw bad('publicIp is not an IPv4 address.', { publicIp: c.publicIp });
+  if (c.internetRoute !== undefined && typeof c.internetRoute !== 'boolean') throw bad('internetRoute must be a boolean.');
 }
 
 export function validateRules(r: GroupRules): void {

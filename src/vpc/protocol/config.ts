@@ -39,6 +39,8 @@ export interface ImdsConfig {
   readonly identitySigningKeyPem?: string;
   /** Extra meta-data leaves, path (relative to meta-data/) → value. */
   readonly extraMetadata?: Readonly<Record<string, string>>;
+  /** meta-data/public-hostname (EC2's ec2-a-b-c-d.<region>.compute.amazonaws.com form); absent → 404. */
+  readonly publicHostname?: string;
 }
 
 export interface EniConfig {
@@ -56,10 +58,34 @@ export interface EniConfig {
   readonly dns?: readonly string[];
   readonly domainName?: string;
   readonly imds?: ImdsConfig;
+  /**
+   * The public IPv4 address (a public or Elastic IP) the VPC edge maps one-to-one onto `ip`, in
+   * both directions. Absent: the ENI has no public address, so nothing from outside reaches it
+   * and it has no path out.
+   */
+  readonly publicIp?: string;
+  /**
+   * Whether the ENI's subnet route table sends 0.0.0.0/0 to an internet gateway attached to the
+   * VPC. Without it the edge drops (and counts) traffic both ways even when publicIp is set.
+   */
+  readonly internetRoute?: boolean;
+}
+
+/**
+ * The host's public side: a Linux network interface the card owns (a TAP device it opens by name),
+ * the prefix on it and the next hop for addresses off that prefix. Public IPs mapped on this host
+ * are answered for (ARP) on this interface.
+ */
+export interface PublicSideConfig {
+  readonly iface: string;
+  /** e.g. 198.51.100.0/24 — the on-link prefix of the public side. */
+  readonly cidr: string;
+  /** The next hop for destinations outside cidr (e.g. the host's 198.51.100.1). */
+  readonly gateway: string;
 }
 
 /** Fields updateEni may change. */
-export type EniUpdate = Partial<Pick<EniConfig, 'securityGroups' | 'sourceDestCheck' | 'hostname' | 'mtu' | 'dns' | 'domainName' | 'imds'>>;
+export type EniUpdate = Partial<Pick<EniConfig, 'securityGroups' | 'sourceDestCheck' | 'hostname' | 'mtu' | 'dns' | 'domainName' | 'imds' | 'publicIp' | 'internetRoute'>>;
 
 export type SgProtocol = 'tcp' | 'udp' | 'icmp' | 'all';
 
