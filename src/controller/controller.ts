@@ -104,6 +104,8 @@ export class Controller {
       hostId: () => this.identity.hostId,
       listenAddress: this.address,
     });
+    // Every fork of a component (its first start, a crash restart) measures its code first.
+    vpc.supervisor.measureBeforeSpawn(() => chip.measureBeforeFork('vpc-card'));
     vpc.start();
     const hypervisor = new HostHypervisor({
       entry: o.hypervisorEntry ?? chip.entryFor('hypervisor'),
@@ -112,6 +114,7 @@ export class Controller {
       audit: (e) => this.auditAppend(e),
       onLifecycle: lifecycle('hypervisor'),
     });
+    if (o.hypervisorEntry === undefined) hypervisor.supervisor.measureBeforeSpawn(() => chip.measureBeforeFork('hypervisor'));
     // A successor starts the hypervisor only once its predecessor's has exited (two would fight over the guests).
     if (o.takeover !== true) hypervisor.start();
     // The EBS card: volumes as encrypted NBD exports.
@@ -124,6 +127,7 @@ export class Controller {
       onEvent: (e) => o.log.info('ebs card event', { ...e }),
       onLifecycle: lifecycle('ebs'),
     });
+    ebs.supervisor.measureBeforeSpawn(() => chip.measureBeforeFork('ebs-card'));
     ebs.start();
 
     const front = new HostFront(

@@ -135,6 +135,10 @@ export class HostSecurityChip {
   private readonly bundles = new Map<ComponentName, VerifiedBundle>();
   private readonly measuredImages = new Set<string>();
   private devFiles = 0;
+  /** Dev mode: the working-tree digest each component's register last measured. */
+  private readonly devMeasured = new Map<ComponentName, string>();
+  /** Signed mode: components whose bundle failed its check before a fork (a marker is in their register). */
+  private readonly failedCheck = new Set<ComponentName>();
   private releasePubKeyPem: string | undefined;
   private recordPath: string | undefined;
   private record: ComponentRecord | undefined;
@@ -181,7 +185,10 @@ export class HostSecurityChip {
     } else {
       const dev = devTreeDigest();
       chip.devFiles = dev.files;
-      for (const name of COMPONENT_NAMES) chip.bank.extend(COMPONENT_PCR[name], dev.digest, `dev (unsigned) ${name}: working tree dist/src, ${dev.files} files`);
+      for (const name of COMPONENT_NAMES) {
+        chip.bank.extend(COMPONENT_PCR[name], dev.digest, `dev (unsigned) ${name}: working tree dist/src, ${dev.files} files`);
+        chip.devMeasured.set(name, dev.digest);
+      }
     }
     if (o.qemuPath !== undefined && existsSync(o.qemuPath) && statSync(o.qemuPath).isFile()) await measureQemu(chip.bank, o.qemuPath);
     return chip;
@@ -280,6 +287,49 @@ export class HostSecurityChip {
         : { version: 'dev', digest: null, dir: null, since: null, previous: null };
     }
     return out;
+  }
+
+  /**
+   * Before every fork of a component by its supervisor (first start, crash restart, operator
+   * restart): the code about to run is measured again, so a file changed on disk after the
+   * measured start cannot run under the old measurement (a root-on-host edit followed by a
+   * kill of the component, which the supervisor restarts).
+   *   - dev mode: the working tree's digest; when it differs from the component's latest
+   *     measurement it is extended into the component's register (the region's next fresh
+   *     attestation sees the change: AttestationPcrMismatch under trust on first attestation
+   *     or a dev-local policy).
+   *   - signed mode: every file of the component's current bundle is checked against its
+   *     signed manifest (size and sha384). A file that differs extends the register with a
+   *     marker naming it and throws BundleFileMismatch: the component is not forked. When the
+   *     bundle verifies again, its digest is extended again so the latest measurement is what runs.
+   * Synchronous (the supervisor forks synchronously); a few tens of ms for this tree.
+   */
+  measureBeforeFork(name: Exclude<ComponentName, 'controller'>): void {
+    const pcr = COMPONENT_PCR[name];
+    if (this.mode === 'dev') {
+      const dev = devTreeDigest();
+      if (this.devMeasured.get(name) === dev.digest) return;
+      this.bank.extend(pcr, dev.digest, `dev (unsigned) ${name} restarted: working tree dist/src changed, ${dev.files} files`);
+      this.devMeasured.set(name, dev.digest);
+      return;
+    }
+    const b = this.bundles.get(name);
+    if (b === undefined) return;
+    for (const f of b.manifest.files) {
+      let data: Buffer | undefined;
+      try {
+        data = readFileSync(join(b.dir, f.path));
+      } catch {
+        data = undefined;
+      }
+      if (data !== undefined && data.length === f.size && createHash('sha384').update(data).digest('hex') === f.sha384) continue;
+      if (!this.failedCheck.has(name)) {
+        this.bank.extend(pcr, createHash('sha384').update(`nitride-bundle-check-failed:${b.digest}:${f.path}`).digest('hex'), `bundle ${name} ${b.manifest.version} failed its check before a restart: ${f.path} differs; not started`);
+        this.failedCheck.add(name);
+      }
+      throw new ControllerError('BundleFileMismatch', 'invalid', `The ${name} bundle's file ${f.path} no longer matches its signed manifest; the component is not started.`, { bundle: b.dir, file: f.path });
+    }
+    if (this.failedCheck.delete(name)) this.bank.extend(pcr, b.digest, `bundle ${name} ${b.manifest.version} (verified again before a restart)`);
   }
 
   /** The entry point to fork for a component: inside its verified bundle (signed mode) or the working tree's dist. */

@@ -69,6 +69,7 @@ export class ComponentSupervisor<C> {
   private exitWaiters: (() => void)[] = [];
   private entryPath: string;
   private remoteNext: ComponentChannel<C> | undefined;
+  private measure: (() => void) | undefined;
 
   constructor(private readonly o: SupervisorOptions) {
     this.entryPath = o.entry;
@@ -86,6 +87,17 @@ export class ComponentSupervisor<C> {
    */
   setEntry(entry: string): void {
     this.entryPath = entry;
+  }
+
+  /**
+   * Called before every fork by spawn() (the first start, a crash restart, restart()): the
+   * security chip measures the code about to run (src/controller/host-security-chip.ts
+   * measureBeforeFork). When it throws, nothing is forked and the start is retried with
+   * backoff, measured again each time. A live update's handover() forks code its caller has
+   * verified and measured already.
+   */
+  measureBeforeSpawn(fn: () => void): void {
+    this.measure = fn;
   }
 
   start(): void {
@@ -110,6 +122,13 @@ export class ComponentSupervisor<C> {
     if (!existsSync(this.entryPath)) {
       this.state = 'missing';
       this.o.log.error(`the ${this.o.name} entry point is missing; build the project`, { entry: this.entryPath });
+      this.scheduleRestart(null, null);
+      return;
+    }
+    try {
+      this.measure?.();
+    } catch (e) {
+      this.o.log.error(`the ${this.o.name} code failed its measurement; it is not started`, { entry: this.entryPath, error: e instanceof Error ? e.message : String(e) });
       this.scheduleRestart(null, null);
       return;
     }

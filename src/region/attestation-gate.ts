@@ -21,12 +21,23 @@
 // StartInstances answer InsufficientInstanceCapacity when no other host fits) and no keys
 // (requireAttestedHost throws). Every verdict is written to the region audit trail as a
 // NitrideHostAttestation event, and the latest per host is in statusOf()/status() (shown
-// by the fleet's host status). For placement an ok verdict is reused for VERDICT_TTL_MS
-// (60 s) so that it does not pay a round trip and a signature per call; a refusal is not
-// cached for longer than a retry (10 s) so a repaired host comes back quickly. A key release
-// never uses a cached verdict: it gets an attestation of its own, made for it with a fresh
-// region nonce (requireAttestedHost(…, 'key-release')), so a host whose measurements or card
-// changed since its last verdict gets no key.
+// by the fleet's host status and `nitride host status`).
+//
+// No gate uses a cached verdict. Each of these attests afresh, with a region nonce issued for
+// it and not shared with an attestation already in flight:
+//   - choosing hosts for RunInstances/StartInstances (placeable(), one attestation per host,
+//     in parallel; reason 'placement');
+//   - every instance.start sent to a host (Fleet.send; reason 'placement');
+//   - every volume.attach sent to a host (Fleet.send; reason 'attach');
+//   - every key release (requireAttestedHost(…, 'key-release')), whose card key is the one
+//     that attestation binds.
+// So a host whose measurements or card changed after its last ok verdict gets nothing placed,
+// attached or released: the change is seen by the attestation made for that very step. The
+// only verdict reused is "unreachable" (REFUSAL_RETRY_MS, 10 s), and only when choosing hosts:
+// a host that did not answer may still be chosen (the instance stays pending), since the
+// instance.start it needs is itself gated by a fresh attestation. The periodic re-attestation
+// in the reconcile loop (verdict(), VERDICT_TTL_MS) only keeps the status current; it gates
+// nothing.
 import type { CommandSender } from './command-sender.js';
 import { renameSync, writeFileSync } from 'node:fs';
 import type { AuditTrail } from '../audit/trail.js';
@@ -43,7 +54,9 @@ import { REGION_NAME } from './ec2/model.js';
 
 const log = createLogger('region.attestation');
 
+/** How long the reconcile loop's status verdict stands before it re-attests (status only; no gate uses it). */
 export const VERDICT_TTL_MS = 60_000;
+/** How long a host that did not answer is not asked again when choosing hosts (it gets nothing without a fresh attestation). */
 export const REFUSAL_RETRY_MS = 10_000;
 
 /** Registers judged by trust on first attestation (6, guest images, grows with use). */
@@ -279,7 +292,10 @@ export class RegionAttestation {
     return this.verdicts.get(hostId)?.v;
   }
 
-  /** A verdict no older than the TTL (ok: 60 s; refusal: 10 s), else a fresh attestation. */
+  /**
+   * For the reconcile loop's status only (it gates nothing): the latest verdict when it is no
+   * older than the TTL (ok: 60 s; refusal: 10 s), else a fresh attestation.
+   */
   async verdict(hostId: string, reason: string): Promise<HostVerdict> {
     const c = this.verdicts.get(hostId);
     if (c && this.now() - c.t < (c.v.ok ? VERDICT_TTL_MS : REFUSAL_RETRY_MS)) return c.v;
@@ -287,26 +303,23 @@ export class RegionAttestation {
   }
 
   /**
-   * THE HOOK for every path that gives a host an instance or a key: resolves when the host
-   * attested (within the last 60 s) against its policy, with the EBS card public key the
-   * document bound (seal data keys to THIS key, not to one read elsewhere); throws an
-   * Ec2Error otherwise (InsufficientInstanceCapacity, since to EC2's callers a host that
-   * may not run guests is missing capacity; context.attestation has the verdict).
+   * THE HOOK for every step that gives a host an instance, a volume or a key: a fresh
+   * attestation made for this call (its own region nonce; never a cached verdict, never one
+   * already in flight). Resolves with the EBS card public key that attestation bound (seal data
+   * keys to THIS key, not to one read elsewhere); throws an Ec2Error otherwise
+   * (InsufficientInstanceCapacity, since to EC2's callers a host that may not run guests is
+   * missing capacity; the message names the refusal code, context.attestation has the verdict).
+   * reason: 'placement' (instance.start), 'attach' (volume.attach), 'key-release'.
    */
   async requireAttestedHost(hostId: string, reason = 'key-release'): Promise<AttestedHost> {
-    // A key release is judged on an attestation made for it (its own nonce, not shared with an
-    // attestation already in flight), never on a cached verdict.
-    const fresh = reason === 'key-release';
-    const v = fresh ? await this.attestNow(hostId, reason) : await this.verdict(hostId, reason);
+    const v = await this.attestNow(hostId, reason);
     if (!v.ok) {
-      throw new Ec2Error('InsufficientInstanceCapacity', `Host ${hostId} failed attestation (${v.code ?? 'refused'}); it gets no instances and no keys.`, {
+      throw new Ec2Error('InsufficientInstanceCapacity', `Host ${hostId} failed attestation (${v.code ?? 'refused'}); it gets no instances, no volumes and no keys.`, {
         context: { hostId, attestation: { code: v.code, policy: v.policy, mismatches: v.mismatches } },
         httpStatus: 500,
       });
     }
-    if (fresh) return { hostId, ebsCardPublicKey: v.ebsCardPublicKey !== null ? Buffer.from(v.ebsCardPublicKey, 'base64') : null, verdict: v };
-    const c = this.verdicts.get(hostId);
-    return { hostId, ebsCardPublicKey: c?.publicKey ?? null, verdict: v };
+    return { hostId, ebsCardPublicKey: v.ebsCardPublicKey !== null ? Buffer.from(v.ebsCardPublicKey, 'base64') : null, verdict: v };
   }
 
   /**
@@ -326,17 +339,23 @@ export class RegionAttestation {
   }
 
   /**
-   * The hosts among ids that may be chosen for an instance (fresh attestations as needed, in
-   * parallel): those that attested, and those that could not be asked (unreachable) — an
-   * instance placed on an unreachable host stays pending, and its instance.start is sent only
-   * after requireAttestedHost passes (Fleet.send). A host whose document was judged and
+   * The hosts among ids that may be chosen for an instance, each attested afresh (in
+   * parallel): those that attested now, and those that could not be asked (unreachable now, or
+   * within the last REFUSAL_RETRY_MS: a host that is down is not asked again on every call) —
+   * an instance placed on an unreachable host stays pending, and its instance.start is sent
+   * only after a fresh attestation passes (Fleet.send). A host whose document was judged and
    * refused is never chosen.
    */
   async placeable(ids: readonly string[]): Promise<Set<string>> {
     const out = new Set<string>();
     await Promise.all(
       ids.map(async (id) => {
-        const v = await this.verdict(id, 'placement');
+        const c = this.verdicts.get(id);
+        if (c?.v.unreachable && this.now() - c.t < REFUSAL_RETRY_MS) {
+          out.add(id);
+          return;
+        }
+        const v = await this.attestNow(id, 'placement');
         if (v.ok || v.unreachable) out.add(id);
       }),
     );

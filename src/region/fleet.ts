@@ -85,14 +85,14 @@ export class Fleet implements HostFleet {
     }));
   }
 
-  /** The hosts among ids that passed attestation. */
+  /** The hosts among ids that pass a fresh attestation (or could not be asked; see RegionAttestation.placeable). */
   placeable(ids: readonly string[]): Promise<ReadonlySet<string>> {
     return this.attestation.placeable(ids);
   }
 
   /**
    * Call before releasing a key to a host (the EBS attach path): resolves with the EBS card
-   * public key the host's fresh (≤ 60 s) attestation bound, or throws
+   * public key bound by an attestation made for this release (a fresh region nonce), or throws
    * InsufficientInstanceCapacity when the host failed attestation.
    */
   async requireAttestedHost(hostId: string): Promise<AttestedHost | undefined> {
@@ -117,8 +117,10 @@ export class Fleet implements HostFleet {
     const h = this.hostsRepo.get(hostId);
     if (!h) throw new Ec2Error('InternalError', `Host ${hostId} is not known to the region.`);
     const timeout = opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {};
-    // No guest starts on a host that has not attested within the last minute.
+    // No guest starts and no volume is plugged on a host without an attestation made for that
+    // command (a fresh region nonce; no cached verdict).
     if (type === 'instance.start') await this.attestation.requireAttestedHost(hostId, 'placement');
+    if (type === 'volume.attach') await this.attestation.requireAttestedHost(hostId, 'attach');
     try {
       return await this.client(h).sendUntyped(type, params, { id: commandUuid(opts.id), ...timeout });
     } catch (e) {

@@ -40,9 +40,12 @@ async function waitFor<T>(what: string, fn: () => T | undefined, timeoutMs: numb
   }
 }
 
-/** Starts `node dist/src/controller/main.js --home HOME --port 0` and waits until it listens. */
-export async function startController(home: string, opts: { port?: number; env?: NodeJS.ProcessEnv; ownProcessGroup?: boolean } = {}): Promise<ControllerProcess> {
-  const proc = spawn(process.execPath, [distEntry('controller/main.js'), '--home', home, '--port', String(opts.port ?? 0)], {
+/**
+ * Starts `node dist/src/controller/main.js --home HOME --port 0` and waits until it listens.
+ * entry: another controller/main.js (e.g. of a copy of the tree that a test may tamper with).
+ */
+export async function startController(home: string, opts: { port?: number; env?: NodeJS.ProcessEnv; ownProcessGroup?: boolean; entry?: string } = {}): Promise<ControllerProcess> {
+  const proc = spawn(process.execPath, [opts.entry ?? distEntry('controller/main.js'), '--home', home, '--port', String(opts.port ?? 0)], {
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: opts.ownProcessGroup ?? false, // its own group, so a test can kill the whole group
     env: { ...process.env, NITRIDE_HOME: home, ...opts.env },

@@ -196,7 +196,8 @@ export class VolumeService {
     try {
       await this.plugOnHost(claimed, hostId, instanceId, `attach:${volumeId}:${instanceId}:${attachTime}`);
     } catch (e) {
-      await this.volumes.update(volumeId, (cur) => ({ ...cur, attachment: undefined, state: 'available' }));
+      // nothing attached: the record is as it was (a host that refused attestation, or failed the plug, stores nothing)
+      await this.volumes.update(volumeId, (cur) => ({ ...cur, attachment: undefined, state: 'available', storeHostId: v.storeHostId }));
       throw e;
     }
     const done = await this.volumes.update(volumeId, (cur) => ({ ...cur, attachment: cur.attachment ? { ...cur.attachment, state: 'attached' } : undefined }));
