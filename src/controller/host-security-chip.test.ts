@@ -122,3 +122,53 @@ test('PCR 6 for root-volume boots: the firmware file QEMU loads, once per file, 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('signed mode, before every fork: a bundle file changed on disk is not started and marks the register; verified again, the bundle is measured again', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'nitride-chip-refork-'));
+  try {
+    const key = generateReleaseKey();
+    const root = join(dir, 'src');
+    for (const f of Object.values(ENTRY)) {
+      mkdirSync(join(root, f, '..'), { recursive: true });
+      writeFileSync(join(root, f), `// ${f}\n`);
+    }
+    for (const n of COMPONENT_NAMES) await buildBundle({ name: n, version: '1.0', from: [ENTRY[n]], root, out: join(dir, 'A', n) }, key.privateKeyPem);
+    const chip = await HostSecurityChip.measuredStart({ bundlesDir: join(dir, 'A'), releasePubKeyPem: key.publicKeyPem, hostConfig: { t: 1 } });
+    const good = chip.currentBundle('ebs-card')!.digest;
+    const pcr3 = (): string => chip.bank.value(3).toString('hex');
+    const at0 = pcr3();
+    const events0 = chip.bank.events().length;
+
+    // unchanged: nothing is extended
+    chip.measureBeforeFork('ebs-card');
+    assert.equal(pcr3(), at0);
+    assert.equal(chip.bank.events().length, events0);
+
+    // a file edited on disk (as root on the host could): refused, the register marked once
+    const file = join(dir, 'A', 'ebs-card', ENTRY['ebs-card']);
+    const original = readFileSync(file);
+    appendFileSync(file, '// changed\n');
+    assert.throws(() => chip.measureBeforeFork('ebs-card'), (e: Error & { code?: string; context?: { file?: string } }) => {
+      assert.equal(e.code, 'BundleFileMismatch');
+      assert.equal(e.context?.file, ENTRY['ebs-card']);
+      return true;
+    });
+    const marked = chip.bank.events().at(-1)!;
+    assert.equal(marked.pcrIndex, 3);
+    assert.match(marked.description, /failed its check before a restart: dist\/src\/ebs\/card\/main\.js differs; not started/);
+    assert.notEqual(pcr3(), at0);
+    assert.throws(() => chip.measureBeforeFork('ebs-card'), { code: 'BundleFileMismatch' });
+    assert.equal(chip.bank.events().length, events0 + 1, 'a retry does not mark it again');
+    // other components are untouched
+    chip.measureBeforeFork('vpc-card');
+    assert.equal(chip.bank.events().length, events0 + 1);
+
+    // restored: it starts again, and the latest measurement of PCR 3 is the bundle that runs
+    writeFileSync(file, original);
+    chip.measureBeforeFork('ebs-card');
+    assert.deepEqual(chip.bank.events().at(-1), { pcrIndex: 3, digest: good, description: 'bundle ebs-card 1.0 (verified again before a restart)' });
+    assert.equal(replayEventLog(chip.bank.events())['3'], pcr3(), 'the log replays to the register');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

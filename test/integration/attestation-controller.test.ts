@@ -1,8 +1,9 @@
 // Measured start and host.attest on a real controller process: the dev (working tree)
 // measurement, the region-initiated attestation verified against the CA, a fresh nonce and
 // a policy, the EBS card's key bound as public_key, replay and policy refusals; signed
-// bundles: components forked from verified bundles with the PCRs the release implies, and a
-// tampered bundle refused at start, naming the file.
+// bundles: components forked from verified bundles with the PCRs the release implies, a
+// bundle file changed under a running controller refused before the component is forked
+// again (PCR 3 marked), and a tampered bundle refused at start, naming the file.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,6 +21,8 @@ import { gateHostAttestation } from '../../src/security-chip/attestation-exchang
 import { NonceBook } from '../../src/security-chip/nonce-book.js';
 import { COMPONENT_NAMES, singleExtension } from '../../src/security-chip/pcr.js';
 import { policyFromBundles } from '../../src/security-chip/policy.js';
+import { parseAttestReply } from '../../src/security-chip/protocol/attest-wire.js';
+import { waitFor } from '../../src/lib/wait.js';
 
 test('dev mode: measured start, host.attest gated by the region, replay and policy refusals', { timeout: 120_000 }, async () => {
   const home = mkdtempSync(join(tmpdir(), 'nitride-attest-'));
@@ -140,9 +143,28 @@ test('signed mode: components run from verified bundles; a tampered bundle stops
     assert.equal(verdict.ok, true, JSON.stringify(verdict));
     if (verdict.ok) assert.deepEqual(verdict.checked, [1, 2, 3, 4, 7]);
 
-    // Tamper with one file of the EBS card's bundle: the next controller refuses to start.
+    // Tamper with one file of the EBS card's bundle (as root on the host could) and kill the
+    // card: the running controller checks the bundle before it forks the card again, so the
+    // changed code never runs; it keeps refusing at each retry, and PCR 3 says why.
     const victim = 'dist/src/ebs/card/main.js';
     appendFileSync(join(dir, 'bundles', 'ebs-card', victim), '\n// tampered\n');
+    const card0 = st.components.find((x) => x.name === 'ebs') as { pid: number; restarts?: number };
+    process.kill(card0.pid, 'SIGKILL');
+    type Comp = { name: string; state: string; pid?: number; restarts: number };
+    await waitFor('the card refused twice and not started', async () => {
+      const s = (await client!.send('host.status', {})) as { components: Comp[] };
+      const e = s.components.find((x) => x.name === 'ebs');
+      return e !== undefined && e.pid === undefined && e.state === 'backoff' && e.restarts >= (card0.restarts ?? 0) + 2 ? true : undefined;
+    }, 30_000, 100);
+    const refusedReply = await client.send('host.attest', { nonce: book.issue().toString('hex') });
+    const last3 = parseAttestReply(refusedReply).eventLog.filter((e) => e.pcrIndex === 3).at(-1);
+    assert.match(last3?.description ?? '', new RegExp(`failed its check before a restart: ${victim.replace(/[./]/g, '\\$&')} differs; not started`));
+    const refusedVerdict = gateHostAttestation(refusedReply, { caPem: region.ca.certPem, nonceBook: book, hostId: c.hostId, policy: policyFromBundles('9.9.9-test', bundles) });
+    assert.equal(refusedVerdict.ok ? '' : refusedVerdict.code, 'AttestationPcrMismatch');
+    assert.deepEqual(refusedVerdict.ok ? [] : refusedVerdict.mismatches.map((m) => m.pcr), [3]);
+    assert.ok(!run.out().includes('// tampered'), 'the changed code never ran');
+
+    // The next controller refuses to start at all.
     run2 = runController(home2, ['--bundles', join(dir, 'bundles'), '--release-pubkey', pub]);
     const code = await Promise.race([run2.exited, new Promise<string>((r) => setTimeout(() => r('timeout'), 30_000))]);
     assert.equal(code, 1, run2.out());
