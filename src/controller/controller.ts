@@ -105,7 +105,7 @@ export class Controller {
       listenAddress: this.address,
     });
     // Every fork of a component (its first start, a crash restart) measures its code first.
-    vpc.supervisor.measureBeforeSpawn(() => chip.measureBeforeFork('vpc-card'));
+    vpc.supervisor.measureBeforeSpawn((entry) => chip.measureBeforeFork('vpc-card', entry));
     vpc.start();
     const hypervisor = new HostHypervisor({
       entry: o.hypervisorEntry ?? chip.entryFor('hypervisor'),
@@ -114,7 +114,7 @@ export class Controller {
       audit: (e) => this.auditAppend(e),
       onLifecycle: lifecycle('hypervisor'),
     });
-    if (o.hypervisorEntry === undefined) hypervisor.supervisor.measureBeforeSpawn(() => chip.measureBeforeFork('hypervisor'));
+    if (o.hypervisorEntry === undefined) hypervisor.supervisor.measureBeforeSpawn((entry) => chip.measureBeforeFork('hypervisor', entry));
     // A successor starts the hypervisor only once its predecessor's has exited (two would fight over the guests).
     if (o.takeover !== true) hypervisor.start();
     // The EBS card: volumes as encrypted NBD exports.
@@ -127,7 +127,7 @@ export class Controller {
       onEvent: (e) => o.log.info('ebs card event', { ...e }),
       onLifecycle: lifecycle('ebs'),
     });
-    ebs.supervisor.measureBeforeSpawn(() => chip.measureBeforeFork('ebs-card'));
+    ebs.supervisor.measureBeforeSpawn((entry) => chip.measureBeforeFork('ebs-card', entry));
     ebs.start();
 
     const front = new HostFront(

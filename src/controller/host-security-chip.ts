@@ -298,13 +298,15 @@ export class HostSecurityChip {
    *     measurement it is extended into the component's register (the region's next fresh
    *     attestation sees the change: AttestationPcrMismatch under trust on first attestation
    *     or a dev-local policy).
-   *   - signed mode: every file of the component's current bundle is checked against its
-   *     signed manifest (size and sha384). A file that differs extends the register with a
-   *     marker naming it and throws BundleFileMismatch: the component is not forked. When the
-   *     bundle verifies again, its digest is extended again so the latest measurement is what runs.
+   *   - signed mode: when `entry` is the current bundle's entry point, every file of that
+   *     bundle is checked against its signed manifest (size and sha384). A file that differs
+   *     extends the register with a marker naming it and throws BundleFileMismatch: the
+   *     component is not forked. When the bundle verifies again, its digest is extended again
+   *     so the latest measurement is what runs. Another entry is a live update's next bundle,
+   *     which the update verified and measured just before (verifyUpdate, measureUpdate).
    * Synchronous (the supervisor forks synchronously); a few tens of ms for this tree.
    */
-  measureBeforeFork(name: Exclude<ComponentName, 'controller'>): void {
+  measureBeforeFork(name: Exclude<ComponentName, 'controller'>, entry: string = this.entryFor(name)): void {
     const pcr = COMPONENT_PCR[name];
     if (this.mode === 'dev') {
       const dev = devTreeDigest();
@@ -314,7 +316,7 @@ export class HostSecurityChip {
       return;
     }
     const b = this.bundles.get(name);
-    if (b === undefined) return;
+    if (b === undefined || resolve(entry) !== resolve(bundleEntry(b))) return;
     for (const f of b.manifest.files) {
       let data: Buffer | undefined;
       try {

@@ -69,7 +69,7 @@ export class ComponentSupervisor<C> {
   private exitWaiters: (() => void)[] = [];
   private entryPath: string;
   private remoteNext: ComponentChannel<C> | undefined;
-  private measure: (() => void) | undefined;
+  private measure: ((entry: string) => void) | undefined;
 
   constructor(private readonly o: SupervisorOptions) {
     this.entryPath = o.entry;
@@ -96,7 +96,7 @@ export class ComponentSupervisor<C> {
    * backoff, measured again each time. A live update's handover() forks code its caller has
    * verified and measured already.
    */
-  measureBeforeSpawn(fn: () => void): void {
+  measureBeforeSpawn(fn: (entry: string) => void): void {
     this.measure = fn;
   }
 
@@ -126,7 +126,7 @@ export class ComponentSupervisor<C> {
       return;
     }
     try {
-      this.measure?.();
+      this.measure?.(this.entryPath);
     } catch (e) {
       this.o.log.error(`the ${this.o.name} code failed its measurement; it is not started`, { entry: this.entryPath, error: e instanceof Error ? e.message : String(e) });
       this.scheduleRestart(null, null);
