@@ -141,6 +141,13 @@ export class VpcHostSync {
     };
   }
 
+  /** The EniConfig eni.put carries for an instance's ENI now (undefined: no instance or no ENI). */
+  configOf(instanceId: string): EniConfig | undefined {
+    const r = this.instances.get(instanceId);
+    const e = this.vpc.eniOfInstance(instanceId);
+    return r && e ? this.eniConfig(e, r) : undefined;
+  }
+
   private cmdId(kind: string, key: string): string {
     return `vpc:${kind}:${key}:${Date.now()}:${this.seq++}`;
   }
