@@ -4,14 +4,21 @@
 // route tables, Elastic and public IPs, DNS attributes, MapPublicIpOnLaunch, and EC2's error
 // codes for bad input, after each of which nothing has changed. What the region would hand the
 // host's VPC card for an ENI (VpcHostSync.eniConfig, the body of eni.put) is checked after every
-// change: publicIp, internetRoute and imds.publicHostname.
+// change: publicIp, internetRoute and imds.publicHostname; and those configs, put through the
+// controller's VPC card (a real card process) as eni.put, make the card's IMDS answer
+// public-ipv4 / public-hostname, and stop answering once the address is gone.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as E from '@aws-sdk/client-ec2';
+import { HostVpcCard } from '../../src/controller/cards/vpc.js';
+import { createLogger } from '../../src/lib/log.js';
 import type { Region } from '../../src/region/region.js';
+import { macToBytes } from '../../src/vpc/protocol/addr.js';
+import { ROUTER_MAC } from '../../src/vpc/switch.js';
+import { SimGuest } from '../../src/vpc/testing/sim-guest.js';
 import type { EniConfig } from '../../src/vpc/protocol/config.js';
 import { BUILTIN_AMI, awsAsync, openLocalRegion, phantomHost, seedStore, waitFor, type CliName } from '../region-fixtures.js';
 
@@ -315,6 +322,48 @@ test('DNS hostnames and MapPublicIpOnLaunch through both CLIs; the public name r
   await refused(() => ec2.send(new E.ModifyVpcAttributeCommand({ VpcId: 'vpc-0123456789abcdef0', EnableDnsSupport: { Value: false } })), 'InvalidVpcID.NotFound', 'no such VPC');
   await refused(() => ec2.send(new E.ModifySubnetAttributeCommand({ SubnetId: 'subnet-0123456789abcdef0', MapPublicIpOnLaunch: { Value: true } })), 'InvalidSubnetID.NotFound', 'no such subnet');
   await refused(() => ec2.send(new E.ModifySubnetAttributeCommand({ SubnetId: subnet, AssignIpv6AddressOnCreation: { Value: true } })), 'InvalidParameterValue', 'an attribute Nitride does not offer');
+});
+
+test("the controller's VPC card serves the region's edge config: IMDS public-ipv4 and public-hostname, gone with the address", { timeout: 120_000 }, async () => {
+  const cardHome = await mkdtemp(join(tmpdir(), 'nitride-vpc-edge-card-'));
+  const host = new HostVpcCard({ home: cardHome, log: createLogger('vpc-edge-test', () => undefined) });
+  let guest: SimGuest | undefined;
+  try {
+    host.start();
+    // What the region's VpcHostSync sends for c (eni.put), exactly: first with no address.
+    const put = (): Promise<unknown> => {
+      const cfg = eniConfig(c);
+      return host.execute({ type: 'eni.put', params: { eni: cfg, groups: region!.vpcSync.groupStates(cfg.vpcId) } });
+    };
+    const info = (await put()) as { socketPath: string };
+    const cfg = eniConfig(c);
+    guest = await SimGuest.connect(info.socketPath, cfg.mac, cfg.ip);
+    const get = async (path: string): Promise<{ status: number; body: string }> => {
+      const r = await guest!.http(macToBytes(ROUTER_MAC), `GET /latest/meta-data/${path} HTTP/1.0\r\n\r\n`);
+      return { status: r.status, body: r.raw.split('\r\n\r\n').slice(1).join('\r\n\r\n') };
+    };
+    assert.equal((await get('public-ipv4')).status, 404, 'no public address yet');
+    // The Elastic IP on c, DNS hostnames on: eni.put again (as the region does after the change).
+    await ec2.send(new E.ModifyVpcAttributeCommand({ VpcId: vpc, EnableDnsHostnames: { Value: true } }));
+    const assoc = (await ec2.send(new E.AssociateAddressCommand({ AllocationId: alloc, InstanceId: c }))).AssociationId!;
+    await put();
+    assert.deepEqual(await get('public-ipv4'), { status: 200, body: eip });
+    assert.deepEqual(await get(`network/interfaces/macs/${cfg.mac}/public-ipv4s`), { status: 200, body: eip });
+    assert.deepEqual(await get('public-hostname'), { status: 200, body: `ec2-${eip.replace(/\./g, '-')}.local-1.compute.amazonaws.com` });
+    assert.deepEqual(await get('local-ipv4'), { status: 200, body: cfg.ip });
+    // Disassociated: the next eni.put carries no publicIp, and the card forgets the address.
+    await ec2.send(new E.DisassociateAddressCommand({ AssociationId: assoc }));
+    assert.equal(eniConfig(c).publicIp, undefined);
+    assert.equal(eniConfig(c).internetRoute, true);
+    await put();
+    assert.equal((await get('public-ipv4')).status, 404, 'the address is gone from the card');
+    assert.equal((await get('public-hostname')).status, 404);
+    await ec2.send(new E.ModifyVpcAttributeCommand({ VpcId: vpc, EnableDnsHostnames: { Value: false } }));
+  } finally {
+    guest?.close();
+    await host.stop();
+    await rm(cardHome, { recursive: true, force: true });
+  }
 });
 
 test('the edge records survive a region restart', async () => {
