@@ -223,7 +223,8 @@ export class VpcHostSync {
 
   private remoteConfig(e: EniRecord): EniConfig {
     const r = e.instanceId ? this.instances.get(e.instanceId) : undefined;
-    const { imds: _imds, ...cfg } = this.eniConfig(e, r ?? ({ metadataOptions: { httpTokens: 'optional', httpPutResponseHopLimit: 1, httpEndpoint: 'enabled' } } as InstanceRecord));
+    // Only the host that runs the instance answers for its public address: a remote ENI has none.
+    const { imds: _imds, publicIp: _publicIp, internetRoute: _internetRoute, ...cfg } = this.eniConfig(e, r ?? ({ metadataOptions: { httpTokens: 'optional', httpPutResponseHopLimit: 1, httpEndpoint: 'enabled' } } as InstanceRecord));
     return cfg;
   }
 
