@@ -55,6 +55,13 @@ export interface AResources {
   defaultVpcId: string;
   defaultSubnetId: string;
   defaultGroupId: string;
+  /** The VPC edge: A's default VPC's gateway and main route table, and A's Elastic IP associated with A's instance. */
+  igwId: string;
+  routeTableId: string;
+  routeTableAssociationId: string;
+  allocationId: string;
+  publicIp: string;
+  eipAssociationId: string;
   vpcId: string;
   subnetId: string;
   groupId: string;
@@ -121,7 +128,69 @@ async function query(c: Clients, params: Record<string, string>): Promise<string
 
 // ---- every action, with B's attempts ----------------------------------------------------
 
+/** The VPC edge (issue 13): gateways, route tables, Elastic IPs and attributes of A's are not B's to see or change. */
+const EDGE_CASES: Record<string, Cases> = {
+  CreateInternetGateway: (_a, _b, c) => [ok("B's own gateway", () => c.ec2.send(new E.CreateInternetGatewayCommand({})))],
+  AttachInternetGateway: (a, _b, c) => [
+    refused('InvalidInternetGatewayID.NotFound', "A's gateway to A's VPC", () => c.ec2.send(new E.AttachInternetGatewayCommand({ InternetGatewayId: a.igwId, VpcId: a.vpcId }))),
+    refused('InvalidVpcID.NotFound', "B's gateway to A's VPC", async () => {
+      const g = (await c.ec2.send(new E.CreateInternetGatewayCommand({}))).InternetGateway!.InternetGatewayId!;
+      return c.ec2.send(new E.AttachInternetGatewayCommand({ InternetGatewayId: g, VpcId: a.vpcId }));
+    }),
+  ],
+  DetachInternetGateway: (a, _b, c) => [refused('InvalidInternetGatewayID.NotFound', "A's gateway", () => c.ec2.send(new E.DetachInternetGatewayCommand({ InternetGatewayId: a.igwId, VpcId: a.defaultVpcId })))],
+  DeleteInternetGateway: (a, _b, c) => [refused('InvalidInternetGatewayID.NotFound', "A's gateway", () => c.ec2.send(new E.DeleteInternetGatewayCommand({ InternetGatewayId: a.igwId })))],
+  DescribeInternetGateways: (a, _b, c) => [
+    refused('InvalidInternetGatewayID.NotFound', "A's gateway by id", () => c.ec2.send(new E.DescribeInternetGatewaysCommand({ InternetGatewayIds: [a.igwId] }))),
+    ok("filtered by A's VPC", () => c.ec2.send(new E.DescribeInternetGatewaysCommand({ Filters: [{ Name: 'attachment.vpc-id', Values: [a.defaultVpcId] }] }))),
+    ok('every gateway', () => c.ec2.send(new E.DescribeInternetGatewaysCommand({}))),
+  ],
+  CreateRouteTable: (a, _b, c) => [refused('InvalidVpcID.NotFound', "in A's VPC", () => c.ec2.send(new E.CreateRouteTableCommand({ VpcId: a.vpcId })))],
+  DeleteRouteTable: (a, _b, c) => [refused('InvalidRouteTableID.NotFound', "A's table", () => c.ec2.send(new E.DeleteRouteTableCommand({ RouteTableId: a.routeTableId })))],
+  DescribeRouteTables: (a, _b, c) => [
+    refused('InvalidRouteTableID.NotFound', "A's table by id", () => c.ec2.send(new E.DescribeRouteTablesCommand({ RouteTableIds: [a.routeTableId] }))),
+    ok("filtered by A's VPC", () => c.ec2.send(new E.DescribeRouteTablesCommand({ Filters: [{ Name: 'vpc-id', Values: [a.defaultVpcId] }] }))),
+    ok('every table', () => c.ec2.send(new E.DescribeRouteTablesCommand({}))),
+  ],
+  CreateRoute: (a, _b, c) => [refused('InvalidRouteTableID.NotFound', "in A's table", () => c.ec2.send(new E.CreateRouteCommand({ RouteTableId: a.routeTableId, DestinationCidrBlock: '192.0.2.0/24', GatewayId: a.igwId })))],
+  ReplaceRoute: (a, _b, c) => [refused('InvalidRouteTableID.NotFound', "A's default route", () => c.ec2.send(new E.ReplaceRouteCommand({ RouteTableId: a.routeTableId, DestinationCidrBlock: '0.0.0.0/0', GatewayId: a.igwId })))],
+  DeleteRoute: (a, _b, c) => [refused('InvalidRouteTableID.NotFound', "A's default route", () => c.ec2.send(new E.DeleteRouteCommand({ RouteTableId: a.routeTableId, DestinationCidrBlock: '0.0.0.0/0' })))],
+  AssociateRouteTable: (a, _b, c) => [refused('InvalidRouteTableID.NotFound', "A's table with A's subnet", () => c.ec2.send(new E.AssociateRouteTableCommand({ RouteTableId: a.routeTableId, SubnetId: a.subnetId })))],
+  DisassociateRouteTable: (a, _b, c) => [refused('InvalidAssociationID.NotFound', "A's main association", () => c.ec2.send(new E.DisassociateRouteTableCommand({ AssociationId: a.routeTableAssociationId })))],
+  ReplaceRouteTableAssociation: (a, _b, c) => [
+    refused('InvalidAssociationID.NotFound', "A's main association", () => c.ec2.send(new E.ReplaceRouteTableAssociationCommand({ AssociationId: a.routeTableAssociationId, RouteTableId: a.routeTableId }))),
+  ],
+  AllocateAddress: (_a, _b, c) => [ok("B's own address", () => c.ec2.send(new E.AllocateAddressCommand({ Domain: 'vpc' })))],
+  AssociateAddress: (a, _b, c) => [
+    refused('InvalidAllocationID.NotFound', "A's address to A's instance", () => c.ec2.send(new E.AssociateAddressCommand({ AllocationId: a.allocationId, InstanceId: a.instanceId, AllowReassociation: true }))),
+    refused('InvalidAddress.NotFound', "A's address by IP", () => c.ec2.send(new E.AssociateAddressCommand({ PublicIp: a.publicIp, InstanceId: a.instanceId, AllowReassociation: true }))),
+    refused('InvalidInstanceID.NotFound', "B's address to A's instance", async () => {
+      const mine = (await c.ec2.send(new E.AllocateAddressCommand({ Domain: 'vpc' }))).AllocationId!;
+      return c.ec2.send(new E.AssociateAddressCommand({ AllocationId: mine, InstanceId: a.instanceId }));
+    }),
+    refused('InvalidNetworkInterfaceID.NotFound', "B's address to A's ENI", async () => {
+      const mine = (await c.ec2.send(new E.DescribeAddressesCommand({}))).Addresses![0]!.AllocationId!;
+      return c.ec2.send(new E.AssociateAddressCommand({ AllocationId: mine, NetworkInterfaceId: a.eniId }));
+    }),
+  ],
+  DisassociateAddress: (a, _b, c) => [refused('InvalidAssociationID.NotFound', "A's association", () => c.ec2.send(new E.DisassociateAddressCommand({ AssociationId: a.eipAssociationId })))],
+  ReleaseAddress: (a, _b, c) => [
+    refused('InvalidAllocationID.NotFound', "A's address", () => c.ec2.send(new E.ReleaseAddressCommand({ AllocationId: a.allocationId }))),
+    refused('InvalidAddress.NotFound', "A's address by IP", () => c.ec2.send(new E.ReleaseAddressCommand({ PublicIp: a.publicIp }))),
+  ],
+  DescribeAddresses: (a, _b, c) => [
+    refused('InvalidAllocationID.NotFound', "A's address by id", () => c.ec2.send(new E.DescribeAddressesCommand({ AllocationIds: [a.allocationId] }))),
+    refused('InvalidAddress.NotFound', "A's address by IP", () => c.ec2.send(new E.DescribeAddressesCommand({ PublicIps: [a.publicIp] }))),
+    ok('every address', () => c.ec2.send(new E.DescribeAddressesCommand({}))),
+  ],
+  DescribeVpcAttribute: (a, _b, c) => [refused('InvalidVpcID.NotFound', "A's VPC", () => c.ec2.send(new E.DescribeVpcAttributeCommand({ VpcId: a.defaultVpcId, Attribute: 'enableDnsSupport' })))],
+  ModifyVpcAttribute: (a, _b, c) => [refused('InvalidVpcID.NotFound', "A's VPC", () => c.ec2.send(new E.ModifyVpcAttributeCommand({ VpcId: a.vpcId, EnableDnsHostnames: { Value: true } })))],
+  ModifySubnetAttribute: (a, _b, c) => [refused('InvalidSubnetID.NotFound', "A's subnet", () => c.ec2.send(new E.ModifySubnetAttributeCommand({ SubnetId: a.defaultSubnetId, MapPublicIpOnLaunch: { Value: false } })))],
+};
+
+
 const EC2_CASES: Record<string, Cases> = {
+  ...EDGE_CASES,
   RunInstances: (a, _b, c) => {
     const run = { InstanceType: 't3.nano' as const, MinCount: 1, MaxCount: 1 };
     return [

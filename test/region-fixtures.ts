@@ -319,6 +319,21 @@ export function aws(cli: CliName, region: RegionProcess, args: readonly string[]
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** One AWS CLI run (JSON output) that does not block this process, for a region opened in it. */
+export function awsAsync(cli: CliName, region: { readonly endpoint: string; readonly home: string }, args: readonly string[]): Promise<CliResult> {
+  const env = cleanEnv({ AWS_CONFIG_FILE: join(region.home, 'aws', 'config'), AWS_SHARED_CREDENTIALS_FILE: join(region.home, 'aws', 'credentials'), HOME: region.home });
+  const full = ['--profile', 'nitride', ...(cli === 'v2' ? ['--endpoint-url', region.endpoint] : []), ...args, '--output', 'json'];
+  return new Promise((resolve, reject) => {
+    const child = spawn(CLIS[cli], full, { env, stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', (e) => reject(new Error(`the AWS CLI ${cli} (${CLIS[cli]}) could not run: ${e.message}`)));
+    child.on('close', (status) => resolve({ status: status ?? -1, stdout, stderr }));
+  });
+}
+
 export function awsJson<T = Record<string, unknown>>(cli: CliName, region: RegionProcess, args: readonly string[]): T {
   const r = aws(cli, region, [...args, '--output', 'json']);
   if (r.status !== 0) throw new Error(`aws(${cli}) ${args.join(' ')} failed (${r.status}):\n${r.stderr}`);
@@ -406,7 +421,7 @@ export async function builtinImage(): Promise<NonNullable<Parameters<typeof Regi
 }
 
 /** Region.open in this process with no local host; reconciliation effectively off. */
-export async function openLocalRegion(home: string, opts: Pick<Parameters<typeof Region.open>[0], 'apiLimits'> = {}): Promise<Region> {
+export async function openLocalRegion(home: string, opts: Pick<Parameters<typeof Region.open>[0], 'apiLimits' | 'publicPool'> = {}): Promise<Region> {
   return Region.open({ home, port: 0, localHost: false, builtinImage: await builtinImage(), reconcileIntervalMs: 3_600_000, ...opts });
 }
 

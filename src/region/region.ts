@@ -28,6 +28,8 @@ import { SnapshotService } from './ec2/ebs/snapshots.js';
 import { VolumeService } from './ec2/ebs/volumes.js';
 import { VpcHostSync, loadOrCreateImdsKey } from './ec2/vpc-host-sync.js';
 import { RootVolumes, type RootPlan } from './ec2/root-volumes.js';
+import { EdgeService, publicPoolFromEnv, parsePublicPool } from './ec2/edge/index.js';
+import type { AddressRecord, InternetGatewayRecord, PublicIpRecord, RouteTableRecord, VpcAttributesRecord } from './ec2/edge/records.js';
 import { VpcService, type EniRecord, type SecurityGroupRecord, type SubnetRecord, type VpcRecord } from './ec2/vpc.js';
 import { Fleet } from './fleet.js';
 import { RegionAttestation, type AttestationPolicyRecord } from './attestation-gate.js';
@@ -49,6 +51,8 @@ export interface RegionOptions {
   readonly port: number;
   /** Run and enrol a controller on this machine (npm start). */
   readonly localHost: boolean;
+  /** The public IPv4 pool (first-last or a CIDR); default NITRIDE_PUBLIC_POOL, else 198.51.100.16-198.51.100.254. */
+  readonly publicPool?: string;
   /** The built-in image to register as nitride-minimal. */
   readonly builtinImage?: BuiltinImage;
   readonly reconcileIntervalMs?: number;
@@ -134,11 +138,25 @@ export class Region {
       groups: new Collection<SecurityGroupRecord>(store, 'ec2/security-groups/'),
       enis: new Collection<EniRecord>(store, 'ec2/enis/'),
     };
-    await Promise.all(Object.values(vpcRepos).map((c) => c.load()));
+    const edgeRepos = {
+      igws: new Collection<InternetGatewayRecord>(store, 'ec2/internet-gateways/'),
+      routeTables: new Collection<RouteTableRecord>(store, 'ec2/route-tables/'),
+      addresses: new Collection<AddressRecord>(store, 'ec2/addresses/'),
+      publicIps: new Collection<PublicIpRecord>(store, 'ec2/public-ips/'),
+      vpcAttributes: new Collection<VpcAttributesRecord>(store, 'ec2/vpc-attributes/'),
+    };
+    await Promise.all([...Object.values(vpcRepos), ...Object.values(edgeRepos)].map((c) => c.load()));
     // The VPC domain tells the hosts of its changes through VpcHostSync, which reads the VPC
-    // domain: the callback reaches vpcSync only after both exist.
-    const vpc = new VpcService(vpcRepos, instancesRepo, (c) => vpcSync.onChange(c));
-    const vpcSync = new VpcHostSync(vpc, instancesRepo, fleet, loadOrCreateImdsKey(opts.home));
+    // domain and its edge: the callbacks reach vpcSync and edge only after all exist.
+    const vpc: VpcService = new VpcService(vpcRepos, instancesRepo, (c) => vpcSync.onChange(c), {
+      vpcCreated: (v) => edge.routing.vpcCreated(v),
+      vpcDependents: (id) => edge.routing.vpcDependents(id),
+      vpcDeleted: (id) => edge.routing.vpcDeleted(id),
+      subnetDeleted: (id) => edge.routing.subnetDeleted(id),
+      publicAddress: (e) => edge.addresses.publicAddress(e),
+    });
+    const edge: EdgeService = new EdgeService(edgeRepos, vpc, instancesRepo, opts.publicPool !== undefined ? parsePublicPool(opts.publicPool) : publicPoolFromEnv(), (c) => vpcSync.onChange(c));
+    const vpcSync = new VpcHostSync(vpc, instancesRepo, fleet, loadOrCreateImdsKey(opts.home), (e) => edge.eniEdge(e));
     // Root volumes of EBS-backed images are made by the EBS services, which read the
     // instances: the launch reaches rootVolumes through these forwarders only after both exist.
     const instances: InstanceService = new InstanceService(instancesRepo, imagesRepo, fleet, {
@@ -153,11 +171,20 @@ export class Region {
       } satisfies InstanceRootVolumes<RootPlan>,
       sealer: RootKey.loadOrCreate(rootKeyPath(opts.home)), // NitroTPM vTPM keys, sealed in the store
       network: {
-        plan: (c, r, n) => vpc.plan(c, r, n),
-        attach: async (recs) => void (await vpc.attach(recs)),
-        beforeStart: (r) => vpcSync.beforeStart(r),
+        plan: async (c, r, n) => {
+          const p = await vpc.plan(c, r, n);
+          if (p.associatePublicIp) edge.addresses.checkLaunch(n);
+          return p;
+        },
+        attach: async (recs, p) => void (await vpc.attach(recs, p)),
+        beforeStart: async (r) => {
+          await edge.serial(() => edge.addresses.started(r.id));
+          return vpcSync.beforeStart(r);
+        },
+        stopped: (r) => edge.serial(() => edge.addresses.stopped(r.id)),
         released: async (r) => {
           const eni = vpc.eniOfInstance(r.id);
+          if (eni) await edge.serial(() => edge.addresses.eniReleased(eni.id));
           await vpc.release(r.id);
           await vpcSync.released(r, eni?.id, eni?.vpcId);
         },
@@ -250,7 +277,7 @@ export class Region {
       throw e;
     });
     const urlHost = apiHost === '0.0.0.0' || apiHost === '::' ? '127.0.0.1' : apiHost.includes(':') ? `[${apiHost}]` : apiHost;
-    const api = new RegionApi({ iam, trail, kms, ebsDirect, organization, limits: apiLimits(opts.apiLimits), ...(tls ? { tls } : {}), ec2: { instances, images, tags, vpc, volumes, snapshots, ebsDefaults, keyPairs, hostUpdates, endpoint: () => `${urlHost}:${port}` } });
+    const api = new RegionApi({ iam, trail, kms, ebsDirect, organization, limits: apiLimits(opts.apiLimits), ...(tls ? { tls } : {}), ec2: { instances, images, tags, vpc, edge, volumes, snapshots, ebsDefaults, keyPairs, hostUpdates, endpoint: () => `${urlHost}:${port}` } });
     try {
       port = await api.listen(opts.port, apiHost);
     } catch (e) {

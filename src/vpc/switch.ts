@@ -32,7 +32,7 @@ const BROADCAST_IP = 0xffffffff;
 /** Entries in each port's flow cache: 2^FLOW_CACHE_BITS, indexed by a multiplicative hash. */
 const FLOW_CACHE_BITS = 10;
 const FLOW_CACHE_SIZE = 1 << FLOW_CACHE_BITS;
-const MUTABLE = new Set(['securityGroups', 'sourceDestCheck', 'hostname', 'mtu', 'dns', 'domainName', 'imds']);
+const MUTABLE = new Set(['securityGroups', 'sourceDestCheck', 'hostname', 'mtu', 'dns', 'domainName', 'imds', 'publicIp', 'internetRoute']);
 
 export interface EniCounters {
   rxFrames: number; // from the guest
@@ -173,11 +173,15 @@ export class VpcSwitch {
     const port = this.port(eniId);
     const unknown = Object.keys(patch).filter((k) => !MUTABLE.has(k));
     if (unknown.length > 0) {
-      throw new VpcError('InvalidParameterValue', 'invalid', 'Only security groups, the source/destination check, host name, MTU, DNS, domain and metadata options can change on an attached ENI.', { fields: unknown });
+      throw new VpcError('InvalidParameterValue', 'invalid', 'Only security groups, the source/destination check, host name, MTU, DNS, domain, metadata options, the public address and the internet route can change on an attached ENI.', { fields: unknown });
     }
     validateMutable(patch);
     this.gen++;
-    const next: EniConfig = { ...port.cfg, ...patch };
+    // publicIp: null removes the public address; absent keeps it.
+    const { publicIp, ...rest } = patch;
+    const { publicIp: had, ...cur } = port.cfg;
+    const keep = publicIp === null ? undefined : (publicIp ?? had);
+    const next: EniConfig = { ...cur, ...rest, ...(keep !== undefined ? { publicIp: keep } : {}) };
     port.cfg = next;
     port.imds.reconfigure(next);
     if (patch.mtu !== undefined && port.tcp) {

@@ -81,6 +81,10 @@ async function viewOf(a: AResources, c: Clients): Promise<Record<string, string>
     subnets: await c.ec2.send(new E.DescribeSubnetsCommand({})),
     groups: await c.ec2.send(new E.DescribeSecurityGroupsCommand({})),
     enis: await c.ec2.send(new E.DescribeNetworkInterfacesCommand({})),
+    internetGateways: await c.ec2.send(new E.DescribeInternetGatewaysCommand({})),
+    routeTables: await c.ec2.send(new E.DescribeRouteTablesCommand({})),
+    addresses: await c.ec2.send(new E.DescribeAddressesCommand({})),
+    dnsHostnames: await c.ec2.send(new E.DescribeVpcAttributeCommand({ VpcId: a.vpcId, Attribute: 'enableDnsHostnames' })),
     tags: await c.ec2.send(new E.DescribeTagsCommand({})),
     ebsDefault: await c.ec2.send(new E.GetEbsEncryptionByDefaultCommand({})),
     ebsKey: await c.ec2.send(new E.GetEbsDefaultKmsKeyIdCommand({})),
@@ -130,6 +134,11 @@ async function makeA(c: Clients, accountId: string): Promise<AResources> {
   const defaultVpcId = described.VpcId!;
   const defaultSubnetId = described.SubnetId!;
   const defaultGroupId = described.SecurityGroups![0]!.GroupId!;
+  // The VPC edge: the default VPC's gateway and main table, and an Elastic IP on the instance.
+  const igwId = (await c.ec2.send(new E.DescribeInternetGatewaysCommand({ Filters: [{ Name: 'attachment.vpc-id', Values: [defaultVpcId] }] }))).InternetGateways![0]!.InternetGatewayId!;
+  const mainTable = (await c.ec2.send(new E.DescribeRouteTablesCommand({ Filters: [{ Name: 'vpc-id', Values: [defaultVpcId] }] }))).RouteTables![0]!;
+  const eip = await c.ec2.send(new E.AllocateAddressCommand({ Domain: 'vpc' }));
+  const eipAssociationId = (await c.ec2.send(new E.AssociateAddressCommand({ AllocationId: eip.AllocationId!, InstanceId: instanceId }))).AssociationId!;
 
   const vol = await c.ec2.send(new E.CreateVolumeCommand({ AvailabilityZone: 'local-1a', Size: 1, Encrypted: true, KmsKeyId: key.Arn! }));
   const snap = await c.ec2.send(new E.CreateSnapshotCommand({ VolumeId: vol.VolumeId!, Description: 'a' }));
@@ -160,6 +169,12 @@ async function makeA(c: Clients, accountId: string): Promise<AResources> {
     defaultVpcId,
     defaultSubnetId,
     defaultGroupId,
+    igwId,
+    routeTableId: mainTable.RouteTableId!,
+    routeTableAssociationId: mainTable.Associations![0]!.RouteTableAssociationId!,
+    allocationId: eip.AllocationId!,
+    publicIp: eip.PublicIp!,
+    eipAssociationId,
     vpcId: vpc.VpcId!,
     subnetId: subnet.SubnetId!,
     groupId: group.GroupId!,
@@ -191,6 +206,12 @@ function secretsOf(a: AResources): string[] {
     a.defaultVpcId,
     a.defaultSubnetId,
     a.defaultGroupId,
+    a.igwId,
+    a.routeTableId,
+    a.routeTableAssociationId,
+    a.allocationId,
+    a.publicIp,
+    a.eipAssociationId,
     a.vpcId,
     a.subnetId,
     a.groupId,

@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { forkChild, type ChildChannel } from '../../lib/channel/child.js';
 import type { Logger } from '../../lib/log.js';
 import { distEntry } from '../../lib/paths.js';
+import type { EniConfig } from '../../vpc/protocol/config.js';
 import type { VpcContract } from '../../vpc/protocol/messages.js';
 import type { UnderlayContract } from '../../vpc/protocol/underlay.js';
 import type { RemoteEni, UnderlayPeer } from '../../vpc/underlay/bridge.js';
@@ -59,6 +60,18 @@ type RemoteParams = RemoteEni;
 
 
 /** The VPC card as the controller drives it, with the host's underlay bridge. */
+/**
+ * The VPC edge's fields of an eni.put, as an eni.update patch (docs/VPC.md, "The edge on the
+ * wire"). The region sends internetRoute (a boolean) with every ENI once the edge exists, and
+ * publicIp only while the ENI has one: so when internetRoute is present, an absent publicIp means
+ * the address is gone and the patch clears it with publicIp: null. An eni.put without
+ * internetRoute (an older region) leaves both untouched.
+ */
+export function edgePatch(e: EniConfig): { internetRoute?: boolean; publicIp?: string | null } {
+  if (e.internetRoute === undefined) return e.publicIp !== undefined ? { publicIp: e.publicIp } : {};
+  return { internetRoute: e.internetRoute, publicIp: e.publicIp ?? null };
+}
+
 export class HostVpcCard {
   readonly supervisor: ComponentSupervisor<VpcContract>;
   readonly socketDir: string;
@@ -293,7 +306,7 @@ export class HostVpcCard {
         if (have) {
           return this.supervisor.request('eni.update', {
             eniId: e.eniId,
-            patch: { securityGroups: e.securityGroups, sourceDestCheck: e.sourceDestCheck, hostname: e.hostname, mtu: e.mtu, ...(e.imds ? { imds: e.imds } : {}) },
+            patch: { securityGroups: e.securityGroups, sourceDestCheck: e.sourceDestCheck, hostname: e.hostname, mtu: e.mtu, ...(e.imds ? { imds: e.imds } : {}), ...edgePatch(e) },
           }, 10_000);
         }
         return this.supervisor.request('eni.add', { eni: e }, 10_000);

@@ -70,6 +70,8 @@ export interface RunRequest {
   readonly subnetId: string | undefined;
   readonly securityGroupIds: readonly string[];
   readonly privateIpAddress: string | undefined;
+  /** NetworkInterface.1.AssociatePublicIpAddress; absent: the subnet's MapPublicIpOnLaunch decides. */
+  readonly associatePublicIpAddress?: boolean | undefined;
   readonly keyName: string | undefined;
   /** The OpenSSH public key of the key pair KeyName names (kept on the instance for IMDS). */
   readonly publicKey?: string | undefined;
@@ -112,11 +114,13 @@ export interface InstanceRootVolumes<P extends RootVolumePlan = RootVolumePlan> 
 /** The VPC layer's part in a launch (src/region/ec2/vpc.ts and its host wiring). */
 export interface InstanceNetwork {
   /** Resolves and checks subnet, groups and addresses for `count` instances; writes no instance. */
-  plan(caller: Caller, req: RunRequest, count: number): Promise<{ readonly subnetId: string; readonly groupIds: readonly string[]; readonly privateIps: readonly string[] }>;
-  /** Creates the ENIs of freshly recorded instances. */
-  attach(records: readonly InstanceRecord[]): Promise<void>;
+  plan(caller: Caller, req: RunRequest, count: number): Promise<{ readonly subnetId: string; readonly groupIds: readonly string[]; readonly privateIps: readonly string[]; readonly associatePublicIp: boolean }>;
+  /** Creates the ENIs of freshly recorded instances (with the plan's answers). */
+  attach(records: readonly InstanceRecord[], plan: { readonly associatePublicIp: boolean }): Promise<void>;
   /** Before instance.start: tells the host's VPC card and returns the spec's extra fields (nics). */
   beforeStart(r: InstanceRecord): Promise<Pick<InstanceSpec, 'nics'>>;
+  /** After the instance stopped (its public IP goes back, as in EC2). */
+  stopped?(r: InstanceRecord): Promise<void>;
   /** After the instance is terminated. */
   released(r: InstanceRecord): Promise<void>;
 }
@@ -345,7 +349,7 @@ export class InstanceService {
       throw e;
     }
     if (rootPlan) await this.rootVolumes!.attach(records, rootPlan);
-    if (this.network) await this.network.attach(records);
+    if (this.network && net) await this.network.attach(records, net);
     for (const r of records) this.kick(r.id);
     return records;
   }
@@ -615,6 +619,7 @@ export class InstanceService {
       const force = r.forceStop;
       await this.fleet.send(host, 'instance.stop', { instanceId: r.id, force, deadlineMs: 30_000 }, { id: `${cmdId('stop')}:${force ? 'f' : 'n'}`, timeoutMs: 45_000 });
       if (this.instances.get(id)?.state === 'stopping') await this.setState(id, 'stopped', { readyAt: undefined });
+      await this.network?.stopped?.(r);
       return;
     }
     if (r.desired === 'terminated' && r.state === 'shutting-down') {
@@ -641,6 +646,7 @@ export class InstanceService {
           code: 'Client.InstanceInitiatedShutdown',
           message: 'Client.InstanceInitiatedShutdown: Instance initiated shutdown',
         });
+        await this.network?.stopped?.(r);
         continue;
       }
       if (r.state === 'running' && h && h.readyAt !== r.readyAt && h.readyAt !== undefined) {

@@ -7,6 +7,10 @@
 //   - after a rule, membership or attribute change: vpc.rules / eni.put to every host with a
 //     live ENI in that VPC, at once (no polling), so a change reaches the cards well within a
 //     second;
+//   - after an edge change (an Elastic or public IP mapped or unmapped, a gateway attached or
+//     detached, a route or subnet association changed, DNS hostnames switched): eni.put again,
+//     whose EniConfig carries publicIp (absent: none), internetRoute (always a boolean) and
+//     imds.publicHostname (src/region/ec2/edge/);
 //   - after termination: eni.remove.
 // The identity-document key is the region's own P-256 key, $NITRIDE_HOME/region/imds-signing-key.pem
 // (public half beside it as imds-signing-key.pub.pem, for users to verify signatures).
@@ -23,6 +27,7 @@ import type { HostFleet } from './instances.js';
 import { REGION_NAME, type InstanceRecord } from './model.js';
 import { blockDeviceMetadata } from './root-volumes.js';
 import type { EniRecord, RuleRecord, VpcChange, VpcService } from './vpc.js';
+import type { EniEdge } from './edge/index.js';
 
 const log = createLogger('region.vpc-host-sync');
 
@@ -85,6 +90,8 @@ export class VpcHostSync {
     private readonly instances: Collection<InstanceRecord>,
     private readonly fleet: HostFleet,
     private readonly signingKeyPem: string,
+    /** The VPC edge's part of an ENI's configuration (EdgeService.eniEdge); absent: no public side. */
+    private readonly edge?: (e: EniRecord) => EniEdge,
   ) {}
 
   groupStates(vpcId: string): GroupState[] {
@@ -98,6 +105,7 @@ export class VpcHostSync {
   eniConfig(e: EniRecord, r: InstanceRecord): EniConfig {
     const subnet = this.vpc.c.subnets.get(e.subnetId);
     const vpc = this.vpc.c.vpcs.get(e.vpcId);
+    const edge = this.edge?.(e);
     return {
       eniId: e.id,
       mac: e.mac,
@@ -110,6 +118,7 @@ export class VpcHostSync {
       sourceDestCheck: e.sourceDestCheck,
       hostname: `ip-${e.privateIp.replace(/\./g, '-')}`,
       mtu: GUEST_MTU,
+      ...(edge ? { internetRoute: edge.internetRoute, ...(edge.publicIp !== undefined ? { publicIp: edge.publicIp } : {}) } : {}),
       imds: {
         instanceId: r.id,
         amiId: r.imageId,
@@ -127,8 +136,16 @@ export class VpcHostSync {
         endpoint: r.metadataOptions.httpEndpoint,
         identitySigningKeyPem: this.signingKeyPem,
         ...(r.rootDevice ? { extraMetadata: blockDeviceMetadata(r) } : {}),
+        ...(edge?.publicHostname !== undefined ? { publicHostname: edge.publicHostname } : {}),
       },
     };
+  }
+
+  /** The EniConfig eni.put carries for an instance's ENI now (undefined: no instance or no ENI). */
+  configOf(instanceId: string): EniConfig | undefined {
+    const r = this.instances.get(instanceId);
+    const e = this.vpc.eniOfInstance(instanceId);
+    return r && e ? this.eniConfig(e, r) : undefined;
   }
 
   private cmdId(kind: string, key: string): string {
@@ -206,7 +223,8 @@ export class VpcHostSync {
 
   private remoteConfig(e: EniRecord): EniConfig {
     const r = e.instanceId ? this.instances.get(e.instanceId) : undefined;
-    const { imds: _imds, ...cfg } = this.eniConfig(e, r ?? ({ metadataOptions: { httpTokens: 'optional', httpPutResponseHopLimit: 1, httpEndpoint: 'enabled' } } as InstanceRecord));
+    // Only the host that runs the instance answers for its public address: a remote ENI has none.
+    const { imds: _imds, publicIp: _publicIp, internetRoute: _internetRoute, ...cfg } = this.eniConfig(e, r ?? ({ metadataOptions: { httpTokens: 'optional', httpPutResponseHopLimit: 1, httpEndpoint: 'enabled' } } as InstanceRecord));
     return cfg;
   }
 

@@ -46,6 +46,8 @@ export interface SubnetRecord {
   readonly cidrBlock: string;
   readonly availabilityZone: string;
   readonly defaultForAz: boolean;
+  /** ModifySubnetAttribute MapPublicIpOnLaunch; absent: true for default subnets, false otherwise (EC2's defaults). */
+  readonly mapPublicIpOnLaunch?: boolean;
   readonly tags: Readonly<Record<string, string>>;
 }
 
@@ -85,6 +87,8 @@ export interface EniRecord {
   readonly instanceId: string | undefined;
   readonly attachmentId: string;
   readonly attachTime: string;
+  /** The launch asked for a public IP (AssociatePublicIpAddress, or the subnet's MapPublicIpOnLaunch): one is given at every start. */
+  readonly publicIpOnLaunch?: boolean;
 }
 
 export interface VpcCollections {
@@ -100,6 +104,36 @@ export interface LaunchPlan {
   readonly vpcId: string;
   readonly groupIds: readonly string[];
   readonly privateIps: readonly string[];
+  /** Whether the instances get a public IP at each start. */
+  readonly associatePublicIp: boolean;
+}
+
+/** An ENI's public address as EC2 shows it (DescribeInstances, DescribeNetworkInterfaces). */
+export interface PublicAddressView {
+  readonly publicIp: string;
+  /** '' when the VPC has DNS hostnames off. */
+  readonly publicDnsName: string;
+  /** 'amazon' for a public IP, the account for an Elastic IP. */
+  readonly ipOwnerId: string;
+  readonly allocationId?: string;
+  readonly associationId?: string;
+}
+
+/**
+ * What the VPC edge (src/region/ec2/edge/) keeps beside VPCs, subnets and ENIs: route tables,
+ * internet gateways and public addresses. The region passes it in; without it VPCs have no edge.
+ */
+export interface VpcEdgeHooks {
+  /** A new VPC: its main route table; a default VPC also an attached internet gateway and a 0.0.0.0/0 route. */
+  vpcCreated(vpc: VpcRecord): Promise<void>;
+  /** Ids that keep a VPC from being deleted (an attached gateway, route tables other than the main one). */
+  vpcDependents(vpcId: string): string[];
+  /** After DeleteVpc: the main route table goes with it. */
+  vpcDeleted(vpcId: string): Promise<void>;
+  /** After DeleteSubnet: its route table association goes with it. */
+  subnetDeleted(subnetId: string): Promise<void>;
+  /** The ENI's public or Elastic IP, when it has one now. */
+  publicAddress(e: EniRecord): PublicAddressView | undefined;
 }
 
 export type VpcChange =
@@ -150,6 +184,7 @@ export class VpcService {
     private readonly instances: Collection<InstanceRecord>,
     /** Called after a committed change a host must apply (the region's VpcHostSync). */
     private readonly onChange: (c: VpcChange) => void = () => undefined,
+    private readonly edge?: VpcEdgeHooks,
   ) {}
 
   // ---- default VPC ---------------------------------------------------------------
@@ -166,7 +201,7 @@ export class VpcService {
     if (!p) {
       p = (async () => {
         const vpc = await this.createVpcRecord(caller.accountId, DEFAULT_VPC_CIDR, true, {});
-        const subnet: SubnetRecord = { id: rid('subnet'), accountId: caller.accountId, vpcId: vpc.id, cidrBlock: DEFAULT_SUBNET_CIDR, availabilityZone: DEFAULT_AZ, defaultForAz: true, tags: {} };
+        const subnet: SubnetRecord = { id: rid('subnet'), accountId: caller.accountId, vpcId: vpc.id, cidrBlock: DEFAULT_SUBNET_CIDR, availabilityZone: DEFAULT_AZ, defaultForAz: true, mapPublicIpOnLaunch: true, tags: {} };
         await this.c.subnets.put(subnet);
         return vpc;
       })().finally(() => this.ensuring.delete(caller.accountId));
@@ -190,6 +225,7 @@ export class VpcService {
     };
     await this.c.vpcs.put(vpc);
     await this.c.groups.put(sg);
+    await this.edge?.vpcCreated(vpc);
     this.onChange({ kind: 'group', groupId: sgId });
     return vpc;
   }
@@ -243,7 +279,7 @@ export class VpcService {
   // ---- launch --------------------------------------------------------------------
 
   /** Resolves and checks the network of `count` instances; writes nothing but the default VPC. */
-  async plan(caller: Caller, req: { subnetId: string | undefined; securityGroupIds: readonly string[]; privateIpAddress: string | undefined }, count: number): Promise<LaunchPlan> {
+  async plan(caller: Caller, req: { subnetId: string | undefined; securityGroupIds: readonly string[]; privateIpAddress: string | undefined; associatePublicIpAddress?: boolean | undefined }, count: number): Promise<LaunchPlan> {
     let subnet: SubnetRecord;
     if (req.subnetId !== undefined) subnet = this.subnet(caller, req.subnetId);
     else {
@@ -276,11 +312,12 @@ export class VpcService {
       for (let n = b.base + 4; n < b.base + b.size - 1 && ips.length < count; n++) if (!used.has(n)) ips.push(intToIp(n));
       if (ips.length < count) throw new Ec2Error('InsufficientFreeAddressesInSubnet', `The specified subnet ${subnet.id} does not have enough free addresses to satisfy the request.`);
     }
-    return { subnetId: subnet.id, vpcId: subnet.vpcId, groupIds, privateIps: ips };
+    const associatePublicIp = req.associatePublicIpAddress ?? subnet.mapPublicIpOnLaunch ?? subnet.defaultForAz;
+    return { subnetId: subnet.id, vpcId: subnet.vpcId, groupIds, privateIps: ips, associatePublicIp };
   }
 
   /** One ENI per launched instance (the instances are already recorded). */
-  async attach(records: readonly InstanceRecord[]): Promise<EniRecord[]> {
+  async attach(records: readonly InstanceRecord[], plan?: Pick<LaunchPlan, 'associatePublicIp'>): Promise<EniRecord[]> {
     const now = new Date().toISOString();
     const enis = records.map((r) => ({
       id: rid('eni'),
@@ -295,6 +332,7 @@ export class VpcService {
       instanceId: r.id,
       attachmentId: rid('eni-attach'),
       attachTime: now,
+      ...(plan?.associatePublicIp ? { publicIpOnLaunch: true } : {}),
     }));
     await this.c.enis.putMany(enis);
     return enis;
@@ -317,6 +355,8 @@ export class VpcService {
     const e = this.eniOfInstance(i.instanceId);
     if (!e) return i;
     const dns = `ip-${e.privateIp.replace(/\./g, '-')}.${REGION_NAME}.compute.internal`;
+    const pub = this.edge?.publicAddress(e);
+    const association = pub ? { association: { publicIp: pub.publicIp, publicDnsName: pub.publicDnsName, ipOwnerId: pub.ipOwnerId } } : {};
     const nic: InstanceNetworkInterface = {
       networkInterfaceId: e.id,
       subnetId: e.subnetId,
@@ -330,11 +370,13 @@ export class VpcService {
       sourceDestCheck: e.sourceDestCheck,
       groups: this.groupIdents(e.groups),
       attachment: { attachmentId: e.attachmentId, deviceIndex: 0, networkCardIndex: 0, status: 'attached', attachTime: new Date(e.attachTime), deleteOnTermination: true },
-      privateIpAddresses: [{ privateIpAddress: e.privateIp, privateDnsName: dns, primary: true }],
+      privateIpAddresses: [{ privateIpAddress: e.privateIp, privateDnsName: dns, primary: true, ...association }],
       interfaceType: 'interface',
+      ...association,
     };
     return {
       ...i,
+      ...(pub ? { ipAddress: pub.publicIp, dnsName: pub.publicDnsName } : {}),
       subnetId: e.subnetId,
       vpcId: e.vpcId,
       privateIpAddress: e.privateIp,
@@ -370,7 +412,7 @@ export class VpcService {
       availabilityZone: s.availabilityZone,
       availabilityZoneId: `local1-az${AVAILABILITY_ZONES.indexOf(s.availabilityZone as (typeof AVAILABILITY_ZONES)[number]) + 1}`,
       defaultForAz: s.defaultForAz,
-      mapPublicIpOnLaunch: false,
+      mapPublicIpOnLaunch: s.mapPublicIpOnLaunch ?? s.defaultForAz,
       ownerId: s.accountId,
       subnetArn: `arn:aws:ec2:${REGION_NAME}:${s.accountId}:subnet/${s.id}`,
       tags: Object.entries(s.tags).map(([key, value]) => ({ key, value })),
@@ -426,6 +468,8 @@ export class VpcService {
   private eniView(e: EniRecord): NetworkInterface {
     const s = this.c.subnets.get(e.subnetId);
     const dns = `ip-${e.privateIp.replace(/\./g, '-')}.${REGION_NAME}.compute.internal`;
+    const pub = this.edge?.publicAddress(e);
+    const association = pub ? { association: { publicIp: pub.publicIp, publicDnsName: pub.publicDnsName, ipOwnerId: pub.ipOwnerId, allocationId: pub.allocationId, associationId: pub.associationId } } : {};
     return {
       networkInterfaceId: e.id,
       subnetId: e.subnetId,
@@ -443,9 +487,10 @@ export class VpcService {
       ...(e.instanceId
         ? { attachment: { attachmentId: e.attachmentId, instanceId: e.instanceId, instanceOwnerId: e.accountId, deviceIndex: 0, networkCardIndex: 0, status: 'attached' as const, attachTime: new Date(e.attachTime), deleteOnTermination: true } }
         : {}),
-      privateIpAddresses: [{ privateIpAddress: e.privateIp, privateDnsName: dns, primary: true }],
+      privateIpAddresses: [{ privateIpAddress: e.privateIp, privateDnsName: dns, primary: true, ...association }],
       interfaceType: 'interface',
       tags: [],
+      ...association,
     };
   }
 
@@ -539,10 +584,11 @@ export class VpcService {
 
   async deleteVpc(caller: Caller, req: RequestOf<'DeleteVpc'>): Promise<ResponseFor<'DeleteVpc'>> {
     const v = this.vpc(caller, req.vpcId);
-    const deps = [...this.c.subnets.all().filter((s) => s.vpcId === v.id), ...this.c.enis.all().filter((e) => e.vpcId === v.id), ...this.c.groups.all().filter((g) => g.vpcId === v.id && g.name !== 'default')];
+    const deps = [...this.c.subnets.all().filter((s) => s.vpcId === v.id), ...this.c.enis.all().filter((e) => e.vpcId === v.id), ...this.c.groups.all().filter((g) => g.vpcId === v.id && g.name !== 'default'), ...(this.edge?.vpcDependents(v.id) ?? []).map((id) => ({ id }))];
     if (deps.length > 0) throw new Ec2Error('DependencyViolation', `The vpc '${v.id}' has dependencies and cannot be deleted.`, { context: { vpcId: v.id, dependencies: deps.map((d) => d.id) } });
     for (const g of this.c.groups.all().filter((x) => x.vpcId === v.id)) await this.c.groups.delete(g.id);
     await this.c.vpcs.delete(v.id);
+    await this.edge?.vpcDeleted(v.id);
     return { action: 'DeleteVpc' };
   }
 
@@ -577,6 +623,7 @@ export class VpcService {
     const users = this.c.enis.all().filter((e) => e.subnetId === s.id);
     if (users.length > 0) throw new Ec2Error('DependencyViolation', `The subnet '${s.id}' has dependencies and cannot be deleted.`, { context: { subnetId: s.id, networkInterfaces: users.map((e) => e.id) } });
     await this.c.subnets.delete(s.id);
+    await this.edge?.subnetDeleted(s.id);
     return { action: 'DeleteSubnet' };
   }
 

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as sdk from '@aws-sdk/client-ec2';
-import { parseEc2Request, parseIpv4Cidr, EC2_MUTATING_ACTIONS, EC2_ACTIONS, type Ec2Request } from './ec2/requests/index.js';
+import { parseEc2Request, parseIpv4Cidr, EC2_MUTATING_ACTIONS, EC2_ACTIONS, EDGE_PARSERS, type Ec2Request } from './ec2/requests/index.js';
 import { parseForm } from './query.js';
 import { Ec2Error } from './errors.js';
 import { botocore } from './botocore-peer.test-helper.js';
@@ -367,7 +367,8 @@ test('the cases cover every new action', () => {
   // GetInstanceTpmEkPub has its own peer cases in ec2-tpm.test.ts (Debian's CLI v2 model predates it).
   // Nitride's own host actions have no AWS model to serialize them: src/region/host-updates.test.ts.
   // The key pair actions and DescribeInstanceAttribute have theirs in key-pairs.test.ts.
-  const elsewhere = ['GetInstanceTpmEkPub', 'NitrideAddHost', 'NitrideSetHostRelease', 'NitrideUpdateHostComponent', 'CreateKeyPair', 'ImportKeyPair', 'DescribeKeyPairs', 'DeleteKeyPair', 'DescribeInstanceAttribute'];
+  // The VPC edge's actions (EDGE_PARSERS) have theirs in ec2-edge.test.ts.
+  const elsewhere = [...Object.keys(EDGE_PARSERS), 'GetInstanceTpmEkPub', 'NitrideAddHost', 'NitrideSetHostRelease', 'NitrideUpdateHostComponent', 'CreateKeyPair', 'ImportKeyPair', 'DescribeKeyPairs', 'DeleteKeyPair', 'DescribeInstanceAttribute'];
   for (const a of EC2_ACTIONS) if (!before.includes(a) && !elsewhere.includes(a)) assert.ok(covered.has(a), `no peer-serialized case for ${a}`);
 });
 

@@ -68,7 +68,6 @@ test('RunInstances values Nitride does not implement are refused; the values it 
     [{ 'MetadataOptions.HttpProtocolIpv6': 'enabled' }, 'MetadataOptions.HttpProtocolIpv6'],
     [{ 'MetadataOptions.InstanceMetadataTags': 'enabled' }, 'MetadataOptions.InstanceMetadataTags'],
     [{ 'NetworkInterface.1.DeviceIndex': '1' }, 'NetworkInterface.1.DeviceIndex'],
-    [{ 'NetworkInterface.1.DeviceIndex': '0', 'NetworkInterface.1.AssociatePublicIpAddress': 'true' }, 'NetworkInterface.1.AssociatePublicIpAddress'],
     [{ 'NetworkInterface.1.DeviceIndex': '0', 'NetworkInterface.1.DeleteOnTermination': 'false' }, 'NetworkInterface.1.DeleteOnTermination'],
     [{ 'NetworkInterface.1.DeviceIndex': '0', 'NetworkInterface.1.Description': 'mine' }, 'NetworkInterface.1.Description'],
   ];

@@ -237,6 +237,16 @@ export class ImdsService {
     if (e.subnetId) t.set(`${n}subnet-id`, e.subnetId);
     t.set(`${n}subnet-ipv4-cidr-block`, cidrToString(subnet));
     t.set(`${n}vpc-id`, e.vpcId);
+    // The public side (issue 13): the ENI's public or Elastic IP and its public name, as EC2 serves them.
+    if (e.publicIp !== undefined) {
+      t.set('public-ipv4', e.publicIp);
+      t.set(`${n}public-ipv4s`, e.publicIp);
+      t.set(`${n}ipv4-associations/${e.publicIp}`, e.ip);
+      if (m.publicHostname !== undefined) {
+        t.set('public-hostname', m.publicHostname);
+        t.set(`${n}public-hostname`, m.publicHostname);
+      }
+    }
     if (e.vpcCidr) {
       t.set(`${n}vpc-ipv4-cidr-block`, e.vpcCidr);
       t.set(`${n}vpc-ipv4-cidr-blocks`, e.vpcCidr);

@@ -84,8 +84,11 @@ export interface PublicSideConfig {
   readonly gateway: string;
 }
 
-/** Fields updateEni may change. */
-export type EniUpdate = Partial<Pick<EniConfig, 'securityGroups' | 'sourceDestCheck' | 'hostname' | 'mtu' | 'dns' | 'domainName' | 'imds' | 'publicIp' | 'internetRoute'>>;
+/**
+ * Fields updateEni may change. `publicIp: null` removes the ENI's public address (JSON carries no
+ * undefined); an absent field is left as it is.
+ */
+export type EniUpdate = Partial<Pick<EniConfig, 'securityGroups' | 'sourceDestCheck' | 'hostname' | 'mtu' | 'dns' | 'domainName' | 'imds' | 'internetRoute'>> & { readonly publicIp?: string | null };
 
 export type SgProtocol = 'tcp' | 'udp' | 'icmp' | 'all';
 

@@ -9,6 +9,7 @@ import type { Caller, InstanceService } from '../../ec2/instances.js';
 import type { KeyPairService } from '../../ec2/key-pairs.js';
 import type { TagService } from '../../ec2/tags.js';
 import type { VpcService } from '../../ec2/vpc.js';
+import type { EdgeService } from '../../ec2/edge/index.js';
 import type { EbsAccountDefaults } from '../../ec2/ebs/account-defaults.js';
 import type { SnapshotService } from '../../ec2/ebs/snapshots.js';
 import type { VolumeService } from '../../ec2/ebs/volumes.js';
@@ -20,6 +21,8 @@ export interface Ec2Services {
   readonly tags: TagService;
   /** VPCs, subnets, security groups, ENIs (src/region/ec2/vpc.ts). */
   readonly vpc: VpcService;
+  /** The VPC edge: internet gateways, route tables, public and Elastic IPs (src/region/ec2/edge/). */
+  readonly edge: EdgeService;
   /** EBS volumes (src/region/ec2/ebs/). */
   readonly volumes: VolumeService;
   readonly snapshots: SnapshotService;

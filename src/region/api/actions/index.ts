@@ -5,6 +5,7 @@ import type { Ec2Action, Ec2Request, RequestOf } from '../../protocol/ec2/reques
 import type { Ec2Response, ResponseFor } from '../../protocol/ec2/responses/index.js';
 import type { Caller } from '../../ec2/instances.js';
 import type { ActionTable, Ec2ActionHandler, Ec2Services, IamResource } from './common.js';
+import { EDGE_ACTIONS } from './edge.js';
 import { HOST_ACTIONS } from './hosts.js';
 import { IMAGE_ACTIONS } from './images.js';
 import { INSTANCE_ACTIONS } from './instances.js';
@@ -25,6 +26,7 @@ export const EC2_ACTION_TABLE: ActionTable<Ec2Request> = {
   ...KEY_PAIR_ACTIONS,
   ...HOST_ACTIONS,
   ...REGION_ACTIONS,
+  ...EDGE_ACTIONS,
 };
 
 const entry = <A extends Ec2Action>(action: A): Ec2ActionHandler<A> => EC2_ACTION_TABLE[action] as Ec2ActionHandler<A>;

@@ -85,6 +85,7 @@ export const INSTANCE_ACTIONS: ActionTable<InstanceRequest> = {
         subnetId: req.subnetId ?? req.networkInterfaces[0]?.subnetId,
         securityGroupIds: req.securityGroupIds.length > 0 ? req.securityGroupIds : (req.networkInterfaces[0]?.groups ?? []),
         privateIpAddress: req.privateIpAddress ?? req.networkInterfaces[0]?.privateIpAddress,
+        associatePublicIpAddress: req.networkInterfaces[0]?.associatePublicIpAddress,
         keyName: req.keyName,
         blockDeviceMappings: mappings, // an EBS-backed image's root device entry overrides its root volume
         publicKey: svc.keyPairs.launchPublicKey(caller, req.keyName),

@@ -22,6 +22,7 @@
 import { Ec2Error } from '../../errors.js';
 import { expandParams, truncate, type FlatParams } from '../../query.js';
 import { ParamReader, unreadParams, type ParserTable } from './common.js';
+import { EDGE_MUTATING, EDGE_PARSERS, type EdgeRequest } from './edge.js';
 import { HOST_MUTATING, HOST_PARSERS, type HostRequest } from './hosts.js';
 import { IMAGE_MUTATING, IMAGE_PARSERS, type ImageRequest } from './images.js';
 import { INSTANCE_MUTATING, INSTANCE_PARSERS, type InstanceRequest } from './instances.js';
@@ -32,6 +33,7 @@ import { VOLUME_MUTATING, VOLUME_PARSERS, type VolumeRequest } from './volumes.j
 import { VPC_MUTATING, VPC_PARSERS, type VpcRequest } from './vpc.js';
 
 export * from './common.js';
+export * from './edge.js';
 export * from './hosts.js';
 export * from './images.js';
 export * from './instances.js';
@@ -41,7 +43,7 @@ export * from './tags.js';
 export * from './volumes.js';
 export * from './vpc.js';
 
-export type Ec2Request = InstanceRequest | HostRequest | ImageRequest | TagRequest | RegionRequest | VolumeRequest | VpcRequest | KeyPairRequest;
+export type Ec2Request = InstanceRequest | HostRequest | ImageRequest | TagRequest | RegionRequest | VolumeRequest | VpcRequest | KeyPairRequest | EdgeRequest;
 
 export type Ec2Action = Ec2Request['action'];
 
@@ -57,6 +59,7 @@ const PARSERS: ParserTable<Ec2Request> = {
   ...VOLUME_PARSERS,
   ...VPC_PARSERS,
   ...KEY_PAIR_PARSERS,
+  ...EDGE_PARSERS,
 };
 
 /** The actions parseEc2Request understands. */
@@ -76,6 +79,7 @@ export const EC2_MUTATING_ACTIONS: ReadonlySet<Ec2Action> = new Set<Ec2Action>([
   ...VPC_MUTATING,
   ...HOST_MUTATING,
   ...KEY_PAIR_MUTATING,
+  ...EDGE_MUTATING,
 ]);
 
 /**

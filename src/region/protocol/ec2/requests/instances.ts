@@ -245,7 +245,6 @@ function refuseUnhonoured(req: RunInstancesRequest): RunInstancesRequest {
   const nic = req.networkInterfaces[0];
   if (nic !== undefined) {
     if (nic.deviceIndex !== undefined && nic.deviceIndex !== 0) refuse('NetworkInterface.1.DeviceIndex', String(nic.deviceIndex), 'The launch interface is device 0.');
-    if (nic.associatePublicIpAddress === true) refuse('NetworkInterface.1.AssociatePublicIpAddress', 'true', 'Instances have no public IPv4 address.');
     if (nic.deleteOnTermination === false) refuse('NetworkInterface.1.DeleteOnTermination', 'false', 'The launch interface is deleted with its instance.');
     if (nic.description !== undefined && nic.description !== '') refuse('NetworkInterface.1.Description', nic.description, 'The launch interface takes no description.');
   }

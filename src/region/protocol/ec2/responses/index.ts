@@ -14,6 +14,7 @@ import { XmlWriter } from '../../../../lib/xml.js';
 import { ec2HttpStatus, type Ec2Error } from '../../errors.js';
 import type { Ec2Action } from '../requests/index.js';
 import { EC2_XMLNS, type ResponseOf, type WriterTable } from './common.js';
+import { EDGE_WRITERS, type EdgeResponse } from './edge.js';
 import { HOST_WRITERS, type HostResponse } from './hosts.js';
 import { IMAGE_WRITERS, type ImageResponse } from './images.js';
 import { INSTANCE_WRITERS, type InstanceResponse } from './instances.js';
@@ -24,6 +25,7 @@ import { VOLUME_WRITERS, type VolumeResponse } from './volumes.js';
 import { VPC_WRITERS, type VpcResponse } from './vpc.js';
 
 export * from './common.js';
+export * from './edge.js';
 export * from './hosts.js';
 export * from './images.js';
 export * from './instances.js';
@@ -33,7 +35,7 @@ export * from './tags.js';
 export * from './volumes.js';
 export * from './vpc.js';
 
-export type Ec2Response = InstanceResponse | HostResponse | ImageResponse | TagResponse | RegionResponse | VolumeResponse | VpcResponse | KeyPairResponse;
+export type Ec2Response = InstanceResponse | HostResponse | ImageResponse | TagResponse | RegionResponse | VolumeResponse | VpcResponse | KeyPairResponse | EdgeResponse;
 
 /** The response of one action. */
 export type ResponseFor<A extends Ec2Action> = ResponseOf<Ec2Response, A>;
@@ -52,6 +54,7 @@ const WRITERS: WriterTable<Ec2Response> = {
   ...VOLUME_WRITERS,
   ...VPC_WRITERS,
   ...KEY_PAIR_WRITERS,
+  ...EDGE_WRITERS,
 };
 
 /** The XML body of a successful EC2 response (HTTP 200, Content-Type text/xml;charset=UTF-8). */

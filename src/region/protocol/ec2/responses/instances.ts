@@ -141,10 +141,28 @@ export interface InstanceTypeInfo {
 
 export type NetworkInterfaceStatus = 'available' | 'associated' | 'attaching' | 'in-use' | 'detaching';
 
+/** An ENI's public address (association): a public IP (ipOwnerId 'amazon') or an Elastic IP. */
+export interface NetworkInterfaceAssociation {
+  readonly publicIp: string;
+  readonly publicDnsName: string;
+  readonly ipOwnerId: string;
+  /** DescribeNetworkInterfaces only, for an Elastic IP. */
+  readonly allocationId?: string | undefined;
+  readonly associationId?: string | undefined;
+}
+
 export interface NetworkInterfacePrivateIp {
   readonly privateIpAddress: string;
   readonly privateDnsName?: string | undefined;
   readonly primary: boolean;
+  readonly association?: NetworkInterfaceAssociation | undefined;
+}
+
+export function writeAssociation(w: XmlWriter, a: NetworkInterfaceAssociation | undefined, withIds: boolean): void {
+  if (a === undefined) return;
+  w.open('association').leaf('publicIp', a.publicIp).leaf('publicDnsName', a.publicDnsName).leaf('ipOwnerId', a.ipOwnerId);
+  if (withIds) w.leaf('allocationId', a.allocationId).leaf('associationId', a.associationId);
+  w.close();
 }
 
 /** An instance's ENI as DescribeInstances shows it (networkInterfaceSet of the instance). */
@@ -170,6 +188,7 @@ export interface InstanceNetworkInterface {
   };
   readonly privateIpAddresses: readonly NetworkInterfacePrivateIp[];
   readonly interfaceType: 'interface' | 'efa' | 'trunk';
+  readonly association?: NetworkInterfaceAssociation | undefined;
 }
 
 export function writeInstance(w: XmlWriter, i: Ec2Instance): void {
@@ -211,8 +230,11 @@ export function writeMetadataOptions(w: XmlWriter, name: string, m: InstanceMeta
     .close();
 }
 
-export function writePrivateIps(w: XmlWriter, ips: readonly NetworkInterfacePrivateIp[]): void {
-  w.list('privateIpAddressesSet', ips, (x, p) => x.leaf('privateIpAddress', p.privateIpAddress).leaf('privateDnsName', p.privateDnsName).leaf('primary', p.primary));
+export function writePrivateIps(w: XmlWriter, ips: readonly NetworkInterfacePrivateIp[], withIds = false): void {
+  w.list('privateIpAddressesSet', ips, (x, p) => {
+    x.leaf('privateIpAddress', p.privateIpAddress).leaf('privateDnsName', p.privateDnsName).leaf('primary', p.primary);
+    writeAssociation(x, p.association, withIds);
+  });
 }
 
 export function writeInstanceNetworkInterface(w: XmlWriter, n: InstanceNetworkInterface): void {
@@ -220,6 +242,7 @@ export function writeInstanceNetworkInterface(w: XmlWriter, n: InstanceNetworkIn
   w.leaf('ownerId', n.ownerId).leaf('status', n.status).leaf('macAddress', n.macAddress);
   w.leaf('privateIpAddress', n.privateIpAddress).leaf('privateDnsName', n.privateDnsName).leaf('sourceDestCheck', n.sourceDestCheck);
   writeGroups(w, n.groups);
+  writeAssociation(w, n.association, false);
   const a = n.attachment;
   w.open('attachment')
     .leaf('attachmentId', a.attachmentId)

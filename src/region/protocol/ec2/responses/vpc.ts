@@ -2,7 +2,7 @@
 
 import type { XmlWriter } from '../../../../lib/xml.js';
 import { type GroupIdentifier, type ResponseOf, type TagItem, writeGroups, writeReturn, type WriterTable, writeTags } from './common.js';
-import { type InstanceMetadataOptions, type NetworkInterfacePrivateIp, type NetworkInterfaceStatus, writeMetadataOptions, writePrivateIps } from './instances.js';
+import { type InstanceMetadataOptions, type NetworkInterfaceAssociation, type NetworkInterfacePrivateIp, type NetworkInterfaceStatus, writeAssociation, writeMetadataOptions, writePrivateIps } from './instances.js';
 
 export interface Vpc {
   readonly vpcId: string;
@@ -122,6 +122,7 @@ export interface NetworkInterface {
   readonly privateIpAddresses: readonly NetworkInterfacePrivateIp[];
   readonly interfaceType: 'interface' | 'efa' | 'trunk';
   readonly tags: readonly TagItem[];
+  readonly association?: NetworkInterfaceAssociation | undefined;
 }
 
 export function writeVpc(w: XmlWriter, v: Vpc): void {
@@ -185,6 +186,7 @@ export function writeNetworkInterface(w: XmlWriter, n: NetworkInterface): void {
   w.leaf('status', n.status).leaf('macAddress', n.macAddress).leaf('privateIpAddress', n.privateIpAddress).leaf('privateDnsName', n.privateDnsName);
   w.leaf('sourceDestCheck', n.sourceDestCheck);
   writeGroups(w, n.groups);
+  writeAssociation(w, n.association, true);
   const a = n.attachment;
   if (a !== undefined) {
     w.open('attachment')
@@ -200,7 +202,7 @@ export function writeNetworkInterface(w: XmlWriter, n: NetworkInterface): void {
   }
   // EC2 sends tagSet for network interfaces even when empty.
   w.list('tagSet', n.tags, (x, t) => x.leaf('key', t.key).leaf('value', t.value));
-  writePrivateIps(w, n.privateIpAddresses);
+  writePrivateIps(w, n.privateIpAddresses, true);
   w.empty('ipv6AddressesSet');
   w.leaf('interfaceType', n.interfaceType);
 }
