@@ -118,6 +118,8 @@ export class HostVpcCard {
       let moved = false;
       try {
         await to.request('handover.groups', { groups: state.groups }, { timeoutMs: 10_000 });
+        // The edge's public side: the old card closed its TAP device (kept), the new one opens it by name.
+        if (state.edge) await to.request('handover.edge', { edge: state.edge }, { timeoutMs: 10_000 });
         for (const e of state.enis) {
           const server = await from.requestWithHandle('handover.handle', { eniId: e.cfg.eniId, kind: 'server' }, { timeoutMs: 10_000 });
           moved = true;
@@ -293,7 +295,8 @@ export class HostVpcCard {
         if (have) {
           return this.supervisor.request('eni.update', {
             eniId: e.eniId,
-            patch: { securityGroups: e.securityGroups, sourceDestCheck: e.sourceDestCheck, hostname: e.hostname, mtu: e.mtu, ...(e.imds ? { imds: e.imds } : {}) },
+            // publicIp: null removes an address the ENI had (a disassociated Elastic IP).
+            patch: { securityGroups: e.securityGroups, sourceDestCheck: e.sourceDestCheck, hostname: e.hostname, mtu: e.mtu, ...(e.imds ? { imds: e.imds } : {}), publicIp: e.publicIp ?? null, internetRoute: e.internetRoute ?? false },
           }, 10_000);
         }
         return this.supervisor.request('eni.add', { eni: e }, 10_000);
@@ -322,7 +325,9 @@ export class HostVpcCard {
         if (!this.bridge) throw new ControllerError('UnderlayUnavailable', 'unavailable', 'vpc.keys must come first: the underlay bridge is not running.');
         const e = c.params.eni;
         const known = await this.supervisor.request('eni.list', {}, 10_000);
-        const info = known.find((k) => k.eniId === e.eniId) ?? (await this.supervisor.request('eni.add', { eni: e }, 10_000));
+        // An ENI of another host: its public IP is answered for by that host's edge, not this one.
+        const { publicIp: _elsewhere, ...local } = e;
+        const info = known.find((k) => k.eniId === e.eniId) ?? (await this.supervisor.request('eni.add', { eni: local }, 10_000));
         const remote: RemoteParams = { eniId: e.eniId, hostId: c.params.hostId, vni: c.params.vni, ip: e.ip, mac: e.mac, subnetCidr: e.subnetCidr, socketPath: info.socketPath };
         await this.bridge.request('underlay.remote', remote);
         this.remotes.set(e.eniId, remote);

@@ -84,8 +84,11 @@ export interface PublicSideConfig {
   readonly gateway: string;
 }
 
-/** Fields updateEni may change. */
-export type EniUpdate = Partial<Pick<EniConfig, 'securityGroups' | 'sourceDestCheck' | 'hostname' | 'mtu' | 'dns' | 'domainName' | 'imds' | 'publicIp' | 'internetRoute'>>;
+/**
+ * Fields updateEni may change; an absent field stays as it is. `publicIp: null` removes the
+ * ENI's public address (the one removal a patch can say): the edge stops answering for it at once.
+ */
+export type EniUpdate = Partial<Pick<EniConfig, 'securityGroups' | 'sourceDestCheck' | 'hostname' | 'mtu' | 'dns' | 'domainName' | 'imds' | 'internetRoute'>> & { readonly publicIp?: string | null };
 
 export type SgProtocol = 'tcp' | 'udp' | 'icmp' | 'all';
 
