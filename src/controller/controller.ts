@@ -103,6 +103,7 @@ export class Controller {
       onLifecycle: lifecycle('vpc'),
       hostId: () => this.identity.hostId,
       listenAddress: this.address,
+      ...(o.publicSide ? { publicSide: o.publicSide } : {}),
     });
     vpc.start();
     const hypervisor = new HostHypervisor({
