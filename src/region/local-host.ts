@@ -24,17 +24,6 @@ function alive(pid: number): boolean {
   }
 }
 
-/**
- * The local host's public side unless the operator named one (NITRIDE_PUBLIC_IFACE, or "none"):
- * a host-only network — the TAP device nitride-pub0 with 198.51.100.1/24 (TEST-NET-2, routed
- * nowhere) on the host's side and forwarding off for what arrives on it, so a user of this
- * machine reaches the instances' public IPs and nothing leaves the host (docs/VPC.md).
- */
-export function hostOnlyPublicSide(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
-  if (env['NITRIDE_PUBLIC_IFACE']) return {};
-  return { NITRIDE_PUBLIC_IFACE: 'nitride-pub0', NITRIDE_PUBLIC_CIDR: '198.51.100.0/24', NITRIDE_PUBLIC_GATEWAY: '198.51.100.1', NITRIDE_PUBLIC_HOST_ADDRESS: '198.51.100.1/24' };
-}
-
 /** The controller already running for this home, if any. */
 export function runningController(home: string): RuntimeInfo | undefined {
   const rt = readRuntime(home);
@@ -54,7 +43,7 @@ export async function startLocalController(home: string, opts: { timeoutMs?: num
   const child = spawn(confined?.execPath ?? process.execPath, confined ? [...confined.execArgv, ...argv] : argv, {
     detached: true,
     stdio: ['ignore', logFd, logFd],
-    env: { ...process.env, ...hostOnlyPublicSide(), NITRIDE_HOME: home },
+    env: { ...process.env, NITRIDE_HOME: home },
   });
   child.unref();
   const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
