@@ -6,6 +6,9 @@
 //            groups and connection tracking both ways.
 //  baseline: the same two roles in two namespaces joined by a veth pair, routed by the kernel
 //            with no translation.
+//  wire:     a second reference: the two namespaces joined by two TAP devices and the smallest
+//            userspace relay between them (frames copied device to device, nothing decided),
+//            so the card's own cost shows apart from what TAP devices without offloads cost.
 // Measured with real tools, alternating, best of two rounds each: iperf3 TCP throughput
 // (client → guest) and TCP connections per second (python3 connect/close loop against an
 // accept/close loop). Prints both and the ratios; returns them for the JSON line.
@@ -14,6 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { CardHarness, eni } from '../src/vpc/testing/card-harness.js';
 import { EdgeNamespace, IP_TOOL } from '../src/vpc/testing/edge-netns.js';
 import { TapNic } from '../src/vpc/testing/tap-nic.js';
+import { TapDevice } from '../src/vpc/edge/public-side.js';
 
 const SECONDS = Number(process.env['NITRIDE_BENCH_SECONDS'] ?? 3);
 const PUBLIC_IP = '198.51.100.10';
@@ -136,6 +140,42 @@ function kernelPair(tag: string): { pair: Pair; close: () => void } {
   return { pair: { clientNs: c, target: GUEST_IP, serverNs: s }, close };
 }
 
+/** Two namespaces joined by two TAP devices and a bare relay in this process (same prefix, no routing). */
+function tapWire(tag: string): { pair: Pair; close: () => void } {
+  const c = `nitride-wc-${tag}`;
+  const s = `nitride-ws-${tag}`;
+  const devs: TapDevice[] = [];
+  const close = (): void => {
+    for (const d of devs) d.close();
+    spawnSync(IP_TOOL, ['netns', 'del', c]);
+    spawnSync(IP_TOOL, ['netns', 'del', s]);
+  };
+  try {
+    sh([IP_TOOL, 'netns', 'add', c]);
+    sh([IP_TOOL, 'netns', 'add', s]);
+    const a = TapDevice.open(`nwc${tag}`);
+    devs.push(a);
+    const b = TapDevice.open(`nws${tag}`);
+    devs.push(b);
+    const relay = (from: TapDevice, to: TapDevice): void =>
+      from.start((buf, idx, n) => {
+        for (let i = 0; i < n; i++) to.write(buf, idx[2 * i] as number, idx[2 * i + 1] as number);
+      });
+    relay(a, b);
+    relay(b, a);
+    for (const [ns, dev, addr] of [[c, `nwc${tag}`, '198.51.100.1/24'], [s, `nws${tag}`, `${PUBLIC_IP}/24`]] as const) {
+      sh([IP_TOOL, 'link', 'set', dev, 'netns', ns]);
+      sh([IP_TOOL, '-n', ns, 'link', 'set', 'lo', 'up']);
+      sh([IP_TOOL, '-n', ns, 'addr', 'add', addr, 'dev', dev]);
+      sh([IP_TOOL, '-n', ns, 'link', 'set', dev, 'up']);
+    }
+  } catch (e) {
+    close();
+    throw e;
+  }
+  return { pair: { clientNs: c, target: PUBLIC_IP, serverNs: s }, close };
+}
+
 export interface EdgeFigures {
   readonly seconds: number;
   readonly edgeGbps: number;
@@ -145,6 +185,10 @@ export interface EdgeFigures {
   readonly kernelCps: number;
   readonly cpsRatio: number;
   readonly edgeCpsFailed: number;
+  readonly wireGbps: number;
+  readonly wireCps: number;
+  /** Edge / bare TAP relay: the card's own cost. */
+  readonly vsWireThroughputRatio: number;
   readonly eniCounters: Record<string, number>;
 }
 
@@ -155,6 +199,7 @@ export async function edgeFigures(say: (line: string) => void): Promise<EdgeFigu
   let nic: TapNic | undefined;
   const guestNs = `nitride-eg-${tag}`;
   let kernel: { pair: Pair; close: () => void } | undefined;
+  let wire: { pair: Pair; close: () => void } | undefined;
   try {
     net = await EdgeNamespace.create(card.channel);
     await card.setRules('sg-bench', {
@@ -173,20 +218,24 @@ export async function edgeFigures(say: (line: string) => void): Promise<EdgeFigu
     sh([IP_TOOL, '-n', guestNs, 'link', 'set', dev, 'up']);
     sh([IP_TOOL, '-n', guestNs, 'route', 'add', 'default', 'via', '10.0.1.1']);
     kernel = kernelPair(tag);
+    wire = tapWire(tag);
     const edgePair: Pair = { clientNs: net.ns, target: PUBLIC_IP, serverNs: guestNs };
-    const tput = { edge: 0, kernel: 0 };
+    const tput = { edge: 0, kernel: 0, wire: 0 };
     for (let round = 0; round < 2; round++) {
       const k = await iperf(kernel.pair);
+      const w = await iperf(wire.pair);
       const ed = await iperf(edgePair);
       tput.kernel = Math.max(tput.kernel, k);
+      tput.wire = Math.max(tput.wire, w);
       tput.edge = Math.max(tput.edge, ed);
-      say(`round ${round + 1}: iperf3 TCP ${SECONDS} s, kernel veth ${k.toFixed(2)} Gbit/s, through the edge's public IP ${ed.toFixed(2)} Gbit/s`);
+      say(`round ${round + 1}: iperf3 TCP ${SECONDS} s, kernel veth ${k.toFixed(2)} Gbit/s, two TAPs + bare relay ${w.toFixed(2)} Gbit/s, through the edge's public IP ${ed.toFixed(2)} Gbit/s`);
     }
     // One round of connections per second each: every connection leaves a record in the ENI's
     // connection table (TCP records idle out after 432 s; the table holds 16,384).
     const kc = await cps(kernel.pair);
+    const wc = await cps(wire.pair);
     const ec = await cps(edgePair);
-    say(`TCP connections per second (python3 connect/close, ${SECONDS} s): kernel veth ${Math.round(kc.cps)}, through the edge ${Math.round(ec.cps)} (${ec.failed} failed)`);
+    say(`TCP connections per second (python3 connect/close, ${SECONDS} s): kernel veth ${Math.round(kc.cps)}, two TAPs + bare relay ${Math.round(wc.cps)}, through the edge ${Math.round(ec.cps)} (${ec.failed} failed)`);
     const counters = (await card.stats(e.eniId)).counters as unknown as Record<string, number>;
     return {
       seconds: SECONDS,
@@ -197,11 +246,15 @@ export async function edgeFigures(say: (line: string) => void): Promise<EdgeFigu
       kernelCps: kc.cps,
       cpsRatio: ec.cps / Math.max(kc.cps, 1e-9),
       edgeCpsFailed: ec.failed,
+      wireGbps: tput.wire,
+      wireCps: wc.cps,
+      vsWireThroughputRatio: tput.edge / Math.max(tput.wire, 1e-9),
       eniCounters: Object.fromEntries(Object.entries(counters).filter(([k, v]) => v !== 0 && (k.startsWith('edge') || k.startsWith('dropped')))),
     };
   } finally {
     nic?.close();
     kernel?.close();
+    wire?.close();
     spawnSync(IP_TOOL, ['netns', 'del', guestNs]);
     net?.close();
     await card.stop();

@@ -216,10 +216,10 @@ async function main(): Promise<void> {
     goals['edgeThroughputAtLeast0.5xKernel'] = e.throughputRatio >= 0.5;
     process.stdout.write(
       `edge: iperf3 ${e.edgeGbps.toFixed(2)} Gbit/s vs kernel ${e.kernelGbps.toFixed(2)} Gbit/s = ${e.throughputRatio.toFixed(3)}×; ` +
-        `${Math.round(e.edgeCps)} vs ${Math.round(e.kernelCps)} connections/s = ${e.cpsRatio.toFixed(3)}×\n`,
+        `${Math.round(e.edgeCps)} vs ${Math.round(e.kernelCps)} connections/s = ${e.cpsRatio.toFixed(3)}×; vs two TAPs + bare relay ${e.wireGbps.toFixed(2)} Gbit/s = ${e.vsWireThroughputRatio.toFixed(3)}×\n`,
     );
     process.stdout.write(`edge goal (≥ 0.5× kernel throughput): ${goals['edgeThroughputAtLeast0.5xKernel'] ? 'met' : 'NOT met'}\n`);
-    out['edge'] = { ...e, edgeGbps: round3(e.edgeGbps), kernelGbps: round3(e.kernelGbps), throughputRatio: round3(e.throughputRatio), edgeCps: Math.round(e.edgeCps), kernelCps: Math.round(e.kernelCps), cpsRatio: round3(e.cpsRatio) };
+    out['edge'] = { ...e, edgeGbps: round3(e.edgeGbps), kernelGbps: round3(e.kernelGbps), throughputRatio: round3(e.throughputRatio), edgeCps: Math.round(e.edgeCps), kernelCps: Math.round(e.kernelCps), cpsRatio: round3(e.cpsRatio), wireGbps: round3(e.wireGbps), wireCps: Math.round(e.wireCps), vsWireThroughputRatio: round3(e.vsWireThroughputRatio) };
   }
   out['goals'] = goals;
   // With no goal measured (parts without one), say so rather than report them met.
