@@ -36,6 +36,8 @@ export class TapDevice {
   /** Frames the device refused (queue full) and read errors, for edge.stats. */
   writeErrors = 0;
   readErrors = 0;
+  /** The errno of the read that stopped reading, if one did. */
+  lastError = 0;
 
   private constructor(private readonly a: TapAddon, readonly name: string, readonly fd: number) {}
 
@@ -76,7 +78,11 @@ export class TapDevice {
       const buf = Buffer.allocUnsafe(CHUNK);
       const n = this.a.tapRead(this.fd, buf, this.idx, MAX_FRAMES);
       if (n < 0) {
+        // The device is gone or broken (e.g. its namespace was deleted): a level-triggered poll
+        // would wake the card forever, so reading stops here (edge.stats shows the errors).
         this.readErrors++;
+        this.lastError = -n;
+        this.stop();
         return;
       }
       if (n === 0) return;

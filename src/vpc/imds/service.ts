@@ -241,6 +241,13 @@ export class ImdsService {
       t.set(`${n}vpc-ipv4-cidr-block`, e.vpcCidr);
       t.set(`${n}vpc-ipv4-cidr-blocks`, e.vpcCidr);
     }
+    // The public side (issue 13): the ENI's public or Elastic IP and its public DNS name, when it has them.
+    if (e.publicIp !== undefined) {
+      t.set('public-ipv4', e.publicIp);
+      t.set(`${n}public-ipv4s`, e.publicIp);
+      if (m.publicHostname !== undefined) t.set(`${n}public-hostname`, m.publicHostname);
+    }
+    if (m.publicHostname !== undefined) t.set('public-hostname', m.publicHostname);
     t.set('services/domain', 'amazonaws.com');
     t.set('services/partition', 'aws');
     (m.publicKeys ?? []).forEach((k, i) => t.set(`public-keys/${i}/openssh-key`, k.openssh));
