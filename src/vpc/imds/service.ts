@@ -245,9 +245,11 @@ export class ImdsService {
     if (e.publicIp !== undefined) {
       t.set('public-ipv4', e.publicIp);
       t.set(`${n}public-ipv4s`, e.publicIp);
-      if (m.publicHostname !== undefined) t.set(`${n}public-hostname`, m.publicHostname);
+      if (m.publicHostname !== undefined) {
+        t.set('public-hostname', m.publicHostname);
+        t.set(`${n}public-hostname`, m.publicHostname);
+      }
     }
-    if (m.publicHostname !== undefined) t.set('public-hostname', m.publicHostname);
     t.set('services/domain', 'amazonaws.com');
     t.set('services/partition', 'aws');
     (m.publicKeys ?? []).forEach((k, i) => t.set(`public-keys/${i}/openssh-key`, k.openssh));
