@@ -1,4 +1,4 @@
-// npm run bench -- net [--parts same,cross,guests]: the figures of issue 5, in three parts.
+// npm run bench -- net [--parts same,cross,guests,edge]: the figures of issue 5, in three parts.
 //  same:   frames through the VPC card vs a bare relay, same host. A load generator (this
 //          process) attaches as two ENIs over QEMU's stream socket protocol and sends UDP
 //          frames A → B (same subnet, a security group admitting them, connection tracking
@@ -10,6 +10,8 @@
 //          AES-256-GCM (bench/net-underlay.ts): 1500-byte and 64-byte frames.
 //  guests: two nitride-minimal guests on one card under QEMU: ping RTT and nc throughput
 //          (bench/lib-net-guests.ts).
+//  edge:   the VPC edge (issue 13): iperf3 throughput and TCP connections per second through a
+//          public IP vs the same traffic routed by the kernel over veth (bench/net-edge.ts).
 // Prints frames/s, Gbit/s and the ratios; the last line is one JSON object.
 import { fork } from 'node:child_process';
 import { mkdtemp, chmod, rm } from 'node:fs/promises';
@@ -25,6 +27,7 @@ import { buildIpv4, IPPROTO_UDP } from '../src/vpc/protocol/ipv4.js';
 import { buildUdp } from '../src/vpc/protocol/udp.js';
 import { guestFigures, type GuestFigures } from './lib-net-guests.js';
 import { crossHost, type CrossHost } from './net-underlay.js';
+import { edgeFigures } from './net-edge.js';
 
 const SECONDS = Number(process.env['NITRIDE_BENCH_SECONDS'] ?? 3);
 /** Frames in flight: at most 32768 and 2 MiB, below the card's per-guest queue limit (a NIC ring). */
@@ -174,7 +177,7 @@ function crossSummary(c: CrossHost): Record<string, number | null> {
 
 async function main(): Promise<void> {
   const i = process.argv.indexOf('--parts');
-  const parts = new Set((i > 0 ? (process.argv[i + 1] ?? '') : 'same,cross,guests').split(','));
+  const parts = new Set((i > 0 ? (process.argv[i + 1] ?? '') : 'same,cross,guests,edge').split(','));
   const out: Record<string, unknown> = { bench: 'net', seconds: SECONDS };
   const goals: Record<string, boolean> = {};
   if (parts.has('same')) {
@@ -206,6 +209,17 @@ async function main(): Promise<void> {
         `busybox nc ${g.ncBytes / 1048576} MiB in ${g.ncSeconds} s = ${g.ncMbps.toFixed(1)} Mbit/s (md5 checked)\n`,
     );
     out['guests'] = { ...g, ncMbps: round3(g.ncMbps) };
+  }
+  if (parts.has('edge')) {
+    process.stdout.write('== the VPC edge: a namespace reaching a guest stack at its public IP (1:1 NAT, security groups) vs kernel routing over veth\n');
+    const e = await edgeFigures((l) => void process.stdout.write(`${l}\n`));
+    goals['edgeThroughputAtLeast0.5xKernel'] = e.throughputRatio >= 0.5;
+    process.stdout.write(
+      `edge: iperf3 ${e.edgeGbps.toFixed(2)} Gbit/s vs kernel ${e.kernelGbps.toFixed(2)} Gbit/s = ${e.throughputRatio.toFixed(3)}×; ` +
+        `${Math.round(e.edgeCps)} vs ${Math.round(e.kernelCps)} connections/s = ${e.cpsRatio.toFixed(3)}×; vs two TAPs + bare relay ${e.wireGbps.toFixed(2)} Gbit/s = ${e.vsWireThroughputRatio.toFixed(3)}×\n`,
+    );
+    process.stdout.write(`edge goal (≥ 0.5× kernel throughput): ${goals['edgeThroughputAtLeast0.5xKernel'] ? 'met' : 'NOT met'}\n`);
+    out['edge'] = { ...e, edgeGbps: round3(e.edgeGbps), kernelGbps: round3(e.kernelGbps), throughputRatio: round3(e.throughputRatio), edgeCps: Math.round(e.edgeCps), kernelCps: Math.round(e.kernelCps), cpsRatio: round3(e.cpsRatio), wireGbps: round3(e.wireGbps), wireCps: Math.round(e.wireCps), vsWireThroughputRatio: round3(e.vsWireThroughputRatio) };
   }
   out['goals'] = goals;
   // With no goal measured (parts without one), say so rather than report them met.

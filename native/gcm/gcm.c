@@ -6,7 +6,7 @@
 // dgram socket, non-blocking, so one system call carries many datagrams (Node's dgram makes
 // one call and one JS event per datagram). And the VPC switch's flow-cache fast path
 // (switchChunk): the same decision as VpcSwitch.forwardFast for frames whose flow is cached,
-// over a whole chunk in one call.
+// over a whole chunk in one call. And (tap.c) the VPC edge's TAP device.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <netinet/in.h>
@@ -313,6 +313,8 @@ static napi_value switch_chunk(napi_env env, napi_callback_info info) {
   return num(env, hits);
 }
 
+void tap_register(napi_env env, napi_value exports); // tap.c: the VPC edge's public side
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor d[] = {
       {"createKey", NULL, create_key, NULL, NULL, NULL, napi_default, NULL},
@@ -323,6 +325,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"switchChunk", NULL, switch_chunk, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, 6, d);
+  tap_register(env, exports);
   return exports;
 }
 

@@ -103,6 +103,7 @@ export class Controller {
       onLifecycle: lifecycle('vpc'),
       hostId: () => this.identity.hostId,
       listenAddress: this.address,
+      ...(o.publicSide ? { publicSide: o.publicSide } : {}),
     });
     // Every fork of a component (its first start, a crash restart) measures its code first.
     vpc.supervisor.measureBeforeSpawn((entry) => chip.measureBeforeFork('vpc-card', entry));

@@ -194,6 +194,9 @@ export class LiveUpdates {
   private async handToSuccessor(entry: string): Promise<Record<string, unknown>> {
     const o = this.p.options;
     const args = ['--home', o.home, '--port', String(o.port), '--listen', this.p.address, '--bundles', o.bundlesDir as string, '--release-pubkey', o.releasePubKeyPath as string, '--takeover'];
+    // The successor keeps the VPC edge's public side (the card's device stays attached: vpc.ts attachPublicSide).
+    const ps = o.publicSide;
+    if (ps) args.push('--public-iface', ps.iface, '--public-cidr', ps.cidr, '--public-gateway', ps.gateway, ...(ps.hostAddress !== undefined ? ['--public-host-address', ps.hostAddress] : []));
     const succ: Successor = forkChild<SuccessorContract>(entry, args, { component: 'successor', detached: true, readyEvent: 'takeover.ready' });
     const failed = new Promise<never>((_, reject) => {
       succ.on('event', (e: { event: string; error?: { code?: string; message?: string } }) => {

@@ -1,5 +1,7 @@
 // Entry point of the host controller process:
 //   node dist/src/controller/main.js --home DIR [--port N] [--listen ADDR]
+//     [--public-iface NAME --public-cidr CIDR --public-gateway IP [--public-host-address IP/LEN]]
+// (the public-side options default to NITRIDE_PUBLIC_IFACE, _CIDR, _GATEWAY, _HOST_ADDRESS)
 // (also `nitride controller run`). SIGTERM/SIGINT stop it cleanly; guests keep running.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -8,6 +10,7 @@ import { describeError } from '../lib/errors.js';
 import { createLogger } from '../lib/log.js';
 import { nitrideHome } from '../lib/paths.js';
 import { Controller } from './controller.js';
+import type { PublicSideOptions } from './cards/vpc.js';
 
 export interface RunArgs {
   readonly home: string;
@@ -18,6 +21,22 @@ export interface RunArgs {
   readonly releasePubKeyPath?: string;
   /** Started by a running controller to take its place (a live update of the controller; src/controller/controller.ts). */
   readonly takeover?: boolean;
+  /** The VPC edge's public side (the card's TAP device), if any. */
+  readonly publicSide?: PublicSideOptions;
+}
+
+const PUBLIC_FLAGS: Readonly<Record<string, string>> = { '--public-iface': 'NITRIDE_PUBLIC_IFACE', '--public-cidr': 'NITRIDE_PUBLIC_CIDR', '--public-gateway': 'NITRIDE_PUBLIC_GATEWAY', '--public-host-address': 'NITRIDE_PUBLIC_HOST_ADDRESS' };
+
+/** The public side from the flags, else the environment; none when no interface is named (or it is "none"). */
+function publicSideOf(flags: Record<string, string>): PublicSideOptions | undefined {
+  const v = (flag: string): string | undefined => flags[flag] ?? (process.env[PUBLIC_FLAGS[flag] as string] || undefined);
+  const iface = v('--public-iface');
+  if (iface === undefined || iface === 'none') return undefined;
+  const cidr = v('--public-cidr');
+  const gateway = v('--public-gateway');
+  if (cidr === undefined || gateway === undefined) throw new Error('--public-iface needs --public-cidr and --public-gateway (or NITRIDE_PUBLIC_CIDR and NITRIDE_PUBLIC_GATEWAY)');
+  const hostAddress = v('--public-host-address');
+  return { iface, cidr, gateway, ...(hostAddress !== undefined ? { hostAddress } : {}) };
 }
 
 export function parseRunArgs(argv: readonly string[]): RunArgs {
@@ -27,6 +46,7 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
   let bundlesDir: string | undefined;
   let releasePubKeyPath: string | undefined;
   let takeover = false;
+  const pub: Record<string, string> = {};
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = argv[i + 1];
@@ -35,6 +55,12 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
       continue;
     }
     if ((a === '--home' || a === '--port' || a === '--listen' || a === '--bundles' || a === '--release-pubkey') && v === undefined) throw new Error(`${a} needs a value`);
+    if (a !== undefined && a in PUBLIC_FLAGS) {
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      pub[a] = v;
+      i++;
+      continue;
+    }
     if (a === '--home') home = v as string;
     else if (a === '--port') {
       port = Number(v);
@@ -47,7 +73,8 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
   }
   if ((bundlesDir === undefined) !== (releasePubKeyPath === undefined)) throw new Error('--bundles and --release-pubkey go together');
   if (takeover && bundlesDir === undefined) throw new Error('--takeover needs --bundles and --release-pubkey');
-  return { home, port, listen, ...(bundlesDir !== undefined ? { bundlesDir } : {}), ...(releasePubKeyPath !== undefined ? { releasePubKeyPath } : {}), ...(takeover ? { takeover } : {}) };
+  const publicSide = publicSideOf(pub);
+  return { home, port, listen, ...(publicSide ? { publicSide } : {}), ...(bundlesDir !== undefined ? { bundlesDir } : {}), ...(releasePubKeyPath !== undefined ? { releasePubKeyPath } : {}), ...(takeover ? { takeover } : {}) };
 }
 
 /** Runs the controller until SIGTERM/SIGINT; resolves with the exit code. */
@@ -61,6 +88,7 @@ export async function runController(args: RunArgs): Promise<number> {
     ...(args.releasePubKeyPath !== undefined ? { releasePubKeyPem: readFileSync(args.releasePubKeyPath, 'utf8'), releasePubKeyPath: resolve(args.releasePubKeyPath) } : {}),
     ...(args.bundlesDir !== undefined ? { bundlesDir: resolve(args.bundlesDir) } : {}),
     ...(args.takeover === true ? { takeover: true } : {}),
+    ...(args.publicSide ? { publicSide: args.publicSide } : {}),
   });
   await c.start();
   return new Promise<number>((resolve) => {

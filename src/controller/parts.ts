@@ -5,7 +5,7 @@
 import type { Logger } from '../lib/log.js';
 import type { HostEbsCard } from './cards/ebs.js';
 import type { HostHypervisor } from './cards/hypervisor.js';
-import type { HostVpcCard } from './cards/vpc.js';
+import type { HostVpcCard, PublicSideOptions } from './cards/vpc.js';
 import type { HostFront } from './front.js';
 import type { HostSecurityChip } from './host-security-chip.js';
 import type { HostIdentity } from './host-state.js';
@@ -27,6 +27,8 @@ export interface ControllerOptions {
    * parent through the IPC channel (src/controller/takeover.ts). Never listens by itself.
    */
   readonly takeover?: boolean;
+  /** The VPC edge's public side (--public-iface …; `nitride start` gives a host-only one by default). */
+  readonly publicSide?: PublicSideOptions;
 }
 
 export interface ControllerParts {

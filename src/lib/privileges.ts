@@ -29,6 +29,7 @@ const CHILDREN: Readonly<Record<string, Readonly<Record<string, string>>>> = {
   vpc: {
     chown: 'gives an ENI socket to nitride-qemu',
     fowner: 'sets the mode of a socket it has given away',
+    net_admin: 'opens (creating it when missing) and keeps the TAP device of the VPC edge\'s public side (TUNSETIFF, TUNSETPERSIST)',
   },
   underlay: {
     net_bind_service: 'the region may give the underlay a UDP port below 1024',

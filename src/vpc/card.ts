@@ -7,7 +7,9 @@ import { createServer, Socket, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
 import { qemuUserIds } from '../lib/qemu-user.js';
 import { VpcError } from './errors.js';
-import type { EniConfig, EniUpdate, GroupRules } from './model.js';
+import type { EniConfig, EniUpdate, GroupRules, PublicSideConfig } from './model.js';
+import { validatePublicSide, type EdgeInfo } from './edge/edge.js';
+import { TapDevice } from './edge/public-side.js';
 import { intToIp } from './protocol/addr.js';
 import { FrameDecoder } from './protocol/stream-framing.js';
 import type { IdentitySigner } from './imds/service.js';
@@ -43,10 +45,31 @@ export interface EniStats extends EniInfo {
   readonly partialInputBytes: number;
 }
 
+/**
+ * The edge's public side across a live update: the old card makes the TAP device persistent
+ * and closes it when it freezes, and the new one opens it again by name (so the device must be
+ * in the card's network namespace), with the same MAC and neighbours, and reads once it resumes.
+ */
+export interface EdgeHandover {
+  readonly side: PublicSideConfig;
+  /** Whether the device was persistent before the update (restored by the new card). */
+  readonly persist: boolean;
+  readonly mac: string;
+  readonly neighbours: readonly [string, string][];
+}
+
 /** What one card hands the next in a live update (the sockets travel beside it as handles). */
 export interface HandoverState {
   readonly enis: readonly { readonly cfg: EniConfig; readonly connected: boolean; readonly pendingBase64: string; readonly conntrack: readonly TrackedTuple[]; readonly imdsTokens: readonly [string, number][] }[];
   readonly groups: readonly { readonly groupId: string; readonly rules?: GroupRules; readonly members: readonly string[] }[];
+  readonly edge?: EdgeHandover;
+}
+
+/** edge.stats: the edge's state and counters, and the TAP device's read and write errors. */
+export interface EdgeStats extends EdgeInfo {
+  readonly persist: boolean;
+  readonly tapReadErrors: number;
+  readonly tapWriteErrors: number;
 }
 
 /** The libuv handle under a net.Socket or net.Server (what Node's IPC passes as 'net.Native'). */
@@ -110,6 +133,9 @@ export class VpcCard {
   private adopted: { link: Link; s: Socket; pending: Buffer }[] = [];
   /** Scratch for the frame offsets of one chunk (a 64 KiB read holds at most 3,641 frames). */
   private readonly frameIndex = new Int32Array(2 * 4096);
+  /** The edge's public side (edge.attach), and whether its TAP device is kept when the card closes it. */
+  private tap: TapDevice | undefined;
+  private tapPersist = false;
 
   private constructor(private readonly opts: VpcCardOptions) {
     this.switch = new VpcSwitch((port, buf, off, len, forwarded) => this.deliver(port, buf, off, len, forwarded));
@@ -218,6 +244,43 @@ export class VpcCard {
     this.switch.port(eniId).imds.setSigner(signer);
   }
 
+  // ---- the edge's public side ---------------------------------------------------------
+
+  /**
+   * Opens the TAP device `side.iface` (creating it when missing) and makes it the edge's public
+   * side; with `persist` the device outlives the card. Replaces a side attached before.
+   */
+  attachPublicSide(side: PublicSideConfig, persist = false, mac?: string, neighbours: readonly unknown[] = []): EdgeStats {
+    validatePublicSide(side);
+    this.detachPublicSide();
+    const tap = TapDevice.open(side.iface);
+    if (persist && !tap.persist(true)) {
+      tap.close();
+      throw new VpcError('PublicSideOpenFailed', 'unavailable', 'The TAP device could not be made persistent.', { iface: side.iface });
+    }
+    this.tap = tap;
+    this.tapPersist = persist;
+    this.switch.edge.attach(side, (b, off, len) => tap.write(b, off, len), mac);
+    this.switch.edge.importNeighbours(neighbours);
+    if (!this.frozen) this.startPublicSide();
+    return this.edgeStats();
+  }
+
+  private startPublicSide(): void {
+    this.tap?.start((buf, idx, count) => this.switched(() => this.switch.edge.inputChunk(buf, idx, count)));
+  }
+
+  /** Closes the public side (a device the card created and did not persist goes away). */
+  detachPublicSide(): void {
+    this.switch.edge.detach();
+    this.tap?.close();
+    this.tap = undefined;
+  }
+
+  edgeStats(): EdgeStats {
+    return { ...this.switch.edge.info(), persist: this.tapPersist, tapReadErrors: this.tap?.readErrors ?? 0, tapWriteErrors: this.tap?.writeErrors ?? 0 };
+  }
+
   info(eniId: string): EniInfo {
     const port = this.switch.port(eniId);
     const link = this.links.get(eniId);
@@ -272,13 +335,39 @@ export class VpcCard {
       return { groupId, ...(rules ? { rules } : {}), members: this.switch.groups.remoteMembersOf(groupId).map(intToIp) };
     });
     const now = Date.now();
+    let edge: EdgeHandover | undefined;
+    const side = this.switch.edge.sideConfig;
+    if (this.tap && side) {
+      // The next card opens the device again by name: it must survive this card closing it.
+      this.tap.stop();
+      this.tap.persist(true);
+      this.tap.close();
+      this.tap = undefined;
+      edge = { side, persist: this.tapPersist, mac: this.switch.edge.info().mac, neighbours: this.switch.edge.exportNeighbours() };
+      this.handedEdge = edge;
+    }
     const enis = [...this.links.entries()].map(([id, link]) => ({ cfg: link.port.cfg, connected: link.socket !== undefined, pendingBase64: (pending.get(id) ?? Buffer.alloc(0)).toString('base64'), conntrack: link.port.ct.export(now), imdsTokens: link.port.imds.exportTokens() }));
-    return { enis, groups };
+    return { enis, groups, ...(edge ? { edge } : {}) };
+  }
+
+  /** The public side the last freeze closed (thaw opens it again). */
+  private handedEdge: EdgeHandover | undefined;
+
+  /** A live update's new card: the public side the old one closed, read from once resumed. */
+  adoptEdge(e: EdgeHandover): EdgeStats {
+    const stats = this.attachPublicSide(e.side, true, e.mac, e.neighbours);
+    this.tap?.stop(); // nothing is read before every ENI socket is over (resumeAdopted starts it)
+    if (!e.persist) this.tap?.persist(false);
+    this.tapPersist = e.persist;
+    return stats;
   }
 
   /** Undoes freeze() when the next card could not take over (no handle has left yet). */
   thaw(): void {
     this.frozen = false;
+    const e = this.handedEdge;
+    this.handedEdge = undefined;
+    if (e) this.adoptEdge(e);
     for (const [id, link] of this.links) {
       const s = link.socket;
       const b = this.pendingInput.get(id);
@@ -347,10 +436,12 @@ export class VpcCard {
       if (pending.length > 0) s.emit('data', pending);
       s.resume();
     }
+    this.startPublicSide();
     return all.length;
   }
 
   async close(): Promise<void> {
+    this.detachPublicSide();
     for (const id of [...this.links.keys()]) await this.removeEni(id);
     this.switch.close();
   }
@@ -366,21 +457,16 @@ export class VpcCard {
     const onData = (chunk: Buffer): void => {
       const decoder = link.decoder;
       if (!decoder) return;
-      this.inInput = true;
-      try {
-        const idx = this.frameIndex;
-        decoder.splitAll(chunk, idx, (buf, count) => this.switch.inputChunk(port, buf, idx, count));
-      } catch {
-        // A length no QEMU sends: the stream cannot be resynchronised.
-        port.counters.droppedMalformed++;
-        s.destroy();
-      } finally {
-        this.inInput = false;
-        // Everything this chunk produced leaves now, one write per destination.
-        const d = this.dirty;
-        this.dirty = [];
-        for (const l of d) this.flush(l);
-      }
+      this.switched(() => {
+        try {
+          const idx = this.frameIndex;
+          decoder.splitAll(chunk, idx, (buf, count) => this.switch.inputChunk(port, buf, idx, count));
+        } catch {
+          // A length no QEMU sends: the stream cannot be resynchronised.
+          port.counters.droppedMalformed++;
+          s.destroy();
+        }
+      });
     };
     if (pending && pending.length > 0) onData(pending);
     s.on('data', onData);
@@ -393,6 +479,19 @@ export class VpcCard {
     };
     s.on('error', gone);
     s.on('close', gone);
+  }
+
+  /** Switches one chunk; everything it produced leaves afterwards, one write per destination. */
+  private switched(fn: () => void): void {
+    this.inInput = true;
+    try {
+      fn();
+    } finally {
+      this.inInput = false;
+      const d = this.dirty;
+      this.dirty = [];
+      for (const l of d) this.flush(l);
+    }
   }
 
   private deliver(port: Port, buf: Buffer, off: number, len: number, forwarded: boolean): void {

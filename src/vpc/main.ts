@@ -62,6 +62,15 @@ async function handle(card: VpcCard, req: VpcRequest, received: unknown, emit: C
     case 'sg.members':
       card.setGroupMembers(req.params.groupId, req.params.ips);
       return null;
+    case 'edge.attach':
+      return card.attachPublicSide(req.params.side, req.params.persist ?? false);
+    case 'edge.detach':
+      card.detachPublicSide();
+      return null;
+    case 'edge.stats':
+      return card.edgeStats();
+    case 'handover.edge':
+      return card.adoptEdge(req.params.edge);
   }
 }
 

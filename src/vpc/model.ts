@@ -39,7 +39,7 @@ export function validateEni(c: EniConfig): void {
   if (host < 4 || host >= size - 1) throw bad('ip is a reserved address of its subnet.', { ip: c.ip, gateway: intToIp(subnet.base + 1) });
   if (!ID_RE.test(c.vpcId)) throw bad('vpcId is not an id.', { vpcId: c.vpcId });
   if (c.vpcCidr !== undefined) parseCidr(c.vpcCidr);
-  if ((c as { publicIp?: unknown }).publicIp === null) throw bad('publicIp is not an IPv4 address.', { publicIp: null });
+  if ((c as { publicIp?: unknown }).publicIp === null) throw bad('publicIp must be an address or absent.');
   validateMutable(c);
 }
 
@@ -55,8 +55,17 @@ export function validateMutable(c: EniUpdate): void {
   if (c.dns !== undefined && (!Array.isArray(c.dns) || c.dns.length > 4 || !c.dns.every(isIp))) throw bad('dns must be up to 4 IPv4 addresses.');
   if (c.domainName !== undefined && (typeof c.domainName !== 'string' || !HOST_RE.test(c.domainName))) throw bad('domainName is not a domain name.');
   if (c.imds !== undefined) validateImds(c.imds);
-  if (c.publicIp !== undefined && c.publicIp !== null && (typeof c.publicIp !== 'string' || !isIp(c.publicIp))) throw bad('publicIp is not an IPv4 address.', { publicIp: c.publicIp });
+  // null (in a patch: remove the public address) is told apart by validateEni, which refuses it.
+  if (c.publicIp !== undefined && c.publicIp !== null && (typeof c.publicIp !== 'string' || !isIp(c.publicIp) || !publicUnicast(ipToInt(c.publicIp)))) {
+    throw bad('publicIp must be a unicast IPv4 address.', { publicIp: c.publicIp });
+  }
   if (c.internetRoute !== undefined && typeof c.internetRoute !== 'boolean') throw bad('internetRoute must be a boolean.');
+}
+
+/** Not this network, loopback, link-local, multicast or broadcast: an address the edge may route. */
+export function publicUnicast(ip: number): boolean {
+  const a = ip >>> 24;
+  return a !== 0 && a !== 127 && a < 224 && ip >>> 16 !== 0xa9fe;
 }
 
 export function validateRules(r: GroupRules): void {

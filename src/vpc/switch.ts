@@ -21,6 +21,8 @@ import { buildIpv4, decrementTtl, parseIpv4, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_
 import { parseTcp } from './protocol/tcp.js';
 import { buildUdp, parseUdp } from './protocol/udp.js';
 import { ConnTrack, SecurityGroupTable, type Policy } from './security-groups.js';
+import { VpcEdge } from './edge/edge.js';
+import { ingressLocal, ingressRemote, newFlow, readFlow } from './edge/nat.js';
 import { loadNativeGcm } from './underlay/native.js';
 
 export const IMDS_IP = ipToInt('169.254.169.254');
@@ -49,6 +51,15 @@ export interface EniCounters {
   droppedUnsupported: number;
   droppedTxQueueFull: number;
   droppedNotConnected: number;
+  // The VPC edge (src/vpc/edge/): datagrams between the ENI's public IP and the public side.
+  edgeInFrames: number;
+  edgeInBytes: number;
+  edgeOutFrames: number;
+  edgeOutBytes: number;
+  edgeDroppedNoPublicIp: number; // out to the internet without a public IP: no path out
+  edgeDroppedNoInternetRoute: number; // either way, without a route to an internet gateway
+  edgeDroppedNoPublicSide: number; // out, with no public side attached to the card
+  edgeDroppedNoNeighbour: number; // out, the next hop did not answer ARP in time
 }
 
 export function zeroCounters(): EniCounters {
@@ -56,6 +67,7 @@ export function zeroCounters(): EniCounters {
     rxFrames: 0, rxBytes: 0, txFrames: 0, txBytes: 0,
     droppedSpoofedMac: 0, droppedSpoofedIp: 0, droppedSecurityGroupIngress: 0, droppedSecurityGroupEgress: 0,
     droppedMalformed: 0, droppedNoRoute: 0, droppedTtlExceeded: 0, droppedUnsupported: 0, droppedTxQueueFull: 0, droppedNotConnected: 0,
+    edgeInFrames: 0, edgeInBytes: 0, edgeOutFrames: 0, edgeOutBytes: 0, edgeDroppedNoPublicIp: 0, edgeDroppedNoInternetRoute: 0, edgeDroppedNoPublicSide: 0, edgeDroppedNoNeighbour: 0,
   };
 }
 
@@ -129,6 +141,9 @@ export class VpcSwitch {
   private slotOut = new Int32Array(1024);
   /** Frames decided by the native fast path (the tests check it is used). */
   nativeHits = 0;
+  private readonly flow = newFlow();
+  /** The internet gateway's NAT and the card's public side (src/vpc/edge/). */
+  readonly edge: VpcEdge = new VpcEdge({ now: () => this.now, toGuest: (port, buf, off, len, fwd) => this.deliver(port, buf, off, len, fwd) });
 
   constructor(private readonly deliver: Deliver) {
     this.sweeper = setInterval(() => {
@@ -145,6 +160,7 @@ export class VpcSwitch {
   close(): void {
     clearInterval(this.sweeper);
     clearInterval(this.clock);
+    this.edge.close();
     for (const p of this.ports.values()) p.tcp?.close();
   }
 
@@ -158,12 +174,14 @@ export class VpcSwitch {
     const ip = ipToInt(cfg.ip);
     const vpc = this.byVpc.get(cfg.vpcId) ?? new Map<number, Port>();
     if (vpc.has(ip)) throw new VpcError('DuplicateIp', 'conflict', 'Another ENI in this VPC has this address.', { ip: cfg.ip, vpcId: cfg.vpcId });
+    this.checkPublicIp(undefined, cfg.publicIp);
     const port = new Port({ ...cfg, mac });
     this.ports.set(cfg.eniId, port);
     this.byMac.set(mac, port);
     vpc.set(ip, port);
     this.byVpc.set(cfg.vpcId, vpc);
     port.vpc = vpc;
+    this.edge.remap(port, undefined);
     this.syncImds(port);
     this.recompile();
     return port;
@@ -173,16 +191,19 @@ export class VpcSwitch {
     const port = this.port(eniId);
     const unknown = Object.keys(patch).filter((k) => !MUTABLE.has(k));
     if (unknown.length > 0) {
-      throw new VpcError('InvalidParameterValue', 'invalid', 'Only security groups, the source/destination check, host name, MTU, DNS, domain, metadata options, the public address and the internet route can change on an attached ENI.', { fields: unknown });
+      throw new VpcError('InvalidParameterValue', 'invalid', 'Only security groups, the source/destination check, host name, MTU, DNS, domain and metadata options can change on an attached ENI.', { fields: unknown });
     }
     validateMutable(patch);
+    this.checkPublicIp(port, patch.publicIp ?? undefined);
     this.gen++;
-    // publicIp: null removes the public address; absent keeps it.
+    // publicIp: null removes the public address (the patch's only removal).
     const { publicIp, ...rest } = patch;
-    const { publicIp: had, ...cur } = port.cfg;
-    const keep = publicIp === null ? undefined : (publicIp ?? had);
-    const next: EniConfig = { ...cur, ...rest, ...(keep !== undefined ? { publicIp: keep } : {}) };
+    const before = port.cfg.publicIp;
+    const next: EniConfig = { ...port.cfg, ...rest };
+    if (publicIp === null) delete (next as { publicIp?: string }).publicIp;
+    else if (publicIp !== undefined) (next as { publicIp?: string }).publicIp = publicIp;
     port.cfg = next;
+    this.edge.remap(port, before);
     port.imds.reconfigure(next);
     if (patch.mtu !== undefined && port.tcp) {
       // The metadata endpoint's MSS follows the MTU: new connections get the new one.
@@ -197,6 +218,7 @@ export class VpcSwitch {
   removeEni(eniId: string): Port {
     const port = this.port(eniId);
     port.tcp?.close();
+    this.edge.remap(port, port.cfg.publicIp, true);
     this.ports.delete(eniId);
     this.byMac.delete(port.cfg.mac);
     const vpc = this.byVpc.get(port.cfg.vpcId);
@@ -220,6 +242,13 @@ export class VpcSwitch {
   setGroupMembers(groupId: string, ips: readonly string[]): void {
     this.groups.setRemoteMembers(groupId, ips.map(ipToInt));
     this.recompile();
+  }
+
+  /** A public IP maps onto one ENI of the card at most. */
+  private checkPublicIp(self: Port | undefined, publicIp: string | undefined): void {
+    if (publicIp === undefined) return;
+    const holder = this.edge.portOf(ipToInt(publicIp));
+    if (holder !== undefined && holder !== self) throw new VpcError('DuplicatePublicIp', 'conflict', 'Another ENI on the card has this public IP.', { publicIp, eniId: holder.eniId });
   }
 
   port(eniId: string): Port {
@@ -490,6 +519,7 @@ export class VpcSwitch {
       return;
     }
     const dest = this.byVpc.get(port.cfg.vpcId)?.get(ip.dst);
+    if (!dest && this.edge.outbound(port, frame, ip)) return;
     if (!dest || dest === port) {
       c.droppedNoRoute++;
       return;
@@ -514,41 +544,17 @@ export class VpcSwitch {
 
   /** Security groups: the sender's egress, then the receiver's ingress. */
   private allowed(src: Port, dst: Port, frame: Buffer, proto: number, laterFragment: boolean, l4: number, end: number): boolean {
-    let sport = -1;
-    let dport = -1;
-    let port = -1;
-    let code = 0;
-    if (laterFragment) {
-      // No transport header: decided by rules that cover every port, untracked.
-    } else if (proto === IPPROTO_TCP || proto === IPPROTO_UDP) {
-      if (end - l4 < 8) {
-        src.counters.droppedMalformed++;
-        return false;
-      }
-      sport = ((frame[l4] as number) << 8) | (frame[l4 + 1] as number);
-      dport = ((frame[l4 + 2] as number) << 8) | (frame[l4 + 3] as number);
-      port = dport;
-    } else if (proto === IPPROTO_ICMP) {
-      if (end - l4 < 8) {
-        src.counters.droppedMalformed++;
-        return false;
-      }
-      const type = frame[l4] as number;
-      code = frame[l4 + 1] as number;
-      port = type;
-      if (type === ICMP_ECHO_REQUEST || type === ICMP_ECHO_REPLY) {
-        sport = frame.readUInt16BE(l4 + 4);
-        dport = 0;
-      }
+    const f = this.flow;
+    if (!readFlow(frame, proto, laterFragment, l4, end, f)) {
+      src.counters.droppedMalformed++;
+      return false;
     }
     const now = this.now;
-    // Echo replies are matched to the request's record only: no rule admits a reply alone.
-    const echoReply = proto === IPPROTO_ICMP && port === ICMP_ECHO_REPLY;
-    if (!src.ct.check(src.policy, 'egress', proto, dst.ip, sport, dport, echoReply ? -2 : port, code, now)) {
+    if (!src.ct.check(src.policy, 'egress', proto, dst.ip, f.sport, f.dport, f.rulePort, f.code, now)) {
       src.counters.droppedSecurityGroupEgress++;
       return false;
     }
-    if (!dst.ct.check(dst.policy, 'ingress', proto, src.ip, proto === IPPROTO_ICMP ? sport : dport, proto === IPPROTO_ICMP ? dport : sport, echoReply ? -2 : port, code, now)) {
+    if (!dst.ct.check(dst.policy, 'ingress', proto, src.ip, ingressLocal(proto, f), ingressRemote(proto, f), f.rulePort, f.code, now)) {
       dst.counters.droppedSecurityGroupIngress++;
       return false;
     }

@@ -12,17 +12,43 @@ import { Region } from '../../region/region.js';
 
 export const summary = 'run the region with one local host in the foreground (Ctrl-C stops; guests keep running)';
 
+/**
+ * The local host's public side unless the operator named one (NITRIDE_PUBLIC_IFACE, or "none"):
+ * a host-only network — the TAP device nitride-pub0 with 198.51.100.1/24 (TEST-NET-2, routed
+ * nowhere) on the host's side and forwarding off for what arrives on it, so a user of this
+ * machine reaches the instances' public IPs and nothing leaves the host (docs/VPC.md).
+ */
+export function hostOnlyPublicSide(env: NodeJS.ProcessEnv): Record<string, string> {
+  if (env['NITRIDE_PUBLIC_IFACE']) return {};
+  return { NITRIDE_PUBLIC_IFACE: 'nitride-pub0', NITRIDE_PUBLIC_CIDR: '198.51.100.0/24', NITRIDE_PUBLIC_GATEWAY: '198.51.100.1', NITRIDE_PUBLIC_HOST_ADDRESS: '198.51.100.1/24' };
+}
+
 export async function run(argv: string[]): Promise<number> {
   if (argv.includes('--help')) {
     process.stdout.write(
-      'usage: nitride start [--tls] [--register-debian]   (NITRIDE_HOME, NITRIDE_API_PORT, NITRIDE_API_HOST, NITRIDE_API_TLS* and the front door limits NITRIDE_API_* of docs/API-PROTOCOL.md from the environment)\n' +
+      'usage: nitride start [--tls] [--register-debian] [--public-iface NAME|none]   (NITRIDE_HOME, NITRIDE_API_PORT, NITRIDE_API_HOST, NITRIDE_API_TLS* and the front door limits NITRIDE_API_* of docs/API-PROTOCOL.md from the environment)\n' +
         '  --tls               serve the API over HTTPS (also NITRIDE_API_TLS=1): a certificate from the region CA,\n' +
         '                      or NITRIDE_API_TLS_CERT/NITRIDE_API_TLS_KEY (and NITRIDE_API_TLS_CA) files; the profile gets ca_bundle\n' +
         '  --register-debian   once the region is up, register the debian-12 disk when it is built\n' +
-        '                      (`nitride image build debian-12`), as `image build debian-12 --register` does\n',
+        '                      (`nitride image build debian-12`), as `image build debian-12 --register` does\n' +
+        '  --public-iface NAME the VPC edge\'s public side (also NITRIDE_PUBLIC_IFACE, with NITRIDE_PUBLIC_CIDR and\n' +
+        '                      NITRIDE_PUBLIC_GATEWAY); default: the host-only network nitride-pub0, 198.51.100.1/24 on\n' +
+        '                      this host, nothing forwarded (docs/VPC.md); none: no public side\n',
     );
     return 0;
   }
+  const pi = argv.indexOf('--public-iface');
+  if (pi >= 0) {
+    const name = argv[pi + 1];
+    if (name === undefined || name.startsWith('--')) {
+      process.stderr.write('nitride start: --public-iface needs a name (or none)\n');
+      return 2;
+    }
+    process.env['NITRIDE_PUBLIC_IFACE'] = name;
+    argv = argv.filter((_, i) => i !== pi && i !== pi + 1);
+  }
+  // The local controller (started with this environment) attaches the public side.
+  Object.assign(process.env, hostOnlyPublicSide(process.env));
   const unknown = argv.filter((a) => a !== '--register-debian' && a !== '--tls');
   if (unknown.length > 0) {
     process.stderr.write(`nitride start: unknown argument ${unknown.join(' ')}\n`);

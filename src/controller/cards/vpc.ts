@@ -3,8 +3,10 @@
 // commands into card requests. The socket directory lives outside $NITRIDE_HOME (which is
 // 0700) because QEMU, running as nitride-qemu, must be able to reach it: /tmp/nitride-vpc-<id>/
 // with 0711 on the parent and the card's 0710 + group nitride-qemu on the directory itself.
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, mkdirSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { forkChild, type ChildChannel } from '../../lib/channel/child.js';
@@ -12,6 +14,7 @@ import type { Logger } from '../../lib/log.js';
 import { distEntry } from '../../lib/paths.js';
 import type { EniConfig } from '../../vpc/protocol/config.js';
 import type { VpcContract } from '../../vpc/protocol/messages.js';
+import type { PublicSideConfig } from '../../vpc/model.js';
 import type { UnderlayContract } from '../../vpc/protocol/underlay.js';
 import type { RemoteEni, UnderlayPeer } from '../../vpc/underlay/bridge.js';
 import { ControllerError } from '../errors.js';
@@ -42,7 +45,22 @@ export interface HostVpcCardOptions {
   /** This host's id (the underlay's sender identity) and the address its bridge binds to. */
   readonly hostId?: () => string;
   readonly listenAddress?: string;
+  /** The VPC edge's public side the card attaches (edge.attach), after each start of the card. */
+  readonly publicSide?: PublicSideOptions;
 }
+
+/**
+ * The public side of this host: a TAP device the card opens by name, and optionally the
+ * host's own address on it (`hostAddress`, e.g. 198.51.100.1/24: the host-only network `nitride
+ * start` sets up by default, with forwarding off for packets arriving on it, so nothing from
+ * the instances leaves the host unless the operator routes it).
+ */
+export interface PublicSideOptions extends PublicSideConfig {
+  readonly hostAddress?: string;
+}
+
+const IP_TOOL = '/usr/sbin/ip';
+const run = promisify(execFile);
 
 /** The host's underlay bridge (src/vpc/underlay/main.ts), forked on the first vpc.keys. */
 type BridgeProcess = ChildChannel<UnderlayContract>;
@@ -90,6 +108,8 @@ export class HostVpcCard {
   private bridgeFailures = 0;
   private bridgeTimer: NodeJS.Timeout | undefined;
   private stopping = false;
+  /** The card process the public side was last attached in (a new process needs it again). */
+  private edgePid: number | undefined;
 
   constructor(private readonly o: HostVpcCardOptions) {
     this.socketDir = vpcSocketDir(o.home);
@@ -131,6 +151,8 @@ export class HostVpcCard {
       let moved = false;
       try {
         await to.request('handover.groups', { groups: state.groups }, { timeoutMs: 10_000 });
+        // The edge's public side: the old card closed its TAP device (kept), the new one opens it by name.
+        if (state.edge) await to.request('handover.edge', { edge: state.edge }, { timeoutMs: 10_000 });
         for (const e of state.enis) {
           const server = await from.requestWithHandle('handover.handle', { eniId: e.cfg.eniId, kind: 'server' }, { timeoutMs: 10_000 });
           moved = true;
@@ -150,8 +172,44 @@ export class HostVpcCard {
         throw err;
       }
       frozenMs = performance.now() - t0;
+      // The new card took the public side over (handover.edge): no fresh attach needed.
+      if (state.edge) this.edgePid = to.pid;
     });
     return { ...status, liveUpdate: { oldPid, enis, sockets, frozenMs: Math.round(frozenMs * 1000) / 1000, pendingBytes } };
+  }
+
+  /**
+   * Attaches the public side in the card process `pid` (persistent, so the device and the host's
+   * address on it outlive card restarts), then gives the host its address there when asked. A
+   * failure is logged, not thrown: the host runs on without a public side (the guests' VPC
+   * traffic is unaffected), and the next command tries again.
+   */
+  private async attachPublicSide(pid: number): Promise<void> {
+    const s = this.o.publicSide as PublicSideOptions;
+    try {
+      // A card a predecessor controller attached already keeps its device (no blip).
+      const now = await this.supervisor.request('edge.stats', {}, 10_000);
+      if (!now.attached || now.iface !== s.iface || now.cidr !== s.cidr || now.gateway !== s.gateway) {
+        await this.supervisor.request('edge.attach', { side: { iface: s.iface, cidr: s.cidr, gateway: s.gateway }, persist: true }, 10_000);
+      }
+      this.edgePid = pid;
+      if (s.hostAddress !== undefined) {
+        await run(IP_TOOL, ['addr', 'replace', s.hostAddress, 'dev', s.iface]);
+        await run(IP_TOOL, ['link', 'set', s.iface, 'up']);
+        // Host-only: what arrives on the public side is for the host, never routed on.
+        writeFileSync(`/proc/sys/net/ipv4/conf/${s.iface}/forwarding`, '0');
+      }
+      this.o.log.info('public side attached', { iface: s.iface, cidr: s.cidr, gateway: s.gateway, hostAddress: s.hostAddress ?? null });
+    } catch (e) {
+      this.o.log.warn('the public side could not be attached', { iface: s.iface, error: e instanceof Error ? e.message : String(e) });
+    }
+  }
+
+  /** The edge's state and counters (host.status, tests); undefined without a public side. */
+  async edgeStats(): Promise<unknown> {
+    if (!this.o.publicSide) return undefined;
+    await this.ready();
+    return this.supervisor.request('edge.stats', {}, 10_000);
   }
 
   /** Stops the card (it removes its sockets as it exits) and then its directory. */
@@ -173,7 +231,8 @@ export class HostVpcCard {
     const deadline = Date.now() + 10_000;
     for (;;) {
       try {
-        await this.supervisor.request('card.info', {}, 2_000);
+        const info = await this.supervisor.request('card.info', {}, 2_000);
+        if (this.o.publicSide && info.pid !== this.edgePid) await this.attachPublicSide(info.pid);
         return;
       } catch (e) {
         if (Date.now() > deadline) throw e;
@@ -335,7 +394,9 @@ export class HostVpcCard {
         if (!this.bridge) throw new ControllerError('UnderlayUnavailable', 'unavailable', 'vpc.keys must come first: the underlay bridge is not running.');
         const e = c.params.eni;
         const known = await this.supervisor.request('eni.list', {}, 10_000);
-        const info = known.find((k) => k.eniId === e.eniId) ?? (await this.supervisor.request('eni.add', { eni: e }, 10_000));
+        // An ENI of another host: its public IP is answered for by that host's edge, not this one.
+        const { publicIp: _elsewhere, ...local } = e;
+        const info = known.find((k) => k.eniId === e.eniId) ?? (await this.supervisor.request('eni.add', { eni: local }, 10_000));
         const remote: RemoteParams = { eniId: e.eniId, hostId: c.params.hostId, vni: c.params.vni, ip: e.ip, mac: e.mac, subnetCidr: e.subnetCidr, socketPath: info.socketPath };
         await this.bridge.request('underlay.remote', remote);
         this.remotes.set(e.eniId, remote);

@@ -112,3 +112,19 @@ test('IMDS: EC2 paths, listings, public keys, user-data, identity document signe
   const noUd = new ImdsService({ ...eni, imds: { ...eni.imds!, userDataBase64: undefined as never } });
   assert.equal(noUd.handle(req('GET /latest/user-data HTTP/1.1\r\n\r\n')).response.status, 404);
 });
+
+test('IMDS: public-ipv4, public-hostname and the MAC\'s public-ipv4s follow the ENI\'s public IP (404 without one)', () => {
+  const get = (svc: ImdsService, path: string) => svc.handle(req(`GET ${path} HTTP/1.1\r\n\r\n`)).response;
+  const none = new ImdsService(eni);
+  assert.equal(get(none, '/latest/meta-data/public-ipv4').status, 404);
+  assert.equal(get(none, '/latest/meta-data/public-hostname').status, 404);
+  const pub: EniConfig = { ...eni, publicIp: '198.51.100.7', imds: { ...eni.imds!, publicHostname: 'ec2-198-51-100-7.local-1.compute.amazonaws.com' } };
+  const svc = new ImdsService(pub);
+  assert.equal(String(get(svc, '/latest/meta-data/public-ipv4').body), '198.51.100.7');
+  assert.equal(String(get(svc, '/latest/meta-data/public-hostname').body), 'ec2-198-51-100-7.local-1.compute.amazonaws.com');
+  assert.equal(String(get(svc, `/latest/meta-data/network/interfaces/macs/${eni.mac}/public-ipv4s`).body), '198.51.100.7');
+  assert.match(String(get(svc, '/latest/meta-data/').body), /^public-ipv4$/m);
+  // A disassociated address (eni.update publicIp: null) leaves the tree at once.
+  svc.reconfigure(eni);
+  assert.equal(get(svc, '/latest/meta-data/public-ipv4').status, 404);
+});

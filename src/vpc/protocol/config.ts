@@ -85,8 +85,8 @@ export interface PublicSideConfig {
 }
 
 /**
- * Fields updateEni may change. `publicIp: null` removes the ENI's public address (JSON carries no
- * undefined); an absent field is left as it is.
+ * Fields updateEni may change; an absent field stays as it is. `publicIp: null` removes the
+ * ENI's public address (the one removal a patch can say): the edge stops answering for it at once.
  */
 export type EniUpdate = Partial<Pick<EniConfig, 'securityGroups' | 'sourceDestCheck' | 'hostname' | 'mtu' | 'dns' | 'domainName' | 'imds' | 'internetRoute'>> & { readonly publicIp?: string | null };
 

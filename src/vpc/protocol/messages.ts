@@ -7,8 +7,8 @@
 // Pure: shapes and the first validation (types); the card validates values.
 import { isObject, requestIdOf, type Operation, type ReplyMessage } from '../../lib/channel/envelope.js';
 import { VpcError } from '../errors.js';
-import type { EniInfo, EniStats, HandoverState } from '../card.js';
-import type { EniConfig, EniUpdate, GroupRules } from '../model.js';
+import type { EdgeHandover, EdgeStats, EniInfo, EniStats, HandoverState } from '../card.js';
+import type { EniConfig, EniUpdate, GroupRules, PublicSideConfig } from '../model.js';
 
 export type { WireError } from '../../lib/channel/envelope.js';
 
@@ -24,6 +24,10 @@ export type VpcOp =
   | { readonly op: 'sg.set'; readonly params: { readonly groupId: string; readonly rules: GroupRules } }
   | { readonly op: 'sg.delete'; readonly params: { readonly groupId: string } }
   | { readonly op: 'sg.members'; readonly params: { readonly groupId: string; readonly ips: readonly string[] } }
+  // The VPC edge's public side: a TAP device the card opens by name (persist: it outlives the card).
+  | { readonly op: 'edge.attach'; readonly params: { readonly side: PublicSideConfig; readonly persist?: boolean } }
+  | { readonly op: 'edge.detach'; readonly params: Record<string, never> }
+  | { readonly op: 'edge.stats'; readonly params: Record<string, never> }
   // Live update (`nitride host restart-component vpc`): the old card freezes and hands each
   // socket over as a handle beside the reply to handover.handle; the new card adopts them.
   | { readonly op: 'handover.freeze'; readonly params: Record<string, never> }
@@ -32,7 +36,8 @@ export type VpcOp =
   | { readonly op: 'handover.handle'; readonly params: { readonly eniId: string; readonly kind: 'server' | 'socket' } }
   | { readonly op: 'handover.groups'; readonly params: { readonly groups: readonly { readonly groupId: string; readonly rules?: GroupRules; readonly members: readonly string[] }[] } }
   | { readonly op: 'handover.eni'; readonly params: { readonly eni: EniConfig; readonly conntrack?: readonly unknown[]; readonly imdsTokens?: readonly unknown[] } }
-  | { readonly op: 'handover.socket'; readonly params: { readonly eniId: string; readonly pendingBase64: string } };
+  | { readonly op: 'handover.socket'; readonly params: { readonly eniId: string; readonly pendingBase64: string } }
+  | { readonly op: 'handover.edge'; readonly params: { readonly edge: EdgeHandover } };
 
 /** The ops whose request carries a handle (a listening or connected unix socket). */
 export const HANDLE_OPS: ReadonlySet<string> = new Set(['handover.eni', 'handover.socket']);
@@ -52,6 +57,9 @@ export interface VpcResults {
   'sg.set': null;
   'sg.delete': null;
   'sg.members': null;
+  'edge.attach': EdgeStats;
+  'edge.detach': null;
+  'edge.stats': EdgeStats;
   'handover.freeze': HandoverState;
   'handover.thaw': null;
   'handover.resume': { readonly sockets: number };
@@ -60,12 +68,13 @@ export interface VpcResults {
   'handover.groups': null;
   'handover.eni': EniInfo;
   'handover.socket': null;
+  'handover.edge': EdgeStats;
 }
 
 /** The contract the controller's client and the card's server share. */
 export type VpcContract = { readonly [O in VpcOp['op']]: Operation<Extract<VpcOp, { op: O }>['params'], VpcResults[O]> };
 
-const OPS = new Set(['card.info', 'eni.add', 'eni.update', 'eni.remove', 'eni.list', 'eni.stats', 'sg.set', 'sg.delete', 'sg.members', 'handover.freeze', 'handover.thaw', 'handover.resume', 'handover.handle', 'handover.groups', 'handover.eni', 'handover.socket']);
+const OPS = new Set(['card.info', 'eni.add', 'eni.update', 'eni.remove', 'eni.list', 'eni.stats', 'sg.set', 'sg.delete', 'sg.members', 'handover.freeze', 'handover.thaw', 'handover.resume', 'handover.handle', 'handover.groups', 'handover.eni', 'handover.socket', 'edge.attach', 'edge.detach', 'edge.stats', 'handover.edge']);
 
 function bad(message: string): VpcError {
   return new VpcError('InvalidRequest', 'invalid', message);
@@ -86,6 +95,10 @@ function checkImds(v: unknown): void {
   }
   if (v['securityGroupNames'] !== undefined && (!Array.isArray(v['securityGroupNames']) || !v['securityGroupNames'].every((s) => typeof s === 'string'))) throw bad('imds.securityGroupNames must be strings.');
   if (v['extraMetadata'] !== undefined && (!isObject(v['extraMetadata']) || !Object.values(v['extraMetadata']).every((s) => typeof s === 'string'))) throw bad('imds.extraMetadata must map strings to strings.');
+}
+
+function checkSide(v: unknown): void {
+  if (!isObject(v) || typeof v['iface'] !== 'string' || typeof v['cidr'] !== 'string' || typeof v['gateway'] !== 'string') throw bad('side must be {iface, cidr, gateway} (strings).');
 }
 
 function checkRules(v: unknown): void {
@@ -118,15 +131,31 @@ export function parseVpcRequest(raw: unknown): VpcRequest {
       if (!Array.isArray(e['securityGroups'])) throw bad('eni.securityGroups must be a list.');
       if (typeof e['sourceDestCheck'] !== 'boolean') throw bad('eni.sourceDestCheck must be a boolean.');
       if (typeof e['mtu'] !== 'number') throw bad('eni.mtu must be a number.');
-      for (const k of ['subnetId', 'vpcCidr', 'domainName']) if (e[k] !== undefined && typeof e[k] !== 'string') throw bad(`eni.${k} must be a string.`);
+      for (const k of ['subnetId', 'vpcCidr', 'domainName', 'publicIp']) if (e[k] !== undefined && typeof e[k] !== 'string') throw bad(`eni.${k} must be a string.`);
+      if (e['internetRoute'] !== undefined && typeof e['internetRoute'] !== 'boolean') throw bad('eni.internetRoute must be a boolean.');
       checkImds(e['imds']);
       break;
     }
-    case 'eni.update':
+    case 'eni.update': {
       str('eniId');
-      if (!isObject(p['patch'])) throw bad('params.patch must be an object.');
-      checkImds(p['patch']['imds']);
+      const patch = p['patch'];
+      if (!isObject(patch)) throw bad('params.patch must be an object.');
+      // publicIp: null removes the public address.
+      if (patch['publicIp'] !== undefined && patch['publicIp'] !== null && typeof patch['publicIp'] !== 'string') throw bad('patch.publicIp must be a string or null.');
+      if (patch['internetRoute'] !== undefined && typeof patch['internetRoute'] !== 'boolean') throw bad('patch.internetRoute must be a boolean.');
+      checkImds(patch['imds']);
       break;
+    }
+    case 'edge.attach':
+      checkSide(p['side']);
+      if (p['persist'] !== undefined && typeof p['persist'] !== 'boolean') throw bad('params.persist must be a boolean.');
+      break;
+    case 'handover.edge': {
+      const e = p['edge'];
+      if (!isObject(e) || typeof e['persist'] !== 'boolean' || typeof e['mac'] !== 'string' || !Array.isArray(e['neighbours'])) throw bad('params.edge must be {side, persist, mac, neighbours}.');
+      checkSide(e['side']);
+      break;
+    }
     case 'eni.remove':
     case 'eni.stats':
       str('eniId');

@@ -1,6 +1,6 @@
 // Loading and building the VPC's native addon (native/gcm): AES-256-GCM with one OpenSSL
 // context per key, reused for every frame; batched UDP (sendmmsg/recvmmsg) for the underlay
-// bridge; and the switch's flow-cache fast path (switchChunk). Without it everything works in
+// bridge; the switch's flow-cache fast path (switchChunk); and the VPC edge's TAP device (tap*). Without it everything works in
 // TypeScript (node:crypto, dgram, VpcSwitch.forwardFast), slower. NITRIDE_NATIVE=off disables it.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -18,6 +18,14 @@ export interface NativeGcm {
     buf: Buffer, idx: Int32Array, count: number, portMac: Buffer, portIp: number, sourceDestCheck: boolean, gen: number, now: number,
     fcGen: Int32Array, fcDst: Uint32Array, fcPorts: Uint32Array, fcProto: Uint8Array, fcUntil: Float64Array, fcMac: Uint8Array, fcFlags: Uint8Array, out: Int32Array,
   ): number;
+  /** The VPC edge's TAP device (native/gcm/tap.c); absent in older builds. */
+  tapOpen?(name: string): number;
+  tapPersist?(fd: number, on: boolean): number;
+  tapClose?(fd: number): void;
+  tapRead?(fd: number, buf: Buffer, idx: Int32Array, maxFrames: number): number;
+  tapWrite?(fd: number, buf: Buffer, off: number, len: number): number;
+  tapWatch?(fd: number, onReadable: (status: number) => void): unknown;
+  tapUnwatch?(handle: unknown): void;
 }
 
 export const nativeGcmDir = (): string => join(projectRoot(), 'native', 'gcm');

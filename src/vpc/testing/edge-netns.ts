@@ -1,0 +1,69 @@
+// A public side inside a network namespace of the test's own, for the VPC edge's tests and
+// benchmark: the card creates its TAP device (edge.attach), which is then moved into a fresh
+// namespace and given the "outside" address there (198.51.100.1/24 by default), so every
+// packet the edge sends stays in that namespace. run() executes real tools (ping, nc, iperf3,
+// python3) inside it, asynchronously (the test's synthetic guests keep answering meanwhile).
+import { execFile, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
+import type { VpcCardChannel } from '../client.js';
+import type { PublicSideConfig } from '../model.js';
+
+const run = promisify(execFile);
+export const IP_TOOL = '/usr/sbin/ip';
+
+function sh(args: string[]): void {
+  const r = spawnSync(args[0] as string, args.slice(1), { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${args.join(' ')}: ${r.stderr || r.error?.message}`);
+}
+
+export class EdgeNamespace {
+  private constructor(readonly ns: string, readonly iface: string, readonly side: PublicSideConfig, readonly hostIp: string) {}
+
+  /**
+   * Creates the namespace, has the card open its public side on a new TAP device and moves that
+   * device into the namespace with `hostIp`/prefix on it. Removes the namespace on failure.
+   */
+  static async create(card: VpcCardChannel, opts: { cidr?: string; hostIp?: string } = {}): Promise<EdgeNamespace> {
+    const tag = randomBytes(3).toString('hex');
+    const ns = `nitride-edge-${tag}`;
+    const iface = `nep${tag}`;
+    const cidr = opts.cidr ?? '198.51.100.0/24';
+    const hostIp = opts.hostIp ?? '198.51.100.1';
+    const side = { iface, cidr, gateway: hostIp };
+    sh([IP_TOOL, 'netns', 'add', ns]);
+    const e = new EdgeNamespace(ns, iface, side, hostIp);
+    try {
+      await card.request('edge.attach', { side });
+      sh([IP_TOOL, 'link', 'set', iface, 'netns', ns]);
+      sh([IP_TOOL, '-n', ns, 'link', 'set', 'lo', 'up']);
+      sh([IP_TOOL, 'netns', 'exec', ns, 'sysctl', '-qw', `net.ipv6.conf.all.disable_ipv6=1`]);
+      sh([IP_TOOL, '-n', ns, 'addr', 'add', `${hostIp}/${cidr.split('/')[1]}`, 'dev', iface]);
+      sh([IP_TOOL, '-n', ns, 'link', 'set', iface, 'up']);
+    } catch (err) {
+      e.close();
+      throw err;
+    }
+    return e;
+  }
+
+  /** Runs a program inside the namespace; resolves with its output and exit code (never rejects on a non-zero exit). */
+  async run(argv: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+    const p = run(IP_TOOL, ['netns', 'exec', this.ns, ...argv], { timeout: opts.timeoutMs ?? 15_000, encoding: 'utf8', maxBuffer: 16 << 20 });
+    if (opts.input !== undefined) {
+      p.child.stdin?.end(opts.input);
+    }
+    try {
+      const { stdout, stderr } = await p;
+      return { code: 0, stdout, stderr };
+    } catch (e) {
+      const x = e as { code?: number | string; stdout?: string; stderr?: string };
+      return { code: typeof x.code === 'number' ? x.code : -1, stdout: x.stdout ?? '', stderr: x.stderr ?? String(e) };
+    }
+  }
+
+  /** Deletes the namespace (and with it the TAP device, which the card's exit would remove anyway). */
+  close(): void {
+    spawnSync(IP_TOOL, ['netns', 'del', this.ns]);
+  }
+}
