@@ -6,6 +6,8 @@ import { chmod, chown, mkdir, rm, stat } from 'node:fs/promises';
 import { createServer, Socket, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
 import { qemuUserIds } from '../lib/qemu-user.js';
+import { DnsForwarder, parseUpstream } from './dns/forwarder.js';
+import type { VpcDnsSettings } from './dns/protocol/records.js';
 import { VpcError } from './errors.js';
 import type { EniConfig, EniUpdate, GroupRules } from './model.js';
 import { intToIp } from './protocol/addr.js';
@@ -23,6 +25,8 @@ export interface VpcCardOptions {
   readonly socketDir: string;
   /** Group that may connect (default: nitride-qemu's group when running as root). */
   readonly socketGid?: number;
+  /** The upstream resolver for names outside the VPCs' zones, ip[:port] (default: none, they get REFUSED). */
+  readonly dnsUpstream?: string;
 }
 
 export interface EniInfo {
@@ -47,6 +51,8 @@ export interface EniStats extends EniInfo {
 export interface HandoverState {
   readonly enis: readonly { readonly cfg: EniConfig; readonly connected: boolean; readonly pendingBase64: string; readonly conntrack: readonly TrackedTuple[]; readonly imdsTokens: readonly [string, number][] }[];
   readonly groups: readonly { readonly groupId: string; readonly rules?: GroupRules; readonly members: readonly string[] }[];
+  /** The region's DNS settings and records per VPC (dns.records). */
+  readonly dns?: readonly { readonly vpcId: string; readonly settings: VpcDnsSettings }[];
 }
 
 /** The libuv handle under a net.Socket or net.Server (what Node's IPC passes as 'net.Native'). */
@@ -110,11 +116,13 @@ export class VpcCard {
   private adopted: { link: Link; s: Socket; pending: Buffer }[] = [];
   /** Scratch for the frame offsets of one chunk (a 64 KiB read holds at most 3,641 frames). */
   private readonly frameIndex = new Int32Array(2 * 4096);
+  private forwarder: DnsForwarder | undefined;
 
   private constructor(private readonly opts: VpcCardOptions) {
     this.switch = new VpcSwitch((port, buf, off, len, forwarded) => this.deliver(port, buf, off, len, forwarded));
     this.qemuOwner = opts.socketGid === undefined && process.getuid?.() === 0 ? qemuUserIds() : undefined;
     this.gid = opts.socketGid ?? this.qemuOwner?.gid;
+    if (opts.dnsUpstream) this.configureDns(opts.dnsUpstream);
   }
 
   static async create(opts: VpcCardOptions): Promise<VpcCard> {
@@ -213,6 +221,20 @@ export class VpcCard {
     this.switch.setGroupMembers(groupId, ips);
   }
 
+  /** The upstream resolver (ip[:port]) for names outside the VPCs' zones; undefined or '': none (REFUSED). */
+  configureDns(upstream: string | undefined): { upstream: string | null } {
+    const next = upstream ? new DnsForwarder(parseUpstream(upstream)) : undefined;
+    this.forwarder?.close();
+    this.forwarder = next;
+    this.switch.dns.upstream = next;
+    return { upstream: next ? `${next.upstream.host}:${next.upstream.port}` : null };
+  }
+
+  /** The region's DNS attributes and records of one VPC. */
+  setDns(vpcId: string, settings: VpcDnsSettings): void {
+    this.switch.dns.setVpc(vpcId, settings);
+  }
+
   /** The region's hook for the identity-document signature of one ENI's instance. */
   setIdentitySigner(eniId: string, signer: IdentitySigner | undefined): void {
     this.switch.port(eniId).imds.setSigner(signer);
@@ -273,7 +295,7 @@ export class VpcCard {
     });
     const now = Date.now();
     const enis = [...this.links.entries()].map(([id, link]) => ({ cfg: link.port.cfg, connected: link.socket !== undefined, pendingBase64: (pending.get(id) ?? Buffer.alloc(0)).toString('base64'), conntrack: link.port.ct.export(now), imdsTokens: link.port.imds.exportTokens() }));
-    return { enis, groups };
+    return { enis, groups, dns: this.switch.dns.exportVpcs() };
   }
 
   /** Undoes freeze() when the next card could not take over (no handle has left yet). */
@@ -352,6 +374,7 @@ export class VpcCard {
 
   async close(): Promise<void> {
     for (const id of [...this.links.keys()]) await this.removeEni(id);
+    this.forwarder?.close();
     this.switch.close();
   }
 

@@ -7,6 +7,9 @@
 // come in through input() and leave through the `deliver` callback.
 import { randomInt } from 'node:crypto';
 import { answerDhcp } from './dhcp-server.js';
+import { DNS_PORT } from './dns/protocol/message.js';
+import { DNS_LINK_LOCAL_IP, resolverIpOf } from './dns/names.js';
+import { VpcResolver } from './dns/resolver.js';
 import { VpcError } from './errors.js';
 import { parseHttpRequest, serializeResponse } from './imds/http.js';
 import { ImdsService } from './imds/service.js';
@@ -49,13 +52,17 @@ export interface EniCounters {
   droppedUnsupported: number;
   droppedTxQueueFull: number;
   droppedNotConnected: number;
+  /** Queries the VPC resolver answered, forwarded or refused. */
+  dnsQueries: number;
+  /** Datagrams to the resolver dropped: DNS support off in the VPC, or over 1024 a second. */
+  droppedDns: number;
 }
 
 export function zeroCounters(): EniCounters {
   return {
     rxFrames: 0, rxBytes: 0, txFrames: 0, txBytes: 0,
     droppedSpoofedMac: 0, droppedSpoofedIp: 0, droppedSecurityGroupIngress: 0, droppedSecurityGroupEgress: 0,
-    droppedMalformed: 0, droppedNoRoute: 0, droppedTtlExceeded: 0, droppedUnsupported: 0, droppedTxQueueFull: 0, droppedNotConnected: 0,
+    droppedMalformed: 0, droppedNoRoute: 0, droppedTtlExceeded: 0, droppedUnsupported: 0, droppedTxQueueFull: 0, droppedNotConnected: 0, dnsQueries: 0, droppedDns: 0,
   };
 }
 
@@ -66,6 +73,8 @@ export class Port {
   readonly ip: number;
   readonly subnet: Cidr;
   readonly gateway: number;
+  /** The VPC resolver's address: the VPC's base + 2 (the subnet's when the VPC's CIDR is not given). */
+  readonly dnsIp: number;
   policy: Policy = { ingress: [], egress: [] };
   readonly ct = new ConnTrack();
   readonly counters = zeroCounters();
@@ -98,6 +107,7 @@ export class Port {
     this.ip = ipToInt(cfg.ip);
     this.subnet = parseCidr(cfg.subnetCidr);
     this.gateway = (this.subnet.base + 1) >>> 0;
+    this.dnsIp = resolverIpOf(cfg.vpcCidr !== undefined ? parseCidr(cfg.vpcCidr) : this.subnet);
     this.imds = new ImdsService(cfg);
   }
 }
@@ -114,6 +124,8 @@ export class VpcSwitch {
   private readonly byVpc = new Map<string, Map<number, Port>>();
   private readonly byMac = new Map<string, Port>();
   readonly groups = new SecurityGroupTable();
+  /** The Amazon-provided DNS of every VPC on the card (the card sets its upstream). */
+  readonly dns: VpcResolver<Port>;
   private readonly sweeper: NodeJS.Timeout;
   private ipId = randomInt(0, 65535);
   /** A coarse clock for connection tracking (timeouts are seconds to minutes). */
@@ -131,6 +143,11 @@ export class VpcSwitch {
   nativeHits = 0;
 
   constructor(private readonly deliver: Deliver) {
+    this.dns = new VpcResolver<Port>({
+      enisOf: (vpcId) => [...(this.byVpc.get(vpcId)?.values() ?? [])].map((p) => p.cfg),
+      send: (port, from, to, toPort, payload) => this.sendIp(port, from, to, IPPROTO_UDP, buildUdp(from, to, DNS_PORT, toPort, payload)),
+      attached: (port) => this.ports.get(port.eniId) === port,
+    });
     this.sweeper = setInterval(() => {
       this.gen++;
       for (const p of this.ports.values()) p.ct.sweep(this.now);
@@ -166,6 +183,7 @@ export class VpcSwitch {
     port.vpc = vpc;
     this.syncImds(port);
     this.recompile();
+    this.dns.changed(cfg.vpcId);
     return port;
   }
 
@@ -186,6 +204,7 @@ export class VpcSwitch {
       port.tcp = undefined;
     }
     this.syncImds(port);
+    this.dns.changed(next.vpcId);
     if (patch.securityGroups !== undefined) this.recompile();
     return port;
   }
@@ -198,6 +217,7 @@ export class VpcSwitch {
     const vpc = this.byVpc.get(port.cfg.vpcId);
     vpc?.delete(port.ip);
     if (vpc && vpc.size === 0) this.byVpc.delete(port.cfg.vpcId);
+    this.dns.changed(port.cfg.vpcId);
     this.recompile();
     return port;
   }
@@ -436,7 +456,7 @@ export class VpcSwitch {
     }
     if (a.op !== ARP_REQUEST) return; // nobody here asked; the card never learns from replies
     let answer: Uint8Array | undefined;
-    if (a.targetIp === port.gateway) answer = ROUTER_MAC_BYTES;
+    if (a.targetIp === port.gateway || (a.targetIp === port.dnsIp && cidrContains(port.subnet, a.targetIp))) answer = ROUTER_MAC_BYTES;
     else if (a.targetIp !== port.ip && cidrContains(port.subnet, a.targetIp)) {
       const peer = this.byVpc.get(port.cfg.vpcId)?.get(a.targetIp);
       if (peer && peer.subnet.base === port.subnet.base) answer = peer.mac;
@@ -461,6 +481,14 @@ export class VpcSwitch {
     if (port.cfg.sourceDestCheck && ip.src !== port.ip) {
       c.droppedSpoofedIp++;
       return;
+    }
+    if ((ip.dst === port.dnsIp || ip.dst === DNS_LINK_LOCAL_IP) && ip.protocol === IPPROTO_UDP && !ip.fragment) {
+      // The VPC resolver (src/vpc/dns): outside the security groups, as on EC2.
+      const udp = parseUdp(frame, l4, end, ip.src, ip.dst);
+      if (udp.dstPort === DNS_PORT) {
+        this.dns.query(port, ip.dst, ip.src, udp.srcPort, frame.subarray(l4 + 8, l4 + udp.length));
+        return;
+      }
     }
     if (ip.dst === IMDS_IP) {
       if (ip.protocol === IPPROTO_TCP && port.tcp && !ip.fragment) {

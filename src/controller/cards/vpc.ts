@@ -118,6 +118,7 @@ export class HostVpcCard {
       let moved = false;
       try {
         await to.request('handover.groups', { groups: state.groups }, { timeoutMs: 10_000 });
+        for (const d of state.dns ?? []) await to.request('dns.records', { vpcId: d.vpcId, ...d.settings }, { timeoutMs: 10_000 });
         for (const e of state.enis) {
           const server = await from.requestWithHandle('handover.handle', { eniId: e.cfg.eniId, kind: 'server' }, { timeoutMs: 10_000 });
           moved = true;
@@ -328,6 +329,8 @@ export class HostVpcCard {
         this.remotes.set(e.eniId, remote);
         return info;
       }
+      case 'vpc.dns':
+        return this.supervisor.request('dns.records', c.params, 10_000);
       case 'vpc.rules':
         await this.applyGroups(c.params.groups);
         for (const g of c.params.deleted) await this.supervisor.request('sg.delete', { groupId: g }, 10_000);

@@ -9,6 +9,7 @@ import { isObject, requestIdOf, type Operation, type ReplyMessage } from '../../
 import { VpcError } from '../errors.js';
 import type { EniInfo, EniStats, HandoverState } from '../card.js';
 import type { EniConfig, EniUpdate, GroupRules } from '../model.js';
+import type { VpcDnsRecord } from '../dns/protocol/records.js';
 
 export type { WireError } from '../../lib/channel/envelope.js';
 
@@ -24,6 +25,10 @@ export type VpcOp =
   | { readonly op: 'sg.set'; readonly params: { readonly groupId: string; readonly rules: GroupRules } }
   | { readonly op: 'sg.delete'; readonly params: { readonly groupId: string } }
   | { readonly op: 'sg.members'; readonly params: { readonly groupId: string; readonly ips: readonly string[] } }
+  // The Amazon-provided DNS (src/vpc/dns): a VPC's attributes and the region's records for it
+  // (replacing the previous ones), and the card's upstream resolver (absent: none).
+  | { readonly op: 'dns.records'; readonly params: { readonly vpcId: string; readonly enableDnsSupport: boolean; readonly enableDnsHostnames: boolean; readonly records: readonly VpcDnsRecord[] } }
+  | { readonly op: 'dns.configure'; readonly params: { readonly upstream?: string } }
   // Live update (`nitride host restart-component vpc`): the old card freezes and hands each
   // socket over as a handle beside the reply to handover.handle; the new card adopts them.
   | { readonly op: 'handover.freeze'; readonly params: Record<string, never> }
@@ -52,6 +57,8 @@ export interface VpcResults {
   'sg.set': null;
   'sg.delete': null;
   'sg.members': null;
+  'dns.records': { readonly vpcId: string; readonly records: number };
+  'dns.configure': { readonly upstream: string | null };
   'handover.freeze': HandoverState;
   'handover.thaw': null;
   'handover.resume': { readonly sockets: number };
@@ -65,7 +72,7 @@ export interface VpcResults {
 /** The contract the controller's client and the card's server share. */
 export type VpcContract = { readonly [O in VpcOp['op']]: Operation<Extract<VpcOp, { op: O }>['params'], VpcResults[O]> };
 
-const OPS = new Set(['card.info', 'eni.add', 'eni.update', 'eni.remove', 'eni.list', 'eni.stats', 'sg.set', 'sg.delete', 'sg.members', 'handover.freeze', 'handover.thaw', 'handover.resume', 'handover.handle', 'handover.groups', 'handover.eni', 'handover.socket']);
+const OPS = new Set(['card.info', 'eni.add', 'eni.update', 'eni.remove', 'eni.list', 'eni.stats', 'sg.set', 'sg.delete', 'sg.members', 'dns.records', 'dns.configure', 'handover.freeze', 'handover.thaw', 'handover.resume', 'handover.handle', 'handover.groups', 'handover.eni', 'handover.socket']);
 
 function bad(message: string): VpcError {
   return new VpcError('InvalidRequest', 'invalid', message);
@@ -137,6 +144,14 @@ export function parseVpcRequest(raw: unknown): VpcRequest {
       break;
     case 'sg.delete':
       str('groupId');
+      break;
+    case 'dns.records':
+      str('vpcId');
+      if (typeof p['enableDnsSupport'] !== 'boolean' || typeof p['enableDnsHostnames'] !== 'boolean') throw bad('params.enableDnsSupport and enableDnsHostnames must be booleans.');
+      if (!Array.isArray(p['records']) || !p['records'].every((r) => isObject(r) && typeof r['name'] === 'string' && typeof r['ip'] === 'string' && typeof r['kind'] === 'string')) throw bad('params.records must be a list of {name, ip, kind}.');
+      break;
+    case 'dns.configure':
+      if (p['upstream'] !== undefined && typeof p['upstream'] !== 'string') throw bad('params.upstream must be a string.');
       break;
     case 'handover.handle':
       str('eniId');
