@@ -144,7 +144,7 @@ export class VpcHostSync {
     const res = await this.fleet.send(r.hostId, 'eni.put', { eni: this.eniConfig(e, r), groups: this.groupStates(e.vpcId) }, { id: this.cmdId('put', e.id) });
     // Other hosts' cards learn the new member of the groups.
     this.pushRules(e.vpcId, r.hostId);
-    await this.pushDns(e.vpcId);
+    await this.pushDns(e.vpcId, r.hostId);
     try {
       await this.joinUnderlay(e, r.hostId);
     } catch (err) {
@@ -313,15 +313,16 @@ export class VpcHostSync {
     }
     if (vpcId) {
       this.pushRules(vpcId);
-      await this.pushDns(vpcId);
+      void this.pushDns(vpcId);
     }
   }
 
   /**
    * The VPC's DNS attributes and the names of its live instances, to every host with an ENI in
-   * it (vpc.dns, src/region/ec2/vpc-dns.ts). Call it after a change of either.
+   * it (vpc.dns, src/region/ec2/vpc-dns.ts). Call it after a change of either. Resolves once
+   * `waitFor` (a launching instance's host) has them; the other hosts get them in the background.
    */
-  async pushDns(vpcId: string): Promise<void> {
+  async pushDns(vpcId: string, waitFor?: string): Promise<void> {
     const v = this.vpc.c.vpcs.get(vpcId);
     if (!v) return;
     const enis = [];
@@ -330,9 +331,12 @@ export class VpcHostSync {
       if (live(r)) enis.push(this.eniConfig(e, r));
     }
     const params = vpcDnsParams(v, enis);
-    await Promise.all([...this.hostsOf(vpcId)].map((h) =>
-      this.fleet.send(h, 'vpc.dns', params, { id: this.cmdId('dns', vpcId) }).catch((err: unknown) => log.warn('vpc.dns failed; the next change or launch carries it again', { hostId: h, vpcId, error: describeError(err) })),
-    ));
+    let mine: Promise<unknown> | undefined;
+    for (const h of this.hostsOf(vpcId)) {
+      const p = this.fleet.send(h, 'vpc.dns', params, { id: this.cmdId('dns', vpcId) }).catch((err: unknown) => log.warn('vpc.dns failed; the next change or launch carries it again', { hostId: h, vpcId, error: describeError(err) }));
+      if (h === waitFor) mine = p;
+    }
+    await mine;
   }
 
   /** Hosts with a live ENI in this VPC. */
