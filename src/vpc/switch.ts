@@ -10,6 +10,7 @@ import { answerDhcp } from './dhcp-server.js';
 import { DNS_PORT } from './dns/protocol/message.js';
 import { DNS_LINK_LOCAL_IP, resolverIpOf } from './dns/names.js';
 import { VpcResolver } from './dns/resolver.js';
+import { dnsStreamSession } from './dns/stream.js';
 import { VpcError } from './errors.js';
 import { parseHttpRequest, serializeResponse } from './imds/http.js';
 import { ImdsService } from './imds/service.js';
@@ -80,6 +81,8 @@ export class Port {
   readonly counters = zeroCounters();
   imds: ImdsService;
   tcp: TcpEndpoint | undefined;
+  /** DNS over TCP, per resolver address (the VPC's .2, 169.254.169.253), made on first use. */
+  readonly dnsTcp = new Map<number, TcpEndpoint>();
   /** The card's socket state for this port (opaque to the switch). */
   link: unknown;
   /** The address table of this port's VPC (shared by every port of the VPC). */
@@ -162,7 +165,14 @@ export class VpcSwitch {
   close(): void {
     clearInterval(this.sweeper);
     clearInterval(this.clock);
-    for (const p of this.ports.values()) p.tcp?.close();
+    for (const p of this.ports.values()) this.closeTcp(p);
+  }
+
+  private closeTcp(p: Port): void {
+    p.tcp?.close();
+    p.tcp = undefined;
+    for (const t of p.dnsTcp.values()) t.close();
+    p.dnsTcp.clear();
   }
 
   // ---- control ------------------------------------------------------------------------
@@ -198,10 +208,9 @@ export class VpcSwitch {
     const next: EniConfig = { ...port.cfg, ...patch };
     port.cfg = next;
     port.imds.reconfigure(next);
-    if (patch.mtu !== undefined && port.tcp) {
-      // The metadata endpoint's MSS follows the MTU: new connections get the new one.
-      port.tcp.close();
-      port.tcp = undefined;
+    if (patch.mtu !== undefined) {
+      // The metadata and DNS endpoints' MSS follows the MTU: new connections get the new one.
+      this.closeTcp(port);
     }
     this.syncImds(port);
     this.dns.changed(next.vpcId);
@@ -211,7 +220,7 @@ export class VpcSwitch {
 
   removeEni(eniId: string): Port {
     const port = this.port(eniId);
-    port.tcp?.close();
+    this.closeTcp(port);
     this.ports.delete(eniId);
     this.byMac.delete(port.cfg.mac);
     const vpc = this.byVpc.get(port.cfg.vpcId);
@@ -273,6 +282,21 @@ export class VpcSwitch {
         accept: (conn) => this.httpSession(port, conn),
       });
     }
+  }
+
+  private dnsTcpOf(port: Port, local: number): TcpEndpoint {
+    let t = port.dnsTcp.get(local);
+    if (!t) {
+      t = new TcpEndpoint({
+        localIp: local,
+        localPort: DNS_PORT,
+        mss: port.cfg.mtu - 40,
+        send: (remoteIp, seg, ttl) => this.sendIp(port, local, remoteIp, IPPROTO_TCP, seg, ttl),
+        accept: (conn) => dnsStreamSession(conn, (q, reply) => this.dns.answer(port, q, true, reply)),
+      });
+      port.dnsTcp.set(local, t);
+    }
+    return t;
   }
 
   private httpSession(port: Port, conn: TcpConnection): ConnHandler {
@@ -482,12 +506,20 @@ export class VpcSwitch {
       c.droppedSpoofedIp++;
       return;
     }
-    if ((ip.dst === port.dnsIp || ip.dst === DNS_LINK_LOCAL_IP) && ip.protocol === IPPROTO_UDP && !ip.fragment) {
+    if ((ip.dst === port.dnsIp || ip.dst === DNS_LINK_LOCAL_IP) && !ip.fragment) {
       // The VPC resolver (src/vpc/dns): outside the security groups, as on EC2.
-      const udp = parseUdp(frame, l4, end, ip.src, ip.dst);
-      if (udp.dstPort === DNS_PORT) {
-        this.dns.query(port, ip.dst, ip.src, udp.srcPort, frame.subarray(l4 + 8, l4 + udp.length));
-        return;
+      if (ip.protocol === IPPROTO_UDP) {
+        const udp = parseUdp(frame, l4, end, ip.src, ip.dst);
+        if (udp.dstPort === DNS_PORT) {
+          this.dns.query(port, ip.dst, ip.src, udp.srcPort, frame.subarray(l4 + 8, l4 + udp.length));
+          return;
+        }
+      } else if (ip.protocol === IPPROTO_TCP && this.dns.enabled(port.cfg.vpcId)) {
+        const seg = parseTcp(frame, l4, end, ip.src, ip.dst);
+        if (seg.dstPort === DNS_PORT) {
+          this.dnsTcpOf(port, ip.dst).input(ip.src, seg);
+          return;
+        }
       }
     }
     if (ip.dst === IMDS_IP) {

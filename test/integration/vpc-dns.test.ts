@@ -65,6 +65,19 @@ async function ask(g: SimGuest, server: string, q: Buffer, timeoutMs = 3000): Pr
   return raw ? parseDnsMessage(raw) : undefined;
 }
 
+/** Questions over one TCP connection to the resolver (two-byte length before each), FIN after them; the answers. */
+async function askTcp(g: SimGuest, server: string, qs: Buffer[]): Promise<DnsMessage[]> {
+  const req = Buffer.concat(qs.flatMap((q) => [Buffer.from([q.length >> 8, q.length & 0xff]), q]));
+  let raw = Buffer.from((await g.http(R, req, { dst: server, dport: 53, finWithRequest: true, timeoutMs: 5000 })).raw, 'latin1');
+  const out: DnsMessage[] = [];
+  while (raw.length >= 2) {
+    const len = raw.readUInt16BE(0);
+    out.push(parseDnsMessage(raw.subarray(2, 2 + len)));
+    raw = raw.subarray(2 + len);
+  }
+  return out;
+}
+
 const addrs = (m: DnsMessage | undefined): string[] => (m?.answers ?? []).filter((r) => r.type === TYPE_A).map((r) => [...r.data].join('.'));
 
 test('DHCP hands out the resolver (option 6) and the domain (option 15)', async () => {
@@ -73,7 +86,9 @@ test('DHCP hands out the resolver (option 6) and the domain (option 15)', async 
   assert.equal(ack.options.get(OPT_DOMAIN_NAME)?.toString(), D);
 });
 
-test("private and public names of the VPC's instances, at .2 and 169.254.169.253; PTR; NXDOMAIN; REFUSED", async () => {
+test("private and public names of the VPC's instances, at .2 and 169.254.169.253, UDP and TCP; PTR; NXDOMAIN; REFUSED", async () => {
+  const overTcp = await askTcp(b, '169.254.169.253', [buildQuery(0x7777, `ip-10-0-1-10.${D}`, TYPE_A)]);
+  assert.deepEqual(overTcp.map((m) => [m.header.id, addrs(m)]), [[0x7777, ['10.0.1.10']]]);
   const m = await ask(a, '10.0.0.2', buildQuery(0x4242, `ip-10-0-2-10.${D}`, TYPE_A));
   assert.equal(m?.header.id, 0x4242);
   assert.equal(m?.header.rcode, RCODE_NOERROR);
@@ -156,6 +171,11 @@ test('forwarding to the configured upstream: the guest\'s id kept, oversize answ
     const bigEdns = await ask(a, '10.0.0.2', buildQuery(0x0d0d, 'big.example', TYPE_A, { ednsUdpSize: 4096 }));
     assert.equal(bigEdns?.header.tc, false);
     assert.equal(bigEdns?.answers.length, 80);
+    // Over TCP (what a client does after TC): the whole answer, and a local one, on one connection.
+    const tcp = await askTcp(a, '10.0.0.2', [buildQuery(0x1111, 'big.example', TYPE_A), buildQuery(0x2222, `ip-10-0-2-10.${D}`, TYPE_A)]);
+    assert.deepEqual(tcp.map((m) => m.header.id).sort(), [0x1111, 0x2222]);
+    assert.equal(tcp.find((m) => m.header.id === 0x1111)?.answers.length, 80);
+    assert.deepEqual(addrs(tcp.find((m) => m.header.id === 0x2222)), ['10.0.2.10']);
     const silent = await ask(a, '10.0.0.2', buildQuery(0x0e0e, 'silent.example', TYPE_A), 6000);
     assert.equal(silent?.header.rcode, RCODE_SERVFAIL);
     assert.equal(silent?.header.id, 0x0e0e);

@@ -57,7 +57,7 @@ echo "vpctest: a listening"`;
 const B_SCRIPT = `
 echo "vpctest: b resolv $(grep -m 1 nameserver /etc/resolv.conf)"
 nslookup ip-10-0-1-10.local-1.compute.internal >/run/ns-a.txt 2>&1; echo "vpctest: b ns-a $(grep -o 'Address: 10[.0-9]*' /run/ns-a.txt | tr '\\n' ' ')"
-nslookup 10.2.0.10.in-addr.arpa >/run/ns-ptr.txt 2>&1; echo "vpctest: b ns-ptr $(grep -o 'name = [a-z0-9.-]*' /run/ns-ptr.txt)"
+nslookup 10.0.2.10 >/run/ns-ptr.txt 2>&1; echo "vpctest: b ns-ptr $(grep -o 'name = [a-z0-9.-]*' /run/ns-ptr.txt)"
 nslookup ip-10-0-1-20.local-1.compute.internal 169.254.169.253 >/run/ns-x.txt 2>&1; echo "vpctest: b ns-x $(grep -o -m 1 -e NXDOMAIN -e 'Address: 10[.0-9]*' /run/ns-x.txt)"
 ping -c 5 -W 2 10.0.1.10 >/run/ping.txt 2>&1 && echo "vpctest: b ping a ok $(grep -o 'min/avg/max = [0-9./]*' /run/ping.txt)" || echo "vpctest: b ping a failed"
 ping -c 2 -W 1 10.0.1.20 >/dev/null 2>&1 && echo "vpctest: b reached x" || echo "vpctest: b cannot reach x"

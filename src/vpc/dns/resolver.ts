@@ -101,23 +101,37 @@ export class VpcResolver<P extends ResolverPort> {
     return true;
   }
 
+  /** Whether the VPC's resolver answers at all (enableDnsSupport). */
+  enabled(vpcId: string): boolean {
+    return this.settingsOf(vpcId).enableDnsSupport;
+  }
+
   /** One UDP datagram from the guest behind `port` (src:srcPort) to the resolver at `dst`:53. */
   query(port: P, dst: number, src: number, srcPort: number, payload: Buffer): void {
+    this.answer(port, payload, false, (msg) => this.hooks.send(port, dst, src, srcPort, msg));
+  }
+
+  /**
+   * One message from the guest behind `port`, over UDP or (stream) TCP; `reply` gets the
+   * answer, at once or when the upstream answers. false: the message was dropped (counted),
+   * and `reply` is never called.
+   */
+  answer(port: P, payload: Buffer, stream: boolean, reply: (msg: Buffer) => void): boolean {
     const c = port.counters;
-    if (!this.settingsOf(port.cfg.vpcId).enableDnsSupport || !this.admit(port, Date.now())) {
+    if (!this.enabled(port.cfg.vpcId) || !this.admit(port, Date.now())) {
       c.droppedDns++;
-      return;
+      return false;
     }
     const up = this.upstream;
-    const d = decide(payload, this.tableOf(port.cfg.vpcId), { upstream: up !== undefined, pathLimit: port.cfg.mtu - 28 });
+    const d = decide(payload, this.tableOf(port.cfg.vpcId), { upstream: up !== undefined, pathLimit: port.cfg.mtu - 28, stream });
     if (d.kind === 'drop') {
       c.droppedMalformed++;
-      return;
+      return false;
     }
     c.dnsQueries++;
     if (d.kind === 'reply') {
-      this.hooks.send(port, dst, src, srcPort, d.msg);
-      return;
+      reply(d.msg);
+      return true;
     }
     const h = parseHeader(payload);
     const servfail = (): Buffer => buildResponse({ id: h.id, opcode: h.opcode, rd: h.rd, ra: true, aa: false, rcode: RCODE_SERVFAIL, question: payload.subarray(DNS_HEADER_LEN, d.questionEnd) });
@@ -129,8 +143,9 @@ export class VpcResolver<P extends ResolverPort> {
       } catch {
         out = servfail();
       }
-      this.hooks.send(port, dst, src, srcPort, out);
+      reply(out);
     });
-    if (!sent) this.hooks.send(port, dst, src, srcPort, servfail());
+    if (!sent) reply(servfail());
+    return true;
   }
 }

@@ -75,6 +75,8 @@ export interface DecideOptions {
   readonly upstream: boolean;
   /** The most a UDP answer may carry to this client (its MTU less the IP and UDP headers). */
   readonly pathLimit: number;
+  /** The query came over TCP: answers are never cut. */
+  readonly stream?: boolean;
 }
 
 /**
@@ -103,7 +105,7 @@ export function decide(query: Buffer, t: ZoneTable, o: DecideOptions): DnsDecisi
   const q = m.questions[0];
   if (m.questions.length !== 1 || q === undefined) return reply(RCODE_FORMERR, Buffer.alloc(0));
   const question = query.subarray(DNS_HEADER_LEN, m.questionEnd);
-  const udpLimit = Math.max(DNS_UDP_MIN, Math.min(m.ednsUdpSize ?? DNS_UDP_MIN, o.pathLimit));
+  const udpLimit = o.stream ? 0xffff : Math.max(DNS_UDP_MIN, Math.min(m.ednsUdpSize ?? DNS_UDP_MIN, o.pathLimit));
   const ours = q.class === CLASS_IN || q.class === TYPE_ANY;
   const rev = reverseNameToIp(q.name);
   if (ours && rev !== undefined && t.reverse.some((c) => cidrContains(c, rev))) {
