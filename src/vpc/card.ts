@@ -122,7 +122,8 @@ export class VpcCard {
     this.switch = new VpcSwitch((port, buf, off, len, forwarded) => this.deliver(port, buf, off, len, forwarded));
     this.qemuOwner = opts.socketGid === undefined && process.getuid?.() === 0 ? qemuUserIds() : undefined;
     this.gid = opts.socketGid ?? this.qemuOwner?.gid;
-    if (opts.dnsUpstream) this.configureDns(opts.dnsUpstream);
+    // A malformed upstream fails the card's start (VpcCard.create), as the operator should see.
+    if (opts.dnsUpstream) this.useForwarder(new DnsForwarder(parseUpstream(opts.dnsUpstream)));
   }
 
   static async create(opts: VpcCardOptions): Promise<VpcCard> {
@@ -221,13 +222,21 @@ export class VpcCard {
     this.switch.setGroupMembers(groupId, ips);
   }
 
-  /** The upstream resolver (ip[:port]) for names outside the VPCs' zones; undefined or '': none (REFUSED). */
-  configureDns(upstream: string | undefined): { upstream: string | null } {
+  /**
+   * The upstream resolver (ip[:port]) for names outside the VPCs' zones; undefined or '': none
+   * (REFUSED). Resolves once the new upstream's socket is connected.
+   */
+  async configureDns(upstream: string | undefined): Promise<{ upstream: string | null }> {
     const next = upstream ? new DnsForwarder(parseUpstream(upstream)) : undefined;
+    this.useForwarder(next);
+    await next?.ready;
+    return { upstream: next ? `${next.upstream.host}:${next.upstream.port}` : null };
+  }
+
+  private useForwarder(next: DnsForwarder | undefined): void {
     this.forwarder?.close();
     this.forwarder = next;
     this.switch.dns.upstream = next;
-    return { upstream: next ? `${next.upstream.host}:${next.upstream.port}` : null };
   }
 
   /** The region's DNS attributes and records of one VPC. */

@@ -186,6 +186,25 @@ test('forwarding to the configured upstream: the guest\'s id kept, oversize answ
   assert.equal((await ask(a, '10.0.0.2', buildQuery(0x0f0f, 'example.com', TYPE_A)))?.header.rcode, RCODE_REFUSED);
 });
 
+test("the operator's NITRIDE_DNS_UPSTREAM: a card started with it forwards; a malformed one stops the card from starting", { timeout: 30_000 }, async () => {
+  await assert.rejects(CardHarness.start({ env: { ...process.env, NITRIDE_DNS_UPSTREAM: 'resolver.example' } }), /exited/);
+  const up = await upstreamServer();
+  const other = await CardHarness.start({ env: { ...process.env, NITRIDE_DNS_UPSTREAM: `127.0.0.1:${up.port}` } });
+  let g: SimGuest | undefined;
+  try {
+    const E = eni('vpc-e', '10.0.1.0/24', '10.0.1.10', ['sg-e'], dnsOpts);
+    g = await SimGuest.connect((await other.addEni(E)).socketPath, E.mac, E.ip);
+    const guest = g;
+    const m = await waitFor('an answer forwarded to the upstream from the environment', () => ask(guest, '10.0.0.2', buildQuery(0x5151, 'example.com', TYPE_A), 1000), 10_000, 100);
+    assert.equal(m.header.id, 0x5151);
+    assert.deepEqual(addrs(m), ['192.0.2.1']);
+  } finally {
+    g?.close();
+    await other.stop();
+    up.sock.close();
+  }
+});
+
 test('busybox nslookup (a real resolver client) through a relay into guest A', { timeout: 30_000 }, async () => {
   // The relay: datagrams from nslookup on loopback go out of A's ENI to 10.0.0.2:53, answers come back.
   const relay = createSocket('udp4');

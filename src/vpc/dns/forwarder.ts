@@ -44,6 +44,8 @@ export class DnsForwarder {
   private readonly maxPending: number;
   private connected = false;
   private closed = false;
+  /** Settles once the socket is connected to the upstream (forward() refuses before). */
+  readonly ready: Promise<void>;
   /** Answers that matched no pending query (late, spoofed or for a question not asked). */
   unmatched = 0;
   timeouts = 0;
@@ -54,8 +56,11 @@ export class DnsForwarder {
     this.socket = createSocket('udp4');
     this.socket.on('error', () => undefined);
     this.socket.on('message', (m) => this.onAnswer(m));
-    this.socket.connect(upstream.port, upstream.host, () => {
-      this.connected = true;
+    this.ready = new Promise((resolve) => {
+      this.socket.connect(upstream.port, upstream.host, () => {
+        this.connected = true;
+        resolve();
+      });
     });
   }
 

@@ -13,6 +13,8 @@ import { answerForClient, buildZoneTable, decide, DEFAULT_DNS_SETTINGS, type Vpc
 
 /** Packets per second per ENI the resolver takes (EC2's limit). */
 export const DNS_PACKETS_PER_SECOND = 1024;
+/** Queries of one ENI waiting on the upstream at once; more get SERVFAIL at once (the table is shared). */
+export const DNS_PENDING_PER_ENI = 128;
 const HOST_RE = /^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/;
 const MAX_RECORDS = 65_536;
 
@@ -50,6 +52,7 @@ export class VpcResolver<P extends ResolverPort> {
   private readonly settings = new Map<string, VpcDnsSettings>();
   private readonly tables = new Map<string, ZoneTable>();
   private readonly buckets = new WeakMap<P, { tokens: number; at: number }>();
+  private readonly pending = new WeakMap<P, number>();
   /** Where questions outside the VPC's zones go; undefined: they get REFUSED. */
   upstream: DnsUpstream | undefined;
 
@@ -135,7 +138,9 @@ export class VpcResolver<P extends ResolverPort> {
     }
     const h = parseHeader(payload);
     const servfail = (): Buffer => buildResponse({ id: h.id, opcode: h.opcode, rd: h.rd, ra: true, aa: false, rcode: RCODE_SERVFAIL, question: payload.subarray(DNS_HEADER_LEN, d.questionEnd) });
-    const sent = up?.forward(payload, d.questionEnd, (answer) => {
+    const waiting = this.pending.get(port) ?? 0;
+    const sent = waiting < DNS_PENDING_PER_ENI && up?.forward(payload, d.questionEnd, (answer) => {
+      this.pending.set(port, (this.pending.get(port) ?? 1) - 1);
       if (!this.hooks.attached(port)) return;
       let out: Buffer;
       try {
@@ -145,7 +150,8 @@ export class VpcResolver<P extends ResolverPort> {
       }
       reply(out);
     });
-    if (!sent) reply(servfail());
+    if (sent) this.pending.set(port, waiting + 1);
+    else reply(servfail());
     return true;
   }
 }
