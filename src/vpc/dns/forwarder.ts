@@ -113,10 +113,15 @@ export class DnsForwarder {
     p.reply(m);
   }
 
+  /** Stops forwarding; every query still waiting gets its reply(undefined) (SERVFAIL) now. */
   close(): void {
     this.closed = true;
-    for (const p of this.pending.values()) clearTimeout(p.timer);
+    const waiting = [...this.pending.values()];
     this.pending.clear();
+    for (const p of waiting) {
+      clearTimeout(p.timer);
+      p.reply(undefined);
+    }
     try {
       this.socket.close();
     } catch {
