@@ -6,6 +6,8 @@ import { chmod, chown, mkdir, rm, stat } from 'node:fs/promises';
 import { createServer, Socket, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
 import { qemuUserIds } from '../lib/qemu-user.js';
+import { DnsForwarder, parseUpstream } from './dns/forwarder.js';
+import type { VpcDnsSettings } from './dns/protocol/records.js';
 import { VpcError } from './errors.js';
 import type { EniConfig, EniUpdate, GroupRules, PublicSideConfig } from './model.js';
 import { validatePublicSide, type EdgeInfo } from './edge/edge.js';
@@ -25,6 +27,8 @@ export interface VpcCardOptions {
   readonly socketDir: string;
   /** Group that may connect (default: nitride-qemu's group when running as root). */
   readonly socketGid?: number;
+  /** The upstream resolver for names outside the VPCs' zones, ip[:port] (default: none, they get REFUSED). */
+  readonly dnsUpstream?: string;
 }
 
 export interface EniInfo {
@@ -62,6 +66,8 @@ export interface EdgeHandover {
 export interface HandoverState {
   readonly enis: readonly { readonly cfg: EniConfig; readonly connected: boolean; readonly pendingBase64: string; readonly conntrack: readonly TrackedTuple[]; readonly imdsTokens: readonly [string, number][] }[];
   readonly groups: readonly { readonly groupId: string; readonly rules?: GroupRules; readonly members: readonly string[] }[];
+  /** The region's DNS settings and records per VPC (dns.records). */
+  readonly dns?: readonly { readonly vpcId: string; readonly settings: VpcDnsSettings }[];
   readonly edge?: EdgeHandover;
 }
 
@@ -136,11 +142,14 @@ export class VpcCard {
   /** The edge's public side (edge.attach), and whether its TAP device is kept when the card closes it. */
   private tap: TapDevice | undefined;
   private tapPersist = false;
+  private forwarder: DnsForwarder | undefined;
 
   private constructor(private readonly opts: VpcCardOptions) {
     this.switch = new VpcSwitch((port, buf, off, len, forwarded) => this.deliver(port, buf, off, len, forwarded));
     this.qemuOwner = opts.socketGid === undefined && process.getuid?.() === 0 ? qemuUserIds() : undefined;
     this.gid = opts.socketGid ?? this.qemuOwner?.gid;
+    // A malformed upstream fails the card's start (VpcCard.create), as the operator should see.
+    if (opts.dnsUpstream) this.useForwarder(new DnsForwarder(parseUpstream(opts.dnsUpstream)));
   }
 
   static async create(opts: VpcCardOptions): Promise<VpcCard> {
@@ -237,6 +246,28 @@ export class VpcCard {
 
   setGroupMembers(groupId: string, ips: readonly string[]): void {
     this.switch.setGroupMembers(groupId, ips);
+  }
+
+  /**
+   * The upstream resolver (ip[:port]) for names outside the VPCs' zones; undefined or '': none
+   * (REFUSED). Resolves once the new upstream's socket is connected.
+   */
+  async configureDns(upstream: string | undefined): Promise<{ upstream: string | null }> {
+    const next = upstream ? new DnsForwarder(parseUpstream(upstream)) : undefined;
+    this.useForwarder(next);
+    await next?.ready;
+    return { upstream: next ? `${next.upstream.host}:${next.upstream.port}` : null };
+  }
+
+  private useForwarder(next: DnsForwarder | undefined): void {
+    this.forwarder?.close();
+    this.forwarder = next;
+    this.switch.dns.upstream = next;
+  }
+
+  /** The region's DNS attributes and records of one VPC. */
+  setDns(vpcId: string, settings: VpcDnsSettings): void {
+    this.switch.dns.setVpc(vpcId, settings);
   }
 
   /** The region's hook for the identity-document signature of one ENI's instance. */
@@ -347,7 +378,7 @@ export class VpcCard {
       this.handedEdge = edge;
     }
     const enis = [...this.links.entries()].map(([id, link]) => ({ cfg: link.port.cfg, connected: link.socket !== undefined, pendingBase64: (pending.get(id) ?? Buffer.alloc(0)).toString('base64'), conntrack: link.port.ct.export(now), imdsTokens: link.port.imds.exportTokens() }));
-    return { enis, groups, ...(edge ? { edge } : {}) };
+    return { enis, groups, ...(edge ? { edge } : {}), dns: this.switch.dns.exportVpcs() };
   }
 
   /** The public side the last freeze closed (thaw opens it again). */
@@ -443,6 +474,7 @@ export class VpcCard {
   async close(): Promise<void> {
     this.detachPublicSide();
     for (const id of [...this.links.keys()]) await this.removeEni(id);
+    this.forwarder?.close();
     this.switch.close();
   }
 

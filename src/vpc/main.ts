@@ -71,6 +71,13 @@ async function handle(card: VpcCard, req: VpcRequest, received: unknown, emit: C
       return card.edgeStats();
     case 'handover.edge':
       return card.adoptEdge(req.params.edge);
+    case 'dns.records': {
+      const { vpcId, ...settings } = req.params;
+      card.setDns(vpcId, settings);
+      return { vpcId, records: settings.records.length };
+    }
+    case 'dns.configure':
+      return card.configureDns(req.params.upstream);
   }
 }
 
@@ -84,7 +91,9 @@ async function main(): Promise<void> {
   }
   let card: VpcCard;
   try {
-    card = await VpcCard.create({ socketDir: resolve(dir) });
+    // NITRIDE_DNS_UPSTREAM=ip[:port]: where the VPC resolver forwards names outside the VPCs' zones.
+    const upstream = process.env['NITRIDE_DNS_UPSTREAM'];
+    card = await VpcCard.create({ socketDir: resolve(dir), ...(upstream ? { dnsUpstream: upstream } : {}) });
   } catch (e) {
     log.error('the card could not start', { error: describeError(e) });
     process.exit(1);

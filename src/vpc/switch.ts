@@ -7,6 +7,10 @@
 // come in through input() and leave through the `deliver` callback.
 import { randomInt } from 'node:crypto';
 import { answerDhcp } from './dhcp-server.js';
+import { DNS_PORT } from './dns/protocol/message.js';
+import { DNS_LINK_LOCAL_IP, resolverIpOf } from './dns/names.js';
+import { VpcResolver } from './dns/resolver.js';
+import { dnsStreamSession } from './dns/stream.js';
 import { VpcError } from './errors.js';
 import { parseHttpRequest, serializeResponse } from './imds/http.js';
 import { ImdsService } from './imds/service.js';
@@ -60,6 +64,10 @@ export interface EniCounters {
   edgeDroppedNoInternetRoute: number; // either way, without a route to an internet gateway
   edgeDroppedNoPublicSide: number; // out, with no public side attached to the card
   edgeDroppedNoNeighbour: number; // out, the next hop did not answer ARP in time
+  /** Queries the VPC resolver answered, forwarded or refused. */
+  dnsQueries: number;
+  /** Datagrams to the resolver dropped: DNS support off in the VPC, or over 1024 a second. */
+  droppedDns: number;
 }
 
 export function zeroCounters(): EniCounters {
@@ -67,7 +75,7 @@ export function zeroCounters(): EniCounters {
     rxFrames: 0, rxBytes: 0, txFrames: 0, txBytes: 0,
     droppedSpoofedMac: 0, droppedSpoofedIp: 0, droppedSecurityGroupIngress: 0, droppedSecurityGroupEgress: 0,
     droppedMalformed: 0, droppedNoRoute: 0, droppedTtlExceeded: 0, droppedUnsupported: 0, droppedTxQueueFull: 0, droppedNotConnected: 0,
-    edgeInFrames: 0, edgeInBytes: 0, edgeOutFrames: 0, edgeOutBytes: 0, edgeDroppedNoPublicIp: 0, edgeDroppedNoInternetRoute: 0, edgeDroppedNoPublicSide: 0, edgeDroppedNoNeighbour: 0,
+    edgeInFrames: 0, edgeInBytes: 0, edgeOutFrames: 0, edgeOutBytes: 0, edgeDroppedNoPublicIp: 0, edgeDroppedNoInternetRoute: 0, edgeDroppedNoPublicSide: 0, edgeDroppedNoNeighbour: 0, dnsQueries: 0, droppedDns: 0,
   };
 }
 
@@ -78,11 +86,15 @@ export class Port {
   readonly ip: number;
   readonly subnet: Cidr;
   readonly gateway: number;
+  /** The VPC resolver's address: the VPC's base + 2 (the subnet's when the VPC's CIDR is not given). */
+  readonly dnsIp: number;
   policy: Policy = { ingress: [], egress: [] };
   readonly ct = new ConnTrack();
   readonly counters = zeroCounters();
   imds: ImdsService;
   tcp: TcpEndpoint | undefined;
+  /** DNS over TCP, per resolver address (the VPC's .2, 169.254.169.253), made on first use. */
+  readonly dnsTcp = new Map<number, TcpEndpoint>();
   /** The card's socket state for this port (opaque to the switch). */
   link: unknown;
   /** The address table of this port's VPC (shared by every port of the VPC). */
@@ -110,6 +122,7 @@ export class Port {
     this.ip = ipToInt(cfg.ip);
     this.subnet = parseCidr(cfg.subnetCidr);
     this.gateway = (this.subnet.base + 1) >>> 0;
+    this.dnsIp = resolverIpOf(cfg.vpcCidr !== undefined ? parseCidr(cfg.vpcCidr) : this.subnet);
     this.imds = new ImdsService(cfg);
   }
 }
@@ -126,6 +139,8 @@ export class VpcSwitch {
   private readonly byVpc = new Map<string, Map<number, Port>>();
   private readonly byMac = new Map<string, Port>();
   readonly groups = new SecurityGroupTable();
+  /** The Amazon-provided DNS of every VPC on the card (the card sets its upstream). */
+  readonly dns: VpcResolver<Port>;
   private readonly sweeper: NodeJS.Timeout;
   private ipId = randomInt(0, 65535);
   /** A coarse clock for connection tracking (timeouts are seconds to minutes). */
@@ -146,6 +161,11 @@ export class VpcSwitch {
   readonly edge: VpcEdge = new VpcEdge({ now: () => this.now, toGuest: (port, buf, off, len, fwd) => this.deliver(port, buf, off, len, fwd) });
 
   constructor(private readonly deliver: Deliver) {
+    this.dns = new VpcResolver<Port>({
+      enisOf: (vpcId) => [...(this.byVpc.get(vpcId)?.values() ?? [])].map((p) => p.cfg),
+      send: (port, from, to, toPort, payload) => this.sendIp(port, from, to, IPPROTO_UDP, buildUdp(from, to, DNS_PORT, toPort, payload)),
+      attached: (port) => this.ports.get(port.eniId) === port,
+    });
     this.sweeper = setInterval(() => {
       this.gen++;
       for (const p of this.ports.values()) p.ct.sweep(this.now);
@@ -161,7 +181,14 @@ export class VpcSwitch {
     clearInterval(this.sweeper);
     clearInterval(this.clock);
     this.edge.close();
-    for (const p of this.ports.values()) p.tcp?.close();
+    for (const p of this.ports.values()) this.closeTcp(p);
+  }
+
+  private closeTcp(p: Port): void {
+    p.tcp?.close();
+    p.tcp = undefined;
+    for (const t of p.dnsTcp.values()) t.close();
+    p.dnsTcp.clear();
   }
 
   // ---- control ------------------------------------------------------------------------
@@ -184,6 +211,7 @@ export class VpcSwitch {
     this.edge.remap(port, undefined);
     this.syncImds(port);
     this.recompile();
+    this.dns.changed(cfg.vpcId);
     return port;
   }
 
@@ -205,25 +233,26 @@ export class VpcSwitch {
     port.cfg = next;
     this.edge.remap(port, before);
     port.imds.reconfigure(next);
-    if (patch.mtu !== undefined && port.tcp) {
-      // The metadata endpoint's MSS follows the MTU: new connections get the new one.
-      port.tcp.close();
-      port.tcp = undefined;
+    if (patch.mtu !== undefined) {
+      // The metadata and DNS endpoints' MSS follows the MTU: new connections get the new one.
+      this.closeTcp(port);
     }
     this.syncImds(port);
+    this.dns.changed(next.vpcId);
     if (patch.securityGroups !== undefined) this.recompile();
     return port;
   }
 
   removeEni(eniId: string): Port {
     const port = this.port(eniId);
-    port.tcp?.close();
+    this.closeTcp(port);
     this.edge.remap(port, port.cfg.publicIp, true);
     this.ports.delete(eniId);
     this.byMac.delete(port.cfg.mac);
     const vpc = this.byVpc.get(port.cfg.vpcId);
     vpc?.delete(port.ip);
     if (vpc && vpc.size === 0) this.byVpc.delete(port.cfg.vpcId);
+    this.dns.changed(port.cfg.vpcId);
     this.recompile();
     return port;
   }
@@ -286,6 +315,21 @@ export class VpcSwitch {
         accept: (conn) => this.httpSession(port, conn),
       });
     }
+  }
+
+  private dnsTcpOf(port: Port, local: number): TcpEndpoint {
+    let t = port.dnsTcp.get(local);
+    if (!t) {
+      t = new TcpEndpoint({
+        localIp: local,
+        localPort: DNS_PORT,
+        mss: port.cfg.mtu - 40,
+        send: (remoteIp, seg, ttl) => this.sendIp(port, local, remoteIp, IPPROTO_TCP, seg, ttl),
+        accept: (conn) => dnsStreamSession(conn, (q, reply) => this.dns.answer(port, q, true, reply)),
+      });
+      port.dnsTcp.set(local, t);
+    }
+    return t;
   }
 
   private httpSession(port: Port, conn: TcpConnection): ConnHandler {
@@ -469,7 +513,7 @@ export class VpcSwitch {
     }
     if (a.op !== ARP_REQUEST) return; // nobody here asked; the card never learns from replies
     let answer: Uint8Array | undefined;
-    if (a.targetIp === port.gateway) answer = ROUTER_MAC_BYTES;
+    if (a.targetIp === port.gateway || (a.targetIp === port.dnsIp && cidrContains(port.subnet, a.targetIp))) answer = ROUTER_MAC_BYTES;
     else if (a.targetIp !== port.ip && cidrContains(port.subnet, a.targetIp)) {
       const peer = this.byVpc.get(port.cfg.vpcId)?.get(a.targetIp);
       if (peer && peer.subnet.base === port.subnet.base) answer = peer.mac;
@@ -494,6 +538,22 @@ export class VpcSwitch {
     if (port.cfg.sourceDestCheck && ip.src !== port.ip) {
       c.droppedSpoofedIp++;
       return;
+    }
+    if ((ip.dst === port.dnsIp || ip.dst === DNS_LINK_LOCAL_IP) && !ip.fragment) {
+      // The VPC resolver (src/vpc/dns): outside the security groups, as on EC2.
+      if (ip.protocol === IPPROTO_UDP) {
+        const udp = parseUdp(frame, l4, end, ip.src, ip.dst);
+        if (udp.dstPort === DNS_PORT) {
+          this.dns.query(port, ip.dst, ip.src, udp.srcPort, frame.subarray(l4 + 8, l4 + udp.length));
+          return;
+        }
+      } else if (ip.protocol === IPPROTO_TCP && this.dns.enabled(port.cfg.vpcId)) {
+        const seg = parseTcp(frame, l4, end, ip.src, ip.dst);
+        if (seg.dstPort === DNS_PORT) {
+          this.dnsTcpOf(port, ip.dst).input(ip.src, seg);
+          return;
+        }
+      }
     }
     if (ip.dst === IMDS_IP) {
       if (ip.protocol === IPPROTO_TCP && port.tcp && !ip.fragment) {

@@ -22,6 +22,7 @@ import { ROUTER_MAC } from '../../src/vpc/switch.js';
 import { SimGuest } from '../../src/vpc/testing/sim-guest.js';
 import type { EniStats } from '../../src/vpc/card.js';
 import type { EniConfig } from '../../src/vpc/model.js';
+import { buildQuery, parseDnsMessage, TYPE_A } from '../../src/vpc/dns/protocol/message.js';
 
 const SG = 'sg-0000feed';
 const OPEN = { ingress: [{ protocol: 'all' as const, cidrs: ['0.0.0.0/0'] }], egress: [{ protocol: 'all' as const, cidrs: ['0.0.0.0/0'] }] };
@@ -279,6 +280,40 @@ test('through the controller: host.restart-component vpc replaces the card live,
     cl?.close();
     await ctl?.stop();
     rmSync(join(vpcSocketDir(home), '..'), { recursive: true, force: true });
+    rmSync(home, { recursive: true, force: true });
+  }
+});
+
+test("the region's DNS records (vpc.dns) survive the update: the new card answers them", { timeout: 60_000 }, async () => {
+  const home = mkdtempSync(join(tmpdir(), 'nitride-vpc-live-'));
+  const host = new HostVpcCard({ home, log: createLogger('vpc-live-test', () => undefined) });
+  const guests: SimGuest[] = [];
+  try {
+    host.start();
+    const groups = [{ groupId: SG, rules: OPEN, members: [] }];
+    const A: EniConfig = eni('vpc-dns1', '10.9.5.0/24', '10.9.5.10', [SG], { vpcCidr: '10.9.0.0/16', domainName: 'local-1.compute.internal' });
+    const ia = (await host.execute({ type: 'eni.put', params: { eni: A, groups } })) as { socketPath: string };
+    const a = await SimGuest.connect(ia.socketPath, A.mac, A.ip);
+    guests.push(a);
+    // An instance on another host, known to this card only through the region's records.
+    const name = 'ip-10-9-6-20.local-1.compute.internal';
+    assert.deepEqual(await host.execute({ type: 'vpc.dns', params: { vpcId: 'vpc-dns1', enableDnsSupport: true, enableDnsHostnames: false, records: [{ name, ip: '10.9.6.20', kind: 'private' }] } }), { vpcId: 'vpc-dns1', records: 1 });
+    const R = macToBytes(ROUTER_MAC);
+    let sport = 40000;
+    const resolve = async (): Promise<string[]> => {
+      const p = ++sport;
+      a.udp(R, '10.9.0.2', p, 53, buildQuery(p, name, TYPE_A));
+      const f = await a.waitFrame((f) => SimGuest.ip(f)?.l4.readUInt16BE(2) === p, 3000, 'a DNS answer');
+      return parseDnsMessage((SimGuest.ip(f) as { l4: Buffer }).l4.subarray(8)).answers.map((r) => [...r.data].join('.'));
+    };
+    assert.deepEqual(await resolve(), ['10.9.6.20']);
+    const r = await host.liveUpdate();
+    assert.equal(r.liveUpdate.sockets, 1);
+    assert.notEqual(r.pid, r.liveUpdate.oldPid);
+    assert.deepEqual(await resolve(), ['10.9.6.20']);
+  } finally {
+    for (const g of guests) g.close();
+    await host.stop();
     rmSync(home, { recursive: true, force: true });
   }
 });

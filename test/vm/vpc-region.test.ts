@@ -53,7 +53,12 @@ printf '#!/bin/sh\\ncat >/run/r7000\\n' >/run/recv7000; printf '#!/bin/sh\\ncat 
 (while :; do nc -l -p 8000 -e /run/recv8000 && echo "vpctest: a got8000 $(cat /run/r8000)"; done) &
 echo "vpctest: a listening"`;
 
+// B also asks the VPC resolver DHCP gave it (resolv.conf): A's private name, its own, X's (another VPC).
 const B_SCRIPT = `
+echo "vpctest: b resolv $(grep -m 1 nameserver /etc/resolv.conf)"
+nslookup ip-10-0-1-10.local-1.compute.internal >/run/ns-a.txt 2>&1; echo "vpctest: b ns-a $(grep -o 'Address: 10[.0-9]*' /run/ns-a.txt | tr '\\n' ' ')"
+nslookup 10.0.2.10 >/run/ns-ptr.txt 2>&1; echo "vpctest: b ns-ptr $(grep -o 'name = [a-z0-9.-]*' /run/ns-ptr.txt)"
+nslookup ip-10-0-1-20.local-1.compute.internal 169.254.169.253 >/run/ns-x.txt 2>&1; echo "vpctest: b ns-x $(grep -o -m 1 -e NXDOMAIN -e 'Address: 10[.0-9]*' /run/ns-x.txt)"
 ping -c 5 -W 2 10.0.1.10 >/run/ping.txt 2>&1 && echo "vpctest: b ping a ok $(grep -o 'min/avg/max = [0-9./]*' /run/ping.txt)" || echo "vpctest: b ping a failed"
 ping -c 2 -W 1 10.0.1.20 >/dev/null 2>&1 && echo "vpctest: b reached x" || echo "vpctest: b cannot reach x"
 dd if=/dev/urandom of=/run/data bs=1024 count=2048 2>/dev/null
@@ -128,6 +133,12 @@ test('vm vpc through the region: VPC API → card → guests (DHCP, IMDSv2, user
     const got = await waitLine(a, /vpctest: a got7000 \d+ [0-9a-f]{32}/, 60_000);
     assert.equal(got, `vpctest: a got7000 2097152 ${sum.slice(-32)}`);
     assert.ok((await consoleOf(b)).includes('vpctest: b cannot reach x'));
+    // The VPC resolver (src/vpc/dns): handed out by DHCP, answers the VPC's names, none of another VPC's.
+    const bc = await consoleOf(b);
+    assert.ok(bc.includes('vpctest: b resolv nameserver 10.0.0.2'), `DHCP gives the VPC's .2 as the resolver\n${bc}`);
+    assert.match(bc, /vpctest: b ns-a Address: 10\.0\.1\.10 /, `A's private name resolves from B\n${bc}`);
+    assert.ok(bc.includes('vpctest: b ns-ptr name = ip-10-0-2-10.local-1.compute.internal'), `the PTR of B's address\n${bc}`);
+    assert.ok(bc.includes('vpctest: b ns-x NXDOMAIN'), `X's name (another VPC) is not known in B's VPC\n${bc}`);
 
     // Port 8000 is closed until AuthorizeSecurityGroupIngress opens it: B's connection attempts
     // are counted as ingress drops on A's ENI by the card, and none reaches A.

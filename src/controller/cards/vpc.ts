@@ -153,6 +153,7 @@ export class HostVpcCard {
         await to.request('handover.groups', { groups: state.groups }, { timeoutMs: 10_000 });
         // The edge's public side: the old card closed its TAP device (kept), the new one opens it by name.
         if (state.edge) await to.request('handover.edge', { edge: state.edge }, { timeoutMs: 10_000 });
+        for (const d of state.dns ?? []) await to.request('dns.records', { vpcId: d.vpcId, ...d.settings }, { timeoutMs: 10_000 });
         for (const e of state.enis) {
           const server = await from.requestWithHandle('handover.handle', { eniId: e.cfg.eniId, kind: 'server' }, { timeoutMs: 10_000 });
           moved = true;
@@ -402,6 +403,8 @@ export class HostVpcCard {
         this.remotes.set(e.eniId, remote);
         return info;
       }
+      case 'vpc.dns':
+        return this.supervisor.request('dns.records', c.params, 10_000);
       case 'vpc.rules':
         await this.applyGroups(c.params.groups);
         for (const g of c.params.deleted) await this.supervisor.request('sg.delete', { groupId: g }, 10_000);

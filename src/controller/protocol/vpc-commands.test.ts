@@ -27,3 +27,12 @@ test('malformed VPC commands are refused with InvalidParameter', () => {
   assert.equal(code(() => parseCommandBody('vpc.rules', { groups: [{ groupId: 'sg-0123456789abcdef0', rules: { ingress: [{}], egress: [] }, members: [] }] })), 'InvalidParameter');
   assert.equal(code(() => parseCommandBody('vpc.rules', { deleted: ['eni-0123456789abcdef0'] })), 'InvalidParameter');
 });
+
+test('malformed vpc.dns is refused with InvalidParameter', () => {
+  const ok = VPC_COMMAND_EXAMPLES['vpc.dns'] as { records: Record<string, unknown>[] };
+  assert.equal(code(() => parseCommandBody('vpc.dns', { ...ok, vpcId: 'sg-1' })), 'InvalidParameter');
+  assert.equal(code(() => parseCommandBody('vpc.dns', { ...ok, enableDnsSupport: 'yes' })), 'InvalidParameter');
+  assert.equal(code(() => parseCommandBody('vpc.dns', { ...ok, records: [{ ...ok.records[0], kind: 'mx' }] })), 'InvalidParameter');
+  assert.equal(code(() => parseCommandBody('vpc.dns', { ...ok, records: [{ ...ok.records[0], ip: 'x' }] })), 'InvalidParameter');
+  assert.equal(code(() => parseCommandBody('vpc.dns', { ...ok, records: [{ ...ok.records[0], ttl: 5 }] })), 'InvalidParameter');
+});

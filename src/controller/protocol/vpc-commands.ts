@@ -11,8 +11,12 @@
 //               the host's underlay bridge on first use, rotates epochs after; → { port }
 //   vpc.remote  { eni: EniConfig, hostId, vni }              an ENI of another host: added to the
 //               card like a local one and joined to the bridge
+//   vpc.dns     { vpcId, enableDnsSupport, enableDnsHostnames, records: [{ name, ip, kind }] }
+//               the VPC resolver's attributes and the region's names (src/vpc/dns), replacing
+//               the previous ones
 import type { EniConfig, GroupRules } from '../../vpc/protocol/config.js';
 import type { VpcResults } from '../../vpc/protocol/messages.js';
+import type { VpcDnsRecord } from '../../vpc/dns/protocol/records.js';
 import type { UnderlayCounters, UnderlayPeer } from '../../vpc/protocol/underlay.js';
 import type { ControllerError } from '../errors.js';
 import { bad as invalid, isObject, onlyKeys } from './fields.js';
@@ -30,7 +34,15 @@ export type VpcCommandBody =
   | { readonly type: 'eni.stats'; readonly params: { readonly eniId: string } }
   | { readonly type: 'vpc.rules'; readonly params: { readonly groups: readonly GroupState[]; readonly deleted: readonly string[] } }
   | { readonly type: 'vpc.keys'; readonly params: { readonly peers: readonly UnderlayPeer[]; readonly listenPort?: number } }
-  | { readonly type: 'vpc.remote'; readonly params: { readonly eni: EniConfig; readonly hostId: string; readonly vni: number } };
+  | { readonly type: 'vpc.remote'; readonly params: { readonly eni: EniConfig; readonly hostId: string; readonly vni: number } }
+  | { readonly type: 'vpc.dns'; readonly params: VpcDnsParams };
+
+export interface VpcDnsParams {
+  readonly vpcId: string;
+  readonly enableDnsSupport: boolean;
+  readonly enableDnsHostnames: boolean;
+  readonly records: readonly VpcDnsRecord[];
+}
 
 /** What each VPC command answers with. */
 export interface VpcCommandResults {
@@ -42,9 +54,10 @@ export interface VpcCommandResults {
   'vpc.keys': { readonly port: number; readonly address: string | undefined; readonly peers: readonly { readonly hostId: string; readonly epoch: number }[]; readonly counters: UnderlayCounters | null };
   /** The ENI as the card has it (its socketPath is what the bridge delivers to). */
   'vpc.remote': VpcResults['eni.add'];
+  'vpc.dns': VpcResults['dns.records'];
 }
 
-export const VPC_COMMAND_TYPES = ['eni.put', 'eni.remove', 'eni.stats', 'vpc.rules', 'vpc.keys', 'vpc.remote'] as const;
+export const VPC_COMMAND_TYPES = ['eni.put', 'eni.remove', 'eni.stats', 'vpc.rules', 'vpc.keys', 'vpc.remote', 'vpc.dns'] as const;
 const HOST_ID = /^[a-z0-9][a-z0-9.-]{0,62}$/;
 
 const ENI_ID = /^eni-[0-9a-f]{8,17}$/;
@@ -136,6 +149,26 @@ export function parseVpcCommand(type: VpcCommandBody['type'], params: Record<str
       if (!Number.isInteger(vni) || (vni as number) < 1 || (vni as number) > 0xffffffff) throw bad('params.vni must be a u32 above 0.');
       return { type, params: { eni: e as unknown as EniConfig, hostId: params['hostId'], vni: vni as number } };
     }
+    case 'vpc.dns': {
+      onlyKeys(params, ['vpcId', 'enableDnsSupport', 'enableDnsHostnames', 'records'], w);
+      const vpcId = params['vpcId'];
+      if (typeof vpcId !== 'string' || !/^vpc-[0-9a-z]{1,32}$/.test(vpcId)) throw bad('params.vpcId must be a VPC id.');
+      const sup = params['enableDnsSupport'];
+      const hn = params['enableDnsHostnames'];
+      if (typeof sup !== 'boolean' || typeof hn !== 'boolean') throw bad('params.enableDnsSupport and params.enableDnsHostnames must be booleans.');
+      const rs = params['records'];
+      if (!Array.isArray(rs) || rs.length > 65536) throw bad('params.records must be a list of at most 65536 records.');
+      const records = rs.map((r, i) => {
+        const rw = `params.records[${i}]`;
+        if (!isObject(r)) throw bad(`${rw} must be an object.`);
+        onlyKeys(r, ['name', 'ip', 'kind'], rw);
+        if (typeof r['name'] !== 'string' || r['name'].length > 253) throw bad(`${rw}.name must be a host name.`);
+        if (typeof r['ip'] !== 'string' || !/^\d{1,3}(\.\d{1,3}){3}$/.test(r['ip'])) throw bad(`${rw}.ip must be an IPv4 address.`);
+        if (r['kind'] !== 'private' && r['kind'] !== 'public') throw bad(`${rw}.kind must be private or public.`);
+        return { name: r['name'], ip: r['ip'], kind: r['kind'] } as VpcDnsRecord;
+      });
+      return { type, params: { vpcId, enableDnsSupport: sup, enableDnsHostnames: hn, records } };
+    }
   }
 }
 
@@ -154,4 +187,5 @@ export const VPC_COMMAND_EXAMPLES: Readonly<Record<VpcCommandBody['type'], Recor
     hostId: 'h-2',
     vni: 1,
   },
+  'vpc.dns': { vpcId: 'vpc-0123456789abcdef0', enableDnsSupport: true, enableDnsHostnames: true, records: [{ name: 'ip-10-0-1-4.local-1.compute.internal', ip: '10.0.1.4', kind: 'private' }] },
 };

@@ -28,6 +28,7 @@ import { REGION_NAME, type InstanceRecord } from './model.js';
 import { blockDeviceMetadata } from './root-volumes.js';
 import type { EniRecord, RuleRecord, VpcChange, VpcService } from './vpc.js';
 import type { EniEdge } from './edge/index.js';
+import { dhcpDnsOptions, vpcDnsParams } from './vpc-dns.js';
 
 const log = createLogger('region.vpc-host-sync');
 
@@ -117,6 +118,7 @@ export class VpcHostSync {
       securityGroups: [...e.groups],
       sourceDestCheck: e.sourceDestCheck,
       hostname: `ip-${e.privateIp.replace(/\./g, '-')}`,
+      ...dhcpDnsOptions(vpc?.cidrBlock),
       mtu: GUEST_MTU,
       ...(edge ? { internetRoute: edge.internetRoute, ...(edge.publicIp !== undefined ? { publicIp: edge.publicIp } : {}) } : {}),
       imds: {
@@ -159,6 +161,7 @@ export class VpcHostSync {
     const res = await this.fleet.send(r.hostId, 'eni.put', { eni: this.eniConfig(e, r), groups: this.groupStates(e.vpcId) }, { id: this.cmdId('put', e.id) });
     // Other hosts' cards learn the new member of the groups.
     this.pushRules(e.vpcId, r.hostId);
+    await this.pushDns(e.vpcId, r.hostId);
     try {
       await this.joinUnderlay(e, r.hostId);
     } catch (err) {
@@ -326,7 +329,32 @@ export class VpcHostSync {
     for (const o of this.peersOf.get(r.hostId) ?? []) {
       await this.fleet.send(o, 'eni.remove', { eniId }, { id: this.cmdId('remove', eniId) }).catch((e: unknown) => log.warn('remote eni.remove failed', { hostId: o, eniId, error: describeError(e) }));
     }
-    if (vpcId) this.pushRules(vpcId);
+    if (vpcId) {
+      this.pushRules(vpcId);
+      void this.pushDns(vpcId);
+    }
+  }
+
+  /**
+   * The VPC's DNS attributes and the names of its live instances, to every host with an ENI in
+   * it (vpc.dns, src/region/ec2/vpc-dns.ts). Call it after a change of either. Resolves once
+   * `waitFor` (a launching instance's host) has them; the other hosts get them in the background.
+   */
+  async pushDns(vpcId: string, waitFor?: string): Promise<void> {
+    const v = this.vpc.c.vpcs.get(vpcId);
+    if (!v) return;
+    const enis = [];
+    for (const e of this.vpc.c.enis.all()) {
+      const r = e.vpcId === vpcId && e.instanceId ? this.instances.get(e.instanceId) : undefined;
+      if (live(r)) enis.push(this.eniConfig(e, r));
+    }
+    const params = vpcDnsParams(v, enis);
+    let mine: Promise<unknown> | undefined;
+    for (const h of this.hostsOf(vpcId)) {
+      const p = this.fleet.send(h, 'vpc.dns', params, { id: this.cmdId('dns', vpcId) }).catch((err: unknown) => log.warn('vpc.dns failed; the next change or launch carries it again', { hostId: h, vpcId, error: describeError(err) }));
+      if (h === waitFor) mine = p;
+    }
+    await mine;
   }
 
   /** Hosts with a live ENI in this VPC. */
@@ -369,6 +397,7 @@ export class VpcHostSync {
       if (e) {
         this.pushEni(e);
         this.pushRules(e.vpcId);
+        void this.pushDns(e.vpcId);
       }
     } else {
       const e = this.vpc.eniOfInstance(c.instanceId);

@@ -2,11 +2,13 @@
 // ever yields a result or a MalformedFrame/BadFrameLength error, and the switch never throws.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { buildZoneTable, decide } from '../dns/zone.js';
+import { buildQuery, parseDnsMessage, TYPE_A } from '../dns/protocol/message.js';
 import { VpcError } from '../errors.js';
 import { parseHttpRequest } from '../imds/http.js';
 import { VpcSwitch } from '../switch.js';
 import { mutate, randomBytes, rng, seedFrames } from '../testing/fuzz.js';
-import { ipToInt, macToBytes } from './addr.js';
+import { ipToInt, macToBytes, parseCidr } from './addr.js';
 import { parseArp } from './arp.js';
 import { parseDhcp } from './dhcp.js';
 import { parseEthernet } from './ethernet.js';
@@ -50,11 +52,29 @@ test(`decoders: random and mutated input (seed ${SEED})`, () => {
   }
 });
 
+test(`DNS: mutated queries parse cleanly or fail as malformed, and the resolver always decides (seed ${SEED})`, () => {
+  const r = rng(SEED + 2);
+  const t = buildZoneTable([{ ip: '10.0.0.10', domainName: 'local-1.compute.internal' }], { enableDnsSupport: true, enableDnsHostnames: true, records: [] }, [parseCidr('10.0.0.0/16')]);
+  const seeds = [buildQuery(1, 'ip-10-0-0-10.local-1.compute.internal', TYPE_A, { ednsUdpSize: 1232 }), buildQuery(2, '10.0.0.10.in-addr.arpa', 12), buildQuery(3, 'example.com', 28)];
+  const kinds = new Set<string>();
+  for (let i = 0; i < ROUNDS; i++) {
+    const q = r() < 0.2 ? randomBytes(r, Math.floor(r() * 300)) : mutate(r, seeds[i % seeds.length] as Buffer);
+    clean(() => parseDnsMessage(q));
+    for (const upstream of [false, true]) {
+      const d = decide(q, t, { upstream, pathLimit: 1392 });
+      kinds.add(d.kind);
+      // Every reply the resolver makes is itself a message it can read back.
+      if (d.kind === 'reply') assert.equal(parseDnsMessage(d.msg).header.qr, true);
+    }
+  }
+  assert.deepEqual([...kinds].sort(), ['drop', 'forward', 'reply']);
+});
+
 test(`switch: mutated frames from two ENIs never throw; the clean path still works (seed ${SEED})`, () => {
   const delivered: string[] = [];
   const sw = new VpcSwitch((port) => void delivered.push(port.eniId));
   try {
-    const base = { subnetCidr: '10.0.0.0/24', vpcId: 'vpc-1', securityGroups: ['sg-1'], hostname: 'h', mtu: 1500 };
+    const base = { subnetCidr: '10.0.0.0/24', vpcId: 'vpc-1', securityGroups: ['sg-1'], hostname: 'h', mtu: 1500, domainName: 'local-1.compute.internal' };
     const imds = { instanceId: 'i-0123456789abcdef0', httpTokens: 'optional' as const, hopLimit: 1, endpoint: 'enabled' as const };
     const a = sw.addEni({ ...base, eniId: 'eni-a', mac: '02:00:00:00:00:01', ip: '10.0.0.10', sourceDestCheck: false, imds });
     const b = sw.addEni({ ...base, eniId: 'eni-b', mac: '02:00:00:00:00:02', ip: '10.0.0.11', sourceDestCheck: true, imds });
@@ -71,6 +91,11 @@ test(`switch: mutated frames from two ENIs never throw; the clean path still wor
     delivered.length = 0;
     sw.input(a, seedsA[2] as Buffer); // a clean ping A → B
     assert.deepEqual(delivered, ['eni-b']);
+    delivered.length = 0;
+    const before = a.counters.dnsQueries;
+    sw.input(a, seedsA[7] as Buffer); // a clean question to the resolver: answered to A
+    assert.deepEqual(delivered, ['eni-a']);
+    assert.equal(a.counters.dnsQueries, before + 1);
   } finally {
     sw.close();
   }

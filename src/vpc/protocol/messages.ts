@@ -9,6 +9,7 @@ import { isObject, requestIdOf, type Operation, type ReplyMessage } from '../../
 import { VpcError } from '../errors.js';
 import type { EdgeHandover, EdgeStats, EniInfo, EniStats, HandoverState } from '../card.js';
 import type { EniConfig, EniUpdate, GroupRules, PublicSideConfig } from '../model.js';
+import type { VpcDnsRecord } from '../dns/protocol/records.js';
 
 export type { WireError } from '../../lib/channel/envelope.js';
 
@@ -28,6 +29,10 @@ export type VpcOp =
   | { readonly op: 'edge.attach'; readonly params: { readonly side: PublicSideConfig; readonly persist?: boolean } }
   | { readonly op: 'edge.detach'; readonly params: Record<string, never> }
   | { readonly op: 'edge.stats'; readonly params: Record<string, never> }
+  // The Amazon-provided DNS (src/vpc/dns): a VPC's attributes and the region's records for it
+  // (replacing the previous ones), and the card's upstream resolver (absent: none).
+  | { readonly op: 'dns.records'; readonly params: { readonly vpcId: string; readonly enableDnsSupport: boolean; readonly enableDnsHostnames: boolean; readonly records: readonly VpcDnsRecord[] } }
+  | { readonly op: 'dns.configure'; readonly params: { readonly upstream?: string } }
   // Live update (`nitride host restart-component vpc`): the old card freezes and hands each
   // socket over as a handle beside the reply to handover.handle; the new card adopts them.
   | { readonly op: 'handover.freeze'; readonly params: Record<string, never> }
@@ -60,6 +65,8 @@ export interface VpcResults {
   'edge.attach': EdgeStats;
   'edge.detach': null;
   'edge.stats': EdgeStats;
+  'dns.records': { readonly vpcId: string; readonly records: number };
+  'dns.configure': { readonly upstream: string | null };
   'handover.freeze': HandoverState;
   'handover.thaw': null;
   'handover.resume': { readonly sockets: number };
@@ -74,7 +81,7 @@ export interface VpcResults {
 /** The contract the controller's client and the card's server share. */
 export type VpcContract = { readonly [O in VpcOp['op']]: Operation<Extract<VpcOp, { op: O }>['params'], VpcResults[O]> };
 
-const OPS = new Set(['card.info', 'eni.add', 'eni.update', 'eni.remove', 'eni.list', 'eni.stats', 'sg.set', 'sg.delete', 'sg.members', 'handover.freeze', 'handover.thaw', 'handover.resume', 'handover.handle', 'handover.groups', 'handover.eni', 'handover.socket', 'edge.attach', 'edge.detach', 'edge.stats', 'handover.edge']);
+const OPS = new Set(['card.info', 'eni.add', 'eni.update', 'eni.remove', 'eni.list', 'eni.stats', 'sg.set', 'sg.delete', 'sg.members', 'dns.records', 'dns.configure', 'handover.freeze', 'handover.thaw', 'handover.resume', 'handover.handle', 'handover.groups', 'handover.eni', 'handover.socket', 'edge.attach', 'edge.detach', 'edge.stats', 'handover.edge']);
 
 function bad(message: string): VpcError {
   return new VpcError('InvalidRequest', 'invalid', message);
@@ -166,6 +173,14 @@ export function parseVpcRequest(raw: unknown): VpcRequest {
       break;
     case 'sg.delete':
       str('groupId');
+      break;
+    case 'dns.records':
+      str('vpcId');
+      if (typeof p['enableDnsSupport'] !== 'boolean' || typeof p['enableDnsHostnames'] !== 'boolean') throw bad('params.enableDnsSupport and enableDnsHostnames must be booleans.');
+      if (!Array.isArray(p['records']) || !p['records'].every((r) => isObject(r) && typeof r['name'] === 'string' && typeof r['ip'] === 'string' && typeof r['kind'] === 'string')) throw bad('params.records must be a list of {name, ip, kind}.');
+      break;
+    case 'dns.configure':
+      if (p['upstream'] !== undefined && typeof p['upstream'] !== 'string') throw bad('params.upstream must be a string.');
       break;
     case 'handover.handle':
       str('eniId');

@@ -15,16 +15,22 @@ export class CardHarness {
     });
   }
 
-  static async start(): Promise<CardHarness> {
+  /** `env`: the card's environment instead of the test's (e.g. NITRIDE_DNS_UPSTREAM). */
+  static async start(opts: { env?: NodeJS.ProcessEnv } = {}): Promise<CardHarness> {
     const dir = await mkdtemp(join(tmpdir(), 'nitride-vpc-'));
     // The card checks that QEMU's user can reach its socket directory.
     await chmod(dir, 0o711);
-    const ch = forkVpcCard(join(dir, 'sockets'), { stdio: 'pipe' });
+    const ch = forkVpcCard(join(dir, 'sockets'), { stdio: 'pipe', ...(opts.env ? { env: opts.env } : {}) });
     const h = new CardHarness(dir, ch);
-    await Promise.race([
-      ch.ready,
-      new Promise((_, reject) => ch.child.once('exit', (c) => reject(new Error(`card exited (${c}): ${h.stderr}`)))),
-    ]);
+    try {
+      await Promise.race([
+        ch.ready,
+        new Promise((_, reject) => ch.child.once('exit', (c) => reject(new Error(`card exited (${c}): ${h.stderr}`)))),
+      ]);
+    } catch (e) {
+      await h.stop();
+      throw e;
+    }
     return h;
   }
 

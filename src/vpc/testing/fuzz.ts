@@ -6,6 +6,7 @@ import { buildIcmp } from '../protocol/icmp.js';
 import { buildIpv4, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP } from '../protocol/ipv4.js';
 import { buildTcp, TCP_ACK, TCP_PSH, TCP_SYN } from '../protocol/tcp.js';
 import { buildUdp } from '../protocol/udp.js';
+import { buildQuery, TYPE_A } from '../dns/protocol/message.js';
 import { seededRandom } from '../../lib/testing/seeded-rng.js';
 
 /** The seeded PRNG of every fuzz test (src/lib/testing/seeded-rng.ts): deterministic runs, reproducible failures. */
@@ -48,5 +49,7 @@ export function seedFrames(mac: Buffer, ip: number, dstMac: Buffer, dst: number)
     eth(buildIpv4({ src: ip, dst, protocol: IPPROTO_TCP }, buildTcp(ip, dst, { srcPort: 1000, dstPort: 22, seq: 1, ack: 0, flags: TCP_SYN, window: 1000, mss: 1460 }))),
     eth(buildIpv4({ src: ip, dst: imds, protocol: IPPROTO_TCP }, buildTcp(ip, imds, { srcPort: 1001, dstPort: 80, seq: 1, ack: 0, flags: TCP_SYN, window: 1000 }))),
     eth(buildIpv4({ src: ip, dst: imds, protocol: IPPROTO_TCP }, buildTcp(ip, imds, { srcPort: 1001, dstPort: 80, seq: 2, ack: 5, flags: TCP_ACK | TCP_PSH, window: 1000 }, http))),
+    // A question to the VPC resolver at 169.254.169.253 (src/vpc/dns).
+    eth(buildIpv4({ src: ip, dst: 0xa9fea9fd, protocol: IPPROTO_UDP }, buildUdp(ip, 0xa9fea9fd, 1002, 53, buildQuery(7, 'ip-10-0-0-10.local-1.compute.internal', TYPE_A)))),
   ];
 }

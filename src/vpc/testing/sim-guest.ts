@@ -203,9 +203,11 @@ export class SimGuest {
 
   /**
    * A small, well-behaved HTTP exchange with the IMDS over TCP: handshake, one request,
-   * read until FIN. Returns the raw response and the TTLs seen on data segments.
+   * read until FIN. Returns the raw response and the TTLs seen on data segments. With
+   * `finWithRequest` the request carries FIN (a client that has nothing more to say, as a DNS
+   * client over TCP may).
    */
-  async http(gatewayMac: Uint8Array, request: string, opts: { dst?: string; dport?: number; timeoutMs?: number } = {}): Promise<{ raw: string; ttls: number[]; status: number }> {
+  async http(gatewayMac: Uint8Array, request: string | Buffer, opts: { dst?: string; dport?: number; timeoutMs?: number; finWithRequest?: boolean } = {}): Promise<{ raw: string; ttls: number[]; status: number }> {
     const dst = ipToInt(opts.dst ?? '169.254.169.254');
     const dport = opts.dport ?? 80;
     const sport = 20000 + Math.floor(Math.random() * 40000);
@@ -221,8 +223,8 @@ export class SimGuest {
     seq = seqAdd(seq, 1);
     let ack = seqAdd(synack.seq, 1);
     const req = Buffer.from(request);
-    this.send(this.tcpSegment(gatewayMac, dst, { sport, dport, seq, ack, flags: TCP_ACK | TCP_PSH }, req));
-    seq = seqAdd(seq, req.length);
+    this.send(this.tcpSegment(gatewayMac, dst, { sport, dport, seq, ack, flags: TCP_ACK | TCP_PSH | (opts.finWithRequest ? TCP_FIN : 0) }, req));
+    seq = seqAdd(seq, req.length + (opts.finWithRequest ? 1 : 0));
     const chunks: Buffer[] = [];
     const ttls: number[] = [];
     for (;;) {
@@ -235,7 +237,7 @@ export class SimGuest {
       }
       if (t.flags & TCP_FIN && seqAdd(t.seq, t.payload.length) === ack) {
         ack = seqAdd(ack, 1);
-        this.send(this.tcpSegment(gatewayMac, dst, { sport, dport, seq, ack, flags: TCP_ACK | TCP_FIN }));
+        this.send(this.tcpSegment(gatewayMac, dst, { sport, dport, seq, ack, flags: opts.finWithRequest ? TCP_ACK : TCP_ACK | TCP_FIN }));
         break;
       }
       this.send(this.tcpSegment(gatewayMac, dst, { sport, dport, seq, ack, flags: TCP_ACK }));
