@@ -34,6 +34,7 @@ echo "vpctest: a listening mtu $(cat /sys/class/net/eth0/mtu)"`;
 
 const B_SCRIPT = `
 ping -c 5 -W 2 10.0.1.10 >/run/ping.txt 2>&1 && echo "vpctest: b ping a ok $(grep -o 'min/avg/max = [0-9./]*' /run/ping.txt)" || echo "vpctest: b ping a failed"
+nslookup ip-10-0-1-10.local-1.compute.internal >/run/ns.txt 2>&1; echo "vpctest: b ns-a [$(grep -o 'Address: 10[.0-9]*' /run/ns.txt | tr '\\n' ' ')]"
 dd if=/dev/urandom of=/run/data bs=1024 count=1024 2>/dev/null
 echo "vpctest: b sending $(md5sum </run/data | cut -c1-32)"
 time -o /run/time.txt -p timeout 120 nc -w 5 10.0.1.10 7000 </run/data; rc=$?
@@ -84,6 +85,8 @@ test('vm vpc through a two-host region: the region joins the hosts with the encr
     const ping = await waitLine(b, /vpctest: b ping a (ok|failed).*/, 240_000);
     assert.match(ping, /ok/, await consoleOf(b));
     process.stderr.write(`[vm] ping across two region hosts through the underlay (TCG): ${ping}\n`);
+    // The VPC resolver on B's host answers the name of A, which runs on the other host.
+    assert.equal(await waitLine(b, /vpctest: b ns-a \[.*\]/, 60_000), 'vpctest: b ns-a [Address: 10.0.1.10 ]');
     const sum = (await waitLine(b, /vpctest: b sending [0-9a-f]{32}/, 60_000)).slice(-32);
     const nc = await waitLine(b, /vpctest: b nc7000 rc=\d+ seconds=[\d.]+/, 180_000);
     process.stderr.write(`[vm] 1 MiB with busybox nc across two region hosts (TCG): ${nc}\n`);
