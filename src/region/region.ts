@@ -156,7 +156,7 @@ export class Region {
       publicAddress: (e) => edge.addresses.publicAddress(e),
     });
     const edge: EdgeService = new EdgeService(edgeRepos, vpc, instancesRepo, opts.publicPool !== undefined ? parsePublicPool(opts.publicPool) : publicPoolFromEnv(), (c) => vpcSync.onChange(c));
-    const vpcSync = new VpcHostSync(vpc, instancesRepo, fleet, loadOrCreateImdsKey(opts.home), (e) => edge.eniEdge(e));
+    const vpcSync = new VpcHostSync(vpc, instancesRepo, fleet, loadOrCreateImdsKey(opts.home), edge);
     // Root volumes of EBS-backed images are made by the EBS services, which read the
     // instances: the launch reaches rootVolumes through these forwarders only after both exist.
     const instances: InstanceService = new InstanceService(instancesRepo, imagesRepo, fleet, {

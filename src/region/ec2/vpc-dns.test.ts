@@ -28,3 +28,10 @@ test('a private name per instance, a public one (answering the private address) 
     ],
   });
 });
+
+test("ModifyVpcAttribute's values (the edge's record) win over EC2's defaults", () => {
+  const p = vpcDnsParams(vpc(true), [{ ip: '172.31.0.4' }], { enableDnsSupport: false, enableDnsHostnames: false });
+  assert.equal(p.enableDnsSupport, false);
+  assert.equal(p.enableDnsHostnames, false);
+  assert.equal(p.records.length, 1);
+});

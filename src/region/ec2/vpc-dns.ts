@@ -22,11 +22,15 @@ export function dnsAttributesOf(v: VpcRecord & { readonly enableDnsSupport?: boo
 }
 
 /** vpc.dns for one VPC: a private name per live ENI, a public name per ENI with a public address. */
-export function vpcDnsParams(v: VpcRecord, enis: readonly { readonly ip: string; readonly publicIp?: string | undefined }[]): VpcDnsParams {
+export function vpcDnsParams(
+  v: VpcRecord,
+  enis: readonly { readonly ip: string; readonly publicIp?: string | undefined }[],
+  attributes: { readonly enableDnsSupport: boolean; readonly enableDnsHostnames: boolean } = dnsAttributesOf(v),
+): VpcDnsParams {
   const records: VpcDnsRecord[] = [];
   for (const e of enis) {
     records.push({ name: privateNameOf(e.ip, privateDomainOf(REGION_NAME)), ip: e.ip, kind: 'private' });
     if (e.publicIp) records.push({ name: publicNameOf(e.publicIp, publicDomainOf(REGION_NAME)), ip: e.ip, kind: 'public' });
   }
-  return { vpcId: v.id, ...dnsAttributesOf(v), records };
+  return { vpcId: v.id, enableDnsSupport: attributes.enableDnsSupport, enableDnsHostnames: attributes.enableDnsHostnames, records };
 }

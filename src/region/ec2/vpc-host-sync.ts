@@ -28,6 +28,12 @@ import { REGION_NAME, type InstanceRecord } from './model.js';
 import { blockDeviceMetadata } from './root-volumes.js';
 import type { EniRecord, RuleRecord, VpcChange, VpcService } from './vpc.js';
 import type { EniEdge } from './edge/index.js';
+
+/** What VpcHostSync reads from the VPC edge (EdgeService). */
+export interface EdgeView {
+  eniEdge(e: EniRecord): EniEdge;
+  dnsAttributes(vpcId: string): { readonly enableDnsSupport: boolean; readonly enableDnsHostnames: boolean };
+}
 import { dhcpDnsOptions, vpcDnsParams } from './vpc-dns.js';
 
 const log = createLogger('region.vpc-host-sync');
@@ -91,8 +97,8 @@ export class VpcHostSync {
     private readonly instances: Collection<InstanceRecord>,
     private readonly fleet: HostFleet,
     private readonly signingKeyPem: string,
-    /** The VPC edge's part of an ENI's configuration (EdgeService.eniEdge); absent: no public side. */
-    private readonly edge?: (e: EniRecord) => EniEdge,
+    /** The VPC edge's part of an ENI's configuration and a VPC's DNS attributes (EdgeService); absent: no public side, EC2's default attributes. */
+    private readonly edgeView?: EdgeView,
   ) {}
 
   groupStates(vpcId: string): GroupState[] {
@@ -106,7 +112,7 @@ export class VpcHostSync {
   eniConfig(e: EniRecord, r: InstanceRecord): EniConfig {
     const subnet = this.vpc.c.subnets.get(e.subnetId);
     const vpc = this.vpc.c.vpcs.get(e.vpcId);
-    const edge = this.edge?.(e);
+    const edge = this.edgeView?.eniEdge(e);
     return {
       eniId: e.id,
       mac: e.mac,
@@ -348,7 +354,7 @@ export class VpcHostSync {
       const r = e.vpcId === vpcId && e.instanceId ? this.instances.get(e.instanceId) : undefined;
       if (live(r)) enis.push(this.eniConfig(e, r));
     }
-    const params = vpcDnsParams(v, enis);
+    const params = vpcDnsParams(v, enis, this.edgeView?.dnsAttributes(vpcId));
     let mine: Promise<unknown> | undefined;
     for (const h of this.hostsOf(vpcId)) {
       const p = this.fleet.send(h, 'vpc.dns', params, { id: this.cmdId('dns', vpcId) }).catch((err: unknown) => log.warn('vpc.dns failed; the next change or launch carries it again', { hostId: h, vpcId, error: describeError(err) }));

@@ -6,7 +6,7 @@ import type { InstanceRecord } from '../model.js';
 import type { EniRecord, VpcChange, VpcEdgeHooks, VpcService } from '../vpc.js';
 import { AddressService } from './addresses.js';
 import type { PublicPool } from './pool.js';
-import { hasInternetRoute, type EdgeCollections } from './records.js';
+import { hasInternetRoute, vpcAttributes, type EdgeCollections } from './records.js';
 import { RoutingService } from './routing.js';
 
 export type { EdgeCollections } from './records.js';
@@ -26,7 +26,7 @@ export class EdgeService {
 
   constructor(
     readonly c: EdgeCollections,
-    vpc: VpcService,
+    private readonly vpc: VpcService,
     instances: Collection<InstanceRecord>,
     pool: PublicPool,
     onChange: (c: VpcChange) => void = () => undefined,
@@ -54,6 +54,12 @@ export class EdgeService {
       subnetDeleted: (id) => this.routing.subnetDeleted(id),
       publicAddress: (e) => this.addresses.publicAddress(e),
     };
+  }
+
+  /** The VPC's enableDnsSupport and enableDnsHostnames (ModifyVpcAttribute; EC2's defaults until set). */
+  dnsAttributes(vpcId: string): { readonly enableDnsSupport: boolean; readonly enableDnsHostnames: boolean } {
+    const a = vpcAttributes(this.c, this.vpc.c, vpcId);
+    return { enableDnsSupport: a.enableDnsSupport, enableDnsHostnames: a.enableDnsHostnames };
   }
 
   /** The ENI's public address, whether its subnet routes to an attached gateway, and its public name. */
