@@ -143,7 +143,7 @@ export class VpcSwitch {
   nativeHits = 0;
   private readonly flow = newFlow();
   /** The internet gateway's NAT and the card's public side (src/vpc/edge/). */
-  readonly edge: VpcEdge = new VpcEdge({ now: () => this.now, toGuest: (port, buf, off, len, fwd) => this.deliver(port, buf, off, len, fwd) });
+  readonly edge: VpcEdge<Port> = new VpcEdge<Port>({ now: () => this.now, toGuest: (port, buf, off, len, fwd) => this.deliver(port, buf, off, len, fwd) });
 
   constructor(private readonly deliver: Deliver) {
     this.sweeper = setInterval(() => {

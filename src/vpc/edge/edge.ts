@@ -16,9 +16,8 @@ import { cidrContains, intToIp, ipToInt, isIp, macToBytes, macToString, parseCid
 import { buildEthernet, BROADCAST_MAC, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETH_HEADER_LEN, macEquals } from '../protocol/ethernet.js';
 import { decrementTtl, parseIpv4, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, type Ipv4Header } from '../protocol/ipv4.js';
 import { VpcError } from '../errors.js';
-import { publicUnicast, type PublicSideConfig } from '../model.js';
-import type { Policy } from '../security-groups.js';
-import type { Port } from '../switch.js';
+import { publicUnicast, type EniConfig, type PublicSideConfig } from '../model.js';
+import type { ConnTrack, Policy } from '../security-groups.js';
 import { ingressLocal, ingressRemote, isIcmpError, newFlow, readFlow, translate } from './nat.js';
 
 /** The router MAC guests send off-subnet traffic to (switch.ts ROUTER_MAC). */
@@ -59,8 +58,24 @@ export interface EdgeInfo {
   readonly counters: EdgeCounters;
 }
 
+type EdgeCounter =
+  | 'txFrames' | 'txBytes' | 'droppedNoRoute' | 'droppedSpoofedIp' | 'droppedTtlExceeded' | 'droppedMalformed' | 'droppedSecurityGroupIngress' | 'droppedSecurityGroupEgress'
+  | 'edgeInFrames' | 'edgeInBytes' | 'edgeOutFrames' | 'edgeOutBytes' | 'edgeDroppedNoPublicIp' | 'edgeDroppedNoInternetRoute' | 'edgeDroppedNoPublicSide' | 'edgeDroppedNoNeighbour';
+
+/** What the edge needs of a switch port (switch.ts Port): its config, addresses, rules, connection table and counters. */
+export interface EdgePort {
+  readonly cfg: EniConfig;
+  readonly eniId: string;
+  readonly ip: number;
+  readonly mac: Buffer;
+  readonly subnet: Cidr;
+  readonly policy: Policy;
+  readonly ct: ConnTrack;
+  readonly counters: Record<EdgeCounter, number>;
+}
+
 /** What the edge needs from the switch. */
-export interface EdgeHost {
+export interface EdgeHost<Port extends EdgePort> {
   /** The switch's coarse clock (what connection tracking runs on). */
   now(): number;
   /**
@@ -98,7 +113,7 @@ export function validatePublicSide(c: PublicSideConfig): { cidr: Cidr; gateway: 
 
 /** Each ENI's VPC block, parsed once per configuration. */
 const vpcBlocks = new WeakMap<object, Cidr | null>();
-function vpcBlockOf(port: Port): Cidr | null {
+function vpcBlockOf(port: EdgePort): Cidr | null {
   let c = vpcBlocks.get(port.cfg);
   if (c === undefined) {
     c = port.cfg.vpcCidr !== undefined ? parseCidr(port.cfg.vpcCidr) : null;
@@ -107,7 +122,7 @@ function vpcBlockOf(port: Port): Cidr | null {
   return c;
 }
 
-export class VpcEdge {
+export class VpcEdge<Port extends EdgePort = EdgePort> {
   /** The card's MAC on the public side (locally administered, new on each attach unless carried over). */
   mac: Buffer = VpcEdge.newMac();
   private side: { cfg: PublicSideConfig; cidr: Cidr; gateway: number } | undefined;
@@ -119,7 +134,7 @@ export class VpcEdge {
   private readonly flow = newFlow();
   private readonly qflow = newFlow();
 
-  constructor(private readonly host: EdgeHost) {}
+  constructor(private readonly host: EdgeHost<Port>) {}
 
   static newMac(): Buffer {
     const m = randomBytes(6);
