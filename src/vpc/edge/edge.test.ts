@@ -160,3 +160,17 @@ test('fuzz: seeded mutated frames from the public side never throw and are all c
   // Whatever reached the guest is a well-formed IPv4 datagram to its private address.
   for (const g of toGuest) assert.equal(parseIpv4(g.frame, 14).dst, ipToInt(A.ip));
 });
+
+test('from outside, a source inside the VPC, a public IP of this card or an unroutable one is dropped as spoofed', () => {
+  const spoof = (src: string): Buffer => {
+    const s = ipToInt(src);
+    const d = ipToInt(PUB);
+    return buildEthernet(edgeMac(), CLIENT_MAC, ETHERTYPE_IPV4, buildIpv4({ src: s, dst: d, protocol: IPPROTO_TCP }, buildTcp(s, d, { srcPort: 1, dstPort: 22, seq: 1, ack: 0, flags: TCP_SYN, window: 1 })));
+  };
+  sw.setRules('sg-e', { ingress: [{ protocol: 'all', cidrs: ['0.0.0.0/0'] }], egress: [{ protocol: 'all', cidrs: ['0.0.0.0/0'] }] });
+  fromOutside([spoof('10.0.1.11'), spoof('10.0.200.1'), spoof(PUB), spoof('127.0.0.1'), spoof('0.0.0.0')]);
+  assert.equal(toGuest.length, 0);
+  assert.equal(sw.edge.counters.droppedSpoofedSource, 5);
+  fromOutside([spoof(CLIENT)]);
+  assert.equal(toGuest.length, 1, 'a real outside address passes');
+});

@@ -40,6 +40,7 @@ export interface EdgeCounters {
   arpRequestsSent: number;
   gratuitousArpSent: number;
   droppedUnknownAddress: number; // IPv4 for an address not mapped here
+  droppedSpoofedSource: number; // from outside with a source inside the ENI's VPC, a public IP of this card, or one never routed
   droppedNotForUs: number; // another destination MAC
   droppedUnsupported: number; // other ethertypes (IPv6, …)
   droppedMalformed: number;
@@ -95,7 +96,7 @@ interface Pending {
 }
 
 function zeroEdgeCounters(): EdgeCounters {
-  return { rxFrames: 0, rxBytes: 0, txFrames: 0, txBytes: 0, arpAnswered: 0, arpRequestsSent: 0, gratuitousArpSent: 0, droppedUnknownAddress: 0, droppedNotForUs: 0, droppedUnsupported: 0, droppedMalformed: 0, droppedTxFull: 0, droppedNoNeighbour: 0 };
+  return { rxFrames: 0, rxBytes: 0, txFrames: 0, txBytes: 0, arpAnswered: 0, arpRequestsSent: 0, gratuitousArpSent: 0, droppedUnknownAddress: 0, droppedSpoofedSource: 0, droppedNotForUs: 0, droppedUnsupported: 0, droppedMalformed: 0, droppedTxFull: 0, droppedNoNeighbour: 0 };
 }
 
 /** Validates a PublicSideConfig (InvalidParameterValue otherwise). */
@@ -269,6 +270,14 @@ export class VpcEdge<Port extends EdgePort = EdgePort> {
     const port = this.byPublic.get(ip.dst);
     if (port === undefined) {
       c.droppedUnknownAddress++;
+      return;
+    }
+    // The gateway's anti-spoofing: nothing from outside may claim an address of the VPC (rules
+    // that admit the VPC's own block would let it in), of this card's public IPs, or one that
+    // is never routed.
+    const vpc = vpcBlockOf(port);
+    if (!publicUnicast(ip.src) || cidrContains(port.subnet, ip.src) || (vpc !== null && cidrContains(vpc, ip.src)) || this.byPublic.has(ip.src)) {
+      c.droppedSpoofedSource++;
       return;
     }
     this.inbound(port, frame, ip, framed ? buf : undefined, off);
