@@ -191,7 +191,7 @@ export class VpcSwitch {
     const port = this.port(eniId);
     const unknown = Object.keys(patch).filter((k) => !MUTABLE.has(k));
     if (unknown.length > 0) {
-      throw new VpcError('InvalidParameterValue', 'invalid', 'Only security groups, the source/destination check, host name, MTU, DNS, domain and metadata options can change on an attached ENI.', { fields: unknown });
+      throw new VpcError('InvalidParameterValue', 'invalid', 'Only security groups, the source/destination check, host name, MTU, DNS, domain, metadata options, the public IP and the internet route can change on an attached ENI.', { fields: unknown });
     }
     validateMutable(patch);
     this.checkPublicIp(port, patch.publicIp ?? undefined);
