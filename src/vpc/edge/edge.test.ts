@@ -4,6 +4,7 @@
 // the public side (nothing throws, every frame is counted).
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, test } from 'node:test';
+import { waitFor } from '../../lib/wait.js';
 import { eni } from '../testing/card-harness.js';
 import { mutate, rng } from '../testing/fuzz.js';
 import { ipToInt, macToBytes } from '../protocol/addr.js';
@@ -173,4 +174,14 @@ test('from outside, a source inside the VPC, a public IP of this card or an unro
   assert.equal(sw.edge.counters.droppedSpoofedSource, 5);
   fromOutside([spoof(CLIENT)]);
   assert.equal(toGuest.length, 1, 'a real outside address passes');
+});
+
+test('a next hop that never answers ARP: three requests, then the held frames are dropped and counted on the ENI', async () => {
+  toPublic = [];
+  const s = ipToInt(A.ip);
+  const d = ipToInt('198.51.100.99');
+  sw.input(pa, buildEthernet(R, pa.mac, ETHERTYPE_IPV4, buildIpv4({ src: s, dst: d, protocol: IPPROTO_UDP }, buildUdp(s, d, 1, 2, Buffer.from('x')))));
+  await waitFor('the ARP retries to give up', () => pa.counters.edgeDroppedNoNeighbour === 1, 5_000, 50);
+  assert.equal(sw.edge.counters.droppedNoNeighbour, 1);
+  assert.equal(toPublic.filter((f) => parseArp(f.subarray(14)).targetIp === d).length, 3, 'three ARP requests');
 });

@@ -90,7 +90,7 @@ export interface EdgeHost<Port extends EdgePort> {
 export type PublicWrite = (buf: Buffer, off: number, len: number) => boolean;
 
 interface Pending {
-  frames: Buffer[];
+  frames: { frame: Buffer; port: EdgePort | undefined }[];
   tries: number;
   timer: NodeJS.Timeout;
 }
@@ -430,7 +430,7 @@ export class VpcEdge<Port extends EdgePort = EdgePort> {
     return true;
   }
 
-  private toNextHop(port: Port | undefined, hop: number, frame: Buffer): void {
+  private toNextHop(port: EdgePort | undefined, hop: number, frame: Buffer): void {
     const n = this.neighbours.get(hop);
     if (n !== undefined && n.expires > Date.now()) {
       frame.set(n.mac, 0);
@@ -450,7 +450,7 @@ export class VpcEdge<Port extends EdgePort = EdgePort> {
       if (port) port.counters.edgeDroppedNoNeighbour++;
       return;
     }
-    p.frames.push(Buffer.from(frame));
+    p.frames.push({ frame: Buffer.from(frame), port });
   }
 
   private retryArp(hop: number): void {
@@ -459,6 +459,7 @@ export class VpcEdge<Port extends EdgePort = EdgePort> {
     if (++p.tries >= ARP_TRIES) {
       this.pending.delete(hop);
       this.counters.droppedNoNeighbour += p.frames.length;
+      for (const f of p.frames) if (f.port) f.port.counters.edgeDroppedNoNeighbour++;
       return;
     }
     this.requestArp(hop);
@@ -471,7 +472,7 @@ export class VpcEdge<Port extends EdgePort = EdgePort> {
     if (!p) return;
     clearTimeout(p.timer);
     this.pending.delete(hop);
-    for (const f of p.frames) this.toNextHop(undefined, hop, f);
+    for (const f of p.frames) this.toNextHop(f.port, hop, f.frame);
   }
 
   private requestArp(target: number): void {
