@@ -376,6 +376,8 @@ export class VpcCard {
       this.tap = undefined;
       edge = { side, persist: this.tapPersist, mac: this.switch.edge.info().mac, neighbours: this.switch.edge.exportNeighbours() };
       this.handedEdge = edge;
+      // Nothing more leaves from here (an ARP retry timer included); the mappings stay for a thaw.
+      this.switch.edge.detach();
     }
     const enis = [...this.links.entries()].map(([id, link]) => ({ cfg: link.port.cfg, connected: link.socket !== undefined, pendingBase64: (pending.get(id) ?? Buffer.alloc(0)).toString('base64'), conntrack: link.port.ct.export(now), imdsTokens: link.port.imds.exportTokens() }));
     return { enis, groups, ...(edge ? { edge } : {}), dns: this.switch.dns.exportVpcs() };
@@ -398,7 +400,15 @@ export class VpcCard {
     this.frozen = false;
     const e = this.handedEdge;
     this.handedEdge = undefined;
-    if (e) this.adoptEdge(e);
+    if (e) {
+      try {
+        this.adoptEdge(e);
+        this.startPublicSide();
+      } catch (err) {
+        // The device is gone or out of reach (another namespace): the guests read on without it.
+        process.emitWarning(`vpc: the public side ${e.side.iface} could not be opened again: ${String(err)}`);
+      }
+    }
     for (const [id, link] of this.links) {
       const s = link.socket;
       const b = this.pendingInput.get(id);
@@ -406,6 +416,13 @@ export class VpcCard {
       if (!s) continue;
       if (b && b.length > 0) s.unshift(b);
       link.decoder = new FrameDecoder();
+      // freeze() stopped the handle itself: Node's stream still thinks a read is pending and
+      // would never start it again on resume() alone.
+      const h = rawOf(s);
+      if (h?.readStart && !h.reading) {
+        h.readStart();
+        h.reading = true;
+      }
       s.resume();
     }
   }

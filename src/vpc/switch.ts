@@ -158,7 +158,7 @@ export class VpcSwitch {
   nativeHits = 0;
   private readonly flow = newFlow();
   /** The internet gateway's NAT and the card's public side (src/vpc/edge/). */
-  readonly edge: VpcEdge = new VpcEdge({ now: () => this.now, toGuest: (port, buf, off, len, fwd) => this.deliver(port, buf, off, len, fwd) });
+  readonly edge: VpcEdge<Port> = new VpcEdge<Port>({ now: () => this.now, toGuest: (port, buf, off, len, fwd) => this.deliver(port, buf, off, len, fwd) });
 
   constructor(private readonly deliver: Deliver) {
     this.dns = new VpcResolver<Port>({
@@ -219,7 +219,7 @@ export class VpcSwitch {
     const port = this.port(eniId);
     const unknown = Object.keys(patch).filter((k) => !MUTABLE.has(k));
     if (unknown.length > 0) {
-      throw new VpcError('InvalidParameterValue', 'invalid', 'Only security groups, the source/destination check, host name, MTU, DNS, domain and metadata options can change on an attached ENI.', { fields: unknown });
+      throw new VpcError('InvalidParameterValue', 'invalid', 'Only security groups, the source/destination check, host name, MTU, DNS, domain, metadata options, the public IP and the internet route can change on an attached ENI.', { fields: unknown });
     }
     validateMutable(patch);
     this.checkPublicIp(port, patch.publicIp ?? undefined);

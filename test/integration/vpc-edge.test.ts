@@ -164,3 +164,19 @@ test('eni.update publicIp: null unmaps the address at once; setting it again map
   // A public IP maps onto one ENI only.
   await assert.rejects(card.channel.request('eni.update', { eniId: B.eniId, patch: { publicIp: PUB_A } }), /DuplicatePublicIp|public IP/);
 });
+
+test('an address moved to another ENI (disassociate, associate) is answered by the new one from the next packet', async () => {
+  await card.channel.request('eni.update', { eniId: A.eniId, patch: { publicIp: null } });
+  await card.channel.request('eni.update', { eniId: B.eniId, patch: { publicIp: PUB_A } });
+  try {
+    const b0 = await stats(B);
+    const a0 = await stats(A);
+    const r = await ns().run(['busybox', 'ping', '-c', '1', '-W', '2', PUB_A]);
+    assert.equal(r.code, 0, `ping ${PUB_A} after the move: ${r.stdout}${r.stderr}`);
+    assert.ok((await stats(B))['edgeInFrames']! > b0['edgeInFrames']!, 'B got it');
+    assert.equal((await stats(A))['edgeInFrames'], a0['edgeInFrames'], 'A did not');
+  } finally {
+    await card.channel.request('eni.update', { eniId: B.eniId, patch: { publicIp: null } });
+    await card.channel.request('eni.update', { eniId: A.eniId, patch: { publicIp: PUB_A } });
+  }
+});

@@ -110,6 +110,7 @@ export class HostVpcCard {
   private stopping = false;
   /** The card process the public side was last attached in (a new process needs it again). */
   private edgePid: number | undefined;
+  private edgeAttaching: Promise<void> | undefined;
 
   constructor(private readonly o: HostVpcCardOptions) {
     this.socketDir = vpcSocketDir(o.home);
@@ -123,7 +124,11 @@ export class HostVpcCard {
       args: ['--socket-dir', this.socketDir],
       log: o.log,
       onEvent: (e) => o.onEvent?.(e),
-      onLifecycle: (e) => o.onLifecycle?.({ ...e }),
+      onLifecycle: (e) => {
+        o.onLifecycle?.({ ...e });
+        // Every card process gets the public side as soon as it serves (not at the first command).
+        if (e.event === 'started' && o.publicSide && !this.stopping) void this.ready().catch(() => undefined);
+      },
     });
   }
 
@@ -233,7 +238,11 @@ export class HostVpcCard {
     for (;;) {
       try {
         const info = await this.supervisor.request('card.info', {}, 2_000);
-        if (this.o.publicSide && info.pid !== this.edgePid) await this.attachPublicSide(info.pid);
+        if (this.o.publicSide && info.pid !== this.edgePid) {
+          // One attach at a time (a start and a command may both get here).
+          this.edgeAttaching ??= this.attachPublicSide(info.pid).finally(() => (this.edgeAttaching = undefined));
+          await this.edgeAttaching;
+        }
         return;
       } catch (e) {
         if (Date.now() > deadline) throw e;

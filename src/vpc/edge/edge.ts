@@ -16,9 +16,8 @@ import { cidrContains, intToIp, ipToInt, isIp, macToBytes, macToString, parseCid
 import { buildEthernet, BROADCAST_MAC, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETH_HEADER_LEN, macEquals } from '../protocol/ethernet.js';
 import { decrementTtl, parseIpv4, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, type Ipv4Header } from '../protocol/ipv4.js';
 import { VpcError } from '../errors.js';
-import { publicUnicast, type PublicSideConfig } from '../model.js';
-import type { Policy } from '../security-groups.js';
-import type { Port } from '../switch.js';
+import { publicUnicast, type EniConfig, type PublicSideConfig } from '../model.js';
+import type { ConnTrack, Policy } from '../security-groups.js';
 import { ingressLocal, ingressRemote, isIcmpError, newFlow, readFlow, translate } from './nat.js';
 
 /** The router MAC guests send off-subnet traffic to (switch.ts ROUTER_MAC). */
@@ -41,6 +40,7 @@ export interface EdgeCounters {
   arpRequestsSent: number;
   gratuitousArpSent: number;
   droppedUnknownAddress: number; // IPv4 for an address not mapped here
+  droppedSpoofedSource: number; // from outside with a source inside the ENI's VPC, a public IP of this card, or one never routed
   droppedNotForUs: number; // another destination MAC
   droppedUnsupported: number; // other ethertypes (IPv6, …)
   droppedMalformed: number;
@@ -59,8 +59,24 @@ export interface EdgeInfo {
   readonly counters: EdgeCounters;
 }
 
+type EdgeCounter =
+  | 'txFrames' | 'txBytes' | 'droppedNoRoute' | 'droppedSpoofedIp' | 'droppedTtlExceeded' | 'droppedMalformed' | 'droppedSecurityGroupIngress' | 'droppedSecurityGroupEgress'
+  | 'edgeInFrames' | 'edgeInBytes' | 'edgeOutFrames' | 'edgeOutBytes' | 'edgeDroppedNoPublicIp' | 'edgeDroppedNoInternetRoute' | 'edgeDroppedNoPublicSide' | 'edgeDroppedNoNeighbour';
+
+/** What the edge needs of a switch port (switch.ts Port): its config, addresses, rules, connection table and counters. */
+export interface EdgePort {
+  readonly cfg: EniConfig;
+  readonly eniId: string;
+  readonly ip: number;
+  readonly mac: Buffer;
+  readonly subnet: Cidr;
+  readonly policy: Policy;
+  readonly ct: ConnTrack;
+  readonly counters: Record<EdgeCounter, number>;
+}
+
 /** What the edge needs from the switch. */
-export interface EdgeHost {
+export interface EdgeHost<Port extends EdgePort> {
   /** The switch's coarse clock (what connection tracking runs on). */
   now(): number;
   /**
@@ -74,13 +90,13 @@ export interface EdgeHost {
 export type PublicWrite = (buf: Buffer, off: number, len: number) => boolean;
 
 interface Pending {
-  frames: Buffer[];
+  frames: { frame: Buffer; port: EdgePort | undefined }[];
   tries: number;
   timer: NodeJS.Timeout;
 }
 
 function zeroEdgeCounters(): EdgeCounters {
-  return { rxFrames: 0, rxBytes: 0, txFrames: 0, txBytes: 0, arpAnswered: 0, arpRequestsSent: 0, gratuitousArpSent: 0, droppedUnknownAddress: 0, droppedNotForUs: 0, droppedUnsupported: 0, droppedMalformed: 0, droppedTxFull: 0, droppedNoNeighbour: 0 };
+  return { rxFrames: 0, rxBytes: 0, txFrames: 0, txBytes: 0, arpAnswered: 0, arpRequestsSent: 0, gratuitousArpSent: 0, droppedUnknownAddress: 0, droppedSpoofedSource: 0, droppedNotForUs: 0, droppedUnsupported: 0, droppedMalformed: 0, droppedTxFull: 0, droppedNoNeighbour: 0 };
 }
 
 /** Validates a PublicSideConfig (InvalidParameterValue otherwise). */
@@ -98,7 +114,7 @@ export function validatePublicSide(c: PublicSideConfig): { cidr: Cidr; gateway: 
 
 /** Each ENI's VPC block, parsed once per configuration. */
 const vpcBlocks = new WeakMap<object, Cidr | null>();
-function vpcBlockOf(port: Port): Cidr | null {
+function vpcBlockOf(port: EdgePort): Cidr | null {
   let c = vpcBlocks.get(port.cfg);
   if (c === undefined) {
     c = port.cfg.vpcCidr !== undefined ? parseCidr(port.cfg.vpcCidr) : null;
@@ -107,7 +123,7 @@ function vpcBlockOf(port: Port): Cidr | null {
   return c;
 }
 
-export class VpcEdge {
+export class VpcEdge<Port extends EdgePort = EdgePort> {
   /** The card's MAC on the public side (locally administered, new on each attach unless carried over). */
   mac: Buffer = VpcEdge.newMac();
   private side: { cfg: PublicSideConfig; cidr: Cidr; gateway: number } | undefined;
@@ -119,7 +135,7 @@ export class VpcEdge {
   private readonly flow = newFlow();
   private readonly qflow = newFlow();
 
-  constructor(private readonly host: EdgeHost) {}
+  constructor(private readonly host: EdgeHost<Port>) {}
 
   static newMac(): Buffer {
     const m = randomBytes(6);
@@ -254,6 +270,14 @@ export class VpcEdge {
     const port = this.byPublic.get(ip.dst);
     if (port === undefined) {
       c.droppedUnknownAddress++;
+      return;
+    }
+    // The gateway's anti-spoofing: nothing from outside may claim an address of the VPC (rules
+    // that admit the VPC's own block would let it in), of this card's public IPs, or one that
+    // is never routed.
+    const vpc = vpcBlockOf(port);
+    if (!publicUnicast(ip.src) || cidrContains(port.subnet, ip.src) || (vpc !== null && cidrContains(vpc, ip.src)) || this.byPublic.has(ip.src)) {
+      c.droppedSpoofedSource++;
       return;
     }
     this.inbound(port, frame, ip, framed ? buf : undefined, off);
@@ -406,7 +430,7 @@ export class VpcEdge {
     return true;
   }
 
-  private toNextHop(port: Port | undefined, hop: number, frame: Buffer): void {
+  private toNextHop(port: EdgePort | undefined, hop: number, frame: Buffer): void {
     const n = this.neighbours.get(hop);
     if (n !== undefined && n.expires > Date.now()) {
       frame.set(n.mac, 0);
@@ -426,7 +450,7 @@ export class VpcEdge {
       if (port) port.counters.edgeDroppedNoNeighbour++;
       return;
     }
-    p.frames.push(Buffer.from(frame));
+    p.frames.push({ frame: Buffer.from(frame), port });
   }
 
   private retryArp(hop: number): void {
@@ -435,6 +459,7 @@ export class VpcEdge {
     if (++p.tries >= ARP_TRIES) {
       this.pending.delete(hop);
       this.counters.droppedNoNeighbour += p.frames.length;
+      for (const f of p.frames) if (f.port) f.port.counters.edgeDroppedNoNeighbour++;
       return;
     }
     this.requestArp(hop);
@@ -447,7 +472,7 @@ export class VpcEdge {
     if (!p) return;
     clearTimeout(p.timer);
     this.pending.delete(hop);
-    for (const f of p.frames) this.toNextHop(undefined, hop, f);
+    for (const f of p.frames) this.toNextHop(f.port, hop, f.frame);
   }
 
   private requestArp(target: number): void {

@@ -38,6 +38,7 @@ export class TapDevice {
   readErrors = 0;
   /** The errno of the read that stopped reading, if one did. */
   lastError = 0;
+  private closed = false;
 
   private constructor(private readonly a: TapAddon, readonly name: string, readonly fd: number) {}
 
@@ -56,7 +57,7 @@ export class TapDevice {
 
   /** Whether the device outlives its last fd (a live update closes it and the next card opens it by name). */
   persist(on: boolean): boolean {
-    return this.a.tapPersist(this.fd, on) === 0;
+    return !this.closed && this.a.tapPersist(this.fd, on) === 0;
   }
 
   /** Starts reading: `onFrames` gets each batch (frame i at buf[idx[2i], +idx[2i+1]), each behind its 4-byte length). */
@@ -93,12 +94,15 @@ export class TapDevice {
 
   /** Writes one frame; false when the device's queue is full (the frame is dropped). */
   write(buf: Buffer, off: number, len: number): boolean {
+    if (this.closed) return false; // never write to an fd number that may be reused
     const r = this.a.tapWrite(this.fd, buf, off, len);
     if (r !== 1) this.writeErrors++;
     return r === 1;
   }
 
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     this.stop();
     this.a.tapClose(this.fd);
   }
