@@ -477,7 +477,7 @@ export { waitFor };
  * Remembers whether any test body failed, so `after` can print diagnostics only then:
  * `const run = failureTracker(); test('…', run.guarded(async () => …)); after(() => run.failed && …)`.
  */
-export function failureTracker(): { readonly failed: boolean; guarded(fn: () => Promise<void>): () => Promise<void> } {
+export function failureTracker(): { readonly failed: boolean; guarded(fn: () => Promise<void> | void): () => Promise<void> } {
   let failed = false;
   return {
     get failed() {

@@ -8,13 +8,14 @@
 // the audit record needs, with plaintext and ciphertext blobs and grant tokens left out.
 // The front door authenticates (SigV4, service 'kms'), writes the audit records and sends.
 import { isNitrideError } from '../lib/errors.js';
+import { JSON_1_1_CONTENT_TYPE, hasTargetPrefix, operationOf, type JsonCallResult } from '../lib/json-protocol.js';
 import type { AuthzPrincipal, ConditionContext } from '../iam/policy.js';
 import { KmsError, isKmsError, kmsErrorBody, kmsErrorStatus, validation } from './errors.js';
 import type { Kms } from './kms.js';
 import type { AliasEntry, GrantConstraints, GrantEntry, KeyMetadata, KmsCaller, Page, Tag } from './model.js';
 import type { EncryptionContext } from './protocol/ciphertext-blob.js';
 
-export const KMS_CONTENT_TYPE = 'application/x-amz-json-1.1';
+export const KMS_CONTENT_TYPE = JSON_1_1_CONTENT_TYPE;
 export const KMS_TARGET_PREFIX = 'TrentService.';
 
 export type KmsOperation =
@@ -88,15 +89,12 @@ export function isKmsOperation(op: string): op is KmsOperation {
 
 /** True when a request is for KMS: `X-Amz-Target: TrentService.<Op>`. The front door checks this before parsing a form. */
 export function kmsRoute(headers: Readonly<Record<string, string | string[] | undefined>>): boolean {
-  const t = headers['x-amz-target'];
-  const v = Array.isArray(t) ? t[0] : t;
-  return typeof v === 'string' && v.startsWith(KMS_TARGET_PREFIX);
+  return hasTargetPrefix(headers, KMS_TARGET_PREFIX);
 }
 
 /** The operation a target header names, and whether it only reads (for the audit record written before the call). */
 export function kmsOperationInfo(target: string): { operation: string; readOnly: boolean; known: boolean } {
-  const op = target.startsWith(KMS_TARGET_PREFIX) ? target.slice(KMS_TARGET_PREFIX.length) : target;
-  return isKmsOperation(op) ? { operation: op, readOnly: READ_ONLY[op], known: true } : { operation: op || 'Unknown', readOnly: false, known: false };
+  return operationOf(target, KMS_TARGET_PREFIX, READ_ONLY);
 }
 
 export interface KmsRequestContext {
@@ -105,19 +103,12 @@ export interface KmsRequestContext {
   readonly context?: ConditionContext;
 }
 
-export interface KmsApiResponse {
-  readonly status: number;
-  /** JSON text. */
-  readonly body: string;
+/**
+ * One call's answer. resources: key ARNs (or the KeyId as given, when it did not resolve);
+ * requestParameters and responseElements hold no Plaintext, CiphertextBlob or grant token.
+ */
+export interface KmsApiResponse extends JsonCallResult {
   readonly operation: string;
-  readonly errorCode?: string;
-  readonly errorMessage?: string;
-  /** Key ARNs (or the KeyId as given, when it did not resolve) for the audit record. */
-  readonly resources: readonly string[];
-  /** The request for the audit record: no Plaintext, CiphertextBlob or GrantTokens. */
-  readonly requestParameters: Record<string, unknown> | null;
-  /** The response for the audit record: no Plaintext, CiphertextBlob or GrantToken. */
-  readonly responseElements: Record<string, unknown> | null;
 }
 
 // ---- decoding --------------------------------------------------------------------------------

@@ -13,13 +13,14 @@
 // OrganizationAccountAccessRole, which Nitride has not). SDKs and the AWS CLIs ignore the
 // member; `nitride account create` writes it as a profile. It is shown once and never audited.
 import { isNitrideError } from '../lib/errors.js';
+import { JSON_1_1_CONTENT_TYPE, hasTargetPrefix, operationOf, type JsonCallResult } from '../lib/json-protocol.js';
 import type { AuthzPrincipal, ConditionContext } from '../iam/policy.js';
 import type { Iam } from '../iam/iam.js';
 import { invalidInput, OrganizationsError } from './errors.js';
 import type { CreateAccountStatusRecord, OrgAccount, Organization } from './organization.js';
 
 export const ORGANIZATIONS_TARGET_PREFIX = 'AWSOrganizationsV20161128.';
-export const ORGANIZATIONS_CONTENT_TYPE = 'application/x-amz-json-1.1';
+export const ORGANIZATIONS_CONTENT_TYPE = JSON_1_1_CONTENT_TYPE;
 
 /** The operations and whether each only reads (CloudTrail's readOnly). */
 export const ORGANIZATIONS_OPERATIONS = {
@@ -36,28 +37,18 @@ const isOperation = (op: string): op is OrganizationsOperation => Object.hasOwn(
 
 /** True when a request is for Organizations (`X-Amz-Target: AWSOrganizationsV20161128.<Op>`). */
 export function organizationsRoute(headers: Readonly<Record<string, string | string[] | undefined>>): boolean {
-  const t = headers['x-amz-target'];
-  const v = Array.isArray(t) ? t[0] : t;
-  return typeof v === 'string' && v.startsWith(ORGANIZATIONS_TARGET_PREFIX);
+  return hasTargetPrefix(headers, ORGANIZATIONS_TARGET_PREFIX);
 }
 
-export function organizationsOperationInfo(target: string): { operation: string; readOnly: boolean } {
-  const op = target.startsWith(ORGANIZATIONS_TARGET_PREFIX) ? target.slice(ORGANIZATIONS_TARGET_PREFIX.length) : target;
-  return isOperation(op) ? { operation: op, readOnly: ORGANIZATIONS_OPERATIONS[op] } : { operation: op || 'Unknown', readOnly: false };
+export function organizationsOperationInfo(target: string): { operation: string; readOnly: boolean; known: boolean } {
+  return operationOf(target, ORGANIZATIONS_TARGET_PREFIX, ORGANIZATIONS_OPERATIONS);
 }
 
-export interface OrganizationsApiResponse {
-  readonly status: number;
-  readonly body: string;
-  readonly errorCode?: string;
-  readonly errorMessage?: string;
-  /** Account ARNs the call addressed, for the audit record. */
-  readonly resources: readonly string[];
-  /** The request without the email (sensitive in the model), for the audit record. */
-  readonly requestParameters: Record<string, unknown> | null;
-  /** What the call returned, without secrets or emails, for the audit record. */
-  readonly responseElements: Record<string, unknown> | null;
-}
+/**
+ * One call's answer. resources: the account ARNs the call addressed; requestParameters leave
+ * out the email (sensitive in the model); responseElements hold no secret and no email.
+ */
+export type OrganizationsApiResponse = JsonCallResult;
 
 type Body = Record<string, unknown>;
 

@@ -278,12 +278,11 @@ test('ebs api: DetachVolume answers detaching at once and finishes in the backgr
     assert.equal(await waited, 0, `aws ec2 wait volume-available: ${waiterErr}`);
     assert.ok(cliPolls() >= 2, `the waiter polled again after seeing the volume detaching (${String(cliPolls())} polls)`);
 
-    // DetachVolume answers at once with detaching; the host cannot finish it, so it stays detaching (no InternalError)
-    const t0 = Date.now();
+    // DetachVolume answers with detaching without waiting for the host (an unreachable host would
+    // have made the answer an error); the host cannot finish it, so it stays detaching (no InternalError)
     const det = await ec2.send(new DetachVolumeCommand({ VolumeId: held.id }));
     assert.equal(det.State, 'detaching');
     assert.equal(det.InstanceId, running.id);
-    assert.ok(Date.now() - t0 < 5_000, `DetachVolume answered in ${Date.now() - t0} ms`);
     assert.deepEqual(await describe(held.id), { state: 'in-use', attachment: 'detaching' });
     const filtered = await ec2.send(new DescribeVolumesCommand({ Filters: [{ Name: 'attachment.status', Values: ['detaching'] }] }));
     assert.deepEqual(filtered.Volumes?.map((v) => v.VolumeId), [held.id]);

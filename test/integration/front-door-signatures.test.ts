@@ -224,6 +224,26 @@ test(
 );
 
 test(
+  'Organizations: a request whose X-Amz-Target is not signed is refused before it is read, as KMS refuses it',
+  guarded(async () => {
+    // Both JSON 1.1 services go through one door (src/region/api/json-door.ts): the operation is
+    // named by a header, so a signature that does not cover it could be replayed as another one.
+    const host = new URL(endpoint).host;
+    const body = '{}';
+    const narrow = signRequest({ method: 'POST', path: '/', query: '', headers: { host }, body }, root, { region: 'local-1', service: 'organizations', now: new Date() });
+    const r = await post({ ...(narrow.headers as Record<string, string>), ...KMS_JSON, 'x-amz-target': 'AWSOrganizationsV20161128.ListAccounts' }, body);
+    assert.equal(r.status, 400);
+    assert.deepEqual(JSON.parse(r.text), { __type: 'IncompleteSignatureException', Message: "'X-Amz-Target' must be a signed header." });
+    assert.ok(await audited('organizations.amazonaws.com', 'IncompleteSignatureException'));
+    // The same call signed as the SDK signs it (target included) is answered.
+    const full = signed('organizations', 'local-1', { ...KMS_JSON, 'x-amz-target': 'AWSOrganizationsV20161128.ListAccounts' }, body);
+    const ok = await post(full, body);
+    assert.equal(ok.status, 200, ok.text);
+    assert.ok(Array.isArray((JSON.parse(ok.text) as { Accounts?: unknown }).Accounts));
+  }),
+);
+
+test(
   "a presigned CreateTags for 'a+b' re-sent with a literal '+' is refused and stores nothing",
   guarded(async () => {
     const ec2 = new EC2Client({ endpoint, region: 'local-1', credentials: root, maxAttempts: 1 });

@@ -35,12 +35,12 @@ import type { Region } from '../../src/region/region.js';
 import type { EniRecord } from '../../src/region/ec2/vpc.js';
 import { ImdsService } from '../../src/vpc/imds/service.js';
 import { parseHttpRequest, type HttpRequest } from '../../src/vpc/imds/http.js';
-import { BUILTIN_AMI, CLIS, auditEvents, cleanEnv, dumpDiagnostics, openLocalRegion, phantomHost, seedStore, type CliName } from '../region-fixtures.js';
+import { BUILTIN_AMI, CLIS, auditEvents, cleanEnv, dumpDiagnostics, openLocalRegion, phantomHost, seedStore, type CliName, failureTracker } from '../region-fixtures.js';
 
 let home = '';
 let region: Region | undefined;
 let ec2: EC2Client;
-let failed = false;
+const run = failureTracker();
 const work = mkdtempSync(join(tmpdir(), 'nitride-keys-it-'));
 /** Every private key the API returned: none may be found anywhere afterwards. */
 const secrets: { what: string; material: string }[] = [];
@@ -48,16 +48,7 @@ const secrets: { what: string; material: string }[] = [];
 let logged = '';
 const realWrite = process.stderr.write.bind(process.stderr);
 
-const guarded =
-  (fn: () => Promise<void>) =>
-  async (): Promise<void> => {
-    try {
-      await fn();
-    } catch (e) {
-      failed = true;
-      throw e;
-    }
-  };
+const guarded = run.guarded;
 
 /** A required tool; a missing one fails loudly. */
 function tool(cmd: string, args: readonly string[]): string {
@@ -144,7 +135,7 @@ before(async () => {
 after(async () => {
   process.stderr.write = realWrite;
   try {
-    if (failed) dumpDiagnostics(home);
+    if (run.failed) dumpDiagnostics(home);
     if (region) await region.close();
   } finally {
     await rm(home, { recursive: true, force: true });

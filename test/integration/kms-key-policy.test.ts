@@ -20,7 +20,7 @@ import {
   PutKeyPolicyCommand,
 } from '@aws-sdk/client-kms';
 import { Region } from '../../src/region/region.js';
-import { auditEvents, cleanEnv, dumpDiagnostics } from '../region-fixtures.js';
+import { auditEvents, cleanEnv, dumpDiagnostics, failureTracker } from '../region-fixtures.js';
 
 interface Creds {
   accessKeyId: string;
@@ -30,7 +30,7 @@ interface Creds {
 let home = '';
 let region: Region | undefined;
 let endpoint = '';
-let failed = false;
+const run = failureTracker();
 let accountId = '';
 let otherAccount = '';
 const creds: Record<'root' | 'alice' | 'carol' | 'dave' | 'erin', Creds> = {} as Record<'root' | 'alice' | 'carol' | 'dave' | 'erin', Creds>;
@@ -39,16 +39,7 @@ const arn = (acct: string, name: string): string => (name === 'root' ? `arn:aws:
 const policy = (...statements: Record<string, unknown>[]): string => JSON.stringify({ Version: '2012-10-17', Statement: statements });
 const rootStatement = (): Record<string, unknown> => ({ Sid: 'Enable IAM User Permissions', Effect: 'Allow', Principal: { AWS: arn(accountId, 'root') }, Action: 'kms:*', Resource: '*' });
 
-const guarded =
-  (fn: () => Promise<void>) =>
-  async (): Promise<void> => {
-    try {
-      await fn();
-    } catch (e) {
-      failed = true;
-      throw e;
-    }
-  };
+const guarded = run.guarded;
 
 function client(who: keyof typeof creds): KMSClient {
   return new KMSClient({ endpoint, region: 'local-1', credentials: creds[who], maxAttempts: 1 });
@@ -97,7 +88,7 @@ before(async () => {
 
 after(async () => {
   if (region) await region.close();
-  if (failed) dumpDiagnostics(home);
+  if (run.failed) dumpDiagnostics(home);
   await rm(home, { recursive: true, force: true });
 });
 

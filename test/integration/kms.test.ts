@@ -38,7 +38,7 @@ import { RootKey, rootKeyPath, type SealedSecret } from '../../src/iam/root-key.
 import { signRequest } from '../../src/iam/sigv4/index.js';
 import { Region } from '../../src/region/region.js';
 import { REFUSALS_EVENT_NAME, type RefusalCount } from '../../src/region/api/refusals.js';
-import { auditEvents, cleanEnv, dumpDiagnostics } from '../region-fixtures.js';
+import { auditEvents, cleanEnv, dumpDiagnostics, failureTracker } from '../region-fixtures.js';
 
 interface Creds {
   accessKeyId: string;
@@ -48,23 +48,14 @@ interface Creds {
 let home = '';
 let region: Region | undefined;
 let endpoint = '';
-let failed = false;
+const run = failureTracker();
 let root: Creds;
 let accountId = '';
 /** Plaintexts and data keys that must never reach a file. */
 const secrets: Buffer[] = [];
 const requestIds: string[] = [];
 
-const guarded =
-  (fn: () => Promise<void>) =>
-  async (): Promise<void> => {
-    try {
-      await fn();
-    } catch (e) {
-      failed = true;
-      throw e;
-    }
-  };
+const guarded = run.guarded;
 
 function client(creds: Creds = root): KMSClient {
   return new KMSClient({ endpoint, region: 'local-1', credentials: creds, maxAttempts: 1 });
@@ -115,7 +106,7 @@ before(async () => {
 
 after(async () => {
   if (region) await region.close();
-  if (failed) dumpDiagnostics(home);
+  if (run.failed) dumpDiagnostics(home);
   await rm(home, { recursive: true, force: true });
 });
 

@@ -37,7 +37,7 @@ import { presignRequest, signRequest } from '../../src/iam/sigv4/index.js';
 import type { Region } from '../../src/region/region.js';
 import { REFUSALS_EVENT_NAME, type RefusalCount } from '../../src/region/api/refusals.js';
 import type { InstanceRecord } from '../../src/region/ec2/model.js';
-import { BUILTIN_AMI, auditEvents, auditVerify, dumpDiagnostics, instanceRecord, openLocalRegion, phantomHost, seedStore } from '../region-fixtures.js';
+import { BUILTIN_AMI, auditEvents, auditVerify, dumpDiagnostics, instanceRecord, openLocalRegion, phantomHost, seedStore, failureTracker } from '../region-fixtures.js';
 
 interface Creds {
   accessKeyId: string;
@@ -46,7 +46,7 @@ interface Creds {
 
 let home = '';
 let region: Region | undefined;
-let failed = false;
+const run = failureTracker();
 let rootCreds: Creds;
 let accountId = '';
 const seeded: InstanceRecord[] = [];
@@ -61,16 +61,7 @@ function track(id: string | undefined | null, code?: string): void {
 }
 const USER_DATA_PLAIN = 'echo secret-user-data-7f3a9c';
 
-const guarded =
-  (fn: () => Promise<void>) =>
-  async (): Promise<void> => {
-    try {
-      await fn();
-    } catch (e) {
-      failed = true;
-      throw e;
-    }
-  };
+const guarded = run.guarded;
 
 function client(creds: Creds = rootCreds): EC2Client {
   return new EC2Client({ endpoint: region!.endpoint, region: 'local-1', credentials: creds, maxAttempts: 1 });
@@ -153,7 +144,7 @@ after(async () => {
   try {
     if (region) await region.close();
   } finally {
-    if (failed) dumpDiagnostics(home);
+    if (run.failed) dumpDiagnostics(home);
     await rm(home, { recursive: true, force: true });
   }
 });

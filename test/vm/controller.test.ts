@@ -14,6 +14,7 @@ import { childPids, enrollAndConnect, makeRegion, processGroupOf, startControlle
 import { dumpInstances, guestSpec, killAllQemu, pidAlive, qemuPids, waitForConsole, waitForState } from '../../src/controller/testing/vm.js';
 import type { InstanceInfo } from '../../src/hypervisor/protocol/messages.js';
 import { MARKERS } from '../../src/image/markers.js';
+import { waitFor } from '../../src/lib/wait.js';
 
 const BOOT_MS = 120_000;
 
@@ -124,9 +125,8 @@ test('controller VM scenario: boot, forbidden QMP, restarts, kill -9, reboot, st
       const exited = new Promise((r) => c0.proc.once('exit', r));
       process.kill(-(group ?? 0), 'SIGKILL');
       await exited;
-      await new Promise((r) => setTimeout(r, 1_500));
-      assert.ok(pidAlive(qemuPid), 'the guest survived the controller');
-      for (const p of hv) assert.equal(pidAlive(p), false, 'the old hypervisor exited when its channel closed');
+      await waitFor('the old hypervisors to exit when their channel closed', () => hv.every((p) => !pidAlive(p)), 10_000, 50);
+      assert.ok(pidAlive(qemuPid), 'the guest survived the controller and its hypervisor');
       ctl = await startController(home, { port, ownProcessGroup: true });
       watcher = watch(ctl);
       const d = await waitForState(cl, id, 'running', 30_000);
@@ -144,8 +144,7 @@ test('controller VM scenario: boot, forbidden QMP, restarts, kill -9, reboot, st
     await t.test('stop and start', async () => {
       const stopped = (await cl.send('instance.stop', { instanceId: id, deadlineMs: 30_000 })) as InstanceInfo;
       assert.equal(stopped.state, 'stopped');
-      await new Promise((r) => setTimeout(r, 300));
-      assert.equal(pidAlive(qemuPid), false, 'QEMU is gone after stop');
+      await waitFor('QEMU to be gone after stop', () => !pidAlive(qemuPid), 10_000, 50);
       const text0 = await waitForConsole(cl, id, MARKERS.ready, 2, 5_000);
       const readyBefore = text0.split(MARKERS.ready).length - 1;
       await cl.send('instance.start', { spec });
@@ -157,8 +156,7 @@ test('controller VM scenario: boot, forbidden QMP, restarts, kill -9, reboot, st
 
     await t.test('terminate leaves nothing running', async () => {
       await cl.send('instance.terminate', { instanceId: id });
-      await new Promise((r) => setTimeout(r, 500));
-      for (const p of seenQemu) assert.equal(pidAlive(p), false, `QEMU ${p} is gone`);
+      await waitFor('every QEMU seen to be gone after terminate', () => [...seenQemu].every((p) => !pidAlive(p)), 10_000, 50);
       assert.deepEqual(qemuPids(home), []);
       const list = (await cl.send('instance.list', {})) as InstanceInfo[];
       assert.ok(!list.some((i) => i.instanceId === id && i.state !== 'terminated'));

@@ -19,7 +19,6 @@ import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, s
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { filesUnder, findInFile } from '../../src/lib/testing/files.js';
 import { test } from 'node:test';
 import {
@@ -265,9 +264,10 @@ test('vm ebs: encrypted volume attach → NVMe hot-plug → pattern → detach �
       });
       assert.equal(cli.code, 0, cli.err);
       updates.push(JSON.parse(cli.out) as (typeof updates)[number]);
-      await sleep(500);
-      windows.push([lo, (await lastTick()) + 1]);
-      await sleep(500);
+      // the update's gaps end at the first tick written after it returned; the next update waits for that tick (I/O flows again)
+      const hi = (await lastTick()) + 1;
+      windows.push([lo, hi]);
+      await waitFor(`the guest to write tick ${hi} after update ${k}`, async () => ((await lastTick()) >= hi ? true : undefined), 120_000, 100);
     }
     const after = (await r.fleet.send(hostId, 'ebs.info', {}, { id: `t:info2:${Date.now()}` })) as { pid: number; publicKey: string; volumes: number };
     assert.notEqual(after.pid, before.pid);

@@ -12,6 +12,7 @@ import { bootImage, type BootedGuest, type BootOptions } from '../../src/image/b
 import { ensureImage, loadImage, type ImageManifest } from '../../src/image/build.js';
 import { MARKERS } from '../../src/image/markers.js';
 import { imageCacheDir } from '../../src/lib/paths.js';
+import { waitFor } from '../../src/lib/wait.js';
 
 const BOOT_DEADLINE_MS = 120_000;
 
@@ -121,16 +122,19 @@ test('the power button works from "modules loaded" on: pressed during DHCP, the 
   const dir = mkdtempSync(join(tmpdir(), 'nitride-imgnic-'));
   const sockPath = join(dir, 'net.sock');
   const conns: Socket[] = [];
+  let framed = 0;
   const server: Server = createServer((s) => {
     conns.push(s);
+    s.on('data', (d: Buffer) => (framed += d.length));
     s.on('error', () => undefined);
   });
   await new Promise<void>((resolve) => server.listen(sockPath, resolve));
   try {
     await withGuest(m, { nicSocketPath: sockPath }, async (g) => {
       await g.waitFor(MARKERS.modules, BOOT_DEADLINE_MS);
-      // udhcpc now waits about 3 s for an answer that never comes.
-      await new Promise((r) => setTimeout(r, 800));
+      // udhcpc now waits about 3 s for an answer that never comes: the guest is in the DHCP step
+      // once its first frame (a DISCOVER) reaches the NIC socket.
+      await waitFor('the guest to send its first frame through the NIC', () => framed > 0, BOOT_DEADLINE_MS, 20);
       assert.ok(!g.console().includes('dhcp failed'), 'still in the DHCP step');
       const offMs = await powerDown(g);
       assert.ok(!g.console().includes(MARKERS.ready), 'powered off before ready');

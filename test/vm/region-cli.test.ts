@@ -21,23 +21,15 @@ import {
   waitFor,
   type CliName,
   type RegionProcess,
+  failureTracker,
 } from '../region-fixtures.js';
 
 let region: RegionProcess | undefined;
-let failed = false;
+const run = failureTracker();
 /** Secrets the CLIs received (CreateAccessKey): never in the audit log. */
 const secrets: string[] = [];
 
-const guarded =
-  (fn: () => Promise<void> | void) =>
-  async (): Promise<void> => {
-    try {
-      await fn();
-    } catch (e) {
-      failed = true;
-      throw e;
-    }
-  };
+const guarded = run.guarded;
 
 before(async () => {
   await ensureGuestImage();
@@ -45,7 +37,7 @@ before(async () => {
 });
 
 after(async () => {
-  if (region) await cleanupHome(region.home, [region], failed);
+  if (region) await cleanupHome(region.home, [region], run.failed);
 });
 
 function r(): RegionProcess {

@@ -21,25 +21,16 @@ import {
   type Instance,
 } from '@aws-sdk/client-ec2';
 import { signRequest } from '../../src/iam/sigv4/index.js';
-import { BUILTIN_AMI, cleanupHome, controllerPid, ensureGuestImage, qemuPids, reconciledOnce, startRegion, unreachablePasses, waitFor, type RegionProcess } from '../region-fixtures.js';
+import { BUILTIN_AMI, cleanupHome, controllerPid, ensureGuestImage, qemuPids, reconciledOnce, startRegion, unreachablePasses, waitFor, type RegionProcess, failureTracker } from '../region-fixtures.js';
 
 const homes = new Map<string, RegionProcess[]>();
-let failed = false;
+const run = failureTracker();
 
 after(async () => {
-  for (const [home, regions] of homes) await cleanupHome(home, regions, failed);
+  for (const [home, regions] of homes) await cleanupHome(home, regions, run.failed);
 });
 
-const guarded =
-  (fn: () => Promise<void>) =>
-  async (): Promise<void> => {
-    try {
-      await fn();
-    } catch (e) {
-      failed = true;
-      throw e;
-    }
-  };
+const guarded = run.guarded;
 
 async function start(home: string, env: NodeJS.ProcessEnv = {}): Promise<RegionProcess> {
   const list = homes.get(home) ?? [];

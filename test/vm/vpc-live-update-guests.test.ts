@@ -9,10 +9,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { HostVpcCard } from '../../src/controller/cards/vpc.js';
 import type { HypervisorEvent, InstanceSpec } from '../../src/hypervisor/protocol/messages.js';
 import { createLogger } from '../../src/lib/log.js';
+import { waitFor } from '../../src/lib/wait.js';
+import type { EniStats } from '../../src/vpc/card.js';
 import type { EniConfig, GroupRules } from '../../src/vpc/model.js';
 import { eni, imds } from '../../src/vpc/testing/card-harness.js';
 import { instanceSpec, withHypervisor, waitLine } from './hypervisor-fixtures.js';
@@ -67,7 +68,10 @@ test('vm vpc live update: QEMU guests keep a TCP transfer and a 50 ms ping acros
       await boot(B, sb);
       const sum = (await waitLine(h, sb.instanceId, /livetest: b data [0-9a-f]{32}/, 60_000)).slice(-32);
       await waitLine(h, sb.instanceId, /livetest: b sending/, 30_000);
-      await sleep(1_500);
+      // The three updates follow each other while B sends and pings (20 s of pings): after each,
+      // frames to A must cross the new card (its ENI counter grows) before the next one, so every
+      // update happened under traffic. No fixed pause.
+      const framesToA = async (): Promise<number> => ((await host.execute({ type: 'eni.stats', params: { eniId: A.eniId } })) as EniStats).counters.txFrames;
 
       const updates: { frozenMs: number; sockets: number; oldPid: number | undefined; pid: number | undefined }[] = [];
       for (let i = 0; i < 3; i++) {
@@ -75,7 +79,8 @@ test('vm vpc live update: QEMU guests keep a TCP transfer and a 50 ms ping acros
         updates.push({ frozenMs: r.liveUpdate.frozenMs, sockets: r.liveUpdate.sockets, oldPid: r.liveUpdate.oldPid, pid: r.pid });
         assert.equal(r.liveUpdate.sockets, 2, 'both guests\' sockets were handed over');
         assert.notEqual(r.pid, r.liveUpdate.oldPid, 'a new card process');
-        await sleep(1_500);
+        const base = await framesToA();
+        await waitFor(`10 frames to A through the card of update ${i}`, async () => ((await framesToA()) >= base + 10 ? true : undefined), 30_000, 100);
       }
 
       const nc = await waitLine(h, sb.instanceId, /livetest: b nc rc=\d+/, 120_000);

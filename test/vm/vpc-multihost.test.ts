@@ -15,10 +15,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { HypervisorEvent, InstanceSpec } from '../../src/hypervisor/protocol/messages.js';
 import { MARKERS } from '../../src/image/markers.js';
 import { distEntry } from '../../src/lib/paths.js';
+import { waitFor } from '../../src/lib/wait.js';
 import type { EniInfo } from '../../src/vpc/card.js';
 import type { EniConfig, GroupRules } from '../../src/vpc/model.js';
 import { CardHarness, eni, imds } from '../../src/vpc/testing/card-harness.js';
@@ -57,6 +57,20 @@ sleep 2
 time -o /run/time.txt -p timeout 120 nc -w 5 10.0.1.10 7000 </run/data; rc=$?
 echo "vpctest: b nc7000 rc=$rc seconds=$(sed -n 's/^real //p' /run/time.txt)"`;
 
+/** Complete packet records in a pcap file (a record being written at its end is not counted). */
+function pcapRecords(buf: Buffer): number {
+  if (buf.length < 24) return 0;
+  const magic = buf.readUInt32LE(0);
+  const le = magic === 0xa1b2c3d4 || magic === 0xa1b23c4d;
+  let n = 0;
+  for (let off = 24; off + 16 <= buf.length; n++) {
+    const len = le ? buf.readUInt32LE(off + 8) : buf.readUInt32BE(off + 8);
+    if (off + 16 + len > buf.length) break;
+    off += 16 + len;
+  }
+  return n;
+}
+
 function sh(args: readonly string[]): void {
   const r = spawnSync(args[0]!, args.slice(1), { encoding: 'utf8' });
   if (r.error) throw new Error(`${args.join(' ')}: ${r.error.message}`);
@@ -87,6 +101,7 @@ test('vm vpc across two namespaced hosts: ping and nc through the AES-256-GCM un
   const bridges: Bridge[] = [];
   let dump: ChildProcess | undefined;
   let failed = true;
+  let crossed = 0;
   try {
     sh([IP, 'netns', 'add', ns1]);
     sh([IP, 'netns', 'add', ns2]);
@@ -161,10 +176,20 @@ test('vm vpc across two namespaced hosts: ping and nc through the AES-256-GCM un
       process.stderr.write(`[vm] underlay counters h-1 ${JSON.stringify(s1)}\n[vm] underlay counters h-2 ${JSON.stringify(s2)}\n`);
       assert.ok(s2.txDatagrams! > 700 && s1.rxDatagrams! > 700, 'the transfer crossed the underlay');
       assert.equal(s1.droppedAuth, 0);
+      crossed = s1.txDatagrams! + s1.rxDatagrams!;
       assert.equal(s2.droppedAuth, 0);
     });
 
-    await sleep(500);
+    // tcpdump writes each packet as it takes it (-U) and reports on SIGUSR1 how many the kernel
+    // dropped: wait until the capture accounts for every datagram h-1 sent or received (each
+    // crossed v1), written or dropped, before stopping it.
+    const capture = dump;
+    const kernelDropped = (): number => {
+      capture.kill('SIGUSR1');
+      const m = [...dumpErr.matchAll(/(\d+) packets? dropped by kernel/g)].at(-1);
+      return m ? Number(m[1]) : 0;
+    };
+    await waitFor(`the capture to account for the ${crossed} datagrams h-1 sent and received`, () => pcapRecords(readFileSync(pcap)) + kernelDropped() >= crossed, 30_000, 100);
     dump.kill('SIGINT');
     await new Promise((r) => dump!.once('exit', r));
     dump = undefined;

@@ -127,6 +127,11 @@ export class RawNbdClient {
     return this.ended;
   }
 
+  /** Bytes received and not yet read by the test. */
+  get received(): number {
+    return this.q.length;
+  }
+
   static async connect(target: { path: string } | { port: number }): Promise<RawNbdClient> {
     const s = 'path' in target ? connect(target.path) : connect(target.port, '127.0.0.1');
     await new Promise<void>((res, rej) => {

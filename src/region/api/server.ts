@@ -35,13 +35,14 @@ import { KMS_CONTENT_TYPE, kmsRoute } from '../../kms/api.js';
 import { kmsErrorBody } from '../../kms/errors.js';
 import { renderEbsError } from '../protocol/ebs-direct/responses.js';
 import { readRequestBody } from './request-body.js';
-import { serveKms } from '../../kms/http.js';
+import { kmsJsonService } from '../../kms/http.js';
 import type { Kms } from '../../kms/kms.js';
 import { serveEbsDirect } from '../ebs-direct/http.js';
 import type { EbsDirectService } from '../ebs-direct/service.js';
 import { isEbsDirectPath } from '../protocol/ebs-direct/routes.js';
 import { organizationsRoute } from '../../organizations/api.js';
-import { serveOrganizations } from '../../organizations/http.js';
+import { organizationsJsonService } from '../../organizations/http.js';
+import { serveJsonService } from './json-door.js';
 import type { Organization } from '../../organizations/organization.js';
 import { Admission } from './admission.js';
 import { apiLimits, type ApiLimits } from './limits.js';
@@ -211,15 +212,18 @@ export class RegionApi {
       return;
     }
 
+    // The JSON 1.1 services (json-door.ts): authenticated, throttled, audited and answered alike.
+    const jsonDoor = { iam: this.fd.iam, trail: this.fd.trail, admit: (k: AccessKeyLookup) => this.admission.throttle.admit(k) };
+    const meta = { requestId, sourceIp, ...(userAgent !== undefined ? { userAgent } : {}) };
     // Organizations (JSON 1.1, X-Amz-Target: AWSOrganizationsV20161128.*): the operator's accounts.
     if (this.fd.organization && organizationsRoute(req.headers)) {
-      await serveOrganizations({ iam: this.fd.iam, trail: this.fd.trail, organization: this.fd.organization, admit: (k) => this.admission.throttle.admit(k) }, req, res, body, { requestId, sourceIp, ...(userAgent !== undefined ? { userAgent } : {}) });
+      await serveJsonService(organizationsJsonService(this.fd.organization, this.fd.iam), jsonDoor, req, res, body, meta);
       return;
     }
 
     // KMS (JSON 1.1, X-Amz-Target: TrentService.*) authenticates, audits and answers in its own shapes.
     if (kmsRoute(req.headers)) {
-      await serveKms({ iam: this.fd.iam, trail: this.fd.trail, kms: this.fd.kms, admit: (k) => this.admission.throttle.admit(k) }, req, res, body, { requestId, sourceIp, ...(userAgent !== undefined ? { userAgent } : {}) });
+      await serveJsonService(kmsJsonService(this.fd.kms), jsonDoor, req, res, body, meta);
       return;
     }
 
