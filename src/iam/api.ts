@@ -123,10 +123,10 @@ function ok(action: string, requestId: string, result: ((w: XmlWriter) => void) 
   return w.toString();
 }
 
-/** IAM's error document. */
-export function iamErrorXml(code: string, message: string, requestId: string, type: 'Sender' | 'Receiver' = 'Sender'): string {
+/** IAM's error document (STS's too, in its own namespace). */
+export function iamErrorXml(code: string, message: string, requestId: string, type: 'Sender' | 'Receiver' = 'Sender', xmlns = IAM_XMLNS): string {
   const w = new XmlWriter();
-  w.open('ErrorResponse', { xmlns: IAM_XMLNS });
+  w.open('ErrorResponse', { xmlns });
   w.element('Error', (e) => e.leaf('Type', type).leaf('Code', code).leaf('Message', message));
   w.leaf('RequestId', requestId);
   w.close();
@@ -166,6 +166,8 @@ export async function handleIamRequest(iam: Iam, principal: AuthzPrincipal, para
     if (!isIamAction(action)) throw new IamError('InvalidAction', `Could not find operation ${action} for version ${get(params, 'Version') ?? IAM_API_VERSION}.`, { action });
     // The user a call is about: named, or (where IAM allows it) the caller itself.
     const target = async (name: string | undefined): Promise<string> => {
+      // A role session is no user: the calls that default to the caller need the name (IAM's answer).
+      if (name === undefined && principal.session?.role !== undefined) throw new IamError('ValidationError', 'Must specify userName when calling with non-User credentials', {});
       const userName = name ?? principal.userName;
       resources = [await userArn(iam, acct, userName)];
       return userName;

@@ -178,7 +178,7 @@ export class Kms {
       throw e;
     }
     for (const a of resourcePolicyPrincipals(doc)) {
-      if (!(await this.principalExists(a))) throw new KmsError('MalformedPolicyDocumentException', `Policy contains a statement with one or more invalid principals: ${a} does not exist.`, { principal: a });
+      if (!(await this.iam.principalExists(a))) throw new KmsError('MalformedPolicyDocumentException', `Policy contains a statement with one or more invalid principals: ${a} does not exist.`, { principal: a });
     }
     if (bypass || isService(caller.principal)) return;
     const p = caller.principal;
@@ -197,21 +197,6 @@ export class Kms {
         `The new key policy will not allow you to update the key policy in the future (it does not allow ${principalArn(p)} kms:PutKeyPolicy). Use BypassPolicyLockoutSafetyCheck to set it anyway.`,
         { principal: principalArn(p) },
       );
-    }
-  }
-
-  private async principalExists(a: string): Promise<boolean> {
-    const m = /^(?:(\d{12})|arn:aws:iam::(\d{12}):(root|user\/(?:[\w+=,.@-]+\/)*([\w+=,.@-]+)|role\/.+))$/.exec(a);
-    if (!m) return false;
-    const acct = m[1] ?? m[2] ?? '';
-    if (!(await this.iam.getAccount(acct))) return false;
-    if (m[1] !== undefined || m[3] === 'root') return true;
-    if (m[4] === undefined) return false; // roles do not exist here
-    try {
-      const u = await this.iam.getUser(acct, m[4]);
-      return u.arn === a;
-    } catch {
-      return false;
     }
   }
 
