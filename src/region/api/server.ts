@@ -250,7 +250,8 @@ export class RegionApi {
       let status: number;
       if (isSigV4Error(e)) {
         ({ code, status } = isIam || isSts ? e.iamWire() : { code: e.code, status: e.httpStatus });
-        message = e.message;
+        // EC2 answers an expired session as it does an expired signature (RequestExpired), in those words.
+        message = e.reason === 'expired-token' && !isIam && !isSts ? 'Request has expired.' : e.message;
       } else {
         const w = ec2WireError(e);
         ({ code, message, status } = w);
