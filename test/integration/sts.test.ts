@@ -234,6 +234,28 @@ test(
 );
 
 test(
+  'AssumeRole across accounts: the trust policy names the other account, and that account\'s user also needs its own policy',
+  run.guarded(async () => {
+    const partner = (await region!.iam.createAccount('partner')).accountId;
+    await region!.iam.createUser(partner, 'pat');
+    await region!.iam.putUserPolicy(partner, 'pat', 'assume', policy({ Effect: 'Allow', Action: 'sts:AssumeRole', Resource: roleArn('shared') }));
+    await region!.iam.createUser(partner, 'quinn');
+    const pat = await region!.iam.createAccessKey(partner, 'pat');
+    const quinn = await region!.iam.createAccessKey(partner, 'quinn');
+    await iam(creds.admin).send(new CreateRoleCommand({ RoleName: 'shared', AssumeRolePolicyDocument: policy({ Effect: 'Allow', Principal: { AWS: partner }, Action: 'sts:AssumeRole' }) }));
+    await iam(creds.admin).send(new PutRolePolicyCommand({ RoleName: 'shared', PolicyName: 'vpcs', PolicyDocument: policy({ Effect: 'Allow', Action: 'ec2:DescribeVpcs', Resource: '*' }) }));
+    const c = await sts({ accessKeyId: pat.accessKeyId, secretAccessKey: pat.secretAccessKey }).send(new AssumeRoleCommand({ RoleArn: roleArn('shared'), RoleSessionName: 'from-partner' }));
+    const s = session(c.Credentials);
+    const who = await sts(s).send(new GetCallerIdentityCommand({}));
+    assert.deepEqual([who.Account, who.Arn], [accountId, `arn:aws:sts::${accountId}:assumed-role/shared/from-partner`], 'the session acts in the role\'s account');
+    assert.ok(Array.isArray((await ec2(s).send(new DescribeVpcsCommand({}))).Vpcs));
+    const q = await failure(sts({ accessKeyId: quinn.accessKeyId, secretAccessKey: quinn.secretAccessKey }).send(new AssumeRoleCommand({ RoleArn: roleArn('shared'), RoleSessionName: 'quinn' })));
+    assert.equal(q.name, 'AccessDenied', 'trusted account, but no identity policy');
+    assert.equal((await failure(sts(creds.bob).send(new AssumeRoleCommand({ RoleArn: roleArn('shared'), RoleSessionName: 'bob' })))).name, 'AccessDenied', 'the role\'s own account is not trusted');
+  }),
+);
+
+test(
   'GetSessionToken: the session acts as the user (its policies), is refused to session credentials, and its durations are STS\'s',
   run.guarded(async () => {
     const t = await sts(creds.bob).send(new GetSessionTokenCommand({ DurationSeconds: 900 }));
