@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateAliasCommand, CreateKeyCommand, DescribeKeyCommand, EncryptCommand, KMSClient, ListResourceTagsCommand, TagResourceCommand, UntagResourceCommand } from '@aws-sdk/client-kms';
+import { CreateAliasCommand, CreateGrantCommand, CreateKeyCommand, DescribeKeyCommand, EncryptCommand, KMSClient, ListResourceTagsCommand, TagResourceCommand, UntagResourceCommand } from '@aws-sdk/client-kms';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { Region } from '../../src/region/region.js';
 import { CLIS, cleanEnv, dumpDiagnostics, failureTracker, type CliName } from '../region-fixtures.js';
@@ -138,7 +138,7 @@ test(
 );
 
 test(
-  'aws:ResourceTag in an IAM policy (erin: env=prod keys only), aws:RequestTag and aws:TagKeys when tagging (frank), and for a role session',
+  'aws:ResourceTag in an IAM policy (erin: env=prod keys only), aws:RequestTag and aws:TagKeys when tagging (frank), and for a role session (and a grant to the role)',
   run.guarded(async () => {
     const prod = (await kms(creds.admin).send(new CreateKeyCommand({ Tags: [{ TagKey: 'env', TagValue: 'prod' }] }))).KeyMetadata!;
     const dev = (await kms(creds.admin).send(new CreateKeyCommand({ Tags: [{ TagKey: 'env', TagValue: 'dev' }] }))).KeyMetadata!;
@@ -160,5 +160,8 @@ test(
     const s: Creds = { accessKeyId: c.AccessKeyId!, secretAccessKey: c.SecretAccessKey!, sessionToken: c.SessionToken! };
     assert.ok((await kms(s).send(new EncryptCommand({ KeyId: prod.KeyId, Plaintext: Buffer.from('p') }))).CiphertextBlob);
     assert.equal((await failure(kms(s).send(new EncryptCommand({ KeyId: dev.KeyId, Plaintext: Buffer.from('d') })))).name, 'AccessDeniedException');
+    // A grant to the role's ARN lets its sessions use the key, as KMS does.
+    await kms(creds.admin).send(new CreateGrantCommand({ KeyId: dev.KeyId, GranteePrincipal: `arn:aws:iam::${accountId}:role/prod-crypto`, Operations: ['Encrypt'] }));
+    assert.ok((await kms(s).send(new EncryptCommand({ KeyId: dev.KeyId, Plaintext: Buffer.from('d') }))).CiphertextBlob);
   }),
 );
