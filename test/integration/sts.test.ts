@@ -18,6 +18,7 @@ import { CreateRoleCommand, DeleteRoleCommand, DeleteRolePolicyCommand, GetRoleC
 import { EBSClient, StartSnapshotCommand } from '@aws-sdk/client-ebs';
 import { ListAccountsCommand, OrganizationsClient } from '@aws-sdk/client-organizations';
 import { Region } from '../../src/region/region.js';
+import { presignRequest } from '../../src/iam/sigv4/index.js';
 import { auditEvents, CLIS, cleanEnv, dumpDiagnostics, failureTracker, refusalAudited, type CliName } from '../region-fixtures.js';
 
 interface Creds {
@@ -301,6 +302,14 @@ test(
       assert.equal((await failure(kms(c).send(new ListKeysCommand({})))).name, 'UnrecognizedClientException', `KMS, ${label}`);
       assert.equal((await failure(iam(c).send(new ListRolesCommand({})))).name, 'InvalidClientTokenId', `IAM, ${label}`);
     }
+    // A presigned request carries the token in its query (X-Amz-Security-Token, signed with the rest).
+    const presigned = async (c: Creds): Promise<number> => {
+      const u = new URL(endpoint);
+      const q = presignRequest({ method: 'GET', path: '/', query: 'Action=DescribeVpcs&Version=2016-11-15', headers: { host: u.host } }, c, { region: 'local-1', service: 'ec2', expiresIn: 300 });
+      return (await fetch(`${endpoint}?${q.query}`)).status;
+    };
+    assert.equal(await presigned(a), 200, 'a presigned request with the session token');
+    assert.equal(await presigned({ ...a, sessionToken: flipped }), 401, 'and with the token changed');
     for (const which of ['v1', 'v2'] as const) {
       assert.match(await cliError(which, { ...a, sessionToken: flipped }, ['ec2', 'describe-vpcs']), /\(AuthFailure\)/, which);
       assert.match(await cliError(which, { ...a, sessionToken: flipped }, ['sts', 'get-caller-identity']), /\(InvalidClientTokenId\)/, which);
