@@ -15,7 +15,7 @@ import type { AuditEvent, AuditOutcome, AuditUserIdentity } from '../../audit/tr
 import { authenticate, presentedAccessKeyId, sigV4RequestOf, type Authenticated } from '../../iam/authenticate.js';
 import { auditIdentity, type AccessKeyLookup, type Iam } from '../../iam/iam.js';
 import type { AuthzPrincipal, ConditionContext } from '../../iam/policy.js';
-import { isSigV4Error, type SigV4Error } from '../../iam/sigv4/index.js';
+import { EXPIRED_TOKEN_MESSAGE, isSigV4Error, type SigV4Error } from '../../iam/sigv4/index.js';
 import { JSON_1_1_CONTENT_TYPE, targetOf, type JsonCallResult } from '../../lib/json-protocol.js';
 import { createLogger } from '../../lib/log.js';
 
@@ -70,6 +70,8 @@ export function jsonAuthError(e: SigV4Error): { code: string; message: string; s
       return { code: 'UnrecognizedClientException', message: INVALID_TOKEN, status: 400 };
     case 'expired':
       return { code: 'InvalidSignatureException', message: 'Signature expired or not yet valid.', status: 400 };
+    case 'expired-token':
+      return { code: 'ExpiredTokenException', message: EXPIRED_TOKEN_MESSAGE, status: 400 };
     case 'scope':
       return { code: 'InvalidSignatureException', message: e.message, status: 400 };
     default:
