@@ -8,6 +8,7 @@ import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { forkChild, type ChildChannel } from '../../lib/channel/child.js';
+import { giveToComponent } from '../../lib/privileges.js';
 import type { Logger } from '../../lib/log.js';
 import { distEntry } from '../../lib/paths.js';
 import type { VpcContract } from '../../vpc/protocol/messages.js';
@@ -83,6 +84,7 @@ export class HostVpcCard {
     const parent = join(this.socketDir, '..');
     mkdirSync(parent, { recursive: true, mode: 0o711 });
     chmodSync(parent, 0o711);
+    giveToComponent('vpc', this.socketDir, 0o710); // the card runs as its own user (src/lib/privileges.ts)
     this.supervisor = new ComponentSupervisor<VpcContract>({
       name: 'vpc',
       readyEvent: 'card.ready',
