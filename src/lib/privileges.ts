@@ -179,7 +179,10 @@ export function forkConfinement(component: string, nodeArgv: readonly string[] =
   const ids = componentIds(component);
   const args = setprivArgs(component, ids);
   if (!args) return undefined;
-  if (ids && entry !== undefined) mustReach(component, ids, entry);
+  if (ids) {
+    mustReach(component, ids, process.execPath);
+    if (entry !== undefined) mustReach(component, ids, entry);
+  }
   if (!existsSync(SETPRIV)) throw new Error(`${SETPRIV} (util-linux) is missing: the ${component} component is not started with more privilege than it needs`);
   return { execPath: SETPRIV, execArgv: [...args, '--', process.execPath, ...nodeArgv] };
 }
