@@ -81,6 +81,7 @@ export class Hypervisor {
         this.opts.log.warn('skipping an instance directory without a valid spec', { dir, error: String(e) });
         continue;
       }
+      await this.jailer?.adoptDir(dir); // a jail's directory made before the EBS card had a user of its own
       const inst = new Instance(spec, dir, this.env);
       await inst.adopt();
       this.instances.set(spec.instanceId, inst);

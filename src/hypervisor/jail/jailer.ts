@@ -60,6 +60,16 @@ export class Jailer {
     await this.own(consolePath, id, 0o600);
   }
 
+  /**
+   * An existing jail's directory (group the instance's, not a symbolic link) gets the owner
+   * prepareDir gives: one made while the EBS card ran as root is root's, and the card, now its
+   * own user, could not put a volume's socket in it.
+   */
+  async adoptDir(dir: string): Promise<void> {
+    const st = await lstat(dir);
+    if (st.isDirectory() && st.gid !== 0 && st.uid !== this.dirOwner) await chown(dir, this.dirOwner, st.gid);
+  }
+
   /** A file or directory of the instance (never a symlink: lstat first) owned by it. */
   async own(path: string, id: JailIdentity, mode: number): Promise<void> {
     const st = await lstat(path);
