@@ -63,8 +63,10 @@ export function componentIds(component: string): { uid: number; gid: number } | 
 
 /**
  * Makes `dir` (and its parents) and gives it, with everything under it, to the component's own
- * user — state written by an earlier run as root included; symbolic links are changed, never
- * followed. Does nothing when this process is not root or the component has no user.
+ * user — state written by an earlier run as root included. It descends only into what is not
+ * the user's yet (the user could change what it owns while this runs) and gives a directory
+ * after its contents, so an interrupted run is finished by the next; symbolic links are
+ * changed, never followed. Does nothing when this process is not root or the component has no user.
  */
 export function giveToComponent(component: string, dir: string, mode = 0o700): void {
   if (process.getuid?.() !== 0) return;
@@ -73,12 +75,12 @@ export function giveToComponent(component: string, dir: string, mode = 0o700): v
   mkdirSync(dir, { recursive: true, mode });
   chmodSync(dir, mode);
   const walk = (p: string): void => {
+    const st = lstatSync(p);
+    if (st.uid === ids.uid && st.gid === ids.gid) return;
+    if (st.isDirectory()) for (const e of readdirSync(p)) walk(join(p, e));
     lchownSync(p, ids.uid, ids.gid);
-    if (!lstatSync(p).isDirectory()) return;
-    for (const e of readdirSync(p)) walk(join(p, e));
   };
   walk(dir);
-  chownSync(dir, ids.uid, ids.gid);
 }
 
 /**

@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { lstatSync, readdirSync, readFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,7 +18,7 @@ import { test } from 'node:test';
 import { ControllerClient, enrollHost } from '../../src/controller/client.js';
 import { hostPaths } from '../../src/controller/host-state.js';
 import { childPids, makeRegion } from '../../src/controller/testing/fixtures.js';
-import { capabilityMask, componentIds, COMPONENT_CAPABILITIES, SETPRIV, setprivArgs } from '../../src/lib/privileges.js';
+import { capabilityMask, componentIds, COMPONENT_CAPABILITIES, giveToComponent, SETPRIV, setprivArgs } from '../../src/lib/privileges.js';
 import { enrollToken, startLocalController, stopLocalController } from '../../src/region/local-host.js';
 import type { EniConfig } from '../../src/vpc/model.js';
 
@@ -185,5 +185,25 @@ test('a real host: each component runs as its documented user with only its capa
   } finally {
     await stopLocalController(home);
     await rm(home, { recursive: true, force: true });
+  }
+});
+
+test('a card\'s directory written by an earlier run as root is given to its user; a symbolic link is changed, never followed', async () => {
+  assert.equal(process.getuid?.(), 0, 'run as root: there is nothing to give otherwise');
+  const dir = await mkdtemp(join(tmpdir(), 'nitride-give-'));
+  try {
+    const store = join(dir, 'ebs');
+    const outside = join(dir, 'outside');
+    mkdirSync(join(store, 'volumes'), { recursive: true, mode: 0o700 });
+    writeFileSync(join(store, 'volumes', 'vol-0123456789abcdef0.vol'), 'x', { mode: 0o600 });
+    writeFileSync(outside, 'root\'s', { mode: 0o600 });
+    symlinkSync(outside, join(store, 'volumes', 'link'));
+    giveToComponent('ebs', store);
+    const ebs = componentIds('ebs')!;
+    for (const p of tree(store)) assert.deepEqual([lstatSync(p).uid, lstatSync(p).gid, p], [ebs.uid, ebs.gid, p]);
+    assert.equal(lstatSync(store).mode & 0o777, 0o700);
+    assert.deepEqual([lstatSync(outside).uid, lstatSync(outside).gid], [0, 0], 'the link\'s target stays root\'s');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 });
