@@ -33,7 +33,7 @@ export async function diskSnapshot(ec2: EC2Client, home: string, diskPath: strin
   assert.equal(spawnSync('truncate', ['-s', String(sizeGiB * GiB), file]).status, 0);
   // the store is the EBS card's user's (src/lib/privileges.ts)
   const ebs = process.getuid?.() === 0 ? componentIds('ebs') : undefined;
-  if (ebs) await chown(file, ebs.uid, ebs.gid);
+  if (ebs) for (const p of [dir, file]) await chown(p, ebs.uid, ebs.gid);
   const snap = (await ec2.send(new CreateSnapshotCommand({ VolumeId: vol, Description: 'nitride-minimal-disk' }))).SnapshotId!;
   await ec2.send(new DeleteVolumeCommand({ VolumeId: vol }));
   return snap;
