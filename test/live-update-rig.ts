@@ -12,7 +12,7 @@ import { cgroupsUnder, removeCgroups } from './vm/jail-fixtures.js';
 import type { CommandType, ParamsOf, ResultOf } from '../src/controller/protocol/commands.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, fstatSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, rmSync, writeFileSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
+import { chmod, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -194,6 +194,7 @@ export class LiveUpdateRig {
   static async start(o: RigOptions = {}): Promise<LiveUpdateRig> {
     // short: the EBS card's staged socket (instance dir + ebs-vol-….sock.next-PID) must fit a unix socket path (107 bytes)
     const home = await mkdtemp(join(tmpdir(), 'hu-'));
+    await chmod(home, 0o711); // the cards load their bundles (home/rel) as their own users (docs/THREAT-MODEL.md "Users and privileges …")
     const key = generateReleaseKey();
     const rig = new LiveUpdateRig(home, key.privateKeyPem, key.publicKeyPem, o);
     try {

@@ -10,6 +10,7 @@
 //   hypervisor/     the hypervisor component's state directory
 //   operator/       optional client credential for local tools: cert.pem, key.pem (0600), ca.pem
 import { randomBytes } from 'node:crypto';
+import { letComponentSearch } from '../lib/privileges.js';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createSelfSigned, fingerprint, generateKeyPair, writeSecretFile } from '../lib/pki/pki.js';
@@ -77,6 +78,9 @@ export async function initHost(home: string, opts: { bootstrapIps?: readonly str
   const p = hostPaths(home);
   mkdir0700(p.dir);
   mkdir0700(p.hypervisorDir);
+  // the EBS card's user searches both on its way to the instance directories (src/lib/privileges.ts)
+  letComponentSearch('ebs', p.dir);
+  letComponentSearch('ebs', p.hypervisorDir);
   if (!existsSync(p.key)) writeSecretFile(p.key, generateKeyPair().keyPem);
   chmodSync(p.key, 0o600);
   const keyPem = readFileSync(p.key, 'utf8');

@@ -46,6 +46,8 @@ export interface SupervisorOptions {
   readonly entry: string;
   /** Arguments for the entry point, e.g. ['--state-dir', DIR]. */
   readonly args: readonly string[];
+  /** Its working directory (default the controller's). */
+  readonly cwd?: string;
   readonly log: Logger;
   readonly onEvent: (e: ComponentEvent) => void;
   /** The event the component sends once it serves ('card.ready'); a live update waits for it. */
@@ -150,6 +152,7 @@ export class ComponentSupervisor<C> {
     return forkChild<C>(this.entryPath, this.o.args, {
       component: this.o.name,
       detached: true,
+      ...(this.o.cwd !== undefined ? { cwd: this.o.cwd } : {}),
       onEvent: (e) => this.o.onEvent(e),
       ...(this.o.readyEvent !== undefined ? { readyEvent: this.o.readyEvent } : {}),
     });

@@ -7,7 +7,7 @@
 // writev (cork/uncork). The socket is paused while too many requests or bytes are in flight.
 import { chmodSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, isAbsolute, join } from 'node:path';
 import { createServer, Socket, type Server } from 'node:net';
 import { describeError } from '../lib/errors.js';
 import type { BlockDevice } from './block-device.js';
@@ -757,7 +757,8 @@ export class NbdServer {
     let tmp: string | undefined;
     if (Buffer.byteLength(path) > MAX_UNIX_PATH) {
       tmp = mkdtempSync(join(tmpdir(), 'nitride-nbd-'));
-      symlinkSync(dirname(path), join(tmp, 'd'));
+      // a relative path is the process's working directory's (it may not search that directory's ancestors)
+      symlinkSync(isAbsolute(path) ? dirname(path) : join('/proc', String(process.pid), 'cwd', dirname(path)), join(tmp, 'd'));
       bindPath = join(tmp, 'd', basename(path));
       if (Buffer.byteLength(bindPath) > MAX_UNIX_PATH) {
         rmSync(tmp, { recursive: true, force: true });

@@ -9,6 +9,7 @@ import type { Logger } from '../lib/log.js';
 import { qemuUserIds, QEMU_USER } from '../lib/qemu-user.js';
 import { AccelSelector } from './accel.js';
 import { Jailer } from './jail/jailer.js';
+import { letComponentSearch } from '../lib/privileges.js';
 import { HypervisorError } from './errors.js';
 import { Instance, type InstanceEnv } from './instance.js';
 import { INSTANCE_FILES } from './protocol/qemu-args.js';
@@ -66,8 +67,9 @@ export class Hypervisor {
   /** Creates the state directory and re-adopts every instance found in it. */
   async init(): Promise<void> {
     await mkdir(this.instancesDir, { recursive: true, mode: 0o700 });
-    await chmod(this.opts.stateDir, 0o700);
-    await chmod(this.instancesDir, 0o700);
+    // the EBS card's user searches both to reach the instance directories, where it puts its sockets
+    letComponentSearch('ebs', this.opts.stateDir);
+    letComponentSearch('ebs', this.instancesDir);
     await this.jailer?.init();
     for (const name of await readdir(this.instancesDir)) {
       if (!INSTANCE_ID_RE.test(name)) continue;
@@ -79,6 +81,7 @@ export class Hypervisor {
         this.opts.log.warn('skipping an instance directory without a valid spec', { dir, error: String(e) });
         continue;
       }
+      await this.jailer?.adoptDir(dir); // a jail's directory made before the EBS card had a user of its own
       const inst = new Instance(spec, dir, this.env);
       await inst.adopt();
       this.instances.set(spec.instanceId, inst);

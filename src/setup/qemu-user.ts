@@ -1,18 +1,31 @@
 // QEMU runs as an unprivileged system user where the host allows it (root can create
-// one); who it is and how to look it up is in src/lib/qemu-user.ts.
+// one), and so does each host component that need not be root (src/lib/privileges.ts
+// COMPONENT_USERS); who they are and how to look them up is in src/lib/qemu-user.ts.
 import { spawnSync } from 'node:child_process';
 import { NitrideError } from '../lib/errors.js';
-import { QEMU_USER, qemuUserIds } from '../lib/qemu-user.js';
+import { QEMU_USER, systemUserIds } from '../lib/qemu-user.js';
+import { COMPONENT_USERS } from '../lib/privileges.js';
 
-/** Creates the user when missing and possible; returns a sentence saying what happened. */
-export function ensureQemuUser(): string {
-  if (qemuUserIds()) return `present (${QEMU_USER})`;
-  if (process.getuid?.() !== 0) return `absent and not creatable without root; QEMU will run as the current user`;
-  const r = spawnSync('useradd', ['--system', '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', QEMU_USER], {
+/** Creates `name` (system user, its own group, no home, no shell) when missing and possible; says what happened. */
+export function ensureSystemUser(name: string): string {
+  if (systemUserIds(name)) return `present (${name})`;
+  if (process.getuid?.() !== 0) return `${name} absent and not creatable without root`;
+  const r = spawnSync('useradd', ['--system', '--user-group', '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', name], {
     encoding: 'utf8',
   });
   if (r.status !== 0) {
-    throw new NitrideError('SetupFailed', 'unavailable', `useradd ${QEMU_USER} failed: ${r.stderr.trim()}`, { user: QEMU_USER });
+    throw new NitrideError('SetupFailed', 'unavailable', `useradd ${name} failed: ${r.stderr.trim()}`, { user: name });
   }
-  return `created system user ${QEMU_USER}`;
+  return `created system user ${name}`;
+}
+
+/** QEMU's user: when it cannot be made, QEMU runs as the current user. */
+export function ensureQemuUser(): string {
+  const said = ensureSystemUser(QEMU_USER);
+  return said.includes('not creatable') ? `${said}; QEMU will run as the current user` : said;
+}
+
+/** The host components' own users (the EBS and VPC cards, the underlay bridge). */
+export function ensureComponentUsers(): string {
+  return Object.values(COMPONENT_USERS).map(ensureSystemUser).join('; ');
 }

@@ -3,7 +3,7 @@
 // nothing to do. The same step runs first in `npm start` and `npm test`.
 import { DEBIAN_PACKAGES, installPackages, missingPackages } from './packages.js';
 import { NitrideError } from '../lib/errors.js';
-import { ensureQemuUser } from './qemu-user.js';
+import { ensureComponentUsers, ensureQemuUser } from './qemu-user.js';
 import { ensureImage } from '../image/build.js';
 import { buildNativeXts, nativeXtsDir, nativeXtsPath } from '../ebs/xts/native.js';
 import { addonFresh } from '../lib/native-addon.js';
@@ -42,9 +42,12 @@ export async function runSetup(opts: SetupOptions = {}): Promise<void> {
     await installPackages(missing, pkgSay);
   }
 
-  const userSay = step('unprivileged QEMU user');
+  const userSay = step('unprivileged users: QEMU\'s, and one per host component (src/lib/privileges.ts)');
   if (opts.skipSystem) userSay('skipped (unprivileged)');
-  else userSay(ensureQemuUser());
+  else {
+    userSay(ensureQemuUser());
+    userSay(ensureComponentUsers());
+  }
 
   const xtsSay = step('native AES-XTS addon (native/xts)');
   if (addonFresh(nativeXtsDir(), nativeXtsPath())) xtsSay('present');

@@ -5,7 +5,8 @@
 import { chmod, chown, mkdir, rm, stat } from 'node:fs/promises';
 import { createServer, Socket, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
-import { qemuUserIds } from '../lib/qemu-user.js';
+import { qemuUserIds, systemUserIds } from '../lib/qemu-user.js';
+import { COMPONENT_USERS, holdsCapability } from '../lib/privileges.js';
 import { DnsForwarder, parseUpstream } from './dns/forwarder.js';
 import type { VpcDnsSettings } from './dns/protocol/records.js';
 import { VpcError } from './errors.js';
@@ -134,8 +135,10 @@ export class VpcCard {
   /** Set once a live update froze the card: it reads nothing more and only hands its sockets over. */
   private frozen = false;
   private readonly pendingInput = new Map<string, Buffer>();
-  /** QEMU's user, which owns each ENI socket (0600) when the card runs as root. */
+  /** QEMU's user, which owns each ENI socket when the card may give files away (CAP_CHOWN). */
   private readonly qemuOwner: { uid: number; gid: number } | undefined;
+  /** The underlay bridge's group, given each ENI socket (0660) so the bridge connects without CAP_DAC_OVERRIDE. */
+  private readonly underlayGid: number | undefined;
   private adopted: { link: Link; s: Socket; pending: Buffer }[] = [];
   /** Scratch for the frame offsets of one chunk (a 64 KiB read holds at most 3,641 frames). */
   private readonly frameIndex = new Int32Array(2 * 4096);
@@ -146,7 +149,8 @@ export class VpcCard {
 
   private constructor(private readonly opts: VpcCardOptions) {
     this.switch = new VpcSwitch((port, buf, off, len, forwarded) => this.deliver(port, buf, off, len, forwarded));
-    this.qemuOwner = opts.socketGid === undefined && process.getuid?.() === 0 ? qemuUserIds() : undefined;
+    this.qemuOwner = opts.socketGid === undefined && holdsCapability('chown') ? qemuUserIds() : undefined;
+    this.underlayGid = this.qemuOwner ? systemUserIds(COMPONENT_USERS['underlay'] as string)?.gid : undefined;
     this.gid = opts.socketGid ?? this.qemuOwner?.gid;
     // A malformed upstream fails the card's start (VpcCard.create), as the operator should see.
     if (opts.dnsUpstream) this.useForwarder(new DnsForwarder(parseUpstream(opts.dnsUpstream)));
@@ -155,9 +159,11 @@ export class VpcCard {
   static async create(opts: VpcCardOptions): Promise<VpcCard> {
     await mkdir(opts.socketDir, { recursive: true, mode: 0o710 });
     const card = new VpcCard(opts);
-    await chmod(opts.socketDir, 0o710);
+    // With the underlay's user, others may traverse (the bridge connects to remote ENIs' sockets, 0660 for its group).
+    await chmod(opts.socketDir, card.underlayGid !== undefined ? 0o711 : 0o710);
     if (card.gid !== undefined) {
-      await chown(opts.socketDir, 0, card.gid);
+      // the card's own user keeps the directory (it creates and removes the sockets in it)
+      await chown(opts.socketDir, process.getuid?.() ?? 0, card.gid);
       // QEMU must be able to reach the directory: every ancestor needs search permission for others.
       for (let d = dirname(opts.socketDir); ; d = dirname(d)) {
         const st = await stat(d);
@@ -171,19 +177,22 @@ export class VpcCard {
   }
 
   /**
-   * An ENI socket is a 0600 file: owned by QEMU's user when the card runs as root and that
-   * user exists (QEMU connects as it; root, the bridge, needs no permission), otherwise by
-   * the card's own user. Only with an explicit socketGid (a test without the QEMU user) is it
-   * 0660 for that group.
+   * An ENI socket is owned by QEMU's user when the card may give files away (root, or its own
+   * user with CAP_CHOWN) and that user exists: 0660 with the underlay bridge's group when the
+   * bridge has a user of its own (it connects to remote ENIs' sockets as QEMU would), else 0600.
+   * A jailed guest's socket is then the hypervisor's to give to that guest (root:<gid> 0660).
+   * Otherwise it is the card's own 0600 file; only with an explicit socketGid (a test without
+   * the QEMU user) is it 0660 for that group. The mode is set before the owner, while the
+   * card still owns the file (no CAP_FOWNER).
    */
   private async protectSocket(path: string): Promise<void> {
     const owner = this.qemuOwner;
     if (owner) {
-      await chown(path, owner.uid, owner.gid);
-      await chmod(path, 0o600);
+      await chmod(path, this.underlayGid !== undefined ? 0o660 : 0o600);
+      await chown(path, owner.uid, this.underlayGid ?? owner.gid);
     } else if (this.gid !== undefined) {
-      await chown(path, 0, this.gid);
       await chmod(path, 0o660);
+      await chown(path, process.getuid?.() ?? 0, this.gid);
     } else {
       await chmod(path, 0o600);
     }

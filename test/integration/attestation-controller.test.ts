@@ -6,7 +6,7 @@
 // again (PCR 3 marked), and a tampered bundle refused at start, naming the file.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -95,6 +95,7 @@ function runController(home: string, args: string[]): { proc: ReturnType<typeof 
 
 test('signed mode: components run from verified bundles; a tampered bundle stops the start naming the file', { timeout: 180_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'nitride-attest-bundles-'));
+  chmodSync(dir, 0o711); // the cards load their bundles as their own users (docs/THREAT-MODEL.md "Users and privileges …")
   const home = mkdtempSync(join(tmpdir(), 'nitride-attest-home-'));
   const home2 = mkdtempSync(join(tmpdir(), 'nitride-attest-home2-'));
   let run: ReturnType<typeof runController> | undefined;

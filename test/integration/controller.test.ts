@@ -17,6 +17,7 @@ import { buildCommand } from '../../src/controller/signing.js';
 import { childPids, makeRegion, percentile, readToken, startController, watchForOutbound, type ControllerProcess } from '../../src/controller/testing/fixtures.js';
 import { fingerprint } from '../../src/lib/pki/pki.js';
 import { waitFor } from '../../src/lib/wait.js';
+import { componentIds } from '../../src/lib/privileges.js';
 
 interface AuditEvent {
   type: string;
@@ -78,10 +79,12 @@ test('controller: enrolment, mTLS, typed signed commands, audit, supervision, no
 
     await t.test('first start: host key, token and bootstrap certificate with tight modes', () => {
       const p = hostPaths(home);
-      assert.equal(statSync(p.dir).mode & 0o777, 0o700);
+      // as root: searchable (not listable) by the EBS card's group on its way to the instance directories
+      const ebs = process.getuid?.() === 0 ? componentIds('ebs') : undefined;
+      for (const d of [p.dir, p.hypervisorDir]) assert.deepEqual([statSync(d).mode & 0o777, ebs ? statSync(d).gid : undefined], [ebs ? 0o710 : 0o700, ebs?.gid]);
       assert.equal(statSync(p.key).mode & 0o777, 0o600);
+      assert.equal(statSync(p.key).uid, process.getuid?.());
       assert.equal(statSync(p.token).mode & 0o777, 0o600);
-      assert.equal(statSync(p.hypervisorDir).mode & 0o777, 0o700);
       const rt = readRuntime(home);
       assert.equal(rt?.enrolled, false);
       assert.equal(rt?.fingerprint, fingerprint(readFileSync(p.bootstrapCert, 'utf8')));

@@ -18,6 +18,7 @@ import * as C from '../../src/ebs/protocol/constants.js';
 import { RawNbdClient } from '../../src/ebs/testing/standalone.js';
 import { createLogger } from '../../src/lib/log.js';
 import { distEntry } from '../../src/lib/paths.js';
+import { giveToComponent, letComponentSearch } from '../../src/lib/privileges.js';
 import { sealTo } from '../../src/lib/seal.js';
 import { unreadByServer } from '../../src/lib/testing/unix-queue.js';
 import { waitFor } from '../../src/lib/wait.js';
@@ -106,7 +107,11 @@ test('the EBS card is replaced under pipelined NBD writes: the live connections 
   const home = mkdtempSync(join(tmpdir(), 'nitride-ebs-live-'));
   const log = createLogger('ebs-live-test', () => undefined);
   // the EBS card supervised as the controller supervises it (src/controller/cards/ebs.ts)
-  const card = new ComponentSupervisor<EbsContract>({ name: 'ebs', entry: distEntry('ebs/card/main.js'), args: ['--root', join(home, 'ebs'), '--socket-dir', join(home, 'sockets')], log, readyEvent: 'card.ready', onEvent: () => undefined });
+  // as its own user the card works in the home by relative paths, its store its user's (as in src/controller/cards/ebs.ts)
+  letComponentSearch('ebs', home);
+  giveToComponent('ebs', join(home, 'ebs'));
+  giveToComponent('ebs', join(home, 'sockets'));
+  const card = new ComponentSupervisor<EbsContract>({ name: 'ebs', entry: distEntry('ebs/card/main.js'), args: ['--root', 'ebs', '--socket-dir', 'sockets'], cwd: home, log, readyEvent: 'card.ready', onEvent: () => undefined });
   const clients: RawNbdClient[] = [];
   const pids: number[] = [];
   try {
@@ -118,6 +123,7 @@ test('the EBS card is replaced under pipelined NBD writes: the live connections 
     const socketPath = join(home, 'inst', `ebs-${VOL}.sock`);
     const { mkdirSync } = await import('node:fs');
     mkdirSync(join(home, 'inst'), { mode: 0o700 });
+    giveToComponent('ebs', join(home, 'inst')); // where the card puts its socket (an instance directory)
     await card.request('volume.attach', { volumeId: VOL, sizeBytes: SIZE, sealedKey, socketPath }, 30_000);
     const ctx: EbsLiveUpdateContext = { card, log };
 

@@ -27,7 +27,7 @@ import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { AttachVolumeCommand, CreateVolumeCommand, DetachVolumeCommand, EC2Client, RunInstancesCommand, TerminateInstancesCommand, waitUntilInstanceRunning, waitUntilInstanceTerminated, waitUntilVolumeAvailable, waitUntilVolumeInUse } from '@aws-sdk/client-ec2';
 import { verifyChainText } from '../../src/audit/chain.js';
-import { capabilityMask, COMPONENT_CAPABILITIES } from '../../src/lib/privileges.js';
+import { capabilityMask, COMPONENT_CAPABILITIES, COMPONENT_USERS, componentIds } from '../../src/lib/privileges.js';
 import { childPids, inetSocketsOf, watchForOutbound } from '../../src/controller/testing/fixtures.js';
 import { BUILTIN_AMI, CLI_MAIN, backgroundUserData, cleanEnv, cleanupHome, controllerPid, ensureGuestImage, guestConsole, processesInside, qemuPids, startRegion, waitFor, type RegionProcess } from '../region-fixtures.js';
 
@@ -202,7 +202,7 @@ test('hardening census after a full scenario: one TCP listener (the controller),
       const qmpSt = statSync(qmp.path);
       assert.equal(qmpSt.uid, uidOf(pid), 'the QMP socket is QEMU\'s own');
       const instDir = statSync(dirname(dirname(qmp.path)));
-      assert.deepEqual([instDir.mode & 0o777, instDir.uid], [0o710, 0], 'the instance directory is root\'s: QEMU cannot replace the hypervisor\'s records');
+      assert.deepEqual([instDir.mode & 0o777, instDir.uid], [0o710, componentIds('ebs')?.uid], 'the instance directory is the EBS card\'s user\'s (it puts its sockets there): QEMU cannot replace the hypervisor\'s records');
     }
     for (const pid of all) assert.ok(!cmdline(pid).some((a) => /^--(inspect|debug)/.test(a)), `no inspector on ${names(pid)}`);
 
@@ -215,6 +215,8 @@ test('hardening census after a full scenario: one TCP listener (the controller),
         const st = readFileSync(`/proc/${p}/status`, 'utf8');
         const f = (k: string): string | undefined => new RegExp(`^${k}:\\s+(\\S+)`, 'm').exec(st)?.[1];
         assert.deepEqual([f('NoNewPrivs'), f('CapBnd'), f('CapEff')], ['1', capabilityMask(name), capabilityMask(name)], `${name} keeps only ${Object.keys(COMPONENT_CAPABILITIES[name] ?? {}).join(',')}`);
+        // the cards under users of their own; the controller and the hypervisor stay uid 0 (docs/THREAT-MODEL.md)
+        assert.equal(uidOf(p), componentIds(name)?.uid ?? 0, `${name} runs as ${COMPONENT_USERS[name] ?? 'root'}`);
       }
     }
 

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ensureImage } from '../../src/image/build.js';
 import { imageCacheDir } from '../../src/lib/paths.js';
+import { letComponentSearch } from '../../src/lib/privileges.js';
 import { forkHypervisor, type HypervisorChannel } from '../../src/hypervisor/client.js';
 import { instanceCgroups, removeCgroups } from './jail-fixtures.js';
 import type { GuestImageRef, HypervisorEvent, InstanceSpec } from '../../src/hypervisor/protocol/messages.js';
@@ -71,6 +72,8 @@ export class HypervisorHarness {
 
   static async create(): Promise<HypervisorHarness> {
     const dir = await mkdtemp(join(tmpdir(), 'nitride-hv-'));
+    // the EBS card's user searches it on its way to the instance directories, as it searches the host's directory
+    letComponentSearch('ebs', dir);
     return new HypervisorHarness(join(dir, 'hv'));
   }
 

@@ -10,6 +10,7 @@ import { MARKERS } from '../../src/image/markers.js';
 import type { HypervisorEvent } from '../../src/hypervisor/protocol/messages.js';
 import { QMP_FORBIDDEN } from '../../src/hypervisor/protocol/qmp-allowlist.js';
 import { instanceCgroups, jailIdOf } from './jail-fixtures.js';
+import { componentIds } from '../../src/lib/privileges.js';
 import { count, instanceSpec, pidAlive, pidCmdline, until, withHypervisor, consoleOf } from './hypervisor-fixtures.js';
 
 const BOOT_MS = 90_000;
@@ -37,7 +38,7 @@ test('vm hypervisor: start, ready, ACPI stop, start again, reboot, terminate', {
     assert.ok(h.events.some(isState(id, 'starting')) && h.events.some(isState(id, 'running')));
 
     // Isolation: sandboxed QEMU; as root, in its jail: its own uid and gid (recorded in the
-    // hypervisor's table), a root-owned 0710 directory of that group, its own run/ directory.
+    // hypervisor's table), a 0710 directory of that group owned by the EBS card's user, its own run/ directory.
     const dir = join(h.stateDir, 'instances', id);
     const argv = pidCmdline(pid) ?? [];
     assert.ok(argv.includes('-sandbox') && argv.includes('-nodefaults') && argv.includes(`guest=${id}`));
@@ -47,7 +48,7 @@ test('vm hypervisor: start, ready, ACPI stop, start again, reboot, terminate', {
       assert.equal(uidOf(pid), jailId, 'QEMU runs as the instance\'s own uid');
       assert.match(readFileSync(`/proc/${pid}/status`, 'utf8'), new RegExp(`^Gid:\\s+${jailId}\\s`, 'm'), 'and its own gid');
       const st = statSync(dir);
-      assert.deepEqual([st.mode & 0o777, st.uid, st.gid], [0o710, 0, jailId], 'the instance directory is root:<its gid> 0710');
+      assert.deepEqual([st.mode & 0o777, st.uid, st.gid], [0o710, componentIds('ebs')?.uid, jailId], 'the instance directory is <the EBS card\'s user>:<its gid> 0710');
       const run = statSync(join(dir, 'run'));
       assert.deepEqual([run.mode & 0o777, run.uid], [0o700, jailId], 'run/ is the instance\'s own');
       // Its own cgroup, with a memory ceiling, that QEMU is in.

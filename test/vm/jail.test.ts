@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { forkChild } from '../../src/lib/channel/child.js';
+import { giveToComponent } from '../../src/lib/privileges.js';
 import { distEntry } from '../../src/lib/paths.js';
 import type { EbsContract } from '../../src/ebs/protocol/messages.js';
 import type { HypervisorEvent, InstanceSpec } from '../../src/hypervisor/protocol/messages.js';
@@ -103,6 +104,7 @@ test('vm jail: a process with guest A\'s credentials and namespaces cannot reach
   assert.equal(process.getuid?.(), 0, 'the jail needs a root hypervisor: run this test as root');
   const vpc = await CardHarness.start();
   const ebsRoot = await mkdtemp(join(tmpdir(), 'nitride-jail-ebs-'));
+  giveToComponent('ebs', ebsRoot); // the card runs as its own user (src/lib/privileges.ts)
   const ebs = forkChild<EbsContract>(distEntry('ebs/card/main.js'), ['--root', join(ebsRoot, 'store'), '--socket-dir', join(ebsRoot, 'sockets')], { component: 'ebs', readyEvent: 'card.ready', stdio: 'pipe', timeoutMs: 60_000 });
   try {
     await ebs.ready;

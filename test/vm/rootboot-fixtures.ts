@@ -2,10 +2,11 @@
 // rootboot-lifecycle).
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
-import { mkdir, mkdtemp } from 'node:fs/promises';
+import { chown, mkdir, mkdtemp } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CreateSnapshotCommand, CreateVolumeCommand, DeleteVolumeCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import { cleanEnv } from '../region-fixtures.js';
+import { componentIds } from '../../src/lib/privileges.js';
 
 const GiB = 2 ** 30;
 
@@ -30,6 +31,9 @@ export async function diskSnapshot(ec2: EC2Client, home: string, diskPath: strin
   const file = join(dir, `${vol}.vol`);
   assert.equal(spawnSync('cp', ['--sparse=always', diskPath, file]).status, 0);
   assert.equal(spawnSync('truncate', ['-s', String(sizeGiB * GiB), file]).status, 0);
+  // the store is the EBS card's user's (src/lib/privileges.ts)
+  const ebs = process.getuid?.() === 0 ? componentIds('ebs') : undefined;
+  if (ebs) for (const p of [dir, file]) await chown(p, ebs.uid, ebs.gid);
   const snap = (await ec2.send(new CreateSnapshotCommand({ VolumeId: vol, Description: 'nitride-minimal-disk' }))).SnapshotId!;
   await ec2.send(new DeleteVolumeCommand({ VolumeId: vol }));
   return snap;

@@ -8,7 +8,8 @@
 // controller never holds a plaintext key either.
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import { giveToComponent } from '../../lib/privileges.js';
 import type { EbsContract } from '../../ebs/protocol/messages.js';
 import type { RootVolumeOpen } from '../../hypervisor/protocol/boot-disk.js';
 import type { HypervisorContract } from '../../hypervisor/protocol/messages.js';
@@ -51,7 +52,10 @@ export class HostEbsCard {
     this.supervisor = new ComponentSupervisor<EbsContract>({
       name: 'ebs',
       entry: o.entry,
-      args: ['--root', o.dir, '--socket-dir', join(o.dir, 'sockets')],
+      // As its own user the card cannot search NITRIDE_HOME's ancestors (a home under /root):
+      // it works in the host's directory, its parent, by relative paths (EbsCard.at).
+      args: ['--root', basename(o.dir), '--socket-dir', join(basename(o.dir), 'sockets')],
+      cwd: dirname(o.dir),
       log: o.log,
       readyEvent: 'card.ready',
       onEvent: (e) => o.onEvent?.(e),
@@ -60,6 +64,7 @@ export class HostEbsCard {
   }
 
   start(): void {
+    giveToComponent('ebs', this.o.dir); // its volume store and sockets are its user's alone (src/lib/privileges.ts)
     this.supervisor.start();
   }
 
@@ -152,7 +157,8 @@ export class HostEbsCard {
     if (!open) throw new ControllerError('InvalidParameter', 'invalid', 'An instance that boots from a root volume needs params.rootVolume (its size and sealed key).', { instanceId, volumeId });
     const card = this.supervisor;
     const dir = join(this.o.instancesDir, instanceId);
-    await mkdir(dir, { recursive: true, mode: 0o700 });
+    // a new directory is the card's to put the socket in; the hypervisor gives it the jail's group at start
+    if ((await mkdir(dir, { recursive: true, mode: 0o700 })) !== undefined) giveToComponent('ebs', dir);
     const served = (await card.request('card.info', {}, 10_000)).volumeIds.includes(volumeId);
     await card.request('volume.attach', { volumeId, sizeBytes: open.sizeBytes, sealedKey: open.sealedKey, ephemeral: false, socketPath: join(dir, socketNameOf(volumeId)) }, 60_000);
     return {

@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { forkChild, type ChildChannel } from '../../lib/channel/child.js';
+import { giveToComponent } from '../../lib/privileges.js';
 import type { Logger } from '../../lib/log.js';
 import { distEntry } from '../../lib/paths.js';
 import type { EniConfig } from '../../vpc/protocol/config.js';
@@ -117,6 +118,7 @@ export class HostVpcCard {
     const parent = join(this.socketDir, '..');
     mkdirSync(parent, { recursive: true, mode: 0o711 });
     chmodSync(parent, 0o711);
+    giveToComponent('vpc', this.socketDir, 0o710); // the card runs as its own user (src/lib/privileges.ts)
     this.supervisor = new ComponentSupervisor<VpcContract>({
       name: 'vpc',
       readyEvent: 'card.ready',

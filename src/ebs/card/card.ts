@@ -8,7 +8,7 @@
 import { KeyedQueue } from '../../lib/keyed-queue.js';
 import { randomBytes } from 'node:crypto';
 import { chmod, chown, mkdir, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, join } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import type { Logger } from '../../lib/log.js';
 import { generateSealKeyPair, openSealed, sealTo, type SealKeyPair } from '../../lib/seal.js';
 import { EbsError } from '../errors.js';
@@ -82,6 +82,7 @@ export class EbsCard {
   private readonly pair: SealKeyPair = generateSealKeyPair();
   private readonly exports = new Map<string, Entry>();
   private readonly queue = new KeyedQueue();
+  private readonly cwd = process.cwd();
 
   constructor(private readonly o: CardOptions) {}
 
@@ -103,28 +104,44 @@ export class EbsCard {
     return this.queue.run(volumeId, fn);
   }
 
+  /**
+   * The path the card's own system calls use for `path`: relative to its working directory
+   * when under it. As its own user the card reaches the host's directory through the working
+   * directory its parent gave it (src/controller/cards/ebs.ts), never through NITRIDE_HOME's
+   * ancestors, which its user may not search (a home under /root).
+   */
+  private at(path: string): string {
+    const rel = relative(this.cwd, path);
+    return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) ? rel : path;
+  }
+
   async init(): Promise<void> {
     await mkdir(this.o.socketDir, { recursive: true, mode: 0o700 });
+    if (this.o.owner && process.getuid?.() !== 0) {
+      // as its own user the card keeps the directory it listens in; QEMU's user may search it to its 0600 sockets
+      await chmod(this.o.socketDir, 0o711);
+      return;
+    }
     await chmod(this.o.socketDir, 0o700);
     if (this.o.owner) await chown(this.o.socketDir, this.o.owner.uid, this.o.owner.gid);
   }
 
   /**
-   * Who may connect to an export socket. In a jailed instance's directory (root-owned, group
-   * the instance's own gid: src/hypervisor/jail/jailer.ts) only that instance: root:<gid> 0660.
-   * Elsewhere, QEMU's shared user when the card runs as root (0600), or the card's own user.
+   * Who may connect to an export socket. In a jailed instance's directory (group the instance's
+   * own gid, owner root or this card's user: src/hypervisor/jail/jailer.ts) only that instance:
+   * root:<gid> 0660. Elsewhere, QEMU's shared user when the card may give files away (0600), or
+   * the card's own user. The mode is set while the card still owns the file (no CAP_FOWNER).
    */
   private async protectSocket(path: string): Promise<void> {
-    if (this.o.owner) {
-      const dir = await stat(dirname(path));
-      if (dir.uid === 0 && dir.gid !== 0) {
-        await chown(path, 0, dir.gid);
-        await chmod(path, 0o660);
-        return;
-      }
-      await chown(path, this.o.owner.uid, this.o.owner.gid);
-    }
     await chmod(path, 0o600);
+    if (!this.o.owner) return;
+    const dir = await stat(dirname(path));
+    if ((dir.uid === 0 || dir.uid === process.getuid?.()) && dir.gid !== 0 && dir.gid !== process.getgid?.()) {
+      await chmod(path, 0o660);
+      await chown(path, 0, dir.gid);
+      return;
+    }
+    await chown(path, this.o.owner.uid, this.o.owner.gid);
   }
 
   attach(p: AttachParams): Promise<AttachedVolume> {
@@ -162,12 +179,12 @@ export class EbsCard {
           await this.o.store.delete(p.volumeId);
           await this.o.store.create(p.volumeId, p.sizeBytes);
         }
-        const socketPath = p.socketPath ?? join(this.o.socketDir, `ebs-${p.volumeId}.sock`);
+        const socketPath = p.socketPath ?? join(resolve(this.o.socketDir), `ebs-${p.volumeId}.sock`);
         if (!isAbsolute(socketPath) || basename(socketPath) !== `ebs-${p.volumeId}.sock`) {
           throw new EbsError('EBS_BAD_REQUEST', 'invalid', 'socketPath must be an absolute path ending in ebs-<volume id>.sock.', { volumeId: p.volumeId });
         }
         // staged (live update): listen next to the path; handover.promote renames it into place
-        const listenPath = p.stage ? stagedPathOf(socketPath) : socketPath;
+        const listenPath = this.at(p.stage ? stagedPathOf(socketPath) : socketPath);
         const handle = await openVolumeExport(this.o.store, p.volumeId, { socketPath: listenPath, key, exportName: p.volumeId });
         await this.protectSocket(listenPath);
         const e: Entry = { volumeId: p.volumeId, socketPath, sizeBytes: p.sizeBytes, encrypted: key !== null, ephemeral: p.ephemeral ?? false, handle, key: key ? Buffer.from(key) : null };
@@ -187,7 +204,7 @@ export class EbsCard {
       this.exports.delete(volumeId);
       await e.handle.close(); // flushes, closes the file, destroys the key
       e.key?.fill(0);
-      await rm(e.socketPath, { force: true }); // a promoted socket is not the server's own path
+      await rm(this.at(e.socketPath), { force: true }); // a promoted socket is not the server's own path
       if (e.ephemeral) await this.o.store.delete(volumeId).catch(() => undefined);
       this.o.log.info('volume detached', { volumeId, ephemeral: e.ephemeral });
       return { volumeId, detached: true };
@@ -219,7 +236,7 @@ export class EbsCard {
   async promote(volumeId: string): Promise<{ volumeId: string }> {
     const e = this.exports.get(volumeId);
     if (!e) throw new EbsError('EBS_VOLUME_NOT_FOUND', 'not-found', 'The volume is not attached to this card.', { volumeId });
-    await rename(stagedPathOf(e.socketPath), e.socketPath);
+    await rename(this.at(stagedPathOf(e.socketPath)), this.at(e.socketPath));
     return { volumeId };
   }
 
@@ -252,8 +269,8 @@ export class EbsCard {
   async thawConnections(): Promise<{ connections: number }> {
     let n = 0;
     for (const e of this.exports.values()) {
-      await e.handle.server.listenUnix(e.socketPath);
-      await this.protectSocket(e.socketPath);
+      await e.handle.server.listenUnix(this.at(e.socketPath));
+      await this.protectSocket(this.at(e.socketPath));
       n += e.handle.server.thawConnections();
     }
     this.o.log.warn('live update undone; serving again', { volumes: this.exports.size, connections: n });

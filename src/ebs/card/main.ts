@@ -5,10 +5,10 @@
 // When the channel closes the card flushes and closes every export and exits; QEMU's NBD
 // client keeps the guest's I/O waiting (reconnect-delay) until the next card serves the
 // same socket path.
-import { resolve } from 'node:path';
 import { serveChannel, withHandle } from '../../lib/channel/server.js';
 import { createLogger } from '../../lib/log.js';
 import { qemuUserIds } from '../../lib/qemu-user.js';
+import { holdsCapability } from '../../lib/privileges.js';
 import { FileVolumeStore } from '../volume-store/file-store.js';
 import { EbsCard } from './card.js';
 import { EbsError } from '../errors.js';
@@ -107,9 +107,11 @@ async function main(): Promise<void> {
     process.stderr.write('the EBS card takes orders only over the IPC channel of the process that forks it\n');
     process.exit(2);
   }
-  const owner = process.getuid?.() === 0 ? qemuUserIds() : undefined;
-  const store = new FileVolumeStore(resolve(root));
-  const card = new EbsCard({ store, socketDir: resolve(socketDir), owner, log });
+  // QEMU's user gets the sockets when this card may give files away (root, or its own user with CAP_CHOWN).
+  const owner = holdsCapability('chown') ? qemuUserIds() : undefined;
+  // Relative paths stay relative (to the working directory the parent gave): see EbsCard.at.
+  const store = new FileVolumeStore(root);
+  const card = new EbsCard({ store, socketDir, owner, log });
   const ready = card.init();
   const builder = new SnapshotBuilder(store, (sealed, aad) => card.openSealedKey(sealed, aad)); // EBS direct APIs
 

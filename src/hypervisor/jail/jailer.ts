@@ -2,11 +2,14 @@
 // its own uid and gid (jail-ids.ts), its own cgroup (cgroup.ts), its own mount namespace
 // with only its files (jail-command.ts), and who owns what in its directory:
 //
-//   <dir>/             root:<gid> 0710  the hypervisor's records (spec, runtime, pid, logs),
+//   <dir>/             ebs:<gid> 0710   the hypervisor's records (spec, runtime, pid, logs),
 //                                       the staged kernel and initrd, the EBS card's sockets;
 //                                       QEMU may open what is in it but create, rename or
 //                                       delete nothing — it cannot swap spec.json or plant a
-//                                       symlink where the hypervisor (root) reads or writes
+//                                       symlink where the hypervisor (root) reads or writes.
+//                                       Its owner is the EBS card's user (nitride-ebs), which
+//                                       creates and removes its export sockets in it; root
+//                                       when that user does not exist
 //   <dir>/run/         uid:gid 0700     what QEMU and swtpm create: qmp.sock, tpm.sock, tpm.pid
 //   <dir>/tpm/         uid:gid 0700     swtpm's encrypted state
 //   <dir>/console.log  uid:gid 0600     QEMU appends; the hypervisor reads and rotates
@@ -15,6 +18,8 @@ import { spawn, type SpawnOptions } from 'node:child_process';
 import { chmod, chown, lstat, mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HypervisorError } from '../errors.js';
+import { COMPONENT_USERS } from '../../lib/privileges.js';
+import { systemUserIds } from '../../lib/qemu-user.js';
 import { type JailIdentity, JailIds } from './jail-ids.js';
 import { jailArgv, type JailPlan } from './jail-command.js';
 
@@ -25,8 +30,12 @@ export class Jailer {
   /** The empty directory each jail's tmpfs is mounted on, in its own namespace only. */
   readonly root: string;
 
+  /** The owner of the instance directories: the EBS card's user, which puts its sockets there (root without it). */
+  private readonly dirOwner: number;
+
   constructor(stateDir: string) {
     this.ids = new JailIds(stateDir);
+    this.dirOwner = systemUserIds(COMPONENT_USERS['ebs'] as string)?.uid ?? 0;
     this.root = join(stateDir, 'jail-root');
   }
 
@@ -36,11 +45,11 @@ export class Jailer {
   }
 
   /**
-   * Gives an instance directory (made by the caller) the jail's ownership: root-owned, the
-   * instance's group may traverse it; `run/` and the console log are the instance's own.
+   * Gives an instance directory (made by the caller) the jail's ownership: the EBS card's user
+   * owns it, the instance's group may traverse it; `run/` and the console log are the instance's own.
    */
   async prepareDir(dir: string, id: JailIdentity, consoleFile: string): Promise<void> {
-    await chown(dir, 0, id.gid);
+    await chown(dir, this.dirOwner, id.gid);
     await chmod(dir, 0o710);
     const run = join(dir, RUN_DIR);
     await mkdir(run, { recursive: true, mode: 0o700 });
@@ -49,6 +58,16 @@ export class Jailer {
     const f = await open(consolePath, 'a', 0o600);
     await f.close();
     await this.own(consolePath, id, 0o600);
+  }
+
+  /**
+   * An existing jail's directory (group the instance's, not a symbolic link) gets the owner
+   * prepareDir gives: one made while the EBS card ran as root is root's, and the card, now its
+   * own user, could not put a volume's socket in it.
+   */
+  async adoptDir(dir: string): Promise<void> {
+    const st = await lstat(dir);
+    if (st.isDirectory() && st.gid !== 0 && st.uid !== this.dirOwner) await chown(dir, this.dirOwner, st.gid);
   }
 
   /** A file or directory of the instance (never a symlink: lstat first) owned by it. */

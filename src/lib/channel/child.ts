@@ -12,6 +12,8 @@ export interface ForkChildOptions {
   /** The component's name: 'hypervisor', 'ebs', 'vpc', 'underlay', 'successor'. */
   readonly component: string;
   readonly env?: NodeJS.ProcessEnv;
+  /** Its working directory (default the parent's). */
+  readonly cwd?: string;
   /** Where the child's stdout/stderr go (default inherit). */
   readonly stdio?: 'inherit' | 'pipe' | 'ignore';
   /** In its own process group and session, so a signal to the parent's group does not reach it. */
@@ -142,10 +144,11 @@ export class ChildChannel<C, E extends EventMessage = EventMessage> extends Even
 export function forkChild<C, E extends EventMessage = EventMessage>(entry: string, args: readonly string[], o: ForkChildOptions): ChildChannel<C, E> {
   const stdio = o.stdio ?? 'inherit';
   // Only the capabilities the component needs, and no_new_privs (src/lib/privileges.ts).
-  const confined = forkConfinement(o.component);
+  const confined = forkConfinement(o.component, process.execArgv, entry);
   const child = fork(entry, [...args], {
     ...(confined ?? {}),
     ...(o.env !== undefined ? { env: o.env } : {}),
+    ...(o.cwd !== undefined ? { cwd: o.cwd } : {}),
     stdio: [stdio === 'inherit' ? 'ignore' : stdio, stdio, stdio, 'ipc'],
     detached: o.detached === true,
     serialization: 'json',
