@@ -3,12 +3,13 @@
 // nothing to do. The same step runs first in `npm start` and `npm test`.
 import { DEBIAN_PACKAGES, installPackages, missingPackages } from './packages.js';
 import { NitrideError } from '../lib/errors.js';
-import { ensureComponentUsers, ensureQemuUser } from './qemu-user.js';
+import { ensureCodeReachable, ensureComponentUsers, ensureQemuUser } from './qemu-user.js';
 import { ensureImage } from '../image/build.js';
 import { buildNativeXts, nativeXtsDir, nativeXtsPath } from '../ebs/xts/native.js';
 import { addonFresh } from '../lib/native-addon.js';
 import { buildNativeGcm, nativeGcmDir, nativeGcmPath } from '../vpc/underlay/native.js';
-import { imageCacheDir } from '../lib/paths.js';
+import { imageCacheDir, projectRoot } from '../lib/paths.js';
+import { dirname } from 'node:path';
 import { buildDebianImage, DEBIAN_BUILD_HOST_PACKAGES } from '../image/debian/build-debian.js';
 
 /** Optional images `nitride setup --with NAME` (or NITRIDE_SETUP_WITH=NAME,…) builds. */
@@ -47,6 +48,7 @@ export async function runSetup(opts: SetupOptions = {}): Promise<void> {
   else {
     userSay(ensureQemuUser());
     userSay(ensureComponentUsers());
+    userSay(ensureCodeReachable([projectRoot(), dirname(process.execPath)]));
   }
 
   const xtsSay = step('native AES-XTS addon (native/xts)');
