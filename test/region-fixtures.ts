@@ -84,7 +84,10 @@ export async function ensureGuestImage(): Promise<void> {
 export async function startRegion(opts: { home?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; args?: readonly string[] } = {}): Promise<RegionProcess> {
   const home = opts.home ?? (await mkdtemp(join(tmpdir(), 'nitride-region-')));
   const child = spawn(process.execPath, [CLI_MAIN, 'start', ...(opts.args ?? [])], {
-    env: cleanEnv({ NITRIDE_HOME: home, NITRIDE_API_PORT: '0', ...opts.env }),
+    // No public side unless the test names one inside a namespace it made: `nitride start`'s
+    // default host-only network (nitride-pub0) would put an interface on this machine's own
+    // network, shared by every test running beside it.
+    env: cleanEnv({ NITRIDE_HOME: home, NITRIDE_API_PORT: '0', NITRIDE_PUBLIC_IFACE: 'none', ...opts.env }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
