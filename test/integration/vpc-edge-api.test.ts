@@ -241,6 +241,9 @@ test('gateways and routes: attach, route, and each refusal with EC2 code and not
 });
 
 test('Elastic IPs: allocate, associate (reassociation rules), release refusals, disassociate clears the ENI (both CLIs and SDK)', async () => {
+  await refused(() => ec2.send(new E.AllocateAddressCommand({ Domain: 'vpc', DryRun: true })), 'DryRunOperation', 'a dry run allocates nothing');
+  assert.equal(await cliError('v2', ['ec2', 'allocate-address', '--domain', 'vpc', '--dry-run']), 'DryRunOperation');
+  assert.deepEqual((await ec2.send(new E.DescribeAddressesCommand({}))).Addresses, []);
   const v1 = await cli('v1', ['ec2', 'allocate-address', '--domain', 'vpc']);
   alloc = v1['AllocationId'];
   eip = v1['PublicIp'];
