@@ -29,7 +29,7 @@ h=$(printf 'GET /latest/meta-data/public-hostname HTTP/1.0\\r\\n\\r\\n' | timeou
 echo "edgetest: $boot hostname $h"
 `;
 
-test('vm edge API: public IP at launch, Elastic IP associate/disassociate, stop gives the public IP back, IMDS public-ipv4 follows each change', { timeout: 1_200_000 }, async () => {
+test('vm edge API: public IP at launch, Elastic IP associate/disassociate, stop gives the public IP back, IMDS public-ipv4 follows each change', { timeout: 1_500_000 }, async () => {
   await ensureGuestImage();
   let region: RegionProcess | undefined;
   let failed = true;
@@ -73,7 +73,7 @@ test('vm edge API: public IP at launch, Elastic IP associate/disassociate, stop 
     await ec2.send(new E.AssociateAddressCommand({ AllocationId: alloc.AllocationId!, InstanceId: id }));
     assert.equal((await describe(id)).PublicIpAddress, eip, 'an Elastic IP shows on a stopped instance');
     await ec2.send(new E.StartInstancesCommand({ InstanceIds: [id] }));
-    const second = await waitLine(id, new RegExp(`edgetest: (?!${boot1})(\\w+) 200 ${eip.replace(/\./g, '\\.')}`), 300_000);
+    const second = await waitLine(id, new RegExp(`edgetest: (?!${boot1})(\\w+) 200 ${eip.replace(/\./g, '\\.')}`), 420_000);
     assert.notEqual(second[1], boot1, 'seen from the second boot');
     assert.equal((await describe(id)).PublicIpAddress, eip);
     assert.equal(
