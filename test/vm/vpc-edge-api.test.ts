@@ -33,6 +33,7 @@ test('vm edge API: public IP at launch, Elastic IP associate/disassociate, stop 
   await ensureGuestImage();
   let region: RegionProcess | undefined;
   let failed = true;
+  let guestConsole: (() => Promise<string>) | undefined;
   try {
     region = await startRegion();
     const ec2 = new E.EC2Client({ endpoint: region.endpoint, region: 'local-1', credentials: region.credentials, maxAttempts: 1 });
@@ -41,7 +42,8 @@ test('vm edge API: public IP at launch, Elastic IP associate/disassociate, stop 
     const describe = async (id: string): Promise<E.Instance> => (await ec2.send(new E.DescribeInstancesCommand({ InstanceIds: [id] }))).Reservations![0]!.Instances![0]!;
     const state = async (id: string): Promise<string | undefined> => (await describe(id)).State?.Name;
 
-    const id = (await ec2.send(new E.RunInstancesCommand({ ImageId: BUILTIN_AMI, InstanceType: 't3.nano', MinCount: 1, MaxCount: 1, UserData: Buffer.from(SCRIPT).toString('base64') }))).Instances![0]!.InstanceId!;
+    const id: string = (await ec2.send(new E.RunInstancesCommand({ ImageId: BUILTIN_AMI, InstanceType: 't3.nano', MinCount: 1, MaxCount: 1, UserData: Buffer.from(SCRIPT).toString('base64') }))).Instances![0]!.InstanceId!;
+    guestConsole = () => consoleOf(id);
     await waitLine(id, new RegExp(MARKERS.ready), 240_000);
     const p1 = (await describe(id)).PublicIpAddress;
     assert.ok(p1 && /^198\.51\.100\.\d+$/.test(p1), `a public IP from the default pool: ${p1}`);
@@ -86,6 +88,10 @@ test('vm edge API: public IP at launch, Elastic IP associate/disassociate, stop 
     await ec2.send(new E.ReleaseAddressCommand({ AllocationId: alloc.AllocationId! }));
     ec2.destroy();
     failed = false;
+  } catch (e) {
+    // The guest's console says how far it got (its edgetest lines).
+    if (guestConsole) process.stderr.write(`[vm] guest console:\n${await guestConsole().catch((x: unknown) => String(x))}\n`);
+    throw e;
   } finally {
     const home = region?.home;
     if (home) {
