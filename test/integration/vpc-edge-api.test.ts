@@ -219,7 +219,9 @@ test('gateways and routes: attach, route, and each refusal with EC2 code and not
   await refused(() => ec2.send(new E.DeleteVpcCommand({ VpcId: vpc })), 'DependencyViolation', 'deleting a VPC with a gateway');
 
   // A subnet's own table: no route out until one is added; disassociating returns it to the main table.
-  const own = (await ec2.send(new E.CreateRouteTableCommand({ VpcId: vpc }))).RouteTable!.RouteTableId!;
+  const own = (await ec2.send(new E.CreateRouteTableCommand({ VpcId: vpc, ClientToken: 'own-table' }))).RouteTable!.RouteTableId!;
+  assert.equal((await ec2.send(new E.CreateRouteTableCommand({ VpcId: vpc, ClientToken: 'own-table' }))).RouteTable!.RouteTableId, own, 'the same ClientToken answers the same table');
+  await refused(() => ec2.send(new E.CreateRouteTableCommand({ VpcId: defaultVpc, ClientToken: 'own-table' })), 'IdempotentParameterMismatch', 'the token again for another VPC');
   const assoc = (await cli('v1', ['ec2', 'associate-route-table', '--route-table-id', own, '--subnet-id', subnet]))['AssociationId'];
   assert.equal(eniConfig(b).internetRoute, false, 'the subnet now uses a table without 0.0.0.0/0');
   await refused(() => ec2.send(new E.AssociateRouteTableCommand({ RouteTableId: main, SubnetId: subnet })), 'Resource.AlreadyAssociated', 'a subnet associated twice');
@@ -241,6 +243,9 @@ test('gateways and routes: attach, route, and each refusal with EC2 code and not
 });
 
 test('Elastic IPs: allocate, associate (reassociation rules), release refusals, disassociate clears the ENI (both CLIs and SDK)', async () => {
+  await refused(() => ec2.send(new E.AllocateAddressCommand({ Domain: 'vpc', DryRun: true })), 'DryRunOperation', 'a dry run allocates nothing');
+  assert.equal(await cliError('v2', ['ec2', 'allocate-address', '--domain', 'vpc', '--dry-run']), 'DryRunOperation');
+  assert.deepEqual((await ec2.send(new E.DescribeAddressesCommand({}))).Addresses, []);
   const v1 = await cli('v1', ['ec2', 'allocate-address', '--domain', 'vpc']);
   alloc = v1['AllocationId'];
   eip = v1['PublicIp'];
@@ -252,6 +257,8 @@ test('Elastic IPs: allocate, associate (reassociation rules), release refusals, 
   assert.match(assoc, /^eipassoc-/);
   assert.equal((await instance(c)).PublicIpAddress, eip);
   assert.equal(eniConfig(c).publicIp, eip);
+  const byFilter = (await ec2.send(new E.DescribeNetworkInterfacesCommand({ Filters: [{ Name: 'association.public-ip', Values: [eip] }] }))).NetworkInterfaces!;
+  assert.deepEqual(byFilter.map((n) => [n.Attachment?.InstanceId, n.Association?.AllocationId, n.Association?.AssociationId]), [[c, alloc, assoc]]);
   const described = (await cli('v1', ['ec2', 'describe-addresses', '--allocation-ids', alloc]))['Addresses'][0];
   assert.equal(described['InstanceId'], c);
   assert.equal(described['AssociationId'], assoc);

@@ -175,6 +175,15 @@ export const gatewayOf = (cidr: string): string => intToIp(block(cidr).base + 1)
 /** A locally administered unicast MAC, 02:xx:xx:xx:xx:xx. */
 const newMac = (): string => `02:${hex(5).match(/../g)!.join(':')}`;
 
+/** DescribeNetworkInterfaces' filters on the ENI's public address. */
+const ASSOCIATION_FILTERS = ['association.public-ip', 'association.allocation-id', 'association.association-id', 'association.ip-owner-id', 'association.public-dns-name'];
+
+function associationFilter(a: PublicAddressView | undefined, n: string): string[] {
+  if (!a) return [];
+  const v = n === 'association.public-ip' ? a.publicIp : n === 'association.allocation-id' ? a.allocationId : n === 'association.association-id' ? a.associationId : n === 'association.ip-owner-id' ? a.ipOwnerId : a.publicDnsName;
+  return v === undefined || v === '' ? [] : [v];
+}
+
 // ---------------------------------------------------------------- the service
 
 export class VpcService {
@@ -696,8 +705,8 @@ export class VpcService {
     const match = compileFilters<EniRecord>(
       req.filters,
       (e, n) =>
-        n === 'network-interface-id' ? [e.id] : n === 'subnet-id' ? [e.subnetId] : n === 'vpc-id' ? [e.vpcId] : n === 'private-ip-address' || n === 'addresses.private-ip-address' ? [e.privateIp] : n === 'mac-address' ? [e.mac] : n === 'attachment.instance-id' ? (e.instanceId ? [e.instanceId] : []) : n === 'group-id' ? [...e.groups] : n === 'status' ? [e.instanceId ? 'in-use' : 'available'] : undefined,
-      (n) => ['network-interface-id', 'subnet-id', 'vpc-id', 'private-ip-address', 'addresses.private-ip-address', 'mac-address', 'attachment.instance-id', 'group-id', 'status'].includes(n),
+        n === 'network-interface-id' ? [e.id] : n === 'subnet-id' ? [e.subnetId] : n === 'vpc-id' ? [e.vpcId] : n === 'private-ip-address' || n === 'addresses.private-ip-address' ? [e.privateIp] : n === 'mac-address' ? [e.mac] : n === 'attachment.instance-id' ? (e.instanceId ? [e.instanceId] : []) : n === 'group-id' ? [...e.groups] : n === 'status' ? [e.instanceId ? 'in-use' : 'available'] : n.startsWith('association.') ? associationFilter(this.edge?.publicAddress(e), n) : undefined,
+      (n) => ['network-interface-id', 'subnet-id', 'vpc-id', 'private-ip-address', 'addresses.private-ip-address', 'mac-address', 'attachment.instance-id', 'group-id', 'status', ...ASSOCIATION_FILTERS].includes(n),
     );
     return { action: 'DescribeNetworkInterfaces', networkInterfaces: base.filter(match).map((e) => this.eniView(e)) };
   }

@@ -35,6 +35,11 @@ export class AddressService {
     private readonly onChange: (c: VpcChange) => void = () => undefined,
   ) {}
 
+  /** The ENI's instance goes to its host again (eni.put with the new publicIp; the rules did not change). */
+  private resync(e: EniRecord): void {
+    if (e.instanceId) this.onChange({ kind: 'instance', instanceId: e.instanceId });
+  }
+
   // ---- the pool --------------------------------------------------------------------------
 
   private async take<T>(write: (ip: string) => Promise<T>): Promise<T> {
@@ -167,7 +172,7 @@ export class AddressService {
     await this.c.addresses.putMany([{ ...a, association }, ...(displaced ? [{ ...displaced, association: undefined }] : [])]);
     // EC2 gives the ENI's public IP back once an Elastic IP is on it.
     if (this.c.publicIps.get(e.id)) await this.c.publicIps.delete(e.id);
-    this.onChange({ kind: 'eni', eniId: e.id });
+    this.resync(e);
     if (before !== undefined) await this.afterLoss(before);
     return { action: 'AssociateAddress', associationId: association.id };
   }
@@ -178,7 +183,7 @@ export class AddressService {
     if (!e) return;
     const r = e.instanceId ? this.instances.get(e.instanceId) : undefined;
     if (r && (r.state === 'pending' || r.state === 'running')) await this.started(r.id);
-    this.onChange({ kind: 'eni', eniId });
+    this.resync(e);
   }
 
   async disassociateAddress(caller: Caller, req: RequestOf<'DisassociateAddress'>): Promise<ResponseFor<'DisassociateAddress'>> {

@@ -1,9 +1,10 @@
 // The VPC edge of the region (issue 13): gateways and routes (routing.ts), public and Elastic
 // IPs (addresses.ts), over the records in records.ts. EdgeService joins them for the action
-// table, the VPC domain (VpcEdgeHooks) and the host sync (what an ENI's EniConfig carries).
+// table, the VPC domain (the region wires routing and addresses into VpcEdgeHooks) and the host
+// sync (what an ENI's EniConfig carries).
 import type { Collection } from '../../repo.js';
 import type { InstanceRecord } from '../model.js';
-import type { EniRecord, VpcChange, VpcEdgeHooks, VpcService } from '../vpc.js';
+import type { EniRecord, VpcChange, VpcService } from '../vpc.js';
 import { AddressService } from './addresses.js';
 import type { PublicPool } from './pool.js';
 import { hasInternetRoute, vpcAttributes, type EdgeCollections } from './records.js';
@@ -44,16 +45,6 @@ export class EdgeService {
     const run = this.tail.then(fn, fn);
     this.tail = run.catch(() => undefined);
     return run;
-  }
-
-  hooks(): VpcEdgeHooks {
-    return {
-      vpcCreated: (v) => this.routing.vpcCreated(v),
-      vpcDependents: (id) => this.routing.vpcDependents(id),
-      vpcDeleted: (id) => this.routing.vpcDeleted(id),
-      subnetDeleted: (id) => this.routing.subnetDeleted(id),
-      publicAddress: (e) => this.addresses.publicAddress(e),
-    };
   }
 
   /** The VPC's enableDnsSupport and enableDnsHostnames (ModifyVpcAttribute; EC2's defaults until set). */

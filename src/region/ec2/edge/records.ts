@@ -34,6 +34,8 @@ export interface RouteTableRecord {
   readonly routes: readonly RouteRecord[];
   readonly associations: readonly RouteTableAssociationRecord[];
   readonly tags: Readonly<Record<string, string>>;
+  /** CreateRouteTable's ClientToken: the same token again answers this table. */
+  readonly clientToken?: string;
 }
 
 /** An Elastic IP address (AllocateAddress), with its association when it has one. */

@@ -77,9 +77,9 @@ export class RoutingService {
     return this.c.routeTables.all().find((t) => t.vpcId === vpcId && isMain(t));
   }
 
-  /** Every live ENI of a VPC goes to its host again (its internetRoute or public name may have changed). */
+  /** Every ENI of a VPC goes to its host again (eni.put: its internetRoute or public name may have changed; the rules did not). */
   private resync(vpcId: string): void {
-    for (const e of this.vpc.c.enis.all()) if (e.vpcId === vpcId && e.instanceId) this.onChange({ kind: 'eni', eniId: e.id });
+    for (const e of this.vpc.c.enis.all()) if (e.vpcId === vpcId && e.instanceId) this.onChange({ kind: 'instance', instanceId: e.instanceId });
   }
 
   // ---- lookups ------------------------------------------------------------------------
@@ -168,7 +168,15 @@ export class RoutingService {
   async createRouteTable(caller: Caller, req: RequestOf<'CreateRouteTable'>): Promise<ResponseFor<'CreateRouteTable'>> {
     const v = this.vpc.vpc(caller, req.vpcId);
     await this.ensure(caller);
+    const token = req.clientToken !== undefined ? { clientToken: req.clientToken } : {};
+    // The same ClientToken again answers the table it made (EC2's idempotency), for the same VPC only.
+    const prior = req.clientToken === undefined ? undefined : this.c.routeTables.all().find((t) => t.accountId === caller.accountId && t.clientToken === req.clientToken);
+    if (prior) {
+      if (prior.vpcId !== v.id) throw new Ec2Error('IdempotentParameterMismatch', 'The client token you have provided is associated with a resource that is already deleted or has different parameters.', { context: { clientToken: req.clientToken } });
+      return { action: 'CreateRouteTable', routeTable: this.tableView(prior), ...token };
+    }
     const t: RouteTableRecord = {
+      ...token,
       id: edgeId('rtb'),
       accountId: caller.accountId,
       vpcId: v.id,
@@ -177,7 +185,7 @@ export class RoutingService {
       tags: tagsFor(req.tagSpecifications, 'route-table'),
     };
     await this.c.routeTables.put(t);
-    return { action: 'CreateRouteTable', routeTable: this.tableView(t), ...(req.clientToken !== undefined ? { clientToken: req.clientToken } : {}) };
+    return { action: 'CreateRouteTable', routeTable: this.tableView(t), ...token };
   }
 
   async deleteRouteTable(caller: Caller, req: RequestOf<'DeleteRouteTable'>): Promise<ResponseFor<'DeleteRouteTable'>> {
