@@ -17,6 +17,8 @@ import { HostUpdateService } from './host-updates.js';
 import { ImageService, type BuiltinImage } from './ec2/images.js';
 import { InstanceService, type InstanceRootVolumes } from './ec2/instances.js';
 import { KeyPairService, type KeyPairRecord } from './ec2/key-pairs.js';
+import { LaunchTemplateService, type LaunchTemplateRecord } from './ec2/launch-templates.js';
+import { launchTemplateNotFound, ownedTaggable } from './ec2/taggables.js';
 import type { HostRecord, ImageRecord, InstanceRecord } from './ec2/model.js';
 import { EbsDirectService, type EbsBlockRecord, type EbsSessionRecord } from './ebs-direct/service.js';
 import { REGION_NAME } from './ec2/model.js';
@@ -236,6 +238,15 @@ export class Region {
       list: (c) => keyPairs.list(c),
       setTags: (id, t) => keyPairs.setTags(id, t),
     });
+    const launchTemplatesRepo = new Collection<LaunchTemplateRecord>(store, 'ec2/launch-templates/');
+    await launchTemplatesRepo.load();
+    const launchTemplates = new LaunchTemplateService(launchTemplatesRepo);
+    // resource types an account owns in one collection: one line each (src/region/ec2/taggables.ts)
+    tags.register(ownedTaggable('vpc', 'vpc-', 'vpc', vpcRepos.vpcs));
+    tags.register(ownedTaggable('subnet', 'subnet-', 'subnet', vpcRepos.subnets));
+    tags.register(ownedTaggable('security-group', 'sg-', 'security-group', vpcRepos.groups));
+    tags.register(ownedTaggable('network-interface', 'eni-', 'network-interface', vpcRepos.enis));
+    tags.register(ownedTaggable('launch-template', 'lt-', launchTemplateNotFound, launchTemplatesRepo));
     // EBS direct APIs (src/region/ebs-direct/): the same snapshots, written block by block
     const ebsBlocksRepo = new Collection<EbsBlockRecord>(store, 'ebs/blocks/');
     const ebsSessionsRepo = new Collection<EbsSessionRecord>(store, 'ebs/sessions/');
@@ -250,7 +261,7 @@ export class Region {
       throw e;
     });
     const urlHost = apiHost === '0.0.0.0' || apiHost === '::' ? '127.0.0.1' : apiHost.includes(':') ? `[${apiHost}]` : apiHost;
-    const api = new RegionApi({ iam, trail, kms, ebsDirect, organization, limits: apiLimits(opts.apiLimits), ...(tls ? { tls } : {}), ec2: { instances, images, tags, vpc, volumes, snapshots, ebsDefaults, keyPairs, hostUpdates, endpoint: () => `${urlHost}:${port}` } });
+    const api = new RegionApi({ iam, trail, kms, ebsDirect, organization, limits: apiLimits(opts.apiLimits), ...(tls ? { tls } : {}), ec2: { instances, images, tags, vpc, volumes, snapshots, ebsDefaults, keyPairs, launchTemplates, hostUpdates, endpoint: () => `${urlHost}:${port}` } });
     try {
       port = await api.listen(opts.port, apiHost);
     } catch (e) {

@@ -30,6 +30,8 @@ import { REGION_MUTATING, REGION_PARSERS, type RegionRequest } from './regions.j
 import { TAG_MUTATING, TAG_PARSERS, type TagRequest } from './tags.js';
 import { VOLUME_MUTATING, VOLUME_PARSERS, type VolumeRequest } from './volumes.js';
 import { VPC_MUTATING, VPC_PARSERS, type VpcRequest } from './vpc.js';
+import { LAUNCH_TEMPLATE_MUTATING, LAUNCH_TEMPLATE_PARSERS, type LaunchTemplateRequest } from './launch-templates.js';
+import { ACCOUNT_MUTATING, ACCOUNT_PARSERS, type AccountRequest } from './account.js';
 
 export * from './common.js';
 export * from './hosts.js';
@@ -40,8 +42,10 @@ export * from './regions.js';
 export * from './tags.js';
 export * from './volumes.js';
 export * from './vpc.js';
+export * from './launch-templates.js';
+export * from './account.js';
 
-export type Ec2Request = InstanceRequest | HostRequest | ImageRequest | TagRequest | RegionRequest | VolumeRequest | VpcRequest | KeyPairRequest;
+export type Ec2Request = InstanceRequest | HostRequest | ImageRequest | TagRequest | RegionRequest | VolumeRequest | VpcRequest | KeyPairRequest | AccountRequest | LaunchTemplateRequest;
 
 export type Ec2Action = Ec2Request['action'];
 
@@ -57,6 +61,8 @@ const PARSERS: ParserTable<Ec2Request> = {
   ...VOLUME_PARSERS,
   ...VPC_PARSERS,
   ...KEY_PAIR_PARSERS,
+  ...ACCOUNT_PARSERS,
+  ...LAUNCH_TEMPLATE_PARSERS,
 };
 
 /** The actions parseEc2Request understands. */
@@ -76,6 +82,8 @@ export const EC2_MUTATING_ACTIONS: ReadonlySet<Ec2Action> = new Set<Ec2Action>([
   ...VPC_MUTATING,
   ...HOST_MUTATING,
   ...KEY_PAIR_MUTATING,
+  ...ACCOUNT_MUTATING,
+  ...LAUNCH_TEMPLATE_MUTATING,
 ]);
 
 /**

@@ -22,6 +22,8 @@ import { REGION_WRITERS, type RegionResponse } from './regions.js';
 import { TAG_WRITERS, type TagResponse } from './tags.js';
 import { VOLUME_WRITERS, type VolumeResponse } from './volumes.js';
 import { VPC_WRITERS, type VpcResponse } from './vpc.js';
+import { LAUNCH_TEMPLATE_WRITERS, type LaunchTemplateResponse } from './launch-templates.js';
+import { ACCOUNT_WRITERS, type AccountResponse } from './account.js';
 
 export * from './common.js';
 export * from './hosts.js';
@@ -32,8 +34,10 @@ export * from './regions.js';
 export * from './tags.js';
 export * from './volumes.js';
 export * from './vpc.js';
+export * from './launch-templates.js';
+export * from './account.js';
 
-export type Ec2Response = InstanceResponse | HostResponse | ImageResponse | TagResponse | RegionResponse | VolumeResponse | VpcResponse | KeyPairResponse;
+export type Ec2Response = InstanceResponse | HostResponse | ImageResponse | TagResponse | RegionResponse | VolumeResponse | VpcResponse | KeyPairResponse | AccountResponse | LaunchTemplateResponse;
 
 /** The response of one action. */
 export type ResponseFor<A extends Ec2Action> = ResponseOf<Ec2Response, A>;
@@ -52,6 +56,8 @@ const WRITERS: WriterTable<Ec2Response> = {
   ...VOLUME_WRITERS,
   ...VPC_WRITERS,
   ...KEY_PAIR_WRITERS,
+  ...ACCOUNT_WRITERS,
+  ...LAUNCH_TEMPLATE_WRITERS,
 };
 
 /** The XML body of a successful EC2 response (HTTP 200, Content-Type text/xml;charset=UTF-8). */
