@@ -37,6 +37,8 @@ export const DEBIAN_PACKAGES: readonly PackageNeed[] = [
   { name: 'dosfstools', why: 'mkfs.vfat for the EFI system partition' },
   { name: 'putty-tools', why: 'puttygen reads the .ppk key pairs CreateKeyPair returns, in tests' },
   { name: 'openssh-client', why: 'ssh-keygen reads the key pairs CreateKeyPair returns and computes fingerprints, in tests' },
+  { name: 'ansible', why: "Ansible with the amazon.aws collection: a real tool's playbook against the region in tests (test/vm/ansible.test.ts)" },
+  { name: 'python3-boto3', why: "boto3 and botocore for Ansible's AWS modules and the boto3 tests; its botocore models make docs/API-COVERAGE.md" },
 ];
 
 export function missingPackages(needs: readonly PackageNeed[] = DEBIAN_PACKAGES): PackageNeed[] {
