@@ -315,6 +315,10 @@ const EC2_CASES: Record<string, Cases> = {
     refused('InvalidVpcID.NotFound', "A's VPC", () => c.ec2.send(new E.DescribeVpcClassicLinkCommand({ VpcIds: [a.vpcId] }))),
     ok('every VPC', () => c.ec2.send(new E.DescribeVpcClassicLinkCommand({}))),
   ],
+  DescribeVpcAttribute: (a, _b, c) => [
+    refused('InvalidVpcID.NotFound', "A's VPC", () => c.ec2.send(new E.DescribeVpcAttributeCommand({ VpcId: a.vpcId, Attribute: 'enableDnsSupport' }))),
+    refused('InvalidVpcID.NotFound', "A's default VPC", () => c.ec2.send(new E.DescribeVpcAttributeCommand({ VpcId: a.defaultVpcId, Attribute: 'enableDnsHostnames' }))),
+  ],
   DescribeVpcClassicLinkDnsSupport: (a, _b, c) => [refused('InvalidVpcID.NotFound', "A's VPC", () => c.ec2.send(new E.DescribeVpcClassicLinkDnsSupportCommand({ VpcIds: [a.vpcId] })))],
   CreateLaunchTemplate: (a, _b, c) => [
     // names are per account: B's template of the same name is B's own, and a launch from it is checked then

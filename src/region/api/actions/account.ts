@@ -61,6 +61,14 @@ export const ACCOUNT_ACTIONS: ActionTable<AccountRequest> = {
       return { action: 'DescribeVpcClassicLink' };
     },
   },
+  DescribeVpcAttribute: {
+    run(svc, caller, req) {
+      const vpc = svc.vpc.vpc(caller, req.vpcId);
+      // EC2's defaults, which no action here changes: DNS support on, hostnames on in the default VPC only
+      const value = req.attribute === 'enableDnsSupport' ? true : req.attribute === 'enableDnsHostnames' ? vpc.isDefault : false;
+      return { action: 'DescribeVpcAttribute', vpcId: vpc.id, attribute: req.attribute, value };
+    },
+  },
   DescribeVpcClassicLinkDnsSupport: {
     run(svc, caller, req) {
       for (const id of req.vpcIds) svc.vpc.vpc(caller, id);

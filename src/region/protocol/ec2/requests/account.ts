@@ -1,9 +1,9 @@
 // EC2 requests, account-level descriptions: DescribeAccountAttributes, DescribeInstanceTypeOfferings,
-// and the ClassicLink descriptions (EC2 retired ClassicLink; tools such as Ansible's
+// DescribeVpcAttribute (the VPC's DNS settings, which tools read), and the ClassicLink descriptions (EC2 retired ClassicLink; tools such as Ansible's
 // ec2_vpc_net_info still ask, and EC2 answers with no VPC).
 // Declares each request, the family's union and one parser per action; index.ts joins the families.
 
-import { type Base, checkVpcId, dryRun, type Filter, type Paged, paged, type ParserTable, readFilters } from './common.js';
+import { type Base, checkVpcId, dryRun, missing, type Filter, type Paged, paged, type ParserTable, readFilters } from './common.js';
 
 export interface DescribeAccountAttributesRequest extends Base {
   readonly action: 'DescribeAccountAttributes';
@@ -33,7 +33,17 @@ export interface DescribeVpcClassicLinkDnsSupportRequest extends Base, Paged {
   readonly vpcIds: readonly string[];
 }
 
-export type AccountRequest = DescribeAccountAttributesRequest | DescribeInstanceTypeOfferingsRequest | DescribeVpcClassicLinkRequest | DescribeVpcClassicLinkDnsSupportRequest;
+/** botocore's VpcAttributeName. */
+export const VPC_ATTRIBUTE_NAMES = ['enableDnsSupport', 'enableDnsHostnames', 'enableNetworkAddressUsageMetrics'] as const;
+export type VpcAttributeName = (typeof VPC_ATTRIBUTE_NAMES)[number];
+
+export interface DescribeVpcAttributeRequest extends Base {
+  readonly action: 'DescribeVpcAttribute';
+  readonly vpcId: string;
+  readonly attribute: VpcAttributeName;
+}
+
+export type AccountRequest = DescribeAccountAttributesRequest | DescribeInstanceTypeOfferingsRequest | DescribeVpcClassicLinkRequest | DescribeVpcClassicLinkDnsSupportRequest | DescribeVpcAttributeRequest;
 
 export const ACCOUNT_PARSERS: ParserTable<AccountRequest> = {
   DescribeAccountAttributes: (r) => ({ action: 'DescribeAccountAttributes', dryRun: dryRun(r), attributeNames: r.stringList('AttributeName') }),
@@ -49,6 +59,13 @@ export const ACCOUNT_PARSERS: ParserTable<AccountRequest> = {
   DescribeVpcClassicLink: (r) => ({ action: 'DescribeVpcClassicLink', dryRun: dryRun(r), vpcIds: r.stringList('VpcId').map(checkVpcId), filters: readFilters(r) }),
 
   // This action's model has no DryRun member; botocore sends VpcIds as VpcIds.N.
+  DescribeVpcAttribute(r) {
+    const vpcId = checkVpcId(r.requiredString('VpcId'));
+    const attribute = r.enumString('Attribute', VPC_ATTRIBUTE_NAMES);
+    if (attribute === undefined) throw missing('Attribute');
+    return { action: 'DescribeVpcAttribute', dryRun: dryRun(r), vpcId, attribute };
+  },
+
   DescribeVpcClassicLinkDnsSupport: (r) => ({ action: 'DescribeVpcClassicLinkDnsSupport', dryRun: false, vpcIds: r.stringList('VpcIds').map(checkVpcId), ...paged(r, 5, 255) }),
 };
 

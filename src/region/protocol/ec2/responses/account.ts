@@ -1,7 +1,7 @@
 // EC2 responses, account-level descriptions: account attributes, instance type offerings,
 // ClassicLink (always no VPC). The typed results and their XML writers.
 
-import type { LocationType } from '../requests/account.js';
+import type { LocationType, VpcAttributeName } from '../requests/account.js';
 import type { WriterTable } from './common.js';
 
 export interface AccountAttribute {
@@ -19,7 +19,8 @@ export type AccountResponse =
   | { readonly action: 'DescribeAccountAttributes'; readonly accountAttributes: readonly AccountAttribute[] }
   | { readonly action: 'DescribeInstanceTypeOfferings'; readonly offerings: readonly InstanceTypeOffering[]; readonly nextToken: string | undefined }
   | { readonly action: 'DescribeVpcClassicLink' }
-  | { readonly action: 'DescribeVpcClassicLinkDnsSupport' };
+  | { readonly action: 'DescribeVpcClassicLinkDnsSupport' }
+  | { readonly action: 'DescribeVpcAttribute'; readonly vpcId: string; readonly attribute: VpcAttributeName; readonly value: boolean };
 
 export const ACCOUNT_WRITERS: WriterTable<AccountResponse> = {
   DescribeAccountAttributes(w, r) {
@@ -34,4 +35,5 @@ export const ACCOUNT_WRITERS: WriterTable<AccountResponse> = {
   },
   DescribeVpcClassicLink: (w) => void w.empty('vpcSet'),
   DescribeVpcClassicLinkDnsSupport: (w) => void w.empty('vpcs'),
+  DescribeVpcAttribute: (w, r) => void w.leaf('vpcId', r.vpcId).open(r.attribute).leaf('value', r.value).close(),
 };
