@@ -367,7 +367,9 @@ test('the cases cover every new action', () => {
   // GetInstanceTpmEkPub has its own peer cases in ec2-tpm.test.ts (Debian's CLI v2 model predates it).
   // Nitride's own host actions have no AWS model to serialize them: src/region/host-updates.test.ts.
   // The key pair actions and DescribeInstanceAttribute have theirs in key-pairs.test.ts.
-  const elsewhere = ['GetInstanceTpmEkPub', 'NitrideAddHost', 'NitrideSetHostRelease', 'NitrideUpdateHostComponent', 'CreateKeyPair', 'ImportKeyPair', 'DescribeKeyPairs', 'DeleteKeyPair', 'DescribeInstanceAttribute'];
+  // Issue 14's actions have theirs in ec2-tools-wire.test.ts.
+  const tools = ['DescribeAccountAttributes', 'DescribeInstanceTypeOfferings', 'DescribeVpcAttribute', 'DescribeVpcClassicLink', 'DescribeVpcClassicLinkDnsSupport', 'CreateLaunchTemplate', 'CreateLaunchTemplateVersion', 'DescribeLaunchTemplates', 'DescribeLaunchTemplateVersions', 'ModifyLaunchTemplate', 'DeleteLaunchTemplate', 'DeleteLaunchTemplateVersions'];
+  const elsewhere = [...tools, 'GetInstanceTpmEkPub', 'NitrideAddHost', 'NitrideSetHostRelease', 'NitrideUpdateHostComponent', 'CreateKeyPair', 'ImportKeyPair', 'DescribeKeyPairs', 'DeleteKeyPair', 'DescribeInstanceAttribute'];
   for (const a of EC2_ACTIONS) if (!before.includes(a) && !elsewhere.includes(a)) assert.ok(covered.has(a), `no peer-serialized case for ${a}`);
 });
 
