@@ -11,11 +11,13 @@ import * as K from '@aws-sdk/client-kms';
 import * as I from '@aws-sdk/client-iam';
 import * as B from '@aws-sdk/client-ebs';
 import * as O from '@aws-sdk/client-organizations';
+import * as S from '@aws-sdk/client-sts';
 import { EC2_ACTION_TABLE } from '../src/region/api/actions/index.js';
 import { KMS_OPERATIONS } from '../src/kms/api.js';
 import { IAM_ACTIONS } from '../src/iam/api.js';
 import { EBS_ROUTES } from '../src/region/protocol/ebs-direct/routes.js';
 import { ORGANIZATIONS_OPERATIONS } from '../src/organizations/api.js';
+import { STS_ACTIONS } from '../src/sts/api.js';
 import { signRequest } from '../src/iam/sigv4/index.js';
 import { BUILTIN_AMI } from './region-fixtures.js';
 
@@ -30,13 +32,14 @@ export interface Clients {
   readonly iam: I.IAMClient;
   readonly ebs: B.EBSClient;
   readonly org: O.OrganizationsClient;
+  readonly sts: S.STSClient;
   readonly creds: Creds;
   readonly endpoint: string;
 }
 
 export function clients(endpoint: string, creds: Creds): Clients {
   const c = { endpoint, region: 'local-1', credentials: creds, maxAttempts: 1 };
-  return { ec2: new E.EC2Client(c), kms: new K.KMSClient(c), iam: new I.IAMClient(c), ebs: new B.EBSClient(c), org: new O.OrganizationsClient(c), creds, endpoint };
+  return { ec2: new E.EC2Client(c), kms: new K.KMSClient(c), iam: new I.IAMClient(c), ebs: new B.EBSClient(c), org: new O.OrganizationsClient(c), sts: new S.STSClient(c), creds, endpoint };
 }
 
 /** What A owns, by the identifiers no other account may ever see. */
@@ -70,6 +73,11 @@ export interface AResources {
   userId: string;
   userAccessKeyId: string;
   policyName: string;
+  /** A role (named only in A: only-in-a-role) with an inline policy, and its id. */
+  roleName: string;
+  roleArn: string;
+  roleId: string;
+  rolePolicyName: string;
 }
 
 /** B's own things some attempts need (a volume to attach to A's instance, a key to re-encrypt to, …). */
@@ -435,6 +443,30 @@ const KMS_CASES: Record<string, Cases> = {
     refused('AccessDeniedException', "A's grant by token", () => c.kms.send(new K.RetireGrantCommand({ GrantToken: a.grantToken }))),
   ],
   RevokeGrant: (a, _b, c) => [refused('AccessDeniedException', "A's grant", () => c.kms.send(new K.RevokeGrantCommand({ KeyId: a.kmsKeyArn, GrantId: a.grantId })))],
+  TagResource: (a, _b, c) => [
+    refused(
+      'AccessDeniedException',
+      "A's key",
+      () => c.kms.send(new K.TagResourceCommand({ KeyId: a.kmsKeyArn, Tags: [{ TagKey: 'owner', TagValue: 'b' }] })),
+      () => c.kms.send(new K.TagResourceCommand({ KeyId: ghostKey(a), Tags: [{ TagKey: 'owner', TagValue: 'b' }] })),
+    ),
+  ],
+  UntagResource: (a, _b, c) => [
+    refused(
+      'AccessDeniedException',
+      "A's key",
+      () => c.kms.send(new K.UntagResourceCommand({ KeyId: a.kmsKeyArn, TagKeys: ['owner'] })),
+      () => c.kms.send(new K.UntagResourceCommand({ KeyId: ghostKey(a), TagKeys: ['owner'] })),
+    ),
+  ],
+  ListResourceTags: (a, _b, c) => [
+    refused(
+      'AccessDeniedException',
+      "A's key",
+      () => c.kms.send(new K.ListResourceTagsCommand({ KeyId: a.kmsKeyArn })),
+      () => c.kms.send(new K.ListResourceTagsCommand({ KeyId: ghostKey(a) })),
+    ),
+  ],
 };
 
 // IAM names users only inside the caller's own account: B naming A's user finds no such user.
@@ -457,6 +489,42 @@ const IAM_CASES: Record<string, Cases> = {
   GetUserPolicy: (a, _b, c) => [refused('NoSuchEntityException', "A's policy on B's namesake", () => c.iam.send(new I.GetUserPolicyCommand({ UserName: a.userName, PolicyName: a.policyName })))],
   ListUserPolicies: (_a, _b, c) => [refused('NoSuchEntityException', 'of a user only A has', () => c.iam.send(new I.ListUserPoliciesCommand({ UserName: 'only-in-a' })))],
   DeleteUserPolicy: (a, _b, c) => [refused('NoSuchEntityException', "A's policy on B's namesake", () => c.iam.send(new I.DeleteUserPolicyCommand({ UserName: a.userName, PolicyName: a.policyName })))],
+  // Roles likewise: B naming A's role finds none of its own (the name is only A's).
+  CreateRole: (a, b, c) => [
+    ok("B's own role, named like A's with a suffix", () =>
+      c.iam.send(new I.CreateRoleCommand({ RoleName: `${a.roleName}-b`, AssumeRolePolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: { Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${b.accountId}:root` }, Action: 'sts:AssumeRole' } }) })),
+    ),
+  ],
+  GetRole: (a, _b, c) => [refused('NoSuchEntityException', "A's role", () => c.iam.send(new I.GetRoleCommand({ RoleName: a.roleName })))],
+  ListRoles: (_a, _b, c) => [ok('every role', () => c.iam.send(new I.ListRolesCommand({})))],
+  DeleteRole: (a, _b, c) => [refused('NoSuchEntityException', "A's role", () => c.iam.send(new I.DeleteRoleCommand({ RoleName: a.roleName })))],
+  UpdateAssumeRolePolicy: (a, b, c) => [
+    refused('NoSuchEntityException', "A's role, to let B in", () =>
+      c.iam.send(new I.UpdateAssumeRolePolicyCommand({ RoleName: a.roleName, PolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: { Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${b.accountId}:root` }, Action: 'sts:AssumeRole' } }) })),
+    ),
+  ],
+  PutRolePolicy: (a, _b, c) => [
+    refused('NoSuchEntityException', "on A's role", () =>
+      c.iam.send(new I.PutRolePolicyCommand({ RoleName: a.roleName, PolicyName: 'p', PolicyDocument: '{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}' })),
+    ),
+  ],
+  GetRolePolicy: (a, _b, c) => [refused('NoSuchEntityException', "A's role policy", () => c.iam.send(new I.GetRolePolicyCommand({ RoleName: a.roleName, PolicyName: a.rolePolicyName })))],
+  ListRolePolicies: (a, _b, c) => [refused('NoSuchEntityException', "of A's role", () => c.iam.send(new I.ListRolePoliciesCommand({ RoleName: a.roleName })))],
+  DeleteRolePolicy: (a, _b, c) => [refused('NoSuchEntityException', "A's role policy", () => c.iam.send(new I.DeleteRolePolicyCommand({ RoleName: a.roleName, PolicyName: a.rolePolicyName })))],
+};
+
+// STS: B learns only itself, and A's role (which trusts A's account) refuses B like a role that does not exist.
+const STS_CASES: Record<string, Cases> = {
+  GetCallerIdentity: (_a, _b, c) => [ok("B's own identity", () => c.sts.send(new S.GetCallerIdentityCommand({})))],
+  GetSessionToken: (_a, _b, c) => [ok("B's own session", () => c.sts.send(new S.GetSessionTokenCommand({ DurationSeconds: 900 })))],
+  AssumeRole: (a, _b, c) => [
+    refused(
+      'AccessDenied',
+      "A's role",
+      () => c.sts.send(new S.AssumeRoleCommand({ RoleArn: a.roleArn, RoleSessionName: 'b' })),
+      () => c.sts.send(new S.AssumeRoleCommand({ RoleArn: `arn:aws:iam::${a.accountId}:role/no-such-role`, RoleSessionName: 'b' })),
+    ),
+  ],
 };
 
 const EBS_CASES: Record<string, Cases> = {
@@ -503,6 +571,7 @@ export const CASES: Record<string, Cases> = {
   ...prefixed('iam', IAM_CASES),
   ...prefixed('ebs', EBS_CASES),
   ...prefixed('organizations', ORG_CASES),
+  ...prefixed('sts', STS_CASES),
 };
 
 function prefixed(service: string, cases: Record<string, Cases>): Record<string, Cases> {
@@ -517,5 +586,6 @@ export function regionActions(): string[] {
     ...IAM_ACTIONS.map((a) => `iam:${a}`),
     ...EBS_ROUTES.map((r) => `ebs:${r.operation}`),
     ...Object.keys(ORGANIZATIONS_OPERATIONS).map((a) => `organizations:${a}`),
+    ...STS_ACTIONS.map((a) => `sts:${a}`),
   ].sort();
 }

@@ -41,13 +41,19 @@ export const AUDIT_EVENT_VERSION = '1.08';
 export type AuditEventSource = 'ec2.amazonaws.com' | 'kms.amazonaws.com' | 'iam.amazonaws.com' | 'sts.amazonaws.com' | 'nitride.region';
 
 export interface AuditUserIdentity {
-  /** 'Root' (an account's root key), 'IAMUser', or 'Unknown' when authentication failed. */
-  readonly type: 'Root' | 'IAMUser' | 'Unknown';
+  /** 'Root' (an account's root key), 'IAMUser', 'AssumedRole' (a role session), or 'Unknown' when authentication failed. */
+  readonly type: 'Root' | 'IAMUser' | 'AssumedRole' | 'Unknown';
   readonly accountId?: string;
   readonly principalId?: string;
   readonly arn?: string;
   readonly userName?: string;
   readonly accessKeyId?: string;
+  /** Session credentials (STS): when the session was made, and for a role session the role (CloudTrail's shape). */
+  readonly sessionContext?: {
+    readonly sessionIssuer?: { readonly type: 'Role'; readonly principalId: string; readonly arn: string; readonly accountId: string; readonly userName: string };
+    readonly attributes: { readonly creationDate: string; readonly mfaAuthenticated: string };
+    readonly sourceIdentity?: string;
+  };
 }
 
 export interface AuditResource {

@@ -14,12 +14,13 @@
 // handleIamRequest, then writes the outcome record from the returned errorCode.
 import { describeError, isNitrideError } from '../lib/errors.js';
 import { XmlWriter } from '../lib/xml.js';
+import { handleRoleAction, isRoleAction, ROLE_READ_ONLY, type RoleAction } from './role-api.js';
+import { get, IAM_API_VERSION, IAM_XMLNS, isoSeconds, maxItems, ok, required } from './query.js';
 import { IAM_ERROR_STATUS, IamError, type IamErrorCode } from './errors.js';
 import { ROOT_USER, type AccessKeyMetadata, type Iam, type IamUser } from './iam.js';
 import { principalArn, type AuthzPrincipal, type ConditionContext } from './policy.js';
 
-export const IAM_XMLNS = 'https://iam.amazonaws.com/doc/2010-05-08/';
-export const IAM_API_VERSION = '2010-05-08';
+export { IAM_XMLNS, IAM_API_VERSION } from './query.js';
 
 export type IamAction =
   | 'CreateUser'
@@ -32,9 +33,11 @@ export type IamAction =
   | 'PutUserPolicy'
   | 'GetUserPolicy'
   | 'ListUserPolicies'
-  | 'DeleteUserPolicy';
+  | 'DeleteUserPolicy'
+  | RoleAction;
 
 const READ_ONLY: Readonly<Record<IamAction, boolean>> = {
+  ...ROLE_READ_ONLY,
   CreateUser: false,
   GetUser: true,
   ListUsers: true,
@@ -79,33 +82,6 @@ export interface IamApiResponse {
   readonly responseElements?: Record<string, unknown>;
 }
 
-function get(params: ReadonlyMap<string, string> | Readonly<Record<string, string>>, name: string): string | undefined {
-  if (params instanceof Map) return params.get(name);
-  const rec = params as Readonly<Record<string, string>>;
-  return Object.hasOwn(rec, name) ? rec[name] : undefined;
-}
-
-function required(params: ReadonlyMap<string, string> | Readonly<Record<string, string>>, name: string): string {
-  const v = get(params, name);
-  if (v === undefined) {
-    const member = name.charAt(0).toLowerCase() + name.slice(1);
-    throw new IamError('ValidationError', `1 validation error detected: Value null at '${member}' failed to satisfy constraint: Member must not be null`, { parameter: name });
-  }
-  return v;
-}
-
-function maxItems(params: ReadonlyMap<string, string> | Readonly<Record<string, string>>): number | undefined {
-  const v = get(params, 'MaxItems');
-  if (v === undefined) return undefined;
-  const n = /^\d{1,7}$/.test(v) ? Number(v) : NaN;
-  if (!(n >= 1 && n <= 1000)) throw new IamError('ValidationError', `1 validation error detected: Value '${v}' at 'maxItems' failed to satisfy constraint: Member must have value between 1 and 1000`, {});
-  return n;
-}
-
-function isoSeconds(iso: string): string {
-  return `${iso.slice(0, 19)}Z`;
-}
-
 function writeUser(w: XmlWriter, u: IamUser): void {
   w.leaf('Path', u.path).leaf('UserName', u.userName).leaf('UserId', u.userId).leaf('Arn', u.arn).leaf('CreateDate', isoSeconds(u.createDate));
 }
@@ -114,19 +90,10 @@ function writeKeyMeta(w: XmlWriter, k: AccessKeyMetadata, displayName: string | 
   w.leaf('UserName', displayName).leaf('AccessKeyId', k.accessKeyId).leaf('Status', k.status).leaf('CreateDate', isoSeconds(k.createDate));
 }
 
-function ok(action: string, requestId: string, result: ((w: XmlWriter) => void) | undefined): string {
+/** IAM's error document (STS's too, in its own namespace). */
+export function iamErrorXml(code: string, message: string, requestId: string, type: 'Sender' | 'Receiver' = 'Sender', xmlns = IAM_XMLNS): string {
   const w = new XmlWriter();
-  w.open(`${action}Response`, { xmlns: IAM_XMLNS });
-  if (result) w.element(`${action}Result`, result);
-  w.element('ResponseMetadata', (m) => m.leaf('RequestId', requestId));
-  w.close();
-  return w.toString();
-}
-
-/** IAM's error document. */
-export function iamErrorXml(code: string, message: string, requestId: string, type: 'Sender' | 'Receiver' = 'Sender'): string {
-  const w = new XmlWriter();
-  w.open('ErrorResponse', { xmlns: IAM_XMLNS });
+  w.open('ErrorResponse', { xmlns });
   w.element('Error', (e) => e.leaf('Type', type).leaf('Code', code).leaf('Message', message));
   w.leaf('RequestId', requestId);
   w.close();
@@ -166,6 +133,8 @@ export async function handleIamRequest(iam: Iam, principal: AuthzPrincipal, para
     if (!isIamAction(action)) throw new IamError('InvalidAction', `Could not find operation ${action} for version ${get(params, 'Version') ?? IAM_API_VERSION}.`, { action });
     // The user a call is about: named, or (where IAM allows it) the caller itself.
     const target = async (name: string | undefined): Promise<string> => {
+      // A role session is no user: the calls that default to the caller need the name (IAM's answer).
+      if (name === undefined && principal.session?.role !== undefined) throw new IamError('ValidationError', 'Must specify userName when calling with non-User credentials', {});
       const userName = name ?? principal.userName;
       resources = [await userArn(iam, acct, userName)];
       return userName;
@@ -177,6 +146,10 @@ export async function handleIamRequest(iam: Iam, principal: AuthzPrincipal, para
       throw new IamError('AccessDenied', `User: ${principalArn(principal)} is not authorized to perform: iam:${action} on resource: ${res.resource ?? resources[0] ?? '*'} ${why}`, { action, reason: res.reason });
     };
 
+    if (isRoleAction(action)) {
+      const r = await handleRoleAction(iam, acct, action, params, requestId, (arns) => (resources = arns), authorizeCall);
+      return done(r.body, r.responseElements);
+    }
     switch (action) {
       case 'CreateUser': {
         const userName = required(params, 'UserName');

@@ -7,6 +7,7 @@
 import { parseCredential, parseAuthorizationHeader, PRESIGN } from './sigv4/parse.js';
 import { parseQueryPairs } from './sigv4/canonical-request.js';
 import { verifySigV4, type SigV4Identity, type SigV4Request, type SigV4VerifyOptions } from './sigv4/verify.js';
+import { EXPIRED_TOKEN_MESSAGE, SigV4Error } from './sigv4/errors.js';
 import type { IncomingMessage } from 'node:http';
 import type { AccessKeyLookup, Iam } from './iam.js';
 
@@ -36,12 +37,29 @@ export interface Authenticated {
   readonly key: AccessKeyLookup;
 }
 
-/** Verifies a request's SigV4 signature against IAM's keys. Throws SigV4Error. */
+/** The session token a request presents: the X-Amz-Security-Token header, or the presigned query's. */
+export function presentedSessionToken(req: SigV4Request): string | undefined {
+  const h = req.headers['x-amz-security-token'];
+  if (h !== undefined) return typeof h === 'string' ? h : h.join(',');
+  try {
+    return parseQueryPairs(req.query).find(([k]) => k === PRESIGN.securityToken)?.[1];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Verifies a request's SigV4 signature against IAM's keys, long-term or session credentials
+ * (an ASIA key id with its session token). Throws SigV4Error: 'unknown-key' also for a token
+ * that does not open or does not belong to the key id, 'expired-token' for a session past its
+ * expiry (checked against iam.now(), after the signature).
+ */
 export async function authenticate(iam: Iam, req: SigV4Request, opts: SigV4VerifyOptions): Promise<Authenticated> {
   const id = presentedAccessKeyId(req);
-  const found = id === undefined ? undefined : await iam.lookupAccessKey(id);
+  const found = id === undefined ? undefined : await iam.lookupCredentials(id, presentedSessionToken(req));
   const key = found !== undefined && found.status === 'Active' ? found : undefined;
   const identity = verifySigV4(req, (kid) => (key !== undefined && kid === key.accessKeyId ? key : undefined), opts);
   if (key === undefined) throw new Error('unreachable: verifySigV4 accepted a request without a key');
+  if (key.expiration !== undefined && iam.now().getTime() >= key.expiration.getTime()) throw new SigV4Error('expired-token', EXPIRED_TOKEN_MESSAGE, { accessKeyId: key.accessKeyId });
   return { identity, key };
 }

@@ -17,7 +17,9 @@ import type { AuditUserIdentity } from '../audit/trail.js';
 import type { StateStore } from '../store/store.js';
 import { IamError } from './errors.js';
 import { authorize, parsePolicy, principalArn, type AuthorizeRequest, type AuthorizeResult, type AuthzPrincipal, type NamedPolicy } from './policy.js';
+import { IamRoles, type RoleRecord } from './roles.js';
 import { RootKey, rootKeyPath, type SealedSecret } from './root-key.js';
+import { isSessionKeyId, newSessionSecret, openSessionToken, sealSessionToken, SESSION_KEY_PREFIX, type SessionPayload } from './session.js';
 
 export const ROOT_USER = 'root';
 export const MAX_ACCESS_KEYS_PER_USER = 2;
@@ -83,6 +85,16 @@ export interface AccessKeyLookup {
   readonly status: AccessKeyStatus;
   /** Ready for authorize(). */
   readonly principal: AuthzPrincipal;
+  /** Session credentials: when they stop working (authenticate() refuses them after it). */
+  readonly expiration?: Date;
+}
+
+/** Session credentials as STS hands them out. */
+export interface SessionCredentials {
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+  readonly sessionToken: string;
+  readonly expiration: Date;
 }
 
 export interface BootstrapResult {
@@ -161,15 +173,35 @@ function owner(userName: string): string {
 export class Iam {
   private readonly keyCache = new Map<string, { at: number; value: AccessKeyLookup }>();
   private readonly policyCache = new Map<string, { at: number; value: NamedPolicy[] }>();
+  /** Roles, their trust policies and inline policies (roles.ts). */
+  readonly roles: IamRoles;
+  /** The clock sessions are issued and expire by (tests move it; see RegionOptions.sessionClock). */
+  readonly now: () => Date;
 
   constructor(
     private readonly store: StateStore,
     private readonly rootKey: RootKey,
-  ) {}
+    opts: { now?: () => Date } = {},
+  ) {
+    this.now = opts.now ?? (() => new Date());
+    this.roles = new IamRoles({ store, requireAccount: (a) => this.requireAccount(a), principalExists: (p) => this.principalExists(p), newRoleId: () => `AROA${randomBase32(17)}` });
+  }
 
   /** IAM over `store` with the root key at $home/region/root.key (created on first use). */
-  static open(store: StateStore, opts: { home?: string; rootKeyPath?: string } = {}): Iam {
-    return new Iam(store, RootKey.loadOrCreate(opts.rootKeyPath ?? rootKeyPath(opts.home ?? nitrideHome())));
+  static open(store: StateStore, opts: { home?: string; rootKeyPath?: string; now?: () => Date } = {}): Iam {
+    return new Iam(store, RootKey.loadOrCreate(opts.rootKeyPath ?? rootKeyPath(opts.home ?? nitrideHome())), opts.now ? { now: opts.now } : {});
+  }
+
+  /** Whether an account id or an IAM ARN (root, user or role, path included) names something that exists. */
+  async principalExists(a: string): Promise<boolean> {
+    const m = /^(?:(\d{12})|arn:aws:iam::(\d{12}):(root|(user|role)\/(?:[\w+=,.@-]+\/)*([\w+=,.@-]+)))$/.exec(a);
+    if (!m) return false;
+    const acct = m[1] ?? m[2] ?? '';
+    if ((await this.getAccount(acct)) === undefined) return false;
+    if (m[1] !== undefined || m[3] === 'root') return true;
+    const name = m[5] ?? '';
+    if (m[4] === 'role') return (await this.roles.find(acct, name))?.arn === a;
+    return (await this.store.get<IamUser>(K.user(acct, name)))?.value.arn === a;
   }
 
   // ---- accounts -------------------------------------------------------------------------
@@ -256,7 +288,7 @@ export class Iam {
   }
 
   /** The account's record version; NoSuchEntity when it does not exist or is closed (nothing is created in a closed account). */
-  private async requireAccount(accountId: string): Promise<number> {
+  async requireAccount(accountId: string): Promise<number> {
     const a = isAccountId(accountId) ? await this.store.get<AccountRecord>(K.account(accountId)) : undefined;
     if (a === undefined || accountState(a.value) === 'CLOSED') throw new IamError('NoSuchEntity', `The account ${accountId} does not exist.`, { accountId });
     return a.version;
@@ -459,15 +491,22 @@ export class Iam {
     this.policyCache.delete(`${accountId}/${user.userName.toLowerCase()}`);
   }
 
-  /** The parsed inline policies of a principal (none for root), cached. */
+  /** The parsed inline policies of a principal (none for root; a role session's are its role's), cached. */
   async policiesFor(principal: AuthzPrincipal): Promise<NamedPolicy[]> {
-    if (principal.userName === ROOT_USER) return [];
-    const ck = `${principal.accountId}/${principal.userName.toLowerCase()}`;
+    const role = principal.session?.role;
+    if (role === undefined && principal.userName === ROOT_USER) return [];
+    // Roles are cached for a short time too (a role's policies change through this process: roles.ts drops nothing, so the TTL is the bound).
+    const ck = role === undefined ? `${principal.accountId}/${principal.userName.toLowerCase()}` : `${principal.accountId}/@role/${role.roleName.toLowerCase()}`;
     const hit = this.policyCache.get(ck);
     const now = Date.now();
     if (hit !== undefined && now - hit.at < CACHE_TTL_MS) return hit.value;
-    const entries = isAccountId(principal.accountId) ? await this.store.list<{ policyName: string; document: string }>(K.policies(principal.accountId, principal.userName)) : [];
-    const value = entries.map((e) => ({ name: e.value.policyName, document: parsePolicy(e.value.document) }));
+    const entries =
+      role !== undefined
+        ? await this.roles.policyDocuments(principal.accountId, role.roleName)
+        : isAccountId(principal.accountId)
+          ? (await this.store.list<{ policyName: string; document: string }>(K.policies(principal.accountId, principal.userName))).map((e) => e.value)
+          : [];
+    const value = entries.map((e) => ({ name: e.policyName, document: parsePolicy(e.document) }));
     if (this.policyCache.size > 10_000) this.policyCache.clear();
     this.policyCache.set(ck, { at: now, value });
     return value;
@@ -476,6 +515,68 @@ export class Iam {
   /** authorize() with the principal's own policies loaded. */
   async authorize(req: Omit<AuthorizeRequest, 'policies'>): Promise<AuthorizeResult> {
     return authorize({ ...req, policies: await this.policiesFor(req.principal) });
+  }
+
+  /** Drops a role's cached policies (after PutRolePolicy or DeleteRolePolicy in this process). */
+  forgetRolePolicies(accountId: string, roleName: string): void {
+    this.policyCache.delete(`${accountId}/@role/${roleName.toLowerCase()}`);
+  }
+
+  // ---- session credentials (STS) ---------------------------------------------------------
+
+  /**
+   * New session credentials for `principal` (GetSessionToken: a user or root) or for a role
+   * (AssumeRole), valid for `durationSeconds` from now (this.now()).
+   */
+  issueSession(opts: { accountId: string; durationSeconds: number; source: AuthzPrincipal; role?: { record: RoleRecord; sessionName: string }; sourceIdentity?: string }): SessionCredentials {
+    const accessKeyId = `${SESSION_KEY_PREFIX}${randomBase32(16)}`;
+    const secretAccessKey = newSessionSecret();
+    const iat = this.now().getTime();
+    const exp = iat + opts.durationSeconds * 1000;
+    const src = opts.source;
+    const payload: SessionPayload = {
+      v: 1,
+      acct: opts.accountId,
+      secret: secretAccessKey,
+      iat,
+      exp,
+      ...(opts.role !== undefined ? { role: { name: opts.role.record.roleName, id: opts.role.record.roleId, session: opts.role.sessionName } } : { user: src.userName, ...(src.userId !== undefined ? { uid: src.userId } : {}) }),
+      src: principalArn(src),
+      ...(opts.sourceIdentity !== undefined ? { sid: opts.sourceIdentity } : {}),
+      ...(src.session?.role !== undefined ? { chained: true } : {}),
+    };
+    return { accessKeyId, secretAccessKey, sessionToken: sealSessionToken(this.rootKey, accessKeyId, payload), expiration: new Date(exp) };
+  }
+
+  /**
+   * The credentials a request presents: a long-term key (no session token), or session
+   * credentials (an ASIA key id and its token). Undefined for an unknown key, a token that does
+   * not open for that key id, a session whose account is closed or whose user or role is gone
+   * (or was made anew: ids differ), and a long-term key presented with a token. An expired
+   * session is returned with its `expiration`: authenticate() refuses it after checking the signature.
+   */
+  async lookupCredentials(accessKeyId: string, sessionToken: string | undefined): Promise<AccessKeyLookup | undefined> {
+    if (sessionToken === undefined) return isSessionKeyId(accessKeyId) ? undefined : this.lookupAccessKey(accessKeyId);
+    if (!isSessionKeyId(accessKeyId) || !/^[A-Z0-9]{16,128}$/.test(accessKeyId)) return undefined;
+    const p = openSessionToken(this.rootKey, accessKeyId, sessionToken);
+    if (p === undefined) return undefined;
+    const account = await this.getAccount(p.acct);
+    if (account === undefined || accountState(account) === 'CLOSED') return undefined;
+    const session = { issuedAt: new Date(p.iat).toISOString(), expiresAt: new Date(p.exp).toISOString(), sourceArn: p.src, ...(p.sid !== undefined ? { sourceIdentity: p.sid } : {}) };
+    let principal: AuthzPrincipal;
+    if (p.role !== undefined) {
+      const role = await this.roles.find(p.acct, p.role.name);
+      if (role === undefined || role.roleId !== p.role.id) return undefined; // a deleted (or re-made) role's sessions end with it
+      const assumed = { roleName: role.roleName, roleId: role.roleId, arn: role.arn, sessionName: p.role.session };
+      principal = { accountId: p.acct, userName: role.roleName, arn: `arn:aws:sts::${p.acct}:assumed-role/${role.roleName}/${p.role.session}`, userId: `${role.roleId}:${p.role.session}`, session: { ...session, role: assumed } };
+    } else if (p.user === ROOT_USER) {
+      principal = { accountId: p.acct, userName: ROOT_USER, arn: `arn:aws:iam::${p.acct}:root`, session };
+    } else {
+      const u = p.user === undefined ? undefined : (await this.store.get<IamUser>(K.user(p.acct, p.user)))?.value;
+      if (u === undefined || u.userId !== p.uid) return undefined;
+      principal = { accountId: p.acct, userName: u.userName, arn: u.arn, userId: u.userId, session };
+    }
+    return { accessKeyId, accountId: p.acct, userName: principal.userName, secretAccessKey: p.secret, status: 'Active', principal, expiration: new Date(p.exp) };
   }
 
   /** Drops every cached key and policy (e.g. after another process changed IAM). */
@@ -489,8 +590,22 @@ export class Iam {
 export function auditIdentity(principal: AuthzPrincipal | undefined, accessKeyId?: string): AuditUserIdentity {
   const key = accessKeyId === undefined ? {} : { accessKeyId };
   if (principal === undefined) return { type: 'Unknown', ...key };
-  if (principal.userName === ROOT_USER) return { type: 'Root', accountId: principal.accountId, principalId: principal.accountId, arn: principalArn(principal), ...key };
-  return { type: 'IAMUser', accountId: principal.accountId, principalId: principal.userId ?? principal.userName, arn: principalArn(principal), userName: principal.userName, ...key };
+  const s = principal.session;
+  const attributes = s === undefined ? undefined : { creationDate: s.issuedAt, mfaAuthenticated: 'false' };
+  if (s?.role !== undefined) {
+    const r = s.role;
+    return {
+      type: 'AssumedRole',
+      accountId: principal.accountId,
+      principalId: `${r.roleId}:${r.sessionName}`,
+      arn: principalArn(principal),
+      ...key,
+      sessionContext: { sessionIssuer: { type: 'Role', principalId: r.roleId, arn: r.arn, accountId: principal.accountId, userName: r.roleName }, attributes: attributes ?? { creationDate: '', mfaAuthenticated: 'false' }, ...(s.sourceIdentity !== undefined ? { sourceIdentity: s.sourceIdentity } : {}) },
+    };
+  }
+  const session = attributes === undefined ? {} : { sessionContext: { attributes } };
+  if (principal.userName === ROOT_USER) return { type: 'Root', accountId: principal.accountId, principalId: principal.accountId, arn: principalArn(principal), ...key, ...session };
+  return { type: 'IAMUser', accountId: principal.accountId, principalId: principal.userId ?? principal.userName, arn: principalArn(principal), userName: principal.userName, ...key, ...session };
 }
 
 function sealAad(accessKeyId: string): string {

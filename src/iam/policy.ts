@@ -294,10 +294,34 @@ export type ConditionContext = Readonly<Record<string, ConditionValue | undefine
 
 export interface AuthzPrincipal {
   readonly accountId: string;
-  /** An IAM user's name, or 'root' for the account's root. */
+  /** An IAM user's name, or 'root' for the account's root; for a role session, the role's name (see `session.role`). */
   readonly userName: string;
+  /** The caller's ARN: the user's, the root's, or a role session's (arn:aws:sts::<acct>:assumed-role/<role>/<session>). */
   readonly arn?: string;
   readonly userId?: string;
+  /** Set when the caller signed with session credentials (STS). */
+  readonly session?: SessionContext;
+}
+
+/** What session credentials carry about their session (src/iam/session.ts). */
+export interface SessionContext {
+  /** ISO times. */
+  readonly issuedAt: string;
+  readonly expiresAt: string;
+  /** AssumeRole: the role whose policies the session has; absent for GetSessionToken (the user's or root's own). */
+  readonly role?: AssumedRole;
+  /** The ARN of the principal that made the session. */
+  readonly sourceArn: string;
+  readonly sourceIdentity?: string;
+}
+
+export interface AssumedRole {
+  readonly roleName: string;
+  /** AROA… */
+  readonly roleId: string;
+  /** arn:aws:iam::<acct>:role/<path><name> */
+  readonly arn: string;
+  readonly sessionName: string;
 }
 
 export interface ResourceRequest {
@@ -349,7 +373,7 @@ export interface AuthorizeResult {
 }
 
 export function isRootPrincipal(p: AuthzPrincipal): boolean {
-  return p.userName === 'root';
+  return p.userName === 'root' && p.session?.role === undefined;
 }
 
 export function principalArn(p: AuthzPrincipal): string {
@@ -648,15 +672,22 @@ function statementMatches(s: PolicyStatement, action: string, resource: string, 
 
 /** The context keys IAM supplies from the principal and the clock. */
 export function principalContext(p: AuthzPrincipal, now: Date): Record<string, string> {
+  const role = p.session?.role;
   const ctx: Record<string, string> = {
     'aws:PrincipalAccount': p.accountId,
-    'aws:PrincipalArn': principalArn(p),
-    'aws:PrincipalType': isRootPrincipal(p) ? 'Account' : 'User',
+    'aws:PrincipalArn': role?.arn ?? principalArn(p),
+    'aws:PrincipalType': role !== undefined ? 'AssumedRole' : isRootPrincipal(p) ? 'Account' : 'User',
     'aws:CurrentTime': now.toISOString(),
     'aws:EpochTime': String(Math.floor(now.getTime() / 1000)),
   };
-  if (!isRootPrincipal(p)) ctx['aws:username'] = p.userName;
-  if (p.userId !== undefined) ctx['aws:userid'] = p.userId;
+  if (role === undefined && !isRootPrincipal(p)) ctx['aws:username'] = p.userName;
+  if (role !== undefined) ctx['aws:userid'] = `${role.roleId}:${role.sessionName}`;
+  else if (p.userId !== undefined) ctx['aws:userid'] = p.userId;
+  if (p.session !== undefined) {
+    ctx['aws:TokenIssueTime'] = p.session.issuedAt;
+    ctx['aws:MultiFactorAuthPresent'] = 'false';
+    if (p.session.sourceIdentity !== undefined) ctx['aws:SourceIdentity'] = p.session.sourceIdentity;
+  }
   return ctx;
 }
 
@@ -755,7 +786,7 @@ function parsePrincipal(v: unknown, field: string, i: number): { any: boolean; s
 
 const RESOURCE_STATEMENT_KEYS = new Set([...STATEMENT_KEYS, 'Principal', 'NotPrincipal']);
 
-function parseResourceStatement(s: unknown, i: number): ResourcePolicyStatement {
+function parseResourceStatement(s: unknown, i: number, trust: boolean): ResourcePolicyStatement {
   if (s === null || typeof s !== 'object' || Array.isArray(s)) throw malformed(`Each statement must be an object (statement ${i}).`, { statement: i });
   const o = s as Record<string, unknown>;
   for (const k of Object.keys(o)) if (!RESOURCE_STATEMENT_KEYS.has(k)) throw malformed(`Syntax errors in policy: unknown field ${k} (statement ${i}).`, { statement: i, field: k });
@@ -765,6 +796,9 @@ function parseResourceStatement(s: unknown, i: number): ResourcePolicyStatement 
   if (o['Sid'] !== undefined && typeof o['Sid'] !== 'string') throw malformed(`Sid must be a string (statement ${i}).`, { statement: i });
   // The identity-policy rules for the rest; a key policy's Sid may hold any text.
   const { Principal: p, NotPrincipal: np, Sid: sid, ...rest } = o;
+  // A role's trust policy is about the role itself: it has no Resource (IAM refuses one).
+  if (trust && (rest['Resource'] !== undefined || rest['NotResource'] !== undefined)) throw malformed(`Has prohibited field Resource (statement ${i}).`, { statement: i });
+  if (trust) rest['Resource'] = '*';
   let base: PolicyStatement;
   try {
     base = parseStatement(rest, i);
@@ -785,10 +819,11 @@ function parseResourceStatement(s: unknown, i: number): ResourcePolicyStatement 
  * Parses and validates a resource policy (a KMS key policy): like parsePolicy(), but every
  * statement needs Principal or NotPrincipal, and Sid may be any string. Throws
  * IamError('MalformedPolicyDocument') with a message naming the statement at fault.
+ * `trust`: a role's trust policy (who may assume it), whose statements have no Resource.
  */
-export function parseResourcePolicy(text: string): ResourcePolicyDocument {
+export function parseResourcePolicy(text: string, opts: { trust?: boolean } = {}): ResourcePolicyDocument {
   const { version, id, list } = parseEnvelope(text, (e) => `The policy is not valid JSON: ${e instanceof Error ? e.message : String(e)}.`);
-  const statements = list.map((s, i) => parseResourceStatement(s, i));
+  const statements = list.map((s, i) => parseResourceStatement(s, i, opts.trust === true));
   return id !== undefined ? { version, id, statements } : { version, statements };
 }
 
@@ -831,10 +866,12 @@ function principalMatch(spec: PrincipalSpec, c: ResourceCaller, not: boolean, de
   if (c.kind === 'service') return spec.service.includes(c.service) || ((not || deny) && spec.aws.includes('*')) ? 'direct' : undefined;
   const p = c.principal;
   const me = principalArn(p);
+  const roleArn = p.session?.role?.arn;
   const root = isRootPrincipal(p);
   let how: 'direct' | 'account' | undefined;
   for (const a of spec.aws) {
-    if (a === '*' || a === me) return 'direct';
+    // A role's ARN names every session of the role (as AWS matches it in resource policies).
+    if (a === '*' || a === me || a === roleArn) return 'direct';
     if (a === p.accountId || a === `arn:aws:iam::${p.accountId}:root`) {
       if (not) {
         if (root) return 'direct';

@@ -45,7 +45,10 @@ export type KmsOperation =
   | 'CreateGrant'
   | 'ListGrants'
   | 'RetireGrant'
-  | 'RevokeGrant';
+  | 'RevokeGrant'
+  | 'TagResource'
+  | 'UntagResource'
+  | 'ListResourceTags';
 
 /** CloudTrail's readOnly per operation (KMS's cryptographic calls are read-only events there). */
 const READ_ONLY: Readonly<Record<KmsOperation, boolean>> = {
@@ -77,6 +80,9 @@ const READ_ONLY: Readonly<Record<KmsOperation, boolean>> = {
   ListGrants: true,
   RetireGrant: false,
   RevokeGrant: false,
+  TagResource: false,
+  UntagResource: false,
+  ListResourceTags: true,
 };
 
 /** Every operation KMS answers (the cross-account suite checks it covers each). */
@@ -137,6 +143,11 @@ function reqStr(b: Body, m: string): string {
   const v = str(b, m);
   if (v === undefined) throw validation(`1 validation error detected: Value null at '${m.charAt(0).toLowerCase()}${m.slice(1)}' failed to satisfy constraint: Member must not be null`);
   return v;
+}
+
+/** A required list member that is absent: KMS's validation answer (never returns). */
+function reqList(_b: Body, m: string): never {
+  throw validation(`1 validation error detected: Value null at '${m.charAt(0).toLowerCase()}${m.slice(1)}' failed to satisfy constraint: Member must not be null`);
 }
 
 function int(b: Body, m: string): number | undefined {
@@ -401,6 +412,14 @@ async function dispatch(kms: Kms, caller: KmsCaller, op: KmsOperation, b: Body):
     case 'RevokeGrant':
       await kms.revokeGrant(caller, reqStr(b, 'KeyId'), reqStr(b, 'GrantId'));
       return {};
+    case 'TagResource':
+      await kms.tagResource(caller, reqStr(b, 'KeyId'), tags(b) ?? reqList(b, 'Tags'));
+      return {};
+    case 'UntagResource':
+      await kms.untagResource(caller, reqStr(b, 'KeyId'), strList(b, 'TagKeys') ?? reqList(b, 'TagKeys'));
+      return {};
+    case 'ListResourceTags':
+      return pageJson(await kms.listResourceTags(caller, reqStr(b, 'KeyId'), { ...opt('limit', int(b, 'Limit')), ...opt('marker', str(b, 'Marker')) }), 'Tags', (t) => ({ TagKey: t.tagKey, TagValue: t.tagValue }));
   }
 }
 

@@ -9,9 +9,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuditRecorder } from '../audit/recorder.js';
 import type { AuditEvent, AuditUserIdentity } from '../audit/trail.js';
-import { sigV4RequestOf } from '../iam/authenticate.js';
+import { authenticate, presentedAccessKeyId, sigV4RequestOf } from '../iam/authenticate.js';
 import { auditIdentity, type AccessKeyLookup, type Iam } from '../iam/iam.js';
-import { isSigV4Error, verifySigV4, type SigV4Error } from '../iam/sigv4/index.js';
+import { EXPIRED_TOKEN_MESSAGE, isSigV4Error, type SigV4Error } from '../iam/sigv4/index.js';
 import { createLogger } from '../lib/log.js';
 import { KMS_CONTENT_TYPE, handleKmsRequest, kmsOperationInfo } from './api.js';
 import { kmsErrorBody } from './errors.js';
@@ -52,6 +52,8 @@ export function kmsAuthError(e: SigV4Error): { code: string; message: string; st
       return { code: 'UnrecognizedClientException', message: 'The security token included in the request is invalid.', status: 400 };
     case 'expired':
       return { code: 'InvalidSignatureException', message: 'Signature expired or not yet valid.', status: 400 };
+    case 'expired-token':
+      return { code: 'ExpiredTokenException', message: EXPIRED_TOKEN_MESSAGE, status: 400 };
     case 'scope':
       return { code: 'InvalidSignatureException', message: e.message, status: 400 };
     default:
@@ -61,12 +63,6 @@ export function kmsAuthError(e: SigV4Error): { code: string; message: string; st
         status: 400,
       };
   }
-}
-
-function presentedKeyId(headers: IncomingMessage['headers']): string | undefined {
-  const auth = headers['authorization'];
-  const m = typeof auth === 'string' ? /Credential=([A-Za-z0-9]{1,128})\//.exec(auth) : null;
-  return m?.[1];
 }
 
 function send(res: ServerResponse, requestId: string, status: number, body: string): void {
@@ -89,21 +85,14 @@ export async function serveKms(deps: KmsFrontDeps, req: IncomingMessage, res: Se
     userIdentity: identity,
   });
 
-  const keyId = presentedKeyId(req.headers);
-  let key: AccessKeyLookup | undefined;
+  const sigReq = sigV4RequestOf(req, body);
+  let key: AccessKeyLookup;
   try {
-    key = keyId === undefined ? undefined : await deps.iam.lookupAccessKey(keyId);
-    const k = key;
-    verifySigV4(
-      sigV4RequestOf(req, body),
-      (id) => (k && k.accessKeyId === id && k.status === 'Active' ? { secretAccessKey: k.secretAccessKey } : undefined),
-      { now: new Date(), service: 'kms', region: KMS_REGION, requiredSignedHeaders: KMS_SIGNED_HEADERS },
-    );
-    if (!key || key.status !== 'Active') throw new Error('unreachable: verifySigV4 accepted an unknown key');
+    ({ key } = await authenticate(deps.iam, sigReq, { now: new Date(), service: 'kms', region: KMS_REGION, requiredSignedHeaders: KMS_SIGNED_HEADERS }));
   } catch (e) {
     const w = isSigV4Error(e) ? kmsAuthError(e) : { code: 'UnrecognizedClientException', message: 'The security token included in the request is invalid.', status: 400 };
     if (!isSigV4Error(e)) log.error('authentication failed unexpectedly', { requestId: meta.requestId, error: String(e) });
-    await deps.trail.record({ ...base(auditIdentity(undefined, keyId)), errorCode: w.code, errorMessage: w.message });
+    await deps.trail.record({ ...base(auditIdentity(undefined, presentedAccessKeyId(sigReq))), errorCode: w.code, errorMessage: w.message });
     send(res, meta.requestId, w.status, kmsErrorBody(w.code, w.message));
     return;
   }

@@ -38,6 +38,7 @@ import { IamError } from '../iam/errors.js';
 import type { Iam } from '../iam/iam.js';
 import { type ConditionValue, evaluateResourcePolicy, parseResourcePolicy, principalArn, type ResourceCaller, type ResourcePolicyDocument, resourcePolicyPrincipals } from '../iam/policy.js';
 import { RootKey, rootKeyPath } from '../iam/root-key.js';
+import { checkTagKeys, checkTags, MAX_LIST_TAGS, requestTagContext, resourceTagContext, tagPage, withoutTags, withTags } from './tags.js';
 import { nitrideHome } from '../lib/paths.js';
 import type { JsonValue, StateStore } from '../store/store.js';
 import { checkAliasName, checkContext, checkLimit, checkPolicyName, contextSatisfies, decodeMarker, encodeMarker, IAM_PRINCIPAL_RE } from './checks.js';
@@ -84,15 +85,18 @@ export class Kms {
     caller: KmsCaller,
     req: { description?: string; keyUsage?: string; keySpec?: string; policy?: string; bypassPolicyLockoutSafetyCheck?: boolean; tags?: readonly Tag[]; origin?: string } = {},
   ): Promise<KeyMetadata> {
-    await this.authorizeAccount(caller, 'CreateKey');
+    const tags = req.tags ?? [];
+    checkTags(tags);
+    // Tags on CreateKey need kms:TagResource too (as KMS); both see aws:RequestTag/<key> and aws:TagKeys.
+    const tagging: KmsCaller = tags.length === 0 ? caller : { ...caller, context: { ...caller.context, ...requestTagContext(tags) } };
+    await this.authorizeAccount(tagging, 'CreateKey');
+    if (tags.length > 0) await this.authorizeAccount(tagging, 'TagResource');
     if (req.keyUsage !== undefined && req.keyUsage !== 'ENCRYPT_DECRYPT') throw new KmsError('UnsupportedOperationException', `KeyUsage ${req.keyUsage} is not supported; only ENCRYPT_DECRYPT keys exist here.`);
     if (req.keySpec !== undefined && req.keySpec !== 'SYMMETRIC_DEFAULT') throw new KmsError('UnsupportedOperationException', `KeySpec ${req.keySpec} is not supported; only SYMMETRIC_DEFAULT keys exist here.`);
     if (req.origin !== undefined && req.origin !== 'AWS_KMS') throw new KmsError('UnsupportedOperationException', `Origin ${req.origin} is not supported.`);
     const description = req.description ?? '';
     if (description.length > 8192) throw validation("1 validation error detected: Value at 'description' failed to satisfy constraint: Member must have length less than or equal to 8192");
     const policy = req.policy ?? defaultKeyPolicy(caller.principal.accountId);
-    const tags = req.tags ?? [];
-    for (const t of tags) if (t.tagKey.length < 1 || t.tagKey.length > 128 || t.tagValue.length > 256 || t.tagKey.startsWith('aws:')) throw new KmsError('TagException', `The tag ${t.tagKey} is not valid.`);
     const keyId = randomUUID();
     if (req.policy !== undefined) await this.checkKeyPolicy(caller, keyArn(caller.principal.accountId, keyId), req.policy, req.bypassPolicyLockoutSafetyCheck === true);
     const rec = this.newKeyRecord(caller.principal.accountId, { description, policy, tags, keyManager: 'CUSTOMER' }, keyId);
@@ -178,7 +182,7 @@ export class Kms {
       throw e;
     }
     for (const a of resourcePolicyPrincipals(doc)) {
-      if (!(await this.principalExists(a))) throw new KmsError('MalformedPolicyDocumentException', `Policy contains a statement with one or more invalid principals: ${a} does not exist.`, { principal: a });
+      if (!(await this.iam.principalExists(a))) throw new KmsError('MalformedPolicyDocumentException', `Policy contains a statement with one or more invalid principals: ${a} does not exist.`, { principal: a });
     }
     if (bypass || isService(caller.principal)) return;
     const p = caller.principal;
@@ -197,21 +201,6 @@ export class Kms {
         `The new key policy will not allow you to update the key policy in the future (it does not allow ${principalArn(p)} kms:PutKeyPolicy). Use BypassPolicyLockoutSafetyCheck to set it anyway.`,
         { principal: principalArn(p) },
       );
-    }
-  }
-
-  private async principalExists(a: string): Promise<boolean> {
-    const m = /^(?:(\d{12})|arn:aws:iam::(\d{12}):(root|user\/(?:[\w+=,.@-]+\/)*([\w+=,.@-]+)|role\/.+))$/.exec(a);
-    if (!m) return false;
-    const acct = m[1] ?? m[2] ?? '';
-    if (!(await this.iam.getAccount(acct))) return false;
-    if (m[1] !== undefined || m[3] === 'root') return true;
-    if (m[4] === undefined) return false; // roles do not exist here
-    try {
-      const u = await this.iam.getUser(acct, m[4]);
-      return u.arn === a;
-    } catch {
-      return false;
     }
   }
 
@@ -244,6 +233,36 @@ export class Kms {
     });
     const last = page[page.length - 1];
     return rows.length > limit && last ? { items, truncated: true, nextMarker: encodeMarker(last.key) } : { items, truncated: false };
+  }
+
+  // ---- tags (tags.ts) -------------------------------------------------------------------------
+
+  async tagResource(caller: KmsCaller, keyId: string, tags: readonly Tag[]): Promise<void> {
+    checkTags(tags);
+    const key = await this.resolve(caller, keyId, { keyOnly: true });
+    await this.authorizeKey({ ...caller, context: { ...caller.context, ...requestTagContext(tags) } }, 'TagResource', key, { manage: true });
+    await this.updateKey(key.rec.keyId, (r) => {
+      if (r.keyState === 'PendingDeletion') throw pendingDeletion(r);
+      return { ...r, tags: withTags(r.tags, tags) };
+    });
+  }
+
+  async untagResource(caller: KmsCaller, keyId: string, tagKeys: readonly string[]): Promise<void> {
+    checkTagKeys(tagKeys);
+    const key = await this.resolve(caller, keyId, { keyOnly: true });
+    await this.authorizeKey({ ...caller, context: { ...caller.context, 'aws:TagKeys': [...tagKeys] } }, 'UntagResource', key, { manage: true });
+    await this.updateKey(key.rec.keyId, (r) => {
+      if (r.keyState === 'PendingDeletion') throw pendingDeletion(r);
+      return { ...r, tags: withoutTags(r.tags, tagKeys) };
+    });
+  }
+
+  async listResourceTags(caller: KmsCaller, keyId: string, opts: { limit?: number; marker?: string } = {}): Promise<Page<Tag>> {
+    const limit = Math.min(checkLimit(opts.limit, MAX_LIST_TAGS, 1000), MAX_LIST_TAGS);
+    const key = await this.resolve(caller, keyId, { keyOnly: true });
+    await this.authorizeKey(caller, 'ListResourceTags', key);
+    const page = tagPage(key.rec.tags, limit, opts.marker);
+    return page.nextMarker === undefined ? { items: page.items, truncated: false } : { items: page.items, truncated: true, nextMarker: page.nextMarker };
   }
 
   async enableKey(caller: KmsCaller, keyId: string): Promise<void> {
@@ -844,7 +863,7 @@ export class Kms {
     if (rec.keyManager === 'AWS' && o.manage) throw refuse('no-resource-allow');
     if (!sameAccount && !CROSS_ACCOUNT_OPS.has(op)) throw refuse('no-resource-allow');
     const ec = o.encryptionContext ?? {};
-    const resContext: Record<string, ConditionValue> = { 'kms:CallerAccount': p.accountId, 'kms:EncryptionContextKeys': Object.keys(ec) };
+    const resContext: Record<string, ConditionValue> = { ...resourceTagContext(rec.tags), 'kms:CallerAccount': p.accountId, 'kms:EncryptionContextKeys': Object.keys(ec) };
     for (const [k, v] of Object.entries(ec)) resContext[`kms:EncryptionContext:${k}`] = v;
     const resource = { arn: rec.arn, context: resContext };
     const who: ResourceCaller = isService(p) ? { kind: 'service', service: callerArn(p), accountId: p.accountId } : { kind: 'aws', principal: p };

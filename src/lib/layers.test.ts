@@ -22,7 +22,7 @@ const SRC = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'src
 export const LAYERS = ['lib', 'codecs', 'components', 'controller', 'region', 'setup', 'cli'] as const;
 type Layer = (typeof LAYERS)[number];
 
-const COMPONENTS = new Set(['audit', 'store', 'iam', 'kms', 'organizations', 'ebs', 'vpc', 'hypervisor', 'security-chip', 'image']);
+const COMPONENTS = new Set(['audit', 'store', 'iam', 'sts', 'kms', 'organizations', 'ebs', 'vpc', 'hypervisor', 'security-chip', 'image']);
 
 /** The layer of the folder a file is in (its top folder under src/), codecs or not. */
 export function ownerLayerOf(path: string): Layer {

@@ -66,6 +66,11 @@ export interface RegionOptions {
    * for localhost, 127.0.0.1, ::1 and apiHost.
    */
   readonly tls?: { readonly certFile?: string; readonly keyFile?: string; readonly caFile?: string };
+  /**
+   * Tests only: the clock session credentials (STS) are issued and expire by, so a test can move
+   * it past a session's expiry (the shortest STS allows is 15 minutes). Default: the real clock.
+   */
+  readonly sessionClock?: () => Date;
 }
 
 export interface Credentials {
@@ -106,7 +111,7 @@ export class Region {
     const dir = join(opts.home, 'region');
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const store = await SqliteStore.open(join(dir, 'state.db'));
-    const iam = Iam.open(store, { home: opts.home });
+    const iam = Iam.open(store, { home: opts.home, ...(opts.sessionClock ? { now: opts.sessionClock } : {}) });
     const boot = await iam.bootstrap();
     const admin = await iam.ensureOperatorAdmin(boot.accountId);
     const trail = new AuditTrail(regionTrailPath(opts.home));

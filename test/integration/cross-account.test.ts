@@ -89,6 +89,9 @@ async function viewOf(a: AResources, c: Clients): Promise<Record<string, string>
     policy: await c.kms.send(new K.GetKeyPolicyCommand({ KeyId: a.kmsKeyId, PolicyName: 'default' })),
     grants: await c.kms.send(new K.ListGrantsCommand({ KeyId: a.kmsKeyId })),
     rotation: await c.kms.send(new K.GetKeyRotationStatusCommand({ KeyId: a.kmsKeyId })),
+    keyTags: await c.kms.send(new K.ListResourceTagsCommand({ KeyId: a.kmsKeyId })),
+    role: await c.iam.send(new I.GetRoleCommand({ RoleName: a.roleName })),
+    rolePolicy: await c.iam.send(new I.GetRolePolicyCommand({ RoleName: a.roleName, PolicyName: a.rolePolicyName })),
     decrypted: Buffer.from((await c.kms.send(new K.DecryptCommand({ CiphertextBlob: a.ciphertext }))).Plaintext!).toString('utf8'),
     users: await c.iam.send(new I.ListUsersCommand({})),
     userKeys: await c.iam.send(new I.ListAccessKeysCommand({ UserName: a.userName })),
@@ -111,6 +114,13 @@ async function makeA(c: Clients, accountId: string): Promise<AResources> {
   await c.iam.send(new I.CreateUserCommand({ UserName: 'only-in-a' }));
   await c.iam.send(new I.PutUserPolicyCommand({ UserName: 'alice', PolicyName: 'ec2-read', PolicyDocument: '{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"ec2:Describe*","Resource":"*"}}' }));
   const userKey = (await c.iam.send(new I.CreateAccessKeyCommand({ UserName: 'alice' }))).AccessKey!;
+  const role = (
+    await c.iam.send(
+      new I.CreateRoleCommand({ RoleName: 'only-in-a-role', AssumeRolePolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: { Effect: 'Allow', Principal: { AWS: `arn:aws:iam::${accountId}:root` }, Action: 'sts:AssumeRole' } }) }),
+    )
+  ).Role!;
+  await c.iam.send(new I.PutRolePolicyCommand({ RoleName: 'only-in-a-role', PolicyName: 'ec2-read', PolicyDocument: '{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"ec2:Describe*","Resource":"*"}}' }));
+  await c.kms.send(new K.TagResourceCommand({ KeyId: key.KeyId!, Tags: [{ TagKey: 'owner', TagValue: 'a' }] }));
 
   const kp = await c.ec2.send(new E.CreateKeyPairCommand({ KeyName: 'a-pair', KeyType: 'ed25519' }));
   const vpc = (await c.ec2.send(new E.CreateVpcCommand({ CidrBlock: '10.7.0.0/16' }))).Vpc!;
@@ -176,6 +186,10 @@ async function makeA(c: Clients, accountId: string): Promise<AResources> {
     userId: user.UserId!,
     userAccessKeyId: userKey.AccessKeyId!,
     policyName: 'ec2-read',
+    roleName: role.RoleName!,
+    roleArn: role.Arn!,
+    roleId: role.RoleId!,
+    rolePolicyName: 'ec2-read',
   };
 }
 
@@ -202,6 +216,7 @@ function secretsOf(a: AResources): string[] {
     a.grantId,
     a.userId,
     a.userAccessKeyId,
+    a.roleId,
   ];
 }
 

@@ -11,10 +11,13 @@
 //                                                      message says which, in AWS's words)
 //   payload         AuthFailure                  401   (x-amz-content-sha256 does not match the body)
 //   expired         RequestExpired               400   (clock skew > 15 min, or presigned URL expired)
+//   expired-token   RequestExpired               400   (session credentials past their Expiration; IAM and
+//                                                      STS say ExpiredToken 403, the JSON services
+//                                                      ExpiredTokenException)
 
 import { NitrideError } from '../../lib/errors.js';
 
-export type SigV4FailureReason = 'missing' | 'malformed' | 'unknown-key' | 'bad-signature' | 'scope' | 'payload' | 'expired';
+export type SigV4FailureReason = 'missing' | 'malformed' | 'unknown-key' | 'bad-signature' | 'scope' | 'payload' | 'expired' | 'expired-token';
 
 const EC2: Readonly<Record<SigV4FailureReason, { code: string; status: number }>> = {
   missing: { code: 'MissingAuthenticationToken', status: 403 },
@@ -24,6 +27,7 @@ const EC2: Readonly<Record<SigV4FailureReason, { code: string; status: number }>
   scope: { code: 'SignatureDoesNotMatch', status: 403 },
   payload: { code: 'AuthFailure', status: 401 },
   expired: { code: 'RequestExpired', status: 400 },
+  'expired-token': { code: 'RequestExpired', status: 400 },
 };
 
 const IAM: Readonly<Record<SigV4FailureReason, { code: string; status: number }>> = {
@@ -34,10 +38,14 @@ const IAM: Readonly<Record<SigV4FailureReason, { code: string; status: number }>
   scope: { code: 'SignatureDoesNotMatch', status: 403 },
   payload: { code: 'SignatureDoesNotMatch', status: 403 },
   expired: { code: 'RequestExpired', status: 400 },
+  'expired-token': { code: 'ExpiredToken', status: 403 },
 };
 
 /** The message EC2 uses for AuthFailure; deliberately the same for unknown keys and bad signatures. */
 export const AUTH_FAILURE_MESSAGE = 'AWS was not able to validate the provided access credentials';
+
+/** What IAM, STS and the JSON services say of session credentials past their Expiration. */
+export const EXPIRED_TOKEN_MESSAGE = 'The security token included in the request is expired';
 
 export class SigV4Error extends NitrideError {
   readonly reason: SigV4FailureReason;

@@ -2,7 +2,7 @@
 // benchmarks, and each step of the algorithm on its own for the published test vectors.
 export { verifySigV4, DEFAULT_MAX_SKEW_MS, type SigV4Request, type SigV4VerifyOptions, type SigV4Identity, type SecretLookup } from './verify.js';
 export { signRequest, presignRequest, type SigningCredentials, type SignableRequest, type SignOptions, type SignedRequest, type PresignOptions, type PresignedRequest } from './sign.js';
-export { SigV4Error, isSigV4Error, AUTH_FAILURE_MESSAGE, type SigV4FailureReason } from './errors.js';
+export { SigV4Error, isSigV4Error, AUTH_FAILURE_MESSAGE, EXPIRED_TOKEN_MESSAGE, type SigV4FailureReason } from './errors.js';
 export { canonicalRequest, canonicalUri, canonicalQueryString, canonicalHeaders, parseQueryPairs, type HeaderMap } from './canonical-request.js';
 export { stringToSign, credentialScope } from './string-to-sign.js';
 export { deriveSigningKey } from './signing-key.js';

@@ -5,7 +5,7 @@
 //     of the headers — a connection that sends nothing gets 408 and is closed —,
 //     requestTimeout the whole request, keepAliveTimeout an idle connection;
 //   - size: maxHeaderSize for the headers (431); the body may be maxBodyBytes only when the
-//     headers present a known, active access key and a date within the skew window, and
+//     headers present a known, active access key (or session credentials) and a date within the skew window, and
 //     preAuthBodyBytes otherwise, so a request that cannot authenticate is never buffered
 //     beyond a few KiB (a larger Content-Length is refused before any byte is read);
 //   - after authentication, the per-principal throttle (throttle.ts);
@@ -14,7 +14,7 @@
 import type { IncomingMessage, Server, ServerOptions } from 'node:http';
 import type { Socket } from 'node:net';
 import type { AuditTrail } from '../../audit/trail.js';
-import { presentedAccessKeyId, sigV4RequestOf } from '../../iam/authenticate.js';
+import { presentedAccessKeyId, presentedSessionToken, sigV4RequestOf } from '../../iam/authenticate.js';
 import type { Iam } from '../../iam/iam.js';
 import { DEFAULT_MAX_SKEW_MS, MAX_PRESIGN_EXPIRES_SECONDS, PRESIGN, parseAmzDate, parseQueryPairs } from '../../iam/sigv4/index.js';
 import type { ApiLimits } from './limits.js';
@@ -31,7 +31,7 @@ export class Admission {
   constructor(
     readonly limits: ApiLimits,
     trail: AuditTrail,
-    private readonly iam: Pick<Iam, 'lookupAccessKey'>,
+    private readonly iam: Pick<Iam, 'lookupCredentials'>,
   ) {
     this.refusals = new RefusalLedger(trail, limits);
     this.throttle = new PrincipalThrottle(limits);
@@ -94,7 +94,7 @@ export class Admission {
     const keyId = presentedAccessKeyId(sigReq);
     if (keyId === undefined) return preAuthBodyBytes;
     if (!freshDate(req, query)) return preAuthBodyBytes;
-    const key = await this.iam.lookupAccessKey(keyId);
+    const key = await this.iam.lookupCredentials(keyId, presentedSessionToken(sigReq));
     return key !== undefined && key.status === 'Active' ? maxBodyBytes : preAuthBodyBytes;
   }
 

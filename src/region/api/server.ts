@@ -18,6 +18,7 @@ import type { AuditRecorder } from '../../audit/recorder.js';
 import type { AuditEvent, AuditTrail, AuditUserIdentity } from '../../audit/trail.js';
 import type { Iam } from '../../iam/iam.js';
 import { handleIamRequest, iamErrorXml, iamRequestInfo } from '../../iam/api.js';
+import { handleStsRequest, isStsAction, stsErrorXml } from '../../sts/api.js';
 import { isSigV4Error, type SigV4Identity } from '../../iam/sigv4/index.js';
 import { authenticate, presentedAccessKeyId } from '../../iam/authenticate.js';
 import { auditIdentity, type AccessKeyLookup } from '../../iam/iam.js';
@@ -236,18 +237,21 @@ export class RegionApi {
     }
     const action = flat.get('Action') ?? '';
     const iamInfo = iamRequestInfo(flat);
-    // IAM's actions go to IAM; so does an unknown action signed for IAM (IAM then names it unknown).
-    const isIam = iamInfo.known || (!isEc2Action(action) && /Credential=[^/]+\/[^/]+\/[^/]+\/iam\//.test(String(req.headers['authorization'] ?? '')));
-    const eventSource = isIam ? 'iam.amazonaws.com' : 'ec2.amazonaws.com';
-    const readOnly = isIam ? iamInfo.readOnly : /^(Describe|Get|List)/.test(action);
+    // IAM's and STS's actions go to them; so does an unknown action signed for one of them (which then names it unknown).
+    const signedFor = isEc2Action(action) ? undefined : /Credential=[^/]+\/[^/]+\/[^/]+\/(iam|sts)\//.exec(String(req.headers['authorization'] ?? ''))?.[1];
+    const isSts = !iamInfo.known && (isStsAction(action) || signedFor === 'sts');
+    const isIam = !isSts && (iamInfo.known || signedFor === 'iam');
+    const eventSource = isIam ? 'iam.amazonaws.com' : isSts ? 'sts.amazonaws.com' : 'ec2.amazonaws.com';
+    const readOnly = isIam ? iamInfo.readOnly : isSts ? true : /^(Describe|Get|List)/.test(action);
 
     const fail = async (e: unknown, identity: AuditUserIdentity, resources: readonly string[] = []): Promise<void> => {
       let code: string;
       let message: string;
       let status: number;
       if (isSigV4Error(e)) {
-        ({ code, status } = isIam ? e.iamWire() : { code: e.code, status: e.httpStatus });
-        message = e.message;
+        ({ code, status } = isIam || isSts ? e.iamWire() : { code: e.code, status: e.httpStatus });
+        // EC2 answers an expired session as it does an expired signature (RequestExpired), in those words.
+        message = e.reason === 'expired-token' && !isIam && !isSts ? 'Request has expired.' : e.message;
       } else {
         const w = ec2WireError(e);
         ({ code, message, status } = w);
@@ -262,6 +266,7 @@ export class RegionApi {
         errorMessage: message,
       });
       if (isIam) this.send(res, requestId, { status, contentType: 'text/xml', body: iamErrorXml(code, message, requestId) });
+      else if (isSts) this.send(res, requestId, { status, contentType: 'text/xml', body: stsErrorXml(code, message, requestId) });
       else this.send(res, requestId, { contentType: EC2_CONTENT_TYPE, ...renderEc2Error(requestId, code, message, status) });
     };
 
@@ -272,7 +277,7 @@ export class RegionApi {
     try {
       // The scope must name this region and the service that answers (AWS's rule): a request
       // signed for another region or service is refused before its signature is computed.
-      ({ key, identity: ident } = await authenticate(this.fd.iam, sigReq, { now: new Date(), region: REGION_NAME, service: isIam ? 'iam' : 'ec2' }));
+      ({ key, identity: ident } = await authenticate(this.fd.iam, sigReq, { now: new Date(), region: REGION_NAME, service: isIam ? 'iam' : isSts ? 'sts' : 'ec2' }));
     } catch (e) {
       await fail(e, auditIdentity(undefined, presentedAccessKeyId(sigReq)));
       return;
@@ -281,7 +286,7 @@ export class RegionApi {
     const caller: Caller = { accountId: key.accountId, arn: identity.arn ?? '' };
     const condition = { 'aws:SourceIp': sourceIp, 'aws:RequestedRegion': ident.region, 'aws:PrincipalAccount': key.accountId };
     if (!this.admission.throttle.admit(key)) {
-      await fail(isIam ? new Ec2Error('Throttling', 'Rate exceeded', { httpStatus: 400 }) : new Ec2Error('RequestLimitExceeded', 'Request limit exceeded.'), identity);
+      await fail(isIam || isSts ? new Ec2Error('Throttling', 'Rate exceeded', { httpStatus: 400 }) : new Ec2Error('RequestLimitExceeded', 'Request limit exceeded.'), identity);
       return;
     }
 
@@ -294,6 +299,20 @@ export class RegionApi {
         ...(r.errorMessage ? { errorMessage: r.errorMessage } : {}),
         ...(r.responseElements ? { responseElements: r.responseElements } : {}),
         resources: r.resources.map((ARN) => ({ ARN, type: 'AWS::IAM::User' })),
+      });
+      this.send(res, requestId, { status: r.status, contentType: 'text/xml', body: r.body });
+      return;
+    }
+
+    // STS (GetCallerIdentity, GetSessionToken, AssumeRole) likewise.
+    if (isSts) {
+      const handle = await this.fd.trail.begin({ ...base(eventSource, action, readOnly), userIdentity: identity, requestParameters: paramsObject(flat) });
+      const r = await handleStsRequest(this.fd.iam, key.principal, flat, { requestId, context: condition });
+      await handle.complete({
+        ...(r.errorCode ? { errorCode: r.errorCode } : {}),
+        ...(r.errorMessage ? { errorMessage: r.errorMessage } : {}),
+        ...(r.responseElements ? { responseElements: r.responseElements } : {}),
+        resources: r.resources.map((ARN) => ({ ARN, type: 'AWS::IAM::Role' })),
       });
       this.send(res, requestId, { status: r.status, contentType: 'text/xml', body: r.body });
       return;

@@ -11,7 +11,7 @@ import type { AuditRecorder } from '../../audit/recorder.js';
 import type { AuditEvent, AuditUserIdentity } from '../../audit/trail.js';
 import { authenticate, presentedAccessKeyId } from '../../iam/authenticate.js';
 import { auditIdentity, type AccessKeyLookup, type Iam } from '../../iam/iam.js';
-import { isSigV4Error, type SigV4Error } from '../../iam/sigv4/index.js';
+import { EXPIRED_TOKEN_MESSAGE, isSigV4Error, type SigV4Error } from '../../iam/sigv4/index.js';
 import { describeError, isNitrideError } from '../../lib/errors.js';
 import { createLogger } from '../../lib/log.js';
 import { REGION_NAME } from '../ec2/model.js';
@@ -48,7 +48,7 @@ export interface EbsRequestMeta {
 }
 
 /** The EBS direct APIs' answer to a failed SigV4 check (the rest-json services' common errors). */
-export function ebsAuthError(e: SigV4Error): { code: 'MissingAuthenticationTokenException' | 'UnrecognizedClientException' | 'InvalidSignatureException' | 'IncompleteSignatureException'; message: string; status: number } {
+export function ebsAuthError(e: SigV4Error): { code: 'MissingAuthenticationTokenException' | 'UnrecognizedClientException' | 'InvalidSignatureException' | 'IncompleteSignatureException' | 'ExpiredTokenException'; message: string; status: number } {
   switch (e.reason) {
     case 'missing':
       return { code: 'MissingAuthenticationTokenException', message: 'Missing Authentication Token', status: 403 };
@@ -58,6 +58,8 @@ export function ebsAuthError(e: SigV4Error): { code: 'MissingAuthenticationToken
       return { code: 'UnrecognizedClientException', message: 'The security token included in the request is invalid.', status: 403 };
     case 'expired':
       return { code: 'InvalidSignatureException', message: 'Signature expired or not yet valid.', status: 403 };
+    case 'expired-token':
+      return { code: 'ExpiredTokenException', message: EXPIRED_TOKEN_MESSAGE, status: 403 };
     default:
       return { code: 'InvalidSignatureException', message: e.message, status: 403 };
   }

@@ -104,7 +104,7 @@ export function renderGetSnapshotBlock(data: Buffer, checksum: string): EbsReply
 }
 
 /** An exception as rest-json carries it: the type in x-amzn-errortype, the members in the body. */
-export function renderEbsError(code: EbsDirectErrorCode | 'UnknownOperationException' | 'MissingAuthenticationTokenException' | 'UnrecognizedClientException' | 'InvalidSignatureException' | 'IncompleteSignatureException', message: string, reason?: string, status?: number): EbsReply {
+export function renderEbsError(code: EbsDirectErrorCode | 'UnknownOperationException' | 'MissingAuthenticationTokenException' | 'UnrecognizedClientException' | 'InvalidSignatureException' | 'IncompleteSignatureException' | 'ExpiredTokenException', message: string, reason?: string, status?: number): EbsReply {
   const st = status ?? (code in EBS_ERROR_STATUS ? EBS_ERROR_STATUS[code as EbsDirectErrorCode] : 400);
   return json(st, defined({ Message: message.slice(0, 256), Reason: reason }), { 'x-amzn-errortype': code });
 }
