@@ -11,6 +11,7 @@ import { gunzipSync } from 'node:zlib';
 import { NitrideError } from '../lib/errors.js';
 import { IAM_ACTIONS } from '../iam/api.js';
 import { KMS_OPERATIONS } from '../kms/api.js';
+import { STS_ACTIONS } from '../sts/api.js';
 import { EC2_ACTIONS } from './protocol/ec2/requests/index.js';
 import { EBS_ROUTES } from './protocol/ebs-direct/routes.js';
 
@@ -30,7 +31,7 @@ export function coveredServices(): CoveredService[] {
     { title: 'EBS direct APIs', model: 'ebs', implemented: EBS_ROUTES.map((r) => r.operation) },
     { title: 'KMS', model: 'kms', implemented: KMS_OPERATIONS },
     { title: 'IAM', model: 'iam', implemented: IAM_ACTIONS },
-    { title: 'STS', model: 'sts', implemented: [] },
+    { title: 'STS', model: 'sts', implemented: STS_ACTIONS },
   ];
 }
 

@@ -3,7 +3,7 @@
 // test/vm/ansible/launch.yml makes a key pair, a security group with rules and tags, a volume,
 // an instance in the default VPC (no subnet: DescribeVpcs isDefault) with the group and tags and
 // one in a subnet, both waited for running, after ec2_vpc_net_info (DescribeVpcAttribute,
-// ClassicLink). Run twice, the second run changes nothing (changed=0 in the json callback's
+// ClassicLink), and a KMS key with an alias and tags (kms_key: KMS tags, STS GetCallerIdentity). Run twice, the second run changes nothing (changed=0 in the json callback's
 // stats). teardown.yml stops one, terminates both and deletes the rest. What the playbooks did
 // is read back with the AWS CLI v2. A missing tool fails the test.
 import { after, before, test } from 'node:test';
@@ -106,17 +106,17 @@ test('ansible-playbook, the amazon.aws collection and Debian boto3 are installed
 });
 
 test(
-  'launch.yml: ec2_vpc_net_info, ec2_key, ec2_security_group with tags, ec2_vol, ec2_instance without and with a subnet (waited for); the second run changes nothing',
+  'launch.yml: ec2_vpc_net_info, ec2_key, ec2_security_group with tags, ec2_vol, ec2_instance without and with a subnet (waited for), kms_key with an alias and tags; the second run changes nothing',
   { timeout: 1_800_000 },
   guarded(async () => {
     const defaultVpc = awsJson<{ Vpcs: { VpcId: string }[] }>('v2', r(), ['ec2', 'describe-vpcs', '--filters', 'Name=is-default,Values=true']).Vpcs[0]!.VpcId;
     subnetId = awsJson<{ Subnet: { SubnetId: string } }>('v2', r(), ['ec2', 'create-subnet', '--vpc-id', defaultVpc, '--cidr-block', '172.31.16.0/20']).Subnet.SubnetId;
-    const vars = { endpoint: r().endpoint, image_id: BUILTIN_AMI, subnet_id: subnetId, with_kms: 'false' };
+    const vars = { endpoint: r().endpoint, image_id: BUILTIN_AMI, subnet_id: subnetId };
 
     const first = await playbook('launch.yml', vars);
     assert.deepEqual(first.failedTasks, [], 'no task failed');
     assert.equal(first.stats.failures, 0);
-    assert.equal(first.stats.changed, 5, 'the key pair, the group, the volume and two instances were made');
+    assert.equal(first.stats.changed, 6, 'the key pair, the group, the volume, two instances and the KMS key were made');
 
     const second = await playbook('launch.yml', vars);
     assert.deepEqual(second.failedTasks, []);
@@ -140,17 +140,22 @@ test(
     assert.deepEqual(sg[0]?.IpPermissions.map((p) => [p.FromPort, p.IpRanges.map((x) => x.CidrIp)]), [[22, ['10.0.0.0/8']]]);
     const vols = awsJson<{ Volumes: { Size: number }[] }>('v2', r(), ['ec2', 'describe-volumes', '--filters', 'Name=tag:Name,Values=ansible-vol']).Volumes;
     assert.deepEqual(vols.map((v) => v.Size), [1]);
+    const alias = awsJson<{ Aliases: { AliasName: string; TargetKeyId: string }[] }>('v2', r(), ['kms', 'list-aliases']).Aliases.filter((a) => a.AliasName === 'alias/ansible-key');
+    assert.equal(alias.length, 1, 'one key with the alias: the rerun made no orphan key');
+    const keyTags = awsJson<{ Tags: { TagKey: string; TagValue: string }[] }>('v2', r(), ['kms', 'list-resource-tags', '--key-id', alias[0]!.TargetKeyId]).Tags;
+    assert.deepEqual(keyTags, [{ TagKey: 'env', TagValue: 'ansible' }]);
+    assert.equal(awsJson<{ Keys: unknown[] }>('v2', r(), ['kms', 'list-keys']).Keys.length, 1, 'no orphan key');
   }),
 );
 
 test(
-  'teardown.yml: ec2_instance stop (waited for), terminate both, then ec2_vol, ec2_security_group and ec2_key absent',
+  'teardown.yml: ec2_instance stop (waited for), terminate both, then ec2_vol, ec2_security_group and ec2_key absent, kms_key scheduled for deletion',
   { timeout: 1_800_000 },
   guarded(async () => {
-    const down = await playbook('teardown.yml', { endpoint: r().endpoint, with_kms: 'false' });
+    const down = await playbook('teardown.yml', { endpoint: r().endpoint });
     assert.deepEqual(down.failedTasks, []);
     assert.equal(down.stats.failures, 0);
-    assert.equal(down.stats.changed, 5, 'stopped, terminated, and three deletions');
+    assert.equal(down.stats.changed, 6, 'stopped, terminated, three deletions and the KMS key scheduled for deletion');
     const states = awsJson<{ Reservations: { Instances: { State: { Name: string } }[] }[] }>('v2', r(), ['ec2', 'describe-instances', '--filters', 'Name=tag:env,Values=ansible'])
       .Reservations.flatMap((x) => x.Instances)
       .map((i) => i.State.Name);
@@ -158,5 +163,7 @@ test(
     assert.deepEqual(awsJson<{ KeyPairs: unknown[] }>('v2', r(), ['ec2', 'describe-key-pairs']).KeyPairs, []);
     assert.deepEqual(awsJson<{ Volumes: unknown[] }>('v2', r(), ['ec2', 'describe-volumes', '--filters', 'Name=tag:Name,Values=ansible-vol']).Volumes, []);
     assert.deepEqual(awsJson<{ SecurityGroups: unknown[] }>('v2', r(), ['ec2', 'describe-security-groups', '--filters', 'Name=group-name,Values=ansible-sg']).SecurityGroups, []);
+    const keyId = awsJson<{ Keys: { KeyId: string }[] }>('v2', r(), ['kms', 'list-keys']).Keys[0]!.KeyId;
+    assert.equal(awsJson<{ KeyMetadata: { KeyState: string } }>('v2', r(), ['kms', 'describe-key', '--key-id', keyId]).KeyMetadata.KeyState, 'PendingDeletion');
   }),
 );
