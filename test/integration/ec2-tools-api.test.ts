@@ -113,6 +113,12 @@ test(
     assert.match(ltId, /^lt-[0-9a-f]{17}$/);
     assert.deepEqual([made.LaunchTemplate.LaunchTemplateName, made.LaunchTemplate.DefaultVersionNumber, made.LaunchTemplate.LatestVersionNumber], ['web', 1, 1]);
     assert.equal(await cliError('v2', ['ec2', 'create-launch-template', '--launch-template-name', 'web', '--launch-template-data', data]), 'InvalidLaunchTemplateName.AlreadyExistsException');
+    // a retry with the same client token is answered with the same template
+    const again = await cli<{ LaunchTemplate: { LaunchTemplateId: string } }>('v2', ['ec2', 'create-launch-template', '--launch-template-name', 'retry', '--launch-template-data', data, '--client-token', 'retry-1']);
+    const retried = await cli<{ LaunchTemplate: { LaunchTemplateId: string } }>('v2', ['ec2', 'create-launch-template', '--launch-template-name', 'retry', '--launch-template-data', data, '--client-token', 'retry-1']);
+    assert.equal(retried.LaunchTemplate.LaunchTemplateId, again.LaunchTemplate.LaunchTemplateId);
+    assert.equal(await cliError('v2', ['ec2', 'create-launch-template', '--launch-template-name', 'other', '--launch-template-data', data, '--client-token', 'retry-1']), 'IdempotentParameterMismatch');
+    await cli('v2', ['ec2', 'delete-launch-template', '--launch-template-id', again.LaunchTemplate.LaunchTemplateId]);
     assert.equal(await cliError('v2', ['ec2', 'create-launch-template', '--launch-template-name', 'bad name!', '--launch-template-data', data]), 'InvalidLaunchTemplateName.MalformedException');
 
     const v2 = await cli<{ LaunchTemplateVersion: { VersionNumber: number; LaunchTemplateData: { ImageId: string; InstanceType: string; DisableApiTermination: boolean } } }>('v2', [

@@ -32,6 +32,8 @@ export interface LaunchTemplateRecord {
   readonly latestVersion: number;
   readonly tags: Readonly<Record<string, string>>;
   readonly versions: readonly LaunchTemplateVersionRecord[];
+  /** CreateLaunchTemplate's ClientToken: a retry with it answers this template. */
+  readonly clientToken?: string;
 }
 
 /** EC2's name rule: 3–128 of letters, digits and ( ) . - / _ */
@@ -137,8 +139,13 @@ export class LaunchTemplateService {
     return { template: t, data: launchDataOf(this.version(t, spec.version).data) };
   }
 
-  async create(caller: Caller, p: { name: string; description: string | undefined; data: LaunchData; tags: Readonly<Record<string, string>> }): Promise<LaunchTemplateRecord> {
+  async create(caller: Caller, p: { name: string; description: string | undefined; data: LaunchData; tags: Readonly<Record<string, string>>; clientToken?: string | undefined }): Promise<LaunchTemplateRecord> {
     checkLaunchTemplateName(p.name);
+    const prior = p.clientToken === undefined ? undefined : this.list(caller).find((t) => t.clientToken === p.clientToken);
+    if (prior) {
+      if (prior.name !== p.name) throw new Ec2Error('IdempotentParameterMismatch', 'The client token you have provided is associated with a resource that is already deleted or has different parameters.');
+      return prior;
+    }
     const slot = `${caller.accountId}\u0000${p.name}`;
     if (this.list(caller).some((t) => t.name === p.name) || this.pending.has(slot)) {
       throw new Ec2Error('InvalidLaunchTemplateName.AlreadyExistsException', `Launch template name already in use.`, { context: { launchTemplateName: p.name } });
@@ -156,6 +163,7 @@ export class LaunchTemplateService {
         latestVersion: 1,
         tags: { ...p.tags },
         versions: [{ number: 1, description: p.description, createdAt: now, createdBy: caller.arn, data: storedLaunchData(p.data) }],
+        ...(p.clientToken !== undefined ? { clientToken: p.clientToken } : {}),
       };
       await this.templates.put(t);
       return t;

@@ -54,7 +54,7 @@ export const LAUNCH_TEMPLATE_ACTIONS: ActionTable<LaunchTemplateRequest> = {
     async run(svc, caller, req) {
       // the template's own tags; its data's TagSpecification.N tag what it launches
       const tags = tagsFor(req.tagSpecifications, 'launch-template');
-      const t = await svc.launchTemplates.create(caller, { name: req.launchTemplateName, description: req.versionDescription, data: req.launchTemplateData, tags });
+      const t = await svc.launchTemplates.create(caller, { name: req.launchTemplateName, description: req.versionDescription, data: req.launchTemplateData, tags, clientToken: req.clientToken });
       return { action: 'CreateLaunchTemplate', launchTemplate: templateView(t) };
     },
     resources(_svc, caller, req) {
