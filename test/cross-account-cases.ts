@@ -521,8 +521,8 @@ const STS_CASES: Record<string, Cases> = {
     refused(
       'AccessDenied',
       "A's role",
-      () => c.sts.send(new S.AssumeRoleCommand({ RoleArn: a.roleArn, RoleSessionName: 'b' })),
-      () => c.sts.send(new S.AssumeRoleCommand({ RoleArn: `arn:aws:iam::${a.accountId}:role/no-such-role`, RoleSessionName: 'b' })),
+      () => c.sts.send(new S.AssumeRoleCommand({ RoleArn: a.roleArn, RoleSessionName: 'from-b' })),
+      () => c.sts.send(new S.AssumeRoleCommand({ RoleArn: `arn:aws:iam::${a.accountId}:role/no-such-role`, RoleSessionName: 'from-b' })),
     ),
   ],
 };

@@ -225,7 +225,7 @@ describe('IAM Query API (botocore as the peer)', () => {
     await call(root, 'CreateAccessKey', { UserName: 'alice' });
     await call(root, 'CreateAccessKey', { UserName: 'alice' });
     await expectError(root, 'CreateAccessKey', { UserName: 'alice' }, 'LimitExceeded', 409);
-    const unknown = await handleIamRequest(iam, root, { Action: 'CreateRole', Version: '2010-05-08' }, { requestId: 'r-z' });
+    const unknown = await handleIamRequest(iam, root, { Action: 'CreateGroup', Version: '2010-05-08' }, { requestId: 'r-z' });
     assert.equal(unknown.status, 400);
     assert.equal(unknown.errorCode, 'InvalidAction');
     assert.match(unknown.body, /<Code>InvalidAction<\/Code>/);

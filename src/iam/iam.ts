@@ -495,7 +495,7 @@ export class Iam {
   async policiesFor(principal: AuthzPrincipal): Promise<NamedPolicy[]> {
     const role = principal.session?.role;
     if (role === undefined && principal.userName === ROOT_USER) return [];
-    // Roles are cached for a short time too (a role's policies change through this process: roles.ts drops nothing, so the TTL is the bound).
+    // A role's policies are cached like a user's: role-api.ts drops the entry on every change made here (forgetRolePolicies).
     const ck = role === undefined ? `${principal.accountId}/${principal.userName.toLowerCase()}` : `${principal.accountId}/@role/${role.roleName.toLowerCase()}`;
     const hit = this.policyCache.get(ck);
     const now = Date.now();

@@ -71,7 +71,8 @@ export class RootKey {
 
   unseal(s: SealedSecret, aad: string): string {
     try {
-      const d = createDecipheriv('aes-256-gcm', this.key, Buffer.from(s.iv, 'base64'));
+      // authTagLength: Node would otherwise accept a tag cut short (4 to 16 bytes), and a shorter tag is easier to forge.
+      const d = createDecipheriv('aes-256-gcm', this.key, Buffer.from(s.iv, 'base64'), { authTagLength: 16 });
       d.setAAD(Buffer.from(aad, 'utf8'));
       d.setAuthTag(Buffer.from(s.tag, 'base64'));
       return Buffer.concat([d.update(Buffer.from(s.ct, 'base64')), d.final()]).toString('utf8');

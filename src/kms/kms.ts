@@ -881,7 +881,8 @@ export class Kms {
     const me = callerArn(p);
     for (const e of await this.store.list(K.keyGrants(rec.keyId))) {
       const g = (await this.store.get<GrantRecord>(K.grant(e.key.slice(K.keyGrants(rec.keyId).length))))?.value;
-      if (!g || g.granteePrincipal !== me || !(g.operations as readonly string[]).includes(op)) continue;
+      // a grant to a role's ARN is a grant to every session of the role (as KMS matches it)
+      if (!g || (g.granteePrincipal !== me && g.granteePrincipal !== p.session?.role?.arn) || !(g.operations as readonly string[]).includes(op)) continue;
       // a service acts for one account at a time: only grants that account issued count
       if (isService(p) && g.issuingAccount !== `arn:aws:iam::${p.accountId}:root`) continue;
       if (CRYPTO_GRANT_OPS.has(op) && !contextSatisfies(g.constraints, o.encryptionContext)) continue;

@@ -29,6 +29,7 @@ export const DEBIAN_PACKAGES: readonly PackageNeed[] = [
   { name: 'tcpdump', why: 'captures proving inter-host traffic is sealed' },
   { name: 'openssl', why: 'independent ES384/COSE and XTS checks in tests' },
   { name: 'python3-cryptography', why: 'an independent AES-XTS implementation that decrypts volumes in tests' },
+  { name: 'python3-boto3', why: "boto3, a real client in the API tests (test/fixtures/boto3/real-tools.py), from Debian: no pip" },
   { name: 'swtpm', why: 'per-guest vTPM' },
   { name: 'swtpm-tools', why: 'vTPM manufacture (EK certificates)' },
   { name: 'ovmf', why: 'UEFI firmware for instances whose image has BootMode uefi' },

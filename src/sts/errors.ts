@@ -2,14 +2,12 @@
 // Query protocol's ErrorResponse, in STS's namespace) and HTTP status in one place.
 import { NitrideError, type ErrorKind } from '../lib/errors.js';
 
-export type StsErrorCode = 'AccessDenied' | 'ValidationError' | 'InvalidAction' | 'MalformedPolicyDocument' | 'InvalidParameterValue' | 'ServiceFailure';
+export type StsErrorCode = 'AccessDenied' | 'ValidationError' | 'InvalidAction' | 'ServiceFailure';
 
 const KIND: Record<StsErrorCode, ErrorKind> = {
   AccessDenied: 'denied',
   ValidationError: 'invalid',
   InvalidAction: 'invalid',
-  MalformedPolicyDocument: 'invalid',
-  InvalidParameterValue: 'invalid',
   ServiceFailure: 'internal',
 };
 
@@ -18,8 +16,6 @@ export const STS_ERROR_STATUS: Record<StsErrorCode, number> = {
   AccessDenied: 403,
   ValidationError: 400,
   InvalidAction: 400,
-  MalformedPolicyDocument: 400,
-  InvalidParameterValue: 400,
   ServiceFailure: 500,
 };
 

@@ -11,6 +11,8 @@ import { credentialScope, stringToSign } from './string-to-sign.js';
 export interface SigningCredentials {
   readonly accessKeyId: string;
   readonly secretAccessKey: string;
+  /** Session credentials' token (STS): presignRequest puts it in the query as X-Amz-Security-Token, signed. */
+  readonly sessionToken?: string;
 }
 
 export interface SignableRequest {
@@ -103,6 +105,7 @@ export function presignRequest(req: SignableRequest, creds: SigningCredentials, 
     [PRESIGN.date, amzDate],
     [PRESIGN.expires, String(opts.expiresIn)],
     [PRESIGN.signedHeaders, signedHeaders.join(';')],
+    ...(creds.sessionToken !== undefined ? ([[PRESIGN.securityToken, creds.sessionToken]] as [string, string][]) : []),
   ];
   const pairs = [...parseQueryPairs(req.query), ...added];
   const body = bodyBytes(req.body);

@@ -298,7 +298,7 @@ export class RegionApi {
         ...(r.errorCode ? { errorCode: r.errorCode } : {}),
         ...(r.errorMessage ? { errorMessage: r.errorMessage } : {}),
         ...(r.responseElements ? { responseElements: r.responseElements } : {}),
-        resources: r.resources.map((ARN) => ({ ARN, type: 'AWS::IAM::User' })),
+        resources: r.resources.map((ARN) => ({ ARN, type: ARN.includes(':role/') ? 'AWS::IAM::Role' : 'AWS::IAM::User' })),
       });
       this.send(res, requestId, { status: r.status, contentType: 'text/xml', body: r.body });
       return;
