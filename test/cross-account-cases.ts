@@ -55,6 +55,8 @@ export interface AResources {
   blockToken: string;
   keyPairId: string;
   keyPairName: string;
+  launchTemplateId: string;
+  launchTemplateName: string;
   defaultVpcId: string;
   defaultSubnetId: string;
   defaultGroupId: string;
@@ -191,7 +193,6 @@ const EDGE_CASES: Record<string, Cases> = {
     refused('InvalidAddress.NotFound', "A's address by IP", () => c.ec2.send(new E.DescribeAddressesCommand({ PublicIps: [a.publicIp] }))),
     ok('every address', () => c.ec2.send(new E.DescribeAddressesCommand({}))),
   ],
-  DescribeVpcAttribute: (a, _b, c) => [refused('InvalidVpcID.NotFound', "A's VPC", () => c.ec2.send(new E.DescribeVpcAttributeCommand({ VpcId: a.defaultVpcId, Attribute: 'enableDnsSupport' })))],
   ModifyVpcAttribute: (a, _b, c) => [refused('InvalidVpcID.NotFound', "A's VPC", () => c.ec2.send(new E.ModifyVpcAttributeCommand({ VpcId: a.vpcId, EnableDnsHostnames: { Value: true } })))],
   ModifySubnetAttribute: (a, _b, c) => [refused('InvalidSubnetID.NotFound', "A's subnet", () => c.ec2.send(new E.ModifySubnetAttributeCommand({ SubnetId: a.defaultSubnetId, MapPublicIpOnLaunch: { Value: false } })))],
 };
@@ -206,6 +207,8 @@ const EC2_CASES: Record<string, Cases> = {
       refused('InvalidSubnetID.NotFound', "A's subnet", () => c.ec2.send(new E.RunInstancesCommand({ ...run, ImageId: BUILTIN_AMI, SubnetId: a.subnetId }))),
       refused('InvalidGroup.NotFound', "A's security group", () => c.ec2.send(new E.RunInstancesCommand({ ...run, ImageId: BUILTIN_AMI, SecurityGroupIds: [a.groupId] }))),
       refused('InvalidKeyPair.NotFound', "A's key pair", () => c.ec2.send(new E.RunInstancesCommand({ ...run, ImageId: BUILTIN_AMI, KeyName: a.keyPairName }))),
+      refused('InvalidLaunchTemplateId.NotFound', "A's launch template", () => c.ec2.send(new E.RunInstancesCommand({ MinCount: 1, MaxCount: 1, LaunchTemplate: { LaunchTemplateId: a.launchTemplateId } }))),
+      refused('InvalidLaunchTemplateName.NotFoundException', "A's launch template by name", () => c.ec2.send(new E.RunInstancesCommand({ MinCount: 1, MaxCount: 1, LaunchTemplate: { LaunchTemplateName: a.launchTemplateName } }))),
       refused('InvalidSnapshot.NotFound', "a mapping of A's snapshot", () =>
         c.ec2.send(new E.RunInstancesCommand({ ...run, ImageId: BUILTIN_AMI, BlockDeviceMappings: [{ DeviceName: '/dev/sdf', Ebs: { SnapshotId: a.snapshotId } }] })),
       ),
@@ -267,11 +270,11 @@ const EC2_CASES: Record<string, Cases> = {
     refused('InvalidVolume.NotFound', "A's volume", () => c.ec2.send(new E.CreateTagsCommand({ Resources: [a.volumeId], Tags: tag }))),
     refused('InvalidSnapshot.NotFound', "A's snapshot", () => c.ec2.send(new E.CreateTagsCommand({ Resources: [a.snapshotId], Tags: tag }))),
     refused('InvalidKeyPair.NotFound', "A's key pair", () => c.ec2.send(new E.CreateTagsCommand({ Resources: [a.keyPairId], Tags: tag }))),
-    // VPC resources take no tags through CreateTags here (A's own call gets the same InvalidID).
-    refused('InvalidID', "A's VPC", () => c.ec2.send(new E.CreateTagsCommand({ Resources: [a.vpcId], Tags: tag }))),
-    refused('InvalidID', "A's subnet", () => c.ec2.send(new E.CreateTagsCommand({ Resources: [a.subnetId], Tags: tag }))),
-    refused('InvalidID', "A's group", () => c.ec2.send(new E.CreateTagsCommand({ Resources: [a.groupId], Tags: tag }))),
-    refused('InvalidID', "A's ENI", () => c.ec2.send(new E.CreateTagsCommand({ Resources: [a.eniId], Tags: tag }))),
+    refused('InvalidVpcID.NotFound', "A's VPC", () => c.ec2.send(new E.CreateTagsCommand({ Resources: [a.vpcId], Tags: tag }))),
+    refused('InvalidSubnetID.NotFound', "A's subnet", () => c.ec2.send(new E.CreateTagsCommand({ Resources: [a.subnetId], Tags: tag }))),
+    refused('InvalidGroup.NotFound', "A's group", () => c.ec2.send(new E.CreateTagsCommand({ Resources: [a.groupId], Tags: tag }))),
+    refused('InvalidNetworkInterfaceID.NotFound', "A's ENI", () => c.ec2.send(new E.CreateTagsCommand({ Resources: [a.eniId], Tags: tag }))),
+    refused('InvalidLaunchTemplateId.NotFound', "A's launch template", () => c.ec2.send(new E.CreateTagsCommand({ Resources: [a.launchTemplateId], Tags: tag }))),
   ],
   DeleteTags: (a, _b, c) => [
     refused('InvalidInstanceID.NotFound', "A's instance", () => c.ec2.send(new E.DeleteTagsCommand({ Resources: [a.instanceId], Tags: [{ Key: 'owner' }] }))),
@@ -279,10 +282,11 @@ const EC2_CASES: Record<string, Cases> = {
     refused('InvalidVolume.NotFound', "A's volume", () => c.ec2.send(new E.DeleteTagsCommand({ Resources: [a.volumeId], Tags: [{ Key: 'owner' }] }))),
     refused('InvalidSnapshot.NotFound', "A's snapshot", () => c.ec2.send(new E.DeleteTagsCommand({ Resources: [a.snapshotId], Tags: [{ Key: 'owner' }] }))),
     refused('InvalidKeyPair.NotFound', "A's key pair", () => c.ec2.send(new E.DeleteTagsCommand({ Resources: [a.keyPairId], Tags: [{ Key: 'owner' }] }))),
-    refused('InvalidID', "A's VPC", () => c.ec2.send(new E.DeleteTagsCommand({ Resources: [a.vpcId], Tags: [{ Key: 'owner' }] }))),
-    refused('InvalidID', "A's subnet", () => c.ec2.send(new E.DeleteTagsCommand({ Resources: [a.subnetId], Tags: [{ Key: 'owner' }] }))),
-    refused('InvalidID', "A's group", () => c.ec2.send(new E.DeleteTagsCommand({ Resources: [a.groupId], Tags: [{ Key: 'owner' }] }))),
-    refused('InvalidID', "A's ENI", () => c.ec2.send(new E.DeleteTagsCommand({ Resources: [a.eniId], Tags: [{ Key: 'owner' }] }))),
+    refused('InvalidVpcID.NotFound', "A's VPC", () => c.ec2.send(new E.DeleteTagsCommand({ Resources: [a.vpcId], Tags: [{ Key: 'owner' }] }))),
+    refused('InvalidSubnetID.NotFound', "A's subnet", () => c.ec2.send(new E.DeleteTagsCommand({ Resources: [a.subnetId], Tags: [{ Key: 'owner' }] }))),
+    refused('InvalidGroup.NotFound', "A's group", () => c.ec2.send(new E.DeleteTagsCommand({ Resources: [a.groupId], Tags: [{ Key: 'owner' }] }))),
+    refused('InvalidNetworkInterfaceID.NotFound', "A's ENI", () => c.ec2.send(new E.DeleteTagsCommand({ Resources: [a.eniId], Tags: [{ Key: 'owner' }] }))),
+    refused('InvalidLaunchTemplateId.NotFound', "A's launch template", () => c.ec2.send(new E.DeleteTagsCommand({ Resources: [a.launchTemplateId], Tags: [{ Key: 'owner' }] }))),
   ],
   DescribeTags: (a, _b, c) => [
     ok('every tag', () => c.ec2.send(new E.DescribeTagsCommand({}))),
@@ -378,6 +382,39 @@ const EC2_CASES: Record<string, Cases> = {
   ],
   ModifyInstanceAttribute: (a, b, c) => [
     refused('InvalidInstanceID.NotFound', "A's instance's groups", () => c.ec2.send(new E.ModifyInstanceAttributeCommand({ InstanceId: a.instanceId, Groups: [b.groupId] }))),
+    refused('InvalidInstanceID.NotFound', "A's instance's termination protection", () => c.ec2.send(new E.ModifyInstanceAttributeCommand({ InstanceId: a.instanceId, DisableApiTermination: { Value: false } }))),
+    refused('InvalidInstanceID.NotFound', "A's instance's type", () => c.ec2.send(new E.ModifyInstanceAttributeCommand({ InstanceId: a.instanceId, InstanceType: { Value: 't3.micro' } }))),
+  ],
+  DescribeAccountAttributes: (_a, _b, c) => [ok("the caller's own attributes", () => c.ec2.send(new E.DescribeAccountAttributesCommand({})))],
+  DescribeInstanceTypeOfferings: (_a, _b, c) => [ok('names no resource', () => c.ec2.send(new E.DescribeInstanceTypeOfferingsCommand({ LocationType: 'availability-zone' })))],
+  DescribeVpcClassicLink: (a, _b, c) => [
+    refused('InvalidVpcID.NotFound', "A's VPC", () => c.ec2.send(new E.DescribeVpcClassicLinkCommand({ VpcIds: [a.vpcId] }))),
+    ok('every VPC', () => c.ec2.send(new E.DescribeVpcClassicLinkCommand({}))),
+  ],
+  DescribeVpcAttribute: (a, _b, c) => [
+    refused('InvalidVpcID.NotFound', "A's VPC", () => c.ec2.send(new E.DescribeVpcAttributeCommand({ VpcId: a.vpcId, Attribute: 'enableDnsSupport' }))),
+    refused('InvalidVpcID.NotFound', "A's default VPC", () => c.ec2.send(new E.DescribeVpcAttributeCommand({ VpcId: a.defaultVpcId, Attribute: 'enableDnsHostnames' }))),
+  ],
+  DescribeVpcClassicLinkDnsSupport: (a, _b, c) => [refused('InvalidVpcID.NotFound', "A's VPC", () => c.ec2.send(new E.DescribeVpcClassicLinkDnsSupportCommand({ VpcIds: [a.vpcId] })))],
+  CreateLaunchTemplate: (a, _b, c) => [
+    // names are per account: B's template of the same name is B's own, and a launch from it is checked then
+    ok("B's template with A's template's name", () => c.ec2.send(new E.CreateLaunchTemplateCommand({ LaunchTemplateName: a.launchTemplateName, LaunchTemplateData: { ImageId: BUILTIN_AMI, InstanceType: 't3.nano' } }))),
+  ],
+  CreateLaunchTemplateVersion: (a, _b, c) => [
+    refused('InvalidLaunchTemplateId.NotFound', "A's template", () => c.ec2.send(new E.CreateLaunchTemplateVersionCommand({ LaunchTemplateId: a.launchTemplateId, LaunchTemplateData: { InstanceType: 't3.micro' } }))),
+  ],
+  DescribeLaunchTemplates: (a, _b, c) => [
+    refused('InvalidLaunchTemplateId.NotFound', "A's template by id", () => c.ec2.send(new E.DescribeLaunchTemplatesCommand({ LaunchTemplateIds: [a.launchTemplateId] }))),
+    ok('every template', () => c.ec2.send(new E.DescribeLaunchTemplatesCommand({}))),
+  ],
+  DescribeLaunchTemplateVersions: (a, _b, c) => [
+    refused('InvalidLaunchTemplateId.NotFound', "A's template", () => c.ec2.send(new E.DescribeLaunchTemplateVersionsCommand({ LaunchTemplateId: a.launchTemplateId }))),
+    ok("every template's latest version", () => c.ec2.send(new E.DescribeLaunchTemplateVersionsCommand({ Versions: ['$Latest'] }))),
+  ],
+  ModifyLaunchTemplate: (a, _b, c) => [refused('InvalidLaunchTemplateId.NotFound', "A's template", () => c.ec2.send(new E.ModifyLaunchTemplateCommand({ LaunchTemplateId: a.launchTemplateId, DefaultVersion: '1' })))],
+  DeleteLaunchTemplate: (a, _b, c) => [refused('InvalidLaunchTemplateId.NotFound', "A's template", () => c.ec2.send(new E.DeleteLaunchTemplateCommand({ LaunchTemplateId: a.launchTemplateId })))],
+  DeleteLaunchTemplateVersions: (a, _b, c) => [
+    refused('InvalidLaunchTemplateId.NotFound', "A's template", () => c.ec2.send(new E.DeleteLaunchTemplateVersionsCommand({ LaunchTemplateId: a.launchTemplateId, Versions: ['1'] }))),
   ],
   ModifyInstanceMetadataOptions: (a, _b, c) => [
     refused('InvalidInstanceID.NotFound', "A's instance", () => c.ec2.send(new E.ModifyInstanceMetadataOptionsCommand({ InstanceId: a.instanceId, HttpTokens: 'optional' }))),

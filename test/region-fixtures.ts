@@ -322,19 +322,36 @@ export function aws(cli: CliName, region: RegionProcess, args: readonly string[]
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** One AWS CLI run (JSON output) that does not block this process, for a region opened in it. */
-export function awsAsync(cli: CliName, region: { readonly endpoint: string; readonly home: string }, args: readonly string[]): Promise<CliResult> {
-  const env = cleanEnv({ AWS_CONFIG_FILE: join(region.home, 'aws', 'config'), AWS_SHARED_CREDENTIALS_FILE: join(region.home, 'aws', 'credentials'), HOME: region.home });
-  const full = ['--profile', 'nitride', ...(cli === 'v2' ? ['--endpoint-url', region.endpoint] : []), ...args, '--output', 'json'];
+/**
+ * One AWS CLI run against a region in this process (so never spawnSync: the region answers on
+ * this event loop), with the profile nitride written under `home`; v2 gets --endpoint-url.
+ */
+export function awsAsync(which: CliName, home: string, endpoint: string, args: readonly string[]): Promise<CliResult> {
+  const env = cleanEnv({ AWS_CONFIG_FILE: join(home, 'aws', 'config'), AWS_SHARED_CREDENTIALS_FILE: join(home, 'aws', 'credentials'), HOME: home });
+  const full = ['--profile', 'nitride', ...(which === 'v2' ? ['--endpoint-url', endpoint] : []), ...args, '--output', 'json'];
   return new Promise((resolve, reject) => {
-    const child = spawn(CLIS[cli], full, { env, stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
+    const child = spawn(CLIS[which], full, { env, stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
     let stdout = '';
     let stderr = '';
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', (e) => reject(new Error(`the AWS CLI ${cli} (${CLIS[cli]}) could not run: ${e.message}`)));
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', (e) => reject(new Error(`the AWS CLI ${which} (${CLIS[which]}) could not run: ${e.message}`)));
     child.on('close', (status) => resolve({ status: status ?? -1, stdout, stderr }));
   });
+}
+
+/** awsAsync's JSON answer; a failure throws with the CLI's stderr. */
+export async function awsAsyncJson<T = Record<string, unknown>>(which: CliName, home: string, endpoint: string, args: readonly string[]): Promise<T> {
+  const r = await awsAsync(which, home, endpoint, args);
+  if (r.status !== 0) throw new Error(`aws(${which}) ${args.join(' ')} failed (${r.status}):\n${r.stderr}`);
+  return (r.stdout.trim() === '' ? {} : JSON.parse(r.stdout)) as T;
+}
+
+/** The error code of an awsAsync run that must fail. */
+export async function awsAsyncError(which: CliName, home: string, endpoint: string, args: readonly string[]): Promise<string> {
+  const r = await awsAsync(which, home, endpoint, args);
+  if (r.status === 0) throw new Error(`aws(${which}) ${args.join(' ')} should fail, and answered: ${r.stdout}`);
+  return /\(([A-Za-z.]+)\)/.exec(r.stderr)?.[1] ?? r.stderr;
 }
 
 export function awsJson<T = Record<string, unknown>>(cli: CliName, region: RegionProcess, args: readonly string[]): T {

@@ -161,6 +161,7 @@ describe('Kms', () => {
     assert.equal(s.keyState, 'PendingDeletion');
     assert.equal(s.deletionDate.getTime(), clock + 7 * DAY);
     assert.equal((await kms.describeKey(root, k.keyId)).keyState, 'PendingDeletion');
+    assert.equal((await kms.getKeyRotationStatus(root, k.keyId)).keyRotationEnabled, false, 'the rotation status of a key pending deletion is still answered');
     await assert.rejects(kms.decrypt(root, { ciphertextBlob }), code('KMSInvalidStateException'));
     await assert.rejects(kms.encrypt(root, { keyId: k.keyId, plaintext: Buffer.from('x') }), code('KMSInvalidStateException'));
     await assert.rejects(kms.enableKey(root, k.keyId), code('KMSInvalidStateException'));

@@ -337,7 +337,7 @@ export class Kms {
     const key = await this.resolve(caller, keyId, { keyOnly: true });
     await this.authorizeKey(caller, 'GetKeyRotationStatus', key);
     const r = key.rec;
-    if (r.keyState === 'PendingDeletion') throw pendingDeletion(r);
+    // answered for a key pending deletion too, as KMS does: Ansible's kms_key reads it right after ScheduleKeyDeletion
     return {
       keyId: r.arn,
       keyRotationEnabled: r.rotationEnabled,

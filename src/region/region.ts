@@ -17,6 +17,10 @@ import { HostUpdateService } from './host-updates.js';
 import { ImageService, type BuiltinImage } from './ec2/images.js';
 import { InstanceService, type InstanceRootVolumes } from './ec2/instances.js';
 import { KeyPairService, type KeyPairRecord } from './ec2/key-pairs.js';
+import { LaunchTemplateService, type LaunchTemplateRecord } from './ec2/launch-templates.js';
+import { launchTemplateNotFound, ownedTaggable } from './ec2/taggables.js';
+import { igwNotFound, rtbNotFound } from './ec2/edge/routing.js';
+import { allocationNotFound } from './ec2/edge/addresses.js';
 import type { HostRecord, ImageRecord, InstanceRecord } from './ec2/model.js';
 import { EbsDirectService, type EbsBlockRecord, type EbsSessionRecord } from './ebs-direct/service.js';
 import { REGION_NAME } from './ec2/model.js';
@@ -268,6 +272,18 @@ export class Region {
       list: (c) => keyPairs.list(c),
       setTags: (id, t) => keyPairs.setTags(id, t),
     });
+    const launchTemplatesRepo = new Collection<LaunchTemplateRecord>(store, 'ec2/launch-templates/');
+    await launchTemplatesRepo.load();
+    const launchTemplates = new LaunchTemplateService(launchTemplatesRepo);
+    // resource types an account owns in one collection: one line each (src/region/ec2/taggables.ts)
+    tags.register(ownedTaggable('vpc', 'vpc-', 'vpc', vpcRepos.vpcs));
+    tags.register(ownedTaggable('subnet', 'subnet-', 'subnet', vpcRepos.subnets));
+    tags.register(ownedTaggable('security-group', 'sg-', 'security-group', vpcRepos.groups));
+    tags.register(ownedTaggable('network-interface', 'eni-', 'network-interface', vpcRepos.enis));
+    tags.register(ownedTaggable('launch-template', 'lt-', launchTemplateNotFound, launchTemplatesRepo));
+    tags.register(ownedTaggable('internet-gateway', 'igw-', igwNotFound, edgeRepos.igws));
+    tags.register(ownedTaggable('route-table', 'rtb-', rtbNotFound, edgeRepos.routeTables));
+    tags.register(ownedTaggable('elastic-ip', 'eipalloc-', allocationNotFound, edgeRepos.addresses));
     // EBS direct APIs (src/region/ebs-direct/): the same snapshots, written block by block
     const ebsBlocksRepo = new Collection<EbsBlockRecord>(store, 'ebs/blocks/');
     const ebsSessionsRepo = new Collection<EbsSessionRecord>(store, 'ebs/sessions/');
@@ -282,7 +298,7 @@ export class Region {
       throw e;
     });
     const urlHost = apiHost === '0.0.0.0' || apiHost === '::' ? '127.0.0.1' : apiHost.includes(':') ? `[${apiHost}]` : apiHost;
-    const api = new RegionApi({ iam, trail, kms, ebsDirect, organization, limits: apiLimits(opts.apiLimits), ...(tls ? { tls } : {}), ec2: { instances, images, tags, vpc, edge, volumes, snapshots, ebsDefaults, keyPairs, hostUpdates, endpoint: () => `${urlHost}:${port}` } });
+    const api = new RegionApi({ iam, trail, kms, ebsDirect, organization, limits: apiLimits(opts.apiLimits), ...(tls ? { tls } : {}), ec2: { instances, images, tags, vpc, edge, volumes, snapshots, ebsDefaults, keyPairs, launchTemplates, hostUpdates, endpoint: () => `${urlHost}:${port}` } });
     try {
       port = await api.listen(opts.port, apiHost);
     } catch (e) {

@@ -29,7 +29,7 @@ export const DEBIAN_PACKAGES: readonly PackageNeed[] = [
   { name: 'tcpdump', why: 'captures proving inter-host traffic is sealed' },
   { name: 'openssl', why: 'independent ES384/COSE and XTS checks in tests' },
   { name: 'python3-cryptography', why: 'an independent AES-XTS implementation that decrypts volumes in tests' },
-  { name: 'python3-boto3', why: "boto3, a real client in the API tests (test/fixtures/boto3/real-tools.py), from Debian: no pip" },
+  { name: 'python3-boto3', why: "boto3, a real client in the API tests (test/fixtures/boto3/real-tools.py) and under Ansible's AWS modules, from Debian: no pip; its botocore models make docs/API-COVERAGE.md" },
   { name: 'swtpm', why: 'per-guest vTPM' },
   { name: 'swtpm-tools', why: 'vTPM manufacture (EK certificates)' },
   { name: 'ovmf', why: 'UEFI firmware for instances whose image has BootMode uefi' },
@@ -38,6 +38,7 @@ export const DEBIAN_PACKAGES: readonly PackageNeed[] = [
   { name: 'dosfstools', why: 'mkfs.vfat for the EFI system partition' },
   { name: 'putty-tools', why: 'puttygen reads the .ppk key pairs CreateKeyPair returns, in tests' },
   { name: 'openssh-client', why: 'ssh-keygen reads the key pairs CreateKeyPair returns and computes fingerprints, in tests' },
+  { name: 'ansible', why: "Ansible with the amazon.aws collection: a real tool's playbook against the region in tests (test/vm/ansible.test.ts)" },
 ];
 
 export function missingPackages(needs: readonly PackageNeed[] = DEBIAN_PACKAGES): PackageNeed[] {

@@ -161,7 +161,8 @@ async function makeA(c: Clients, accountId: string): Promise<AResources> {
   const blocks = await c.ebs.send(new B.ListSnapshotBlocksCommand({ SnapshotId: direct }));
   const pending = (await c.ebs.send(new B.StartSnapshotCommand({ VolumeSize: 1, Timeout: 60 }))).SnapshotId!;
 
-  for (const id of [instanceId, image.ImageId!, vol.VolumeId!, snap.SnapshotId!, kp.KeyPairId!]) {
+  const lt = (await c.ec2.send(new E.CreateLaunchTemplateCommand({ LaunchTemplateName: 'a-template', LaunchTemplateData: { ImageId: BUILTIN_AMI, InstanceType: 't3.nano' } }))).LaunchTemplate!;
+  for (const id of [instanceId, image.ImageId!, vol.VolumeId!, snap.SnapshotId!, kp.KeyPairId!, vpc.VpcId!, subnet.SubnetId!, group.GroupId!, eniId, lt.LaunchTemplateId!]) {
     await c.ec2.send(new E.CreateTagsCommand({ Resources: [id], Tags: [{ Key: 'owner', Value: 'a' }] }));
   }
   return {
@@ -176,6 +177,8 @@ async function makeA(c: Clients, accountId: string): Promise<AResources> {
     blockToken: blocks.Blocks![0]!.BlockToken!,
     keyPairId: kp.KeyPairId!,
     keyPairName: 'a-pair',
+    launchTemplateId: lt.LaunchTemplateId!,
+    launchTemplateName: 'a-template',
     defaultVpcId,
     defaultSubnetId,
     defaultGroupId,
@@ -217,6 +220,7 @@ function secretsOf(a: AResources): string[] {
     a.directSnapshotId,
     a.pendingSnapshotId,
     a.keyPairId,
+    a.launchTemplateId,
     a.defaultVpcId,
     a.defaultSubnetId,
     a.defaultGroupId,

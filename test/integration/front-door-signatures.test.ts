@@ -347,10 +347,10 @@ test(
     // Values Nitride does not implement, through the SDK and the CLIs' own options.
     const az = await sdkError(ec2.send(new RunInstancesCommand({ ImageId: BUILTIN_AMI, MinCount: 1, MaxCount: 1, Placement: { AvailabilityZone: 'local-1z' } })));
     assert.deepEqual([az.name, az.message], ['InvalidParameterValue', 'Invalid availability zone: [local-1z]']);
-    const protect = await sdkError(ec2.send(new RunInstancesCommand({ ImageId: BUILTIN_AMI, MinCount: 1, MaxCount: 1, DisableApiTermination: true })));
-    assert.equal(protect.name, 'InvalidParameterValue');
+    const monitoring = await sdkError(ec2.send(new RunInstancesCommand({ ImageId: BUILTIN_AMI, MinCount: 1, MaxCount: 1, Monitoring: { Enabled: true } })));
+    assert.equal(monitoring.name, 'InvalidParameterValue');
     for (const [name, bin] of CLIS) {
-      for (const option of [['--disable-api-termination'], ['--instance-initiated-shutdown-behavior', 'terminate'], ['--monitoring', 'Enabled=true']]) {
+      for (const option of [['--monitoring', 'Enabled=true'], ['--kernel-id', 'aki-12345678']]) {
         const out = await cli(bin, 'local-1', ['ec2', 'run-instances', '--image-id', BUILTIN_AMI, '--count', '1', ...option]);
         assert.notEqual(out.status, 0, `${name} ${option.join(' ')}`);
         assert.match(out.stderr, /InvalidParameterValue/, `${name} ${option.join(' ')}`);

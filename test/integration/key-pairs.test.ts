@@ -9,7 +9,7 @@
 import { filesUnder } from '../../src/lib/testing/files.js';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -35,7 +35,7 @@ import type { Region } from '../../src/region/region.js';
 import type { EniRecord } from '../../src/region/ec2/vpc.js';
 import { ImdsService } from '../../src/vpc/imds/service.js';
 import { parseHttpRequest, type HttpRequest } from '../../src/vpc/imds/http.js';
-import { BUILTIN_AMI, CLIS, auditEvents, cleanEnv, dumpDiagnostics, openLocalRegion, phantomHost, seedStore, type CliName, failureTracker } from '../region-fixtures.js';
+import { BUILTIN_AMI, auditEvents, awsAsync, awsAsyncError, awsAsyncJson, dumpDiagnostics, openLocalRegion, phantomHost, seedStore, type CliName, failureTracker } from '../region-fixtures.js';
 
 let home = '';
 let region: Region | undefined;
@@ -82,32 +82,9 @@ function privateKeyFile(material: string, format: 'pem' | 'ppk', type: 'rsa' | '
   return out;
 }
 
-/** An AWS CLI run, asynchronously: the region answering it runs in this process. */
-function cli(which: CliName, args: readonly string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  const env = cleanEnv({ AWS_CONFIG_FILE: join(home, 'aws', 'config'), AWS_SHARED_CREDENTIALS_FILE: join(home, 'aws', 'credentials'), HOME: home });
-  const full = ['--profile', 'nitride', ...(which === 'v2' ? ['--endpoint-url', region!.endpoint] : []), ...args, '--output', 'json'];
-  return new Promise((resolve, reject) => {
-    const child = spawn(CLIS[which], full, { env, stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', (e) => reject(new Error(`the AWS CLI ${which} (${CLIS[which]}) could not run: ${e.message}`)));
-    child.on('close', (status) => resolve({ status: status ?? -1, stdout, stderr }));
-  });
-}
-
-async function cliJson<T = Record<string, unknown>>(which: CliName, args: readonly string[]): Promise<T> {
-  const r = await cli(which, args);
-  if (r.status !== 0) throw new Error(`aws(${which}) ${args.join(' ')} failed (${r.status}):\n${r.stderr}`);
-  return (r.stdout.trim() === '' ? {} : JSON.parse(r.stdout)) as T;
-}
-
-async function cliError(which: CliName, args: readonly string[]): Promise<string> {
-  const r = await cli(which, args);
-  assert.notEqual(r.status, 0, `aws(${which}) ${args.join(' ')} should fail`);
-  return /\(([A-Za-z.]+)\)/.exec(r.stderr)?.[1] ?? r.stderr;
-}
+const cli = (which: CliName, args: readonly string[]): Promise<{ status: number; stdout: string; stderr: string }> => awsAsync(which, home, region!.endpoint, args);
+const cliJson = <T = Record<string, unknown>>(which: CliName, args: readonly string[]): Promise<T> => awsAsyncJson<T>(which, home, region!.endpoint, args);
+const cliError = (which: CliName, args: readonly string[]): Promise<string> => awsAsyncError(which, home, region!.endpoint, args);
 
 async function code(p: Promise<unknown>): Promise<string> {
   try {

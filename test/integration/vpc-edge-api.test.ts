@@ -59,13 +59,13 @@ async function code(p: Promise<unknown>): Promise<string> {
 }
 
 async function cli<T = Record<string, any>>(which: CliName, args: readonly string[]): Promise<T> {
-  const r = await awsAsync(which, { endpoint: region!.endpoint, home }, args);
+  const r = await awsAsync(which, home, region!.endpoint, args);
   if (r.status !== 0) throw new Error(`aws(${which}) ${args.join(' ')} failed (${r.status}):\n${r.stderr}`);
   return (r.stdout.trim() === '' ? {} : JSON.parse(r.stdout)) as T;
 }
 
 async function cliError(which: CliName, args: readonly string[]): Promise<string> {
-  const r = await awsAsync(which, { endpoint: region!.endpoint, home }, args);
+  const r = await awsAsync(which, home, region!.endpoint, args);
   assert.notEqual(r.status, 0, `aws(${which}) ${args.join(' ')} should fail`);
   return /\(([A-Za-z.]+)\)/.exec(r.stderr)?.[1] ?? r.stderr;
 }

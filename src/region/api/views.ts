@@ -4,7 +4,7 @@ import type { Ec2Instance, Image, InstanceStatus, InstanceTypeInfo, Reservation,
 import { instanceState } from '../protocol/ec2/responses/index.js';
 import { BUILTIN_OWNER } from '../ec2/images.js';
 import type { ImageRecord, InstanceRecord } from '../ec2/model.js';
-import { REGION_NAME } from '../ec2/model.js';
+import { attributesOf, REGION_NAME } from '../ec2/model.js';
 
 export const tagItems = (tags: Readonly<Record<string, string>>): TagItem[] => Object.entries(tags).map(([key, value]) => ({ key, value }));
 
@@ -35,8 +35,8 @@ export function instanceView(r: InstanceRecord): Ec2Instance {
     ...(r.clientToken ? { clientToken: r.clientToken } : {}),
     tags: tagItems(r.tags),
     hypervisor: 'xen',
-    ebsOptimized: false,
-    enaSupport: false,
+    ebsOptimized: attributesOf(r).ebsOptimized,
+    enaSupport: attributesOf(r).enaSupport,
     metadataOptions: {
       state: 'applied',
       httpTokens: r.metadataOptions.httpTokens,

@@ -21,11 +21,13 @@ import { newId } from '../ids.js';
 import { compileFilterTable, opt, type Filter, type FilterTable } from './filters.js';
 import type { BlockDeviceMappingRequest } from '../protocol/ec2/requests/index.js';
 import {
+  attributesOf,
   DEFAULT_AZ,
   STATE_CODES,
   TERMINATED_VISIBLE_MS,
   type HostRecord,
   type ImageRecord,
+  type InstanceAttributes,
   type InstanceRecord,
   type InstanceStateName,
   type StateReason,
@@ -78,6 +80,8 @@ export interface RunRequest {
   readonly metadataOptions?: Partial<InstanceRecord['metadataOptions']>;
   /** --block-device-mappings: an EBS-backed image's root device entry overrides its root volume. */
   readonly blockDeviceMappings?: readonly BlockDeviceMappingRequest[];
+  /** DisableApiTermination, InstanceInitiatedShutdownBehavior, … (absent members: EC2's defaults). */
+  readonly attributes?: Partial<InstanceAttributes>;
 }
 
 /** What a launch itself reads of a checked root-volume plan (src/region/ec2/root-volumes.ts RootPlan carries more). */
@@ -338,6 +342,7 @@ export class InstanceService {
       },
       forceStop: false,
       rebootRequested: 0,
+      ...(req.attributes && Object.keys(req.attributes).length > 0 ? { attributes: { ...req.attributes } } : {}),
       ...vtpm,
       ...rootDevice,
       };
@@ -375,6 +380,26 @@ export class InstanceService {
     for (const r of this.owned(caller, ids)) {
       if (!ok(r)) throw incorrectState(`The instance '${r.id}' is not in a state from which it can be ${verb}.`, { instanceId: r.id, state: r.state });
     }
+  }
+
+  /** EC2's OperationNotPermitted for any instance whose protection `flag` is set, before anything changes. */
+  private protectedFrom(caller: Caller, ids: readonly string[], flag: 'disableApiStop' | 'disableApiTermination', verb: string): void {
+    for (const r of this.owned(caller, ids)) {
+      if (attributesOf(r)[flag] && r.state !== 'terminated') {
+        throw new Ec2Error('OperationNotPermitted', `The instance '${r.id}' may not be ${verb}. Modify its '${flag}' instance attribute and try again.`, { context: { instanceId: r.id } });
+      }
+    }
+  }
+
+  /**
+   * ModifyInstanceAttribute of what the instance record keeps (src/region/ec2/instance-attributes.ts
+   * decides and checks the change): `change` returns the new record, or throws EC2's error.
+   */
+  async modify(caller: Caller, id: string, change: (r: InstanceRecord) => InstanceRecord): Promise<void> {
+    const [r] = this.owned(caller, [id]);
+    if (!r || r.state === 'terminated') throw new Ec2Error('InvalidInstanceID.NotFound', `The instance ID '${id}' does not exist`, { context: { instanceIds: [id] } });
+    change(r); // checked against the current record before the write
+    await this.instances.update(id, change);
   }
 
   private rootPlan(caller: Caller, image: ImageRecord, req: RunRequest): RootVolumePlan {
@@ -417,6 +442,7 @@ export class InstanceService {
 
   async stop(caller: Caller, ids: readonly string[], force: boolean): Promise<StateChange[]> {
     this.precheck(caller, ids, (r) => r.state !== 'terminated' && r.state !== 'shutting-down', 'stopped');
+    this.protectedFrom(caller, ids, 'disableApiStop', 'stopped');
     const now = this.now();
     return this.transition(caller, ids, (r) => {
       if (r.state === 'stopped') return undefined;
@@ -453,6 +479,7 @@ export class InstanceService {
   }
 
   async terminate(caller: Caller, ids: readonly string[]): Promise<StateChange[]> {
+    this.protectedFrom(caller, ids, 'disableApiTermination', 'terminated');
     const now = this.now();
     return this.transition(caller, ids, (r) => {
       if (r.state === 'terminated' || r.state === 'shutting-down') return undefined;
@@ -640,6 +667,16 @@ export class InstanceService {
       const h = onHost.get(r.id);
       onHost.delete(r.id);
       const live = h !== undefined && (h.state === 'running' || h.state === 'starting');
+      if (r.state === 'running' && h?.state === 'stopped' && attributesOf(r).instanceInitiatedShutdownBehavior === 'terminate') {
+        // The guest powered itself off (its host reports it stopped, not lost) and its shutdown
+        // behaviour is terminate: EC2 terminates it.
+        await this.setState(r.id, 'shutting-down', { desired: 'terminated', readyAt: undefined, stateTransitionReason: 'Client.InstanceInitiatedShutdown' }, {
+          code: 'Client.InstanceInitiatedShutdown',
+          message: 'Client.InstanceInitiatedShutdown: Instance initiated shutdown',
+        });
+        this.kick(r.id);
+        continue;
+      }
       if (r.state === 'running' && !live) {
         // The guest shut itself down (or the host lost it): EC2 reports it stopped.
         await this.setState(r.id, 'stopped', { desired: 'stopped', readyAt: undefined, stateTransitionReason: 'Client.InstanceInitiatedShutdown' }, {

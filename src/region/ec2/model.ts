@@ -66,7 +66,30 @@ export interface InstanceRecord {
    * then (RootVolumes.rootVolumeOf): DetachVolume / AttachVolume may replace it while stopped.
    */
   readonly rootDevice?: { readonly volumeId: string; readonly deviceName: string; readonly firmware: 'legacy-bios' | 'uefi'; readonly ebsDevices: readonly string[] };
+  /**
+   * The attributes RunInstances, a launch template and ModifyInstanceAttribute set
+   * (src/region/ec2/instance-attributes.ts); absent in records written before them, and each
+   * absent member has EC2's default (INSTANCE_ATTRIBUTE_DEFAULTS).
+   */
+  readonly attributes?: Partial<InstanceAttributes>;
 }
+
+/** An instance's protection flags, what a guest poweroff does, and the flags EC2 reports. */
+export interface InstanceAttributes {
+  /** TerminateInstances is refused (OperationNotPermitted) while set. */
+  readonly disableApiTermination: boolean;
+  /** StopInstances is refused (OperationNotPermitted) while set. */
+  readonly disableApiStop: boolean;
+  /** What the region does when the guest powers itself off. */
+  readonly instanceInitiatedShutdownBehavior: 'stop' | 'terminate';
+  readonly ebsOptimized: boolean;
+  readonly enaSupport: boolean;
+}
+
+export const INSTANCE_ATTRIBUTE_DEFAULTS: InstanceAttributes = { disableApiTermination: false, disableApiStop: false, instanceInitiatedShutdownBehavior: 'stop', ebsOptimized: false, enaSupport: false };
+
+/** An instance's attributes, each absent one at its default. */
+export const attributesOf = (r: InstanceRecord): InstanceAttributes => ({ ...INSTANCE_ATTRIBUTE_DEFAULTS, ...r.attributes });
 
 export interface ImageRecord {
   readonly id: string; // ami-…
@@ -122,6 +145,8 @@ export interface HostRecord {
 export const REGION_NAME = 'local-1';
 export const DEFAULT_AZ = 'local-1a';
 export const AVAILABILITY_ZONES = ['local-1a'] as const;
+/** A zone's id, as DescribeAvailabilityZones and DescribeInstanceTypeOfferings name it. */
+export const zoneIdOf = (zone: string): string => `local1-az${AVAILABILITY_ZONES.indexOf(zone as (typeof AVAILABILITY_ZONES)[number]) + 1}`;
 
 /** EC2's answer to an availability zone this region does not have. */
 export function checkAvailabilityZone(az: string | undefined, given = az ?? ''): string {

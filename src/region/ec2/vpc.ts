@@ -89,6 +89,8 @@ export interface EniRecord {
   readonly attachTime: string;
   /** The launch asked for a public IP (AssociatePublicIpAddress, or the subnet's MapPublicIpOnLaunch): one is given at every start. */
   readonly publicIpOnLaunch?: boolean;
+  /** CreateTags (absent: none). */
+  readonly tags?: Readonly<Record<string, string>>;
 }
 
 export interface VpcCollections {
@@ -498,7 +500,7 @@ export class VpcService {
         : {}),
       privateIpAddresses: [{ privateIpAddress: e.privateIp, privateDnsName: dns, primary: true, ...association }],
       interfaceType: 'interface',
-      tags: [],
+      tags: Object.entries(e.tags ?? {}).map(([key, value]) => ({ key, value })),
       ...association,
     };
   }
@@ -585,8 +587,8 @@ export class VpcService {
     const base = req.vpcIds.length > 0 ? req.vpcIds.map((id) => this.vpc(caller, id)) : this.c.vpcs.all().filter((v) => v.accountId === caller.accountId);
     const match = compileFilters<VpcRecord>(
       req.filters,
-      (v, n) => (n === 'vpc-id' ? [v.id] : n === 'cidr' || n === 'cidr-block' ? [v.cidrBlock] : n === 'is-default' ? [String(v.isDefault)] : n === 'state' ? ['available'] : n === 'owner-id' ? [v.accountId] : tagFilterValues(v.tags, n)),
-      (n) => ['vpc-id', 'cidr', 'cidr-block', 'is-default', 'state', 'owner-id'].includes(n) || isTagFilter(n),
+      (v, n) => (n === 'vpc-id' ? [v.id] : n === 'cidr' || n === 'cidr-block' ? [v.cidrBlock] : n === 'is-default' || n === 'isDefault' ? [String(v.isDefault)] : n === 'state' ? ['available'] : n === 'owner-id' ? [v.accountId] : tagFilterValues(v.tags, n)),
+      (n) => ['vpc-id', 'cidr', 'cidr-block', 'is-default', 'isDefault', 'state', 'owner-id'].includes(n) || isTagFilter(n),
     );
     return { action: 'DescribeVpcs', vpcs: base.filter(match).map((v) => this.vpcView(v)) };
   }
@@ -715,13 +717,6 @@ export class VpcService {
     const e = this.eni(caller, req.networkInterfaceId);
     await this.modifyEni(caller, e, { groups: req.groups, sourceDestCheck: req.sourceDestCheck, description: req.description });
     return { action: 'ModifyNetworkInterfaceAttribute' };
-  }
-
-  async modifyInstanceAttribute(caller: Caller, req: RequestOf<'ModifyInstanceAttribute'>): Promise<ResponseFor<'ModifyInstanceAttribute'>> {
-    const c = req.change;
-    const ok = await this.modifyInstance(caller, req.instanceId, c.attribute === 'groupSet' ? { attribute: c.attribute, groupIds: c.groupIds } : { attribute: c.attribute, value: (c as { value?: unknown }).value });
-    if (!ok) throw new Ec2Error('InvalidParameterValue', `Changing the attribute '${c.attribute}' is not supported.`, { context: { attribute: c.attribute } });
-    return { action: 'ModifyInstanceAttribute' };
   }
 
   async modifyInstanceMetadataOptions(caller: Caller, req: RequestOf<'ModifyInstanceMetadataOptions'>): Promise<ResponseFor<'ModifyInstanceMetadataOptions'>> {

@@ -367,8 +367,9 @@ test('the cases cover every new action', () => {
   // GetInstanceTpmEkPub has its own peer cases in ec2-tpm.test.ts (Debian's CLI v2 model predates it).
   // Nitride's own host actions have no AWS model to serialize them: src/region/host-updates.test.ts.
   // The key pair actions and DescribeInstanceAttribute have theirs in key-pairs.test.ts.
-  // The VPC edge's actions (EDGE_PARSERS) have theirs in ec2-edge.test.ts.
-  const elsewhere = [...Object.keys(EDGE_PARSERS), 'GetInstanceTpmEkPub', 'NitrideAddHost', 'NitrideSetHostRelease', 'NitrideUpdateHostComponent', 'CreateKeyPair', 'ImportKeyPair', 'DescribeKeyPairs', 'DeleteKeyPair', 'DescribeInstanceAttribute'];
+  // The VPC edge's actions (EDGE_PARSERS) have theirs in ec2-edge.test.ts; issue 14's actions have theirs in ec2-tools-wire.test.ts.
+  const tools = ['DescribeAccountAttributes', 'DescribeInstanceTypeOfferings', 'DescribeVpcClassicLink', 'DescribeVpcClassicLinkDnsSupport', 'CreateLaunchTemplate', 'CreateLaunchTemplateVersion', 'DescribeLaunchTemplates', 'DescribeLaunchTemplateVersions', 'ModifyLaunchTemplate', 'DeleteLaunchTemplate', 'DeleteLaunchTemplateVersions'];
+  const elsewhere = [...tools, ...Object.keys(EDGE_PARSERS), 'GetInstanceTpmEkPub', 'NitrideAddHost', 'NitrideSetHostRelease', 'NitrideUpdateHostComponent', 'CreateKeyPair', 'ImportKeyPair', 'DescribeKeyPairs', 'DeleteKeyPair', 'DescribeInstanceAttribute'];
   for (const a of EC2_ACTIONS) if (!before.includes(a) && !elsewhere.includes(a)) assert.ok(covered.has(a), `no peer-serialized case for ${a}`);
 });
 

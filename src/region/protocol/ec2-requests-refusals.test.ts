@@ -63,8 +63,6 @@ test('RunInstances values Nitride does not implement are refused; the values it 
     [{ KernelId: 'aki-12345678' }, 'KernelId'],
     [{ RamdiskId: 'ari-12345678' }, 'RamdiskId'],
     [{ 'Monitoring.Enabled': 'true' }, 'Monitoring.Enabled'],
-    [{ InstanceInitiatedShutdownBehavior: 'terminate' }, 'InstanceInitiatedShutdownBehavior'],
-    [{ DisableApiTermination: 'true' }, 'DisableApiTermination'],
     [{ 'MetadataOptions.HttpProtocolIpv6': 'enabled' }, 'MetadataOptions.HttpProtocolIpv6'],
     [{ 'MetadataOptions.InstanceMetadataTags': 'enabled' }, 'MetadataOptions.InstanceMetadataTags'],
     [{ 'NetworkInterface.1.DeviceIndex': '1' }, 'NetworkInterface.1.DeviceIndex'],
@@ -79,8 +77,11 @@ test('RunInstances values Nitride does not implement are refused; the values it 
   const honoured = {
     ...RUN,
     'Monitoring.Enabled': 'false',
-    InstanceInitiatedShutdownBehavior: 'stop',
-    DisableApiTermination: 'false',
+    // kept on the instance and honoured (src/region/ec2/instance-attributes.ts)
+    InstanceInitiatedShutdownBehavior: 'terminate',
+    DisableApiTermination: 'true',
+    DisableApiStop: 'true',
+    EbsOptimized: 'true',
     'MetadataOptions.HttpProtocolIpv6': 'disabled',
     'MetadataOptions.InstanceMetadataTags': 'disabled',
     'NetworkInterface.1.DeviceIndex': '0',

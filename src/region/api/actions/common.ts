@@ -7,6 +7,7 @@ import type { HostUpdateService } from '../../host-updates.js';
 import type { ImageService } from '../../ec2/images.js';
 import type { Caller, InstanceService } from '../../ec2/instances.js';
 import type { KeyPairService } from '../../ec2/key-pairs.js';
+import type { LaunchTemplateService } from '../../ec2/launch-templates.js';
 import type { TagService } from '../../ec2/tags.js';
 import type { VpcService } from '../../ec2/vpc.js';
 import type { EdgeService } from '../../ec2/edge/index.js';
@@ -30,6 +31,8 @@ export interface Ec2Services {
   readonly ebsDefaults: EbsAccountDefaults;
   /** Key pairs (src/region/ec2/key-pairs.ts): only their public halves are kept. */
   readonly keyPairs: KeyPairService;
+  /** Launch templates (src/region/ec2/launch-templates.ts). */
+  readonly launchTemplates: LaunchTemplateService;
   /** The region operator's live updates of host components (src/region/host-updates.ts). */
   readonly hostUpdates: HostUpdateService;
   /** host:port the API answers on (known once the server listens). */

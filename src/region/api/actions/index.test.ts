@@ -13,9 +13,11 @@ import { REGION_ACTIONS } from './regions.js';
 import { TAG_ACTIONS } from './tags.js';
 import { VOLUME_ACTIONS } from './volumes.js';
 import { VPC_ACTIONS } from './vpc.js';
+import { ACCOUNT_ACTIONS } from './account.js';
+import { LAUNCH_TEMPLATE_ACTIONS } from './launch-templates.js';
 
 test('every parsed action has one entry, from exactly one family', () => {
-  const families = [INSTANCE_ACTIONS, IMAGE_ACTIONS, VOLUME_ACTIONS, VPC_ACTIONS, TAG_ACTIONS, KEY_PAIR_ACTIONS, HOST_ACTIONS, REGION_ACTIONS];
+  const families = [INSTANCE_ACTIONS, IMAGE_ACTIONS, VOLUME_ACTIONS, VPC_ACTIONS, TAG_ACTIONS, KEY_PAIR_ACTIONS, HOST_ACTIONS, REGION_ACTIONS, ACCOUNT_ACTIONS, LAUNCH_TEMPLATE_ACTIONS];
   const seen = new Map<string, number>();
   for (const f of families) for (const a of Object.keys(f)) seen.set(a, (seen.get(a) ?? 0) + 1);
   assert.deepEqual([...seen].filter(([, n]) => n > 1), [], 'an action in two families');

@@ -14,6 +14,8 @@ import { REGION_ACTIONS } from './regions.js';
 import { TAG_ACTIONS } from './tags.js';
 import { VOLUME_ACTIONS } from './volumes.js';
 import { VPC_ACTIONS } from './vpc.js';
+import { LAUNCH_TEMPLATE_ACTIONS } from './launch-templates.js';
+import { ACCOUNT_ACTIONS } from './account.js';
 
 export type { Ec2Services, IamResource } from './common.js';
 
@@ -27,6 +29,8 @@ export const EC2_ACTION_TABLE: ActionTable<Ec2Request> = {
   ...HOST_ACTIONS,
   ...REGION_ACTIONS,
   ...EDGE_ACTIONS,
+  ...ACCOUNT_ACTIONS,
+  ...LAUNCH_TEMPLATE_ACTIONS,
 };
 
 const entry = <A extends Ec2Action>(action: A): Ec2ActionHandler<A> => EC2_ACTION_TABLE[action] as Ec2ActionHandler<A>;

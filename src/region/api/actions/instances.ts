@@ -1,7 +1,9 @@
 // The EC2 instance actions: run, describe, state changes, console, NitroTPM EK, instance types,
 // DescribeInstanceAttribute.
 // One entry per action; authorization and audit happen in server.ts first.
-import type { InstanceAttributeName, InstanceRequest } from '../../protocol/ec2/requests/index.js';
+import { refuseUnhonoured, type InstanceAttributeName, type InstanceRequest, type RequestOf } from '../../protocol/ec2/requests/index.js';
+import { mergeLaunchData } from '../../ec2/launch-templates.js';
+import { launchTemplateArn } from './launch-templates.js';
 import { findInstanceType } from '../../../lib/instance-types.js';
 import { Ec2Error } from '../../protocol/errors.js';
 import { instanceState, type Ec2Instance, type InstanceAttributeValue, type InstanceStateChange } from '../../protocol/ec2/responses/index.js';
@@ -9,9 +11,19 @@ import { compileFilters } from '../../ec2/filters.js';
 import { launchMappings } from '../../ec2/launch-mappings.js';
 import type { Caller, StateChange } from '../../ec2/instances.js';
 import { tagsFor } from '../../ec2/tags.js';
-import { checkAvailabilityZone } from '../../ec2/model.js';
+import { attributesOf, checkAvailabilityZone } from '../../ec2/model.js';
 import { allInstanceTypes, instanceStatusView, instanceTypeView, instanceView, reservations } from '../views.js';
 import { imageArn, instanceArn, instanceResource, page, type ActionTable, type Ec2Services } from './common.js';
+
+/** A RunInstances request with its image known: its own members over its launch template's. */
+type LaunchRequest = RequestOf<'RunInstances'> & { readonly imageId: string };
+
+/** RunInstances with LaunchTemplate: the version's data under the request's own members (explicit parameters win). */
+function withLaunchTemplate(svc: Ec2Services, caller: Caller, req: RequestOf<'RunInstances'>): LaunchRequest {
+  const merged = req.launchTemplate === undefined ? req : refuseUnhonoured(mergeLaunchData(svc.launchTemplates.launchData(caller, req.launchTemplate).data, req));
+  if (merged.imageId === undefined) throw new Ec2Error('MissingParameter', 'The request must contain the parameter ImageId.');
+  return merged as LaunchRequest;
+}
 
 const changes = (cs: readonly StateChange[]): InstanceStateChange[] =>
   cs.map((c) => ({ instanceId: c.instanceId, currentState: instanceState(c.currentState), previousState: instanceState(c.previousState) }));
@@ -43,12 +55,11 @@ function instanceAttribute(svc: Ec2Services, caller: Caller, instanceId: string,
       return { kind: 'value', value: v.rootDeviceName };
     case 'sriovNetSupport':
       return { kind: 'value', value: undefined };
-    // The region keeps no termination or stop protection and always stops on a guest shutdown.
     case 'instanceInitiatedShutdownBehavior':
-      return { kind: 'value', value: 'stop' };
+      return { kind: 'value', value: attributesOf(rec).instanceInitiatedShutdownBehavior };
     case 'disableApiTermination':
     case 'disableApiStop':
-      return { kind: 'boolean', value: false };
+      return { kind: 'boolean', value: attributesOf(rec)[attribute] };
     case 'ebsOptimized':
       return { kind: 'boolean', value: v.ebsOptimized };
     case 'enaSupport':
@@ -68,12 +79,19 @@ function instanceAttribute(svc: Ec2Services, caller: Caller, instanceId: string,
 
 export const INSTANCE_ACTIONS: ActionTable<InstanceRequest> = {
   RunInstances: {
-    async run(svc, caller, req) {
+    async run(svc, caller, given) {
+      const req = withLaunchTemplate(svc, caller, given);
       if (req.availabilityZone !== undefined) checkAvailabilityZone(req.availabilityZone); // every instance is placed in the one zone
       const tags = tagsFor(req.tagSpecifications, 'instance', ['volume', 'network-interface']);
       // the image's own mappings, changed by the request's as EC2 merges them (src/region/ec2/launch-mappings.ts)
       const mappings = launchMappings(svc.images.visible(caller, req.imageId), req.blockDeviceMappings);
       svc.volumes.checkMappings(caller, mappings);
+      const attributes = {
+        ...(req.disableApiTermination !== undefined ? { disableApiTermination: req.disableApiTermination } : {}),
+        ...(req.disableApiStop !== undefined ? { disableApiStop: req.disableApiStop } : {}),
+        ...(req.instanceInitiatedShutdownBehavior !== undefined ? { instanceInitiatedShutdownBehavior: req.instanceInitiatedShutdownBehavior } : {}),
+        ...(req.ebsOptimized !== undefined ? { ebsOptimized: req.ebsOptimized } : {}),
+      };
       const recs = await svc.instances.run(caller, {
         imageId: req.imageId,
         instanceType: req.instanceType ?? 'm1.small',
@@ -94,19 +112,29 @@ export const INSTANCE_ACTIONS: ActionTable<InstanceRequest> = {
           ...(req.metadataOptions?.httpPutResponseHopLimit !== undefined ? { httpPutResponseHopLimit: req.metadataOptions.httpPutResponseHopLimit } : {}),
           ...(req.metadataOptions?.httpEndpoint ? { httpEndpoint: req.metadataOptions.httpEndpoint } : {}),
         },
+        attributes,
       });
       // extra EBS volumes of BlockDeviceMappings: created now, plugged once each instance runs
       await svc.volumes.fromMappings(caller, recs, mappings);
       const [res] = reservations(recs);
       return { action: 'RunInstances', reservation: withVpcAndVolumes(svc, caller, res!) };
     },
-    resources(_svc, caller, req) {
+    resources(svc, caller, given) {
+      let req: LaunchRequest | RequestOf<'RunInstances'> = given;
+      try {
+        req = withLaunchTemplate(svc, caller, given);
+      } catch {
+        // an unknown template is answered by the handler, after authorization
+      }
       const context: Record<string, string> = { 'ec2:InstanceType': req.instanceType ?? 'm1.small' };
       for (const s of req.tagSpecifications) for (const tag of s.tags) context[`aws:RequestTag/${tag.key}`] = tag.value;
-      return [
-        { arn: instanceArn(caller.accountId, '*'), context },
-        { arn: imageArn(req.imageId), context },
-      ];
+      const out = [{ arn: instanceArn(caller.accountId, '*'), context }];
+      if (req.imageId !== undefined) out.push({ arn: imageArn(req.imageId), context });
+      if (given.launchTemplate !== undefined) {
+        const t = svc.launchTemplates.list(caller).find((x) => x.id === given.launchTemplate?.launchTemplateId || x.name === given.launchTemplate?.launchTemplateName);
+        out.push({ arn: launchTemplateArn(caller.accountId, t?.id ?? '*'), context });
+      }
+      return out;
     },
     summary: (r) => ({ reservationId: r.reservation.reservationId, instances: r.reservation.instances.map((i) => i.instanceId) }),
   },
@@ -219,6 +247,7 @@ export const INSTANCE_ACTIONS: ActionTable<InstanceRequest> = {
     },
   },
   DescribeInstanceAttribute: {
+    resources: (svc, caller, req) => [instanceResource(svc, caller, req.instanceId)],
     run: (svc, caller, req) => ({ action: 'DescribeInstanceAttribute', instanceId: req.instanceId, attribute: req.attribute, value: instanceAttribute(svc, caller, req.instanceId, req.attribute) }),
   },
 };

@@ -1,7 +1,7 @@
 // The EC2 actions that describe the region and its availability zones. One entry per action.
 import type { RegionRequest } from '../../protocol/ec2/requests/index.js';
 import { Ec2Error } from '../../protocol/errors.js';
-import { AVAILABILITY_ZONES, REGION_NAME } from '../../ec2/model.js';
+import { AVAILABILITY_ZONES, REGION_NAME, zoneIdOf } from '../../ec2/model.js';
 import type { ActionTable } from './common.js';
 
 export const REGION_ACTIONS: ActionTable<RegionRequest> = {
@@ -18,9 +18,9 @@ export const REGION_ACTIONS: ActionTable<RegionRequest> = {
       }
       return {
         action: 'DescribeAvailabilityZones',
-        availabilityZones: AVAILABILITY_ZONES.map((z, i) => ({
+        availabilityZones: AVAILABILITY_ZONES.map((z) => ({
           zoneName: z,
-          zoneId: `local1-az${i + 1}`,
+          zoneId: zoneIdOf(z),
           zoneState: 'available',
           regionName: REGION_NAME,
           groupName: REGION_NAME,

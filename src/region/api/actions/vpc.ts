@@ -2,7 +2,8 @@
 // interfaces and the network attributes of instances. One entry per action; authorization and
 // audit happen in server.ts first.
 import type { VpcRequest } from '../../protocol/ec2/requests/index.js';
-import type { ActionTable } from './common.js';
+import { instanceResource, type ActionTable } from './common.js';
+import { modifyInstanceAttribute } from './instance-attributes.js';
 
 export const VPC_ACTIONS: ActionTable<VpcRequest> = {
   CreateVpc: {
@@ -51,7 +52,8 @@ export const VPC_ACTIONS: ActionTable<VpcRequest> = {
     run: (svc, caller, req) => svc.vpc.modifyNetworkInterfaceAttribute(caller, req),
   },
   ModifyInstanceAttribute: {
-    run: (svc, caller, req) => svc.vpc.modifyInstanceAttribute(caller, req),
+    run: modifyInstanceAttribute,
+    resources: (svc, caller, req) => [instanceResource(svc, caller, req.instanceId)],
   },
   ModifyInstanceMetadataOptions: {
     run: (svc, caller, req) => svc.vpc.modifyInstanceMetadataOptions(caller, req),

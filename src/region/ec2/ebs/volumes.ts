@@ -545,6 +545,24 @@ export class VolumeService {
     await this.volumes.update(id, (cur) => ({ ...cur, tags }));
   }
 
+  /**
+   * ModifyInstanceAttribute blockDeviceMapping: the DeleteOnTermination of the volume attached at
+   * each device of the instance (EC2 changes nothing else there). Every device is checked first.
+   */
+  async setDeleteOnTermination(c: Caller, instanceId: string, changes: readonly { readonly deviceName: string; readonly volumeId: string | undefined; readonly deleteOnTermination: boolean | undefined }[]): Promise<void> {
+    const targets = changes.map((ch) => {
+      const v = this.list(c).find((x) => x.attachment?.instanceId === instanceId && x.attachment.device === ch.deviceName);
+      if (!v || (ch.volumeId !== undefined && ch.volumeId !== v.id)) {
+        throw new Ec2Error('InvalidInstanceAttributeValue', `No device is currently mapped at ${ch.deviceName}${ch.volumeId !== undefined ? ` with volume ${ch.volumeId}` : ''}.`, { context: { instanceId, deviceName: ch.deviceName } });
+      }
+      return { id: v.id, value: ch.deleteOnTermination };
+    });
+    for (const t of targets) {
+      const value = t.value;
+      if (value !== undefined) await this.volumes.update(t.id, (cur) => (cur.attachment ? { ...cur, attachment: { ...cur.attachment, deleteOnTermination: value } } : undefined));
+    }
+  }
+
   /** DescribeInstances' blockDeviceMapping: each instance's attached volumes, by instance id. */
   blockDevicesByInstance(c: Caller): Map<string, InstanceBlockDeviceMapping[]> {
     const out = new Map<string, InstanceBlockDeviceMapping[]>();

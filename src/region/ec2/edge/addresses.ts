@@ -21,7 +21,7 @@ import { associationNotFound } from './routing.js';
 
 const log = createLogger('region.edge-addresses');
 
-const allocationNotFound = (id: string): Ec2Error => new Ec2Error('InvalidAllocationID.NotFound', `The allocation ID '${id}' does not exist`, { context: { allocationId: id } });
+export const allocationNotFound = (id: string): Ec2Error => new Ec2Error('InvalidAllocationID.NotFound', `The allocation ID '${id}' does not exist`, { context: { allocationId: id } });
 
 export class AddressService {
   /** Addresses handed out but not yet in the store (two allocations never get the same one). */

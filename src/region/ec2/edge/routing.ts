@@ -14,8 +14,8 @@ import type { VpcChange, VpcRecord, VpcService } from '../vpc.js';
 import { edgeId, mappedEnis, tagList, vpcAttributes, type EdgeCollections, type InternetGatewayRecord, type RouteTableRecord } from './records.js';
 import { ipToNumber } from './pool.js';
 
-const igwNotFound = (id: string): Ec2Error => new Ec2Error('InvalidInternetGatewayID.NotFound', `The internetGateway ID '${id}' does not exist`, { context: { internetGatewayId: id } });
-const rtbNotFound = (id: string): Ec2Error => new Ec2Error('InvalidRouteTableID.NotFound', `The routeTable ID '${id}' does not exist`, { context: { routeTableId: id } });
+export const igwNotFound = (id: string): Ec2Error => new Ec2Error('InvalidInternetGatewayID.NotFound', `The internetGateway ID '${id}' does not exist`, { context: { internetGatewayId: id } });
+export const rtbNotFound = (id: string): Ec2Error => new Ec2Error('InvalidRouteTableID.NotFound', `The routeTable ID '${id}' does not exist`, { context: { routeTableId: id } });
 export const associationNotFound = (id: string): Ec2Error => new Ec2Error('InvalidAssociationID.NotFound', `The association ID '${id}' does not exist`, { context: { associationId: id } });
 
 const isMain = (t: RouteTableRecord): boolean => t.associations.some((a) => a.subnetId === undefined);

@@ -31,6 +31,8 @@ import { REGION_MUTATING, REGION_PARSERS, type RegionRequest } from './regions.j
 import { TAG_MUTATING, TAG_PARSERS, type TagRequest } from './tags.js';
 import { VOLUME_MUTATING, VOLUME_PARSERS, type VolumeRequest } from './volumes.js';
 import { VPC_MUTATING, VPC_PARSERS, type VpcRequest } from './vpc.js';
+import { LAUNCH_TEMPLATE_MUTATING, LAUNCH_TEMPLATE_PARSERS, type LaunchTemplateRequest } from './launch-templates.js';
+import { ACCOUNT_MUTATING, ACCOUNT_PARSERS, type AccountRequest } from './account.js';
 
 export * from './common.js';
 export * from './edge.js';
@@ -42,8 +44,10 @@ export * from './regions.js';
 export * from './tags.js';
 export * from './volumes.js';
 export * from './vpc.js';
+export * from './launch-templates.js';
+export * from './account.js';
 
-export type Ec2Request = InstanceRequest | HostRequest | ImageRequest | TagRequest | RegionRequest | VolumeRequest | VpcRequest | KeyPairRequest | EdgeRequest;
+export type Ec2Request = InstanceRequest | HostRequest | ImageRequest | TagRequest | RegionRequest | VolumeRequest | VpcRequest | KeyPairRequest | AccountRequest | LaunchTemplateRequest | EdgeRequest;
 
 export type Ec2Action = Ec2Request['action'];
 
@@ -60,6 +64,8 @@ const PARSERS: ParserTable<Ec2Request> = {
   ...VPC_PARSERS,
   ...KEY_PAIR_PARSERS,
   ...EDGE_PARSERS,
+  ...ACCOUNT_PARSERS,
+  ...LAUNCH_TEMPLATE_PARSERS,
 };
 
 /** The actions parseEc2Request understands. */
@@ -80,6 +86,8 @@ export const EC2_MUTATING_ACTIONS: ReadonlySet<Ec2Action> = new Set<Ec2Action>([
   ...HOST_MUTATING,
   ...KEY_PAIR_MUTATING,
   ...EDGE_MUTATING,
+  ...ACCOUNT_MUTATING,
+  ...LAUNCH_TEMPLATE_MUTATING,
 ]);
 
 /**

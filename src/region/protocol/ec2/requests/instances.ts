@@ -30,21 +30,20 @@ export interface MetadataOptionsRequest {
 
 // ---------------------------------------------------------------- the actions
 
-export interface RunInstancesRequest extends Base {
-  readonly action: 'RunInstances';
-  readonly imageId: string;
+/**
+ * What an instance is launched with: RunInstances' own members, and a launch template's
+ * LaunchTemplateData (the same wire names, but RamDiskId), so RunInstances with LaunchTemplate
+ * merges the two member by member (src/region/ec2/launch-templates.ts).
+ */
+export interface LaunchData {
+  readonly imageId: string | undefined;
   /** Absent when not given (EC2's default is EC2_DEFAULT_INSTANCE_TYPE); names are checked by the handler. */
   readonly instanceType: string | undefined;
-  readonly minCount: number;
-  readonly maxCount: number;
   /** Decoded user data (the wire carries base64). */
   readonly userData: Buffer | undefined;
   readonly tagSpecifications: readonly TagSpecification[];
-  readonly clientToken: string | undefined;
-  readonly subnetId: string | undefined;
   readonly securityGroupIds: readonly string[];
   readonly securityGroups: readonly string[];
-  readonly privateIpAddress: string | undefined;
   readonly keyName: string | undefined;
   readonly kernelId: string | undefined;
   readonly ramdiskId: string | undefined;
@@ -55,6 +54,25 @@ export interface RunInstancesRequest extends Base {
   readonly monitoringEnabled: boolean | undefined;
   readonly instanceInitiatedShutdownBehavior: 'stop' | 'terminate' | undefined;
   readonly disableApiTermination: boolean | undefined;
+  readonly disableApiStop: boolean | undefined;
+  readonly ebsOptimized: boolean | undefined;
+}
+
+/** RunInstances LaunchTemplate: one of id or name, and a version ($Latest, $Default or a number; absent: $Default). */
+export interface LaunchTemplateSpecification {
+  readonly launchTemplateId: string | undefined;
+  readonly launchTemplateName: string | undefined;
+  readonly version: string | undefined;
+}
+
+export interface RunInstancesRequest extends Base, LaunchData {
+  readonly action: 'RunInstances';
+  readonly minCount: number;
+  readonly maxCount: number;
+  readonly clientToken: string | undefined;
+  readonly subnetId: string | undefined;
+  readonly privateIpAddress: string | undefined;
+  readonly launchTemplate: LaunchTemplateSpecification | undefined;
 }
 
 export interface DescribeInstancesRequest extends Base, Paged {
@@ -165,11 +183,66 @@ function readMetadataOptions(r: ParamReader): MetadataOptionsRequest | undefined
   };
 }
 
+/** RunInstances NetworkInterface.N (and a launch template's): one launch interface, never an existing ENI. */
+function readNetworkInterfaces(r: ParamReader): InstanceNetworkInterfaceRequest[] {
+  return r.list('NetworkInterface', (node, path) => {
+    const n = asStruct(node, path);
+    const subnetId = n.string('SubnetId');
+    // A launch makes its own interface: attaching an existing one is not supported, and
+    // is refused rather than ignored (the instance would not get the interface asked for).
+    const eniId = n.string('NetworkInterfaceId');
+    if (eniId !== undefined) throw unsupported(`${path}.NetworkInterfaceId`, eniId, 'Launching with an existing network interface is not supported; name a SubnetId instead.');
+    if (!path.endsWith('NetworkInterface.1')) throw unsupported(path, '', 'An instance is launched with one network interface.');
+    return {
+      deviceIndex: n.integer('DeviceIndex', 0, 64),
+      subnetId: subnetId === undefined || subnetId === '' ? undefined : checkSubnetId(subnetId),
+      groups: n.stringList('SecurityGroupId').map(checkSecurityGroupId),
+      privateIpAddress: n.string('PrivateIpAddress'),
+      description: n.string('Description'),
+      deleteOnTermination: n.boolean('DeleteOnTermination'),
+      associatePublicIpAddress: n.boolean('AssociatePublicIpAddress'),
+    };
+  });
+}
+
+/** The launch members RunInstances and LaunchTemplateData share; `ramdisk` is the one name they spell differently. */
+export function readLaunchData(r: ParamReader, ramdisk: 'RamdiskId' | 'RamDiskId'): LaunchData {
+  const imageId = r.string('ImageId');
+  const userData = r.string('UserData');
+  const placement = r.struct('Placement');
+  const monitoring = r.struct('Monitoring');
+  return {
+    imageId: imageId === undefined || imageId === '' ? undefined : checkImageId(imageId),
+    instanceType: r.string('InstanceType'),
+    userData: userData === undefined ? undefined : decodeUserData(userData),
+    tagSpecifications: readTagSpecifications(r),
+    securityGroupIds: r.stringList('SecurityGroupId'),
+    securityGroups: r.stringList('SecurityGroup'),
+    keyName: r.string('KeyName'),
+    kernelId: r.string('KernelId'),
+    ramdiskId: r.string(ramdisk),
+    availabilityZone: placement?.string('AvailabilityZone'),
+    blockDeviceMappings: readBlockDeviceMappings(r),
+    networkInterfaces: readNetworkInterfaces(r),
+    metadataOptions: readMetadataOptions(r),
+    monitoringEnabled: monitoring?.boolean('Enabled'),
+    instanceInitiatedShutdownBehavior: r.enumString('InstanceInitiatedShutdownBehavior', ['stop', 'terminate']),
+    disableApiTermination: r.boolean('DisableApiTermination'),
+    disableApiStop: r.boolean('DisableApiStop'),
+    ebsOptimized: r.boolean('EbsOptimized'),
+  };
+}
+
 function readRunInstances(r: ParamReader): RunInstancesRequest {
   const minCount = r.integer('MinCount', 1, 10_000);
   const maxCount = r.integer('MaxCount', 1, 10_000);
-  const imageIdRaw = r.string('ImageId');
-  if (imageIdRaw === undefined || imageIdRaw === '') throw missing('ImageId');
+  const lt = r.struct('LaunchTemplate');
+  const launchTemplate = lt === undefined ? undefined : { launchTemplateId: lt.string('LaunchTemplateId'), launchTemplateName: lt.string('LaunchTemplateName'), version: lt.string('Version') };
+  if (launchTemplate !== undefined && (launchTemplate.launchTemplateId === undefined) === (launchTemplate.launchTemplateName === undefined)) {
+    throw new Ec2Error('InvalidParameterCombination', 'Specify either a launch template ID or a launch template name, not both.');
+  }
+  const data = readLaunchData(r, 'RamdiskId');
+  if (data.imageId === undefined && launchTemplate === undefined) throw missing('ImageId');
   if (minCount === undefined) throw missing('MinCount');
   if (maxCount === undefined) throw missing('MaxCount');
   if (minCount > maxCount) {
@@ -177,52 +250,18 @@ function readRunInstances(r: ParamReader): RunInstancesRequest {
       context: { minCount, maxCount },
     });
   }
-  const userData = r.string('UserData');
   const clientToken = r.string('ClientToken');
   if (clientToken !== undefined && clientToken.length > 64) throw invalid('ClientToken', clientToken, 'Client tokens are at most 64 ASCII characters.');
-  const placement = r.struct('Placement');
-  const monitoring = r.struct('Monitoring');
   return {
     action: 'RunInstances',
     dryRun: dryRun(r),
-    imageId: checkImageId(imageIdRaw),
-    instanceType: r.string('InstanceType'),
+    ...data,
     minCount,
     maxCount,
-    userData: userData === undefined ? undefined : decodeUserData(userData),
-    tagSpecifications: readTagSpecifications(r),
     clientToken,
     subnetId: r.string('SubnetId'),
-    securityGroupIds: r.stringList('SecurityGroupId'),
-    securityGroups: r.stringList('SecurityGroup'),
     privateIpAddress: r.string('PrivateIpAddress'),
-    keyName: r.string('KeyName'),
-    kernelId: r.string('KernelId'),
-    ramdiskId: r.string('RamdiskId'),
-    availabilityZone: placement?.string('AvailabilityZone'),
-    blockDeviceMappings: readBlockDeviceMappings(r),
-    networkInterfaces: r.list('NetworkInterface', (node, path) => {
-      const n = asStruct(node, path);
-      const subnetId = n.string('SubnetId');
-      // A launch makes its own interface: attaching an existing one is not supported, and
-      // is refused rather than ignored (the instance would not get the interface asked for).
-      const eniId = n.string('NetworkInterfaceId');
-      if (eniId !== undefined) throw unsupported(`${path}.NetworkInterfaceId`, eniId, 'Launching with an existing network interface is not supported; name a SubnetId instead.');
-      if (path !== 'NetworkInterface.1') throw unsupported(path, '', 'An instance is launched with one network interface.');
-      return {
-        deviceIndex: n.integer('DeviceIndex', 0, 64),
-        subnetId: subnetId === undefined || subnetId === '' ? undefined : checkSubnetId(subnetId),
-        groups: n.stringList('SecurityGroupId').map(checkSecurityGroupId),
-        privateIpAddress: n.string('PrivateIpAddress'),
-        description: n.string('Description'),
-        deleteOnTermination: n.boolean('DeleteOnTermination'),
-        associatePublicIpAddress: n.boolean('AssociatePublicIpAddress'),
-      };
-    }),
-    metadataOptions: readMetadataOptions(r),
-    monitoringEnabled: monitoring?.boolean('Enabled'),
-    instanceInitiatedShutdownBehavior: r.enumString('InstanceInitiatedShutdownBehavior', ['stop', 'terminate']),
-    disableApiTermination: r.boolean('DisableApiTermination'),
+    launchTemplate,
   };
 }
 
@@ -231,15 +270,13 @@ function readRunInstances(r: ParamReader): RunInstancesRequest {
  * what Nitride does is accepted (so the CLIs' and SDKs' defaults pass) and any other refused
  * with InvalidParameterValue, never ignored. (The zone is checked by the handler.)
  */
-function refuseUnhonoured(req: RunInstancesRequest): RunInstancesRequest {
+export function refuseUnhonoured<R extends LaunchData>(req: R): R {
   const refuse = (name: string, value: string, why: string): never => {
     throw unsupported(name, value, why);
   };
   if (req.kernelId !== undefined && req.kernelId !== '') refuse('KernelId', req.kernelId, "An instance boots its image's own kernel.");
   if (req.ramdiskId !== undefined && req.ramdiskId !== '') refuse('RamdiskId', req.ramdiskId, "An instance boots its image's own initial ramdisk.");
   if (req.monitoringEnabled === true) refuse('Monitoring.Enabled', 'true', 'Detailed monitoring is not supported.');
-  if (req.instanceInitiatedShutdownBehavior === 'terminate') refuse('InstanceInitiatedShutdownBehavior', 'terminate', 'An instance that shuts itself down is stopped.');
-  if (req.disableApiTermination === true) refuse('DisableApiTermination', 'true', 'Termination protection is not supported.');
   if (req.metadataOptions?.httpProtocolIpv6 === 'enabled') refuse('MetadataOptions.HttpProtocolIpv6', 'enabled', 'The instance metadata service has no IPv6 endpoint.');
   if (req.metadataOptions?.instanceMetadataTags === 'enabled') refuse('MetadataOptions.InstanceMetadataTags', 'enabled', 'Instance tags are not in the instance metadata.');
   const nic = req.networkInterfaces[0];

@@ -23,6 +23,8 @@ import { REGION_WRITERS, type RegionResponse } from './regions.js';
 import { TAG_WRITERS, type TagResponse } from './tags.js';
 import { VOLUME_WRITERS, type VolumeResponse } from './volumes.js';
 import { VPC_WRITERS, type VpcResponse } from './vpc.js';
+import { LAUNCH_TEMPLATE_WRITERS, type LaunchTemplateResponse } from './launch-templates.js';
+import { ACCOUNT_WRITERS, type AccountResponse } from './account.js';
 
 export * from './common.js';
 export * from './edge.js';
@@ -34,8 +36,10 @@ export * from './regions.js';
 export * from './tags.js';
 export * from './volumes.js';
 export * from './vpc.js';
+export * from './launch-templates.js';
+export * from './account.js';
 
-export type Ec2Response = InstanceResponse | HostResponse | ImageResponse | TagResponse | RegionResponse | VolumeResponse | VpcResponse | KeyPairResponse | EdgeResponse;
+export type Ec2Response = InstanceResponse | HostResponse | ImageResponse | TagResponse | RegionResponse | VolumeResponse | VpcResponse | KeyPairResponse | AccountResponse | LaunchTemplateResponse | EdgeResponse;
 
 /** The response of one action. */
 export type ResponseFor<A extends Ec2Action> = ResponseOf<Ec2Response, A>;
@@ -55,6 +59,8 @@ const WRITERS: WriterTable<Ec2Response> = {
   ...VPC_WRITERS,
   ...KEY_PAIR_WRITERS,
   ...EDGE_WRITERS,
+  ...ACCOUNT_WRITERS,
+  ...LAUNCH_TEMPLATE_WRITERS,
 };
 
 /** The XML body of a successful EC2 response (HTTP 200, Content-Type text/xml;charset=UTF-8). */
