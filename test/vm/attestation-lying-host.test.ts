@@ -18,7 +18,7 @@
 // registers, and the EC2 refusal) and in `nitride host status`.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { appendFileSync, chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -40,6 +40,8 @@ interface HostStatusReply {
 function copyTree(): string {
   const root = projectRoot();
   const dir = mkdtempSync(join(tmpdir(), 'nitride-liar-tree-'));
+  // The cards load their code as their own users (nitride-ebs, nitride-vpc …): mkdtemp's 0700 would refuse them.
+  chmodSync(dir, 0o755);
   mkdirSync(join(dir, 'dist'));
   cpSync(join(root, 'dist', 'src'), join(dir, 'dist', 'src'), { recursive: true });
   cpSync(join(root, 'package.json'), join(dir, 'package.json'));
@@ -110,7 +112,11 @@ test('a host that lies gets nothing: a substituted EBS card, a changed hyperviso
     const pcr3 = before.securityChip.pcrs['3'];
     const cardPid = before.components.find((x) => x.name === 'ebs')?.pid;
     assert.ok(cardPid);
-    const marker = join(tree, 'substituted-card-ran');
+    // The card runs as its own user (nitride-ebs): it leaves its marker in a directory anyone may write.
+    const markers = join(tree, 'markers');
+    mkdirSync(markers, { mode: 0o1777 });
+    chmodSync(markers, 0o1777);
+    const marker = join(markers, 'substituted-card-ran');
     appendFileSync(join(tree, 'dist', 'src', 'ebs', 'card', 'main.js'), `\n(await import('node:fs')).writeFileSync(${JSON.stringify(marker)}, String(process.pid));\n`);
     process.kill(cardPid, 'SIGKILL');
     const k2 = await waitFor('the substituted card serving with a key of its own', async () => {
