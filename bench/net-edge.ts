@@ -83,7 +83,7 @@ async function iperf(p: Pair): Promise<number> {
   const srvDone = output(srv, (SECONDS + 20) * 1000);
   try {
     let r = { code: 1 as number | null, stdout: '', stderr: '' };
-    for (let i = 0; i < 50 && r.code !== 0; i++) {
+    for (let i = 0; i < 200 && r.code !== 0; i++) { // the server in its namespace may take seconds to listen on a loaded machine
       r = await output(inNs(p.clientNs, ['iperf3', '-c', p.target, '-t', String(SECONDS), '-J']), (SECONDS + 20) * 1000);
       if (r.code !== 0) await new Promise((x) => setTimeout(x, 100));
     }
