@@ -20,21 +20,37 @@ function sh(args: string[]): void {
 export class EdgeNamespace {
   private constructor(readonly ns: string, readonly iface: string, readonly side: PublicSideConfig, readonly hostIp: string) {}
 
+  /** A fresh name for a public-side TAP device (what `adopt` then takes into its namespace). */
+  static deviceName(): string {
+    return `nep${randomBytes(3).toString('hex')}`;
+  }
+
   /**
    * Creates the namespace, has the card open its public side on a new TAP device and moves that
    * device into the namespace with `hostIp`/prefix on it. Removes the namespace on failure.
    */
   static async create(card: VpcCardChannel, opts: { cidr?: string; hostIp?: string } = {}): Promise<EdgeNamespace> {
-    const tag = randomBytes(3).toString('hex');
-    const ns = `nitride-edge-${tag}`;
-    const iface = `nep${tag}`;
+    const iface = EdgeNamespace.deviceName();
+    return EdgeNamespace.setUp(iface, opts, (side) => card.request('edge.attach', { side }).then(() => undefined));
+  }
+
+  /**
+   * Takes a TAP device a card already opened (a controller started with NITRIDE_PUBLIC_IFACE=`iface`,
+   * as a region test does) into a new namespace with `hostIp`/prefix on it.
+   */
+  static async adopt(iface: string, opts: { cidr?: string; hostIp?: string } = {}): Promise<EdgeNamespace> {
+    return EdgeNamespace.setUp(iface, opts, async () => undefined);
+  }
+
+  private static async setUp(iface: string, opts: { cidr?: string; hostIp?: string }, open: (side: PublicSideConfig) => Promise<void>): Promise<EdgeNamespace> {
+    const ns = `nitride-edge-${iface.replace(/^nep/, '')}`;
     const cidr = opts.cidr ?? '198.51.100.0/24';
     const hostIp = opts.hostIp ?? '198.51.100.1';
     const side = { iface, cidr, gateway: hostIp };
     sh([IP_TOOL, 'netns', 'add', ns]);
     const e = new EdgeNamespace(ns, iface, side, hostIp);
     try {
-      await card.request('edge.attach', { side });
+      await open(side);
       sh([IP_TOOL, 'link', 'set', iface, 'netns', ns]);
       sh([IP_TOOL, '-n', ns, 'link', 'set', 'lo', 'up']);
       sh([IP_TOOL, 'netns', 'exec', ns, 'sysctl', '-qw', `net.ipv6.conf.all.disable_ipv6=1`]);
@@ -65,5 +81,7 @@ export class EdgeNamespace {
   /** Deletes the namespace (and with it the TAP device, which the card's exit would remove anyway). */
   close(): void {
     spawnSync(IP_TOOL, ['netns', 'del', this.ns]);
+    // A device that never made it into the namespace (adopt) is still on the host: remove it.
+    spawnSync(IP_TOOL, ['link', 'del', this.iface], { stdio: 'ignore' });
   }
 }
