@@ -30,6 +30,8 @@ import {
   ModifyVpcAttributeCommand,
   RevokeSecurityGroupIngressCommand,
   RunInstancesCommand,
+  StartInstancesCommand,
+  StopInstancesCommand,
   TerminateInstancesCommand,
   type Instance,
   type IpPermission,
@@ -213,6 +215,16 @@ test('vm vpc edge through the region: public and Elastic IPs reached from the te
       const pingEip = await ns.run(['busybox', 'ping', '-c', '2', '-W', '5', eip]);
       assert.equal(pingEip.code, 0, `ping ${eip} (now A): ${pingEip.stdout}${pingEip.stderr}`);
       assert.equal(await page(pubA), undefined, `A's former public IP ${pubA} answers no more`);
+
+      // ---- A stopped and started: the Elastic IP stays with it and answers again -----------------
+      await ec2.send(new StopInstancesCommand({ InstanceIds: [a] }));
+      await waitFor(`${a} stopped`, async () => ((await describe(a)).State?.Name === 'stopped' ? true : undefined), 120_000, 500);
+      assert.equal(await page(eip), undefined, 'a stopped instance answers nothing');
+      await ec2.send(new StartInstancesCommand({ InstanceIds: [a] }));
+      t = Date.now();
+      await waitFor(`A's page at ${eip} after its start`, async () => ((await page(eip)) === `instance ${a}` ? true : undefined), 400_000, 1_000);
+      mark(`A answers at ${eip} ${Date.now() - t} ms after StartInstances`);
+      assert.equal((await describe(a)).PublicIpAddress, eip);
     } finally {
       ctl.close();
     }
