@@ -80,7 +80,8 @@ test('vm vpc edge on a two-host region: an Elastic IP follows its instance to th
       taken.add(iface);
     };
     const page = async (ip: string): Promise<string | undefined> => {
-      const res = await ns.run(['curl', '-s', '--max-time', '1', `http://${ip}/`]);
+      // busybox wget (a setup package), with the runner's time limit (its -T crashes in Debian's 1.35).
+      const res = await ns.run(['busybox', 'wget', '-q', '-O', '-', `http://${ip}/`], { timeoutMs: 1_000 });
       return res.code === 0 ? res.stdout.trim() : undefined;
     };
 

@@ -1,6 +1,6 @@
 // Issue 13 item 5 through the region, as a user drives it: the real `nitride start` with its
 // public side on a TAP device (NITRIDE_PUBLIC_IFACE) that this test moves into a network
-// namespace of its own, where curl and busybox ping play the internet at 198.51.100.1/24. The
+// namespace of its own, where busybox wget and ping play the internet at 198.51.100.1/24. The
 // VPC, internet gateway, route, groups and addresses are made with @aws-sdk/client-ec2 and the
 // AWS CLIs (v2 allocates and associates the Elastic IP, v1 disassociates it). Two busybox
 // guests, booted together (TCG):
@@ -115,9 +115,10 @@ test('vm vpc edge through the region: public and Elastic IPs reached from the te
     await waitFor(`the public side ${iface} on the host`, () => spawnSync(IP_TOOL, ['link', 'show', iface], { stdio: 'ignore' }).status === 0, 60_000, 200);
     net = await EdgeNamespace.adopt(iface);
     const ns = net;
-    const curl = (url: string, maxTime = 5): Promise<{ code: number; stdout: string; stderr: string }> => ns.run(['curl', '-s', '--max-time', String(maxTime), url]);
+    // busybox wget (busybox-static is a setup package; its -T crashes in Debian's 1.35, so the time limit is the runner's).
+    const wget = (url: string, ms = 5_000): Promise<{ code: number; stdout: string; stderr: string }> => ns.run(['busybox', 'wget', '-q', '-O', '-', url], { timeoutMs: ms });
     const page = async (ip: string): Promise<string | undefined> => {
-      const res = await curl(`http://${ip}/`, 1);
+      const res = await wget(`http://${ip}/`, 1_000);
       return res.code === 0 ? res.stdout.trim() : undefined;
     };
     mark(`A ${a} and B ${b} launched; ${iface} in ${ns.ns}`);
@@ -173,17 +174,20 @@ test('vm vpc edge through the region: public and Elastic IPs reached from the te
       await waitFor(`B's page at ${eip}`, async () => ((await page(eip)) === `instance ${b}` ? true : undefined), 30_000, 200);
       mark(`B answers at its Elastic IP ${eip} ${Date.now() - t} ms after AuthorizeSecurityGroupIngress`);
       assert.equal(await page(pubA), `instance ${a}`, 'A answers at its public IP');
-      const who = await curl(`http://${eip}/cgi-bin/ip`);
+      const who = await wget(`http://${eip}/cgi-bin/ip`);
       // busybox httpd listens on a dual-stack socket: an IPv4 peer shows as [::ffff:a.b.c.d].
       assert.equal(who.stdout.trim().replace(/^remote=\[::ffff:(.*)\]$/, 'remote=$1'), `remote=${OUTSIDE}`, `B sees the client's own address: ${who.stdout}${who.stderr}`);
 
       // ---- the group's rule revoked, then back ------------------------------------------------
+      const ingressBefore = (await stats(b)).droppedSecurityGroupIngress;
       t = Date.now();
       await ec2.send(new RevokeSecurityGroupIngressCommand({ GroupId: sg, IpPermissions: [HTTP] }));
       // Each probe is a new connection given 1 s (a hang bound, not a performance threshold).
       let answered = 0;
       await waitFor(`${eip} to stop answering after the revoke`, async () => ((await page(eip)) === undefined ? true : void answered++), 30_000, 100);
       mark(`a connection to ${eip} failed ${Date.now() - t} ms after RevokeSecurityGroupIngress returned (${answered} answered before)`);
+      const ingressDrops = (await stats(b)).droppedSecurityGroupIngress;
+      assert.ok(ingressDrops > ingressBefore, `the card dropped the SYNs by B's groups (${ingressBefore} → ${ingressDrops})`);
       await ec2.send(new AuthorizeSecurityGroupIngressCommand({ GroupId: sg, IpPermissions: [HTTP] }));
       await waitFor(`${eip} to answer again`, async () => ((await page(eip)) === `instance ${b}` ? true : undefined), 30_000, 200);
 
