@@ -190,7 +190,14 @@ export class Region {
           await edge.serial(() => edge.addresses.started(r.id));
           return vpcSync.beforeStart(r);
         },
-        stopped: (r) => edge.serial(() => edge.addresses.stopped(r.id)),
+        stopped: async (r) => {
+          await edge.serial(() => edge.addresses.stopped(r.id));
+          // The card of the host it ran on drops the ENI, and with it the public address it
+          // answered for: the instance may start on another host, whose card then answers alone
+          // (two cards answering ARP for one Elastic IP split its traffic). The next start puts it again.
+          const eni = vpc.eniOfInstance(r.id);
+          await vpcSync.released(r, eni?.id, eni?.vpcId);
+        },
         released: async (r) => {
           const eni = vpc.eniOfInstance(r.id);
           if (eni) await edge.serial(() => edge.addresses.eniReleased(eni.id));

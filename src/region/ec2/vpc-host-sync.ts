@@ -11,7 +11,8 @@
 //     detached, a route or subnet association changed, DNS hostnames switched): eni.put again,
 //     whose EniConfig carries publicIp (absent: none), internetRoute (always a boolean) and
 //     imds.publicHostname (src/region/ec2/edge/);
-//   - after termination: eni.remove.
+//   - after a stop or a termination: eni.remove (on the host it ran on, and as a remote ENI on
+//     its peers), so no card keeps answering for the public address of an instance it does not run.
 // The identity-document key is the region's own P-256 key, $NITRIDE_HOME/region/imds-signing-key.pem
 // (public half beside it as imds-signing-key.pub.pem, for users to verify signatures).
 import type { InstanceSpec } from '../../hypervisor/protocol/messages.js';
@@ -324,6 +325,7 @@ export class VpcHostSync {
     return { joined, failed };
   }
 
+  /** After a stop or a termination: the ENI leaves every card (the next start puts it again). */
   async released(r: InstanceRecord, eniId: string | undefined, vpcId: string | undefined): Promise<void> {
     if (r.hostId === undefined || eniId === undefined) return;
     try {

@@ -18,24 +18,59 @@ function sh(args: string[]): void {
 }
 
 export class EdgeNamespace {
-  private constructor(readonly ns: string, readonly iface: string, readonly side: PublicSideConfig, readonly hostIp: string) {}
+  private constructor(readonly ns: string, readonly iface: string, readonly side: PublicSideConfig, readonly hostIp: string, private readonly devices: string[]) {}
+
+  /** A fresh name for a public-side TAP device (what `adopt` then takes into its namespace). */
+  static deviceName(): string {
+    return `nep${randomBytes(3).toString('hex')}`;
+  }
 
   /**
    * Creates the namespace, has the card open its public side on a new TAP device and moves that
    * device into the namespace with `hostIp`/prefix on it. Removes the namespace on failure.
    */
   static async create(card: VpcCardChannel, opts: { cidr?: string; hostIp?: string } = {}): Promise<EdgeNamespace> {
-    const tag = randomBytes(3).toString('hex');
-    const ns = `nitride-edge-${tag}`;
-    const iface = `nep${tag}`;
+    const iface = EdgeNamespace.deviceName();
+    return EdgeNamespace.setUp(iface, opts, (side) => card.request('edge.attach', { side }).then(() => undefined));
+  }
+
+  /**
+   * Takes a TAP device a card already opened (a controller started with NITRIDE_PUBLIC_IFACE=`iface`,
+   * as a region test does) into a new namespace with `hostIp`/prefix on it.
+   */
+  static async adopt(iface: string, opts: { cidr?: string; hostIp?: string } = {}): Promise<EdgeNamespace> {
+    return EdgeNamespace.setUp(iface, opts, async () => undefined);
+  }
+
+  /**
+   * A namespace whose bridge br0 has `hostIp`/prefix, for the public sides of several hosts
+   * (one network, as their uplinks would share): `take` moves each host's TAP device onto it.
+   */
+  static async bridged(opts: { cidr?: string; hostIp?: string } = {}): Promise<EdgeNamespace> {
+    return EdgeNamespace.setUp('br0', opts, async () => undefined);
+  }
+
+  /** Moves a TAP device a card opened onto this namespace's bridge (see `bridged`). */
+  take(iface: string): void {
+    this.devices.push(iface);
+    sh([IP_TOOL, 'link', 'set', iface, 'netns', this.ns]);
+    sh([IP_TOOL, '-n', this.ns, 'link', 'set', iface, 'master', this.iface]);
+    sh([IP_TOOL, '-n', this.ns, 'link', 'set', iface, 'up']);
+  }
+
+  private static async setUp(iface: string, opts: { cidr?: string; hostIp?: string }, open: (side: PublicSideConfig) => Promise<void>): Promise<EdgeNamespace> {
+    const bridge = iface === 'br0';
+    const ns = `nitride-edge-${bridge ? randomBytes(3).toString('hex') : iface.replace(/^nep/, '')}`;
     const cidr = opts.cidr ?? '198.51.100.0/24';
     const hostIp = opts.hostIp ?? '198.51.100.1';
     const side = { iface, cidr, gateway: hostIp };
     sh([IP_TOOL, 'netns', 'add', ns]);
-    const e = new EdgeNamespace(ns, iface, side, hostIp);
+    const e = new EdgeNamespace(ns, iface, side, hostIp, bridge ? [] : [iface]);
     try {
-      await card.request('edge.attach', { side });
-      sh([IP_TOOL, 'link', 'set', iface, 'netns', ns]);
+      await open(side);
+      // A bridge is made inside; a card's TAP device is moved in.
+      if (bridge) sh([IP_TOOL, '-n', ns, 'link', 'add', iface, 'type', 'bridge']);
+      else sh([IP_TOOL, 'link', 'set', iface, 'netns', ns]);
       sh([IP_TOOL, '-n', ns, 'link', 'set', 'lo', 'up']);
       sh([IP_TOOL, 'netns', 'exec', ns, 'sysctl', '-qw', `net.ipv6.conf.all.disable_ipv6=1`]);
       sh([IP_TOOL, '-n', ns, 'addr', 'add', `${hostIp}/${cidr.split('/')[1]}`, 'dev', iface]);
@@ -65,5 +100,7 @@ export class EdgeNamespace {
   /** Deletes the namespace (and with it the TAP device, which the card's exit would remove anyway). */
   close(): void {
     spawnSync(IP_TOOL, ['netns', 'del', this.ns]);
+    // A device that never made it into the namespace (adopt) is still on the host: remove it.
+    for (const d of this.devices) spawnSync(IP_TOOL, ['link', 'del', d], { stdio: 'ignore' });
   }
 }
