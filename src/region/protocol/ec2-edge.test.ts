@@ -6,10 +6,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as sdk from '@aws-sdk/client-ec2';
 import { parseEc2Request, EDGE_PARSERS, type Ec2Request } from './ec2/requests/index.js';
-import { renderEc2Response, instanceState, type Ec2Response, type Ec2Instance } from './ec2/responses/index.js';
+import { renderEc2Response, type Ec2Response, type Ec2Instance } from './ec2/responses/index.js';
 import { parseForm } from './query.js';
 import { botocore } from './botocore-peer.test-helper.js';
 import { parse, code, sdkBody as sdkBodyOf } from './ec2-wire.test-helper.js';
+import { testInstance, testInstanceEni } from './ec2-records.test-helper.js';
 
 const VPC = 'vpc-0123456789abcdef0';
 const SUBNET = 'subnet-0123456789abcdef0';
@@ -241,48 +242,24 @@ test("SDK v3's deserializer reads every edge response as botocore does", async (
 test("an instance's public address: PublicIpAddress, PublicDnsName and the ENI's Association, as botocore and SDK v3 read them", async () => {
   const dns = 'ec2-198-51-100-16.local-1.compute.amazonaws.com';
   const association = { publicIp: IP, publicDnsName: dns, ipOwnerId: 'amazon' };
-  const instance: Ec2Instance = {
-    instanceId: I1,
+  const instance: Ec2Instance = testInstance(T, {
     imageId: 'ami-12345678',
-    state: instanceState('running'),
     privateDnsName: 'ip-172-31-0-4.local-1.compute.internal',
     dnsName: dns,
     ipAddress: IP,
-    reason: '',
-    amiLaunchIndex: 0,
     instanceType: 't3.nano',
-    launchTime: T,
-    placement: { availabilityZone: 'local-1a', tenancy: 'default' },
-    monitoring: { state: 'disabled' },
     privateIpAddress: '172.31.0.4',
-    securityGroups: [],
-    architecture: 'x86_64',
     rootDeviceType: 'instance-store',
-    blockDeviceMappings: [],
-    virtualizationType: 'hvm',
-    tags: [],
-    hypervisor: 'xen',
-    ebsOptimized: false,
     metadataOptions: { state: 'applied', httpTokens: 'optional', httpPutResponseHopLimit: 1, httpEndpoint: 'enabled', httpProtocolIpv6: 'disabled', instanceMetadataTags: 'disabled' },
     networkInterfaces: [
-      {
-        networkInterfaceId: ENI,
-        subnetId: SUBNET,
-        vpcId: VPC,
-        description: '',
-        ownerId: OWNER,
-        status: 'in-use',
-        macAddress: '02:00:00:00:00:01',
-        privateIpAddress: '172.31.0.4',
-        sourceDestCheck: true,
-        groups: [],
+      testInstanceEni(T, '172.31.0.4', {
         attachment: { attachmentId: 'eni-attach-12345678', deviceIndex: 0, status: 'attached', attachTime: T, deleteOnTermination: true },
         privateIpAddresses: [{ privateIpAddress: '172.31.0.4', primary: true, association }],
-        interfaceType: 'interface',
         association,
-      },
+      }),
     ],
-  };
+  });
+
   const body = renderEc2Response('req-1', { action: 'DescribeInstances', reservations: [{ reservationId: 'r-12345678', ownerId: OWNER, groups: [], instances: [instance] }] });
   const want = { PublicIp: IP, PublicDnsName: dns, IpOwnerId: 'amazon' };
   for (const peer of ['v1', 'v2'] as const) {
