@@ -380,6 +380,17 @@ export function awsAs(which: CliName, home: string, endpoint: string, c: TestCre
   });
 }
 
+/** The error code an SDK call fails with (its Code, else its name), or 'no error'. */
+export async function sdkErrorCode(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (e) {
+    const err = e as { name: string; Code?: string };
+    return err.Code ?? err.name;
+  }
+  return 'no error';
+}
+
 export function awsJson<T = Record<string, unknown>>(cli: CliName, region: RegionProcess, args: readonly string[]): T {
   const r = aws(cli, region, [...args, '--output', 'json']);
   if (r.status !== 0) throw new Error(`aws(${cli}) ${args.join(' ')} failed (${r.status}):\n${r.stderr}`);

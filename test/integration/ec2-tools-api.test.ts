@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as E from '@aws-sdk/client-ec2';
 import type { Region } from '../../src/region/region.js';
-import { BUILTIN_AMI, auditEvents, awsAsyncError, awsAsyncJson, dumpDiagnostics, instanceRecord, failureTracker, openLocalRegion, phantomHost, seedStore, type CliName } from '../region-fixtures.js';
+import { BUILTIN_AMI, auditEvents, awsAsyncError, awsAsyncJson, dumpDiagnostics, instanceRecord, failureTracker, openLocalRegion, phantomHost, sdkErrorCode, seedStore, type CliName } from '../region-fixtures.js';
 
 let home = '';
 let region: Region | undefined;
@@ -27,14 +27,7 @@ const guarded = run.guarded;
 const cli = <T = Record<string, unknown>>(which: CliName, args: readonly string[]): Promise<T> => awsAsyncJson<T>(which, home, region!.endpoint, args);
 const cliError = (which: CliName, args: readonly string[]): Promise<string> => awsAsyncError(which, home, region!.endpoint, args);
 
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    return (e as { name: string }).name;
-  }
-  return 'no error';
-}
+const code = sdkErrorCode;
 
 const instanceCount = async (): Promise<number> => ((await ec2.send(new E.DescribeInstancesCommand({}))).Reservations ?? []).flatMap((r) => r.Instances ?? []).length;
 
