@@ -9,7 +9,7 @@ import { parseEc2Request, EDGE_PARSERS, type Ec2Request } from './ec2/requests/i
 import { renderEc2Response, type Ec2Response, type Ec2Instance } from './ec2/responses/index.js';
 import { parseForm } from './query.js';
 import { botocore } from './botocore-peer.test-helper.js';
-import { parse, code, sdkBody as sdkBodyOf } from './ec2-wire.test-helper.js';
+import { parse, code, sdkAnswering, sdkBody as sdkBodyOf } from './ec2-wire.test-helper.js';
 import { testInstance, testInstanceEni } from './ec2-records.test-helper.js';
 
 const VPC = 'vpc-0123456789abcdef0';
@@ -219,14 +219,7 @@ function sdkNormal(v: unknown): unknown {
 }
 
 async function sdkParse(action: string, input: Record<string, unknown>, body: string): Promise<unknown> {
-  const { Readable } = await import('node:stream');
-  const client = new sdk.EC2Client({
-    region: 'local-1',
-    endpoint: 'http://127.0.0.1:9',
-    credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' },
-    maxAttempts: 1,
-    requestHandler: { handle: async () => ({ response: { statusCode: 200, reason: '', headers: { 'content-type': 'text/xml;charset=UTF-8' }, body: Readable.from([Buffer.from(body)]) } }) } as never,
-  });
+  const client = sdkAnswering(200, body, 'req-1');
   const Command = (sdk as unknown as Record<string, new (input: unknown) => never>)[`${action}Command`]!;
   try {
     return sdkNormal(await client.send(new Command(input)));

@@ -7,6 +7,7 @@ import * as sdk from '@aws-sdk/client-ec2';
 import { renderEc2Response, type Ec2Response, type Ec2Instance, type Volume, type Snapshot, type SecurityGroup, type NetworkInterface, type IpPermission } from './ec2/responses/index.js';
 import { botocore } from './botocore-peer.test-helper.js';
 import { testInstance, testInstanceEni } from './ec2-records.test-helper.js';
+import { sdkAnswering } from './ec2-wire.test-helper.js';
 
 const T = new Date('2026-01-02T03:04:05.678Z');
 const TS = '2026-01-02T03:04:05.678000+00:00';
@@ -367,20 +368,8 @@ function sdkNormal(v: unknown): unknown {
 }
 
 test("SDK v3's deserializer reads every EBS/VPC response exactly as botocore does", async () => {
-  const { Readable } = await import('node:stream');
   for (const r of responses) {
-    const body = renderEc2Response('req-1', r.response);
-    const client = new sdk.EC2Client({
-      region: 'local-1',
-      endpoint: 'http://127.0.0.1:9',
-      credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' },
-      maxAttempts: 1,
-      requestHandler: {
-        handle: async () => ({
-          response: { statusCode: 200, reason: '', headers: { 'content-type': 'text/xml;charset=UTF-8', 'x-amzn-requestid': 'req-1' }, body: Readable.from([Buffer.from(body)]) },
-        }),
-      } as never,
-    });
+    const client = sdkAnswering(200, renderEc2Response('req-1', r.response), 'req-1');
     const Command = (sdk as unknown as Record<string, new (input: unknown) => never>)[`${r.response.action}Command`]!;
     const out = await client.send(new Command(r.input));
     client.destroy();
@@ -425,14 +414,7 @@ test("an instance's VPC members and ENI (networkInterfaceSet) as botocore and SD
     );
     assert.equal(n['InterfaceType'], 'interface');
   }
-  const { Readable } = await import('node:stream');
-  const client = new sdk.EC2Client({
-    region: 'local-1',
-    endpoint: 'http://127.0.0.1:9',
-    credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' },
-    maxAttempts: 1,
-    requestHandler: { handle: async () => ({ response: { statusCode: 200, reason: '', headers: { 'content-type': 'text/xml' }, body: Readable.from([Buffer.from(body)]) } }) } as never,
-  });
+  const client = sdkAnswering(200, body, 'req-1');
   const out = await client.send(new sdk.DescribeInstancesCommand({}));
   client.destroy();
   const i = out.Reservations?.[0]?.Instances?.[0];

@@ -1,10 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { XMLParser } from 'fast-xml-parser';
-import { EC2Client, DescribeInstancesCommand, GetConsoleOutputCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
+import { DescribeInstancesCommand, GetConsoleOutputCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
 import { renderEc2Error, renderEc2Response, instanceState, EC2_XMLNS, type Ec2Instance, type Ec2Response, type Reservation, type InstanceTypeInfo, type Image } from './ec2/responses/index.js';
 import { botocore } from './botocore-peer.test-helper.js';
 import { testInstance } from './ec2-records.test-helper.js';
+import { sdkAnswering } from './ec2-wire.test-helper.js';
 
 const LAUNCH = new Date('2026-01-02T03:04:05.678Z');
 
@@ -258,22 +259,6 @@ test(`botocore's EC2 error parser (AWS CLI ${peer}) reads renderEc2Error`, () =>
   const [parsed] = botocore([{ kind: 'parse', operation: 'DescribeInstances', body: e.body, status: e.status }], peer) as Record<string, any>[];
   assert.deepEqual(parsed!['Error'], { Code: 'InvalidInstanceID.NotFound', Message: "The instance ID 'i-1234abcd' does not exist" });
 });
-
-/** An SDK v3 client whose HTTP handler answers every request with the given response. */
-function sdkAnswering(status: number, body: string, requestId: string): EC2Client {
-  return new EC2Client({
-    region: 'local-1',
-    endpoint: 'http://127.0.0.1:9',
-    credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' },
-    maxAttempts: 1,
-    requestHandler: {
-      handle: async () => {
-        const { Readable } = await import('node:stream');
-        return { response: { statusCode: status, reason: '', headers: { 'content-type': 'text/xml;charset=UTF-8', 'x-amzn-requestid': requestId }, body: Readable.from([Buffer.from(body)]) } };
-      },
-    } as never,
-  });
-}
 
 test('SDK v3 deserializes the responses and errors', async () => {
   const d = sdkAnswering(200, renderEc2Response('req-1', { action: 'DescribeInstances', reservations: [reservation], nextToken: 'n' }), 'req-1');

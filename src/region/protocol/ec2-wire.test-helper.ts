@@ -1,5 +1,6 @@
 // Shared by the EC2 wire-layer tests: parse a flat parameter map, read the code of the
-// Ec2Error a call throws, and capture the form body the real SDK v3 client would send.
+// Ec2Error a call throws, capture the form body the real SDK v3 client would send, and give
+// that client a canned answer to deserialize.
 import assert from 'node:assert/strict';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { parseEc2Request, type Ec2Request } from './ec2/requests/index.js';
@@ -39,4 +40,20 @@ export async function sdkBody(send: (c: EC2Client) => Promise<unknown>): Promise
   client.destroy();
   assert.ok(captured !== undefined, 'the SDK sent a request body');
   return captured;
+}
+
+/** An SDK v3 client whose HTTP handler answers every request with the given response. */
+export function sdkAnswering(status: number, body: string, requestId: string): EC2Client {
+  return new EC2Client({
+    region: 'local-1',
+    endpoint: 'http://127.0.0.1:9',
+    credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' },
+    maxAttempts: 1,
+    requestHandler: {
+      handle: async () => {
+        const { Readable } = await import('node:stream');
+        return { response: { statusCode: status, reason: '', headers: { 'content-type': 'text/xml;charset=UTF-8', 'x-amzn-requestid': requestId }, body: Readable.from([Buffer.from(body)]) } };
+      },
+    } as never,
+  });
 }
