@@ -20,12 +20,9 @@ import {
   PutKeyPolicyCommand,
 } from '@aws-sdk/client-kms';
 import { Region } from '../../src/region/region.js';
-import { auditEvents, cleanEnv, dumpDiagnostics, failureTracker, policyDocument, usersWithKeys } from '../region-fixtures.js';
+import { auditEvents, cleanEnv, dumpDiagnostics, failureTracker, policyDocument, usersWithKeys, type TestCredentials } from '../region-fixtures.js';
 
-interface Creds {
-  accessKeyId: string;
-  secretAccessKey: string;
-}
+type Creds = TestCredentials;
 
 let home = '';
 let region: Region | undefined;

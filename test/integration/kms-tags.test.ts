@@ -10,13 +10,9 @@ import { join } from 'node:path';
 import { CreateAliasCommand, CreateGrantCommand, CreateKeyCommand, DescribeKeyCommand, EncryptCommand, KMSClient, ListResourceTagsCommand, TagResourceCommand, UntagResourceCommand } from '@aws-sdk/client-kms';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { Region } from '../../src/region/region.js';
-import { awsAs, dumpDiagnostics, failureTracker, policyDocument, usersWithKeys, type CliName, type CliResult } from '../region-fixtures.js';
+import { awsAs, dumpDiagnostics, failureTracker, policyDocument, usersWithKeys, type CliName, type CliResult, type TestCredentials } from '../region-fixtures.js';
 
-interface Creds {
-  accessKeyId: string;
-  secretAccessKey: string;
-  sessionToken?: string;
-}
+type Creds = TestCredentials;
 
 let home = '';
 let region: Region | undefined;

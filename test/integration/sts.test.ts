@@ -18,13 +18,9 @@ import { EBSClient, StartSnapshotCommand } from '@aws-sdk/client-ebs';
 import { ListAccountsCommand, OrganizationsClient } from '@aws-sdk/client-organizations';
 import { Region } from '../../src/region/region.js';
 import { presignRequest } from '../../src/iam/sigv4/index.js';
-import { auditEvents, awsAs, dumpDiagnostics, failureTracker, policyDocument, refusalAudited, usersWithKeys, type CliName, type CliResult } from '../region-fixtures.js';
+import { auditEvents, awsAs, dumpDiagnostics, failureTracker, policyDocument, refusalAudited, usersWithKeys, type CliName, type CliResult, type TestCredentials } from '../region-fixtures.js';
 
-interface Creds {
-  accessKeyId: string;
-  secretAccessKey: string;
-  sessionToken?: string;
-}
+type Creds = TestCredentials;
 
 let home = '';
 let region: Region | undefined;
