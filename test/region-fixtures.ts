@@ -3,7 +3,7 @@
 // an environment that points only at that home, and a cleanup that always stops the
 // region, kills the controller and every QEMU under the home (by pidfile) and removes it.
 import { EC2Client, GetConsoleOutputCommand } from '@aws-sdk/client-ec2';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -354,6 +354,43 @@ export async function awsAsyncError(which: CliName, home: string, endpoint: stri
   return /\(([A-Za-z.]+)\)/.exec(r.stderr)?.[1] ?? r.stderr;
 }
 
+/** Credentials a test signs with: an access key, and a session token for a role or session. */
+export interface TestCredentials extends RegionCredentials {
+  readonly sessionToken?: string;
+}
+
+/**
+ * One AWS CLI run against a region in this process with the given credentials in the
+ * environment only (no profile, no config file): how a test acts as one of its IAM users.
+ */
+export function awsAs(which: CliName, home: string, endpoint: string, c: TestCredentials, args: readonly string[]): Promise<CliResult> {
+  const env = cleanEnv({
+    HOME: home,
+    AWS_CONFIG_FILE: join(home, 'no-config'),
+    AWS_SHARED_CREDENTIALS_FILE: join(home, 'no-credentials'),
+    AWS_ACCESS_KEY_ID: c.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: c.secretAccessKey,
+    ...(c.sessionToken !== undefined ? { AWS_SESSION_TOKEN: c.sessionToken } : {}),
+    AWS_DEFAULT_REGION: 'local-1',
+  });
+  return new Promise((resolve) => {
+    execFile(CLIS[which], ['--endpoint-url', endpoint, '--output', 'json', ...args], { env, encoding: 'utf8', timeout: 120_000 }, (e, stdout, stderr) => {
+      resolve({ status: e === null ? 0 : typeof (e as { code?: unknown }).code === 'number' ? (e as { code: number }).code : -1, stdout, stderr });
+    });
+  });
+}
+
+/** The error code an SDK call fails with (its Code, else its name), or 'no error'. */
+export async function sdkErrorCode(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (e) {
+    const err = e as { name: string; Code?: string };
+    return err.Code ?? err.name;
+  }
+  return 'no error';
+}
+
 export function awsJson<T = Record<string, unknown>>(cli: CliName, region: RegionProcess, args: readonly string[]): T {
   const r = aws(cli, region, [...args, '--output', 'json']);
   if (r.status !== 0) throw new Error(`aws(${cli}) ${args.join(' ')} failed (${r.status}):\n${r.stderr}`);
@@ -441,6 +478,26 @@ export async function builtinImage(): Promise<NonNullable<Parameters<typeof Regi
 }
 
 /** Region.open in this process with no local host; reconciliation effectively off. */
+/** An IAM policy document (JSON) with these statements. */
+export function policyDocument(...statements: Record<string, unknown>[]): string {
+  return JSON.stringify({ Version: '2012-10-17', Statement: statements });
+}
+
+/**
+ * Creates IAM users in one account, each with its inline policies (policy name → document)
+ * and one access key, and answers each user's credentials by name.
+ */
+export async function usersWithKeys<N extends string>(iam: Region['iam'], accountId: string, users: Record<N, Record<string, string>>): Promise<Record<N, RegionCredentials>> {
+  const out = {} as Record<N, RegionCredentials>;
+  for (const [name, policies] of Object.entries(users) as [N, Record<string, string>][]) {
+    await iam.createUser(accountId, name);
+    for (const [policyName, doc] of Object.entries(policies)) await iam.putUserPolicy(accountId, name, policyName, doc);
+    const k = await iam.createAccessKey(accountId, name);
+    out[name] = { accessKeyId: k.accessKeyId, secretAccessKey: k.secretAccessKey };
+  }
+  return out;
+}
+
 export async function openLocalRegion(home: string, opts: Pick<Parameters<typeof Region.open>[0], 'apiLimits' | 'publicPool'> = {}): Promise<Region> {
   return Region.open({ home, port: 0, localHost: false, builtinImage: await builtinImage(), reconcileIntervalMs: 3_600_000, ...opts });
 }

@@ -16,15 +16,20 @@ import { bundleEntry, COMPONENT_ENTRY, HostSecurityChip, readComponentRecord } f
 
 const ENTRY: Record<ComponentName, string> = { controller: 'dist/src/controller/main.js', ...Object.fromEntries(Object.entries(COMPONENT_ENTRY).map(([k, v]) => [k, `dist/src/${v}`])) } as Record<ComponentName, string>;
 
+/** A stand-in source tree under `root`: one small file at each component's entry path. */
+function writeComponentSources(root: string): void {
+  for (const f of Object.values(ENTRY)) {
+    mkdirSync(join(root, f, '..'), { recursive: true });
+    writeFileSync(join(root, f), `// ${f}\n`);
+  }
+}
+
 test('live update bookkeeping: verify, measure, record, rollback, restart from the record, refusals', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'nitride-chip-update-'));
   try {
     const key = generateReleaseKey();
     const root = join(dir, 'src');
-    for (const f of Object.values(ENTRY)) {
-      mkdirSync(join(root, f, '..'), { recursive: true });
-      writeFileSync(join(root, f), `// ${f}\n`);
-    }
+    writeComponentSources(root);
     const build = (which: string, name: ComponentName, version: string, pem = key.privateKeyPem): ReturnType<typeof buildBundle> =>
       buildBundle({ name, version, from: [ENTRY[name]], root, out: join(dir, which, name) }, pem);
     for (const n of COMPONENT_NAMES) await build('A', n, '1.0-a');
@@ -128,10 +133,7 @@ test('signed mode, before every fork: a bundle file changed on disk is not start
   try {
     const key = generateReleaseKey();
     const root = join(dir, 'src');
-    for (const f of Object.values(ENTRY)) {
-      mkdirSync(join(root, f, '..'), { recursive: true });
-      writeFileSync(join(root, f), `// ${f}\n`);
-    }
+    writeComponentSources(root);
     for (const n of COMPONENT_NAMES) await buildBundle({ name: n, version: '1.0', from: [ENTRY[n]], root, out: join(dir, 'A', n) }, key.privateKeyPem);
     const chip = await HostSecurityChip.measuredStart({ bundlesDir: join(dir, 'A'), releasePubKeyPem: key.publicKeyPem, hostConfig: { t: 1 } });
     const good = chip.currentBundle('ebs-card')!.digest;

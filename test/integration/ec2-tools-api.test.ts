@@ -13,37 +13,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as E from '@aws-sdk/client-ec2';
 import type { Region } from '../../src/region/region.js';
-import { BUILTIN_AMI, auditEvents, awsAsyncError, awsAsyncJson, dumpDiagnostics, instanceRecord, openLocalRegion, phantomHost, seedStore, type CliName } from '../region-fixtures.js';
+import { BUILTIN_AMI, auditEvents, awsAsyncError, awsAsyncJson, dumpDiagnostics, instanceRecord, failureTracker, openLocalRegion, phantomHost, sdkErrorCode, seedStore, type CliName } from '../region-fixtures.js';
 
 let home = '';
 let region: Region | undefined;
 let ec2: E.EC2Client;
-let failed = false;
 let stoppedId = '';
 let stopped2Id = '';
 
-const guarded =
-  (fn: () => Promise<void>) =>
-  async (): Promise<void> => {
-    try {
-      await fn();
-    } catch (e) {
-      failed = true;
-      throw e;
-    }
-  };
+const run = failureTracker();
+const guarded = run.guarded;
 
 const cli = <T = Record<string, unknown>>(which: CliName, args: readonly string[]): Promise<T> => awsAsyncJson<T>(which, home, region!.endpoint, args);
 const cliError = (which: CliName, args: readonly string[]): Promise<string> => awsAsyncError(which, home, region!.endpoint, args);
 
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    return (e as { name: string }).name;
-  }
-  return 'no error';
-}
+const code = sdkErrorCode;
 
 const instanceCount = async (): Promise<number> => ((await ec2.send(new E.DescribeInstancesCommand({}))).Reservations ?? []).flatMap((r) => r.Instances ?? []).length;
 
@@ -63,7 +47,7 @@ before(async () => {
 
 after(async () => {
   try {
-    if (failed) dumpDiagnostics(home);
+    if (run.failed) dumpDiagnostics(home);
     if (region) await region.close();
   } finally {
     await rm(home, { recursive: true, force: true });

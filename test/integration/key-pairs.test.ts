@@ -35,7 +35,7 @@ import type { Region } from '../../src/region/region.js';
 import type { EniRecord } from '../../src/region/ec2/vpc.js';
 import { ImdsService } from '../../src/vpc/imds/service.js';
 import { parseHttpRequest, type HttpRequest } from '../../src/vpc/imds/http.js';
-import { BUILTIN_AMI, auditEvents, awsAsync, awsAsyncError, awsAsyncJson, dumpDiagnostics, openLocalRegion, phantomHost, seedStore, type CliName, failureTracker } from '../region-fixtures.js';
+import { BUILTIN_AMI, auditEvents, awsAsync, awsAsyncError, awsAsyncJson, dumpDiagnostics, openLocalRegion, phantomHost, sdkErrorCode, seedStore, type CliName, failureTracker } from '../region-fixtures.js';
 
 let home = '';
 let region: Region | undefined;
@@ -86,15 +86,7 @@ const cli = (which: CliName, args: readonly string[]): Promise<{ status: number;
 const cliJson = <T = Record<string, unknown>>(which: CliName, args: readonly string[]): Promise<T> => awsAsyncJson<T>(which, home, region!.endpoint, args);
 const cliError = (which: CliName, args: readonly string[]): Promise<string> => awsAsyncError(which, home, region!.endpoint, args);
 
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    const err = e as { name: string; Code?: string };
-    return err.Code ?? err.name;
-  }
-  return 'no error';
-}
+const code = sdkErrorCode;
 
 before(async () => {
   process.stderr.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {

@@ -20,12 +20,9 @@ import {
   PutKeyPolicyCommand,
 } from '@aws-sdk/client-kms';
 import { Region } from '../../src/region/region.js';
-import { auditEvents, cleanEnv, dumpDiagnostics, failureTracker } from '../region-fixtures.js';
+import { auditEvents, cleanEnv, dumpDiagnostics, failureTracker, policyDocument, usersWithKeys, type TestCredentials } from '../region-fixtures.js';
 
-interface Creds {
-  accessKeyId: string;
-  secretAccessKey: string;
-}
+type Creds = TestCredentials;
 
 let home = '';
 let region: Region | undefined;
@@ -36,7 +33,7 @@ let otherAccount = '';
 const creds: Record<'root' | 'alice' | 'carol' | 'dave' | 'erin', Creds> = {} as Record<'root' | 'alice' | 'carol' | 'dave' | 'erin', Creds>;
 const requestIds: string[] = [];
 const arn = (acct: string, name: string): string => (name === 'root' ? `arn:aws:iam::${acct}:root` : `arn:aws:iam::${acct}:user/${name}`);
-const policy = (...statements: Record<string, unknown>[]): string => JSON.stringify({ Version: '2012-10-17', Statement: statements });
+const policy = policyDocument;
 const rootStatement = (): Record<string, unknown> => ({ Sid: 'Enable IAM User Permissions', Effect: 'Allow', Principal: { AWS: arn(accountId, 'root') }, Action: 'kms:*', Resource: '*' });
 
 const guarded = run.guarded;
@@ -72,18 +69,10 @@ before(async () => {
   creds.root = { accessKeyId: region.credentials.accessKeyId, secretAccessKey: region.credentials.secretAccessKey };
   const iam = region.iam;
   // alice: IAM allows kms:* ; carol: no IAM policy at all
-  await iam.createUser(accountId, 'alice');
-  await iam.putUserPolicy(accountId, 'alice', 'kms-all', policy({ Effect: 'Allow', Action: 'kms:*', Resource: '*' }));
-  await iam.createUser(accountId, 'carol');
+  Object.assign(creds, await usersWithKeys(iam, accountId, { alice: { 'kms-all': policy({ Effect: 'Allow', Action: 'kms:*', Resource: '*' }) }, carol: {} }));
   // another account: dave (IAM allows Encrypt/Decrypt/DescribeKey anywhere), erin (no IAM policy)
   otherAccount = (await iam.createAccount('partner')).accountId;
-  await iam.createUser(otherAccount, 'dave');
-  await iam.putUserPolicy(otherAccount, 'dave', 'use-keys', policy({ Effect: 'Allow', Action: ['kms:Encrypt', 'kms:Decrypt', 'kms:DescribeKey'], Resource: '*' }));
-  await iam.createUser(otherAccount, 'erin');
-  for (const [who, acct] of [['alice', accountId], ['carol', accountId], ['dave', otherAccount], ['erin', otherAccount]] as const) {
-    const k = await iam.createAccessKey(acct, who);
-    creds[who] = { accessKeyId: k.accessKeyId, secretAccessKey: k.secretAccessKey };
-  }
+  Object.assign(creds, await usersWithKeys(iam, otherAccount, { dave: { 'use-keys': policy({ Effect: 'Allow', Action: ['kms:Encrypt', 'kms:Decrypt', 'kms:DescribeKey'], Resource: '*' }) }, erin: {} }));
 });
 
 after(async () => {

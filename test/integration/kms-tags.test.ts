@@ -4,20 +4,15 @@
 // requests in a key policy, in an IAM policy, and for a role session.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateAliasCommand, CreateGrantCommand, CreateKeyCommand, DescribeKeyCommand, EncryptCommand, KMSClient, ListResourceTagsCommand, TagResourceCommand, UntagResourceCommand } from '@aws-sdk/client-kms';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { Region } from '../../src/region/region.js';
-import { CLIS, cleanEnv, dumpDiagnostics, failureTracker, type CliName } from '../region-fixtures.js';
+import { awsAs, dumpDiagnostics, failureTracker, policyDocument, usersWithKeys, type CliName, type CliResult, type TestCredentials } from '../region-fixtures.js';
 
-interface Creds {
-  accessKeyId: string;
-  secretAccessKey: string;
-  sessionToken?: string;
-}
+type Creds = TestCredentials;
 
 let home = '';
 let region: Region | undefined;
@@ -25,7 +20,7 @@ let endpoint = '';
 let accountId = '';
 const run = failureTracker();
 const creds: Record<'admin' | 'dave' | 'erin' | 'frank', Creds> = {} as Record<'admin' | 'dave' | 'erin' | 'frank', Creds>;
-const policy = (...statements: Record<string, unknown>[]): string => JSON.stringify({ Version: '2012-10-17', Statement: statements });
+const policy = policyDocument;
 const userArn = (name: string): string => `arn:aws:iam::${accountId}:user/${name}`;
 const kms = (c: Creds): KMSClient => new KMSClient({ endpoint, region: 'local-1', credentials: c, maxAttempts: 1 });
 const tagsOf = async (keyId: string): Promise<Record<string, string>> => Object.fromEntries(((await kms(creds.admin).send(new ListResourceTagsCommand({ KeyId: keyId }))).Tags ?? []).map((t) => [t.TagKey!, t.TagValue!]));
@@ -39,14 +34,7 @@ async function failure(p: Promise<unknown>): Promise<{ name: string; message: st
   throw new Error('expected the call to fail');
 }
 
-function cli(which: CliName, c: Creds, args: readonly string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  const env = cleanEnv({ HOME: home, AWS_CONFIG_FILE: join(home, 'no-config'), AWS_SHARED_CREDENTIALS_FILE: join(home, 'no-credentials'), AWS_ACCESS_KEY_ID: c.accessKeyId, AWS_SECRET_ACCESS_KEY: c.secretAccessKey, AWS_DEFAULT_REGION: 'local-1' });
-  return new Promise((resolve) => {
-    execFile(CLIS[which], ['--endpoint-url', endpoint, '--output', 'json', ...args], { env, encoding: 'utf8', timeout: 120_000 }, (e, stdout, stderr) => {
-      resolve({ status: e === null ? 0 : typeof (e as { code?: unknown }).code === 'number' ? (e as { code: number }).code : -1, stdout, stderr });
-    });
-  });
-}
+const cli = (which: CliName, c: Creds, args: readonly string[]): Promise<CliResult> => awsAs(which, home, endpoint, c, args);
 
 before(async () => {
   home = await mkdtemp(join(tmpdir(), 'nitride-kms-tags-'));
@@ -55,15 +43,11 @@ before(async () => {
   accountId = region.credentials.accountId;
   creds.admin = { accessKeyId: region.adminCredentials.accessKeyId, secretAccessKey: region.adminCredentials.secretAccessKey };
   // dave: no IAM policy (key policies name him); erin: DescribeKey/Encrypt on keys tagged env=prod only; frank: may tag only with team=blue
-  await region.iam.createUser(accountId, 'dave');
-  await region.iam.createUser(accountId, 'erin');
-  await region.iam.putUserPolicy(accountId, 'erin', 'prod-keys', policy({ Effect: 'Allow', Action: ['kms:DescribeKey', 'kms:Encrypt'], Resource: '*', Condition: { StringEquals: { 'aws:ResourceTag/env': 'prod' } } }));
-  await region.iam.createUser(accountId, 'frank');
-  await region.iam.putUserPolicy(accountId, 'frank', 'tag-blue', policy({ Effect: 'Allow', Action: ['kms:TagResource', 'kms:CreateKey'], Resource: '*', Condition: { StringEquals: { 'aws:RequestTag/team': 'blue' }, 'ForAllValues:StringEquals': { 'aws:TagKeys': ['team'] } } }));
-  for (const who of ['dave', 'erin', 'frank'] as const) {
-    const k = await region.iam.createAccessKey(accountId, who);
-    creds[who] = { accessKeyId: k.accessKeyId, secretAccessKey: k.secretAccessKey };
-  }
+  Object.assign(creds, await usersWithKeys(region.iam, accountId, {
+    dave: {},
+    erin: { 'prod-keys': policy({ Effect: 'Allow', Action: ['kms:DescribeKey', 'kms:Encrypt'], Resource: '*', Condition: { StringEquals: { 'aws:ResourceTag/env': 'prod' } } }) },
+    frank: { 'tag-blue': policy({ Effect: 'Allow', Action: ['kms:TagResource', 'kms:CreateKey'], Resource: '*', Condition: { StringEquals: { 'aws:RequestTag/team': 'blue' }, 'ForAllValues:StringEquals': { 'aws:TagKeys': ['team'] } } }) },
+  }));
 });
 
 after(async () => {

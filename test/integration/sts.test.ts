@@ -7,7 +7,6 @@
 // the credentials with its own code, while the real request signature stays fresh.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,13 +18,9 @@ import { EBSClient, StartSnapshotCommand } from '@aws-sdk/client-ebs';
 import { ListAccountsCommand, OrganizationsClient } from '@aws-sdk/client-organizations';
 import { Region } from '../../src/region/region.js';
 import { presignRequest } from '../../src/iam/sigv4/index.js';
-import { auditEvents, CLIS, cleanEnv, dumpDiagnostics, failureTracker, refusalAudited, type CliName } from '../region-fixtures.js';
+import { auditEvents, awsAs, dumpDiagnostics, failureTracker, policyDocument, refusalAudited, usersWithKeys, type CliName, type CliResult, type TestCredentials } from '../region-fixtures.js';
 
-interface Creds {
-  accessKeyId: string;
-  secretAccessKey: string;
-  sessionToken?: string;
-}
+type Creds = TestCredentials;
 
 let home = '';
 let region: Region | undefined;
@@ -35,7 +30,7 @@ let accountId = '';
 let clockAheadMs = 0;
 const run = failureTracker();
 const creds: Record<'admin' | 'root' | 'bob' | 'carol', Creds> = {} as Record<'admin' | 'root' | 'bob' | 'carol', Creds>;
-const policy = (...statements: Record<string, unknown>[]): string => JSON.stringify({ Version: '2012-10-17', Statement: statements });
+const policy = policyDocument;
 const userArn = (name: string): string => `arn:aws:iam::${accountId}:user/${name}`;
 const roleArn = (name: string): string => `arn:aws:iam::${accountId}:role/${name}`;
 
@@ -57,23 +52,7 @@ async function failure(p: Promise<unknown>): Promise<{ name: string; status: num
   throw new Error('expected the call to fail');
 }
 
-/** An AWS CLI run (asynchronous: the region answers in this process), with credentials in the environment only. */
-function cli(which: CliName, c: Creds, args: readonly string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  const env = cleanEnv({
-    HOME: home,
-    AWS_CONFIG_FILE: join(home, 'no-config'),
-    AWS_SHARED_CREDENTIALS_FILE: join(home, 'no-credentials'),
-    AWS_ACCESS_KEY_ID: c.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: c.secretAccessKey,
-    ...(c.sessionToken !== undefined ? { AWS_SESSION_TOKEN: c.sessionToken } : {}),
-    AWS_DEFAULT_REGION: 'local-1',
-  });
-  return new Promise((resolve) => {
-    execFile(CLIS[which], ['--endpoint-url', endpoint, '--output', 'json', ...args], { env, encoding: 'utf8', timeout: 120_000 }, (e, stdout, stderr) => {
-      resolve({ status: e === null ? 0 : typeof (e as { code?: unknown }).code === 'number' ? (e as { code: number }).code : -1, stdout, stderr });
-    });
-  });
-}
+const cli = (which: CliName, c: Creds, args: readonly string[]): Promise<CliResult> => awsAs(which, home, endpoint, c, args);
 
 async function cliJson<T>(which: CliName, c: Creds, args: readonly string[]): Promise<T> {
   const r = await cli(which, c, args);
@@ -95,14 +74,10 @@ before(async () => {
   creds.admin = { accessKeyId: region.adminCredentials.accessKeyId, secretAccessKey: region.adminCredentials.secretAccessKey };
   creds.root = { accessKeyId: region.credentials.accessKeyId, secretAccessKey: region.credentials.secretAccessKey };
   // bob: only ec2:DescribeVpcs of his own; carol: may assume any role of the account (and nothing else)
-  await region.iam.createUser(accountId, 'bob');
-  await region.iam.putUserPolicy(accountId, 'bob', 'vpcs', policy({ Effect: 'Allow', Action: 'ec2:DescribeVpcs', Resource: '*' }));
-  await region.iam.createUser(accountId, 'carol');
-  await region.iam.putUserPolicy(accountId, 'carol', 'assume', policy({ Effect: 'Allow', Action: 'sts:AssumeRole', Resource: `arn:aws:iam::${accountId}:role/*` }));
-  for (const who of ['bob', 'carol'] as const) {
-    const k = await region.iam.createAccessKey(accountId, who);
-    creds[who] = { accessKeyId: k.accessKeyId, secretAccessKey: k.secretAccessKey };
-  }
+  Object.assign(creds, await usersWithKeys(region.iam, accountId, {
+    bob: { vpcs: policy({ Effect: 'Allow', Action: 'ec2:DescribeVpcs', Resource: '*' }) },
+    carol: { assume: policy({ Effect: 'Allow', Action: 'sts:AssumeRole', Resource: `arn:aws:iam::${accountId}:role/*` }) },
+  }));
 });
 
 after(async () => {

@@ -20,7 +20,7 @@ import { macToBytes } from '../../src/vpc/protocol/addr.js';
 import { ROUTER_MAC } from '../../src/vpc/switch.js';
 import { SimGuest } from '../../src/vpc/testing/sim-guest.js';
 import type { EniConfig } from '../../src/vpc/protocol/config.js';
-import { BUILTIN_AMI, awsAsync, openLocalRegion, phantomHost, seedStore, waitFor, type CliName } from '../region-fixtures.js';
+import { BUILTIN_AMI, awsAsyncError, awsAsyncJson, openLocalRegion, phantomHost, sdkErrorCode, seedStore, waitFor, type CliName } from '../region-fixtures.js';
 
 /** A pool of six addresses, so that exhausting it is part of the test. */
 const POOL = '198.51.100.16-198.51.100.21';
@@ -48,27 +48,11 @@ after(async () => {
   }
 });
 
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    const err = e as { name: string; Code?: string };
-    return err.Code ?? err.name;
-  }
-  return 'no error';
-}
+const code = sdkErrorCode;
 
-async function cli<T = Record<string, any>>(which: CliName, args: readonly string[]): Promise<T> {
-  const r = await awsAsync(which, home, region!.endpoint, args);
-  if (r.status !== 0) throw new Error(`aws(${which}) ${args.join(' ')} failed (${r.status}):\n${r.stderr}`);
-  return (r.stdout.trim() === '' ? {} : JSON.parse(r.stdout)) as T;
-}
+const cli = <T = Record<string, any>>(which: CliName, args: readonly string[]): Promise<T> => awsAsyncJson<T>(which, home, region!.endpoint, args);
 
-async function cliError(which: CliName, args: readonly string[]): Promise<string> {
-  const r = await awsAsync(which, home, region!.endpoint, args);
-  assert.notEqual(r.status, 0, `aws(${which}) ${args.join(' ')} should fail`);
-  return /\(([A-Za-z.]+)\)/.exec(r.stderr)?.[1] ?? r.stderr;
-}
+const cliError = (which: CliName, args: readonly string[]): Promise<string> => awsAsyncError(which, home, region!.endpoint, args);
 
 /** Everything the edge API shows, to compare before and after a refusal. */
 async function snapshot(): Promise<string> {

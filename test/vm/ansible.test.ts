@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BUILTIN_AMI, awsJson, cleanEnv, cleanupHome, ensureGuestImage, startRegion, type RegionProcess } from '../region-fixtures.js';
+import { BUILTIN_AMI, awsJson, cleanEnv, cleanupHome, ensureGuestImage, failureTracker, startRegion, type RegionProcess } from '../region-fixtures.js';
 
 /** The playbooks, in the source tree (this file runs as dist/test/vm/ansible.test.js). */
 const PLAYBOOKS = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'test', 'vm', 'ansible');
@@ -19,19 +19,10 @@ const PLAYBOOKS = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..'
 const PYTHON = '/usr/bin/python3';
 
 let region: RegionProcess | undefined;
-let failed = false;
 let subnetId = '';
 
-const guarded =
-  (fn: () => Promise<void>) =>
-  async (): Promise<void> => {
-    try {
-      await fn();
-    } catch (e) {
-      failed = true;
-      throw e;
-    }
-  };
+const run = failureTracker();
+const guarded = run.guarded;
 
 function r(): RegionProcess {
   assert.ok(region, 'the region did not start');
@@ -92,7 +83,7 @@ before(async () => {
 });
 
 after(async () => {
-  if (region) await cleanupHome(region.home, [region], failed);
+  if (region) await cleanupHome(region.home, [region], run.failed);
 });
 
 test('ansible-playbook, the amazon.aws collection and Debian boto3 are installed (a missing tool fails)', () => {

@@ -294,29 +294,18 @@ export class RegionApi {
       return;
     }
 
-    // IAM's Query API authorizes and answers in its own shapes.
-    if (isIam) {
+    // IAM's and STS's Query APIs (STS: GetCallerIdentity, GetSessionToken, AssumeRole) authorize
+    // and answer in their own shapes; the audit record is begun before and completed after.
+    if (isIam || isSts) {
       const handle = await this.fd.trail.begin({ ...base(eventSource, action, readOnly), userIdentity: identity, requestParameters: paramsObject(flat) });
-      const r = await handleIamRequest(this.fd.iam, key.principal, flat, { requestId, context: condition });
+      const ctx = { requestId, context: condition };
+      const r = isIam ? await handleIamRequest(this.fd.iam, key.principal, flat, ctx) : await handleStsRequest(this.fd.iam, key.principal, flat, ctx);
       await handle.complete({
         ...(r.errorCode ? { errorCode: r.errorCode } : {}),
         ...(r.errorMessage ? { errorMessage: r.errorMessage } : {}),
         ...(r.responseElements ? { responseElements: r.responseElements } : {}),
-        resources: r.resources.map((ARN) => ({ ARN, type: ARN.includes(':role/') ? 'AWS::IAM::Role' : 'AWS::IAM::User' })),
-      });
-      this.send(res, requestId, { status: r.status, contentType: 'text/xml', body: r.body });
-      return;
-    }
-
-    // STS (GetCallerIdentity, GetSessionToken, AssumeRole) likewise.
-    if (isSts) {
-      const handle = await this.fd.trail.begin({ ...base(eventSource, action, readOnly), userIdentity: identity, requestParameters: paramsObject(flat) });
-      const r = await handleStsRequest(this.fd.iam, key.principal, flat, { requestId, context: condition });
-      await handle.complete({
-        ...(r.errorCode ? { errorCode: r.errorCode } : {}),
-        ...(r.errorMessage ? { errorMessage: r.errorMessage } : {}),
-        ...(r.responseElements ? { responseElements: r.responseElements } : {}),
-        resources: r.resources.map((ARN) => ({ ARN, type: 'AWS::IAM::Role' })),
+        // STS addresses only roles; IAM users and roles.
+        resources: r.resources.map((ARN) => ({ ARN, type: isSts || ARN.includes(':role/') ? 'AWS::IAM::Role' : 'AWS::IAM::User' })),
       });
       this.send(res, requestId, { status: r.status, contentType: 'text/xml', body: r.body });
       return;

@@ -14,27 +14,11 @@ import { Collection } from '../repo.js';
 import { Ec2Error } from '../protocol/errors.js';
 import { changedInstance } from './instance-attributes.js';
 import { InstanceService, type HostFleet } from './instances.js';
-import { attributesOf, type HostRecord, type ImageRecord, type InstanceRecord } from './model.js';
+import { attributesOf, type ImageRecord, type InstanceRecord } from './model.js';
+import { testCaller as caller, testHost as host, testImage } from './instances.test-helper.js';
 
-const caller = { accountId: '123456789012', arn: 'arn:aws:iam::123456789012:root' };
-const host: HostRecord = { id: 'h-0123456789abcdef0', address: '127.0.0.1', port: 9, availabilityZone: 'local-1a', memoryMiB: 16384, vcpus: 2, enrolledAt: new Date().toISOString(), certFingerprint: '0'.repeat(64) };
 const AMI = 'ami-0123456789abcdef0';
-const image: ImageRecord = {
-  id: AMI,
-  name: AMI,
-  description: '',
-  ownerId: caller.accountId,
-  public: false,
-  state: 'available',
-  creationDate: new Date().toISOString(),
-  architecture: 'x86_64',
-  kernel: { path: '/k/vmlinuz', sha256: 'a'.repeat(64) },
-  initrd: { path: '/k/initrd.img', sha256: 'b'.repeat(64) },
-  cmdline: 'console=ttyS0',
-  tpmSupport: undefined,
-  bootMode: undefined,
-  tags: {},
-};
+const image = testImage(AMI);
 
 const code = (e: unknown): string => (e instanceof Ec2Error ? e.code : `not an Ec2Error: ${String(e)}`);
 

@@ -13,26 +13,9 @@ import { RootKey } from '../../iam/root-key.js';
 import { Collection } from '../repo.js';
 import { Ec2Error } from '../protocol/errors.js';
 import { InstanceService, vtpmKeyAad, type HostFleet } from './instances.js';
-import type { HostRecord, ImageRecord, InstanceRecord } from './model.js';
+import type { ImageRecord, InstanceRecord } from './model.js';
+import { testCaller as caller, testHost as host, testImage as image } from './instances.test-helper.js';
 
-const caller = { accountId: '123456789012', arn: 'arn:aws:iam::123456789012:root' };
-const host: HostRecord = { id: 'h-0123456789abcdef0', address: '127.0.0.1', port: 9, availabilityZone: 'local-1a', memoryMiB: 16384, vcpus: 2, enrolledAt: new Date().toISOString(), certFingerprint: '0'.repeat(64) };
-const image = (id: string, tpm: boolean): ImageRecord => ({
-  id,
-  name: id,
-  description: '',
-  ownerId: caller.accountId,
-  public: false,
-  state: 'available',
-  creationDate: new Date().toISOString(),
-  architecture: 'x86_64',
-  kernel: { path: '/k/vmlinuz', sha256: 'a'.repeat(64) },
-  initrd: { path: '/k/initrd.img', sha256: 'b'.repeat(64) },
-  cmdline: 'console=ttyS0',
-  tpmSupport: tpm ? 'v2.0' : undefined,
-  bootMode: undefined,
-  tags: {},
-});
 const TPM_AMI = 'ami-0123456789abcdef0';
 const PLAIN_AMI = 'ami-0fedcba987654321f';
 

@@ -5,11 +5,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as sdk from '@aws-sdk/client-ec2';
-import { parseEc2Request, EDGE_PARSERS, type Ec2Request } from './ec2/requests/index.js';
-import { renderEc2Response, instanceState, type Ec2Response, type Ec2Instance } from './ec2/responses/index.js';
-import { parseForm } from './query.js';
+import { EDGE_PARSERS } from './ec2/requests/index.js';
+import { renderEc2Response, type Ec2Response, type Ec2Instance } from './ec2/responses/index.js';
 import { botocore } from './botocore-peer.test-helper.js';
-import { parse, code, sdkBody as sdkBodyOf } from './ec2-wire.test-helper.js';
+import { parse, code, assertBotocoreParses, assertSdkParses, sdkAnswering, type WireCase } from './ec2-wire.test-helper.js';
+import { testInstance, testInstanceEni } from './ec2-records.test-helper.js';
 
 const VPC = 'vpc-0123456789abcdef0';
 const SUBNET = 'subnet-0123456789abcdef0';
@@ -23,11 +23,7 @@ const ENI = 'eni-0123456789abcdef0';
 const OWNER = '123456789012';
 const IP = '198.51.100.16';
 
-interface Case {
-  readonly operation: string;
-  readonly params: Record<string, unknown>;
-  readonly expected: Ec2Request;
-}
+type Case = WireCase;
 
 const TAGS = (ResourceType: string) => [{ ResourceType, Tags: [{ Key: 'Name', Value: 'edge' }] }];
 const tags = (resourceType: string) => [{ resourceType, tags: [{ key: 'Name', value: 'edge' }] }];
@@ -86,18 +82,12 @@ for (const peer of ['v1', 'v2'] as const) {
   test(`botocore-serialized (AWS CLI ${peer}) edge requests parse into the typed union`, () => {
     // awscli 2.9's older model has no CreateRouteTable ClientToken.
     const mine = peer === 'v1' ? cases : cases.map((c) => (c.expected.action === 'CreateRouteTable' ? { ...c, params: { ...c.params, ClientToken: undefined }, expected: { ...c.expected, clientToken: undefined } } : c));
-    const bodies = botocore(mine.map((c) => ({ kind: 'serialize' as const, operation: c.operation, params: Object.fromEntries(Object.entries(c.params).filter(([, v]) => v !== undefined)) })), peer) as Record<string, string>[];
-    mine.forEach((c, i) => assert.deepEqual(parseEc2Request(new Map(Object.entries(bodies[i]!))), c.expected, `${c.operation} #${i}: ${JSON.stringify(bodies[i])}`));
+    assertBotocoreParses(mine, peer);
   });
 }
 
 test('SDK v3-serialized edge requests parse into the typed union', async () => {
-  for (const c of cases) {
-    const Command = (sdk as unknown as Record<string, new (input: unknown) => never>)[`${c.operation}Command`];
-    assert.ok(Command, `SDK v3 has no ${c.operation}Command`);
-    const body = await sdkBodyOf((client) => client.send(new Command(c.params)));
-    assert.deepEqual(parseEc2Request(parseForm(body)), c.expected, `${c.operation}: ${body}`);
-  }
+  await assertSdkParses(cases);
 });
 
 test('the RunInstances NetworkInterface AssociatePublicIpAddress=true the CLIs send is accepted', () => {
@@ -218,14 +208,7 @@ function sdkNormal(v: unknown): unknown {
 }
 
 async function sdkParse(action: string, input: Record<string, unknown>, body: string): Promise<unknown> {
-  const { Readable } = await import('node:stream');
-  const client = new sdk.EC2Client({
-    region: 'local-1',
-    endpoint: 'http://127.0.0.1:9',
-    credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' },
-    maxAttempts: 1,
-    requestHandler: { handle: async () => ({ response: { statusCode: 200, reason: '', headers: { 'content-type': 'text/xml;charset=UTF-8' }, body: Readable.from([Buffer.from(body)]) } }) } as never,
-  });
+  const client = sdkAnswering(200, body, 'req-1');
   const Command = (sdk as unknown as Record<string, new (input: unknown) => never>)[`${action}Command`]!;
   try {
     return sdkNormal(await client.send(new Command(input)));
@@ -241,48 +224,24 @@ test("SDK v3's deserializer reads every edge response as botocore does", async (
 test("an instance's public address: PublicIpAddress, PublicDnsName and the ENI's Association, as botocore and SDK v3 read them", async () => {
   const dns = 'ec2-198-51-100-16.local-1.compute.amazonaws.com';
   const association = { publicIp: IP, publicDnsName: dns, ipOwnerId: 'amazon' };
-  const instance: Ec2Instance = {
-    instanceId: I1,
+  const instance: Ec2Instance = testInstance(T, {
     imageId: 'ami-12345678',
-    state: instanceState('running'),
     privateDnsName: 'ip-172-31-0-4.local-1.compute.internal',
     dnsName: dns,
     ipAddress: IP,
-    reason: '',
-    amiLaunchIndex: 0,
     instanceType: 't3.nano',
-    launchTime: T,
-    placement: { availabilityZone: 'local-1a', tenancy: 'default' },
-    monitoring: { state: 'disabled' },
     privateIpAddress: '172.31.0.4',
-    securityGroups: [],
-    architecture: 'x86_64',
     rootDeviceType: 'instance-store',
-    blockDeviceMappings: [],
-    virtualizationType: 'hvm',
-    tags: [],
-    hypervisor: 'xen',
-    ebsOptimized: false,
     metadataOptions: { state: 'applied', httpTokens: 'optional', httpPutResponseHopLimit: 1, httpEndpoint: 'enabled', httpProtocolIpv6: 'disabled', instanceMetadataTags: 'disabled' },
     networkInterfaces: [
-      {
-        networkInterfaceId: ENI,
-        subnetId: SUBNET,
-        vpcId: VPC,
-        description: '',
-        ownerId: OWNER,
-        status: 'in-use',
-        macAddress: '02:00:00:00:00:01',
-        privateIpAddress: '172.31.0.4',
-        sourceDestCheck: true,
-        groups: [],
+      testInstanceEni(T, '172.31.0.4', {
         attachment: { attachmentId: 'eni-attach-12345678', deviceIndex: 0, status: 'attached', attachTime: T, deleteOnTermination: true },
         privateIpAddresses: [{ privateIpAddress: '172.31.0.4', primary: true, association }],
-        interfaceType: 'interface',
         association,
-      },
+      }),
     ],
-  };
+  });
+
   const body = renderEc2Response('req-1', { action: 'DescribeInstances', reservations: [{ reservationId: 'r-12345678', ownerId: OWNER, groups: [], instances: [instance] }] });
   const want = { PublicIp: IP, PublicDnsName: dns, IpOwnerId: 'amazon' };
   for (const peer of ['v1', 'v2'] as const) {

@@ -2,12 +2,11 @@
 // SDK v3's EC2Client) from the same parameters, must parse into the same typed requests.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as sdk from '@aws-sdk/client-ec2';
 import { parseEc2Request, parseIpv4Cidr, EC2_MUTATING_ACTIONS, EC2_ACTIONS, EDGE_PARSERS, type Ec2Request } from './ec2/requests/index.js';
 import { parseForm } from './query.js';
 import { Ec2Error } from './errors.js';
 import { botocore } from './botocore-peer.test-helper.js';
-import { parse, code, sdkBody as sdkBodyOf } from './ec2-wire.test-helper.js';
+import { parse, code, assertBotocoreParses, assertSdkParses, sdkBodyFor, type WireCase } from './ec2-wire.test-helper.js';
 
 const I1 = 'i-0123456789abcdef0';
 const VOL = 'vol-0123456789abcdef0';
@@ -21,11 +20,7 @@ const KEY = 'arn:aws:kms:local-1:123456789012:key/1234abcd-12ab-34cd-56ef-123456
 const TAGS = [{ ResourceType: 'volume', Tags: [{ Key: 'Name', Value: 'data' }] }];
 const tags = (resourceType: string) => [{ resourceType, tags: [{ key: 'Name', value: 'data' }] }];
 
-interface Case {
-  readonly operation: string;
-  readonly params: Record<string, unknown>;
-  readonly expected: Ec2Request;
-}
+type Case = WireCase;
 
 const cases: Case[] = [
   {
@@ -375,33 +370,19 @@ test('the cases cover every new action', () => {
 
 for (const peer of ['v1', 'v2'] as const)
 test(`botocore-serialized (AWS CLI ${peer}) EBS and VPC requests parse into the typed union`, () => {
-  const bodies = botocore(cases.map((c) => ({ kind: 'serialize' as const, operation: c.operation, params: c.params })), peer) as Record<string, string>[];
-  cases.forEach((c, i) => {
-    assert.deepEqual(parseEc2Request(new Map(Object.entries(bodies[i]!))), c.expected, `${c.operation} #${i}: ${JSON.stringify(bodies[i])}`);
-  });
+  assertBotocoreParses(cases, peer);
 });
 
-/** Serializes a command with the real SDK v3 client and captures the form body it would send. */
-async function sdkBody(operation: string, params: Record<string, unknown>): Promise<string> {
-  const Command = (sdk as unknown as Record<string, new (input: unknown) => never>)[`${operation}Command`];
-  assert.ok(Command, `SDK v3 has no ${operation}Command`);
-  return sdkBodyOf((c) => c.send(new Command(params)));
-}
-
 test('SDK v3-serialized EBS and VPC requests parse into the typed union', async () => {
-  for (const c of cases) {
-    const body = await sdkBody(c.operation, c.params);
-    // SDK v3 (like the CLI's botocore client, not its bare serializer) adds DestinationRegion
-    // (the client's region) and a PresignedUrl to CopySnapshot; the parser ignores PresignedUrl.
-    const expected = c.expected.action === 'CopySnapshot' ? { ...c.expected, destinationRegion: 'local-1' } : c.expected;
-    assert.deepEqual(parseEc2Request(parseForm(body)), expected, `${c.operation}: ${body}`);
-  }
+  // SDK v3 (like the CLI's botocore client, not its bare serializer) adds DestinationRegion
+  // (the client's region) and a PresignedUrl to CopySnapshot; the parser ignores PresignedUrl.
+  await assertSdkParses(cases, (c) => (c.expected.action === 'CopySnapshot' ? { ...c.expected, destinationRegion: 'local-1' } : c.expected));
 });
 
 test('ModifyInstanceAttribute userData: botocore and SDK v3 base64 the blob; the parser decodes it', async () => {
   const [b] = botocore([{ kind: 'serialize', operation: 'ModifyInstanceAttribute', params: { InstanceId: I1, UserData: { Value: '#!/bin/sh\necho hi\n' } } }]) as Record<string, string>[];
   const fromBotocore = parseEc2Request(new Map(Object.entries(b!)));
-  const fromSdk = parseEc2Request(parseForm(await sdkBody('ModifyInstanceAttribute', { InstanceId: I1, UserData: { Value: new TextEncoder().encode('#!/bin/sh\necho hi\n') } })));
+  const fromSdk = parseEc2Request(parseForm(await sdkBodyFor('ModifyInstanceAttribute', { InstanceId: I1, UserData: { Value: new TextEncoder().encode('#!/bin/sh\necho hi\n') } })));
   for (const r of [fromBotocore, fromSdk]) {
     assert.equal(r.action, 'ModifyInstanceAttribute');
     if (r.action === 'ModifyInstanceAttribute') {
@@ -557,7 +538,7 @@ test('RunInstances BlockDeviceMappings (every EBS member) and NetworkInterfaces,
     const [b] = botocore([{ kind: 'serialize', operation: 'RunInstances', params }], peer) as Record<string, string>[];
     bodies.push(parseEc2Request(new Map(Object.entries(b!))));
   }
-  bodies.push(parseEc2Request(parseForm(await sdkBody('RunInstances', params))));
+  bodies.push(parseEc2Request(parseForm(await sdkBodyFor('RunInstances', params))));
   for (const r of bodies) {
     assert.equal(r.action, 'RunInstances');
     if (r.action !== 'RunInstances') continue;

@@ -4,8 +4,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as sdk from '@aws-sdk/client-ec2';
-import { renderEc2Response, instanceState, type Ec2Response, type Ec2Instance, type Volume, type Snapshot, type SecurityGroup, type NetworkInterface, type IpPermission } from './ec2/responses/index.js';
+import { renderEc2Response, type Ec2Response, type Ec2Instance, type Volume, type Snapshot, type SecurityGroup, type NetworkInterface, type IpPermission } from './ec2/responses/index.js';
 import { botocore } from './botocore-peer.test-helper.js';
+import { testInstance, testInstanceEni } from './ec2-records.test-helper.js';
+import { sdkAnswering } from './ec2-wire.test-helper.js';
 
 const T = new Date('2026-01-02T03:04:05.678Z');
 const TS = '2026-01-02T03:04:05.678000+00:00';
@@ -84,54 +86,27 @@ const eni: NetworkInterface = {
   tags: [],
 };
 const metadataOptions = { state: 'applied', httpTokens: 'required', httpPutResponseHopLimit: 1, httpEndpoint: 'enabled', httpProtocolIpv6: 'disabled', instanceMetadataTags: 'disabled' } as const;
-const instance: Ec2Instance = {
-  instanceId: I1,
-  imageId: 'ami-0123456789abcdef0',
-  state: instanceState('running'),
+const instance: Ec2Instance = testInstance(T, {
   privateDnsName: 'ip-10-0-1-5.local-1.compute.internal',
-  dnsName: '',
-  reason: '',
-  amiLaunchIndex: 0,
-  instanceType: 't3.micro',
-  launchTime: T,
-  placement: { availabilityZone: 'local-1a', tenancy: 'default' },
-  monitoring: { state: 'disabled' },
   subnetId: SUBNET,
   vpcId: VPC,
   privateIpAddress: '10.0.1.5',
   sourceDestCheck: true,
   securityGroups: [{ groupId: SG, groupName: 'default' }],
-  architecture: 'x86_64',
-  rootDeviceType: 'ebs',
   rootDeviceName: '/dev/xvda',
   blockDeviceMappings: [
     { deviceName: '/dev/xvda', ebs: { volumeId: 'vol-12345678', status: 'attached', attachTime: T, deleteOnTermination: true } },
     { deviceName: '/dev/sdf', ebs: { volumeId: VOL, status: 'attached', attachTime: T, deleteOnTermination: false } },
   ],
-  virtualizationType: 'hvm',
-  tags: [],
-  hypervisor: 'xen',
-  ebsOptimized: false,
   metadataOptions,
   networkInterfaces: [
-    {
-      networkInterfaceId: ENI,
-      subnetId: SUBNET,
-      vpcId: VPC,
-      description: '',
-      ownerId: OWNER,
-      status: 'in-use',
+    testInstanceEni(T, '10.0.1.5', {
       macAddress: '02:00:0a:00:01:05',
-      privateIpAddress: '10.0.1.5',
       privateDnsName: 'ip-10-0-1-5.local-1.compute.internal',
-      sourceDestCheck: true,
       groups: [{ groupId: SG, groupName: 'default' }],
-      attachment: { attachmentId: 'eni-attach-0123456789abcdef0', deviceIndex: 0, status: 'attached', attachTime: T, deleteOnTermination: true },
-      privateIpAddresses: [{ privateIpAddress: '10.0.1.5', primary: true }],
-      interfaceType: 'interface',
-    },
+    }),
   ],
-};
+});
 
 const responses: { readonly response: Ec2Response; readonly input: Record<string, unknown>; readonly expected: Record<string, unknown> }[] = [];
 const add = (response: Ec2Response, expected: Record<string, unknown>, input: Record<string, unknown> = {}): void => void responses.push({ response, input, expected });
@@ -393,20 +368,8 @@ function sdkNormal(v: unknown): unknown {
 }
 
 test("SDK v3's deserializer reads every EBS/VPC response exactly as botocore does", async () => {
-  const { Readable } = await import('node:stream');
   for (const r of responses) {
-    const body = renderEc2Response('req-1', r.response);
-    const client = new sdk.EC2Client({
-      region: 'local-1',
-      endpoint: 'http://127.0.0.1:9',
-      credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' },
-      maxAttempts: 1,
-      requestHandler: {
-        handle: async () => ({
-          response: { statusCode: 200, reason: '', headers: { 'content-type': 'text/xml;charset=UTF-8', 'x-amzn-requestid': 'req-1' }, body: Readable.from([Buffer.from(body)]) },
-        }),
-      } as never,
-    });
+    const client = sdkAnswering(200, renderEc2Response('req-1', r.response), 'req-1');
     const Command = (sdk as unknown as Record<string, new (input: unknown) => never>)[`${r.response.action}Command`]!;
     const out = await client.send(new Command(r.input));
     client.destroy();
@@ -451,14 +414,7 @@ test("an instance's VPC members and ENI (networkInterfaceSet) as botocore and SD
     );
     assert.equal(n['InterfaceType'], 'interface');
   }
-  const { Readable } = await import('node:stream');
-  const client = new sdk.EC2Client({
-    region: 'local-1',
-    endpoint: 'http://127.0.0.1:9',
-    credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' },
-    maxAttempts: 1,
-    requestHandler: { handle: async () => ({ response: { statusCode: 200, reason: '', headers: { 'content-type': 'text/xml' }, body: Readable.from([Buffer.from(body)]) } }) } as never,
-  });
+  const client = sdkAnswering(200, body, 'req-1');
   const out = await client.send(new sdk.DescribeInstancesCommand({}));
   client.destroy();
   const i = out.Reservations?.[0]?.Instances?.[0];

@@ -1,44 +1,29 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { XMLParser } from 'fast-xml-parser';
-import { EC2Client, DescribeInstancesCommand, GetConsoleOutputCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
+import { DescribeInstancesCommand, GetConsoleOutputCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
 import { renderEc2Error, renderEc2Response, instanceState, EC2_XMLNS, type Ec2Instance, type Ec2Response, type Reservation, type InstanceTypeInfo, type Image } from './ec2/responses/index.js';
 import { botocore } from './botocore-peer.test-helper.js';
+import { testInstance } from './ec2-records.test-helper.js';
+import { sdkAnswering } from './ec2-wire.test-helper.js';
 
 const LAUNCH = new Date('2026-01-02T03:04:05.678Z');
 
-const instance: Ec2Instance = {
-  instanceId: 'i-0123456789abcdef0',
-  imageId: 'ami-0123456789abcdef0',
-  state: instanceState('running'),
-  privateDnsName: 'ip-10-0-0-5.local-1.compute.internal',
-  dnsName: '',
-  reason: '',
-  amiLaunchIndex: 0,
-  instanceType: 't3.micro',
-  launchTime: LAUNCH,
-  placement: { availabilityZone: 'local-1a', tenancy: 'default' },
-  monitoring: { state: 'disabled' },
+const instance: Ec2Instance = testInstance(LAUNCH, {
   subnetId: 'subnet-12345678',
   vpcId: 'vpc-12345678',
-  privateIpAddress: '10.0.0.5',
   securityGroups: [{ groupId: 'sg-12345678', groupName: 'default' }],
-  architecture: 'x86_64',
-  rootDeviceType: 'ebs',
   rootDeviceName: '/dev/xvda',
   blockDeviceMappings: [{ deviceName: '/dev/xvda', ebs: { volumeId: 'vol-12345678', status: 'attached', attachTime: LAUNCH, deleteOnTermination: true } }],
-  virtualizationType: 'hvm',
   clientToken: 'tok',
   tags: [
     { key: 'Name', value: 'web <1> & "two"' },
     { key: 'env', value: '' },
   ],
-  hypervisor: 'xen',
-  ebsOptimized: false,
   metadataOptions: { state: 'applied', httpTokens: 'required', httpPutResponseHopLimit: 2, httpEndpoint: 'enabled', httpProtocolIpv6: 'disabled', instanceMetadataTags: 'disabled' },
   bootMode: 'uefi',
   tpmSupport: 'v2.0',
-};
+});
 
 const stopped: Ec2Instance = {
   ...instance,
@@ -274,22 +259,6 @@ test(`botocore's EC2 error parser (AWS CLI ${peer}) reads renderEc2Error`, () =>
   const [parsed] = botocore([{ kind: 'parse', operation: 'DescribeInstances', body: e.body, status: e.status }], peer) as Record<string, any>[];
   assert.deepEqual(parsed!['Error'], { Code: 'InvalidInstanceID.NotFound', Message: "The instance ID 'i-1234abcd' does not exist" });
 });
-
-/** An SDK v3 client whose HTTP handler answers every request with the given response. */
-function sdkAnswering(status: number, body: string, requestId: string): EC2Client {
-  return new EC2Client({
-    region: 'local-1',
-    endpoint: 'http://127.0.0.1:9',
-    credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' },
-    maxAttempts: 1,
-    requestHandler: {
-      handle: async () => {
-        const { Readable } = await import('node:stream');
-        return { response: { statusCode: status, reason: '', headers: { 'content-type': 'text/xml;charset=UTF-8', 'x-amzn-requestid': requestId }, body: Readable.from([Buffer.from(body)]) } };
-      },
-    } as never,
-  });
-}
 
 test('SDK v3 deserializes the responses and errors', async () => {
   const d = sdkAnswering(200, renderEc2Response('req-1', { action: 'DescribeInstances', reservations: [reservation], nextToken: 'n' }), 'req-1');

@@ -3,12 +3,9 @@
 // requests; the XML we render parses with both botocores into what the CLIs print.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as sdk from '@aws-sdk/client-ec2';
-import { parseEc2Request, type Ec2Request } from './ec2/requests/index.js';
 import { renderEc2Response, type Ec2Response } from './ec2/responses/index.js';
-import { parseForm } from './query.js';
 import { botocore } from './botocore-peer.test-helper.js';
-import { code, parse, sdkBody } from './ec2-wire.test-helper.js';
+import { assertBotocoreParses, assertSdkParses, code, parse, type WireCase } from './ec2-wire.test-helper.js';
 
 const AMI = 'ami-0123456789abcdef0';
 const VPC = 'vpc-0123456789abcdef0';
@@ -37,7 +34,7 @@ const noData = {
   ebsOptimized: undefined,
 };
 
-const cases: { operation: string; params: Record<string, unknown>; expected: Ec2Request }[] = [
+const cases: WireCase[] = [
   { operation: 'DescribeAccountAttributes', params: { AttributeNames: ['default-vpc'] }, expected: { action: 'DescribeAccountAttributes', dryRun: false, attributeNames: ['default-vpc'] } },
   {
     operation: 'DescribeInstanceTypeOfferings',
@@ -105,18 +102,12 @@ const cases: { operation: string; params: Record<string, unknown>; expected: Ec2
 
 for (const peer of ['v1', 'v2'] as const) {
   test(`botocore-serialized (AWS CLI ${peer}) requests of the issue 14 actions parse into the typed union`, () => {
-    const bodies = botocore(cases.map((c) => ({ kind: 'serialize' as const, operation: c.operation, params: c.params })), peer) as Record<string, string>[];
-    cases.forEach((c, i) => assert.deepEqual(parseEc2Request(new Map(Object.entries(bodies[i]!))), c.expected, `${c.operation}: ${JSON.stringify(bodies[i])}`));
+    assertBotocoreParses(cases, peer);
   });
 }
 
 test('SDK v3-serialized requests of the issue 14 actions parse into the typed union', async () => {
-  for (const c of cases) {
-    const Command = (sdk as unknown as Record<string, new (input: unknown) => never>)[`${c.operation}Command`];
-    assert.ok(Command, `SDK v3 has no ${c.operation}Command`);
-    const body = await sdkBody((client) => client.send(new Command(c.params)));
-    assert.deepEqual(parseEc2Request(parseForm(body)), c.expected, `${c.operation}: ${body}`);
-  }
+  await assertSdkParses(cases);
 });
 
 test('bad input gets EC2 codes: both template reference forms, a bad location type, a bad VPC attribute, a template member no launch takes', () => {

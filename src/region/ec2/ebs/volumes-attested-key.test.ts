@@ -16,13 +16,12 @@ import { generateSealKeyPair, openSealed } from '../../../lib/seal.js';
 import { SqliteStore } from '../../../store/sqlite-store.js';
 import { Collection } from '../../repo.js';
 import { InstanceService, type HostFleet } from '../instances.js';
-import type { HostRecord, ImageRecord, InstanceRecord } from '../model.js';
+import type { ImageRecord, InstanceRecord } from '../model.js';
+import { testHost as host } from '../instances.test-helper.js';
 import { EbsAccountDefaults } from './account-defaults.js';
 import { EbsKeyRelease, type CardKeyGate } from './key-release.js';
 import type { EbsDefaultsRecord, SnapshotRecord, VolumeRecord } from './records.js';
 import { VolumeService } from './volumes.js';
-
-const host: HostRecord = { id: 'h-0123456789abcdef0', address: '127.0.0.1', port: 9, availabilityZone: 'local-1a', memoryMiB: 16384, vcpus: 2, enrolledAt: new Date().toISOString(), certFingerprint: '0'.repeat(64) };
 
 test('the data key is sealed only to the attested EBS card key; a card the attestation does not bind gets nothing', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'nitride-attested-key-'));
