@@ -264,6 +264,22 @@ export function processesInside(home: string): number[] {
   return out;
 }
 
+/**
+ * Teardown of a region opened in this process over real controllers (the multi-host VM tests):
+ * the region, then each controller (its output shown when the test failed), then every host's
+ * home (diagnostics when failed) and VPC socket directory, and the region's home.
+ */
+export async function closeHostsRig(rig: { region: Region | undefined; ctls: readonly { stop(): Promise<unknown>; output(): string }[]; hostHomes: readonly string[]; regionHome: string; failed: boolean }): Promise<void> {
+  if (rig.failed) for (const c of rig.ctls) process.stderr.write(`--- controller output ---\n${c.output().slice(-6000)}\n`);
+  await rig.region?.close().catch(() => undefined);
+  for (const c of rig.ctls) await c.stop().catch(() => undefined);
+  for (const h of rig.hostHomes) {
+    await cleanupHome(h, [], rig.failed);
+    await rm(join(vpcSocketDir(h), '..'), { recursive: true, force: true });
+  }
+  await rm(rig.regionHome, { recursive: true, force: true });
+}
+
 export async function cleanupHome(home: string, regions: readonly (RegionProcess | undefined)[], failed: boolean): Promise<void> {
   if (failed) dumpDiagnostics(home, regions.map((r) => r?.stderr() ?? '').join('\n--- next region process ---\n'));
   for (const r of regions) {

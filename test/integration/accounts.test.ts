@@ -29,7 +29,7 @@ import {
 import type { Region } from '../../src/region/region.js';
 import { readAwsProfile } from '../../src/lib/aws-profile.js';
 import { signRequest } from '../../src/iam/sigv4/index.js';
-import { CLIS, CLI_MAIN, auditEvents, refusalAudited, cleanEnv, cleanupHome, openLocalRegion, type CliName } from '../region-fixtures.js';
+import { CLIS, CLI_MAIN, auditEvents, refusalAudited, cleanEnv, cleanupHome, openLocalRegion, type CliName, sdkErrorCode } from '../region-fixtures.js';
 
 interface Creds {
   readonly accessKeyId: string;
@@ -45,14 +45,7 @@ function run(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv): Prom
   });
 }
 
-const code = async (p: Promise<unknown>): Promise<string> => {
-  try {
-    await p;
-  } catch (e) {
-    return (e as { name: string }).name;
-  }
-  return 'no error';
-};
+const code = sdkErrorCode;
 
 test('tenants: nitride account create/list/close through Organizations, operator only, and a closed account stops at once', { timeout: 300_000 }, async () => {
   const home = await mkdtemp(join(tmpdir(), 'nitride-accounts-'));

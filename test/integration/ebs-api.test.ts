@@ -32,7 +32,7 @@ import type { Region } from '../../src/region/region.js';
 import type { VolumeRecord } from '../../src/region/ec2/ebs/records.js';
 import { spawn } from 'node:child_process';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
-import { auditEvents, cleanEnv, cleanupHome, instanceRecord, openLocalRegion, phantomHost, seedStore, waitFor } from '../region-fixtures.js';
+import { auditEvents, cleanEnv, cleanupHome, instanceRecord, openLocalRegion, phantomHost, seedStore, waitFor, sdkErrorCode } from '../region-fixtures.js';
 
 test('ebs api: volumes, encryption defaults and EC2 error codes through client-ec2', { timeout: 120_000 }, async () => {
   const home = await mkdtemp(join(tmpdir(), 'nitride-ebs-api-'));
@@ -44,14 +44,7 @@ test('ebs api: volumes, encryption defaults and EC2 error codes through client-e
     const creds = { accessKeyId: r.credentials.accessKeyId, secretAccessKey: r.credentials.secretAccessKey };
     const ec2 = new EC2Client({ endpoint: r.endpoint, region: 'local-1', credentials: creds });
     const kms = new KMSClient({ endpoint: r.endpoint, region: 'local-1', credentials: creds });
-    const code = async (p: Promise<unknown>): Promise<string> => {
-      try {
-        await p;
-      } catch (e) {
-        return (e as { name: string }).name;
-      }
-      return 'no error';
-    };
+    const code = sdkErrorCode;
 
     // sizes, zones, types
     assert.equal(await code(ec2.send(new CreateVolumeCommand({ AvailabilityZone: 'local-1a', Size: 0 }))), 'InvalidParameterValue');
@@ -141,14 +134,7 @@ test('ebs api: attach to and detach from a stopped instance (recorded, no host),
     region = await openLocalRegion(home);
     const r = region;
     const ec2 = new EC2Client({ endpoint: r.endpoint, region: 'local-1', credentials: { accessKeyId: r.credentials.accessKeyId, secretAccessKey: r.credentials.secretAccessKey } });
-    const code = async (p: Promise<unknown>): Promise<string> => {
-      try {
-        await p;
-      } catch (e) {
-        return (e as { name: string }).name;
-      }
-      return 'no error';
-    };
+    const code = sdkErrorCode;
     const mappings = async (): Promise<unknown[]> => {
       const d = await ec2.send(new DescribeInstancesCommand({ InstanceIds: [stopped.id] }));
       return d.Reservations![0]!.Instances![0]!.BlockDeviceMappings ?? [];
@@ -245,14 +231,7 @@ test('ebs api: DetachVolume answers detaching at once and finishes in the backgr
     region = await openLocalRegion(home);
     const r = region;
     const ec2 = new EC2Client({ endpoint: r.endpoint, region: 'local-1', credentials: { accessKeyId: r.credentials.accessKeyId, secretAccessKey: r.credentials.secretAccessKey } });
-    const code = async (p: Promise<unknown>): Promise<string> => {
-      try {
-        await p;
-      } catch (e) {
-        return (e as { name: string }).name;
-      }
-      return 'no error';
-    };
+    const code = sdkErrorCode;
     const describe = async (id: string): Promise<{ state: string | undefined; attachment: string | undefined }> => {
       const v = (await ec2.send(new DescribeVolumesCommand({ VolumeIds: [id] }))).Volumes![0]!;
       return { state: v.State, attachment: v.Attachments?.[0]?.State };

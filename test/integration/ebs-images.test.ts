@@ -14,7 +14,7 @@ import { CompleteSnapshotCommand, EBSClient, GetSnapshotBlockCommand, ListChange
 import { CopyImageCommand, CreateImageCommand, CreateVolumeCommand, DescribeInstancesCommand,
   DescribeVolumesCommand, RunInstancesCommand, DeregisterImageCommand, DescribeImagesCommand, DescribeSnapshotsCommand, RegisterImageCommand } from '@aws-sdk/client-ec2';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
-import { builtinImage, cleanEnv, cleanupHome, dumpDiagnostics, ec2For, instanceRecord, seedStore, withLocalRegion } from '../region-fixtures.js';
+import { builtinImage, cleanEnv, cleanupHome, dumpDiagnostics, ec2For, instanceRecord, seedStore, withLocalRegion, sdkErrorCode } from '../region-fixtures.js';
 import { Region } from '../../src/region/region.js';
 import type { VolumeRecord } from '../../src/region/ec2/ebs/records.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
@@ -28,14 +28,7 @@ test('ebs images: RegisterImage with a root snapshot, DescribeImages shapes (SDK
     const creds = { accessKeyId: region.credentials.accessKeyId, secretAccessKey: region.credentials.secretAccessKey };
     const ebs = new EBSClient({ endpoint: region.endpoint, region: 'local-1', credentials: creds });
     const kms = new KMSClient({ endpoint: region.endpoint, region: 'local-1', credentials: creds });
-    const code = async (p: Promise<unknown>): Promise<string> => {
-      try {
-        await p;
-      } catch (e) {
-        return (e as { name: string }).name;
-      }
-      return 'no error';
-    };
+    const code = sdkErrorCode;
     let lastData = Buffer.alloc(0);
     const importSnapshot = async (complete = true): Promise<string> => {
       const id = (await ebs.send(new StartSnapshotCommand({ VolumeSize: 1 }))).SnapshotId!;
@@ -222,14 +215,7 @@ test('ebs images: CreateImage snapshots a stopped instance\'s volumes into a new
     }
     region = await Region.open({ home, port: 0, localHost: true, builtinImage: bi, reconcileIntervalMs: 3_600_000 });
     ec2 = ec2For(region);
-    const code = async (p: Promise<unknown>): Promise<string> => {
-      try {
-        await p;
-      } catch (e) {
-        return (e as { name: string }).name;
-      }
-      return 'no error';
-    };
+    const code = sdkErrorCode;
     assert.equal(await code(ec2.send(new CreateImageCommand({ InstanceId: other.id, Name: 'from-minimal' }))), 'InvalidParameterValue');
     assert.equal(await code(ec2.send(new CreateImageCommand({ InstanceId: 'i-0123456789abcdef0', Name: 'nope' }))), 'InvalidInstanceID.NotFound');
     const made = (await ec2.send(new CreateImageCommand({ InstanceId: inst.id, Name: 'from-instance', Description: 'made from a stopped instance', TagSpecifications: [{ ResourceType: 'image', Tags: [{ Key: 'k', Value: 'v' }] }] }))).ImageId!;

@@ -103,21 +103,7 @@ function rawConnection(port: number, localAddress = '127.0.0.1'): Promise<Socket
 
 /** A connection the server refuses: reset or closed without a byte (ECONNRESET may come during connect). */
 function refused(port: number, localAddress: string, deadlineMs: number): Promise<{ data: string; closed: boolean }> {
-  return new Promise((resolve) => {
-    let data = '';
-    const s = connect({ host: '127.0.0.1', port, localAddress });
-    s.setEncoding('latin1');
-    s.on('data', (c: string) => (data += c));
-    s.on('error', () => undefined);
-    const t = setTimeout(() => {
-      s.destroy();
-      resolve({ data, closed: false });
-    }, deadlineMs);
-    s.once('close', () => {
-      clearTimeout(t);
-      resolve({ data, closed: true });
-    });
-  });
+  return untilClosed(connect({ host: '127.0.0.1', port, localAddress }), deadlineMs);
 }
 
 /** What a raw connection receives until it closes (or the deadline passes: then it is destroyed and the test fails). */

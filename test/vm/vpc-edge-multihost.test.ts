@@ -7,7 +7,7 @@
 // there. SDK v3 against the region; everything is stopped and removed in finally.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -31,11 +31,10 @@ import {
   StopInstancesCommand,
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
-import { vpcSocketDir } from '../../src/controller/cards/vpc.js';
 import { readToken, startController, type ControllerProcess } from '../../src/controller/testing/fixtures.js';
 import type { Region } from '../../src/region/region.js';
 import { EdgeNamespace, IP_TOOL } from '../../src/vpc/testing/edge-netns.js';
-import { BUILTIN_AMI, cleanupHome, ensureGuestImage, openLocalRegion, waitFor } from '../region-fixtures.js';
+import { BUILTIN_AMI, closeHostsRig, ensureGuestImage, openLocalRegion, waitFor } from '../region-fixtures.js';
 
 const SCRIPT = `
 md() { printf 'GET /latest/meta-data/%s HTTP/1.0\\r\\n\\r\\n' "$1" | timeout 5 nc -w 3 169.254.169.254 80 | tail -n 1; }
@@ -135,14 +134,7 @@ test('vm vpc edge on a two-host region: an Elastic IP follows its instance to th
     await ec2.send(new TerminateInstancesCommand({ InstanceIds: [a, filler] }));
     failed = false;
   } finally {
-    if (failed) for (const c of ctls) process.stderr.write(`--- controller output ---\n${c.output().slice(-6000)}\n`);
-    await region?.close().catch(() => undefined);
-    for (const c of ctls) await c.stop().catch(() => undefined);
-    for (const h of hostHomes) {
-      await cleanupHome(h, [], failed);
-      await rm(join(vpcSocketDir(h), '..'), { recursive: true, force: true });
-    }
-    await rm(regionHome, { recursive: true, force: true });
+    await closeHostsRig({ region, ctls, hostHomes, regionHome, failed });
     // After the cards' exit: the namespace with the devices it took, and any it never took.
     net?.close();
     for (const i of ifaces) spawnSync(IP_TOOL, ['link', 'del', i], { stdio: 'ignore' });

@@ -6,7 +6,6 @@
 // EC2 API (SDK v3); everything is killed in finally.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,10 +21,9 @@ import {
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { readToken, startController, type ControllerProcess } from '../../src/controller/testing/fixtures.js';
-import { vpcSocketDir } from '../../src/controller/cards/vpc.js';
 import { MARKERS } from '../../src/image/markers.js';
 import type { Region } from '../../src/region/region.js';
-import { BUILTIN_AMI, cleanupHome, ensureGuestImage, openLocalRegion, waitFor } from '../region-fixtures.js';
+import { BUILTIN_AMI, closeHostsRig, ensureGuestImage, openLocalRegion, waitFor } from '../region-fixtures.js';
 
 const A_SCRIPT = `
 printf '#!/bin/sh\\ncat >/run/r7000\\n' >/run/recv7000; chmod +x /run/recv7000
@@ -125,13 +123,6 @@ test('vm vpc through a two-host region: the region joins the hosts with the encr
     await ec2b.send(new TerminateInstancesCommand({ InstanceIds: [a, b] }));
     failed = false;
   } finally {
-    if (failed) for (const c of ctls) process.stderr.write(`--- controller output ---\n${c.output().slice(-6000)}\n`);
-    await region?.close().catch(() => undefined);
-    for (const c of ctls) await c.stop().catch(() => undefined);
-    for (const h of hostHomes) {
-      await cleanupHome(h, [], false);
-      await rm(join(vpcSocketDir(h), '..'), { recursive: true, force: true });
-    }
-    await rm(regionHome, { recursive: true, force: true });
+    await closeHostsRig({ region, ctls, hostHomes, regionHome, failed });
   }
 });
